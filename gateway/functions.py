@@ -94,6 +94,14 @@ class FunctionRegistry:
         self._by_short_name = short
 
 
+@dataclass(frozen=True)
+class ProviderStatus:
+    """Whether a provider has a usable view of the functions, and why not if it has none."""
+
+    ready: bool
+    detail: str = ""
+
+
 class FunctionProvider(Protocol):
     """Where functions come from: an orchestrator kept in memory by a background task.
 
@@ -111,6 +119,9 @@ class FunctionProvider(Protocol):
 
     def functions(self) -> Sequence[Function]:
         """Every function currently known."""
+
+    def status(self) -> ProviderStatus:
+        """Readiness for `/healthz`: e.g. not ready while the engine cannot be reached."""
 
 
 class StaticProvider:
@@ -132,3 +143,7 @@ class StaticProvider:
     def functions(self) -> Sequence[Function]:
         """See `FunctionProvider.functions`."""
         return self.registry.all()
+
+    def status(self) -> ProviderStatus:
+        """Always ready."""
+        return ProviderStatus(ready=True, detail="static")
