@@ -1,0 +1,86 @@
+#!/usr/bin/env bash
+# Bring up what the platform needs on a bare Debian/Ubuntu machine, run as root:
+# Docker Engine, a single-node swarm, and -- for machines that cannot pull images --
+# a local Python base image and a local Prometheus image built from Debian packages.
+#
+#   scripts/engine.sh            engine + swarm + local images (idempotent)
+#
+# Environment:
+#   LOCAL_BASE_IMAGE        tag of the local Python base   (local/python:3.11-bookworm)
+#   LOCAL_PROMETHEUS_IMAGE  tag of the local Prometheus    (local/prometheus:bookworm)
+#   DOCKERD_LOG             where dockerd writes its log   (/var/log/dockerd.log)
+#
+# Facts this relies on: Debian's docker.io runs here; iptables must be installed or the
+# containers' embedded DNS does not answer; the kernel may lack IPVS (the stack uses
+# dnsrr and host-mode ports, so it does not need it).
+set -euo pipefail
+
+LOCAL_BASE_IMAGE=${LOCAL_BASE_IMAGE:-local/python:3.11-bookworm}
+LOCAL_PROMETHEUS_IMAGE=${LOCAL_PROMETHEUS_IMAGE:-local/prometheus:bookworm}
+DOCKERD_LOG=${DOCKERD_LOG:-/var/log/dockerd.log}
+
+say() { echo "engine: $*" >&2; }
+engine_answers() { docker info >/dev/null 2>&1; }
+
+apt_install() {
+  export DEBIAN_FRONTEND=noninteractive
+  if [ -z "${APT_UPDATED:-}" ]; then apt-get update -qq; APT_UPDATED=1; fi
+  apt-get install -y -qq --no-install-recommends "$@" >/dev/null
+}
+
+start_engine() {
+  if engine_answers; then return; fi
+  if [ "$(id -u)" != 0 ]; then
+    say "no Docker Engine answers and this is not root: start Docker yourself (see README, Troubleshooting)"
+    exit 1
+  fi
+  if ! command -v dockerd >/dev/null 2>&1 || ! command -v iptables >/dev/null 2>&1; then
+    say "installing Debian's docker.io and iptables"
+    apt_install docker.io iptables
+  fi
+  say "starting dockerd (log: $DOCKERD_LOG)"
+  nohup dockerd >"$DOCKERD_LOG" 2>&1 &
+  for _ in $(seq 1 90); do engine_answers && break; sleep 1; done
+  if ! engine_answers; then
+    say "dockerd did not come up; the end of $DOCKERD_LOG:"
+    tail -20 "$DOCKERD_LOG" >&2
+    exit 1
+  fi
+}
+
+start_swarm() {
+  if [ "$(docker info --format '{{.Swarm.LocalNodeState}}')" != "active" ]; then
+    say "initialising a single-node swarm"
+    docker swarm init --advertise-addr 127.0.0.1 >/dev/null
+  fi
+}
+
+debian_mirror() {
+  awk '/^URIs:/ {print $2; exit}' /etc/apt/sources.list.d/debian.sources 2>/dev/null || true
+}
+
+# Build an image from Debian packages with mmdebstrap: no registry needed.
+build_debian_image() {
+  local tag=$1 packages=$2; shift 2
+  if docker image inspect "$tag" >/dev/null 2>&1; then return; fi
+  command -v mmdebstrap >/dev/null 2>&1 || apt_install mmdebstrap
+  say "building $tag from Debian packages ($packages)"
+  local tar mirror
+  tar=$(mktemp --suffix=.tar)
+  mirror=$(debian_mirror)
+  mmdebstrap --quiet --variant=minbase --include="$packages" \
+    --aptopt='APT::Install-Recommends "false"' \
+    --customize-hook='rm -f "$1"/usr/lib/python3*/EXTERNALLY-MANAGED' \
+    bookworm "$tar" ${mirror:+"$mirror"}
+  docker import "$@" "$tar" "$tag" >/dev/null
+  rm -f "$tar"
+}
+
+start_engine
+start_swarm
+build_debian_image "$LOCAL_BASE_IMAGE" python3-minimal,python3-pip,ca-certificates \
+  --change 'CMD ["python3"]'
+build_debian_image "$LOCAL_PROMETHEUS_IMAGE" prometheus,ca-certificates \
+  --change 'ENTRYPOINT ["/usr/bin/prometheus"]' --change 'WORKDIR /prometheus' \
+  --change 'CMD ["--config.file=/etc/prometheus/prometheus.yml","--storage.tsdb.path=/prometheus"]'
+say "up: Docker $(docker version --format '{{.Server.Version}}'), swarm $(docker info --format '{{.Swarm.LocalNodeState}}')"

@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Build every image of the platform: faas/watchdog (the base of every function), the
+# sample functions and faas/gateway. BASE_IMAGE defaults to python:3.12-slim, or to a
+# local Debian+python3 image where nothing can be pulled.
+set -euo pipefail
+source "$(dirname "$0")/common.sh"
+
+base_image=${BASE_IMAGE:-$(image_or_local "$PUBLIC_BASE_IMAGE" "$LOCAL_BASE_IMAGE")}
+say "building images on $base_image"
+
+# Tag $1 (name:tag) also as name:latest, then build with the remaining arguments.
+build() {
+  local image=$1; shift
+  docker build --quiet -t "$image" -t "${image%:*}:latest" "$@" >/dev/null
+}
+
+build "$WATCHDOG_IMAGE" --build-arg BASE_IMAGE="$base_image" "$ROOT/watchdog"
+for function in "${SAMPLE_FUNCTIONS[@]}"; do
+  build "$FUNCTION_IMAGE_PREFIX/$function:$FAAS_TAG" --build-arg WATCHDOG_IMAGE="$WATCHDOG_IMAGE" \
+    "$ROOT/sample-functions/$function"
+done
+"$ROOT/scripts/wheelhouse.sh" "$base_image"
+build "$GATEWAY_IMAGE" --build-arg BASE_IMAGE="$base_image" -f "$ROOT/gateway/Dockerfile" "$ROOT"
+say "built $WATCHDOG_IMAGE, $GATEWAY_IMAGE and ${#SAMPLE_FUNCTIONS[@]} sample functions"

@@ -1,0 +1,107 @@
+"""End-to-end harness: deploys the real stack on the real Docker Swarm once per run.
+
+`scripts/up.sh` (what `make up` runs) builds the images, deploys the stack and waits
+until the gateway and every sample function answer; the stack is removed afterwards
+unless it was already deployed before the run or FAAS_KEEP_STACK=1 is set.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+STACK_NAME = os.environ.get("STACK_NAME", "func")
+FUNCTIONS_NETWORK = os.environ.get("FUNCTIONS_NETWORK", "functions")
+GATEWAY_URL = f"http://127.0.0.1:{os.environ.get('GATEWAY_PORT', '8080')}"
+PROMETHEUS_URL = f"http://127.0.0.1:{os.environ.get('PROMETHEUS_PORT', '9090')}"
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Every test in this folder needs the swarm."""
+    here = Path(__file__).parent
+    for item in items:
+        if here in Path(str(item.fspath)).parents:
+            item.add_marker(pytest.mark.swarm)
+
+
+def docker(*args: str, check: bool = True) -> str:
+    """Run the docker CLI and return its standard output."""
+    result = subprocess.run(
+        ["docker", *args], capture_output=True, text=True, timeout=120, check=False
+    )
+    if check and result.returncode != 0:
+        raise AssertionError(f"docker {' '.join(args)} failed: {result.stderr.strip()}")
+    return result.stdout
+
+
+def wait_for(condition: Callable[[], bool], what: str, timeout: float = 90.0) -> None:
+    """Poll `condition` until it holds; fail naming `what` after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if condition():
+                return
+        except (httpx.HTTPError, OSError):
+            pass
+        time.sleep(0.5)
+    raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
+
+
+@dataclass(frozen=True)
+class Platform:
+    """The deployed stack as the tests reach it."""
+
+    gateway_url: str
+    prometheus_url: str
+    stack_name: str
+    network: str
+
+    def service_name(self, function: str) -> str:
+        """The full service name of a sample function of the stack."""
+        return f"{self.stack_name}_{function}"
+
+
+@pytest.fixture(scope="session")
+def platform() -> Iterator[Platform]:
+    """Deploy (or update) the stack once per run and wait until it answers."""
+    was_deployed = STACK_NAME in docker("stack", "ls", "--format", "{{.Name}}", check=False).split()
+    subprocess.run([str(ROOT / "scripts" / "up.sh")], check=True, timeout=1500)
+    yield Platform(GATEWAY_URL, PROMETHEUS_URL, STACK_NAME, FUNCTIONS_NETWORK)
+    if not was_deployed and os.environ.get("FAAS_KEEP_STACK") != "1":
+        subprocess.run([str(ROOT / "scripts" / "down.sh")], check=False, timeout=300)
+
+
+@pytest.fixture(scope="session")
+def client(platform: Platform) -> Iterator[httpx.Client]:
+    """An HTTP client for the gateway."""
+    with httpx.Client(base_url=platform.gateway_url, timeout=60.0) as http:
+        yield http
+
+
+ServiceFactory = Callable[..., str]
+
+
+@pytest.fixture
+def make_service(platform: Platform) -> Iterator[ServiceFactory]:
+    """Create plain swarm services (`docker service create`) removed after the test."""
+    created: list[str] = []
+
+    def create(image: str, *options: str, name: str | None = None) -> str:
+        service = name or f"e2e-{uuid.uuid4().hex[:8]}"
+        docker("service", "create", "--detach", "--network", platform.network,
+               "--name", service, *options, image)
+        created.append(service)
+        return service
+
+    yield create
+    for service in created:
+        docker("service", "rm", service, check=False)
