@@ -1,0 +1,37 @@
+"""`python -m gateway`: read the config from the environment and serve the gateway."""
+
+from __future__ import annotations
+
+import sys
+
+import uvicorn
+
+from gateway.app import create_app
+from gateway.config import ConfigError, GatewayConfig, load_config
+from gateway.functions import FunctionProvider, StaticProvider
+from gateway.server import server_config
+
+
+def build_provider(config: GatewayConfig) -> FunctionProvider:
+    """The provider `GATEWAY_PROVIDER` asks for (Swarm is imported only when chosen)."""
+    if config.provider == "static":
+        return StaticProvider(config.static_functions)
+    from gateway.swarm import SwarmProvider
+
+    return SwarmProvider(network=config.swarm_network, resync_interval=config.swarm_resync_interval)
+
+
+def main() -> int:
+    """Run the gateway until interrupted; 2 on a configuration error."""
+    try:
+        config = load_config()
+    except ConfigError as error:
+        print(f"gateway: configuration error: {error}", file=sys.stderr)
+        return 2
+    app = create_app(config, build_provider(config))
+    uvicorn.Server(server_config(app, config)).run()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

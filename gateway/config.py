@@ -1,0 +1,186 @@
+"""The gateway's configuration: one frozen object, read once from environment variables.
+
+`load_config` is the only place that reads the environment; every error names the
+variable at fault. The table of variables lives in gateway/README.md.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Literal, TypeVar
+
+from gateway.functions import DEFAULT_FUNCTION_PORT, Function
+
+ProviderKind = Literal["swarm", "static"]
+LOG_LEVELS = ("critical", "error", "warning", "info", "debug", "trace")
+
+T = TypeVar("T")
+
+
+class ConfigError(ValueError):
+    """An environment variable holds a value the gateway cannot use."""
+
+
+@dataclass(frozen=True)
+class GatewayConfig:
+    """Everything the gateway can be told at start. Defaults are the documented ones."""
+
+    host: str = "0.0.0.0"
+    port: int = 8080
+    provider: ProviderKind = "swarm"
+    static_functions: tuple[Function, ...] = ()
+    swarm_network: str = "functions"
+    swarm_resync_interval: float = 30.0
+    upstream_timeout: float = 60.0
+    connect_timeout: float = 2.0
+    buffer_limit: int = 64 * 1024
+    dns_ttl: float = 1.0
+    max_connections: int = 1024
+    upstream_keepalive: float = 4.0
+    access_log: bool = False
+    log_level: str = "info"
+
+
+def load_config(env: Mapping[str, str] | None = None) -> GatewayConfig:
+    """Build the config from `env` (default: `os.environ`); raise `ConfigError` if invalid."""
+    env = os.environ if env is None else env
+    defaults = GatewayConfig()
+
+    def get(name: str, parse: Callable[[str, str], T], default: T) -> T:
+        raw = env.get(name, "").strip()
+        return parse(name, raw) if raw else default
+
+    provider = get("GATEWAY_PROVIDER", _parse_provider, defaults.provider)
+    static_functions = get(
+        "GATEWAY_STATIC_FUNCTIONS", parse_static_functions, defaults.static_functions
+    )
+    if provider == "static" and not static_functions:
+        raise ConfigError(
+            "GATEWAY_STATIC_FUNCTIONS: required when GATEWAY_PROVIDER=static "
+            "(e.g. 'echo=127.0.0.1:8081,cat=127.0.0.1:8082')"
+        )
+    return GatewayConfig(
+        host=get("GATEWAY_HOST", _parse_str, defaults.host),
+        port=get("GATEWAY_PORT", _parse_port, defaults.port),
+        provider=provider,
+        static_functions=static_functions,
+        swarm_network=get("GATEWAY_SWARM_NETWORK", _parse_str, defaults.swarm_network),
+        swarm_resync_interval=get(
+            "GATEWAY_SWARM_RESYNC_INTERVAL", _parse_seconds, defaults.swarm_resync_interval
+        ),
+        upstream_timeout=get("GATEWAY_UPSTREAM_TIMEOUT", _parse_seconds, defaults.upstream_timeout),
+        connect_timeout=get("GATEWAY_CONNECT_TIMEOUT", _parse_seconds, defaults.connect_timeout),
+        buffer_limit=get("GATEWAY_BUFFER_LIMIT", _parse_size, defaults.buffer_limit),
+        dns_ttl=get("GATEWAY_DNS_TTL", _parse_seconds, defaults.dns_ttl),
+        max_connections=get("GATEWAY_MAX_CONNECTIONS", _parse_count, defaults.max_connections),
+        upstream_keepalive=get(
+            "GATEWAY_UPSTREAM_KEEPALIVE", _parse_seconds, defaults.upstream_keepalive
+        ),
+        access_log=get("GATEWAY_ACCESS_LOG", _parse_bool, defaults.access_log),
+        log_level=get("GATEWAY_LOG_LEVEL", _parse_log_level, defaults.log_level),
+    )
+
+
+def parse_static_functions(name: str, raw: str) -> tuple[Function, ...]:
+    """Parse `fn=host:port,fn2=host` (port defaults to 8080) into one-replica functions."""
+    functions: dict[str, Function] = {}
+    for entry in (part.strip() for part in raw.split(",")):
+        if not entry:
+            continue
+        function_name, sep, address = (s.strip() for s in entry.partition("="))
+        if not sep or not function_name or not address:
+            raise ConfigError(f"{name}: expected 'name=host:port', got {entry!r}")
+        if function_name in functions:
+            raise ConfigError(f"{name}: function {function_name!r} is listed twice")
+        host, port = _split_host_port(name, address)
+        functions[function_name] = Function(
+            name=function_name,
+            image="static",
+            replicas=1,
+            upstream_host=host,
+            upstream_port=port,
+        )
+    return tuple(functions.values())
+
+
+def _split_host_port(name: str, address: str) -> tuple[str, int]:
+    if address.startswith("["):  # [IPv6]:port
+        host, _, rest = address[1:].partition("]")
+        port_text = rest.removeprefix(":")
+    elif address.count(":") == 1:
+        host, _, port_text = address.partition(":")
+    else:
+        host, port_text = address, ""
+    if not host:
+        raise ConfigError(f"{name}: missing host in {address!r}")
+    port = _parse_port(name, port_text) if port_text else DEFAULT_FUNCTION_PORT
+    return host, port
+
+
+def _parse_str(name: str, raw: str) -> str:
+    return raw
+
+
+def _parse_provider(name: str, raw: str) -> ProviderKind:
+    value = raw.lower()
+    if value == "swarm":
+        return "swarm"
+    if value == "static":
+        return "static"
+    raise ConfigError(f"{name}: expected 'swarm' or 'static', got {raw!r}")
+
+
+def _parse_int(name: str, raw: str, what: str) -> int:
+    try:
+        return int(raw)
+    except ValueError:
+        raise ConfigError(f"{name}: expected {what}, got {raw!r}") from None
+
+
+def _parse_port(name: str, raw: str) -> int:
+    port = _parse_int(name, raw, "a port number 1-65535")
+    if not 1 <= port <= 65535:
+        raise ConfigError(f"{name}: expected a port number 1-65535, got {raw!r}")
+    return port
+
+
+def _parse_count(name: str, raw: str) -> int:
+    count = _parse_int(name, raw, "a positive integer")
+    if count < 1:
+        raise ConfigError(f"{name}: expected a positive integer, got {raw!r}")
+    return count
+
+
+def _parse_size(name: str, raw: str) -> int:
+    size = _parse_int(name, raw, "a size in bytes (0 or more)")
+    if size < 0:
+        raise ConfigError(f"{name}: expected a size in bytes (0 or more), got {raw!r}")
+    return size
+
+
+def _parse_seconds(name: str, raw: str) -> float:
+    try:
+        seconds = float(raw.removesuffix("s"))
+    except ValueError:
+        raise ConfigError(f"{name}: expected a number of seconds, got {raw!r}") from None
+    if not seconds > 0 or seconds == float("inf"):
+        raise ConfigError(f"{name}: expected a positive number of seconds, got {raw!r}")
+    return seconds
+
+
+def _parse_bool(name: str, raw: str) -> bool:
+    value = raw.lower()
+    if value in ("1", "true", "yes", "on"):
+        return True
+    if value in ("0", "false", "no", "off"):
+        return False
+    raise ConfigError(f"{name}: expected true or false, got {raw!r}")
+
+
+def _parse_log_level(name: str, raw: str) -> str:
+    value = raw.lower()
+    if value not in LOG_LEVELS:
+        raise ConfigError(f"{name}: expected one of {', '.join(LOG_LEVELS)}, got {raw!r}")
+    return value

@@ -1,0 +1,72 @@
+"""The gateway's own exceptions, and the one place that maps them to HTTP status codes.
+
+Every error the request path raises on purpose is a `GatewayError`; its message is the
+single plain-text line the caller gets back, so it names the function and what happened.
+"""
+
+from __future__ import annotations
+
+
+class GatewayError(Exception):
+    """Base class: a request the gateway answers itself with an error status."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class BadRequest(GatewayError):
+    """The request itself is malformed (e.g. an empty function name)."""
+
+
+class FunctionNotFound(GatewayError):
+    """The request names a function the provider does not know."""
+
+    def __init__(self, name: str, hint: str = "") -> None:
+        suffix = f" ({hint})" if hint else ""
+        super().__init__(f"function {name!r} not found{suffix}")
+        self.name = name
+
+
+class NoRoute(GatewayError):
+    """The request names no function at all: no /function/ path, header or Alexa intent."""
+
+
+class NoReplicas(GatewayError):
+    """The function exists but has no running replica to send the request to."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(f"function {name!r} has no running replicas")
+        self.name = name
+
+
+class UpstreamUnavailable(GatewayError):
+    """A replica refused or dropped the connection before answering."""
+
+
+class UpstreamTimeout(GatewayError):
+    """A replica did not answer within the upstream timeout."""
+
+
+class ProviderUnavailable(GatewayError):
+    """The provider has no usable view of the functions (e.g. the engine is unreachable)."""
+
+
+# Most specific first: `status_code` walks this in order.
+STATUS_CODES: tuple[tuple[type[GatewayError], int], ...] = (
+    (BadRequest, 400),
+    (FunctionNotFound, 404),
+    (NoRoute, 404),
+    (UpstreamUnavailable, 502),
+    (NoReplicas, 503),
+    (ProviderUnavailable, 503),
+    (UpstreamTimeout, 504),
+)
+
+
+def status_code(error: GatewayError) -> int:
+    """The HTTP status the gateway answers `error` with (500 for anything unmapped)."""
+    for error_type, code in STATUS_CODES:
+        if isinstance(error, error_type):
+            return code
+    return 500

@@ -1,0 +1,104 @@
+"""Prometheus metrics, named like the OpenFaaS gateway's so its dashboards work unchanged.
+
+Each app gets its own `CollectorRegistry` (no global state; tests build several apps).
+`function_name` is always the function's full (canonical) name, and only functions the
+provider knows get series, so callers cannot grow the label set with made-up names.
+
+prometheus-client always appends `_total` to counters, but OpenFaaS exposes
+`gateway_function_invocation_started` without it; that one series is exposed untyped under
+its exact OpenFaaS name (`rate()` works on it as on any counter).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.metrics_core import GaugeMetricFamily, Metric, UnknownMetricFamily
+from prometheus_client.registry import Collector
+
+from gateway.functions import FunctionProvider
+
+CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+
+
+class _ProviderCollector(Collector):
+    """Series computed at scrape time: replicas from the provider, and started calls."""
+
+    def __init__(self, provider: FunctionProvider, started: dict[str, int]) -> None:
+        self._provider = provider
+        self._started = started
+
+    def collect(self) -> Iterator[Metric]:
+        service_count = GaugeMetricFamily(
+            "gateway_service_count",
+            "Desired replicas of each function, as the provider reports them.",
+            labels=["function_name"],
+        )
+        for function in self._provider.functions():
+            service_count.add_metric([function.name], function.replicas)
+        yield service_count
+        started = UnknownMetricFamily(
+            "gateway_function_invocation_started",
+            "Function invocations started (a counter).",
+            labels=["function_name"],
+        )
+        for name, count in sorted(self._started.items()):
+            started.add_metric([name], count)
+        yield started
+
+
+class GatewayMetrics:
+    """The gateway's metrics and its registry; the proxy reports each invocation here."""
+
+    def __init__(self, provider: FunctionProvider) -> None:
+        self.registry = CollectorRegistry()
+        self._started: dict[str, int] = {}
+        self._invocations = Counter(
+            "gateway_function_invocation",
+            "Function invocations, by final status code.",
+            ["function_name", "code"],
+            registry=self.registry,
+        )
+        self._seconds = Histogram(
+            "gateway_functions_seconds",
+            "Time from routing an invocation to the end of its response, in seconds.",
+            ["function_name", "code"],
+            registry=self.registry,
+        )
+        self._inflight = Gauge(
+            "gateway_function_invocation_inflight",
+            "Function invocations in progress.",
+            ["function_name"],
+            registry=self.registry,
+        )
+        self.registry.register(_ProviderCollector(provider, self._started))
+        # Labelled children, cached: `.labels()` costs a lock and a tuple on every call.
+        self._inflight_children: dict[str, Gauge] = {}
+        self._outcome_children: dict[tuple[str, int], tuple[Counter, Histogram]] = {}
+
+    def invocation_started(self, function_name: str) -> None:
+        """Count a call that was routed to a known function and is about to be sent."""
+        self._started[function_name] = self._started.get(function_name, 0) + 1
+        inflight = self._inflight_children.get(function_name)
+        if inflight is None:
+            inflight = self._inflight_children[function_name] = self._inflight.labels(function_name)
+        inflight.inc()
+
+    def invocation_finished(self, function_name: str, code: int, seconds: float) -> None:
+        """Record how a call started with `invocation_started` ended."""
+        self._inflight_children[function_name].dec()
+        outcome = self._outcome_children.get((function_name, code))
+        if outcome is None:
+            labels = (function_name, str(code))
+            outcome = self._outcome_children[(function_name, code)] = (
+                self._invocations.labels(*labels),
+                self._seconds.labels(*labels),
+            )
+        invocations, seconds_histogram = outcome
+        invocations.inc()
+        seconds_histogram.observe(seconds)
+
+    def exposition(self) -> bytes:
+        """The Prometheus text format of every series."""
+        return generate_latest(self.registry)

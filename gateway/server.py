@@ -1,0 +1,34 @@
+"""How the gateway is served: uvicorn settings that the measurements in PERF.md chose."""
+
+from __future__ import annotations
+
+import uvicorn
+from starlette.types import ASGIApp
+
+from gateway.config import GatewayConfig
+
+
+def server_config(app: ASGIApp, config: GatewayConfig) -> uvicorn.Config:
+    """The uvicorn config for `app`.
+
+    uvloop + httptools: with the stdlib loop, small requests paid ~40 ms of Nagle delay.
+    One worker: several would each keep their own metrics, and /metrics would show
+    whichever worker answered the scrape (prometheus-client's multiprocess mode would be
+    needed); one worker is also what the proxy benchmarks measured.
+    """
+    return uvicorn.Config(
+        app,
+        host=config.host,
+        port=config.port,
+        loop="uvloop",
+        http="httptools",
+        lifespan="on",
+        access_log=config.access_log,
+        log_level=config.log_level,
+        # Replies carry the function's own Server header, not uvicorn's.
+        server_header=False,
+        # The peer address stays the real one: the proxy appends it to X-Forwarded-For
+        # itself instead of uvicorn replacing it with a client-supplied value.
+        proxy_headers=False,
+        workers=1,
+    )
