@@ -9,9 +9,13 @@ base_image=${BASE_IMAGE:-$(image_or_local "$PUBLIC_BASE_IMAGE" "$LOCAL_BASE_IMAG
 say "building images on $base_image"
 
 # Tag $1 (name:tag) also as name:latest, then build with the remaining arguments.
+# Quiet unless the build fails (the legacy builder's deprecation notice is noise here).
 build() {
-  local image=$1; shift
-  docker build --quiet -t "$image" -t "${image%:*}:latest" "$@" >/dev/null
+  local image=$1 output; shift
+  if ! output=$(docker build --quiet -t "$image" -t "${image%:*}:latest" "$@" 2>&1); then
+    printf '%s\n' "$output" >&2
+    die "building $image failed"
+  fi
 }
 
 build "$WATCHDOG_IMAGE" --build-arg BASE_IMAGE="$base_image" "$ROOT/watchdog"

@@ -15,7 +15,7 @@ if ! docker network inspect "$FUNCTIONS_NETWORK" >/dev/null 2>&1; then
   docker network create --driver overlay --attachable "$FUNCTIONS_NETWORK" >/dev/null
 fi
 say "deploying stack $STACK_NAME (Prometheus: $PROMETHEUS_IMAGE)"
-(cd "$ROOT" && docker stack deploy --resolve-image never -c stack.yml "$STACK_NAME" >/dev/null)
+(cd "$ROOT" && docker stack deploy --detach=true --resolve-image never -c stack.yml "$STACK_NAME" >/dev/null)
 
 gateway=http://127.0.0.1:$GATEWAY_PORT
 wait_until 180 "the gateway at $gateway/healthz" curl -fsS "$gateway/healthz"
