@@ -14,6 +14,8 @@ if ! docker network inspect "$FUNCTIONS_NETWORK" >/dev/null 2>&1; then
   say "creating the attachable overlay network $FUNCTIONS_NETWORK"
   docker network create --driver overlay --attachable "$FUNCTIONS_NETWORK" >/dev/null
 fi
+PROMETHEUS_CONFIG_HASH=$(sha256sum "$ROOT/prometheus/prometheus.yml" | cut -c1-12)
+export PROMETHEUS_CONFIG_HASH
 say "deploying stack $STACK_NAME (Prometheus: $PROMETHEUS_IMAGE)"
 (cd "$ROOT" && docker stack deploy --detach=true --resolve-image never -c stack.yml "$STACK_NAME" >/dev/null)
 
