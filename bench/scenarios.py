@@ -1,0 +1,601 @@
+"""The scenarios. Each one starts its servers, measures subject and reference in the same
+rounds (interleaved, so both see the same noise), and adds runs and checks to the report.
+
+Numbered as in the issue: 1 watchdog fork mode, 2 watchdog http mode, 3 gateway hop,
+4 large payloads, 5 scale of discovery. All run as local processes; swarm variants of
+3-5 are not implemented yet (`--swarm` reports them as not run).
+"""
+
+from __future__ import annotations
+
+import os
+import statistics
+import sys
+import time
+import urllib.request
+from collections.abc import Callable, Sequence
+from contextlib import ExitStack
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from bench import floor, large
+from bench.processes import (
+    Server,
+    start_echo,
+    start_gateway,
+    start_http_watchdog,
+    start_watchdog,
+)
+from bench.report import Check, Report, Run, Verdict
+from bench.wrk import run_wrk
+
+BODY = b"x" * 100
+LARGE_BODY = 100 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class Settings:
+    """How long and how often to measure."""
+
+    duration_s: float
+    rounds: int
+    warmup_s: float
+    quick: bool
+
+
+@dataclass
+class Bench:
+    """What every scenario needs: settings, wrk, a scratch directory and the report."""
+
+    settings: Settings
+    wrk: str
+    tmp: Path
+    report: Report
+    c_floor: Path | None = None
+
+
+@dataclass(frozen=True)
+class Sample:
+    """One measurement of one case."""
+
+    rps: float
+    p50_ms: float
+    p99_ms: float
+    errors: int = 0
+    cpu_pct: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Case:
+    """A subject under a given load. `run(duration)` measures it once."""
+
+    label: str
+    concurrency: int | None
+    run: Callable[[float], Sample]
+    warmup: Callable[[float], None] | None = None
+
+
+def wrk_case(
+    b: Bench,
+    label: str,
+    url: str,
+    concurrency: int,
+    servers: Sequence[Server],
+    *,
+    body: bytes | None = BODY,
+    method: str = "POST",
+    paths: list[str] | None = None,
+) -> Case:
+    """A case measured with wrk; CPU is sampled from `servers` around the run."""
+
+    def run(duration: float) -> Sample:
+        before = cpu_snapshot(servers)
+        start = time.monotonic()
+        result = run_wrk(
+            b.wrk,
+            url,
+            concurrency=concurrency,
+            duration_s=duration,
+            body=body,
+            method=method,
+            paths=paths,
+        )
+        wall = time.monotonic() - start
+        cpu = cpu_percent(before, cpu_snapshot(servers), wall)
+        cpu["wrk"] = result.client_cpu_s / wall * 100
+        return Sample(result.rps, result.p50_ms, result.p99_ms, result.errors, cpu)
+
+    def warmup(duration: float) -> None:
+        run_wrk(
+            b.wrk,
+            url,
+            concurrency=concurrency,
+            duration_s=duration,
+            body=body,
+            method=method,
+            paths=paths,
+        )
+
+    return Case(label, concurrency, run, warmup)
+
+
+def cpu_snapshot(servers: Sequence[Server]) -> dict[str, float]:
+    """CPU seconds used so far, by label, over `servers`."""
+    snapshot: dict[str, float] = {}
+    for server in servers:
+        snapshot.update(server.cpu_seconds())
+    return snapshot
+
+
+def cpu_percent(before: dict[str, float], after: dict[str, float], wall: float) -> dict[str, float]:
+    """Per-label CPU use between two snapshots, in percent of one core."""
+    return {k: (after[k] - before.get(k, 0.0)) / wall * 100 for k in after} if wall > 0 else {}
+
+
+def measure(b: Bench, scenario: str, cases: Sequence[Case]) -> dict[str, Run]:
+    """Warm each case up, then run all cases once per round; medians per case.
+
+    Returns runs keyed by `label@c` (also appended to the report).
+    """
+    s = b.settings
+    for case in cases:
+        if case.warmup is not None and s.warmup_s > 0:
+            case.warmup(s.warmup_s)
+    samples: dict[str, list[Sample]] = {}
+    for round_no in range(s.rounds):
+        for case in cases:
+            sample = case.run(s.duration_s)
+            samples.setdefault(key(case.label, case.concurrency), []).append(sample)
+            _progress(
+                f"  [{scenario} round {round_no + 1}/{s.rounds}] {case.label} "
+                f"c={case.concurrency}: {sample.rps:,.0f} req/s, p50 {sample.p50_ms:.2f} ms, "
+                f"p99 {sample.p99_ms:.2f} ms"
+                + (f", {sample.errors} errors" if sample.errors else "")
+            )
+    runs: dict[str, Run] = {}
+    for case in cases:
+        k = key(case.label, case.concurrency)
+        got = samples[k]
+        names = got[0].cpu_pct.keys()
+        run = Run(
+            scenario=scenario,
+            label=case.label,
+            concurrency=case.concurrency,
+            rps=statistics.median(x.rps for x in got),
+            p50_ms=statistics.median(x.p50_ms for x in got),
+            p99_ms=statistics.median(x.p99_ms for x in got),
+            cpu_pct={n: statistics.median(x.cpu_pct[n] for x in got) for n in names},
+            errors=sum(x.errors for x in got),
+            rounds=len(got),
+            samples_rps=[round(x.rps, 1) for x in got],
+            samples_p50_ms=[round(x.p50_ms, 3) for x in got],
+            samples_p99_ms=[round(x.p99_ms, 3) for x in got],
+        )
+        runs[k] = run
+        b.report.runs.append(run)
+        if run.errors:
+            b.report.problems.append(
+                f"{scenario}: {case.label} c={case.concurrency}: "
+                f"{run.errors} errors or non-2xx responses"
+            )
+    return runs
+
+
+def key(label: str, concurrency: int | None) -> str:
+    """The key of a run in `measure`'s result."""
+    return f"{label}@{concurrency}"
+
+
+def _progress(line: str) -> None:
+    print(line, file=sys.stderr, flush=True)
+
+
+def check(
+    b: Bench,
+    scenario: str,
+    what: str,
+    measured: str,
+    reference: str,
+    target: str,
+    ok: bool | None,
+) -> None:
+    """Add a check; `ok` None means informative (no target)."""
+    verdict: Verdict = "info" if ok is None else ("PASS" if ok else "MISS")
+    b.report.checks.append(Check(scenario, what, measured, reference, target, verdict))
+
+
+def pct(part: float | None, whole: float | None) -> float:
+    """part / whole in percent (0 when undefined)."""
+    return 100 * part / whole if part and whole else 0.0
+
+
+def rate_ratio(subject: Run, reference: Run) -> float:
+    """Subject's rate as % of the reference's: the median of the per-round ratios.
+
+    Both were measured in the same rounds, so a noisy round moves both; pairing them
+    round by round cancels more of the noise than a ratio of medians.
+    """
+    pairs = list(zip(subject.samples_rps, reference.samples_rps, strict=False))
+    if not pairs:
+        return pct(subject.rps, reference.rps)
+    return statistics.median(pct(a, b) for a, b in pairs)
+
+
+def added_ms(subject: Run, reference: Run, which: str = "p50") -> float:
+    """Subject's latency minus the reference's (ms): the median of per-round differences."""
+    a = subject.samples_p50_ms if which == "p50" else subject.samples_p99_ms
+    b = reference.samples_p50_ms if which == "p50" else reference.samples_p99_ms
+    if not a or not b:
+        single_a = subject.p50_ms if which == "p50" else subject.p99_ms
+        single_b = reference.p50_ms if which == "p50" else reference.p99_ms
+        return _ms(single_a) - _ms(single_b)
+    return statistics.median(x - y for x, y in zip(a, b, strict=False))
+
+
+def _ms(value: float | None) -> float:
+    return value if value is not None else float("nan")
+
+
+def _touch(url: str, body: bytes = BODY, count: int = 3) -> None:
+    """A few plain requests so that connections and code paths are warm."""
+    for _ in range(count):
+        request = urllib.request.Request(url, data=body, method="POST")
+        with urllib.request.urlopen(request, timeout=10) as response:
+            response.read()
+
+
+# ---------------------------------------------------------------------------------------
+# 1. Watchdog, fork per request
+
+
+def floor_case(b: Bench, label: str, spawners: int) -> Case:
+    """The fork floor as a case: the C loop (or Python's when there is no cc)."""
+
+    def run(duration: float) -> Sample:
+        if b.c_floor is not None:
+            result = floor.run_c_floor(b.c_floor, duration, spawners)
+        else:
+            result = floor.run_python_floor(duration)
+        return Sample(result.rps, result.p50_ms, result.p99_ms, result.bad)
+
+    return Case(label, spawners, run)
+
+
+def python_floor_case() -> Case:
+    """Python's `subprocess.run` loop as a case."""
+
+    def run(duration: float) -> Sample:
+        result = floor.run_python_floor(duration)
+        return Sample(result.rps, result.p50_ms, result.p99_ms, result.bad)
+
+    return Case("fork floor, Python subprocess.run loop", 1, run)
+
+
+def watchdog_fork(b: Bench) -> None:
+    """Scenario 1: our watchdog (fprocess=cat) at c=1/8/64 vs the fork floor (+ reference)."""
+    sc = "1"
+    cores = os.cpu_count() or 1
+    floor_kind = "C fork+exec" if b.c_floor is not None else "Python (no cc)"
+    floor1 = f"fork floor, {floor_kind}, 1 spawner"
+    floorn = f"fork floor, {floor_kind}, {cores} spawners"
+    with ExitStack() as stack:
+        wd = stack.enter_context(start_watchdog(b.tmp))
+        ref: Server | None = None
+        ref_exe = os.environ.get("REFERENCE_WATCHDOG", "").strip()
+        if ref_exe:
+            ref = stack.enter_context(
+                start_watchdog(b.tmp, executable=ref_exe, name="reference watchdog")
+            )
+        _touch(wd.base_url + "/")
+        cases = [floor_case(b, floor1, 1), floor_case(b, floorn, cores), python_floor_case()]
+        for c in (1, 8, 64):
+            cases.append(wrk_case(b, "watchdog (ours)", wd.base_url + "/", c, [wd]))
+            if ref is not None:
+                cases.append(wrk_case(b, f"reference: {ref_exe}", ref.base_url + "/", c, [ref]))
+        runs = measure(b, sc, cases)
+    f1, fn = runs[key(floor1, 1)], runs[key(floorn, cores)]
+    w1, w64 = runs[key("watchdog (ours)", 1)], runs[key("watchdog (ours)", 64)]
+    check(
+        b,
+        sc,
+        "fork mode c=64: rate vs the fork floor (1 spawner)",
+        f"{w64.rps:,.0f} req/s = {rate_ratio(w64, f1):.0f}%",
+        f"{f1.rps:,.0f} spawns/s",
+        "≥ 90%",
+        rate_ratio(w64, f1) >= 90,
+    )
+    added = added_ms(w1, f1)
+    check(
+        b,
+        sc,
+        "fork mode c=1: p50 vs the floor's per-spawn p50",
+        f"{_ms(w1.p50_ms):.2f} ms ({added:+.2f} ms)",
+        f"{_ms(f1.p50_ms):.2f} ms",
+        "≤ +0.30 ms",
+        added <= 0.3,
+    )
+    check(
+        b,
+        sc,
+        f"fork mode c=64: rate vs the fork floor on all {cores} cores",
+        f"{rate_ratio(w64, fn):.0f}%",
+        f"{fn.rps:,.0f} spawns/s",
+        "—",
+        None,
+    )
+    if ref is not None:
+        for c in (1, 64):
+            ours, theirs = runs[key("watchdog (ours)", c)], runs[key(f"reference: {ref_exe}", c)]
+            check(
+                b,
+                sc,
+                f"fork mode c={c}: ours vs REFERENCE_WATCHDOG",
+                f"{ours.rps:,.0f} req/s = {rate_ratio(ours, theirs):.0f}%, "
+                f"p50 {_ms(ours.p50_ms):.2f} ms",
+                f"{theirs.rps:,.0f} req/s, p50 {_ms(theirs.p50_ms):.2f} ms",
+                "—",
+                None,
+            )
+
+
+# ---------------------------------------------------------------------------------------
+# 2. Watchdog, http mode
+
+
+def watchdog_http(b: Bench) -> None:
+    """Scenario 2: watchdog mode=http in front of the echo server vs the echo server itself."""
+    sc = "2"
+    with ExitStack() as stack:
+        wd, upstream_port = start_http_watchdog(b.tmp)
+        stack.enter_context(wd)
+        direct = f"http://127.0.0.1:{upstream_port}/"
+        _touch(wd.base_url + "/")
+        cases = []
+        for c in (1, 64):
+            cases.append(wrk_case(b, "upstream echo, direct", direct, c, [wd]))
+            cases.append(wrk_case(b, "watchdog http mode → echo", wd.base_url + "/", c, [wd]))
+        runs = measure(b, sc, cases)
+    d1, w1 = runs[key("upstream echo, direct", 1)], runs[key("watchdog http mode → echo", 1)]
+    d64, w64 = runs[key("upstream echo, direct", 64)], runs[key("watchdog http mode → echo", 64)]
+    check(
+        b,
+        sc,
+        "http mode c=1: added p50 / p99",
+        f"{added_ms(w1, d1):+.2f} / {added_ms(w1, d1, 'p99'):+.2f} ms",
+        f"direct p50 {_ms(d1.p50_ms):.2f} ms",
+        "—",
+        None,
+    )
+    check(
+        b,
+        sc,
+        "http mode c=64: rate vs upstream direct",
+        f"{w64.rps:,.0f} req/s = {rate_ratio(w64, d64):.0f}%",
+        f"{d64.rps:,.0f} req/s",
+        "—",
+        None,
+    )
+
+
+# ---------------------------------------------------------------------------------------
+# 3. Gateway hop
+
+
+def gateway_hop(b: Bench) -> None:
+    """Scenario 3: a fork and an http-mode function, hit directly vs through the gateway."""
+    sc = "3"
+    with ExitStack() as stack:
+        fork_wd = stack.enter_context(start_watchdog(b.tmp, name="watchdog"))
+        http_wd, _ = start_http_watchdog(b.tmp)
+        stack.enter_context(http_wd)
+        gw = stack.enter_context(
+            start_gateway(
+                b.tmp,
+                {"cat": f"127.0.0.1:{fork_wd.port}", "echo": f"127.0.0.1:{http_wd.port}"},
+            )
+        )
+        targets = [
+            ("fork function (cat)", fork_wd, "/function/cat"),
+            ("http-mode function (echo)", http_wd, "/function/echo"),
+        ]
+        cases = []
+        for kind, wd, path in targets:
+            _touch(gw.base_url + path)
+            for c in (1, 64):
+                cases.append(wrk_case(b, f"{kind}, direct", wd.base_url + "/", c, [wd]))
+                cases.append(wrk_case(b, f"{kind}, via gateway", gw.base_url + path, c, [gw, wd]))
+        runs = measure(b, sc, cases)
+    for kind, _, _ in targets:
+        d1, g1 = runs[key(f"{kind}, direct", 1)], runs[key(f"{kind}, via gateway", 1)]
+        d64, g64 = runs[key(f"{kind}, direct", 64)], runs[key(f"{kind}, via gateway", 64)]
+        added50, added99 = added_ms(g1, d1), added_ms(g1, d1, "p99")
+        check(
+            b,
+            sc,
+            f"gateway hop c=1, {kind}: added p50 (p99)",
+            f"{added50:+.2f} ms ({added99:+.2f} ms)",
+            f"direct p50 {_ms(d1.p50_ms):.2f} ms",
+            "≤ +0.50 ms",
+            added50 <= 0.5,
+        )
+        is_http = kind.startswith("http")
+        check(
+            b,
+            sc,
+            f"gateway hop c=64, {kind}: rate vs direct",
+            f"{g64.rps:,.0f} req/s = {rate_ratio(g64, d64):.0f}%",
+            f"{d64.rps:,.0f} req/s",
+            "≥ 60%" if is_http else "—",
+            rate_ratio(g64, d64) >= 60 if is_http else None,
+        )
+
+
+# ---------------------------------------------------------------------------------------
+# 4. Large payloads
+
+
+def large_payloads(b: Bench) -> None:
+    """Scenario 4: 100 MiB through gateway + watchdog (cat): MB/s and peak RSS of both."""
+    sc = "4"
+    size = LARGE_BODY
+    rounds = b.settings.rounds
+    with ExitStack() as stack:
+        wd = stack.enter_context(start_watchdog(b.tmp, name="watchdog"))
+        gw = stack.enter_context(start_gateway(b.tmp, {"cat": f"127.0.0.1:{wd.port}"}))
+        base_wd, base_gw = wd.peak_rss(), gw.peak_rss()
+        subjects: list[tuple[str, Callable[[], large.TransferResult], list[Server]]] = [
+            ("pipe through one cat process (floor)", lambda: large.pipe_through_cat(size), []),
+            (
+                "watchdog (cat), direct",
+                lambda: large.post_large("127.0.0.1", wd.port, "/", size),
+                [wd],
+            ),
+            (
+                "gateway → watchdog (cat)",
+                lambda: large.post_large("127.0.0.1", gw.port, "/function/cat", size),
+                [gw, wd],
+            ),
+        ]
+        results: dict[str, list[tuple[large.TransferResult, dict[str, float]]]] = {}
+        for round_no in range(rounds):
+            for label, send, servers in subjects:
+                before = cpu_snapshot(servers)
+                result = send()
+                cpu = cpu_percent(before, cpu_snapshot(servers), result.elapsed_s)
+                results.setdefault(label, []).append((result, cpu))
+                _progress(
+                    f"  [{sc} round {round_no + 1}/{rounds}] {label}: status {result.status}, "
+                    f"{result.received:,} of {result.sent:,} bytes back, "
+                    f"{result.mb_per_s:,.0f} MB/s"
+                )
+        peak_wd, peak_gw = wd.peak_rss(), gw.peak_rss()
+    mbps: dict[str, float] = {}
+    for label, got in results.items():
+        mbps[label] = statistics.median(r.mb_per_s for r, _ in got)
+        bad = [r for r, _ in got if r.status != 200 or r.received != r.sent]
+        names = got[0][1].keys()
+        note = f"{mbps[label]:,.0f} MB/s (100 MiB body)"
+        if label.startswith("gateway"):
+            note += f"; peak RSS gateway {peak_gw / 1e6:.0f} MB, watchdog {peak_wd / 1e6:.0f} MB"
+        b.report.runs.append(
+            Run(
+                scenario=sc,
+                label=label,
+                concurrency=1,
+                rps=None,
+                p50_ms=None,
+                p99_ms=None,
+                cpu_pct={n: statistics.median(c[n] for _, c in got) for n in names},
+                errors=len(bad),
+                rounds=len(got),
+                samples_rps=[],
+                note=note,
+            )
+        )
+        if bad:
+            b.report.problems.append(
+                f"{sc}: {label}: {len(bad)} transfers failed or came back short "
+                f"(status {bad[0].status}, {bad[0].received:,} of {bad[0].sent:,} bytes)"
+            )
+    via, direct = mbps["gateway → watchdog (cat)"], mbps["watchdog (cat), direct"]
+    check(
+        b,
+        sc,
+        "100 MiB through gateway + watchdog: throughput",
+        f"{via:,.0f} MB/s = {pct(via, direct):.0f}% of direct",
+        f"watchdog direct {direct:,.0f} MB/s; pipe {mbps[subjects[0][0]]:,.0f} MB/s",
+        "—",
+        None,
+    )
+    for name, peak, base in (("gateway", peak_gw, base_gw), ("watchdog", peak_wd, base_wd)):
+        check(
+            b,
+            sc,
+            f"100 MiB body: {name} peak RSS (VmHWM)",
+            f"{peak / 1e6:.0f} MB",
+            f"{base / 1e6:.0f} MB idle",
+            "< 100 MB",
+            peak < 100e6,
+        )
+
+
+# ---------------------------------------------------------------------------------------
+# 5. Scale of discovery
+
+
+def discovery_scale(b: Bench) -> None:
+    """Scenario 5: routing and /metrics with 200 static functions vs 3 (same upstream)."""
+    sc = "5"
+    sizes = (3, 200)
+    with ExitStack() as stack:
+        echo = stack.enter_context(start_echo(b.tmp))
+        gateways: dict[int, Server] = {}
+        paths: dict[int, list[str]] = {}
+        for n in sizes:
+            names = [f"fn{i:03d}" for i in range(n)]
+            gateways[n] = stack.enter_context(
+                start_gateway(
+                    b.tmp, {x: f"127.0.0.1:{echo.port}" for x in names}, name=f"gateway {n} fns"
+                )
+            )
+            paths[n] = [f"/function/{x}" for x in names]
+            for path in paths[n]:  # every function has served once: metrics for each exist
+                _touch(gateways[n].base_url + path, count=1)
+        metrics_bytes = {n: len(_get(gateways[n].base_url + "/metrics")) for n in sizes}
+        cases = []
+        for n in sizes:
+            gw = gateways[n]
+            cases.append(
+                wrk_case(
+                    b,
+                    f"route, {n} functions (round-robin)",
+                    gw.base_url + "/",
+                    1,
+                    [gw],
+                    paths=paths[n],
+                )
+            )
+            cases.append(
+                wrk_case(
+                    b,
+                    f"GET /metrics, {n} functions",
+                    gw.base_url + "/metrics",
+                    1,
+                    [gw],
+                    body=None,
+                    method="GET",
+                )
+            )
+        runs = measure(b, sc, cases)
+    for n in sizes:
+        runs[key(f"GET /metrics, {n} functions", 1)].note = f"{metrics_bytes[n]:,} bytes"
+    for what in ("route", "GET /metrics"):
+        few = runs[key(f"{what}, 3 functions" + (" (round-robin)" if what == "route" else ""), 1)]
+        many = runs[
+            key(f"{what}, 200 functions" + (" (round-robin)" if what == "route" else ""), 1)
+        ]
+        check(
+            b,
+            sc,
+            f"{what} c=1: p50 with 200 functions vs 3",
+            f"{_ms(many.p50_ms):.2f} ms ({added_ms(many, few):+.2f} ms, "
+            f"{_ms(many.p50_ms) / _ms(few.p50_ms):.2f}x)",
+            f"{_ms(few.p50_ms):.2f} ms",
+            "—",
+            None,
+        )
+
+
+def _get(url: str) -> bytes:
+    with urllib.request.urlopen(url, timeout=10) as response:
+        data: bytes = response.read()
+        return data
+
+
+SCENARIOS: dict[str, tuple[str, Callable[[Bench], None]]] = {
+    "1": ("watchdog, fork per request", watchdog_fork),
+    "2": ("watchdog, http mode", watchdog_http),
+    "3": ("gateway hop", gateway_hop),
+    "4": ("large payloads", large_payloads),
+    "5": ("scale of discovery", discovery_scale),
+}
