@@ -9,6 +9,7 @@ Routes, first match wins:
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -45,7 +46,9 @@ def create_app(
         return JSONResponse({"status": "unavailable", "detail": status.detail}, status_code=503)
 
     async def metrics_endpoint(request: Request) -> Response:
-        return Response(metrics.exposition(), media_type=CONTENT_TYPE)
+        # Rendering thousands of samples takes milliseconds: keep it off the event loop.
+        exposition = await asyncio.to_thread(metrics.exposition)
+        return Response(exposition, media_type=CONTENT_TYPE)
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
