@@ -3,6 +3,7 @@
 Routes, first match wins:
 - `GET /healthz`: the gateway's own health (the provider's readiness).
 - `GET /metrics`: Prometheus exposition.
+- `/system/...`: the management API behind basic auth (see `gateway.system_api`).
 - anything else: `FunctionProxy` (see `gateway.routing` and `gateway.alexa` for how a
   request names its function).
 """
@@ -16,13 +17,16 @@ from contextlib import asynccontextmanager
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
+from starlette.routing import Mount, Route
+from starlette.types import ASGIApp
 
+from gateway.auth import RequireBasicAuth
 from gateway.config import GatewayConfig
 from gateway.functions import FunctionProvider
 from gateway.metrics import CONTENT_TYPE, GatewayMetrics
 from gateway.proxy import FunctionProxy
 from gateway.replicas import ReplicaResolver
+from gateway.system_api import create_system_app
 
 
 def create_app(
@@ -38,6 +42,9 @@ def create_app(
     metrics = GatewayMetrics(provider)
     resolver = resolver or ReplicaResolver(config.dns_ttl)
     proxy = FunctionProxy(config, provider, resolver, metrics)
+    invoke: ASGIApp = proxy
+    if config.invoke_auth:
+        invoke = RequireBasicAuth(proxy, config.basic_auth, what="function invocation")
 
     async def healthz(request: Request) -> Response:
         status = provider.status()
@@ -66,7 +73,8 @@ def create_app(
         routes=[
             Route("/healthz", healthz, methods=["GET"]),
             Route("/metrics", metrics_endpoint, methods=["GET"]),
-            Route("/{path:path}", proxy),
+            Mount("/system", create_system_app(config, provider, metrics)),
+            Route("/{path:path}", invoke),
         ],
         lifespan=lifespan,
     )

@@ -11,6 +11,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Literal, TypeVar
 
+from gateway.auth import BasicAuthCredentials
 from gateway.functions import DEFAULT_FUNCTION_PORT, Function
 
 ProviderKind = Literal["swarm", "static"]
@@ -41,6 +42,12 @@ class GatewayConfig:
     upstream_keepalive: float = 4.0
     access_log: bool = False
     log_level: str = "info"
+    # None: the management API (/system) answers 503, closed.
+    basic_auth: BasicAuthCredentials | None = None
+    # Image prefixes the management API may deploy; empty: any image.
+    image_allowlist: tuple[str, ...] = ()
+    # Whether invoking a function needs the same credentials as /system.
+    invoke_auth: bool = False
 
 
 def load_config(env: Mapping[str, str] | None = None) -> GatewayConfig:
@@ -80,7 +87,51 @@ def load_config(env: Mapping[str, str] | None = None) -> GatewayConfig:
         ),
         access_log=get("GATEWAY_ACCESS_LOG", _parse_bool, defaults.access_log),
         log_level=get("GATEWAY_LOG_LEVEL", _parse_log_level, defaults.log_level),
+        basic_auth=load_basic_auth(env),
+        image_allowlist=get("GATEWAY_IMAGE_ALLOWLIST", _parse_prefixes, defaults.image_allowlist),
+        invoke_auth=get("GATEWAY_INVOKE_AUTH", _parse_bool, defaults.invoke_auth),
     )
+
+
+def load_basic_auth(env: Mapping[str, str]) -> BasicAuthCredentials | None:
+    """Credentials from `GATEWAY_BASIC_AUTH_{USER,PASSWORD}_FILE` (Docker secrets), else
+    from `GATEWAY_BASIC_AUTH_{USER,PASSWORD}` (development); None if neither is set."""
+    values: dict[str, str] = {}
+    for part in ("USER", "PASSWORD"):
+        name = f"GATEWAY_BASIC_AUTH_{part}"
+        path = env.get(f"{name}_FILE", "").strip()
+        if path:
+            values[part] = _read_secret_file(f"{name}_FILE", path)
+        elif env.get(name, ""):
+            values[part] = env[name]
+    if not values:
+        return None
+    for part in ("USER", "PASSWORD"):
+        if not values.get(part):
+            raise ConfigError(
+                f"GATEWAY_BASIC_AUTH_{part}: required (or GATEWAY_BASIC_AUTH_{part}_FILE) "
+                "when the other half of the credentials is set"
+            )
+    if ":" in values["USER"]:
+        raise ConfigError("GATEWAY_BASIC_AUTH_USER: must not contain ':'")
+    return BasicAuthCredentials(values["USER"], values["PASSWORD"])
+
+
+def _read_secret_file(name: str, path: str) -> str:
+    try:
+        with open(path, encoding="utf-8") as file:
+            # Files written by `echo` or editors end with a newline that is not part of it.
+            return file.read().rstrip("\r\n")
+    except (OSError, UnicodeDecodeError) as error:
+        raise ConfigError(f"{name}: cannot read {path!r}: {error}") from None
+
+
+def _parse_prefixes(name: str, raw: str) -> tuple[str, ...]:
+    prefixes = tuple(part.strip() for part in raw.split(",") if part.strip())
+    for prefix in prefixes:
+        if any(character.isspace() for character in prefix):
+            raise ConfigError(f"{name}: image prefixes cannot contain spaces, got {prefix!r}")
+    return prefixes
 
 
 def parse_static_functions(name: str, raw: str) -> tuple[Function, ...]:

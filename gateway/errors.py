@@ -52,14 +52,44 @@ class ProviderUnavailable(GatewayError):
     """The provider has no usable view of the functions (e.g. the engine is unreachable)."""
 
 
+class Unauthorized(GatewayError):
+    """The management API was called without valid credentials."""
+
+
+class Forbidden(GatewayError):
+    """The caller is authenticated but the request is not allowed (e.g. an image off the list)."""
+
+
+class Conflict(GatewayError):
+    """The request clashes with what exists (e.g. deploying a function that already exists)."""
+
+
+class NotSupported(GatewayError):
+    """The provider cannot do this (e.g. the static provider cannot deploy)."""
+
+
+class ManagementDisabled(GatewayError):
+    """The management API has no credentials configured, so it stays closed."""
+
+
+class OrchestratorError(GatewayError):
+    """The orchestrator refused or failed a management operation for a reason of its own."""
+
+
 # Most specific first: `status_code` walks this in order.
 STATUS_CODES: tuple[tuple[type[GatewayError], int], ...] = (
     (BadRequest, 400),
+    (Unauthorized, 401),
+    (Forbidden, 403),
     (FunctionNotFound, 404),
     (NoRoute, 404),
+    (Conflict, 409),
+    (NotSupported, 501),
     (UpstreamUnavailable, 502),
+    (OrchestratorError, 502),
     (NoReplicas, 503),
     (ProviderUnavailable, 503),
+    (ManagementDisabled, 503),
     (UpstreamTimeout, 504),
 )
 

@@ -9,7 +9,12 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
+
+from gateway.errors import NotSupported
+
+if TYPE_CHECKING:
+    from gateway.deployments import FunctionDeployment
 
 DEFAULT_FUNCTION_PORT = 8080
 
@@ -106,7 +111,12 @@ class FunctionProvider(Protocol):
     """Where functions come from: an orchestrator kept in memory by a background task.
 
     `lookup` and `functions` are called on the request path and must not do I/O.
+    The async methods serve the management API (`/system`): they may talk to the
+    orchestrator (off the event loop) and raise `GatewayError`s (`FunctionNotFound`,
+    `Conflict`, `NotSupported`, `OrchestratorError`, `ProviderUnavailable`).
     """
+
+    orchestration: str
 
     async def start(self) -> None:
         """Load the initial view and begin watching for changes."""
@@ -123,9 +133,29 @@ class FunctionProvider(Protocol):
     def status(self) -> ProviderStatus:
         """Readiness for `/healthz`: e.g. not ready while the engine cannot be reached."""
 
+    async def available_replicas(self) -> Mapping[str, int]:
+        """Running replicas by full function name (functions missing here have none)."""
+
+    async def deploy(self, deployment: FunctionDeployment) -> None:
+        """Create a new function; `Conflict` if the name is taken."""
+
+    async def update(self, deployment: FunctionDeployment) -> None:
+        """Replace a function's definition with a rolling update; `FunctionNotFound` if none."""
+
+    async def remove(self, name: str) -> None:
+        """Remove a function (full or unambiguous short name); `FunctionNotFound` if none."""
+
+    async def scale(self, name: str, replicas: int) -> None:
+        """Set a function's desired replicas; `FunctionNotFound` if none."""
+
 
 class StaticProvider:
-    """A provider over a fixed, editable registry: for tests and local development."""
+    """A provider over a fixed, editable registry: for tests and local development.
+
+    Its functions can be listed through the management API, not changed (501).
+    """
+
+    orchestration = "static"
 
     def __init__(self, functions: Iterable[Function] = ()) -> None:
         self.registry = FunctionRegistry(functions)
@@ -147,3 +177,30 @@ class StaticProvider:
     def status(self) -> ProviderStatus:
         """Always ready."""
         return ProviderStatus(ready=True, detail="static")
+
+    async def available_replicas(self) -> Mapping[str, int]:
+        """Every listed replica counts as running."""
+        return {function.name: function.replicas for function in self.registry.all()}
+
+    async def deploy(self, deployment: FunctionDeployment) -> None:
+        """Not supported: see `GATEWAY_STATIC_FUNCTIONS`."""
+        raise _static_read_only("deploy")
+
+    async def update(self, deployment: FunctionDeployment) -> None:
+        """Not supported: see `GATEWAY_STATIC_FUNCTIONS`."""
+        raise _static_read_only("update")
+
+    async def remove(self, name: str) -> None:
+        """Not supported: see `GATEWAY_STATIC_FUNCTIONS`."""
+        raise _static_read_only("remove")
+
+    async def scale(self, name: str, replicas: int) -> None:
+        """Not supported: see `GATEWAY_STATIC_FUNCTIONS`."""
+        raise _static_read_only("scale")
+
+
+def _static_read_only(operation: str) -> NotSupported:
+    return NotSupported(
+        f"{operation} is not supported by the static provider "
+        "(its functions come from GATEWAY_STATIC_FUNCTIONS)"
+    )

@@ -111,6 +111,10 @@ class GatewayMetrics:
         invocations.inc()
         seconds_histogram.observe(seconds)
 
+    def invocation_counts(self) -> dict[str, int]:
+        """Calls started per function since the gateway started (for `/system/functions`)."""
+        return self._started.copy()
+
     def exposition(self) -> bytes:
         """The Prometheus text format of every series (thread-safe: scrapes run off the loop)."""
         return generate_latest(self.registry)

@@ -19,6 +19,14 @@ path: one follows the engine's service events, the other applies them (re-readin
 service, so a late or duplicate event is harmless) and does a full resync every
 `resync_interval` seconds and whenever the events stream reconnects. That second thread
 is the only writer of the registry after `start()`.
+
+The management API's write operations (`deploy`, `update`, `remove`, `scale`) call the
+engine on a worker thread (`asyncio.to_thread`) and then queue the service for that
+thread to re-read, so the registry follows at once without waiting for the event.
+Services they create are always attached to the functions network with `dnsrr`
+endpoints, labelled `com.faas.managed=true`, roll with `start-first` updates, and get
+nothing beyond the `FunctionDeployment` fields: no mounts but an optional `/tmp` tmpfs,
+no capabilities, no published ports, never the Docker socket.
 """
 
 from __future__ import annotations
@@ -30,13 +38,24 @@ import os
 import queue
 import threading
 import time
-from collections.abc import Collection, Iterable, Mapping, Sequence
-from typing import Any
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
+from typing import Any, TypeVar
 
 import docker
 import docker.errors
+import docker.types
+from docker.models.services import Service
 from docker.types.daemon import CancellableStream
 
+from gateway.deployments import ANNOTATION_PREFIX, MANAGED_LABEL, FunctionDeployment
+from gateway.errors import (
+    BadRequest,
+    Conflict,
+    FunctionNotFound,
+    GatewayError,
+    OrchestratorError,
+    ProviderUnavailable,
+)
 from gateway.functions import DEFAULT_FUNCTION_PORT, Function, FunctionRegistry, ProviderStatus
 
 log = logging.getLogger("gateway.swarm")
@@ -55,6 +74,7 @@ _RETRY_MAX = 5.0
 _JOIN_TIMEOUT = 5.0
 
 _Event = dict[str, Any]
+T = TypeVar("T")
 
 
 class _Signal(enum.Enum):
@@ -111,6 +131,8 @@ class SwarmProvider:
     `client` defaults to `docker.from_env()`, created lazily on a background thread so that
     `start()` succeeds even while the engine is unreachable.
     """
+
+    orchestration = "swarm"
 
     def __init__(
         self,
@@ -178,6 +200,168 @@ class SwarmProvider:
     def status(self) -> ProviderStatus:
         """Ready once a full sync has succeeded, until the engine fails again."""
         return self._status
+
+    # Management operations (each runs on a worker thread, see `_engine_call`).
+
+    async def available_replicas(self) -> Mapping[str, int]:
+        """See `FunctionProvider.available_replicas`: tasks in state running, per service."""
+        return await self._engine_call(self._count_running_tasks)
+
+    async def deploy(self, deployment: FunctionDeployment) -> None:
+        """See `FunctionProvider.deploy`."""
+        await self._engine_call(self._create_service, deployment)
+
+    async def update(self, deployment: FunctionDeployment) -> None:
+        """See `FunctionProvider.update`: only for services the API created."""
+        await self._engine_call(self._update_service, deployment)
+
+    async def remove(self, name: str) -> None:
+        """See `FunctionProvider.remove`."""
+        await self._engine_call(self._remove_service, name)
+
+    async def scale(self, name: str, replicas: int) -> None:
+        """See `FunctionProvider.scale`."""
+        await self._engine_call(self._scale_service, name, replicas)
+
+    async def _engine_call(self, operation: Callable[..., T], *args: Any) -> T:
+        try:
+            return await asyncio.to_thread(operation, *args)
+        except GatewayError:
+            raise
+        except docker.errors.APIError as error:
+            raise _api_error(error) from None
+        except _ENGINE_ERRORS as error:
+            raise ProviderUnavailable(
+                f"cannot reach the Docker engine at {self._engine}: {error}"
+            ) from None
+
+    def _count_running_tasks(self) -> dict[str, int]:
+        names_by_id = self._names_by_id.copy()  # atomic under the GIL; the sync thread owns it
+        counts: dict[str, int] = {}
+        client = self._get_client()
+        # types-docker leaves these SDK methods unannotated (here and below).
+        tasks = client.api.tasks(filters={"desired-state": "running"})  # type: ignore[no-untyped-call]
+        for task in tasks:
+            name = names_by_id.get(str(task.get("ServiceID")))
+            if name is not None and _mapping(task.get("Status")).get("State") == "running":
+                counts[name] = counts.get(name, 0) + 1
+        return counts
+
+    def _create_service(self, deployment: FunctionDeployment) -> None:
+        client = self._get_client()
+        if self._services_named(client, deployment.service):
+            raise Conflict(
+                f"function {deployment.service!r} already exists "
+                "(update it with PUT /system/functions, or remove it first)"
+            )
+        service = client.services.create(  # type: ignore[no-untyped-call]
+            deployment.image,
+            name=deployment.service,
+            mode=docker.types.ServiceMode("replicated", 1),
+            **self._service_options(client, deployment),
+        )
+        self._resync_service(str(service.id))
+
+    def _update_service(self, deployment: FunctionDeployment) -> None:
+        client = self._get_client()
+        service = self._function_service(client, deployment.service)
+        labels = _mapping(_mapping(service.attrs.get("Spec")).get("Labels"))
+        if labels.get(MANAGED_LABEL) != "true":
+            raise Conflict(
+                f"function {service.name!r} was not deployed through the management API "
+                f"(no {MANAGED_LABEL}=true label): update it where it was defined"
+            )
+        # force_update: a PUT always rolls the tasks, even for an unchanged `:latest` tag.
+        service.update(  # type: ignore[no-untyped-call]
+            image=deployment.image,
+            force_update=True,
+            **self._service_options(client, deployment),
+        )
+        self._resync_service(str(service.id))
+
+    def _remove_service(self, name: str) -> None:
+        service = self._function_service(self._get_client(), name)
+        try:
+            service.remove()  # type: ignore[no-untyped-call]
+        except docker.errors.NotFound:
+            raise FunctionNotFound(name) from None
+        self._queue.put({"Action": "remove", "Actor": {"ID": str(service.id)}})
+
+    def _scale_service(self, name: str, replicas: int) -> None:
+        service = self._function_service(self._get_client(), name)
+        if "Replicated" not in _mapping(_mapping(service.attrs.get("Spec")).get("Mode")):
+            raise BadRequest(f"function {service.name!r} is a global service: it cannot be scaled")
+        service.scale(replicas)
+        self._resync_service(str(service.id))
+
+    def _resync_service(self, service_id: str) -> None:
+        self._queue.put({"Action": "update", "Actor": {"ID": service_id}})
+
+    def _services_named(self, client: docker.DockerClient, name: str) -> list[Service]:
+        # The name filter matches prefixes, hence the exact comparison.
+        return [s for s in client.services.list(filters={"name": name}) if s.name == name]
+
+    def _function_service(self, client: docker.DockerClient, name: str) -> Service:
+        """The service of a function by full name (or registry short name), else 404.
+
+        Services that are not functions (the gateway, Prometheus, anything off the
+        functions network) are never found here, so the API cannot touch them.
+        """
+        services = self._services_named(client, name)
+        if not services:
+            known = self.registry.lookup(name)
+            if known is not None:
+                services = self._services_named(client, known.name)
+        for service in services:
+            if function_from_service(service.attrs, self.network, self._network_ids):
+                return service
+        raise FunctionNotFound(name)
+
+    def _service_options(
+        self, client: docker.DockerClient, deployment: FunctionDeployment
+    ) -> dict[str, Any]:
+        env = {**deployment.env_vars}
+        if deployment.env_process is not None:
+            env[PROCESS_ENV] = deployment.env_process
+        labels = {
+            **deployment.labels,
+            **{ANNOTATION_PREFIX + key: value for key, value in deployment.annotations.items()},
+            MANAGED_LABEL: "true",
+        }
+        options: dict[str, Any] = {
+            "env": [f"{key}={value}" for key, value in env.items()],
+            "labels": labels,
+            "networks": [self.network],
+            "endpoint_spec": docker.types.EndpointSpec(mode="dnsrr"),
+            # One task at a time, the new one healthy before the old one stops.
+            "update_config": docker.types.UpdateConfig(
+                parallelism=1, order="start-first", failure_action="rollback"
+            ),
+            "constraints": list(deployment.constraints),
+            "secrets": [self._secret_reference(client, name) for name in deployment.secrets],
+            "read_only": deployment.read_only_root_filesystem,
+            "mounts": [],
+        }
+        if deployment.read_only_root_filesystem:
+            # The watchdog writes its lock file (and processes their temp files) in /tmp.
+            options["mounts"] = [docker.types.Mount(target="/tmp", source="", type="tmpfs")]
+        limits, requests = deployment.limits, deployment.requests
+        if limits or requests:
+            options["resources"] = docker.types.Resources(
+                cpu_limit=_nano_cpus(limits.cpus if limits else None),
+                mem_limit=limits.memory if limits else None,
+                cpu_reservation=_nano_cpus(requests.cpus if requests else None),
+                mem_reservation=requests.memory if requests else None,
+            )
+        return options
+
+    def _secret_reference(
+        self, client: docker.DockerClient, name: str
+    ) -> docker.types.SecretReference:
+        for secret in client.secrets.list(filters={"name": name}):
+            if secret.name == name:
+                return docker.types.SecretReference(str(secret.id), name)
+        raise BadRequest(f"secrets: no Docker secret named {name!r} (docker secret create)")
 
     # Background work.
 
@@ -365,6 +549,22 @@ class SwarmProvider:
             log.warning("%s (retrying in the background)", detail)
         self._engine_failing = True
         self._status = ProviderStatus(ready=False, detail=detail)
+
+
+def _api_error(error: docker.errors.APIError) -> GatewayError:
+    """A clear error for what the engine refused; its own words, never a traceback."""
+    explanation = str(error.explanation or error).strip()
+    if error.status_code == 409:
+        return Conflict(f"the Docker engine refused: {explanation}")
+    if error.status_code == 400:
+        return BadRequest(f"the Docker engine refused: {explanation}")
+    if error.status_code == 404:
+        return OrchestratorError(f"the Docker engine could not find something: {explanation}")
+    return OrchestratorError(f"the Docker engine failed: {explanation}")
+
+
+def _nano_cpus(cpus: float | None) -> int | None:
+    return None if cpus is None else int(cpus * 1_000_000_000)
 
 
 def _mapping(value: object) -> Mapping[str, Any]:

@@ -14,10 +14,49 @@ if ! docker network inspect "$FUNCTIONS_NETWORK" >/dev/null 2>&1; then
   say "creating the attachable overlay network $FUNCTIONS_NETWORK"
   docker network create --driver overlay --attachable "$FUNCTIONS_NETWORK" >/dev/null
 fi
+# The management API's credentials: files in secrets/ (git-ignored, 0600) that the stack
+# turns into Docker secrets named after their content, so a new password rolls the
+# gateway. Generated once (user admin, a random password) unless FAAS_BASIC_AUTH_USER /
+# FAAS_BASIC_AUTH_PASSWORD choose them.
+secrets_dir="$ROOT/secrets"
+(umask 077 && mkdir -p "$secrets_dir")
+if [ ! -s "$secrets_dir/basic-auth-user" ] || [ -n "${FAAS_BASIC_AUTH_USER:-}" ]; then
+  (umask 077 && printf '%s' "${FAAS_BASIC_AUTH_USER:-admin}" >"$secrets_dir/basic-auth-user")
+fi
+if [ ! -s "$secrets_dir/basic-auth-password" ] || [ -n "${FAAS_BASIC_AUTH_PASSWORD:-}" ]; then
+  password=${FAAS_BASIC_AUTH_PASSWORD:-$(python3 -c 'import secrets; print(secrets.token_hex(16))')}
+  (umask 077 && printf '%s' "$password" >"$secrets_dir/basic-auth-password")
+  say "management API credentials written to secrets/basic-auth-user and secrets/basic-auth-password"
+fi
+BASIC_AUTH_HASH=$(cat "$secrets_dir/basic-auth-user" "$secrets_dir/basic-auth-password" \
+  | sha256sum | cut -c1-12)
+export BASIC_AUTH_HASH
+export GATEWAY_IMAGE_ALLOWLIST=${GATEWAY_IMAGE_ALLOWLIST:-$FUNCTION_IMAGE_PREFIX/}
+
 PROMETHEUS_CONFIG_HASH=$(sha256sum "$ROOT/prometheus/prometheus.yml" | cut -c1-12)
 export PROMETHEUS_CONFIG_HASH
 say "deploying stack $STACK_NAME (Prometheus: $PROMETHEUS_IMAGE)"
 (cd "$ROOT" && docker stack deploy --detach=true --resolve-image never -c stack.yml "$STACK_NAME" >/dev/null)
+
+# Every task that should run, runs the service's current image: otherwise the checks
+# below could be answered by the tasks a redeploy is about to replace.
+service_converged() {
+  local service=$1 image replicas
+  read -r image replicas < <(docker service inspect --format \
+    '{{.Spec.TaskTemplate.ContainerSpec.Image}} {{if .Spec.Mode.Replicated}}{{.Spec.Mode.Replicated.Replicas}}{{else}}1{{end}}' \
+    "$service")
+  [ "$replicas" = 0 ] && return 0
+  docker service ps --filter desired-state=running --format '{{.Image}} {{.CurrentState}}' "$service" \
+    | awk -v image="$image" '{ seen = 1; if ($1 != image || $2 != "Running") stale = 1 }
+                             END { exit !(seen && !stale) }'
+}
+stack_converged() {
+  local service
+  for service in $(docker stack services --format '{{.Name}}' "$STACK_NAME"); do
+    service_converged "$service" || return 1
+  done
+}
+wait_until 300 "every service of stack $STACK_NAME to run its new image" stack_converged
 
 gateway=http://127.0.0.1:$GATEWAY_PORT
 wait_until 180 "the gateway at $gateway/healthz" curl -fsS "$gateway/healthz"
@@ -32,4 +71,6 @@ faas is up (stack $STACK_NAME):
   gateway     $gateway            (try: curl -X POST --data-binary @README.md $gateway/function/catservice)
   metrics     $gateway/metrics
   prometheus  http://127.0.0.1:$PROMETHEUS_PORT
+  management  $gateway/system/functions (user: cat secrets/basic-auth-user, password: cat secrets/basic-auth-password)
+              faas list --gateway $gateway --password-file secrets/basic-auth-password
 TEXT

@@ -1,0 +1,281 @@
+"""`faas`: build, deploy, list, describe, invoke, scale and remove functions.
+
+Run `faas --help` or `faas COMMAND --help`. Settings come from flags, else environment
+variables: FAAS_GATEWAY, FAAS_USER, FAAS_PASSWORD or FAAS_PASSWORD_FILE. Exit statuses:
+0 done, 1 refused or failed (invoke: a non-2xx answer), 2 bad usage or definition file,
+3 gateway unreachable, 4 bad credentials.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import TextIO
+
+from faas_cli import __version__
+from faas_cli.client import DEFAULT_GATEWAY, GatewayClient
+from faas_cli.definitions import DEFAULT_FILE, DefinitionFile, load_definitions
+from faas_cli.errors import EXIT_FAILED, EXIT_OK, ApiError, CliError, UsageError
+from faas_cli.output import print_function, print_functions, print_json, print_table
+
+Command = Callable[[argparse.Namespace, TextIO], int]
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run one command; return the exit status."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    command: Command = args.command
+    try:
+        return command(args, sys.stdout)
+    except CliError as error:
+        print(f"faas: {error.message}", file=sys.stderr)
+        return error.exit_code
+    except KeyboardInterrupt:
+        return 130
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Every command and its flags (common flags are accepted after the command too)."""
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument(
+        "-g", "--gateway", help=f"gateway URL (env FAAS_GATEWAY; default {DEFAULT_GATEWAY})"
+    )
+    common.add_argument("-u", "--user", help="user name (env FAAS_USER; default admin)")
+    common.add_argument(
+        "--password-file",
+        help="file holding the password (env FAAS_PASSWORD_FILE; or set FAAS_PASSWORD)",
+    )
+    common.add_argument(
+        "--timeout", type=float, default=60.0, help="seconds to wait for the gateway (60)"
+    )
+    file_option = argparse.ArgumentParser(add_help=False)
+    file_option.add_argument(
+        "-f", "--file", default=None, help=f"functions definition file (default {DEFAULT_FILE})"
+    )
+    json_option = argparse.ArgumentParser(add_help=False)
+    json_option.add_argument("--json", action="store_true", help="print JSON instead of a table")
+
+    parser = argparse.ArgumentParser(
+        prog="faas",
+        description="Manage functions on a faas gateway.",
+        epilog="Exit status: 0 done, 1 refused or failed, 2 bad usage or definition file, "
+        "3 gateway unreachable, 4 bad credentials.",
+    )
+    parser.add_argument("--version", action="version", version=f"faas {__version__}")
+    commands = parser.add_subparsers(title="commands", required=True, metavar="COMMAND")
+
+    def add(name: str, handler: Command, help_text: str, *parents: argparse.ArgumentParser) -> (
+        argparse.ArgumentParser
+    ):
+        sub = commands.add_parser(name, help=help_text, description=help_text, parents=parents)
+        sub.set_defaults(command=handler)
+        return sub
+
+    build = add("build", cmd_build, "docker build each function's handler directory", file_option)
+    build.add_argument("names", nargs="*", metavar="NAME", help="only these functions")
+    deploy = add(
+        "deploy", cmd_deploy, "deploy (or update, rolling) the functions of a definition file",
+        common, file_option,
+    )  # fmt: skip
+    deploy.add_argument("names", nargs="*", metavar="NAME", help="only these functions")
+    deploy.add_argument(
+        "--wait", action="store_true", help="wait until each function has a ready replica"
+    )
+    remove = add(
+        "remove", cmd_remove, "remove functions: the named ones, or those of the file",
+        common, file_option,
+    )  # fmt: skip
+    remove.add_argument("names", nargs="*", metavar="NAME")
+    add("list", cmd_list, "list the functions", common, json_option)
+    describe = add("describe", cmd_describe, "show one function", common, json_option)
+    describe.add_argument("name", metavar="NAME")
+    invoke = add(
+        "invoke", cmd_invoke, "call a function: standard input is the body, the answer "
+        "goes to standard output (exit 1 on a non-2xx answer)", common,
+    )  # fmt: skip
+    invoke.add_argument("name", metavar="NAME")
+    invoke.add_argument("-X", "--method", default="POST", help="HTTP method (POST)")
+    invoke.add_argument(
+        "-H", "--header", action="append", default=[], metavar="NAME:VALUE", help="add a header"
+    )
+    scale = add("scale", cmd_scale, "set a function's replicas", common)
+    scale.add_argument("name", metavar="NAME")
+    scale.add_argument("replicas", type=int, metavar="N")
+    add("info", cmd_info, "the gateway's provider, orchestration and version", common, json_option)
+    return parser
+
+
+# Commands.
+
+
+def cmd_build(args: argparse.Namespace, out: TextIO) -> int:
+    definitions = _definitions(args)
+    docker = shutil.which("docker")
+    if docker is None:
+        raise UsageError("faas build needs the docker command (install Docker Engine)")
+    for function in definitions.select(args.names):
+        if function.handler is None:
+            raise UsageError(f"{definitions.path}: functions.{function.name}.handler: "
+                             "required to build (a directory with a Dockerfile)")  # fmt: skip
+        if not (function.handler / "Dockerfile").is_file():
+            raise UsageError(f"functions.{function.name}.handler: no Dockerfile in "
+                             f"{function.handler}")  # fmt: skip
+        out.write(f"building {function.image} from {function.handler}\n")
+        out.flush()
+        result = subprocess.run([docker, "build", "-t", function.image, str(function.handler)],
+                                check=False)  # fmt: skip
+        if result.returncode != 0:
+            raise CliError(f"docker build of {function.name} failed (exit {result.returncode})")
+    return EXIT_OK
+
+
+def cmd_deploy(args: argparse.Namespace, out: TextIO) -> int:
+    definitions = _definitions(args)
+    selected = definitions.select(args.names)
+    with _client(args, definitions) as client:
+        for function in selected:
+            body = function.deployment()
+            try:
+                client.deploy(body)
+                out.write(f"deployed {function.name} ({function.image})\n")
+            except ApiError as error:
+                if error.status_code != 409:
+                    raise
+                client.update(body)
+                out.write(f"updating {function.name} ({function.image}): rolling update\n")
+        if args.wait:
+            for function in selected:
+                _wait_until_ready(client, function.name, args.timeout, out)
+    return EXIT_OK
+
+
+def cmd_remove(args: argparse.Namespace, out: TextIO) -> int:
+    names: list[str] = args.names
+    definitions = None
+    if args.file or not names:
+        definitions = _definitions(args)
+        names = [function.name for function in definitions.select(names)]
+    with _client(args, definitions) as client:
+        for name in names:
+            client.remove(name)
+            out.write(f"removed {name}\n")
+    return EXIT_OK
+
+
+def cmd_list(args: argparse.Namespace, out: TextIO) -> int:
+    with _client(args) as client:
+        functions = client.list_functions()
+    if args.json:
+        print_json(functions, out)
+    else:
+        print_functions(functions, out)
+    return EXIT_OK
+
+
+def cmd_describe(args: argparse.Namespace, out: TextIO) -> int:
+    with _client(args) as client:
+        function = client.describe(args.name)
+    if args.json:
+        print_json(function, out)
+    else:
+        print_function(function, out)
+    return EXIT_OK
+
+
+def cmd_invoke(args: argparse.Namespace, out: TextIO) -> int:
+    headers: dict[str, str] = {}
+    for header in args.header:
+        name, sep, value = header.partition(":")
+        if not sep or not name.strip():
+            raise UsageError(f"--header: expected NAME:VALUE, got {header!r}")
+        headers[name.strip()] = value.strip()
+    body = b"" if sys.stdin.isatty() else sys.stdin.buffer.read()
+    with _client(args) as client:
+        reply = client.invoke(args.name, body, method=args.method.upper(), headers=headers)
+    if reply.is_success:
+        out.flush()
+        sys.stdout.buffer.write(reply.content)
+        sys.stdout.buffer.flush()
+        return EXIT_OK
+    detail = reply.text.strip()[:500]
+    print(f"faas: {args.name} answered {reply.status_code}: {detail}", file=sys.stderr)
+    return EXIT_FAILED
+
+
+def cmd_scale(args: argparse.Namespace, out: TextIO) -> int:
+    with _client(args) as client:
+        client.scale(args.name, args.replicas)
+    out.write(f"scaling {args.name} to {args.replicas}\n")
+    return EXIT_OK
+
+
+def cmd_info(args: argparse.Namespace, out: TextIO) -> int:
+    with _client(args) as client:
+        info = client.info()
+    if args.json:
+        print_json(info, out)
+    else:
+        provider = info.get("provider", {})
+        rows = [
+            ("gateway", client.gateway),
+            ("provider", provider.get("provider", "")),
+            ("orchestration", provider.get("orchestration", "")),
+            ("version", info.get("version", {}).get("release", "")),
+        ]
+        print_table(("FIELD", "VALUE"), rows, out)
+    return EXIT_OK
+
+
+# Helpers.
+
+
+def _definitions(args: argparse.Namespace) -> DefinitionFile:
+    return load_definitions(args.file or DEFAULT_FILE)
+
+
+def _client(args: argparse.Namespace, definitions: DefinitionFile | None = None) -> GatewayClient:
+    gateway = (
+        args.gateway
+        or os.environ.get("FAAS_GATEWAY")
+        or (definitions.gateway if definitions else None)
+        or DEFAULT_GATEWAY
+    )
+    user = args.user or os.environ.get("FAAS_USER") or "admin"
+    password = _password(args)
+    return GatewayClient(gateway, (user, password) if password else None, timeout=args.timeout)
+
+
+def _password(args: argparse.Namespace) -> str | None:
+    path = args.password_file or os.environ.get("FAAS_PASSWORD_FILE")
+    if path:
+        try:
+            return Path(path).read_text(encoding="utf-8").rstrip("\r\n")
+        except OSError as error:
+            raise UsageError(f"cannot read the password file {path!r}: {error.strerror}") from None
+    return os.environ.get("FAAS_PASSWORD") or None
+
+
+def _wait_until_ready(client: GatewayClient, name: str, timeout: float, out: TextIO) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            if client.describe(name).get("availableReplicas", 0) > 0:
+                out.write(f"{name} is ready\n")
+                return
+        except ApiError as error:
+            if error.status_code != 404:  # not in the gateway's view yet
+                raise
+        if time.monotonic() > deadline:
+            raise CliError(f"{name} has no ready replica after {timeout:g}s")
+        time.sleep(0.5)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,133 @@
+"""`GatewayClient`: the management API over httpx, with errors a person can act on."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from types import TracebackType
+from typing import Any, cast
+from urllib.parse import quote
+
+import httpx
+
+from faas_cli.errors import ApiError, GatewayUnreachable, Unauthorized
+
+DEFAULT_GATEWAY = "http://127.0.0.1:8080"
+
+
+class GatewayClient:
+    """One gateway, one set of credentials; use as a context manager."""
+
+    def __init__(
+        self,
+        gateway: str = DEFAULT_GATEWAY,
+        auth: tuple[str, str] | None = None,
+        timeout: float = 60.0,
+    ) -> None:
+        self.gateway = gateway.rstrip("/")
+        self._http = httpx.Client(
+            base_url=self.gateway,
+            auth=auth,
+            timeout=httpx.Timeout(timeout, connect=10.0),
+            headers={"user-agent": "faas-cli"},
+        )
+
+    def __enter__(self) -> GatewayClient:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self._http.close()
+
+    # The management API.
+
+    def list_functions(self) -> list[dict[str, Any]]:
+        """`GET /system/functions`."""
+        return cast(list[dict[str, Any]], self._json("GET", "/system/functions"))
+
+    def describe(self, name: str) -> dict[str, Any]:
+        """`GET /system/function/{name}`."""
+        return cast(dict[str, Any], self._json("GET", f"/system/function/{_path(name)}"))
+
+    def deploy(self, deployment: Mapping[str, Any]) -> dict[str, Any]:
+        """`POST /system/functions`."""
+        return cast(dict[str, Any], self._json("POST", "/system/functions", deployment))
+
+    def update(self, deployment: Mapping[str, Any]) -> dict[str, Any]:
+        """`PUT /system/functions` (a rolling update)."""
+        return cast(dict[str, Any], self._json("PUT", "/system/functions", deployment))
+
+    def remove(self, name: str) -> dict[str, Any]:
+        """`DELETE /system/functions`."""
+        return cast(
+            dict[str, Any], self._json("DELETE", "/system/functions", {"functionName": name})
+        )
+
+    def scale(self, name: str, replicas: int) -> dict[str, Any]:
+        """`POST /system/scale-function/{name}`."""
+        return cast(
+            dict[str, Any],
+            self._json("POST", f"/system/scale-function/{_path(name)}", {"replicas": replicas}),
+        )
+
+    def info(self) -> dict[str, Any]:
+        """`GET /system/info`."""
+        return cast(dict[str, Any], self._json("GET", "/system/info"))
+
+    def invoke(
+        self, name: str, body: bytes, method: str = "POST", headers: Mapping[str, str] = {}
+    ) -> httpx.Response:
+        """Call the function through `/function/{name}`; any status is returned, not raised."""
+        with self._connection_errors():
+            return self._http.request(
+                method, f"/function/{_path(name)}", content=body, headers=dict(headers)
+            )
+
+    def _json(self, method: str, path: str, body: Mapping[str, Any] | None = None) -> Any:
+        with self._connection_errors():
+            reply = self._http.request(method, path, json=body)
+        if reply.status_code == 401:
+            raise Unauthorized(
+                f"the gateway at {self.gateway} refused the credentials "
+                "(set --user/--password-file, or FAAS_USER and FAAS_PASSWORD_FILE)"
+            )
+        if reply.status_code >= 400:
+            raise ApiError(_error_message(reply), reply.status_code)
+        try:
+            return reply.json()
+        except ValueError:
+            raise ApiError(
+                f"the gateway answered {reply.status_code} without JSON: {reply.text[:200]!r}",
+                reply.status_code,
+            ) from None
+
+    @contextmanager
+    def _connection_errors(self) -> Iterator[None]:
+        try:
+            yield
+        except httpx.TimeoutException as error:
+            raise GatewayUnreachable(
+                f"the gateway at {self.gateway} did not answer in time ({type(error).__name__})"
+            ) from None
+        except (httpx.TransportError, OSError) as error:
+            raise GatewayUnreachable(
+                f"cannot reach the gateway at {self.gateway}: {error or type(error).__name__} "
+                "(is it running? set --gateway or FAAS_GATEWAY)"
+            ) from None
+
+
+def _path(name: str) -> str:
+    return quote(name, safe="")
+
+
+def _error_message(reply: httpx.Response) -> str:
+    try:
+        message = reply.json().get("error")
+    except (ValueError, AttributeError):
+        message = None
+    text = message if isinstance(message, str) else reply.text.strip()[:300]
+    return f"{text or reply.reason_phrase} (HTTP {reply.status_code})"

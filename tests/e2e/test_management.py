@@ -1,0 +1,200 @@
+"""The management API and the `faas` CLI on the real swarm, from a definition file.
+
+build → deploy → invoke → rolling env update under a request loop (no failed request)
+→ scale to 3 → list shows 3 → remove → 404; plus 401 without credentials and 403 for an
+image off the allow-list.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import threading
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+import yaml
+
+from tests.e2e.conftest import ROOT, Platform, docker, wait_for
+
+FIXTURES = Path(__file__).parent / "fixtures"
+PASSWORD_FILE = ROOT / "secrets" / "basic-auth-password"
+USER_FILE = ROOT / "secrets" / "basic-auth-user"
+
+
+def credentials() -> tuple[str, str]:
+    user = USER_FILE.read_text().strip() if USER_FILE.exists() else "admin"
+    return user, PASSWORD_FILE.read_text().strip()
+
+
+def faas(
+    platform: Platform, *args: str, stdin: bytes = b"", check: bool = True
+) -> subprocess.CompletedProcess[bytes]:
+    """Run the CLI as a user would, credentials from the environment."""
+    user, _ = credentials()
+    env = {
+        **os.environ,
+        "FAAS_GATEWAY": platform.gateway_url,
+        "FAAS_USER": user,
+        "FAAS_PASSWORD_FILE": str(PASSWORD_FILE),
+    }
+    result = subprocess.run([sys.executable, "-m", "faas_cli", *args], input=stdin, env=env,
+                            capture_output=True, timeout=600, check=False, cwd=ROOT)  # fmt: skip
+    if check and result.returncode != 0:
+        raise AssertionError(
+            f"faas {' '.join(args)} exited {result.returncode}: {result.stderr.decode()}"
+        )
+    return result
+
+
+@pytest.fixture(scope="module", autouse=True)
+def management_api(platform: Platform) -> None:
+    """Wait for the redeployed gateway: `docker stack deploy` returns before it rolls."""
+    with httpx.Client(base_url=platform.gateway_url, auth=credentials(), timeout=10) as http:
+        wait_for(lambda: http.get("/system/info").status_code == 200,
+                 "the gateway's management API", timeout=180)  # fmt: skip
+
+
+@pytest.fixture
+def definition(tmp_path: Path) -> Iterator[tuple[Path, str]]:
+    """A copy of the fixture definition file, under a fresh function name."""
+    shutil.copytree(FIXTURES, tmp_path / "fixtures")
+    path = tmp_path / "fixtures" / "faas.yml"
+    document = yaml.safe_load(path.read_text())
+    name = f"e2e-greeter-{uuid.uuid4().hex[:6]}"
+    document["functions"] = {name: document["functions"]["greeter"]}
+    path.write_text(yaml.safe_dump(document))
+    yield path, name
+    docker("service", "rm", name, check=False)
+
+
+@pytest.fixture
+def api(platform: Platform) -> Iterator[httpx.Client]:
+    """The management API with the stack's credentials."""
+    with httpx.Client(base_url=platform.gateway_url, auth=credentials(), timeout=60) as http:
+        yield http
+
+
+def test_function_lifecycle_through_the_cli(
+    platform: Platform, client: httpx.Client, api: httpx.Client, definition: tuple[Path, str]
+) -> None:
+    path, name = definition
+    faas(platform, "build", "-f", str(path))
+    deployed = faas(platform, "deploy", "-f", str(path), "--wait", "--timeout", "180")
+    assert f"deployed {name}" in deployed.stdout.decode()
+    spec = json.loads(docker("service", "inspect", name))[0]["Spec"]
+    assert spec["EndpointSpec"]["Mode"] == "dnsrr"
+    assert spec["Labels"]["com.faas.managed"] == "true"
+    assert spec["UpdateConfig"]["Order"] == "start-first"
+    assert "Mounts" not in spec["TaskTemplate"]["ContainerSpec"]
+
+    wait_for(lambda: faas(platform, "invoke", name, stdin=b"world", check=False).stdout
+             == b"hello, world\n", f"{name} to greet")  # fmt: skip
+
+    # A rolling update of the environment while a loop keeps calling the function.
+    document = yaml.safe_load(path.read_text())
+    document["functions"][name]["environment"]["GREETING"] = "bonjour"
+    path.write_text(yaml.safe_dump(document))
+    failures: list[str] = []
+    answers: set[bytes] = set()
+    stop = threading.Event()
+
+    def call_in_a_loop() -> None:
+        with httpx.Client(base_url=platform.gateway_url, timeout=60) as http:
+            while not stop.is_set():
+                try:
+                    reply = http.post(f"/function/{name}", content=b"world")
+                except httpx.HTTPError as error:
+                    failures.append(repr(error))
+                    continue
+                if reply.status_code != 200:
+                    failures.append(f"{reply.status_code}: {reply.text}")
+                else:
+                    answers.add(reply.content)
+
+    loop = threading.Thread(target=call_in_a_loop, daemon=True)
+    loop.start()
+    try:
+        updated = faas(platform, "deploy", "-f", str(path))
+        assert f"updating {name}" in updated.stdout.decode()
+
+        def update_completed() -> bool:
+            template = "{{if .UpdateStatus}}{{.UpdateStatus.State}}{{end}}"
+            state = docker("service", "inspect", "-f", template, name).strip()
+            assert not state.startswith("rollback"), f"the update rolled back: {state}"
+            return state == "completed"
+
+        wait_for(update_completed, f"the rolling update of {name}", timeout=240)
+        wait_for(lambda: b"bonjour, world\n" in answers, "the loop to see the new environment")
+    finally:
+        stop.set()
+        loop.join(timeout=120)
+    assert failures == [], f"{len(failures)} failed call(s) during the update: {failures[:5]}"
+    assert answers == {b"hello, world\n", b"bonjour, world\n"}
+
+    faas(platform, "scale", name, "3")
+
+    def three_ready() -> bool:
+        listed = json.loads(faas(platform, "list", "--json").stdout)
+        return any(f["name"] == name and f["availableReplicas"] == 3 for f in listed)
+
+    wait_for(three_ready, f"3 ready replicas of {name}", timeout=180)
+    table = faas(platform, "list").stdout.decode().splitlines()
+    row = next(line.split() for line in table if line.startswith(name + " "))
+    assert row[:4] == [name, "faas/e2e-greeter:latest", "3", "3"]
+    described = json.loads(faas(platform, "describe", name, "--json").stdout)
+    assert described["replicas"] == 3
+    assert described["invocationCount"] > 0
+
+    faas(platform, "remove", name)
+    wait_for(lambda: client.post(f"/function/{name}").status_code == 404,
+             f"{name} to answer 404 once removed", timeout=60)  # fmt: skip
+    assert api.get(f"/system/function/{name}").status_code == 404
+    gone = faas(platform, "describe", name, check=False)
+    assert gone.returncode == 1
+    assert b"not found" in gone.stderr
+
+
+SYSTEM_CALLS = [
+    ("GET", "/system/functions"), ("POST", "/system/functions"), ("PUT", "/system/functions"),
+    ("DELETE", "/system/functions"), ("GET", "/system/function/catservice"),
+    ("POST", "/system/scale-function/catservice"), ("GET", "/system/info"),
+    ("GET", "/system/openapi.json"),
+]  # fmt: skip
+
+
+def test_every_system_call_needs_credentials(platform: Platform, client: httpx.Client) -> None:
+    for method, path in SYSTEM_CALLS:
+        for auth in (None, ("admin", "not-the-password")):
+            reply = client.request(method, path, json={"replicas": 0, "functionName": "catservice",
+                                                       "service": "x", "image": "faas/x"},
+                                   auth=auth)  # fmt: skip
+            assert reply.status_code == 401, (method, path, reply.text)
+            assert reply.headers["www-authenticate"].startswith("Basic")
+    # Invocation stays open, and the functions are untouched.
+    assert client.post("/function/catservice", content=b"ok").content == b"ok"
+
+
+def test_image_off_the_allowlist_is_forbidden(
+    platform: Platform, api: httpx.Client
+) -> None:
+    name = f"e2e-forbidden-{uuid.uuid4().hex[:6]}"
+    reply = api.post("/system/functions", json={"service": name, "image": "busybox:latest"})
+    assert reply.status_code == 403
+    assert "not allowed" in reply.json()["error"]
+    assert docker("service", "ls", "-q", "--filter", f"name={name}").strip() == ""
+
+
+def test_info_and_openapi(api: httpx.Client) -> None:
+    info = api.get("/system/info").json()
+    assert info["provider"]["orchestration"] == "swarm"
+    assert "/system/functions" in api.get("/system/openapi.json").json()["paths"]
+    # The stack's own services are not functions: the API cannot touch them.
+    reply = api.post("/system/scale-function/func_gateway", json={"replicas": 0})
+    assert reply.status_code == 404
