@@ -1,6 +1,6 @@
 """The hot path: a raw ASGI app that routes a request to a function and relays the call.
 
-Starlette's Request/Response objects cost 15-20% on this hop (docs: PERF.md), so this
+Starlette's Request/Response objects cost 15-20% on this hop (measured: docs/benchmarks.md), so this
 speaks ASGI directly; the Starlette app mounts it behind its own few endpoints.
 
 Bodies: a body whose Content-Length is known and at most `buffer_limit` is read whole and
@@ -21,6 +21,7 @@ from starlette.types import Receive, Scope, Send
 from yarl import URL
 
 from gateway import alexa
+from gateway.auth import BasicAuthCredentials, credentials_match
 from gateway.config import GatewayConfig
 from gateway.errors import (
     BadRequest,
@@ -37,6 +38,7 @@ from gateway.headers import downstream_response_headers, upstream_request_header
 from gateway.metrics import GatewayMetrics
 from gateway.replicas import ReplicaResolver
 from gateway.routing import Target, target_from_header, target_from_path, upstream_path
+from gateway.scaling.cold_start import ColdStart
 
 log = logging.getLogger("gateway.proxy")
 
@@ -84,11 +86,13 @@ class FunctionProxy:
         provider: FunctionProvider,
         resolver: ReplicaResolver,
         metrics: GatewayMetrics,
+        cold_start: ColdStart | None = None,
     ) -> None:
         self._config = config
         self._provider = provider
         self._resolver = resolver
         self._metrics = metrics
+        self._cold_start = cold_start
         self._session: aiohttp.ClientSession | None = None
 
     async def start(self) -> None:
@@ -130,6 +134,8 @@ class FunctionProxy:
         except GatewayError as error:
             await _send_error(send, error)
             return
+        except _ClientDisconnected:
+            return  # left while its body was read for Alexa routing: nobody to answer
         await self._invoke(function, target, body, scope, receive, send)
 
     async def _route(
@@ -175,8 +181,11 @@ class FunctionProxy:
     ) -> None:
         """Relay one call to `function`, recording it in the metrics however it ends."""
         client = scope.get("client")
+        request_headers: list[tuple[bytes, bytes]] = scope["headers"]
+        if self._config.basic_auth is not None:
+            request_headers = _without_credentials(request_headers, self._config.basic_auth)
         upstream_headers, call_id = upstream_request_headers(
-            scope["headers"],
+            request_headers,
             upstream_host=f"{function.upstream_host}:{function.upstream_port}",
             client_address=client[0] if client else None,
             scheme=scope.get("scheme", "http"),
@@ -210,8 +219,12 @@ class FunctionProxy:
         send: Send,
     ) -> int:
         """Send the call to a replica and its answer back; return the status sent."""
-        if function.replicas <= 0:
-            raise NoReplicas(function.name)
+        cold_start = self._cold_start
+        if function.replicas <= 0 or (cold_start and cold_start.must_hold(function.name)):
+            # At 0 replicas, or being scaled to 0: wait for a ready replica (bounded).
+            if cold_start is None or not cold_start.can_wake(function):
+                raise NoReplicas(function.name)
+            function = await cold_start.wake(function)
         limit = self._config.buffer_limit
         streamed: _StreamedBody | None = None
         if body is None:
@@ -321,6 +334,22 @@ def _header(headers: list[tuple[bytes, bytes]], name: bytes) -> bytes | None:
         if header == name:
             return value
     return None
+
+
+def _without_credentials(
+    headers: list[tuple[bytes, bytes]], credentials: BasicAuthCredentials
+) -> list[tuple[bytes, bytes]]:
+    """`headers` less an Authorization header carrying the gateway's own credentials.
+
+    They open /system: a function must never see them (the CLI and callers under
+    GATEWAY_INVOKE_AUTH send them with every call). Other Authorization headers are the
+    function's business and pass through.
+    """
+    return [
+        (name, value)
+        for name, value in headers
+        if name != b"authorization" or not credentials_match(value.decode("latin-1"), credentials)
+    ]
 
 
 def _content_length(headers: list[tuple[bytes, bytes]]) -> int | None:

@@ -1,4 +1,4 @@
-"""How the gateway is served: uvicorn settings that the measurements in PERF.md chose."""
+"""How the gateway is served: the uvicorn settings measured best here (docs/benchmarks.md)."""
 
 from __future__ import annotations
 

@@ -128,7 +128,7 @@ def create_system_app(
 
     def _allowed(deployment: FunctionDeployment) -> FunctionDeployment:
         allowlist = config.image_allowlist
-        if allowlist and not deployment.image.startswith(allowlist):
+        if allowlist and not image_allowed(deployment.image, allowlist):
             raise Forbidden(
                 f"image {deployment.image!r} is not allowed: images must start with "
                 + " or ".join(repr(prefix) for prefix in allowlist)
@@ -213,3 +213,15 @@ async def _read_json(request: Request) -> object:
         return json.loads(raw)
     except (ValueError, RecursionError) as error:
         raise BadRequest(f"body: invalid JSON ({error})") from None
+
+
+def image_allowed(image: str, prefixes: tuple[str, ...]) -> bool:
+    """Whether `image` starts with one of `prefixes` at a name boundary.
+
+    `registry.example.com` admits `registry.example.com/x` but not
+    `registry.example.com.evil.io/x`; a prefix ending in `/`, `:` or `@` is taken as is.
+    """
+    return any(
+        image.startswith(prefix if prefix.endswith(("/", ":", "@")) else f"{prefix}/")
+        for prefix in prefixes
+    )

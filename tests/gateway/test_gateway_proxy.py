@@ -5,15 +5,17 @@ from __future__ import annotations
 import gzip
 import json
 import os
+import socket
 from collections.abc import Iterator
 from typing import Any
 
 import httpx
 import pytest
 
+from gateway.auth import BasicAuthCredentials
 from gateway.functions import Function, StaticProvider
 from tests.gateway.gateway_upstreams import FaultyUpstream
-from tests.gateway.harness import GatewayThread
+from tests.gateway.harness import BackgroundProcess, GatewayThread
 
 
 def seen_by_function(response: httpx.Response) -> dict[str, str]:
@@ -371,3 +373,29 @@ def test_healthz_reports_provider_readiness(client: httpx.Client) -> None:
     response = client.get("/healthz")
     assert response.status_code == 200
     assert response.json() == {"status": "ok"}
+
+
+def test_gateway_credentials_never_reach_a_function(env_watchdog: BackgroundProcess) -> None:
+    provider = StaticProvider([Function("env", "env:latest", 1, "127.0.0.1", env_watchdog.port)])
+    credentials = BasicAuthCredentials("admin", "s3cret")
+    for invoke_auth in (False, True):
+        with GatewayThread(
+            provider, basic_auth=credentials, invoke_auth=invoke_auth
+        ) as gateway, gateway.client() as client:
+            seen = seen_by_function(client.post("/function/env", auth=("admin", "s3cret")))
+            assert "Http_Authorization" not in seen
+    # Any other Authorization header is the function's business.
+    with GatewayThread(provider, basic_auth=credentials) as gateway, gateway.client() as client:
+        other = client.post("/function/env", headers={"Authorization": "Bearer abc"})
+        assert seen_by_function(other)["Http_Authorization"] == "Bearer abc"
+
+
+def test_client_leaving_mid_body_on_the_alexa_path_is_dropped_quietly(
+    gateway: GatewayThread, client: httpx.Client
+) -> None:
+    port = int(gateway.url.rsplit(":", 1)[1])
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as raw:
+        raw.sendall(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                    b"Content-Length: 50\r\n\r\n{\"ve")
+    # The gateway is still serving normally afterwards.
+    assert client.post("/function/cat", content=b"still here").content == b"still here"

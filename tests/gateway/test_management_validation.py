@@ -16,6 +16,7 @@ from gateway.deployments import (
     validate_replicas,
 )
 from gateway.errors import BadRequest
+from gateway.system_api import image_allowed
 
 VALID = {"service": "hello", "image": "faas/hello:latest"}
 
@@ -132,3 +133,18 @@ def test_function_names_and_replicas() -> None:
     for bad in (-1, 101, True, "2", 1.5, None):
         with pytest.raises(BadRequest, match=r"^replicas:"):
             validate_replicas(bad)
+
+
+@pytest.mark.parametrize(
+    ("image", "allowed"),
+    [
+        ("registry.example.com/team/x:1", True),
+        ("registry.example.com.evil.io/team/x:1", False),
+        ("registry.example.comx/y", False),
+        ("localhost/faas/cat:latest", True),
+        ("localhost/faasx/cat:latest", False),
+        ("busybox", False),
+    ],
+)
+def test_allowlist_matches_at_a_name_boundary(image: str, allowed: bool) -> None:
+    assert image_allowed(image, ("registry.example.com", "localhost/faas/")) is allowed
