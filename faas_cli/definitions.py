@@ -3,7 +3,7 @@
     gateway: http://127.0.0.1:8080      # optional: the default for --gateway
     functions:
       hello:                            # the function's name (a DNS label)
-        image: faas/hello:latest        # required
+        image: localhost/faas/hello:latest        # required
         handler: ./hello                # build context with a Dockerfile (faas build)
         fprocess: python3 handler.py    # the watchdog's command (envProcess)
         environment: {GREETING: hi}     # envVars
@@ -136,7 +136,7 @@ def _function(file: Path, name: str, spec: object) -> FunctionDefinition:
         raise UsageError(f"{where}.{unknown[0]}: unknown key (known: {', '.join(sorted(_KEYS))})")
     image = spec.get("image")
     if not isinstance(image, str) or not image:
-        raise UsageError(f"{where}.image: required, e.g. 'faas/{name}:latest'")
+        raise UsageError(f"{where}.image: required, e.g. 'localhost/faas/{name}:latest'")
     handler = spec.get("handler")
     if handler is not None and not isinstance(handler, str):
         raise UsageError(f"{where}.handler: expected a directory path")

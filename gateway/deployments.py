@@ -135,7 +135,7 @@ def parse_deployment(body: object) -> FunctionDeployment:
         )
     image = body.get("image")
     if not isinstance(image, str) or not image:
-        raise BadRequest("image: required, an image reference such as 'faas/hello:latest'")
+        raise BadRequest("image: required, an image reference such as 'localhost/faas/hi:latest'")
     if len(image) > 255 or _IMAGE.fullmatch(image) is None:
         raise BadRequest(f"image: {image!r} is not a valid image reference")
     env_process = body.get("envProcess")

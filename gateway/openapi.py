@@ -181,7 +181,7 @@ def openapi_document(version: str) -> dict[str, Any]:
                             "description": "The function's name: a DNS label.",
                             "pattern": "^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$",
                         },
-                        "image": {"type": "string", "example": "faas/hello:latest"},
+                        "image": {"type": "string", "example": "localhost/faas/hello:latest"},
                         "envProcess": {
                             "type": "string",
                             "description": "The watchdog's fprocess.",

@@ -6,7 +6,7 @@ export STACK_NAME=${STACK_NAME:-func}
 export FUNCTIONS_NETWORK=${FUNCTIONS_NETWORK:-functions}
 export GATEWAY_PORT=${GATEWAY_PORT:-8080}
 export PROMETHEUS_PORT=${PROMETHEUS_PORT:-9090}
-export FUNCTION_IMAGE_PREFIX=${FUNCTION_IMAGE_PREFIX:-faas}
+export FUNCTION_IMAGE_PREFIX=${FUNCTION_IMAGE_PREFIX:-localhost/faas}
 # Images are tagged :latest and with a hash of their sources, so a redeploy after a
 # change rolls the services even though `latest` never changes name.
 FAAS_TAG=${FAAS_TAG:-$(cd "$ROOT" && find gateway watchdog sample-functions pyproject.toml \
@@ -42,6 +42,7 @@ ensure_engine() {
 }
 
 # Print $1 if it is present or can be pulled, else $2 (building it first when missing).
+# Call it as `x=$(image_or_local ...) || die ...`: set -e does not reach into $(...).
 image_or_local() {
   local wanted=$1 local_image=$2
   if docker image inspect "$wanted" >/dev/null 2>&1 || docker pull -q "$wanted" >/dev/null 2>&1; then
@@ -50,7 +51,7 @@ image_or_local() {
   fi
   if ! docker image inspect "$local_image" >/dev/null 2>&1; then
     say "$wanted cannot be pulled here: building $local_image instead"
-    "$ROOT/scripts/engine.sh" >&2
+    "$ROOT/scripts/engine.sh" >&2 || return 1
   fi
   echo "$local_image"
 }

@@ -4,11 +4,14 @@
 set -euo pipefail
 source "$(dirname "$0")/common.sh"
 
+stack_gone() {
+  [ -z "$(docker service ls -q --filter "label=com.docker.stack.namespace=$STACK_NAME")" ]
+}
+
 engine_answers || die "no Docker Engine answers: nothing to take down"
 if docker stack ls --format '{{.Name}}' | grep -qx "$STACK_NAME"; then
   docker stack rm "$STACK_NAME" >/dev/null
-  wait_until 120 "stack $STACK_NAME to be removed" \
-    test -z "$(docker service ls -q --filter "label=com.docker.stack.namespace=$STACK_NAME")"
+  wait_until 120 "stack $STACK_NAME to be removed" stack_gone
   say "stack $STACK_NAME removed"
 else
   say "no stack called $STACK_NAME is deployed"

@@ -39,7 +39,9 @@ start_engine() {
     apt_install docker.io iptables
   fi
   say "starting dockerd (log: $DOCKERD_LOG)"
-  nohup dockerd >"$DOCKERD_LOG" 2>&1 &
+  # Swarm would otherwise try to pull a tagged image before every task start, even one
+  # that was built here (README, Security).
+  DOCKER_SERVICE_PREFER_OFFLINE_IMAGE=1 nohup dockerd >"$DOCKERD_LOG" 2>&1 &
   for _ in $(seq 1 90); do engine_answers && break; sleep 1; done
   if ! engine_answers; then
     say "dockerd did not come up; the end of $DOCKERD_LOG:"
@@ -59,10 +61,14 @@ debian_mirror() {
   awk '/^URIs:/ {print $2; exit}' /etc/apt/sources.list.d/debian.sources 2>/dev/null || true
 }
 
-# Build an image from Debian packages with mmdebstrap: no registry needed.
+# Build an image from Debian packages with mmdebstrap (no registry needed), unless it
+# exists already or the public image it stands in for ($3) can be pulled.
 build_debian_image() {
-  local tag=$1 packages=$2; shift 2
+  local tag=$1 packages=$2 public=$3; shift 3
   if docker image inspect "$tag" >/dev/null 2>&1; then return; fi
+  if docker image inspect "$public" >/dev/null 2>&1 || docker pull -q "$public" >/dev/null 2>&1; then
+    return
+  fi
   command -v mmdebstrap >/dev/null 2>&1 || apt_install mmdebstrap
   say "building $tag from Debian packages ($packages)"
   local tar mirror
@@ -79,8 +85,8 @@ build_debian_image() {
 start_engine
 start_swarm
 build_debian_image "$LOCAL_BASE_IMAGE" python3-minimal,python3-pip,ca-certificates \
-  --change 'CMD ["python3"]'
+  python:3.12-slim --change 'CMD ["python3"]'
 build_debian_image "$LOCAL_PROMETHEUS_IMAGE" prometheus,ca-certificates \
-  --change 'ENTRYPOINT ["/usr/bin/prometheus"]' --change 'WORKDIR /prometheus' \
+  prom/prometheus:v2.55.1 --change 'ENTRYPOINT ["/usr/bin/prometheus"]' --change 'WORKDIR /prometheus' \
   --change 'CMD ["--config.file=/etc/prometheus/prometheus.yml","--storage.tsdb.path=/prometheus"]'
 say "up: Docker $(docker version --format '{{.Server.Version}}'), swarm $(docker info --format '{{.Swarm.LocalNodeState}}')"

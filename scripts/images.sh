@@ -1,11 +1,15 @@
 #!/usr/bin/env bash
-# Build every image of the platform: faas/watchdog (the base of every function), the
-# sample functions and faas/gateway. BASE_IMAGE defaults to python:3.12-slim, or to a
+# Build every image of the platform: localhost/faas/watchdog (the base of every function), the
+# sample functions and localhost/faas/gateway. BASE_IMAGE defaults to python:3.12-slim, or to a
 # local Debian+python3 image where nothing can be pulled.
 set -euo pipefail
 source "$(dirname "$0")/common.sh"
 
-base_image=${BASE_IMAGE:-$(image_or_local "$PUBLIC_BASE_IMAGE" "$LOCAL_BASE_IMAGE")}
+base_image=${BASE_IMAGE:-}
+if [ -z "$base_image" ]; then
+  base_image=$(image_or_local "$PUBLIC_BASE_IMAGE" "$LOCAL_BASE_IMAGE") \
+    || die "no base image: $PUBLIC_BASE_IMAGE cannot be pulled and $LOCAL_BASE_IMAGE cannot be built"
+fi
 say "building images on $base_image"
 
 # Tag $1 (name:tag) also as name:latest, then build with the remaining arguments.

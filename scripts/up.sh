@@ -7,7 +7,11 @@ source "$(dirname "$0")/common.sh"
 
 ensure_engine
 "$ROOT/scripts/images.sh"
-PROMETHEUS_IMAGE=${PROMETHEUS_IMAGE:-$(image_or_local "$PUBLIC_PROMETHEUS_IMAGE" "$LOCAL_PROMETHEUS_IMAGE")}
+if [ -z "${PROMETHEUS_IMAGE:-}" ]; then
+  PROMETHEUS_IMAGE=$(image_or_local "$PUBLIC_PROMETHEUS_IMAGE" "$LOCAL_PROMETHEUS_IMAGE") \
+    || die "no Prometheus image: $PUBLIC_PROMETHEUS_IMAGE cannot be pulled and" \
+      "$LOCAL_PROMETHEUS_IMAGE cannot be built"
+fi
 export PROMETHEUS_IMAGE
 
 if ! docker network inspect "$FUNCTIONS_NETWORK" >/dev/null 2>&1; then

@@ -20,7 +20,7 @@ def test_unknown_function_is_404_naming_it(client: httpx.Client) -> None:
 def test_plain_service_becomes_routable_then_404s_once_removed(
     client: httpx.Client, make_service: ServiceFactory
 ) -> None:
-    name = make_service("faas/catservice:latest")
+    name = make_service("localhost/faas/catservice:latest")
     wait_for(lambda: client.post(f"/function/{name}", content=b"hi").content == b"hi",
              f"{name} to become routable")
     docker("service", "rm", name)
@@ -31,7 +31,7 @@ def test_plain_service_becomes_routable_then_404s_once_removed(
 def test_three_replicas_all_receive_traffic(
     client: httpx.Client, make_service: ServiceFactory
 ) -> None:
-    name = make_service("faas/hostnameintent:latest", "--replicas", "3",
+    name = make_service("localhost/faas/hostnameintent:latest", "--replicas", "3",
                         "--endpoint-mode", "dnsrr")
     seen: set[str] = set()
 
@@ -48,7 +48,7 @@ def test_three_replicas_all_receive_traffic(
 def test_function_scaled_to_zero_is_503(
     client: httpx.Client, make_service: ServiceFactory
 ) -> None:
-    name = make_service("faas/catservice:latest")
+    name = make_service("localhost/faas/catservice:latest")
     wait_for(lambda: client.post(f"/function/{name}", content=b"x").status_code == 200,
              f"{name} to answer")
     docker("service", "scale", "--detach", f"{name}=0")

@@ -147,7 +147,7 @@ def test_function_lifecycle_through_the_cli(
     wait_for(three_ready, f"3 ready replicas of {name}", timeout=180)
     table = faas(platform, "list").stdout.decode().splitlines()
     row = next(line.split() for line in table if line.startswith(name + " "))
-    assert row[:4] == [name, "faas/e2e-greeter:latest", "3", "3"]
+    assert row[:4] == [name, "localhost/faas/e2e-greeter:latest", "3", "3"]
     described = json.loads(faas(platform, "describe", name, "--json").stdout)
     assert described["replicas"] == 3
     assert described["invocationCount"] > 0
@@ -173,7 +173,7 @@ def test_every_system_call_needs_credentials(platform: Platform, client: httpx.C
     for method, path in SYSTEM_CALLS:
         for auth in (None, ("admin", "not-the-password")):
             reply = client.request(method, path, json={"replicas": 0, "functionName": "catservice",
-                                                       "service": "x", "image": "faas/x"},
+                                                       "service": "x", "image": "localhost/faas/x"},
                                    auth=auth)  # fmt: skip
             assert reply.status_code == 401, (method, path, reply.text)
             assert reply.headers["www-authenticate"].startswith("Basic")

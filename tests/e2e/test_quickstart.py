@@ -66,7 +66,7 @@ def test_service_created_by_hand_as_in_the_first_readme(
     platform: Platform, client: httpx.Client, make_service: ServiceFactory
 ) -> None:
     # `docker service create --network functions --name catservice IMAGE`, no labels.
-    make_service("faas/catservice:latest", name="catservice")
+    make_service("localhost/faas/catservice:latest", name="catservice")
 
     def answered_by_the_plain_service() -> bool:
         reply = client.post("/function/catservice", content=b"by hand")
