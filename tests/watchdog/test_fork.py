@@ -268,3 +268,38 @@ def test_x_duration_seconds_on_every_response(cat_watchdog: Watchdog) -> None:
         httpx.post(cat_watchdog.url, content=os.urandom(300_000)),
     ):
         assert float(r.headers["x-duration-seconds"]) >= 0
+
+
+def test_process_starts_with_default_sigpipe_and_only_stdio(
+    start_watchdog: StartWatchdog,
+) -> None:
+    wd = start_watchdog("sh -c 'grep SigIgn /proc/$$/status; ls /proc/$$/fd'")
+    r = httpx.post(wd.url, content=b"x")
+    assert r.status_code == 200
+    ignored, *fds = r.text.split()[1:]
+    assert int(ignored, 16) & (1 << 12) == 0  # SIGPIPE (13) is not ignored
+    assert sorted(fds) == ["0", "1", "2"]
+
+
+@pytest.mark.parametrize("fprocess", ["cat", "sh -c 'echo hi'"])
+def test_buffered_body_larger_than_the_pipe(start_watchdog: StartWatchdog, fprocess: str) -> None:
+    wd = start_watchdog(fprocess, buffer_bytes=str(4 * 1024 * 1024))
+    data = os.urandom(1024 * 1024)
+    with httpx.Client(timeout=30) as client:
+        for _ in range(2):  # the connection stays usable
+            r = client.post(wd.url, content=data)
+            assert r.status_code == 200
+            assert r.content == (data if fprocess == "cat" else b"hi\n")
+
+
+def test_fprocess_that_disappears_gives_500(start_watchdog: StartWatchdog, tmp_path: Path) -> None:
+    exe = tmp_path / "mycat"
+    exe.write_bytes(Path("/bin/cat").read_bytes())
+    exe.chmod(0o755)
+    wd = start_watchdog(str(exe))
+    assert httpx.post(wd.url, content=b"ok").content == b"ok"
+    exe.unlink()
+    r = httpx.post(wd.url, content=b"ok")
+    assert r.status_code == 500
+    assert "cannot start fprocess" in r.text
+    assert httpx.get(wd.url + "/_/health").status_code == 200
