@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import sys
 
 import uvicorn
@@ -28,6 +29,12 @@ def main() -> int:
     except ConfigError as error:
         print(f"gateway: configuration error: {error}", file=sys.stderr)
         return 2
+    # The gateway's own loggers (gateway.*: scaling, discovery, management) at the
+    # configured level; uvicorn configures its own.
+    logging.basicConfig(
+        level=config.log_level.upper() if config.log_level != "trace" else logging.DEBUG,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
     app = create_app(config, build_provider(config))
     uvicorn.Server(server_config(app, config)).run()
     return 0

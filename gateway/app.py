@@ -3,6 +3,8 @@
 Routes, first match wins:
 - `GET /healthz`: the gateway's own health (the provider's readiness).
 - `GET /metrics`: Prometheus exposition.
+- `POST /system/alert`: Alertmanager webhooks for the autoscaler (`gateway.scaling.alerts`),
+  behind the same basic auth.
 - `/system/...`: the management API behind basic auth (see `gateway.system_api`).
 - anything else: `FunctionProxy` (see `gateway.routing` and `gateway.alexa` for how a
   request names its function).
@@ -26,6 +28,8 @@ from gateway.functions import FunctionProvider
 from gateway.metrics import CONTENT_TYPE, GatewayMetrics
 from gateway.proxy import FunctionProxy
 from gateway.replicas import ReplicaResolver
+from gateway.scaling.alerts import create_alert_app
+from gateway.scaling.autoscaler import Autoscaler
 from gateway.system_api import create_system_app
 
 
@@ -35,13 +39,29 @@ def create_app(
     *,
     resolver: ReplicaResolver | None = None,
 ) -> Starlette:
-    """Build the gateway app. Its lifespan starts and closes `provider` and the proxy.
+    """Build the gateway app. Its lifespan starts and closes `provider`, the proxy and
+    the autoscaler (unless `config.autoscale` is off).
 
     `resolver` replaces the DNS-backed replica resolver (tests use a fixed table).
     """
     metrics = GatewayMetrics(provider)
     resolver = resolver or ReplicaResolver(config.dns_ttl)
-    proxy = FunctionProxy(config, provider, resolver, metrics)
+    autoscaler = None
+    if config.autoscale:
+        autoscaler = Autoscaler(
+            provider,
+            provider,
+            metrics,
+            resolver,
+            interval=config.autoscale_interval,
+            cold_start_timeout=config.scale_from_zero_timeout,
+            connect_timeout=config.connect_timeout,
+        )
+    cold_start = autoscaler.cold_start if autoscaler else None
+    proxy = FunctionProxy(config, provider, resolver, metrics, cold_start)
+    alert = RequireBasicAuth(
+        create_alert_app(provider, autoscaler), config.basic_auth, what="alert webhook"
+    )
     invoke: ASGIApp = proxy
     if config.invoke_auth:
         invoke = RequireBasicAuth(proxy, config.basic_auth, what="function invocation")
@@ -63,7 +83,13 @@ def create_app(
         try:
             await proxy.start()
             try:
-                yield
+                if autoscaler is not None:
+                    autoscaler.start()
+                try:
+                    yield
+                finally:
+                    if autoscaler is not None:
+                        await autoscaler.close()
             finally:
                 await proxy.close()
         finally:
@@ -73,10 +99,12 @@ def create_app(
         routes=[
             Route("/healthz", healthz, methods=["GET"]),
             Route("/metrics", metrics_endpoint, methods=["GET"]),
+            Route("/system/alert", alert, methods=["POST"]),
             Mount("/system", create_system_app(config, provider, metrics)),
             Route("/{path:path}", invoke),
         ],
         lifespan=lifespan,
     )
     app.state.metrics = metrics
+    app.state.autoscaler = autoscaler
     return app

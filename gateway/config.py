@@ -48,6 +48,11 @@ class GatewayConfig:
     image_allowlist: tuple[str, ...] = ()
     # Whether invoking a function needs the same credentials as /system.
     invoke_auth: bool = False
+    # Autoscaling, scale to zero and from zero (docs/scaling.md); false: replicas are
+    # never changed by the gateway itself.
+    autoscale: bool = True
+    autoscale_interval: float = 2.0
+    scale_from_zero_timeout: float = 30.0
 
 
 def load_config(env: Mapping[str, str] | None = None) -> GatewayConfig:
@@ -90,6 +95,13 @@ def load_config(env: Mapping[str, str] | None = None) -> GatewayConfig:
         basic_auth=load_basic_auth(env),
         image_allowlist=get("GATEWAY_IMAGE_ALLOWLIST", _parse_prefixes, defaults.image_allowlist),
         invoke_auth=get("GATEWAY_INVOKE_AUTH", _parse_bool, defaults.invoke_auth),
+        autoscale=get("GATEWAY_AUTOSCALE", _parse_bool, defaults.autoscale),
+        autoscale_interval=get(
+            "GATEWAY_AUTOSCALE_INTERVAL", _parse_seconds, defaults.autoscale_interval
+        ),
+        scale_from_zero_timeout=get(
+            "GATEWAY_SCALE_FROM_ZERO_TIMEOUT", _parse_seconds, defaults.scale_from_zero_timeout
+        ),
     )
 
 

@@ -27,6 +27,7 @@ from prometheus_client.registry import Collector
 from gateway.functions import FunctionProvider
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+COLD_START_BUCKETS = (0.5, 1.0, 2.0, 3.0, 5.0, 7.5, 10.0, 15.0, 20.0, 30.0, 45.0, 60.0)
 
 # The `_created` series add a third of the samples and nothing the OpenFaaS dashboards
 # use; with 200 functions a scrape took 66 ms with them (docs/benchmarks.md).
@@ -66,6 +67,7 @@ class GatewayMetrics:
     def __init__(self, provider: FunctionProvider) -> None:
         self.registry = CollectorRegistry()
         self._started: dict[str, int] = {}
+        self._finished: dict[str, int] = {}
         self._invocations = Counter(
             "gateway_function_invocation",
             "Function invocations, by final status code.",
@@ -84,6 +86,25 @@ class GatewayMetrics:
             ["function_name"],
             registry=self.registry,
         )
+        self._scale_events = Counter(
+            "gateway_scale_events",
+            "Replica changes made by the gateway (autoscaler, scale from zero, alerts).",
+            ["function_name", "direction"],
+            registry=self.registry,
+        )
+        self._scale_target = Gauge(
+            "gateway_scale_target_replicas",
+            "Replicas the gateway last set for each function it scaled.",
+            ["function_name"],
+            registry=self.registry,
+        )
+        self._cold_start = Histogram(
+            "gateway_cold_start_seconds",
+            "Time from a call finding a function at 0 replicas to a replica being ready.",
+            ["function_name"],
+            buckets=COLD_START_BUCKETS,
+            registry=self.registry,
+        )
         self.registry.register(_ProviderCollector(provider, self._started))
         # Labelled children, cached: `.labels()` costs a lock and a tuple on every call.
         self._inflight_children: dict[str, Gauge] = {}
@@ -100,6 +121,7 @@ class GatewayMetrics:
     def invocation_finished(self, function_name: str, code: int, seconds: float) -> None:
         """Record how a call started with `invocation_started` ended."""
         self._inflight_children[function_name].dec()
+        self._finished[function_name] = self._finished.get(function_name, 0) + 1
         outcome = self._outcome_children.get((function_name, code))
         if outcome is None:
             labels = (function_name, str(code))
@@ -114,6 +136,23 @@ class GatewayMetrics:
     def invocation_counts(self) -> dict[str, int]:
         """Calls started per function since the gateway started (for `/system/functions`)."""
         return self._started.copy()
+
+    def load(self) -> dict[str, tuple[int, int]]:
+        """(calls started, calls in flight) per function, for the autoscaler."""
+        finished = self._finished
+        return {
+            name: (started, started - finished.get(name, 0))
+            for name, started in self._started.items()
+        }
+
+    def scale_event(self, function_name: str, direction: str, replicas: int) -> None:
+        """Count a replica change the gateway made (`direction`: up or down)."""
+        self._scale_events.labels(function_name, direction).inc()
+        self._scale_target.labels(function_name).set(replicas)
+
+    def cold_start(self, function_name: str, seconds: float) -> None:
+        """Record how long a function took to get a ready replica from 0."""
+        self._cold_start.labels(function_name).observe(seconds)
 
     def exposition(self) -> bytes:
         """The Prometheus text format of every series (thread-safe: scrapes run off the loop)."""

@@ -38,6 +38,7 @@ from gateway.headers import downstream_response_headers, upstream_request_header
 from gateway.metrics import GatewayMetrics
 from gateway.replicas import ReplicaResolver
 from gateway.routing import Target, target_from_header, target_from_path, upstream_path
+from gateway.scaling.cold_start import ColdStart
 
 log = logging.getLogger("gateway.proxy")
 
@@ -85,11 +86,13 @@ class FunctionProxy:
         provider: FunctionProvider,
         resolver: ReplicaResolver,
         metrics: GatewayMetrics,
+        cold_start: ColdStart | None = None,
     ) -> None:
         self._config = config
         self._provider = provider
         self._resolver = resolver
         self._metrics = metrics
+        self._cold_start = cold_start
         self._session: aiohttp.ClientSession | None = None
 
     async def start(self) -> None:
@@ -216,8 +219,12 @@ class FunctionProxy:
         send: Send,
     ) -> int:
         """Send the call to a replica and its answer back; return the status sent."""
-        if function.replicas <= 0:
-            raise NoReplicas(function.name)
+        cold_start = self._cold_start
+        if function.replicas <= 0 or (cold_start and cold_start.must_hold(function.name)):
+            # At 0 replicas, or being scaled to 0: wait for a ready replica (bounded).
+            if cold_start is None or not cold_start.can_wake(function):
+                raise NoReplicas(function.name)
+            function = await cold_start.wake(function)
         limit = self._config.buffer_limit
         streamed: _StreamedBody | None = None
         if body is None:

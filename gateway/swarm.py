@@ -288,10 +288,27 @@ class SwarmProvider:
         self._queue.put({"Action": "remove", "Actor": {"ID": str(service.id)}})
 
     def _scale_service(self, name: str, replicas: int) -> None:
-        service = self._function_service(self._get_client(), name)
-        if "Replicated" not in _mapping(_mapping(service.attrs.get("Spec")).get("Mode")):
+        client = self._get_client()
+        service = self._function_service(client, name)
+        spec = _mapping(service.attrs.get("Spec"))
+        if "Replicated" not in _mapping(spec.get("Mode")):
             raise BadRequest(f"function {service.name!r} is a global service: it cannot be scaled")
-        service.scale(replicas)
+        # The spec goes back exactly as read, only the count changed. The SDK's
+        # `service.scale()` fills in defaults (StopGracePeriod, RestartPolicy) that Swarm
+        # takes for a new task template, and replaces every running task: a scale-down
+        # then left a function with no replica for seconds.
+        client.api.update_service(
+            service.id,
+            service.version,
+            task_template=spec.get("TaskTemplate"),
+            name=spec.get("Name"),
+            labels=spec.get("Labels"),
+            mode={"Replicated": {"Replicas": replicas}},
+            update_config=spec.get("UpdateConfig"),
+            rollback_config=spec.get("RollbackConfig"),
+            networks=spec.get("Networks"),
+            endpoint_spec=spec.get("EndpointSpec"),
+        )
         self._resync_service(str(service.id))
 
     def _resync_service(self, service_id: str) -> None:

@@ -114,7 +114,8 @@ class _Model:
     def __init__(self, attrs: dict[str, Any]) -> None:
         self.attrs = attrs
         self.id = attrs.get("ID") or attrs.get("Id")
-        self.name = attrs.get("Name")
+        self.name = attrs.get("Name") or attrs.get("Spec", {}).get("Name")
+        self.version = attrs.get("Version", {}).get("Index")
 
 
 class FakeDockerClient:
@@ -130,6 +131,7 @@ class FakeDockerClient:
         self.streams: list[FakeEventStream] = []
         self.list_calls = 0
         self.failed_calls = 0
+        self.api_updates: list[tuple[str, int, dict[str, Any]]] = []
         self.services = _Services(self)
         self.networks = _Networks(self)
 
@@ -195,9 +197,9 @@ class FakeDockerClient:
     # The SDK side, used by the provider.
 
     @property
-    def api(self) -> Any:
-        """Just enough of `DockerClient.api` for the provider to name the engine."""
-        return type("Api", (), {"base_url": ENGINE_URL})()
+    def api(self) -> _Api:
+        """Just enough of `DockerClient.api`: the engine's URL, and service updates."""
+        return _Api(self)
 
     def events(self, *, decode: bool, filters: Mapping[str, Any]) -> FakeEventStream:
         """A new events stream; only decoded service events are supported."""
@@ -212,16 +214,43 @@ class FakeDockerClient:
         """Nothing to release."""
 
 
+class _Api:
+    """`APIClient.update_service`, recorded and applied like a full-spec update."""
+
+    base_url = ENGINE_URL
+
+    def __init__(self, client: FakeDockerClient) -> None:
+        self._client = client
+
+    def update_service(self, service_id: str, version: int, **fields: Any) -> None:
+        client = self._client
+        client._check()
+        client.api_updates.append((service_id, version, copy.deepcopy(fields)))
+        names = {"task_template": "TaskTemplate", "name": "Name", "labels": "Labels",
+                 "mode": "Mode", "update_config": "UpdateConfig",
+                 "rollback_config": "RollbackConfig", "networks": "Networks",
+                 "endpoint_spec": "EndpointSpec"}  # fmt: skip
+        spec = {names[key]: value for key, value in fields.items() if value is not None}
+        with client._lock:
+            client._services[service_id]["Spec"] = spec
+        client._emit("update", client._services[service_id])
+
+
 class _Services:
     def __init__(self, client: FakeDockerClient) -> None:
         self._client = client
 
-    def list(self) -> list[_Model]:
+    def list(self, filters: Mapping[str, str] | None = None) -> list[_Model]:
         client = self._client
         client._check()
         with client._lock:
             client.list_calls += 1
-            return [_Model(copy.deepcopy(attrs)) for attrs in client._services.values()]
+            wanted = (filters or {}).get("name", "")
+            return [
+                _Model(copy.deepcopy(attrs))
+                for attrs in client._services.values()
+                if wanted in attrs["Spec"]["Name"]  # like the engine: a substring match
+            ]
 
     def get(self, service_id: str) -> _Model:
         client = self._client

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import copy
 import logging
 import time
 from collections.abc import Callable, Iterator
@@ -288,3 +289,23 @@ def test_close_without_start_and_twice(engine: FakeDockerClient) -> None:
     asyncio.run(provider.close())
     asyncio.run(provider.close())
     assert engine.streams == []
+
+
+def test_scale_sends_the_spec_back_unchanged_but_for_the_count(
+    engine: FakeDockerClient, start_provider: StartProvider
+) -> None:
+    # The SDK's service.scale() would fill in defaults that Swarm reads as a new task
+    # template, replacing every running task (a scale-down left no replica for seconds).
+    attrs = service_attrs("catservice", labels={"team": "a"})
+    original = copy.deepcopy(attrs["Spec"])
+    service_id = engine.create_service(attrs)
+    provider = start_provider()
+    eventually(lambda: provider.lookup("catservice") is not None)
+    asyncio.run(provider.scale("catservice", 3))
+    [(updated_id, version, fields)] = engine.api_updates
+    assert (updated_id, version) == (service_id, attrs["Version"]["Index"])
+    assert fields["mode"] == {"Replicated": {"Replicas": 3}}
+    assert fields["task_template"] == original["TaskTemplate"]
+    assert fields["labels"] == original["Labels"]
+    assert fields["endpoint_spec"] == original.get("EndpointSpec")
+    eventually(lambda: getattr(provider.lookup("catservice"), "replicas", None) == 3)

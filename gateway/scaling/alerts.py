@@ -1,0 +1,87 @@
+"""`POST /system/alert`: Alertmanager webhooks drive scaling, as in OpenFaaS.
+
+The body is Alertmanager's webhook JSON. Each alert names its function in the label
+`function_name` (or `service`); `status` `firing` adds `com.faas.scale.factor` percent of
+`max` replicas (and keeps at least that many until the alert resolves), `resolved` goes
+back to `min`. Unknown functions are reported in the answer, not retried: 200 with the
+outcome per alert. Malformed bodies are 400; with autoscaling off (`GATEWAY_AUTOSCALE=false`)
+the endpoint answers 503. It sits behind the management API's basic auth.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+from starlette.requests import ClientDisconnect, Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import request_response
+from starlette.types import ASGIApp
+
+from gateway.errors import GatewayError, status_code
+from gateway.functions import FunctionProvider
+from gateway.scaling.autoscaler import Autoscaler
+
+log = logging.getLogger("gateway.scaling")
+
+MAX_BODY_BYTES = 1024 * 1024
+FUNCTION_LABELS = ("function_name", "service")
+
+
+def create_alert_app(provider: FunctionProvider, autoscaler: Autoscaler | None) -> ASGIApp:
+    """The webhook endpoint as an ASGI app (mounted at `/system/alert`, behind auth)."""
+
+    async def alert(request: Request) -> Response:
+        if autoscaler is None or not autoscaler.enabled:
+            return _error(503, "autoscaling is off (GATEWAY_AUTOSCALE=false): alert ignored")
+        try:
+            body = await request.body()
+        except ClientDisconnect:
+            return Response(status_code=400)
+        if len(body) > MAX_BODY_BYTES:
+            return _error(400, f"body: larger than {MAX_BODY_BYTES} bytes")
+        try:
+            payload = json.loads(body)
+        except (ValueError, RecursionError) as error:
+            return _error(400, f"body: invalid JSON ({error})")
+        if not isinstance(payload, Mapping) or not isinstance(payload.get("alerts"), list):
+            return _error(400, "body: expected Alertmanager's webhook JSON with an 'alerts' list")
+        group_status = payload.get("status")
+        results: list[dict[str, Any]] = []
+        for alert in payload["alerts"]:
+            results.append(await _apply(alert, group_status))
+        return JSONResponse({"alerts": results})
+
+    async def _apply(alert: object, group_status: object) -> dict[str, Any]:
+        alert = alert if isinstance(alert, Mapping) else {}
+        labels = alert.get("labels")
+        labels = labels if isinstance(labels, Mapping) else {}
+        name = next((str(labels[key]) for key in FUNCTION_LABELS if labels.get(key)), "")
+        status = alert.get("status") or group_status
+        if not name:
+            return {"error": "alert has no function_name or service label"}
+        if status not in ("firing", "resolved"):
+            return {"function": name, "error": f"unknown status {status!r}"}
+        function = provider.lookup(name)
+        if function is None:
+            return {"function": name, "error": f"function {name!r} not found"}
+        assert autoscaler is not None
+        try:
+            replicas = await autoscaler.alert(function, firing=status == "firing")
+        except GatewayError as error:
+            log.warning("alert %s for %s: %s", status, function.name, error.message)
+            return {
+                "function": function.name,
+                "status": status,
+                "error": error.message,
+                "code": status_code(error),
+            }
+        return {"function": function.name, "status": status, "replicas": replicas}
+
+    return request_response(alert)
+
+
+def _error(status: int, message: str) -> Response:
+    return JSONResponse({"error": message}, status_code=status)
