@@ -345,6 +345,8 @@ def _without_credentials(
     GATEWAY_INVOKE_AUTH send them with every call). Other Authorization headers are the
     function's business and pass through.
     """
+    if _header(headers, b"authorization") is None:
+        return headers  # the common case: no copy on the hot path
     return [
         (name, value)
         for name, value in headers
