@@ -1,4 +1,4 @@
-"""The gateway's Starlette app, built by `create_app` from explicit parts (no globals).
+"""The gateway's ASGI app, built by `create_app` from explicit parts (no globals).
 
 Routes, first match wins:
 - `GET /healthz`: the gateway's own health (the provider's readiness).
@@ -8,6 +8,10 @@ Routes, first match wins:
 - `/system/...`: the management API behind basic auth (see `gateway.system_api`).
 - anything else: `FunctionProxy` (see `gateway.routing` and `gateway.alexa` for how a
   request names its function).
+
+The first four are a Starlette app. Function calls bypass it: `Gateway` hands them to the
+proxy directly, because Starlette's exception and routing layers cost about a third of
+the gateway's CPU per proxied call (docs/benchmarks.md).
 """
 
 from __future__ import annotations
@@ -17,10 +21,11 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from starlette.applications import Starlette
+from starlette.datastructures import State
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Mount, Route
-from starlette.types import ASGIApp
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from gateway.auth import RequireBasicAuth
 from gateway.config import GatewayConfig
@@ -32,13 +37,48 @@ from gateway.scaling.alerts import create_alert_app
 from gateway.scaling.autoscaler import Autoscaler
 from gateway.system_api import create_system_app
 
+_READ_ONLY_PATHS = frozenset({"/healthz", "/metrics"})
+
+
+class Gateway:
+    """The ASGI app uvicorn serves: function calls straight to `invoke`, the rest to `platform`.
+
+    `platform` (the Starlette app) also gets every non-HTTP scope, so it runs the lifespan.
+    """
+
+    def __init__(self, platform: Starlette, invoke: ASGIApp) -> None:
+        self.platform = platform
+        self._invoke = invoke
+
+    @property
+    def state(self) -> State:
+        """The Starlette app's state (`metrics`, `autoscaler`)."""
+        return self.platform.state
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and not is_platform_call(scope["method"], scope["path"]):
+            await self._invoke(scope, receive, send)
+        else:
+            await self.platform(scope, receive, send)
+
+
+def is_platform_call(method: str, path: str) -> bool:
+    """Whether a request is for the gateway's own endpoints rather than for a function.
+
+    Other methods on /healthz and /metrics are function calls (by `X-Function` or Alexa),
+    as is anything outside /system/.
+    """
+    if path.startswith("/system/"):
+        return True
+    return path in _READ_ONLY_PATHS and method in ("GET", "HEAD")
+
 
 def create_app(
     config: GatewayConfig,
     provider: FunctionProvider,
     *,
     resolver: ReplicaResolver | None = None,
-) -> Starlette:
+) -> Gateway:
     """Build the gateway app. Its lifespan starts and closes `provider`, the proxy and
     the autoscaler (unless `config.autoscale` is off).
 
@@ -101,10 +141,9 @@ def create_app(
             Route("/metrics", metrics_endpoint, methods=["GET"]),
             Route("/system/alert", alert, methods=["POST"]),
             Mount("/system", create_system_app(config, provider, metrics)),
-            Route("/{path:path}", invoke),
         ],
         lifespan=lifespan,
     )
     app.state.metrics = metrics
     app.state.autoscaler = autoscaler
-    return app
+    return Gateway(app, invoke)

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import pytest
+
+from gateway.app import is_platform_call
 from gateway.functions import Function, ProviderStatus, StaticProvider
 from tests.gateway.harness import GatewayThread
 
@@ -48,3 +51,21 @@ def test_metrics_endpoint_is_get_only_and_other_methods_are_routed() -> None:
         response = client.post("/metrics", headers={"X-Function": "nope"})
     assert response.status_code == 404
     assert response.text == "function 'nope' not found\n"
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "platform"),
+    [
+        ("GET", "/healthz", True),
+        ("HEAD", "/metrics", True),
+        ("POST", "/metrics", False),  # a function named by X-Function or Alexa
+        ("POST", "/system/functions", True),
+        ("DELETE", "/system/functions", True),
+        ("POST", "/system", False),
+        ("GET", "/systemd", False),
+        ("POST", "/function/catservice", False),
+        ("GET", "/", False),
+    ],
+)
+def test_function_calls_bypass_the_platform_app(method: str, path: str, platform: bool) -> None:
+    assert is_platform_call(method, path) is platform
