@@ -11,6 +11,7 @@ follow the same rule on their own Content-Length.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import AsyncIterator
@@ -58,6 +59,7 @@ class _StreamedBody:
     def __init__(self, receive: Receive) -> None:
         self._receive = receive
         self.started = False
+        self.finished = False
         self.client_disconnected = False
 
     def __aiter__(self) -> AsyncIterator[bytes]:
@@ -75,6 +77,7 @@ class _StreamedBody:
             chunk = message.get("body", b"")
             if chunk:
                 yield chunk
+        self.finished = True
 
 
 class FunctionProxy:
@@ -236,8 +239,13 @@ class FunctionProxy:
         response = await self._send_upstream(
             function, scope["method"], target.path, headers, body, streamed
         )
+        # Once the caller's body is all read, the next ASGI message can only be its
+        # disconnect: that is what lets a streamed response stop when nobody reads it.
+        body_read = streamed is None or streamed.finished
         try:
-            return await self._send_downstream(function, response, call_id, send)
+            return await self._send_downstream(
+                function, response, call_id, send, receive if body_read else None
+            )
         finally:
             response.release()
 
@@ -290,9 +298,18 @@ class FunctionProxy:
         raise AssertionError("unreachable")  # pragma: no cover
 
     async def _send_downstream(
-        self, function: Function, response: aiohttp.ClientResponse, call_id: str, send: Send
+        self,
+        function: Function,
+        response: aiohttp.ClientResponse,
+        call_id: str,
+        send: Send,
+        receive: Receive | None,
     ) -> int:
-        """Relay status, headers and body to the caller; return the status."""
+        """Relay status, headers and body to the caller; return the status.
+
+        A streamed response is abandoned (its upstream connection closed, so the function
+        stops too) when the caller disconnects, if `receive` is given to notice that.
+        """
         start = {
             "type": "http.response.start",
             "status": response.status,
@@ -313,10 +330,17 @@ class FunctionProxy:
             await send({"type": "http.response.body", "body": data})
             return response.status
         await send(start)
+        watcher = None if receive is None else asyncio.ensure_future(_disconnect(receive))
+        if watcher is not None:
+            # uvicorn drops what is sent after a disconnect without an error, so without
+            # this an endless stream would be read until the upstream timeout.
+            watcher.add_done_callback(lambda w: _close_unless_cancelled(w, response))
         try:
             async for chunk in response.content.iter_any():
                 await send({"type": "http.response.body", "body": chunk, "more_body": True})
         except (TimeoutError, aiohttp.ClientError) as error:
+            if watcher is not None and watcher.done():
+                return _CLIENT_CLOSED_REQUEST
             # Headers are gone already: all we can do is end the response early, which
             # uvicorn does by closing the connection when we return.
             log.warning(
@@ -325,6 +349,11 @@ class FunctionProxy:
                 _reason(error),
             )
             return response.status
+        finally:
+            if watcher is not None:
+                watcher.cancel()
+        if watcher is not None and watcher.done() and not watcher.cancelled():
+            return _CLIENT_CLOSED_REQUEST
         await send({"type": "http.response.body", "body": b""})
         return response.status
 
@@ -374,6 +403,19 @@ async def _read_body(receive: Receive) -> bytes:
         chunks.append(message.get("body", b""))
         more_body = message.get("more_body", False)
     return b"".join(chunks)
+
+
+async def _disconnect(receive: Receive) -> None:
+    """Return when the caller has gone (call only once its whole body has been read)."""
+    while (await receive())["type"] != "http.disconnect":
+        pass
+
+
+def _close_unless_cancelled(
+    watcher: asyncio.Future[None], response: aiohttp.ClientResponse
+) -> None:
+    if not watcher.cancelled():
+        response.close()
 
 
 def _url_host(address: str) -> str:

@@ -6,7 +6,9 @@ import gzip
 import json
 import os
 import socket
+import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -15,7 +17,7 @@ import pytest
 from gateway.auth import BasicAuthCredentials
 from gateway.functions import Function, StaticProvider
 from tests.gateway.gateway_upstreams import FaultyUpstream
-from tests.gateway.harness import BackgroundProcess, GatewayThread
+from tests.gateway.harness import BackgroundProcess, GatewayThread, start_watchdog
 
 
 def seen_by_function(response: httpx.Response) -> dict[str, str]:
@@ -399,3 +401,47 @@ def test_client_leaving_mid_body_on_the_alexa_path_is_dropped_quietly(
                     b"Content-Length: 50\r\n\r\n{\"ve")
     # The gateway is still serving normally afterwards.
     assert client.post("/function/cat", content=b"still here").content == b"still here"
+
+
+def _running(command: str, ancestor: int) -> bool:
+    """Whether a live process named `command` descends from `ancestor` (read from /proc)."""
+    parents: dict[int, tuple[int, str, str]] = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat", encoding="latin-1") as stat:
+                    head, _, rest = stat.read().rpartition(")")
+            except OSError:
+                continue
+            fields = rest.split()
+            parents[int(entry)] = (int(fields[1]), fields[0], head.partition("(")[2])
+    for parent, state, name in parents.values():
+        if name != command or state == "Z":
+            continue
+        while parent > 1:
+            if parent == ancestor:
+                return True
+            parent = parents.get(parent, (0, "", ""))[0]
+    return False
+
+
+def test_caller_leaving_a_streamed_response_stops_the_function(tmp_path: Path) -> None:
+    # `yes` streams forever: without noticing the caller has gone, the gateway would keep
+    # reading it until its upstream timeout (an hour here), and the process would run on.
+    with start_watchdog("yes", tmp_path, {"exec_timeout": "0"}) as replica:
+        provider = StaticProvider([Function("yes", "yes", 1, "127.0.0.1", replica.port)])
+        with GatewayThread(provider, upstream_timeout=3600.0) as gateway:
+            with gateway.client() as client, client.stream("POST", "/function/yes") as response:
+                assert response.status_code == 200
+                chunks = response.iter_bytes()  # kept: dropping it would close the stream
+                assert next(chunks).startswith(b"y\n")
+                assert _running("yes", replica.process.pid), "the function is running"
+            deadline = time.monotonic() + 20
+            while _running("yes", replica.process.pid) and time.monotonic() < deadline:
+                time.sleep(0.1)
+            assert not _running("yes", replica.process.pid), "the function still runs"
+            with gateway.client() as client:
+                metrics = client.get("/metrics").text
+            assert 'gateway_function_invocation_total{code="499",function_name="yes"} 1.0' in (
+                metrics
+            )
