@@ -154,6 +154,23 @@ def openapi_document(version: str) -> dict[str, Any]:
                     "responses": {"200": _json("Info", "About the gateway."), **common},
                 },
             },
+            "/system/alert": {
+                "post": {
+                    "summary": "Scale on Alertmanager's webhook",
+                    "operationId": "alert",
+                    "description": "Each alert names its function in the label "
+                    "'function_name' (or 'service'). 'firing' scales up by "
+                    "com.faas.scale.factor percent of the maximum, 'resolved' back to "
+                    "the minimum. Per-alert problems are reported in the answer.",
+                    "requestBody": _body("AlertmanagerWebhook"),
+                    "responses": {
+                        "200": _json("AlertOutcomes", "What each alert did."),
+                        "400": _error("Invalid JSON, or no 'alerts' list."),
+                        "401": _UNAUTHORIZED,
+                        "503": _error("Autoscaling is off, or no credentials are configured."),
+                    },
+                },
+            },
             "/system/openapi.json": {
                 "get": {
                     "summary": "This document",
@@ -171,6 +188,42 @@ def openapi_document(version: str) -> dict[str, Any]:
         "components": {
             "securitySchemes": {"basicAuth": {"type": "http", "scheme": "basic"}},
             "schemas": {
+                "AlertmanagerWebhook": {
+                    "type": "object",
+                    "required": ["alerts"],
+                    "properties": {
+                        "status": {"type": "string", "enum": ["firing", "resolved"]},
+                        "alerts": {
+                            "type": "array",
+                            "items": {
+                                "type": "object",
+                                "properties": {
+                                    "status": {"type": "string", "enum": ["firing", "resolved"]},
+                                    "labels": _STRING_MAP,
+                                },
+                            },
+                        },
+                    },
+                },
+                "AlertOutcomes": {
+                    "type": "object",
+                    "required": ["alerts"],
+                    "properties": {
+                        "alerts": {
+                            "type": "array",
+                            "items": {
+                                "type": "object",
+                                "properties": {
+                                    "function": {"type": "string"},
+                                    "status": {"type": "string"},
+                                    "replicas": {"type": "integer"},
+                                    "error": {"type": "string"},
+                                    "code": {"type": "integer"},
+                                },
+                            },
+                        },
+                    },
+                },
                 "FunctionDeployment": {
                     "type": "object",
                     "required": ["service", "image"],

@@ -54,7 +54,7 @@ def test_every_operation_conforms_and_never_fails_with_5xx(live_gateway: Gateway
     assert {operation.label for operation in found} >= {
         "GET /system/functions", "POST /system/functions", "PUT /system/functions",
         "DELETE /system/functions", "GET /system/function/{name}",
-        "POST /system/scale-function/{name}", "GET /system/info",
+        "POST /system/scale-function/{name}", "GET /system/info", "POST /system/alert",
     }  # fmt: skip
 
     for operation in found:
