@@ -194,7 +194,7 @@ def test_info_and_openapi(api: httpx.Client) -> None:
     assert document["openapi"].startswith("3.")
     assert set(document["paths"]) == {
         "/system/functions", "/system/function/{name}", "/system/scale-function/{name}",
-        "/system/info", "/system/openapi.json",
+        "/system/info", "/system/alert", "/system/openapi.json",
     }  # fmt: skip
 
 
