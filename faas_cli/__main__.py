@@ -9,12 +9,14 @@ variables: FAAS_GATEWAY, FAAS_USER, FAAS_PASSWORD or FAAS_PASSWORD_FILE. Exit st
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import shutil
 import subprocess
 import sys
 import time
 from collections.abc import Callable, Sequence
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TextIO
 
@@ -108,6 +110,19 @@ def build_parser() -> argparse.ArgumentParser:
     scale = add("scale", cmd_scale, "set a function's replicas", common)
     scale.add_argument("name", metavar="NAME")
     scale.add_argument("replicas", type=int, metavar="N")
+    logs = add(
+        "logs", cmd_logs, "print what a function's replicas wrote to stdout and stderr",
+        common, json_option,
+    )  # fmt: skip
+    logs.add_argument("name", metavar="NAME")
+    logs.add_argument("--tail", type=int, metavar="N", help="at most N lines per replica (1000)")
+    logs.add_argument(
+        "--since", metavar="WHEN", help="only newer lines: an age such as 90s, 10m, 2h, or an "
+        "RFC 3339 time",
+    )  # fmt: skip
+    logs.add_argument(
+        "-f", "--follow", action="store_true", help="keep printing new lines (Ctrl-C stops)"
+    )
     add("info", cmd_info, "the gateway's provider, orchestration and version", common, json_option)
     return parser
 
@@ -187,6 +202,39 @@ def cmd_describe(args: argparse.Namespace, out: TextIO) -> int:
     else:
         print_function(function, out)
     return EXIT_OK
+
+
+def cmd_logs(args: argparse.Namespace, out: TextIO) -> int:
+    if args.tail is not None and args.tail < 1:
+        raise UsageError("--tail: expected a whole number of at least 1")
+    since = _since(args.since) if args.since else None
+    with _client(args) as client:
+        for record in client.logs(args.name, tail=args.tail, since=since, follow=args.follow):
+            if args.json:
+                out.write(json.dumps(record, ensure_ascii=False) + "\n")
+            else:
+                out.write(f"{record.get('timestamp', '')} {record.get('instance', '')} "
+                          f"{record.get('text', '')}\n")  # fmt: skip
+            out.flush()
+    return EXIT_OK
+
+
+def _since(value: str) -> str:
+    """`--since`: an age (`90s`, `10m`, `2h`, `1d`) as an RFC 3339 time, or a time as given."""
+    units = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+    number, unit = value[:-1], value[-1:]
+    if unit in units and number.replace(".", "", 1).isdigit():
+        moment = datetime.now(UTC) - timedelta(seconds=float(number) * units[unit])
+        return moment.isoformat(timespec="seconds").replace("+00:00", "Z")
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        parsed = None
+    if parsed is None or parsed.tzinfo is None:
+        raise UsageError(
+            f"--since: expected an age such as 10m or an RFC 3339 time with a zone, got {value!r}"
+        )
+    return value
 
 
 def cmd_invoke(args: argparse.Namespace, out: TextIO) -> int:

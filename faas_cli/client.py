@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from types import TracebackType
@@ -74,6 +75,34 @@ class GatewayClient:
             self._json("POST", f"/system/scale-function/{_path(name)}", {"replicas": replicas}),
         )
 
+    def logs(
+        self, name: str, *, tail: int | None = None, since: str | None = None, follow: bool = False
+    ) -> Iterator[dict[str, Any]]:
+        """`GET /system/logs`: log records, oldest first; with `follow`, until interrupted."""
+        params: dict[str, str] = {"name": name, "follow": "true" if follow else "false"}
+        if tail is not None:
+            params["tail"] = str(tail)
+        if since is not None:
+            params["since"] = since
+        # A followed log may stay quiet for any time: no read timeout.
+        timeout = self._http.timeout
+        if follow:
+            timeout = httpx.Timeout(None, connect=timeout.connect)
+        with self._connection_errors():
+            request = self._http.build_request(
+                "GET", "/system/logs", params=params, timeout=timeout
+            )
+            reply = self._http.send(request, stream=True)
+            try:
+                if reply.status_code >= 400:
+                    reply.read()
+                    self._raise_for_status(reply)
+                for line in reply.iter_lines():
+                    if line:
+                        yield cast(dict[str, Any], json.loads(line))
+            finally:
+                reply.close()
+
     def info(self) -> dict[str, Any]:
         """`GET /system/info`."""
         return cast(dict[str, Any], self._json("GET", "/system/info"))
@@ -90,13 +119,7 @@ class GatewayClient:
     def _json(self, method: str, path: str, body: Mapping[str, Any] | None = None) -> Any:
         with self._connection_errors():
             reply = self._http.request(method, path, json=body)
-        if reply.status_code == 401:
-            raise Unauthorized(
-                f"the gateway at {self.gateway} refused the credentials "
-                "(set --user/--password-file, or FAAS_USER and FAAS_PASSWORD_FILE)"
-            )
-        if reply.status_code >= 400:
-            raise ApiError(_error_message(reply), reply.status_code)
+        self._raise_for_status(reply)
         try:
             return reply.json()
         except ValueError:
@@ -104,6 +127,15 @@ class GatewayClient:
                 f"the gateway answered {reply.status_code} without JSON: {reply.text[:200]!r}",
                 reply.status_code,
             ) from None
+
+    def _raise_for_status(self, reply: httpx.Response) -> None:
+        if reply.status_code == 401:
+            raise Unauthorized(
+                f"the gateway at {self.gateway} refused the credentials "
+                "(set --user/--password-file, or FAAS_USER and FAAS_PASSWORD_FILE)"
+            )
+        if reply.status_code >= 400:
+            raise ApiError(_error_message(reply), reply.status_code)
 
     @contextmanager
     def _connection_errors(self) -> Iterator[None]:

@@ -15,6 +15,7 @@ from gateway.errors import NotSupported
 
 if TYPE_CHECKING:
     from gateway.deployments import FunctionDeployment
+    from gateway.function_logs import LogLine
 
 DEFAULT_FUNCTION_PORT = 8080
 
@@ -148,6 +149,13 @@ class FunctionProvider(Protocol):
     async def scale(self, name: str, replicas: int) -> None:
         """Set a function's desired replicas; `FunctionNotFound` if none."""
 
+    async def logs(self, name: str, since: str | None, tail: int | None) -> Sequence[LogLine]:
+        """Lines the replicas of a function wrote, oldest first; `FunctionNotFound` if none.
+
+        `since`: Docker's `seconds.nanoseconds`, lines at or after it; `tail`: at most
+        that many lines per replica (None: all).
+        """
+
 
 class StaticProvider:
     """A provider over a fixed, editable registry: for tests and local development.
@@ -197,6 +205,13 @@ class StaticProvider:
     async def scale(self, name: str, replicas: int) -> None:
         """Not supported: see `GATEWAY_STATIC_FUNCTIONS`."""
         raise _static_read_only("scale")
+
+    async def logs(self, name: str, since: str | None, tail: int | None) -> Sequence[LogLine]:
+        """Not supported: static functions run wherever their owner started them."""
+        raise NotSupported(
+            "logs are not available from the static provider (its functions run outside "
+            "any orchestrator the gateway knows)"
+        )
 
 
 def _static_read_only(operation: str) -> NotSupported:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from gateway.deployments import MAX_REPLICAS
+from gateway.function_logs import DEFAULT_TAIL, MAX_TAIL
 
 _STRING_MAP: dict[str, Any] = {"type": "object", "additionalProperties": {"type": "string"}}
 _RESOURCES: dict[str, Any] = {
@@ -143,6 +144,50 @@ def openapi_document(version: str) -> dict[str, Any]:
                         "404": _error("No such function."),
                         "501": _error("The provider cannot scale (static provider)."),
                         "502": _error("The orchestrator refused the change."),
+                        **common,
+                    },
+                },
+            },
+            "/system/logs": {
+                "get": {
+                    "summary": "A function's logs",
+                    "operationId": "functionLogs",
+                    "description": "What the function's replicas wrote to stdout and "
+                    "stderr, one JSON object per line, oldest first. With follow=true "
+                    "the answer stays open and new lines are added as they appear "
+                    "(read every second).",
+                    "parameters": [
+                        {**_NAME_PARAMETER, "in": "query"},
+                        {
+                            "name": "tail",
+                            "in": "query",
+                            "schema": {"type": "integer", "minimum": 1, "maximum": MAX_TAIL},
+                            "description": f"At most this many lines per replica "
+                            f"({DEFAULT_TAIL} by default).",
+                        },
+                        {
+                            "name": "since",
+                            "in": "query",
+                            "schema": {"type": "string", "format": "date-time"},
+                            "description": "Only lines from this time on (RFC 3339).",
+                        },
+                        {
+                            "name": "follow",
+                            "in": "query",
+                            "schema": {"type": "boolean"},
+                            "description": "Keep the answer open for new lines.",
+                        },
+                    ],
+                    "responses": {
+                        "200": {
+                            "description": "Newline-delimited JSON: objects with name, "
+                            "instance (the task id), timestamp (RFC 3339) and text.",
+                            "content": {"application/x-ndjson": {"schema": {"type": "string"}}},
+                        },
+                        "400": _error("Invalid name, tail, since or follow."),
+                        "404": _error("No such function."),
+                        "501": _error("The provider has no logs (static provider)."),
+                        "502": _error("The orchestrator refused the request."),
                         **common,
                     },
                 },

@@ -56,6 +56,7 @@ from gateway.errors import (
     OrchestratorError,
     ProviderUnavailable,
 )
+from gateway.function_logs import LogLine, parse_engine_logs
 from gateway.functions import DEFAULT_FUNCTION_PORT, Function, FunctionRegistry, ProviderStatus
 
 log = logging.getLogger("gateway.swarm")
@@ -223,6 +224,10 @@ class SwarmProvider:
         """See `FunctionProvider.scale`."""
         await self._engine_call(self._scale_service, name, replicas)
 
+    async def logs(self, name: str, since: str | None, tail: int | None) -> Sequence[LogLine]:
+        """See `FunctionProvider.logs`: the service's logs (json-file or journald driver)."""
+        return await self._engine_call(self._read_logs, name, since, tail)
+
     async def _engine_call(self, operation: Callable[..., T], *args: Any) -> T:
         try:
             return await asyncio.to_thread(operation, *args)
@@ -286,6 +291,24 @@ class SwarmProvider:
         except docker.errors.NotFound:
             raise FunctionNotFound(name) from None
         self._queue.put({"Action": "remove", "Actor": {"ID": str(service.id)}})
+
+    def _read_logs(self, name: str, since: str | None, tail: int | None) -> list[LogLine]:
+        service = self._function_service(self._get_client(), name)
+        options: dict[str, Any] = {"tail": "all" if tail is None else tail}
+        if since is not None:
+            options["since"] = since
+        raw = b"".join(
+            self._get_client().api.service_logs(
+                service.id,
+                details=True,
+                stdout=True,
+                stderr=True,
+                timestamps=True,
+                is_tty=False,
+                **options,
+            )
+        )
+        return parse_engine_logs(raw, str(service.name))
 
     def _scale_service(self, name: str, replicas: int) -> None:
         client = self._get_client()

@@ -13,6 +13,7 @@ an unexpected exception is logged and answered 500 without any detail of its own
 | `DELETE /system/functions` | `{"functionName": ...}` | 202; 404 |
 | `GET /system/function/{name}` | | 200, a function status; 404 |
 | `POST /system/scale-function/{name}` | `{"replicas": N}` | 202; 400, 404 |
+| `GET /system/logs?name=...` | | 200, NDJSON log lines (`tail`, `since`, `follow`); 404 |
 | `GET /system/info` | | 200, provider, orchestration and version |
 | `GET /system/openapi.json` | | 200, the OpenAPI document of all of the above |
 """
@@ -22,11 +23,11 @@ from __future__ import annotations
 import json
 import logging
 import platform
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from typing import Any
 
 from starlette.requests import ClientDisconnect, Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route, Router
 from starlette.types import ASGIApp
 
@@ -41,6 +42,7 @@ from gateway.deployments import (
     validate_replicas,
 )
 from gateway.errors import BadRequest, Forbidden, FunctionNotFound, GatewayError, status_code
+from gateway.function_logs import LogLine, follow, parse_log_query, since_parameter
 from gateway.functions import Function, FunctionProvider
 from gateway.metrics import GatewayMetrics
 from gateway.openapi import openapi_document
@@ -107,6 +109,28 @@ def create_system_app(
         log.info("scaled function %s to %d", name, replicas)
         return _accepted(f"scaling function {name!r} to {replicas}", name, replicas=replicas)
 
+    async def logs(request: Request) -> Response:
+        name = validate_function_name(request.query_params.get("name"), "name")
+        query = parse_log_query(request.query_params)
+        function = provider.lookup(name)
+        if function is None:
+            raise FunctionNotFound(name)
+        # The first read happens before answering, so a failure still gets its status.
+        first = await provider.logs(function.name, since_parameter(query.since), query.tail)
+
+        async def read(since: str | None, tail: int | None) -> Sequence[LogLine]:
+            return await provider.logs(function.name, since, tail)
+
+        async def lines() -> AsyncIterator[bytes]:
+            if not query.follow:
+                for line in first:
+                    yield line.ndjson()
+                return
+            async for line in follow(read, first):
+                yield line.ndjson()
+
+        return StreamingResponse(lines(), media_type="application/x-ndjson")
+
     async def info(request: Request) -> Response:
         version = {"release": __version__}
         return JSONResponse(
@@ -144,6 +168,7 @@ def create_system_app(
             Route("/functions", _json_errors(remove), methods=["DELETE"]),
             Route("/function/{name}", _json_errors(describe_function), methods=["GET"]),
             Route("/scale-function/{name}", _json_errors(scale), methods=["POST"]),
+            Route("/logs", _json_errors(logs), methods=["GET"]),
             Route("/info", _json_errors(info), methods=["GET"]),
             Route("/openapi.json", _json_errors(openapi), methods=["GET"]),
         ]

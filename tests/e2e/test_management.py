@@ -151,6 +151,10 @@ def test_function_lifecycle_through_the_cli(
     described = json.loads(faas(platform, "describe", name, "--json").stdout)
     assert described["replicas"] == 3
     assert described["invocationCount"] > 0
+    logged = faas(platform, "logs", name, "--json", "--since", "1h").stdout.decode()
+    started = {json.loads(line)["instance"] for line in logged.splitlines()
+               if "fwatchdog: listening" in json.loads(line)["text"]}  # fmt: skip
+    assert len(started) >= 3, f"every replica's start-up line, got: {logged}"
 
     faas(platform, "remove", name)
     wait_for(lambda: client.post(f"/function/{name}").status_code == 404,
@@ -161,11 +165,23 @@ def test_function_lifecycle_through_the_cli(
     assert b"not found" in gone.stderr
 
 
+def test_logs_of_a_stack_function(platform: Platform) -> None:
+    printed = faas(platform, "logs", "catservice", "--tail", "20").stdout.decode()
+    first = next(line for line in printed.splitlines() if "fwatchdog: listening" in line)
+    timestamp, instance, text = first.split(" ", 2)
+    assert timestamp.endswith("Z")
+    assert len(instance) == 12
+    assert "fprocess=cat" in text
+    missing = faas(platform, "logs", "no-such-function", check=False)
+    assert missing.returncode == 1
+    assert b"not found (HTTP 404)" in missing.stderr
+
+
 SYSTEM_CALLS = [
     ("GET", "/system/functions"), ("POST", "/system/functions"), ("PUT", "/system/functions"),
     ("DELETE", "/system/functions"), ("GET", "/system/function/catservice"),
     ("POST", "/system/scale-function/catservice"), ("GET", "/system/info"),
-    ("GET", "/system/openapi.json"),
+    ("GET", "/system/openapi.json"), ("GET", "/system/logs?name=catservice"),
 ]  # fmt: skip
 
 

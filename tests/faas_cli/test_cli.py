@@ -14,6 +14,7 @@ from faas_cli.__main__ import main
 from faas_cli.definitions import load_definitions
 from faas_cli.errors import UsageError
 from gateway.auth import BasicAuthCredentials
+from gateway.function_logs import LogLine
 from gateway.functions import Function
 from tests.gateway.harness import BackgroundProcess, GatewayThread, free_port, start_watchdog
 from tests.gateway.memory_provider import MemoryProvider
@@ -202,3 +203,39 @@ def test_invoke_pipes_stdin_to_stdout(gateway: GatewayThread) -> None:
     assert reply.returncode == 1
     assert b"nope answered 404" in reply.stderr
     assert reply.stdout == b""
+
+
+def test_logs_prints_time_instance_and_text(
+    gateway: GatewayThread, provider: MemoryProvider, capsys: pytest.CaptureFixture[str]
+) -> None:
+    provider.log_lines = [
+        LogLine("cat", "task1", "2026-11-25T11:32:01.000000000Z", "fwatchdog: listening"),
+        LogLine("cat", "task2", "2026-11-25T11:32:02.000000000Z", "hello"),
+    ]
+    code, out, _ = run(capsys, "logs", "cat", "--tail", "5", "--since", "10m")
+    assert code == 0
+    assert out.splitlines() == [
+        "2026-11-25T11:32:01.000000000Z task1 fwatchdog: listening",
+        "2026-11-25T11:32:02.000000000Z task2 hello",
+    ]
+    name, since, tail = provider.log_reads[-1]
+    assert (name, tail) == ("cat", 5)
+    assert since is not None
+    code, out, _ = run(capsys, "logs", "cat", "--json")
+    assert [json.loads(line)["instance"] for line in out.splitlines()] == ["task1", "task2"]
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["logs", "nope"], "function 'nope' not found (HTTP 404)"),
+        (["logs", "cat", "--since", "soon"], "--since: expected an age"),
+        (["logs", "cat", "--tail", "0"], "--tail: expected"),
+    ],
+)
+def test_logs_errors(
+    gateway: GatewayThread, capsys: pytest.CaptureFixture[str], args: list[str], message: str
+) -> None:
+    code, _, err = run(capsys, *args)
+    assert code in (1, 2)
+    assert message in err

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 from gateway.deployments import ANNOTATION_PREFIX, MANAGED_LABEL, FunctionDeployment
 from gateway.errors import Conflict, FunctionNotFound
+from gateway.function_logs import LogLine
 from gateway.functions import Function, StaticProvider
 
 
@@ -20,6 +21,14 @@ class MemoryProvider(StaticProvider):
     def __init__(self, functions: list[Function] | None = None) -> None:
         super().__init__(functions or [])
         self.deployments: dict[str, FunctionDeployment] = {}
+        self.log_lines: list[LogLine] = []
+        self.log_reads: list[tuple[str, str | None, int | None]] = []
+
+    async def logs(self, name: str, since: str | None, tail: int | None) -> Sequence[LogLine]:
+        """`log_lines` of that function (all of them: `since` and `tail` are only recorded)."""
+        function = self._find(name)
+        self.log_reads.append((function.name, since, tail))
+        return [line for line in self.log_lines if line.name == function.name]
 
     async def available_replicas(self) -> Mapping[str, int]:
         """Every desired replica."""

@@ -132,6 +132,8 @@ class FakeDockerClient:
         self.list_calls = 0
         self.failed_calls = 0
         self.api_updates: list[tuple[str, int, dict[str, Any]]] = []
+        self.service_log_output: dict[str, list[bytes]] = {}
+        self.log_calls: list[tuple[str, dict[str, Any]]] = []
         self.services = _Services(self)
         self.networks = _Networks(self)
 
@@ -234,6 +236,14 @@ class _Api:
         with client._lock:
             client._services[service_id]["Spec"] = spec
         client._emit("update", client._services[service_id])
+
+
+    def service_logs(self, service_id: str, **options: Any) -> Iterator[bytes]:
+        """The frames set in `service_log_output` for the service; the call is recorded."""
+        client = self._client
+        client._check()
+        client.log_calls.append((service_id, options))
+        yield from client.service_log_output.get(service_id, [])
 
 
 class _Services:

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 
 import httpx
 import pytest
 
 from gateway.auth import BasicAuthCredentials
+from gateway.function_logs import LogLine
 from gateway.functions import Function, StaticProvider
 from tests.gateway.harness import GatewayThread
 from tests.gateway.memory_provider import MemoryProvider
@@ -47,6 +49,7 @@ ROUTES = [
     ("GET", "/functions"), ("POST", "/functions"), ("PUT", "/functions"),
     ("DELETE", "/functions"), ("GET", "/function/func_cat"),
     ("POST", "/scale-function/func_cat"), ("GET", "/info"), ("GET", "/openapi.json"),
+    ("GET", "/logs?name=func_cat"),
     ("GET", "/no-such-route"),
 ]  # fmt: skip
 
@@ -194,7 +197,7 @@ def test_info_and_openapi(api: httpx.Client) -> None:
     assert document["openapi"].startswith("3.")
     assert set(document["paths"]) == {
         "/system/functions", "/system/function/{name}", "/system/scale-function/{name}",
-        "/system/info", "/system/alert", "/system/openapi.json",
+        "/system/info", "/system/alert", "/system/logs", "/system/openapi.json",
     }  # fmt: skip
 
 
@@ -210,3 +213,57 @@ def test_static_provider_lists_but_cannot_change() -> None:
         assert "not supported by the static provider" in reply.json()["error"]
         reply = api.post("/scale-function/cat", json={"replicas": 2})
         assert reply.status_code == 501
+        reply = api.get("/logs", params={"name": "cat"})
+        assert reply.status_code == 501
+        assert "static provider" in reply.json()["error"]
+
+
+def log_line(second: int, text: str) -> LogLine:
+    return LogLine("func_cat", "task1", f"2026-11-25T11:32:{second:02d}.000000000Z", text)
+
+
+def test_logs_are_ndjson_by_short_or_full_name(
+    api: httpx.Client, provider: MemoryProvider
+) -> None:
+    provider.log_lines = [log_line(1, "started"), log_line(2, "called")]
+    for name in ("func_cat", "cat"):
+        params = {"name": name, "tail": "5", "since": "2026-11-25T11:00:00Z"}
+        reply = api.get("/logs", params=params)
+        assert reply.status_code == 200
+        assert reply.headers["content-type"] == "application/x-ndjson"
+        records = [json.loads(line) for line in reply.text.splitlines()]
+        assert records == [
+            {"name": "func_cat", "instance": "task1",
+             "timestamp": "2026-11-25T11:32:01.000000000Z", "text": "started"},
+            {"name": "func_cat", "instance": "task1",
+             "timestamp": "2026-11-25T11:32:02.000000000Z", "text": "called"},
+        ]  # fmt: skip
+    assert provider.log_reads[-1] == ("func_cat", "1795604400.000000000", 5)
+
+
+def test_logs_follow_streams_new_lines(api: httpx.Client, provider: MemoryProvider) -> None:
+    provider.log_lines = [log_line(1, "started")]
+    with api.stream("GET", "/logs", params={"name": "cat", "follow": "true"}) as reply:
+        assert reply.status_code == 200
+        lines = reply.iter_lines()
+        assert json.loads(next(lines))["text"] == "started"
+        provider.log_lines = [log_line(1, "started"), log_line(3, "later")]
+        assert json.loads(next(lines))["text"] == "later"
+
+
+@pytest.mark.parametrize(
+    ("params", "status", "message"),
+    [
+        ({}, 400, "name: required"),
+        ({"name": "no-such"}, 404, "not found"),
+        ({"name": "cat", "tail": "0"}, 400, "tail:"),
+        ({"name": "cat", "since": "noon"}, 400, "since:"),
+        ({"name": "cat", "follow": "perhaps"}, 400, "follow:"),
+    ],
+)
+def test_logs_bad_requests(
+    api: httpx.Client, params: dict[str, str], status: int, message: str
+) -> None:
+    reply = api.get("/logs", params=params)
+    assert reply.status_code == status
+    assert message in reply.json()["error"]

@@ -55,6 +55,7 @@ def test_every_operation_conforms_and_never_fails_with_5xx(live_gateway: Gateway
         "GET /system/functions", "POST /system/functions", "PUT /system/functions",
         "DELETE /system/functions", "GET /system/function/{name}",
         "POST /system/scale-function/{name}", "GET /system/info", "POST /system/alert",
+        "GET /system/logs",
     }  # fmt: skip
 
     for operation in found:
@@ -68,6 +69,8 @@ def test_every_operation_conforms_and_never_fails_with_5xx(live_gateway: Gateway
             derandomize=True,
         )
         def conforms(case: Any) -> None:
+            if isinstance(case.query, dict) and case.query.get("follow") in (True, "true"):
+                case.query["follow"] = "false"  # a followed log never ends: nothing to validate
             case.call_and_validate(base_url=live_gateway.url, auth=AUTH, checks=CHECKS)
 
         conforms()

@@ -13,6 +13,7 @@ import docker
 import pytest
 
 from gateway import swarm
+from gateway.errors import FunctionNotFound
 from gateway.functions import Function
 from gateway.swarm import SwarmProvider, function_from_service
 from tests.gateway.swarm_fixtures import (
@@ -309,3 +310,28 @@ def test_scale_sends_the_spec_back_unchanged_but_for_the_count(
     assert fields["labels"] == original["Labels"]
     assert fields["endpoint_spec"] == original.get("EndpointSpec")
     eventually(lambda: getattr(provider.lookup("catservice"), "replicas", None) == 3)
+
+
+def test_logs_read_the_service_with_times_and_task_ids(
+    engine: FakeDockerClient, start_provider: StartProvider
+) -> None:
+    service_id = engine.create_service(service_attrs("catservice"))
+    engine.service_log_output[service_id] = [
+        b"2026-11-25T11:32:24.070043848Z com.docker.swarm.task.id=zb8k06w2m3mbikb7 hello\n",
+        b"2026-11-25T11:32:25.000000000Z com.docker.swarm.task.id=zb8k06w2m3mbikb7 world\n",
+    ]
+    provider = start_provider()
+    eventually(lambda: provider.lookup("catservice") is not None)
+    lines = asyncio.run(provider.logs("catservice", "1795606344.000000000", 10))
+    assert [(line.name, line.instance, line.text) for line in lines] == [
+        ("catservice", "zb8k06w2m3mb", "hello"),
+        ("catservice", "zb8k06w2m3mb", "world"),
+    ]
+    [(called_id, options)] = engine.log_calls
+    assert called_id == service_id
+    assert options == {
+        "details": True, "stdout": True, "stderr": True, "timestamps": True,
+        "is_tty": False, "tail": 10, "since": "1795606344.000000000",
+    }  # fmt: skip
+    with pytest.raises(FunctionNotFound):
+        asyncio.run(provider.logs("no-such", None, None))

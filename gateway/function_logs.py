@@ -1,0 +1,158 @@
+"""Function logs for `GET /system/logs`: the query, the lines, and following new ones.
+
+A provider reads a batch of lines (`FunctionProvider.logs`); following is done here by
+reading again every `interval` seconds from the last timestamp seen. Docker's `since`
+includes lines at exactly that time, so lines already sent at that timestamp are skipped.
+Lines are sent as newline-delimited JSON with OpenFaaS's field names.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from gateway.errors import BadRequest
+
+DEFAULT_TAIL = 1000
+MAX_TAIL = 100_000
+FOLLOW_INTERVAL = 1.0
+
+
+@dataclass(frozen=True)
+class LogQuery:
+    """What to read: the last `tail` lines, none older than `since` (Unix seconds)."""
+
+    tail: int = DEFAULT_TAIL
+    since: float | None = None
+    follow: bool = False
+
+
+@dataclass(frozen=True)
+class LogLine:
+    """One line a replica wrote to stdout or stderr."""
+
+    name: str
+    instance: str
+    timestamp: str  # RFC 3339 with nanoseconds, as the engine gives it
+    text: str
+
+    def ndjson(self) -> bytes:
+        """The line as one line of JSON (`name`, `instance`, `timestamp`, `text`)."""
+        record = {
+            "name": self.name,
+            "instance": self.instance,
+            "timestamp": self.timestamp,
+            "text": self.text,
+        }
+        return json.dumps(record, ensure_ascii=False).encode() + b"\n"
+
+
+# (since as Docker's `seconds.nanoseconds`, at most this many lines) -> lines, oldest first
+ReadLogs = Callable[[str | None, int | None], Awaitable[Sequence[LogLine]]]
+
+
+def parse_log_query(params: Mapping[str, str]) -> LogQuery:
+    """The query string of `GET /system/logs` (`tail`, `since`, `follow`); `BadRequest` if bad."""
+    tail = DEFAULT_TAIL
+    raw_tail = params.get("tail")
+    if raw_tail:
+        if not raw_tail.isdigit() or not 0 < int(raw_tail) <= MAX_TAIL:
+            raise BadRequest(f"tail: expected a whole number from 1 to {MAX_TAIL}")
+        tail = int(raw_tail)
+    since = None
+    raw_since = params.get("since")
+    if raw_since:
+        try:
+            parsed = datetime.fromisoformat(raw_since)
+        except ValueError:
+            raise BadRequest(
+                "since: expected an RFC 3339 time such as 2024-01-02T15:04:05Z"
+            ) from None
+        if parsed.tzinfo is None:
+            raise BadRequest("since: the time needs a zone (Z or +hh:mm)")
+        since = parsed.timestamp()
+    follow_value = params.get("follow", "false").lower()
+    if follow_value not in ("true", "false", "1", "0"):
+        raise BadRequest("follow: expected true or false")
+    return LogQuery(tail=tail, since=since, follow=follow_value in ("true", "1"))
+
+
+def parse_engine_logs(raw: bytes, name: str) -> list[LogLine]:
+    """Lines of Docker's service logs read with `timestamps` and `details` on.
+
+    Each line is `<RFC 3339 time> <k=v,...details> <text>`; the instance is the task id
+    from the details (its first 12 characters, as the docker CLI shows ids).
+    """
+    lines = []
+    for line in raw.decode("utf-8", errors="replace").splitlines():
+        timestamp, _, rest = line.partition(" ")
+        details, _, text = rest.partition(" ")
+        task = ""
+        for pair in details.split(","):
+            key, _, value = pair.partition("=")
+            if key == "com.docker.swarm.task.id":
+                task = value[:12]
+        lines.append(LogLine(name, task, timestamp, text))
+    return lines
+
+
+def engine_time(timestamp: str) -> tuple[int, int] | None:
+    """An RFC 3339 timestamp (up to nanoseconds) as (Unix seconds, nanoseconds), exactly.
+
+    None if it does not parse. Exact because two lines in the same microsecond must
+    still compare equal or not as the engine wrote them.
+    """
+    text, dot, rest = timestamp.partition(".")
+    fraction = ""
+    if dot:
+        digits = len(rest) - len(rest.lstrip("0123456789"))
+        fraction, text = rest[:digits], text + rest[digits:]
+    try:
+        parsed = datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    if parsed.tzinfo is None:
+        return None
+    return int(parsed.timestamp()), int(fraction[:9].ljust(9, "0")) if fraction else 0
+
+
+def since_parameter(when: tuple[int, int] | float | None) -> str | None:
+    """Docker's `since` query value (`seconds.nanoseconds`) for a time, or None."""
+    if when is None:
+        return None
+    if isinstance(when, tuple):
+        return f"{when[0]}.{when[1]:09d}"
+    return f"{when:.9f}"
+
+
+async def follow(
+    read: ReadLogs, first: Sequence[LogLine], interval: float = FOLLOW_INTERVAL
+) -> AsyncIterator[LogLine]:
+    """Yield `first`, then every new line `read(since, None)` finds, polling forever.
+
+    A batch may interleave replicas out of time order, so each batch is filtered only
+    against what earlier batches reached: lines after their latest time, and lines at
+    exactly that time that were not sent yet.
+    """
+    latest: tuple[int, int] | None = None
+    sent_at_latest: set[tuple[str, str]] = set()
+    batch: Sequence[LogLine] = first
+    while True:
+        batch_latest, at_batch_latest = latest, set(sent_at_latest)
+        for line in batch:
+            when = engine_time(line.timestamp)
+            key = (line.instance, line.text)
+            old = when is not None and latest is not None and when < latest
+            if old or (when == latest and key in sent_at_latest):
+                continue
+            yield line
+            if when is not None and (batch_latest is None or when > batch_latest):
+                batch_latest, at_batch_latest = when, set()
+            if when is not None and when == batch_latest:
+                at_batch_latest.add(key)
+        latest, sent_at_latest = batch_latest, at_batch_latest
+        await asyncio.sleep(interval)
+        batch = await read(since_parameter(latest), None)
