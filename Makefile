@@ -42,7 +42,7 @@ e2e: $(STAMP) ## end-to-end tests on a real Docker Swarm (deploys the stack)
 
 test: lint unit e2e ## everything CI runs: lint, unit and end-to-end tests
 
-bench: $(STAMP) ## benchmarks (not part of make test)
+bench: $(STAMP) ## benchmarks: local, and on the swarm when root and a swarm is active (not in make test)
 	$(BIN)/python -m bench
 
 clean: ## remove the virtualenv, wheelhouse and caches

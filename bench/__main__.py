@@ -2,12 +2,17 @@
 
     python -m bench                 # full run: 5 interleaved rounds of 3 s per case
     python -m bench --quick         # 1 round of 1 s per case, no warm-up (a smoke run)
-    python -m bench --only 1,3      # some scenarios only
+    python -m bench --only 1,3      # some scenarios only (local and swarm variants)
     python -m bench --update-docs   # also put the table into docs/benchmarks.md
-    python -m bench --swarm         # swarm variants of 3-5: not implemented yet
+    python -m bench --swarm         # require the swarm variants of 3-5 (else exit 1)
+    python -m bench --no-swarm      # local processes only
 
-Exit status 0 when every selected scenario ran (a missed target is a finding, not a
-failure), 1 when one could not run.
+Scenarios 1-5 run as local processes. The swarm variants of 3-5 ("3 swarm", ...) run
+too when this user is root and a Docker Engine with an active swarm answers; they
+deploy the stack with scripts/up.sh if it does not answer (and remove it afterwards
+only then). Exit status 0 when every selected scenario ran (a missed target is a
+finding, not a failure), 1 when one could not run, or --swarm was given and the swarm
+variants could not run.
 """
 
 from __future__ import annotations
@@ -17,13 +22,24 @@ import shutil
 import sys
 import time
 import traceback
+from collections.abc import Callable
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
+
+import docker.errors
 
 from bench import floor
 from bench.processes import ROOT, NotAvailable, workdir
 from bench.report import Check, Report, load_average, machine_description, update_doc
 from bench.scenarios import SCENARIOS, Bench, Settings
+from bench.swarm import SWARM_SCENARIOS, SwarmBench
+from bench.swarm_stack import (
+    SwarmConfig,
+    deployed_stack,
+    engine_version,
+    swarm_unavailable_reason,
+)
 from bench.wrk import ensure_wrk, wrk_version
 
 RESULTS = Path(__file__).resolve().with_name("results")
@@ -41,8 +57,18 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--only", default="", help="comma-separated scenario numbers (1-5)")
     parser.add_argument("--duration", type=float, help="seconds per measurement (whole)")
     parser.add_argument("--rounds", type=int, help="interleaved rounds per case (median)")
-    parser.add_argument(
-        "--swarm", action="store_true", help="also the swarm variants of 3-5 (not implemented yet)"
+    swarm = parser.add_mutually_exclusive_group()
+    swarm.add_argument(
+        "--swarm",
+        dest="swarm",
+        action="store_const",
+        const="required",
+        default="auto",
+        help="require the swarm variants of 3-5 (default: run them when root and a swarm "
+        "is active)",
+    )
+    swarm.add_argument(
+        "--no-swarm", dest="swarm", action="store_const", const="off", help="local runs only"
     )
     parser.add_argument("--out", type=Path, default=RESULTS, help="where the JSON goes")
     parser.add_argument(
@@ -81,31 +107,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         for number in selected:
             title, scenario = SCENARIOS[number]
-            print(f"bench: scenario {number}, {title}", file=sys.stderr, flush=True)
-            try:
-                scenario(bench)
-            except NotAvailable as err:
-                failed = True
-                report.problems.append(f"{number} ({title}) not run: {err}")
-                report.checks.append(Check(number, title, "—", "—", "—", "not run"))
-            except Exception as err:
-                failed = True
-                traceback.print_exc()
-                report.problems.append(f"{number} ({title}) failed: {err}")
-                report.checks.append(Check(number, title, "—", "—", "—", "not run"))
-        if args.swarm:
-            for number in ("3", "4", "5"):
-                report.checks.append(
-                    Check(
-                        f"{number} swarm",
-                        f"{SCENARIOS[number][0]} on the real swarm",
-                        "—",
-                        "—",
-                        "—",
-                        "not run",
-                    )
-                )
-            report.problems.append("--swarm: the swarm variants of 3-5 are not implemented yet")
+            failed |= not run_scenario(report, number, title, partial(scenario, bench))
+        swarm_numbers = [n for n in selected if n in SWARM_SCENARIOS]
+        if swarm_numbers and args.swarm != "off":
+            failed |= not run_swarm(bench, swarm_numbers, required=args.swarm == "required")
     finally:
         report.elapsed_s = time.monotonic() - t0
         report.machine["load_after"] = load_average()
@@ -121,6 +126,77 @@ def main(argv: list[str] | None = None) -> int:
         else:
             print(f"bench: {DOC.relative_to(ROOT)} has no BENCH-RESULTS markers; not updated")
     return 1 if failed else 0
+
+
+def run_scenario(report: Report, number: str, title: str, call: Callable[[], None]) -> bool:
+    """Run one scenario; a failure becomes a "not run" row and a problem. True if it ran."""
+    print(f"bench: scenario {number}, {title}", file=sys.stderr, flush=True)
+    try:
+        call()
+    except NotAvailable as err:
+        report.problems.append(f"{number} ({title}) not run: {err}")
+    except Exception as err:
+        traceback.print_exc()
+        report.problems.append(f"{number} ({title}) failed: {err}")
+    else:
+        return True
+    report.checks.append(Check(number, title, "—", "—", "—", "not run"))
+    return False
+
+
+def swarm_title(number: str) -> str:
+    """The title of a swarm variant."""
+    return f"{SCENARIOS[number][0]} on the swarm"
+
+
+def run_swarm(bench: Bench, numbers: list[str], *, required: bool) -> bool:
+    """Run the swarm variants of `numbers` (deploying the stack if needed).
+
+    True when they ran, or were not required and cannot run here (then the report says
+    why); False when a required one could not run or one failed.
+    """
+    report = bench.report
+    reason = swarm_unavailable_reason()
+    if reason is not None:
+        if not required:
+            print(f"bench: swarm variants skipped: {reason}", file=sys.stderr, flush=True)
+            report.problems.append(
+                f"swarm variants of 3-5 skipped: {reason} (--swarm requires them)"
+            )
+            return True
+        for number in numbers:
+            report.checks.append(
+                Check(f"{number} swarm", swarm_title(number), "—", "—", "—", "not run")
+            )
+        report.problems.append(f"swarm variants not run: {reason}")
+        return False
+    ok = True
+    t0 = time.monotonic()
+    pending = list(numbers)
+    try:
+        with deployed_stack(SwarmConfig.from_env()) as stack:
+            report.machine["docker"] = engine_version(stack.client)
+            swarm_bench = SwarmBench.start(bench, stack)
+            while pending:
+                number = pending[0]
+                scenario = SWARM_SCENARIOS[number]
+                ok &= run_scenario(
+                    report,
+                    f"{number} swarm",
+                    swarm_title(number),
+                    partial(scenario, swarm_bench),
+                )
+                pending.pop(0)
+    except (NotAvailable, docker.errors.DockerException, ValueError) as err:
+        report.problems.append(f"swarm variants not run: {err}")
+        for number in pending:
+            report.checks.append(
+                Check(f"{number} swarm", swarm_title(number), "—", "—", "—", "not run")
+            )
+        ok = False
+    finally:
+        report.swarm_elapsed_s = time.monotonic() - t0
+    return ok
 
 
 if __name__ == "__main__":

@@ -2,15 +2,25 @@
 
 A cat function echoes as it reads, so the client must read while it writes or both sides
 stall on full socket buffers; http.client cannot do that, a sending thread can.
+
+Also a command line, so the swarm variant can run it inside a container's network
+namespace (`nsenter --target <pid> --net -- python -m bench.large ...`); it prints the
+result as one JSON object:
+
+    python -m bench.large --host 10.0.2.7 --port 8080 --path / --size 104857600
 """
 
 from __future__ import annotations
 
+import argparse
+import dataclasses
+import json
 import os
 import socket
 import subprocess
 import threading
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 CHUNK = 1 << 20
@@ -147,3 +157,41 @@ def pipe_through_cat(size: int) -> TransferResult:
     feeder.join(60)
     proc.wait(timeout=60)
     return TransferResult(200, size, received, time.perf_counter() - start)
+
+
+def result_to_json(result: TransferResult) -> str:
+    """One transfer as a JSON object (what the command line prints)."""
+    return json.dumps(dataclasses.asdict(result))
+
+
+def result_from_json(text: str) -> TransferResult:
+    """The inverse of `result_to_json`."""
+    data = json.loads(text)
+    return TransferResult(
+        status=int(data["status"]),
+        sent=int(data["sent"]),
+        received=int(data["received"]),
+        elapsed_s=float(data["elapsed_s"]),
+    )
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """`python -m bench.large`: one `post_large`, its result as JSON on stdout."""
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.large",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8080)
+    parser.add_argument("--path", default="/")
+    parser.add_argument("--size", type=int, default=100 * 1024 * 1024, help="body bytes")
+    parser.add_argument("--timeout", type=float, default=120.0, help="socket timeout (s)")
+    args = parser.parse_args(argv)
+    result = post_large(args.host, args.port, args.path, args.size, timeout=args.timeout)
+    print(result_to_json(result), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -63,6 +63,8 @@ class Report:
     checks: list[Check] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
     elapsed_s: float = 0.0
+    swarm_elapsed_s: float | None = None
+    """Seconds the swarm variants took (deploying included), when they ran."""
 
     def to_json(self) -> str:
         """The whole report as indented JSON."""
@@ -71,10 +73,15 @@ class Report:
     def markdown(self) -> str:
         """Machine line, targets table, all-runs table, and problems, as markdown."""
         m = self.machine
+        swarm_time = (
+            "" if self.swarm_elapsed_s is None else f", swarm part {self.swarm_elapsed_s:.0f} s"
+        )
+        docker = f", {m['docker']}" if m.get("docker") else ""
         out = [
-            f"Run {self.started} ({self.mode}, {self.elapsed_s:.0f} s) on {m.get('cpu', '?')}, "
+            f"Run {self.started} ({self.mode}, {self.elapsed_s:.0f} s{swarm_time}) on "
+            f"{m.get('cpu', '?')}, "
             f"{m.get('cores', '?')} cores, {m.get('memory', '?')}, {m.get('os', '?')}, "
-            f"Python {m.get('python', '?')}, {m.get('wrk', 'wrk')}; "
+            f"Python {m.get('python', '?')}, {m.get('wrk', 'wrk')}{docker}; "
             f"load average before/after: {m.get('load_before', '?')} / {m.get('load_after', '?')}; "
             f"commit {m.get('commit', '?')}.",
             "",

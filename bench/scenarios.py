@@ -2,8 +2,8 @@
 rounds (interleaved, so both see the same noise), and adds runs and checks to the report.
 
 Numbered as in the issue: 1 watchdog fork mode, 2 watchdog http mode, 3 gateway hop,
-4 large payloads, 5 scale of discovery. All run as local processes; swarm variants of
-3-5 are not implemented yet (`--swarm` reports them as not run).
+4 large payloads, 5 scale of discovery. All run as local processes; the swarm variants
+of 3-5 (bench/swarm.py) reuse the machinery here: `wrk_case`, `measure`, `check`.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from collections.abc import Callable, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Protocol
 
 from bench import floor, large
 from bench.processes import (
@@ -54,6 +55,14 @@ class Bench:
     c_floor: Path | None = None
 
 
+class CpuSource(Protocol):
+    """Something whose CPU time can be read: a local `Server`, or a swarm container."""
+
+    def cpu_seconds(self) -> dict[str, float]:
+        """CPU seconds used so far, by label."""
+        ...
+
+
 @dataclass(frozen=True)
 class Sample:
     """One measurement of one case."""
@@ -80,13 +89,17 @@ def wrk_case(
     label: str,
     url: str,
     concurrency: int,
-    servers: Sequence[Server],
+    servers: Sequence[CpuSource],
     *,
     body: bytes | None = BODY,
     method: str = "POST",
     paths: list[str] | None = None,
+    prefix: Sequence[str] = (),
 ) -> Case:
-    """A case measured with wrk; CPU is sampled from `servers` around the run."""
+    """A case measured with wrk; CPU is sampled from `servers` around the run.
+
+    `prefix` runs wrk through another command (e.g. nsenter into a network namespace).
+    """
 
     def run(duration: float) -> Sample:
         before = cpu_snapshot(servers)
@@ -99,6 +112,7 @@ def wrk_case(
             body=body,
             method=method,
             paths=paths,
+            prefix=prefix,
         )
         wall = time.monotonic() - start
         cpu = cpu_percent(before, cpu_snapshot(servers), wall)
@@ -114,12 +128,13 @@ def wrk_case(
             body=body,
             method=method,
             paths=paths,
+            prefix=prefix,
         )
 
     return Case(label, concurrency, run, warmup)
 
 
-def cpu_snapshot(servers: Sequence[Server]) -> dict[str, float]:
+def cpu_snapshot(servers: Sequence[CpuSource]) -> dict[str, float]:
     """CPU seconds used so far, by label, over `servers`."""
     snapshot: dict[str, float] = {}
     for server in servers:
@@ -146,7 +161,7 @@ def measure(b: Bench, scenario: str, cases: Sequence[Case]) -> dict[str, Run]:
         for case in cases:
             sample = case.run(s.duration_s)
             samples.setdefault(key(case.label, case.concurrency), []).append(sample)
-            _progress(
+            progress(
                 f"  [{scenario} round {round_no + 1}/{s.rounds}] {case.label} "
                 f"c={case.concurrency}: {sample.rps:,.0f} req/s, p50 {sample.p50_ms:.2f} ms, "
                 f"p99 {sample.p99_ms:.2f} ms"
@@ -186,7 +201,8 @@ def key(label: str, concurrency: int | None) -> str:
     return f"{label}@{concurrency}"
 
 
-def _progress(line: str) -> None:
+def progress(line: str) -> None:
+    """One line of progress on stderr."""
     print(line, file=sys.stderr, flush=True)
 
 
@@ -228,15 +244,16 @@ def added_ms(subject: Run, reference: Run, which: str = "p50") -> float:
     if not a or not b:
         single_a = subject.p50_ms if which == "p50" else subject.p99_ms
         single_b = reference.p50_ms if which == "p50" else reference.p99_ms
-        return _ms(single_a) - _ms(single_b)
+        return ms(single_a) - ms(single_b)
     return statistics.median(x - y for x, y in zip(a, b, strict=False))
 
 
-def _ms(value: float | None) -> float:
+def ms(value: float | None) -> float:
+    """A latency that may be missing, as a float (NaN when missing)."""
     return value if value is not None else float("nan")
 
 
-def _touch(url: str, body: bytes = BODY, count: int = 3) -> None:
+def touch(url: str, body: bytes = BODY, count: int = 3) -> None:
     """A few plain requests so that connections and code paths are warm."""
     for _ in range(count):
         request = urllib.request.Request(url, data=body, method="POST")
@@ -286,7 +303,7 @@ def watchdog_fork(b: Bench) -> None:
             ref = stack.enter_context(
                 start_watchdog(b.tmp, executable=ref_exe, name="reference watchdog")
             )
-        _touch(wd.base_url + "/")
+        touch(wd.base_url + "/")
         cases = [floor_case(b, floor1, 1), floor_case(b, floorn, cores), python_floor_case()]
         for c in (1, 8, 64):
             cases.append(wrk_case(b, "watchdog (ours)", wd.base_url + "/", c, [wd]))
@@ -309,8 +326,8 @@ def watchdog_fork(b: Bench) -> None:
         b,
         sc,
         "fork mode c=1: p50 vs the floor's per-spawn p50",
-        f"{_ms(w1.p50_ms):.2f} ms ({added:+.2f} ms)",
-        f"{_ms(f1.p50_ms):.2f} ms",
+        f"{ms(w1.p50_ms):.2f} ms ({added:+.2f} ms)",
+        f"{ms(f1.p50_ms):.2f} ms",
         "≤ +0.30 ms",
         added <= 0.3,
     )
@@ -331,8 +348,8 @@ def watchdog_fork(b: Bench) -> None:
                 sc,
                 f"fork mode c={c}: ours vs REFERENCE_WATCHDOG",
                 f"{ours.rps:,.0f} req/s = {rate_ratio(ours, theirs):.0f}%, "
-                f"p50 {_ms(ours.p50_ms):.2f} ms",
-                f"{theirs.rps:,.0f} req/s, p50 {_ms(theirs.p50_ms):.2f} ms",
+                f"p50 {ms(ours.p50_ms):.2f} ms",
+                f"{theirs.rps:,.0f} req/s, p50 {ms(theirs.p50_ms):.2f} ms",
                 "—",
                 None,
             )
@@ -349,7 +366,7 @@ def watchdog_http(b: Bench) -> None:
         wd, upstream_port = start_http_watchdog(b.tmp)
         stack.enter_context(wd)
         direct = f"http://127.0.0.1:{upstream_port}/"
-        _touch(wd.base_url + "/")
+        touch(wd.base_url + "/")
         cases = []
         for c in (1, 64):
             cases.append(wrk_case(b, "upstream echo, direct", direct, c, [wd]))
@@ -362,7 +379,7 @@ def watchdog_http(b: Bench) -> None:
         sc,
         "http mode c=1: added p50 / p99",
         f"{added_ms(w1, d1):+.2f} / {added_ms(w1, d1, 'p99'):+.2f} ms",
-        f"direct p50 {_ms(d1.p50_ms):.2f} ms",
+        f"direct p50 {ms(d1.p50_ms):.2f} ms",
         "—",
         None,
     )
@@ -400,12 +417,19 @@ def gateway_hop(b: Bench) -> None:
         ]
         cases = []
         for kind, wd, path in targets:
-            _touch(gw.base_url + path)
+            touch(gw.base_url + path)
             for c in (1, 64):
                 cases.append(wrk_case(b, f"{kind}, direct", wd.base_url + "/", c, [wd]))
                 cases.append(wrk_case(b, f"{kind}, via gateway", gw.base_url + path, c, [gw, wd]))
         runs = measure(b, sc, cases)
-    for kind, _, _ in targets:
+    hop_checks(b, sc, [kind for kind, _, _ in targets], runs)
+
+
+def hop_checks(b: Bench, sc: str, kinds: Sequence[str], runs: dict[str, Run]) -> None:
+    """The gateway-hop targets for each function kind, from "<kind>, direct" and
+    "<kind>, via gateway" runs at c=1 and c=64. Kinds starting with "http" get the
+    c=64 rate target; the others are informative."""
+    for kind in kinds:
         d1, g1 = runs[key(f"{kind}, direct", 1)], runs[key(f"{kind}, via gateway", 1)]
         d64, g64 = runs[key(f"{kind}, direct", 64)], runs[key(f"{kind}, via gateway", 64)]
         added50, added99 = added_ms(g1, d1), added_ms(g1, d1, "p99")
@@ -414,7 +438,7 @@ def gateway_hop(b: Bench) -> None:
             sc,
             f"gateway hop c=1, {kind}: added p50 (p99)",
             f"{added50:+.2f} ms ({added99:+.2f} ms)",
-            f"direct p50 {_ms(d1.p50_ms):.2f} ms",
+            f"direct p50 {ms(d1.p50_ms):.2f} ms",
             "≤ +0.50 ms",
             added50 <= 0.5,
         )
@@ -434,49 +458,46 @@ def gateway_hop(b: Bench) -> None:
 # 4. Large payloads
 
 
-def large_payloads(b: Bench) -> None:
-    """Scenario 4: 100 MiB through gateway + watchdog (cat): MB/s and peak RSS of both."""
-    sc = "4"
-    size = LARGE_BODY
+Transfer = tuple[str, Callable[[], large.TransferResult], Sequence[CpuSource]]
+"""A large-body subject: its label, how to send one body, whose CPU to sample."""
+
+
+def transfer_rounds(
+    b: Bench, sc: str, subjects: Sequence[Transfer]
+) -> dict[str, list[tuple[large.TransferResult, dict[str, float]]]]:
+    """Send one body per subject per round (interleaved); results and CPU % by label."""
     rounds = b.settings.rounds
-    with ExitStack() as stack:
-        wd = stack.enter_context(start_watchdog(b.tmp, name="watchdog"))
-        gw = stack.enter_context(start_gateway(b.tmp, {"cat": f"127.0.0.1:{wd.port}"}))
-        base_wd, base_gw = wd.peak_rss(), gw.peak_rss()
-        subjects: list[tuple[str, Callable[[], large.TransferResult], list[Server]]] = [
-            ("pipe through one cat process (floor)", lambda: large.pipe_through_cat(size), []),
-            (
-                "watchdog (cat), direct",
-                lambda: large.post_large("127.0.0.1", wd.port, "/", size),
-                [wd],
-            ),
-            (
-                "gateway → watchdog (cat)",
-                lambda: large.post_large("127.0.0.1", gw.port, "/function/cat", size),
-                [gw, wd],
-            ),
-        ]
-        results: dict[str, list[tuple[large.TransferResult, dict[str, float]]]] = {}
-        for round_no in range(rounds):
-            for label, send, servers in subjects:
-                before = cpu_snapshot(servers)
-                result = send()
-                cpu = cpu_percent(before, cpu_snapshot(servers), result.elapsed_s)
-                results.setdefault(label, []).append((result, cpu))
-                _progress(
-                    f"  [{sc} round {round_no + 1}/{rounds}] {label}: status {result.status}, "
-                    f"{result.received:,} of {result.sent:,} bytes back, "
-                    f"{result.mb_per_s:,.0f} MB/s"
-                )
-        peak_wd, peak_gw = wd.peak_rss(), gw.peak_rss()
+    results: dict[str, list[tuple[large.TransferResult, dict[str, float]]]] = {}
+    for round_no in range(rounds):
+        for label, send, servers in subjects:
+            before = cpu_snapshot(servers)
+            result = send()
+            cpu = cpu_percent(before, cpu_snapshot(servers), result.elapsed_s)
+            results.setdefault(label, []).append((result, cpu))
+            progress(
+                f"  [{sc} round {round_no + 1}/{rounds}] {label}: status {result.status}, "
+                f"{result.received:,} of {result.sent:,} bytes back, "
+                f"{result.mb_per_s:,.0f} MB/s"
+            )
+    return results
+
+
+def record_transfers(
+    b: Bench,
+    sc: str,
+    results: dict[str, list[tuple[large.TransferResult, dict[str, float]]]],
+    notes: dict[str, str],
+) -> dict[str, float]:
+    """Add one run per subject (median MB/s in its note, plus `notes[label]`), report
+    failed or short transfers as problems; return the median MB/s by label."""
     mbps: dict[str, float] = {}
     for label, got in results.items():
         mbps[label] = statistics.median(r.mb_per_s for r, _ in got)
         bad = [r for r, _ in got if r.status != 200 or r.received != r.sent]
         names = got[0][1].keys()
-        note = f"{mbps[label]:,.0f} MB/s (100 MiB body)"
-        if label.startswith("gateway"):
-            note += f"; peak RSS gateway {peak_gw / 1e6:.0f} MB, watchdog {peak_wd / 1e6:.0f} MB"
+        note = f"{mbps[label]:,.0f} MB/s ({LARGE_BODY / 2**20:.0f} MiB body)"
+        if notes.get(label):
+            note += f"; {notes[label]}"
         b.report.runs.append(
             Run(
                 scenario=sc,
@@ -497,6 +518,52 @@ def large_payloads(b: Bench) -> None:
                 f"{sc}: {label}: {len(bad)} transfers failed or came back short "
                 f"(status {bad[0].status}, {bad[0].received:,} of {bad[0].sent:,} bytes)"
             )
+    return mbps
+
+
+def rss_checks(b: Bench, sc: str, peaks: Sequence[tuple[str, int, int]], note: str = "") -> None:
+    """The < 100 MB peak RSS target, for each (name, peak bytes, idle bytes)."""
+    for name, peak, base in peaks:
+        check(
+            b,
+            sc,
+            f"100 MiB body: {name} peak RSS (VmHWM)",
+            f"{peak / 1e6:.0f} MB",
+            f"{base / 1e6:.0f} MB idle{note}",
+            "< 100 MB",
+            peak < 100e6,
+        )
+
+
+def large_payloads(b: Bench) -> None:
+    """Scenario 4: 100 MiB through gateway + watchdog (cat): MB/s and peak RSS of both."""
+    sc = "4"
+    size = LARGE_BODY
+    with ExitStack() as stack:
+        wd = stack.enter_context(start_watchdog(b.tmp, name="watchdog"))
+        gw = stack.enter_context(start_gateway(b.tmp, {"cat": f"127.0.0.1:{wd.port}"}))
+        base_wd, base_gw = wd.peak_rss(), gw.peak_rss()
+        subjects: list[Transfer] = [
+            ("pipe through one cat process (floor)", lambda: large.pipe_through_cat(size), []),
+            (
+                "watchdog (cat), direct",
+                lambda: large.post_large("127.0.0.1", wd.port, "/", size),
+                [wd],
+            ),
+            (
+                "gateway → watchdog (cat)",
+                lambda: large.post_large("127.0.0.1", gw.port, "/function/cat", size),
+                [gw, wd],
+            ),
+        ]
+        results = transfer_rounds(b, sc, subjects)
+        peak_wd, peak_gw = wd.peak_rss(), gw.peak_rss()
+    notes = {
+        "gateway → watchdog (cat)": (
+            f"peak RSS gateway {peak_gw / 1e6:.0f} MB, watchdog {peak_wd / 1e6:.0f} MB"
+        )
+    }
+    mbps = record_transfers(b, sc, results, notes)
     via, direct = mbps["gateway → watchdog (cat)"], mbps["watchdog (cat), direct"]
     check(
         b,
@@ -507,16 +574,7 @@ def large_payloads(b: Bench) -> None:
         "—",
         None,
     )
-    for name, peak, base in (("gateway", peak_gw, base_gw), ("watchdog", peak_wd, base_wd)):
-        check(
-            b,
-            sc,
-            f"100 MiB body: {name} peak RSS (VmHWM)",
-            f"{peak / 1e6:.0f} MB",
-            f"{base / 1e6:.0f} MB idle",
-            "< 100 MB",
-            peak < 100e6,
-        )
+    rss_checks(b, sc, [("gateway", peak_gw, base_gw), ("watchdog", peak_wd, base_wd)])
 
 
 # ---------------------------------------------------------------------------------------
@@ -540,8 +598,8 @@ def discovery_scale(b: Bench) -> None:
             )
             paths[n] = [f"/function/{x}" for x in names]
             for path in paths[n]:  # every function has served once: metrics for each exist
-                _touch(gateways[n].base_url + path, count=1)
-        metrics_bytes = {n: len(_get(gateways[n].base_url + "/metrics")) for n in sizes}
+                touch(gateways[n].base_url + path, count=1)
+        metrics_bytes = {n: len(http_get(gateways[n].base_url + "/metrics")) for n in sizes}
         cases = []
         for n in sizes:
             gw = gateways[n]
@@ -578,15 +636,16 @@ def discovery_scale(b: Bench) -> None:
             b,
             sc,
             f"{what} c=1: p50 with 200 functions vs 3",
-            f"{_ms(many.p50_ms):.2f} ms ({added_ms(many, few):+.2f} ms, "
-            f"{_ms(many.p50_ms) / _ms(few.p50_ms):.2f}x)",
-            f"{_ms(few.p50_ms):.2f} ms",
+            f"{ms(many.p50_ms):.2f} ms ({added_ms(many, few):+.2f} ms, "
+            f"{ms(many.p50_ms) / ms(few.p50_ms):.2f}x)",
+            f"{ms(few.p50_ms):.2f} ms",
             "—",
             None,
         )
 
 
-def _get(url: str) -> bytes:
+def http_get(url: str) -> bytes:
+    """GET `url` and return its body."""
     with urllib.request.urlopen(url, timeout=10) as response:
         data: bytes = response.read()
         return data

@@ -1,7 +1,8 @@
 """Drive HTTP load with `wrk` (installed from Debian's packages when absent).
 
 `run_wrk` runs one bounded load and returns throughput and latency percentiles, read
-from a JSON line that a small Lua `done()` hook prints.
+from a JSON line that a small Lua `done()` hook prints. A command prefix runs it
+elsewhere, e.g. `nsenter --target <pid> --net --` inside a container's network namespace.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import resource
 import shutil
 import subprocess
 import tempfile
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 _MARK = "BENCHJSON "
@@ -112,10 +114,13 @@ def run_wrk(
     method: str = "POST",
     paths: list[str] | None = None,
     timeout_s: float = 5.0,
+    prefix: Sequence[str] = (),
 ) -> WrkResult:
     """Run wrk against `url` for `duration_s` seconds with `concurrency` connections.
 
     `paths`, when given, are requested round-robin (each one a path on `url`'s host).
+    `prefix` is put before the wrk command line (a command that execs it, such as
+    `nsenter ... --`); the client CPU is still wrk's, as long as the prefix execs it.
     """
     threads = max(1, min(concurrency, os.cpu_count() or 1))
     seconds = max(1, round(duration_s))
@@ -123,6 +128,7 @@ def run_wrk(
         script.write(_script(body, method, paths))
         script.flush()
         argv = [
+            *prefix,
             wrk,
             f"-t{threads}",
             f"-c{concurrency}",
