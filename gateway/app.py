@@ -35,7 +35,7 @@ from gateway.proxy import FunctionProxy
 from gateway.replicas import ReplicaResolver
 from gateway.scaling.alerts import create_alert_app
 from gateway.scaling.autoscaler import Autoscaler
-from gateway.system_api import create_system_app
+from gateway.system_api import create_system_app, not_found
 
 _READ_ONLY_PATHS = frozenset({"/healthz", "/metrics"})
 
@@ -113,6 +113,8 @@ def create_app(
         return JSONResponse({"status": "unavailable", "detail": status.detail}, status_code=503)
 
     async def metrics_endpoint(request: Request) -> Response:
+        if provider.status().ready:  # a provider that lost its view knows no functions
+            metrics.forget_removed({function.name for function in provider.functions()})
         # Rendering thousands of samples takes milliseconds: keep it off the event loop.
         exposition = await asyncio.to_thread(metrics.exposition)
         return Response(exposition, media_type=CONTENT_TYPE)
@@ -144,6 +146,9 @@ def create_app(
         ],
         lifespan=lifespan,
     )
+    # Only /system/ paths reach this router unmatched (e.g. with a newline, which the
+    # Mount's pattern does not match): answer them as the management API would.
+    app.router.default = not_found
     app.state.metrics = metrics
     app.state.autoscaler = autoscaler
     return Gateway(app, invoke)

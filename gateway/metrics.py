@@ -11,7 +11,8 @@ its exact OpenFaaS name (`rate()` works on it as on any counter).
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import contextlib
+from collections.abc import Collection, Iterator
 
 from prometheus_client import (
     CollectorRegistry,
@@ -109,6 +110,7 @@ class GatewayMetrics:
         # Labelled children, cached: `.labels()` costs a lock and a tuple on every call.
         self._inflight_children: dict[str, Gauge] = {}
         self._outcome_children: dict[tuple[str, int], tuple[Counter, Histogram]] = {}
+        self._scaled: set[str] = set()  # functions with scaling or cold-start series
 
     def invocation_started(self, function_name: str) -> None:
         """Count a call that was routed to a known function and is about to be sent."""
@@ -133,6 +135,38 @@ class GatewayMetrics:
         invocations.inc()
         seconds_histogram.observe(seconds)
 
+    def forget_removed(self, known: Collection[str]) -> list[str]:
+        """Drop every series of functions not in `known` (call on the event loop).
+
+        Without this, the series of each function ever removed would stay in every scrape
+        until the gateway restarts. A function with calls still in flight keeps its series
+        until a later call. Returns the names forgotten.
+        """
+        gone = [
+            name
+            for name in self._started.keys() | self._scaled
+            if name not in known and self._started.get(name, 0) == self._finished.get(name, 0)
+        ]
+        for name in gone:
+            self._started.pop(name, None)
+            self._finished.pop(name, None)
+            self._scaled.discard(name)
+            if self._inflight_children.pop(name, None) is not None:
+                self._inflight.remove(name)
+            for key in [key for key in self._outcome_children if key[0] == name]:
+                del self._outcome_children[key]
+                self._invocations.remove(name, str(key[1]))
+                self._seconds.remove(name, str(key[1]))
+            for metric, labels in (
+                (self._scale_events, (name, "up")),
+                (self._scale_events, (name, "down")),
+                (self._scale_target, (name,)),
+                (self._cold_start, (name,)),
+            ):
+                with contextlib.suppress(KeyError):
+                    metric.remove(*labels)
+        return gone
+
     def invocation_counts(self) -> dict[str, int]:
         """Calls started per function since the gateway started (for `/system/functions`)."""
         return self._started.copy()
@@ -147,11 +181,13 @@ class GatewayMetrics:
 
     def scale_event(self, function_name: str, direction: str, replicas: int) -> None:
         """Count a replica change the gateway made (`direction`: up or down)."""
+        self._scaled.add(function_name)
         self._scale_events.labels(function_name, direction).inc()
         self._scale_target.labels(function_name).set(replicas)
 
     def cold_start(self, function_name: str, seconds: float) -> None:
         """Record how long a function took to get a ready replica from 0."""
+        self._scaled.add(function_name)
         self._cold_start.labels(function_name).observe(seconds)
 
     def exposition(self) -> bytes:

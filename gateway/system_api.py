@@ -29,7 +29,7 @@ from typing import Any
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route, Router
-from starlette.types import ASGIApp
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from gateway import __version__
 from gateway.auth import RequireBasicAuth
@@ -171,7 +171,8 @@ def create_system_app(
             Route("/logs", _json_errors(logs), methods=["GET"]),
             Route("/info", _json_errors(info), methods=["GET"]),
             Route("/openapi.json", _json_errors(openapi), methods=["GET"]),
-        ]
+        ],
+        default=not_found,
     )
     return RequireBasicAuth(router, config.basic_auth, what="management API")
 
@@ -197,6 +198,13 @@ def function_status(
         "availableReplicas": available.get(function.name, 0),
         "invocationCount": invocations.get(function.name, 0),
     }
+
+
+async def not_found(scope: Scope, receive: Receive, send: Send) -> None:
+    """Paths under /system that match no route: a JSON error like every other one."""
+    path = scope["path"]  # the whole path, also under a Mount
+    reply = JSONResponse({"error": f"no such path in the management API: {path!r}"}, 404)
+    await reply(scope, receive, send)
 
 
 def _accepted(message: str, name: str, **extra: Any) -> Response:

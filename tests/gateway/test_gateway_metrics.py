@@ -83,6 +83,45 @@ def test_registries_are_per_app() -> None:
     assert b'function_name="a"' not in second.exposition()
 
 
+def test_removed_functions_lose_their_series(cat_watchdog: BackgroundProcess) -> None:
+    provider = StaticProvider(
+        [Function(name, "cat", 1, "127.0.0.1", cat_watchdog.port) for name in ("cat", "gone")]
+    )
+    with GatewayThread(provider) as gateway, gateway.client() as client:
+        for name in ("cat", "gone"):
+            assert client.post(f"/function/{name}", content=b"x").status_code == 200
+        assert 'function_name="gone"' in client.get("/metrics").text
+        provider.registry.remove("gone")
+        text = client.get("/metrics").text
+        assert 'function_name="gone"' not in text
+        assert value(text, "gateway_function_invocation_total", function_name="cat", code="200")
+        # Deployed again under the same name: counting starts afresh.
+        provider.registry.upsert(Function("gone", "cat", 1, "127.0.0.1", cat_watchdog.port))
+        assert client.post("/function/gone", content=b"x").status_code == 200
+        total = value(
+            client.get("/metrics").text, "gateway_function_invocation_total",
+            function_name="gone", code="200",
+        )  # fmt: skip
+        assert total == 1
+
+
+def test_forgetting_spares_calls_in_flight_and_covers_scaling_series() -> None:
+    metrics = GatewayMetrics(StaticProvider())
+    metrics.invocation_started("busy")
+    metrics.invocation_started("done")
+    metrics.invocation_finished("done", 200, 0.1)
+    metrics.scale_event("scaled", "up", 2)
+    metrics.cold_start("scaled", 3.0)
+    assert sorted(metrics.forget_removed(known=())) == ["done", "scaled"]
+    text = metrics.exposition().decode()
+    assert 'function_name="done"' not in text
+    assert 'function_name="scaled"' not in text
+    assert 'function_name="busy"' in text
+    metrics.invocation_finished("busy", 200, 0.1)  # the call in flight ends normally
+    assert metrics.forget_removed(known=()) == ["busy"]
+    assert "function_name" not in metrics.exposition().decode()
+
+
 @pytest.mark.skipif(shutil.which("promtool") is None, reason="promtool not installed")
 def test_exposition_passes_promtool(metered: httpx.Client) -> None:
     metered.post("/function/cat", content=b"x")

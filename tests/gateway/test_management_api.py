@@ -267,3 +267,10 @@ def test_logs_bad_requests(
     reply = api.get("/logs", params=params)
     assert reply.status_code == status
     assert message in reply.json()["error"]
+
+
+def test_unknown_paths_get_a_json_404(api: httpx.Client) -> None:
+    for path in ("/no-such-route", "/scale-function/bad%0Aname", "/function/a/b"):
+        reply = api.post(path, json={"replicas": 1})
+        assert reply.status_code == 404
+        assert "no such path in the management API: '/system/" in reply.json()["error"]
