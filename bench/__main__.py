@@ -10,9 +10,9 @@
 Scenarios 1-5 run as local processes. The swarm variants of 3-5 ("3 swarm", ...) run
 too when this user is root and a Docker Engine with an active swarm answers; they
 deploy the stack of the current sources with scripts/up.sh (and remove it afterwards
-only if it was not deployed before). Exit status 0 when every selected scenario ran (a missed target is a
-finding, not a failure), 1 when one could not run, or --swarm was given and the swarm
-variants could not run.
+only if it was not deployed before). Exit status 0 when every selected scenario ran
+(a missed target is a finding, not a failure), 1 when one could not run, or --swarm was
+given and the swarm variants could not run.
 """
 
 from __future__ import annotations
