@@ -26,7 +26,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from bench import large
-from bench.fleet import Fleet, fleet_names, template_from_spec
+from bench.fleet import NAME_PREFIX, Fleet, fleet_names, template_from_spec
 from bench.processes import ROOT, NotAvailable
 from bench.report import Run
 from bench.scenarios import (
@@ -449,10 +449,14 @@ def metric_function_names(exposition: str) -> set[str]:
 
 
 def touch_known(sb: SwarmBench) -> None:
-    """Call every function the gateway knows once (any answer), so each has series."""
+    """Call each of the stack's and this benchmark's functions once (any answer), so each
+    has series. Other functions on the network are left alone: a call could wake one
+    that was scaled to zero, or disturb whoever uses it."""
     host = sb.stack.config.host_url
+    ours = (f"{sb.stack.config.stack}_", NAME_PREFIX, DISCOVERY_PROBE)
     for name in sb.stack.known_functions():
-        post_status(f"{host}/function/{name}", BODY, timeout=10)
+        if name.startswith(ours):
+            post_status(f"{host}/function/{name}", BODY, timeout=10)
 
 
 def wait_routed(sb: SwarmBench, names: Sequence[str], timeout: float) -> list[str]:

@@ -329,8 +329,25 @@ class Stack:
             yield
         finally:
             for service, labels in saved.items():
-                with contextlib.suppress(docker.errors.DockerException):
-                    self.set_service_labels(service, labels)
+                self._restore_labels(service, labels)
+
+    def _restore_labels(self, service: str, labels: Mapping[str, str]) -> None:
+        # The autoscaler may update the service at the same moment ("update out of
+        # sequence"): read the version again and retry before giving up loudly.
+        for attempt in range(5):
+            try:
+                self.set_service_labels(service, labels)
+                return
+            except docker.errors.DockerException as error:
+                if attempt == 4:
+                    print(
+                        f"bench: could not put back the labels of {service} ({error}); "
+                        f"remove the pin by hand: docker service update --label-rm "
+                        f"{SCALE_MAX_LABEL} {service}",
+                        file=sys.stderr,
+                    )
+                    return
+                time.sleep(0.5)
 
 
 def stack_answers(config: SwarmConfig) -> bool:

@@ -115,7 +115,7 @@ def build_parser() -> argparse.ArgumentParser:
         common, json_option,
     )  # fmt: skip
     logs.add_argument("name", metavar="NAME")
-    logs.add_argument("--tail", type=int, metavar="N", help="at most N lines per replica (1000)")
+    logs.add_argument("--tail", type=int, metavar="N", help="at most N lines, the newest (1000)")
     logs.add_argument(
         "--since", metavar="WHEN", help="only newer lines: an age such as 90s, 10m, 2h, or an "
         "RFC 3339 time",

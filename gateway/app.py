@@ -10,7 +10,7 @@ Routes, first match wins:
   request names its function).
 
 The first four are a Starlette app. Function calls bypass it: `Gateway` hands them to the
-proxy directly, because Starlette's exception and routing layers cost about a third of
+proxy directly, because Starlette's exception and routing layers were 6% of
 the gateway's CPU per proxied call (docs/benchmarks.md).
 """
 

@@ -17,7 +17,7 @@ from datetime import datetime
 from gateway.errors import BadRequest
 
 DEFAULT_TAIL = 1000
-MAX_TAIL = 100_000
+MAX_TAIL = 10_000
 FOLLOW_INTERVAL = 1.0
 
 
@@ -59,7 +59,8 @@ def parse_log_query(params: Mapping[str, str]) -> LogQuery:
     tail = DEFAULT_TAIL
     raw_tail = params.get("tail")
     if raw_tail:
-        if not raw_tail.isdigit() or not 0 < int(raw_tail) <= MAX_TAIL:
+        digits = raw_tail.isascii() and raw_tail.isdecimal() and len(raw_tail) <= 6
+        if not digits or not 0 < int(raw_tail) <= MAX_TAIL:
             raise BadRequest(f"tail: expected a whole number from 1 to {MAX_TAIL}")
         tail = int(raw_tail)
     since = None
@@ -67,13 +68,15 @@ def parse_log_query(params: Mapping[str, str]) -> LogQuery:
     if raw_since:
         try:
             parsed = datetime.fromisoformat(raw_since)
-        except ValueError:
+            since = parsed.timestamp()
+        except (ValueError, OverflowError):
             raise BadRequest(
                 "since: expected an RFC 3339 time such as 2024-01-02T15:04:05Z"
             ) from None
         if parsed.tzinfo is None:
             raise BadRequest("since: the time needs a zone (Z or +hh:mm)")
-        since = parsed.timestamp()
+        if since < 0:
+            raise BadRequest("since: expected a time after 1970-01-01T00:00:00Z")
     follow_value = params.get("follow", "false").lower()
     if follow_value not in ("true", "false", "1", "0"):
         raise BadRequest("follow: expected true or false")
@@ -87,7 +90,11 @@ def parse_engine_logs(raw: bytes, name: str) -> list[LogLine]:
     from the details (its first 12 characters, as the docker CLI shows ids).
     """
     lines = []
-    for line in raw.decode("utf-8", errors="replace").splitlines():
+    # Only "\n" ends a log line: a "\r" (a progress bar) is part of the text.
+    for raw_line in raw.split(b"\n"):
+        if not raw_line:
+            continue
+        line = raw_line.decode("utf-8", errors="replace")
         timestamp, _, rest = line.partition(" ")
         details, _, text = rest.partition(" ")
         task = ""
@@ -119,6 +126,12 @@ def engine_time(timestamp: str) -> tuple[int, int] | None:
     return int(parsed.timestamp()), int(fraction[:9].ljust(9, "0")) if fraction else 0
 
 
+def since_seconds(when: float) -> tuple[int, int]:
+    """Unix seconds as (seconds, nanoseconds), the form `engine_time` returns."""
+    seconds = int(when)
+    return seconds, min(round((when - seconds) * 1e9), 999_999_999)
+
+
 def since_parameter(when: tuple[int, int] | float | None) -> str | None:
     """Docker's `since` query value (`seconds.nanoseconds`) for a time, or None."""
     if when is None:
@@ -128,31 +141,47 @@ def since_parameter(when: tuple[int, int] | float | None) -> str | None:
     return f"{when:.9f}"
 
 
-async def follow(
-    read: ReadLogs, first: Sequence[LogLine], interval: float = FOLLOW_INTERVAL
-) -> AsyncIterator[LogLine]:
-    """Yield `first`, then every new line `read(since, None)` finds, polling forever.
+def newest(lines: Sequence[LogLine], limit: int) -> list[LogLine]:
+    """The `limit` newest lines in time order (replicas' lines arrive interleaved)."""
+    timed = sorted(lines, key=lambda line: engine_time(line.timestamp) or (0, 0))
+    return timed[-limit:]
 
-    A batch may interleave replicas out of time order, so each batch is filtered only
-    against what earlier batches reached: lines after their latest time, and lines at
-    exactly that time that were not sent yet.
+
+async def follow(
+    read: ReadLogs,
+    first: Sequence[LogLine],
+    start: tuple[int, int],
+    interval: float = FOLLOW_INTERVAL,
+) -> AsyncIterator[LogLine]:
+    """Yield `first`, then every newer line `read(since, None)` finds, polling forever.
+
+    `start` is where new lines begin if `first` has none later (the request's `since`,
+    or the time of the request). A batch may interleave replicas out of time order, so
+    each poll is filtered only against what earlier batches reached: lines after their
+    latest time, and lines at exactly that time that were not sent yet. A polled line
+    without a readable time cannot be placed, and is skipped.
     """
-    latest: tuple[int, int] | None = None
+    latest = start
     sent_at_latest: set[tuple[str, str]] = set()
-    batch: Sequence[LogLine] = first
+    for line in first:
+        yield line
+        when = engine_time(line.timestamp)
+        if when is not None and when > latest:
+            latest, sent_at_latest = when, set()
+        if when == latest:
+            sent_at_latest.add((line.instance, line.text))
     while True:
+        await asyncio.sleep(interval)
+        batch = await read(since_parameter(latest), None)
         batch_latest, at_batch_latest = latest, set(sent_at_latest)
         for line in batch:
             when = engine_time(line.timestamp)
             key = (line.instance, line.text)
-            old = when is not None and latest is not None and when < latest
-            if old or (when == latest and key in sent_at_latest):
+            if when is None or when < latest or (when == latest and key in sent_at_latest):
                 continue
             yield line
-            if when is not None and (batch_latest is None or when > batch_latest):
+            if when > batch_latest:
                 batch_latest, at_batch_latest = when, set()
-            if when is not None and when == batch_latest:
+            if when == batch_latest:
                 at_batch_latest.add(key)
         latest, sent_at_latest = batch_latest, at_batch_latest
-        await asyncio.sleep(interval)
-        batch = await read(since_parameter(latest), None)

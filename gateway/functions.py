@@ -150,7 +150,8 @@ class FunctionProvider(Protocol):
         """Set a function's desired replicas; `FunctionNotFound` if none."""
 
     async def logs(self, name: str, since: str | None, tail: int | None) -> Sequence[LogLine]:
-        """Lines the replicas of a function wrote, oldest first; `FunctionNotFound` if none.
+        """Lines the replicas of a function wrote (as the engine interleaves them);
+        `FunctionNotFound` if none.
 
         `since`: Docker's `seconds.nanoseconds`, lines at or after it; `tail`: at most
         that many lines per replica (None: all).

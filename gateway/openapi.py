@@ -162,7 +162,7 @@ def openapi_document(version: str) -> dict[str, Any]:
                             "name": "tail",
                             "in": "query",
                             "schema": {"type": "integer", "minimum": 1, "maximum": MAX_TAIL},
-                            "description": f"At most this many lines per replica "
+                            "description": f"At most this many lines, the newest "
                             f"({DEFAULT_TAIL} by default).",
                         },
                         {

@@ -1,7 +1,7 @@
 """The hot path: a raw ASGI app that routes a request to a function and relays the call.
 
 Starlette's Request/Response objects cost 15-20% on this hop (measured: docs/benchmarks.md), so this
-speaks ASGI directly; the Starlette app mounts it behind its own few endpoints.
+speaks ASGI directly; `gateway.app.Gateway` hands it every function call, past Starlette.
 
 Bodies: a body whose Content-Length is known and at most `buffer_limit` is read whole and
 sent in one write (streaming small bodies through generators costs 1.5-4x); anything

@@ -23,6 +23,7 @@ from __future__ import annotations
 import json
 import logging
 import platform
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from typing import Any
 
@@ -42,7 +43,14 @@ from gateway.deployments import (
     validate_replicas,
 )
 from gateway.errors import BadRequest, Forbidden, FunctionNotFound, GatewayError, status_code
-from gateway.function_logs import LogLine, follow, parse_log_query, since_parameter
+from gateway.function_logs import (
+    LogLine,
+    follow,
+    newest,
+    parse_log_query,
+    since_parameter,
+    since_seconds,
+)
 from gateway.functions import Function, FunctionProvider
 from gateway.metrics import GatewayMetrics
 from gateway.openapi import openapi_document
@@ -115,8 +123,12 @@ def create_system_app(
         function = provider.lookup(name)
         if function is None:
             raise FunctionNotFound(name)
+        asked_at = time.time()
         # The first read happens before answering, so a failure still gets its status.
-        first = await provider.logs(function.name, since_parameter(query.since), query.tail)
+        first = newest(
+            await provider.logs(function.name, since_parameter(query.since), query.tail),
+            query.tail,
+        )
 
         async def read(since: str | None, tail: int | None) -> Sequence[LogLine]:
             return await provider.logs(function.name, since, tail)
@@ -126,8 +138,13 @@ def create_system_app(
                 for line in first:
                     yield line.ndjson()
                 return
-            async for line in follow(read, first):
-                yield line.ndjson()
+            start = since_seconds(query.since if query.since is not None else asked_at)
+            try:
+                async for line in follow(read, first, start):
+                    yield line.ndjson()
+            except GatewayError as error:
+                # The status is sent already: end the stream, and say why in the log.
+                log.warning("logs of %s: following stopped: %s", function.name, error.message)
 
         return StreamingResponse(lines(), media_type="application/x-ndjson")
 

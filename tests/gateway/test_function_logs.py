@@ -15,9 +15,11 @@ from gateway.function_logs import (
     LogQuery,
     engine_time,
     follow,
+    newest,
     parse_engine_logs,
     parse_log_query,
     since_parameter,
+    since_seconds,
 )
 
 DETAILS = (
@@ -42,7 +44,10 @@ def test_query_values() -> None:
         ({"tail": "0"}, "tail"),
         ({"tail": "-1"}, "tail"),
         ({"tail": "lots"}, "tail"),
-        ({"tail": "100001"}, "tail"),
+        ({"tail": "10001"}, "tail"),
+        ({"tail": "²"}, "tail"),
+        ({"tail": "9" * 5000}, "tail"),
+        ({"since": "0001-01-01T00:00:00+14:00"}, "since"),
         ({"since": "yesterday"}, "since"),
         ({"since": "2026-11-25T11:32:24"}, "since"),  # no zone: ambiguous
         ({"follow": "maybe"}, "follow"),
@@ -102,7 +107,8 @@ def test_follow_sends_each_line_once_across_polls() -> None:
 
     async def collect() -> list[str]:
         texts = []
-        async for got in follow(read, [line(1, "a"), line(2, "b")], interval=0):
+        first = [line(1, "a"), line(2, "b")]
+        async for got in follow(read, first, (0, 0), interval=0):
             texts.append(got.text)
             if got.text == "f":
                 break
@@ -113,16 +119,43 @@ def test_follow_sends_each_line_once_across_polls() -> None:
 
 
 def test_follow_keeps_out_of_order_replicas_within_a_batch() -> None:
+    polls = [[line(3, "x", "a"), line(2, "y", "b"), line(2, "z", "b")], [line(5, "later")]]
+
     async def read(since: str | None, tail: int | None) -> Sequence[LogLine]:
-        return [line(5, "later")]
+        return polls.pop(0) if polls else []
 
     async def collect() -> list[str]:
         texts = []
-        first = [line(3, "x", "a"), line(1, "y", "b"), line(2, "z", "b")]
-        async for got in follow(read, first, interval=0):
+        async for got in follow(read, [line(1, "a")], (0, 0), interval=0):
             texts.append(got.text)
-            if len(texts) == 4:
+            if len(texts) == 5:
                 break
         return texts
 
-    assert asyncio.run(collect()) == ["x", "y", "z", "later"]
+    assert asyncio.run(collect()) == ["a", "x", "y", "z", "later"]
+
+
+def test_follow_after_a_quiet_start_never_reads_the_whole_history() -> None:
+    # Nothing in the first read: polling must go on from the start time, not from None.
+    asked: list[str | None] = []
+    polls = [[LogLine("f", "a", "not a time", "unplaceable"), line(9, "new")]]
+
+    async def read(since: str | None, tail: int | None) -> Sequence[LogLine]:
+        asked.append(since)
+        return polls.pop(0) if polls else []
+
+    async def collect() -> list[str]:
+        async for got in follow(read, [], since_seconds(1795606325.5), interval=0):
+            return [got.text]
+        return []
+
+    assert asyncio.run(collect()) == ["new"]
+    assert asked == ["1795606325.500000000"]
+
+
+def test_carriage_returns_stay_inside_a_line_and_newest_sorts() -> None:
+    raw = f"2026-11-25T11:32:24.000000000Z {DETAILS} 10%\r20%\r\n".encode()
+    [only] = parse_engine_logs(raw, "f")
+    assert only.text == "10%\r20%\r"
+    lines = [line(3, "c"), line(1, "a", "b"), line(2, "b")]
+    assert [x.text for x in newest(lines, 2)] == ["b", "c"]

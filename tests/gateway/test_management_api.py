@@ -247,7 +247,9 @@ def test_logs_follow_streams_new_lines(api: httpx.Client, provider: MemoryProvid
         assert reply.status_code == 200
         lines = reply.iter_lines()
         assert json.loads(next(lines))["text"] == "started"
-        provider.log_lines = [log_line(1, "started"), log_line(3, "later")]
+        # Following goes on from the time of the request: a line written after it.
+        later = LogLine("func_cat", "task1", "2099-01-01T00:00:00.000000000Z", "later")
+        provider.log_lines = [log_line(1, "started"), later]
         assert json.loads(next(lines))["text"] == "later"
 
 
