@@ -129,6 +129,11 @@ class GatewayClient:
             ) from None
 
     def _raise_for_status(self, reply: httpx.Response) -> None:
+        if reply.status_code == 401 and self._http.auth is None:
+            raise Unauthorized(
+                f"the gateway at {self.gateway} needs credentials: set --password-file or "
+                "FAAS_PASSWORD_FILE (make up writes secrets/basic-auth-password)"
+            )
         if reply.status_code == 401:
             raise Unauthorized(
                 f"the gateway at {self.gateway} refused the credentials "

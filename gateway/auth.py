@@ -80,10 +80,8 @@ class RequireBasicAuth:
                 header = value.decode("latin-1")
                 break
         if not credentials_match(header, self.credentials):
-            await _error(
-                send, 401, f"{self.what}: authentication required (HTTP basic auth)",
-                challenge=True,
-            )
+            problem = "wrong user name or password" if header else "authentication required"
+            await _error(send, 401, f"{self.what}: {problem} (HTTP basic auth)", challenge=True)
             return
         await self.app(scope, receive, send)
 

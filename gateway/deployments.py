@@ -7,6 +7,7 @@ Providers receive only validated deployments; nothing here knows about HTTP or D
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -111,8 +112,10 @@ def validate_function_name(name: object, field_name: str = "service") -> str:
 
 def validate_replicas(value: object) -> int:
     """A replica count from JSON: an integer from 0 to `MAX_REPLICAS`."""
-    if isinstance(value, bool) or not isinstance(value, int):
+    if value is None:
         raise BadRequest("replicas: required, an integer")
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise BadRequest(f"replicas: expected an integer, got {json.dumps(value)[:40]}")
     if not 0 <= value <= MAX_REPLICAS:
         raise BadRequest(f"replicas: must be from 0 to {MAX_REPLICAS}, got {value}")
     return value

@@ -168,9 +168,15 @@ class FunctionProxy:
                         return Target(name, upstream_path(raw_path, query)), body
                 tried = ", ".join(repr(name) for name in names)
                 raise FunctionNotFound(request.intent_name, f"Alexa intent; tried {tried}")
+        hint = ""
+        if content_length is not None and content_length > limit and b"json" in content_type:
+            hint = (
+                f" (a JSON body of {content_length} bytes is not read for Alexa routing: "
+                f"the limit is GATEWAY_BUFFER_LIMIT, {limit} bytes)"
+            )
         raise NoRoute(
             f"no function named by {method} {scope['path']}: "
-            "use /function/<name>, an X-Function header or an Alexa IntentRequest"
+            "use /function/<name>, an X-Function header or an Alexa IntentRequest" + hint
         )
 
     async def _invoke(

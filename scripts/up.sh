@@ -76,5 +76,5 @@ faas is up (stack $STACK_NAME):
   metrics     $gateway/metrics
   prometheus  http://127.0.0.1:$PROMETHEUS_PORT
   management  $gateway/system/functions (user: cat secrets/basic-auth-user, password: cat secrets/basic-auth-password)
-              faas list --gateway $gateway --password-file secrets/basic-auth-password
+              . .venv/bin/activate && faas list --gateway $gateway --password-file secrets/basic-auth-password
 TEXT

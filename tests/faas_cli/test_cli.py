@@ -187,6 +187,11 @@ def test_helpful_errors_and_exit_codes(
     assert code == 4
     assert "refused the credentials" in err
 
+    monkeypatch.delenv("FAAS_PASSWORD")
+    code, _, err = run(capsys, "list")
+    assert code == 4
+    assert "needs credentials: set --password-file or FAAS_PASSWORD_FILE" in err
+
     monkeypatch.setenv("FAAS_GATEWAY", f"http://127.0.0.1:{free_port()}")
     code, _, err = run(capsys, "list")
     assert code == 3

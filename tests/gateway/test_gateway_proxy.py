@@ -223,6 +223,16 @@ def test_alexa_is_not_sniffed_without_json_content_type(client: httpx.Client) ->
     assert "no function named" in response.text
 
 
+def test_alexa_body_over_the_buffer_limit_says_why_it_was_not_routed(
+    client: httpx.Client,
+) -> None:
+    request = intent_request("cat")
+    request["padding"] = "x" * 70_000
+    response = client.post("/", json=request)
+    assert response.status_code == 404
+    assert "is not read for Alexa routing: the limit is GATEWAY_BUFFER_LIMIT" in response.text
+
+
 # Errors ---------------------------------------------------------------------------------
 
 

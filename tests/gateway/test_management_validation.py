@@ -133,6 +133,10 @@ def test_function_names_and_replicas() -> None:
     for bad in (-1, 101, True, "2", 1.5, None):
         with pytest.raises(BadRequest, match=r"^replicas:"):
             validate_replicas(bad)
+    with pytest.raises(BadRequest, match=r'^replicas: expected an integer, got "two"$'):
+        validate_replicas("two")
+    with pytest.raises(BadRequest, match=r"^replicas: required"):
+        validate_replicas(None)
 
 
 @pytest.mark.parametrize(
