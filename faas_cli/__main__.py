@@ -88,7 +88,9 @@ def build_parser() -> argparse.ArgumentParser:
     )  # fmt: skip
     deploy.add_argument("names", nargs="*", metavar="NAME", help="only these functions")
     deploy.add_argument(
-        "--wait", action="store_true", help="wait until each function has a ready replica"
+        "--wait", action="store_true",
+        help="wait until each function has a ready replica (after an update: until the "
+        "rolling update has completed)",
     )
     remove = add(
         "remove", cmd_remove, "remove functions: the named ones, or those of the file",
@@ -155,6 +157,7 @@ def cmd_deploy(args: argparse.Namespace, out: TextIO) -> int:
     definitions = _definitions(args)
     selected = definitions.select(args.names)
     with _client(args, definitions) as client:
+        updated: set[str] = set()
         for function in selected:
             body = function.deployment()
             try:
@@ -164,10 +167,13 @@ def cmd_deploy(args: argparse.Namespace, out: TextIO) -> int:
                 if error.status_code != 409:
                     raise
                 client.update(body)
+                updated.add(function.name)
                 out.write(f"updating {function.name} ({function.image}): rolling update\n")
         if args.wait:
             for function in selected:
-                _wait_until_ready(client, function.name, args.timeout, out)
+                _wait_until_ready(
+                    client, function.name, args.timeout, out, updated=function.name in updated
+                )
     return EXIT_OK
 
 
@@ -310,18 +316,37 @@ def _password(args: argparse.Namespace) -> str | None:
     return os.environ.get("FAAS_PASSWORD") or None
 
 
-def _wait_until_ready(client: GatewayClient, name: str, timeout: float, out: TextIO) -> None:
+_UPDATE_FAILED = ("paused", "rollback_started", "rollback_paused", "rollback_completed")
+
+
+def _wait_until_ready(
+    client: GatewayClient, name: str, timeout: float, out: TextIO, *, updated: bool = False
+) -> None:
+    """Until `name` has a ready replica and, after an update, the rolling update is done."""
     deadline = time.monotonic() + timeout
+    state = ""
     while True:
         try:
-            if client.describe(name).get("availableReplicas", 0) > 0:
-                out.write(f"{name} is ready\n")
-                return
+            status = client.describe(name)
         except ApiError as error:
             if error.status_code != 404:  # not in the gateway's view yet
                 raise
+            status = {}
+        state = str(status.get("updateState", ""))
+        if updated and state in _UPDATE_FAILED:
+            raise CliError(
+                f"the rolling update of {name} did not complete: {state.replace('_', ' ')} "
+                f"(see docker service ps {name})"
+            )
+        done = not updated or state in ("", "completed")
+        if done and status.get("availableReplicas", 0) > 0:
+            out.write(f"{name} is {'updated' if updated else 'ready'}\n")
+            return
         if time.monotonic() > deadline:
-            raise CliError(f"{name} has no ready replica after {timeout:g}s")
+            what = f"its rolling update is still {state or 'pending'}" if not done else (
+                "it has no ready replica"
+            )
+            raise CliError(f"{name}: {what} after {timeout:g}s")
         time.sleep(0.5)
 
 

@@ -149,6 +149,10 @@ class FunctionProvider(Protocol):
     async def scale(self, name: str, replicas: int) -> None:
         """Set a function's desired replicas; `FunctionNotFound` if none."""
 
+    async def update_state(self, name: str) -> str:
+        """The state of a function's latest rolling update, read now: `updating`,
+        `completed`, `paused`, `rollback_started`, ... or "" if it was never updated."""
+
     async def logs(self, name: str, since: str | None, tail: int | None) -> Sequence[LogLine]:
         """Lines the replicas of a function wrote (as the engine interleaves them);
         `FunctionNotFound` if none.
@@ -206,6 +210,10 @@ class StaticProvider:
     async def scale(self, name: str, replicas: int) -> None:
         """Not supported: see `GATEWAY_STATIC_FUNCTIONS`."""
         raise _static_read_only("scale")
+
+    async def update_state(self, name: str) -> str:
+        """Static functions are never updated: ""."""
+        return ""
 
     async def logs(self, name: str, since: str | None, tail: int | None) -> Sequence[LogLine]:
         """Not supported: static functions run wherever their owner started them."""

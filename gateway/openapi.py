@@ -320,6 +320,12 @@ def openapi_document(version: str) -> dict[str, Any]:
                         "replicas": {"type": "integer", "minimum": 0},
                         "availableReplicas": {"type": "integer", "minimum": 0},
                         "invocationCount": {"type": "integer", "minimum": 0},
+                        "updateState": {
+                            "type": "string",
+                            "description": "Only from GET /system/function/{name}: the "
+                            "latest rolling update's state (updating, completed, paused, "
+                            "rollback_started, rollback_completed, ...), '' if never updated.",
+                        },
                     },
                 },
                 "DeleteFunctionRequest": {

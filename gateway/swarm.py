@@ -224,6 +224,10 @@ class SwarmProvider:
         """See `FunctionProvider.scale`."""
         await self._engine_call(self._scale_service, name, replicas)
 
+    async def update_state(self, name: str) -> str:
+        """See `FunctionProvider.update_state`: the service's `UpdateStatus.State`."""
+        return await self._engine_call(self._read_update_state, name)
+
     async def logs(self, name: str, since: str | None, tail: int | None) -> Sequence[LogLine]:
         """See `FunctionProvider.logs`: the service's logs (json-file or journald driver)."""
         return await self._engine_call(self._read_logs, name, since, tail)
@@ -291,6 +295,10 @@ class SwarmProvider:
         except docker.errors.NotFound:
             raise FunctionNotFound(name) from None
         self._queue.put({"Action": "remove", "Actor": {"ID": str(service.id)}})
+
+    def _read_update_state(self, name: str) -> str:
+        service = self._function_service(self._get_client(), name)
+        return str(_mapping(service.attrs.get("UpdateStatus")).get("State") or "")
 
     def _read_logs(self, name: str, since: str | None, tail: int | None) -> list[LogLine]:
         service = self._function_service(self._get_client(), name)

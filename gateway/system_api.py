@@ -81,7 +81,10 @@ def create_system_app(
         if function is None:
             raise FunctionNotFound(name)
         available = await provider.available_replicas()
-        return JSONResponse(function_status(function, available, metrics.invocation_counts()))
+        status = function_status(function, available, metrics.invocation_counts())
+        # Read now, not from the gateway's view: `faas deploy --wait` polls it after an update.
+        status["updateState"] = await provider.update_state(function.name)
+        return JSONResponse(status)
 
     async def deploy(request: Request) -> Response:
         deployment = _allowed(parse_deployment(await _read_json(request)))

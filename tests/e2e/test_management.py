@@ -121,16 +121,12 @@ def test_function_lifecycle_through_the_cli(
     loop = threading.Thread(target=call_in_a_loop, daemon=True)
     loop.start()
     try:
-        updated = faas(platform, "deploy", "-f", str(path))
+        # --wait returns only once Swarm says the rolling update has completed.
+        updated = faas(platform, "deploy", "-f", str(path), "--wait", "--timeout", "240")
         assert f"updating {name}" in updated.stdout.decode()
-
-        def update_completed() -> bool:
-            template = "{{if .UpdateStatus}}{{.UpdateStatus.State}}{{end}}"
-            state = docker("service", "inspect", "-f", template, name).strip()
-            assert not state.startswith("rollback"), f"the update rolled back: {state}"
-            return state == "completed"
-
-        wait_for(update_completed, f"the rolling update of {name}", timeout=240)
+        assert f"{name} is updated" in updated.stdout.decode()
+        template = "{{if .UpdateStatus}}{{.UpdateStatus.State}}{{end}}"
+        assert docker("service", "inspect", "-f", template, name).strip() == "completed"
         wait_for(lambda: b"bonjour, world\n" in answers, "the loop to see the new environment")
     finally:
         stop.set()

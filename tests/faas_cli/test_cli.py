@@ -142,10 +142,17 @@ def test_deploy_list_describe_scale_update_remove(
 
     # A second deploy of the same file updates (409 on create, then PUT).
     Path("faas.yml").write_text(DEFINITIONS.replace("GREETING: hi", "GREETING: bonjour"))
-    code, out, _ = run(capsys, "deploy", "hello")
+    code, out, _ = run(capsys, "deploy", "hello", "--wait")
     assert code == 0
     assert "updating hello" in out
+    assert "hello is updated" in out  # only once the rolling update read "completed"
     assert provider.deployments["hello"].env_vars["GREETING"] == "bonjour"
+    assert json.loads(run(capsys, "describe", "hello", "--json")[1])["updateState"] == "completed"
+
+    provider.update_outcome = "rollback_completed"
+    code, _, err = run(capsys, "deploy", "hello", "--wait")
+    assert code == 1
+    assert "the rolling update of hello did not complete: rollback completed" in err
 
     assert run(capsys, "remove", "hello")[0] == 0
     code, _, err = run(capsys, "describe", "hello")

@@ -22,6 +22,9 @@ class MemoryProvider(StaticProvider):
         super().__init__(functions or [])
         self.deployments: dict[str, FunctionDeployment] = {}
         self.log_lines: list[LogLine] = []
+        self.update_reads = 3
+        self.update_outcome = "completed"
+        self._update_states: dict[str, list[str]] = {}
         self.log_reads: list[tuple[str, str | None, int | None]] = []
 
     async def logs(self, name: str, since: str | None, tail: int | None) -> Sequence[LogLine]:
@@ -41,9 +44,18 @@ class MemoryProvider(StaticProvider):
         self._store(deployment, replicas=1)
 
     async def update(self, deployment: FunctionDeployment) -> None:
-        """Replace the function, keeping its replicas."""
+        """Replace the function, keeping its replicas; the update then takes
+        `update_reads` reads of `update_state` to end in `update_outcome`."""
         function = self._find(deployment.service)
         self._store(deployment, replicas=function.replicas)
+        self._update_states[function.name] = ["updating"] * self.update_reads + [
+            self.update_outcome
+        ]
+
+    async def update_state(self, name: str) -> str:
+        """"" until updated; then `updating` for a few reads, then `update_outcome`."""
+        states = self._update_states.get(self._find(name).name, [""])
+        return states.pop(0) if len(states) > 1 else states[0]
 
     async def remove(self, name: str) -> None:
         """Forget the function."""

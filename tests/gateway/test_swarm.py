@@ -335,3 +335,18 @@ def test_logs_read_the_service_with_times_and_task_ids(
     }  # fmt: skip
     with pytest.raises(FunctionNotFound):
         asyncio.run(provider.logs("no-such", None, None))
+
+
+def test_update_state_is_read_from_the_engine(
+    engine: FakeDockerClient, start_provider: StartProvider
+) -> None:
+    engine.create_service(service_attrs("fresh"))
+    updating = service_attrs("rolling")
+    updating["UpdateStatus"] = {"State": "updating", "Message": "update in progress"}
+    engine.create_service(updating)
+    provider = start_provider()
+    eventually(lambda: provider.lookup("rolling") is not None)
+    assert asyncio.run(provider.update_state("fresh")) == ""
+    assert asyncio.run(provider.update_state("rolling")) == "updating"
+    with pytest.raises(FunctionNotFound):
+        asyncio.run(provider.update_state("no-such"))
