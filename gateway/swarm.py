@@ -394,13 +394,14 @@ class SwarmProvider:
             # The watchdog writes its lock file (and processes their temp files) in /tmp.
             options["mounts"] = [docker.types.Mount(target="/tmp", source="", type="tmpfs")]
         limits, requests = deployment.limits, deployment.requests
-        if limits or requests:
-            options["resources"] = docker.types.Resources(
-                cpu_limit=_nano_cpus(limits.cpus if limits else None),
-                mem_limit=limits.memory if limits else None,
-                cpu_reservation=_nano_cpus(requests.cpus if requests else None),
-                mem_reservation=requests.memory if requests else None,
-            )
+        # Always sent, 0 meaning none: an update replaces the definition, and the SDK
+        # would keep the old limits if the field were left out.
+        options["resources"] = docker.types.Resources(
+            cpu_limit=_nano_cpus(limits.cpus if limits else None) or 0,
+            mem_limit=(limits.memory if limits else None) or 0,
+            cpu_reservation=_nano_cpus(requests.cpus if requests else None) or 0,
+            mem_reservation=(requests.memory if requests else None) or 0,
+        )
         return options
 
     def _secret_reference(

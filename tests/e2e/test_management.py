@@ -93,6 +93,7 @@ def test_function_lifecycle_through_the_cli(
     assert spec["Labels"]["com.faas.managed"] == "true"
     assert spec["UpdateConfig"]["Order"] == "start-first"
     assert "Mounts" not in spec["TaskTemplate"]["ContainerSpec"]
+    assert spec["TaskTemplate"]["Resources"]["Limits"]["MemoryBytes"] == 64 * 1024 * 1024
 
     wait_for(lambda: faas(platform, "invoke", name, stdin=b"world", check=False).stdout
              == b"hello, world\n", f"{name} to greet")  # fmt: skip
@@ -100,6 +101,7 @@ def test_function_lifecycle_through_the_cli(
     # A rolling update of the environment while a loop keeps calling the function.
     document = yaml.safe_load(path.read_text())
     document["functions"][name]["environment"]["GREETING"] = "bonjour"
+    del document["functions"][name]["limits"]  # an update replaces the whole definition
     path.write_text(yaml.safe_dump(document))
     failures: list[str] = []
     answers: set[bytes] = set()
@@ -127,6 +129,8 @@ def test_function_lifecycle_through_the_cli(
         assert f"{name} is updated" in updated.stdout.decode()
         template = "{{if .UpdateStatus}}{{.UpdateStatus.State}}{{end}}"
         assert docker("service", "inspect", "-f", template, name).strip() == "completed"
+        task_template = json.loads(docker("service", "inspect", name))[0]["Spec"]["TaskTemplate"]
+        assert not task_template.get("Resources", {}).get("Limits", {}).get("MemoryBytes")
         wait_for(lambda: b"bonjour, world\n" in answers, "the loop to see the new environment")
     finally:
         stop.set()
