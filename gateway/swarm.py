@@ -301,12 +301,13 @@ class SwarmProvider:
         return str(_mapping(service.attrs.get("UpdateStatus")).get("State") or "")
 
     def _read_logs(self, name: str, since: str | None, tail: int | None) -> list[LogLine]:
-        service = self._function_service(self._get_client(), name)
+        client = self._get_client()
+        service = self._function_service(client, name)
         options: dict[str, Any] = {"tail": "all" if tail is None else tail}
         if since is not None:
             options["since"] = since
         raw = b"".join(
-            self._get_client().api.service_logs(
+            client.api.service_logs(
                 service.id,
                 details=True,
                 stdout=True,
