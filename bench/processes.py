@@ -45,10 +45,12 @@ def free_port() -> int:
         return port
 
 
-def http_status(url: str, timeout: float = 1.0) -> int | None:
-    """GET `url` and return its status, or None if nothing answered."""
+def http_status(url: str, timeout: float = 1.0, body: bytes | None = None) -> int | None:
+    """GET `url` (POST `body` when given) and return its status, or None if nothing answered."""
+    request = urllib.request.Request(url, data=body, method="GET" if body is None else "POST")
     try:
-        with urllib.request.urlopen(url, timeout=timeout) as response:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            response.read()
             status: int = response.status
             return status
     except urllib.error.HTTPError as err:

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 
 from bench import large
 from bench.fleet import NAME_PREFIX, Fleet, fleet_names, template_from_spec
-from bench.processes import ROOT, NotAvailable
+from bench.processes import ROOT, NotAvailable, http_status
 from bench.report import Run
 from bench.scenarios import (
     BODY,
@@ -47,7 +47,7 @@ from bench.scenarios import (
     transfer_rounds,
     wrk_case,
 )
-from bench.swarm_stack import Container, Stack, nsenter_prefix, post_status
+from bench.swarm_stack import Container, Stack, nsenter_prefix
 
 FLEET_SIZE = 200
 FLEET_REPLICATED = 20
@@ -166,7 +166,7 @@ def gateway_hop_swarm(sb: SwarmBench) -> None:
 def touch_status(url: str, count: int = 3) -> None:
     """A few POSTs through the gateway from the host; a failure is NotAvailable."""
     for _ in range(count):
-        status = post_status(url, BODY, timeout=10)
+        status = http_status(url, timeout=10, body=BODY)
         if status != 200:
             raise NotAvailable(f"{url} answered {status} (expected 200)")
 
@@ -456,7 +456,7 @@ def touch_known(sb: SwarmBench) -> None:
     ours = (f"{sb.stack.config.stack}_", NAME_PREFIX, DISCOVERY_PROBE)
     for name in sb.stack.known_functions():
         if name.startswith(ours):
-            post_status(f"{host}/function/{name}", BODY, timeout=10)
+            http_status(f"{host}/function/{name}", timeout=10, body=BODY)
 
 
 def wait_routed(sb: SwarmBench, names: Sequence[str], timeout: float) -> list[str]:
@@ -466,7 +466,7 @@ def wait_routed(sb: SwarmBench, names: Sequence[str], timeout: float) -> list[st
     routed = []
     for name in names:
         while True:
-            if post_status(f"{host}/function/{name}", BODY, timeout=10) == 200:
+            if http_status(f"{host}/function/{name}", timeout=10, body=BODY) == 200:
                 routed.append(name)
                 break
             if time.monotonic() >= deadline:
@@ -480,7 +480,7 @@ def wait_forgotten(sb: SwarmBench, names: Sequence[str], timeout: float) -> bool
     host = sb.stack.config.host_url
     deadline = time.monotonic() + timeout
     for name in names:
-        while post_status(f"{host}/function/{name}", BODY) != 404:
+        while http_status(f"{host}/function/{name}", timeout=5.0, body=BODY) != 404:
             if time.monotonic() >= deadline:
                 return False
             time.sleep(0.1)
@@ -499,7 +499,7 @@ def probe_discovery(
     fleet.create([DISCOVERY_PROBE])
     try:
         while (elapsed := time.monotonic() - start) < timeout:
-            status = post_status(url, BODY, timeout=5)
+            status = http_status(url, timeout=5, body=BODY)
             elapsed = time.monotonic() - start
             if status is not None and status != 404 and routed is None:
                 routed = elapsed

@@ -356,11 +356,8 @@ def stack_answers(config: SwarmConfig) -> bool:
         return False
     for function in SAMPLE_FUNCTIONS:
         url = f"{config.host_url}/function/{config.service_name(function)}"
-        request = urllib.request.Request(url, data=b"{}", method="POST")
-        try:
-            with urllib.request.urlopen(request, timeout=10) as response:
-                response.read()
-        except (OSError, ValueError):
+        status = http_status(url, timeout=10, body=b"{}")
+        if status is None or status >= 400:
             return False
     return True
 
@@ -395,17 +392,3 @@ def deployed_stack(config: SwarmConfig, log: TextIO = sys.stderr) -> Iterator[St
             print("bench: removing the stack this run deployed (scripts/down.sh)", file=log)
             subprocess.run([str(ROOT / "scripts" / "down.sh")], check=False, timeout=300)
         client.close()
-
-
-def post_status(url: str, body: bytes = b"x", timeout: float = 5.0) -> int | None:
-    """POST `body` to `url`: the status, or None when nothing answered."""
-    request = urllib.request.Request(url, data=body, method="POST")
-    try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:
-            response.read()
-            status: int = response.status
-            return status
-    except urllib.error.HTTPError as err:
-        return err.code
-    except (OSError, ValueError):
-        return None
