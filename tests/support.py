@@ -1,0 +1,57 @@
+"""Helpers every test package shares: free ports and bounded waits for background effects.
+
+The deadlines here are safety limits for a stuck test, never timing assertions.
+"""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import time
+from collections.abc import Callable
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listened on a moment ago."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+def wait_for(
+    condition: Callable[[], object],
+    what: str = "a condition",
+    timeout: float = 20.0,
+    *,
+    interval: float = 0.02,
+    ignore: tuple[type[BaseException], ...] = (OSError,),
+) -> None:
+    """Poll `condition` until it is true; fail naming `what` after `timeout` seconds.
+
+    Exceptions of the `ignore` types count as "not yet" (a server still starting).
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            if condition():
+                return
+        except ignore:
+            pass
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout:g}s waiting for {what}")
+        time.sleep(interval)
+
+
+def wait_for_port(
+    port: int, process: subprocess.Popen[bytes] | None = None, timeout: float = 20.0
+) -> None:
+    """Block until 127.0.0.1:`port` accepts connections; fail early if `process` dies."""
+
+    def listening() -> bool:
+        if process is not None and process.poll() is not None:
+            raise RuntimeError(f"process exited with {process.returncode} before listening")
+        with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+            return True
+
+    wait_for(listening, f"something to listen on 127.0.0.1:{port}", timeout, interval=0.05)
