@@ -38,9 +38,10 @@ from gateway.config import GatewayConfig
 from gateway.deployments import (
     ANNOTATION_PREFIX,
     FunctionDeployment,
+    parse_delete_request,
     parse_deployment,
+    parse_scale_request,
     validate_function_name,
-    validate_replicas,
 )
 from gateway.errors import BadRequest, Forbidden, FunctionNotFound, GatewayError, status_code
 from gateway.function_logs import (
@@ -99,23 +100,14 @@ def create_system_app(
         return _accepted(f"updating function {deployment.service!r}", deployment.service)
 
     async def remove(request: Request) -> Response:
-        body = await _read_json(request)
-        if not isinstance(body, Mapping):
-            raise BadRequest("body: expected a JSON object such as {\"functionName\": \"hello\"}")
-        name = validate_function_name(body.get("functionName"), "functionName")
+        name = parse_delete_request(await _read_json(request))
         await provider.remove(name)
         log.info("removed function %s", name)
         return _accepted(f"removing function {name!r}", name)
 
     async def scale(request: Request) -> Response:
         name = validate_function_name(request.path_params["name"], "name")
-        body = await _read_json(request)
-        if not isinstance(body, Mapping):
-            raise BadRequest("body: expected a JSON object such as {\"replicas\": 2}")
-        service_name = body.get("serviceName")
-        if service_name is not None and service_name != name:
-            raise BadRequest("serviceName: must match the name in the path when given")
-        replicas = validate_replicas(body.get("replicas"))
+        replicas = parse_scale_request(name, await _read_json(request))
         await provider.scale(name, replicas)
         log.info("scaled function %s to %d", name, replicas)
         return _accepted(f"scaling function {name!r} to {replicas}", name, replicas=replicas)
