@@ -201,20 +201,17 @@ _CORES_SCHEMA = {
     "description": f"Cores ('0.5') or millicores ('500m'), from 0.001 to {_MAX_CPUS:g}.",
 }
 
+Cores = Annotated[float | None, BeforeValidator(_cores), WithJsonSchema(_CORES_SCHEMA)]
+Size = Annotated[int | None, BeforeValidator(_memory_bytes), WithJsonSchema(_SIZE_SCHEMA)]
+
 
 class ResourceSpec(BaseModel):
     """CPU (in cores) and memory (in bytes); None where not given."""
 
     model_config = ConfigDict(frozen=True, extra="forbid", strict=True, validate_by_name=True)
 
-    cpus: Annotated[float | None, BeforeValidator(_cores), WithJsonSchema(_CORES_SCHEMA)] = (
-        Field(None, alias="cpu")
-    )
-    memory: Annotated[int | None, BeforeValidator(_memory_bytes), WithJsonSchema(_SIZE_SCHEMA)] = (
-        None
-    )
-
-
+    cpus: Cores = Field(None, alias="cpu")
+    memory: Size = None
 
 
 class FunctionDeployment(BaseModel):
@@ -301,9 +298,7 @@ def _parse(model: type[_Model], body: object) -> _Model:
 
 _FUNCTION_NAME: TypeAdapter[str] = TypeAdapter(FunctionName)
 _REPLICAS: TypeAdapter[int] = TypeAdapter(Annotated[Replicas, Strict()])
-_MEMORY_SIZE: TypeAdapter[int | None] = TypeAdapter(
-    Annotated[int | None, BeforeValidator(_memory_bytes)]
-)
+_MEMORY_SIZE: TypeAdapter[int | None] = TypeAdapter(Size)
 
 
 def is_dns_label(name: str) -> bool:

@@ -1,54 +1,251 @@
-"""The OpenAPI 3.0 document of the management API, served at `GET /system/openapi.json`."""
+"""The OpenAPI 3.1 document of the management API, served at `GET /system/openapi.json`.
+
+The bodies' schemas are generated from their types: the request models in
+`gateway.deployments` (which also validate) and the answers typed here, which the handlers
+fill. The route table below is the one description of each route's statuses.
+"""
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Annotated, Any, Literal, NotRequired
 
-from gateway.deployments import MAX_REPLICAS
+from pydantic import Field, TypeAdapter
+from pydantic.json_schema import GenerateJsonSchema
+from pydantic_core import CoreSchema
+from typing_extensions import TypedDict
+
+from gateway.deployments import (
+    DeleteFunctionRequest,
+    FunctionDeployment,
+    FunctionName,
+    ScaleRequest,
+)
 from gateway.function_logs import DEFAULT_TAIL, MAX_TAIL
 
-_STRING_MAP: dict[str, Any] = {"type": "object", "additionalProperties": {"type": "string"}}
-_RESOURCES: dict[str, Any] = {
-    "type": "object",
-    "description": "Memory as '128Mi', '64M' or bytes; cpu in cores ('0.5') or "
-    "millicores ('500m').",
-    "properties": {"memory": {"type": "string"}, "cpu": {"type": "string"}},
-    "additionalProperties": False,
+Count = Annotated[int, Field(ge=0)]
+
+
+class FunctionStatus(TypedDict):
+    """A function as `/system/functions` shows it (OpenFaaS names)."""
+
+    name: str
+    image: str
+    namespace: str
+    envProcess: str
+    labels: dict[str, str]
+    annotations: dict[str, str]
+    replicas: Count
+    availableReplicas: Count
+    invocationCount: Count
+    updateState: NotRequired[
+        Annotated[
+            str,
+            Field(
+                description="Only from GET /system/function/{name}: the latest rolling "
+                "update's state (updating, completed, paused, rollback_started, "
+                "rollback_completed, ...), '' if never updated."
+            ),
+        ]
+    ]
+
+
+class Accepted(TypedDict):
+    """A change the orchestrator has taken on (it completes in the background)."""
+
+    message: str
+    name: str
+    replicas: NotRequired[int]
+
+
+class Version(TypedDict):
+    release: str
+
+
+class ProviderInfo(TypedDict):
+    provider: str
+    orchestration: str
+    version: Version
+
+
+class Info(TypedDict):
+    """What `GET /system/info` answers."""
+
+    provider: ProviderInfo
+    version: Version
+    arch: str
+
+
+class Error(TypedDict):
+    """Every error the management API answers: one line naming the field or function."""
+
+    error: str
+
+
+AlertStatus = Literal["firing", "resolved"]
+
+
+class Alert(TypedDict, total=False):
+    status: AlertStatus
+    labels: dict[str, str]
+
+
+class AlertmanagerWebhook(TypedDict):
+    """The part of Alertmanager's webhook JSON the gateway reads."""
+
+    status: NotRequired[AlertStatus]
+    alerts: list[Alert]
+
+
+class AlertOutcome(TypedDict, total=False):
+    function: str
+    status: str
+    replicas: int
+    error: str
+    code: int
+
+
+class AlertOutcomes(TypedDict):
+    alerts: list[AlertOutcome]
+
+
+_INVALID = "Invalid JSON or field (the message names it)."
+_NOT_FOUND = "No such function."
+_OFF_LIST = "The image is not on the gateway's allow-list."
+
+
+@dataclass(frozen=True)
+class Route:
+    """One operation: its answer (a type, or a JSON Schema as is) and its error statuses."""
+
+    method: str
+    path: str
+    operation_id: str
+    summary: str
+    status: int
+    answer: Any
+    answered: str
+    errors: Mapping[int, str] = field(default_factory=dict)
+    body: Any = None
+    query: tuple[dict[str, Any], ...] = ()
+    description: str = ""
+    media_type: str = "application/json"
+
+
+ROUTES = (
+    Route("get", "/system/functions", "listFunctions", "List the functions",
+          200, list[FunctionStatus], "Every function the gateway routes to."),
+    Route("post", "/system/functions", "deployFunction", "Deploy a new function",
+          202, Accepted, "The service is being created.", body=FunctionDeployment,
+          errors={400: _INVALID, 403: _OFF_LIST,
+                  409: "A function or service of that name exists.",
+                  501: "The provider cannot deploy (static provider).",
+                  502: "The orchestrator refused the deployment."}),
+    Route("put", "/system/functions", "updateFunction", "Update a function (rolling, start-first)",
+          202, Accepted, "The rolling update has started.", body=FunctionDeployment,
+          errors={400: _INVALID, 403: _OFF_LIST, 404: _NOT_FOUND,
+                  409: "The function was not deployed through this API.",
+                  501: "The provider cannot update (static provider).",
+                  502: "The orchestrator refused the update."}),
+    Route("delete", "/system/functions", "deleteFunction", "Remove a function",
+          202, Accepted, "The service is being removed.", body=DeleteFunctionRequest,
+          errors={400: "Invalid JSON or function name.", 404: _NOT_FOUND,
+                  501: "The provider cannot remove (static provider).",
+                  502: "The orchestrator refused the removal."}),
+    Route("get", "/system/function/{name}", "describeFunction", "Describe one function",
+          200, FunctionStatus, "The function.",
+          errors={400: "Invalid function name.", 404: _NOT_FOUND}),
+    Route("post", "/system/scale-function/{name}", "scaleFunction", "Set a function's replicas",
+          202, Accepted, "The replica count is being changed.", body=ScaleRequest,
+          errors={400: "Invalid JSON, name or replica count.", 404: _NOT_FOUND,
+                  501: "The provider cannot scale (static provider).",
+                  502: "The orchestrator refused the change."}),
+    Route("get", "/system/logs", "functionLogs", "A function's logs",
+          200, {"type": "string"}, "Newline-delimited JSON: objects with name, instance "
+          "(the task id), timestamp (RFC 3339) and text.",
+          media_type="application/x-ndjson",
+          description="What the function's replicas wrote to stdout and stderr, one JSON "
+          "object per line, oldest first. With follow=true the answer stays open and new "
+          "lines are added as they appear (read every second).",
+          query=(
+              {"name": "tail", "schema": {"type": "integer", "minimum": 1, "maximum": MAX_TAIL},
+               "description": f"At most this many lines, the newest ({DEFAULT_TAIL} by "
+               "default)."},
+              {"name": "since", "schema": {"type": "string", "format": "date-time"},
+               "description": "Only lines from this time on (RFC 3339)."},
+              {"name": "follow", "schema": {"type": "boolean"},
+               "description": "Keep the answer open for new lines."},
+          ),
+          errors={400: "Invalid name, tail, since or follow.", 404: _NOT_FOUND,
+                  501: "The provider has no logs (static provider).",
+                  502: "The orchestrator refused the request."}),
+    Route("get", "/system/info", "systemInfo", "Provider, orchestration and version",
+          200, Info, "About the gateway."),
+    Route("post", "/system/alert", "alert", "Scale on Alertmanager's webhook",
+          200, AlertOutcomes, "What each alert did.", body=AlertmanagerWebhook,
+          description="Each alert names its function in the label 'function_name' (or "
+          "'service'). 'firing' scales up by com.faas.scale.factor percent of the maximum, "
+          "'resolved' back to the minimum. Per-alert problems are reported in the answer.",
+          errors={400: "Invalid JSON, or no 'alerts' list.",
+                  503: "Autoscaling is off, or no credentials are configured."}),
+    Route("get", "/system/openapi.json", "openapi", "This document",
+          200, {"type": "object"}, "The OpenAPI document."),
+)  # fmt: skip
+
+_ALWAYS = {
+    401: "No or wrong credentials (HTTP basic auth).",
+    503: "The management API is disabled: no credentials are configured.",
 }
 
 
-def _error(description: str) -> dict[str, Any]:
-    return {
-        "description": description,
-        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
-    }
+class _Untitled(GenerateJsonSchema):
+    """Leaves out the titles pydantic derives from field names: they say nothing new."""
 
-
-def _json(schema_name: str, description: str) -> dict[str, Any]:
-    return {
-        "description": description,
-        "content": {
-            "application/json": {"schema": {"$ref": f"#/components/schemas/{schema_name}"}}
-        },
-    }
-
-
-_UNAUTHORIZED = _error("No or wrong credentials (HTTP basic auth).")
-_DISABLED = _error("The management API is disabled: no credentials are configured.")
-_NAME_PARAMETER: dict[str, Any] = {
-    "name": "name",
-    "in": "path",
-    "required": True,
-    "schema": {"type": "string"},
-    "description": "The function's full name, or its short name without the stack prefix.",
-}
+    def field_title_should_be_set(self, schema: CoreSchema) -> bool:
+        return False
 
 
 def openapi_document(version: str) -> dict[str, Any]:
     """The whole document; `version` is the gateway's release."""
-    common = {"401": _UNAUTHORIZED, "503": _DISABLED}
+    types = [t for r in ROUTES for t in (r.answer, r.body) if t is not None]
+    typed = dict.fromkeys([*(t for t in types if not isinstance(t, dict)), Error])
+    refs, definitions = TypeAdapter.json_schemas(
+        [(t, "validation", TypeAdapter(t)) for t in typed],
+        ref_template="#/components/schemas/{model}",
+        schema_generator=_Untitled,
+    )
+    schemas = {t: schema for (t, _), schema in refs.items()}
+
+    def content(of: Any, media_type: str = "application/json") -> dict[str, Any]:
+        schema = of if isinstance(of, dict) else schemas[of]
+        return {media_type: {"schema": schema}}
+
+    name_schema = TypeAdapter(FunctionName).json_schema()
+    paths: dict[str, dict[str, Any]] = {}
+    for route in ROUTES:
+        operation: dict[str, Any] = {"summary": route.summary, "operationId": route.operation_id}
+        if route.description:
+            operation["description"] = route.description
+        parameters = [{"in": "query", **parameter} for parameter in route.query]
+        if "{name}" in route.path or route.path == "/system/logs":
+            where = "path" if "{name}" in route.path else "query"
+            parameters.insert(0, {"name": "name", "in": where, "required": True,
+                                  "schema": name_schema})  # fmt: skip
+        if parameters:
+            operation["parameters"] = parameters
+        if route.body is not None:
+            operation["requestBody"] = {"required": True, "content": content(route.body)}
+        answer = {"description": route.answered, "content": content(route.answer, route.media_type)}
+        errors = {**_ALWAYS, **route.errors}
+        operation["responses"] = {
+            str(route.status): answer,
+            **{str(status): {"description": text, "content": content(Error)}
+               for status, text in sorted(errors.items())},
+        }  # fmt: skip
+        paths.setdefault(route.path, {})[route.method] = operation
     return {
-        "openapi": "3.0.3",
+        "openapi": "3.1.0",
         "info": {
             "title": "faas gateway management API",
             "version": version,
@@ -56,334 +253,9 @@ def openapi_document(version: str) -> dict[str, Any]:
             "needs HTTP basic auth. Field names follow OpenFaaS's FunctionDeployment.",
         },
         "security": [{"basicAuth": []}],
-        "paths": {
-            "/system/functions": {
-                "get": {
-                    "summary": "List the functions",
-                    "operationId": "listFunctions",
-                    "responses": {
-                        "200": {
-                            "description": "Every function the gateway routes to.",
-                            "content": {
-                                "application/json": {
-                                    "schema": {
-                                        "type": "array",
-                                        "items": {"$ref": "#/components/schemas/FunctionStatus"},
-                                    }
-                                }
-                            },
-                        },
-                        **common,
-                    },
-                },
-                "post": {
-                    "summary": "Deploy a new function",
-                    "operationId": "deployFunction",
-                    "requestBody": _body("FunctionDeployment"),
-                    "responses": {
-                        "202": _json("Accepted", "The service is being created."),
-                        "400": _error("Invalid JSON or field (the message names it)."),
-                        "403": _error("The image is not on the gateway's allow-list."),
-                        "409": _error("A function or service of that name exists."),
-                        "501": _error("The provider cannot deploy (static provider)."),
-                        "502": _error("The orchestrator refused the deployment."),
-                        **common,
-                    },
-                },
-                "put": {
-                    "summary": "Update a function (rolling, start-first)",
-                    "operationId": "updateFunction",
-                    "requestBody": _body("FunctionDeployment"),
-                    "responses": {
-                        "202": _json("Accepted", "The rolling update has started."),
-                        "400": _error("Invalid JSON or field (the message names it)."),
-                        "403": _error("The image is not on the gateway's allow-list."),
-                        "404": _error("No such function."),
-                        "409": _error("The function was not deployed through this API."),
-                        "501": _error("The provider cannot update (static provider)."),
-                        "502": _error("The orchestrator refused the update."),
-                        **common,
-                    },
-                },
-                "delete": {
-                    "summary": "Remove a function",
-                    "operationId": "deleteFunction",
-                    "requestBody": _body("DeleteFunctionRequest"),
-                    "responses": {
-                        "202": _json("Accepted", "The service is being removed."),
-                        "400": _error("Invalid JSON or function name."),
-                        "404": _error("No such function."),
-                        "501": _error("The provider cannot remove (static provider)."),
-                        "502": _error("The orchestrator refused the removal."),
-                        **common,
-                    },
-                },
-            },
-            "/system/function/{name}": {
-                "get": {
-                    "summary": "Describe one function",
-                    "operationId": "describeFunction",
-                    "parameters": [_NAME_PARAMETER],
-                    "responses": {
-                        "200": _json("FunctionStatus", "The function."),
-                        "400": _error("Invalid function name."),
-                        "404": _error("No such function."),
-                        **common,
-                    },
-                },
-            },
-            "/system/scale-function/{name}": {
-                "post": {
-                    "summary": "Set a function's replicas",
-                    "operationId": "scaleFunction",
-                    "parameters": [_NAME_PARAMETER],
-                    "requestBody": _body("ScaleRequest"),
-                    "responses": {
-                        "202": _json("Accepted", "The replica count is being changed."),
-                        "400": _error("Invalid JSON, name or replica count."),
-                        "404": _error("No such function."),
-                        "501": _error("The provider cannot scale (static provider)."),
-                        "502": _error("The orchestrator refused the change."),
-                        **common,
-                    },
-                },
-            },
-            "/system/logs": {
-                "get": {
-                    "summary": "A function's logs",
-                    "operationId": "functionLogs",
-                    "description": "What the function's replicas wrote to stdout and "
-                    "stderr, one JSON object per line, oldest first. With follow=true "
-                    "the answer stays open and new lines are added as they appear "
-                    "(read every second).",
-                    "parameters": [
-                        {**_NAME_PARAMETER, "in": "query"},
-                        {
-                            "name": "tail",
-                            "in": "query",
-                            "schema": {"type": "integer", "minimum": 1, "maximum": MAX_TAIL},
-                            "description": f"At most this many lines, the newest "
-                            f"({DEFAULT_TAIL} by default).",
-                        },
-                        {
-                            "name": "since",
-                            "in": "query",
-                            "schema": {"type": "string", "format": "date-time"},
-                            "description": "Only lines from this time on (RFC 3339).",
-                        },
-                        {
-                            "name": "follow",
-                            "in": "query",
-                            "schema": {"type": "boolean"},
-                            "description": "Keep the answer open for new lines.",
-                        },
-                    ],
-                    "responses": {
-                        "200": {
-                            "description": "Newline-delimited JSON: objects with name, "
-                            "instance (the task id), timestamp (RFC 3339) and text.",
-                            "content": {"application/x-ndjson": {"schema": {"type": "string"}}},
-                        },
-                        "400": _error("Invalid name, tail, since or follow."),
-                        "404": _error("No such function."),
-                        "501": _error("The provider has no logs (static provider)."),
-                        "502": _error("The orchestrator refused the request."),
-                        **common,
-                    },
-                },
-            },
-            "/system/info": {
-                "get": {
-                    "summary": "Provider, orchestration and version",
-                    "operationId": "systemInfo",
-                    "responses": {"200": _json("Info", "About the gateway."), **common},
-                },
-            },
-            "/system/alert": {
-                "post": {
-                    "summary": "Scale on Alertmanager's webhook",
-                    "operationId": "alert",
-                    "description": "Each alert names its function in the label "
-                    "'function_name' (or 'service'). 'firing' scales up by "
-                    "com.faas.scale.factor percent of the maximum, 'resolved' back to "
-                    "the minimum. Per-alert problems are reported in the answer.",
-                    "requestBody": _body("AlertmanagerWebhook"),
-                    "responses": {
-                        "200": _json("AlertOutcomes", "What each alert did."),
-                        "400": _error("Invalid JSON, or no 'alerts' list."),
-                        "401": _UNAUTHORIZED,
-                        "503": _error("Autoscaling is off, or no credentials are configured."),
-                    },
-                },
-            },
-            "/system/openapi.json": {
-                "get": {
-                    "summary": "This document",
-                    "operationId": "openapi",
-                    "responses": {
-                        "200": {
-                            "description": "The OpenAPI document.",
-                            "content": {"application/json": {"schema": {"type": "object"}}},
-                        },
-                        **common,
-                    },
-                },
-            },
-        },
+        "paths": paths,
         "components": {
             "securitySchemes": {"basicAuth": {"type": "http", "scheme": "basic"}},
-            "schemas": {
-                "AlertmanagerWebhook": {
-                    "type": "object",
-                    "required": ["alerts"],
-                    "properties": {
-                        "status": {"type": "string", "enum": ["firing", "resolved"]},
-                        "alerts": {
-                            "type": "array",
-                            "items": {
-                                "type": "object",
-                                "properties": {
-                                    "status": {"type": "string", "enum": ["firing", "resolved"]},
-                                    "labels": _STRING_MAP,
-                                },
-                            },
-                        },
-                    },
-                },
-                "AlertOutcomes": {
-                    "type": "object",
-                    "required": ["alerts"],
-                    "properties": {
-                        "alerts": {
-                            "type": "array",
-                            "items": {
-                                "type": "object",
-                                "properties": {
-                                    "function": {"type": "string"},
-                                    "status": {"type": "string"},
-                                    "replicas": {"type": "integer"},
-                                    "error": {"type": "string"},
-                                    "code": {"type": "integer"},
-                                },
-                            },
-                        },
-                    },
-                },
-                "FunctionDeployment": {
-                    "type": "object",
-                    "required": ["service", "image"],
-                    "additionalProperties": False,
-                    "properties": {
-                        "service": {
-                            "type": "string",
-                            "description": "The function's name: a DNS label.",
-                            "pattern": "^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$",
-                        },
-                        "image": {"type": "string", "example": "localhost/faas/hello:latest"},
-                        "envProcess": {
-                            "type": "string",
-                            "description": "The watchdog's fprocess.",
-                        },
-                        "envVars": _STRING_MAP,
-                        "labels": _STRING_MAP,
-                        "annotations": _STRING_MAP,
-                        "constraints": {
-                            "type": "array",
-                            "items": {"type": "string"},
-                            "example": ["node.role == manager"],
-                        },
-                        "secrets": {
-                            "type": "array",
-                            "items": {"type": "string"},
-                            "description": "Names of existing Docker secrets.",
-                        },
-                        "limits": _RESOURCES,
-                        "requests": _RESOURCES,
-                        "readOnlyRootFilesystem": {"type": "boolean"},
-                        "namespace": {"type": "string", "description": "Accepted, ignored."},
-                        "network": {"type": "string", "description": "Accepted, ignored."},
-                    },
-                },
-                "FunctionStatus": {
-                    "type": "object",
-                    "required": [
-                        "name", "image", "namespace", "envProcess", "labels",
-                        "annotations", "replicas", "availableReplicas", "invocationCount",
-                    ],
-                    "properties": {
-                        "name": {"type": "string"},
-                        "image": {"type": "string"},
-                        "namespace": {"type": "string"},
-                        "envProcess": {"type": "string"},
-                        "labels": _STRING_MAP,
-                        "annotations": _STRING_MAP,
-                        "replicas": {"type": "integer", "minimum": 0},
-                        "availableReplicas": {"type": "integer", "minimum": 0},
-                        "invocationCount": {"type": "integer", "minimum": 0},
-                        "updateState": {
-                            "type": "string",
-                            "description": "Only from GET /system/function/{name}: the "
-                            "latest rolling update's state (updating, completed, paused, "
-                            "rollback_started, rollback_completed, ...), '' if never updated.",
-                        },
-                    },
-                },
-                "DeleteFunctionRequest": {
-                    "type": "object",
-                    "required": ["functionName"],
-                    "properties": {"functionName": {"type": "string"}},
-                },
-                "ScaleRequest": {
-                    "type": "object",
-                    "required": ["replicas"],
-                    "properties": {
-                        "serviceName": {"type": "string"},
-                        "replicas": {"type": "integer", "minimum": 0, "maximum": MAX_REPLICAS},
-                    },
-                },
-                "Accepted": {
-                    "type": "object",
-                    "required": ["message", "name"],
-                    "properties": {
-                        "message": {"type": "string"},
-                        "name": {"type": "string"},
-                        "replicas": {"type": "integer"},
-                    },
-                },
-                "Info": {
-                    "type": "object",
-                    "required": ["provider", "version"],
-                    "properties": {
-                        "provider": {
-                            "type": "object",
-                            "properties": {
-                                "provider": {"type": "string"},
-                                "orchestration": {"type": "string"},
-                                "version": {"$ref": "#/components/schemas/Version"},
-                            },
-                        },
-                        "version": {"$ref": "#/components/schemas/Version"},
-                        "arch": {"type": "string"},
-                    },
-                },
-                "Version": {
-                    "type": "object",
-                    "properties": {"release": {"type": "string"}},
-                },
-                "Error": {
-                    "type": "object",
-                    "required": ["error"],
-                    "properties": {"error": {"type": "string"}},
-                },
-            },
-        },
-    }
-
-
-def _body(schema_name: str) -> dict[str, Any]:
-    return {
-        "required": True,
-        "content": {
-            "application/json": {"schema": {"$ref": f"#/components/schemas/{schema_name}"}}
+            "schemas": definitions.get("$defs", {}),
         },
     }

@@ -5,17 +5,8 @@ parse, validate and answer; every change goes through the provider's write metho
 Errors are JSON `{"error": "<one line>"}` with the status `gateway.errors` maps them to;
 an unexpected exception is logged and answered 500 without any detail of its own.
 
-| Method and path | Body | Answer |
-|---|---|---|
-| `GET /system/functions` | | 200, a list of function statuses |
-| `POST /system/functions` | FunctionDeployment | 202; 400, 403, 409 |
-| `PUT /system/functions` | FunctionDeployment | 202 (rolling update); 400, 403, 404 |
-| `DELETE /system/functions` | `{"functionName": ...}` | 202; 404 |
-| `GET /system/function/{name}` | | 200, a function status; 404 |
-| `POST /system/scale-function/{name}` | `{"replicas": N}` | 202; 400, 404 |
-| `GET /system/logs?name=...` | | 200, NDJSON log lines (`tail`, `since`, `follow`); 404 |
-| `GET /system/info` | | 200, provider, orchestration and version |
-| `GET /system/openapi.json` | | 200, the OpenAPI document of all of the above |
+The routes, their bodies and statuses are listed once, in `gateway.openapi` (served at
+`GET /system/openapi.json`); the bodies are validated by their types in `gateway.deployments`.
 """
 
 from __future__ import annotations
@@ -54,7 +45,7 @@ from gateway.function_logs import (
 )
 from gateway.functions import Function, FunctionProvider
 from gateway.metrics import GatewayMetrics
-from gateway.openapi import openapi_document
+from gateway.openapi import FunctionStatus, openapi_document
 
 log = logging.getLogger("gateway.system")
 
@@ -191,7 +182,7 @@ def create_system_app(
 
 def function_status(
     function: Function, available: Mapping[str, int], invocations: Mapping[str, int]
-) -> dict[str, Any]:
+) -> FunctionStatus:
     """A function as `/system/functions` shows it (OpenFaaS `FunctionStatus` names)."""
     labels = {k: v for k, v in function.labels.items() if not k.startswith(ANNOTATION_PREFIX)}
     annotations = {
@@ -199,17 +190,17 @@ def function_status(
         for k, v in function.labels.items()
         if k.startswith(ANNOTATION_PREFIX)
     }
-    return {
-        "name": function.name,
-        "image": function.image,
-        "namespace": function.namespace or "",
-        "envProcess": function.env_process or "",
-        "labels": labels,
-        "annotations": annotations,
-        "replicas": function.replicas,
-        "availableReplicas": available.get(function.name, 0),
-        "invocationCount": invocations.get(function.name, 0),
-    }
+    return FunctionStatus(
+        name=function.name,
+        image=function.image,
+        namespace=function.namespace or "",
+        envProcess=function.env_process or "",
+        labels=labels,
+        annotations=annotations,
+        replicas=function.replicas,
+        availableReplicas=available.get(function.name, 0),
+        invocationCount=invocations.get(function.name, 0),
+    )
 
 
 async def not_found(scope: Scope, receive: Receive, send: Send) -> None:
