@@ -210,7 +210,7 @@ class ResourceSpec(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid", strict=True, validate_by_name=True)
 
-    cpus: Cores = Field(None, alias="cpu")
+    cpus: Cores = Field(default=None, validation_alias="cpu")
     memory: Size = None
 
 
@@ -227,20 +227,20 @@ class FunctionDeployment(BaseModel):
 
     service: DnsLabel
     image: Image
-    env_process: Text | None = Field(None, description="The watchdog's fprocess.")
+    env_process: Text | None = Field(default=None, description="The watchdog's fprocess.")
     env_vars: Mapping[EnvName, Text] = {}
     labels: Annotated[Mapping[LabelKey, Text], AfterValidator(_no_reserved_labels)] = {}
     annotations: Mapping[LabelKey, Text] = {}
     # A JSON array becomes a tuple (not strict about that); its items stay strings.
     constraints: Annotated[tuple[Constraint, ...], Strict(False)] = ()
     secrets: Annotated[tuple[SecretName, ...], Strict(False)] = Field(
-        (), description="Names of existing Docker secrets."
+        default=(), description="Names of existing Docker secrets."
     )
     limits: ResourceSpec | None = None
     requests: ResourceSpec | None = None
     read_only_root_filesystem: bool = False
-    namespace: str | None = Field(None, description="Accepted, ignored.")
-    network: str | None = Field(None, description="Accepted, ignored.")
+    namespace: str | None = Field(default=None, description="Accepted, ignored.")
+    network: str | None = Field(default=None, description="Accepted, ignored.")
 
     @model_validator(mode="before")
     @classmethod
@@ -256,7 +256,7 @@ class ScaleRequest(BaseModel):
 
     model_config = ConfigDict(frozen=True, strict=True, alias_generator=to_camel)
 
-    service_name: str | None = Field(None, description="If given, the name in the path.")
+    service_name: str | None = Field(default=None, description="If given, the name in the path.")
     replicas: Replicas
 
 

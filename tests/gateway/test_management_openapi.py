@@ -20,7 +20,9 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from gateway.auth import BasicAuthCredentials
+from gateway.deployments import FunctionDeployment
 from gateway.functions import Function
+from gateway.openapi import openapi_document
 from tests.gateway.harness import GatewayThread
 from tests.gateway.memory_provider import MemoryProvider
 
@@ -74,3 +76,14 @@ def test_every_operation_conforms_and_never_fails_with_5xx(live_gateway: Gateway
             case.call_and_validate(base_url=live_gateway.url, auth=AUTH, checks=CHECKS)
 
         conforms()
+
+
+def test_body_schemas_come_from_the_validating_types() -> None:
+    schemas = openapi_document("test")["components"]["schemas"]
+    deployment = schemas["FunctionDeployment"]
+    fields = FunctionDeployment.model_fields.values()
+    assert set(deployment["properties"]) == {field.alias for field in fields}
+    assert deployment["required"] == ["service", "image"]
+    assert deployment["additionalProperties"] is False
+    assert deployment["properties"]["image"]["maxLength"] == 255
+    assert schemas["ScaleRequest"]["properties"]["replicas"]["maximum"] == 100

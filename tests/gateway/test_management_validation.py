@@ -152,3 +152,58 @@ def test_function_names_and_replicas() -> None:
 )
 def test_allowlist_matches_at_a_name_boundary(image: str, allowed: bool) -> None:
     assert image_allowed(image, ("registry.example.com", "localhost/faas/")) is allowed
+
+
+LONG_IMAGE = "faas/" + "a" * 250  # 255 characters, the longest reference accepted
+
+
+@pytest.mark.parametrize(
+    ("fields", "field"),
+    [
+        ({"image": LONG_IMAGE}, None),
+        ({"image": LONG_IMAGE + "a"}, "image"),
+        ({"labels": {"k" * 255: "v"}}, None),
+        ({"labels": {"k" * 256: "v"}}, "labels"),
+        ({"annotations": {"k" * 256: "v"}}, "annotations"),
+        ({"secrets": ["s" * 63]}, None),
+        ({"secrets": ["s" * 64]}, "secrets"),
+        ({"limits": {"memory": "4Mi", "cpu": "1024"}}, None),
+        ({"limits": {"memory": "1048576Gi"}}, None),  # 2**50 bytes
+        ({"limits": {"memory": "1048577Gi"}}, "limits.memory"),
+        ({"limits": {"memory": "4194303"}}, "limits.memory"),
+        ({"limits": {"cpu": "1m"}}, None),
+        ({"limits": {"cpu": "0.9m"}}, "limits.cpu"),
+        ({"limits": {"cpu": 1025}}, "limits.cpu"),
+        ({"envProcess": "cat\x00"}, "envProcess"),
+        ({"envVars": {"A": "x\x00"}}, "envVars.A"),
+        ({"labels": {"a": "x\x00"}}, "labels.a"),
+        ({"envVars": {"A\n": "x"}}, "envVars"),
+        ({"service": "hello\n"}, "service"),
+        ({"constraints": ["node.role == manager\nx"]}, "constraints"),
+    ],
+)
+def test_every_bound_is_enforced_at_its_edge(fields: dict[str, Any], field: str | None) -> None:
+    if field is None:
+        deployment(**fields)
+    else:
+        assert rejected({**VALID, **fields}).startswith(f"{field}:")
+
+
+def test_null_fields_are_left_out_except_the_boolean() -> None:
+    assert deployment(envProcess=None, envVars=None, limits=None) == deployment()
+    assert rejected({**VALID, "readOnlyRootFilesystem": None}).startswith(
+        "readOnlyRootFilesystem:"
+    )
+
+
+def test_snake_case_names_are_unknown_fields_in_json() -> None:
+    assert rejected({**VALID, "env_vars": {}}) == "env_vars: unknown field"
+    assert rejected({**VALID, "limits": {"cpus": "1"}}) == "limits.cpus: unknown field"
+
+
+def test_function_names_are_bounded() -> None:
+    assert validate_function_name("f" * 63) == "f" * 63
+    with pytest.raises(BadRequest, match=r"^service:"):
+        validate_function_name("f" * 64)
+    with pytest.raises(BadRequest, match=r"^functionName: required"):
+        validate_function_name("", "functionName")
