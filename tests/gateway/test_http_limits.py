@@ -7,6 +7,7 @@ connection was kept.
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import sys
 from collections.abc import Iterator
@@ -64,10 +65,8 @@ def read_until_closed(sock: socket.socket) -> bytes:
 
 def send_ignoring_close(sock: socket.socket, data: bytes) -> None:
     """Send `data`; the gateway may close the connection before it has all of it."""
-    try:
+    with contextlib.suppress(BrokenPipeError, ConnectionResetError):
         sock.sendall(data)
-    except (BrokenPipeError, ConnectionResetError):
-        pass
 
 
 def resident_bytes(pid: int) -> int:
