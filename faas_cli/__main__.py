@@ -295,14 +295,19 @@ def _definitions(args: argparse.Namespace) -> DefinitionFile:
 
 
 def _client(args: argparse.Namespace, definitions: DefinitionFile | None = None) -> GatewayClient:
-    gateway = (
-        args.gateway
-        or os.environ.get("FAAS_GATEWAY")
-        or (definitions.gateway if definitions else None)
-        or DEFAULT_GATEWAY
-    )
+    named = args.gateway or os.environ.get("FAAS_GATEWAY")
+    from_file = definitions.gateway if definitions and not named else None
+    gateway = named or from_file or DEFAULT_GATEWAY
     user = args.user or os.environ.get("FAAS_USER") or "admin"
     password = _password(args)
+    if password and from_file and from_file.rstrip("/") != DEFAULT_GATEWAY:
+        # A definition file may come from anyone's repository: it must not be able to
+        # send the user's password to a gateway the user never named.
+        raise UsageError(
+            f"{definitions.path if definitions else ''} names the gateway "
+            f"{from_file}: pass --gateway {from_file} (or set FAAS_GATEWAY) to send your "
+            "credentials there"
+        )
     return GatewayClient(gateway, (user, password) if password else None, timeout=args.timeout)
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Literal, TypeVar
+from typing import Literal, Protocol, TypeVar
 
 from gateway.auth import BasicAuthCredentials
 from gateway.functions import DEFAULT_FUNCTION_PORT, Function
@@ -20,8 +20,22 @@ LOG_LEVELS = ("critical", "error", "warning", "info", "debug", "trace")
 T = TypeVar("T")
 
 
+class _Getter(Protocol):
+    def __call__(self, name: str, parse: Callable[[str, str], T], default: T) -> T: ...
+
+
 class ConfigError(ValueError):
     """An environment variable holds a value the gateway cannot use."""
+
+
+@dataclass(frozen=True)
+class HeadLimits:
+    """Bounds on request heads and client connections (enforced by `gateway.http_limits`)."""
+
+    max_head_bytes: int = 64 * 1024
+    max_headers: int = 100
+    head_timeout: float = 10.0
+    max_connections: int = 4096
 
 
 @dataclass(frozen=True)
@@ -53,6 +67,7 @@ class GatewayConfig:
     autoscale: bool = True
     autoscale_interval: float = 2.0
     scale_from_zero_timeout: float = 30.0
+    head_limits: HeadLimits = HeadLimits()
 
 
 def load_config(env: Mapping[str, str] | None = None) -> GatewayConfig:
@@ -101,6 +116,19 @@ def load_config(env: Mapping[str, str] | None = None) -> GatewayConfig:
         ),
         scale_from_zero_timeout=get(
             "GATEWAY_SCALE_FROM_ZERO_TIMEOUT", _parse_seconds, defaults.scale_from_zero_timeout
+        ),
+        head_limits=_load_head_limits(get),
+    )
+
+
+def _load_head_limits(get: _Getter) -> HeadLimits:
+    defaults = HeadLimits()
+    return HeadLimits(
+        max_head_bytes=get("GATEWAY_MAX_HEAD_BYTES", _parse_head_size, defaults.max_head_bytes),
+        max_headers=get("GATEWAY_MAX_HEADERS", _parse_count, defaults.max_headers),
+        head_timeout=get("GATEWAY_HEAD_TIMEOUT", _parse_seconds, defaults.head_timeout),
+        max_connections=get(
+            "GATEWAY_MAX_CLIENT_CONNECTIONS", _parse_count, defaults.max_connections
         ),
     )
 
@@ -220,6 +248,14 @@ def _parse_size(name: str, raw: str) -> int:
     size = _parse_int(name, raw, "a size in bytes (0 or more)")
     if size < 0:
         raise ConfigError(f"{name}: expected a size in bytes (0 or more), got {raw!r}")
+    return size
+
+
+def _parse_head_size(name: str, raw: str) -> int:
+    # Below about 1 KiB ordinary browsers' heads would not fit.
+    size = _parse_int(name, raw, "a size in bytes (1024 or more)")
+    if size < 1024:
+        raise ConfigError(f"{name}: expected a size in bytes (1024 or more), got {raw!r}")
     return size
 
 

@@ -6,6 +6,7 @@ import uvicorn
 from starlette.types import ASGIApp
 
 from gateway.config import GatewayConfig
+from gateway.http_limits import bounded_http_protocol
 
 
 def server_config(app: ASGIApp, config: GatewayConfig) -> uvicorn.Config:
@@ -21,7 +22,8 @@ def server_config(app: ASGIApp, config: GatewayConfig) -> uvicorn.Config:
         host=config.host,
         port=config.port,
         loop="uvloop",
-        http="httptools",
+        # httptools, with bounds on request heads and connections (docs/security.md).
+        http=bounded_http_protocol(config.head_limits),
         lifespan="on",
         access_log=config.access_log,
         log_level=config.log_level,
