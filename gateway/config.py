@@ -11,8 +11,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Literal, TypeVar
 
-from gateway.auth import BasicAuthCredentials
-from gateway.functions import DEFAULT_FUNCTION_PORT, Function
+from gateway.management.auth import BasicAuthCredentials
+from gateway.providers.base import DEFAULT_FUNCTION_PORT, Function
 
 ProviderKind = Literal["swarm", "static"]
 LOG_LEVELS = ("critical", "error", "warning", "info", "debug", "trace")

@@ -7,7 +7,8 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from gateway.functions import Function, StaticProvider
+from gateway.providers.base import Function
+from gateway.providers.static import StaticProvider
 from tests.gateway.harness import (
     BackgroundProcess,
     GatewayThread,

@@ -20,11 +20,12 @@ from typing import Any
 
 import httpx
 import uvicorn
+from starlette.datastructures import State
 
 from gateway.app import create_app
 from gateway.config import GatewayConfig
-from gateway.functions import FunctionProvider
-from gateway.replicas import ReplicaResolver
+from gateway.providers.base import FunctionProvider
+from gateway.proxy.replicas import ReplicaResolver
 from gateway.server import server_config
 
 REPO = Path(__file__).resolve().parents[2]
@@ -126,8 +127,8 @@ class GatewayThread:
             **config,
         )
         self.url = f"http://127.0.0.1:{self.config.port}"
-        app = create_app(self.config, provider, resolver=resolver)
-        self._server = uvicorn.Server(server_config(app, self.config))
+        self.app = create_app(self.config, provider, resolver=resolver)
+        self._server = uvicorn.Server(server_config(self.app, self.config))
         self._thread = threading.Thread(target=self._server.run, daemon=True)
 
     def __enter__(self) -> GatewayThread:
@@ -147,6 +148,10 @@ class GatewayThread:
     ) -> None:
         self._server.should_exit = True
         self._thread.join(timeout=15)
+
+    def app_state(self) -> State:
+        """The app's state: `metrics`, `autoscaler`, `cold_start`."""
+        return self.app.state
 
     def client(self, timeout: float = 30.0) -> httpx.Client:
         """An httpx client aimed at this gateway."""
