@@ -15,7 +15,8 @@ import pytest
 from gateway.errors import FunctionNotFound
 from gateway.providers.base import Function
 from gateway.providers.swarm import discovery as swarm
-from gateway.providers.swarm.discovery import SwarmProvider, function_from_service
+from gateway.providers.swarm.discovery import SwarmProvider
+from gateway.providers.swarm.services import function_from_service
 from tests.gateway.providers.swarm_fixtures import (
     ENGINE_URL,
     FUNCTIONS_NETWORK_ID,

@@ -64,8 +64,8 @@ def make_proxy(notifier: Recorder, looked_up: list[str]) -> FunctionProxy:
 
 
 def test_caller_leaving_while_the_alexa_body_is_read_gets_nothing_and_counts_nothing() -> None:
-    notifier, looked_up = Recorder(), []
-    messages = [
+    notifier, looked_up = Recorder(), list[str]()
+    messages: list[dict[str, Any]] = [
         {"type": "http.request", "body": b'{"ve', "more_body": True},
         {"type": "http.disconnect"},
     ]
@@ -76,7 +76,7 @@ def test_caller_leaving_while_the_alexa_body_is_read_gets_nothing_and_counts_not
 
 
 def test_alexa_launch_is_answered_by_the_gateway_without_a_function() -> None:
-    notifier, looked_up = Recorder(), []
+    notifier, looked_up = Recorder(), list[str]()
     body = json.dumps({"version": "1.0", "request": {"type": "LaunchRequest"}}).encode()
     messages = [{"type": "http.request", "body": body, "more_body": False}]
     sent = run(make_proxy(notifier, looked_up), alexa_scope(len(body)), messages)
@@ -88,7 +88,7 @@ def test_alexa_launch_is_answered_by_the_gateway_without_a_function() -> None:
 
 
 def test_unknown_function_is_plain_text_404_and_not_counted() -> None:
-    notifier, looked_up = Recorder(), []
+    notifier, looked_up = Recorder(), list[str]()
     scope = {**alexa_scope(0), "path": "/function/nope", "raw_path": b"/function/nope"}
     sent = run(make_proxy(notifier, looked_up), scope, [])
     assert sent[0]["status"] == 404
