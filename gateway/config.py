@@ -11,7 +11,6 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Literal, TypeVar
 
-from gateway.management.auth import BasicAuthCredentials
 from gateway.providers.base import DEFAULT_FUNCTION_PORT, Function
 
 ProviderKind = Literal["swarm", "static"]
@@ -22,6 +21,17 @@ T = TypeVar("T")
 
 class ConfigError(ValueError):
     """An environment variable holds a value the gateway cannot use."""
+
+
+@dataclass(frozen=True)
+class BasicAuthCredentials:
+    """The one user name and password the gateway accepts."""
+
+    user: str
+    password: str = ""
+
+    def __repr__(self) -> str:  # never print the password (config objects get logged)
+        return f"BasicAuthCredentials(user={self.user!r}, password='***')"
 
 
 @dataclass(frozen=True)

@@ -14,26 +14,15 @@ from __future__ import annotations
 import base64
 import binascii
 import hmac
-from dataclasses import dataclass
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from gateway.asgi import Headers, header
+from gateway.config import BasicAuthCredentials
 from gateway.errors import Disabled, Unauthorized
 from gateway.http_errors import ErrorFormat, send_error
 
 REALM = "faas"
-
-
-@dataclass(frozen=True)
-class BasicAuthCredentials:
-    """The one user name and password the gateway accepts."""
-
-    user: str
-    password: str = ""
-
-    def __repr__(self) -> str:  # never print the password (config objects get logged)
-        return f"BasicAuthCredentials(user={self.user!r}, password='***')"
 
 
 def parse_basic_authorization(header: str | None) -> tuple[str, str] | None:

@@ -13,9 +13,9 @@ from tests.gateway.harness import (
     BackgroundProcess,
     GatewayThread,
     TableResolver,
-    free_port,
     start_watchdog,
 )
+from tests.support import free_port
 
 
 @pytest.fixture(scope="session")

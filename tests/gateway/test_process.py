@@ -13,7 +13,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.gateway.harness import REPO, BackgroundProcess, free_port, start_watchdog
+from tests.gateway.harness import REPO, BackgroundProcess, start_watchdog
+from tests.support import free_port
 
 BIG = 50 * 1024 * 1024
 PIECE = 1024 * 1024

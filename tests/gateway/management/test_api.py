@@ -8,7 +8,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from gateway.management.auth import BasicAuthCredentials
+from gateway.config import BasicAuthCredentials
 from gateway.management.logs import LogLine
 from gateway.providers.base import Function
 from gateway.providers.static import StaticProvider

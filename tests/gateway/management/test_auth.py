@@ -7,9 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from gateway.config import ConfigError, load_config
+from gateway.config import BasicAuthCredentials, ConfigError, load_config
 from gateway.management.auth import (
-    BasicAuthCredentials,
     credentials_match,
     parse_basic_authorization,
 )

@@ -19,7 +19,7 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from gateway.management.auth import BasicAuthCredentials
+from gateway.config import BasicAuthCredentials
 from gateway.providers.base import Function
 from tests.gateway.harness import GatewayThread
 from tests.gateway.providers.memory_provider import MemoryProvider

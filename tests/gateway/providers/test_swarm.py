@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import copy
 import logging
-import time
 from collections.abc import Callable, Iterator
 from typing import Any, cast
 
@@ -24,17 +23,9 @@ from tests.gateway.providers.swarm_fixtures import (
     FakeDockerClient,
     service_attrs,
 )
+from tests.support import wait_for
 
 StartProvider = Callable[..., SwarmProvider]
-
-
-def eventually(predicate: Callable[[], object], timeout: float = 15.0) -> None:
-    """Wait for a background effect; the deadline is generous, never a timing assertion."""
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met in time")
-        time.sleep(0.01)
 
 
 @pytest.fixture(autouse=True)
@@ -181,7 +172,7 @@ def test_invalid_port_label_is_logged_once(
     engine.create_service(service_attrs("f", labels={"com.faas.port": "http"}), emit=False)
     caplog.set_level(logging.WARNING, logger="gateway.swarm")
     provider = start_provider(resync_interval=0.01)
-    eventually(lambda: engine.list_calls >= 3)
+    wait_for(lambda: engine.list_calls >= 3)
     function = provider.lookup("f")
     assert function is not None
     assert function.upstream_port == 8080
@@ -195,18 +186,18 @@ def test_events_create_update_remove(
     assert provider.functions() == []
 
     service_id = engine.create_service(service_attrs("func_echo", stack="func"))
-    eventually(lambda: provider.lookup("echo") is not None)
+    wait_for(lambda: provider.lookup("echo") is not None)
 
     engine.update_service(service_id, {"Mode": {"Replicated": {"Replicas": 3}}})
-    eventually(lambda: getattr(provider.lookup("echo"), "replicas", None) == 3)
+    wait_for(lambda: getattr(provider.lookup("echo"), "replicas", None) == 3)
 
     engine.update_service(service_id, {"Labels": {"com.faas.function": "false"}})
-    eventually(lambda: provider.lookup("echo") is None)
+    wait_for(lambda: provider.lookup("echo") is None)
 
     engine.update_service(service_id, {"Labels": {}})
-    eventually(lambda: provider.lookup("func_echo") is not None)
+    wait_for(lambda: provider.lookup("func_echo") is not None)
     engine.remove_service(service_id)
-    eventually(lambda: provider.lookup("func_echo") is None)
+    wait_for(lambda: provider.lookup("func_echo") is None)
     assert engine.list_calls == 1  # events alone, no resync
 
 
@@ -215,9 +206,9 @@ def test_resync_heals_missed_events(
 ) -> None:
     provider = start_provider(resync_interval=0.05)
     service_id = engine.create_service(service_attrs("catservice"), emit=False)
-    eventually(lambda: provider.lookup("catservice") is not None)
+    wait_for(lambda: provider.lookup("catservice") is not None)
     engine.remove_service(service_id, emit=False)
-    eventually(lambda: provider.lookup("catservice") is None)
+    wait_for(lambda: provider.lookup("catservice") is None)
 
 
 def test_network_created_after_start(caplog: pytest.LogCaptureFixture) -> None:
@@ -233,7 +224,7 @@ def test_network_created_after_start(caplog: pytest.LogCaptureFixture) -> None:
 
         engine.create_network("functions", FUNCTIONS_NETWORK_ID)
         engine.create_service(service_attrs("catservice"))
-        eventually(lambda: provider.lookup("catservice") is not None)
+        wait_for(lambda: provider.lookup("catservice") is not None)
         assert any("network 'functions' found" in r.getMessage() for r in caplog.records)
     finally:
         asyncio.run(provider.close())
@@ -252,17 +243,17 @@ def test_unreachable_engine_then_recovery(
     assert "Connection refused" in status.detail
     assert provider.lookup("catservice") is None
 
-    eventually(lambda: engine.failed_calls >= 10)  # it keeps retrying...
+    wait_for(lambda: engine.failed_calls >= 10)  # it keeps retrying...
     unreachable = [r for r in caplog.records if "cannot reach" in r.getMessage()]
     assert len(unreachable) == 1  # ...but says so once
 
     engine.create_service(service_attrs("catservice"), emit=False)
     engine.come_back()
-    eventually(lambda: provider.status().ready)
-    eventually(lambda: provider.lookup("catservice") is not None)
-    eventually(lambda: len(engine.streams) >= 1 and not engine.streams[-1].closed)
+    wait_for(lambda: provider.status().ready)
+    wait_for(lambda: provider.lookup("catservice") is not None)
+    wait_for(lambda: len(engine.streams) >= 1 and not engine.streams[-1].closed)
     engine.create_service(service_attrs("echo"))
-    eventually(lambda: provider.lookup("echo") is not None)
+    wait_for(lambda: provider.lookup("echo") is not None)
 
 
 def test_engine_restart_reconnects_and_resyncs(
@@ -273,17 +264,17 @@ def test_engine_restart_reconnects_and_resyncs(
     assert provider.lookup("catservice") is not None
 
     engine.go_down()
-    eventually(lambda: not provider.status().ready)
+    wait_for(lambda: not provider.status().ready)
     engine.remove_service(first, emit=False)  # changes while the stream is gone
     engine.create_service(service_attrs("echo"), emit=False)
     engine.come_back()
 
-    eventually(lambda: provider.lookup("echo") is not None)
-    eventually(lambda: provider.lookup("catservice") is None)
-    eventually(lambda: provider.status().ready)
-    eventually(lambda: len(engine.streams) == 2)
+    wait_for(lambda: provider.lookup("echo") is not None)
+    wait_for(lambda: provider.lookup("catservice") is None)
+    wait_for(lambda: provider.status().ready)
+    wait_for(lambda: len(engine.streams) == 2)
     engine.create_service(service_attrs("after"))
-    eventually(lambda: provider.lookup("after") is not None)
+    wait_for(lambda: provider.lookup("after") is not None)
 
 
 def test_close_without_start_and_twice(engine: FakeDockerClient) -> None:
@@ -302,7 +293,7 @@ def test_scale_sends_the_spec_back_unchanged_but_for_the_count(
     original = copy.deepcopy(attrs["Spec"])
     service_id = engine.create_service(attrs)
     provider = start_provider()
-    eventually(lambda: provider.lookup("catservice") is not None)
+    wait_for(lambda: provider.lookup("catservice") is not None)
     asyncio.run(provider.scale("catservice", 3))
     [(updated_id, version, fields)] = engine.api_updates
     assert (updated_id, version) == (service_id, attrs["Version"]["Index"])
@@ -310,7 +301,7 @@ def test_scale_sends_the_spec_back_unchanged_but_for_the_count(
     assert fields["task_template"] == original["TaskTemplate"]
     assert fields["labels"] == original["Labels"]
     assert fields["endpoint_spec"] == original.get("EndpointSpec")
-    eventually(lambda: getattr(provider.lookup("catservice"), "replicas", None) == 3)
+    wait_for(lambda: getattr(provider.lookup("catservice"), "replicas", None) == 3)
 
 
 def test_logs_read_the_service_with_times_and_task_ids(
@@ -322,7 +313,7 @@ def test_logs_read_the_service_with_times_and_task_ids(
         b"2026-11-25T11:32:25.000000000Z com.docker.swarm.task.id=zb8k06w2m3mbikb7 world\n",
     ]
     provider = start_provider()
-    eventually(lambda: provider.lookup("catservice") is not None)
+    wait_for(lambda: provider.lookup("catservice") is not None)
     lines = asyncio.run(provider.logs("catservice", "1795606344.000000000", 10))
     assert [(line.name, line.instance, line.text) for line in lines] == [
         ("catservice", "zb8k06w2m3mb", "hello"),
@@ -346,7 +337,7 @@ def test_update_state_is_read_from_the_engine(
     updating["UpdateStatus"] = {"State": "updating", "Message": "update in progress"}
     engine.create_service(updating)
     provider = start_provider()
-    eventually(lambda: provider.lookup("rolling") is not None)
+    wait_for(lambda: provider.lookup("rolling") is not None)
     assert asyncio.run(provider.update_state("fresh")) == ""
     assert asyncio.run(provider.update_state("rolling")) == "updating"
     with pytest.raises(FunctionNotFound):

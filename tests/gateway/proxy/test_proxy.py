@@ -14,7 +14,7 @@ from typing import Any
 import httpx
 import pytest
 
-from gateway.management.auth import BasicAuthCredentials
+from gateway.config import BasicAuthCredentials
 from gateway.providers.base import Function
 from gateway.providers.static import StaticProvider
 from tests.gateway.gateway_upstreams import FaultyUpstream

@@ -13,8 +13,7 @@ from concurrent.futures import ThreadPoolExecutor
 import httpx
 import pytest
 
-from gateway.config import ConfigError, load_config
-from gateway.management.auth import BasicAuthCredentials
+from gateway.config import BasicAuthCredentials, ConfigError, load_config
 from gateway.providers.base import Function
 from gateway.providers.static import StaticProvider
 from tests.gateway.harness import BackgroundProcess, GatewayThread, TableResolver
