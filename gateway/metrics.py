@@ -33,7 +33,7 @@ CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 COLD_START_BUCKETS = (0.5, 1.0, 2.0, 3.0, 5.0, 7.5, 10.0, 15.0, 20.0, 30.0, 45.0, 60.0)
 
 # The `_created` series add a third of the samples and nothing the OpenFaaS dashboards
-# use; with 200 functions a scrape took 66 ms with them (docs/benchmarks.md).
+# use, and made scrapes of many functions measurably slower (docs/benchmarks.md).
 disable_created_metrics()  # type: ignore[no-untyped-call]
 
 

@@ -6,7 +6,9 @@ import asyncio
 import json
 from typing import Any
 
-from gateway.config import GatewayConfig
+from gateway.config import BasicAuthCredentials, GatewayConfig
+from gateway.http_errors import ErrorFormat
+from gateway.management.auth import RequireBasicAuth
 from gateway.providers.base import Function
 from gateway.proxy.forwarder import Forwarder
 from gateway.proxy.handler import FunctionProxy
@@ -96,3 +98,27 @@ def test_unknown_function_is_plain_text_404_and_not_counted() -> None:
     assert sent[1]["body"] == b"function 'nope' not found\n"
     assert notifier.told == []
     assert looked_up == ["nope"]
+
+
+def test_a_401_on_invoke_is_plain_text_like_every_other_invoke_error() -> None:
+    notifier, looked_up = Recorder(), list[str]()
+    guarded = RequireBasicAuth(
+        make_proxy(notifier, looked_up),
+        BasicAuthCredentials("admin", "pw"),
+        what="function invocation",
+        error_format=ErrorFormat.TEXT,
+    )
+    scope = {**alexa_scope(0), "path": "/function/cat", "raw_path": b"/function/cat"}
+    sent: list[Any] = []
+
+    async def receive() -> dict[str, Any]:
+        raise AssertionError("the body is never read")
+
+    async def send(message: Any) -> None:
+        sent.append(message)
+
+    asyncio.run(guarded(scope, receive, send))
+    assert sent[0]["status"] == 401
+    assert (b"content-type", b"text/plain; charset=utf-8") in sent[0]["headers"]
+    assert sent[1]["body"] == b"function invocation: authentication required (HTTP basic auth)\n"
+    assert notifier.told == []
