@@ -9,7 +9,8 @@ import uvicorn
 
 from gateway.app import create_app
 from gateway.config import ConfigError, GatewayConfig, load_config
-from gateway.functions import FunctionProvider, StaticProvider
+from gateway.providers.base import FunctionProvider
+from gateway.providers.static import StaticProvider
 from gateway.server import server_config
 
 
@@ -17,7 +18,7 @@ def build_provider(config: GatewayConfig) -> FunctionProvider:
     """The provider `GATEWAY_PROVIDER` asks for (Swarm is imported only when chosen)."""
     if config.provider == "static":
         return StaticProvider(config.static_functions)
-    from gateway.swarm import SwarmProvider
+    from gateway.providers.swarm import SwarmProvider
 
     return SwarmProvider(network=config.swarm_network, resync_interval=config.swarm_resync_interval)
 

@@ -5,18 +5,20 @@ Routes, first match wins:
 - `GET /metrics`: Prometheus exposition.
 - `POST /system/alert`: Alertmanager webhooks for the autoscaler (`gateway.scaling.alerts`),
   behind the same basic auth.
-- `/system/...`: the management API behind basic auth (see `gateway.system_api`).
-- anything else: `FunctionProxy` (see `gateway.routing` and `gateway.alexa` for how a
-  request names its function).
+- `/system/...`: the management API behind basic auth (`gateway.management.api`).
+- anything else: a function call, to `gateway.proxy.handler.FunctionProxy` (see
+  `gateway.routing` for how a request names its function).
 
-The first four are a Starlette app. Function calls bypass it: `Gateway` hands them to the
-proxy directly, because Starlette's exception and routing layers were 6% of
-the gateway's CPU per proxied call (docs/benchmarks.md).
+The first four are a Starlette app, the "platform". Function calls bypass it: `Gateway`
+hands them to the proxy directly, because Starlette's exception and routing layers cost
+a measurable share of the gateway's CPU per proxied call (docs/benchmarks.md).
+docs/architecture.md draws the parts and what each may import.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -27,39 +29,48 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Mount, Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from gateway.auth import RequireBasicAuth
+from gateway import routing
 from gateway.config import GatewayConfig
-from gateway.functions import FunctionProvider
+from gateway.http_errors import ErrorFormat
+from gateway.management.api import create_system_app, not_found
+from gateway.management.auth import RequireBasicAuth, without_credentials
 from gateway.metrics import CONTENT_TYPE, GatewayMetrics
-from gateway.proxy import FunctionProxy
-from gateway.replicas import ReplicaResolver
+from gateway.providers.base import FunctionProvider
+from gateway.proxy.forwarder import Forwarder
+from gateway.proxy.handler import FunctionProxy, HeaderFilter
+from gateway.proxy.notifier import InvocationNotifier, Notifiers
+from gateway.proxy.replicas import ReplicaResolver
 from gateway.scaling.alerts import create_alert_app
 from gateway.scaling.autoscaler import Autoscaler
-from gateway.system_api import create_system_app, not_found
+from gateway.scaling.cold_start import ColdStart, tcp_probe
+from gateway.scaling.load import LoadCounter
+from gateway.scaling.scaler import Scaler
 
 _READ_ONLY_PATHS = frozenset({"/healthz", "/metrics"})
 
 
 class Gateway:
-    """The ASGI app uvicorn serves: function calls straight to `invoke`, the rest to `platform`.
+    """The ASGI app uvicorn serves: function calls straight to `function_calls`, the rest
+    to `platform_app`.
 
-    `platform` (the Starlette app) also gets every non-HTTP scope, so it runs the lifespan.
+    `platform_app` (the Starlette app of the gateway's own endpoints) also gets every
+    non-HTTP scope, so it runs the lifespan.
     """
 
-    def __init__(self, platform: Starlette, invoke: ASGIApp) -> None:
-        self.platform = platform
-        self._invoke = invoke
+    def __init__(self, platform_app: Starlette, function_calls: ASGIApp) -> None:
+        self.platform_app = platform_app
+        self._function_calls = function_calls
 
     @property
     def state(self) -> State:
-        """The Starlette app's state (`metrics`, `autoscaler`)."""
-        return self.platform.state
+        """The Starlette app's state (`metrics`, `autoscaler`, `cold_start`)."""
+        return self.platform_app.state
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and not is_platform_call(scope["method"], scope["path"]):
-            await self._invoke(scope, receive, send)
+            await self._function_calls(scope, receive, send)
         else:
-            await self.platform(scope, receive, send)
+            await self.platform_app(scope, receive, send)
 
 
 def is_platform_call(method: str, path: str) -> bool:
@@ -79,32 +90,52 @@ def create_app(
     *,
     resolver: ReplicaResolver | None = None,
 ) -> Gateway:
-    """Build the gateway app. Its lifespan starts and closes `provider`, the proxy and
-    the autoscaler (unless `config.autoscale` is off).
+    """Build the gateway app. Its lifespan starts and closes `provider`, the proxy, the
+    cold-start path and the autoscaler (unless `config.autoscale` is off).
 
-    `resolver` replaces the DNS-backed replica resolver (tests use a fixed table).
+    Scale from zero works either way: the cold-start path is its own part, handed to the
+    proxy as its waker. `resolver` replaces the DNS-backed replica resolver (tests use a
+    fixed table).
     """
     metrics = GatewayMetrics(provider)
     resolver = resolver or ReplicaResolver(config.dns_ttl)
+    scaler = Scaler(provider, metrics)
+    cold_start = ColdStart(
+        scaler,
+        provider,
+        resolver,
+        timeout=config.scale_from_zero_timeout,
+        probe=functools.partial(tcp_probe, within=config.connect_timeout),
+    )
+    notifier: InvocationNotifier = metrics
     autoscaler = None
+    load: LoadCounter | None = None
     if config.autoscale:
+        load = LoadCounter()
+        notifier = Notifiers([metrics, load])
         autoscaler = Autoscaler(
-            provider,
-            provider,
-            metrics,
-            resolver,
-            interval=config.autoscale_interval,
-            cold_start_timeout=config.scale_from_zero_timeout,
-            connect_timeout=config.connect_timeout,
+            provider, scaler, load, cold_start, interval=config.autoscale_interval
         )
-    cold_start = autoscaler.cold_start if autoscaler else None
-    proxy = FunctionProxy(config, provider, resolver, metrics, cold_start)
+    header_filter: HeaderFilter | None = None
+    if config.basic_auth is not None:
+        header_filter = functools.partial(without_credentials, credentials=config.basic_auth)
+    proxy = FunctionProxy(
+        routing.resolve,
+        provider.lookup,
+        Forwarder(config, resolver),
+        notifier,
+        buffer_limit=config.buffer_limit,
+        waker=cold_start,
+        header_filter=header_filter,
+    )
     alert = RequireBasicAuth(
         create_alert_app(provider, autoscaler), config.basic_auth, what="alert webhook"
     )
-    invoke: ASGIApp = proxy
+    function_calls: ASGIApp = proxy
     if config.invoke_auth:
-        invoke = RequireBasicAuth(proxy, config.basic_auth, what="function invocation")
+        function_calls = RequireBasicAuth(
+            proxy, config.basic_auth, what="function invocation", error_format=ErrorFormat.TEXT
+        )
 
     async def healthz(request: Request) -> Response:
         status = provider.status()
@@ -114,7 +145,10 @@ def create_app(
 
     async def metrics_endpoint(request: Request) -> Response:
         if provider.status().ready:  # a provider that lost its view knows no functions
-            metrics.forget_removed({function.name for function in provider.functions()})
+            known = {function.name for function in provider.functions()}
+            metrics.forget_removed(known)
+            if load is not None:
+                load.forget_removed(known)
         # Rendering thousands of samples takes milliseconds: keep it off the event loop.
         exposition = await asyncio.to_thread(metrics.exposition)
         return Response(exposition, media_type=CONTENT_TYPE)
@@ -132,6 +166,7 @@ def create_app(
                 finally:
                     if autoscaler is not None:
                         await autoscaler.close()
+                    await cold_start.close()
             finally:
                 await proxy.close()
         finally:
@@ -151,4 +186,5 @@ def create_app(
     app.router.default = not_found
     app.state.metrics = metrics
     app.state.autoscaler = autoscaler
-    return Gateway(app, invoke)
+    app.state.cold_start = cold_start
+    return Gateway(app, function_calls)

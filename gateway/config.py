@@ -11,8 +11,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Literal, Protocol, TypeVar
 
-from gateway.auth import BasicAuthCredentials
-from gateway.functions import DEFAULT_FUNCTION_PORT, Function
+from gateway.providers.base import DEFAULT_FUNCTION_PORT, Function
 
 ProviderKind = Literal["swarm", "static"]
 LOG_LEVELS = ("critical", "error", "warning", "info", "debug", "trace")
@@ -36,6 +35,17 @@ class HeadLimits:
     max_headers: int = 100
     head_timeout: float = 10.0
     max_connections: int = 4096
+
+
+@dataclass(frozen=True)
+class BasicAuthCredentials:
+    """The one user name and password the gateway accepts."""
+
+    user: str
+    password: str = ""
+
+    def __repr__(self) -> str:  # never print the password (config objects get logged)
+        return f"BasicAuthCredentials(user={self.user!r}, password='***')"
 
 
 @dataclass(frozen=True)

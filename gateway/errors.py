@@ -1,7 +1,8 @@
 """The gateway's own exceptions, and the one place that maps them to HTTP status codes.
 
 Every error the request path raises on purpose is a `GatewayError`; its message is the
-single plain-text line the caller gets back, so it names the function and what happened.
+single line the caller gets back, so it names the function and what happened.
+`gateway.http_errors` is the one place that turns one into a response. A leaf module.
 """
 
 from __future__ import annotations
@@ -29,7 +30,8 @@ class FunctionNotFound(GatewayError):
 
 
 class NoRoute(GatewayError):
-    """The request names no function at all: no /function/ path, header or Alexa intent."""
+    """Nothing answers this request: it names no function (no /function/ path, header or
+    Alexa intent), or no path of the management API."""
 
 
 class NoReplicas(GatewayError):
@@ -53,7 +55,12 @@ class ProviderUnavailable(GatewayError):
 
 
 class Unauthorized(GatewayError):
-    """The management API was called without valid credentials."""
+    """A request behind basic auth came without the right credentials (the response
+    carries a `WWW-Authenticate` challenge for `realm`)."""
+
+    def __init__(self, message: str, realm: str) -> None:
+        super().__init__(message)
+        self.realm = realm
 
 
 class Forbidden(GatewayError):
@@ -68,8 +75,9 @@ class NotSupported(GatewayError):
     """The provider cannot do this (e.g. the static provider cannot deploy)."""
 
 
-class ManagementDisabled(GatewayError):
-    """The management API has no credentials configured, so it stays closed."""
+class Disabled(GatewayError):
+    """A part of the gateway is switched off by its configuration (the management API
+    without credentials, the alert webhook with autoscaling off)."""
 
 
 class OrchestratorError(GatewayError):
@@ -89,7 +97,7 @@ STATUS_CODES: tuple[tuple[type[GatewayError], int], ...] = (
     (OrchestratorError, 502),
     (NoReplicas, 503),
     (ProviderUnavailable, 503),
-    (ManagementDisabled, 503),
+    (Disabled, 503),
     (UpstreamTimeout, 504),
 )
 

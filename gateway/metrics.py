@@ -1,6 +1,9 @@
 """Prometheus metrics, named like the OpenFaaS gateway's so its dashboards work unchanged.
 
 Each app gets its own `CollectorRegistry` (no global state; tests build several apps).
+`GatewayMetrics` is an invocation notifier for the proxy and the scaling metrics for the
+`Scaler`; a leaf, it imports no other part of the gateway (it reads the functions through
+the small `FunctionList` protocol).
 `function_name` is always the function's full (canonical) name, and only functions the
 provider knows get series, so callers cannot grow the label set with made-up names.
 
@@ -12,7 +15,8 @@ its exact OpenFaaS name (`rate()` works on it as on any counter).
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Collection, Iterator
+from collections.abc import Collection, Iterator, Sequence
+from typing import Protocol
 
 from prometheus_client import (
     CollectorRegistry,
@@ -25,20 +29,33 @@ from prometheus_client import (
 from prometheus_client.metrics_core import GaugeMetricFamily, Metric, UnknownMetricFamily
 from prometheus_client.registry import Collector
 
-from gateway.functions import FunctionProvider
-
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 COLD_START_BUCKETS = (0.5, 1.0, 2.0, 3.0, 5.0, 7.5, 10.0, 15.0, 20.0, 30.0, 45.0, 60.0)
 
 # The `_created` series add a third of the samples and nothing the OpenFaaS dashboards
-# use; with 200 functions a scrape took 66 ms with them (docs/benchmarks.md).
+# use, and made scrapes of many functions measurably slower (docs/benchmarks.md).
 disable_created_metrics()  # type: ignore[no-untyped-call]
+
+
+class _NamedReplicas(Protocol):
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def replicas(self) -> int: ...
+
+
+class FunctionList(Protocol):
+    """The provider's view, as far as the metrics read it."""
+
+    def functions(self) -> Sequence[_NamedReplicas]:
+        """Every function currently known (with its name and desired replicas)."""
 
 
 class _ProviderCollector(Collector):
     """Series computed at scrape time: replicas from the provider, and started calls."""
 
-    def __init__(self, provider: FunctionProvider, started: dict[str, int]) -> None:
+    def __init__(self, provider: FunctionList, started: dict[str, int]) -> None:
         self._provider = provider
         self._started = started
 
@@ -65,7 +82,7 @@ class _ProviderCollector(Collector):
 class GatewayMetrics:
     """The gateway's metrics and its registry; the proxy reports each invocation here."""
 
-    def __init__(self, provider: FunctionProvider) -> None:
+    def __init__(self, provider: FunctionList) -> None:
         self.registry = CollectorRegistry()
         self._started: dict[str, int] = {}
         self._finished: dict[str, int] = {}
@@ -170,14 +187,6 @@ class GatewayMetrics:
     def invocation_counts(self) -> dict[str, int]:
         """Calls started per function since the gateway started (for `/system/functions`)."""
         return self._started.copy()
-
-    def load(self) -> dict[str, tuple[int, int]]:
-        """(calls started, calls in flight) per function, for the autoscaler."""
-        finished = self._finished
-        return {
-            name: (started, started - finished.get(name, 0))
-            for name, started in self._started.items()
-        }
 
     def scale_event(self, function_name: str, direction: str, replicas: int) -> None:
         """Count a replica change the gateway made (`direction`: up or down)."""

@@ -20,8 +20,9 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import request_response
 from starlette.types import ASGIApp
 
-from gateway.errors import GatewayError, status_code
-from gateway.functions import FunctionProvider
+from gateway.errors import BadRequest, Disabled, GatewayError, status_code
+from gateway.http_errors import ErrorFormat, error_response
+from gateway.providers.base import FunctionView
 from gateway.scaling.autoscaler import Autoscaler
 
 log = logging.getLogger("gateway.scaling")
@@ -30,24 +31,26 @@ MAX_BODY_BYTES = 1024 * 1024
 FUNCTION_LABELS = ("function_name", "service")
 
 
-def create_alert_app(provider: FunctionProvider, autoscaler: Autoscaler | None) -> ASGIApp:
+def create_alert_app(provider: FunctionView, autoscaler: Autoscaler | None) -> ASGIApp:
     """The webhook endpoint as an ASGI app (mounted at `/system/alert`, behind auth)."""
 
     async def alert(request: Request) -> Response:
         if autoscaler is None or not autoscaler.enabled:
-            return _error(503, "autoscaling is off (GATEWAY_AUTOSCALE=false): alert ignored")
+            return _error(Disabled("autoscaling is off (GATEWAY_AUTOSCALE=false): alert ignored"))
         try:
             body = await request.body()
         except ClientDisconnect:
             return Response(status_code=400)
         if len(body) > MAX_BODY_BYTES:
-            return _error(400, f"body: larger than {MAX_BODY_BYTES} bytes")
+            return _error(BadRequest(f"body: larger than {MAX_BODY_BYTES} bytes"))
         try:
             payload = json.loads(body)
         except (ValueError, RecursionError) as error:
-            return _error(400, f"body: invalid JSON ({error})")
+            return _error(BadRequest(f"body: invalid JSON ({error})"))
         if not isinstance(payload, Mapping) or not isinstance(payload.get("alerts"), list):
-            return _error(400, "body: expected Alertmanager's webhook JSON with an 'alerts' list")
+            return _error(
+                BadRequest("body: expected Alertmanager's webhook JSON with an 'alerts' list")
+            )
         group_status = payload.get("status")
         results: list[dict[str, Any]] = []
         for alert in payload["alerts"]:
@@ -83,5 +86,5 @@ def create_alert_app(provider: FunctionProvider, autoscaler: Autoscaler | None) 
     return request_response(alert)
 
 
-def _error(status: int, message: str) -> Response:
-    return JSONResponse({"error": message}, status_code=status)
+def _error(error: GatewayError) -> Response:
+    return error_response(error, ErrorFormat.JSON)

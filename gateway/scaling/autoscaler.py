@@ -1,11 +1,10 @@
 """The autoscaler: a control loop over every function, and the one place replicas change.
 
 Every `interval` seconds it reads the gateway's own figures (calls started and in flight
-per function, from `GatewayMetrics`) and asks each function's `ReplicaPlanner` what to
-do. Scale changes go through the provider's `scale` (on Swarm: the service's replicas),
-are logged, and counted in `gateway_scale_events_total`. The cold-start path and the
-Alertmanager webhook scale through `set_replicas` too, so the planners know which
-changes were theirs.
+per function, from its `LoadView`, which the proxy feeds) and asks each function's
+`ReplicaPlanner` what to do. Changes go through the `Scaler` (the provider's `scale`,
+logged and counted); the cold-start path and the Alertmanager webhook scale through it
+too, and it tells the autoscaler, so the planners know which changes were the gateway's.
 
 One gateway process runs one autoscaler. Several gateway replicas would each run one and
 fight over the same services: that needs leader election first (docs/scaling.md).
@@ -15,23 +14,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
 import logging
 import time
-from collections.abc import Callable, Mapping, Sequence
-from typing import Protocol
+from collections.abc import Callable
 
 from gateway.errors import GatewayError, NotSupported
-from gateway.functions import Function, ProviderStatus
-from gateway.replicas import ReplicaResolver
-from gateway.scaling.cold_start import ColdStart, Probe, tcp_probe
-from gateway.scaling.policy import (
-    Load,
-    ReplicaPlanner,
-    ScalingPolicy,
-    alert_replicas,
-    policy_from_labels,
-)
+from gateway.providers.base import Function, FunctionView
+from gateway.scaling.cold_start import ColdStart
+from gateway.scaling.load import LoadView
+from gateway.scaling.policy import Load, ReplicaPlanner, ScalingPolicy, alert_replicas
+from gateway.scaling.scaler import Scaler
 
 log = logging.getLogger("gateway.scaling")
 
@@ -40,76 +32,30 @@ NO_LOAD = Load()
 RETRY_SECONDS = 10.0
 
 
-class ReplicaScaler(Protocol):
-    """Sets a function's desired replicas (the provider's `scale`)."""
-
-    async def scale(self, name: str, replicas: int) -> None:
-        """Set `name`'s desired replicas; `GatewayError`s on failure."""
-
-
-class FunctionSource(Protocol):
-    """The provider's in-memory view (no I/O)."""
-
-    def lookup(self, name: str) -> Function | None:
-        """The function called `name`, if any."""
-
-    def functions(self) -> Sequence[Function]:
-        """Every function currently known."""
-
-    def status(self) -> ProviderStatus:
-        """Whether the view is usable."""
-
-
-class ScalingMetrics(Protocol):
-    """Where the autoscaler reports (implemented by `GatewayMetrics`)."""
-
-    def load(self) -> Mapping[str, tuple[int, int]]:
-        """(calls started, calls in flight) per function."""
-
-    def scale_event(self, function_name: str, direction: str, replicas: int) -> None:
-        """Count one scale change and remember the replicas set."""
-
-    def cold_start(self, function_name: str, seconds: float) -> None:
-        """Record one wake-up's duration."""
-
-
 class Autoscaler:
     """Keeps each function's replicas near `target` calls in flight per replica."""
 
     def __init__(
         self,
-        provider: FunctionSource,
-        scaler: ReplicaScaler,
-        metrics: ScalingMetrics,
-        resolver: ReplicaResolver,
+        provider: FunctionView,
+        scaler: Scaler,
+        load: LoadView,
+        cold_start: ColdStart,
         *,
         interval: float = 2.0,
-        cold_start_timeout: float = 30.0,
-        probe: Probe | None = None,
-        connect_timeout: float = 2.0,
         clock: Callable[[], float] = time.monotonic,
-        poll_interval: float = 0.2,
     ) -> None:
         self._provider = provider
         self._scaler = scaler
-        self._metrics = metrics
+        self._load_view = load
+        self.cold_start = cold_start
         self._interval = interval
         self._clock = clock
         self._planners: dict[str, ReplicaPlanner] = {}
         self._retry_at: dict[str, float] = {}
-        self._warned: set[tuple[str, str, str]] = set()
         self._task: asyncio.Task[None] | None = None
         self.enabled = True
-        self.cold_start = ColdStart(
-            self,
-            provider,
-            resolver,
-            metrics,
-            timeout=cold_start_timeout,
-            probe=probe or functools.partial(tcp_probe, within=connect_timeout),
-            clock=clock,
-            poll_interval=poll_interval,
-        )
+        scaler.subscribe(self._scaled)
 
     def start(self) -> None:
         """Run the control loop in the background (call from the app's lifespan)."""
@@ -117,23 +63,16 @@ class Autoscaler:
             self._task = asyncio.create_task(self._run(), name="autoscaler")
 
     async def close(self) -> None:
-        """Stop the loop and any wake-up under way."""
+        """Stop the loop (the cold-start path is closed by its owner)."""
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
             self._task = None
-        await self.cold_start.close()
 
     def policy(self, function: Function) -> ScalingPolicy:
-        """The function's policy from its labels; invalid labels are logged once."""
-        policy, problems = policy_from_labels(function.labels)
-        for problem in problems:
-            key = (function.name, problem.label, problem.value)
-            if key not in self._warned:
-                self._warned.add(key)
-                log.warning("function %s: %s", function.name, problem)
-        return policy
+        """The function's policy from its labels (see `Scaler.policy`)."""
+        return self._scaler.policy(function)
 
     def planner(self, name: str) -> ReplicaPlanner | None:
         """The planner of a function, once the autoscaler has seen it (for tests)."""
@@ -167,20 +106,12 @@ class Autoscaler:
             self._retry_at.pop(name, None)
 
     async def set_replicas(self, function: Function, replicas: int, reason: str) -> None:
-        """Scale `function` to `replicas` (raises the provider's `GatewayError`s)."""
-        await self._scaler.scale(function.name, replicas)
+        """Scale `function` to `replicas` through the `Scaler` (raises its `GatewayError`s)."""
+        await self._scaler.set_replicas(function, replicas, reason)
+
+    def _scaled(self, name: str, replicas: int) -> None:
         now = self._clock()
-        self._planner_for(function.name, now, NO_LOAD).scaled(now, replicas)
-        direction = "up" if replicas > function.replicas else "down"
-        self._metrics.scale_event(function.name, direction, replicas)
-        log.info(
-            "function %s: scaled %s from %d to %d replicas (%s)",
-            function.name,
-            direction,
-            function.replicas,
-            replicas,
-            reason,
-        )
+        self._planner_for(name, now, NO_LOAD).scaled(now, replicas)
 
     async def alert(self, function: Function, firing: bool) -> int:
         """Apply an Alertmanager alert: firing adds `factor`% of `max` and holds that as a
@@ -212,7 +143,7 @@ class Autoscaler:
     def _load(self) -> dict[str, Load]:
         return {
             name: Load(started, inflight)
-            for name, (started, inflight) in self._metrics.load().items()
+            for name, (started, inflight) in self._load_view.load().items()
         }
 
     def _planner_for(self, name: str, now: float, sample: Load) -> ReplicaPlanner:
@@ -224,7 +155,7 @@ class Autoscaler:
     async def _park(self, function: Function) -> None:
         # No await between this check and entering `parking`: a call that starts after
         # the check finds the park and is held by the cold-start path.
-        started, inflight = self._metrics.load().get(function.name, (0, 0))
+        started, inflight = self._load_view.load().get(function.name, (0, 0))
         planner = self._planners[function.name]
         if inflight > 0 or started != planner.last_started:
             return

@@ -19,12 +19,11 @@ import logging
 import time
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Protocol
 
 from gateway.errors import FunctionNotFound, GatewayError, NoReplicas
-from gateway.functions import Function
-from gateway.replicas import ReplicaResolver
-from gateway.scaling.policy import ScalingPolicy
+from gateway.providers.base import Function, FunctionView
+from gateway.proxy.replicas import ReplicaResolver
+from gateway.scaling.scaler import Scaler
 
 log = logging.getLogger("gateway.scaling")
 
@@ -45,30 +44,6 @@ class ColdStartFailed(NoReplicas):
     def __init__(self, name: str, message: str) -> None:
         GatewayError.__init__(self, message)
         self.name = name
-
-
-class Scaler(Protocol):
-    """What the cold-start path needs from the autoscaler."""
-
-    def policy(self, function: Function) -> ScalingPolicy:
-        """The function's scaling policy (from its labels)."""
-
-    async def set_replicas(self, function: Function, replicas: int, reason: str) -> None:
-        """Scale the function (logged, counted, remembered as the autoscaler's own change)."""
-
-
-class FunctionLookup(Protocol):
-    """The provider's in-memory view (no I/O)."""
-
-    def lookup(self, name: str) -> Function | None:
-        """The function called `name`, if any."""
-
-
-class ColdStartMetrics(Protocol):
-    """Where cold-start times go."""
-
-    def cold_start(self, function_name: str, seconds: float) -> None:
-        """Record one wake-up's duration."""
 
 
 @dataclass
@@ -92,14 +67,16 @@ async def tcp_probe(address: str, port: int, within: float) -> bool:
 
 
 class ColdStart:
-    """One wake-up per sleeping function, shared by every call that waits for it."""
+    """One wake-up per sleeping function, shared by every call that waits for it.
+
+    Its own part, whether or not the autoscaler runs: the proxy holds it as its waker.
+    """
 
     def __init__(
         self,
         scaler: Scaler,
-        provider: FunctionLookup,
+        provider: FunctionView,
         resolver: ReplicaResolver,
-        metrics: ColdStartMetrics,
         *,
         timeout: float,
         probe: Probe,
@@ -109,7 +86,6 @@ class ColdStart:
         self._scaler = scaler
         self._provider = provider
         self._resolver = resolver
-        self._metrics = metrics
         self._timeout = timeout
         self._probe = probe
         self._clock = clock
@@ -211,7 +187,7 @@ class ColdStart:
             if park is not None and self._parks.get(name) is park:
                 del self._parks[name]
         seconds = self._clock() - started
-        self._metrics.cold_start(name, seconds)
+        self._scaler.metrics.cold_start(name, seconds)
         log.info("function %s: cold start took %.2fs", name, seconds)
         return ready
 

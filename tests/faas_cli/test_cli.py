@@ -13,11 +13,12 @@ import pytest
 from faas_cli.__main__ import main
 from faas_cli.definitions import load_definitions
 from faas_cli.errors import UsageError
-from gateway.auth import BasicAuthCredentials
-from gateway.function_logs import LogLine
-from gateway.functions import Function
-from tests.gateway.harness import BackgroundProcess, GatewayThread, free_port, start_watchdog
-from tests.gateway.memory_provider import MemoryProvider
+from gateway.config import BasicAuthCredentials
+from gateway.management.logs import LogLine
+from gateway.providers.base import Function
+from tests.gateway.harness import BackgroundProcess, GatewayThread, start_watchdog
+from tests.gateway.providers.memory_provider import MemoryProvider
+from tests.support import free_port
 
 PASSWORD = "cli-secret"
 DEFINITIONS = """\

@@ -7,14 +7,15 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from gateway.functions import Function, StaticProvider
+from gateway.providers.base import Function
+from gateway.providers.static import StaticProvider
 from tests.gateway.harness import (
     BackgroundProcess,
     GatewayThread,
     TableResolver,
-    free_port,
     start_watchdog,
 )
+from tests.support import free_port
 
 
 @pytest.fixture(scope="session")

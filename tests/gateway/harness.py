@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import socket
 import subprocess
 import sys
 import threading
@@ -20,38 +19,18 @@ from typing import Any
 
 import httpx
 import uvicorn
+from starlette.datastructures import State
 
 from gateway.app import create_app
 from gateway.config import GatewayConfig
-from gateway.functions import FunctionProvider
-from gateway.replicas import ReplicaResolver
+from gateway.providers.base import FunctionProvider
+from gateway.proxy.replicas import ReplicaResolver
 from gateway.server import server_config
+from tests.support import free_port, wait_for_port
 
 REPO = Path(__file__).resolve().parents[2]
 WATCHDOG = REPO / "watchdog" / "fwatchdog.py"
 STARTUP_SECONDS = 20.0
-
-
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on right now."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
-def wait_for_port(port: int, process: subprocess.Popen[bytes] | None = None) -> None:
-    """Block until 127.0.0.1:`port` accepts connections (or the process dies)."""
-    deadline = time.monotonic() + STARTUP_SECONDS
-    while time.monotonic() < deadline:
-        if process is not None and process.poll() is not None:
-            raise RuntimeError(f"process exited with {process.returncode} before listening")
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                return
-        except OSError:
-            time.sleep(0.05)
-    raise RuntimeError(f"nothing listened on 127.0.0.1:{port} within {STARTUP_SECONDS}s")
 
 
 class BackgroundProcess:
@@ -69,8 +48,8 @@ class BackgroundProcess:
 
     def __enter__(self) -> BackgroundProcess:
         try:
-            wait_for_port(self.port, self.process)
-        except RuntimeError:
+            wait_for_port(self.port, self.process, STARTUP_SECONDS)
+        except (RuntimeError, AssertionError):
             self.stop()
             raise
         return self
@@ -126,8 +105,8 @@ class GatewayThread:
             **config,
         )
         self.url = f"http://127.0.0.1:{self.config.port}"
-        app = create_app(self.config, provider, resolver=resolver)
-        self._server = uvicorn.Server(server_config(app, self.config))
+        self.app = create_app(self.config, provider, resolver=resolver)
+        self._server = uvicorn.Server(server_config(self.app, self.config))
         self._thread = threading.Thread(target=self._server.run, daemon=True)
 
     def __enter__(self) -> GatewayThread:
@@ -147,6 +126,10 @@ class GatewayThread:
     ) -> None:
         self._server.should_exit = True
         self._thread.join(timeout=15)
+
+    def app_state(self) -> State:
+        """The app's state: `metrics`, `autoscaler`, `cold_start`."""
+        return self.app.state
 
     def client(self, timeout: float = 30.0) -> httpx.Client:
         """An httpx client aimed at this gateway."""

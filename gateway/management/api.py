@@ -1,0 +1,264 @@
+"""The management API under `/system` (OpenFaaS-compatible paths and field names).
+
+`create_system_app` builds the routes behind basic auth (`gateway.management.auth`). Handlers only
+parse, validate and answer; every change goes through the provider's write methods.
+Errors are JSON `{"error": "<one line>"}` (rendered by `gateway.http_errors`);
+an unexpected exception is logged and answered 500 without any detail of its own.
+
+The routes, their bodies and statuses are listed once, in `gateway.management.openapi` (served at
+`GET /system/openapi.json`); the bodies are validated by their types in
+`gateway.management.deployments`.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import platform
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from typing import Any
+
+from starlette.requests import ClientDisconnect, Request
+from starlette.responses import JSONResponse, Response, StreamingResponse
+from starlette.routing import Route, Router
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from gateway import __version__
+from gateway.config import GatewayConfig
+from gateway.errors import BadRequest, Forbidden, FunctionNotFound, GatewayError, NoRoute
+from gateway.http_errors import ErrorFormat, error_response, send_error
+from gateway.management.auth import RequireBasicAuth
+from gateway.management.deployments import (
+    ANNOTATION_PREFIX,
+    FunctionDeployment,
+    parse_delete_request,
+    parse_deployment,
+    parse_scale_request,
+    validate_function_name,
+)
+from gateway.management.logs import (
+    LogLine,
+    follow,
+    newest,
+    parse_log_query,
+    since_parameter,
+    since_seconds,
+)
+from gateway.management.openapi import FunctionStatus, openapi_document
+from gateway.metrics import GatewayMetrics
+from gateway.providers.base import Function, FunctionProvider
+
+log = logging.getLogger("gateway.system")
+
+MAX_BODY_BYTES = 1024 * 1024
+PROVIDER_NAME = "faas"
+
+Handler = Callable[[Request], Awaitable[Response]]
+
+
+def create_system_app(
+    config: GatewayConfig, provider: FunctionProvider, metrics: GatewayMetrics
+) -> ASGIApp:
+    """The `/system` routes (paths relative to the mount), behind basic auth."""
+
+    async def list_functions(request: Request) -> Response:
+        available = await provider.available_replicas()
+        counts = metrics.invocation_counts()
+        return JSONResponse(
+            [function_status(f, available, counts) for f in provider.functions()]
+        )
+
+    async def describe_function(request: Request) -> Response:
+        name = validate_function_name(request.path_params["name"], "name")
+        function = provider.lookup(name)
+        if function is None:
+            raise FunctionNotFound(name)
+        available = await provider.available_replicas()
+        status = function_status(function, available, metrics.invocation_counts())
+        # Read now, not from the gateway's view: `faas deploy --wait` polls it after an update.
+        status["updateState"] = await provider.update_state(function.name)
+        return JSONResponse(status)
+
+    async def deploy(request: Request) -> Response:
+        deployment = _allowed(parse_deployment(await _read_json(request)))
+        await provider.deploy(deployment)
+        log.info("deployed function %s (%s)", deployment.service, deployment.image)
+        return _accepted(f"deploying function {deployment.service!r}", deployment.service)
+
+    async def update(request: Request) -> Response:
+        deployment = _allowed(parse_deployment(await _read_json(request)))
+        await provider.update(deployment)
+        log.info("updating function %s (%s)", deployment.service, deployment.image)
+        return _accepted(f"updating function {deployment.service!r}", deployment.service)
+
+    async def remove(request: Request) -> Response:
+        name = parse_delete_request(await _read_json(request))
+        await provider.remove(name)
+        log.info("removed function %s", name)
+        return _accepted(f"removing function {name!r}", name)
+
+    async def scale(request: Request) -> Response:
+        name = validate_function_name(request.path_params["name"], "name")
+        replicas = parse_scale_request(name, await _read_json(request))
+        await provider.scale(name, replicas)
+        log.info("scaled function %s to %d", name, replicas)
+        return _accepted(f"scaling function {name!r} to {replicas}", name, replicas=replicas)
+
+    async def logs(request: Request) -> Response:
+        name = validate_function_name(request.query_params.get("name"), "name")
+        query = parse_log_query(request.query_params)
+        function = provider.lookup(name)
+        if function is None:
+            raise FunctionNotFound(name)
+        asked_at = time.time()
+        # The first read happens before answering, so a failure still gets its status.
+        first = newest(
+            await provider.logs(function.name, since_parameter(query.since), query.tail),
+            query.tail,
+        )
+
+        async def read(since: str | None, tail: int | None) -> Sequence[LogLine]:
+            return await provider.logs(function.name, since, tail)
+
+        async def lines() -> AsyncIterator[bytes]:
+            if not query.follow:
+                for line in first:
+                    yield line.ndjson()
+                return
+            start = since_seconds(query.since if query.since is not None else asked_at)
+            try:
+                async for line in follow(read, first, start):
+                    yield line.ndjson()
+            except GatewayError as error:
+                # The status is sent already: end the stream, and say why in the log.
+                log.warning("logs of %s: following stopped: %s", function.name, error.message)
+
+        return StreamingResponse(lines(), media_type="application/x-ndjson")
+
+    async def info(request: Request) -> Response:
+        version = {"release": __version__}
+        return JSONResponse(
+            {
+                "provider": {
+                    "provider": PROVIDER_NAME,
+                    "orchestration": provider.orchestration,
+                    "version": version,
+                },
+                "version": version,
+                "arch": platform.machine(),
+            }
+        )
+
+    document = openapi_document(__version__)
+
+    async def openapi(request: Request) -> Response:
+        return JSONResponse(document)
+
+    def _allowed(deployment: FunctionDeployment) -> FunctionDeployment:
+        allowlist = config.image_allowlist
+        if allowlist and not image_allowed(deployment.image, allowlist):
+            raise Forbidden(
+                f"image {deployment.image!r} is not allowed: images must start with "
+                + " or ".join(repr(prefix) for prefix in allowlist)
+                + " (GATEWAY_IMAGE_ALLOWLIST)"
+            )
+        return deployment
+
+    router = Router(
+        routes=[
+            Route("/functions", _json_errors(list_functions), methods=["GET"]),
+            Route("/functions", _json_errors(deploy), methods=["POST"]),
+            Route("/functions", _json_errors(update), methods=["PUT"]),
+            Route("/functions", _json_errors(remove), methods=["DELETE"]),
+            Route("/function/{name}", _json_errors(describe_function), methods=["GET"]),
+            Route("/scale-function/{name}", _json_errors(scale), methods=["POST"]),
+            Route("/logs", _json_errors(logs), methods=["GET"]),
+            Route("/info", _json_errors(info), methods=["GET"]),
+            Route("/openapi.json", _json_errors(openapi), methods=["GET"]),
+        ],
+        default=not_found,
+    )
+    return RequireBasicAuth(router, config.basic_auth, what="management API")
+
+
+def function_status(
+    function: Function, available: Mapping[str, int], invocations: Mapping[str, int]
+) -> FunctionStatus:
+    """A function as `/system/functions` shows it (OpenFaaS `FunctionStatus` names)."""
+    labels = {k: v for k, v in function.labels.items() if not k.startswith(ANNOTATION_PREFIX)}
+    annotations = {
+        k[len(ANNOTATION_PREFIX) :]: v
+        for k, v in function.labels.items()
+        if k.startswith(ANNOTATION_PREFIX)
+    }
+    return FunctionStatus(
+        name=function.name,
+        image=function.image,
+        namespace=function.namespace or "",
+        envProcess=function.env_process or "",
+        labels=labels,
+        annotations=annotations,
+        replicas=function.replicas,
+        availableReplicas=available.get(function.name, 0),
+        invocationCount=invocations.get(function.name, 0),
+    )
+
+
+async def not_found(scope: Scope, receive: Receive, send: Send) -> None:
+    """Paths under /system that match no route: a JSON error like every other one."""
+    path = scope["path"]  # the whole path, also under a Mount
+    error = NoRoute(f"no such path in the management API: {path!r}")
+    await send_error(send, error, ErrorFormat.JSON)
+
+
+def _accepted(message: str, name: str, **extra: Any) -> Response:
+    return JSONResponse({"message": message, "name": name, **extra}, status_code=202)
+
+
+def _json_errors(handler: Handler) -> Handler:
+    async def wrapped(request: Request) -> Response:
+        try:
+            return await handler(request)
+        except GatewayError as error:
+            return error_response(error, ErrorFormat.JSON)
+        except ClientDisconnect:
+            return Response(status_code=400)
+        except Exception:
+            log.exception("%s %s failed", request.method, request.url.path)
+            internal = GatewayError("internal error in the gateway (details in its log)")
+            return error_response(internal, ErrorFormat.JSON)
+
+    return wrapped
+
+
+async def _read_json(request: Request) -> object:
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > MAX_BODY_BYTES:
+        raise BadRequest(f"body: larger than {MAX_BODY_BYTES} bytes")
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > MAX_BODY_BYTES:
+            raise BadRequest(f"body: larger than {MAX_BODY_BYTES} bytes")
+        chunks.append(chunk)
+    raw = b"".join(chunks)
+    if not raw.strip():
+        raise BadRequest("body: required, a JSON object")
+    try:
+        return json.loads(raw)
+    except (ValueError, RecursionError) as error:
+        raise BadRequest(f"body: invalid JSON ({error})") from None
+
+
+def image_allowed(image: str, prefixes: tuple[str, ...]) -> bool:
+    """Whether `image` starts with one of `prefixes` at a name boundary.
+
+    `registry.example.com` admits `registry.example.com/x` but not
+    `registry.example.com.evil.io/x`; a prefix ending in `/`, `:` or `@` is taken as is.
+    """
+    return any(
+        image.startswith(prefix if prefix.endswith(("/", ":", "@")) else f"{prefix}/")
+        for prefix in prefixes
+    )

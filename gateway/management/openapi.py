@@ -1,0 +1,261 @@
+"""The OpenAPI 3.1 document of the management API, served at `GET /system/openapi.json`.
+
+The bodies' schemas are generated from their types: the request models in
+`gateway.deployments` (which also validate) and the answers typed here, which the handlers
+fill. The route table below is the one description of each route's statuses.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Annotated, Any, Literal, NotRequired
+
+from pydantic import Field, TypeAdapter
+from pydantic.json_schema import GenerateJsonSchema
+from pydantic_core import CoreSchema
+from typing_extensions import TypedDict
+
+from gateway.management.deployments import (
+    DeleteFunctionRequest,
+    FunctionDeployment,
+    FunctionName,
+    ScaleRequest,
+)
+from gateway.management.logs import DEFAULT_TAIL, MAX_TAIL
+
+Count = Annotated[int, Field(ge=0)]
+
+
+class FunctionStatus(TypedDict):
+    """A function as `/system/functions` shows it (OpenFaaS names)."""
+
+    name: str
+    image: str
+    namespace: str
+    envProcess: str
+    labels: dict[str, str]
+    annotations: dict[str, str]
+    replicas: Count
+    availableReplicas: Count
+    invocationCount: Count
+    updateState: NotRequired[
+        Annotated[
+            str,
+            Field(
+                description="Only from GET /system/function/{name}: the latest rolling "
+                "update's state (updating, completed, paused, rollback_started, "
+                "rollback_completed, ...), '' if never updated."
+            ),
+        ]
+    ]
+
+
+class Accepted(TypedDict):
+    """A change the orchestrator has taken on (it completes in the background)."""
+
+    message: str
+    name: str
+    replicas: NotRequired[int]
+
+
+class Version(TypedDict):
+    release: str
+
+
+class ProviderInfo(TypedDict):
+    provider: str
+    orchestration: str
+    version: Version
+
+
+class Info(TypedDict):
+    """What `GET /system/info` answers."""
+
+    provider: ProviderInfo
+    version: Version
+    arch: str
+
+
+class Error(TypedDict):
+    """Every error the management API answers: one line naming the field or function."""
+
+    error: str
+
+
+AlertStatus = Literal["firing", "resolved"]
+
+
+class Alert(TypedDict, total=False):
+    status: AlertStatus
+    labels: dict[str, str]
+
+
+class AlertmanagerWebhook(TypedDict):
+    """The part of Alertmanager's webhook JSON the gateway reads."""
+
+    status: NotRequired[AlertStatus]
+    alerts: list[Alert]
+
+
+class AlertOutcome(TypedDict, total=False):
+    function: str
+    status: str
+    replicas: int
+    error: str
+    code: int
+
+
+class AlertOutcomes(TypedDict):
+    alerts: list[AlertOutcome]
+
+
+_INVALID = "Invalid JSON or field (the message names it)."
+_NOT_FOUND = "No such function."
+_OFF_LIST = "The image is not on the gateway's allow-list."
+
+
+@dataclass(frozen=True)
+class Route:
+    """One operation: its answer (a type, or a JSON Schema as is) and its error statuses."""
+
+    method: str
+    path: str
+    operation_id: str
+    summary: str
+    status: int
+    answer: Any
+    answered: str
+    errors: Mapping[int, str] = field(default_factory=dict)
+    body: Any = None
+    query: tuple[dict[str, Any], ...] = ()
+    description: str = ""
+    media_type: str = "application/json"
+
+
+ROUTES = (
+    Route("get", "/system/functions", "listFunctions", "List the functions",
+          200, list[FunctionStatus], "Every function the gateway routes to."),
+    Route("post", "/system/functions", "deployFunction", "Deploy a new function",
+          202, Accepted, "The service is being created.", body=FunctionDeployment,
+          errors={400: _INVALID, 403: _OFF_LIST,
+                  409: "A function or service of that name exists.",
+                  501: "The provider cannot deploy (static provider).",
+                  502: "The orchestrator refused the deployment."}),
+    Route("put", "/system/functions", "updateFunction", "Update a function (rolling, start-first)",
+          202, Accepted, "The rolling update has started.", body=FunctionDeployment,
+          errors={400: _INVALID, 403: _OFF_LIST, 404: _NOT_FOUND,
+                  409: "The function was not deployed through this API.",
+                  501: "The provider cannot update (static provider).",
+                  502: "The orchestrator refused the update."}),
+    Route("delete", "/system/functions", "deleteFunction", "Remove a function",
+          202, Accepted, "The service is being removed.", body=DeleteFunctionRequest,
+          errors={400: "Invalid JSON or function name.", 404: _NOT_FOUND,
+                  501: "The provider cannot remove (static provider).",
+                  502: "The orchestrator refused the removal."}),
+    Route("get", "/system/function/{name}", "describeFunction", "Describe one function",
+          200, FunctionStatus, "The function.",
+          errors={400: "Invalid function name.", 404: _NOT_FOUND}),
+    Route("post", "/system/scale-function/{name}", "scaleFunction", "Set a function's replicas",
+          202, Accepted, "The replica count is being changed.", body=ScaleRequest,
+          errors={400: "Invalid JSON, name or replica count.", 404: _NOT_FOUND,
+                  501: "The provider cannot scale (static provider).",
+                  502: "The orchestrator refused the change."}),
+    Route("get", "/system/logs", "functionLogs", "A function's logs",
+          200, {"type": "string"}, "Newline-delimited JSON: objects with name, instance "
+          "(the task id), timestamp (RFC 3339) and text.",
+          media_type="application/x-ndjson",
+          description="What the function's replicas wrote to stdout and stderr, one JSON "
+          "object per line, oldest first. With follow=true the answer stays open and new "
+          "lines are added as they appear (read every second).",
+          query=(
+              {"name": "tail", "schema": {"type": "integer", "minimum": 1, "maximum": MAX_TAIL},
+               "description": f"At most this many lines, the newest ({DEFAULT_TAIL} by "
+               "default)."},
+              {"name": "since", "schema": {"type": "string", "format": "date-time"},
+               "description": "Only lines from this time on (RFC 3339)."},
+              {"name": "follow", "schema": {"type": "boolean"},
+               "description": "Keep the answer open for new lines."},
+          ),
+          errors={400: "Invalid name, tail, since or follow.", 404: _NOT_FOUND,
+                  501: "The provider has no logs (static provider).",
+                  502: "The orchestrator refused the request."}),
+    Route("get", "/system/info", "systemInfo", "Provider, orchestration and version",
+          200, Info, "About the gateway."),
+    Route("post", "/system/alert", "alert", "Scale on Alertmanager's webhook",
+          200, AlertOutcomes, "What each alert did.", body=AlertmanagerWebhook,
+          description="Each alert names its function in the label 'function_name' (or "
+          "'service'). 'firing' scales up by com.faas.scale.factor percent of the maximum, "
+          "'resolved' back to the minimum. Per-alert problems are reported in the answer.",
+          errors={400: "Invalid JSON, or no 'alerts' list.",
+                  503: "Autoscaling is off, or no credentials are configured."}),
+    Route("get", "/system/openapi.json", "openapi", "This document",
+          200, {"type": "object"}, "The OpenAPI document."),
+)  # fmt: skip
+
+_ALWAYS = {
+    401: "No or wrong credentials (HTTP basic auth).",
+    503: "The management API is disabled: no credentials are configured.",
+}
+
+
+class _Untitled(GenerateJsonSchema):
+    """Leaves out the titles pydantic derives from field names: they say nothing new."""
+
+    def field_title_should_be_set(self, schema: CoreSchema) -> bool:
+        return False
+
+
+def openapi_document(version: str) -> dict[str, Any]:
+    """The whole document; `version` is the gateway's release."""
+    types = [t for r in ROUTES for t in (r.answer, r.body) if t is not None]
+    typed = dict.fromkeys([*(t for t in types if not isinstance(t, dict)), Error])
+    refs, definitions = TypeAdapter.json_schemas(
+        [(t, "validation", TypeAdapter(t)) for t in typed],
+        ref_template="#/components/schemas/{model}",
+        schema_generator=_Untitled,
+    )
+    schemas = {t: schema for (t, _), schema in refs.items()}
+
+    def content(of: Any, media_type: str = "application/json") -> dict[str, Any]:
+        schema = of if isinstance(of, dict) else schemas[of]
+        return {media_type: {"schema": schema}}
+
+    name_schema = TypeAdapter(FunctionName).json_schema()
+    paths: dict[str, dict[str, Any]] = {}
+    for route in ROUTES:
+        operation: dict[str, Any] = {"summary": route.summary, "operationId": route.operation_id}
+        if route.description:
+            operation["description"] = route.description
+        parameters = [{"in": "query", **parameter} for parameter in route.query]
+        if "{name}" in route.path or route.path == "/system/logs":
+            where = "path" if "{name}" in route.path else "query"
+            parameters.insert(0, {"name": "name", "in": where, "required": True,
+                                  "schema": name_schema})  # fmt: skip
+        if parameters:
+            operation["parameters"] = parameters
+        if route.body is not None:
+            operation["requestBody"] = {"required": True, "content": content(route.body)}
+        answer = {"description": route.answered, "content": content(route.answer, route.media_type)}
+        errors = {**_ALWAYS, **route.errors}
+        operation["responses"] = {
+            str(route.status): answer,
+            **{str(status): {"description": text, "content": content(Error)}
+               for status, text in sorted(errors.items())},
+        }  # fmt: skip
+        paths.setdefault(route.path, {})[route.method] = operation
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "faas gateway management API",
+            "version": version,
+            "description": "Deploy, update, scale, list and remove functions. Every path "
+            "needs HTTP basic auth. Field names follow OpenFaaS's FunctionDeployment.",
+        },
+        "security": [{"basicAuth": []}],
+        "paths": paths,
+        "components": {
+            "securitySchemes": {"basicAuth": {"type": "http", "scheme": "basic"}},
+            "schemas": definitions.get("$defs", {}),
+        },
+    }

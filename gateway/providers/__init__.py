@@ -1,0 +1,2 @@
+"""Where functions come from: the provider interface (`base`) and its implementations
+(`static`, `swarm`). Providers never know about HTTP requests."""

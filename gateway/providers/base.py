@@ -1,0 +1,171 @@
+"""The provider interface: what the gateway knows about a function, the in-memory index it
+looks names up in, and the protocols a provider implements.
+
+Providers (Docker Swarm, or a fake in tests) keep a `FunctionRegistry` up to date; the
+request path only ever reads it, so routing never waits on an orchestrator API.
+`FunctionView` is the read side (no I/O) that the proxy and scaling use, `ReplicaScaler`
+the one write scaling needs, and `FunctionProvider` all of it plus the management writes.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Protocol
+
+if TYPE_CHECKING:
+    from gateway.management.deployments import FunctionDeployment
+    from gateway.management.logs import LogLine
+
+DEFAULT_FUNCTION_PORT = 8080
+
+
+@dataclass(frozen=True)
+class Function:
+    """One deployed function as the gateway routes to it.
+
+    `upstream_host` is a DNS name (or address) that resolves to every running replica,
+    e.g. `tasks.func_catservice` on Swarm; the proxy resolves it and spreads requests
+    over the addresses it returns.
+    """
+
+    name: str
+    image: str
+    replicas: int
+    upstream_host: str
+    upstream_port: int = DEFAULT_FUNCTION_PORT
+    namespace: str | None = None
+    labels: Mapping[str, str] = field(default_factory=dict)
+    env_process: str | None = None
+
+    @property
+    def short_name(self) -> str | None:
+        """The name without its stack prefix (`catservice` for `func_catservice`)."""
+        prefix = f"{self.namespace}_" if self.namespace else None
+        if prefix and self.name.startswith(prefix) and len(self.name) > len(prefix):
+            return self.name[len(prefix) :]
+        return None
+
+
+class FunctionRegistry:
+    """Thread-safe index of functions by full name, with unambiguous short-name lookup."""
+
+    def __init__(self, functions: Iterable[Function] = ()) -> None:
+        self._lock = threading.Lock()
+        self._by_name: dict[str, Function] = {}
+        self._by_short_name: dict[str, list[str]] = {}
+        self.replace_all(functions)
+
+    def replace_all(self, functions: Iterable[Function]) -> None:
+        """Swap the whole view at once (a full resync)."""
+        by_name = {function.name: function for function in functions}
+        with self._lock:
+            self._by_name = by_name
+            self._reindex()
+
+    def upsert(self, function: Function) -> None:
+        """Add a function or replace the one of the same name."""
+        with self._lock:
+            self._by_name = {**self._by_name, function.name: function}
+            self._reindex()
+
+    def remove(self, name: str) -> None:
+        """Forget a function by full name; unknown names are ignored."""
+        with self._lock:
+            if name in self._by_name:
+                self._by_name = {k: v for k, v in self._by_name.items() if k != name}
+                self._reindex()
+
+    def lookup(self, name: str) -> Function | None:
+        """Find by full name first, then by short name when exactly one function has it."""
+        by_name, by_short_name = self._by_name, self._by_short_name
+        function = by_name.get(name)
+        if function is not None:
+            return function
+        candidates = by_short_name.get(name, ())
+        if len(candidates) == 1:
+            return by_name.get(candidates[0])
+        return None
+
+    def all(self) -> Sequence[Function]:
+        """Every known function, sorted by name."""
+        by_name = self._by_name
+        return [by_name[name] for name in sorted(by_name)]
+
+    def _reindex(self) -> None:
+        short: dict[str, list[str]] = {}
+        for function in self._by_name.values():
+            if function.short_name:
+                short.setdefault(function.short_name, []).append(function.name)
+        self._by_short_name = short
+
+
+@dataclass(frozen=True)
+class ProviderStatus:
+    """Whether a provider has a usable view of the functions, and why not if it has none."""
+
+    ready: bool
+    detail: str = ""
+
+
+class FunctionView(Protocol):
+    """A provider's in-memory view of the functions: called on the request path, no I/O."""
+
+    def lookup(self, name: str) -> Function | None:
+        """The function called `name` (full or unambiguous short name), if any."""
+
+    def functions(self) -> Sequence[Function]:
+        """Every function currently known."""
+
+    def status(self) -> ProviderStatus:
+        """Readiness for `/healthz`: e.g. not ready while the engine cannot be reached."""
+
+
+class ReplicaScaler(Protocol):
+    """Sets a function's desired replicas (what scaling needs of a provider)."""
+
+    async def scale(self, name: str, replicas: int) -> None:
+        """Set `name`'s desired replicas; `FunctionNotFound` if none, `GatewayError`s."""
+
+
+class FunctionProvider(FunctionView, ReplicaScaler, Protocol):
+    """Where functions come from: an orchestrator kept in memory by a background task.
+
+    The view (`FunctionView`) is read on the request path and must not do I/O.
+    The async methods serve the management API (`/system`) and scaling: they may talk to
+    the orchestrator (off the event loop) and raise `GatewayError`s (`FunctionNotFound`,
+    `Conflict`, `NotSupported`, `OrchestratorError`, `ProviderUnavailable`).
+    """
+
+    orchestration: str
+
+    async def start(self) -> None:
+        """Load the initial view and begin watching for changes."""
+
+    async def close(self) -> None:
+        """Stop watching and release resources."""
+
+    async def available_replicas(self) -> Mapping[str, int]:
+        """Running replicas by full function name (functions missing here have none)."""
+
+    async def deploy(self, deployment: FunctionDeployment) -> None:
+        """Create a new function; `Conflict` if the name is taken."""
+
+    async def update(self, deployment: FunctionDeployment) -> None:
+        """Replace a function's definition with a rolling update; `FunctionNotFound` if none."""
+
+    async def remove(self, name: str) -> None:
+        """Remove a function (full or unambiguous short name); `FunctionNotFound` if none."""
+
+    async def update_state(self, name: str) -> str:
+        """The state of a function's latest rolling update, read now: `updating`,
+        `completed`, `paused`, `rollback_started`, ... or "" if it was never updated."""
+
+    async def logs(self, name: str, since: str | None, tail: int | None) -> Sequence[LogLine]:
+        """Lines the replicas of a function wrote (as the engine interleaves them);
+        `FunctionNotFound` if none.
+
+        `since`: Docker's `seconds.nanoseconds`, lines at or after it; `tail`: at most
+        that many lines per replica (None: all).
+        """

@@ -1,0 +1,81 @@
+"""`StaticProvider`: a fixed, editable set of functions (`GATEWAY_STATIC_FUNCTIONS`, tests)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING
+
+from gateway.errors import NotSupported
+from gateway.providers.base import Function, FunctionRegistry, ProviderStatus
+
+if TYPE_CHECKING:
+    from gateway.management.deployments import FunctionDeployment
+    from gateway.management.logs import LogLine
+
+
+class StaticProvider:
+    """A provider over a fixed, editable registry: for tests and local development.
+
+    Its functions can be listed through the management API, not changed (501).
+    """
+
+    orchestration = "static"
+
+    def __init__(self, functions: Iterable[Function] = ()) -> None:
+        self.registry = FunctionRegistry(functions)
+
+    async def start(self) -> None:
+        """Nothing to load: the registry is already filled."""
+
+    async def close(self) -> None:
+        """Nothing to release."""
+
+    def lookup(self, name: str) -> Function | None:
+        """See `FunctionProvider.lookup`."""
+        return self.registry.lookup(name)
+
+    def functions(self) -> Sequence[Function]:
+        """See `FunctionProvider.functions`."""
+        return self.registry.all()
+
+    def status(self) -> ProviderStatus:
+        """Always ready."""
+        return ProviderStatus(ready=True, detail="static")
+
+    async def available_replicas(self) -> Mapping[str, int]:
+        """Every listed replica counts as running."""
+        return {function.name: function.replicas for function in self.registry.all()}
+
+    async def deploy(self, deployment: FunctionDeployment) -> None:
+        """Not supported: see `GATEWAY_STATIC_FUNCTIONS`."""
+        raise _static_read_only("deploy")
+
+    async def update(self, deployment: FunctionDeployment) -> None:
+        """Not supported: see `GATEWAY_STATIC_FUNCTIONS`."""
+        raise _static_read_only("update")
+
+    async def remove(self, name: str) -> None:
+        """Not supported: see `GATEWAY_STATIC_FUNCTIONS`."""
+        raise _static_read_only("remove")
+
+    async def scale(self, name: str, replicas: int) -> None:
+        """Not supported: see `GATEWAY_STATIC_FUNCTIONS`."""
+        raise _static_read_only("scale")
+
+    async def update_state(self, name: str) -> str:
+        """Static functions are never updated: ""."""
+        return ""
+
+    async def logs(self, name: str, since: str | None, tail: int | None) -> Sequence[LogLine]:
+        """Not supported: static functions run wherever their owner started them."""
+        raise NotSupported(
+            "logs are not available from the static provider (its functions run outside "
+            "any orchestrator the gateway knows)"
+        )
+
+
+def _static_read_only(operation: str) -> NotSupported:
+    return NotSupported(
+        f"{operation} is not supported by the static provider "
+        "(its functions come from GATEWAY_STATIC_FUNCTIONS)"
+    )

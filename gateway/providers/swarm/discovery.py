@@ -1,0 +1,404 @@
+"""Docker Swarm discovery: the services on the functions network, kept in a `FunctionRegistry`.
+
+A function is a Swarm service attached to the functions network, unless its service labels
+opt it out with `com.faas.function=false` (the gateway and Prometheus do). Service labels
+(in a stack file: `deploy.labels`) that the provider reads (`services`):
+
+- `com.faas.function`: `false` / `0` / `no` / `off` (any case) means "not a function".
+- `com.faas.port`: the port the watchdog listens on (default 8080; invalid values are logged
+  once and ignored).
+- `com.docker.stack.namespace`: set by `docker stack deploy`; it becomes `Function.namespace`,
+  so `func_catservice` is also found as `catservice` while that is unambiguous.
+
+Replicas are reached through `tasks.<service>` (the engine's DNS answers with every task IP;
+there is no IPVS for service VIPs). A global service counts as one replica: the real count
+follows the nodes, and routing only needs the DNS name. Swarm jobs are not functions.
+
+All Docker API calls happen on two daemon threads, never on the event loop or the request
+path: one follows the engine's service events, the other applies them (re-reading the
+service, so a late or duplicate event is harmless) and does a full resync every
+`resync_interval` seconds and whenever the events stream reconnects. That second thread
+is the only writer of the registry after `start()`.
+
+`SwarmProvider` is the discovery; its management writes are delegated to
+`SwarmManagement` (`gateway.providers.swarm.management`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+import logging
+import os
+import queue
+import threading
+import time
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import docker
+from docker.types.daemon import CancellableStream
+
+from gateway.management.deployments import FunctionDeployment
+from gateway.management.logs import LogLine
+from gateway.providers.base import DEFAULT_FUNCTION_PORT, Function, FunctionRegistry, ProviderStatus
+from gateway.providers.swarm.management import SwarmManagement
+from gateway.providers.swarm.services import (
+    ENGINE_ERRORS,
+    PORT_LABEL,
+    function_from_service,
+    mapping,
+    parse_port,
+)
+
+log = logging.getLogger("gateway.swarm")
+
+_API_TIMEOUT = 10
+_RETRY_MIN = 0.5
+_RETRY_MAX = 5.0
+_JOIN_TIMEOUT = 5.0
+
+_Event = dict[str, Any]
+
+
+class _Signal(enum.Enum):
+    RESYNC = "resync"
+    STOP = "stop"
+
+
+class SwarmProvider:
+    """A `FunctionProvider` over the services of a Docker Swarm: discovery here, writes in
+    `SwarmManagement` (see the module docstring).
+
+    `client` defaults to `docker.from_env()`, created lazily on a background thread so that
+    `start()` succeeds even while the engine is unreachable.
+    """
+
+    orchestration = "swarm"
+
+    def __init__(
+        self,
+        network: str = "functions",
+        resync_interval: float = 30.0,
+        client: docker.DockerClient | None = None,
+    ) -> None:
+        self.network = network
+        self.resync_interval = resync_interval
+        self.registry = FunctionRegistry()
+        self._client = client
+        self._owns_client = client is None
+        self._engine = _engine_address(client)
+        self._client_lock = threading.Lock()
+        self._queue: queue.SimpleQueue[_Signal | _Event] = queue.SimpleQueue()
+        self._stopping = threading.Event()
+        self._stream: CancellableStream[_Event] | None = None
+        self._stream_lock = threading.Lock()
+        self._threads: list[threading.Thread] = []
+        self._status = ProviderStatus(ready=False, detail=f"not synced yet with {self._engine}")
+        # Only touched by whichever thread syncs: `_bootstrap`, then `_work`.
+        self._network_ids: frozenset[str] = frozenset()
+        self._network_missing: bool | None = None
+        self._names_by_id: dict[str, str] = {}
+        self._engine_failing = False
+        self._warned: set[tuple[str, str]] = set()
+        self._management = SwarmManagement(self)
+
+    async def start(self) -> None:
+        """Sync once (never raising: failures show in `status()`), then follow the engine."""
+        if self._threads or self._stopping.is_set():
+            return
+        await asyncio.to_thread(self._bootstrap)
+        self._threads = [
+            threading.Thread(target=self._work, name="swarm-sync", daemon=True),
+            threading.Thread(target=self._follow_events, name="swarm-events", daemon=True),
+        ]
+        for thread in self._threads:
+            thread.start()
+
+    async def close(self) -> None:
+        """Stop both threads (closing the events stream) and the client if we made it."""
+        if self._stopping.is_set():
+            return
+        self._stopping.set()
+        self._queue.put(_Signal.STOP)
+        with self._stream_lock:
+            stream, self._stream = self._stream, None
+        if stream is not None:
+            await asyncio.to_thread(_close_quietly, stream)
+        for thread in self._threads:
+            await asyncio.to_thread(thread.join, _JOIN_TIMEOUT)
+            if thread.is_alive():
+                log.warning("thread %s still busy with the Docker engine; leaving it", thread.name)
+        if self._owns_client and self._client is not None:
+            await asyncio.to_thread(_close_quietly, self._client)
+
+    def lookup(self, name: str) -> Function | None:
+        """See `FunctionProvider.lookup`."""
+        return self.registry.lookup(name)
+
+    def functions(self) -> Sequence[Function]:
+        """See `FunctionProvider.functions`."""
+        return self.registry.all()
+
+    def status(self) -> ProviderStatus:
+        """Ready once a full sync has succeeded, until the engine fails again."""
+        return self._status
+
+    # Management operations: `SwarmManagement` (gateway.providers.swarm.management).
+
+    async def available_replicas(self) -> Mapping[str, int]:
+        """See `FunctionProvider.available_replicas`: tasks in state running, per service."""
+        return await self._management.available_replicas()
+
+    async def deploy(self, deployment: FunctionDeployment) -> None:
+        """See `FunctionProvider.deploy`."""
+        await self._management.deploy(deployment)
+
+    async def update(self, deployment: FunctionDeployment) -> None:
+        """See `FunctionProvider.update`: only for services the API created."""
+        await self._management.update(deployment)
+
+    async def remove(self, name: str) -> None:
+        """See `FunctionProvider.remove`."""
+        await self._management.remove(name)
+
+    async def scale(self, name: str, replicas: int) -> None:
+        """See `FunctionProvider.scale`."""
+        await self._management.scale(name, replicas)
+
+    async def update_state(self, name: str) -> str:
+        """See `FunctionProvider.update_state`: the service's `UpdateStatus.State`."""
+        return await self._management.update_state(name)
+
+    async def logs(self, name: str, since: str | None, tail: int | None) -> Sequence[LogLine]:
+        """See `FunctionProvider.logs`: the service's logs (json-file or journald driver)."""
+        return await self._management.logs(name, since, tail)
+
+    # What management asks of discovery.
+
+    def client(self) -> docker.DockerClient:
+        """The Docker client (created on first use, on the calling thread)."""
+        return self._get_client()
+
+    @property
+    def engine(self) -> str:
+        """The engine's address, for messages."""
+        return self._engine
+
+    def names_by_id(self) -> dict[str, str]:
+        """Function names by service id (a copy: the sync thread owns the original)."""
+        return self._names_by_id.copy()  # atomic under the GIL
+
+    def is_function(self, attrs: Mapping[str, Any]) -> bool:
+        """Whether a service's attrs describe a function on the functions network."""
+        return function_from_service(attrs, self.network, self._network_ids) is not None
+
+    def reread(self, service_id: str) -> None:
+        """Have the sync thread re-read a service the API just changed."""
+        self._queue.put({"Action": "update", "Actor": {"ID": service_id}})
+
+    def forget_service(self, service_id: str) -> None:
+        """Have the sync thread drop a service the API just removed."""
+        self._queue.put({"Action": "remove", "Actor": {"ID": service_id}})
+
+    # Background work.
+
+    def _bootstrap(self) -> None:
+        # The stream opens first so that nothing can change unseen between it and the sync.
+        self._open_stream()
+        self._full_sync()
+
+    def _work(self) -> None:
+        retry = _RETRY_MIN
+        next_sync = time.monotonic() + (self.resync_interval if self._status.ready else retry)
+        while True:
+            try:
+                item = self._queue.get(timeout=max(0.0, next_sync - time.monotonic()))
+            except queue.Empty:
+                item = _Signal.RESYNC
+            if item is _Signal.STOP:
+                return
+            try:
+                ok = self._full_sync() if item is _Signal.RESYNC else self._apply_event(item)
+            except Exception:
+                log.exception("unexpected error while syncing with %s", self._engine)
+                ok = False
+            if ok and item is _Signal.RESYNC:
+                retry = _RETRY_MIN
+                next_sync = time.monotonic() + self.resync_interval
+            elif not ok:
+                next_sync = time.monotonic() + min(retry, self.resync_interval)
+                retry = min(retry * 2, _RETRY_MAX)
+
+    def _follow_events(self) -> None:
+        retry = _RETRY_MIN
+        with self._stream_lock:
+            stream = self._stream
+        while not self._stopping.is_set():
+            if stream is None:
+                stream = self._open_stream()
+                if stream is None:
+                    self._stopping.wait(retry)
+                    retry = min(retry * 2, _RETRY_MAX)
+                    continue
+                log.info("following service events from %s", self._engine)
+                self._queue.put(_Signal.RESYNC)  # for whatever happened while disconnected
+                retry = _RETRY_MIN
+            try:
+                for event in stream:
+                    self._queue.put(event)
+            except ENGINE_ERRORS as exc:
+                log.debug("events stream failed: %s", exc)
+            _close_quietly(stream)
+            stream = None
+            if not self._stopping.is_set():
+                log.warning("lost the service events stream from %s; reconnecting", self._engine)
+                self._queue.put(_Signal.RESYNC)  # so that status() soon tells if the engine is gone
+                self._stopping.wait(retry)
+
+    def _open_stream(self) -> CancellableStream[_Event] | None:
+        try:
+            stream = self._get_client().events(decode=True, filters={"type": "service"})
+        except ENGINE_ERRORS as exc:
+            log.debug("cannot open the events stream: %s", exc)
+            return None
+        with self._stream_lock:
+            if self._stopping.is_set():
+                _close_quietly(stream)
+                return None
+            self._stream = stream
+        return stream
+
+    def _get_client(self) -> docker.DockerClient:
+        with self._client_lock:
+            if self._client is None:
+                self._client = docker.from_env(timeout=_API_TIMEOUT)
+            return self._client
+
+    def _full_sync(self) -> bool:
+        try:
+            client = self._get_client()
+            self._refresh_network(client)
+            services = [service.attrs for service in client.services.list()]
+        except ENGINE_ERRORS as exc:
+            self._engine_failed(exc)
+            return False
+        names_by_id: dict[str, str] = {}
+        functions: list[Function] = []
+        for attrs in services:
+            function = self._to_function(attrs)
+            if function is not None:
+                names_by_id[str(attrs.get("ID"))] = function.name
+                functions.append(function)
+        self.registry.replace_all(functions)
+        self._names_by_id = names_by_id
+        self._engine_ok(len(functions))
+        return True
+
+    def _apply_event(self, event: Mapping[str, Any]) -> bool:
+        action = event.get("Action")
+        service_id = str(mapping(event.get("Actor")).get("ID", ""))
+        if action == "remove":
+            self._forget(service_id)
+            return True
+        if action not in ("create", "update") or not service_id:
+            return True
+        try:
+            client = self._get_client()
+            # types-docker leaves ServiceCollection.get unannotated.
+            attrs = client.services.get(service_id).attrs  # type: ignore[no-untyped-call]
+            function = self._to_function(attrs)
+            if function is None:
+                # The functions network may have been created (or re-created) since we looked.
+                self._refresh_network(client)
+                function = self._to_function(attrs)
+        except docker.errors.NotFound:
+            self._forget(service_id)
+            return True
+        except ENGINE_ERRORS as exc:
+            self._engine_failed(exc)
+            return False
+        if function is None:
+            self._forget(service_id)
+            return True
+        previous = self._names_by_id.get(service_id)
+        if previous is not None and previous != function.name:
+            self.registry.remove(previous)
+        self._names_by_id[service_id] = function.name
+        self.registry.upsert(function)
+        return True
+
+    def _forget(self, service_id: str) -> None:
+        name = self._names_by_id.pop(service_id, None)
+        if name is not None:
+            self.registry.remove(name)
+
+    def _refresh_network(self, client: docker.DockerClient) -> None:
+        # The name filter matches substrings, hence the exact comparison.
+        found = frozenset(
+            str(network.id)
+            for network in client.networks.list(names=[self.network])
+            if network.name == self.network
+        )
+        missing = not found
+        if missing and self._network_missing is not True:
+            log.warning(
+                "network %r not found on %s: no functions until it exists "
+                "(the stack creates it); checking again on every resync",
+                self.network,
+                self._engine,
+            )
+        elif not missing and self._network_missing:
+            log.info("network %r found", self.network)
+        self._network_ids, self._network_missing = found, missing
+
+    def _to_function(self, attrs: Mapping[str, Any]) -> Function | None:
+        function = function_from_service(attrs, self.network, self._network_ids)
+        if function is not None:
+            self._check_port_label(function)
+        return function
+
+    def _check_port_label(self, function: Function) -> None:
+        port = function.labels.get(PORT_LABEL)
+        if port is None or parse_port(port) is not None or (function.name, port) in self._warned:
+            return
+        self._warned.add((function.name, port))  # once, not on every resync
+        log.warning(
+            "service %s: invalid %s label %r; using port %d",
+            function.name,
+            PORT_LABEL,
+            port,
+            DEFAULT_FUNCTION_PORT,
+        )
+
+    def _engine_ok(self, count: int) -> None:
+        if self._engine_failing or not self._status.ready:
+            log.info("synced with %s: %d function(s)", self._engine, count)
+        self._engine_failing = False
+        detail = f"following the Docker engine at {self._engine}"
+        if self._network_missing:
+            detail = f"network {self.network!r} not found yet on {self._engine}: no functions"
+        self._status = ProviderStatus(ready=True, detail=detail)
+
+    def _engine_failed(self, exc: BaseException) -> None:
+        detail = f"cannot reach the Docker engine at {self._engine}: {exc}"
+        # Reasons can differ on every attempt (object addresses), so log state changes only.
+        if not self._engine_failing:
+            log.warning("%s (retrying in the background)", detail)
+        self._engine_failing = True
+        self._status = ProviderStatus(ready=False, detail=detail)
+
+
+def _engine_address(client: docker.DockerClient | None) -> str:
+    base_url = str(getattr(getattr(client, "api", None), "base_url", ""))
+    # http+docker:// is the SDK's stand-in for a local socket: DOCKER_HOST says more.
+    if base_url and not base_url.startswith("http+docker://"):
+        return base_url
+    return os.environ.get("DOCKER_HOST") or "unix:///var/run/docker.sock"
+
+
+def _close_quietly(closable: CancellableStream[_Event] | docker.DockerClient) -> None:
+    try:
+        closable.close()
+    except Exception as exc:  # already broken: nothing more to release
+        log.debug("close failed: %s", exc)

@@ -1,0 +1,267 @@
+"""Swarm management writes: deploy, update, remove, scale, and the reads the API asks for
+now (running replicas, update state, logs).
+
+Each call runs on a worker thread (`asyncio.to_thread`), never on the event loop, and then
+asks discovery to re-read the service, so the registry follows at once without waiting
+for the engine's event. Services created here are always attached to the functions
+network with `dnsrr` endpoints, labelled `com.faas.managed=true`, roll with `start-first`
+updates, and get nothing beyond the `FunctionDeployment` fields: no mounts but an optional
+`/tmp` tmpfs, no capabilities, no published ports, never the Docker socket.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import docker
+import docker.errors
+import docker.types
+from docker.models.services import Service
+
+from gateway.errors import (
+    BadRequest,
+    Conflict,
+    FunctionNotFound,
+    GatewayError,
+    OrchestratorError,
+    ProviderUnavailable,
+)
+from gateway.management.deployments import ANNOTATION_PREFIX, MANAGED_LABEL, FunctionDeployment
+from gateway.management.logs import LogLine, parse_engine_logs
+from gateway.providers.swarm.services import ENGINE_ERRORS, PROCESS_ENV, mapping
+
+if TYPE_CHECKING:
+    from gateway.providers.swarm.discovery import SwarmProvider
+
+T = TypeVar("T")
+
+
+class SwarmManagement:
+    """The engine calls behind the management API, for the services `discovery` follows."""
+
+    def __init__(self, discovery: SwarmProvider) -> None:
+        self._discovery = discovery
+
+    async def available_replicas(self) -> Mapping[str, int]:
+        """See `FunctionProvider.available_replicas`: tasks in state running, per service."""
+        return await self._engine_call(self._count_running_tasks)
+
+    async def deploy(self, deployment: FunctionDeployment) -> None:
+        """See `FunctionProvider.deploy`."""
+        await self._engine_call(self._create_service, deployment)
+
+    async def update(self, deployment: FunctionDeployment) -> None:
+        """See `FunctionProvider.update`: only for services the API created."""
+        await self._engine_call(self._update_service, deployment)
+
+    async def remove(self, name: str) -> None:
+        """See `FunctionProvider.remove`."""
+        await self._engine_call(self._remove_service, name)
+
+    async def scale(self, name: str, replicas: int) -> None:
+        """See `FunctionProvider.scale`."""
+        await self._engine_call(self._scale_service, name, replicas)
+
+    async def update_state(self, name: str) -> str:
+        """See `FunctionProvider.update_state`: the service's `UpdateStatus.State`."""
+        return await self._engine_call(self._read_update_state, name)
+
+    async def logs(self, name: str, since: str | None, tail: int | None) -> Sequence[LogLine]:
+        """See `FunctionProvider.logs`: the service's logs (json-file or journald driver)."""
+        return await self._engine_call(self._read_logs, name, since, tail)
+
+    async def _engine_call(self, operation: Callable[..., T], *args: Any) -> T:
+        try:
+            return await asyncio.to_thread(operation, *args)
+        except GatewayError:
+            raise
+        except docker.errors.APIError as error:
+            raise _api_error(error) from None
+        except ENGINE_ERRORS as error:
+            raise ProviderUnavailable(
+                f"cannot reach the Docker engine at {self._discovery.engine}: {error}"
+            ) from None
+
+    def _count_running_tasks(self) -> dict[str, int]:
+        names_by_id = self._discovery.names_by_id()
+        counts: dict[str, int] = {}
+        client = self._discovery.client()
+        # types-docker leaves these SDK methods unannotated (here and below).
+        tasks = client.api.tasks(filters={"desired-state": "running"})  # type: ignore[no-untyped-call]
+        for task in tasks:
+            name = names_by_id.get(str(task.get("ServiceID")))
+            if name is not None and mapping(task.get("Status")).get("State") == "running":
+                counts[name] = counts.get(name, 0) + 1
+        return counts
+
+    def _create_service(self, deployment: FunctionDeployment) -> None:
+        client = self._discovery.client()
+        if self._services_named(client, deployment.service):
+            raise Conflict(
+                f"function {deployment.service!r} already exists "
+                "(update it with PUT /system/functions, or remove it first)"
+            )
+        service = client.services.create(  # type: ignore[no-untyped-call]
+            deployment.image,
+            name=deployment.service,
+            mode=docker.types.ServiceMode("replicated", 1),
+            **self._service_options(client, deployment),
+        )
+        self._discovery.reread(str(service.id))
+
+    def _update_service(self, deployment: FunctionDeployment) -> None:
+        client = self._discovery.client()
+        service = self._function_service(client, deployment.service)
+        labels = mapping(mapping(service.attrs.get("Spec")).get("Labels"))
+        if labels.get(MANAGED_LABEL) != "true":
+            raise Conflict(
+                f"function {service.name!r} was not deployed through the management API "
+                f"(no {MANAGED_LABEL}=true label): update it where it was defined"
+            )
+        # force_update: a PUT always rolls the tasks, even for an unchanged `:latest` tag.
+        service.update(  # type: ignore[no-untyped-call]
+            image=deployment.image,
+            force_update=True,
+            **self._service_options(client, deployment),
+        )
+        self._discovery.reread(str(service.id))
+
+    def _remove_service(self, name: str) -> None:
+        service = self._function_service(self._discovery.client(), name)
+        try:
+            service.remove()  # type: ignore[no-untyped-call]
+        except docker.errors.NotFound:
+            raise FunctionNotFound(name) from None
+        self._discovery.forget_service(str(service.id))
+
+    def _read_update_state(self, name: str) -> str:
+        service = self._function_service(self._discovery.client(), name)
+        return str(mapping(service.attrs.get("UpdateStatus")).get("State") or "")
+
+    def _read_logs(self, name: str, since: str | None, tail: int | None) -> list[LogLine]:
+        client = self._discovery.client()
+        service = self._function_service(client, name)
+        options: dict[str, Any] = {"tail": "all" if tail is None else tail}
+        if since is not None:
+            options["since"] = since
+        raw = b"".join(
+            client.api.service_logs(
+                service.id,
+                details=True,
+                stdout=True,
+                stderr=True,
+                timestamps=True,
+                is_tty=False,
+                **options,
+            )
+        )
+        return parse_engine_logs(raw, str(service.name))
+
+    def _scale_service(self, name: str, replicas: int) -> None:
+        client = self._discovery.client()
+        service = self._function_service(client, name)
+        spec = mapping(service.attrs.get("Spec"))
+        if "Replicated" not in mapping(spec.get("Mode")):
+            raise BadRequest(f"function {service.name!r} is a global service: it cannot be scaled")
+        # The spec goes back exactly as read, only the count changed. The SDK's
+        # `service.scale()` fills in defaults (StopGracePeriod, RestartPolicy) that Swarm
+        # takes for a new task template, and replaces every running task: a scale-down
+        # then left a function with no replica for seconds.
+        client.api.update_service(
+            service.id,
+            service.version,
+            task_template=spec.get("TaskTemplate"),
+            name=spec.get("Name"),
+            labels=spec.get("Labels"),
+            mode={"Replicated": {"Replicas": replicas}},
+            update_config=spec.get("UpdateConfig"),
+            rollback_config=spec.get("RollbackConfig"),
+            networks=spec.get("Networks"),
+            endpoint_spec=spec.get("EndpointSpec"),
+        )
+        self._discovery.reread(str(service.id))
+
+    def _services_named(self, client: docker.DockerClient, name: str) -> list[Service]:
+        # The name filter matches prefixes, hence the exact comparison.
+        return [s for s in client.services.list(filters={"name": name}) if s.name == name]
+
+    def _function_service(self, client: docker.DockerClient, name: str) -> Service:
+        """The service of a function by full name (or registry short name), else 404.
+
+        Services that are not functions (the gateway, Prometheus, anything off the
+        functions network) are never found here, so the API cannot touch them.
+        """
+        services = self._services_named(client, name)
+        if not services:
+            known = self._discovery.registry.lookup(name)
+            if known is not None:
+                services = self._services_named(client, known.name)
+        for service in services:
+            if self._discovery.is_function(service.attrs):
+                return service
+        raise FunctionNotFound(name)
+
+    def _service_options(
+        self, client: docker.DockerClient, deployment: FunctionDeployment
+    ) -> dict[str, Any]:
+        env = {**deployment.env_vars}
+        if deployment.env_process is not None:
+            env[PROCESS_ENV] = deployment.env_process
+        labels = {
+            **deployment.labels,
+            **{ANNOTATION_PREFIX + key: value for key, value in deployment.annotations.items()},
+            MANAGED_LABEL: "true",
+        }
+        options: dict[str, Any] = {
+            "env": [f"{key}={value}" for key, value in env.items()],
+            "labels": labels,
+            "networks": [self._discovery.network],
+            "endpoint_spec": docker.types.EndpointSpec(mode="dnsrr"),
+            # One task at a time, the new one healthy before the old one stops.
+            "update_config": docker.types.UpdateConfig(
+                parallelism=1, order="start-first", failure_action="rollback"
+            ),
+            "constraints": list(deployment.constraints),
+            "secrets": [self._secret_reference(client, name) for name in deployment.secrets],
+            "read_only": deployment.read_only_root_filesystem,
+            "mounts": [],
+        }
+        if deployment.read_only_root_filesystem:
+            # The watchdog writes its lock file (and processes their temp files) in /tmp.
+            options["mounts"] = [docker.types.Mount(target="/tmp", source="", type="tmpfs")]
+        limits, requests = deployment.limits, deployment.requests
+        # Always sent, 0 meaning none: an update replaces the definition, and the SDK
+        # would keep the old limits if the field were left out.
+        options["resources"] = docker.types.Resources(
+            cpu_limit=_nano_cpus(limits.cpus if limits else None) or 0,
+            mem_limit=(limits.memory if limits else None) or 0,
+            cpu_reservation=_nano_cpus(requests.cpus if requests else None) or 0,
+            mem_reservation=(requests.memory if requests else None) or 0,
+        )
+        return options
+
+    def _secret_reference(
+        self, client: docker.DockerClient, name: str
+    ) -> docker.types.SecretReference:
+        for secret in client.secrets.list(filters={"name": name}):
+            if secret.name == name:
+                return docker.types.SecretReference(str(secret.id), name)
+        raise BadRequest(f"secrets: no Docker secret named {name!r} (docker secret create)")
+
+
+def _api_error(error: docker.errors.APIError) -> GatewayError:
+    """A clear error for what the engine refused; its own words, never a traceback."""
+    explanation = str(error.explanation or error).strip()
+    if error.status_code == 409:
+        return Conflict(f"the Docker engine refused: {explanation}")
+    if error.status_code == 400:
+        return BadRequest(f"the Docker engine refused: {explanation}")
+    if error.status_code == 404:
+        return OrchestratorError(f"the Docker engine could not find something: {explanation}")
+    return OrchestratorError(f"the Docker engine failed: {explanation}")
+
+
+def _nano_cpus(cpus: float | None) -> int | None:
+    return None if cpus is None else int(cpus * 1_000_000_000)

@@ -1,0 +1,90 @@
+"""A Swarm service as the gateway sees it: which services are functions, and the
+`Function` each one describes (pure functions of `docker service inspect` attrs)."""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Iterable, Mapping
+from typing import Any
+
+import docker.errors
+
+from gateway.providers.base import DEFAULT_FUNCTION_PORT, Function
+
+FUNCTION_LABEL = "com.faas.function"
+PORT_LABEL = "com.faas.port"
+NAMESPACE_LABEL = "com.docker.stack.namespace"
+PROCESS_ENV = "fprocess"
+
+_OPT_OUT_VALUES = frozenset({"false", "0", "no", "off"})
+# requests' ConnectionError (engine down) is an OSError; the SDK's own errors are DockerException.
+ENGINE_ERRORS = (docker.errors.DockerException, OSError)
+
+
+def parse_port(value: str | None) -> int | None:
+    """A TCP port from a label value, or None if it is missing or not a valid port."""
+    if value is None or not value.strip().isdigit():
+        return None
+    port = int(value)
+    return port if 0 < port < 65536 else None
+
+
+def function_from_service(
+    attrs: Mapping[str, Any], network: str, network_ids: Collection[str] = ()
+) -> Function | None:
+    """The function described by a service's attrs (`docker service inspect`), or None.
+
+    A service is a function when one of its network attachments targets `network` (by name)
+    or one of `network_ids`, and its labels do not opt it out.
+    """
+    spec = mapping(attrs.get("Spec"))
+    name = spec.get("Name")
+    labels = {str(key): str(value) for key, value in mapping(spec.get("Labels")).items()}
+    if not isinstance(name, str) or not name or _opted_out(labels):
+        return None
+    template = mapping(spec.get("TaskTemplate"))
+    # Spec.Networks is the deprecated place for attachments; the engine still accepts it.
+    attachments = template.get("Networks") or spec.get("Networks") or []
+    targets = {mapping(attachment).get("Target") for attachment in attachments}
+    if not targets & {network, *network_ids}:
+        return None
+    replicas = _replicas(mapping(spec.get("Mode")))
+    if replicas is None:
+        return None
+    container = mapping(template.get("ContainerSpec"))
+    return Function(
+        name=name,
+        image=str(container.get("Image", "")).split("@", 1)[0],
+        replicas=replicas,
+        upstream_host=f"tasks.{name}",
+        upstream_port=parse_port(labels.get(PORT_LABEL)) or DEFAULT_FUNCTION_PORT,
+        namespace=labels.get(NAMESPACE_LABEL) or None,
+        labels=labels,
+        env_process=_env_value(container.get("Env"), PROCESS_ENV),
+    )
+
+
+def mapping(value: object) -> Mapping[str, Any]:
+    return value if isinstance(value, Mapping) else {}
+
+
+def _opted_out(labels: Mapping[str, Any]) -> bool:
+    return str(labels.get(FUNCTION_LABEL, "")).strip().lower() in _OPT_OUT_VALUES
+
+
+def _replicas(mode: Mapping[str, Any]) -> int | None:
+    if "Replicated" in mode:
+        replicas = mapping(mode["Replicated"]).get("Replicas", 1)
+        return replicas if isinstance(replicas, int) else 1
+    if "Global" in mode:
+        return 1
+    return None  # ReplicatedJob / GlobalJob: tasks that run to completion, not functions
+
+
+def _env_value(env: object, key: str) -> str | None:
+    if not isinstance(env, Iterable) or isinstance(env, str):
+        return None
+    for entry in env:
+        name, sep, value = str(entry).partition("=")
+        if sep and name == key:
+            return value
+    return None

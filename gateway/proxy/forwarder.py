@@ -1,0 +1,250 @@
+"""The forwarder: relay one call to a replica of a function and its answer back.
+
+It chooses buffering, retries a failed connect on another replica, streams, and notices
+disconnects; it does not route, count or scale (`gateway.proxy.handler` hands it a call
+already routed to a function with a replica).
+
+Bodies: a body whose Content-Length is known and at most `buffer_limit` is read whole and
+sent in one write (streaming small bodies through generators costs more: the figures are
+in docs/benchmarks.md); anything larger or chunked is streamed, so memory stays bounded
+whatever the size. Responses follow the same rule on their own Content-Length.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+import aiohttp
+from multidict import CIMultiDict
+from starlette.types import Receive, Scope, Send
+from yarl import URL
+
+from gateway.asgi import ClientDisconnected, content_length, header, read_body
+from gateway.config import GatewayConfig
+from gateway.errors import GatewayError, NoReplicas, UpstreamTimeout, UpstreamUnavailable
+from gateway.providers.base import Function
+from gateway.proxy.bodies import (
+    CLIENT_CLOSED_REQUEST,
+    StreamedBody,
+    close_unless_cancelled,
+    wait_for_disconnect,
+)
+from gateway.proxy.headers import downstream_response_headers
+from gateway.proxy.replicas import ReplicaResolver
+
+log = logging.getLogger("gateway.proxy")
+
+# aiohttp would otherwise add headers the caller never sent (User-Agent, Accept,
+# Accept-Encoding, and Content-Type: application/octet-stream on bodies).
+_SKIP_AUTO_HEADERS = ("Accept", "Accept-Encoding", "Content-Type", "User-Agent")
+
+
+class Forwarder:
+    """Relays calls over one pooled aiohttp session (opened by `start`, closed by `close`)."""
+
+    def __init__(self, config: GatewayConfig, resolver: ReplicaResolver) -> None:
+        self._config = config
+        self._resolver = resolver
+        self._session: aiohttp.ClientSession | None = None
+
+    async def start(self) -> None:
+        """Open the shared, pooled upstream session (call from the app's lifespan)."""
+        config = self._config
+        connector = aiohttp.TCPConnector(
+            limit=config.max_connections,
+            limit_per_host=0,
+            keepalive_timeout=config.upstream_keepalive,
+            use_dns_cache=False,  # we connect to addresses, resolved by ReplicaResolver
+        )
+        self._session = aiohttp.ClientSession(
+            connector=connector,
+            # `total` bounds the whole call, body included; `sock_connect` one connect.
+            timeout=aiohttp.ClientTimeout(
+                total=config.upstream_timeout, sock_connect=config.connect_timeout
+            ),
+            auto_decompress=False,
+            cookie_jar=aiohttp.DummyCookieJar(),
+            skip_auto_headers=_SKIP_AUTO_HEADERS,
+            trust_env=False,
+        )
+
+    async def close(self) -> None:
+        """Close the upstream session and its pooled connections."""
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    async def forward(
+        self,
+        function: Function,
+        path: str,
+        body: bytes | None,
+        headers: CIMultiDict[str],
+        call_id: str,
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+    ) -> int:
+        """Send the call to a replica and its answer back; return the status sent.
+
+        `body` is the request body when routing already read it, else None (read here).
+        `ClientDisconnected` when the caller leaves mid-body; `GatewayError`s before
+        anything was sent to the caller.
+        """
+        limit = self._config.buffer_limit
+        streamed: StreamedBody | None = None
+        if body is None:
+            request_headers = scope["headers"]
+            length = content_length(request_headers)
+            if length is not None and length <= limit:
+                body = await read_body(receive)
+            elif length is not None or header(request_headers, b"transfer-encoding"):
+                streamed = StreamedBody(receive)
+        response = await self._send_upstream(
+            function, scope["method"], path, headers, body, streamed
+        )
+        # Once the caller's body is all read, the next ASGI message can only be its
+        # disconnect: that is what lets a streamed response stop when nobody reads it.
+        body_read = streamed is None or streamed.finished
+        try:
+            return await self._send_downstream(
+                function, response, call_id, send, receive if body_read else None
+            )
+        finally:
+            response.release()
+
+    async def _send_upstream(
+        self,
+        function: Function,
+        method: str,
+        path: str,
+        headers: CIMultiDict[str],
+        body: bytes | None,
+        streamed: StreamedBody | None,
+    ) -> aiohttp.ClientResponse:
+        """The replica's response (headers read), retrying a failed connect once elsewhere."""
+        assert self._session is not None, "Forwarder.start() was not called"
+        name, host, port = function.name, function.upstream_host, function.upstream_port
+        address = await self._resolver.pick(host, port)
+        if address is None:
+            raise NoReplicas(name)
+        for attempt in (1, 2):
+            url = URL(f"http://{_url_host(address)}:{port}{path}", encoded=True)
+            try:
+                return await self._session.request(
+                    method,
+                    url,
+                    headers=headers,
+                    data=streamed if streamed is not None else body,
+                    allow_redirects=False,
+                )
+            except (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError) as error:
+                # Nothing reached the replica, so trying another one is safe.
+                self._resolver.forget(host, port)
+                retry = None
+                if attempt == 1 and (streamed is None or not streamed.started):
+                    retry = await self._resolver.pick(host, port, avoid=address)
+                if retry is None or retry == address:
+                    raise _connect_failure(name, address, port, error) from error
+                log.info(
+                    "function %r: %s:%d unreachable, retrying on %s", name, address, port, retry
+                )
+                address = retry
+            except TimeoutError as error:  # aiohttp's timeouts subclass it
+                raise _timeout(name, self._config.upstream_timeout) from error
+            except aiohttp.ClientError as error:
+                if streamed is not None and streamed.client_disconnected:
+                    raise ClientDisconnected from error
+                raise UpstreamUnavailable(
+                    f"function {name!r} is unavailable: replica {address}:{port} "
+                    f"dropped the connection ({_reason(error)})"
+                ) from error
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    async def _send_downstream(
+        self,
+        function: Function,
+        response: aiohttp.ClientResponse,
+        call_id: str,
+        send: Send,
+        receive: Receive | None,
+    ) -> int:
+        """Relay status, headers and body to the caller; return the status.
+
+        A streamed response is abandoned (its upstream connection closed, so the function
+        stops too) when the caller disconnects, if `receive` is given to notice that.
+        """
+        start = {
+            "type": "http.response.start",
+            "status": response.status,
+            "headers": downstream_response_headers(response.raw_headers, call_id),
+        }
+        length = response.content_length
+        if length is not None and length <= self._config.buffer_limit:
+            try:
+                data = await response.read()
+            except TimeoutError as error:
+                raise _timeout(function.name, self._config.upstream_timeout) from error
+            except aiohttp.ClientError as error:
+                raise UpstreamUnavailable(
+                    f"function {function.name!r} is unavailable: "
+                    f"the response was cut short ({_reason(error)})"
+                ) from error
+            await send(start)
+            await send({"type": "http.response.body", "body": data})
+            return response.status
+        await send(start)
+        watcher = None if receive is None else asyncio.ensure_future(wait_for_disconnect(receive))
+        if watcher is not None:
+            # uvicorn drops what is sent after a disconnect without an error, so without
+            # this an endless stream would be read until the upstream timeout.
+            watcher.add_done_callback(lambda w: close_unless_cancelled(w, response))
+        try:
+            async for chunk in response.content.iter_any():
+                await send({"type": "http.response.body", "body": chunk, "more_body": True})
+        except (TimeoutError, aiohttp.ClientError) as error:
+            if watcher is not None and watcher.done():
+                return CLIENT_CLOSED_REQUEST
+            # Headers are gone already: all we can do is end the response early, which
+            # uvicorn does by closing the connection when we return.
+            log.warning(
+                "function %r: response cut short after the headers: %s",
+                function.name,
+                _reason(error),
+            )
+            return response.status
+        finally:
+            if watcher is not None:
+                watcher.cancel()
+        if watcher is not None and watcher.done() and not watcher.cancelled():
+            return CLIENT_CLOSED_REQUEST
+        await send({"type": "http.response.body", "body": b""})
+        return response.status
+
+
+def _url_host(address: str) -> str:
+    return f"[{address}]" if ":" in address else address
+
+
+def _reason(error: BaseException) -> str:
+    os_error = getattr(error, "os_error", None)
+    if isinstance(os_error, OSError) and os_error.strerror:
+        return os_error.strerror
+    return str(error) or type(error).__name__
+
+
+def _connect_failure(
+    name: str, address: str, port: int, error: aiohttp.ClientError
+) -> GatewayError:
+    if isinstance(error, aiohttp.ConnectionTimeoutError):
+        return UpstreamTimeout(
+            f"function {name!r} did not accept a connection in time ({address}:{port})"
+        )
+    return UpstreamUnavailable(
+        f"function {name!r} is unavailable: cannot connect to {address}:{port} ({_reason(error)})"
+    )
+
+
+def _timeout(name: str, seconds: float) -> UpstreamTimeout:
+    return UpstreamTimeout(f"function {name!r} did not answer within {seconds:g}s")

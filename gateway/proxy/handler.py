@@ -1,0 +1,124 @@
+"""The hot path's ASGI app: one function call from routing to the forwarder and back.
+
+Starlette's Request/Response objects cost measurably on this hop (docs/benchmarks.md), so
+this speaks ASGI directly; `gateway.app.Gateway` hands it every function call, past
+Starlette. Each concern is a part passed in: routing (`gateway.routing.resolve`), the
+provider's view, notifiers (metrics, the autoscaler's load), the waker (scale from zero),
+a header filter (the gateway's own credentials), the `Forwarder`. Errors are answered by
+`gateway.http_errors` as plain text.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Awaitable, Callable
+
+from starlette.types import Receive, Scope, Send
+
+from gateway.asgi import ClientDisconnected, Headers, send_response
+from gateway.errors import FunctionNotFound, GatewayError, NoReplicas, status_code
+from gateway.http_errors import ErrorFormat, send_error
+from gateway.providers.base import Function
+from gateway.proxy.bodies import CLIENT_CLOSED_REQUEST
+from gateway.proxy.forwarder import Forwarder
+from gateway.proxy.headers import upstream_request_headers
+from gateway.proxy.notifier import InvocationNotifier, Waker
+from gateway.routing import DirectReply, Target
+
+log = logging.getLogger("gateway.proxy")
+
+Resolve = Callable[
+    [Scope, Receive, Callable[[str], object], int], Awaitable["Target | DirectReply"]
+]
+"""`gateway.routing.resolve`'s shape."""
+HeaderFilter = Callable[[Headers], Headers]
+"""Drops request headers a function must never see."""
+_TEXT = ErrorFormat.TEXT
+
+
+class FunctionProxy:
+    """ASGI app: resolve the function a request names, then relay the call to it."""
+
+    def __init__(
+        self,
+        resolve: Resolve,
+        lookup: Callable[[str], Function | None],
+        forwarder: Forwarder,
+        notifier: InvocationNotifier,
+        *,
+        buffer_limit: int,
+        waker: Waker | None = None,
+        header_filter: HeaderFilter | None = None,
+    ) -> None:
+        self._resolve = resolve
+        self._lookup = lookup
+        self._forwarder = forwarder
+        self._notifier = notifier
+        self._buffer_limit = buffer_limit
+        self._waker = waker
+        self._header_filter = header_filter
+
+    async def start(self) -> None:
+        """Open the forwarder's upstream session (call from the app's lifespan)."""
+        await self._forwarder.start()
+
+    async def close(self) -> None:
+        """Close the forwarder's upstream session."""
+        await self._forwarder.close()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            routed = await self._resolve(scope, receive, self._lookup, self._buffer_limit)
+            if isinstance(routed, DirectReply):
+                headers = [(b"content-type", routed.content_type)]
+                await send_response(send, routed.status, headers, routed.body)
+                return
+            function = self._lookup(routed.name)
+            if function is None:
+                raise FunctionNotFound(routed.name)
+        except GatewayError as error:
+            await send_error(send, error, _TEXT)
+            return
+        except ClientDisconnected:
+            return  # left while its body was read for Alexa routing: nobody to answer
+        await self._call_function(function, routed, scope, receive, send)
+
+    async def _call_function(
+        self, function: Function, target: Target, scope: Scope, receive: Receive, send: Send
+    ) -> None:
+        """Relay one routed call to `function`, notifying its start and end however it ends."""
+        client = scope.get("client")
+        request_headers: Headers = scope["headers"]
+        if self._header_filter is not None:
+            request_headers = self._header_filter(request_headers)
+        upstream_headers, call_id = upstream_request_headers(
+            request_headers,
+            upstream_host=f"{function.upstream_host}:{function.upstream_port}",
+            client_address=client[0] if client else None,
+            scheme=scope.get("scheme", "http"),
+        )
+        self._notifier.invocation_started(function.name)
+        started_at = time.perf_counter()
+        code = 500
+        try:
+            waker = self._waker
+            if function.replicas <= 0 or (waker is not None and waker.must_hold(function.name)):
+                # At 0 replicas, or being scaled to 0: wait for a ready replica (bounded).
+                if waker is None or not waker.can_wake(function):
+                    raise NoReplicas(function.name)
+                function = await waker.wake(function)
+            code = await self._forwarder.forward(
+                function, target.path, target.body, upstream_headers, call_id, scope, receive, send
+            )
+        except ClientDisconnected:
+            code = CLIENT_CLOSED_REQUEST
+        except GatewayError as error:
+            code = status_code(error)
+            if code >= 500:
+                log.warning("%s (call %s)", error.message, call_id)
+            await send_error(send, error, _TEXT, call_id)
+        finally:
+            self._notifier.invocation_finished(
+                function.name, code, time.perf_counter() - started_at
+            )

@@ -1,0 +1,11 @@
+"""Which function a request names: every routing rule behind one `resolve`.
+
+- `rules`: a `/function/<name>` path, or an `X-Function` header (no I/O).
+- `alexa`: an Alexa skill request, by intent (reads a small JSON body).
+- `resolve`: the rules in order, giving a `Target` or a `DirectReply`.
+"""
+
+from gateway.routing.resolve import DirectReply, Lookup, resolve
+from gateway.routing.rules import Target
+
+__all__ = ["DirectReply", "Lookup", "Target", "resolve"]

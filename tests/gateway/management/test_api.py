@@ -1,0 +1,283 @@
+"""The /system management API over HTTP, on a gateway with an in-memory provider."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+
+import httpx
+import pytest
+
+from gateway.config import BasicAuthCredentials
+from gateway.management.logs import LogLine
+from gateway.providers.base import Function
+from gateway.providers.static import StaticProvider
+from tests.gateway.harness import GatewayThread
+from tests.gateway.providers.memory_provider import MemoryProvider
+
+AUTH = ("admin", "pw")
+HELLO = {"service": "hello", "image": "faas/hello:latest", "envProcess": "cat"}
+
+
+@pytest.fixture
+def provider() -> MemoryProvider:
+    return MemoryProvider([Function("func_cat", "faas/cat:1", 2, "127.0.0.1", namespace="func")])
+
+
+@pytest.fixture
+def gateway(provider: MemoryProvider) -> Iterator[GatewayThread]:
+    with GatewayThread(
+        provider,
+        basic_auth=BasicAuthCredentials(*AUTH),
+        image_allowlist=("faas/", "registry.local/team/"),
+    ) as running:
+        yield running
+
+
+@pytest.fixture
+def api(gateway: GatewayThread) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=gateway.url + "/system", auth=AUTH, timeout=30) as client:
+        yield client
+
+
+@pytest.fixture
+def anonymous(gateway: GatewayThread) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=gateway.url + "/system", timeout=30) as client:
+        yield client
+
+
+ROUTES = [
+    ("GET", "/functions"), ("POST", "/functions"), ("PUT", "/functions"),
+    ("DELETE", "/functions"), ("GET", "/function/func_cat"),
+    ("POST", "/scale-function/func_cat"), ("GET", "/info"), ("GET", "/openapi.json"),
+    ("GET", "/logs?name=func_cat"),
+    ("GET", "/no-such-route"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("method", "path"), ROUTES)
+def test_every_route_needs_credentials(anonymous: httpx.Client, method: str, path: str) -> None:
+    for auth in (None, ("admin", "wrong"), ("other", "pw")):
+        reply = anonymous.request(method, path, json=HELLO, auth=auth)
+        assert reply.status_code == 401
+        assert reply.headers["www-authenticate"].startswith('Basic realm="faas"')
+        expected = "authentication required" if auth is None else "wrong user name or password"
+        assert expected in reply.json()["error"]
+
+
+def test_without_configured_credentials_the_api_is_closed() -> None:
+    with GatewayThread(MemoryProvider()) as gateway, gateway.client() as client:
+        for method, path in ROUTES:
+            reply = client.request(method, "/system" + path, auth=AUTH)
+            assert reply.status_code == 503
+            assert "no credentials configured" in reply.json()["error"]
+        # Invocation stays open (and answers on its own terms).
+        assert client.post("/function/nothing").status_code == 404
+
+
+def test_invocation_stays_open_unless_configured(gateway: GatewayThread) -> None:
+    with gateway.client() as client:
+        assert client.post("/function/unknown").status_code == 404
+    with GatewayThread(
+        MemoryProvider(), basic_auth=BasicAuthCredentials(*AUTH), invoke_auth=True
+    ) as guarded, guarded.client() as client:
+        assert client.post("/function/unknown").status_code == 401
+        assert client.post("/function/unknown", auth=AUTH).status_code == 404
+        assert client.get("/healthz").status_code == 200
+
+
+def test_deploy_list_describe_scale_update_remove(
+    api: httpx.Client, provider: MemoryProvider
+) -> None:
+    reply = api.post("/functions", json={**HELLO, "labels": {"team": "a"},
+                                         "annotations": {"topic": "t"}})  # fmt: skip
+    assert reply.status_code == 202, reply.text
+    assert reply.json()["name"] == "hello"
+
+    listed = {item["name"]: item for item in api.get("/functions").json()}
+    assert set(listed) == {"func_cat", "hello"}
+    assert listed["hello"] == {
+        "name": "hello",
+        "image": "faas/hello:latest",
+        "namespace": "",
+        "envProcess": "cat",
+        "labels": {"team": "a", "com.faas.managed": "true"},
+        "annotations": {"topic": "t"},
+        "replicas": 1,
+        "availableReplicas": 1,
+        "invocationCount": 0,
+    }
+    assert listed["func_cat"]["namespace"] == "func"
+
+    assert api.post("/functions", json=HELLO).status_code == 409
+    assert api.post("/scale-function/hello", json={"replicas": 3}).status_code == 202
+    assert api.get("/function/hello").json()["replicas"] == 3
+    # Short names work wherever a function is named.
+    assert api.get("/function/cat").json()["name"] == "func_cat"
+
+    updated = {**HELLO, "envVars": {"GREETING": "bonjour"}}
+    assert api.put("/functions", json=updated).status_code == 202
+    assert provider.deployments["hello"].env_vars == {"GREETING": "bonjour"}
+    assert api.get("/function/hello").json()["replicas"] == 3
+
+    assert api.request("DELETE", "/functions", json={"functionName": "hello"}).status_code == 202
+    assert api.get("/function/hello").status_code == 404
+    assert api.request("DELETE", "/functions", json={"functionName": "hello"}).status_code == 404
+
+
+def test_invocation_count_comes_from_the_gateway_metrics(
+    api: httpx.Client, gateway: GatewayThread
+) -> None:
+    with gateway.client() as client:
+        for _ in range(3):
+            client.post("/function/cat")  # no replica answers: still counted as started
+    assert api.get("/function/func_cat").json()["invocationCount"] == 3
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body", "status", "field"),
+    [
+        ("POST", "/functions", b"{not json", 400, "body"),
+        ("POST", "/functions", b"", 400, "body"),
+        ("POST", "/functions", b"[1]", 400, "body"),
+        ("POST", "/functions", b'{"service": "Bad_Name", "image": "faas/x"}', 400, "service"),
+        ("POST", "/functions", b'{"service": "x", "image": "faas/x", "envVars": 1}', 400,
+         "envVars"),
+        ("PUT", "/functions", b'{"service": "x"}', 400, "image"),
+        ("PUT", "/functions", b'{"service": "nope", "image": "faas/x"}', 404, None),
+        ("DELETE", "/functions", b"{}", 400, "functionName"),
+        ("DELETE", "/functions", b'{"functionName": "nope"}', 404, None),
+        ("POST", "/scale-function/func_cat", b'{"replicas": -1}', 400, "replicas"),
+        ("POST", "/scale-function/func_cat", b'{"replicas": "2"}', 400, "replicas"),
+        ("POST", "/scale-function/func_cat", b'{"replicas": 101}', 400, "replicas"),
+        ("POST", "/scale-function/func_cat", b"{}", 400, "replicas"),
+        ("DELETE", "/functions", b'{"functionName": "f/../x"}', 400, "functionName"),
+        ("POST", "/scale-function/func_cat", b'{"replicas": 1, "serviceName": "x"}', 400,
+         "serviceName"),
+        ("POST", "/scale-function/nope", b'{"replicas": 1}', 404, None),
+        ("GET", "/function/nope", b"", 404, None),
+        ("GET", "/function/a%20b", b"", 400, "name"),
+    ],
+)  # fmt: skip
+def test_errors_are_json_and_name_the_field(
+    api: httpx.Client, method: str, path: str, body: bytes, status: int, field: str | None
+) -> None:
+    reply = api.request(method, path, content=body,
+                        headers={"content-type": "application/json"})  # fmt: skip
+    assert reply.status_code == status, reply.text
+    message = reply.json()["error"]
+    if field:
+        assert message.startswith(f"{field}:")
+    else:
+        assert "not found" in message
+
+
+def test_images_off_the_allowlist_are_forbidden(
+    api: httpx.Client, provider: MemoryProvider
+) -> None:
+    for image in ("busybox:latest", "docker.io/faas/hello", "registry.local/other/x"):
+        reply = api.post("/functions", json={**HELLO, "image": image})
+        assert reply.status_code == 403
+        assert image in reply.json()["error"]
+        assert "GATEWAY_IMAGE_ALLOWLIST" in reply.json()["error"]
+    assert api.post("/functions", json=HELLO).status_code == 202
+    assert api.put("/functions", json={**HELLO, "image": "busybox"}).status_code == 403
+    assert provider.deployments["hello"].image == "faas/hello:latest"
+    assert api.post("/functions", json={**HELLO, "service": "team",
+                                        "image": "registry.local/team/x:1"}).status_code == 202
+
+
+def test_body_size_is_bounded(api: httpx.Client) -> None:
+    reply = api.post("/functions", content=b" " * (1024 * 1024 + 1))
+    assert reply.status_code == 400
+    assert "larger than" in reply.json()["error"]
+
+
+def test_info_and_openapi(api: httpx.Client) -> None:
+    info = api.get("/info").json()
+    assert info["provider"]["orchestration"] == "memory"
+    assert info["provider"]["provider"] == "faas"
+    assert info["version"]["release"]
+    document = api.get("/openapi.json").json()
+    assert document["openapi"].startswith("3.")
+    assert set(document["paths"]) == {
+        "/system/functions", "/system/function/{name}", "/system/scale-function/{name}",
+        "/system/info", "/system/alert", "/system/logs", "/system/openapi.json",
+    }  # fmt: skip
+
+
+def test_static_provider_lists_but_cannot_change() -> None:
+    provider = StaticProvider([Function("cat", "static", 1, "127.0.0.1")])
+    with (
+        GatewayThread(provider, basic_auth=BasicAuthCredentials(*AUTH)) as gateway,
+        httpx.Client(base_url=gateway.url + "/system", auth=AUTH) as api,
+    ):
+        assert [f["name"] for f in api.get("/functions").json()] == ["cat"]
+        reply = api.post("/functions", json=HELLO)
+        assert reply.status_code == 501
+        assert "not supported by the static provider" in reply.json()["error"]
+        reply = api.post("/scale-function/cat", json={"replicas": 2})
+        assert reply.status_code == 501
+        reply = api.get("/logs", params={"name": "cat"})
+        assert reply.status_code == 501
+        assert "static provider" in reply.json()["error"]
+
+
+def log_line(second: int, text: str) -> LogLine:
+    return LogLine("func_cat", "task1", f"2026-11-25T11:32:{second:02d}.000000000Z", text)
+
+
+def test_logs_are_ndjson_by_short_or_full_name(
+    api: httpx.Client, provider: MemoryProvider
+) -> None:
+    provider.log_lines = [log_line(1, "started"), log_line(2, "called")]
+    for name in ("func_cat", "cat"):
+        params = {"name": name, "tail": "5", "since": "2026-11-25T11:00:00Z"}
+        reply = api.get("/logs", params=params)
+        assert reply.status_code == 200
+        assert reply.headers["content-type"] == "application/x-ndjson"
+        records = [json.loads(line) for line in reply.text.splitlines()]
+        assert records == [
+            {"name": "func_cat", "instance": "task1",
+             "timestamp": "2026-11-25T11:32:01.000000000Z", "text": "started"},
+            {"name": "func_cat", "instance": "task1",
+             "timestamp": "2026-11-25T11:32:02.000000000Z", "text": "called"},
+        ]  # fmt: skip
+    assert provider.log_reads[-1] == ("func_cat", "1795604400.000000000", 5)
+
+
+def test_logs_follow_streams_new_lines(api: httpx.Client, provider: MemoryProvider) -> None:
+    provider.log_lines = [log_line(1, "started")]
+    with api.stream("GET", "/logs", params={"name": "cat", "follow": "true"}) as reply:
+        assert reply.status_code == 200
+        lines = reply.iter_lines()
+        assert json.loads(next(lines))["text"] == "started"
+        # Following goes on from the time of the request: a line written after it.
+        later = LogLine("func_cat", "task1", "2099-01-01T00:00:00.000000000Z", "later")
+        provider.log_lines = [log_line(1, "started"), later]
+        assert json.loads(next(lines))["text"] == "later"
+
+
+@pytest.mark.parametrize(
+    ("params", "status", "message"),
+    [
+        ({}, 400, "name: required"),
+        ({"name": "no-such"}, 404, "not found"),
+        ({"name": "cat", "tail": "0"}, 400, "tail:"),
+        ({"name": "cat", "since": "noon"}, 400, "since:"),
+        ({"name": "cat", "follow": "perhaps"}, 400, "follow:"),
+    ],
+)
+def test_logs_bad_requests(
+    api: httpx.Client, params: dict[str, str], status: int, message: str
+) -> None:
+    reply = api.get("/logs", params=params)
+    assert reply.status_code == status
+    assert message in reply.json()["error"]
+
+
+def test_unknown_paths_get_a_json_404(api: httpx.Client) -> None:
+    for path in ("/no-such-route", "/scale-function/bad%0Aname", "/function/a/b"):
+        reply = api.post(path, json={"replicas": 1})
+        assert reply.status_code == 404
+        assert "no such path in the management API: '/system/" in reply.json()["error"]

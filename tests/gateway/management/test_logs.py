@@ -1,0 +1,161 @@
+"""Log queries, Docker's log line format, and following new lines without repeats."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Sequence
+
+import pytest
+
+from gateway.errors import BadRequest
+from gateway.management.logs import (
+    DEFAULT_TAIL,
+    LogLine,
+    LogQuery,
+    engine_time,
+    follow,
+    newest,
+    parse_engine_logs,
+    parse_log_query,
+    since_parameter,
+    since_seconds,
+)
+
+DETAILS = (
+    "com.docker.swarm.node.id=kl5xjab8i0m8awb1ai29t5qps,"
+    "com.docker.swarm.service.id=maw7zt458y1zx9y0zm40kvtfw,"
+    "com.docker.swarm.task.id=zb8k06w2m3mbikb7xp272g44k"
+)
+
+
+def test_query_defaults() -> None:
+    assert parse_log_query({}) == LogQuery(tail=DEFAULT_TAIL, since=None, follow=False)
+
+
+def test_query_values() -> None:
+    query = parse_log_query({"tail": "5", "since": "2026-11-25T11:32:24Z", "follow": "true"})
+    assert query == LogQuery(tail=5, since=1795606344.0, follow=True)
+
+
+@pytest.mark.parametrize(
+    ("params", "named"),
+    [
+        ({"tail": "0"}, "tail"),
+        ({"tail": "-1"}, "tail"),
+        ({"tail": "lots"}, "tail"),
+        ({"tail": "10001"}, "tail"),
+        ({"tail": "²"}, "tail"),
+        ({"tail": "9" * 5000}, "tail"),
+        ({"since": "0001-01-01T00:00:00+14:00"}, "since"),
+        ({"since": "yesterday"}, "since"),
+        ({"since": "2026-11-25T11:32:24"}, "since"),  # no zone: ambiguous
+        ({"follow": "maybe"}, "follow"),
+    ],
+)
+def test_bad_query_names_the_parameter(params: dict[str, str], named: str) -> None:
+    with pytest.raises(BadRequest, match=f"^{named}:"):
+        parse_log_query(params)
+
+
+def test_engine_lines_are_split_into_time_instance_and_text() -> None:
+    raw = (
+        f"2026-11-25T11:32:24.070043848Z {DETAILS} fwatchdog: listening on port 8080\n"
+        f"2026-11-25T11:32:25.000000000Z {DETAILS} two  spaces kept, ünïcode\n"
+        f"2026-11-25T11:32:26.000000000Z {DETAILS} \n"
+    ).encode()
+    lines = parse_engine_logs(raw, "func_cat")
+    assert lines == [
+        LogLine("func_cat", "zb8k06w2m3mb", "2026-11-25T11:32:24.070043848Z",
+                "fwatchdog: listening on port 8080"),
+        LogLine("func_cat", "zb8k06w2m3mb", "2026-11-25T11:32:25.000000000Z",
+                "two  spaces kept, ünïcode"),
+        LogLine("func_cat", "zb8k06w2m3mb", "2026-11-25T11:32:26.000000000Z", ""),
+    ]  # fmt: skip
+    assert json.loads(lines[1].ndjson()) == {
+        "name": "func_cat", "instance": "zb8k06w2m3mb",
+        "timestamp": "2026-11-25T11:32:25.000000000Z", "text": "two  spaces kept, ünïcode",
+    }  # fmt: skip
+
+
+def test_engine_time_is_exact_to_the_nanosecond() -> None:
+    assert engine_time("2026-11-25T11:32:24.070043848Z") == (1795606344, 70043848)
+    assert engine_time("2026-11-25T11:32:24.07Z") == (1795606344, 70000000)
+    assert engine_time("2026-11-25T12:32:24+01:00") == (1795606344, 0)
+    assert engine_time("garbage") is None
+    assert since_parameter((1795606344, 70043848)) == "1795606344.070043848"
+    assert since_parameter(None) is None
+
+
+def line(second: int, text: str, instance: str = "a") -> LogLine:
+    return LogLine("f", instance, f"2026-11-25T11:32:{second:02d}.000000000Z", text)
+
+
+def test_follow_sends_each_line_once_across_polls() -> None:
+    polls: list[list[LogLine]] = [
+        # the engine repeats lines at exactly `since`, and may add more at that time
+        [line(2, "b"), line(2, "c"), line(3, "d")],
+        [line(3, "d"), line(3, "e", instance="b"), line(4, "f")],
+        [],
+    ]
+    asked: list[str | None] = []
+
+    async def read(since: str | None, tail: int | None) -> Sequence[LogLine]:
+        asked.append(since)
+        assert tail is None
+        return polls.pop(0) if polls else []
+
+    async def collect() -> list[str]:
+        texts = []
+        first = [line(1, "a"), line(2, "b")]
+        async for got in follow(read, first, (0, 0), interval=0):
+            texts.append(got.text)
+            if got.text == "f":
+                break
+        return texts
+
+    assert asyncio.run(collect()) == ["a", "b", "c", "d", "e", "f"]
+    assert asked[:2] == ["1795606322.000000000", "1795606323.000000000"]
+
+
+def test_follow_keeps_out_of_order_replicas_within_a_batch() -> None:
+    polls = [[line(3, "x", "a"), line(2, "y", "b"), line(2, "z", "b")], [line(5, "later")]]
+
+    async def read(since: str | None, tail: int | None) -> Sequence[LogLine]:
+        return polls.pop(0) if polls else []
+
+    async def collect() -> list[str]:
+        texts = []
+        async for got in follow(read, [line(1, "a")], (0, 0), interval=0):
+            texts.append(got.text)
+            if len(texts) == 5:
+                break
+        return texts
+
+    assert asyncio.run(collect()) == ["a", "x", "y", "z", "later"]
+
+
+def test_follow_after_a_quiet_start_never_reads_the_whole_history() -> None:
+    # Nothing in the first read: polling must go on from the start time, not from None.
+    asked: list[str | None] = []
+    polls = [[LogLine("f", "a", "not a time", "unplaceable"), line(9, "new")]]
+
+    async def read(since: str | None, tail: int | None) -> Sequence[LogLine]:
+        asked.append(since)
+        return polls.pop(0) if polls else []
+
+    async def collect() -> list[str]:
+        async for got in follow(read, [], since_seconds(1795606325.5), interval=0):
+            return [got.text]
+        return []
+
+    assert asyncio.run(collect()) == ["new"]
+    assert asked == ["1795606325.500000000"]
+
+
+def test_carriage_returns_stay_inside_a_line_and_newest_sorts() -> None:
+    raw = f"2026-11-25T11:32:24.000000000Z {DETAILS} 10%\r20%\r\n".encode()
+    [only] = parse_engine_logs(raw, "f")
+    assert only.text == "10%\r20%\r"
+    lines = [line(3, "c"), line(1, "a", "b"), line(2, "b")]
+    assert [x.text for x in newest(lines, 2)] == ["b", "c"]

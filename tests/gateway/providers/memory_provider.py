@@ -1,0 +1,99 @@
+"""An in-memory provider with write operations: the management API's fake orchestrator."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+from gateway.errors import Conflict, FunctionNotFound
+from gateway.management.deployments import ANNOTATION_PREFIX, MANAGED_LABEL, FunctionDeployment
+from gateway.management.logs import LogLine
+from gateway.providers.base import Function
+from gateway.providers.static import StaticProvider
+
+
+class MemoryProvider(StaticProvider):
+    """Deploys into its registry; every desired replica counts as running.
+
+    `upstream_host` of deployed functions is `tasks.<name>` as on Swarm (nothing listens).
+    """
+
+    orchestration = "memory"
+
+    def __init__(self, functions: list[Function] | None = None) -> None:
+        super().__init__(functions or [])
+        self.deployments: dict[str, FunctionDeployment] = {}
+        self.log_lines: list[LogLine] = []
+        self.update_reads = 3
+        self.update_outcome = "completed"
+        self._update_states: dict[str, list[str]] = {}
+        self.log_reads: list[tuple[str, str | None, int | None]] = []
+
+    async def logs(self, name: str, since: str | None, tail: int | None) -> Sequence[LogLine]:
+        """`log_lines` of that function (all of them: `since` and `tail` are only recorded)."""
+        function = self._find(name)
+        self.log_reads.append((function.name, since, tail))
+        return [line for line in self.log_lines if line.name == function.name]
+
+    async def available_replicas(self) -> Mapping[str, int]:
+        """Every desired replica."""
+        return {function.name: function.replicas for function in self.registry.all()}
+
+    async def deploy(self, deployment: FunctionDeployment) -> None:
+        """Add the function; `Conflict` if the exact name exists."""
+        if any(function.name == deployment.service for function in self.registry.all()):
+            raise Conflict(f"function {deployment.service!r} already exists")
+        self._store(deployment, replicas=1)
+
+    async def update(self, deployment: FunctionDeployment) -> None:
+        """Replace the function, keeping its replicas; the update then takes
+        `update_reads` reads of `update_state` to end in `update_outcome`."""
+        function = self._find(deployment.service)
+        self._store(deployment, replicas=function.replicas)
+        self._update_states[function.name] = ["updating"] * self.update_reads + [
+            self.update_outcome
+        ]
+
+    async def update_state(self, name: str) -> str:
+        """"" until updated; then `updating` for a few reads, then `update_outcome`."""
+        states = self._update_states.get(self._find(name).name, [""])
+        return states.pop(0) if len(states) > 1 else states[0]
+
+    async def remove(self, name: str) -> None:
+        """Forget the function."""
+        function = self._find(name)
+        self.registry.remove(function.name)
+        self.deployments.pop(function.name, None)
+
+    async def scale(self, name: str, replicas: int) -> None:
+        """Set the desired replicas."""
+        function = self._find(name)
+        self.registry.upsert(
+            Function(
+                function.name, function.image, replicas, function.upstream_host,
+                labels=function.labels, env_process=function.env_process,
+            )
+        )  # fmt: skip
+
+    def _find(self, name: str) -> Function:
+        function = self.registry.lookup(name)
+        if function is None:
+            raise FunctionNotFound(name)
+        return function
+
+    def _store(self, deployment: FunctionDeployment, replicas: int) -> None:
+        labels = {
+            **deployment.labels,
+            **{ANNOTATION_PREFIX + k: v for k, v in deployment.annotations.items()},
+            MANAGED_LABEL: "true",
+        }
+        self.deployments[deployment.service] = deployment
+        self.registry.upsert(
+            Function(
+                deployment.service,
+                deployment.image,
+                replicas,
+                f"tasks.{deployment.service}",
+                labels=labels,
+                env_process=deployment.env_process,
+            )
+        )

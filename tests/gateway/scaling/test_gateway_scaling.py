@@ -1,0 +1,184 @@
+"""Scaling through a running gateway: scale from zero in the proxy, `/system/alert`, config.
+
+The gateway runs in-process over a fake provider whose `scale` edits its registry; the
+function's replica is a real watchdog on loopback, so the readiness probe really connects.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+
+import httpx
+import pytest
+
+from gateway.config import BasicAuthCredentials, ConfigError, load_config
+from gateway.providers.base import Function
+from gateway.providers.static import StaticProvider
+from tests.gateway.harness import BackgroundProcess, GatewayThread, TableResolver
+
+AUTH = ("admin", "pw")
+# A high target: the autoscaler's loop must not add replicas for the held calls here.
+ZERO = {"com.faas.scale.zero": "true", "com.faas.scale.target": "100"}
+
+
+class ScalingProvider(StaticProvider):
+    """A static provider whose `scale` works (records calls, edits the registry)."""
+
+    orchestration = "fake"
+
+    def __init__(self, functions: list[Function]) -> None:
+        super().__init__(functions)
+        self.calls: list[tuple[str, int]] = []
+
+    async def scale(self, name: str, replicas: int) -> None:
+        self.calls.append((name, replicas))
+        function = self.registry.lookup(name)
+        assert function is not None
+        self.registry.upsert(dataclasses.replace(function, replicas=replicas))
+
+
+def functions(port: int) -> list[Function]:
+    return [
+        Function("sleepy", "faas/cat", 0, "sleepy.test", port, labels=ZERO),
+        Function("parked", "faas/cat", 0, "parked.test", port),
+        Function("busy", "faas/cat", 1, "busy.test", port, labels={"com.faas.scale.max": "3"}),
+    ]
+
+
+@pytest.fixture
+def provider(cat_watchdog: BackgroundProcess) -> ScalingProvider:
+    return ScalingProvider(functions(cat_watchdog.port))
+
+
+def resolver() -> TableResolver:
+    hosts = ("sleepy.test", "parked.test", "busy.test")
+    return TableResolver({host: ("127.0.0.1",) for host in hosts})
+
+
+@pytest.fixture
+def gateway(provider: ScalingProvider) -> Iterator[GatewayThread]:
+    with GatewayThread(provider, resolver(), basic_auth=BasicAuthCredentials(*AUTH)) as running:
+        yield running
+
+
+def test_concurrent_calls_to_a_sleeping_function_share_one_cold_start(
+    gateway: GatewayThread, provider: ScalingProvider
+) -> None:
+    def call(i: int) -> httpx.Response:
+        with gateway.client() as client:
+            return client.post("/function/sleepy", content=f"call {i}")
+
+    with ThreadPoolExecutor(max_workers=20) as pool:
+        replies = list(pool.map(call, range(20)))
+    assert [(r.status_code, r.text) for r in replies] == [(200, f"call {i}") for i in range(20)]
+    assert provider.calls == [("sleepy", 1)]
+    with gateway.client() as client:
+        metrics = client.get("/metrics").text
+    assert 'gateway_cold_start_seconds_count{function_name="sleepy"} 1.0' in metrics
+    assert 'gateway_scale_events_total{direction="up",function_name="sleepy"} 1.0' in metrics
+    assert 'gateway_scale_target_replicas{function_name="sleepy"} 1.0' in metrics
+    assert 'gateway_function_invocation_total{code="200",function_name="sleepy"} 20.0' in metrics
+
+
+def test_a_function_at_zero_without_the_label_still_answers_503(
+    gateway: GatewayThread, provider: ScalingProvider
+) -> None:
+    with gateway.client() as client:
+        reply = client.post("/function/parked", content="x")
+    assert reply.status_code == 503
+    assert reply.text == "function 'parked' has no running replicas\n"
+    assert provider.calls == []
+
+
+def test_alert_webhook_needs_credentials(gateway: GatewayThread) -> None:
+    with gateway.client() as client:
+        reply = client.post("/system/alert", json={"status": "firing", "alerts": []})
+    assert reply.status_code == 401
+
+
+def test_alert_webhook_scales_like_openfaas(
+    gateway: GatewayThread, provider: ScalingProvider
+) -> None:
+    def alert(status: str, *labels: dict[str, str]) -> httpx.Response:
+        body = {
+            "receiver": "scale-up",
+            "status": status,
+            "alerts": [{"status": status, "labels": {"alertname": "APIHighInvocationRate", **lab}}
+                       for lab in labels],
+        }  # fmt: skip
+        with gateway.client() as client:
+            return client.post("/system/alert", json=body, auth=AUTH)
+
+    firing = alert("firing", {"function_name": "busy"}, {"service": "nope"}, {})
+    assert firing.status_code == 200
+    assert firing.json()["alerts"] == [
+        {"function": "busy", "status": "firing", "replicas": 2},  # +ceil(3 * 20%)
+        {"function": "nope", "error": "function 'nope' not found"},
+        {"error": "alert has no function_name or service label"},
+    ]
+    resolved = alert("resolved", {"function_name": "busy"})
+    assert resolved.json()["alerts"] == [{"function": "busy", "status": "resolved", "replicas": 1}]
+    assert provider.calls == [("busy", 2), ("busy", 1)]
+
+
+@pytest.mark.parametrize("body", [b"", b"{", b"[]", b'{"alerts": {}}'])
+def test_alert_webhook_rejects_malformed_bodies(gateway: GatewayThread, body: bytes) -> None:
+    with gateway.client() as client:
+        reply = client.post("/system/alert", content=body, auth=AUTH)
+    assert reply.status_code == 400
+    assert reply.json()["error"].startswith("body:")
+
+
+def test_autoscale_off_turns_alerts_off(
+    cat_watchdog: BackgroundProcess, provider: ScalingProvider
+) -> None:
+    settings = {"basic_auth": BasicAuthCredentials(*AUTH), "autoscale": False}
+    with GatewayThread(provider, resolver(), **settings) as gateway, gateway.client() as client:
+        reply = client.post("/system/alert", json={"alerts": []}, auth=AUTH)
+        assert reply.status_code == 503
+        assert "GATEWAY_AUTOSCALE=false" in reply.json()["error"]
+        assert gateway.app_state().autoscaler is None
+    assert provider.calls == []
+
+
+def test_scale_from_zero_works_with_autoscale_off(
+    cat_watchdog: BackgroundProcess, provider: ScalingProvider
+) -> None:
+    # Cold start is its own part: turning the autoscaler off leaves it working.
+    settings = {"basic_auth": BasicAuthCredentials(*AUTH), "autoscale": False}
+    with GatewayThread(provider, resolver(), **settings) as gateway, gateway.client() as client:
+        reply = client.post("/function/sleepy", content="woken")
+        assert (reply.status_code, reply.text) == (200, "woken")
+        metrics = client.get("/metrics").text
+        # A function at zero without `zero=true` still is not woken.
+        assert client.post("/function/parked", content="x").status_code == 503
+    assert provider.calls == [("sleepy", 1)]
+    assert 'gateway_cold_start_seconds_count{function_name="sleepy"} 1.0' in metrics
+
+
+def test_config_defaults_and_variables() -> None:
+    defaults = load_config({})
+    assert (defaults.autoscale, defaults.autoscale_interval) == (True, 2.0)
+    assert defaults.scale_from_zero_timeout == 30.0
+    config = load_config(
+        {
+            "GATEWAY_AUTOSCALE": "false",
+            "GATEWAY_AUTOSCALE_INTERVAL": "0.5s",
+            "GATEWAY_SCALE_FROM_ZERO_TIMEOUT": "90",
+        }
+    )
+    assert (config.autoscale, config.autoscale_interval, config.scale_from_zero_timeout) == (
+        False, 0.5, 90.0,
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [("GATEWAY_AUTOSCALE", "maybe"), ("GATEWAY_AUTOSCALE_INTERVAL", "0"),
+     ("GATEWAY_SCALE_FROM_ZERO_TIMEOUT", "soon")],
+)  # fmt: skip
+def test_config_errors_name_the_variable(name: str, value: str) -> None:
+    with pytest.raises(ConfigError, match=name):
+        load_config({name: value})

@@ -1,0 +1,72 @@
+"""The app factory's own endpoints and lifecycle."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import pytest
+
+from gateway.app import is_platform_call
+from gateway.providers.base import Function, ProviderStatus
+from gateway.providers.static import StaticProvider
+from tests.gateway.harness import GatewayThread
+
+
+class EngineDownProvider(StaticProvider):
+    """A provider whose engine is unreachable, recording start/close calls."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.calls: list[str] = []
+
+    async def start(self) -> None:
+        self.calls.append("start")
+
+    async def close(self) -> None:
+        self.calls.append("close")
+
+    def functions(self) -> Sequence[Function]:
+        return []
+
+    def status(self) -> ProviderStatus:
+        return ProviderStatus(ready=False, detail="cannot reach the Docker engine")
+
+
+def test_healthz_is_503_with_detail_when_provider_not_ready() -> None:
+    provider = EngineDownProvider()
+    with GatewayThread(provider) as gateway, gateway.client() as client:
+        response = client.get("/healthz")
+        assert provider.calls == ["start"]
+    assert response.status_code == 503
+    assert response.json() == {
+        "status": "unavailable",
+        "detail": "cannot reach the Docker engine",
+    }
+    assert provider.calls == ["start", "close"]
+
+
+def test_metrics_endpoint_is_get_only_and_other_methods_are_routed() -> None:
+    with GatewayThread(StaticProvider()) as gateway, gateway.client() as client:
+        assert client.get("/metrics").status_code == 200
+        assert client.head("/metrics").status_code == 200
+        response = client.post("/metrics", headers={"X-Function": "nope"})
+    assert response.status_code == 404
+    assert response.text == "function 'nope' not found\n"
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "platform"),
+    [
+        ("GET", "/healthz", True),
+        ("HEAD", "/metrics", True),
+        ("POST", "/metrics", False),  # a function named by X-Function or Alexa
+        ("POST", "/system/functions", True),
+        ("DELETE", "/system/functions", True),
+        ("POST", "/system", False),
+        ("GET", "/systemd", False),
+        ("POST", "/function/catservice", False),
+        ("GET", "/", False),
+    ],
+)
+def test_function_calls_bypass_the_platform_app(method: str, path: str, platform: bool) -> None:
+    assert is_platform_call(method, path) is platform

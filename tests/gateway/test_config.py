@@ -1,0 +1,91 @@
+"""Configuration from environment variables: defaults, parsing, errors naming the variable."""
+
+from __future__ import annotations
+
+import pytest
+
+from gateway.config import ConfigError, GatewayConfig, load_config
+from gateway.providers.base import Function
+
+
+def test_defaults() -> None:
+    config = load_config({})
+    assert config == GatewayConfig()
+    assert (config.host, config.port, config.provider) == ("0.0.0.0", 8080, "swarm")
+    assert config.buffer_limit == 65536
+
+
+def test_every_variable_is_read() -> None:
+    config = load_config(
+        {
+            "GATEWAY_HOST": "127.0.0.1",
+            "GATEWAY_PORT": "9000",
+            "GATEWAY_PROVIDER": "static",
+            "GATEWAY_STATIC_FUNCTIONS": "cat=127.0.0.1:8081, env = fn-host ,v6=[::1]:9",
+            "GATEWAY_SWARM_NETWORK": "func_functions",
+            "GATEWAY_SWARM_RESYNC_INTERVAL": "10",
+            "GATEWAY_UPSTREAM_TIMEOUT": "2.5s",
+            "GATEWAY_CONNECT_TIMEOUT": "0.5",
+            "GATEWAY_BUFFER_LIMIT": "0",
+            "GATEWAY_DNS_TTL": "2",
+            "GATEWAY_MAX_CONNECTIONS": "10",
+            "GATEWAY_UPSTREAM_KEEPALIVE": "3",
+            "GATEWAY_ACCESS_LOG": "true",
+            "GATEWAY_LOG_LEVEL": "DEBUG",
+        }
+    )
+    assert config == GatewayConfig(
+        host="127.0.0.1",
+        port=9000,
+        provider="static",
+        static_functions=(
+            Function("cat", "static", 1, "127.0.0.1", 8081),
+            Function("env", "static", 1, "fn-host", 8080),
+            Function("v6", "static", 1, "::1", 9),
+        ),
+        swarm_network="func_functions",
+        swarm_resync_interval=10.0,
+        upstream_timeout=2.5,
+        connect_timeout=0.5,
+        buffer_limit=0,
+        dns_ttl=2.0,
+        max_connections=10,
+        upstream_keepalive=3.0,
+        access_log=True,
+        log_level="debug",
+    )
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("GATEWAY_PORT", "http"),
+        ("GATEWAY_PORT", "70000"),
+        ("GATEWAY_PROVIDER", "kubernetes"),
+        ("GATEWAY_UPSTREAM_TIMEOUT", "-1"),
+        ("GATEWAY_UPSTREAM_TIMEOUT", "soon"),
+        ("GATEWAY_DNS_TTL", "nan"),
+        ("GATEWAY_BUFFER_LIMIT", "-5"),
+        ("GATEWAY_MAX_CONNECTIONS", "0"),
+        ("GATEWAY_ACCESS_LOG", "maybe"),
+        ("GATEWAY_LOG_LEVEL", "loud"),
+        ("GATEWAY_STATIC_FUNCTIONS", "cat"),
+        ("GATEWAY_STATIC_FUNCTIONS", "cat=host:port"),
+        ("GATEWAY_STATIC_FUNCTIONS", "cat=a:1,cat=b:2"),
+        ("GATEWAY_STATIC_FUNCTIONS", "=a:1"),
+    ],
+)
+def test_errors_name_the_variable(name: str, value: str) -> None:
+    with pytest.raises(ConfigError, match=f"^{name}: "):
+        load_config({name: value})
+
+
+def test_static_provider_needs_functions() -> None:
+    with pytest.raises(ConfigError, match="GATEWAY_STATIC_FUNCTIONS"):
+        load_config({"GATEWAY_PROVIDER": "static"})
+
+
+def test_config_is_frozen() -> None:
+    config = load_config({})
+    with pytest.raises(AttributeError):
+        config.port = 1  # type: ignore[misc]

@@ -1,0 +1,95 @@
+"""The gateway's imports point one way (docs/architecture.md): parsed with `ast`, no import.
+
+Each rule names a package (or module) and what it must never import, directly.
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+GATEWAY = Path(__file__).resolve().parents[2] / "gateway"
+
+# (modules the rule covers, forbidden import prefixes)
+RULES: list[tuple[str, tuple[str, ...]]] = [
+    ("gateway.app", ("docker",)),
+    ("gateway.management", ("docker", "gateway.proxy", "gateway.routing")),
+    ("gateway.routing", ("docker", "aiohttp", "gateway.proxy", "gateway.providers",
+                         "gateway.management", "gateway.scaling", "gateway.metrics")),
+    ("gateway.providers", ("starlette", "aiohttp", "gateway.proxy", "gateway.routing",
+                           "gateway.scaling", "gateway.metrics", "gateway.app",
+                           "gateway.management.api", "gateway.management.auth")),
+    ("gateway.proxy", ("docker", "gateway.management", "gateway.scaling", "gateway.metrics",
+                       "gateway.providers.swarm", "gateway.providers.static")),
+    ("gateway.scaling", ("docker", "aiohttp", "gateway.management", "gateway.routing",
+                         "gateway.metrics")),
+    ("gateway.metrics", ("gateway.",)),
+    # config reads static functions into the providers' `Function`, a value type.
+    ("gateway.config", ("gateway.proxy", "gateway.routing", "gateway.management",
+                        "gateway.scaling", "gateway.metrics", "gateway.providers.swarm",
+                        "gateway.providers.static")),
+    ("gateway.errors", ("gateway.",)),
+    ("gateway.asgi", ("gateway.proxy", "gateway.routing", "gateway.providers",
+                      "gateway.management", "gateway.scaling", "gateway.metrics")),
+    # The server's request-head bounds: uvicorn and the config, nothing of the layers.
+    ("gateway.http_limits", ("gateway.proxy", "gateway.routing", "gateway.providers",
+                             "gateway.management", "gateway.scaling", "gateway.metrics")),
+    ("gateway.http_errors", ("gateway.proxy", "gateway.routing", "gateway.providers",
+                             "gateway.management", "gateway.scaling", "gateway.metrics")),
+]  # fmt: skip
+
+
+def module_name(path: Path) -> str:
+    parts = path.relative_to(GATEWAY.parent).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def imports(path: Path) -> set[str]:
+    """Every module `path` imports, at any depth of the file (TYPE_CHECKING included)."""
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            found.add(node.module)
+            found.update(f"{node.module}.{alias.name}" for alias in node.names)
+    return found
+
+
+MODULES = {module_name(path): path for path in sorted(GATEWAY.rglob("*.py"))}
+
+
+def covered(module: str, prefix: str) -> bool:
+    return module == prefix or module.startswith(prefix + ".")
+
+
+def forbidden(module: str, imported: str, prefixes: tuple[str, ...]) -> bool:
+    for prefix in prefixes:
+        if prefix.endswith("."):  # "gateway.": anything of the gateway at all
+            if imported.startswith(prefix):
+                return True
+        elif covered(imported, prefix):
+            return True
+    return False
+
+
+@pytest.mark.parametrize(("scope", "prefixes"), RULES, ids=[rule[0] for rule in RULES])
+def test_imports_point_one_way(scope: str, prefixes: tuple[str, ...]) -> None:
+    modules = {name: path for name, path in MODULES.items() if covered(name, scope)}
+    assert modules, f"no module under {scope}"
+    broken = sorted(
+        f"{name} imports {imported}"
+        for name, path in modules.items()
+        for imported in imports(path)
+        if forbidden(name, imported, prefixes)
+    )
+    assert broken == []
+
+
+def test_every_package_is_covered_by_a_rule() -> None:
+    top_level = {name.split(".")[1] for name in MODULES if name.count(".") >= 1}
+    ruled = {scope.split(".")[1] for scope, _ in RULES}
+    allowed_unruled = {"__main__", "server"}
+    assert top_level - ruled - allowed_unruled == set()
