@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 from collections.abc import Iterator
 
@@ -13,6 +12,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from gateway.functions import Function, StaticProvider
 from gateway.metrics import GatewayMetrics
 from tests.gateway.harness import BackgroundProcess, GatewayThread
+from tests.support import require_tool
 
 
 def samples(text: str) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
@@ -122,14 +122,14 @@ def test_forgetting_spares_calls_in_flight_and_covers_scaling_series() -> None:
     assert "function_name" not in metrics.exposition().decode()
 
 
-@pytest.mark.skipif(shutil.which("promtool") is None, reason="promtool not installed")
 def test_exposition_passes_promtool(metered: httpx.Client) -> None:
+    promtool = require_tool("promtool", "scripts/promtool.sh")
     metered.post("/function/cat", content=b"x")
     metered.get("/function/zero")
     response = metered.get("/metrics")
     assert response.headers["content-type"].startswith("text/plain; version=0.0.4")
     result = subprocess.run(
-        ["promtool", "check", "metrics"],
+        [promtool, "check", "metrics"],
         input=response.content,
         capture_output=True,
         timeout=60,
