@@ -16,8 +16,9 @@ from faas_cli.errors import UsageError
 from gateway.auth import BasicAuthCredentials
 from gateway.function_logs import LogLine
 from gateway.functions import Function
-from tests.gateway.harness import BackgroundProcess, GatewayThread, free_port, start_watchdog
+from tests.gateway.harness import BackgroundProcess, GatewayThread, start_watchdog
 from tests.gateway.memory_provider import MemoryProvider
+from tests.support import free_port
 
 PASSWORD = "cli-secret"
 DEFINITIONS = """\
