@@ -44,6 +44,13 @@ def docker(*args: str, check: bool = True) -> str:
     return result.stdout
 
 
+def task_hostnames(service: str) -> set[str]:
+    """The hostnames of a service's running containers (by default, their short IDs)."""
+    ids = docker("ps", "--filter", f"label=com.docker.swarm.service.name={service}",
+                 "--format", "{{.ID}}")
+    return set(ids.split())
+
+
 def wait_for(condition: Callable[[], bool], what: str, timeout: float = 90.0) -> None:
     """`tests.support.wait_for` at the swarm's pace: long deadlines, slow polls, and an
     HTTP error (a service still starting) counting as "not yet"."""
