@@ -25,7 +25,7 @@ fi
 
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
-chmod 755 "$work"  # apt's download user must be able to write here
+chmod 777 "$work"  # apt downloads as its own user (_apt), which must write here
 say "installing $PROMTOOL_DIR/promtool from Debian's prometheus package"
 export DEBIAN_FRONTEND=noninteractive
 (cd "$work" && { apt-get download -qq prometheus 2>/dev/null || {
