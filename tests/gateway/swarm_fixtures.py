@@ -3,7 +3,9 @@
 Only `APIClient` is faked: `FakeDockerClient` is a real `DockerClient`, so the SDK's own
 collections and models forward the provider's keywords, and every `APIClient` call is
 checked against the real method's signature (`like_sdk`). A keyword the SDK does not take
-fails here as it would against a real engine. Service attrs follow `docker service inspect` on Docker 20.10 (API 1.41), for services made
+fails here as it would against a real engine.
+
+Service attrs follow `docker service inspect` on Docker 20.10 (API 1.41), for services made
 with `docker service create` and with `docker stack deploy`.
 """
 
