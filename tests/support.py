@@ -5,10 +5,14 @@ The deadlines here are safety limits for a stuck test, never timing assertions.
 
 from __future__ import annotations
 
+import os
+import shutil
 import socket
 import subprocess
 import time
 from collections.abc import Callable
+
+import pytest
 
 
 def free_port() -> int:
@@ -17,6 +21,21 @@ def free_port() -> int:
         probe.bind(("127.0.0.1", 0))
         port: int = probe.getsockname()[1]
         return port
+
+
+def require_tool(name: str, installed_by: str) -> str:
+    """The path of the command `name`; skip the test without it, but fail it in CI.
+
+    CI (env `CI=true`) installs every tool the tests use, so a missing one there is a
+    broken install step, not a reason to skip a check.
+    """
+    path = shutil.which(name)
+    if path is not None:
+        return path
+    reason = f"{name} is not installed ({installed_by} installs it)"
+    if os.environ.get("CI") == "true":
+        pytest.fail(f"{reason}: CI must run this check")
+    pytest.skip(reason)
 
 
 def wait_for(

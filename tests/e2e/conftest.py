@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import subprocess
-import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -17,6 +16,8 @@ from pathlib import Path
 
 import httpx
 import pytest
+
+from tests import support
 
 ROOT = Path(__file__).resolve().parents[2]
 STACK_NAME = os.environ.get("STACK_NAME", "func")
@@ -43,17 +44,17 @@ def docker(*args: str, check: bool = True) -> str:
     return result.stdout
 
 
+def task_hostnames(service: str) -> set[str]:
+    """The hostnames of a service's running containers (by default, their short IDs)."""
+    ids = docker("ps", "--filter", f"label=com.docker.swarm.service.name={service}",
+                 "--format", "{{.ID}}")
+    return set(ids.split())
+
+
 def wait_for(condition: Callable[[], bool], what: str, timeout: float = 90.0) -> None:
-    """Poll `condition` until it holds; fail naming `what` after `timeout` seconds."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            if condition():
-                return
-        except (httpx.HTTPError, OSError):
-            pass
-        time.sleep(0.5)
-    raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
+    """`tests.support.wait_for` at the swarm's pace: long deadlines, slow polls, and an
+    HTTP error (a service still starting) counting as "not yet"."""
+    support.wait_for(condition, what, timeout, interval=0.5, ignore=(httpx.HTTPError, OSError))
 
 
 @dataclass(frozen=True)

@@ -56,4 +56,8 @@ def test_hostnameintent_answers_as_alexa(client: httpx.Client) -> None:
                                              "intent": {"name": "HostnameIntent"}}}
     reply = client.post("/function/hostnameintent", content=json.dumps(request))
     assert reply.status_code == 200
-    assert reply.json()["response"]["shouldEndSession"] is True
+    response = reply.json()["response"]
+    assert response["shouldEndSession"] is True
+    # The intent's answer, not the reply to a body it could not read.
+    assert response["outputSpeech"]["text"].startswith("My hostname is ")
+    assert response["card"]["content"] == response["outputSpeech"]["text"]

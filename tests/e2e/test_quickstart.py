@@ -8,7 +8,7 @@ from pathlib import Path
 
 import httpx
 
-from tests.e2e.conftest import ROOT, Platform, ServiceFactory, wait_for
+from tests.e2e.conftest import ROOT, Platform, ServiceFactory, task_hostnames, wait_for
 
 
 def curl(*args: str) -> bytes:
@@ -48,7 +48,12 @@ def test_alexa_intent_is_routed_to_the_function_named_after_it(platform: Platfor
                  "--data-binary", f"@{request}", f"{platform.gateway_url}/")
     body = httpx.Response(200, content=reply).json()
     assert body["version"] == "1.0"
-    assert body["response"]["outputSpeech"]["text"].startswith("My hostname is ")
+    text = body["response"]["outputSpeech"]["text"]
+    assert text.startswith("My hostname is ")  # the function read the intent from the body
+    # The reply names a container of the stack's hostnameintent service: the gateway sent
+    # the HostnameIntent to the function named after it, not anywhere else.
+    hostnames = task_hostnames(platform.service_name("hostnameintent"))
+    assert text.removeprefix("My hostname is ") in hostnames
 
 
 def invocations(client: httpx.Client, function_name: str) -> float:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 from collections.abc import Iterator
 
@@ -14,6 +13,7 @@ from gateway.metrics import GatewayMetrics
 from gateway.providers.base import Function
 from gateway.providers.static import StaticProvider
 from tests.gateway.harness import BackgroundProcess, GatewayThread
+from tests.support import require_tool
 
 
 def samples(text: str) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
@@ -123,14 +123,14 @@ def test_forgetting_spares_calls_in_flight_and_covers_scaling_series() -> None:
     assert "function_name" not in metrics.exposition().decode()
 
 
-@pytest.mark.skipif(shutil.which("promtool") is None, reason="promtool not installed")
 def test_exposition_passes_promtool(metered: httpx.Client) -> None:
+    promtool = require_tool("promtool", "scripts/promtool.sh")
     metered.post("/function/cat", content=b"x")
     metered.get("/function/zero")
     response = metered.get("/metrics")
     assert response.headers["content-type"].startswith("text/plain; version=0.0.4")
     result = subprocess.run(
-        ["promtool", "check", "metrics"],
+        [promtool, "check", "metrics"],
         input=response.content,
         capture_output=True,
         timeout=60,

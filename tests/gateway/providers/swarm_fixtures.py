@@ -1,4 +1,9 @@
-"""A fake Docker engine for `SwarmProvider` tests, shaped like the docker SDK parts it uses.
+"""A fake Docker engine for `SwarmProvider` tests, behind the installed docker SDK.
+
+Only `APIClient` is faked: `FakeDockerClient` is a real `DockerClient`, so the SDK's own
+collections and models forward the provider's keywords, and every `APIClient` call is
+checked against the real method's signature (`like_sdk`). A keyword the SDK does not take
+fails here as it would against a real engine.
 
 Service attrs follow `docker service inspect` on Docker 20.10 (API 1.41), for services made
 with `docker service create` and with `docker stack deploy`.
@@ -7,12 +12,16 @@ with `docker service create` and with `docker stack deploy`.
 from __future__ import annotations
 
 import copy
+import functools
+import inspect
 import itertools
+import json
 import queue
 import threading
-from collections.abc import Iterator, Mapping
-from typing import Any
+from collections.abc import Callable, Iterator, Mapping
+from typing import Any, TypeVar, cast
 
+import docker
 import docker.errors
 import requests
 
@@ -110,32 +119,75 @@ class FakeEventStream:
         self._events.put(None)
 
 
-class _Model:
-    def __init__(self, attrs: dict[str, Any]) -> None:
-        self.attrs = attrs
-        self.id = attrs.get("ID") or attrs.get("Id")
-        self.name = attrs.get("Name") or attrs.get("Spec", {}).get("Name")
-        self.version = attrs.get("Version", {}).get("Index")
+def engine_error(status: int, message: str) -> docker.errors.APIError:
+    """The error the docker SDK raises when the engine answers `status` with `message`."""
+    response = requests.Response()
+    response.status_code = status
+    response.headers["Content-Type"] = "application/json"
+    response._content = json.dumps({"message": message}).encode()
+    http_error = requests.exceptions.HTTPError(f"{status} Error from daemon", response=response)
+    try:
+        docker.errors.create_api_error_from_http_exception(http_error)
+    except docker.errors.APIError as error:
+        return error
+    raise AssertionError("the SDK did not raise for an HTTP error")
 
 
-class FakeDockerClient:
-    """The engine's services, networks and service events, with switches to break it."""
+_Method = TypeVar("_Method", bound=Callable[..., Any])
+
+
+def like_sdk(real: Callable[..., Any]) -> Callable[[_Method], _Method]:
+    """Check every call of a fake `APIClient` method against the real method's signature.
+
+    An argument the installed docker SDK does not take raises its TypeError, as the real
+    client would. The fake then receives the call bound by that signature twice: with the
+    defaults filled in (to read it as the SDK would) and as given (to record it).
+    """
+    signature = inspect.signature(real)
+
+    def decorate(fake: _Method) -> _Method:
+        @functools.wraps(fake)
+        def checked(self: _Api, *args: Any, **kwargs: Any) -> Any:
+            bound = signature.bind(self, *args, **kwargs)
+            given = {key: value for key, value in bound.arguments.items() if key != "self"}
+            bound.apply_defaults()
+            call = {key: value for key, value in bound.arguments.items() if key != "self"}
+            return fake(self, call, given)
+
+        return cast(_Method, checked)
+
+    return decorate
+
+
+class FakeDockerClient(docker.DockerClient):
+    """The engine's services, networks, secrets and service events, with switches to break it.
+
+    It is a real `DockerClient` whose `api` is `_Api`, a fake `APIClient`: everything the
+    provider calls on `client.services`, `client.networks`, `client.secrets` (and the
+    `Service` models they return) runs the installed SDK's own code, which forwards the
+    keywords into `ContainerSpec`, `TaskTemplate`, ... and calls `APIClient` methods whose
+    arguments `_Api` checks against the real signatures (see `like_sdk`).
+    """
 
     def __init__(self, networks: Mapping[str, str] | None = None) -> None:
+        # Not DockerClient.__init__: that would build a real APIClient.
         self._lock = threading.Lock()
         self._services: dict[str, dict[str, Any]] = {}
         self._networks = dict(
             networks if networks is not None else {"functions": FUNCTIONS_NETWORK_ID}
         )
+        self._secrets: dict[str, str] = {}
+        self._refusals: dict[str, list[docker.errors.APIError]] = {}
         self.reachable = True
         self.streams: list[FakeEventStream] = []
         self.list_calls = 0
         self.failed_calls = 0
+        self.api_creates: list[dict[str, Any]] = []
         self.api_updates: list[tuple[str, int, dict[str, Any]]] = []
+        self.api_removes: list[str] = []
         self.service_log_output: dict[str, list[bytes]] = {}
         self.log_calls: list[tuple[str, dict[str, Any]]] = []
-        self.services = _Services(self)
-        self.networks = _Networks(self)
+        self.api = cast(docker.APIClient, _Api(self))
 
     # The engine side, driven by tests.
 
@@ -161,10 +213,33 @@ class FakeDockerClient:
         if emit:
             self._emit("remove", attrs)
 
+    def service(self, name: str) -> dict[str, Any]:
+        """The attrs of the service named `name`, as `docker service inspect` shows them."""
+        with self._lock:
+            [attrs] = [a for a in self._services.values() if a["Spec"]["Name"] == name]
+            return copy.deepcopy(attrs)
+
+    def set_update_status(self, service_id: str, state: str) -> None:
+        """Set the service's `UpdateStatus.State`, as a rolling update moves it on."""
+        with self._lock:
+            attrs = self._services[service_id]
+            attrs["UpdateStatus"] = {"State": state, "Message": f"update {state}"}
+
     def create_network(self, name: str, network_id: str) -> None:
         """Add a network (networks events are not followed by the provider)."""
         with self._lock:
             self._networks[name] = network_id
+
+    def create_secret(self, name: str) -> str:
+        """Add a secret (`docker secret create`); returns its ID."""
+        secret_id = f"sec{len(self._secrets):022d}"
+        with self._lock:
+            self._secrets[name] = secret_id
+        return secret_id
+
+    def refuse(self, method: str, status: int, message: str) -> None:
+        """Make the next call of `APIClient.<method>` fail as the engine would with `status`."""
+        self._refusals.setdefault(method, []).append(engine_error(status, message))
 
     def go_down(self) -> None:
         """Stop answering and end every events stream, like a stopped engine."""
@@ -189,99 +264,258 @@ class FakeDockerClient:
             if not stream.closed:
                 stream.push(copy.deepcopy(event))
 
-    def _check(self) -> None:
+    def _check(self, method: str = "") -> None:
         if not self.reachable:
             self.failed_calls += 1
             raise requests.exceptions.ConnectionError(
                 "('Connection aborted.', ConnectionRefusedError(111, 'Connection refused'))"
             )
+        refusals = self._refusals.get(method)
+        if refusals:
+            raise refusals.pop(0)
 
-    # The SDK side, used by the provider.
+    def _resolve_networks(self, template: dict[str, Any]) -> None:
+        """Network names become IDs, as the engine stores them; an unknown one is a 404."""
+        for attachment in template.get("Networks") or []:
+            target = attachment["Target"]
+            if target in self._networks:
+                attachment["Target"] = self._networks[target]
+            elif target not in self._networks.values():
+                raise engine_error(404, f"network {target} not found")
 
-    @property
-    def api(self) -> _Api:
-        """Just enough of `DockerClient.api`: the engine's URL, and service updates."""
-        return _Api(self)
+    def _check_secrets(self, template: dict[str, Any]) -> None:
+        known = set(self._secrets.values())
+        for secret in template.get("ContainerSpec", {}).get("Secrets") or []:
+            if secret["SecretID"] not in known:
+                raise engine_error(404, f"secret {secret['SecretID']} not found")
 
-    def events(self, *, decode: bool, filters: Mapping[str, Any]) -> FakeEventStream:
-        """A new events stream; only decoded service events are supported."""
-        assert decode
-        assert dict(filters) == {"type": "service"}
-        self._check()
-        stream = FakeEventStream()
-        self.streams.append(stream)
-        return stream
 
-    def close(self) -> None:
-        """Nothing to release."""
+def _wire(value: Any) -> Any:
+    """What the engine keeps of a request body: plain JSON, nulls dropped."""
+
+    def without_nulls(item: Any) -> Any:
+        if isinstance(item, dict):
+            return {key: without_nulls(value) for key, value in item.items() if value is not None}
+        if isinstance(item, list):
+            return [without_nulls(value) for value in item]
+        return item
+
+    return without_nulls(json.loads(json.dumps(value)))
+
+
+def _mode(sent: Any) -> Any:
+    """The engine's JSON decoding ignores case: the SDK's `replicated` is `Replicated`."""
+    if not isinstance(sent, dict):
+        return sent
+    canonical = {"replicated": "Replicated", "global": "Global"}
+    return {canonical.get(key, key): value for key, value in sent.items()}
+
+
+def _merged_template(current: Mapping[str, Any], sent: Mapping[str, Any] | None) -> dict[str, Any]:
+    """An update's task template when the SDK fetched the current spec: sent keys win
+    (ContainerSpec key by key), keys sent as None keep the current value."""
+    merged = copy.deepcopy(dict(current))
+    for key, value in (sent or {}).items():
+        if key == "ContainerSpec":
+            container = merged.setdefault("ContainerSpec", {})
+            container.update({k: v for k, v in value.items() if v is not None})
+        elif value is not None:
+            merged[key] = value
+    return merged
+
+
+# What `GET /services/{id}?insertDefaults=true` fills in where a spec leaves a field out
+# (Docker 20.10). Sent back in an update, these count as a new task template for Swarm.
+_ENGINE_DEFAULTS: dict[str, dict[str, Any]] = {
+    "ContainerSpec": {"StopGracePeriod": 10_000_000_000, "DNSConfig": {}, "Isolation": "default"},
+    "TaskTemplate": {
+        "Resources": {"Limits": {}, "Reservations": {}},
+        "RestartPolicy": {"Condition": "any", "Delay": 5_000_000_000, "MaxAttempts": 0},
+        "Placement": {},
+        "ForceUpdate": 0,
+        "Runtime": "container",
+    },
+    "UpdateConfig": {
+        "Parallelism": 1,
+        "FailureAction": "pause",
+        "Monitor": 5_000_000_000,
+        "MaxFailureRatio": 0,
+        "Order": "stop-first",
+    },
+}
+
+
+def _with_defaults(spec: Mapping[str, Any]) -> dict[str, Any]:
+    """`spec` as the engine shows it when asked to insert defaults."""
+    full = copy.deepcopy(dict(spec))
+    template = full.setdefault("TaskTemplate", {})
+    container = template.setdefault("ContainerSpec", {})
+    for target, defaults in (
+        (container, _ENGINE_DEFAULTS["ContainerSpec"]),
+        (template, _ENGINE_DEFAULTS["TaskTemplate"]),
+        (full.setdefault("UpdateConfig", {}), _ENGINE_DEFAULTS["UpdateConfig"]),
+    ):
+        for key, value in defaults.items():
+            target.setdefault(key, copy.deepcopy(value))
+    return full
+
+
+_SPEC_FIELDS = {
+    "Name": "name",
+    "Labels": "labels",
+    "Mode": "mode",
+    "UpdateConfig": "update_config",
+    "RollbackConfig": "rollback_config",
+    "EndpointSpec": "endpoint_spec",
+}
 
 
 class _Api:
-    """`APIClient.update_service`, recorded and applied like a full-spec update."""
+    """A fake `APIClient`: each method takes exactly the real one's arguments (`like_sdk`)."""
 
     base_url = ENGINE_URL
 
     def __init__(self, client: FakeDockerClient) -> None:
         self._client = client
 
-    def update_service(self, service_id: str, version: int, **fields: Any) -> None:
+    @like_sdk(docker.APIClient.events)
+    def events(self, call: Mapping[str, Any], given: Mapping[str, Any]) -> FakeEventStream:
+        """A new events stream; only decoded service events are supported."""
+        assert call["decode"]
+        assert dict(call["filters"]) == {"type": "service"}
+        self._client._check("events")
+        stream = FakeEventStream()
+        self._client.streams.append(stream)
+        return stream
+
+    @like_sdk(docker.APIClient.networks)
+    def networks(self, call: Mapping[str, Any], given: Mapping[str, Any]) -> list[dict[str, Any]]:
         client = self._client
-        client._check()
-        client.api_updates.append((service_id, version, copy.deepcopy(fields)))
-        names = {"task_template": "TaskTemplate", "name": "Name", "labels": "Labels",
-                 "mode": "Mode", "update_config": "UpdateConfig",
-                 "rollback_config": "RollbackConfig", "networks": "Networks",
-                 "endpoint_spec": "EndpointSpec"}  # fmt: skip
-        spec = {names[key]: value for key, value in fields.items() if value is not None}
+        client._check("networks")
+        names = call["names"]
         with client._lock:
-            client._services[service_id]["Spec"] = spec
-        client._emit("update", client._services[service_id])
+            # Like the engine, the name filter matches substrings.
+            return [
+                {"Name": name, "Id": network_id}
+                for name, network_id in client._networks.items()
+                if not names or any(wanted in name for wanted in names)
+            ]
 
-
-    def service_logs(self, service_id: str, **options: Any) -> Iterator[bytes]:
-        """The frames set in `service_log_output` for the service; the call is recorded."""
+    @like_sdk(docker.APIClient.secrets)
+    def secrets(self, call: Mapping[str, Any], given: Mapping[str, Any]) -> list[dict[str, Any]]:
         client = self._client
-        client._check()
-        client.log_calls.append((service_id, options))
-        yield from client.service_log_output.get(service_id, [])
+        client._check("secrets")
+        wanted = (call["filters"] or {}).get("name", "")
+        with client._lock:
+            return [
+                {"ID": secret_id, "Version": {"Index": 11}, "Spec": {"Name": name}}
+                for name, secret_id in client._secrets.items()
+                if wanted in name  # like the engine: a substring match
+            ]
 
-
-class _Services:
-    def __init__(self, client: FakeDockerClient) -> None:
-        self._client = client
-
-    def list(self, filters: Mapping[str, str] | None = None) -> list[_Model]:
+    @like_sdk(docker.APIClient.services)
+    def services(self, call: Mapping[str, Any], given: Mapping[str, Any]) -> list[dict[str, Any]]:
         client = self._client
-        client._check()
+        client._check("services")
+        wanted = (call["filters"] or {}).get("name", "")
         with client._lock:
             client.list_calls += 1
-            wanted = (filters or {}).get("name", "")
             return [
-                _Model(copy.deepcopy(attrs))
+                copy.deepcopy(attrs)
                 for attrs in client._services.values()
                 if wanted in attrs["Spec"]["Name"]  # like the engine: a substring match
             ]
 
-    def get(self, service_id: str) -> _Model:
+    @like_sdk(docker.APIClient.inspect_service)
+    def inspect_service(self, call: Mapping[str, Any], given: Mapping[str, Any]) -> dict[str, Any]:
         client = self._client
-        client._check()
+        client._check("inspect_service")
+        service_id = call["service"]
+        if isinstance(service_id, Mapping):  # what create_service returned
+            service_id = service_id["ID"]
         with client._lock:
             if service_id not in client._services:
                 raise docker.errors.NotFound(f"service {service_id} not found")
-            return _Model(copy.deepcopy(client._services[service_id]))
+            attrs = copy.deepcopy(client._services[service_id])
+        if call["insert_defaults"]:
+            attrs["Spec"] = _with_defaults(attrs["Spec"])
+        return attrs
 
-
-class _Networks:
-    def __init__(self, client: FakeDockerClient) -> None:
-        self._client = client
-
-    def list(self, names: list[str] | None = None) -> list[_Model]:
+    @like_sdk(docker.APIClient.create_service)
+    def create_service(self, call: Mapping[str, Any], given: Mapping[str, Any]) -> dict[str, str]:
+        """Store the service as the engine would: names resolved, defaults as sent."""
         client = self._client
-        client._check()
+        client._check("create_service")
+        client.api_creates.append(copy.deepcopy(dict(given)))
+        template = _wire(call["task_template"])
+        client._resolve_networks(template)
+        client._check_secrets(template)
+        spec = {key: _wire(call[field]) for key, field in _SPEC_FIELDS.items()}
+        spec["Mode"] = _mode(spec["Mode"])
+        spec["TaskTemplate"] = template
+        spec = {key: value for key, value in spec.items() if value is not None}
         with client._lock:
-            # Like the engine, the name filter matches substrings.
-            return [
-                _Model({"Name": name, "Id": network_id})
-                for name, network_id in client._networks.items()
-                if not names or any(wanted in name for wanted in names)
+            if any(a["Spec"]["Name"] == spec["Name"] for a in client._services.values()):
+                raise engine_error(409, "rpc error: code = AlreadyExists desc = name conflicts")
+        attrs = {**service_attrs(spec["Name"]), "Spec": spec}
+        client.create_service(attrs)
+        return {"ID": attrs["ID"]}
+
+    @like_sdk(docker.APIClient.update_service)
+    def update_service(self, call: Mapping[str, Any], given: Mapping[str, Any]) -> dict[str, Any]:
+        """Replace the spec with what was sent; with `fetch_current_spec`, what was not
+        sent stays as it was (the SDK fills it in from the current spec)."""
+        client = self._client
+        client._check("update_service")
+        service_id, version = call["service"], call["version"]
+        fields = {key: value for key, value in given.items() if key not in ("service", "version")}
+        client.api_updates.append((service_id, version, copy.deepcopy(fields)))
+        with client._lock:
+            attrs = client._services[service_id]
+            if version != attrs["Version"]["Index"]:
+                raise engine_error(500, "rpc error: code = Unknown desc = update out of sequence")
+            # The SDK fetches the current spec with defaults inserted.
+            current = _with_defaults(attrs["Spec"]) if call["fetch_current_spec"] else {}
+        spec = {key: _wire(call[field]) for key, field in _SPEC_FIELDS.items()}
+        spec = {key: current.get(key) if value is None else value for key, value in spec.items()}
+        spec["Mode"] = _mode(spec["Mode"])
+        template = _merged_template(current.get("TaskTemplate", {}), _wire(call["task_template"]))
+        if call["networks"] is not None:
+            template["Networks"] = [
+                {"Target": n} if isinstance(n, str) else _wire(n) for n in call["networks"]
             ]
+        client._resolve_networks(template)
+        client._check_secrets(template)
+        spec["TaskTemplate"] = template
+        attrs = {
+            **attrs,
+            "Spec": {key: value for key, value in spec.items() if value is not None},
+            "Version": {"Index": version + 1},
+        }
+        with client._lock:
+            client._services[service_id] = attrs
+        client._emit("update", attrs)
+        return {}
+
+    @like_sdk(docker.APIClient.remove_service)
+    def remove_service(self, call: Mapping[str, Any], given: Mapping[str, Any]) -> bool:
+        client = self._client
+        client._check("remove_service")
+        service_id = call["service"]
+        client.api_removes.append(service_id)
+        if service_id not in client._services:
+            raise engine_error(404, f"service {service_id} not found")
+        client.remove_service(service_id)
+        return True
+
+    @like_sdk(docker.APIClient.service_logs)
+    def service_logs(self, call: Mapping[str, Any], given: Mapping[str, Any]) -> Iterator[bytes]:
+        """The frames set in `service_log_output` for the service; the call is recorded."""
+        client = self._client
+        client._check("service_logs")
+        options = {key: value for key, value in given.items() if key != "service"}
+        client.log_calls.append((call["service"], options))
+        return iter(list(client.service_log_output.get(call["service"], [])))
+
+    def close(self) -> None:
+        """Nothing to release."""

@@ -1,0 +1,461 @@
+"""SwarmProvider's writes (deploy, update, remove, scale) and engine reads, against the fake.
+
+The fake engine runs the installed docker SDK's own model code and checks every
+`APIClient` call against the real signatures (see `swarm_fixtures.like_sdk`), so a keyword
+the SDK does not take fails here as it would against a real engine. The assertions read
+the service spec the engine would store.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from gateway.errors import (
+    BadRequest,
+    Conflict,
+    FunctionNotFound,
+    GatewayError,
+    OrchestratorError,
+    ProviderUnavailable,
+)
+from gateway.management.deployments import FunctionDeployment, ResourceSpec
+from gateway.providers.swarm import discovery as swarm
+from gateway.providers.swarm.discovery import SwarmProvider
+from tests.gateway.providers.swarm_fixtures import (
+    FUNCTIONS_NETWORK_ID,
+    OTHER_NETWORK_ID,
+    FakeDockerClient,
+    service_attrs,
+)
+from tests.support import wait_for
+
+MIB = 1024 * 1024
+FULL = FunctionDeployment(
+    service="hello",
+    image="faas/hello:1.0",
+    env_process="python3 handler.py",
+    env_vars={"GREETING": "hi"},
+    labels={"team": "web"},
+    annotations={"topic": "greetings"},
+    constraints=("node.role==worker",),
+    secrets=("api-key",),
+    limits=ResourceSpec(cpus=0.5, memory=64 * MIB),
+    requests=ResourceSpec(cpus=0.25, memory=32 * MIB),
+    read_only_root_filesystem=True,
+)
+MINIMAL = FunctionDeployment(service="hello", image="faas/hello:2.0")
+
+
+@pytest.fixture(autouse=True)
+def quick_retries(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(swarm, "_RETRY_MIN", 0.01)
+    monkeypatch.setattr(swarm, "_RETRY_MAX", 0.05)
+
+
+@pytest.fixture
+def engine() -> FakeDockerClient:
+    engine = FakeDockerClient()
+    engine.create_secret("api-key")
+    return engine
+
+
+@pytest.fixture
+def provider(engine: FakeDockerClient) -> Iterator[SwarmProvider]:
+    """A started provider on the fake engine, closed afterwards."""
+    provider = SwarmProvider(client=engine)
+    asyncio.run(provider.start())
+    yield provider
+    asyncio.run(asyncio.wait_for(provider.close(), timeout=10))
+
+
+def run(operation: Any) -> Any:
+    return asyncio.run(operation)
+
+
+def spec(engine: FakeDockerClient, name: str = "hello") -> dict[str, Any]:
+    attrs: dict[str, Any] = engine.service(name)["Spec"]
+    return attrs
+
+
+# The fake itself: what the SDK refuses, it refuses.
+
+
+def test_the_fake_refuses_keywords_the_sdk_does_not_take(engine: FakeDockerClient) -> None:
+    # Keywords built at run time: mypy would rightly refuse them written out.
+    def wrong(**kwargs: Any) -> dict[str, Any]:
+        return kwargs
+
+    services: Any = engine.services  # the SDK's collections and models are untyped
+    with pytest.raises(TypeError):  # not a ServiceCollection.create keyword at all
+        services.create("faas/hello:1.0", name="x", **wrong(replica=2))
+    with pytest.raises(TypeError):  # forwarded to ContainerSpec, which does not take it
+        services.create("faas/hello:1.0", name="x", **wrong(readonly=True))
+    with pytest.raises(TypeError):
+        engine.api.update_service("id", 1, **wrong(task_templates={}))
+    with pytest.raises(TypeError):
+        engine.api.service_logs("id", **wrong(timestamp=True))
+    engine.create_service(service_attrs("hello"))
+    [service] = services.list(filters={"name": "hello"})
+    with pytest.raises(TypeError):
+        service.update(**wrong(enviroment=["A=1"]))
+    assert engine.api_creates == []
+    assert engine.api_updates == []
+
+
+# Deploy.
+
+
+def test_deploy_sends_every_field_and_nothing_more(
+    engine: FakeDockerClient, provider: SwarmProvider
+) -> None:
+    run(provider.deploy(FULL))
+    [secret] = engine.secrets.list(filters={"name": "api-key"})
+    assert spec(engine) == {
+        "Name": "hello",
+        "Labels": {
+            "team": "web",
+            "com.faas.annotation.topic": "greetings",
+            "com.faas.managed": "true",
+        },
+        "Mode": {"Replicated": {"Replicas": 1}},
+        "UpdateConfig": {"Parallelism": 1, "Order": "start-first", "FailureAction": "rollback"},
+        "EndpointSpec": {"Mode": "dnsrr"},
+        "TaskTemplate": {
+            "ContainerSpec": {
+                "Image": "faas/hello:1.0",
+                "Env": ["GREETING=hi", "fprocess=python3 handler.py"],
+                "ReadOnly": True,
+                "Mounts": [{"Target": "/tmp", "Source": "", "Type": "tmpfs", "ReadOnly": False}],
+                "Secrets": [
+                    {
+                        "SecretID": secret.id,
+                        "SecretName": "api-key",
+                        "File": {"Name": "api-key", "UID": "0", "GID": "0", "Mode": 0o444},
+                    }
+                ],
+            },
+            "Resources": {
+                "Limits": {"NanoCPUs": 500_000_000, "MemoryBytes": 64 * MIB},
+                "Reservations": {"NanoCPUs": 250_000_000, "MemoryBytes": 32 * MIB},
+            },
+            "Placement": {"Constraints": ["node.role==worker"]},
+            "Networks": [{"Target": FUNCTIONS_NETWORK_ID}],
+        },
+    }
+    # The registry follows the write without waiting for the engine's event.
+    wait_for(lambda: provider.lookup("hello") is not None, "hello in the registry")
+    function = provider.lookup("hello")
+    assert function is not None
+    assert (function.image, function.replicas, function.upstream_host) == (
+        "faas/hello:1.0",
+        1,
+        "tasks.hello",
+    )
+    assert function.env_process == "python3 handler.py"
+
+
+def test_deploy_without_options_sends_no_limits_mounts_or_secrets(
+    engine: FakeDockerClient, provider: SwarmProvider
+) -> None:
+    run(provider.deploy(MINIMAL))
+    sent = spec(engine)
+    assert sent["Labels"] == {"com.faas.managed": "true"}
+    assert sent["TaskTemplate"]["ContainerSpec"] == {
+        "Image": "faas/hello:2.0",
+        "Env": [],
+        "ReadOnly": False,
+        "Mounts": [],
+        "Secrets": [],
+    }
+    # Zero means "none" to the engine: a later update then clears old limits.
+    assert sent["TaskTemplate"]["Resources"] == {
+        "Limits": {"NanoCPUs": 0, "MemoryBytes": 0},
+        "Reservations": {"NanoCPUs": 0, "MemoryBytes": 0},
+    }
+    assert sent["TaskTemplate"]["Placement"] == {"Constraints": []}
+
+
+def test_deploy_of_an_existing_name_is_a_conflict(
+    engine: FakeDockerClient, provider: SwarmProvider
+) -> None:
+    engine.create_service(service_attrs("hello"))
+    with pytest.raises(Conflict, match="already exists"):
+        run(provider.deploy(MINIMAL))
+    assert engine.api_creates == []
+
+
+def test_deploy_with_an_unknown_secret_is_a_bad_request(
+    engine: FakeDockerClient, provider: SwarmProvider
+) -> None:
+    deployment = FunctionDeployment(service="hello", image="faas/hello:1.0", secrets=("nope",))
+    with pytest.raises(BadRequest, match="no Docker secret named 'nope'"):
+        run(provider.deploy(deployment))
+    assert engine.api_creates == []
+
+
+def test_deploy_on_a_missing_network_is_an_orchestrator_error(
+    provider: SwarmProvider, engine: FakeDockerClient
+) -> None:
+    other = SwarmProvider(network="elsewhere", client=engine)
+    with pytest.raises(OrchestratorError, match="network elsewhere not found"):
+        run(other.deploy(MINIMAL))
+
+
+@pytest.mark.parametrize(
+    ("status", "expected"),
+    [(400, BadRequest), (409, Conflict), (404, OrchestratorError), (500, OrchestratorError)],
+)
+def test_engine_refusals_map_to_gateway_errors(
+    engine: FakeDockerClient,
+    provider: SwarmProvider,
+    status: int,
+    expected: type[GatewayError],
+) -> None:
+    engine.refuse("create_service", status, "invalid mount config")
+    with pytest.raises(expected, match=r"the Docker engine .*invalid mount config") as caught:
+        run(provider.deploy(MINIMAL))
+    assert type(caught.value) is expected
+
+
+def test_unreachable_engine_is_provider_unavailable(
+    engine: FakeDockerClient, provider: SwarmProvider
+) -> None:
+    run(provider.deploy(MINIMAL))
+    engine.go_down()
+    calls = [
+        provider.deploy(FULL),
+        provider.update(FULL),
+        provider.remove("hello"),
+        provider.scale("hello", 2),
+        provider.logs("hello", None, None),
+        provider.update_state("hello"),
+    ]
+    for call in calls:
+        with pytest.raises(ProviderUnavailable, match="cannot reach the Docker engine"):
+            run(call)
+    engine.come_back()
+
+
+# Update.
+
+
+def test_update_replaces_the_definition_and_rolls_start_first(
+    engine: FakeDockerClient, provider: SwarmProvider
+) -> None:
+    run(provider.deploy(FULL))
+    before = engine.service("hello")
+    run(provider.update(MINIMAL))
+    after = engine.service("hello")
+    assert after["Version"]["Index"] == before["Version"]["Index"] + 1
+    sent = after["Spec"]
+    assert sent["Labels"] == {"com.faas.managed": "true"}
+    assert sent["TaskTemplate"]["ContainerSpec"] == {
+        "Image": "faas/hello:2.0",
+        "Env": [],
+        "ReadOnly": False,
+        "Mounts": [],
+        "Secrets": [],
+        # The engine's defaults, from the current spec the SDK fetches for an update.
+        "StopGracePeriod": 10_000_000_000,
+        "DNSConfig": {},
+        "Isolation": "default",
+    }
+    assert sent["TaskTemplate"]["Resources"] == {
+        "Limits": {"NanoCPUs": 0, "MemoryBytes": 0},
+        "Reservations": {"NanoCPUs": 0, "MemoryBytes": 0},
+    }
+    assert sent["TaskTemplate"]["Placement"] == {"Constraints": []}
+    assert sent["TaskTemplate"]["Networks"] == [{"Target": FUNCTIONS_NETWORK_ID}]
+    # Forced: the tasks roll even when nothing but a `:latest` image changed.
+    assert sent["TaskTemplate"]["ForceUpdate"] == 1
+    assert sent["UpdateConfig"] == {
+        "Parallelism": 1,
+        "Order": "start-first",
+        "FailureAction": "rollback",
+    }
+    assert (sent["Mode"], sent["EndpointSpec"]) == (before["Spec"]["Mode"], {"Mode": "dnsrr"})
+    run(provider.update(FULL))
+    assert spec(engine)["TaskTemplate"]["ForceUpdate"] == 2
+    assert spec(engine)["Labels"] == before["Spec"]["Labels"]
+    wait_for(
+        lambda: getattr(provider.lookup("hello"), "image", None) == "faas/hello:1.0",
+        "the registry to show the updated image",
+    )
+
+
+def test_update_keeps_the_replica_count(engine: FakeDockerClient, provider: SwarmProvider) -> None:
+    run(provider.deploy(MINIMAL))
+    run(provider.scale("hello", 3))
+    run(provider.update(FULL))
+    assert spec(engine)["Mode"] == {"Replicated": {"Replicas": 3}}
+
+
+def test_update_refuses_services_not_deployed_through_the_api(
+    engine: FakeDockerClient, provider: SwarmProvider
+) -> None:
+    engine.create_service(service_attrs("hello", stack="func"))
+    wait_for(lambda: provider.lookup("hello") is not None, "hello in the registry")
+    with pytest.raises(Conflict, match="not deployed through the management API"):
+        run(provider.update(MINIMAL))
+    assert engine.api_updates == []
+
+
+@pytest.mark.parametrize(
+    "attrs",
+    [
+        service_attrs("hello", labels={"com.faas.function": "false"}),
+        service_attrs("hello", networks=(OTHER_NETWORK_ID,)),
+    ],
+    ids=["opted-out", "other-network"],
+)
+def test_writes_never_touch_services_that_are_not_functions(
+    engine: FakeDockerClient, provider: SwarmProvider, attrs: dict[str, Any]
+) -> None:
+    attrs["Spec"]["Labels"]["com.faas.managed"] = "true"
+    engine.create_service(attrs)
+    for call in [
+        provider.update(MINIMAL),
+        provider.remove("hello"),
+        provider.scale("hello", 2),
+        provider.logs("hello", None, None),
+    ]:
+        with pytest.raises(FunctionNotFound):
+            run(call)
+    assert (engine.api_updates, engine.api_removes, engine.log_calls) == ([], [], [])
+
+
+def test_update_of_an_unknown_function_is_not_found(
+    engine: FakeDockerClient, provider: SwarmProvider
+) -> None:
+    with pytest.raises(FunctionNotFound):
+        run(provider.update(MINIMAL))
+    assert engine.api_updates == []
+
+
+# Scale.
+
+
+def test_scale_changes_only_the_count_of_a_deployed_function(
+    engine: FakeDockerClient, provider: SwarmProvider
+) -> None:
+    # Any other change to the task template (even a default filled in) would make Swarm
+    # replace every running task; a scale-down then left no replica for seconds.
+    run(provider.deploy(FULL))
+    before = engine.service("hello")
+    run(provider.scale("hello", 0))
+    after = engine.service("hello")
+    expected = {**before["Spec"], "Mode": {"Replicated": {"Replicas": 0}}}
+    assert after["Spec"] == expected
+    [(_, version, fields)] = engine.api_updates
+    assert version == before["Version"]["Index"]
+    assert fields["task_template"] == before["Spec"]["TaskTemplate"]
+    wait_for(
+        lambda: getattr(provider.lookup("hello"), "replicas", None) == 0,
+        "the registry to show 0 replicas",
+    )
+
+
+def test_scale_by_short_name_of_a_stack_service(
+    engine: FakeDockerClient, provider: SwarmProvider
+) -> None:
+    service_id = engine.create_service(service_attrs("func_cat", stack="func"))
+    wait_for(lambda: provider.lookup("cat") is not None, "cat in the registry")
+    run(provider.scale("cat", 2))
+    [(updated_id, _, fields)] = engine.api_updates
+    assert updated_id == service_id
+    assert fields["mode"] == {"Replicated": {"Replicas": 2}}
+
+
+def test_scale_refuses_global_services_and_unknown_names(
+    engine: FakeDockerClient, provider: SwarmProvider
+) -> None:
+    engine.create_service(service_attrs("everywhere", mode={"Global": {}}))
+    wait_for(lambda: provider.lookup("everywhere") is not None, "everywhere in the registry")
+    with pytest.raises(BadRequest, match="global service"):
+        run(provider.scale("everywhere", 2))
+    with pytest.raises(FunctionNotFound):
+        run(provider.scale("nope", 2))
+    assert engine.api_updates == []
+
+
+def test_scale_out_of_sequence_is_an_orchestrator_error(
+    engine: FakeDockerClient, provider: SwarmProvider
+) -> None:
+    run(provider.deploy(MINIMAL))
+    engine.refuse("update_service", 500, "update out of sequence")
+    with pytest.raises(OrchestratorError, match="update out of sequence"):
+        run(provider.scale("hello", 2))
+
+
+# Remove.
+
+
+def test_remove_deletes_the_service_and_the_registry_entry(
+    engine: FakeDockerClient, provider: SwarmProvider
+) -> None:
+    run(provider.deploy(MINIMAL))
+    service_id = engine.service("hello")["ID"]
+    wait_for(lambda: provider.lookup("hello") is not None, "hello in the registry")
+    run(provider.remove("hello"))
+    assert engine.api_removes == [service_id]
+    assert engine.services.list() == []
+    wait_for(lambda: provider.lookup("hello") is None, "hello gone from the registry")
+
+
+def test_remove_of_an_unknown_function_is_not_found(
+    engine: FakeDockerClient, provider: SwarmProvider
+) -> None:
+    with pytest.raises(FunctionNotFound, match="'nope' not found"):
+        run(provider.remove("nope"))
+    assert engine.api_removes == []
+
+
+def test_remove_racing_another_remove_is_not_found(
+    engine: FakeDockerClient, provider: SwarmProvider
+) -> None:
+    run(provider.deploy(MINIMAL))
+    engine.refuse("remove_service", 404, "service hello not found")
+    with pytest.raises(FunctionNotFound, match="'hello' not found"):
+        run(provider.remove("hello"))
+
+
+def test_remove_refused_by_the_engine_is_an_orchestrator_error(
+    engine: FakeDockerClient, provider: SwarmProvider
+) -> None:
+    run(provider.deploy(MINIMAL))
+    engine.refuse("remove_service", 500, "raft: not the leader")
+    with pytest.raises(OrchestratorError, match="raft: not the leader"):
+        run(provider.remove("hello"))
+    assert engine.service("hello")["Spec"]["Name"] == "hello"
+
+
+# Reads through the same lookup: logs and update state.
+
+
+def test_logs_default_to_the_whole_log(engine: FakeDockerClient, provider: SwarmProvider) -> None:
+    run(provider.deploy(MINIMAL))
+    assert run(provider.logs("hello", None, None)) == []
+    [(_, options)] = engine.log_calls
+    assert options["tail"] == "all"
+    assert "since" not in options
+
+
+def test_logs_refused_by_the_engine_is_an_orchestrator_error(
+    engine: FakeDockerClient, provider: SwarmProvider
+) -> None:
+    run(provider.deploy(MINIMAL))
+    engine.refuse("service_logs", 500, "logs not supported by the journald driver")
+    with pytest.raises(OrchestratorError, match="journald"):
+        run(provider.logs("hello", None, None))
+
+
+def test_update_state_follows_the_update(engine: FakeDockerClient, provider: SwarmProvider) -> None:
+    run(provider.deploy(MINIMAL))
+    assert run(provider.update_state("hello")) == ""
+    service_id = engine.service("hello")["ID"]
+    engine.set_update_status(service_id, "rollback_completed")
+    assert run(provider.update_state("hello")) == "rollback_completed"
