@@ -26,9 +26,9 @@ from gateway.config import GatewayConfig
 from gateway.functions import FunctionProvider
 from gateway.replicas import ReplicaResolver
 from gateway.server import server_config
+from tests.support import watchdog_zipapp
 
 REPO = Path(__file__).resolve().parents[2]
-WATCHDOG = REPO / "watchdog" / "fwatchdog.py"
 STARTUP_SECONDS = 20.0
 
 
@@ -107,7 +107,7 @@ def start_watchdog(
         "lock_file": str(lock_dir / f"{port}.lock"),
         **(env or {}),
     }
-    return BackgroundProcess([sys.executable, str(WATCHDOG)], port, settings)
+    return BackgroundProcess([sys.executable, str(watchdog_zipapp())], port, settings)
 
 
 class GatewayThread:

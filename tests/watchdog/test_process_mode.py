@@ -12,6 +12,8 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.support import wait_for
+
 from .conftest import (
     CHUNKED_POST,
     StartWatchdog,
@@ -19,7 +21,6 @@ from .conftest import (
     processes_with,
     raw_request,
     read_response,
-    wait_for,
 )
 
 
