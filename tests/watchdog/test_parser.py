@@ -180,3 +180,29 @@ def test_request_has_body() -> None:
     assert not req.has_body
     req.chunked = True
     assert req.has_body
+
+
+@pytest.mark.parametrize(
+    ("raw", "status"),
+    [
+        (b"3;a\nb\r\nabc\r\n0\r\n\r\n", 400),
+        (b"3;a\rb\r\nabc\r\n0\r\n\r\n", 400),
+        (b"3;a\x00\r\nabc\r\n0\r\n\r\n", 400),
+        (b"3\r\nabc\r\n0\r\nno colon\r\n\r\n", 400),
+        (b"0\r\nX: a\nb\r\n\r\n", 400),
+        (b"0\r\nBad Name: x\r\n\r\n", 400),
+        (b"0\r\n: x\r\n\r\n", 400),
+        (b"0\r\n" + b"X-Trailer: 1234567890\r\n" * 10 + b"\r\n", 431),
+    ],
+)
+def test_bad_chunk_extensions_and_trailers(raw: bytes, status: int) -> None:
+    async def collect() -> None:
+        reader = asyncio.StreamReader()
+        reader.feed_data(raw)
+        reader.feed_eof()
+        async for _ in iter_body(reader, True, None, max_trailer_bytes=100):
+            pass
+
+    with pytest.raises(HTTPError) as caught:
+        asyncio.run(collect())
+    assert caught.value.status == status

@@ -37,8 +37,10 @@ class Config:
     max_request_bytes: int = 0
     max_header_bytes: int = 65536
     buffer_bytes: int = 65536
+    max_spool_bytes: int = 256 * 1024 * 1024
     content_type: str = ""
     combine_output: bool = False
+    expose_stderr: bool = False
     write_debug: bool = False
     lock_file: str = "/tmp/.lock"
     suppress_lock: bool = False
@@ -136,8 +138,10 @@ def load_config(env: Mapping[str, str]) -> Config:
         max_request_bytes=int_var(env, "max_request_bytes", 0),
         max_header_bytes=max(int_var(env, "max_header_bytes", 65536), 1024),
         buffer_bytes=int_var(env, "buffer_bytes", 65536),
+        max_spool_bytes=int_var(env, "max_spool_bytes", 256 * 1024 * 1024),
         content_type=env.get("content_type", "").strip(),
         combine_output=_bool(env, "combine_output", False),
+        expose_stderr=_bool(env, "expose_stderr", False),
         write_debug=_bool(env, "write_debug", False),
         lock_file=env.get("lock_file", "").strip() or "/tmp/.lock",
         suppress_lock=_bool(env, "suppress_lock", False),

@@ -15,6 +15,7 @@ from .connection import Connection, CountingReader
 from .http1.parser import HTTPError, Request, parse_head
 from .http1.writer import duration_header, simple_response
 from .logs import log
+from .reaper import Reaper
 from .runners import create_runner
 from .state import ServerState
 
@@ -25,7 +26,8 @@ class Watchdog:
     def __init__(self, cfg: Config) -> None:
         self.cfg = cfg
         self.state = ServerState(cfg)
-        self.runner = create_runner(cfg, self.state)
+        self.reaper = Reaper()
+        self.runner = create_runner(cfg, self.state, self.reaper)
         self.inflight = 0
         self.idle_event: asyncio.Event | None = None
         self.conns: dict[Connection, asyncio.Task[None]] = {}
@@ -45,6 +47,7 @@ class Watchdog:
         stop = asyncio.Event()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
+        self.reaper.start(loop)
         await self.runner.start()
         log(
             f"listening on port {self.cfg.port}, mode={self.cfg.mode}, "

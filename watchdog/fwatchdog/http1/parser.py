@@ -37,6 +37,10 @@ _REQUEST_LINE = re.compile(rf"({_TOKEN}) ([\x21-\x7e]+) HTTP/(\d)\.(\d)")
 _HEADER_NAME = re.compile(_TOKEN)
 _BAD_VALUE = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
 _CHUNK_SIZE = re.compile(rb"[0-9a-fA-F]{1,15}")
+# Chunk extensions: any visible text, spaces and tabs; never a bare CR or LF.
+_CHUNK_EXTENSION = re.compile(rb"[\t\x20-\x7e\x80-\xff]*")
+_TRAILER_LINE = re.compile(rb"(%s):[\t\x20-\x7e\x80-\xff]*" % _TOKEN.encode())
+MAX_TRAILER_BYTES = 65536
 
 
 class Request:
@@ -142,11 +146,14 @@ async def iter_body(
     conn: ReadDeadline | None = None,
     read_timeout: float = 0,
     limit: int = 0,
+    max_trailer_bytes: int = MAX_TRAILER_BYTES,
 ) -> AsyncIterator[bytes]:
     """Yield a message body: chunked, `length` bytes, or up to EOF if length is None.
 
     With `conn` (a read deadline), every read has `read_timeout`. Raises HTTPError 400 on bad chunk
-    framing, 413 past `limit` bytes, and IncompleteReadError on early EOF.
+    framing (a bare CR or LF in a chunk extension, a malformed trailer field), 413 past
+    `limit` bytes, 431 for trailers over `max_trailer_bytes`, and IncompleteReadError on
+    early EOF. Trailer fields are checked, then dropped.
     """
     total = 0
     try:
@@ -158,13 +165,15 @@ async def iter_body(
                     line = await reader.readuntil(b"\r\n")
                 except asyncio.LimitOverrunError:
                     raise HTTPError(400, "chunk size line too long") from None
-                size_text = line[:-2].split(b";", 1)[0].rstrip(b" \t")
+                size_text, _, extension = line[:-2].partition(b";")
+                size_text = size_text.rstrip(b" \t")
                 if _CHUNK_SIZE.fullmatch(size_text) is None:
                     raise HTTPError(400, "malformed chunk size")
+                if _CHUNK_EXTENSION.fullmatch(extension) is None:
+                    raise HTTPError(400, "malformed chunk extension")
                 size = int(size_text, 16)
                 if size == 0:
-                    while await reader.readuntil(b"\r\n") != b"\r\n":
-                        pass  # trailer fields are dropped
+                    await _skip_trailers(reader, max_trailer_bytes)
                     return
                 total += size
                 if limit and total > limit:
@@ -201,3 +210,21 @@ async def iter_body(
     finally:
         if conn is not None:
             conn.disarm()
+
+
+async def _skip_trailers(reader: asyncio.StreamReader, limit: int) -> None:
+    """Read the trailer section up to its empty line: each field well-formed, all of them
+    within `limit` bytes."""
+    total = 0
+    while True:
+        try:
+            line = await reader.readuntil(b"\r\n")
+        except asyncio.LimitOverrunError:
+            raise HTTPError(431, "trailer fields too large") from None
+        if line == b"\r\n":
+            return
+        total += len(line)
+        if total > limit:
+            raise HTTPError(431, "trailer fields too large")
+        if _TRAILER_LINE.fullmatch(line[:-2]) is None:
+            raise HTTPError(400, "malformed trailer field")

@@ -7,6 +7,7 @@ import abc
 from ..config import Config
 from ..connection import Connection
 from ..http1.parser import Request
+from ..reaper import Reaper
 from ..state import ServerState
 
 
@@ -14,9 +15,10 @@ class Runner(abc.ABC):
     """One mode of running the function. The server reads request heads and answers what
     never reaches the function (health, limits, bad requests); the runner does the rest."""
 
-    def __init__(self, cfg: Config, state: ServerState) -> None:
+    def __init__(self, cfg: Config, state: ServerState, reaper: Reaper) -> None:
         self.cfg = cfg
         self.state = state
+        self.reaper = reaper  # our children are claimed from it: their owner reaps them
 
     @abc.abstractmethod
     async def start(self) -> None:

@@ -17,6 +17,7 @@ from ..connection import Connection
 from ..http1.parser import HTTPError, Request, iter_body
 from ..http1.writer import duration_header, frame, response_head
 from ..logs import log
+from ..reaper import Reaper
 from ..state import ServerState
 from .base import Runner
 
@@ -100,8 +101,8 @@ def _use_pidfd_child_watcher(loop: asyncio.AbstractEventLoop) -> None:
 class HttpRunner(Runner):
     """Supervises the upstream fprocess and proxies every request to it."""
 
-    def __init__(self, cfg: Config, state: ServerState) -> None:
-        super().__init__(cfg, state)
+    def __init__(self, cfg: Config, state: ServerState, reaper: Reaper) -> None:
+        super().__init__(cfg, state, reaper)
         self.upstream = Upstream(cfg.upstream_url)
         self.upstream_proc: asyncio.subprocess.Process | None = None
         self.supervisor: asyncio.Future[None] | None = None
@@ -139,6 +140,7 @@ class HttpRunner(Runner):
                 log(f"cannot start fprocess: {exc}")
             else:
                 self.upstream_proc = proc
+                self.reaper.claim(proc.pid)
                 log(f"started upstream pid {proc.pid}, waiting for {self.cfg.upstream_url}")
                 exited = asyncio.ensure_future(proc.wait())
                 while not exited.done():
@@ -153,6 +155,7 @@ class HttpRunner(Runner):
                     log("upstream is ready")
                     break
                 rc = await exited
+                self.reaper.release(proc.pid)
                 upstream.up = False
                 upstream.clear()
                 self.state.set_ready(False)
@@ -258,7 +261,7 @@ class HttpRunner(Runner):
             uwriter.write(head)
             async for data in iter_body(
                 conn.reader, req.chunked, req.content_length, conn, cfg.read_timeout,
-                cfg.max_request_bytes,
+                cfg.max_request_bytes, cfg.max_header_bytes,
             ):
                 uwriter.write(frame(data, req.chunked))
                 await uwriter.drain()

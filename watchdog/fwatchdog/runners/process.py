@@ -21,6 +21,7 @@ from ..http1.parser import HTTPError, Request, iter_body
 from ..http1.writer import duration_header, frame, response_head, simple_response
 from ..logs import log
 from ..pipes import Pipe, StderrReader
+from ..reaper import Reaper
 from ..spawn import prepare_fds, spawn
 from ..state import ServerState
 from .base import Runner
@@ -29,7 +30,7 @@ from .base import Runner
 class _Output:
     """stdout collected before the response status is committed."""
 
-    __slots__ = ("committed", "held", "keep", "size", "spool", "spooled")
+    __slots__ = ("committed", "held", "keep", "overflow", "size", "spool", "spooled")
 
     def __init__(self) -> None:
         self.held: list[bytes] = []
@@ -38,6 +39,7 @@ class _Output:
         self.spooled = 0
         self.committed = False
         self.keep = False
+        self.overflow = False  # more output than max_spool_bytes: the call was stopped
 
 
 _ENV_NAMES: dict[str, str] = {}
@@ -56,8 +58,8 @@ def env_name(header: str) -> str:
 class ProcessRunner(Runner):
     """Starts fprocess for every request and relays its stdin and stdout."""
 
-    def __init__(self, cfg: Config, state: ServerState) -> None:
-        super().__init__(cfg, state)
+    def __init__(self, cfg: Config, state: ServerState, reaper: Reaper) -> None:
+        super().__init__(cfg, state, reaper)
         self.base_env = dict(os.environ)
         # Resolved once: posix_spawn then needs no PATH search per request.
         path = self.base_env.get("PATH", os.defpath)
@@ -70,9 +72,9 @@ class ProcessRunner(Runner):
         self.state.set_ready(True)
 
     def abandon(self) -> None:
-        """Kill the process group of every request still running."""
+        """Kill the process group of every request still running and stop reading it."""
         for child in list(self.children.values()):
-            child.kill()
+            child.abort()
 
     async def stop(self, grace: float) -> None:
         """Nothing runs between requests."""
@@ -82,6 +84,8 @@ class ProcessRunner(Runner):
         seen = set()
         for name, value in req.headers:
             key = env_name(name)
+            if key == "Http_Proxy":  # httpoxy: programs take it for their HTTP proxy
+                continue
             if not value.isascii():  # let the bytes reach the process unchanged
                 value = value.encode("latin-1").decode("utf-8", "surrogateescape")
             if key in seen:
@@ -109,12 +113,19 @@ class ProcessRunner(Runner):
             text = f"cannot start fprocess: {exc}"
             return conn.error(req, t0, 500, text, body is not None)
         loop = conn.loop
-        run = Child(loop, pid)
+        run = Child(loop, pid, self.reaper)
         self.children[pid] = run
         stdin = Pipe(loop, in_fd) if in_fd >= 0 else None
         stdout = Pipe(loop, out_fd)
         stderr = StderrReader(loop, err_fd, cfg.buffer_bytes) if err_fd >= 0 else None
         timer = loop.call_later(cfg.exec_timeout, run.expire) if cfg.exec_timeout else None
+
+        def give_up() -> None:  # a process outside the group may hold our pipes open
+            stdout.close()
+            if stderr is not None:
+                stderr.close()
+
+        run.give_up = give_up
         conn.reader.on_eof = run.gone
         pump: asyncio.Future[None] | None = None
         feed: asyncio.Future[None] | None = None
@@ -198,6 +209,11 @@ class ProcessRunner(Runner):
                 out.size += len(data)
                 continue
             if pump is not None and not pump.done():
+                limit = cfg.max_spool_bytes
+                if out.overflow or (limit and out.spooled + len(data) > limit):
+                    out.overflow = True
+                    run.abort()
+                    continue
                 if out.spool is None:
                     out.spool = tempfile.TemporaryFile(prefix="fwatchdog-")  # noqa: SIM115
                 out.spool.write(data)
@@ -247,6 +263,13 @@ class ProcessRunner(Runner):
             return False
         if isinstance(failure, HTTPError):
             return conn.error(req, t0, failure.status, failure.message, False)
+        if out.overflow:
+            text = (
+                f"fprocess wrote more than max_spool_bytes={cfg.max_spool_bytes} "
+                "while the request body was still arriving"
+            )
+            log(text)
+            return conn.error(req, t0, 502, text, body_read)
         if run.timed_out:
             log(f"fprocess killed after exec_timeout={cfg.exec_timeout:g}s")
             text = f"fprocess did not finish within exec_timeout={cfg.exec_timeout:g}s"
@@ -258,8 +281,10 @@ class ProcessRunner(Runner):
                 body = b"".join(out.held)
             elif rc < 0:
                 body = f"fprocess was killed by signal {-rc}\n".encode()
-            else:
-                body = bytes(errors) or f"fprocess exited with code {rc}\n".encode()
+            elif errors and cfg.expose_stderr:
+                body = bytes(errors)
+            else:  # stderr is in the log; callers may not see it (it can hold secrets)
+                body = f"fprocess exited with code {rc}\n".encode()
             if req.method == "HEAD":
                 body = b""
             conn.transport.write(simple_response(500, body, headers, keep))
@@ -292,7 +317,7 @@ class ProcessRunner(Runner):
         try:
             async for data in iter_body(
                 conn.reader, req.chunked, req.content_length, conn, cfg.read_timeout,
-                cfg.max_request_bytes,
+                cfg.max_request_bytes, cfg.max_header_bytes,
             ):
                 if alive:
                     alive = await stdin.write(data)
