@@ -23,7 +23,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-WATCHDOG = ROOT / "watchdog" / "fwatchdog.py"
+WATCHDOG_SOURCES = ROOT / "watchdog" / "fwatchdog"
+BUILD_WATCHDOG = ROOT / "scripts" / "build-watchdog.sh"
 GATEWAY_MAIN = ROOT / "gateway" / "__main__.py"
 ECHO_SERVER = Path(__file__).resolve().with_name("echo_server.py")
 _TICKS = os.sysconf("SC_CLK_TCK")
@@ -254,6 +255,14 @@ def watchdog_env(tmp: Path, port: int, fprocess: str, extra: Mapping[str, str]) 
     )
 
 
+def watchdog_zipapp(tmp: Path) -> Path:
+    """Our watchdog as images ship it (the zipapp), built into `tmp` once."""
+    target = tmp / "fwatchdog.pyz"
+    if not target.exists():
+        subprocess.run([str(BUILD_WATCHDOG), str(target)], check=True, capture_output=True)
+    return target
+
+
 def start_watchdog(
     tmp: Path,
     fprocess: str = "cat",
@@ -262,11 +271,11 @@ def start_watchdog(
     name: str = "watchdog",
 ) -> Server:
     """Our watchdog (or `executable`, a reference watchdog) with `fprocess` on a free port."""
-    if executable is None and not WATCHDOG.exists():
-        raise NotAvailable(f"{WATCHDOG.relative_to(ROOT)} does not exist yet")
+    if executable is None and not WATCHDOG_SOURCES.is_dir():
+        raise NotAvailable(f"{WATCHDOG_SOURCES.relative_to(ROOT)} does not exist yet")
     port = free_port()
     env = watchdog_env(tmp, port, fprocess, extra or {})
-    argv = shlex.split(executable) if executable else [sys.executable, str(WATCHDOG)]
+    argv = shlex.split(executable) if executable else [sys.executable, str(watchdog_zipapp(tmp))]
     log = tmp / f"{name.replace(' ', '-')}-{port}.log"
     children = "its upstream" if extra and extra.get("mode") == "http" else f"its {fprocess}"
     server = Server(name, argv, env, port, "/_/health", log, children_label=children)

@@ -10,7 +10,7 @@ export FUNCTION_IMAGE_PREFIX=${FUNCTION_IMAGE_PREFIX:-localhost/faas}
 # Images are tagged :latest and with a hash of their sources, so a redeploy after a
 # change rolls the services even though `latest` never changes name.
 FAAS_TAG=${FAAS_TAG:-$(cd "$ROOT" && find gateway watchdog sample-functions pyproject.toml \
-  -type f ! -path '*/__pycache__/*' ! -name '*.md' -print0 | sort -z | xargs -0 sha256sum \
+  -type f ! -path '*/__pycache__/*' ! -name '*.md' ! -name '*.pyz' -print0 | sort -z | xargs -0 sha256sum \
   | sha256sum | cut -c1-12)}
 export FAAS_TAG
 export GATEWAY_IMAGE=$FUNCTION_IMAGE_PREFIX/gateway:$FAAS_TAG

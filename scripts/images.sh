@@ -22,6 +22,7 @@ build() {
   fi
 }
 
+"$ROOT/scripts/build-watchdog.sh" "$ROOT/watchdog/fwatchdog.pyz"
 build "$WATCHDOG_IMAGE" --build-arg BASE_IMAGE="$base_image" "$ROOT/watchdog"
 for function in "${SAMPLE_FUNCTIONS[@]}"; do
   build "$FUNCTION_IMAGE_PREFIX/$function:$FAAS_TAG" --build-arg WATCHDOG_IMAGE="$WATCHDOG_IMAGE" \

@@ -1,18 +1,25 @@
-"""Helpers every test package shares: free ports and bounded waits for background effects.
+"""Helpers every test package shares: free ports, bounded waits for background effects, and
+the watchdog built into its shipped form (the zipapp).
 
 The deadlines here are safety limits for a stuck test, never timing assertions.
 """
 
 from __future__ import annotations
 
+import atexit
+import functools
 import os
 import shutil
 import socket
 import subprocess
+import tempfile
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def free_port() -> int:
@@ -74,3 +81,18 @@ def wait_for_port(
             return True
 
     wait_for(listening, f"something to listen on 127.0.0.1:{port}", timeout, interval=0.05)
+
+
+def build_watchdog(output: Path) -> Path:
+    """Build the watchdog zipapp with scripts/build-watchdog.sh (what `make images` ships)."""
+    subprocess.run([str(ROOT / "scripts" / "build-watchdog.sh"), str(output)], check=True)
+    return output
+
+
+@functools.cache
+def watchdog_zipapp() -> Path:
+    """fwatchdog.pyz built once per test session into a temporary folder: the tests run the
+    shipped artifact, not the package's sources."""
+    folder = Path(tempfile.mkdtemp(prefix="fwatchdog-"))
+    atexit.register(shutil.rmtree, folder, ignore_errors=True)
+    return build_watchdog(folder / "fwatchdog.pyz")

@@ -26,10 +26,9 @@ from gateway.config import GatewayConfig
 from gateway.providers.base import FunctionProvider
 from gateway.proxy.replicas import ReplicaResolver
 from gateway.server import server_config
-from tests.support import free_port, wait_for_port
+from tests.support import free_port, wait_for_port, watchdog_zipapp
 
 REPO = Path(__file__).resolve().parents[2]
-WATCHDOG = REPO / "watchdog" / "fwatchdog.py"
 STARTUP_SECONDS = 20.0
 
 
@@ -86,7 +85,7 @@ def start_watchdog(
         "lock_file": str(lock_dir / f"{port}.lock"),
         **(env or {}),
     }
-    return BackgroundProcess([sys.executable, str(WATCHDOG)], port, settings)
+    return BackgroundProcess([sys.executable, str(watchdog_zipapp())], port, settings)
 
 
 class GatewayThread:

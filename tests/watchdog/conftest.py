@@ -1,4 +1,5 @@
-"""Start the real watchdog as a subprocess on a free port and talk to it over sockets."""
+"""Start the real watchdog (the built zipapp) as a subprocess on a free port and talk to it
+over sockets."""
 
 from __future__ import annotations
 
@@ -8,37 +9,16 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
-FWATCHDOG = ROOT / "watchdog" / "fwatchdog.py"
+from tests.support import free_port, wait_for, watchdog_zipapp
+
 UPSTREAM = Path(__file__).with_name("upstream.py")
 CHUNKED_POST = b"POST / HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n"
-
-
-def free_port() -> int:
-    """A TCP port that was free a moment ago."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def wait_for(condition: Callable[[], bool], what: str, timeout: float = 20.0) -> None:
-    """Poll `condition` until it holds; fail naming `what` after `timeout` (a safety limit)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            if condition():
-                return
-        except OSError:
-            pass
-        time.sleep(0.02)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 @dataclass
@@ -157,7 +137,7 @@ StartWatchdog = Callable[..., Watchdog]
 
 
 def spawn_watchdog(tmp: Path, fprocess: str, wait: bool = True, **env: str) -> Watchdog:
-    """Start fwatchdog.py with the given configuration on a free port."""
+    """Start the watchdog zipapp with the given configuration on a free port."""
     port = free_port()
     lock = tmp / f"lock-{port}"
     log_file = tmp / f"watchdog-{port}.log"
@@ -173,7 +153,7 @@ def spawn_watchdog(tmp: Path, fprocess: str, wait: bool = True, **env: str) -> W
     }
     with log_file.open("wb") as log:
         proc = subprocess.Popen(
-            [sys.executable, str(FWATCHDOG)],
+            [sys.executable, str(watchdog_zipapp())],
             env=full_env,
             stdout=log,
             stderr=subprocess.STDOUT,
@@ -188,6 +168,12 @@ def spawn_watchdog(tmp: Path, fprocess: str, wait: bool = True, **env: str) -> W
             raise AssertionError(f"watchdog did not become healthy:\n{wd.log()}") from None
         assert proc.poll() is None, f"watchdog exited:\n{wd.log()}"
     return wd
+
+
+@pytest.fixture(scope="session")
+def fwatchdog_pyz() -> Path:
+    """The watchdog zipapp every test here runs, built once per session."""
+    return watchdog_zipapp()
 
 
 @pytest.fixture

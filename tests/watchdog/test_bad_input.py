@@ -10,6 +10,8 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.support import wait_for
+
 from .conftest import (
     CHUNKED_POST,
     StartWatchdog,
@@ -18,7 +20,6 @@ from .conftest import (
     raw_request,
     read_response,
     spawn_watchdog,
-    wait_for,
 )
 
 

@@ -11,15 +11,15 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.support import free_port, wait_for
+
 from .conftest import (
     UPSTREAM,
     StartWatchdog,
     Watchdog,
-    free_port,
     processes_with,
     raw_request,
     spawn_watchdog,
-    wait_for,
 )
 
 

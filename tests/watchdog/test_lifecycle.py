@@ -12,23 +12,22 @@ from pathlib import Path
 
 import pytest
 
+from tests.support import free_port, wait_for, watchdog_zipapp
+
 from .conftest import (
     CHUNKED_POST,
-    FWATCHDOG,
     StartWatchdog,
-    free_port,
     processes_with,
     read_response,
-    wait_for,
 )
 
 
 def run_watchdog(tmp_path: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
-    """Run fwatchdog.py to completion (for errors and --healthcheck)."""
+    """Run the watchdog zipapp to completion (for errors and --healthcheck)."""
     full_env = {k: v for k, v in os.environ.items() if k != "fprocess"}
     full_env.update({"lock_file": str(tmp_path / "lock"), "port": str(free_port()), **env})
     return subprocess.run(
-        [sys.executable, str(FWATCHDOG), *args],
+        [sys.executable, str(watchdog_zipapp()), *args],
         env=full_env,
         capture_output=True,
         text=True,

@@ -12,6 +12,8 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.support import wait_for
+
 from .conftest import (
     CHUNKED_POST,
     StartWatchdog,
@@ -19,7 +21,6 @@ from .conftest import (
     processes_with,
     raw_request,
     read_response,
-    wait_for,
 )
 
 
@@ -109,12 +110,23 @@ def test_large_chunked_payload_full_duplex(cat_watchdog: Watchdog) -> None:
 
 
 def test_non_zero_exit_is_500_with_stderr(start_watchdog: StartWatchdog) -> None:
-    wd = start_watchdog("sh -c 'echo partial; echo something broke >&2; exit 3'")
+    wd = start_watchdog(
+        "sh -c 'echo partial; echo something broke >&2; exit 3'", expose_stderr="true"
+    )
     r = httpx.post(wd.url, content=b"x")
     assert r.status_code == 500
     assert r.headers["x-exit-code"] == "3"
     assert r.text == "something broke\n"
     assert "something broke" in wd.log()  # stderr also goes to the log
+
+
+def test_stderr_is_not_returned_by_default(start_watchdog: StartWatchdog) -> None:
+    wd = start_watchdog("sh -c 'echo partial; echo secret-token >&2; exit 3'")
+    r = httpx.post(wd.url, content=b"x")
+    assert r.status_code == 500
+    assert r.headers["x-exit-code"] == "3"
+    assert r.text == "fprocess exited with code 3\n"
+    wait_for(lambda: "secret-token" in wd.log(), "stderr in the log")
 
 
 def test_non_zero_exit_without_stderr(start_watchdog: StartWatchdog) -> None:
@@ -303,3 +315,26 @@ def test_fprocess_that_disappears_gives_500(start_watchdog: StartWatchdog, tmp_p
     assert r.status_code == 500
     assert "cannot start fprocess" in r.text
     assert httpx.get(wd.url + "/_/health").status_code == 200
+
+
+def test_proxy_header_never_becomes_http_proxy(start_watchdog: StartWatchdog) -> None:
+    wd = start_watchdog("env")
+    r = httpx.post(wd.url, content=b"", headers={"Proxy": "http://attacker:3128", "X-A": "b"})
+    assert r.status_code == 200
+    names = {line.split("=", 1)[0].lower() for line in r.text.splitlines() if "=" in line}
+    assert "http_x_a" in names
+    assert "http_proxy" not in names
+
+
+def test_output_spool_is_bounded(start_watchdog: StartWatchdog) -> None:
+    marker = f"0.0{uuid.uuid4().int % 10**8:08d}"
+    writer = f"while :; do head -c 65536 /dev/zero; sleep {marker}; done"
+    wd = start_watchdog(f'sh -c "{writer}"', max_spool_bytes="1048576", exec_timeout="0")
+    with socket.create_connection(("127.0.0.1", wd.port), timeout=20) as sock:
+        sock.sendall(CHUNKED_POST + b"5\r\nhello\r\n")  # the body is still arriving
+        wait_for(lambda: processes_with(marker), "fprocess to start")
+        wait_for(lambda: not processes_with(marker), "fprocess to be stopped at the limit")
+        sock.sendall(b"0\r\n\r\n")
+        r = read_response(sock.makefile("rb"))
+    assert r.status == 502
+    assert b"max_spool_bytes=1048576" in r.body
