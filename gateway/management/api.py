@@ -7,7 +7,7 @@ an unexpected exception is logged and answered 500 without any detail of its own
 
 The routes, their bodies and statuses are listed once, in `gateway.management.openapi` (served at
 `GET /system/openapi.json`); the bodies are validated by their types in
-`gateway.management.deployments`.
+`gateway.deployments`.
 """
 
 from __future__ import annotations
@@ -26,10 +26,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from gateway import __version__
 from gateway.config import GatewayConfig
-from gateway.errors import BadRequest, Forbidden, FunctionNotFound, GatewayError, NoRoute
-from gateway.http_errors import ErrorFormat, error_response, send_error
-from gateway.management.auth import RequireBasicAuth
-from gateway.management.deployments import (
+from gateway.deployments import (
     ANNOTATION_PREFIX,
     FunctionDeployment,
     parse_delete_request,
@@ -37,8 +34,10 @@ from gateway.management.deployments import (
     parse_scale_request,
     validate_function_name,
 )
+from gateway.errors import BadRequest, Forbidden, FunctionNotFound, GatewayError, NoRoute
+from gateway.http_errors import ErrorFormat, error_response, send_error
+from gateway.management.auth import RequireBasicAuth
 from gateway.management.logs import (
-    LogLine,
     follow,
     newest,
     parse_log_query,
@@ -47,7 +46,7 @@ from gateway.management.logs import (
 )
 from gateway.management.openapi import FunctionStatus, openapi_document
 from gateway.metrics import GatewayMetrics
-from gateway.providers.base import Function, FunctionProvider
+from gateway.providers.base import Function, FunctionProvider, LogLine
 
 log = logging.getLogger("gateway.system")
 

@@ -9,12 +9,12 @@ Lines are sent as newline-delimited JSON with OpenFaaS's field names.
 from __future__ import annotations
 
 import asyncio
-import json
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
 from gateway.errors import BadRequest
+from gateway.providers.base import LogLine
 
 DEFAULT_TAIL = 1000
 MAX_TAIL = 10_000
@@ -28,26 +28,6 @@ class LogQuery:
     tail: int = DEFAULT_TAIL
     since: float | None = None
     follow: bool = False
-
-
-@dataclass(frozen=True)
-class LogLine:
-    """One line a replica wrote to stdout or stderr."""
-
-    name: str
-    instance: str
-    timestamp: str  # RFC 3339 with nanoseconds, as the engine gives it
-    text: str
-
-    def ndjson(self) -> bytes:
-        """The line as one line of JSON (`name`, `instance`, `timestamp`, `text`)."""
-        record = {
-            "name": self.name,
-            "instance": self.instance,
-            "timestamp": self.timestamp,
-            "text": self.text,
-        }
-        return json.dumps(record, ensure_ascii=False).encode() + b"\n"
 
 
 # (since as Docker's `seconds.nanoseconds`, at most this many lines) -> lines, oldest first
@@ -81,29 +61,6 @@ def parse_log_query(params: Mapping[str, str]) -> LogQuery:
     if follow_value not in ("true", "false", "1", "0"):
         raise BadRequest("follow: expected true or false")
     return LogQuery(tail=tail, since=since, follow=follow_value in ("true", "1"))
-
-
-def parse_engine_logs(raw: bytes, name: str) -> list[LogLine]:
-    """Lines of Docker's service logs read with `timestamps` and `details` on.
-
-    Each line is `<RFC 3339 time> <k=v,...details> <text>`; the instance is the task id
-    from the details (its first 12 characters, as the docker CLI shows ids).
-    """
-    lines = []
-    # Only "\n" ends a log line: a "\r" (a progress bar) is part of the text.
-    for raw_line in raw.split(b"\n"):
-        if not raw_line:
-            continue
-        line = raw_line.decode("utf-8", errors="replace")
-        timestamp, _, rest = line.partition(" ")
-        details, _, text = rest.partition(" ")
-        task = ""
-        for pair in details.split(","):
-            key, _, value = pair.partition("=")
-            if key == "com.docker.swarm.task.id":
-                task = value[:12]
-        lines.append(LogLine(name, task, timestamp, text))
-    return lines
 
 
 def engine_time(timestamp: str) -> tuple[int, int] | None:

@@ -16,7 +16,7 @@ from pydantic.json_schema import GenerateJsonSchema
 from pydantic_core import CoreSchema
 from typing_extensions import TypedDict
 
-from gateway.management.deployments import (
+from gateway.deployments import (
     DeleteFunctionRequest,
     FunctionDeployment,
     FunctionName,

@@ -9,16 +9,36 @@ the one write scaling needs, and `FunctionProvider` all of it plus the managemen
 
 from __future__ import annotations
 
+import json
 import threading
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
-    from gateway.management.deployments import FunctionDeployment
-    from gateway.management.logs import LogLine
+    from gateway.deployments import FunctionDeployment
 
 DEFAULT_FUNCTION_PORT = 8080
+
+
+@dataclass(frozen=True)
+class LogLine:
+    """One line a replica wrote to stdout or stderr."""
+
+    name: str
+    instance: str
+    timestamp: str  # RFC 3339 with nanoseconds, as the engine gives it
+    text: str
+
+    def ndjson(self) -> bytes:
+        """The line as one line of JSON (`name`, `instance`, `timestamp`, `text`)."""
+        record = {
+            "name": self.name,
+            "instance": self.instance,
+            "timestamp": self.timestamp,
+            "text": self.text,
+        }
+        return json.dumps(record, ensure_ascii=False).encode() + b"\n"
 
 
 @dataclass(frozen=True)

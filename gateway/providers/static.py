@@ -6,11 +6,10 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING
 
 from gateway.errors import NotSupported
-from gateway.providers.base import Function, FunctionRegistry, ProviderStatus
+from gateway.providers.base import Function, FunctionRegistry, LogLine, ProviderStatus
 
 if TYPE_CHECKING:
-    from gateway.management.deployments import FunctionDeployment
-    from gateway.management.logs import LogLine
+    from gateway.deployments import FunctionDeployment
 
 
 class StaticProvider:

@@ -20,7 +20,11 @@ RULES: list[tuple[str, tuple[str, ...]]] = [
                          "gateway.management", "gateway.scaling", "gateway.metrics")),
     ("gateway.providers", ("starlette", "aiohttp", "gateway.proxy", "gateway.routing",
                            "gateway.scaling", "gateway.metrics", "gateway.app",
-                           "gateway.management.api", "gateway.management.auth")),
+                           "gateway.management")),
+    # The API objects (deployment bodies): a leaf every layer may import.
+    ("gateway.deployments", ("docker", "starlette", "aiohttp", "gateway.proxy",
+                             "gateway.routing", "gateway.providers", "gateway.management",
+                             "gateway.scaling", "gateway.metrics", "gateway.config")),
     ("gateway.proxy", ("docker", "gateway.management", "gateway.scaling", "gateway.metrics",
                        "gateway.providers.swarm", "gateway.providers.static")),
     ("gateway.scaling", ("docker", "aiohttp", "gateway.management", "gateway.routing",

@@ -10,6 +10,10 @@ opt it out with `com.faas.function=false` (the gateway and Prometheus do). Servi
 - `com.docker.stack.namespace`: set by `docker stack deploy`; it becomes `Function.namespace`,
   so `func_catservice` is also found as `catservice` while that is unambiguous.
 
+Just over 400 lines, kept whole on purpose: the events thread, the periodic resync and
+the engine's up/down state share one lock-free handoff and read best together; the
+management writes live apart in `management.py`.
+
 Replicas are reached through `tasks.<service>` (the engine's DNS answers with every task IP;
 there is no IPVS for service VIPs). A global service counts as one replica: the real count
 follows the nodes, and routing only needs the DNS name. Swarm jobs are not functions.
@@ -39,9 +43,14 @@ from typing import Any
 import docker
 from docker.types.daemon import CancellableStream
 
-from gateway.management.deployments import FunctionDeployment
-from gateway.management.logs import LogLine
-from gateway.providers.base import DEFAULT_FUNCTION_PORT, Function, FunctionRegistry, ProviderStatus
+from gateway.deployments import FunctionDeployment
+from gateway.providers.base import (
+    DEFAULT_FUNCTION_PORT,
+    Function,
+    FunctionRegistry,
+    LogLine,
+    ProviderStatus,
+)
 from gateway.providers.swarm.management import SwarmManagement
 from gateway.providers.swarm.services import (
     ENGINE_ERRORS,

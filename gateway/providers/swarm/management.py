@@ -20,6 +20,7 @@ import docker.errors
 import docker.types
 from docker.models.services import Service
 
+from gateway.deployments import ANNOTATION_PREFIX, MANAGED_LABEL, FunctionDeployment
 from gateway.errors import (
     BadRequest,
     Conflict,
@@ -28,8 +29,8 @@ from gateway.errors import (
     OrchestratorError,
     ProviderUnavailable,
 )
-from gateway.management.deployments import ANNOTATION_PREFIX, MANAGED_LABEL, FunctionDeployment
-from gateway.management.logs import LogLine, parse_engine_logs
+from gateway.providers.base import LogLine
+from gateway.providers.swarm.logs import parse_engine_logs
 from gateway.providers.swarm.services import ENGINE_ERRORS, PROCESS_ENV, mapping
 
 if TYPE_CHECKING:

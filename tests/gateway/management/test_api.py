@@ -9,8 +9,7 @@ import httpx
 import pytest
 
 from gateway.config import BasicAuthCredentials
-from gateway.management.logs import LogLine
-from gateway.providers.base import Function
+from gateway.providers.base import Function, LogLine
 from gateway.providers.static import StaticProvider
 from tests.gateway.harness import GatewayThread
 from tests.gateway.providers.memory_provider import MemoryProvider
@@ -78,9 +77,12 @@ def test_without_configured_credentials_the_api_is_closed() -> None:
 def test_invocation_stays_open_unless_configured(gateway: GatewayThread) -> None:
     with gateway.client() as client:
         assert client.post("/function/unknown").status_code == 404
-    with GatewayThread(
-        MemoryProvider(), basic_auth=BasicAuthCredentials(*AUTH), invoke_auth=True
-    ) as guarded, guarded.client() as client:
+    with (
+        GatewayThread(
+            MemoryProvider(), basic_auth=BasicAuthCredentials(*AUTH), invoke_auth=True
+        ) as guarded,
+        guarded.client() as client,
+    ):
         assert client.post("/function/unknown").status_code == 401
         assert client.post("/function/unknown", auth=AUTH).status_code == 404
         assert client.get("/healthz").status_code == 200
@@ -183,8 +185,12 @@ def test_images_off_the_allowlist_are_forbidden(
     assert api.post("/functions", json=HELLO).status_code == 202
     assert api.put("/functions", json={**HELLO, "image": "busybox"}).status_code == 403
     assert provider.deployments["hello"].image == "faas/hello:latest"
-    assert api.post("/functions", json={**HELLO, "service": "team",
-                                        "image": "registry.local/team/x:1"}).status_code == 202
+    assert (
+        api.post(
+            "/functions", json={**HELLO, "service": "team", "image": "registry.local/team/x:1"}
+        ).status_code
+        == 202
+    )
 
 
 def test_body_size_is_bounded(api: httpx.Client) -> None:
@@ -227,9 +233,7 @@ def log_line(second: int, text: str) -> LogLine:
     return LogLine("func_cat", "task1", f"2026-11-25T11:32:{second:02d}.000000000Z", text)
 
 
-def test_logs_are_ndjson_by_short_or_full_name(
-    api: httpx.Client, provider: MemoryProvider
-) -> None:
+def test_logs_are_ndjson_by_short_or_full_name(api: httpx.Client, provider: MemoryProvider) -> None:
     provider.log_lines = [log_line(1, "started"), log_line(2, "called")]
     for name in ("func_cat", "cat"):
         params = {"name": name, "tail": "5", "since": "2026-11-25T11:00:00Z"}

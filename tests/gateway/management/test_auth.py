@@ -40,8 +40,9 @@ def test_only_the_exact_credentials_match() -> None:
 
 def test_password_never_in_repr() -> None:
     assert "s3cret" not in repr(CREDENTIALS)
-    assert "s3cret" not in repr(load_config({"GATEWAY_BASIC_AUTH_USER": "u",
-                                             "GATEWAY_BASIC_AUTH_PASSWORD": "s3cret"}))
+    assert "s3cret" not in repr(
+        load_config({"GATEWAY_BASIC_AUTH_USER": "u", "GATEWAY_BASIC_AUTH_PASSWORD": "s3cret"})
+    )
 
 
 def test_no_credentials_configured() -> None:

@@ -11,16 +11,16 @@ import pytest
 from gateway.errors import BadRequest
 from gateway.management.logs import (
     DEFAULT_TAIL,
-    LogLine,
     LogQuery,
     engine_time,
     follow,
     newest,
-    parse_engine_logs,
     parse_log_query,
     since_parameter,
     since_seconds,
 )
+from gateway.providers.base import LogLine
+from gateway.providers.swarm.logs import parse_engine_logs
 
 DETAILS = (
     "com.docker.swarm.node.id=kl5xjab8i0m8awb1ai29t5qps,"

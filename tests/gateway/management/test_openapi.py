@@ -20,7 +20,7 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from gateway.config import BasicAuthCredentials
-from gateway.management.deployments import FunctionDeployment
+from gateway.deployments import FunctionDeployment
 from gateway.management.openapi import openapi_document
 from gateway.providers.base import Function
 from tests.gateway.harness import GatewayThread

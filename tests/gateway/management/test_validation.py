@@ -6,9 +6,7 @@ from typing import Any
 
 import pytest
 
-from gateway.errors import BadRequest
-from gateway.management.api import image_allowed
-from gateway.management.deployments import (
+from gateway.deployments import (
     FunctionDeployment,
     ResourceSpec,
     is_dns_label,
@@ -17,6 +15,8 @@ from gateway.management.deployments import (
     validate_function_name,
     validate_replicas,
 )
+from gateway.errors import BadRequest
+from gateway.management.api import image_allowed
 
 VALID = {"service": "hello", "image": "faas/hello:latest"}
 
@@ -191,9 +191,7 @@ def test_every_bound_is_enforced_at_its_edge(fields: dict[str, Any], field: str 
 
 def test_null_fields_are_left_out_except_the_boolean() -> None:
     assert deployment(envProcess=None, envVars=None, limits=None) == deployment()
-    assert rejected({**VALID, "readOnlyRootFilesystem": None}).startswith(
-        "readOnlyRootFilesystem:"
-    )
+    assert rejected({**VALID, "readOnlyRootFilesystem": None}).startswith("readOnlyRootFilesystem:")
 
 
 def test_snake_case_names_are_unknown_fields_in_json() -> None:

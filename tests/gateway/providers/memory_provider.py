@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
+from gateway.deployments import ANNOTATION_PREFIX, MANAGED_LABEL, FunctionDeployment
 from gateway.errors import Conflict, FunctionNotFound
-from gateway.management.deployments import ANNOTATION_PREFIX, MANAGED_LABEL, FunctionDeployment
-from gateway.management.logs import LogLine
-from gateway.providers.base import Function
+from gateway.providers.base import Function, LogLine
 from gateway.providers.static import StaticProvider
 
 
@@ -54,7 +53,7 @@ class MemoryProvider(StaticProvider):
         ]
 
     async def update_state(self, name: str) -> str:
-        """"" until updated; then `updating` for a few reads, then `update_outcome`."""
+        """ "" until updated; then `updating` for a few reads, then `update_outcome`."""
         states = self._update_states.get(self._find(name).name, [""])
         return states.pop(0) if len(states) > 1 else states[0]
 

@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 
+from gateway.deployments import FunctionDeployment, ResourceSpec
 from gateway.errors import (
     BadRequest,
     Conflict,
@@ -22,7 +23,6 @@ from gateway.errors import (
     OrchestratorError,
     ProviderUnavailable,
 )
-from gateway.management.deployments import FunctionDeployment, ResourceSpec
 from gateway.providers.swarm import discovery as swarm
 from gateway.providers.swarm.discovery import SwarmProvider
 from tests.gateway.providers.swarm_fixtures import (

@@ -392,9 +392,10 @@ def test_gateway_credentials_never_reach_a_function(env_watchdog: BackgroundProc
     provider = StaticProvider([Function("env", "env:latest", 1, "127.0.0.1", env_watchdog.port)])
     credentials = BasicAuthCredentials("admin", "s3cret")
     for invoke_auth in (False, True):
-        with GatewayThread(
-            provider, basic_auth=credentials, invoke_auth=invoke_auth
-        ) as gateway, gateway.client() as client:
+        with (
+            GatewayThread(provider, basic_auth=credentials, invoke_auth=invoke_auth) as gateway,
+            gateway.client() as client,
+        ):
             seen = seen_by_function(client.post("/function/env", auth=("admin", "s3cret")))
             assert "Http_Authorization" not in seen
     # Any other Authorization header is the function's business.
@@ -408,8 +409,10 @@ def test_client_leaving_mid_body_on_the_alexa_path_is_dropped_quietly(
 ) -> None:
     port = int(gateway.url.rsplit(":", 1)[1])
     with socket.create_connection(("127.0.0.1", port), timeout=10) as raw:
-        raw.sendall(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
-                    b"Content-Length: 50\r\n\r\n{\"ve")
+        raw.sendall(
+            b"POST / HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            b'Content-Length: 50\r\n\r\n{"ve'
+        )
     # The gateway is still serving normally afterwards.
     assert client.post("/function/cat", content=b"still here").content == b"still here"
 
