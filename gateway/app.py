@@ -33,7 +33,11 @@ from gateway import routing
 from gateway.config import GatewayConfig
 from gateway.http_errors import ErrorFormat
 from gateway.management.api import create_system_app, not_found
-from gateway.management.auth import RequireBasicAuth, without_credentials
+from gateway.management.auth import (
+    RequireBasicAuth,
+    without_authorization,
+    without_credentials,
+)
 from gateway.metrics import CONTENT_TYPE, GatewayMetrics
 from gateway.providers.base import FunctionProvider
 from gateway.proxy.forwarder import Forwarder
@@ -117,7 +121,9 @@ def create_app(
             provider, scaler, load, cold_start, interval=config.autoscale_interval
         )
     header_filter: HeaderFilter | None = None
-    if config.basic_auth is not None:
+    if config.invoke_auth:
+        header_filter = without_authorization
+    elif config.basic_auth is not None:
         header_filter = functools.partial(without_credentials, credentials=config.basic_auth)
     proxy = FunctionProxy(
         routing.resolve,

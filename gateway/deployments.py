@@ -49,6 +49,34 @@ _RESERVED_LABELS = frozenset({"com.faas.function", MANAGED_LABEL})
 _RESERVED_SECRET_MARKERS = ("basic-auth", "basic_auth")
 
 
+# The stack's own services (stack.yml; tests/gateway/management/test_validation.py keeps
+# the two in step). Each is reached by its short name on the functions network, where a
+# function of the same name would answer that name too: calls a function makes to
+# `gateway` could reach an impostor, and the sample functions' short names would change
+# meaning. The gateway sits on the monitoring network as well, hence `prometheus`.
+RESERVED_FUNCTION_NAMES = frozenset(
+    {
+        "gateway",
+        "prometheus",
+        "base64",
+        "catservice",
+        "csvtojson",
+        "hostnameintent",
+        "httpecho",
+        "wordcount",
+    }
+)
+
+
+def _not_reserved_name(name: str) -> str:
+    if name in RESERVED_FUNCTION_NAMES:
+        raise ValueError(
+            f"{name!r} is reserved: the platform's own service of that name is reached "
+            "by it on the functions network"
+        )
+    return name
+
+
 def _not_reserved_secret(name: str) -> str:
     if any(marker in name for marker in _RESERVED_SECRET_MARKERS):
         raise ValueError(f"{name!r} is reserved for the gateway")
@@ -225,7 +253,14 @@ class FunctionDeployment(BaseModel):
         validate_by_name=True,
     )
 
-    service: DnsLabel
+    service: Annotated[
+        DnsLabel,
+        AfterValidator(_not_reserved_name),
+        Field(
+            description="The function's name: a DNS label, none of the platform's own "
+            f"service names ({', '.join(sorted(RESERVED_FUNCTION_NAMES))})."
+        ),
+    ]
     image: Image
     env_process: Text | None = Field(default=None, description="The watchdog's fprocess.")
     env_vars: Mapping[EnvName, Text] = {}

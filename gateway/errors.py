@@ -50,6 +50,11 @@ class UpstreamTimeout(GatewayError):
     """A replica did not answer within the upstream timeout."""
 
 
+class LoopDetected(GatewayError):
+    """A call came back to the gateway too many times (`X-Faas-Hops`): a function's
+    upstream leads back to the gateway, directly or through other functions."""
+
+
 class ProviderUnavailable(GatewayError):
     """The provider has no usable view of the functions (e.g. the engine is unreachable)."""
 
@@ -99,6 +104,7 @@ STATUS_CODES: tuple[tuple[type[GatewayError], int], ...] = (
     (ProviderUnavailable, 503),
     (Disabled, 503),
     (UpstreamTimeout, 504),
+    (LoopDetected, 508),
 )
 
 

@@ -4,7 +4,8 @@
 `401` with a `WWW-Authenticate` challenge. With no credentials configured the wrapped app
 stays closed (`503`): an unconfigured gateway never exposes `/system`. Both answers are
 written by `gateway.http_errors` in the format of the surface it guards.
-`without_credentials` keeps those credentials from ever reaching a function.
+`without_credentials` and `without_authorization` keep those credentials from ever
+reaching a function (gateway/README.md states the rule).
 Credentials are compared in constant time (`hmac.compare_digest`), user and password both
 always compared, so a wrong user name takes as long as a wrong password.
 """
@@ -86,16 +87,56 @@ class RequireBasicAuth:
 
 
 def without_credentials(headers: Headers, credentials: BasicAuthCredentials) -> Headers:
-    """`headers` less an Authorization header carrying the gateway's own credentials.
+    """`headers` less every Authorization header that may carry the gateway's credentials
+    (`may_carry_credentials`).
 
-    They open /system: a function must never see them (the CLI and callers under
-    GATEWAY_INVOKE_AUTH send them with every call). Other Authorization headers are the
-    function's business and pass through.
+    They open /system: a function must never see them, however a caller spelled them.
+    Other Authorization headers are the function's business and pass through.
     """
     if header(headers, b"authorization") is None:
         return headers  # the common case: no copy on the hot path
     return [
         (name, value)
         for name, value in headers
-        if name != b"authorization" or not credentials_match(value.decode("latin-1"), credentials)
+        if name != b"authorization" or not may_carry_credentials(value, credentials)
     ]
+
+
+def without_authorization(headers: Headers) -> Headers:
+    """`headers` less every Authorization header: with GATEWAY_INVOKE_AUTH on, a call's
+    Authorization is the gateway's (it was checked at the door) and never the function's."""
+    if header(headers, b"authorization") is None:
+        return headers
+    return [(name, value) for name, value in headers if name != b"authorization"]
+
+
+def may_carry_credentials(value: bytes, credentials: BasicAuthCredentials) -> bool:
+    """Whether an Authorization header value must be kept from a function.
+
+    A rule on what the value could mean to any parser, not on what ours reads: any value
+    whose scheme is Basic in any spelling (any case, whatever follows the five letters)
+    unless it is exactly one canonical base64 token, after spaces or tabs, that decodes to
+    `user:password` with neither the gateway's user nor its password. Other schemes
+    (Bearer, Digest, ...) are not the gateway's and pass.
+    """
+    value = value.strip(b" \t")
+    if value[:5].lower() != b"basic":
+        return False
+    after_scheme = value[5:]
+    token = after_scheme.lstrip(b" \t")
+    if not token or len(token) == len(after_scheme) or b" " in token or b"\t" in token:
+        return True  # `Basicxyz`, `Basic` alone, `Basic a b`: read differently elsewhere
+    try:
+        decoded = base64.b64decode(token, validate=True)
+    except binascii.Error:
+        return True
+    if base64.b64encode(decoded) != token:
+        return True  # padding left out or stray: lenient decoders may still read it
+    user, colon, password = decoded.partition(b":")
+    if not colon:
+        return True
+    # The gateway's user with any password (a mistyped or old one), or its password
+    # under any user name: both are the gateway's secrets, not the function's.
+    user_is_ours = hmac.compare_digest(user, credentials.user.encode())
+    password_is_ours = hmac.compare_digest(password, credentials.password.encode())
+    return user_is_ours | password_is_ours

@@ -4,8 +4,9 @@ Starlette's Request/Response objects cost measurably on this hop (docs/benchmark
 this speaks ASGI directly; `gateway.app.Gateway` hands it every function call, past
 Starlette. Each concern is a part passed in: routing (`gateway.routing.resolve`), the
 provider's view, notifiers (metrics, the autoscaler's load), the waker (scale from zero),
-a header filter (the gateway's own credentials), the `Forwarder`. Errors are answered by
-`gateway.http_errors` as plain text.
+a header filter (the gateway's own credentials), the `Forwarder`. Request headers are
+rewritten by `gateway.proxy.headers`, which also stops calls that loop back (`508`).
+Errors are answered by `gateway.http_errors` as plain text.
 """
 
 from __future__ import annotations
@@ -17,7 +18,13 @@ from collections.abc import Awaitable, Callable
 from starlette.types import Receive, Scope, Send
 
 from gateway.asgi import ClientDisconnected, Headers, send_response
-from gateway.errors import FunctionNotFound, GatewayError, NoReplicas, status_code
+from gateway.errors import (
+    FunctionNotFound,
+    GatewayError,
+    LoopDetected,
+    NoReplicas,
+    status_code,
+)
 from gateway.http_errors import ErrorFormat, send_error
 from gateway.providers.base import Function
 from gateway.proxy.bodies import CLIENT_CLOSED_REQUEST
@@ -92,12 +99,18 @@ class FunctionProxy:
         request_headers: Headers = scope["headers"]
         if self._header_filter is not None:
             request_headers = self._header_filter(request_headers)
-        upstream_headers, call_id = upstream_request_headers(
-            request_headers,
-            upstream_host=f"{function.upstream_host}:{function.upstream_port}",
-            client_address=client[0] if client else None,
-            scheme=scope.get("scheme", "http"),
-        )
+        try:
+            upstream_headers, call_id = upstream_request_headers(
+                request_headers,
+                upstream_host=f"{function.upstream_host}:{function.upstream_port}",
+                client_address=client[0] if client else None,
+                scheme=scope.get("scheme", "http"),
+            )
+        except GatewayError as error:  # a loop (X-Faas-Hops), or a bad hop count
+            if isinstance(error, LoopDetected):
+                log.warning("function %r: %s", function.name, error.message)
+            await send_error(send, error, _TEXT)
+            return
         self._notifier.invocation_started(function.name)
         started_at = time.perf_counter()
         code = 500

@@ -1,8 +1,11 @@
-"""Misbehaving upstreams for the gateway tests (healthy replicas are real watchdogs)."""
+"""Upstreams for the gateway tests that are not watchdogs: misbehaving ones, and one that
+shows exactly which headers arrived (healthy replicas are real watchdogs)."""
 
 from __future__ import annotations
 
 import contextlib
+import http.server
+import json
 import socket
 import struct
 import threading
@@ -54,3 +57,45 @@ class FaultyUpstream:
                 connection.close()
             else:
                 self._held.append(connection)
+
+
+class HeaderEcho:
+    """A loopback HTTP server answering every request with the headers it received, as a
+    JSON list of `[name, value]` pairs in wire order (the watchdog would filter some)."""
+
+    def __init__(self) -> None:
+        self._server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _EchoHeaders)
+        self.port: int = self._server.server_address[1]
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    def __enter__(self) -> HeaderEcho:
+        self._thread.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+
+class _EchoHeaders(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def _echo(self) -> None:
+        length = int(self.headers.get("Content-Length") or 0)
+        self.rfile.read(length)
+        body = json.dumps(list(self.headers.items())).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    do_GET = do_POST = _echo
+
+    def log_message(self, format: str, *args: object) -> None:
+        """Quiet: the tests read answers, not logs."""

@@ -17,6 +17,7 @@ from gateway import errors
         (errors.NoReplicas("cat"), 503),
         (errors.ProviderUnavailable("x"), 503),
         (errors.UpstreamTimeout("x"), 504),
+        (errors.LoopDetected("x"), 508),
         (errors.GatewayError("x"), 500),
     ],
 )

@@ -143,6 +143,8 @@ def test_invocation_count_comes_from_the_gateway_metrics(
         ("POST", "/functions", b"", 400, "body"),
         ("POST", "/functions", b"[1]", 400, "body"),
         ("POST", "/functions", b'{"service": "Bad_Name", "image": "faas/x"}', 400, "service"),
+        ("POST", "/functions", b'{"service": "gateway", "image": "faas/x"}', 400, "service"),
+        ("PUT", "/functions", b'{"service": "prometheus", "image": "faas/x"}', 400, "service"),
         ("POST", "/functions", b'{"service": "x", "image": "faas/x", "envVars": 1}', 400,
          "envVars"),
         ("PUT", "/functions", b'{"service": "x"}', 400, "image"),

@@ -10,7 +10,10 @@ import pytest
 from gateway.config import BasicAuthCredentials, ConfigError, load_config
 from gateway.management.auth import (
     credentials_match,
+    may_carry_credentials,
     parse_basic_authorization,
+    without_authorization,
+    without_credentials,
 )
 
 CREDENTIALS = BasicAuthCredentials("admin", "s3cret:with:colons")
@@ -36,6 +39,26 @@ def test_only_the_exact_credentials_match() -> None:
     )  # fmt: skip
     for header in wrong:
         assert not credentials_match(header, CREDENTIALS)
+
+
+def test_what_may_carry_the_gateways_credentials() -> None:
+    # Every spelling is covered end to end in tests/gateway/proxy/test_edge.py.
+    ours = basic("admin", "s3cret:with:colons").encode()
+    assert may_carry_credentials(ours, CREDENTIALS)
+    assert may_carry_credentials(ours.replace(b"Basic ", b"bASIC\t"), CREDENTIALS)
+    assert may_carry_credentials(basic("admin", "nope").encode(), CREDENTIALS)
+    assert may_carry_credentials(b"Basic %%%", CREDENTIALS)
+    assert not may_carry_credentials(basic("alice", "pw").encode(), CREDENTIALS)
+    assert not may_carry_credentials(b"Bearer " + ours, CREDENTIALS)
+
+
+def test_header_filters_copy_only_when_there_is_an_authorization() -> None:
+    plain = [(b"host", b"x")]
+    assert without_credentials(plain, CREDENTIALS) is plain
+    assert without_authorization(plain) is plain
+    headers = [*plain, (b"authorization", b"Bearer t")]
+    assert without_credentials(headers, CREDENTIALS) == headers
+    assert without_authorization(headers) == plain
 
 
 def test_password_never_in_repr() -> None:

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from gateway.deployments import (
+    RESERVED_FUNCTION_NAMES,
     FunctionDeployment,
     ResourceSpec,
     is_dns_label,
@@ -68,6 +71,22 @@ def test_names_are_dns_labels(name: str, valid: bool) -> None:
     assert is_dns_label(name) is valid
     if not valid:
         assert rejected({**VALID, "service": name}).startswith("service:")
+
+
+STACK_FILE = Path(__file__).resolve().parents[3] / "stack.yml"
+
+
+def test_the_stacks_service_names_are_reserved() -> None:
+    services = set(yaml.safe_load(STACK_FILE.read_text())["services"])
+    assert services == RESERVED_FUNCTION_NAMES
+    for name in sorted(services):
+        message = rejected({**VALID, "service": name})
+        assert message == (
+            f"service: {name!r} is reserved: the platform's own service of that name "
+            "is reached by it on the functions network"
+        )
+    # Only the exact names: others that merely contain them are functions like any other.
+    assert deployment(service="gateway-2").service == "gateway-2"
 
 
 @pytest.mark.parametrize(

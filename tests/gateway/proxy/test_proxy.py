@@ -345,6 +345,7 @@ def test_no_headers_added_beyond_forwarding(client: httpx.Client) -> None:
         "Http_Host", "Http_User_Agent", "Http_Accept", "Http_Accept_Encoding",
         "Http_Content_Length", "Http_X_Call_Id",
         "Http_X_Forwarded_For", "Http_X_Forwarded_Host", "Http_X_Forwarded_Proto",
+        "Http_X_Real_Ip", "Http_X_Faas_Hops",
     }  # fmt: skip
 
 
