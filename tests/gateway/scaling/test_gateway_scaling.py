@@ -21,6 +21,8 @@ from tests.gateway.harness import BackgroundProcess, GatewayThread, TableResolve
 AUTH = ("admin", "pw")
 # A high target: the autoscaler's loop must not add replicas for the held calls here.
 ZERO = {"com.faas.scale.zero": "true", "com.faas.scale.target": "100"}
+# Made outside the API (which refuses them): issue 15, item 6.
+BAD_LABELS = {**ZERO, "com.faas.scale.min": "²", "com.faas.scale.max": "9" * 5000}
 
 
 class ScalingProvider(StaticProvider):
@@ -44,6 +46,7 @@ def functions(port: int) -> list[Function]:
         Function("sleepy", "faas/cat", 0, "sleepy.test", port, labels=ZERO),
         Function("parked", "faas/cat", 0, "parked.test", port),
         Function("busy", "faas/cat", 1, "busy.test", port, labels={"com.faas.scale.max": "3"}),
+        Function("odd", "faas/cat", 0, "odd.test", port, labels=BAD_LABELS),
     ]
 
 
@@ -53,7 +56,7 @@ def provider(cat_watchdog: BackgroundProcess) -> ScalingProvider:
 
 
 def resolver() -> TableResolver:
-    hosts = ("sleepy.test", "parked.test", "busy.test")
+    hosts = ("sleepy.test", "parked.test", "busy.test", "odd.test")
     return TableResolver({host: ("127.0.0.1",) for host in hosts})
 
 
@@ -90,6 +93,20 @@ def test_a_function_at_zero_without_the_label_still_answers_503(
     assert reply.status_code == 503
     assert reply.text == "function 'parked' has no running replicas\n"
     assert provider.calls == []
+
+
+def test_bad_scaling_labels_fall_back_to_defaults_on_the_call_path(
+    gateway: GatewayThread, provider: ScalingProvider
+) -> None:
+    with gateway.client() as client:
+        reply = client.post("/function/odd", content="awake")
+        assert (reply.status_code, reply.text) == (200, "awake")
+        alert = {"alerts": [{"status": "firing", "labels": {"function_name": "odd"}}]}
+        fired = client.post("/system/alert", json=alert, auth=AUTH)
+    assert fired.status_code == 200
+    # Defaults: woken to min 1; a firing alert adds ceil(20 * 20%) = 4.
+    assert fired.json()["alerts"] == [{"function": "odd", "status": "firing", "replicas": 5}]
+    assert provider.calls[:2] == [("odd", 1), ("odd", 5)]
 
 
 def test_alert_webhook_needs_credentials(gateway: GatewayThread) -> None:
