@@ -188,6 +188,7 @@ ROUTES = (
           "'service'). 'firing' scales up by com.faas.scale.factor percent of the maximum, "
           "'resolved' back to the minimum. Per-alert problems are reported in the answer.",
           errors={400: "Invalid JSON, or no 'alerts' list.",
+                  413: "A body over 1 MiB.",
                   503: "Autoscaling is off, or no credentials are configured."}),
     Route("get", "/system/openapi.json", "openapi", "This document",
           200, {"type": "object"}, "The OpenAPI document."),

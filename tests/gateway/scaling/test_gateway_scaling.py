@@ -6,7 +6,10 @@ function's replica is a real watchdog on loopback, so the readiness probe really
 
 from __future__ import annotations
 
+import base64
+import contextlib
 import dataclasses
+import socket
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 
@@ -146,6 +149,29 @@ def test_alert_webhook_rejects_malformed_bodies(gateway: GatewayThread, body: by
         reply = client.post("/system/alert", content=body, auth=AUTH)
     assert reply.status_code == 400
     assert reply.json()["error"].startswith("body:")
+
+
+def test_alert_body_is_bounded_while_it_is_read(gateway: GatewayThread) -> None:
+    # Issue 15, item 12: the whole body used to be read before its size was checked.
+    with gateway.client() as client:
+        declared = client.post("/system/alert", content=b" " * (1024 * 1024 + 1), auth=AUTH)
+    assert declared.status_code == 413
+    assert declared.json()["error"] == "body: larger than 1048576 bytes"
+    # Chunked, never finished: the answer comes once the limit is passed, not at the end.
+    credentials = base64.b64encode(":".join(AUTH).encode()).decode()
+    port = int(gateway.url.rsplit(":", 1)[1])
+    with socket.create_connection(("127.0.0.1", port), timeout=30) as sock:
+        sock.sendall(
+            b"POST /system/alert HTTP/1.1\r\nHost: gw\r\nContent-Type: application/json\r\n"
+            b"Authorization: Basic " + credentials.encode() + b"\r\n"
+            b"Transfer-Encoding: chunked\r\n\r\n"
+        )
+        chunk = b"%x\r\n%s\r\n" % (65536, b" " * 65536)
+        with contextlib.suppress(OSError):  # the gateway may stop reading and close
+            for _ in range(17):
+                sock.sendall(chunk)
+        answer = sock.recv(65536)
+    assert answer.startswith(b"HTTP/1.1 413 ")
 
 
 def test_autoscale_off_turns_alerts_off(
