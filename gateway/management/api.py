@@ -136,6 +136,13 @@ def create_system_app(
 
         return StreamingResponse(lines(), media_type="application/x-ndjson")
 
+    async def healthz(request: Request) -> Response:
+        status = provider.status()
+        return JSONResponse(
+            {"status": "ok" if status.ready else "unavailable", "detail": status.detail},
+            status_code=200 if status.ready else 503,
+        )
+
     async def info(request: Request) -> Response:
         version = {"release": __version__}
         return JSONResponse(
@@ -175,6 +182,7 @@ def create_system_app(
             Route("/scale-function/{name}", _json_errors(scale), methods=["POST"]),
             Route("/logs", _json_errors(logs), methods=["GET"]),
             Route("/info", _json_errors(info), methods=["GET"]),
+            Route("/healthz", _json_errors(healthz), methods=["GET"]),
             Route("/openapi.json", _json_errors(openapi), methods=["GET"]),
         ],
         default=not_found,
