@@ -1,7 +1,8 @@
 """The gateway's ASGI app, built by `create_app` from explicit parts (no globals).
 
 Routes, first match wins:
-- `GET /healthz`: the gateway's own health (the provider's readiness).
+- `GET /healthz`: the gateway's own health (the provider's readiness), status only: the
+  detail is in the log and at `GET /system/healthz`, behind the management API's auth.
 - `GET /metrics`: Prometheus exposition.
 - `POST /system/alert`: Alertmanager webhooks for the autoscaler (`gateway.scaling.alerts`),
   behind the same basic auth.
@@ -19,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -49,6 +51,8 @@ from gateway.scaling.autoscaler import Autoscaler
 from gateway.scaling.cold_start import ColdStart, tcp_probe
 from gateway.scaling.load import LoadCounter
 from gateway.scaling.scaler import Scaler
+
+log = logging.getLogger("gateway")
 
 _READ_ONLY_PATHS = frozenset({"/healthz", "/metrics"})
 
@@ -143,11 +147,20 @@ def create_app(
             proxy, config.basic_auth, what="function invocation", error_format=ErrorFormat.TEXT
         )
 
+    logged_detail = ""
+
     async def healthz(request: Request) -> Response:
+        # Unauthenticated: the status only. The detail (the engine's address and error)
+        # goes to the log, once per change, and to the authenticated /system/healthz.
+        nonlocal logged_detail
         status = provider.status()
         if status.ready:
+            logged_detail = ""
             return JSONResponse({"status": "ok"})
-        return JSONResponse({"status": "unavailable", "detail": status.detail}, status_code=503)
+        if status.detail != logged_detail:
+            logged_detail = status.detail
+            log.warning("/healthz: unavailable: %s", status.detail)
+        return JSONResponse({"status": "unavailable"}, status_code=503)
 
     async def metrics_endpoint(request: Request) -> Response:
         if provider.status().ready:  # a provider that lost its view knows no functions

@@ -7,7 +7,10 @@ from __future__ import annotations
 
 from starlette.types import Receive, Send
 
-from gateway.errors import BadRequest
+from gateway.errors import BadRequest, PayloadTooLarge
+
+MAX_API_BODY_BYTES = 1024 * 1024
+"""The largest body the platform's own JSON endpoints (`/system/...`) read."""
 
 Headers = list[tuple[bytes, bytes]]
 """ASGI request headers: lower-case names, as servers deliver them."""
@@ -45,6 +48,29 @@ async def read_body(receive: Receive) -> bytes:
         if message["type"] == "http.disconnect":
             raise ClientDisconnected
         chunks.append(message.get("body", b""))
+        more_body = message.get("more_body", False)
+    return b"".join(chunks)
+
+
+async def read_bounded_body(headers: Headers, receive: Receive, limit: int) -> bytes:
+    """The whole request body, refused with `PayloadTooLarge` as soon as it is declared
+    or read past `limit` bytes (never buffered beyond it); `ClientDisconnected` if the
+    caller leaves first."""
+    declared = content_length(headers)
+    if declared is not None and declared > limit:
+        raise PayloadTooLarge(f"body: larger than {limit} bytes")
+    chunks: list[bytes] = []
+    size = 0
+    more_body = True
+    while more_body:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise ClientDisconnected
+        chunk: bytes = message.get("body", b"")
+        size += len(chunk)
+        if size > limit:
+            raise PayloadTooLarge(f"body: larger than {limit} bytes")
+        chunks.append(chunk)
         more_body = message.get("more_body", False)
     return b"".join(chunks)
 

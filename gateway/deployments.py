@@ -35,15 +35,21 @@ from pydantic.json_schema import JsonSchemaValue
 from pydantic_core import core_schema
 
 from gateway.errors import BadRequest
+from gateway.labels import (
+    ANNOTATION_PREFIX,
+    FUNCTION_LABEL,
+    MANAGED_LABEL,
+    MAX_REPLICAS,
+    label_problems,
+)
 
-MAX_REPLICAS = 100
+__all__ = ["ANNOTATION_PREFIX", "MANAGED_LABEL", "MAX_REPLICAS"]  # re-exported
+
 MAX_IMAGE_LENGTH = 255
 
-# Labels the platform sets or reads itself; a deployment may not set them.
-MANAGED_LABEL = "com.faas.managed"
-ANNOTATION_PREFIX = "com.faas.annotation."
+# Labels the platform sets itself; a deployment may not set them.
 _RESERVED_LABEL_PREFIXES = ("com.docker.", ANNOTATION_PREFIX)
-_RESERVED_LABELS = frozenset({"com.faas.function", MANAGED_LABEL})
+_RESERVED_LABELS = frozenset({FUNCTION_LABEL, MANAGED_LABEL})
 # The gateway's own credentials (`<stack>_basic_auth_*` secrets) must never be handed
 # to a function.
 _RESERVED_SECRET_MARKERS = ("basic-auth", "basic_auth")
@@ -217,7 +223,17 @@ def _no_reserved_labels(labels: Mapping[str, str]) -> Mapping[str, str]:
     for key in labels:
         if key in _RESERVED_LABELS or key.startswith(_RESERVED_LABEL_PREFIXES):
             raise ValueError(f"{key!r} is reserved for the platform")
+    # The labels the platform reads (`com.faas.port`, `com.faas.scale.*`): refused here
+    # rather than silently replaced by their defaults at run time.
+    problems = label_problems(labels)
+    if problems:
+        first = problems[0]
+        raise ValueError(f"{first.label}={_shown(first.value)}: expected {first.expected}")
     return labels
+
+
+def _shown(value: str) -> str:
+    return repr(value if len(value) <= 40 else value[:40] + "...")
 
 
 _SIZE_SCHEMA = {

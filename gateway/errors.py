@@ -20,6 +20,10 @@ class BadRequest(GatewayError):
     """The request itself is malformed (e.g. an empty function name)."""
 
 
+class PayloadTooLarge(GatewayError):
+    """A request body over the endpoint's limit (413), refused while it is read."""
+
+
 class FunctionNotFound(GatewayError):
     """The request names a function the provider does not know."""
 
@@ -97,6 +101,7 @@ STATUS_CODES: tuple[tuple[type[GatewayError], int], ...] = (
     (FunctionNotFound, 404),
     (NoRoute, 404),
     (Conflict, 409),
+    (PayloadTooLarge, 413),
     (NotSupported, 501),
     (UpstreamUnavailable, 502),
     (OrchestratorError, 502),

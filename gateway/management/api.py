@@ -25,6 +25,7 @@ from starlette.routing import Route, Router
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from gateway import __version__
+from gateway.asgi import MAX_API_BODY_BYTES
 from gateway.config import GatewayConfig
 from gateway.deployments import (
     ANNOTATION_PREFIX,
@@ -50,7 +51,7 @@ from gateway.providers.base import Function, FunctionProvider, LogLine
 
 log = logging.getLogger("gateway.system")
 
-MAX_BODY_BYTES = 1024 * 1024
+MAX_BODY_BYTES = MAX_API_BODY_BYTES
 PROVIDER_NAME = "faas"
 
 Handler = Callable[[Request], Awaitable[Response]]
@@ -135,6 +136,13 @@ def create_system_app(
 
         return StreamingResponse(lines(), media_type="application/x-ndjson")
 
+    async def healthz(request: Request) -> Response:
+        status = provider.status()
+        return JSONResponse(
+            {"status": "ok" if status.ready else "unavailable", "detail": status.detail},
+            status_code=200 if status.ready else 503,
+        )
+
     async def info(request: Request) -> Response:
         version = {"release": __version__}
         return JSONResponse(
@@ -174,6 +182,7 @@ def create_system_app(
             Route("/scale-function/{name}", _json_errors(scale), methods=["POST"]),
             Route("/logs", _json_errors(logs), methods=["GET"]),
             Route("/info", _json_errors(info), methods=["GET"]),
+            Route("/healthz", _json_errors(healthz), methods=["GET"]),
             Route("/openapi.json", _json_errors(openapi), methods=["GET"]),
         ],
         default=not_found,
@@ -233,7 +242,7 @@ def _json_errors(handler: Handler) -> Handler:
 
 async def _read_json(request: Request) -> object:
     declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > MAX_BODY_BYTES:
+    if declared.isascii() and declared.isdigit() and int(declared) > MAX_BODY_BYTES:
         raise BadRequest(f"body: larger than {MAX_BODY_BYTES} bytes")
     chunks: list[bytes] = []
     size = 0

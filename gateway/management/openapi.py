@@ -77,6 +77,13 @@ class Info(TypedDict):
     arch: str
 
 
+class Health(TypedDict):
+    """What `GET /system/healthz` answers: `/healthz` with the provider's detail."""
+
+    status: Literal["ok", "unavailable"]
+    detail: str
+
+
 class Error(TypedDict):
     """Every error the management API answers: one line naming the field or function."""
 
@@ -182,12 +189,19 @@ ROUTES = (
                   502: "The orchestrator refused the request."}),
     Route("get", "/system/info", "systemInfo", "Provider, orchestration and version",
           200, Info, "About the gateway."),
+    Route("get", "/system/healthz", "systemHealth", "The gateway's health, with detail",
+          200, Health, "The provider has a usable view of the functions.",
+          description="Like /healthz, plus the provider's detail (e.g. the Docker engine's "
+          "address and last error), which /healthz does not show without credentials.",
+          errors={503: "The provider has no usable view (the answer is a Health too), or "
+                  "no credentials are configured."}),
     Route("post", "/system/alert", "alert", "Scale on Alertmanager's webhook",
           200, AlertOutcomes, "What each alert did.", body=AlertmanagerWebhook,
           description="Each alert names its function in the label 'function_name' (or "
           "'service'). 'firing' scales up by com.faas.scale.factor percent of the maximum, "
           "'resolved' back to the minimum. Per-alert problems are reported in the answer.",
           errors={400: "Invalid JSON, or no 'alerts' list.",
+                  413: "A body over 1 MiB.",
                   503: "Autoscaling is off, or no credentials are configured."}),
     Route("get", "/system/openapi.json", "openapi", "This document",
           200, {"type": "object"}, "The OpenAPI document."),

@@ -46,10 +46,12 @@ def parse_alexa_request(body: bytes) -> AlexaRequest | None:
     """The Alexa request in `body`, or None if it is not shaped like one.
 
     Alexa-shaped means a JSON object whose `request` is an object with a string `type`.
+    JSON nested deeper than Python's decoder can follow (RecursionError) is not Alexa's
+    shallow envelope: None, like any other body that is not JSON.
     """
     try:
         document: Any = json.loads(body)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):
         return None
     if not isinstance(document, dict):
         return None

@@ -4,7 +4,8 @@ The body is Alertmanager's webhook JSON. Each alert names its function in the la
 `function_name` (or `service`); `status` `firing` adds `com.faas.scale.factor` percent of
 `max` replicas (and keeps at least that many until the alert resolves), `resolved` goes
 back to `min`. Unknown functions are reported in the answer, not retried: 200 with the
-outcome per alert. Malformed bodies are 400; with autoscaling off (`GATEWAY_AUTOSCALE=false`)
+outcome per alert. Malformed bodies are 400, bodies over 1 MiB (the management API's
+limit) 413 as soon as the limit is passed; with autoscaling off (`GATEWAY_AUTOSCALE=false`)
 the endpoint answers 503. It sits behind the management API's basic auth.
 """
 
@@ -15,11 +16,12 @@ import logging
 from collections.abc import Mapping
 from typing import Any
 
-from starlette.requests import ClientDisconnect, Request
+from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import request_response
 from starlette.types import ASGIApp
 
+from gateway.asgi import MAX_API_BODY_BYTES, ClientDisconnected, read_bounded_body
 from gateway.errors import BadRequest, Disabled, GatewayError, status_code
 from gateway.http_errors import ErrorFormat, error_response
 from gateway.providers.base import FunctionView
@@ -27,7 +29,6 @@ from gateway.scaling.autoscaler import Autoscaler
 
 log = logging.getLogger("gateway.scaling")
 
-MAX_BODY_BYTES = 1024 * 1024
 FUNCTION_LABELS = ("function_name", "service")
 
 
@@ -38,11 +39,12 @@ def create_alert_app(provider: FunctionView, autoscaler: Autoscaler | None) -> A
         if autoscaler is None or not autoscaler.enabled:
             return _error(Disabled("autoscaling is off (GATEWAY_AUTOSCALE=false): alert ignored"))
         try:
-            body = await request.body()
-        except ClientDisconnect:
+            headers = request.scope["headers"]
+            body = await read_bounded_body(headers, request.receive, MAX_API_BODY_BYTES)
+        except ClientDisconnected:
             return Response(status_code=400)
-        if len(body) > MAX_BODY_BYTES:
-            return _error(BadRequest(f"body: larger than {MAX_BODY_BYTES} bytes"))
+        except GatewayError as error:  # PayloadTooLarge, or a bad Content-Length
+            return _error(error)
         try:
             payload = json.loads(body)
         except (ValueError, RecursionError) as error:

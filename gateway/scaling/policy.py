@@ -5,12 +5,13 @@ function's desired replicas and what the gateway saw of its load, and answers wi
 replica count to set (or None). The autoscaler loop (`gateway.scaling.autoscaler`) feeds
 it; the tests drive it with a fake clock.
 
-Service labels, prefix `com.faas.scale.` (documented in docs/scaling.md):
+Service labels, prefix `com.faas.scale.` (documented in docs/scaling.md; their values are
+parsed in `gateway.labels`, which bounds `min` and `max` by the API's `MAX_REPLICAS`):
 
 | label | default | meaning |
 |---|---|---|
-| `min` | 1 | fewest replicas while the function is in use (at least 1) |
-| `max` | 20 | most replicas the autoscaler sets |
+| `min` | 1 | fewest replicas while the function is in use (1 to 100) |
+| `max` | 20 | most replicas the autoscaler sets (1 to 100) |
 | `target` | 5 | calls in flight per replica the autoscaler aims for |
 | `cooldown` | 30s | a scale-down waits until the replicas have not changed for this |
 | | | long, and goes no lower than the most replicas wanted within it |
@@ -22,27 +23,31 @@ Service labels, prefix `com.faas.scale.` (documented in docs/scaling.md):
 from __future__ import annotations
 
 import math
-import re
 from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TypeVar
 
+from gateway.labels import (
+    COOLDOWN_LABEL,
+    FACTOR_LABEL,
+    MAX_LABEL,
+    MIN_LABEL,
+    PLATFORM_LABELS,
+    TARGET_LABEL,
+    ZERO_AFTER_LABEL,
+    ZERO_LABEL,
+    LabelProblem,
+    parse_bool,
+    parse_duration,
+    parse_number,
+    parse_percent,
+    parse_replicas,
+)
+
+__all__ = ["LabelProblem", "parse_duration"]  # re-exported: part of this module's interface
+
 T = TypeVar("T")
-
-LABEL_PREFIX = "com.faas.scale."
-MIN_LABEL = LABEL_PREFIX + "min"
-MAX_LABEL = LABEL_PREFIX + "max"
-TARGET_LABEL = LABEL_PREFIX + "target"
-COOLDOWN_LABEL = LABEL_PREFIX + "cooldown"
-ZERO_LABEL = LABEL_PREFIX + "zero"
-ZERO_AFTER_LABEL = LABEL_PREFIX + "zero_after"
-FACTOR_LABEL = LABEL_PREFIX + "factor"
-
-_DURATION = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ms|s|m|h)")
-_UNITS = {"ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
-_TRUE = frozenset({"true", "1", "yes", "on"})
-_FALSE = frozenset({"false", "0", "no", "off"})
 
 
 @dataclass(frozen=True)
@@ -65,39 +70,27 @@ class ScalingPolicy:
     owned: bool = False
 
 
-@dataclass(frozen=True)
-class LabelProblem:
-    """A scaling label whose value cannot be used (its default applies instead)."""
-
-    label: str
-    value: str
-    expected: str
-
-    def __str__(self) -> str:
-        return f"label {self.label}={self.value!r}: expected {self.expected}; using the default"
-
-
 def policy_from_labels(labels: Mapping[str, str]) -> tuple[ScalingPolicy, list[LabelProblem]]:
     """The policy `labels` describe, and the labels that were ignored as invalid."""
     defaults = ScalingPolicy()
     problems: list[LabelProblem] = []
 
-    def read(label: str, parse: Callable[[str], T | None], default: T, expected: str) -> T:
+    def read(label: str, parse: Callable[[str], T | None], default: T) -> T:
         raw = labels.get(label)
         if raw is None or not raw.strip():
             return default
-        value = parse(raw.strip())
+        value = parse(raw)
         if value is None:
-            problems.append(LabelProblem(label, raw, expected))
+            problems.append(LabelProblem(label, raw, PLATFORM_LABELS[label].expected))
             return default
         return value
 
-    minimum = read(MIN_LABEL, _count(1), defaults.min_replicas, "an integer >= 1")
-    maximum = read(MAX_LABEL, _count(1), defaults.max_replicas, "an integer >= 1")
+    minimum = read(MIN_LABEL, parse_replicas, defaults.min_replicas)
+    maximum = read(MAX_LABEL, parse_replicas, defaults.max_replicas)
     if maximum < minimum:
         problems.append(LabelProblem(MAX_LABEL, str(maximum), f"at least min ({minimum})"))
         maximum = minimum
-    zero = read(ZERO_LABEL, _bool, defaults.zero, "true or false")
+    zero = read(ZERO_LABEL, parse_bool, defaults.zero)
     min_given = bool(labels.get(MIN_LABEL, "").strip()) and all(
         problem.label != MIN_LABEL for problem in problems
     )
@@ -105,29 +98,15 @@ def policy_from_labels(labels: Mapping[str, str]) -> tuple[ScalingPolicy, list[L
         ScalingPolicy(
             min_replicas=minimum,
             max_replicas=maximum,
-            target=read(TARGET_LABEL, _positive, defaults.target, "a number > 0"),
-            cooldown=read(COOLDOWN_LABEL, _duration, defaults.cooldown, "a duration (30s, 5m)"),
+            target=read(TARGET_LABEL, parse_number, defaults.target),
+            cooldown=read(COOLDOWN_LABEL, parse_duration, defaults.cooldown),
             zero=zero,
-            zero_after=read(
-                ZERO_AFTER_LABEL, _duration, defaults.zero_after, "a duration (30s, 5m)"
-            ),
-            factor=read(FACTOR_LABEL, _percent, defaults.factor, "a percentage 0-100"),
+            zero_after=read(ZERO_AFTER_LABEL, parse_duration, defaults.zero_after),
+            factor=read(FACTOR_LABEL, parse_percent, defaults.factor),
             owned=zero or min_given,
         ),
         problems,
     )
-
-
-def parse_duration(text: str) -> float | None:
-    """Seconds from `30`, `2.5`, `500ms`, `30s`, `5m`, `1m30s` or `1h`; None if invalid."""
-    try:
-        seconds = float(text)
-    except ValueError:
-        parts = _DURATION.findall(text)
-        if not parts or "".join(number + unit for number, unit in parts) != text:
-            return None
-        seconds = sum(float(number) * _UNITS[unit] for number, unit in parts)
-    return seconds if 0 <= seconds < 1e9 else None
 
 
 def alert_replicas(policy: ScalingPolicy, current: int, firing: bool) -> int:
@@ -236,35 +215,3 @@ class ReplicaPlanner:
                 self.baseline = replicas
                 self.last_set = None
         self.last_replicas = replicas
-
-
-def _count(least: int) -> Callable[[str], int | None]:
-    def parse(raw: str) -> int | None:
-        return int(raw) if raw.isdigit() and int(raw) >= least else None
-
-    return parse
-
-
-def _positive(raw: str) -> float | None:
-    try:
-        value = float(raw)
-    except ValueError:
-        return None
-    return value if 0 < value < math.inf else None
-
-
-def _duration(raw: str) -> float | None:
-    return parse_duration(raw)
-
-
-def _percent(raw: str) -> int | None:
-    return int(raw) if raw.isdigit() and int(raw) <= 100 else None
-
-
-def _bool(raw: str) -> bool | None:
-    value = raw.lower()
-    if value in _TRUE:
-        return True
-    if value in _FALSE:
-        return False
-    return None

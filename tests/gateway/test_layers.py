@@ -35,6 +35,8 @@ RULES: list[tuple[str, tuple[str, ...]]] = [
                         "gateway.scaling", "gateway.metrics", "gateway.providers.swarm",
                         "gateway.providers.static")),
     ("gateway.errors", ("gateway.",)),
+    # The labels the platform reads, and their parsers.
+    ("gateway.labels", ("gateway.",)),
     ("gateway.asgi", ("gateway.proxy", "gateway.routing", "gateway.providers",
                       "gateway.management", "gateway.scaling", "gateway.metrics")),
     # The server's request-head bounds: uvicorn and the config, nothing of the layers.

@@ -54,7 +54,8 @@ class SwarmManagement:
         await self._engine_call(self._create_service, deployment)
 
     async def update(self, deployment: FunctionDeployment) -> None:
-        """See `FunctionProvider.update`: only for services the API created."""
+        """See `FunctionProvider.update`: only for services the API created (a PUT
+        replaces the whole definition, which would drop what a stack file set)."""
         await self._engine_call(self._update_service, deployment)
 
     async def remove(self, name: str) -> None:
@@ -189,20 +190,21 @@ class SwarmManagement:
         return [s for s in client.services.list(filters={"name": name}) if s.name == name]
 
     def _function_service(self, client: docker.DockerClient, name: str) -> Service:
-        """The service of a function by full name (or registry short name), else 404.
+        """The service of a function by full name (or registry short name), else 404:
+        the function a call to `name` reaches.
 
         Services that are not functions (the gateway, Prometheus, anything off the
         functions network) are never found here, so the API cannot touch them.
         """
-        services = self._services_named(client, name)
-        if not services:
-            known = self._discovery.registry.lookup(name)
-            if known is not None:
-                services = self._services_named(client, known.name)
-        for service in services:
-            if self._discovery.is_function(service.attrs):
-                return service
+        for candidate in self._function_names(name):
+            for service in self._services_named(client, candidate):
+                if self._discovery.is_function(service.attrs):
+                    return service
         raise FunctionNotFound(name)
+
+    def _function_names(self, name: str) -> list[str]:
+        known = self._discovery.registry.lookup(name)
+        return [name] if known is None or known.name == name else [name, known.name]
 
     def _service_options(
         self, client: docker.DockerClient, deployment: FunctionDeployment

@@ -8,24 +8,17 @@ from typing import Any
 
 import docker.errors
 
+from gateway.labels import FUNCTION_LABEL, PORT_LABEL, parse_port
 from gateway.providers.base import DEFAULT_FUNCTION_PORT, Function
 
-FUNCTION_LABEL = "com.faas.function"
-PORT_LABEL = "com.faas.port"
+__all__ = ["FUNCTION_LABEL", "PORT_LABEL", "parse_port"]  # re-exported for discovery
+
 NAMESPACE_LABEL = "com.docker.stack.namespace"
 PROCESS_ENV = "fprocess"
 
 _OPT_OUT_VALUES = frozenset({"false", "0", "no", "off"})
 # requests' ConnectionError (engine down) is an OSError; the SDK's own errors are DockerException.
 ENGINE_ERRORS = (docker.errors.DockerException, OSError)
-
-
-def parse_port(value: str | None) -> int | None:
-    """A TCP port from a label value, or None if it is missing or not a valid port."""
-    if value is None or not value.strip().isdigit():
-        return None
-    port = int(value)
-    return port if 0 < port < 65536 else None
 
 
 def function_from_service(

@@ -210,7 +210,8 @@ def test_info_and_openapi(api: httpx.Client) -> None:
     assert document["openapi"].startswith("3.")
     assert set(document["paths"]) == {
         "/system/functions", "/system/function/{name}", "/system/scale-function/{name}",
-        "/system/info", "/system/alert", "/system/logs", "/system/openapi.json",
+        "/system/info", "/system/healthz", "/system/alert", "/system/logs",
+        "/system/openapi.json",
     }  # fmt: skip
 
 

@@ -196,6 +196,10 @@ LONG_IMAGE = "faas/" + "a" * 250  # 255 characters, the longest reference accept
         ({"envProcess": "cat\x00"}, "envProcess"),
         ({"envVars": {"A": "x\x00"}}, "envVars.A"),
         ({"labels": {"a": "x\x00"}}, "labels.a"),
+        ({"labels": {"com.faas.scale.max": "100", "com.faas.port": "65535"}}, None),
+        ({"labels": {"com.faas.scale.max": "101"}}, "labels"),
+        ({"labels": {"com.faas.scale.min": "²"}}, "labels"),
+        ({"labels": {"com.faas.port": "9" * 5000}}, "labels"),
         ({"envVars": {"A\n": "x"}}, "envVars"),
         ({"service": "hello\n"}, "service"),
         ({"constraints": ["node.role == manager\nx"]}, "constraints"),
@@ -206,6 +210,17 @@ def test_every_bound_is_enforced_at_its_edge(fields: dict[str, Any], field: str 
         deployment(**fields)
     else:
         assert rejected({**VALID, **fields}).startswith(f"{field}:")
+
+
+def test_the_platforms_own_labels_are_checked_at_deploy_time() -> None:
+    # Issue 15, item 6: the API used to accept a label the autoscaler then crashed on.
+    message = rejected({**VALID, "labels": {"com.faas.scale.min": "²"}})
+    assert message == "labels: com.faas.scale.min='²': expected an integer from 1 to 100"
+    assert "max='2': expected at least min (3)" in rejected(
+        {**VALID, "labels": {"com.faas.scale.min": "3", "com.faas.scale.max": "2"}}
+    )
+    assert "com.faas.scale.mni" in rejected({**VALID, "labels": {"com.faas.scale.mni": "1"}})
+    assert deployment(labels={"com.faas.scale.min": ""}).labels == {"com.faas.scale.min": ""}
 
 
 def test_null_fields_are_left_out_except_the_boolean() -> None:

@@ -121,7 +121,7 @@ def test_network_matched_by_name_and_global_service_counts_one() -> None:
     assert function.replicas == 1
 
 
-@pytest.mark.parametrize("value", ["http", "0", "70000", "", "-1"])
+@pytest.mark.parametrize("value", ["http", "0", "70000", "", "-1", "²", "٣", "8" * 5000])
 def test_invalid_port_label_falls_back_to_8080(value: str) -> None:
     function = to_function(service_attrs("f", labels={"com.faas.port": value}))
     assert function is not None
@@ -177,6 +177,18 @@ def test_invalid_port_label_is_logged_once(
     assert function is not None
     assert function.upstream_port == 8080
     assert len([r for r in caplog.records if "com.faas.port" in r.getMessage()]) == 1
+
+
+def test_a_bad_port_label_does_not_stop_discovery(
+    engine: FakeDockerClient, start_provider: StartProvider
+) -> None:
+    # Issue 15, item 6: `"²".isdigit()` is true and `int("²")` raised during the first sync.
+    engine.create_service(service_attrs("a", labels={"com.faas.port": "²"}), emit=False)
+    engine.create_service(service_attrs("b", labels={"com.faas.port": "8081"}), emit=False)
+    provider = start_provider()
+    assert provider.status().ready
+    ports = {function.name: function.upstream_port for function in provider.functions()}
+    assert ports == {"a": 8080, "b": 8081}
 
 
 def test_events_create_update_remove(

@@ -322,6 +322,7 @@ def test_writes_never_touch_services_that_are_not_functions(
         provider.remove("hello"),
         provider.scale("hello", 2),
         provider.logs("hello", None, None),
+        provider.update_state("hello"),
     ]:
         with pytest.raises(FunctionNotFound):
             run(call)
@@ -368,6 +369,21 @@ def test_scale_by_short_name_of_a_stack_service(
     [(updated_id, _, fields)] = engine.api_updates
     assert updated_id == service_id
     assert fields["mode"] == {"Replicated": {"Replicas": 2}}
+
+
+def test_writes_find_a_function_by_short_name_past_a_service_that_is_not_one(
+    engine: FakeDockerClient, provider: SwarmProvider
+) -> None:
+    # A non-function named `cat` must not hide `func_cat`, which routing calls `cat`: the
+    # API acts on the function a call to `cat` reaches (issue 15, item 12: one rule).
+    engine.create_service(service_attrs("cat", labels={"com.faas.function": "false"}))
+    service_id = engine.create_service(service_attrs("func_cat", stack="func"))
+    wait_for(lambda: provider.lookup("cat") is not None, "func_cat in the registry")
+    run(provider.scale("cat", 2))
+    run(provider.remove("cat"))
+    [(updated_id, _, fields)] = engine.api_updates
+    assert (updated_id, fields["mode"]) == (service_id, {"Replicated": {"Replicas": 2}})
+    assert engine.api_removes == [service_id]
 
 
 def test_scale_refuses_global_services_and_unknown_names(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import logging
 import os
 import socket
 import time
@@ -460,3 +461,18 @@ def test_caller_leaving_a_streamed_response_stops_the_function(tmp_path: Path) -
             assert 'gateway_function_invocation_total{code="499",function_name="yes"} 1.0' in (
                 metrics
             )
+
+
+@pytest.mark.parametrize("closed", [False, True], ids=["unterminated", "closed"])
+def test_alexa_body_nested_too_deeply_is_no_route_without_a_traceback(
+    client: httpx.Client, caplog: pytest.LogCaptureFixture, closed: bool
+) -> None:
+    # Issue 15, item 7: this was a 500 and a RecursionError traceback per request.
+    depth = 30_000  # under GATEWAY_BUFFER_LIMIT even when closed: the body is read
+    nested = "[" * depth + ("]" * depth if closed else "")
+    content = '{"request": {"type": "IntentRequest", "intent": {"name": "cat"}}, "x": ' + nested
+    content += "}" if closed else ""
+    response = client.post("/", content=content, headers={"Content-Type": "application/json"})
+    assert response.status_code == 404
+    assert "no function named by POST /" in response.text
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR] == []

@@ -77,3 +77,8 @@ def test_launch_reply_speaks() -> None:
 def test_session_ended_reply_is_empty() -> None:
     reply = json.loads(alexa.reply_without_function(AlexaRequest("SessionEndedRequest")))
     assert reply == {"version": "1.0", "response": {}}
+
+
+@pytest.mark.parametrize("body", [b"[" * 60_000, b"[" * 60_000 + b"]" * 60_000])
+def test_json_nested_too_deeply_is_not_an_alexa_request(body: bytes) -> None:
+    assert alexa.parse_alexa_request(body) is None

@@ -326,3 +326,17 @@ def test_alerts_scale_up_by_the_factor_and_back_to_min() -> None:
 
     assert asyncio.run(scenario()) == [5, 8, 10, 10, 10, 2]
     assert [event[2] for event in metrics.events] == [5, 8, 10, 2]
+
+
+def test_a_function_with_bad_labels_does_not_stop_the_others_scaling() -> None:
+    # Issue 15, item 6: `"²".isdigit()` is true and `int("²")` raised, on every pass.
+    bad = {"com.faas.scale.min": "²", "com.faas.scale.max": "9" * 5000}
+    autoscaler, provider, metrics, clock = make(function("a-bad", 1, bad), function("b", 1))
+
+    async def scenario() -> None:
+        metrics.loads["a-bad"] = (10, 15)
+        metrics.loads["b"] = (10, 15)
+        await ticks(autoscaler, clock, 4)
+
+    asyncio.run(scenario())
+    assert provider.calls == [("a-bad", 3), ("b", 3)]

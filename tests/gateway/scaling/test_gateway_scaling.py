@@ -6,7 +6,10 @@ function's replica is a real watchdog on loopback, so the readiness probe really
 
 from __future__ import annotations
 
+import base64
+import contextlib
 import dataclasses
+import socket
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 
@@ -21,6 +24,8 @@ from tests.gateway.harness import BackgroundProcess, GatewayThread, TableResolve
 AUTH = ("admin", "pw")
 # A high target: the autoscaler's loop must not add replicas for the held calls here.
 ZERO = {"com.faas.scale.zero": "true", "com.faas.scale.target": "100"}
+# Made outside the API (which refuses them): issue 15, item 6.
+BAD_LABELS = {**ZERO, "com.faas.scale.min": "²", "com.faas.scale.max": "9" * 5000}
 
 
 class ScalingProvider(StaticProvider):
@@ -44,6 +49,7 @@ def functions(port: int) -> list[Function]:
         Function("sleepy", "faas/cat", 0, "sleepy.test", port, labels=ZERO),
         Function("parked", "faas/cat", 0, "parked.test", port),
         Function("busy", "faas/cat", 1, "busy.test", port, labels={"com.faas.scale.max": "3"}),
+        Function("odd", "faas/cat", 0, "odd.test", port, labels=BAD_LABELS),
     ]
 
 
@@ -53,7 +59,7 @@ def provider(cat_watchdog: BackgroundProcess) -> ScalingProvider:
 
 
 def resolver() -> TableResolver:
-    hosts = ("sleepy.test", "parked.test", "busy.test")
+    hosts = ("sleepy.test", "parked.test", "busy.test", "odd.test")
     return TableResolver({host: ("127.0.0.1",) for host in hosts})
 
 
@@ -90,6 +96,20 @@ def test_a_function_at_zero_without_the_label_still_answers_503(
     assert reply.status_code == 503
     assert reply.text == "function 'parked' has no running replicas\n"
     assert provider.calls == []
+
+
+def test_bad_scaling_labels_fall_back_to_defaults_on_the_call_path(
+    gateway: GatewayThread, provider: ScalingProvider
+) -> None:
+    with gateway.client() as client:
+        reply = client.post("/function/odd", content="awake")
+        assert (reply.status_code, reply.text) == (200, "awake")
+        alert = {"alerts": [{"status": "firing", "labels": {"function_name": "odd"}}]}
+        fired = client.post("/system/alert", json=alert, auth=AUTH)
+    assert fired.status_code == 200
+    # Defaults: woken to min 1; a firing alert adds ceil(20 * 20%) = 4.
+    assert fired.json()["alerts"] == [{"function": "odd", "status": "firing", "replicas": 5}]
+    assert provider.calls[:2] == [("odd", 1), ("odd", 5)]
 
 
 def test_alert_webhook_needs_credentials(gateway: GatewayThread) -> None:
@@ -129,6 +149,29 @@ def test_alert_webhook_rejects_malformed_bodies(gateway: GatewayThread, body: by
         reply = client.post("/system/alert", content=body, auth=AUTH)
     assert reply.status_code == 400
     assert reply.json()["error"].startswith("body:")
+
+
+def test_alert_body_is_bounded_while_it_is_read(gateway: GatewayThread) -> None:
+    # Issue 15, item 12: the whole body used to be read before its size was checked.
+    with gateway.client() as client:
+        declared = client.post("/system/alert", content=b" " * (1024 * 1024 + 1), auth=AUTH)
+    assert declared.status_code == 413
+    assert declared.json()["error"] == "body: larger than 1048576 bytes"
+    # Chunked, never finished: the answer comes once the limit is passed, not at the end.
+    credentials = base64.b64encode(":".join(AUTH).encode()).decode()
+    port = int(gateway.url.rsplit(":", 1)[1])
+    with socket.create_connection(("127.0.0.1", port), timeout=30) as sock:
+        sock.sendall(
+            b"POST /system/alert HTTP/1.1\r\nHost: gw\r\nContent-Type: application/json\r\n"
+            b"Authorization: Basic " + credentials.encode() + b"\r\n"
+            b"Transfer-Encoding: chunked\r\n\r\n"
+        )
+        chunk = b"%x\r\n%s\r\n" % (65536, b" " * 65536)
+        with contextlib.suppress(OSError):  # the gateway may stop reading and close
+            for _ in range(17):
+                sock.sendall(chunk)
+        answer = sock.recv(65536)
+    assert answer.startswith(b"HTTP/1.1 413 ")
 
 
 def test_autoscale_off_turns_alerts_off(

@@ -1,0 +1,157 @@
+"""The service labels the platform reads, and the one parser for each value.
+
+Labels come from anyone who can create a service (a stack file, `docker service create`,
+the management API), so every value is parsed here and nowhere else: ASCII only (Python's
+`str.isdigit` and `\\d` accept `²` or `٣`, which `int()` then refuses or reads), at most
+`MAX_VALUE_LENGTH` characters (no 5,000-digit integers), within documented bounds. At run
+time a bad value is a `LabelProblem` (the caller logs it once and uses the default); at
+deploy time `check_platform_labels` turns it into a 400 naming the label.
+
+A leaf: it imports nothing of the gateway.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+MAX_REPLICAS = 100
+"""The most replicas a function may have: the API's bound, and `com.faas.scale.max`'s."""
+MAX_VALUE_LENGTH = 64
+"""Longer values of the platform's labels are invalid before any parsing."""
+
+FUNCTION_LABEL = "com.faas.function"
+MANAGED_LABEL = "com.faas.managed"
+PORT_LABEL = "com.faas.port"
+ANNOTATION_PREFIX = "com.faas.annotation."
+SCALE_PREFIX = "com.faas.scale."
+MIN_LABEL = SCALE_PREFIX + "min"
+MAX_LABEL = SCALE_PREFIX + "max"
+TARGET_LABEL = SCALE_PREFIX + "target"
+COOLDOWN_LABEL = SCALE_PREFIX + "cooldown"
+ZERO_LABEL = SCALE_PREFIX + "zero"
+ZERO_AFTER_LABEL = SCALE_PREFIX + "zero_after"
+FACTOR_LABEL = SCALE_PREFIX + "factor"
+
+_INTEGER = re.compile(r"[0-9]+", re.ASCII)
+_NUMBER = re.compile(r"(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)", re.ASCII)
+_DURATION_PART = re.compile(r"([0-9]+(?:\.[0-9]*)?|\.[0-9]+)(ms|s|m|h)", re.ASCII)
+_UNITS = {"ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
+_MAX_SECONDS = 1e9
+_MAX_TARGET = 1e6
+_TRUE = frozenset({"true", "1", "yes", "on"})
+_FALSE = frozenset({"false", "0", "no", "off"})
+
+
+@dataclass(frozen=True)
+class LabelProblem:
+    """A label whose value cannot be used (its default applies instead)."""
+
+    label: str
+    value: str
+    expected: str
+
+    def __str__(self) -> str:
+        shown = self.value if len(self.value) <= MAX_VALUE_LENGTH else self.value[:20] + "..."
+        return f"label {self.label}={shown!r}: expected {self.expected}; using the default"
+
+
+def parse_integer(raw: str, least: int, most: int) -> int | None:
+    """An integer written in ASCII digits, from `least` to `most`; None otherwise."""
+    text = raw.strip()
+    if len(text) > MAX_VALUE_LENGTH or _INTEGER.fullmatch(text) is None:
+        return None
+    value = int(text)
+    return value if least <= value <= most else None
+
+
+def parse_number(raw: str) -> float | None:
+    """A decimal number > 0 (`5`, `2.5`, `.5`), ASCII digits, bounded; None otherwise."""
+    text = raw.strip()
+    if len(text) > MAX_VALUE_LENGTH or _NUMBER.fullmatch(text) is None:
+        return None
+    value = float(text)
+    return value if 0 < value <= _MAX_TARGET else None
+
+
+def parse_duration(raw: str) -> float | None:
+    """Seconds from `30`, `2.5`, `500ms`, `30s`, `5m`, `1m30s` or `1h`; None if invalid."""
+    text = raw.strip()
+    if len(text) > MAX_VALUE_LENGTH:
+        return None
+    if _NUMBER.fullmatch(text):
+        seconds = float(text)
+    else:
+        parts = _DURATION_PART.findall(text)
+        if not parts or "".join(number + unit for number, unit in parts) != text:
+            return None
+        seconds = sum(float(number) * _UNITS[unit] for number, unit in parts)
+    return seconds if 0 <= seconds < _MAX_SECONDS and math.isfinite(seconds) else None
+
+
+def parse_bool(raw: str) -> bool | None:
+    """`true`/`1`/`yes`/`on` or `false`/`0`/`no`/`off`, any case; None otherwise."""
+    value = raw.strip().lower()
+    if value in _TRUE:
+        return True
+    if value in _FALSE:
+        return False
+    return None
+
+
+def parse_port(raw: str | None) -> int | None:
+    """A TCP port (1-65535) from a label value, or None if missing or invalid."""
+    return None if raw is None else parse_integer(raw, 1, 65535)
+
+
+@dataclass(frozen=True)
+class LabelRule:
+    """How one platform label's value is read: its parser and what it expects."""
+
+    parse: Callable[[str], object | None]
+    expected: str
+
+
+def parse_replicas(raw: str) -> int | None:
+    """A replica count for `min` or `max`: 1 to `MAX_REPLICAS`."""
+    return parse_integer(raw, 1, MAX_REPLICAS)
+
+
+def parse_percent(raw: str) -> int | None:
+    """A percentage, 0 to 100."""
+    return parse_integer(raw, 0, 100)
+
+
+PLATFORM_LABELS: Mapping[str, LabelRule] = {
+    PORT_LABEL: LabelRule(parse_port, "a port from 1 to 65535"),
+    MIN_LABEL: LabelRule(parse_replicas, f"an integer from 1 to {MAX_REPLICAS}"),
+    MAX_LABEL: LabelRule(parse_replicas, f"an integer from 1 to {MAX_REPLICAS}"),
+    TARGET_LABEL: LabelRule(parse_number, f"a number > 0 and <= {_MAX_TARGET:g}"),
+    COOLDOWN_LABEL: LabelRule(parse_duration, "a duration (30s, 5m)"),
+    ZERO_LABEL: LabelRule(parse_bool, "true or false"),
+    ZERO_AFTER_LABEL: LabelRule(parse_duration, "a duration (30s, 5m)"),
+    FACTOR_LABEL: LabelRule(parse_percent, "a percentage 0-100"),
+}
+"""Every valued label the platform reads (`com.faas.function` is read as opt-out only)."""
+
+
+def label_problems(labels: Mapping[str, str]) -> list[LabelProblem]:
+    """Every platform label in `labels` whose value is invalid, `max` below `min`, and any
+    unknown `com.faas.scale.*` label (a typo the autoscaler would silently ignore)."""
+    problems: list[LabelProblem] = []
+    values: dict[str, object] = {}
+    for label, raw in labels.items():
+        rule = PLATFORM_LABELS.get(label)
+        if rule is not None:
+            values[label] = value = rule.parse(raw) if raw.strip() else ""  # blank: absent
+            if value is None:
+                problems.append(LabelProblem(label, raw, rule.expected))
+        elif label.startswith(SCALE_PREFIX):
+            known = ", ".join(name for name in PLATFORM_LABELS if name.startswith(SCALE_PREFIX))
+            problems.append(LabelProblem(label, raw, f"one of {known}"))
+    minimum, maximum = values.get(MIN_LABEL), values.get(MAX_LABEL)
+    if isinstance(minimum, int) and isinstance(maximum, int) and maximum < minimum:
+        problems.append(LabelProblem(MAX_LABEL, labels[MAX_LABEL], f"at least min ({minimum})"))
+    return problems
