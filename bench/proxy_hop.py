@@ -45,7 +45,9 @@ def worker_note(gateway: Server, asked: int) -> str:
     seen = len(listening_children(gateway.pid, gateway.port))
     if asked > 1 and seen == 0:
         return "one process: this gateway ignores GATEWAY_WORKERS"
-    return f"{seen} worker processes" if seen else "one process"
+    if seen == 0:
+        return "one process"
+    return f"{seen} worker process" + ("es" if seen > 1 else "")
 
 
 def go_proxy_binary() -> tuple[Path | None, str]:
@@ -62,7 +64,7 @@ def proxy_hop(b: Bench) -> None:
     many = max(2, cpu_count())
     worker_counts = (1, many)
     binary, why_no_go = go_proxy_binary()
-    notes: dict[str, str] = {}
+    gateways: dict[str, tuple[Server, int]] = {}
     with ExitStack() as stack:
         echo = stack.enter_context(start_echo(b.tmp))
         upstream = f"http://127.0.0.1:{echo.port}"
@@ -80,7 +82,7 @@ def proxy_hop(b: Bench) -> None:
                     workers=workers,
                 )
             )
-            notes[gateway_label(workers)] = worker_note(gateway, workers)
+            gateways[gateway_label(workers)] = (gateway, workers)
             subjects.append((gateway_label(workers), gateway.base_url + path, [gateway, echo]))
         for _, url, _ in subjects:
             touch(url)
@@ -89,9 +91,10 @@ def proxy_hop(b: Bench) -> None:
             for label, url, servers in subjects:
                 cases.append(wrk_case(b, label, url, c, servers))
         runs = measure(b, sc, cases)
-    for label, note in notes.items():
-        for c in (1, 64):
-            runs[key(label, c)].note = note
+        for label, (gateway, workers) in gateways.items():
+            note = worker_note(gateway, workers)  # after the runs: every worker is up by now
+            for c in (1, 64):
+                runs[key(label, c)].note = note
     if binary is None:
         b.report.problems.append(f"{sc}: the Go reverse proxy was not run: {why_no_go}")
     hop_reference_checks(b, sc, runs, [gateway_label(w) for w in worker_counts], binary is not None)
