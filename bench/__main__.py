@@ -4,10 +4,12 @@
     python -m bench --quick         # 1 round of 1 s per case, no warm-up (a smoke run)
     python -m bench --only 1,3      # some scenarios only (local and swarm variants)
     python -m bench --update-docs   # also put the table into docs/benchmarks.md
-    python -m bench --swarm         # require the swarm variants of 3-5 (else exit 1)
+    python -m bench --only 6        # the gateway hop against a Go reverse proxy
+    python -m bench --only 7        # kill a gateway worker (and, on a swarm, the container)
+    python -m bench --swarm         # require the swarm variants of 3-5 and 7 (else exit 1)
     python -m bench --no-swarm      # local processes only
 
-Scenarios 1-5 run as local processes. The swarm variants of 3-5 ("3 swarm", ...) run
+Scenarios 1-7 run as local processes. The swarm variants of 3-5 and 7 ("3 swarm", ...) run
 too when this user is root and a Docker Engine with an active swarm answers; they
 deploy the stack of the current sources with scripts/up.sh (and remove it afterwards
 only if it was not deployed before). Exit status 0 when every selected scenario ran
@@ -29,11 +31,13 @@ from pathlib import Path
 
 import docker.errors
 
-from bench import floor
+from bench import floor, kill, proxy_hop
 from bench.processes import ROOT, NotAvailable, workdir
 from bench.report import Check, Report, load_average, machine_description, update_doc
-from bench.scenarios import SCENARIOS, Bench, Settings
-from bench.swarm import SWARM_SCENARIOS, SwarmBench
+from bench.scenarios import SCENARIOS as BASE_SCENARIOS
+from bench.scenarios import Bench, Scenario, Settings
+from bench.swarm import SWARM_SCENARIOS as BASE_SWARM_SCENARIOS
+from bench.swarm import SwarmBench
 from bench.swarm_stack import (
     SwarmConfig,
     deployed_stack,
@@ -42,6 +46,17 @@ from bench.swarm_stack import (
 )
 from bench.wrk import ensure_wrk, wrk_version
 
+SCENARIOS: dict[str, Scenario] = {
+    **BASE_SCENARIOS,
+    "6": ("gateway hop vs a Go reverse proxy", proxy_hop.proxy_hop),
+    "7": ("kill under load", kill.worker_kill),
+}
+SWARM_SCENARIOS: dict[str, Callable[[SwarmBench], None]] = {
+    **BASE_SWARM_SCENARIOS,
+    **kill.SWARM_SCENARIOS,
+}
+KNOWN = f"1-{len(SCENARIOS)}"
+SWARM_KNOWN = ", ".join(SWARM_SCENARIOS)
 RESULTS = Path(__file__).resolve().with_name("results")
 DOC = ROOT / "docs" / "benchmarks.md"
 
@@ -54,7 +69,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--quick", action="store_true", help="short runs: 1 round of 1 s")
-    parser.add_argument("--only", default="", help="comma-separated scenario numbers (1-5)")
+    parser.add_argument("--only", default="", help=f"comma-separated scenario numbers ({KNOWN})")
     parser.add_argument("--duration", type=float, help="seconds per measurement (whole)")
     parser.add_argument("--rounds", type=int, help="interleaved rounds per case (median)")
     swarm = parser.add_mutually_exclusive_group()
@@ -64,8 +79,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         action="store_const",
         const="required",
         default="auto",
-        help="require the swarm variants of 3-5 (default: run them when root and a swarm "
-        "is active)",
+        help=f"require the swarm variants of {SWARM_KNOWN} (default: run them when root and "
+        "a swarm is active)",
     )
     swarm.add_argument(
         "--no-swarm", dest="swarm", action="store_const", const="off", help="local runs only"
@@ -85,7 +100,7 @@ def main(argv: list[str] | None = None) -> int:
     selected = [s.strip() for s in args.only.split(",") if s.strip()] or list(SCENARIOS)
     unknown = [s for s in selected if s not in SCENARIOS]
     if unknown:
-        print(f"bench: unknown scenario(s) {', '.join(unknown)}; known: 1-5", file=sys.stderr)
+        print(f"bench: unknown scenario(s) {', '.join(unknown)}; known: {KNOWN}", file=sys.stderr)
         return 2
     settings = Settings(
         duration_s=max(1.0, args.duration or (1.0 if args.quick else 3.0)),
@@ -161,7 +176,7 @@ def run_swarm(bench: Bench, numbers: list[str], *, required: bool) -> bool:
         if not required:
             print(f"bench: swarm variants skipped: {reason}", file=sys.stderr, flush=True)
             report.problems.append(
-                f"swarm variants of 3-5 skipped: {reason} (--swarm requires them)"
+                f"swarm variants of {SWARM_KNOWN} skipped: {reason} (--swarm requires them)"
             )
             return True
         for number in numbers:

@@ -220,7 +220,8 @@ class Server:
         self.stop()
 
 
-def _base_env(extra: Mapping[str, str]) -> dict[str, str]:
+def base_env(extra: Mapping[str, str]) -> dict[str, str]:
+    """A minimal environment for a server under test (PATH, HOME, LANG, TMPDIR) plus `extra`."""
     env = {k: v for k, v in os.environ.items() if k in ("PATH", "HOME", "LANG", "TMPDIR")}
     env.setdefault("PATH", "/usr/local/bin:/usr/bin:/bin")
     env["PYTHONUNBUFFERED"] = "1"
@@ -237,13 +238,13 @@ def start_echo(tmp: Path, name: str = "echo upstream") -> Server:
     """The raw asyncio echo server (bench/echo_server.py) on a free port."""
     port = free_port()
     argv = [sys.executable, str(ECHO_SERVER), "--port", str(port)]
-    server = Server(name, argv, _base_env({}), port, "/", tmp / f"echo-{port}.log")
+    server = Server(name, argv, base_env({}), port, "/", tmp / f"echo-{port}.log")
     return server.start()
 
 
 def watchdog_env(tmp: Path, port: int, fprocess: str, extra: Mapping[str, str]) -> dict[str, str]:
     """The environment a watchdog (ours or a reference) is started with."""
-    return _base_env(
+    return base_env(
         {
             "fprocess": fprocess,
             "port": str(port),
@@ -296,20 +297,97 @@ def start_http_watchdog(tmp: Path) -> tuple[Server, int]:
     return server, upstream_port
 
 
-def start_gateway(tmp: Path, functions: Mapping[str, str], name: str = "gateway") -> Server:
-    """The gateway with the static provider: `functions` maps names to host:port."""
+def gateway_env(
+    port: int, functions: Mapping[str, str], workers: int | None = None
+) -> dict[str, str]:
+    """The environment of a local gateway: static provider, `functions` (name to
+    host:port), and `GATEWAY_WORKERS` when `workers` is given (unset: its default)."""
+    extra = {
+        "GATEWAY_PROVIDER": "static",
+        "GATEWAY_STATIC_FUNCTIONS": ",".join(f"{k}={v}" for k, v in functions.items()),
+        "GATEWAY_PORT": str(port),
+        "GATEWAY_HOST": "127.0.0.1",
+        "GATEWAY_LOG_LEVEL": "warning",
+    }
+    if workers is not None:
+        extra["GATEWAY_WORKERS"] = str(workers)
+    return base_env(extra)
+
+
+def start_gateway(
+    tmp: Path,
+    functions: Mapping[str, str],
+    name: str = "gateway",
+    workers: int | None = None,
+) -> Server:
+    """The gateway with the static provider: `functions` maps names to host:port.
+
+    `workers` sets GATEWAY_WORKERS (worker processes under one supervisor); None leaves
+    the gateway's default. A gateway that does not know the variable ignores it.
+    """
     if not GATEWAY_MAIN.exists():
         raise NotAvailable(f"{GATEWAY_MAIN.relative_to(ROOT)} does not exist yet")
     port = free_port()
-    env = _base_env(
-        {
-            "GATEWAY_PROVIDER": "static",
-            "GATEWAY_STATIC_FUNCTIONS": ",".join(f"{k}={v}" for k, v in functions.items()),
-            "GATEWAY_PORT": str(port),
-            "GATEWAY_HOST": "127.0.0.1",
-            "GATEWAY_LOG_LEVEL": "warning",
-        }
-    )
+    env = gateway_env(port, functions, workers)
     argv = [sys.executable, "-m", "gateway"]
     server = Server(name, argv, env, port, "/healthz", tmp / f"gateway-{port}.log")
     return server.start()
+
+
+# TCP states in /proc/net/tcp (include/net/tcp_states.h).
+TCP_ESTABLISHED = "01"
+TCP_LISTEN = "0A"
+
+
+def tcp_socket_inodes(proc_net_tcp: str, local_port: int, state: str) -> set[int]:
+    """Inodes of the sockets in a /proc/net/tcp(6) text whose local port is `local_port`
+    and whose state is `state` (`TCP_LISTEN`, `TCP_ESTABLISHED`)."""
+    inodes: set[int] = set()
+    for line in proc_net_tcp.splitlines()[1:]:
+        fields = line.split()
+        if len(fields) < 10 or fields[3] != state:
+            continue
+        port = int(fields[1].rsplit(":", 1)[1], 16)
+        if port == local_port:
+            inodes.add(int(fields[9]))
+    return inodes
+
+
+def _tcp_inodes(pid: int, local_port: int, state: str) -> set[int]:
+    inodes: set[int] = set()
+    for name in ("tcp", "tcp6"):
+        with contextlib.suppress(OSError):
+            text = Path(f"/proc/{pid}/net/{name}").read_text()
+            inodes |= tcp_socket_inodes(text, local_port, state)
+    return inodes
+
+
+def socket_inodes(pid: int) -> set[int]:
+    """Inodes of the sockets `pid` holds open (empty when it is gone or not ours)."""
+    found: set[int] = set()
+    with contextlib.suppress(OSError):
+        for fd in os.listdir(f"/proc/{pid}/fd"):
+            with contextlib.suppress(OSError):
+                target = os.readlink(f"/proc/{pid}/fd/{fd}")
+                if target.startswith("socket:["):
+                    found.add(int(target[len("socket:[") : -1]))
+    return found
+
+
+def child_pids(pid: int) -> list[int]:
+    """The direct children of `pid`, sorted."""
+    return sorted(_children_map().get(pid, []))
+
+
+def listening_children(pid: int, port: int) -> list[int]:
+    """The children of `pid` that hold a socket listening on `port`: the gateway's worker
+    processes under its supervisor (with a pre-forked socket or SO_REUSEPORT alike; a
+    helper such as multiprocessing's resource tracker holds none)."""
+    listening = _tcp_inodes(pid, port, TCP_LISTEN)
+    return [child for child in child_pids(pid) if socket_inodes(child) & listening]
+
+
+def connections_held(pid: int, port: int) -> int:
+    """How many established connections to local `port` process `pid` holds (the
+    clients' connections a gateway worker serves)."""
+    return len(socket_inodes(pid) & _tcp_inodes(pid, port, TCP_ESTABLISHED))

@@ -3,7 +3,8 @@ rounds (interleaved, so both see the same noise), and adds runs and checks to th
 
 Numbered as in the issue: 1 watchdog fork mode, 2 watchdog http mode, 3 gateway hop,
 4 large payloads, 5 scale of discovery. All run as local processes; the swarm variants
-of 3-5 (bench/swarm.py) reuse the machinery here: `wrk_case`, `measure`, `check`.
+of 3-5 (bench/swarm.py) and scenarios 6 and 7 (bench/proxy_hop.py, bench/kill.py) reuse
+the machinery here: `wrk_case`, `measure`, `check`.
 """
 
 from __future__ import annotations
@@ -581,42 +582,53 @@ def large_payloads(b: Bench) -> None:
 # 5. Scale of discovery
 
 
+def cpu_count() -> int:
+    """The CPUs this process may use (the gateway's default number of workers)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
+
+
+METRICS_TARGET_MS = 10.0
+"""`GET /metrics` with 200 functions: the issue's target for its p50."""
+
+
 def discovery_scale(b: Bench) -> None:
-    """Scenario 5: routing and /metrics with 200 static functions vs 3 (same upstream)."""
+    """Scenario 5: routing and /metrics with 200 static functions vs 3 (same upstream),
+    with one gateway worker, and with 200 functions on one worker per CPU."""
     sc = "5"
-    sizes = (3, 200)
+    many = max(2, cpu_count())
+    setups = ((3, 1), (200, 1), (200, many))
     with ExitStack() as stack:
         echo = stack.enter_context(start_echo(b.tmp))
-        gateways: dict[int, Server] = {}
+        gateways: dict[tuple[int, int], Server] = {}
         paths: dict[int, list[str]] = {}
-        for n in sizes:
+        for n, workers in setups:
             names = [f"fn{i:03d}" for i in range(n)]
-            gateways[n] = stack.enter_context(
+            gateways[n, workers] = stack.enter_context(
                 start_gateway(
-                    b.tmp, {x: f"127.0.0.1:{echo.port}" for x in names}, name=f"gateway {n} fns"
+                    b.tmp,
+                    {x: f"127.0.0.1:{echo.port}" for x in names},
+                    name=f"gateway {n} fns {workers}w",
+                    workers=workers,
                 )
             )
             paths[n] = [f"/function/{x}" for x in names]
             for path in paths[n]:  # every function has served once: metrics for each exist
-                touch(gateways[n].base_url + path, count=1)
-        metrics_bytes = {n: len(http_get(gateways[n].base_url + "/metrics")) for n in sizes}
+                touch(gateways[n, workers].base_url + path, count=1)
+        metrics_bytes = {
+            setup: len(http_get(gw.base_url + "/metrics")) for setup, gw in gateways.items()
+        }
         cases = []
-        for n in sizes:
-            gw = gateways[n]
+        for (n, workers), gw in gateways.items():
             cases.append(
-                wrk_case(
-                    b,
-                    f"route, {n} functions (round-robin)",
-                    gw.base_url + "/",
-                    1,
-                    [gw],
-                    paths=paths[n],
-                )
+                wrk_case(b, route_label(n, workers), gw.base_url + "/", 1, [gw], paths=paths[n])
             )
             cases.append(
                 wrk_case(
                     b,
-                    f"GET /metrics, {n} functions",
+                    metrics_label(n, workers),
                     gw.base_url + "/metrics",
                     1,
                     [gw],
@@ -625,23 +637,44 @@ def discovery_scale(b: Bench) -> None:
                 )
             )
         runs = measure(b, sc, cases)
-    for n in sizes:
-        runs[key(f"GET /metrics, {n} functions", 1)].note = f"{metrics_bytes[n]:,} bytes"
-    for what in ("route", "GET /metrics"):
-        few = runs[key(f"{what}, 3 functions" + (" (round-robin)" if what == "route" else ""), 1)]
-        many = runs[
-            key(f"{what}, 200 functions" + (" (round-robin)" if what == "route" else ""), 1)
-        ]
+    for (n, workers), size in metrics_bytes.items():
+        runs[key(metrics_label(n, workers), 1)].note = f"{size:,} bytes"
+    for label in (route_label, metrics_label):
+        few, many_fns = runs[key(label(3, 1), 1)], runs[key(label(200, 1), 1)]
+        what = "route" if label is route_label else "GET /metrics"
         check(
             b,
             sc,
             f"{what} c=1: p50 with 200 functions vs 3",
-            f"{ms(many.p50_ms):.2f} ms ({added_ms(many, few):+.2f} ms, "
-            f"{ms(many.p50_ms) / ms(few.p50_ms):.2f}x)",
+            f"{ms(many_fns.p50_ms):.2f} ms ({added_ms(many_fns, few):+.2f} ms, "
+            f"{ms(many_fns.p50_ms) / ms(few.p50_ms):.2f}x)",
             f"{ms(few.p50_ms):.2f} ms",
             "—",
             None,
         )
+    for workers in (1, many):
+        scrape = runs[key(metrics_label(200, workers), 1)]
+        check(
+            b,
+            sc,
+            f"GET /metrics c=1 with 200 functions, GATEWAY_WORKERS={workers}: p50",
+            f"{ms(scrape.p50_ms):.2f} ms ({metrics_bytes[200, workers]:,} bytes)",
+            f"3 functions, 1 worker: {ms(runs[key(metrics_label(3, 1), 1)].p50_ms):.2f} ms",
+            f"≤ {METRICS_TARGET_MS:g} ms",
+            ms(scrape.p50_ms) <= METRICS_TARGET_MS,
+        )
+
+
+def route_label(functions: int, workers: int) -> str:
+    """The label of scenario 5's routing case (the 1-worker labels are the old ones)."""
+    suffix = "" if workers == 1 else f", {workers} workers"
+    return f"route, {functions} functions (round-robin){suffix}"
+
+
+def metrics_label(functions: int, workers: int) -> str:
+    """The label of scenario 5's /metrics case (the 1-worker labels are the old ones)."""
+    suffix = "" if workers == 1 else f", {workers} workers"
+    return f"GET /metrics, {functions} functions{suffix}"
 
 
 def http_get(url: str) -> bytes:
@@ -651,7 +684,10 @@ def http_get(url: str) -> bytes:
         return data
 
 
-SCENARIOS: dict[str, tuple[str, Callable[[Bench], None]]] = {
+Scenario = tuple[str, Callable[[Bench], None]]
+"""A scenario's title and the function that runs it."""
+
+SCENARIOS: dict[str, Scenario] = {
     "1": ("watchdog, fork per request", watchdog_fork),
     "2": ("watchdog, http mode", watchdog_http),
     "3": ("gateway hop", gateway_hop),

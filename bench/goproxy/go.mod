@@ -1,0 +1,3 @@
+module faas.local/bench/goproxy
+
+go 1.21
