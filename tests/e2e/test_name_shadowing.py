@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import uuid
 import warnings
+from typing import Any
 
 import docker
 import docker.types
@@ -49,6 +50,27 @@ def answers(container: str, name: str) -> set[str]:
     return seen
 
 
+def task_addresses(service: Any, network: str) -> set[str]:
+    """The overlay addresses the engine gave a service's running tasks on `network`."""
+    found: set[str] = set()
+    for task in service.tasks(filters={"desired-state": "running"}):
+        for attachment in task.get("NetworksAttachments") or ():
+            if attachment.get("Network", {}).get("Spec", {}).get("Name") == network:
+                found.update(address.split("/")[0] for address in attachment.get("Addresses", ()))
+    return found
+
+
+def impostor_is_running(service: Any) -> bool:
+    """Whether a task of `service` runs and has passed its health check (so it is in DNS)."""
+    for task in service.tasks(filters={"desired-state": "running"}):
+        if task.get("Status", {}).get("State") == "running":
+            container = task["Status"].get("ContainerStatus", {}).get("ContainerID", "")
+            health = docker_cli("inspect", "--format", "{{.State.Health.Status}}", container,
+                                check=False).strip()  # fmt: skip
+            return health == "healthy"
+    return False
+
+
 def test_the_gateways_name_cannot_be_deployed_and_what_an_impostor_does(
     platform: Platform,
 ) -> None:
@@ -75,11 +97,16 @@ def test_the_gateways_name_cannot_be_deployed_and_what_an_impostor_does(
         labels={"com.faas.e2e": f"impostor-{uuid.uuid4().hex[:6]}"},
     )
     try:
-        # A task enters DNS once healthy; `tasks.gateway` names only the impostor's.
-        wait_for(lambda: bool(addresses(container, f"tasks.{IMPOSTOR}")),
-                 "the impostor's task to resolve", timeout=120)  # fmt: skip
-        impostor_addresses = addresses(container, f"tasks.{IMPOSTOR}")
+        # `tasks.gateway` also names the stack gateway's tasks (its alias), so the
+        # impostor's own address comes from the engine, not from DNS.
+        wait_for(lambda: bool(task_addresses(impostor, platform.network)),
+                 "the impostor's task to get an address", timeout=120)  # fmt: skip
+        impostor_addresses = task_addresses(impostor, platform.network)
         assert not impostor_addresses & real
+        # Give the impostor's task the time to become healthy and enter DNS.
+        wait_for(lambda: bool(answers(container, "gateway") & impostor_addresses)
+                 or impostor_is_running(impostor), "the impostor's task to run",
+                 timeout=120)  # fmt: skip
         seen = answers(container, "gateway")
         # What must hold whatever Docker does: the real gateway stays among the answers,
         # and its full service name stays unambiguous.
