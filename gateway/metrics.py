@@ -10,12 +10,20 @@ provider knows get series, so callers cannot grow the label set with made-up nam
 prometheus-client always appends `_total` to counters, but OpenFaaS exposes
 `gateway_function_invocation_started` without it; that one series is exposed untyped under
 its exact OpenFaaS name (`rate()` works on it as on any counter).
+
+With several worker processes (`shared_dir` set: prometheus-client's multiprocess mode,
+`PROMETHEUS_MULTIPROC_DIR` pointing at the same folder, set before prometheus-client is
+imported), every worker writes its values to its own files there and the exposition any
+worker serves is the sum over all of them (`SharedView`); a dead worker's counts stay,
+its calls in flight do not (`mark_process_dead`).
 """
 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Collection, Iterator, Sequence
+import glob
+import os
+from collections.abc import Callable, Collection, Iterator, Sequence
 from typing import Protocol
 
 from prometheus_client import (
@@ -27,6 +35,7 @@ from prometheus_client import (
     generate_latest,
 )
 from prometheus_client.metrics_core import GaugeMetricFamily, Metric, UnknownMetricFamily
+from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.registry import Collector
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
@@ -82,8 +91,9 @@ class _ProviderCollector(Collector):
 class GatewayMetrics:
     """The gateway's metrics and its registry; the proxy reports each invocation here."""
 
-    def __init__(self, provider: FunctionList) -> None:
+    def __init__(self, provider: FunctionList, shared_dir: str | None = None) -> None:
         self.registry = CollectorRegistry()
+        self.shared = SharedView(shared_dir) if shared_dir is not None else None
         self._started: dict[str, int] = {}
         self._finished: dict[str, int] = {}
         self._invocations = Counter(
@@ -103,6 +113,7 @@ class GatewayMetrics:
             "Function invocations in progress.",
             ["function_name"],
             registry=self.registry,
+            multiprocess_mode="livesum",
         )
         self._scale_events = Counter(
             "gateway_scale_events",
@@ -115,6 +126,7 @@ class GatewayMetrics:
             "Replicas the gateway last set for each function it scaled.",
             ["function_name"],
             registry=self.registry,
+            multiprocess_mode="mostrecent",
         )
         self._cold_start = Histogram(
             "gateway_cold_start_seconds",
@@ -124,6 +136,13 @@ class GatewayMetrics:
             registry=self.registry,
         )
         self.registry.register(_ProviderCollector(provider, self._started))
+        if self.shared is not None:
+            # Started calls go to the shared files too (the dict above is this worker's).
+            self._started_shared = Counter(
+                STARTED, "Function invocations started.", ["function_name"], registry=None
+            )
+            self._started_children: dict[str, Counter] = {}
+            self.shared.registry.register(_ServiceCount(provider))
         # Labelled children, cached: `.labels()` costs a lock and a tuple on every call.
         self._inflight_children: dict[str, Gauge] = {}
         self._outcome_children: dict[tuple[str, int], tuple[Counter, Histogram]] = {}
@@ -136,6 +155,13 @@ class GatewayMetrics:
         if inflight is None:
             inflight = self._inflight_children[function_name] = self._inflight.labels(function_name)
         inflight.inc()
+        if self.shared is not None:
+            started = self._started_children.get(function_name)
+            if started is None:
+                started = self._started_children[function_name] = self._started_shared.labels(
+                    function_name
+                )
+            started.inc()
 
     def invocation_finished(self, function_name: str, code: int, seconds: float) -> None:
         """Record how a call started with `invocation_started` ended."""
@@ -157,8 +183,11 @@ class GatewayMetrics:
 
         Without this, the series of each function ever removed would stay in every scrape
         until the gateway restarts. A function with calls still in flight keeps its series
-        until a later call. Returns the names forgotten.
+        until a later call. Returns the names forgotten. With several workers the shared
+        exposition leaves out every function not in `known` with no call in flight.
         """
+        if self.shared is not None:
+            self.shared.known = frozenset(known)
         gone = [
             name
             for name in self._started.keys() | self._scaled
@@ -167,6 +196,8 @@ class GatewayMetrics:
         for name in gone:
             self._started.pop(name, None)
             self._finished.pop(name, None)
+            if self.shared is not None and self._started_children.pop(name, None) is not None:
+                self._started_shared.remove(name)
             self._scaled.discard(name)
             if self._inflight_children.pop(name, None) is not None:
                 self._inflight.remove(name)
@@ -186,6 +217,8 @@ class GatewayMetrics:
 
     def invocation_counts(self) -> dict[str, int]:
         """Calls started per function since the gateway started (for `/system/functions`)."""
+        if self.shared is not None:
+            return {name: started for name, (started, _) in self.shared.load().items()}
         return self._started.copy()
 
     def scale_event(self, function_name: str, direction: str, replicas: int) -> None:
@@ -201,4 +234,91 @@ class GatewayMetrics:
 
     def exposition(self) -> bytes:
         """The Prometheus text format of every series (thread-safe: scrapes run off the loop)."""
+        if self.shared is not None:
+            return generate_latest(self.shared.registry)
         return generate_latest(self.registry)
+
+
+STARTED = "gateway_function_invocation_started"
+INFLIGHT = "gateway_function_invocation_inflight"
+
+
+class _ServiceCount(Collector):
+    """`gateway_service_count` from this worker's view of the provider."""
+
+    def __init__(self, provider: FunctionList) -> None:
+        self._provider = provider
+
+    def collect(self) -> Iterator[Metric]:
+        service_count = GaugeMetricFamily(
+            "gateway_service_count",
+            "Desired replicas of each function, as the provider reports them.",
+            labels=["function_name"],
+        )
+        for function in self._provider.functions():
+            service_count.add_metric([function.name], function.replicas)
+        yield service_count
+
+
+class SharedView(Collector):
+    """The series of every worker process, summed from the files in `path`.
+
+    `known`: the functions the provider knows (set by `forget_removed`); the series of
+    any other function are left out once it has no call in flight.
+    """
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self.known: frozenset[str] | None = None
+        self.registry = CollectorRegistry()
+        self.registry.register(self)
+
+    def load(self) -> dict[str, tuple[int, int]]:
+        """(calls started, calls in flight) per function, over every worker."""
+        files = self._files("counter_*.db") + self._files("gauge_livesum_*.db")
+        load: dict[str, tuple[int, int]] = {}
+        for metric in _merge(files):
+            if metric.name not in (STARTED, INFLIGHT):
+                continue
+            for sample in metric.samples:
+                name = sample.labels["function_name"]
+                started, inflight = load.get(name, (0, 0))
+                if metric.name == STARTED:
+                    load[name] = (int(sample.value), inflight)
+                else:
+                    load[name] = (started, int(sample.value))
+        return load
+
+    def collect(self) -> Iterator[Metric]:
+        metrics = _merge(self._files("*.db"))
+        keep = self._keep(metrics)
+        for metric in metrics:
+            samples = [s for s in metric.samples if keep(s.labels.get("function_name"))]
+            if metric.name == STARTED:
+                started = UnknownMetricFamily(STARTED, "Function invocations started (a counter).")
+                started.samples = [s._replace(name=STARTED) for s in samples]
+                yield started
+            else:
+                metric.samples = samples
+                yield metric
+
+    def _keep(self, metrics: list[Metric]) -> Callable[[str | None], bool]:
+        known = self.known
+        if known is None:
+            return lambda name: True
+        busy = {
+            sample.labels["function_name"]
+            for metric in metrics
+            if metric.name == INFLIGHT
+            for sample in metric.samples
+            if sample.value > 0
+        }
+        return lambda name: name is None or name in known or name in busy
+
+    def _files(self, pattern: str) -> list[str]:
+        return glob.glob(os.path.join(self.path, pattern))
+
+
+def _merge(files: list[str]) -> list[Metric]:
+    """prometheus-client's sum of the metric files of every worker (histograms cumulated)."""
+    return list(MultiProcessCollector.merge(files))  # type: ignore[no-untyped-call]
