@@ -64,7 +64,9 @@ def create_system_app(
     async def list_functions(request: Request) -> Response:
         available = await provider.available_replicas()
         counts = metrics.invocation_counts()
-        return JSONResponse([function_status(f, available, counts) for f in provider.functions()])
+        return JSONResponse(
+            [function_status(f, available, counts) for f in provider.functions()]
+        )
 
     async def describe_function(request: Request) -> Response:
         name = validate_function_name(request.path_params["name"], "name")

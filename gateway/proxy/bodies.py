@@ -47,7 +47,9 @@ async def wait_for_disconnect(receive: Receive) -> None:
         pass
 
 
-def close_unless_cancelled(watcher: asyncio.Future[None], response: aiohttp.ClientResponse) -> None:
+def close_unless_cancelled(
+    watcher: asyncio.Future[None], response: aiohttp.ClientResponse
+) -> None:
     """Done-callback of a disconnect watcher: the caller left, so drop the upstream call."""
     if not watcher.cancelled():
         response.close()

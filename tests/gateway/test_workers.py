@@ -116,10 +116,11 @@ def test_metrics_sum_the_calls_of_every_worker(supervised: Supervised) -> None:
         reply = httpx.post(f"{supervised.url}/function/cat", content=f"call {i}", timeout=30)
         assert (reply.status_code, reply.text) == (200, f"call {i}")
 
-    threads = [
-        threading.Thread(target=lambda k=k: [call(k * 1000 + j) for j in range(calls // 8)])
-        for k in range(8)
-    ]
+    def caller(k: int) -> None:
+        for j in range(calls // 8):
+            call(k * 1000 + j)
+
+    threads = [threading.Thread(target=caller, args=(k,)) for k in range(8)]
     for thread in threads:
         thread.start()
     for thread in threads:
