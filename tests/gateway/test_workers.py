@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -204,6 +205,17 @@ def test_exactly_one_worker_runs_the_autoscaler(supervised: Supervised) -> None:
     (successor,) = supervised.lock_holders()
     assert successor in supervised.workers()
     assert successor != leader
+
+
+def test_every_worker_bounds_request_heads(supervised: Supervised) -> None:
+    # Fresh connections land on both workers; each must refuse an oversized head.
+    for _ in range(8):
+        with socket.create_connection(("127.0.0.1", supervised.process.port), timeout=10) as sock:
+            sock.sendall(b"GET /healthz HTTP/1.1\r\nX-Big: " + b"x" * 70_000 + b"\r\n\r\n")
+            answer = b""
+            while chunk := sock.recv(65536):
+                answer += chunk
+        assert answer.startswith(b"HTTP/1.1 431 ")
 
 
 def test_a_configuration_error_exits_2_before_any_worker_starts() -> None:
