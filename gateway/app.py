@@ -48,9 +48,11 @@ from gateway.proxy.notifier import InvocationNotifier, Notifiers
 from gateway.proxy.replicas import ReplicaResolver
 from gateway.scaling.alerts import create_alert_app
 from gateway.scaling.autoscaler import Autoscaler
-from gateway.scaling.cold_start import ColdStart, tcp_probe
-from gateway.scaling.load import LoadCounter
+from gateway.scaling.cold_start import ColdStart, SharedParking, tcp_probe
+from gateway.scaling.load import LoadCounter, LoadView
+from gateway.scaling.locks import FileLock
 from gateway.scaling.scaler import Scaler
+from gateway.shared import SharedDir
 
 log = logging.getLogger("gateway")
 
@@ -97,15 +99,18 @@ def create_app(
     provider: FunctionProvider,
     *,
     resolver: ReplicaResolver | None = None,
+    shared: SharedDir | None = None,
 ) -> Gateway:
     """Build the gateway app. Its lifespan starts and closes `provider`, the proxy, the
     cold-start path and the autoscaler (unless `config.autoscale` is off).
 
     Scale from zero works either way: the cold-start path is its own part, handed to the
     proxy as its waker. `resolver` replaces the DNS-backed replica resolver (tests use a
-    fixed table).
+    fixed table). `shared`: this app is one of several worker processes
+    (`gateway.workers`): metrics, load, the autoscaler's election and parks go through
+    the files there.
     """
-    metrics = GatewayMetrics(provider)
+    metrics = GatewayMetrics(provider, shared.metrics if shared is not None else None)
     resolver = resolver or ReplicaResolver(config.dns_ttl)
     scaler = Scaler(provider, metrics)
     cold_start = ColdStart(
@@ -114,15 +119,25 @@ def create_app(
         resolver,
         timeout=config.scale_from_zero_timeout,
         probe=functools.partial(tcp_probe, within=config.connect_timeout),
+        shared=SharedParking(shared.parked, shared.wake_lock) if shared is not None else None,
     )
     notifier: InvocationNotifier = metrics
     autoscaler = None
     load: LoadCounter | None = None
     if config.autoscale:
-        load = LoadCounter()
-        notifier = Notifiers([metrics, load])
+        load_view: LoadView
+        if metrics.shared is not None:
+            load_view = metrics.shared  # every worker's calls
+        else:
+            load = load_view = LoadCounter()
+            notifier = Notifiers([metrics, load])
         autoscaler = Autoscaler(
-            provider, scaler, load, cold_start, interval=config.autoscale_interval
+            provider,
+            scaler,
+            load_view,
+            cold_start,
+            interval=config.autoscale_interval,
+            leadership=FileLock(shared.leader_lock) if shared is not None else None,
         )
     header_filter: HeaderFilter | None = None
     if config.invoke_auth:
@@ -177,6 +192,7 @@ def create_app(
         await provider.start()
         try:
             await proxy.start()
+            cold_start.start()
             try:
                 if autoscaler is not None:
                     autoscaler.start()

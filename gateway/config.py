@@ -6,9 +6,11 @@ variable at fault. The table of variables lives in gateway/README.md.
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Literal, Protocol, TypeVar
 
 from gateway.providers.base import DEFAULT_FUNCTION_PORT, Function
@@ -25,6 +27,18 @@ class _Getter(Protocol):
 
 class ConfigError(ValueError):
     """An environment variable holds a value the gateway cannot use."""
+
+
+def available_cpus() -> int:
+    """The CPUs this process may use: its affinity, capped by a cgroup v2 CPU quota."""
+    cpus = len(os.sched_getaffinity(0))
+    try:
+        quota, period = Path("/sys/fs/cgroup/cpu.max").read_text().split()[:2]
+    except (OSError, ValueError):
+        return max(cpus, 1)
+    if quota != "max" and int(period) > 0:
+        cpus = min(cpus, math.ceil(int(quota) / int(period)))
+    return max(cpus, 1)
 
 
 @dataclass(frozen=True)
@@ -78,6 +92,9 @@ class GatewayConfig:
     autoscale_interval: float = 2.0
     scale_from_zero_timeout: float = 30.0
     head_limits: HeadLimits = HeadLimits()
+    # Worker processes sharing the listening socket (gateway/workers.py); 1: one process,
+    # no supervisor. Default: the CPUs the container may use.
+    workers: int = field(default_factory=available_cpus)
 
 
 def load_config(env: Mapping[str, str] | None = None) -> GatewayConfig:
@@ -128,6 +145,7 @@ def load_config(env: Mapping[str, str] | None = None) -> GatewayConfig:
             "GATEWAY_SCALE_FROM_ZERO_TIMEOUT", _parse_seconds, defaults.scale_from_zero_timeout
         ),
         head_limits=_load_head_limits(get),
+        workers=get("GATEWAY_WORKERS", _parse_workers, defaults.workers),
     )
 
 
@@ -251,6 +269,13 @@ def _parse_count(name: str, raw: str) -> int:
     count = _parse_int(name, raw, "a positive integer")
     if count < 1:
         raise ConfigError(f"{name}: expected a positive integer, got {raw!r}")
+    return count
+
+
+def _parse_workers(name: str, raw: str) -> int:
+    count = _parse_count(name, raw)
+    if count > 256:
+        raise ConfigError(f"{name}: expected at most 256 worker processes, got {raw!r}")
     return count
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import uvicorn
 from starlette.types import ASGIApp
 
@@ -9,28 +11,32 @@ from gateway.config import GatewayConfig
 from gateway.http_limits import bounded_http_protocol
 
 
-def server_config(app: ASGIApp, config: GatewayConfig) -> uvicorn.Config:
-    """The uvicorn config for `app`.
+def server_settings(config: GatewayConfig) -> dict[str, Any]:
+    """The uvicorn settings every gateway process uses (one, or each worker).
 
-    uvloop + httptools: with the stdlib loop, small requests paid ~40 ms of Nagle delay.
-    One worker: several would each keep their own metrics, and /metrics would show
-    whichever worker answered the scrape (prometheus-client's multiprocess mode would be
-    needed); one worker is also what the proxy benchmarks measured.
+    uvloop: with the stdlib loop, small requests paid ~40 ms of Nagle delay.
     """
-    return uvicorn.Config(
-        app,
-        host=config.host,
-        port=config.port,
-        loop="uvloop",
-        # httptools, with bounds on request heads and connections (docs/security.md).
-        http=bounded_http_protocol(config.head_limits),
-        lifespan="on",
-        access_log=config.access_log,
-        log_level=config.log_level,
+    return {
+        "host": config.host,
+        "port": config.port,
+        "loop": "uvloop",
+        "lifespan": "on",
+        "access_log": config.access_log,
+        "log_level": config.log_level,
         # Replies carry the function's own Server header, not uvicorn's.
-        server_header=False,
+        "server_header": False,
         # The peer address stays the real one: the proxy appends it to X-Forwarded-For
         # itself instead of uvicorn replacing it with a client-supplied value.
-        proxy_headers=False,
-        workers=1,
+        "proxy_headers": False,
+    }
+
+
+def server_config(app: ASGIApp, config: GatewayConfig) -> uvicorn.Config:
+    """The uvicorn config for `app` served by this one process.
+
+    httptools, with bounds on request heads and connections (docs/security.md). Several
+    worker processes are `gateway.workers`' job.
+    """
+    return uvicorn.Config(
+        app, http=bounded_http_protocol(config.head_limits), workers=1, **server_settings(config)
     )

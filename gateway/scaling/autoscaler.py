@@ -6,8 +6,11 @@ per function, from its `LoadView`, which the proxy feeds) and asks each function
 logged and counted); the cold-start path and the Alertmanager webhook scale through it
 too, and it tells the autoscaler, so the planners know which changes were the gateway's.
 
-One gateway process runs one autoscaler. Several gateway replicas would each run one and
-fight over the same services: that needs leader election first (docs/scaling.md).
+With several worker processes, each has an autoscaler but only the one holding the
+`leadership` lock (`FileLock` on a file in the workers' shared folder) decides: every
+pass, the others try to take it and stand by. Its `LoadView` then reads every worker's
+calls (the shared metric files). Several gateway replicas would each run one and fight
+over the same services: that needs election across nodes (docs/scaling.md).
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import time
 from collections.abc import Callable
 
@@ -22,6 +26,7 @@ from gateway.errors import GatewayError, NotSupported
 from gateway.providers.base import Function, FunctionView
 from gateway.scaling.cold_start import ColdStart
 from gateway.scaling.load import LoadView
+from gateway.scaling.locks import FileLock
 from gateway.scaling.policy import Load, ReplicaPlanner, ScalingPolicy, alert_replicas
 from gateway.scaling.scaler import Scaler
 
@@ -30,6 +35,10 @@ log = logging.getLogger("gateway.scaling")
 NO_LOAD = Load()
 # After a failed scale call, leave the function alone for this long.
 RETRY_SECONDS = 10.0
+
+
+class _CallsArrived(Exception):
+    """A call started while a park was being published: the function is not idle."""
 
 
 class Autoscaler:
@@ -44,6 +53,7 @@ class Autoscaler:
         *,
         interval: float = 2.0,
         clock: Callable[[], float] = time.monotonic,
+        leadership: FileLock | None = None,
     ) -> None:
         self._provider = provider
         self._scaler = scaler
@@ -55,6 +65,7 @@ class Autoscaler:
         self._retry_at: dict[str, float] = {}
         self._task: asyncio.Task[None] | None = None
         self.enabled = True
+        self.leadership = leadership
         scaler.subscribe(self._scaled)
 
     def start(self) -> None:
@@ -69,6 +80,8 @@ class Autoscaler:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
             self._task = None
+        if self.leadership is not None:
+            self.leadership.release()
 
     def policy(self, function: Function) -> ScalingPolicy:
         """The function's policy from its labels (see `Scaler.policy`)."""
@@ -82,6 +95,13 @@ class Autoscaler:
         """One pass of the control loop over every function."""
         if not self.enabled or not self._provider.status().ready:
             return
+        if self.leadership is not None and not self.leadership.held:
+            if not self.leadership.try_acquire():
+                return
+            log.info("this worker (pid %d) now runs the autoscaler", os.getpid())
+            # What the planners knew is stale: start afresh from what the view shows.
+            self._planners.clear()
+            self._retry_at.clear()
         now = self._clock()
         load = self._load()
         seen: set[str] = set()
@@ -159,7 +179,18 @@ class Autoscaler:
         planner = self._planners[function.name]
         if inflight > 0 or started != planner.last_started:
             return
-        with contextlib.suppress(GatewayError), self.cold_start.parking(function.name):
+        with (
+            contextlib.suppress(GatewayError, _CallsArrived),
+            self.cold_start.parking(function.name),
+        ):
+            shared = self.cold_start.shared
+            if shared is not None:
+                # Other workers hold new calls once they have read the park; a call one
+                # of them started before that shows in the load read after the wait.
+                await asyncio.sleep(shared.publish_wait)
+                now_started, now_inflight = self._load_view.load().get(function.name, (0, 0))
+                if now_inflight > 0 or now_started != started:
+                    raise _CallsArrived
             await self._try_scale(function, 0, "idle", reraise=True)
 
     async def _try_scale(

@@ -9,6 +9,13 @@ Scale to zero goes through `parking`: while the autoscaler's scale-to-0 is in fl
 and until the provider's view shows 0 (or a wake-up ends it), `must_hold` tells the proxy
 to hold new calls here instead of sending them to a replica that is going away. A wake
 after a park first lets the parked replicas leave DNS, so the held calls go to the new one.
+
+With several worker processes (`SharedParking`), the worker that parks a function
+publishes its name in a file every worker re-reads every `PARKED_POLL_SECONDS`, and
+mirrors as a park of its own (the autoscaler waits `SharedParking.publish_wait` before it
+scales to 0); and a wake-up is made by whichever worker takes the function's wake lock
+first, the others only wait for a ready replica, so replicas change (and the cold start
+is counted) once.
 """
 
 from __future__ import annotations
@@ -16,13 +23,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import time
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from gateway.errors import FunctionNotFound, GatewayError, NoReplicas
 from gateway.providers.base import Function, FunctionView
 from gateway.proxy.replicas import ReplicaResolver
+from gateway.scaling.locks import FileLock
 from gateway.scaling.scaler import Scaler
 
 log = logging.getLogger("gateway.scaling")
@@ -36,6 +46,21 @@ PARK_CONFIRM_SECONDS = 15.0
 # After a park, how long a wake waits for the parked replicas to leave DNS.
 DRAIN_WAIT_SECONDS = 10.0
 POLL_SECONDS = 0.2
+# How often each worker re-reads the functions other workers are parking.
+PARKED_POLL_SECONDS = 0.1
+
+
+@dataclass(frozen=True)
+class SharedParking:
+    """Files in the workers' shared folder: the parked names, and per-function wake locks."""
+
+    parked: Path
+    wake_lock: Callable[[str], Path]
+
+    @property
+    def publish_wait(self) -> float:
+        """How long a park waits after publishing, so every worker has seen it."""
+        return PARKED_POLL_SECONDS * 3
 
 
 class ColdStartFailed(NoReplicas):
@@ -82,6 +107,7 @@ class ColdStart:
         probe: Probe,
         clock: Callable[[], float] = time.monotonic,
         poll_interval: float = POLL_SECONDS,
+        shared: SharedParking | None = None,
     ) -> None:
         self._scaler = scaler
         self._provider = provider
@@ -92,6 +118,11 @@ class ColdStart:
         self._poll = poll_interval
         self._parks: dict[str, _Park] = {}
         self._wakes: dict[str, asyncio.Task[Function]] = {}
+        self.shared = shared
+        self._published: set[str] = set()  # parks of this worker, in the shared file
+        self._mirrored: dict[str, _Park] = {}  # other workers' parks, as seen in it
+        self._parked_seen: tuple[int, int] | None = None
+        self._watcher: asyncio.Task[None] | None = None
 
     def must_hold(self, name: str) -> bool:
         """Whether calls to `name` must wait here although the view shows replicas (hot path)."""
@@ -118,6 +149,7 @@ class ColdStart:
         """Hold calls to `name` while the body scales it to 0 (enter without awaiting
         anything after checking that no call is in flight)."""
         park = self._parks[name] = _Park()
+        self._publish(add=name)
         try:
             yield
         except BaseException:
@@ -126,6 +158,56 @@ class ColdStart:
                 del self._parks[name]
             raise
         finally:
+            park.ended_at = self._clock()
+            park.done.set()
+            self._publish(remove=name)
+
+    def start(self) -> None:
+        """With `shared`: follow the other workers' parks in the background."""
+        if self.shared is not None and self._watcher is None:
+            self._watcher = asyncio.create_task(self._watch_parked(), name="parked-functions")
+
+    def _publish(self, add: str | None = None, remove: str | None = None) -> None:
+        if self.shared is None:
+            return
+        if add is not None:
+            self._published.add(add)
+        if remove is not None:
+            self._published.discard(remove)
+        # Written whole and renamed into place: readers never see half a file. A worker
+        # that parks at most one function at a time owns the file alone (the autoscaler's
+        # single worker); others only read it.
+        temporary = self.shared.parked.with_name(f".parked-{os.getpid()}")
+        temporary.write_text("".join(f"{name}\n" for name in sorted(self._published)))
+        temporary.replace(self.shared.parked)
+
+    async def _watch_parked(self) -> None:
+        while True:
+            try:
+                self._follow_parked()
+            except OSError as error:
+                log.warning("cannot read the parked functions: %s", error)
+            await asyncio.sleep(PARKED_POLL_SECONDS)
+
+    def _follow_parked(self) -> None:
+        """Mirror the parks another worker published (and end those it ended)."""
+        assert self.shared is not None
+        try:
+            stat = self.shared.parked.stat()
+        except FileNotFoundError:
+            names: set[str] = set()
+        else:
+            seen = (stat.st_mtime_ns, stat.st_ino)
+            if seen == self._parked_seen:
+                return
+            self._parked_seen = seen
+            names = set(self.shared.parked.read_text().split())
+        names -= self._published
+        for name in names - self._mirrored.keys():
+            if name not in self._parks:
+                self._parks[name] = self._mirrored[name] = _Park()
+        for name in self._mirrored.keys() - names:
+            park = self._mirrored.pop(name)
             park.ended_at = self._clock()
             park.done.set()
 
@@ -149,7 +231,10 @@ class ColdStart:
 
     async def close(self) -> None:
         """Cancel wake-ups under way (at shutdown)."""
-        tasks = list(self._wakes.values())
+        tasks: list[asyncio.Task[Function] | asyncio.Task[None]] = list(self._wakes.values())
+        if self._watcher is not None:
+            tasks.append(self._watcher)
+            self._watcher = None
         for task in tasks:
             task.cancel()
         for task in tasks:
@@ -160,6 +245,9 @@ class ColdStart:
         name = function.name
         started = self._clock()
         park = self._parks.get(name)
+        # With several workers, the one holding the lock scales; the others wait.
+        lock = FileLock(self.shared.wake_lock(name)) if self.shared is not None else None
+        waking = lock is None or lock.try_acquire()
         try:
             async with asyncio.timeout(self._timeout):
                 if park is not None:
@@ -167,7 +255,8 @@ class ColdStart:
                     if not park.failed:
                         await self._until_drained(function)
                 current = self._provider.lookup(name) or function
-                if (park is not None and not park.failed) or current.replicas <= 0:
+                wanted = (park is not None and not park.failed) or current.replicas <= 0
+                if wanted and waking:
                     replicas = max(self._scaler.policy(current).min_replicas, 1)
                     await self._scaler.set_replicas(current, replicas, "scale from zero")
                 ready = await self._until_ready(name)
@@ -186,7 +275,11 @@ class ColdStart:
         finally:
             if park is not None and self._parks.get(name) is park:
                 del self._parks[name]
+            if lock is not None:
+                lock.release()
         seconds = self._clock() - started
+        if not waking:
+            return ready
         self._scaler.metrics.cold_start(name, seconds)
         log.info("function %s: cold start took %.2fs", name, seconds)
         return ready

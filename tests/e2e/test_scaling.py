@@ -40,6 +40,18 @@ def metric(name: str, function: str) -> float | None:
     return sum(values) if values else None
 
 
+def metric_with(name: str, function: str, **labels: str) -> float:
+    """One sample of /metrics for `function` with `labels` too (0 when absent)."""
+    text = httpx.get(f"{GATEWAY_URL}/metrics", timeout=30).text
+    total = 0.0
+    for line in text.splitlines():
+        if not line.startswith(name + "{") or f'function_name="{function}"' not in line:
+            continue
+        if all(f'{key}="{value}"' in line for key, value in labels.items()):
+            total += float(line.rsplit(" ", 1)[1])
+    return total
+
+
 def report(capsys: pytest.CaptureFixture[str], *lines: str) -> None:
     with capsys.disabled():
         print()
@@ -101,6 +113,12 @@ def test_load_scales_a_slow_function_up_and_back_down(
     wait_for(back_to_one, f"{name} to scale back to 1", timeout=120)
     scaled_down_after = time.monotonic() - stopped
     assert trickle_failures == [], f"calls failed during scale-down: {trickle_failures[:5]}"
+    # Decided once, by one worker: each event moved the replicas, none was repeated by
+    # another gateway worker (with one decider, 1 -> peak takes at most peak - 1 steps).
+    ups = metric_with("gateway_scale_events_total", name, direction="up")
+    downs = metric_with("gateway_scale_events_total", name, direction="down")
+    assert 1 <= ups <= peak - 1, f"{ups} scale-ups to reach {peak} replicas"
+    assert 1 <= downs <= peak - 1, f"{downs} scale-downs from {peak} replicas"
     report(
         capsys,
         f"{name}: {LOAD_THREADS} callers, {calls[0]} calls, 0 failed",

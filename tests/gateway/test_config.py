@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
 
-from gateway.config import ConfigError, GatewayConfig, load_config
+from gateway.config import ConfigError, GatewayConfig, available_cpus, load_config
 from gateway.providers.base import Function
 
 
@@ -32,6 +34,7 @@ def test_every_variable_is_read() -> None:
             "GATEWAY_UPSTREAM_KEEPALIVE": "3",
             "GATEWAY_ACCESS_LOG": "true",
             "GATEWAY_LOG_LEVEL": "DEBUG",
+            "GATEWAY_WORKERS": "3",
         }
     )
     assert config == GatewayConfig(
@@ -53,6 +56,7 @@ def test_every_variable_is_read() -> None:
         upstream_keepalive=3.0,
         access_log=True,
         log_level="debug",
+        workers=3,
     )
 
 
@@ -73,11 +77,20 @@ def test_every_variable_is_read() -> None:
         ("GATEWAY_STATIC_FUNCTIONS", "cat=host:port"),
         ("GATEWAY_STATIC_FUNCTIONS", "cat=a:1,cat=b:2"),
         ("GATEWAY_STATIC_FUNCTIONS", "=a:1"),
+        ("GATEWAY_WORKERS", "0"),
+        ("GATEWAY_WORKERS", "two"),
+        ("GATEWAY_WORKERS", "1000"),
     ],
 )
 def test_errors_name_the_variable(name: str, value: str) -> None:
     with pytest.raises(ConfigError, match=f"^{name}: "):
         load_config({name: value})
+
+
+def test_workers_default_to_the_cpus_the_process_may_use() -> None:
+    workers = load_config({}).workers
+    assert workers == available_cpus()
+    assert 1 <= workers <= len(os.sched_getaffinity(0))
 
 
 def test_static_provider_needs_functions() -> None:

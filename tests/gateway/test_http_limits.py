@@ -39,6 +39,9 @@ def gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BackgroundProc
             "GATEWAY_LOG_LEVEL": "error",
             "GATEWAY_HEAD_TIMEOUT": str(HEAD_TIMEOUT),
             "GATEWAY_MAX_CLIENT_CONNECTIONS": str(MAX_CONNECTIONS),
+            # The connection limit is per worker process: one, to count them here
+            # (test_workers.py checks the bounds hold in every worker).
+            "GATEWAY_WORKERS": "1",
         }
         with BackgroundProcess([sys.executable, "-m", "gateway"], port, env) as process:
             yield process

@@ -15,6 +15,11 @@ GATEWAY = Path(__file__).resolve().parents[2] / "gateway"
 # (modules the rule covers, forbidden import prefixes)
 RULES: list[tuple[str, tuple[str, ...]]] = [
     ("gateway.app", ("docker",)),
+    # The supervisor and its workers: builds apps, never reaches into the layers' parts.
+    ("gateway.workers", ("docker", "gateway.proxy", "gateway.routing", "gateway.management",
+                         "gateway.scaling")),
+    # The workers' shared folder: a leaf.
+    ("gateway.shared", ("gateway.",)),
     ("gateway.management", ("docker", "gateway.proxy", "gateway.routing")),
     ("gateway.routing", ("docker", "aiohttp", "gateway.proxy", "gateway.providers",
                          "gateway.management", "gateway.scaling", "gateway.metrics")),

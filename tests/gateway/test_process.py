@@ -49,6 +49,8 @@ def gateway_process(big_cat: BackgroundProcess) -> Iterator[BackgroundProcess]:
         "GATEWAY_PORT": str(port),
         "GATEWAY_UPSTREAM_TIMEOUT": "120",
         "GATEWAY_LOG_LEVEL": "warning",
+        # One process: the memory figures below are the serving process's own.
+        "GATEWAY_WORKERS": "1",
     }
     with BackgroundProcess([sys.executable, "-m", "gateway"], port, env) as process:
         yield process

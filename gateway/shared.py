@@ -1,0 +1,36 @@
+"""The folder the worker processes of one gateway share (`gateway.workers` makes it).
+
+A leaf: the supervisor makes it, `create_app` hands its files to the metrics and the
+scaling parts as plain paths.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class SharedDir:
+    """The folder the workers of one gateway share, and the files in it."""
+
+    path: Path
+
+    @property
+    def metrics(self) -> str:
+        """prometheus-client's multiprocess files (the folder itself)."""
+        return str(self.path)
+
+    @property
+    def leader_lock(self) -> Path:
+        """Held (flock) by the worker that runs the autoscaler."""
+        return self.path / "autoscaler.lock"
+
+    @property
+    def parked(self) -> Path:
+        """The functions the autoscaler is scaling to zero, one name a line."""
+        return self.path / "parked"
+
+    def wake_lock(self, function_name: str) -> Path:
+        """Held (flock) by the worker that wakes `function_name` from zero."""
+        return self.path / f"wake-{function_name}.lock"

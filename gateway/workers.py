@@ -1,0 +1,127 @@
+"""Several gateway processes on one port: a supervisor and `GATEWAY_WORKERS` workers.
+
+`serve` runs the gateway the way `GATEWAY_WORKERS` asks. With 1 it is one process, as
+it always was. With more, this process becomes a supervisor (uvicorn's `Multiprocess`):
+it binds the listening socket once, starts the workers (spawned, each with its own event
+loop, provider view and upstream pool) that all accept on that socket, restarts a worker
+that dies or stops answering its health pings, and stops them all on SIGTERM/SIGINT.
+
+What the workers share lives in a fresh private folder made per start (`SharedDir`):
+prometheus-client's multiprocess files (one consistent `/metrics`, and the load every
+worker sees), the lock that elects the one worker that runs the autoscaler, the list of
+functions being scaled to zero, and one lock per function being woken from zero.
+docs/architecture.md describes the processes.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import uvicorn
+from prometheus_client.multiprocess import mark_process_dead
+from uvicorn.supervisors.multiprocess import Multiprocess
+
+from gateway.app import create_app
+from gateway.config import GatewayConfig
+from gateway.http_limits import bounded_http_protocol
+from gateway.providers.base import FunctionProvider
+from gateway.providers.static import StaticProvider
+from gateway.server import server_config, server_settings
+from gateway.shared import SharedDir
+
+log = logging.getLogger("gateway.workers")
+
+# Where the folder holding prometheus-client's files is named for the workers; it must be
+# in their environment before they import prometheus-client (it picks its storage then).
+MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
+
+
+def configure_logging(config: GatewayConfig) -> None:
+    """The gateway's own loggers (gateway.*) at the configured level; uvicorn configures
+    its own."""
+    logging.basicConfig(
+        level=config.log_level.upper() if config.log_level != "trace" else logging.DEBUG,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+
+
+def build_provider(config: GatewayConfig) -> FunctionProvider:
+    """The provider `GATEWAY_PROVIDER` asks for (Swarm is imported only when chosen)."""
+    if config.provider == "static":
+        return StaticProvider(config.static_functions)
+    from gateway.providers.swarm import SwarmProvider
+
+    return SwarmProvider(network=config.swarm_network, resync_interval=config.swarm_resync_interval)
+
+
+def serve(config: GatewayConfig) -> None:
+    """Serve the gateway until SIGTERM/SIGINT: one process, or a supervisor and workers."""
+    if config.workers <= 1:
+        app = create_app(config, build_provider(config))
+        uvicorn.Server(server_config(app, config)).run()
+        return
+    shared = SharedDir(Path(tempfile.mkdtemp(prefix="faas-gateway-")))
+    os.environ[MULTIPROC_ENV] = shared.metrics  # inherited by the spawned workers
+    worker_config = WorkerConfig(config, shared)
+    socket = worker_config.bind_socket()
+    try:
+        log.info("gateway: %d worker processes on %s:%d", config.workers, config.host, config.port)
+        Supervisor(worker_config, sockets=[socket]).run()
+    finally:
+        socket.close()
+        shutil.rmtree(shared.path, ignore_errors=True)
+
+
+class Supervisor(Multiprocess):
+    """uvicorn's supervisor, which also retires a dead worker's in-flight gauges, so the
+    shared `/metrics` and the autoscaler do not count its calls as still running."""
+
+    def __init__(self, config: WorkerConfig, sockets: list[Any]) -> None:
+        super().__init__(config, sockets)
+        self._shared = config.shared
+
+    def keep_subprocess_alive(self) -> None:
+        before = {process.pid for process in self.processes}
+        super().keep_subprocess_alive()
+        for pid in before - {process.pid for process in self.processes}:
+            if pid is not None:
+                log.warning("gateway worker %d died; a new one replaces it", pid)
+                mark_process_dead(pid, self._shared.metrics)  # type: ignore[no-untyped-call]
+
+
+class WorkerConfig(uvicorn.Config):
+    """uvicorn's config for a worker: pickled to each spawned worker, which builds its own
+    app (provider, metrics on the shared files, leader election) in `load`.
+
+    The `GatewayConfig` read (and validated) once by the supervisor travels with it, so
+    every worker runs the same configuration.
+    """
+
+    def __init__(self, config: GatewayConfig, shared: SharedDir) -> None:
+        super().__init__(
+            _not_loaded,
+            # A class made at run time does not pickle: the bounded protocol is made in
+            # `load`, in the worker.
+            http="httptools",
+            workers=config.workers,
+            **server_settings(config),
+        )
+        self.gateway = config
+        self.shared = shared
+
+    def load(self) -> None:
+        if not self.loaded:
+            configure_logging(self.gateway)
+            self.http = bounded_http_protocol(self.gateway.head_limits)
+            self.app = create_app(self.gateway, build_provider(self.gateway), shared=self.shared)
+        super().load()
+
+
+async def _not_loaded(scope: Any, receive: Any, send: Any) -> None:
+    """A placeholder app: each worker replaces it with its own in `WorkerConfig.load`."""
+    raise RuntimeError("the worker's app was not built")

@@ -1,0 +1,99 @@
+"""Several workers' metrics as one view: `SharedView` over prometheus-client's files.
+
+Each "worker" is a real process writing through `GatewayMetrics` in multiprocess mode
+(prometheus-client picks its storage at import, from the environment); the test reads
+their files the way any worker's `/metrics` does.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from prometheus_client.parser import text_string_to_metric_families
+
+from gateway.metrics import GatewayMetrics, SharedView
+from gateway.providers.base import Function
+from tests.gateway.harness import REPO
+
+WORKER = """
+import json, sys
+from gateway.metrics import GatewayMetrics
+class Provider:
+    def functions(self): return []
+metrics = GatewayMetrics(Provider(), sys.argv[1])
+for name, code, calls, open_calls in json.loads(sys.argv[2]):
+    for _ in range(calls):
+        metrics.invocation_started(name)
+        metrics.invocation_finished(name, code, 0.01)
+    for _ in range(open_calls):
+        metrics.invocation_started(name)
+metrics.scale_event("a", "up", int(sys.argv[3]))
+"""
+
+
+def run_worker(folder: Path, calls: list[tuple[str, int, int, int]], replicas: int) -> None:
+    """One worker process: `calls` as (function, code, finished calls, calls left open)."""
+    subprocess.run(
+        [sys.executable, "-c", WORKER, str(folder), json.dumps(calls), str(replicas)],
+        env={**os.environ, "PROMETHEUS_MULTIPROC_DIR": str(folder)},
+        cwd=REPO,
+        check=True,
+        timeout=60,
+    )
+
+
+class Provider:
+    def __init__(self, names: list[str]) -> None:
+        self.names = names
+
+    def functions(self) -> list[Function]:
+        return [Function(name, "image", 1, "127.0.0.1", 8080) for name in self.names]
+
+
+def samples(text: bytes) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
+    return {
+        (sample.name, frozenset(sample.labels.items())): sample.value
+        for family in text_string_to_metric_families(text.decode())
+        for sample in family.samples
+    }
+
+
+def test_the_view_sums_every_worker_and_drops_removed_functions(tmp_path: Path) -> None:
+    run_worker(tmp_path, [("a", 200, 3, 0), ("b", 200, 1, 0), ("c", 500, 2, 1)], replicas=2)
+    run_worker(tmp_path, [("a", 200, 4, 1), ("a", 502, 1, 0)], replicas=3)
+    view = SharedView(str(tmp_path))
+    found = samples(view.exposition(Provider(["a", "b", "c"])))
+
+    def value(name: str, **labels: str) -> float:
+        return found[(name, frozenset(labels.items()))]
+
+    assert value("gateway_function_invocation_total", function_name="a", code="200") == 7
+    assert value("gateway_function_invocation_total", function_name="a", code="502") == 1
+    assert value("gateway_function_invocation_started", function_name="a") == 9
+    assert value("gateway_function_invocation_inflight", function_name="a") == 1
+    assert value("gateway_functions_seconds_count", function_name="a", code="200") == 7
+    assert value("gateway_functions_seconds_bucket", function_name="a", code="200", le="+Inf") == 7
+    assert value("gateway_scale_events_total", function_name="a", direction="up") == 2
+    assert value("gateway_scale_target_replicas", function_name="a") == 3  # the latest
+    assert value("gateway_service_count", function_name="b") == 1
+    assert view.load() == {"a": (9, 1), "b": (1, 0), "c": (3, 1)}
+
+    # b and c are removed: b's series go; c keeps its own while a call is in flight.
+    view.known = frozenset({"a"})
+    names = {
+        dict(labels).get("function_name")
+        for (_, labels) in samples(view.exposition(Provider(["a"])))
+    }
+    assert names == {"a", "c"}
+
+
+def test_metrics_in_one_process_are_unchanged_without_a_folder() -> None:
+    metrics = GatewayMetrics(Provider(["a"]))
+    assert metrics.shared is None
+    metrics.invocation_started("a")
+    metrics.invocation_finished("a", 200, 0.01)
+    assert metrics.invocation_counts() == {"a": 1}

@@ -1,0 +1,108 @@
+"""Scaling with several worker processes, in one process: each "worker" is its own
+autoscaler or cold-start path, and they share only the files a real worker would share
+(the leader lock, the parked list, the wake locks)."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+from gateway.proxy.replicas import ReplicaResolver
+from gateway.scaling.cold_start import ColdStart, SharedParking
+from gateway.scaling.locks import FileLock
+from gateway.scaling.scaler import Scaler
+from tests.gateway.scaling.test_autoscaler import (
+    OWNED_LABELS,
+    ZERO_LABELS,
+    FakeDNS,
+    FakeMetrics,
+    FakeProvider,
+    function,
+    make,
+)
+
+
+def shared_parking(folder: Path) -> SharedParking:
+    return SharedParking(folder / "parked", lambda name: folder / f"wake-{name}.lock")
+
+
+def worker_cold_start(provider: FakeProvider, folder: Path) -> tuple[ColdStart, FakeMetrics]:
+    """One worker's cold-start path over the (shared) provider."""
+    metrics = FakeMetrics()
+
+    async def probe(address: str, port: int) -> bool:
+        return True
+
+    cold_start = ColdStart(
+        Scaler(provider, metrics),
+        provider,
+        ReplicaResolver(60.0, resolve=FakeDNS(provider).resolve),
+        timeout=5.0,
+        probe=probe,
+        poll_interval=0.001,
+        shared=shared_parking(folder),
+    )
+    return cold_start, metrics
+
+
+def test_file_lock_is_held_by_one_holder_until_released(tmp_path: Path) -> None:
+    first, second = FileLock(tmp_path / "lock"), FileLock(tmp_path / "lock")
+    assert first.try_acquire()
+    assert not second.try_acquire()
+    first.release()
+    assert second.try_acquire()
+    assert second.held
+    assert not first.held
+    second.release()
+
+
+def test_only_the_worker_holding_the_lock_scales(tmp_path: Path) -> None:
+    workers = [make(function("f", 1, OWNED_LABELS)) for _ in range(2)]
+    for autoscaler, _, metrics, _ in workers:
+        autoscaler.leadership = FileLock(tmp_path / "autoscaler.lock")
+        metrics.loads["f"] = (20, 20)  # every worker sees the same shared load
+
+    async def scenario() -> None:
+        for autoscaler, _, _, _ in workers:
+            await autoscaler.tick()
+        assert [provider.calls for _, provider, _, _ in workers] == [[("f", 4)], []]
+        await workers[0][0].close()  # the leader goes: the other takes over
+        await workers[1][0].tick()
+        assert workers[1][1].calls == [("f", 4)]
+
+    asyncio.run(scenario())
+
+
+def test_a_park_in_one_worker_holds_calls_in_another(tmp_path: Path) -> None:
+    provider = FakeProvider([function("z", 1, ZERO_LABELS)])
+    leader, _ = worker_cold_start(provider, tmp_path)
+    other, _ = worker_cold_start(provider, tmp_path)
+    assert not other.must_hold("z")
+    with leader.parking("z"):
+        other._follow_parked()
+        assert other.must_hold("z")
+        assert other.busy("z")
+    other._follow_parked()
+    # Ended: calls are still held (and wake the function) until the view shows 0.
+    assert other.must_hold("z")
+    assert (tmp_path / "parked").read_text() == ""
+
+
+def test_wakes_in_two_workers_scale_once(tmp_path: Path) -> None:
+    provider = FakeProvider([function("z", 0, ZERO_LABELS | {"com.faas.scale.min": "2"})])
+    (first, first_metrics), (second, second_metrics) = (
+        worker_cold_start(provider, tmp_path) for _ in range(2)
+    )
+
+    async def scenario() -> None:
+        sleeping = provider.lookup("z")
+        assert sleeping is not None
+        woken = await asyncio.gather(
+            *(worker.wake(sleeping) for worker in (first, second) for _ in range(5))
+        )
+        assert {f.replicas for f in woken} == {2}
+
+    asyncio.run(scenario())
+    assert provider.calls == [("z", 2)]
+    assert first_metrics.cold_starts + second_metrics.cold_starts == ["z"]
+    assert first_metrics.events + second_metrics.events == [("z", "up", 2)]
