@@ -14,7 +14,7 @@ from gateway.http_limits import bounded_http_protocol
 def server_settings(config: GatewayConfig) -> dict[str, Any]:
     """The uvicorn settings every gateway process uses (one, or each worker).
 
-    uvloop: with the stdlib loop, small requests paid ~40 ms of Nagle delay.
+    uvloop: with the stdlib loop, small requests paid a Nagle delay (docs/benchmarks.md).
     """
     return {
         "host": config.host,
