@@ -41,7 +41,7 @@ from gateway.management.auth import (
     without_credentials,
 )
 from gateway.metrics import CONTENT_TYPE, GatewayMetrics
-from gateway.providers.base import FunctionProvider
+from gateway.providers.base import FunctionProvider, LeaderLease
 from gateway.proxy.forwarder import Forwarder
 from gateway.proxy.handler import FunctionProxy, HeaderFilter
 from gateway.proxy.notifier import InvocationNotifier, Notifiers
@@ -100,6 +100,7 @@ def create_app(
     *,
     resolver: ReplicaResolver | None = None,
     shared: SharedDir | None = None,
+    lease: LeaderLease | None = None,
 ) -> Gateway:
     """Build the gateway app. Its lifespan starts and closes `provider`, the proxy, the
     cold-start path and the autoscaler (unless `config.autoscale` is off).
@@ -108,7 +109,8 @@ def create_app(
     proxy as its waker. `resolver` replaces the DNS-backed replica resolver (tests use a
     fixed table). `shared`: this app is one of several worker processes
     (`gateway.workers`): metrics, load, the autoscaler's election and parks go through
-    the files there.
+    the files there. `lease`: the cluster-wide lease the autoscaler must also hold, so
+    that several gateways decide once (none: this gateway decides alone).
     """
     metrics = GatewayMetrics(provider, shared.metrics if shared is not None else None)
     resolver = resolver or ReplicaResolver(config.dns_ttl)
@@ -138,6 +140,8 @@ def create_app(
             cold_start,
             interval=config.autoscale_interval,
             leadership=FileLock(shared.leader_lock) if shared is not None else None,
+            lease=lease,
+            report_leader=metrics.autoscaler_leader,
         )
     header_filter: HeaderFilter | None = None
     if config.invoke_auth:

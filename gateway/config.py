@@ -90,6 +90,9 @@ class GatewayConfig:
     # never changed by the gateway itself.
     autoscale: bool = True
     autoscale_interval: float = 2.0
+    # The Swarm service whose labels keep the autoscaler's cluster-wide lease; None: the
+    # gateway's own service (docs/scaling.md).
+    lease_service: str | None = None
     scale_from_zero_timeout: float = 30.0
     head_limits: HeadLimits = HeadLimits()
     # Worker processes sharing the listening socket (gateway/workers.py); 1: one process,
@@ -141,6 +144,7 @@ def load_config(env: Mapping[str, str] | None = None) -> GatewayConfig:
         autoscale_interval=get(
             "GATEWAY_AUTOSCALE_INTERVAL", _parse_seconds, defaults.autoscale_interval
         ),
+        lease_service=get("GATEWAY_LEASE_SERVICE", _parse_str, defaults.lease_service),
         scale_from_zero_timeout=get(
             "GATEWAY_SCALE_FROM_ZERO_TIMEOUT", _parse_seconds, defaults.scale_from_zero_timeout
         ),

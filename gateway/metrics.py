@@ -139,6 +139,15 @@ class GatewayMetrics:
             buckets=COLD_START_BUCKETS,
             registry=self.registry,
         )
+        # 1 in the process that runs the autoscaler (summed over the workers: 0 or 1 for
+        # the gateway), so one can see which of several gateways decides.
+        self._leader = Gauge(
+            LEADER,
+            "Whether this gateway runs the autoscaler (holds the workers' lock and the "
+            "cluster's lease).",
+            registry=self.registry,
+            multiprocess_mode="livesum",
+        )
         self.registry.register(_ProviderCollector(provider, self._started))
         if self.shared is not None:
             # Started calls go to the shared files too (the dict above is this worker's).
@@ -231,6 +240,10 @@ class GatewayMetrics:
         self._scale_events.labels(function_name, direction).inc()
         self._scale_target.labels(function_name).set(replicas)
 
+    def autoscaler_leader(self, leading: bool) -> None:
+        """Record whether this process runs the autoscaler now."""
+        self._leader.set(1 if leading else 0)
+
     def cold_start(self, function_name: str, seconds: float) -> None:
         """Record how long a function took to get a ready replica from 0."""
         self._scaled.add(function_name)
@@ -246,6 +259,7 @@ class GatewayMetrics:
 STARTED = "gateway_function_invocation_started"
 INFLIGHT = "gateway_function_invocation_inflight"
 SERVICE_COUNT = "gateway_service_count"
+LEADER = "gateway_autoscaler_leader"
 _INT = struct.Struct("i").unpack_from
 _TWO_DOUBLES = struct.Struct("dd").unpack_from
 
@@ -362,7 +376,8 @@ class SharedView:
             for slot, series in enumerate(self._series)
             if series.metric == INFLIGHT and totals[slot] > 0
         }
-        return lambda name: name in known or name in busy
+        # "": a series of the gateway itself (no function_name label), always kept.
+        return lambda name: not name or name in known or name in busy
 
     def _read(self, prefixes: tuple[str, ...]) -> list[float]:
         """The value of every slot, summed over the files (the latest, for `mostrecent`)."""
@@ -453,7 +468,7 @@ class SharedView:
             if kind != "histogram":
                 rows = [
                     _Row(self._series[slot].function_name,
-                         f"{exposed}{{{self._series[slot].labels}}} ", slot)
+                         _sample_prefix(exposed, self._series[slot].labels), slot)
                     for slot in families[metric]
                 ]  # fmt: skip
                 plan.append((header, rows))
@@ -493,6 +508,10 @@ def _parse_key(kind: str, key: bytes) -> _Series:
         _render_labels(labels),
         bound,
     )
+
+
+def _sample_prefix(metric: str, labels: str) -> str:
+    return f"{metric}{{{labels}}} " if labels else f"{metric} "
 
 
 def _render_labels(labels: dict[str, str]) -> str:

@@ -29,7 +29,7 @@ from uvicorn.supervisors.multiprocess import Multiprocess
 from gateway.app import create_app
 from gateway.config import GatewayConfig
 from gateway.http_limits import bounded_http_protocol
-from gateway.providers.base import FunctionProvider
+from gateway.providers.base import FunctionProvider, LeaderLease, NoLease
 from gateway.providers.static import StaticProvider
 from gateway.server import server_config, server_settings
 from gateway.shared import SharedDir
@@ -39,6 +39,9 @@ log = logging.getLogger("gateway.workers")
 # Where the folder holding prometheus-client's files is named for the workers; it must be
 # in their environment before they import prometheus-client (it picks its storage then).
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
+# The autoscaler's lease lasts this many passes: a leader that stops renewing (killed,
+# cut off from the engine) is replaced after at most that long (docs/scaling.md).
+LEASE_PASSES = 3
 
 
 def configure_logging(config: GatewayConfig) -> None:
@@ -59,10 +62,23 @@ def build_provider(config: GatewayConfig) -> FunctionProvider:
     return SwarmProvider(network=config.swarm_network, resync_interval=config.swarm_resync_interval)
 
 
+def build_lease(config: GatewayConfig, provider: FunctionProvider) -> LeaderLease:
+    """The autoscaler's cluster-wide lease: in the engine for Swarm (held for
+    `LEASE_PASSES` autoscaler passes at a time), none for the static provider."""
+    if config.provider != "swarm":
+        return NoLease()
+    from gateway.providers.swarm import SwarmProvider
+
+    if isinstance(provider, SwarmProvider):
+        return provider.lease(LEASE_PASSES * config.autoscale_interval, config.lease_service)
+    return NoLease()
+
+
 def serve(config: GatewayConfig) -> None:
     """Serve the gateway until SIGTERM/SIGINT: one process, or a supervisor and workers."""
     if config.workers <= 1:
-        app = create_app(config, build_provider(config))
+        provider = build_provider(config)
+        app = create_app(config, provider, lease=build_lease(config, provider))
         uvicorn.Server(server_config(app, config)).run()
         return
     shared = SharedDir(Path(tempfile.mkdtemp(prefix="faas-gateway-")))
@@ -118,7 +134,13 @@ class WorkerConfig(uvicorn.Config):
         if not self.loaded:
             configure_logging(self.gateway)
             self.http = bounded_http_protocol(self.gateway.head_limits)
-            self.app = create_app(self.gateway, build_provider(self.gateway), shared=self.shared)
+            provider = build_provider(self.gateway)
+            self.app = create_app(
+                self.gateway,
+                provider,
+                shared=self.shared,
+                lease=build_lease(self.gateway, provider),
+            )
         super().load()
 
 

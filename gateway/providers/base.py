@@ -189,3 +189,28 @@ class FunctionProvider(FunctionView, ReplicaScaler, Protocol):
         `since`: Docker's `seconds.nanoseconds`, lines at or after it; `tail`: at most
         that many lines per replica (None: all).
         """
+
+
+class LeaderLease(Protocol):
+    """A lease held by at most one process among every gateway of a cluster: the
+    autoscaler decides only while its process holds it (docs/scaling.md)."""
+
+    async def hold(self) -> bool:
+        """Take the lease if it is free or expired, or renew it if this process holds it;
+        True if this process holds it now. Never raises: an engine that cannot be asked
+        means "not held"."""
+
+    async def release(self) -> None:
+        """Give the lease up (on shutdown), so another gateway takes over at once."""
+
+
+class NoLease:
+    """The lease of a provider with no cluster to share (the static provider): always held,
+    so the one flock holder of the gateway decides alone."""
+
+    async def hold(self) -> bool:
+        """Always True."""
+        return True
+
+    async def release(self) -> None:
+        """Nothing to give up."""

@@ -7,10 +7,11 @@ logged and counted); the cold-start path and the Alertmanager webhook scale thro
 too, and it tells the autoscaler, so the planners know which changes were the gateway's.
 
 With several worker processes, each has an autoscaler but only the one holding the
-`leadership` lock (`FileLock` on a file in the workers' shared folder) decides: every
+`leadership` lock (`FileLock` on a file in the workers' shared folder) may decide: every
 pass, the others try to take it and stand by. Its `LoadView` then reads every worker's
-calls (the shared metric files). Several gateway replicas would each run one and fight
-over the same services: that needs election across nodes (docs/scaling.md).
+calls (the shared metric files). With several gateway containers, each has such a worker:
+it must also hold the cluster-wide `lease` (the provider's `LeaderLease`, renewed every
+pass) to decide, so one process in the whole cluster does (docs/scaling.md).
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ import time
 from collections.abc import Callable
 
 from gateway.errors import GatewayError, NotSupported
-from gateway.providers.base import Function, FunctionView
+from gateway.providers.base import Function, FunctionView, LeaderLease
 from gateway.scaling.cold_start import ColdStart
 from gateway.scaling.load import LoadView
 from gateway.scaling.locks import FileLock
@@ -54,6 +55,8 @@ class Autoscaler:
         interval: float = 2.0,
         clock: Callable[[], float] = time.monotonic,
         leadership: FileLock | None = None,
+        lease: LeaderLease | None = None,
+        report_leader: Callable[[bool], None] | None = None,
     ) -> None:
         self._provider = provider
         self._scaler = scaler
@@ -66,6 +69,9 @@ class Autoscaler:
         self._task: asyncio.Task[None] | None = None
         self.enabled = True
         self.leadership = leadership
+        self.lease = lease
+        self._report_leader = report_leader
+        self.leading = False  # whether this process decided on its last pass
         scaler.subscribe(self._scaled)
 
     def start(self) -> None:
@@ -80,6 +86,9 @@ class Autoscaler:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
             self._task = None
+        if self.leading and self.lease is not None:
+            await self.lease.release()
+        self._lead(False)
         if self.leadership is not None:
             self.leadership.release()
 
@@ -95,13 +104,8 @@ class Autoscaler:
         """One pass of the control loop over every function."""
         if not self.enabled or not self._provider.status().ready:
             return
-        if self.leadership is not None and not self.leadership.held:
-            if not self.leadership.try_acquire():
-                return
-            log.info("this worker (pid %d) now runs the autoscaler", os.getpid())
-            # What the planners knew is stale: start afresh from what the view shows.
-            self._planners.clear()
-            self._retry_at.clear()
+        if not await self._may_decide():
+            return
         now = self._clock()
         load = self._load()
         seen: set[str] = set()
@@ -124,6 +128,29 @@ class Autoscaler:
         for name in self._planners.keys() - seen:
             del self._planners[name]
             self._retry_at.pop(name, None)
+
+    async def _may_decide(self) -> bool:
+        """Whether this process leads: holds the workers' lock, then the cluster's lease."""
+        if self.leadership is not None and not self.leadership.try_acquire():
+            return False
+        if self.lease is not None and not await self.lease.hold():
+            if self.leading:
+                log.info("another gateway holds the autoscaler's lease: standing by")
+            self._lead(False)
+            return False
+        if not self.leading:
+            if self.leadership is not None or self.lease is not None:
+                log.info("this process (pid %d) now runs the autoscaler", os.getpid())
+                # What the planners knew is stale: start afresh from what the view shows.
+                self._planners.clear()
+                self._retry_at.clear()
+            self._lead(True)
+        return True
+
+    def _lead(self, leading: bool) -> None:
+        self.leading = leading
+        if self._report_leader is not None:
+            self._report_leader(leading)
 
     async def set_replicas(self, function: Function, replicas: int, reason: str) -> None:
         """Scale `function` to `replicas` through the `Scaler` (raises its `GatewayError`s)."""

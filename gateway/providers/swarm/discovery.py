@@ -51,12 +51,14 @@ from gateway.providers.base import (
     LogLine,
     ProviderStatus,
 )
+from gateway.providers.swarm.lease import SwarmLease
 from gateway.providers.swarm.management import SwarmManagement
 from gateway.providers.swarm.services import (
     ENGINE_ERRORS,
     PORT_LABEL,
     function_from_service,
     mapping,
+    opted_out,
     parse_port,
 )
 
@@ -182,6 +184,10 @@ class SwarmProvider:
     async def logs(self, name: str, since: str | None, tail: int | None) -> Sequence[LogLine]:
         """See `FunctionProvider.logs`: the service's logs (json-file or journald driver)."""
         return await self._management.logs(name, since, tail)
+
+    def lease(self, term: float, service: str | None = None) -> SwarmLease:
+        """The autoscaler's cluster-wide lease, on this provider's engine (see `SwarmLease`)."""
+        return SwarmLease(self._get_client, term=term, service=service)
 
     # What management asks of discovery.
 
@@ -317,7 +323,9 @@ class SwarmProvider:
             # types-docker leaves ServiceCollection.get unannotated.
             attrs = client.services.get(service_id).attrs  # type: ignore[no-untyped-call]
             function = self._to_function(attrs)
-            if function is None:
+            # An opted-out service (the gateway's own, updated on every renewal of the
+            # autoscaler's lease) is never a function: no network refresh for it.
+            if function is None and not opted_out(attrs):
                 # The functions network may have been created (or re-created) since we looked.
                 self._refresh_network(client)
                 function = self._to_function(attrs)

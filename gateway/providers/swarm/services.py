@@ -60,6 +60,12 @@ def mapping(value: object) -> Mapping[str, Any]:
     return value if isinstance(value, Mapping) else {}
 
 
+def opted_out(attrs: Mapping[str, Any]) -> bool:
+    """Whether a service's labels say it is not a function, whatever its networks
+    (the gateway's own service, Prometheus)."""
+    return _opted_out(mapping(mapping(attrs.get("Spec")).get("Labels")))
+
+
 def _opted_out(labels: Mapping[str, Any]) -> bool:
     return str(labels.get(FUNCTION_LABEL, "")).strip().lower() in _OPT_OUT_VALUES
 
