@@ -139,15 +139,7 @@ class GatewayMetrics:
             buckets=COLD_START_BUCKETS,
             registry=self.registry,
         )
-        # 1 in the process that runs the autoscaler (summed over the workers: 0 or 1 for
-        # the gateway), so one can see which of several gateways decides.
-        self._leader = Gauge(
-            LEADER,
-            "Whether this gateway runs the autoscaler (holds the workers' lock and the "
-            "cluster's lease).",
-            registry=self.registry,
-            multiprocess_mode="livesum",
-        )
+        self._leader: Gauge | None = None  # made by the autoscaler's first report
         self.registry.register(_ProviderCollector(provider, self._started))
         if self.shared is not None:
             # Started calls go to the shared files too (the dict above is this worker's).
@@ -241,7 +233,16 @@ class GatewayMetrics:
         self._scale_target.labels(function_name).set(replicas)
 
     def autoscaler_leader(self, leading: bool) -> None:
-        """Record whether this process runs the autoscaler now."""
+        """Record whether this process runs the autoscaler now: 1 in that one process,
+        so the sum over the workers is 0 or 1 and shows which of several gateways decides."""
+        if self._leader is None:
+            self._leader = Gauge(
+                LEADER,
+                "Whether this gateway runs the autoscaler (holds the workers' lock and the "
+                "cluster's lease).",
+                registry=self.registry,
+                multiprocess_mode="livesum",
+            )
         self._leader.set(1 if leading else 0)
 
     def cold_start(self, function_name: str, seconds: float) -> None:

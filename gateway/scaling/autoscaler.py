@@ -70,13 +70,14 @@ class Autoscaler:
         self.enabled = True
         self.leadership = leadership
         self.lease = lease
-        self._report_leader = report_leader
+        self.report_leader = report_leader
         self.leading = False  # whether this process decided on its last pass
         scaler.subscribe(self._scaled)
 
     def start(self) -> None:
         """Run the control loop in the background (call from the app's lifespan)."""
         if self._task is None:
+            self._lead(False)  # the gauge shows 0 until the first pass that leads
             self._task = asyncio.create_task(self._run(), name="autoscaler")
 
     async def close(self) -> None:
@@ -149,8 +150,8 @@ class Autoscaler:
 
     def _lead(self, leading: bool) -> None:
         self.leading = leading
-        if self._report_leader is not None:
-            self._report_leader(leading)
+        if self.report_leader is not None:
+            self.report_leader(leading)
 
     async def set_replicas(self, function: Function, replicas: int, reason: str) -> None:
         """Scale `function` to `replicas` through the `Scaler` (raises its `GatewayError`s)."""

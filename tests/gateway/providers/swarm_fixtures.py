@@ -177,6 +177,7 @@ class FakeDockerClient(docker.DockerClient):
             networks if networks is not None else {"functions": FUNCTIONS_NETWORK_ID}
         )
         self._secrets: dict[str, str] = {}
+        self._containers: dict[str, dict[str, Any]] = {}
         self._refusals: dict[str, list[docker.errors.APIError]] = {}
         self.reachable = True
         self.streams: list[FakeEventStream] = []
@@ -229,6 +230,15 @@ class FakeDockerClient(docker.DockerClient):
         """Add a network (networks events are not followed by the provider)."""
         with self._lock:
             self._networks[name] = network_id
+
+    def create_container(self, container_id: str, labels: Mapping[str, str]) -> None:
+        """Add a container (`docker container inspect` finds it by id or id prefix);
+        a Swarm task's carries `com.docker.swarm.service.id`."""
+        with self._lock:
+            self._containers[container_id] = {
+                "Id": container_id,
+                "Config": {"Hostname": container_id[:12], "Labels": dict(labels)},
+            }
 
     def create_secret(self, name: str) -> str:
         """Add a secret (`docker secret create`); returns its ID."""
@@ -425,6 +435,19 @@ class _Api:
                 for attrs in client._services.values()
                 if wanted in attrs["Spec"]["Name"]  # like the engine: a substring match
             ]
+
+    @like_sdk(docker.APIClient.inspect_container)
+    def inspect_container(
+        self, call: Mapping[str, Any], given: Mapping[str, Any]
+    ) -> dict[str, Any]:
+        client = self._client
+        client._check("inspect_container")
+        wanted = str(call["container"])
+        with client._lock:
+            for container_id, attrs in client._containers.items():
+                if container_id.startswith(wanted):
+                    return copy.deepcopy(attrs)
+        raise docker.errors.NotFound(f"No such container: {wanted}")
 
     @like_sdk(docker.APIClient.inspect_service)
     def inspect_service(self, call: Mapping[str, Any], given: Mapping[str, Any]) -> dict[str, Any]:

@@ -106,3 +106,63 @@ def test_wakes_in_two_workers_scale_once(tmp_path: Path) -> None:
     assert provider.calls == [("z", 2)]
     assert first_metrics.cold_starts + second_metrics.cold_starts == ["z"]
     assert first_metrics.events + second_metrics.events == [("z", "up", 2)]
+
+
+class RecordLease:
+    """A `LeaderLease` over one record every gateway shares (the engine's labels, in
+    memory): free or ours is taken, another's is not (expiry: tests/gateway/providers)."""
+
+    def __init__(self, record: dict[str, str], holder: str) -> None:
+        self.record, self.holder = record, holder
+
+    async def hold(self) -> bool:
+        return self.record.setdefault("holder", self.holder) == self.holder
+
+    async def release(self) -> None:
+        if self.record.get("holder") == self.holder:
+            del self.record["holder"]
+
+
+def test_one_process_of_several_gateways_scales(tmp_path: Path) -> None:
+    """Two gateway containers (a lock folder each) of two workers: one decider."""
+    record: dict[str, str] = {}
+    workers = [make(function("f", 1, OWNED_LABELS)) for _ in range(4)]
+    reports: list[list[bool]] = [[] for _ in workers]
+    for index, (autoscaler, _, metrics, _) in enumerate(workers):
+        container = tmp_path / f"container-{index // 2}"
+        container.mkdir(exist_ok=True)
+        autoscaler.leadership = FileLock(container / "autoscaler.lock")
+        autoscaler.lease = RecordLease(record, f"process-{index}")
+        autoscaler.report_leader = reports[index].append
+        metrics.loads["f"] = (20, 20)
+
+    async def scenario() -> None:
+        for autoscaler, _, _, _ in workers:
+            await autoscaler.tick()
+        assert [provider.calls for _, provider, _, _ in workers] == [[("f", 4)], [], [], []]
+        assert [autoscaler.leading for autoscaler, _, _, _ in workers] == [
+            True, False, False, False
+        ]  # fmt: skip
+        # The leading container goes away: its lease is given up, the other one's
+        # flock holder takes over at its next pass.
+        await workers[0][0].close()
+        await workers[1][0].close()
+        for autoscaler, _, _, _ in workers[2:]:
+            await autoscaler.tick()
+        assert [provider.calls for _, provider, _, _ in workers[2:]] == [[("f", 4)], []]
+        assert record == {"holder": "process-2"}
+
+    asyncio.run(scenario())
+    assert reports[0] == [True, False]  # the gauge follows: 1 while leading, 0 after
+    assert reports[2] == [False, True]  # stood by on the lease, then led
+
+
+def test_a_flock_holder_without_the_lease_stands_by(tmp_path: Path) -> None:
+    autoscaler, provider, metrics, _ = make(function("f", 1, OWNED_LABELS))
+    autoscaler.leadership = FileLock(tmp_path / "autoscaler.lock")
+    autoscaler.lease = RecordLease({"holder": "another gateway"}, "me")
+    metrics.loads["f"] = (20, 20)
+    asyncio.run(autoscaler.tick())
+    assert provider.calls == []
+    assert autoscaler.leadership.held  # it keeps the flock and asks for the lease each pass
+    asyncio.run(autoscaler.close())
