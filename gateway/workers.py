@@ -1,12 +1,13 @@
 """Several gateway processes on one port: a supervisor and `GATEWAY_WORKERS` workers.
 
-`serve` runs the gateway the way `GATEWAY_WORKERS` asks. With 1 it is one process, as
-it always was. With more, this process becomes a supervisor (uvicorn's `Multiprocess`):
-it binds the listening socket once, starts the workers (spawned, each with its own event
+`serve` runs the gateway the way `GATEWAY_WORKERS` asks. With 1 it is one process (no
+supervisor). With more, this process becomes a supervisor (uvicorn's `Multiprocess`): it
+binds the listening socket once, starts the workers (spawned, each with its own event
 loop, provider view and upstream pool) that all accept on that socket, restarts a worker
 that dies or stops answering its health pings, and stops them all on SIGTERM/SIGINT.
 
-What the workers share lives in a fresh private folder made per start (`SharedDir`):
+What the workers share lives in a fresh private folder made per start (`SharedDir`; one
+process alone uses one too, so it serves the same fast `/metrics`):
 prometheus-client's multiprocess files (one consistent `/metrics`, and the load every
 worker sees), the lock that elects the one worker that runs the autoscaler, the list of
 functions being scaled to zero, and one lock per function being woken from zero.
@@ -15,10 +16,11 @@ docs/architecture.md describes the processes.
 
 from __future__ import annotations
 
+import contextlib
 import logging
-import os
 import shutil
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +31,7 @@ from uvicorn.supervisors.multiprocess import Multiprocess
 from gateway.app import create_app
 from gateway.config import GatewayConfig
 from gateway.http_limits import bounded_http_protocol
+from gateway.metrics import multiprocess_values
 from gateway.providers.base import FunctionProvider, LeaderLease, NoLease
 from gateway.providers.static import StaticProvider
 from gateway.server import server_config, server_settings
@@ -36,9 +39,6 @@ from gateway.shared import SharedDir
 
 log = logging.getLogger("gateway.workers")
 
-# Where the folder holding prometheus-client's files is named for the workers; it must be
-# in their environment before they import prometheus-client (it picks its storage then).
-MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 # The autoscaler's lease lasts this many passes: a leader that stops renewing (killed,
 # cut off from the engine) is replaced after at most that long (docs/scaling.md).
 LEASE_PASSES = 3
@@ -75,22 +75,49 @@ def build_lease(config: GatewayConfig, provider: FunctionProvider) -> LeaderLeas
 
 
 def serve(config: GatewayConfig) -> None:
-    """Serve the gateway until SIGTERM/SIGINT: one process, or a supervisor and workers."""
-    if config.workers <= 1:
-        provider = build_provider(config)
-        app = create_app(config, provider, lease=build_lease(config, provider))
-        uvicorn.Server(server_config(app, config)).run()
-        return
+    """Serve the gateway until SIGTERM/SIGINT: one process, or a supervisor and workers.
+
+    Either way on a fresh shared folder: one process serving alone renders `/metrics`
+    from its files as the workers do (`SharedView`), the fast renderer (docs/benchmarks.md).
+    """
     shared = SharedDir(Path(tempfile.mkdtemp(prefix="faas-gateway-")))
-    os.environ[MULTIPROC_ENV] = shared.metrics  # inherited by the spawned workers
-    worker_config = WorkerConfig(config, shared)
-    socket = worker_config.bind_socket()
+    multiprocess_values(shared.metrics)  # the spawned workers inherit the variable
     try:
-        log.info("gateway: %d worker processes on %s:%d", config.workers, config.host, config.port)
-        Supervisor(worker_config, sockets=[socket]).run()
+        if config.workers <= 1:
+            provider = build_provider(config)
+            app = create_app(
+                config, provider, shared=shared, lease=build_lease(config, provider)
+            )
+            OneProcessServer(server_config(app, config), shared).run()
+            return
+        worker_config = WorkerConfig(config, shared)
+        socket = worker_config.bind_socket()
+        try:
+            log.info(
+                "gateway: %d worker processes on %s:%d", config.workers, config.host, config.port
+            )
+            Supervisor(worker_config, sockets=[socket]).run()
+        finally:
+            socket.close()
     finally:
-        socket.close()
         shutil.rmtree(shared.path, ignore_errors=True)
+
+
+class OneProcessServer(uvicorn.Server):
+    """uvicorn's server for a gateway serving alone, which removes the shared folder before
+    uvicorn raises again the signal that stopped it (that ends the process at once)."""
+
+    def __init__(self, config: uvicorn.Config, shared: SharedDir) -> None:
+        super().__init__(config)
+        self._shared = shared
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        with super().capture_signals():
+            try:
+                yield
+            finally:
+                shutil.rmtree(self._shared.path, ignore_errors=True)
 
 
 class Supervisor(Multiprocess):

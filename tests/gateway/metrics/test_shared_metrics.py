@@ -97,3 +97,30 @@ def test_metrics_in_one_process_are_unchanged_without_a_folder() -> None:
     metrics.invocation_started("a")
     metrics.invocation_finished("a", 200, 0.01)
     assert metrics.invocation_counts() == {"a": 1}
+
+
+def test_a_function_deployed_again_is_counted_afresh(tmp_path: Path) -> None:
+    run_worker(tmp_path, [("a", 200, 3, 0), ("a", 502, 1, 0), ("b", 200, 1, 0)], replicas=2)
+    view = SharedView(str(tmp_path))
+    view.known = frozenset({"a", "b"})
+    assert samples(view.exposition(Provider(["a", "b"])))
+    view.known = frozenset({"b"})  # a is removed: forgotten at this scrape
+    assert b'function_name="a"' not in view.exposition(Provider(["b"]))
+    assert view.load() == {"b": (1, 0)}
+
+    a = frozenset({("function_name", "a")})
+    # Deployed again: only what is written from now on shows, counted from zero.
+    view.known = frozenset({"a", "b"})
+    shown = samples(view.exposition(Provider(["a", "b"])))
+    assert [key for key in shown if key[0] != "gateway_service_count" and a <= key[1]] == []
+    run_worker(tmp_path, [("a", 200, 1, 0)], replicas=1)
+    found = samples(view.exposition(Provider(["a", "b"])))
+    assert found[("gateway_function_invocation_total", a | {("code", "200")})] == 1
+    assert ("gateway_function_invocation_total", a | {("code", "502")}) not in found
+    assert found[("gateway_function_invocation_started", a)] == 1
+    assert found[("gateway_function_invocation_inflight", a)] == 0
+    assert found[("gateway_functions_seconds_count", a | {("code", "200")})] == 1
+    assert found[("gateway_functions_seconds_bucket", a | {("code", "200"), ("le", "+Inf")})] == 1
+    assert found[("gateway_scale_events_total", a | {("direction", "up")})] == 1
+    assert found[("gateway_scale_target_replicas", a)] == 1
+    assert view.load() == {"a": (1, 0), "b": (1, 0)}

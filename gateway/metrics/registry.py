@@ -1,0 +1,251 @@
+"""`GatewayMetrics`: the gateway's series, named like the OpenFaaS gateway's.
+
+Each app gets its own `CollectorRegistry` (no global state; tests build several apps).
+`GatewayMetrics` is an invocation notifier for the proxy and the scaling metrics for the
+`Scaler`. `function_name` is always the function's full (canonical) name, and only
+functions the provider knows get series, so callers cannot grow the label set with
+made-up names.
+
+With a shared folder (`shared_dir`: prometheus-client's multiprocess mode, which
+`gateway.metrics.multiprocess_values` switches on), every process writes its values to
+its own files there and the exposition is rendered from all of them by `SharedView`.
+Without one (apps built in-process, as tests do) the registry renders itself.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Collection, Iterator
+
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    disable_created_metrics,
+    generate_latest,
+    values,
+)
+from prometheus_client.metrics_core import GaugeMetricFamily, Metric, UnknownMetricFamily
+from prometheus_client.registry import Collector
+
+from gateway.metrics.series import (
+    COLD_START_BUCKETS,
+    LEADER,
+    SERVICE_COUNT,
+    SERVICE_COUNT_HELP,
+    STARTED,
+    STARTED_HELP,
+    FunctionList,
+)
+from gateway.metrics.shared_view import SharedView
+
+# The `_created` series add a third of the samples and nothing the OpenFaaS dashboards
+# use, and made scrapes of many functions measurably slower (docs/benchmarks.md).
+disable_created_metrics()  # type: ignore[no-untyped-call]
+
+
+class _ProviderCollector(Collector):
+    """Series computed at scrape time: replicas from the provider, and started calls."""
+
+    def __init__(self, provider: FunctionList, started: dict[str, int]) -> None:
+        self._provider = provider
+        self._started = started
+
+    def collect(self) -> Iterator[Metric]:
+        service_count = GaugeMetricFamily(
+            SERVICE_COUNT, SERVICE_COUNT_HELP, labels=["function_name"]
+        )
+        for function in self._provider.functions():
+            service_count.add_metric([function.name], function.replicas)
+        yield service_count
+        started = UnknownMetricFamily(STARTED, STARTED_HELP, labels=["function_name"])
+        # A copy, taken atomically: scrapes run in a worker thread while the loop counts.
+        for name, count in sorted(self._started.copy().items()):
+            started.add_metric([name], count)
+        yield started
+
+
+class GatewayMetrics:
+    """The gateway's metrics and its registry; the proxy reports each invocation here."""
+
+    def __init__(self, provider: FunctionList, shared_dir: str | None = None) -> None:
+        if shared_dir is not None and not getattr(values.ValueClass, "_multiprocess", False):
+            raise RuntimeError(
+                "metrics on a shared folder need prometheus-client's multiprocess mode "
+                "(gateway.metrics.multiprocess_values)"
+            )
+        self.registry = CollectorRegistry()
+        self.shared = SharedView(shared_dir) if shared_dir is not None else None
+        self._started: dict[str, int] = {}
+        self._finished: dict[str, int] = {}
+        self._invocations = Counter(
+            "gateway_function_invocation",
+            "Function invocations, by final status code.",
+            ["function_name", "code"],
+            registry=self.registry,
+        )
+        self._seconds = Histogram(
+            "gateway_functions_seconds",
+            "Time from routing an invocation to the end of its response, in seconds.",
+            ["function_name", "code"],
+            registry=self.registry,
+        )
+        self._inflight = Gauge(
+            "gateway_function_invocation_inflight",
+            "Function invocations in progress.",
+            ["function_name"],
+            registry=self.registry,
+            multiprocess_mode="livesum",
+        )
+        self._scale_events = Counter(
+            "gateway_scale_events",
+            "Replica changes made by the gateway (autoscaler, scale from zero, alerts).",
+            ["function_name", "direction"],
+            registry=self.registry,
+        )
+        self._scale_target = Gauge(
+            "gateway_scale_target_replicas",
+            "Replicas the gateway last set for each function it scaled.",
+            ["function_name"],
+            registry=self.registry,
+            multiprocess_mode="mostrecent",
+        )
+        self._cold_start = Histogram(
+            "gateway_cold_start_seconds",
+            "Time from a call finding a function at 0 replicas to a replica being ready.",
+            ["function_name"],
+            buckets=COLD_START_BUCKETS,
+            registry=self.registry,
+        )
+        self._leader: Gauge | None = None  # made by the autoscaler's first report
+        self.registry.register(_ProviderCollector(provider, self._started))
+        if self.shared is not None:
+            # Started calls go to the shared files too (the dict above is this process's).
+            self._started_shared = Counter(STARTED, STARTED_HELP, ["function_name"], registry=None)
+            self._started_children: dict[str, Counter] = {}
+        self._provider = provider
+        # Labelled children, cached: `.labels()` costs a lock and a tuple on every call.
+        self._inflight_children: dict[str, Gauge] = {}
+        self._outcome_children: dict[tuple[str, int], tuple[Counter, Histogram]] = {}
+        self._scaled: set[str] = set()  # functions with scaling or cold-start series
+
+    def invocation_started(self, function_name: str) -> None:
+        """Count a call that was routed to a known function and is about to be sent."""
+        self._started[function_name] = self._started.get(function_name, 0) + 1
+        inflight = self._inflight_children.get(function_name)
+        if inflight is None:
+            inflight = self._inflight_children[function_name] = self._inflight.labels(function_name)
+        inflight.inc()
+        if self.shared is not None:
+            started = self._started_children.get(function_name)
+            if started is None:
+                started = self._started_children[function_name] = self._started_shared.labels(
+                    function_name
+                )
+            started.inc()
+
+    def invocation_finished(self, function_name: str, code: int, seconds: float) -> None:
+        """Record how a call started with `invocation_started` ended."""
+        self._inflight_children[function_name].dec()
+        self._finished[function_name] = self._finished.get(function_name, 0) + 1
+        outcome = self._outcome_children.get((function_name, code))
+        if outcome is None:
+            labels = (function_name, str(code))
+            outcome = self._outcome_children[(function_name, code)] = (
+                self._invocations.labels(*labels),
+                self._seconds.labels(*labels),
+            )
+        invocations, seconds_histogram = outcome
+        invocations.inc()
+        seconds_histogram.observe(seconds)
+
+    def forget_removed(self, known: Collection[str]) -> list[str]:
+        """Drop every series of functions not in `known` (call on the event loop).
+
+        Without this, the series of each function ever removed would stay in every scrape
+        until the gateway restarts. A function with calls still in flight keeps its series
+        until a later call. Returns the names forgotten. On a shared folder the exposition
+        leaves out every function not in `known` with no call in flight, and counts a
+        function deployed again afresh (`SharedView`).
+        """
+        if self.shared is not None:
+            self.shared.known = frozenset(known)
+        gone = [
+            name
+            for name in self._started.keys() | self._scaled
+            if name not in known and self._started.get(name, 0) == self._finished.get(name, 0)
+        ]
+        for name in gone:
+            self._started.pop(name, None)
+            self._finished.pop(name, None)
+            if self.shared is not None and self._started_children.pop(name, None) is not None:
+                self._started_shared.remove(name)
+            self._scaled.discard(name)
+            if self._inflight_children.pop(name, None) is not None:
+                self._inflight.remove(name)
+            for key in [key for key in self._outcome_children if key[0] == name]:
+                del self._outcome_children[key]
+                self._invocations.remove(name, str(key[1]))
+                self._seconds.remove(name, str(key[1]))
+            for metric, labels in (
+                (self._scale_events, (name, "up")),
+                (self._scale_events, (name, "down")),
+                (self._scale_target, (name,)),
+                (self._cold_start, (name,)),
+            ):
+                with contextlib.suppress(KeyError):
+                    metric.remove(*labels)
+        return gone
+
+    def invocation_counts(self) -> dict[str, int]:
+        """Calls started per function since the gateway started (for `/system/functions`)."""
+        if self.shared is not None:
+            return {name: started for name, (started, _) in self.shared.load().items()}
+        return self._started.copy()
+
+    def scale_event(self, function_name: str, direction: str, replicas: int) -> None:
+        """Count a replica change the gateway made (`direction`: up or down)."""
+        self._scaled.add(function_name)
+        self._scale_events.labels(function_name, direction).inc()
+        self._scale_target.labels(function_name).set(replicas)
+
+    def autoscaler_leader(self, leading: bool) -> None:
+        """Record whether this process runs the autoscaler now: 1 in that one process,
+        so the sum over the workers is 0 or 1 and shows which of several gateways decides."""
+        if self._leader is None:
+            self._leader = Gauge(
+                LEADER,
+                "Whether this gateway runs the autoscaler (holds the workers' lock and the "
+                "cluster's lease).",
+                registry=self.registry,
+                multiprocess_mode="livesum",
+            )
+        self._leader.set(1 if leading else 0)
+
+    def cold_start(self, function_name: str, seconds: float) -> None:
+        """Record how long a function took to get a ready replica from 0."""
+        self._scaled.add(function_name)
+        self._cold_start.labels(function_name).observe(seconds)
+
+    def exposition(self) -> bytes:
+        """The Prometheus text format of every series (thread-safe: scrapes run off the loop)."""
+        if self.shared is not None:
+            return self.shared.exposition(self._provider)
+        return generate_latest(self.registry)
+
+
+MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
+
+
+def multiprocess_values(path: str) -> None:
+    """Keep every metric's values in prometheus-client's files in `path` from now on.
+
+    prometheus-client picks its storage when it is first imported, from
+    `PROMETHEUS_MULTIPROC_DIR`: spawned workers find the variable set, and this process
+    (one gateway process serving alone) switches now, before its `GatewayMetrics` exist.
+    """
+    os.environ[MULTIPROC_ENV] = path
+    if not getattr(values.ValueClass, "_multiprocess", False):
+        values.ValueClass = values.get_value_class()  # type: ignore[no-untyped-call]
