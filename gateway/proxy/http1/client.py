@@ -157,9 +157,12 @@ class Http1Client:
         try:
             async with asyncio.timeout_at(deadline):
                 await waiter
-        finally:
+        except BaseException:
             if waiter in self._waiters:
                 self._waiters.remove(waiter)
+            elif waiter.done() and not waiter.cancelled():
+                self._wake_waiter()  # woken, but leaving: pass the free slot on
+            raise
 
     def _wake_waiter(self) -> None:
         while self._waiters:
