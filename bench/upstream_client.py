@@ -65,7 +65,8 @@ def main() -> None:
                         f"errors {result.errors + result.non_2xx}",
                         flush=True,
                     )
-    print(f"\nload average before: {load_before}, after: {_load()}; rounds {args.rounds} x {args.seconds:g} s\n")
+    print(f"\nload average before: {load_before}, after: {_load()}")
+    print(f"{args.rounds} rounds of {args.seconds:g} s, GATEWAY_WORKERS={args.workers}\n")
     print("| path | c=1 req/s | c=1 p50 | c=1 p50 added over direct | c=64 req/s |")
     print("|---|---|---|---|---|")
     direct = results[(DIRECT, 1)]
