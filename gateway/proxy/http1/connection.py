@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import socket
 from collections.abc import AsyncIterator, Callable
 from typing import cast
@@ -32,7 +33,9 @@ Key = tuple[str, int]
 def reason(error: BaseException | None) -> str:
     """A few words for a failed connection (its OS error text when it has one)."""
     if error is None:
-        return "the replica closed the connection"
+        return "closed by the replica"
+    if isinstance(error, OSError) and not isinstance(error, socket.gaierror) and error.errno:
+        return os.strerror(error.errno)  # asyncio's own text adds the address, said already
     if isinstance(error, OSError) and error.strerror:
         return error.strerror
     return str(error) or type(error).__name__

@@ -172,7 +172,7 @@ def test_unanswered_call_on_a_fresh_connection_is_not_resent() -> None:
         http = client()
         await http.start()
         async with Replica(never) as replica:
-            with pytest.raises(ConnectionDropped, match="closed the connection"):
+            with pytest.raises(ConnectionDropped, match="closed by the replica"):
                 await call(http, replica)
             assert replica.connections == 1
         await http.close()

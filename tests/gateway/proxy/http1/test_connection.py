@@ -212,7 +212,7 @@ def test_closed_before_the_head_is_a_dropped_connection() -> None:
     async def scenario() -> None:
         exchange = Exchange()
         exchange.loop.call_soon(exchange.connection.connection_lost, None)
-        with pytest.raises(ConnectionDropped, match="closed the connection"):
+        with pytest.raises(ConnectionDropped, match="closed by the replica"):
             await exchange.head()
         assert not exchange.response.answered
 
