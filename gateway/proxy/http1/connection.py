@@ -44,6 +44,19 @@ def reason(error: BaseException | None) -> str:
 class Connection(asyncio.Protocol):
     """A keep-alive connection to one replica, carrying one `Response` at a time."""
 
+    __slots__ = (
+        "_drain",
+        "_writing_paused",
+        "idle_since",
+        "key",
+        "loop",
+        "lost",
+        "reading_paused",
+        "response",
+        "reused",
+        "transport",
+    )
+
     def __init__(self, key: Key, loop: asyncio.AbstractEventLoop) -> None:
         self.key = key
         self.loop = loop
@@ -119,6 +132,30 @@ class Connection(asyncio.Protocol):
 
 class Response:
     """The answer to one request on a `Connection`: head first, then the body's chunks."""
+
+    __slots__ = (
+        "_chunks",
+        "_complete",
+        "_connection",
+        "_error",
+        "_head_only",
+        "_head_ready",
+        "_headers_done",
+        "_interim",
+        "_keep_alive",
+        "_on_release",
+        "_parser",
+        "_released",
+        "_size",
+        "_timer",
+        "_until_close",
+        "_waiter",
+        "answered",
+        "content_length",
+        "raw_headers",
+        "status",
+        "writer",
+    )
 
     def __init__(
         self,
