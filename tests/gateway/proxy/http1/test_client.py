@@ -243,7 +243,7 @@ def test_streamed_body_goes_chunked() -> None:
 
 
 def test_caller_leaving_mid_body_drops_the_call() -> None:
-    messages = [
+    messages: list[dict[str, Any]] = [
         {"type": "http.request", "body": b"abc", "more_body": True},
         {"type": "http.disconnect"},
     ]
