@@ -305,7 +305,7 @@ def gateway_env(
 ) -> dict[str, str]:
     """The environment of a local gateway: static provider, `functions` (name to
     host:port), `GATEWAY_WORKERS` when `workers` is given (unset: its default), and any
-    `extra_env` (e.g. `GATEWAY_UPSTREAM_CLIENT`)."""
+    `extra_env`."""
     extra = {
         "GATEWAY_PROVIDER": "static",
         "GATEWAY_STATIC_FUNCTIONS": ",".join(f"{k}={v}" for k, v in functions.items()),

@@ -16,7 +16,6 @@ from typing import Literal, Protocol, TypeVar
 from gateway.providers.base import DEFAULT_FUNCTION_PORT, Function
 
 ProviderKind = Literal["swarm", "static"]
-UpstreamClientKind = Literal["http1", "aiohttp"]
 LOG_LEVELS = ("critical", "error", "warning", "info", "debug", "trace")
 
 T = TypeVar("T")
@@ -79,8 +78,6 @@ class GatewayConfig:
     dns_ttl: float = 1.0
     max_connections: int = 1024
     upstream_keepalive: float = 4.0
-    # The HTTP client to replicas (gateway/proxy/upstream.py; docs/benchmarks.md).
-    upstream_client: UpstreamClientKind = "http1"
     access_log: bool = False
     log_level: str = "info"
     # None: the management API (/system) answers 503, closed.
@@ -134,9 +131,6 @@ def load_config(env: Mapping[str, str] | None = None) -> GatewayConfig:
         max_connections=get("GATEWAY_MAX_CONNECTIONS", _parse_count, defaults.max_connections),
         upstream_keepalive=get(
             "GATEWAY_UPSTREAM_KEEPALIVE", _parse_seconds, defaults.upstream_keepalive
-        ),
-        upstream_client=get(
-            "GATEWAY_UPSTREAM_CLIENT", _parse_upstream_client, defaults.upstream_client
         ),
         access_log=get("GATEWAY_ACCESS_LOG", _parse_bool, defaults.access_log),
         log_level=get("GATEWAY_LOG_LEVEL", _parse_log_level, defaults.log_level),
@@ -255,15 +249,6 @@ def _parse_provider(name: str, raw: str) -> ProviderKind:
     if value == "static":
         return "static"
     raise ConfigError(f"{name}: expected 'swarm' or 'static', got {raw!r}")
-
-
-def _parse_upstream_client(name: str, raw: str) -> UpstreamClientKind:
-    value = raw.lower()
-    if value == "http1":
-        return "http1"
-    if value == "aiohttp":
-        return "aiohttp"
-    raise ConfigError(f"{name}: expected 'http1' or 'aiohttp', got {raw!r}")
 
 
 def _parse_int(name: str, raw: str, what: str) -> int:

@@ -9,8 +9,8 @@ sent in one write (streaming small bodies through generators costs more: the fig
 in docs/benchmarks.md); anything larger or chunked is streamed, so memory stays bounded
 whatever the size. Responses follow the same rule on their own Content-Length.
 
-The HTTP client is a part (`gateway.proxy.upstream.UpstreamClient`), chosen by
-`GATEWAY_UPSTREAM_CLIENT`; its errors become the gateway's here, whichever it is.
+The HTTP client is a part (`gateway.proxy.upstream.UpstreamClient`, by default
+`gateway.proxy.http1.Http1Client`); its errors become the gateway's here.
 """
 
 from __future__ import annotations
@@ -25,7 +25,6 @@ from gateway.asgi import ClientDisconnected, content_length, header, read_body
 from gateway.config import GatewayConfig
 from gateway.errors import GatewayError, NoReplicas, UpstreamTimeout, UpstreamUnavailable
 from gateway.providers.base import Function
-from gateway.proxy.aiohttp_client import AiohttpClient
 from gateway.proxy.bodies import (
     CLIENT_CLOSED_REQUEST,
     StreamedBody,
@@ -47,14 +46,7 @@ log = logging.getLogger("gateway.proxy")
 
 
 def upstream_client(config: GatewayConfig) -> UpstreamClient:
-    """The HTTP client `config.upstream_client` names, set up from `config`."""
-    if config.upstream_client == "aiohttp":
-        return AiohttpClient(
-            max_connections=config.max_connections,
-            keepalive=config.upstream_keepalive,
-            connect_timeout=config.connect_timeout,
-            timeout=config.upstream_timeout,
-        )
+    """The pooled HTTP/1.1 client to replicas, set up from `config`."""
     return Http1Client(
         max_connections=config.max_connections,
         keepalive=config.upstream_keepalive,

@@ -1,9 +1,8 @@
 """What the forwarder needs from an HTTP client to a replica, and the errors it raises.
 
-Two clients implement it: `gateway.proxy.http1.Http1Client` (asyncio protocols and
-httptools) and `gateway.proxy.aiohttp_client.AiohttpClient`; `GATEWAY_UPSTREAM_CLIENT`
-picks one (docs/benchmarks.md compares them). The forwarder maps these errors to the
-gateway's own (`gateway.errors`), so both clients answer a caller the same way.
+`gateway.proxy.http1.Http1Client` implements it (asyncio protocols and httptools; it
+replaced aiohttp's client, see docs/benchmarks.md). The forwarder maps these errors to
+the gateway's own (`gateway.errors`), so a client never decides what a caller is told.
 
 A client's calls are bounded as a whole by `upstream_timeout` (the response body
 included), and each connect by `connect_timeout`: the whole-call bound raises the

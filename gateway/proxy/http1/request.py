@@ -1,7 +1,7 @@
 """A request's bytes: the head, and the body's framing.
 
 The client adds nothing the caller did not send but the body's framing, the same framing
-aiohttp added before (so a replica sees the same headers whichever client is used): a
+aiohttp's client added when the gateway used it (a replica sees the same headers): a
 Content-Length for a buffered body that has none, `Content-Length: 0` for a call of a
 method that carries a body but came without one, chunked encoding for a streamed body of
 unknown length. Header values are the caller's bytes (decoded as latin-1, encoded back).

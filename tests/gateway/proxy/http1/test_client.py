@@ -197,7 +197,7 @@ def test_pool_limit_makes_calls_wait() -> None:
     run(scenario)
 
 
-def test_no_body_framing_added_beyond_aiohttps() -> None:
+def test_only_the_bodys_framing_is_added() -> None:
     async def scenario() -> None:
         http = client()
         await http.start()
