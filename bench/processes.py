@@ -298,10 +298,14 @@ def start_http_watchdog(tmp: Path) -> tuple[Server, int]:
 
 
 def gateway_env(
-    port: int, functions: Mapping[str, str], workers: int | None = None
+    port: int,
+    functions: Mapping[str, str],
+    workers: int | None = None,
+    extra_env: Mapping[str, str] | None = None,
 ) -> dict[str, str]:
     """The environment of a local gateway: static provider, `functions` (name to
-    host:port), and `GATEWAY_WORKERS` when `workers` is given (unset: its default)."""
+    host:port), `GATEWAY_WORKERS` when `workers` is given (unset: its default), and any
+    `extra_env`."""
     extra = {
         "GATEWAY_PROVIDER": "static",
         "GATEWAY_STATIC_FUNCTIONS": ",".join(f"{k}={v}" for k, v in functions.items()),
@@ -311,6 +315,7 @@ def gateway_env(
     }
     if workers is not None:
         extra["GATEWAY_WORKERS"] = str(workers)
+    extra.update(extra_env or {})
     return base_env(extra)
 
 
@@ -319,6 +324,7 @@ def start_gateway(
     functions: Mapping[str, str],
     name: str = "gateway",
     workers: int | None = None,
+    extra_env: Mapping[str, str] | None = None,
 ) -> Server:
     """The gateway with the static provider: `functions` maps names to host:port.
 
@@ -328,7 +334,7 @@ def start_gateway(
     if not GATEWAY_MAIN.exists():
         raise NotAvailable(f"{GATEWAY_MAIN.relative_to(ROOT)} does not exist yet")
     port = free_port()
-    env = gateway_env(port, functions, workers)
+    env = gateway_env(port, functions, workers, extra_env)
     argv = [sys.executable, "-m", "gateway"]
     server = Server(name, argv, env, port, "/healthz", tmp / f"gateway-{port}.log")
     return server.start()

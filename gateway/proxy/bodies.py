@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from typing import Protocol
 
-import aiohttp
 from starlette.types import Receive
 
 from gateway.asgi import ClientDisconnected
@@ -14,8 +14,16 @@ from gateway.asgi import ClientDisconnected
 CLIENT_CLOSED_REQUEST = 499  # nginx's code, for metrics only: nobody is left to answer
 
 
+class Closable(Protocol):
+    """An upstream call that can be dropped (`gateway.proxy.upstream.UpstreamResponse`)."""
+
+    def close(self) -> None:
+        """Close the call's connection."""
+        ...
+
+
 class StreamedBody:
-    """The caller's body, read from ASGI chunk by chunk as aiohttp sends it upstream."""
+    """The caller's body, read from ASGI chunk by chunk as the client sends it upstream."""
 
     def __init__(self, receive: Receive) -> None:
         self._receive = receive
@@ -47,9 +55,7 @@ async def wait_for_disconnect(receive: Receive) -> None:
         pass
 
 
-def close_unless_cancelled(
-    watcher: asyncio.Future[None], response: aiohttp.ClientResponse
-) -> None:
+def close_unless_cancelled(watcher: asyncio.Future[None], response: Closable) -> None:
     """Done-callback of a disconnect watcher: the caller left, so drop the upstream call."""
     if not watcher.cancelled():
         response.close()

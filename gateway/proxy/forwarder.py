@@ -8,6 +8,9 @@ Bodies: a body whose Content-Length is known and at most `buffer_limit` is read 
 sent in one write (streaming small bodies through generators costs more: the figures are
 in docs/benchmarks.md); anything larger or chunked is streamed, so memory stays bounded
 whatever the size. Responses follow the same rule on their own Content-Length.
+
+The HTTP client is a part (`gateway.proxy.upstream.UpstreamClient`, by default
+`gateway.proxy.http1.Http1Client`); its errors become the gateway's here.
 """
 
 from __future__ import annotations
@@ -15,10 +18,8 @@ from __future__ import annotations
 import asyncio
 import logging
 
-import aiohttp
 from multidict import CIMultiDict
 from starlette.types import Receive, Scope, Send
-from yarl import URL
 
 from gateway.asgi import ClientDisconnected, content_length, header, read_body
 from gateway.config import GatewayConfig
@@ -31,49 +32,49 @@ from gateway.proxy.bodies import (
     wait_for_disconnect,
 )
 from gateway.proxy.headers import downstream_response_headers
+from gateway.proxy.http1 import Http1Client
 from gateway.proxy.replicas import ReplicaResolver
+from gateway.proxy.upstream import (
+    ConnectFailed,
+    ConnectTimedOut,
+    UpstreamClient,
+    UpstreamError,
+    UpstreamResponse,
+)
 
 log = logging.getLogger("gateway.proxy")
 
-# aiohttp would otherwise add headers the caller never sent (User-Agent, Accept,
-# Accept-Encoding, and Content-Type: application/octet-stream on bodies).
-_SKIP_AUTO_HEADERS = ("Accept", "Accept-Encoding", "Content-Type", "User-Agent")
+
+def upstream_client(config: GatewayConfig) -> UpstreamClient:
+    """The pooled HTTP/1.1 client to replicas, set up from `config`."""
+    return Http1Client(
+        max_connections=config.max_connections,
+        keepalive=config.upstream_keepalive,
+        connect_timeout=config.connect_timeout,
+        timeout=config.upstream_timeout,
+    )
 
 
 class Forwarder:
-    """Relays calls over one pooled aiohttp session (opened by `start`, closed by `close`)."""
+    """Relays calls over one pooled upstream client (opened by `start`, closed by `close`)."""
 
-    def __init__(self, config: GatewayConfig, resolver: ReplicaResolver) -> None:
+    def __init__(
+        self,
+        config: GatewayConfig,
+        resolver: ReplicaResolver,
+        client: UpstreamClient | None = None,
+    ) -> None:
         self._config = config
         self._resolver = resolver
-        self._session: aiohttp.ClientSession | None = None
+        self._client = client if client is not None else upstream_client(config)
 
     async def start(self) -> None:
-        """Open the shared, pooled upstream session (call from the app's lifespan)."""
-        config = self._config
-        connector = aiohttp.TCPConnector(
-            limit=config.max_connections,
-            limit_per_host=0,
-            keepalive_timeout=config.upstream_keepalive,
-            use_dns_cache=False,  # we connect to addresses, resolved by ReplicaResolver
-        )
-        self._session = aiohttp.ClientSession(
-            connector=connector,
-            # `total` bounds the whole call, body included; `sock_connect` one connect.
-            timeout=aiohttp.ClientTimeout(
-                total=config.upstream_timeout, sock_connect=config.connect_timeout
-            ),
-            auto_decompress=False,
-            cookie_jar=aiohttp.DummyCookieJar(),
-            skip_auto_headers=_SKIP_AUTO_HEADERS,
-            trust_env=False,
-        )
+        """Open the shared, pooled upstream client (call from the app's lifespan)."""
+        await self._client.start()
 
     async def close(self) -> None:
-        """Close the upstream session and its pooled connections."""
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
+        """Close the upstream client and its pooled connections."""
+        await self._client.close()
 
     async def forward(
         self,
@@ -122,24 +123,18 @@ class Forwarder:
         headers: CIMultiDict[str],
         body: bytes | None,
         streamed: StreamedBody | None,
-    ) -> aiohttp.ClientResponse:
+    ) -> UpstreamResponse:
         """The replica's response (headers read), retrying a failed connect once elsewhere."""
-        assert self._session is not None, "Forwarder.start() was not called"
         name, host, port = function.name, function.upstream_host, function.upstream_port
         address = await self._resolver.pick(host, port)
         if address is None:
             raise NoReplicas(name)
         for attempt in (1, 2):
-            url = URL(f"http://{_url_host(address)}:{port}{path}", encoded=True)
             try:
-                return await self._session.request(
-                    method,
-                    url,
-                    headers=headers,
-                    data=streamed if streamed is not None else body,
-                    allow_redirects=False,
+                return await self._client.request(
+                    method, address, port, path, headers, body, streamed
                 )
-            except (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError) as error:
+            except ConnectFailed as error:
                 # Nothing reached the replica, so trying another one is safe.
                 self._resolver.forget(host, port)
                 retry = None
@@ -151,21 +146,21 @@ class Forwarder:
                     "function %r: %s:%d unreachable, retrying on %s", name, address, port, retry
                 )
                 address = retry
-            except TimeoutError as error:  # aiohttp's timeouts subclass it
+            except TimeoutError as error:
                 raise _timeout(name, self._config.upstream_timeout) from error
-            except aiohttp.ClientError as error:
+            except UpstreamError as error:
                 if streamed is not None and streamed.client_disconnected:
                     raise ClientDisconnected from error
                 raise UpstreamUnavailable(
                     f"function {name!r} is unavailable: replica {address}:{port} "
-                    f"dropped the connection ({_reason(error)})"
+                    f"dropped the connection ({error.reason})"
                 ) from error
         raise AssertionError("unreachable")  # pragma: no cover
 
     async def _send_downstream(
         self,
         function: Function,
-        response: aiohttp.ClientResponse,
+        response: UpstreamResponse,
         call_id: str,
         send: Send,
         receive: Receive | None,
@@ -186,10 +181,10 @@ class Forwarder:
                 data = await response.read()
             except TimeoutError as error:
                 raise _timeout(function.name, self._config.upstream_timeout) from error
-            except aiohttp.ClientError as error:
+            except UpstreamError as error:
                 raise UpstreamUnavailable(
                     f"function {function.name!r} is unavailable: "
-                    f"the response was cut short ({_reason(error)})"
+                    f"the response was cut short ({error.reason})"
                 ) from error
             await send(start)
             await send({"type": "http.response.body", "body": data})
@@ -201,9 +196,9 @@ class Forwarder:
             # this an endless stream would be read until the upstream timeout.
             watcher.add_done_callback(lambda w: close_unless_cancelled(w, response))
         try:
-            async for chunk in response.content.iter_any():
+            async for chunk in response.chunks():
                 await send({"type": "http.response.body", "body": chunk, "more_body": True})
-        except (TimeoutError, aiohttp.ClientError) as error:
+        except (TimeoutError, UpstreamError) as error:
             if watcher is not None and watcher.done():
                 return CLIENT_CLOSED_REQUEST
             # Headers are gone already: all we can do is end the response early, which
@@ -211,7 +206,7 @@ class Forwarder:
             log.warning(
                 "function %r: response cut short after the headers: %s",
                 function.name,
-                _reason(error),
+                error.reason if isinstance(error, UpstreamError) else "timed out",
             )
             return response.status
         finally:
@@ -223,26 +218,13 @@ class Forwarder:
         return response.status
 
 
-def _url_host(address: str) -> str:
-    return f"[{address}]" if ":" in address else address
-
-
-def _reason(error: BaseException) -> str:
-    os_error = getattr(error, "os_error", None)
-    if isinstance(os_error, OSError) and os_error.strerror:
-        return os_error.strerror
-    return str(error) or type(error).__name__
-
-
-def _connect_failure(
-    name: str, address: str, port: int, error: aiohttp.ClientError
-) -> GatewayError:
-    if isinstance(error, aiohttp.ConnectionTimeoutError):
+def _connect_failure(name: str, address: str, port: int, error: ConnectFailed) -> GatewayError:
+    if isinstance(error, ConnectTimedOut):
         return UpstreamTimeout(
             f"function {name!r} did not accept a connection in time ({address}:{port})"
         )
     return UpstreamUnavailable(
-        f"function {name!r} is unavailable: cannot connect to {address}:{port} ({_reason(error)})"
+        f"function {name!r} is unavailable: cannot connect to {address}:{port} ({error.reason})"
     )
 
 

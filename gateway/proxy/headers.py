@@ -41,7 +41,7 @@ HOP_BY_HOP: frozenset[bytes] = frozenset(
 
 # Replaced on the way in (Host names the function's upstream; the forwarding headers are
 # the gateway's to set) and out (uvicorn writes its own Date). `Expect: 100-continue` was
-# already answered to the caller by uvicorn; passed on, it would make aiohttp wait for a
+# already answered to the caller by uvicorn; passed on, it would make a client wait for a
 # 100 that a replica need not send. `Proxy` would become HTTP_PROXY in a CGI-style
 # environment (httpoxy). `X-Function` has routed the call already: passed on to a replica
 # that forwards to the gateway, it would route there again, round and round.

@@ -32,6 +32,10 @@ RULES: list[tuple[str, tuple[str, ...]]] = [
                              "gateway.scaling", "gateway.metrics", "gateway.config")),
     ("gateway.proxy", ("docker", "gateway.management", "gateway.scaling", "gateway.metrics",
                        "gateway.providers.swarm", "gateway.providers.static")),
+    # The upstream HTTP client: bytes and sockets; the forwarder maps its errors.
+    ("gateway.proxy.http1", ("aiohttp", "starlette", "gateway.errors", "gateway.config",
+                             "gateway.providers", "gateway.routing", "gateway.proxy.forwarder",
+                             "gateway.proxy.handler")),
     ("gateway.scaling", ("docker", "aiohttp", "gateway.management", "gateway.routing",
                          "gateway.metrics")),
     # A leaf: its modules import one another, nothing else of the gateway.
