@@ -21,6 +21,7 @@ import httpx
 import pytest
 
 from tests.e2e.conftest import GATEWAY_URL, Platform, ServiceFactory, docker, wait_for
+from tests.e2e.test_management import credentials
 from tests.e2e.test_scaling import IMAGE, desired_replicas, report, running_tasks
 
 LOOP_CONNECTIONS = 4
@@ -28,8 +29,12 @@ WAKES = 5
 
 
 def known(client: httpx.Client, name: str) -> bool:
-    """Whether the gateway routes to `name` (200 or a 503 of its own: not a 404)."""
-    return client.post(f"/function/{name}", content=b"x").status_code != 404
+    """Whether the gateway knows `name`, asked without calling it (a call would wake it)."""
+    reply = client.get(f"/system/function/{name}", auth=credentials())
+    if reply.status_code != 200:
+        return False
+    time.sleep(1.0)  # every worker follows the engine's events on its own
+    return True
 
 
 class RequestLoop:
