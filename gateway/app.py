@@ -48,7 +48,13 @@ from gateway.proxy.notifier import InvocationNotifier, Notifiers
 from gateway.proxy.replicas import ReplicaResolver
 from gateway.scaling.alerts import create_alert_app
 from gateway.scaling.autoscaler import Autoscaler
-from gateway.scaling.cold_start import ColdStart, SharedParking, tcp_probe
+from gateway.scaling.cold_start import (
+    TASK_PROBE_TIMEOUT,
+    ColdStart,
+    SharedParking,
+    health_probe,
+    tcp_probe,
+)
 from gateway.scaling.load import LoadCounter, LoadView
 from gateway.scaling.locks import FileLock
 from gateway.scaling.scaler import Scaler
@@ -122,6 +128,10 @@ def create_app(
         timeout=config.scale_from_zero_timeout,
         probe=functools.partial(tcp_probe, within=config.connect_timeout),
         shared=SharedParking(shared.parked, shared.wake_lock) if shared is not None else None,
+        tasks=provider.replica_tasks,
+        task_probe=functools.partial(
+            health_probe, within=min(config.connect_timeout, TASK_PROBE_TIMEOUT)
+        ),
     )
     notifier: InvocationNotifier = metrics
     autoscaler = None
@@ -151,7 +161,7 @@ def create_app(
     proxy = FunctionProxy(
         routing.resolve,
         provider.lookup,
-        Forwarder(config, resolver),
+        Forwarder(config, resolver, hold=cold_start.hold),
         notifier,
         buffer_limit=config.buffer_limit,
         waker=cold_start,

@@ -93,6 +93,9 @@ class GatewayConfig:
     # The Swarm service whose labels keep the autoscaler's cluster-wide lease; None: the
     # gateway's own service (docs/scaling.md).
     lease_service: str | None = None
+    # How long a call may be held for a function with no ready replica (at zero, or
+    # between replicas): GATEWAY_HOLD_TIMEOUT, or its first name
+    # GATEWAY_SCALE_FROM_ZERO_TIMEOUT (docs/scaling.md).
     scale_from_zero_timeout: float = 30.0
     head_limits: HeadLimits = HeadLimits()
     # Worker processes sharing the listening socket (gateway/workers.py); 1: one process,
@@ -146,7 +149,13 @@ def load_config(env: Mapping[str, str] | None = None) -> GatewayConfig:
         ),
         lease_service=get("GATEWAY_LEASE_SERVICE", _parse_str, defaults.lease_service),
         scale_from_zero_timeout=get(
-            "GATEWAY_SCALE_FROM_ZERO_TIMEOUT", _parse_seconds, defaults.scale_from_zero_timeout
+            "GATEWAY_HOLD_TIMEOUT",
+            _parse_seconds,
+            get(
+                "GATEWAY_SCALE_FROM_ZERO_TIMEOUT",
+                _parse_seconds,
+                defaults.scale_from_zero_timeout,
+            ),
         ),
         head_limits=_load_head_limits(get),
         workers=get("GATEWAY_WORKERS", _parse_workers, defaults.workers),

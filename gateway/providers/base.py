@@ -129,6 +129,30 @@ class ProviderStatus:
     detail: str = ""
 
 
+@dataclass(frozen=True)
+class ReplicaTask:
+    """One replica as the orchestrator schedules it (on Swarm: a task of the service).
+
+    Read while the gateway holds calls for a function with no ready replica, to reach a
+    new replica before DNS lists it and to give up at once when it cannot start.
+    """
+
+    id: str
+    state: str  # the orchestrator's word: new, pending, starting, running, failed, rejected...
+    address: str | None = None  # on the functions network, once it has one
+    error: str = ""  # why it failed or was rejected (e.g. "No such image: ...")
+
+    @property
+    def running(self) -> bool:
+        """Whether its container runs (not yet whether it answers)."""
+        return self.state == "running"
+
+    @property
+    def failed(self) -> bool:
+        """Whether it ended without ever being able to serve: failed or rejected."""
+        return self.state in ("failed", "rejected")
+
+
 class FunctionView(Protocol):
     """A provider's in-memory view of the functions: called on the request path, no I/O."""
 
@@ -168,6 +192,10 @@ class FunctionProvider(FunctionView, ReplicaScaler, Protocol):
 
     async def available_replicas(self) -> Mapping[str, int]:
         """Running replicas by full function name (functions missing here have none)."""
+
+    async def replica_tasks(self, name: str) -> Sequence[ReplicaTask] | None:
+        """The function's replicas as the orchestrator has them now (read from it, not
+        cached); None when this provider cannot tell (nothing to wait for)."""
 
     async def deploy(self, deployment: FunctionDeployment) -> None:
         """Create a new function; `Conflict` if the name is taken."""

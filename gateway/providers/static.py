@@ -6,7 +6,13 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING
 
 from gateway.errors import NotSupported
-from gateway.providers.base import Function, FunctionRegistry, LogLine, ProviderStatus
+from gateway.providers.base import (
+    Function,
+    FunctionRegistry,
+    LogLine,
+    ProviderStatus,
+    ReplicaTask,
+)
 
 if TYPE_CHECKING:
     from gateway.deployments import FunctionDeployment
@@ -44,6 +50,10 @@ class StaticProvider:
     async def available_replicas(self) -> Mapping[str, int]:
         """Every listed replica counts as running."""
         return {function.name: function.replicas for function in self.registry.all()}
+
+    async def replica_tasks(self, name: str) -> Sequence[ReplicaTask] | None:
+        """None: static functions run wherever their owner started them."""
+        return None
 
     async def deploy(self, deployment: FunctionDeployment) -> None:
         """Not supported: see `GATEWAY_STATIC_FUNCTIONS`."""

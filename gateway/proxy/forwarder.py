@@ -9,6 +9,11 @@ sent in one write (streaming small bodies through generators costs more: the fig
 in docs/benchmarks.md); anything larger or chunked is streamed, so memory stays bounded
 whatever the size. Responses follow the same rule on their own Content-Length.
 
+When no replica of a function that should have some resolves, or none accepts a
+connection, the forwarder asks its `hold` (the cold-start path's `hold`) to wait for a
+ready one and tries once more there, before any byte was sent upstream; without a hold,
+or when it cannot wait (a provider that cannot list replicas), the call fails as before.
+
 The HTTP client is a part (`gateway.proxy.upstream.UpstreamClient`, by default
 `gateway.proxy.http1.Http1Client`); its errors become the gateway's here.
 """
@@ -17,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable, Callable
 
 from multidict import CIMultiDict
 from starlette.types import Receive, Scope, Send
@@ -45,6 +51,19 @@ from gateway.proxy.upstream import (
 log = logging.getLogger("gateway.proxy")
 
 
+Hold = Callable[[Function], Awaitable["Function | None"]]
+"""Wait until a function with no ready replica has one; its view then (None: cannot wait)."""
+
+
+class _Unreachable(Exception):
+    """No replica could be reached before anything was sent: `error` is the answer, unless
+    a hold finds a ready replica."""
+
+    def __init__(self, error: GatewayError) -> None:
+        super().__init__(error.message)
+        self.error = error
+
+
 def upstream_client(config: GatewayConfig) -> UpstreamClient:
     """The pooled HTTP/1.1 client to replicas, set up from `config`."""
     return Http1Client(
@@ -63,10 +82,12 @@ class Forwarder:
         config: GatewayConfig,
         resolver: ReplicaResolver,
         client: UpstreamClient | None = None,
+        hold: Hold | None = None,
     ) -> None:
         self._config = config
         self._resolver = resolver
         self._client = client if client is not None else upstream_client(config)
+        self._hold = hold
 
     async def start(self) -> None:
         """Open the shared, pooled upstream client (call from the app's lifespan)."""
@@ -124,11 +145,34 @@ class Forwarder:
         body: bytes | None,
         streamed: StreamedBody | None,
     ) -> UpstreamResponse:
-        """The replica's response (headers read), retrying a failed connect once elsewhere."""
+        """The replica's response (headers read), retrying a failed connect once elsewhere,
+        then holding for a ready replica when none could be reached."""
+        try:
+            return await self._to_a_replica(function, method, path, headers, body, streamed)
+        except _Unreachable as unreachable:
+            if self._hold is None or (streamed is not None and streamed.started):
+                raise unreachable.error from unreachable.__cause__
+            ready = await self._hold(function)
+            if ready is None:
+                raise unreachable.error from unreachable.__cause__
+        try:
+            return await self._to_a_replica(ready, method, path, headers, body, streamed)
+        except _Unreachable as unreachable:
+            raise unreachable.error from unreachable.__cause__
+
+    async def _to_a_replica(
+        self,
+        function: Function,
+        method: str,
+        path: str,
+        headers: CIMultiDict[str],
+        body: bytes | None,
+        streamed: StreamedBody | None,
+    ) -> UpstreamResponse:
         name, host, port = function.name, function.upstream_host, function.upstream_port
         address = await self._resolver.pick(host, port)
         if address is None:
-            raise NoReplicas(name)
+            raise _Unreachable(NoReplicas(name))
         for attempt in (1, 2):
             try:
                 return await self._client.request(
@@ -141,7 +185,11 @@ class Forwarder:
                 if attempt == 1 and (streamed is None or not streamed.started):
                     retry = await self._resolver.pick(host, port, avoid=address)
                 if retry is None or retry == address:
-                    raise _connect_failure(name, address, port, error) from error
+                    failure = _connect_failure(name, address, port, error)
+                    if isinstance(error, ConnectTimedOut):
+                        # A replica too busy to accept in time: not a missing one.
+                        raise failure from error
+                    raise _Unreachable(failure) from error
                 log.info(
                     "function %r: %s:%d unreachable, retrying on %s", name, address, port, retry
                 )

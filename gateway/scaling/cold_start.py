@@ -2,7 +2,7 @@
 
 The first call to a sleeping function starts one wake-up (scale to its `min`, then wait
 until a replica resolves and accepts a connection); every call that arrives meanwhile
-waits on that same wake-up. The wait is bounded (`GATEWAY_SCALE_FROM_ZERO_TIMEOUT`):
+waits on that same wake-up. The wait is bounded (`GATEWAY_HOLD_TIMEOUT`):
 past it, every held call gets 503 with a message that says so.
 
 Scale to zero goes through `parking`: while the autoscaler's scale-to-0 is in flight,
@@ -16,21 +16,32 @@ mirrors as a park of its own (the autoscaler waits `SharedParking.publish_wait` 
 scales to 0); and a wake-up is made by whichever worker takes the function's wake lock
 first, the others only wait for a ready replica, so replicas change (and the cold start
 is counted) once.
+
+Readiness does not wait for DNS: `tasks.<service>` lists a task only once its health
+check has passed, and the engine's DNS answer is cached. While calls are held, the
+provider's `replica_tasks` (on Swarm: the service's tasks and their overlay addresses) is
+read every few polls and each running task's address is probed (`health_probe`) every
+poll; the held calls go to the first address that answers. A task that fails (or is
+rejected, e.g. its image is missing) while calls wait ends the wait at once with a 503
+that says why. The same wait (`hold`) covers a function that should have replicas but
+has none ready (a stop-first update, a crash restart): the forwarder asks for it when no
+replica resolves or none accepts a connection. DNS stays the source in steady state.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import os
 import time
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from gateway.errors import FunctionNotFound, GatewayError, NoReplicas
-from gateway.providers.base import Function, FunctionView
+from gateway.providers.base import Function, FunctionView, ReplicaTask
 from gateway.proxy.replicas import ReplicaResolver
 from gateway.scaling.locks import FileLock
 from gateway.scaling.scaler import Scaler
@@ -39,13 +50,29 @@ log = logging.getLogger("gateway.scaling")
 
 Probe = Callable[[str, int], Awaitable[bool]]
 """Whether a replica at (address, port) is ready to take a call."""
+TaskLister = Callable[[str], Awaitable["Sequence[ReplicaTask] | None"]]
+"""The provider's `replica_tasks`: a function's replicas as the orchestrator has them."""
 
 # How long a finished park keeps holding calls while the provider's view still shows
 # replicas (its re-read lags the engine by a moment); after that the view is trusted.
 PARK_CONFIRM_SECONDS = 15.0
 # After a park, how long a wake waits for the parked replicas to leave DNS.
 DRAIN_WAIT_SECONDS = 10.0
-POLL_SECONDS = 0.2
+POLL_SECONDS = 0.025
+# While calls are held: DNS is asked every this many polls, the engine's tasks every
+# this many (each an engine call); the tasks' addresses are probed at every poll.
+DNS_EVERY = 8
+TASKS_EVERY = 4
+# The setting that bounds every hold, as error messages name it (the old name still works).
+TIMEOUT_SETTING = "GATEWAY_HOLD_TIMEOUT, or GATEWAY_SCALE_FROM_ZERO_TIMEOUT"
+# How long a replica a hold found ready takes the next held calls once it answers a
+# probe, without asking the engine (DNS lists it within its health interval and TTL).
+RECENT_READY_SECONDS = 1.0
+# After a replica failed to start, how long a hold that finds no running replica answers
+# with that failure at once (a crash loop: the next task is waiting out its restart delay).
+FAILURE_MEMORY_SECONDS = 10.0
+# A task's address that does not answer its health check this fast is tried again later.
+TASK_PROBE_TIMEOUT = 0.5
 # How often each worker re-reads the functions other workers are parking.
 PARKED_POLL_SECONDS = 0.1
 
@@ -71,11 +98,67 @@ class ColdStartFailed(NoReplicas):
         self.name = name
 
 
+class ReplicaFailed(ColdStartFailed):
+    """A replica of a function with none ready failed or was refused while calls waited
+    (503 at once, naming the orchestrator's reason)."""
+
+
+class _CannotHold(Exception):
+    """The provider cannot list a function's replicas: there is nothing to wait for."""
+
+
+class _TaskWatch:
+    """Which tasks failed since the wait began (a failure from before is history)."""
+
+    def __init__(self, tasks: Sequence[ReplicaTask] | None) -> None:
+        self._failed = {task.id: task.failed for task in tasks or ()}
+        self.addresses = running_addresses(tasks or ())
+
+    def new_failure(self, tasks: Sequence[ReplicaTask]) -> ReplicaTask | None:
+        """A task that failed since it was last seen (or appeared already failed)."""
+        found = None
+        for task in tasks:
+            if task.failed and not self._failed.get(task.id, False):
+                found = task
+            self._failed[task.id] = task.failed
+        return found
+
+
+def running_addresses(tasks: Sequence[ReplicaTask]) -> tuple[str, ...]:
+    """The addresses of the tasks whose container runs."""
+    return tuple(task.address for task in tasks if task.running and task.address)
+
+
 @dataclass
 class _Park:
     done: asyncio.Event = field(default_factory=asyncio.Event)
     ended_at: float | None = None
     failed: bool = False
+
+
+async def health_probe(address: str, port: int, within: float) -> bool:
+    """Whether the watchdog at `address:port` is ready: it accepts a connection and
+    `GET /_/health` answers with a status below 500 (the watchdog's 503: not yet)."""
+    try:
+        async with asyncio.timeout(within):
+            reader, writer = await asyncio.open_connection(address, port)
+            try:
+                writer.write(
+                    b"GET /_/health HTTP/1.1\r\nHost: %s\r\nConnection: close\r\n\r\n"
+                    % address.encode()
+                )
+                status_line = await reader.readline()
+            finally:
+                writer.close()
+    except (OSError, TimeoutError, ValueError):
+        return False
+    parts = status_line.split(None, 2)
+    return (
+        len(parts) >= 2
+        and parts[0].startswith(b"HTTP/")
+        and parts[1].isdigit()
+        and int(parts[1]) < 500
+    )
 
 
 async def tcp_probe(address: str, port: int, within: float) -> bool:
@@ -108,6 +191,8 @@ class ColdStart:
         clock: Callable[[], float] = time.monotonic,
         poll_interval: float = POLL_SECONDS,
         shared: SharedParking | None = None,
+        tasks: TaskLister | None = None,
+        task_probe: Probe | None = None,
     ) -> None:
         self._scaler = scaler
         self._provider = provider
@@ -116,8 +201,16 @@ class ColdStart:
         self._probe = probe
         self._clock = clock
         self._poll = poll_interval
+        self._tasks = tasks
+        self._task_probe = task_probe or probe
         self._parks: dict[str, _Park] = {}
         self._wakes: dict[str, asyncio.Task[Function]] = {}
+        self._holds: dict[str, asyncio.Task[Function]] = {}
+        # The replica a hold last found ready, and when: the next hold within
+        # RECENT_READY_SECONDS goes there at once (DNS lists it a moment later).
+        self._recent: dict[str, tuple[str, float]] = {}
+        # The last failure a wait saw per function, and when.
+        self._failures: dict[str, tuple[str, float]] = {}
         self.shared = shared
         self._published: set[str] = set()  # parks of this worker, in the shared file
         self._mirrored: dict[str, _Park] = {}  # other workers' parks, as seen in it
@@ -213,16 +306,48 @@ class ColdStart:
 
     async def wake(self, function: Function) -> Function:
         """Wait until `function` has a ready replica (starting one if needed) and return
-        its current view; `ColdStartFailed` when that takes longer than the timeout."""
+        its current view; `ColdStartFailed` when that takes longer than the timeout.
+
+        The view returned may name one replica's address as its `upstream_host` (a
+        replica found through the engine before DNS lists it)."""
+        return await self._shared(self._wakes, function, self._wake)
+
+    async def hold(self, function: Function) -> Function | None:
+        """Wait until `function`, which should have replicas but has none ready (none
+        resolves, none accepts a connection), has one; its view as `wake` returns it.
+
+        None when the provider cannot list replicas (nothing to wait for: the caller
+        answers its own error); `ColdStartFailed` after the timeout, `ReplicaFailed` at
+        once when a replica fails to start meanwhile. Calls held together share one wait.
+        """
+        if self._tasks is None:
+            return None
+        recent = self._recent.get(function.name)
+        if recent is not None and self._clock() - recent[1] < RECENT_READY_SECONDS:
+            address = recent[0]
+            if await self._task_probe(address, function.upstream_port):
+                return dataclasses.replace(function, upstream_host=address)
+            self._recent.pop(function.name, None)
+        try:
+            return await self._shared(self._holds, function, self._hold)
+        except _CannotHold:
+            return None
+
+    async def _shared(
+        self,
+        waits: dict[str, asyncio.Task[Function]],
+        function: Function,
+        wait: Callable[[Function], Awaitable[Function]],
+    ) -> Function:
         name = function.name
-        task = self._wakes.get(name)
+        task = waits.get(name)
         if task is None:
-            task = asyncio.ensure_future(self._wake(function))
-            self._wakes[name] = task
+            task = asyncio.ensure_future(wait(function))
+            waits[name] = task
 
             def forget(done: asyncio.Task[Function]) -> None:
-                if self._wakes.get(name) is done:
-                    del self._wakes[name]
+                if waits.get(name) is done:
+                    del waits[name]
                 if not done.cancelled():
                     done.exception()  # retrieved: waiters got it already
 
@@ -230,8 +355,11 @@ class ColdStart:
         return await asyncio.shield(task)
 
     async def close(self) -> None:
-        """Cancel wake-ups under way (at shutdown)."""
-        tasks: list[asyncio.Task[Function] | asyncio.Task[None]] = list(self._wakes.values())
+        """Cancel wake-ups and holds under way (at shutdown)."""
+        tasks: list[asyncio.Task[Function] | asyncio.Task[None]] = [
+            *self._wakes.values(),
+            *self._holds.values(),
+        ]
         if self._watcher is not None:
             tasks.append(self._watcher)
             self._watcher = None
@@ -256,17 +384,19 @@ class ColdStart:
                         await self._until_drained(function)
                 current = self._provider.lookup(name) or function
                 wanted = (park is not None and not park.failed) or current.replicas <= 0
+                # Taken before scaling, so that a new task failing at once is new here.
+                watch = await self._watch(name)
                 if wanted and waking:
                     replicas = max(self._scaler.policy(current).min_replicas, 1)
                     await self._scaler.set_replicas(current, replicas, "scale from zero")
-                ready = await self._until_ready(name)
+                ready = await self._until_ready(name, watch)
         except TimeoutError:
             raise ColdStartFailed(
                 name,
                 f"function {name!r} has no running replicas and none became ready within "
-                f"{self._timeout:g}s of scaling it from zero (GATEWAY_SCALE_FROM_ZERO_TIMEOUT)",
+                f"{self._timeout:g}s of scaling it from zero ({TIMEOUT_SETTING})",
             ) from None
-        except FunctionNotFound:
+        except (FunctionNotFound, ColdStartFailed):
             raise
         except GatewayError as error:
             raise ColdStartFailed(
@@ -288,22 +418,99 @@ class ColdStart:
         """Until the parked replicas have left DNS (or a few seconds have passed)."""
         host, port = function.upstream_host, function.upstream_port
         deadline = self._clock() + DRAIN_WAIT_SECONDS
+        self._recent.pop(function.name, None)  # a parked replica: going away
         while self._clock() < deadline:
             self._resolver.forget(host, port)
             if not await self._resolver.addresses(host, port):
                 return
-            await asyncio.sleep(self._poll)
+            await asyncio.sleep(self._poll * DNS_EVERY)
 
-    async def _until_ready(self, name: str) -> Function:
-        """Until the view shows replicas and one of them accepts a connection."""
+    async def _hold(self, function: Function) -> Function:
+        name = function.name
+        started = self._clock()
+        try:
+            async with asyncio.timeout(self._timeout):
+                watch = await self._watch(name)
+                if watch is None:
+                    raise _CannotHold
+                failure = self._failures.get(name)
+                if (
+                    failure is not None
+                    and self._clock() - failure[1] < FAILURE_MEMORY_SECONDS
+                    and not watch.addresses
+                ):
+                    raise ReplicaFailed(name, failure[0])
+                ready = await self._until_ready(name, watch)
+        except TimeoutError:
+            raise ColdStartFailed(
+                name,
+                f"function {name!r} has no ready replica and none became ready within "
+                f"{self._timeout:g}s ({TIMEOUT_SETTING})",
+            ) from None
+        log.info(
+            "function %s: held calls %.2fs until a replica was ready",
+            name,
+            self._clock() - started,
+        )
+        return ready
+
+    async def _watch(self, name: str) -> _TaskWatch | None:
+        """The function's tasks now, to tell later failures from past ones (None: the
+        provider cannot list them; an engine that does not answer now may later)."""
+        if self._tasks is None:
+            return None
+        try:
+            tasks = await self._tasks(name)
+        except GatewayError as error:
+            log.debug("function %s: cannot list its replicas: %s", name, error.message)
+            return _TaskWatch(())
+        return None if tasks is None else _TaskWatch(tasks)
+
+    async def _list_tasks(self, name: str) -> Sequence[ReplicaTask] | None:
+        assert self._tasks is not None
+        try:
+            return await self._tasks(name)
+        except GatewayError as error:  # the engine did not answer: DNS may still
+            log.debug("function %s: cannot list its replicas: %s", name, error.message)
+            return None
+
+    async def _until_ready(self, name: str, watch: _TaskWatch | None = None) -> Function:
+        """Until a replica is ready: one DNS lists accepts a connection, or one the
+        engine lists as running answers its health check (`ReplicaFailed` if one fails)."""
+        addresses = watch.addresses if watch is not None else ()
+        poll = 0
         while True:
             function = self._provider.lookup(name)
             if function is None:
                 raise FunctionNotFound(name)
-            if function.replicas > 0:
-                host, port = function.upstream_host, function.upstream_port
+            port = function.upstream_port
+            if function.replicas > 0 and poll % DNS_EVERY == 0:
+                host = function.upstream_host
                 self._resolver.forget(host, port)
                 for address in await self._resolver.addresses(host, port):
                     if await self._probe(address, port):
                         return function
+            # At poll 0, the watch's own reading is fresh.
+            if watch is not None and poll > 0 and poll % TASKS_EVERY == 0:
+                tasks = await self._list_tasks(name)
+                if tasks is not None:
+                    failed = watch.new_failure(tasks)
+                    if failed is not None:
+                        message = _failure_message(name, failed)
+                        self._failures[name] = (message, self._clock())
+                        raise ReplicaFailed(name, message)
+                    addresses = running_addresses(tasks)
+            for address in addresses:
+                if await self._task_probe(address, port):
+                    self._recent[name] = (address, self._clock())
+                    return dataclasses.replace(function, upstream_host=address)
             await asyncio.sleep(self._poll)
+            poll += 1
+
+
+def _failure_message(name: str, task: ReplicaTask) -> str:
+    reason = task.error or "no reason given"
+    return (
+        f"function {name!r} has no running replicas: "
+        f"a replica could not start ({task.state}: {reason})"
+    )

@@ -50,6 +50,7 @@ from gateway.providers.base import (
     FunctionRegistry,
     LogLine,
     ProviderStatus,
+    ReplicaTask,
 )
 from gateway.providers.swarm.lease import SwarmLease
 from gateway.providers.swarm.management import SwarmManagement
@@ -161,6 +162,11 @@ class SwarmProvider:
         """See `FunctionProvider.available_replicas`: tasks in state running, per service."""
         return await self._management.available_replicas()
 
+    async def replica_tasks(self, name: str) -> Sequence[ReplicaTask]:
+        """See `FunctionProvider.replica_tasks`: the service's tasks, their state, error
+        and address on the functions network (one engine call)."""
+        return await self._management.replica_tasks(name)
+
     async def deploy(self, deployment: FunctionDeployment) -> None:
         """See `FunctionProvider.deploy`."""
         await self._management.deploy(deployment)
@@ -203,6 +209,10 @@ class SwarmProvider:
     def names_by_id(self) -> dict[str, str]:
         """Function names by service id (a copy: the sync thread owns the original)."""
         return self._names_by_id.copy()  # atomic under the GIL
+
+    def network_ids(self) -> frozenset[str]:
+        """The functions network's ids, as last read."""
+        return self._network_ids
 
     def is_function(self, attrs: Mapping[str, Any]) -> bool:
         """Whether a service's attrs describe a function on the functions network."""

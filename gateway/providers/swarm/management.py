@@ -29,9 +29,9 @@ from gateway.errors import (
     OrchestratorError,
     ProviderUnavailable,
 )
-from gateway.providers.base import LogLine
+from gateway.providers.base import LogLine, ReplicaTask
 from gateway.providers.swarm.logs import parse_engine_logs
-from gateway.providers.swarm.services import ENGINE_ERRORS, PROCESS_ENV, mapping
+from gateway.providers.swarm.services import ENGINE_ERRORS, PROCESS_ENV, mapping, replica_task
 
 if TYPE_CHECKING:
     from gateway.providers.swarm.discovery import SwarmProvider
@@ -48,6 +48,10 @@ class SwarmManagement:
     async def available_replicas(self) -> Mapping[str, int]:
         """See `FunctionProvider.available_replicas`: tasks in state running, per service."""
         return await self._engine_call(self._count_running_tasks)
+
+    async def replica_tasks(self, name: str) -> Sequence[ReplicaTask]:
+        """See `FunctionProvider.replica_tasks`: the service's tasks that should run."""
+        return await self._engine_call(self._list_tasks, name)
 
     async def deploy(self, deployment: FunctionDeployment) -> None:
         """See `FunctionProvider.deploy`."""
@@ -97,6 +101,19 @@ class SwarmManagement:
             if name is not None and mapping(task.get("Status")).get("State") == "running":
                 counts[name] = counts.get(name, 0) + 1
         return counts
+
+    def _list_tasks(self, name: str) -> list[ReplicaTask]:
+        known = self._discovery.registry.lookup(name)
+        full_name = known.name if known is not None else name
+        ids = [sid for sid, sname in self._discovery.names_by_id().items() if sname == full_name]
+        if not ids:
+            return []
+        client = self._discovery.client()
+        # Every task Swarm keeps (its history included): one that failed is marked for
+        # shutdown at once when Swarm replaces it, and that failure is what we look for.
+        tasks = client.api.tasks(filters={"service": ids[0]})  # type: ignore[no-untyped-call]
+        network, network_ids = self._discovery.network, self._discovery.network_ids()
+        return [replica_task(task, network, network_ids) for task in tasks]
 
     def _create_service(self, deployment: FunctionDeployment) -> None:
         client = self._discovery.client()

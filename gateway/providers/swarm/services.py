@@ -9,7 +9,7 @@ from typing import Any
 import docker.errors
 
 from gateway.labels import FUNCTION_LABEL, PORT_LABEL, parse_port
-from gateway.providers.base import DEFAULT_FUNCTION_PORT, Function
+from gateway.providers.base import DEFAULT_FUNCTION_PORT, Function, ReplicaTask
 
 __all__ = ["FUNCTION_LABEL", "PORT_LABEL", "parse_port"]  # re-exported for discovery
 
@@ -53,6 +53,29 @@ def function_from_service(
         namespace=labels.get(NAMESPACE_LABEL) or None,
         labels=labels,
         env_process=_env_value(container.get("Env"), PROCESS_ENV),
+    )
+
+
+def replica_task(
+    task: Mapping[str, Any], network: str, network_ids: Collection[str] = ()
+) -> ReplicaTask:
+    """A task as the gateway reads it (`docker inspect <task>`): its state, its error and
+    its address on the functions network (by name or one of `network_ids`), if any."""
+    status = mapping(task.get("Status"))
+    address = None
+    for attachment in task.get("NetworksAttachments") or []:
+        attached = mapping(mapping(attachment).get("Network"))
+        name = mapping(attached.get("Spec")).get("Name")
+        if name != network and attached.get("ID") not in network_ids:
+            continue
+        for cidr in mapping(attachment).get("Addresses") or []:
+            address = str(cidr).split("/", 1)[0] or None
+            break
+    return ReplicaTask(
+        id=str(task.get("ID", "")),
+        state=str(status.get("State", "")),
+        address=address,
+        error=str(status.get("Err") or ""),
     )
 
 

@@ -93,6 +93,50 @@ def service_attrs(
     }
 
 
+def task_attrs(
+    service_id: str,
+    state: str,
+    *,
+    address: str | None = None,
+    error: str = "",
+    task_id: str | None = None,
+    network_id: str = FUNCTIONS_NETWORK_ID,
+    network_name: str = "functions",
+) -> dict[str, Any]:
+    """A task as `GET /tasks` shows it on Docker 20.10: `address` on the functions network
+    (with its prefix length, as the engine writes it), `error` in `Status.Err`."""
+    status: dict[str, Any] = {
+        "Timestamp": "2026-11-25T09:21:45.123456789Z",
+        "State": state,
+        "Message": state,
+    }
+    if error:
+        status["Err"] = error
+    task: dict[str, Any] = {
+        "ID": task_id or next(_task_ids),
+        "Version": {"Index": 20},
+        "ServiceID": service_id,
+        "Slot": 1,
+        "Status": status,
+        "DesiredState": "running",
+    }
+    if address is not None:
+        task["NetworksAttachments"] = [
+            {
+                "Network": {"ID": OTHER_NETWORK_ID, "Spec": {"Name": "ingress"}},
+                "Addresses": ["10.0.0.9/24"],
+            },
+            {
+                "Network": {"ID": network_id, "Spec": {"Name": network_name}},
+                "Addresses": [f"{address}/24"],
+            },
+        ]
+    return task
+
+
+_task_ids = (f"task{n:021d}" for n in itertools.count(1))
+
+
 class FakeEventStream:
     """Like the SDK's CancellableStream: blocks for the next event until closed."""
 
@@ -178,6 +222,8 @@ class FakeDockerClient(docker.DockerClient):
         )
         self._secrets: dict[str, str] = {}
         self._containers: dict[str, dict[str, Any]] = {}
+        self._tasks: list[dict[str, Any]] = []
+        self.task_calls: list[dict[str, Any]] = []
         self._refusals: dict[str, list[docker.errors.APIError]] = {}
         self.reachable = True
         self.streams: list[FakeEventStream] = []
@@ -239,6 +285,11 @@ class FakeDockerClient(docker.DockerClient):
                 "Id": container_id,
                 "Config": {"Hostname": container_id[:12], "Labels": dict(labels)},
             }
+
+    def set_tasks(self, tasks: list[dict[str, Any]]) -> None:
+        """Replace every task the engine lists (see `task_attrs`)."""
+        with self._lock:
+            self._tasks = copy.deepcopy(tasks)
 
     def create_secret(self, name: str) -> str:
         """Add a secret (`docker secret create`); returns its ID."""
@@ -530,6 +581,22 @@ class _Api:
             raise engine_error(404, f"service {service_id} not found")
         client.remove_service(service_id)
         return True
+
+    @like_sdk(docker.APIClient.tasks)
+    def tasks(self, call: Mapping[str, Any], given: Mapping[str, Any]) -> list[dict[str, Any]]:
+        """The tasks set by `set_tasks` that match the `service` and `desired-state` filters."""
+        client = self._client
+        client._check("tasks")
+        filters = dict(call["filters"] or {})
+        client.task_calls.append(filters)
+        assert set(filters) <= {"service", "desired-state"}, filters
+        with client._lock:
+            return [
+                copy.deepcopy(task)
+                for task in client._tasks
+                if filters.get("service", task["ServiceID"]) == task["ServiceID"]
+                and filters.get("desired-state", task["DesiredState"]) == task["DesiredState"]
+            ]
 
     @like_sdk(docker.APIClient.service_logs)
     def service_logs(self, call: Mapping[str, Any], given: Mapping[str, Any]) -> Iterator[bytes]:

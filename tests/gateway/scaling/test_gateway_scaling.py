@@ -225,3 +225,11 @@ def test_config_defaults_and_variables() -> None:
 def test_config_errors_name_the_variable(name: str, value: str) -> None:
     with pytest.raises(ConfigError, match=name):
         load_config({name: value})
+
+
+def test_the_hold_timeout_has_a_new_name_and_keeps_the_old_one() -> None:
+    assert load_config({"GATEWAY_HOLD_TIMEOUT": "12"}).scale_from_zero_timeout == 12.0
+    both = {"GATEWAY_HOLD_TIMEOUT": "12", "GATEWAY_SCALE_FROM_ZERO_TIMEOUT": "90"}
+    assert load_config(both).scale_from_zero_timeout == 12.0
+    with pytest.raises(ConfigError, match="GATEWAY_HOLD_TIMEOUT"):
+        load_config({"GATEWAY_HOLD_TIMEOUT": "soon"})

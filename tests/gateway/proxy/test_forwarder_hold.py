@@ -1,0 +1,144 @@
+"""The forwarder's hold: when no replica resolves or none accepts a connection, it asks
+its hold for a ready one and tries once more there; a replica only slow to accept is not
+held for. A fake upstream client and a table resolver, in-process."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+from collections.abc import AsyncIterator, MutableMapping
+from typing import Any
+
+import pytest
+from multidict import CIMultiDict
+
+from gateway.config import GatewayConfig
+from gateway.errors import NoReplicas, UpstreamTimeout, UpstreamUnavailable
+from gateway.providers.base import Function
+from gateway.proxy.bodies import StreamedBody
+from gateway.proxy.forwarder import Forwarder
+from gateway.proxy.upstream import ConnectFailed, ConnectTimedOut
+from tests.gateway.harness import TableResolver
+
+FUNCTION = Function("f", "faas/cat", 1, "f.test", 8080)
+
+
+class Answer:
+    def __init__(self) -> None:
+        self.status = 200
+        self.raw_headers = [(b"content-length", b"2")]
+        self.content_length: int | None = 2
+
+    async def read(self) -> bytes:
+        return b"ok"
+
+    async def chunks(self) -> AsyncIterator[bytes]:
+        yield b"ok"
+
+    def close(self) -> None:
+        pass
+
+    def release(self) -> None:
+        pass
+
+
+class Client:
+    """Answers from `ready` addresses; refuses (or times out on) the others."""
+
+    def __init__(self, ready: set[str], timing_out: bool = False) -> None:
+        self.ready = ready
+        self.timing_out = timing_out
+        self.tried: list[str] = []
+
+    async def start(self) -> None:
+        pass
+
+    async def close(self) -> None:
+        pass
+
+    async def request(
+        self,
+        method: str,
+        address: str,
+        port: int,
+        path: str,
+        headers: CIMultiDict[str],
+        body: bytes | None,
+        streamed: StreamedBody | None,
+    ) -> Answer:
+        self.tried.append(address)
+        if address in self.ready:
+            return Answer()
+        if self.timing_out:
+            raise ConnectTimedOut("timed out")
+        raise ConnectFailed("connection refused")
+
+
+class Hold:
+    def __init__(self, address: str | None) -> None:
+        self.address = address
+        self.calls = 0
+
+    async def __call__(self, function: Function) -> Function | None:
+        self.calls += 1
+        if self.address is None:
+            return None
+        return dataclasses.replace(function, upstream_host=self.address)
+
+
+def send(forwarder: Forwarder) -> tuple[int, list[MutableMapping[str, Any]]]:
+    sent: list[MutableMapping[str, Any]] = []
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def record(message: MutableMapping[str, Any]) -> None:
+        sent.append(message)
+
+    scope = {"method": "POST", "headers": [(b"content-length", b"0")]}
+    code = asyncio.run(
+        forwarder.forward(FUNCTION, "/", None, CIMultiDict(), "id", scope, receive, record)
+    )
+    return code, sent
+
+
+@pytest.mark.parametrize("dns", [(), ("10.0.0.1",)], ids=["none resolves", "none accepts"])
+def test_a_call_with_no_reachable_replica_is_held_and_sent_to_the_ready_one(
+    dns: tuple[str, ...],
+) -> None:
+    client, hold = Client({"10.0.1.9"}), Hold("10.0.1.9")
+    forwarder = Forwarder(GatewayConfig(), TableResolver({"f.test": dns}), client, hold)
+    code, sent = send(forwarder)
+    assert code == 200
+    assert sent[-1]["body"] == b"ok"
+    assert hold.calls == 1
+    assert client.tried[-1] == "10.0.1.9"
+
+
+def test_without_a_replica_to_wait_for_the_call_fails_as_before() -> None:
+    forwarder = Forwarder(GatewayConfig(), TableResolver({}), Client(set()), Hold(None))
+    with pytest.raises(NoReplicas):
+        send(forwarder)
+    refused = Forwarder(GatewayConfig(), TableResolver({"f.test": ("10.0.0.1",)}),
+                        Client(set()), Hold(None))  # fmt: skip
+    with pytest.raises(UpstreamUnavailable, match="connection refused"):
+        send(refused)
+
+
+def test_a_replica_slow_to_accept_is_not_held_for() -> None:
+    hold = Hold("10.0.1.9")
+    forwarder = Forwarder(
+        GatewayConfig(), TableResolver({"f.test": ("10.0.0.1",)}),
+        Client({"10.0.1.9"}, timing_out=True), hold,
+    )  # fmt: skip
+    with pytest.raises(UpstreamTimeout):
+        send(forwarder)
+    assert hold.calls == 0
+
+
+def test_the_held_call_is_tried_once_more_only() -> None:
+    client, hold = Client(set()), Hold("10.0.1.9")  # the "ready" replica refuses too
+    forwarder = Forwarder(GatewayConfig(), TableResolver({}), client, hold)
+    with pytest.raises(UpstreamUnavailable):
+        send(forwarder)
+    assert (hold.calls, client.tried) == (1, ["10.0.1.9"])
