@@ -144,8 +144,12 @@ class ReplicaTask:
 
     @property
     def running(self) -> bool:
-        """Whether its container runs (not yet whether it answers)."""
-        return self.state == "running"
+        """Whether its container is started or starting (not yet whether it answers).
+
+        Swarm keeps a task with a HEALTHCHECK in `starting` until its first healthy check,
+        which is what the gateway's own probe is there to beat, so `starting` counts.
+        """
+        return self.state in ("starting", "running")
 
     @property
     def failed(self) -> bool:

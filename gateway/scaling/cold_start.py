@@ -73,6 +73,7 @@ RECENT_READY_SECONDS = 1.0
 FAILURE_MEMORY_SECONDS = 10.0
 # A task's address that does not answer its health check this fast is tried again later.
 TASK_PROBE_TIMEOUT = 0.5
+TASK_CONNECT_TIMEOUT = 0.1
 # How often each worker re-reads the functions other workers are parking.
 PARKED_POLL_SECONDS = 0.1
 
@@ -140,8 +141,11 @@ async def health_probe(address: str, port: int, within: float) -> bool:
     """Whether the watchdog at `address:port` is ready: it accepts a connection and
     `GET /_/health` answers with a status below 500 (the watchdog's 503: not yet)."""
     try:
-        async with asyncio.timeout(within):
+        # A task's address answers nothing (no refusal either) until its container's
+        # network is up: a short connect deadline lets the next poll try again soon.
+        async with asyncio.timeout(min(within, TASK_CONNECT_TIMEOUT)):
             reader, writer = await asyncio.open_connection(address, port)
+        async with asyncio.timeout(within):
             try:
                 writer.write(
                     b"GET /_/health HTTP/1.1\r\nHost: %s\r\nConnection: close\r\n\r\n"
@@ -484,12 +488,6 @@ class ColdStart:
             if function is None:
                 raise FunctionNotFound(name)
             port = function.upstream_port
-            if function.replicas > 0 and poll % DNS_EVERY == 0:
-                host = function.upstream_host
-                self._resolver.forget(host, port)
-                for address in await self._resolver.addresses(host, port):
-                    if await self._probe(address, port):
-                        return function
             # At poll 0, the watch's own reading is fresh.
             if watch is not None and poll > 0 and poll % TASKS_EVERY == 0:
                 tasks = await self._list_tasks(name)
@@ -504,6 +502,15 @@ class ColdStart:
                 if await self._task_probe(address, port):
                     self._recent[name] = (address, self._clock())
                     return dataclasses.replace(function, upstream_host=address)
+            # DNS only while the engine names no started replica: a name with no healthy
+            # task yet can take the resolver a long while to give up on (measured: the
+            # first answer came 0.7 s after the watchdog listened).
+            if not addresses and function.replicas > 0 and poll % DNS_EVERY == 0:
+                host = function.upstream_host
+                self._resolver.forget(host, port)
+                for address in await self._resolver.addresses(host, port):
+                    if await self._probe(address, port):
+                        return function
             await asyncio.sleep(self._poll)
             poll += 1
 
