@@ -50,6 +50,9 @@ from gateway.proxy.upstream import (
 
 log = logging.getLogger("gateway.proxy")
 
+# How many times one call may be held for a ready replica before it gets its 502/503.
+HOLD_ATTEMPTS = 3
+
 
 Hold = Callable[[Function], Awaitable["Function | None"]]
 """Wait until a function with no ready replica has one; its view then (None: cannot wait)."""
@@ -149,16 +152,21 @@ class Forwarder:
         then holding for a ready replica when none could be reached."""
         try:
             return await self._to_a_replica(function, method, path, headers, body, streamed)
-        except _Unreachable as unreachable:
+        except _Unreachable as first:
+            unreachable = first
+        # The replica a hold found can go away before the call reaches it (a stop-first
+        # update stopping the old one): hold again, a bounded number of times.
+        for _ in range(HOLD_ATTEMPTS):
             if self._hold is None or (streamed is not None and streamed.started):
-                raise unreachable.error from unreachable.__cause__
+                break
             ready = await self._hold(function)
             if ready is None:
-                raise unreachable.error from unreachable.__cause__
-        try:
-            return await self._to_a_replica(ready, method, path, headers, body, streamed)
-        except _Unreachable as unreachable:
-            raise unreachable.error from unreachable.__cause__
+                break
+            try:
+                return await self._to_a_replica(ready, method, path, headers, body, streamed)
+            except _Unreachable as again:
+                unreachable = again
+        raise unreachable.error from unreachable.__cause__
 
     async def _to_a_replica(
         self,

@@ -16,7 +16,7 @@ from gateway.config import GatewayConfig
 from gateway.errors import NoReplicas, UpstreamTimeout, UpstreamUnavailable
 from gateway.providers.base import Function
 from gateway.proxy.bodies import StreamedBody
-from gateway.proxy.forwarder import Forwarder
+from gateway.proxy.forwarder import HOLD_ATTEMPTS, Forwarder
 from gateway.proxy.upstream import ConnectFailed, ConnectTimedOut
 from tests.gateway.harness import TableResolver
 
@@ -136,9 +136,9 @@ def test_a_replica_slow_to_accept_is_not_held_for() -> None:
     assert hold.calls == 0
 
 
-def test_the_held_call_is_tried_once_more_only() -> None:
+def test_a_held_call_is_held_again_a_bounded_number_of_times() -> None:
     client, hold = Client(set()), Hold("10.0.1.9")  # the "ready" replica refuses too
     forwarder = Forwarder(GatewayConfig(), TableResolver({}), client, hold)
     with pytest.raises(UpstreamUnavailable):
         send(forwarder)
-    assert (hold.calls, client.tried) == (1, ["10.0.1.9"])
+    assert (hold.calls, client.tried) == (HOLD_ATTEMPTS, ["10.0.1.9"] * HOLD_ATTEMPTS)
