@@ -116,6 +116,11 @@ def test_a_stop_first_update_is_bridged_by_holding_calls(
            f"{loop.calls} calls, 0 failed, slowest {loop.slowest:.2f}s (held in the gap)")
 
 
+def containers_of(service: str) -> list[str]:
+    """The ids of the containers of `service` that exist now, running or stopping."""
+    return docker("ps", "-q", "--filter", f"label=com.docker.swarm.service.name={service}").split()
+
+
 def test_a_function_at_zero_wakes_through_the_engines_tasks(
     client: httpx.Client, make_service: ServiceFactory, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -129,6 +134,9 @@ def test_a_function_at_zero_wakes_through_the_engines_tasks(
         docker("service", "scale", "--detach", f"{name}=0")
         wait_for(lambda: running_tasks(name) == 0, f"{name} at 0", timeout=90)
         wait_for(lambda: desired_replicas(name) == 0, f"{name} desired 0", timeout=30)
+        # A stopping replica drains its calls for a while: a wake is from zero only once
+        # its container is gone (else the figure times the old replica answering).
+        wait_for(lambda: not containers_of(name), f"{name}'s containers to go", timeout=90)
         time.sleep(1.5)  # the gateway's view (engine events) shows 0 too
         started = time.monotonic()
         reply = client.post(f"/function/{name}", content=b"awake")
