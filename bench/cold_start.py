@@ -222,12 +222,22 @@ def print_table(title: str, wakes: Sequence[Wake]) -> None:
     print(f"  answers: {answers} s; calls not answered 200: {failed}")
 
 
+def print_moments(wake: Wake) -> None:
+    """One wake's moments as unix seconds, to set beside the gateway's own log."""
+    moments = {"called": wake.called, **wake.moments, "first answer": wake.answered}
+    ordered = sorted(moments.items(), key=lambda item: item[1])
+    print("  ".join(f"{phase}={moment:.3f}" for phase, moment in ordered))
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the wakes and print both tables."""
     parser = argparse.ArgumentParser(prog="python -m bench.cold_start", description=__doc__)
     parser.add_argument("--wakes", type=int, default=5)
     parser.add_argument("--burst", type=int, default=100)
     parser.add_argument("--image", default="localhost/faas/catservice:latest")
+    parser.add_argument(
+        "--each", action="store_true", help="also print every wake's moments (unix seconds)"
+    )
     args = parser.parse_args(argv)
     config = SwarmConfig.from_env()
     client = docker.from_env(timeout=120)
@@ -236,9 +246,13 @@ def main(argv: list[str] | None = None) -> int:
         for _ in range(args.wakes):
             bench.to_zero()
             singles.append(bench.wake(1))
+            if args.each:
+                print_moments(singles[-1])
         for _ in range(args.wakes):
             bench.to_zero()
             bursts.append(bench.wake(args.burst))
+            if args.each:
+                print_moments(bursts[-1])
     print_table("one call to a function at zero", singles)
     print_table(f"{args.burst} concurrent calls to a function at zero", bursts)
     return 0

@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 
 from gateway.config import ConfigError, load_config
+from gateway.neighbours import warn_if_slow
 from gateway.workers import configure_logging, serve
 
 
@@ -16,6 +17,8 @@ def main() -> int:
         print(f"gateway: configuration error: {error}", file=sys.stderr)
         return 2
     configure_logging(config)
+    if config.provider == "swarm":
+        warn_if_slow()
     serve(config)
     return 0
 

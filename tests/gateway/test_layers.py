@@ -47,6 +47,8 @@ RULES: list[tuple[str, tuple[str, ...]]] = [
     ("gateway.errors", ("gateway.",)),
     # The labels the platform reads, and their parsers.
     ("gateway.labels", ("gateway.",)),
+    # Reads this container's ARP settings at start: a leaf.
+    ("gateway.neighbours", ("gateway.",)),
     ("gateway.asgi", ("gateway.proxy", "gateway.routing", "gateway.providers",
                       "gateway.management", "gateway.scaling", "gateway.metrics")),
     # The server's request-head bounds: uvicorn and the config, nothing of the layers.
