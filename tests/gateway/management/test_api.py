@@ -101,7 +101,7 @@ def test_deploy_list_describe_scale_update_remove(
     assert listed["hello"] == {
         "name": "hello",
         "image": "faas/hello:latest",
-        "namespace": "",
+        "namespace": "openfaas-fn",
         "envProcess": "cat",
         "labels": {"team": "a", "com.faas.managed": "true"},
         "annotations": {"topic": "t"},
@@ -109,7 +109,8 @@ def test_deploy_list_describe_scale_update_remove(
         "availableReplicas": 1,
         "invocationCount": 0,
     }
-    assert listed["func_cat"]["namespace"] == "func"
+    # The gateway's one namespace: a stack's stays in the name (docs/management.md).
+    assert listed["func_cat"]["namespace"] == "openfaas-fn"
 
     assert api.post("/functions", json=HELLO).status_code == 409
     assert api.post("/scale-function/hello", json={"replicas": 3}).status_code == 202
@@ -211,7 +212,7 @@ def test_info_and_openapi(api: httpx.Client) -> None:
     assert set(document["paths"]) == {
         "/system/functions", "/system/function/{name}", "/system/scale-function/{name}",
         "/system/info", "/system/healthz", "/system/alert", "/system/logs",
-        "/system/openapi.json",
+        "/system/openapi.json", "/system/namespaces",
     }  # fmt: skip
 
 
@@ -245,9 +246,9 @@ def test_logs_are_ndjson_by_short_or_full_name(api: httpx.Client, provider: Memo
         assert reply.headers["content-type"] == "application/x-ndjson"
         records = [json.loads(line) for line in reply.text.splitlines()]
         assert records == [
-            {"name": "func_cat", "instance": "task1",
+            {"name": "func_cat", "namespace": "openfaas-fn", "instance": "task1",
              "timestamp": "2026-11-25T11:32:01.000000000Z", "text": "started"},
-            {"name": "func_cat", "instance": "task1",
+            {"name": "func_cat", "namespace": "openfaas-fn", "instance": "task1",
              "timestamp": "2026-11-25T11:32:02.000000000Z", "text": "called"},
         ]  # fmt: skip
     assert provider.log_reads[-1] == ("func_cat", "1795604400.000000000", 5)
