@@ -291,7 +291,14 @@ def cmd_info(args: argparse.Namespace, out: TextIO) -> int:
 
 
 def _definitions(args: argparse.Namespace) -> DefinitionFile:
-    return load_definitions(args.file or DEFAULT_FILE)
+    definitions = load_definitions(args.file or DEFAULT_FILE)
+    if definitions.ignored:
+        print(
+            f"faas: warning: {definitions.path}: ignored, as faas cannot honour them: "
+            + ", ".join(definitions.ignored),
+            file=sys.stderr,
+        )
+    return definitions
 
 
 def _client(args: argparse.Namespace, definitions: DefinitionFile | None = None) -> GatewayClient:

@@ -41,6 +41,7 @@ from gateway.management.auth import (
     without_credentials,
 )
 from gateway.metrics import CONTENT_TYPE, GatewayMetrics
+from gateway.namespaces import Namespaces
 from gateway.providers.base import FunctionProvider, LeaderLease
 from gateway.proxy.forwarder import Forwarder
 from gateway.proxy.handler import FunctionProxy, HeaderFilter
@@ -119,6 +120,7 @@ def create_app(
     that several gateways decide once (none: this gateway decides alone).
     """
     metrics = GatewayMetrics(provider, shared.metrics if shared is not None else None)
+    namespaces = Namespaces(config.namespace)
     resolver = resolver or ReplicaResolver(config.dns_ttl)
     scaler = Scaler(provider, metrics)
     cold_start = ColdStart(
@@ -166,6 +168,7 @@ def create_app(
         buffer_limit=config.buffer_limit,
         waker=cold_start,
         header_filter=header_filter,
+        namespaces=namespaces,
     )
     alert = RequireBasicAuth(
         create_alert_app(provider, autoscaler), config.basic_auth, what="alert webhook"
@@ -226,7 +229,7 @@ def create_app(
             Route("/healthz", healthz, methods=["GET"]),
             Route("/metrics", metrics_endpoint, methods=["GET"]),
             Route("/system/alert", alert, methods=["POST"]),
-            Mount("/system", create_system_app(config, provider, metrics)),
+            Mount("/system", create_system_app(config, provider, metrics, namespaces)),
         ],
         lifespan=lifespan,
     )

@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import math
 import os
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal, Protocol, TypeVar
 
+from gateway.namespaces import DEFAULT_NAMESPACE
 from gateway.providers.base import DEFAULT_FUNCTION_PORT, Function
 
 ProviderKind = Literal["swarm", "static"]
@@ -98,6 +100,9 @@ class GatewayConfig:
     # GATEWAY_SCALE_FROM_ZERO_TIMEOUT (docs/scaling.md).
     scale_from_zero_timeout: float = 30.0
     head_limits: HeadLimits = HeadLimits()
+    # The one function namespace (`<name>.<namespace>`, GET /system/namespaces): OpenFaaS's
+    # default, so faas-cli works unchanged (gateway/namespaces.py).
+    namespace: str = DEFAULT_NAMESPACE
     # Worker processes sharing the listening socket (gateway/workers.py); 1: one process,
     # no supervisor. Default: the CPUs the container may use.
     workers: int = field(default_factory=available_cpus)
@@ -159,6 +164,7 @@ def load_config(env: Mapping[str, str] | None = None) -> GatewayConfig:
         ),
         head_limits=_load_head_limits(get),
         workers=get("GATEWAY_WORKERS", _parse_workers, defaults.workers),
+        namespace=get("GATEWAY_NAMESPACE", _parse_namespace, defaults.namespace),
     )
 
 
@@ -252,6 +258,15 @@ def _split_host_port(name: str, address: str) -> tuple[str, int]:
 
 
 def _parse_str(name: str, raw: str) -> str:
+    return raw
+
+
+def _parse_namespace(name: str, raw: str) -> str:
+    if re.fullmatch(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?", raw) is None:
+        raise ConfigError(
+            f"{name}: expected a DNS label (lower-case letters, digits and '-', at most 63 "
+            f"characters, no '.'), got {raw!r}"
+        )
     return raw
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Annotated, Any, TypeVar
 
@@ -87,6 +87,12 @@ def _not_reserved_secret(name: str) -> str:
     if any(marker in name for marker in _RESERVED_SECRET_MARKERS):
         raise ValueError(f"{name!r} is reserved for the gateway")
     return name
+
+
+_NAMESPACE_FIELD = (
+    "The function's namespace: empty or the gateway's one namespace (GATEWAY_NAMESPACE, "
+    "'openfaas-fn' by default, listed at GET /system/namespaces); another is a 404."
+)
 
 
 @dataclass(frozen=True)
@@ -290,7 +296,7 @@ class FunctionDeployment(BaseModel):
     limits: ResourceSpec | None = None
     requests: ResourceSpec | None = None
     read_only_root_filesystem: bool = False
-    namespace: str | None = Field(default=None, description="Accepted, ignored.")
+    namespace: str | None = Field(default=None, description=_NAMESPACE_FIELD)
     network: str | None = Field(default=None, description="Accepted, ignored.")
 
     @model_validator(mode="before")
@@ -309,6 +315,7 @@ class ScaleRequest(BaseModel):
 
     service_name: str | None = Field(default=None, description="If given, the name in the path.")
     replicas: Replicas
+    namespace: str | None = Field(default=None, description=_NAMESPACE_FIELD)
 
 
 class DeleteFunctionRequest(BaseModel):
@@ -317,6 +324,7 @@ class DeleteFunctionRequest(BaseModel):
     model_config = ConfigDict(frozen=True, strict=True, alias_generator=to_camel)
 
     function_name: FunctionName
+    namespace: str | None = Field(default=None, description=_NAMESPACE_FIELD)
 
 
 _Model = TypeVar("_Model", bound=BaseModel)
@@ -327,17 +335,23 @@ def parse_deployment(body: object) -> FunctionDeployment:
     return _parse(FunctionDeployment, body)
 
 
-def parse_scale_request(name: str, body: object) -> int:
-    """The replica count asked for the function `name` (from the path)."""
+def parse_scale_request(
+    name: str, body: object, function_name: Callable[[str], str] | None = None
+) -> ScaleRequest:
+    """The replicas asked for the function `name` (from the path). `function_name` reads
+    `serviceName` as the path's name was read (its namespace suffix taken off)."""
     request = _parse(ScaleRequest, body)
-    if request.service_name is not None and request.service_name != name:
+    given = request.service_name
+    if given is not None and function_name is not None:
+        given = function_name(given)
+    if given is not None and given != name:
         raise BadRequest("serviceName: must match the name in the path when given")
-    return request.replicas
+    return request
 
 
-def parse_delete_request(body: object) -> str:
-    """The name of the function to remove."""
-    return _parse(DeleteFunctionRequest, body).function_name
+def parse_delete_request(body: object) -> DeleteFunctionRequest:
+    """Which function to remove (`functionName` may carry a `.<namespace>` suffix)."""
+    return _parse(DeleteFunctionRequest, body)
 
 
 def _parse(model: type[_Model], body: object) -> _Model:

@@ -33,6 +33,17 @@ class FunctionNotFound(GatewayError):
         self.name = name
 
 
+class NamespaceNotFound(GatewayError):
+    """The request names a namespace the gateway does not have (`<name>.<namespace>`, or a
+    `namespace` field or query parameter); the message lists the ones it has."""
+
+    def __init__(self, namespace: str, known: tuple[str, ...], what: str = "") -> None:
+        listed = ", ".join(repr(name) for name in known)
+        where = f" ({what})" if what else ""
+        super().__init__(f"namespace {namespace!r} not found{where}: this gateway has {listed}")
+        self.namespace = namespace
+
+
 class NoRoute(GatewayError):
     """Nothing answers this request: it names no function (no /function/ path, header or
     Alexa intent), or no path of the management API."""
@@ -99,6 +110,7 @@ STATUS_CODES: tuple[tuple[type[GatewayError], int], ...] = (
     (Unauthorized, 401),
     (Forbidden, 403),
     (FunctionNotFound, 404),
+    (NamespaceNotFound, 404),
     (NoRoute, 404),
     (Conflict, 409),
     (PayloadTooLarge, 413),

@@ -96,3 +96,17 @@ def watchdog_zipapp() -> Path:
     folder = Path(tempfile.mkdtemp(prefix="fwatchdog-"))
     atexit.register(shutil.rmtree, folder, ignore_errors=True)
     return build_watchdog(folder / "fwatchdog.pyz")
+
+
+FAAS_CLI_FALLBACK = ROOT.parent / "shared" / "refs" / "faas-cli"
+
+
+def faas_cli() -> Path:
+    """The real OpenFaaS faas-cli: env `FAAS_CLI`, else `../shared/refs/faas-cli` beside
+    the checkout; skip the test, saying where it looked, when neither exists."""
+    named = os.environ.get("FAAS_CLI")
+    for candidate in (Path(named) if named else None, FAAS_CLI_FALLBACK):
+        if candidate is not None and candidate.is_file() and os.access(candidate, os.X_OK):
+            return candidate
+    where = f"FAAS_CLI={named!r} is not an executable file" if named else "FAAS_CLI is unset"
+    pytest.skip(f"no faas-cli to test with: {where}, and {FAAS_CLI_FALLBACK} does not exist")

@@ -47,6 +47,7 @@ from gateway.management.logs import (
 )
 from gateway.management.openapi import FunctionStatus, openapi_document
 from gateway.metrics import GatewayMetrics
+from gateway.namespaces import Namespaces
 from gateway.providers.base import Function, FunctionProvider, LogLine
 
 log = logging.getLogger("gateway.system")
@@ -58,78 +59,104 @@ Handler = Callable[[Request], Awaitable[Response]]
 
 
 def create_system_app(
-    config: GatewayConfig, provider: FunctionProvider, metrics: GatewayMetrics
+    config: GatewayConfig,
+    provider: FunctionProvider,
+    metrics: GatewayMetrics,
+    namespaces: Namespaces | None = None,
 ) -> ASGIApp:
-    """The `/system` routes (paths relative to the mount), behind basic auth."""
+    """The `/system` routes (paths relative to the mount), behind basic auth.
+
+    Wherever a function is named, `<name>.<namespace>` and a `namespace` query parameter
+    (or body field) are read as faas-cli sends them (`gateway.namespaces`).
+    """
+    namespaces = namespaces or Namespaces(config.namespace)
+
+    def function_name(request: Request, name: object, field_name: str = "name") -> str:
+        """A named function's name without its namespace (checked, with `?namespace=`)."""
+        if isinstance(name, str):
+            name = namespaces.function_name(name, request.query_params.get("namespace"))
+        return validate_function_name(name, field_name)
 
     async def list_functions(request: Request) -> Response:
+        namespaces.check(request.query_params.get("namespace"))
         available = await provider.available_replicas()
         counts = metrics.invocation_counts()
         return JSONResponse(
-            [function_status(f, available, counts) for f in provider.functions()]
+            [
+                function_status(f, available, counts, namespaces.default)
+                for f in provider.functions()
+            ]
         )
 
+    async def list_namespaces(request: Request) -> Response:
+        return JSONResponse(list(namespaces.names))
+
     async def describe_function(request: Request) -> Response:
-        name = validate_function_name(request.path_params["name"], "name")
+        name = function_name(request, request.path_params["name"])
         function = provider.lookup(name)
         if function is None:
             raise FunctionNotFound(name)
         available = await provider.available_replicas()
-        status = function_status(function, available, metrics.invocation_counts())
+        status = function_status(
+            function, available, metrics.invocation_counts(), namespaces.default
+        )
         # Read now, not from the gateway's view: `faas deploy --wait` polls it after an update.
         status["updateState"] = await provider.update_state(function.name)
         return JSONResponse(status)
 
     async def deploy(request: Request) -> Response:
-        deployment = _allowed(parse_deployment(await _read_json(request)))
+        deployment = _allowed(request, parse_deployment(await _read_json(request)))
         await provider.deploy(deployment)
         log.info("deployed function %s (%s)", deployment.service, deployment.image)
         return _accepted(f"deploying function {deployment.service!r}", deployment.service)
 
     async def update(request: Request) -> Response:
-        deployment = _allowed(parse_deployment(await _read_json(request)))
+        deployment = _allowed(request, parse_deployment(await _read_json(request)))
         await provider.update(deployment)
         log.info("updating function %s (%s)", deployment.service, deployment.image)
         return _accepted(f"updating function {deployment.service!r}", deployment.service)
 
     async def remove(request: Request) -> Response:
-        name = parse_delete_request(await _read_json(request))
+        removal = parse_delete_request(await _read_json(request))
+        namespaces.check(removal.namespace, f"function {removal.function_name!r}")
+        name = function_name(request, removal.function_name, "functionName")
         await provider.remove(name)
         log.info("removed function %s", name)
         return _accepted(f"removing function {name!r}", name)
 
     async def scale(request: Request) -> Response:
-        name = validate_function_name(request.path_params["name"], "name")
-        replicas = parse_scale_request(name, await _read_json(request))
+        name = function_name(request, request.path_params["name"])
+        wanted = parse_scale_request(name, await _read_json(request), namespaces.function_name)
+        namespaces.check(wanted.namespace, f"function {name!r}")
+        replicas = wanted.replicas
         await provider.scale(name, replicas)
         log.info("scaled function %s to %d", name, replicas)
         return _accepted(f"scaling function {name!r} to {replicas}", name, replicas=replicas)
 
     async def logs(request: Request) -> Response:
-        name = validate_function_name(request.query_params.get("name"), "name")
+        name = function_name(request, request.query_params.get("name"))
         query = parse_log_query(request.query_params)
         function = provider.lookup(name)
         if function is None:
             raise FunctionNotFound(name)
         asked_at = time.time()
-        # The first read happens before answering, so a failure still gets its status.
-        first = newest(
-            await provider.logs(function.name, since_parameter(query.since), query.tail),
-            query.tail,
-        )
+        namespace = namespaces.default
 
         async def read(since: str | None, tail: int | None) -> Sequence[LogLine]:
-            return await provider.logs(function.name, since, tail)
+            return query.select(await provider.logs(function.name, since, tail))
+
+        # The first read happens before answering, so a failure still gets its status.
+        first = newest(await read(since_parameter(query.since), query.tail), query.tail)
 
         async def lines() -> AsyncIterator[bytes]:
             if not query.follow:
                 for line in first:
-                    yield line.ndjson()
+                    yield line.ndjson(namespace)
                 return
             start = since_seconds(query.since if query.since is not None else asked_at)
             try:
                 async for line in follow(read, first, start):
-                    yield line.ndjson()
+                    yield line.ndjson(namespace)
             except GatewayError as error:
                 # The status is sent already: end the stream, and say why in the log.
                 log.warning("logs of %s: following stopped: %s", function.name, error.message)
@@ -162,7 +189,10 @@ def create_system_app(
     async def openapi(request: Request) -> Response:
         return JSONResponse(document)
 
-    def _allowed(deployment: FunctionDeployment) -> FunctionDeployment:
+    def _allowed(request: Request, deployment: FunctionDeployment) -> FunctionDeployment:
+        what = f"function {deployment.service!r}"
+        namespaces.check(deployment.namespace, what)
+        namespaces.check(request.query_params.get("namespace"), what)
         allowlist = config.image_allowlist
         if allowlist and not image_allowed(deployment.image, allowlist):
             raise Forbidden(
@@ -181,6 +211,7 @@ def create_system_app(
             Route("/function/{name}", _json_errors(describe_function), methods=["GET"]),
             Route("/scale-function/{name}", _json_errors(scale), methods=["POST"]),
             Route("/logs", _json_errors(logs), methods=["GET"]),
+            Route("/namespaces", _json_errors(list_namespaces), methods=["GET"]),
             Route("/info", _json_errors(info), methods=["GET"]),
             Route("/healthz", _json_errors(healthz), methods=["GET"]),
             Route("/openapi.json", _json_errors(openapi), methods=["GET"]),
@@ -191,9 +222,13 @@ def create_system_app(
 
 
 def function_status(
-    function: Function, available: Mapping[str, int], invocations: Mapping[str, int]
+    function: Function,
+    available: Mapping[str, int],
+    invocations: Mapping[str, int],
+    namespace: str,
 ) -> FunctionStatus:
-    """A function as `/system/functions` shows it (OpenFaaS `FunctionStatus` names)."""
+    """A function as `/system/functions` shows it (OpenFaaS `FunctionStatus` names), in
+    the gateway's one `namespace` (a Docker stack's is in its labels and name)."""
     labels = {k: v for k, v in function.labels.items() if not k.startswith(ANNOTATION_PREFIX)}
     annotations = {
         k[len(ANNOTATION_PREFIX) :]: v
@@ -203,7 +238,7 @@ def function_status(
     return FunctionStatus(
         name=function.name,
         image=function.image,
-        namespace=function.namespace or "",
+        namespace=namespace,
         envProcess=function.env_process or "",
         labels=labels,
         annotations=annotations,

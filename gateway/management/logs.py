@@ -4,6 +4,10 @@ A provider reads a batch of lines (`FunctionProvider.logs`); following is done h
 reading again every `interval` seconds from the last timestamp seen. Docker's `since`
 includes lines at exactly that time, so lines already sent at that timestamp are skipped.
 Lines are sent as newline-delimited JSON with OpenFaaS's field names.
+
+The query is what faas-cli sends (OpenFaaS's log request): `tail` absent or negative
+(faas-cli's `--lines=-1`, its default) is every line the engine keeps; `instance` keeps
+one replica's lines (a task id, or the first characters of one as the lines show it).
 """
 
 from __future__ import annotations
@@ -16,18 +20,27 @@ from datetime import datetime
 from gateway.errors import BadRequest
 from gateway.providers.base import LogLine
 
-DEFAULT_TAIL = 1000
 MAX_TAIL = 10_000
+INSTANCE_LENGTH = 12  # a task id as the lines show it (`LogLine.instance`)
 FOLLOW_INTERVAL = 1.0
 
 
 @dataclass(frozen=True)
 class LogQuery:
-    """What to read: the last `tail` lines, none older than `since` (Unix seconds)."""
+    """What to read: the last `tail` lines (None: all), none older than `since` (Unix
+    seconds), only those of `instance` if given."""
 
-    tail: int = DEFAULT_TAIL
+    tail: int | None = None
     since: float | None = None
     follow: bool = False
+    instance: str | None = None
+
+    def select(self, lines: Sequence[LogLine]) -> Sequence[LogLine]:
+        """The lines of the instance asked for (all of them if none was)."""
+        if not self.instance:
+            return lines
+        prefix = self.instance[:INSTANCE_LENGTH]
+        return [line for line in lines if line.instance and line.instance.startswith(prefix)]
 
 
 # (since as Docker's `seconds.nanoseconds`, at most this many lines) -> lines, oldest first
@@ -35,14 +48,22 @@ ReadLogs = Callable[[str | None, int | None], Awaitable[Sequence[LogLine]]]
 
 
 def parse_log_query(params: Mapping[str, str]) -> LogQuery:
-    """The query string of `GET /system/logs` (`tail`, `since`, `follow`); `BadRequest` if bad."""
-    tail = DEFAULT_TAIL
+    """The query string of `GET /system/logs` (`tail`, `since`, `follow`, `instance`);
+    `BadRequest` names the parameter at fault. `name` and `namespace` are the caller's."""
+    tail = None
     raw_tail = params.get("tail")
     if raw_tail:
-        digits = raw_tail.isascii() and raw_tail.isdecimal() and len(raw_tail) <= 6
-        if not digits or not 0 < int(raw_tail) <= MAX_TAIL:
-            raise BadRequest(f"tail: expected a whole number from 1 to {MAX_TAIL}")
-        tail = int(raw_tail)
+        # Negative: all lines, as OpenFaaS reads faas-cli's default `--lines=-1`.
+        digits = raw_tail.removeprefix("-")
+        number = digits.isascii() and digits.isdecimal() and len(digits) <= 6
+        if number and raw_tail.startswith("-"):
+            tail = None
+        elif not number or not 0 < int(raw_tail) <= MAX_TAIL:
+            raise BadRequest(
+                f"tail: expected a whole number from 1 to {MAX_TAIL}, or -1 for every line"
+            )
+        else:
+            tail = int(raw_tail)
     since = None
     raw_since = params.get("since")
     if raw_since:
@@ -60,7 +81,10 @@ def parse_log_query(params: Mapping[str, str]) -> LogQuery:
     follow_value = params.get("follow", "false").lower()
     if follow_value not in ("true", "false", "1", "0"):
         raise BadRequest("follow: expected true or false")
-    return LogQuery(tail=tail, since=since, follow=follow_value in ("true", "1"))
+    instance = params.get("instance") or None
+    return LogQuery(
+        tail=tail, since=since, follow=follow_value in ("true", "1"), instance=instance
+    )
 
 
 def engine_time(timestamp: str) -> tuple[int, int] | None:
@@ -98,10 +122,11 @@ def since_parameter(when: tuple[int, int] | float | None) -> str | None:
     return f"{when:.9f}"
 
 
-def newest(lines: Sequence[LogLine], limit: int) -> list[LogLine]:
-    """The `limit` newest lines in time order (replicas' lines arrive interleaved)."""
+def newest(lines: Sequence[LogLine], limit: int | None) -> list[LogLine]:
+    """The `limit` newest lines (None: all) in time order (replicas' lines arrive
+    interleaved)."""
     timed = sorted(lines, key=lambda line: engine_time(line.timestamp) or (0, 0))
-    return timed[-limit:]
+    return timed if limit is None else timed[-limit:]
 
 
 async def follow(

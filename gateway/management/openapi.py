@@ -22,7 +22,7 @@ from gateway.deployments import (
     FunctionName,
     ScaleRequest,
 )
-from gateway.management.logs import DEFAULT_TAIL, MAX_TAIL
+from gateway.management.logs import MAX_TAIL
 
 Count = Annotated[int, Field(ge=0)]
 
@@ -32,7 +32,13 @@ class FunctionStatus(TypedDict):
 
     name: str
     image: str
-    namespace: str
+    namespace: Annotated[
+        str,
+        Field(
+            description="The gateway's one namespace (GATEWAY_NAMESPACE, 'openfaas-fn' by "
+            "default); a Docker stack's namespace stays part of the name."
+        ),
+    ]
     envProcess: str
     labels: dict[str, str]
     annotations: dict[str, str]
@@ -118,7 +124,13 @@ class AlertOutcomes(TypedDict):
 
 
 _INVALID = "Invalid JSON or field (the message names it)."
-_NOT_FOUND = "No such function."
+_NOT_FOUND = "No such function, or a namespace this gateway does not have."
+_NO_NAMESPACE = "A namespace this gateway does not have (the message lists its own)."
+_NAMESPACE_QUERY: dict[str, Any] = {
+    "name": "namespace", "schema": {"type": "string"},
+    "description": "As faas-cli sends it: empty or the gateway's namespace "
+    "(GET /system/namespaces). A function name may also end in `.<namespace>`.",
+}  # fmt: skip
 _OFF_LIST = "The image is not on the gateway's allow-list."
 
 
@@ -142,47 +154,59 @@ class Route:
 
 ROUTES = (
     Route("get", "/system/functions", "listFunctions", "List the functions",
-          200, list[FunctionStatus], "Every function the gateway routes to."),
+          200, list[FunctionStatus], "Every function the gateway routes to.",
+          query=(_NAMESPACE_QUERY,), errors={404: _NO_NAMESPACE}),
+    Route("get", "/system/namespaces", "listNamespaces", "List the function namespaces",
+          200, list[str], "The gateway's one namespace, as a list (OpenFaaS's shape)."),
     Route("post", "/system/functions", "deployFunction", "Deploy a new function",
           202, Accepted, "The service is being created.", body=FunctionDeployment,
-          errors={400: _INVALID, 403: _OFF_LIST,
+          query=(_NAMESPACE_QUERY,),
+          errors={400: _INVALID, 403: _OFF_LIST, 404: _NO_NAMESPACE,
                   409: "A function or service of that name exists.",
                   501: "The provider cannot deploy (static provider).",
                   502: "The orchestrator refused the deployment."}),
     Route("put", "/system/functions", "updateFunction", "Update a function (rolling, start-first)",
           202, Accepted, "The rolling update has started.", body=FunctionDeployment,
+          query=(_NAMESPACE_QUERY,),
           errors={400: _INVALID, 403: _OFF_LIST, 404: _NOT_FOUND,
                   409: "The function was not deployed through this API.",
                   501: "The provider cannot update (static provider).",
                   502: "The orchestrator refused the update."}),
     Route("delete", "/system/functions", "deleteFunction", "Remove a function",
           202, Accepted, "The service is being removed.", body=DeleteFunctionRequest,
+          query=(_NAMESPACE_QUERY,),
           errors={400: "Invalid JSON or function name.", 404: _NOT_FOUND,
                   501: "The provider cannot remove (static provider).",
                   502: "The orchestrator refused the removal."}),
     Route("get", "/system/function/{name}", "describeFunction", "Describe one function",
-          200, FunctionStatus, "The function.",
+          200, FunctionStatus, "The function.", query=(_NAMESPACE_QUERY,),
           errors={400: "Invalid function name.", 404: _NOT_FOUND}),
     Route("post", "/system/scale-function/{name}", "scaleFunction", "Set a function's replicas",
           202, Accepted, "The replica count is being changed.", body=ScaleRequest,
+          query=(_NAMESPACE_QUERY,),
           errors={400: "Invalid JSON, name or replica count.", 404: _NOT_FOUND,
                   501: "The provider cannot scale (static provider).",
                   502: "The orchestrator refused the change."}),
     Route("get", "/system/logs", "functionLogs", "A function's logs",
-          200, {"type": "string"}, "Newline-delimited JSON: objects with name, instance "
-          "(the task id), timestamp (RFC 3339) and text.",
+          200, {"type": "string"}, "Newline-delimited JSON: objects with name, namespace, "
+          "instance (the task id), timestamp (RFC 3339) and text (OpenFaaS's log message).",
           media_type="application/x-ndjson",
           description="What the function's replicas wrote to stdout and stderr, one JSON "
           "object per line, oldest first. With follow=true the answer stays open and new "
           "lines are added as they appear (read every second).",
           query=(
-              {"name": "tail", "schema": {"type": "integer", "minimum": 1, "maximum": MAX_TAIL},
-               "description": f"At most this many lines, the newest ({DEFAULT_TAIL} by "
-               "default)."},
+              {"name": "tail", "schema": {"type": "integer", "maximum": MAX_TAIL,
+                                          "not": {"const": 0}},
+               "description": "At most this many lines, the newest; absent or negative "
+               "(faas-cli sends -1): every line the engine keeps."},
               {"name": "since", "schema": {"type": "string", "format": "date-time"},
                "description": "Only lines from this time on (RFC 3339)."},
               {"name": "follow", "schema": {"type": "boolean"},
                "description": "Keep the answer open for new lines."},
+              {"name": "instance", "schema": {"type": "string"},
+               "description": "Only this replica's lines (its task id, or the first "
+               "characters of it as the lines show it)."},
+              _NAMESPACE_QUERY,
           ),
           errors={400: "Invalid name, tail, since or follow.", 404: _NOT_FOUND,
                   501: "The provider has no logs (static provider).",

@@ -30,14 +30,13 @@ class LogLine:
     timestamp: str  # RFC 3339 with nanoseconds, as the engine gives it
     text: str
 
-    def ndjson(self) -> bytes:
-        """The line as one line of JSON (`name`, `instance`, `timestamp`, `text`)."""
-        record = {
-            "name": self.name,
-            "instance": self.instance,
-            "timestamp": self.timestamp,
-            "text": self.text,
-        }
+    def ndjson(self, namespace: str | None = None) -> bytes:
+        """The line as one line of JSON (`name`, `namespace` if given, `instance`,
+        `timestamp`, `text`: OpenFaaS's log message)."""
+        record = {"name": self.name}
+        if namespace is not None:
+            record["namespace"] = namespace
+        record |= {"instance": self.instance, "timestamp": self.timestamp, "text": self.text}
         return json.dumps(record, ensure_ascii=False).encode() + b"\n"
 
 

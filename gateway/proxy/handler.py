@@ -4,7 +4,8 @@ Starlette's Request/Response objects cost measurably on this hop (docs/benchmark
 this speaks ASGI directly; `gateway.app.Gateway` hands it every function call, past
 Starlette. Each concern is a part passed in: routing (`gateway.routing.resolve`), the
 provider's view, notifiers (metrics, the autoscaler's load), the waker (scale from zero),
-a header filter (the gateway's own credentials), the `Forwarder`. Request headers are
+a header filter (the gateway's own credentials), the namespaces (`<name>.<namespace>`),
+the `Forwarder`. Request headers are
 rewritten by `gateway.proxy.headers`, which also stops calls that loop back (`508`).
 Errors are answered by `gateway.http_errors` as plain text.
 """
@@ -26,6 +27,7 @@ from gateway.errors import (
     status_code,
 )
 from gateway.http_errors import ErrorFormat, send_error
+from gateway.namespaces import Namespaces
 from gateway.providers.base import Function
 from gateway.proxy.bodies import CLIENT_CLOSED_REQUEST
 from gateway.proxy.forwarder import Forwarder
@@ -57,6 +59,7 @@ class FunctionProxy:
         buffer_limit: int,
         waker: Waker | None = None,
         header_filter: HeaderFilter | None = None,
+        namespaces: Namespaces | None = None,
     ) -> None:
         self._resolve = resolve
         self._lookup = lookup
@@ -65,6 +68,7 @@ class FunctionProxy:
         self._buffer_limit = buffer_limit
         self._waker = waker
         self._header_filter = header_filter
+        self._namespaces = namespaces or Namespaces()
 
     async def start(self) -> None:
         """Open the forwarder's upstream session (call from the app's lifespan)."""
@@ -81,7 +85,10 @@ class FunctionProxy:
                 headers = [(b"content-type", routed.content_type)]
                 await send_response(send, routed.status, headers, routed.body)
                 return
-            function = self._lookup(routed.name)
+            # As spelled first: `<name>.<namespace>` (faas-cli's) is read only on a miss.
+            function = self._lookup(routed.name) or self._namespaces.lookup(
+                self._lookup, routed.name
+            )
             if function is None:
                 raise FunctionNotFound(routed.name)
         except GatewayError as error:

@@ -35,6 +35,7 @@ def test_every_variable_is_read() -> None:
             "GATEWAY_ACCESS_LOG": "true",
             "GATEWAY_LOG_LEVEL": "DEBUG",
             "GATEWAY_WORKERS": "3",
+            "GATEWAY_NAMESPACE": "team-a",
         }
     )
     assert config == GatewayConfig(
@@ -57,6 +58,7 @@ def test_every_variable_is_read() -> None:
         access_log=True,
         log_level="debug",
         workers=3,
+        namespace="team-a",
     )
 
 
@@ -80,6 +82,8 @@ def test_every_variable_is_read() -> None:
         ("GATEWAY_WORKERS", "0"),
         ("GATEWAY_WORKERS", "two"),
         ("GATEWAY_WORKERS", "1000"),
+        ("GATEWAY_NAMESPACE", "team.a"),
+        ("GATEWAY_NAMESPACE", "Upper"),
     ],
 )
 def test_errors_name_the_variable(name: str, value: str) -> None:

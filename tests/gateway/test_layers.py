@@ -45,6 +45,10 @@ RULES: list[tuple[str, tuple[str, ...]]] = [
                         "gateway.scaling", "gateway.metrics", "gateway.providers.swarm",
                         "gateway.providers.static")),
     ("gateway.errors", ("gateway.",)),
+    # The `<name>.<namespace>` spelling: errors only, so every layer may read names with it.
+    ("gateway.namespaces", ("docker", "starlette", "gateway.proxy", "gateway.routing",
+                            "gateway.providers", "gateway.management", "gateway.scaling",
+                            "gateway.metrics", "gateway.config", "gateway.deployments")),
     # The labels the platform reads, and their parsers.
     ("gateway.labels", ("gateway.",)),
     # Reads this container's ARP settings at start: a leaf.

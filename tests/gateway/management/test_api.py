@@ -101,7 +101,7 @@ def test_deploy_list_describe_scale_update_remove(
     assert listed["hello"] == {
         "name": "hello",
         "image": "faas/hello:latest",
-        "namespace": "",
+        "namespace": "openfaas-fn",
         "envProcess": "cat",
         "labels": {"team": "a", "com.faas.managed": "true"},
         "annotations": {"topic": "t"},
@@ -109,7 +109,8 @@ def test_deploy_list_describe_scale_update_remove(
         "availableReplicas": 1,
         "invocationCount": 0,
     }
-    assert listed["func_cat"]["namespace"] == "func"
+    # The gateway's one namespace: a stack's stays in the name (docs/management.md).
+    assert listed["func_cat"]["namespace"] == "openfaas-fn"
 
     assert api.post("/functions", json=HELLO).status_code == 409
     assert api.post("/scale-function/hello", json={"replicas": 3}).status_code == 202
@@ -211,7 +212,7 @@ def test_info_and_openapi(api: httpx.Client) -> None:
     assert set(document["paths"]) == {
         "/system/functions", "/system/function/{name}", "/system/scale-function/{name}",
         "/system/info", "/system/healthz", "/system/alert", "/system/logs",
-        "/system/openapi.json",
+        "/system/openapi.json", "/system/namespaces",
     }  # fmt: skip
 
 
@@ -245,9 +246,9 @@ def test_logs_are_ndjson_by_short_or_full_name(api: httpx.Client, provider: Memo
         assert reply.headers["content-type"] == "application/x-ndjson"
         records = [json.loads(line) for line in reply.text.splitlines()]
         assert records == [
-            {"name": "func_cat", "instance": "task1",
+            {"name": "func_cat", "namespace": "openfaas-fn", "instance": "task1",
              "timestamp": "2026-11-25T11:32:01.000000000Z", "text": "started"},
-            {"name": "func_cat", "instance": "task1",
+            {"name": "func_cat", "namespace": "openfaas-fn", "instance": "task1",
              "timestamp": "2026-11-25T11:32:02.000000000Z", "text": "called"},
         ]  # fmt: skip
     assert provider.log_reads[-1] == ("func_cat", "1795604400.000000000", 5)
@@ -288,3 +289,47 @@ def test_unknown_paths_get_a_json_404(api: httpx.Client) -> None:
         reply = api.post(path, json={"replicas": 1})
         assert reply.status_code == 404
         assert "no such path in the management API: '/system/" in reply.json()["error"]
+
+
+def test_namespaces_as_faas_cli_sends_them(api: httpx.Client, provider: MemoryProvider) -> None:
+    assert api.get("/namespaces").json() == ["openfaas-fn"]
+    ours = {"namespace": "openfaas-fn"}
+    assert [f["name"] for f in api.get("/functions", params=ours).json()] == ["func_cat"]
+    assert api.get("/function/cat", params=ours).json()["name"] == "func_cat"
+    assert api.get("/function/cat.openfaas-fn").json()["name"] == "func_cat"
+    reply = api.post("/functions", params=ours, json={**HELLO, **ours})
+    assert reply.status_code == 202, reply.text
+    reply = api.post("/scale-function/hello.openfaas-fn",
+                     json={"serviceName": "hello", "replicas": 2, **ours})  # fmt: skip
+    assert reply.status_code == 202, reply.text
+    assert api.get("/function/hello").json()["replicas"] == 2
+    provider.log_lines = [log_line(1, "started")]
+    reply = api.get("/logs", params={"name": "cat.openfaas-fn", "tail": "-1", **ours})
+    assert json.loads(reply.text)["namespace"] == "openfaas-fn"
+    reply = api.request("DELETE", "/functions", params=ours, json={"functionName": "hello"})
+    assert reply.status_code == 202
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "params", "body"),
+    [
+        ("GET", "/functions", {"namespace": "dev"}, None),
+        ("GET", "/function/cat.dev", {}, None),
+        ("GET", "/function/cat", {"namespace": "dev"}, None),
+        ("POST", "/functions", {}, {**HELLO, "namespace": "dev"}),
+        ("PUT", "/functions", {"namespace": "dev"}, HELLO),
+        ("DELETE", "/functions", {}, {"functionName": "cat", "namespace": "dev"}),
+        ("DELETE", "/functions", {}, {"functionName": "cat.dev"}),
+        ("POST", "/scale-function/cat", {}, {"replicas": 1, "namespace": "dev"}),
+        ("POST", "/scale-function/cat.dev", {}, {"replicas": 1}),
+        ("GET", "/logs", {"name": "cat", "namespace": "dev"}, None),
+    ],
+)
+def test_an_unknown_namespace_is_404_naming_ours(
+    api: httpx.Client, method: str, path: str, params: dict[str, str], body: object
+) -> None:
+    reply = api.request(method, path, params=params, json=body)
+    assert reply.status_code == 404
+    error = reply.json()["error"]
+    assert error.startswith("namespace 'dev' not found")
+    assert error.endswith("this gateway has 'openfaas-fn'")

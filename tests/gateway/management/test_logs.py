@@ -10,7 +10,6 @@ import pytest
 
 from gateway.errors import BadRequest
 from gateway.management.logs import (
-    DEFAULT_TAIL,
     LogQuery,
     engine_time,
     follow,
@@ -30,7 +29,7 @@ DETAILS = (
 
 
 def test_query_defaults() -> None:
-    assert parse_log_query({}) == LogQuery(tail=DEFAULT_TAIL, since=None, follow=False)
+    assert parse_log_query({}) == LogQuery(tail=None, since=None, follow=False)
 
 
 def test_query_values() -> None:
@@ -39,10 +38,57 @@ def test_query_values() -> None:
 
 
 @pytest.mark.parametrize(
+    ("params", "expected"),
+    [
+        # What faas-cli 0.18 sends: `logs fn` (follow, every line), `--tail=false --since`.
+        ({"name": "fn", "follow": "true", "tail": "-1"}, LogQuery(tail=None, follow=True)),
+        (
+            {"name": "fn", "namespace": "openfaas-fn", "follow": "false",
+             "since": "2026-11-25T12:32:24+01:00", "tail": "-1"},
+            LogQuery(tail=None, since=1795606344.0),
+        ),
+        ({"tail": "-5"}, LogQuery(tail=None)),
+        ({"tail": "10000", "instance": "zb8k06w2m3mb"}, LogQuery(10000, instance="zb8k06w2m3mb")),
+    ],
+)  # fmt: skip
+def test_faas_cli_queries(params: dict[str, str], expected: LogQuery) -> None:
+    assert parse_log_query(params) == expected
+
+
+def test_a_tail_too_large_is_still_refused_saying_what_is_allowed() -> None:
+    with pytest.raises(BadRequest) as raised:
+        parse_log_query({"tail": "10001"})
+    assert raised.value.message == (
+        "tail: expected a whole number from 1 to 10000, or -1 for every line"
+    )
+
+
+def test_instance_keeps_one_replica_s_lines() -> None:
+    lines = [
+        LogLine("fn", "zb8k06w2m3mb", "2026-11-25T11:32:24Z", "one"),
+        LogLine("fn", "aaaaaaaaaaaa", "2026-11-25T11:32:25Z", "other"),
+        LogLine("fn", "", "2026-11-25T11:32:26Z", "no task"),
+    ]
+    for instance in ("zb8k06w2m3mb", "zb8k06w2m3mbikb7xp272g44k", "zb8k"):
+        assert [line.text for line in LogQuery(instance=instance).select(lines)] == ["one"]
+    assert LogQuery().select(lines) == lines
+    assert newest(lines, None) == lines
+
+
+def test_a_line_names_its_namespace_when_asked() -> None:
+    line = LogLine("fn", "task", "2026-11-25T11:32:24Z", "text")
+    assert json.loads(line.ndjson("openfaas-fn")) == {
+        "name": "fn", "namespace": "openfaas-fn", "instance": "task",
+        "timestamp": "2026-11-25T11:32:24Z", "text": "text",
+    }  # fmt: skip
+
+
+@pytest.mark.parametrize(
     ("params", "named"),
     [
         ({"tail": "0"}, "tail"),
-        ({"tail": "-1"}, "tail"),
+        ({"tail": "-"}, "tail"),
+        ({"tail": "--1"}, "tail"),
         ({"tail": "lots"}, "tail"),
         ({"tail": "10001"}, "tail"),
         ({"tail": "²"}, "tail"),

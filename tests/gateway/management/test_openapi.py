@@ -87,3 +87,17 @@ def test_body_schemas_come_from_the_validating_types() -> None:
     assert deployment["additionalProperties"] is False
     assert deployment["properties"]["image"]["maxLength"] == 255
     assert schemas["ScaleRequest"]["properties"]["replicas"]["maximum"] == 100
+
+
+def test_the_openfaas_compatible_parts_are_documented() -> None:
+    paths = openapi_document("test")["paths"]
+    assert paths["/system/namespaces"]["get"]["responses"]["200"]["content"][
+        "application/json"
+    ]["schema"] == {"type": "array", "items": {"type": "string"}}
+    logs = {p["name"] for p in paths["/system/logs"]["get"]["parameters"]}
+    assert logs == {"name", "tail", "since", "follow", "instance", "namespace"}
+    for path, method in [("/system/functions", "get"), ("/system/functions", "delete"),
+                         ("/system/function/{name}", "get")]:  # fmt: skip
+        names = {p["name"] for p in paths[path][method]["parameters"]}
+        assert "namespace" in names
+        assert "404" in paths[path][method]["responses"]

@@ -122,3 +122,19 @@ def test_a_401_on_invoke_is_plain_text_like_every_other_invoke_error() -> None:
     assert (b"content-type", b"text/plain; charset=utf-8") in sent[0]["headers"]
     assert sent[1]["body"] == b"function invocation: authentication required (HTTP basic auth)\n"
     assert notifier.told == []
+
+
+def test_a_name_without_a_dot_is_looked_up_once() -> None:
+    notifier, looked_up = Recorder(), list[str]()
+    scope = {**alexa_scope(0), "path": "/function/nope", "raw_path": b"/function/nope"}
+    run(make_proxy(notifier, looked_up), scope, [])
+    assert looked_up == ["nope"]  # no namespace to read: nothing more is done
+
+
+def test_a_namespace_suffix_is_read_only_when_the_name_misses() -> None:
+    notifier, looked_up = Recorder(), list[str]()
+    path = b"/function/nope.openfaas-fn"
+    scope = {**alexa_scope(0), "path": path.decode(), "raw_path": path}
+    sent = run(make_proxy(notifier, looked_up), scope, [])
+    assert sent[0]["status"] == 404
+    assert looked_up == ["nope.openfaas-fn", "nope"]

@@ -129,6 +129,30 @@ def test_short_name_resolves_to_full_name(client: httpx.Client) -> None:
     assert client.get("/", headers={"X-Function": "env"}).status_code == 200
 
 
+def test_a_namespace_suffix_names_the_same_function(client: httpx.Client) -> None:
+    # faas-cli invoke appends the namespace: `/function/<name>.openfaas-fn`.
+    assert client.post("/function/cat.openfaas-fn/x?q=1", content=b"hi").content == b"hi"
+    for name in ("env.openfaas-fn", "func_env.openfaas-fn"):  # short and full names
+        seen = seen_by_function(client.get(f"/function/{name}/x?q=1"))
+        assert (seen["Http_Path"], seen["Http_Query"]) == ("/x", "q=1")
+    response = client.post("/", headers={"X-Function": "cat.openfaas-fn"}, content=b"hey")
+    assert response.content == b"hey"
+
+
+def test_an_unknown_namespace_is_404_naming_it_and_the_known_one(client: httpx.Client) -> None:
+    for response in (
+        client.post("/function/cat.dev", content=b"hi"),
+        client.post("/", headers={"X-Function": "cat.dev"}, content=b"hi"),
+    ):
+        assert response.status_code == 404
+        assert response.text == (
+            "namespace 'dev' not found (function 'cat.dev'): this gateway has 'openfaas-fn'\n"
+        )
+    response = client.post("/function/nothing.openfaas-fn")
+    assert response.status_code == 404
+    assert response.text == "function 'nothing.openfaas-fn' not found\n"
+
+
 def test_unroutable_request_is_404(client: httpx.Client) -> None:
     response = client.get("/elsewhere")
     assert response.status_code == 404
