@@ -74,7 +74,7 @@ _Base64 = Annotated[
     Field(
         max_length=(MAX_SECRET_BYTES + 2) // 3 * 4,
         description=f"The value as base64 (binary data), at most {MAX_SECRET_BYTES} bytes "
-        "once decoded. Give value or rawValue.",
+        "once decoded. It wins over value when both are given.",
     ),
 ]
 
@@ -113,7 +113,10 @@ class Secret(_SecretBody):
 
     @property
     def data(self) -> bytes | None:
-        """The value's bytes (`rawValue` decoded, or `value` as UTF-8); None if neither."""
+        """The value's bytes: `rawValue` decoded, else `value` as UTF-8; None if neither.
+
+        `rawValue` wins when both are given, as in OpenFaaS: `faas-cli secret create
+        --from-file` sends the file in both."""
         if self.raw_value is not None:
             return _base64(self.raw_value)
         return None if self.value is None else self.value.encode()
@@ -125,8 +128,6 @@ def parse_secret(body: object) -> tuple[str, bytes]:
         secret = Secret.model_validate(body, by_alias=True, by_name=False)
     except ValidationError as error:
         raise _secret_error(error) from None
-    if secret.value is not None and secret.raw_value is not None:
-        raise BadRequest("value: give value or rawValue, not both")
     data = secret.data
     if data is None:
         raise BadRequest("value: required (or rawValue, in base64)")
