@@ -10,7 +10,7 @@ opt it out with `com.faas.function=false` (the gateway and Prometheus do). Servi
 - `com.docker.stack.namespace`: set by `docker stack deploy`; it becomes `Function.namespace`,
   so `func_catservice` is also found as `catservice` while that is unambiguous.
 
-Just over 400 lines, kept whole on purpose: the events thread, the periodic resync and
+About 450 lines, kept whole on purpose: the events thread, the periodic resync and
 the engine's up/down state share one lock-free handoff and read best together; the
 management writes live apart in `management.py`.
 
