@@ -51,7 +51,8 @@ MAX_IMAGE_LENGTH = 255
 _RESERVED_LABEL_PREFIXES = ("com.docker.", ANNOTATION_PREFIX)
 _RESERVED_LABELS = frozenset({FUNCTION_LABEL, MANAGED_LABEL})
 # The gateway's own credentials (`<stack>_basic_auth_*` secrets) must never be handed
-# to a function.
+# to a function. Only secrets the API created can be mounted at all (checked at deploy
+# time by the provider); this name check says so earlier, and in plainer words.
 _RESERVED_SECRET_MARKERS = ("basic-auth", "basic_auth")
 
 
@@ -83,7 +84,8 @@ def _not_reserved_name(name: str) -> str:
     return name
 
 
-def _not_reserved_secret(name: str) -> str:
+def not_reserved_secret(name: str) -> str:
+    """`name`, unless it names (or could pass for) one of the gateway's own secrets."""
     if any(marker in name for marker in _RESERVED_SECRET_MARKERS):
         raise ValueError(f"{name!r} is reserved for the gateway")
     return name
@@ -148,7 +150,7 @@ FunctionName = Annotated[
 SecretName = Annotated[
     str,
     Matching(_SERVICE_NAME, "a valid Docker secret name"),
-    AfterValidator(_not_reserved_secret),
+    AfterValidator(not_reserved_secret),
 ]
 EnvName = Annotated[str, Matching(r"^[A-Za-z_][A-Za-z0-9_]*$", "an environment variable name")]
 LabelKey = Annotated[
@@ -291,7 +293,9 @@ class FunctionDeployment(BaseModel):
     # A JSON array becomes a tuple (not strict about that); its items stay strings.
     constraints: Annotated[tuple[Constraint, ...], Strict(False)] = ()
     secrets: Annotated[tuple[SecretName, ...], Strict(False)] = Field(
-        default=(), description="Names of existing Docker secrets."
+        default=(),
+        description="Names of secrets created through /system/secrets, each mounted at "
+        "/var/openfaas/secrets/<name> and /run/secrets/<name>.",
     )
     limits: ResourceSpec | None = None
     requests: ResourceSpec | None = None

@@ -44,6 +44,15 @@ class NamespaceNotFound(GatewayError):
         self.namespace = namespace
 
 
+class SecretNotFound(GatewayError):
+    """The request names a secret the management API does not own (`/system/secrets`)."""
+
+    def __init__(self, name: str, hint: str = "") -> None:
+        suffix = f" ({hint})" if hint else ""
+        super().__init__(f"secret {name!r} not found{suffix}")
+        self.name = name
+
+
 class NoRoute(GatewayError):
     """Nothing answers this request: it names no function (no /function/ path, header or
     Alexa intent), or no path of the management API."""
@@ -111,6 +120,7 @@ STATUS_CODES: tuple[tuple[type[GatewayError], int], ...] = (
     (Forbidden, 403),
     (FunctionNotFound, 404),
     (NamespaceNotFound, 404),
+    (SecretNotFound, 404),
     (NoRoute, 404),
     (Conflict, 409),
     (PayloadTooLarge, 413),

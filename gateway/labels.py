@@ -34,6 +34,11 @@ COOLDOWN_LABEL = SCALE_PREFIX + "cooldown"
 ZERO_LABEL = SCALE_PREFIX + "zero"
 ZERO_AFTER_LABEL = SCALE_PREFIX + "zero_after"
 FACTOR_LABEL = SCALE_PREFIX + "factor"
+# On Docker secrets: the ones the management API created (only those can be mounted by a
+# deployment), the name the API knows them by, and which version of that name each holds.
+SECRET_LABEL = "com.faas.secret"
+SECRET_NAME_LABEL = "com.faas.secret.name"
+SECRET_VERSION_LABEL = "com.faas.secret.version"
 
 _INTEGER = re.compile(r"[0-9]+", re.ASCII)
 _NUMBER = re.compile(r"(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)", re.ASCII)

@@ -46,6 +46,7 @@ from gateway.management.logs import (
     since_seconds,
 )
 from gateway.management.openapi import FunctionStatus, openapi_document
+from gateway.management.secrets import secret_routes
 from gateway.metrics import GatewayMetrics
 from gateway.namespaces import Namespaces
 from gateway.providers.base import Function, FunctionProvider, LogLine
@@ -215,6 +216,7 @@ def create_system_app(
             Route("/info", _json_errors(info), methods=["GET"]),
             Route("/healthz", _json_errors(healthz), methods=["GET"]),
             Route("/openapi.json", _json_errors(openapi), methods=["GET"]),
+            *secret_routes(provider, _read_json, _json_errors),
         ],
         default=not_found,
     )

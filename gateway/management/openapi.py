@@ -23,6 +23,7 @@ from gateway.deployments import (
     ScaleRequest,
 )
 from gateway.management.logs import MAX_TAIL
+from gateway.secrets import Secret, SecretDescription
 
 Count = Annotated[int, Field(ge=0)]
 
@@ -63,6 +64,23 @@ class Accepted(TypedDict):
     message: str
     name: str
     replicas: NotRequired[int]
+
+
+class SecretListed(TypedDict):
+    """A secret as `GET /system/secrets` lists it: its name only, never its value."""
+
+    name: str
+
+
+class SecretChanged(TypedDict):
+    """A secret created, replaced or removed."""
+
+    message: str
+    name: str
+    functions: NotRequired[
+        Annotated[list[str], Field(description="Only from PUT: the functions rolled onto "
+                                   "the new value (start-first rolling updates).")]
+    ]  # fmt: skip
 
 
 class Version(TypedDict):
@@ -132,6 +150,9 @@ _NAMESPACE_QUERY: dict[str, Any] = {
     "(GET /system/namespaces). A function name may also end in `.<namespace>`.",
 }  # fmt: skip
 _OFF_LIST = "The image is not on the gateway's allow-list."
+_NO_SECRET = "No secret of that name was created through this API."
+_NO_SECRETS = "The provider keeps no secrets (static provider)."
+_ENGINE = "The orchestrator refused or failed."
 
 
 @dataclass(frozen=True)
@@ -211,6 +232,25 @@ ROUTES = (
           errors={400: "Invalid name, tail, since or follow.", 404: _NOT_FOUND,
                   501: "The provider has no logs (static provider).",
                   502: "The orchestrator refused the request."}),
+    Route("get", "/system/secrets", "listSecrets", "List the secrets (names only)",
+          200, list[SecretListed], "The secrets created through this API.",
+          errors={501: _NO_SECRETS, 502: _ENGINE}),
+    Route("post", "/system/secrets", "createSecret", "Create a secret",
+          201, SecretChanged, "The secret exists: functions may mount it.", body=Secret,
+          errors={400: _INVALID, 409: "A secret (or a Docker secret) of that name exists.",
+                  501: _NO_SECRETS, 502: _ENGINE}),
+    Route("put", "/system/secrets", "updateSecret", "Replace a secret's value",
+          200, SecretChanged, "A new version holds the value; the functions that mount "
+          "the secret are rolling onto it.", body=Secret,
+          description="Docker secrets cannot change: a new version is created and each "
+          "function that mounts the secret gets a rolling update onto it (docs/management.md"
+          ", Rotation).",
+          errors={400: _INVALID, 404: _NO_SECRET, 501: _NO_SECRETS, 502: _ENGINE}),
+    Route("delete", "/system/secrets", "deleteSecret", "Remove a secret",
+          200, SecretChanged, "The secret is gone.", body=SecretDescription,
+          errors={400: "Invalid JSON or secret name.", 404: _NO_SECRET,
+                  409: "A function still mounts the secret.",
+                  501: _NO_SECRETS, 502: _ENGINE}),
     Route("get", "/system/info", "systemInfo", "Provider, orchestration and version",
           200, Info, "About the gateway."),
     Route("get", "/system/healthz", "systemHealth", "The gateway's health, with detail",

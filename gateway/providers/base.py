@@ -4,7 +4,8 @@ looks names up in, and the protocols a provider implements.
 Providers (Docker Swarm, or a fake in tests) keep a `FunctionRegistry` up to date; the
 request path only ever reads it, so routing never waits on an orchestrator API.
 `FunctionView` is the read side (no I/O) that the proxy and scaling use, `ReplicaScaler`
-the one write scaling needs, and `FunctionProvider` all of it plus the management writes.
+the one write scaling needs, `SecretStore` the secrets, and `FunctionProvider` all of it
+plus the management writes.
 """
 
 from __future__ import annotations
@@ -176,7 +177,26 @@ class ReplicaScaler(Protocol):
         """Set `name`'s desired replicas; `FunctionNotFound` if none, `GatewayError`s."""
 
 
-class FunctionProvider(FunctionView, ReplicaScaler, Protocol):
+class SecretStore(Protocol):
+    """The secrets the management API owns (`/system/secrets`): the only ones a deployment
+    may mount. Values go in, never come out. Raise `GatewayError`s (`SecretNotFound`,
+    `Conflict`, `NotSupported`, `OrchestratorError`, `ProviderUnavailable`)."""
+
+    async def secret_names(self) -> Sequence[str]:
+        """The names of the secrets the API created, sorted."""
+
+    async def create_secret(self, name: str, value: bytes) -> None:
+        """Create a secret; `Conflict` if one of that name exists (the API's or not)."""
+
+    async def update_secret(self, name: str, value: bytes) -> Sequence[str]:
+        """Replace a secret's value, rolling every function that mounts it onto the new
+        one; the names of the functions rolled. `SecretNotFound` if the API has none."""
+
+    async def remove_secret(self, name: str) -> None:
+        """Remove a secret; `SecretNotFound` if none, `Conflict` while a function mounts it."""
+
+
+class FunctionProvider(FunctionView, ReplicaScaler, SecretStore, Protocol):
     """Where functions come from: an orchestrator kept in memory by a background task.
 
     The view (`FunctionView`) is read on the request path and must not do I/O.

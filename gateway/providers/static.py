@@ -82,6 +82,29 @@ class StaticProvider:
             "any orchestrator the gateway knows)"
         )
 
+    async def secret_names(self) -> Sequence[str]:
+        """Not supported: there is nowhere to keep secrets that a function could mount."""
+        raise _no_secrets()
+
+    async def create_secret(self, name: str, value: bytes) -> None:
+        """Not supported (see `secret_names`)."""
+        raise _no_secrets()
+
+    async def update_secret(self, name: str, value: bytes) -> Sequence[str]:
+        """Not supported (see `secret_names`)."""
+        raise _no_secrets()
+
+    async def remove_secret(self, name: str) -> None:
+        """Not supported (see `secret_names`)."""
+        raise _no_secrets()
+
+
+def _no_secrets() -> NotSupported:
+    return NotSupported(
+        "secrets are not supported by the static provider (its functions run outside any "
+        "orchestrator that could mount them)"
+    )
+
 
 def _static_read_only(operation: str) -> NotSupported:
     return NotSupported(

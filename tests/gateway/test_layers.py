@@ -30,6 +30,10 @@ RULES: list[tuple[str, tuple[str, ...]]] = [
     ("gateway.deployments", ("docker", "starlette", "aiohttp", "gateway.proxy",
                              "gateway.routing", "gateway.providers", "gateway.management",
                              "gateway.scaling", "gateway.metrics", "gateway.config")),
+    # The secrets' request bodies: a leaf like the deployments they build on.
+    ("gateway.secrets", ("docker", "starlette", "aiohttp", "gateway.proxy",
+                         "gateway.routing", "gateway.providers", "gateway.management",
+                         "gateway.scaling", "gateway.metrics", "gateway.config")),
     ("gateway.proxy", ("docker", "gateway.management", "gateway.scaling", "gateway.metrics",
                        "gateway.providers.swarm", "gateway.providers.static")),
     # The upstream HTTP client: bytes and sockets; the forwarder maps its errors.

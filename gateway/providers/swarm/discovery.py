@@ -10,7 +10,7 @@ opt it out with `com.faas.function=false` (the gateway and Prometheus do). Servi
 - `com.docker.stack.namespace`: set by `docker stack deploy`; it becomes `Function.namespace`,
   so `func_catservice` is also found as `catservice` while that is unambiguous.
 
-Just over 400 lines, kept whole on purpose: the events thread, the periodic resync and
+About 450 lines, kept whole on purpose: the events thread, the periodic resync and
 the engine's up/down state share one lock-free handoff and read best together; the
 management writes live apart in `management.py`.
 
@@ -25,7 +25,8 @@ service, so a late or duplicate event is harmless) and does a full resync every
 is the only writer of the registry after `start()`.
 
 `SwarmProvider` is the discovery; its management writes are delegated to
-`SwarmManagement` (`gateway.providers.swarm.management`).
+`SwarmManagement` (`gateway.providers.swarm.management`), its secrets to `SwarmSecrets`
+(`gateway.providers.swarm.secrets`).
 """
 
 from __future__ import annotations
@@ -54,6 +55,7 @@ from gateway.providers.base import (
 )
 from gateway.providers.swarm.lease import SwarmLease
 from gateway.providers.swarm.management import SwarmManagement
+from gateway.providers.swarm.secrets import SwarmSecrets
 from gateway.providers.swarm.services import (
     ENGINE_ERRORS,
     PORT_LABEL,
@@ -114,6 +116,7 @@ class SwarmProvider:
         self._engine_failing = False
         self._warned: set[tuple[str, str]] = set()
         self._management = SwarmManagement(self)
+        self._secrets = SwarmSecrets(self)
 
     async def start(self) -> None:
         """Sync once (never raising: failures show in `status()`), then follow the engine."""
@@ -190,6 +193,24 @@ class SwarmProvider:
     async def logs(self, name: str, since: str | None, tail: int | None) -> Sequence[LogLine]:
         """See `FunctionProvider.logs`: the service's logs (json-file or journald driver)."""
         return await self._management.logs(name, since, tail)
+
+    # Secrets: `SwarmSecrets` (gateway.providers.swarm.secrets).
+
+    async def secret_names(self) -> Sequence[str]:
+        """See `SecretStore.secret_names`: the Docker secrets labelled as the API's."""
+        return await self._secrets.secret_names()
+
+    async def create_secret(self, name: str, value: bytes) -> None:
+        """See `SecretStore.create_secret`."""
+        await self._secrets.create_secret(name, value)
+
+    async def update_secret(self, name: str, value: bytes) -> Sequence[str]:
+        """See `SecretStore.update_secret`: a new version, and the functions rolled onto it."""
+        return await self._secrets.update_secret(name, value)
+
+    async def remove_secret(self, name: str) -> None:
+        """See `SecretStore.remove_secret`."""
+        await self._secrets.remove_secret(name)
 
     def lease(self, term: float, service: str | None = None) -> SwarmLease:
         """The autoscaler's cluster-wide lease, on this provider's engine (see `SwarmLease`)."""

@@ -6,12 +6,12 @@ asks discovery to re-read the service, so the registry follows at once without w
 for the engine's event. Services created here are always attached to the functions
 network with `dnsrr` endpoints, labelled `com.faas.managed=true`, roll with `start-first`
 updates, and get nothing beyond the `FunctionDeployment` fields: no mounts but an optional
-`/tmp` tmpfs, no capabilities, no published ports, never the Docker socket.
+`/tmp` tmpfs and the secrets the API owns (`gateway.providers.swarm.secrets`), no
+capabilities, no published ports, never the Docker socket.
 """
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -21,17 +21,12 @@ import docker.types
 from docker.models.services import Service
 
 from gateway.deployments import ANNOTATION_PREFIX, MANAGED_LABEL, FunctionDeployment
-from gateway.errors import (
-    BadRequest,
-    Conflict,
-    FunctionNotFound,
-    GatewayError,
-    OrchestratorError,
-    ProviderUnavailable,
-)
+from gateway.errors import BadRequest, Conflict, FunctionNotFound
 from gateway.providers.base import LogLine, ReplicaTask
+from gateway.providers.swarm.engine import engine_call
 from gateway.providers.swarm.logs import parse_engine_logs
-from gateway.providers.swarm.services import ENGINE_ERRORS, PROCESS_ENV, mapping, replica_task
+from gateway.providers.swarm.secrets import secret_references
+from gateway.providers.swarm.services import PROCESS_ENV, mapping, replica_task
 
 if TYPE_CHECKING:
     from gateway.providers.swarm.discovery import SwarmProvider
@@ -79,16 +74,7 @@ class SwarmManagement:
         return await self._engine_call(self._read_logs, name, since, tail)
 
     async def _engine_call(self, operation: Callable[..., T], *args: Any) -> T:
-        try:
-            return await asyncio.to_thread(operation, *args)
-        except GatewayError:
-            raise
-        except docker.errors.APIError as error:
-            raise _api_error(error) from None
-        except ENGINE_ERRORS as error:
-            raise ProviderUnavailable(
-                f"cannot reach the Docker engine at {self._discovery.engine}: {error}"
-            ) from None
+        return await engine_call(self._discovery.engine, operation, *args)
 
     def _count_running_tasks(self) -> dict[str, int]:
         names_by_id = self._discovery.names_by_id()
@@ -244,7 +230,7 @@ class SwarmManagement:
                 parallelism=1, order="start-first", failure_action="rollback"
             ),
             "constraints": list(deployment.constraints),
-            "secrets": [self._secret_reference(client, name) for name in deployment.secrets],
+            "secrets": secret_references(client, deployment.secrets),
             "read_only": deployment.read_only_root_filesystem,
             "mounts": [],
         }
@@ -261,26 +247,6 @@ class SwarmManagement:
             mem_reservation=(requests.memory if requests else None) or 0,
         )
         return options
-
-    def _secret_reference(
-        self, client: docker.DockerClient, name: str
-    ) -> docker.types.SecretReference:
-        for secret in client.secrets.list(filters={"name": name}):
-            if secret.name == name:
-                return docker.types.SecretReference(str(secret.id), name)
-        raise BadRequest(f"secrets: no Docker secret named {name!r} (docker secret create)")
-
-
-def _api_error(error: docker.errors.APIError) -> GatewayError:
-    """A clear error for what the engine refused; its own words, never a traceback."""
-    explanation = str(error.explanation or error).strip()
-    if error.status_code == 409:
-        return Conflict(f"the Docker engine refused: {explanation}")
-    if error.status_code == 400:
-        return BadRequest(f"the Docker engine refused: {explanation}")
-    if error.status_code == 404:
-        return OrchestratorError(f"the Docker engine could not find something: {explanation}")
-    return OrchestratorError(f"the Docker engine failed: {explanation}")
 
 
 def _nano_cpus(cpus: float | None) -> int | None:

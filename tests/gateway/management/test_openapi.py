@@ -57,7 +57,8 @@ def test_every_operation_conforms_and_never_fails_with_5xx(live_gateway: Gateway
         "GET /system/functions", "POST /system/functions", "PUT /system/functions",
         "DELETE /system/functions", "GET /system/function/{name}",
         "POST /system/scale-function/{name}", "GET /system/info", "POST /system/alert",
-        "GET /system/logs",
+        "GET /system/logs", "GET /system/secrets", "POST /system/secrets",
+        "PUT /system/secrets", "DELETE /system/secrets",
     }  # fmt: skip
 
     for operation in found:

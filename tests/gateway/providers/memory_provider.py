@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 from gateway.deployments import ANNOTATION_PREFIX, MANAGED_LABEL, FunctionDeployment
-from gateway.errors import Conflict, FunctionNotFound
+from gateway.errors import BadRequest, Conflict, FunctionNotFound, SecretNotFound
 from gateway.providers.base import Function, LogLine
 from gateway.providers.static import StaticProvider
 
@@ -14,6 +14,7 @@ class MemoryProvider(StaticProvider):
     """Deploys into its registry; every desired replica counts as running.
 
     `upstream_host` of deployed functions is `tasks.<name>` as on Swarm (nothing listens).
+    Secrets are kept in `secrets` (name: value); a deployment may mount only those.
     """
 
     orchestration = "memory"
@@ -26,6 +27,35 @@ class MemoryProvider(StaticProvider):
         self.update_outcome = "completed"
         self._update_states: dict[str, list[str]] = {}
         self.log_reads: list[tuple[str, str | None, int | None]] = []
+        self.secrets: dict[str, bytes] = {}
+
+    async def secret_names(self) -> Sequence[str]:
+        """The names in `secrets`, sorted."""
+        return sorted(self.secrets)
+
+    async def create_secret(self, name: str, value: bytes) -> None:
+        """Keep the value; `Conflict` if the name is taken."""
+        if name in self.secrets:
+            raise Conflict(f"secret {name!r} already exists")
+        self.secrets[name] = value
+
+    async def update_secret(self, name: str, value: bytes) -> Sequence[str]:
+        """Replace the value; the functions whose deployment mounts it."""
+        if name not in self.secrets:
+            raise SecretNotFound(name)
+        self.secrets[name] = value
+        return self._mounting(name)
+
+    async def remove_secret(self, name: str) -> None:
+        """Forget the value; `Conflict` while a deployed function mounts it."""
+        if name not in self.secrets:
+            raise SecretNotFound(name)
+        if self._mounting(name):
+            raise Conflict(f"secret {name!r} is mounted by {', '.join(self._mounting(name))}")
+        del self.secrets[name]
+
+    def _mounting(self, name: str) -> list[str]:
+        return sorted(n for n, deployment in self.deployments.items() if name in deployment.secrets)
 
     async def logs(self, name: str, since: str | None, tail: int | None) -> Sequence[LogLine]:
         """`log_lines` of that function (all of them: `since` and `tail` are only recorded)."""
@@ -80,6 +110,9 @@ class MemoryProvider(StaticProvider):
         return function
 
     def _store(self, deployment: FunctionDeployment, replicas: int) -> None:
+        for secret in deployment.secrets:
+            if secret not in self.secrets:
+                raise BadRequest(f"secrets: no secret named {secret!r}")
         labels = {
             **deployment.labels,
             **{ANNOTATION_PREFIX + k: v for k, v in deployment.annotations.items()},

@@ -11,6 +11,7 @@ with `docker service create` and with `docker stack deploy`.
 
 from __future__ import annotations
 
+import base64
 import copy
 import functools
 import inspect
@@ -30,6 +31,7 @@ OTHER_NETWORK_ID = "q1m3b9kx7yq0ffzderucn6zzz"
 ENGINE_URL = "http://fake-engine:2375"
 
 _ids = (f"svc{n:022d}" for n in itertools.count(1))
+_secret_ids = (f"sec{n:022d}" for n in itertools.count(1))
 
 
 def service_attrs(
@@ -220,7 +222,8 @@ class FakeDockerClient(docker.DockerClient):
         self._networks = dict(
             networks if networks is not None else {"functions": FUNCTIONS_NETWORK_ID}
         )
-        self._secrets: dict[str, str] = {}
+        self._secrets: dict[str, dict[str, Any]] = {}  # by ID, as `GET /secrets` lists them
+        self.secret_data: dict[str, bytes] = {}  # by ID: what a task would read
         self._containers: dict[str, dict[str, Any]] = {}
         self._tasks: list[dict[str, Any]] = []
         self.task_calls: list[dict[str, Any]] = []
@@ -291,12 +294,35 @@ class FakeDockerClient(docker.DockerClient):
         with self._lock:
             self._tasks = copy.deepcopy(tasks)
 
-    def create_secret(self, name: str) -> str:
+    def create_secret(
+        self, name: str, labels: Mapping[str, str] | None = None, data: bytes = b"value"
+    ) -> str:
         """Add a secret (`docker secret create`); returns its ID."""
-        secret_id = f"sec{len(self._secrets):022d}"
+        secret_id = next(_secret_ids)
         with self._lock:
-            self._secrets[name] = secret_id
+            if any(secret["Spec"]["Name"] == name for secret in self._secrets.values()):
+                raise engine_error(409, f"rpc error: code = AlreadyExists desc = secret {name} "
+                                   "already exists")  # fmt: skip
+            self._secrets[secret_id] = {
+                "ID": secret_id,
+                "Version": {"Index": 11},
+                "CreatedAt": "2026-11-25T09:21:44.754024676Z",
+                "UpdatedAt": "2026-11-25T09:21:44.754024676Z",
+                "Spec": {"Name": name, "Labels": dict(labels or {})},
+            }
+            self.secret_data[secret_id] = data
         return secret_id
+
+    def secret_names(self) -> list[str]:
+        """The Docker names of every secret, sorted."""
+        with self._lock:
+            return sorted(secret["Spec"]["Name"] for secret in self._secrets.values())
+
+    def secret(self, name: str) -> dict[str, Any]:
+        """The secret of that Docker name, as `docker secret inspect` shows it."""
+        with self._lock:
+            [found] = [s for s in self._secrets.values() if s["Spec"]["Name"] == name]
+            return copy.deepcopy(found)
 
     def refuse(self, method: str, status: int, message: str) -> None:
         """Make the next call of `APIClient.<method>` fail as the engine would with `status`."""
@@ -345,7 +371,7 @@ class FakeDockerClient(docker.DockerClient):
                 raise engine_error(404, f"network {target} not found")
 
     def _check_secrets(self, template: dict[str, Any]) -> None:
-        known = set(self._secrets.values())
+        known = set(self._secrets)
         for secret in template.get("ContainerSpec", {}).get("Secrets") or []:
             if secret["SecretID"] not in known:
                 raise engine_error(404, f"secret {secret['SecretID']} not found")
@@ -464,15 +490,77 @@ class _Api:
 
     @like_sdk(docker.APIClient.secrets)
     def secrets(self, call: Mapping[str, Any], given: Mapping[str, Any]) -> list[dict[str, Any]]:
+        """The secrets matching the `name` (a substring, like the engine) and `label`
+        (`key` or `key=value`) filters; never their data, like the engine."""
         client = self._client
         client._check("secrets")
-        wanted = (call["filters"] or {}).get("name", "")
+        filters = dict(call["filters"] or {})
+        assert set(filters) <= {"name", "label"}, filters
+        wanted = filters.get("name", "")
+        labels = filters.get("label", [])
+        labels = [labels] if isinstance(labels, str) else list(labels)
+
+        def labelled(secret: Mapping[str, Any]) -> bool:
+            own = secret["Spec"]["Labels"]
+            for label in labels:
+                key, sep, value = label.partition("=")
+                if key not in own or (sep and own[key] != value):
+                    return False
+            return True
+
         with client._lock:
             return [
-                {"ID": secret_id, "Version": {"Index": 11}, "Spec": {"Name": name}}
-                for name, secret_id in client._secrets.items()
-                if wanted in name  # like the engine: a substring match
+                copy.deepcopy(secret)
+                for secret in client._secrets.values()
+                if wanted in secret["Spec"]["Name"] and labelled(secret)
             ]
+
+    @like_sdk(docker.APIClient.create_secret)
+    def create_secret(self, call: Mapping[str, Any], given: Mapping[str, Any]) -> dict[str, str]:
+        """Store the secret as the SDK sends it (its data base64-encoded by the SDK's own
+        code in the real client: here the bytes as given)."""
+        client = self._client
+        client._check("create_secret")
+        assert call["driver"] is None
+        data = call["data"]
+        data = data if isinstance(data, bytes) else str(data).encode()
+        # Round-trip through base64 as the wire does, so only bytes get through.
+        data = base64.b64decode(base64.b64encode(data))
+        if not 0 < len(data) <= 500 * 1024:
+            raise engine_error(400, "rpc error: code = InvalidArgument desc = secret data "
+                               "must be larger than 0 and less than 500KB")  # fmt: skip
+        return {"ID": client.create_secret(call["name"], call["labels"], data)}
+
+    @like_sdk(docker.APIClient.remove_secret)
+    def remove_secret(self, call: Mapping[str, Any], given: Mapping[str, Any]) -> None:
+        """Remove a secret, unless a service's spec mounts it (as the engine refuses)."""
+        client = self._client
+        client._check("remove_secret")
+        secret_id = call["id"]
+        with client._lock:
+            if secret_id not in client._secrets:
+                raise engine_error(404, f"secret {secret_id} not found")
+            name = client._secrets[secret_id]["Spec"]["Name"]
+            users = [
+                attrs["Spec"]["Name"]
+                for attrs in client._services.values()
+                if any(ref["SecretID"] == secret_id for ref in
+                       attrs["Spec"]["TaskTemplate"].get("ContainerSpec", {}).get("Secrets") or [])
+            ]  # fmt: skip
+            if users:
+                message = f"secret '{name}' is in use by the following service: {users[0]}"
+                raise engine_error(400, f"rpc error: code = InvalidArgument desc = {message}")
+            del client._secrets[secret_id]
+            del client.secret_data[secret_id]
+
+    @like_sdk(docker.APIClient.inspect_secret)
+    def inspect_secret(self, call: Mapping[str, Any], given: Mapping[str, Any]) -> dict[str, Any]:
+        client = self._client
+        client._check("inspect_secret")
+        with client._lock:
+            if call["id"] not in client._secrets:
+                raise engine_error(404, f"secret {call['id']} not found")
+            return copy.deepcopy(client._secrets[call["id"]])
 
     @like_sdk(docker.APIClient.services)
     def services(self, call: Mapping[str, Any], given: Mapping[str, Any]) -> list[dict[str, Any]]:

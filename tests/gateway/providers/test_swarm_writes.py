@@ -48,6 +48,12 @@ FULL = FunctionDeployment(
     read_only_root_filesystem=True,
 )
 MINIMAL = FunctionDeployment(service="hello", image="faas/hello:2.0")
+# What the management API puts on the secrets it creates (POST /system/secrets).
+API_SECRET_LABELS = {
+    "com.faas.secret": "true",
+    "com.faas.secret.name": "api-key",
+    "com.faas.secret.version": "1",
+}
 
 
 @pytest.fixture(autouse=True)
@@ -59,7 +65,7 @@ def quick_retries(monkeypatch: pytest.MonkeyPatch) -> None:
 @pytest.fixture
 def engine() -> FakeDockerClient:
     engine = FakeDockerClient()
-    engine.create_secret("api-key")
+    engine.create_secret("api-key", API_SECRET_LABELS)
     return engine
 
 
@@ -130,12 +136,23 @@ def test_deploy_sends_every_field_and_nothing_more(
                 "Env": ["GREETING=hi", "fprocess=python3 handler.py"],
                 "ReadOnly": True,
                 "Mounts": [{"Target": "/tmp", "Source": "", "Type": "tmpfs", "ReadOnly": False}],
+                # Where OpenFaaS mounts it, and where Docker would.
                 "Secrets": [
                     {
                         "SecretID": secret.id,
                         "SecretName": "api-key",
+                        "File": {
+                            "Name": "/var/openfaas/secrets/api-key",
+                            "UID": "0",
+                            "GID": "0",
+                            "Mode": 0o444,
+                        },
+                    },
+                    {
+                        "SecretID": secret.id,
+                        "SecretName": "api-key",
                         "File": {"Name": "api-key", "UID": "0", "GID": "0", "Mode": 0o444},
-                    }
+                    },
                 ],
             },
             "Resources": {
@@ -192,7 +209,7 @@ def test_deploy_with_an_unknown_secret_is_a_bad_request(
     engine: FakeDockerClient, provider: SwarmProvider
 ) -> None:
     deployment = FunctionDeployment(service="hello", image="faas/hello:1.0", secrets=("nope",))
-    with pytest.raises(BadRequest, match="no Docker secret named 'nope'"):
+    with pytest.raises(BadRequest, match="no secret named 'nope'"):
         run(provider.deploy(deployment))
     assert engine.api_creates == []
 

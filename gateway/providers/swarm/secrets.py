@@ -1,0 +1,295 @@
+"""The Docker secrets the management API owns, and their rotation (docs/management.md,
+"Secrets" and "Rotation").
+
+A secret the API creates is a Docker secret labelled `com.faas.secret=true`, with the
+name the API knows it by in `com.faas.secret.name` and its version in
+`com.faas.secret.version`. Only those are listed, changed, removed, or mounted by a
+deployment (`secret_references`, an allow-list: any other Docker secret, the gateway's
+credentials among them, is refused with a 400 naming it).
+
+Docker secrets cannot change. Version 1 of `api-key` is the Docker secret `api-key`;
+an update creates version n+1 as `api-key_<n+1>` (`_` is never part of a name the API
+takes, so no other secret can hold that Docker name), points every function that mounts
+an older version at it (a rolling update, in each service's order: start-first for
+functions the API deployed), and removes the versions before the one just replaced.
+That one stays until the next update or the removal: replicas still draining read it,
+and a rolled-back update (`failure_action: rollback`) mounts it again.
+
+A function reads its secret at `/var/openfaas/secrets/<name>` (where OpenFaaS mounts it)
+and at `/run/secrets/<name>` (where Docker would), whatever the version.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Collection, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import docker
+import docker.errors
+import docker.types
+
+from gateway.errors import BadRequest, Conflict, SecretNotFound
+from gateway.labels import SECRET_LABEL, SECRET_NAME_LABEL, SECRET_VERSION_LABEL, parse_integer
+from gateway.providers.swarm.engine import api_error, engine_call
+from gateway.providers.swarm.services import mapping
+
+if TYPE_CHECKING:
+    from gateway.providers.swarm.discovery import SwarmProvider
+
+log = logging.getLogger("gateway.swarm")
+
+OPENFAAS_SECRETS_DIR = "/var/openfaas/secrets/"
+"""Where OpenFaaS mounts a function's secrets: functions ported from it read them there."""
+_OWNED_FILTER = {"label": f"{SECRET_LABEL}=true"}
+_MAX_VERSION = 10**9
+_UPDATE_TRIES = 3  # a service changed between reading and updating it (e.g. scaled)
+
+
+@dataclass(frozen=True)
+class SecretVersion:
+    """One Docker secret behind a name the API knows."""
+
+    id: str
+    docker_name: str
+    name: str
+    version: int
+
+
+def docker_secret_name(name: str, version: int) -> str:
+    """The Docker secret holding `version` of the API's secret `name`."""
+    return name if version == 1 else f"{name}_{version}"
+
+
+def owned_versions(client: docker.DockerClient) -> dict[str, list[SecretVersion]]:
+    """Every Docker secret the API created, by the API's name, oldest version first."""
+    listed = client.api.secrets(filters=_OWNED_FILTER)
+    versions: dict[str, list[SecretVersion]] = {}
+    for secret in listed:
+        spec = mapping(secret.get("Spec"))
+        labels = mapping(spec.get("Labels"))
+        name = labels.get(SECRET_NAME_LABEL)
+        version = parse_integer(str(labels.get(SECRET_VERSION_LABEL, "")), 1, _MAX_VERSION)
+        if labels.get(SECRET_LABEL) != "true" or not isinstance(name, str) or version is None:
+            continue
+        versions.setdefault(name, []).append(
+            SecretVersion(str(secret.get("ID")), str(spec.get("Name")), name, version)
+        )
+    for found in versions.values():
+        found.sort(key=lambda secret: secret.version)
+    return versions
+
+
+def secret_references(
+    client: docker.DockerClient, names: Iterable[str]
+) -> list[docker.types.SecretReference]:
+    """The mounts of a deployment's secrets (their newest versions), each at
+    `/var/openfaas/secrets/<name>` and `/run/secrets/<name>`; `BadRequest` naming the
+    first one the API does not own."""
+    names = list(names)
+    if not names:
+        return []
+    owned = owned_versions(client)
+    references: list[docker.types.SecretReference] = []
+    for name in names:
+        versions = owned.get(name)
+        if not versions:
+            raise BadRequest(f"secrets: {_not_owned(client, name)}")
+        references.extend(_mounts(versions[-1]))
+    return references
+
+
+def _mounts(secret: SecretVersion) -> list[docker.types.SecretReference]:
+    return [
+        docker.types.SecretReference(
+            secret.id, secret.docker_name, filename=OPENFAAS_SECRETS_DIR + secret.name
+        ),
+        docker.types.SecretReference(secret.id, secret.docker_name, filename=secret.name),
+    ]
+
+
+def _not_owned(client: docker.DockerClient, name: str) -> str:
+    """Why `name` cannot be used: it does not exist, or the API did not create it."""
+    listed = client.api.secrets(filters={"name": name})
+    exists = any(mapping(secret.get("Spec")).get("Name") == name for secret in listed)
+    if exists:
+        return (
+            f"{name!r} is a Docker secret the management API did not create: a function "
+            "may mount only secrets created through POST /system/secrets "
+            "(faas-cli secret create)"
+        )
+    return (
+        f"no secret named {name!r}: create it first with POST /system/secrets "
+        "(faas-cli secret create)"
+    )
+
+
+class SwarmSecrets:
+    """`SecretStore` on Docker secrets, for `SwarmProvider` (see the module docstring)."""
+
+    def __init__(self, discovery: SwarmProvider) -> None:
+        self._discovery = discovery
+
+    async def secret_names(self) -> Sequence[str]:
+        """See `SecretStore.secret_names`."""
+        return await engine_call(self._discovery.engine, self._names)
+
+    async def create_secret(self, name: str, value: bytes) -> None:
+        """See `SecretStore.create_secret`."""
+        await engine_call(self._discovery.engine, self._create, name, value)
+
+    async def update_secret(self, name: str, value: bytes) -> Sequence[str]:
+        """See `SecretStore.update_secret`: a new version, then the rolls (module docstring)."""
+        return await engine_call(self._discovery.engine, self._update, name, value)
+
+    async def remove_secret(self, name: str) -> None:
+        """See `SecretStore.remove_secret`: every version, once no function mounts any."""
+        await engine_call(self._discovery.engine, self._remove, name)
+
+    def _names(self) -> list[str]:
+        return sorted(owned_versions(self._discovery.client()))
+
+    def _create(self, name: str, value: bytes) -> None:
+        client = self._discovery.client()
+        if owned_versions(client).get(name):
+            raise Conflict(
+                f"secret {name!r} already exists (change its value with PUT /system/secrets)"
+            )
+        listed = client.api.secrets(filters={"name": name})
+        if any(mapping(secret.get("Spec")).get("Name") == name for secret in listed):
+            raise Conflict(
+                f"a Docker secret named {name!r} exists that the management API did not "
+                "create: pick another name, or remove it with `docker secret rm`"
+            )
+        self._create_version(client, name, 1, value)
+
+    def _update(self, name: str, value: bytes) -> list[str]:
+        client = self._discovery.client()
+        versions = self._versions(client, name)
+        current = versions[-1]
+        new = self._create_version(client, name, current.version + 1, value)
+        rolled = self._roll(client, frozenset(secret.id for secret in versions), new)
+        for old in versions[:-1]:
+            self._remove_version(client, old, quietly=True)
+        log.info("secret %s: version %d; rolled %s", name, new.version, rolled or "no function")
+        return rolled
+
+    def _remove(self, name: str) -> None:
+        client = self._discovery.client()
+        versions = self._versions(client, name)
+        ids = {secret.id for secret in versions}
+        users = sorted(
+            str(mapping(attrs.get("Spec")).get("Name"))
+            for attrs in self._function_services(client)
+            if ids & _mounted_ids(attrs)
+        )
+        if users:
+            raise Conflict(
+                f"secret {name!r} is mounted by {', '.join(map(repr, users))}: update "
+                "those functions without it (PUT /system/functions) or remove them first"
+            )
+        for secret in versions:
+            self._remove_version(client, secret, quietly=False)
+
+    def _versions(self, client: docker.DockerClient, name: str) -> list[SecretVersion]:
+        versions = owned_versions(client).get(name)
+        if not versions:
+            listed = client.api.secrets(filters={"name": name})
+            if any(mapping(secret.get("Spec")).get("Name") == name for secret in listed):
+                raise SecretNotFound(name, "the Docker secret of that name is not the API's")
+            raise SecretNotFound(name)
+        return versions
+
+    def _create_version(
+        self, client: docker.DockerClient, name: str, version: int, value: bytes
+    ) -> SecretVersion:
+        docker_name = docker_secret_name(name, version)
+        labels = {
+            SECRET_LABEL: "true",
+            SECRET_NAME_LABEL: name,
+            SECRET_VERSION_LABEL: str(version),
+        }
+        created = client.api.create_secret(name=docker_name, data=value, labels=labels)
+        return SecretVersion(str(mapping(created).get("ID")), docker_name, name, version)
+
+    def _remove_version(
+        self, client: docker.DockerClient, secret: SecretVersion, *, quietly: bool
+    ) -> None:
+        try:
+            client.api.remove_secret(secret.id)
+        except docker.errors.NotFound:
+            pass  # gone already: what was asked
+        except docker.errors.APIError as error:
+            # Still mounted by a service that is not a function (the API leaves those be).
+            if not quietly:
+                raise Conflict(f"secret {secret.name!r}: {api_error(error).message}") from None
+            log.warning(
+                "secret %s: version %d (%s) kept: %s",
+                secret.name, secret.version, secret.docker_name, api_error(error).message,
+            )  # fmt: skip
+
+    def _function_services(self, client: docker.DockerClient) -> list[Mapping[str, Any]]:
+        # types-docker leaves these SDK methods unannotated (here and below).
+        services = client.api.services()  # type: ignore[no-untyped-call]
+        return [attrs for attrs in services if self._discovery.is_function(attrs)]
+
+    def _roll(
+        self, client: docker.DockerClient, old_ids: frozenset[str], new: SecretVersion
+    ) -> list[str]:
+        """Point every function that mounts one of `old_ids` at `new`; their names."""
+        rolled: list[str] = []
+        for attrs in self._function_services(client):
+            if not old_ids & _mounted_ids(attrs):
+                continue
+            service_id = str(attrs.get("ID"))
+            for attempt in range(1, _UPDATE_TRIES + 1):
+                try:
+                    self._point_at(client, attrs, old_ids, new)
+                    break
+                except docker.errors.APIError as error:
+                    stale = "out of sequence" in str(error.explanation)
+                    if not stale or attempt == _UPDATE_TRIES:
+                        raise
+                    attrs = client.api.inspect_service(service_id)  # type: ignore[no-untyped-call]
+            rolled.append(str(mapping(attrs.get("Spec")).get("Name")))
+            self._discovery.reread(service_id)
+        return sorted(rolled)
+
+    def _point_at(
+        self,
+        client: docker.DockerClient,
+        attrs: Mapping[str, Any],
+        old_ids: Collection[str],
+        new: SecretVersion,
+    ) -> None:
+        # The spec goes back as read, only the secrets' ids and names changed (as for a
+        # scale: the SDK's `Service.update` would fill in defaults and roll more).
+        spec = mapping(attrs.get("Spec"))
+        template = dict(mapping(spec.get("TaskTemplate")))
+        container = dict(mapping(template.get("ContainerSpec")))
+        container["Secrets"] = [
+            {**reference, "SecretID": new.id, "SecretName": new.docker_name}
+            if reference.get("SecretID") in old_ids
+            else reference
+            for reference in container.get("Secrets") or []
+        ]
+        template["ContainerSpec"] = container
+        client.api.update_service(
+            attrs.get("ID"),
+            mapping(attrs.get("Version")).get("Index"),
+            task_template=template,
+            name=spec.get("Name"),
+            labels=spec.get("Labels"),
+            mode=spec.get("Mode"),
+            update_config=spec.get("UpdateConfig"),
+            rollback_config=spec.get("RollbackConfig"),
+            networks=spec.get("Networks"),
+            endpoint_spec=spec.get("EndpointSpec"),
+        )
+
+
+def _mounted_ids(attrs: Mapping[str, Any]) -> set[str]:
+    template = mapping(mapping(attrs.get("Spec")).get("TaskTemplate"))
+    secrets = mapping(template.get("ContainerSpec")).get("Secrets") or []
+    return {str(mapping(reference).get("SecretID")) for reference in secrets}

@@ -1,0 +1,214 @@
+"""SwarmProvider's secrets (list, create, rotate, remove) and the deploy-time allow-list,
+against the fake engine (every `APIClient` call checked against the SDK's signature)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from gateway.deployments import FunctionDeployment
+from gateway.errors import BadRequest, Conflict, ProviderUnavailable, SecretNotFound
+from gateway.providers.swarm import discovery as swarm
+from gateway.providers.swarm.discovery import SwarmProvider
+from tests.gateway.providers.swarm_fixtures import FakeDockerClient, service_attrs
+from tests.support import wait_for
+
+OPENFAAS_PATH = "/var/openfaas/secrets/api-key"
+
+
+@pytest.fixture(autouse=True)
+def quick_retries(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(swarm, "_RETRY_MIN", 0.01)
+    monkeypatch.setattr(swarm, "_RETRY_MAX", 0.05)
+
+
+@pytest.fixture
+def engine() -> FakeDockerClient:
+    return FakeDockerClient()
+
+
+@pytest.fixture
+def provider(engine: FakeDockerClient) -> Iterator[SwarmProvider]:
+    provider = SwarmProvider(client=engine)
+    asyncio.run(provider.start())
+    yield provider
+    asyncio.run(asyncio.wait_for(provider.close(), timeout=10))
+
+
+def run(operation: Any) -> Any:
+    return asyncio.run(operation)
+
+
+def mounts(engine: FakeDockerClient, service: str) -> list[tuple[str, str]]:
+    """(Docker secret name, file) of every secret the service mounts."""
+    container = engine.service(service)["Spec"]["TaskTemplate"]["ContainerSpec"]
+    return [(ref["SecretName"], ref["File"]["Name"]) for ref in container.get("Secrets") or []]
+
+
+def deploy(provider: SwarmProvider, name: str = "hello", *secrets: str) -> None:
+    run(provider.deploy(FunctionDeployment(service=name, image="faas/hello:1", secrets=secrets)))
+
+
+def test_create_labels_the_docker_secret_as_the_apis_and_lists_only_those(
+    engine: FakeDockerClient, provider: SwarmProvider
+) -> None:
+    engine.create_secret("faas-basic-auth-password")  # the stack's own: never listed
+    engine.create_secret("someone-elses", {"com.faas.secret.name": "x"})  # not the owner label
+    run(provider.create_secret("api-key", b"s3cret"))
+    created = engine.secret("api-key")
+    assert created["Spec"]["Labels"] == {
+        "com.faas.secret": "true",
+        "com.faas.secret.name": "api-key",
+        "com.faas.secret.version": "1",
+    }
+    assert engine.secret_data[created["ID"]] == b"s3cret"
+    run(provider.create_secret("db-password", b"\x00\xffbinary"))
+    assert run(provider.secret_names()) == ["api-key", "db-password"]
+
+
+def test_create_of_an_existing_name_is_a_conflict(
+    engine: FakeDockerClient, provider: SwarmProvider
+) -> None:
+    run(provider.create_secret("api-key", b"one"))
+    with pytest.raises(Conflict, match="already exists"):
+        run(provider.create_secret("api-key", b"two"))
+    engine.create_secret("theirs")  # made with `docker secret create`
+    with pytest.raises(Conflict, match="did not create"):
+        run(provider.create_secret("theirs", b"two"))
+    assert engine.secret_names() == ["api-key", "theirs"]
+
+
+def test_deploy_mounts_an_api_secret_where_openfaas_and_docker_do(
+    engine: FakeDockerClient, provider: SwarmProvider
+) -> None:
+    run(provider.create_secret("api-key", b"one"))
+    deploy(provider, "hello", "api-key")
+    assert mounts(engine, "hello") == [("api-key", OPENFAAS_PATH), ("api-key", "api-key")]
+
+
+@pytest.mark.parametrize(
+    ("existing", "expected"),
+    [
+        (None, "no secret named 'api-key': create it first"),
+        ({}, "'api-key' is a Docker secret the management API did not create"),
+        # A label alone names nothing: the owner label is what counts.
+        ({"com.faas.secret.name": "api-key", "com.faas.secret.version": "1"}, "did not create"),
+    ],
+)
+def test_deploy_refuses_a_secret_the_api_does_not_own(
+    engine: FakeDockerClient,
+    provider: SwarmProvider,
+    existing: dict[str, str] | None,
+    expected: str,
+) -> None:
+    if existing is not None:
+        engine.create_secret("api-key", existing)
+    with pytest.raises(BadRequest, match=f"^secrets: .*{expected}"):
+        deploy(provider, "hello", "api-key")
+    assert engine.api_creates == []
+
+
+def test_update_rotates_onto_a_new_version_and_rolls_the_functions_that_mount_it(
+    engine: FakeDockerClient, provider: SwarmProvider
+) -> None:
+    run(provider.create_secret("api-key", b"one"))
+    run(provider.create_secret("other", b"x"))
+    deploy(provider, "hello", "api-key", "other")
+    deploy(provider, "world", "api-key")
+    deploy(provider, "plain")
+    before = {name: engine.service(name) for name in ("hello", "world", "plain")}
+
+    rolled = run(provider.update_secret("api-key", b"two"))
+
+    assert rolled == ["hello", "world"]
+    second = engine.secret("api-key_2")
+    assert second["Spec"]["Labels"]["com.faas.secret.version"] == "2"
+    assert engine.secret_data[second["ID"]] == b"two"
+    assert mounts(engine, "hello") == [
+        ("api-key_2", OPENFAAS_PATH), ("api-key_2", "api-key"),
+        ("other", "/var/openfaas/secrets/other"), ("other", "other"),
+    ]  # fmt: skip
+    assert mounts(engine, "world") == [("api-key_2", OPENFAAS_PATH), ("api-key_2", "api-key")]
+    # Only the secrets changed: the rest of each spec goes back as it was read.
+    for name in ("hello", "world"):
+        after = engine.service(name)
+        assert after["Version"]["Index"] == before[name]["Version"]["Index"] + 1
+        for spec in (after["Spec"], before[name]["Spec"]):
+            spec["TaskTemplate"]["ContainerSpec"].pop("Secrets")
+        assert after["Spec"] == before[name]["Spec"]
+        assert after["Spec"]["UpdateConfig"]["Order"] == "start-first"
+    assert engine.service("plain") == before["plain"]
+    # The version replaced stays (draining replicas, a rollback); the list shows one name.
+    assert engine.secret_names() == ["api-key", "api-key_2", "other"]
+    assert run(provider.secret_names()) == ["api-key", "other"]
+
+    run(provider.update_secret("api-key", b"three"))
+    assert engine.secret_names() == ["api-key_2", "api-key_3", "other"]
+    assert mounts(engine, "world")[0] == ("api-key_3", OPENFAAS_PATH)
+    # A new deployment mounts the newest version.
+    deploy(provider, "late", "api-key")
+    assert mounts(engine, "late")[0] == ("api-key_3", OPENFAAS_PATH)
+
+
+def test_update_retries_a_service_that_changed_in_between(
+    engine: FakeDockerClient, provider: SwarmProvider
+) -> None:
+    run(provider.create_secret("api-key", b"one"))
+    deploy(provider, "hello", "api-key")
+    engine.refuse("update_service", 500, "rpc error: code = Unknown desc = update out of sequence")
+    assert run(provider.update_secret("api-key", b"two")) == ["hello"]
+    assert mounts(engine, "hello")[0] == ("api-key_2", OPENFAAS_PATH)
+
+
+def test_update_leaves_services_that_are_not_functions_alone(
+    engine: FakeDockerClient, provider: SwarmProvider
+) -> None:
+    run(provider.create_secret("api-key", b"one"))
+    [secret_id] = [engine.secret("api-key")["ID"]]
+    attrs = service_attrs("db", networks=())
+    attrs["Spec"]["TaskTemplate"]["ContainerSpec"]["Secrets"] = [
+        {"SecretID": secret_id, "SecretName": "api-key", "File": {"Name": "api-key"}}
+    ]
+    engine.create_service(attrs)
+    assert run(provider.update_secret("api-key", b"two")) == []
+    assert mounts(engine, "db") == [("api-key", "api-key")]
+    run(provider.update_secret("api-key", b"three"))  # version 1 is still in use: kept
+    assert engine.secret_names() == ["api-key", "api-key_2", "api-key_3"]
+
+
+def test_update_and_remove_of_an_unknown_secret_are_not_found(
+    engine: FakeDockerClient, provider: SwarmProvider
+) -> None:
+    with pytest.raises(SecretNotFound, match=r"secret 'nope' not found$"):
+        run(provider.update_secret("nope", b"x"))
+    engine.create_secret("theirs")
+    with pytest.raises(SecretNotFound, match="not the API's"):
+        run(provider.remove_secret("theirs"))
+    assert engine.secret_names() == ["theirs"]
+
+
+def test_remove_deletes_every_version_once_no_function_mounts_it(
+    engine: FakeDockerClient, provider: SwarmProvider
+) -> None:
+    run(provider.create_secret("api-key", b"one"))
+    deploy(provider, "hello", "api-key")
+    run(provider.update_secret("api-key", b"two"))
+    with pytest.raises(Conflict, match="mounted by 'hello'"):
+        run(provider.remove_secret("api-key"))
+    assert engine.secret_names() == ["api-key", "api-key_2"]
+    run(provider.remove("hello"))
+    run(provider.remove_secret("api-key"))
+    assert engine.secret_names() == []
+    assert run(provider.secret_names()) == []
+
+
+def test_an_unreachable_engine_is_unavailable(
+    engine: FakeDockerClient, provider: SwarmProvider
+) -> None:
+    wait_for(lambda: provider.status().ready, "the first sync")
+    engine.go_down()
+    with pytest.raises(ProviderUnavailable, match="cannot reach the Docker engine"):
+        run(provider.secret_names())
