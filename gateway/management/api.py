@@ -46,6 +46,7 @@ from gateway.management.logs import (
     since_seconds,
 )
 from gateway.management.openapi import FunctionStatus, openapi_document
+from gateway.management.stats import StatsHistory, parse_stats_query
 from gateway.metrics import GatewayMetrics
 from gateway.providers.base import Function, FunctionProvider, LogLine
 
@@ -136,6 +137,13 @@ def create_system_app(
 
         return StreamingResponse(lines(), media_type="application/x-ndjson")
 
+    history = StatsHistory(metrics.outcomes)
+
+    async def stats(request: Request) -> Response:
+        query = parse_stats_query(request.query_params)
+        names = [function.name for function in provider.functions()]
+        return JSONResponse(await history.stats(query, names))
+
     async def healthz(request: Request) -> Response:
         status = provider.status()
         return JSONResponse(
@@ -181,6 +189,7 @@ def create_system_app(
             Route("/function/{name}", _json_errors(describe_function), methods=["GET"]),
             Route("/scale-function/{name}", _json_errors(scale), methods=["POST"]),
             Route("/logs", _json_errors(logs), methods=["GET"]),
+            Route("/stats", _json_errors(stats), methods=["GET"]),
             Route("/info", _json_errors(info), methods=["GET"]),
             Route("/healthz", _json_errors(healthz), methods=["GET"]),
             Route("/openapi.json", _json_errors(openapi), methods=["GET"]),

@@ -211,7 +211,7 @@ def test_info_and_openapi(api: httpx.Client) -> None:
     assert set(document["paths"]) == {
         "/system/functions", "/system/function/{name}", "/system/scale-function/{name}",
         "/system/info", "/system/healthz", "/system/alert", "/system/logs",
-        "/system/openapi.json",
+        "/system/openapi.json", "/system/stats",
     }  # fmt: skip
 
 
