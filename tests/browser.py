@@ -18,7 +18,7 @@ import pytest
 from tests.support import ROOT, require_tool
 
 if TYPE_CHECKING:
-    from playwright.sync_api import Browser
+    from playwright.sync_api import Browser, ViewportSize
 
 # No sandbox: the tests run as root in containers, where Chromium's sandbox cannot start.
 # The rest keeps the browser from calling home or updating itself while tested.
@@ -30,8 +30,8 @@ CHROMIUM_ARGS = (
     "--disable-sync",
     "--no-first-run",
 )
-LAPTOP = {"width": 1280, "height": 800}
-PHONE = {"width": 390, "height": 844}
+LAPTOP: ViewportSize = {"width": 1280, "height": 800}
+PHONE: ViewportSize = {"width": 390, "height": 844}
 SCREENSHOTS = ROOT / "docs" / "screenshots"
 
 

@@ -103,7 +103,8 @@ def test_console_is_behind_the_management_auth(console_gateway: GatewayThread) -
     assert right.status_code == 200
     assert "<title>faas console</title>" in right.text
     assert "default-src 'none'" in right.headers["content-security-policy"]
-    assert script.headers["content-type"].split(";")[0] in ("text/javascript", "application/javascript")
+    script_type = script.headers["content-type"].split(";")[0]
+    assert script_type in ("text/javascript", "application/javascript")
     assert bare.status_code in (307, 308)
     assert bare.headers["location"].endswith("/ui/")
 
@@ -207,7 +208,10 @@ def test_keyboard_reaches_a_function_page(page: Page) -> None:
 
 
 def test_screenshots(
-    page: Page, browser: Browser, console_gateway: GatewayThread, tmp_path_factory: pytest.TempPathFactory
+    page: Page,
+    browser: Browser,
+    console_gateway: GatewayThread,
+    tmp_path_factory: pytest.TempPathFactory,
 ) -> None:
     folder = screenshot_folder(tmp_path_factory.mktemp("screenshots"))
     with console_gateway.client() as client:
