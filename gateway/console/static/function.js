@@ -16,6 +16,7 @@ const INTERVAL = 2000;
 const CHART_WINDOW = 10; // seconds each chart point covers (the stats' window)
 const SUMMARY_WINDOW = 300;
 const SPAN = 10 * 60 * 1000; // the charts show the last 10 minutes of this page's polls
+const MIN_SPAN = 60 * 1000;
 const LOG_TAIL = 100;
 const LOG_KEEP = 500;
 const SHOWN_BODY = 64 * 1024;
@@ -245,15 +246,18 @@ export function showFunction(main, name, signal) {
 
   function drawCharts() {
     const perSecond = (value) => rate(value);
+    // From the first poll on, growing to SPAN: a page just opened shows its first minute.
+    const oldest = samples.rate[0]?.[0] ?? Date.now();
+    const span = Math.min(SPAN, Math.max(MIN_SPAN, Date.now() - oldest));
     charts.replaceChildren(
-      lineChart({ title: "Calls per second", span: SPAN, format: perSecond,
+      lineChart({ title: "Calls per second", span, format: perSecond,
         series: [{ label: "calls/s", points: samples.rate, className: "s1" }] }),
-      lineChart({ title: "Errors (5xx) per second", span: SPAN, format: perSecond,
+      lineChart({ title: "Errors (5xx) per second", span, format: perSecond,
         series: [{ label: "errors/s", points: samples.errors, className: "s3" }] }),
-      lineChart({ title: "Latency", span: SPAN, format: seconds,
+      lineChart({ title: "Latency", span, format: seconds,
         series: [{ label: "p50", points: samples.p50, className: "s1" },
                  { label: "p99", points: samples.p99, className: "s2" }] }),
-      lineChart({ title: "Replicas", span: SPAN, format: (v) => String(Math.round(v)),
+      lineChart({ title: "Replicas", span, format: (v) => String(Math.round(v)),
         series: [{ label: "ready", points: samples.ready, className: "s1" },
                  { label: "desired", points: samples.desired, className: "s2" }] }),
     );
