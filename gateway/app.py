@@ -7,10 +7,11 @@ Routes, first match wins:
 - `POST /system/alert`: Alertmanager webhooks for the autoscaler (`gateway.scaling.alerts`),
   behind the same basic auth.
 - `/system/...`: the management API behind basic auth (`gateway.management.api`).
+- `GET /ui/...`: the web console's static files, behind the same auth (`gateway.console`).
 - anything else: a function call, to `gateway.proxy.handler.FunctionProxy` (see
   `gateway.routing` for how a request names its function).
 
-The first four are a Starlette app, the "platform". Function calls bypass it: `Gateway`
+The first five are a Starlette app, the "platform". Function calls bypass it: `Gateway`
 hands them to the proxy directly, because Starlette's exception and routing layers cost
 a measurable share of the gateway's CPU per proxied call (docs/benchmarks.md).
 docs/architecture.md draws the parts and what each may import.
@@ -33,6 +34,8 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from gateway import routing
 from gateway.config import GatewayConfig
+from gateway.console import PREFIX as CONSOLE_PREFIX
+from gateway.console import create_console_app, is_console_path
 from gateway.http_errors import ErrorFormat
 from gateway.management.api import create_system_app, not_found
 from gateway.management.auth import (
@@ -93,12 +96,12 @@ class Gateway:
 def is_platform_call(method: str, path: str) -> bool:
     """Whether a request is for the gateway's own endpoints rather than for a function.
 
-    Other methods on /healthz and /metrics are function calls (by `X-Function` or Alexa),
-    as is anything outside /system/.
+    Other methods on /healthz, /metrics and the console's /ui/ are function calls (by
+    `X-Function` or Alexa), as is anything outside /system/.
     """
     if path.startswith("/system/"):
         return True
-    return path in _READ_ONLY_PATHS and method in ("GET", "HEAD")
+    return (path in _READ_ONLY_PATHS or is_console_path(path)) and method in ("GET", "HEAD")
 
 
 def create_app(
@@ -230,11 +233,13 @@ def create_app(
             Route("/metrics", metrics_endpoint, methods=["GET"]),
             Route("/system/alert", alert, methods=["POST"]),
             Mount("/system", create_system_app(config, provider, metrics, namespaces)),
+            Mount(CONSOLE_PREFIX, create_console_app(config.basic_auth)),
         ],
         lifespan=lifespan,
     )
     # Only /system/ paths reach this router unmatched (e.g. with a newline, which the
-    # Mount's pattern does not match): answer them as the management API would.
+    # Mount's pattern does not match): answer them as the management API would. (`/ui`
+    # alone is redirected to `/ui/` before this.)
     app.router.default = not_found
     app.state.metrics = metrics
     app.state.autoscaler = autoscaler

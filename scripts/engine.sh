@@ -2,9 +2,10 @@
 # Bring up what the platform needs on a bare Debian/Ubuntu machine, run as root:
 # Docker Engine, a single-node swarm, and -- for machines that cannot pull images --
 # a local Python base image and a local Prometheus image built from Debian packages;
-# also promtool, which the unit tests run (scripts/promtool.sh).
+# also promtool, which the unit tests run (scripts/promtool.sh), and Chromium, which the
+# web console's tests drive (scripts/browser.sh).
 #
-#   scripts/engine.sh            engine + swarm + local images + promtool (idempotent)
+#   scripts/engine.sh            engine + swarm + local images + promtool + chromium (idempotent)
 #
 # Environment:
 #   LOCAL_BASE_IMAGE        tag of the local Python base   (local/python:3.11-bookworm)
@@ -90,5 +91,5 @@ build_debian_image "$LOCAL_BASE_IMAGE" python3-minimal,python3-pip,ca-certificat
 build_debian_image "$LOCAL_PROMETHEUS_IMAGE" prometheus,ca-certificates \
   prom/prometheus:v2.55.1 --change 'ENTRYPOINT ["/usr/bin/prometheus"]' --change 'WORKDIR /prometheus' \
   --change 'CMD ["--config.file=/etc/prometheus/prometheus.yml","--storage.tsdb.path=/prometheus"]'
-if [ "$(id -u)" = 0 ]; then "$(dirname "$0")/promtool.sh"; fi
+if [ "$(id -u)" = 0 ]; then "$(dirname "$0")/promtool.sh"; "$(dirname "$0")/browser.sh"; fi
 say "up: Docker $(docker version --format '{{.Server.Version}}'), swarm $(docker info --format '{{.Swarm.LocalNodeState}}')"

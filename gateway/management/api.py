@@ -47,6 +47,7 @@ from gateway.management.logs import (
 )
 from gateway.management.openapi import FunctionStatus, openapi_document
 from gateway.management.secrets import secret_routes
+from gateway.management.stats import StatsHistory, parse_stats_query
 from gateway.metrics import GatewayMetrics
 from gateway.namespaces import Namespaces
 from gateway.providers.base import Function, FunctionProvider, LogLine
@@ -164,6 +165,13 @@ def create_system_app(
 
         return StreamingResponse(lines(), media_type="application/x-ndjson")
 
+    history = StatsHistory(metrics.outcomes)
+
+    async def stats(request: Request) -> Response:
+        query = parse_stats_query(request.query_params)
+        names = [function.name for function in provider.functions()]
+        return JSONResponse(await history.stats(query, names))
+
     async def healthz(request: Request) -> Response:
         status = provider.status()
         return JSONResponse(
@@ -213,6 +221,7 @@ def create_system_app(
             Route("/scale-function/{name}", _json_errors(scale), methods=["POST"]),
             Route("/logs", _json_errors(logs), methods=["GET"]),
             Route("/namespaces", _json_errors(list_namespaces), methods=["GET"]),
+            Route("/stats", _json_errors(stats), methods=["GET"]),
             Route("/info", _json_errors(info), methods=["GET"]),
             Route("/healthz", _json_errors(healthz), methods=["GET"]),
             Route("/openapi.json", _json_errors(openapi), methods=["GET"]),

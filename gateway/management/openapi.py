@@ -25,6 +25,9 @@ from gateway.deployments import (
 from gateway.management.logs import MAX_TAIL
 from gateway.secrets import Secret, SecretDescription
 
+DEFAULT_WINDOW = 300
+MAX_WINDOW = 900
+
 Count = Annotated[int, Field(ge=0)]
 
 
@@ -56,6 +59,48 @@ class FunctionStatus(TypedDict):
             ),
         ]
     ]
+
+
+Seconds = Annotated[float, Field(ge=0)]
+
+
+class RecentCalls(TypedDict):
+    """A function's calls over the stats' window."""
+
+    invocations: Count
+    errors: Annotated[int, Field(ge=0, description="Calls answered with a 5xx status.")]
+    rate: Annotated[float, Field(ge=0, description="Calls per second.")]
+    p50: Annotated[
+        Seconds | None,
+        Field(
+            description="Median duration, estimated from the histogram's buckets; "
+            "null without calls."
+        ),
+    ]
+    p99: Annotated[Seconds | None, Field(description="99th percentile, as p50.")]
+
+
+class FunctionStats(TypedDict):
+    """One function's finished calls: totals since the gateway started, and recent."""
+
+    name: str
+    invocations: Count
+    errors: Count
+    recent: RecentCalls
+
+
+class Stats(TypedDict):
+    """What `GET /system/stats` answers."""
+
+    time: Annotated[float, Field(description="When, in Unix seconds.")]
+    window: Annotated[
+        Seconds,
+        Field(
+            description="The seconds `recent` covers: the window asked for, or less "
+            "while the gateway (or this worker's record) is younger than that."
+        ),
+    ]
+    functions: list[FunctionStats]
 
 
 class Accepted(TypedDict):
@@ -251,6 +296,19 @@ ROUTES = (
           errors={400: "Invalid JSON or secret name.", 404: _NO_SECRET,
                   409: "A function still mounts the secret.",
                   501: _NO_SECRETS, 502: _ENGINE}),
+    Route("get", "/system/stats", "functionStats", "Calls, errors and latency per function",
+          200, Stats, "Every function the gateway routes to (or the one named).",
+          description="From the gateway's own counters (no Prometheus needed): totals since "
+          "the gateway started, and the last `window` seconds, as well as the readings "
+          "kept allow (one every few seconds, taken when asked).",
+          query=(
+              {"name": "window", "schema": {"type": "integer", "minimum": 1,
+                                            "maximum": MAX_WINDOW},
+               "description": f"Seconds of recent calls ({DEFAULT_WINDOW} by default)."},
+              {"name": "name", "schema": {"type": "string"},
+               "description": "Only this function."},
+          ),
+          errors={400: "Invalid window."}),
     Route("get", "/system/info", "systemInfo", "Provider, orchestration and version",
           200, Info, "About the gateway."),
     Route("get", "/system/healthz", "systemHealth", "The gateway's health, with detail",

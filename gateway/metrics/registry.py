@@ -33,11 +33,14 @@ from prometheus_client.registry import Collector
 from gateway.metrics.series import (
     COLD_START_BUCKETS,
     LEADER,
+    SECONDS,
     SERVICE_COUNT,
     SERVICE_COUNT_HELP,
     STARTED,
     STARTED_HELP,
     FunctionList,
+    Outcomes,
+    outcomes_by_function,
 )
 from gateway.metrics.shared_view import SharedView
 
@@ -87,7 +90,7 @@ class GatewayMetrics:
             registry=self.registry,
         )
         self._seconds = Histogram(
-            "gateway_functions_seconds",
+            SECONDS,
             "Time from routing an invocation to the end of its response, in seconds.",
             ["function_name", "code"],
             registry=self.registry,
@@ -204,6 +207,25 @@ class GatewayMetrics:
         if self.shared is not None:
             return {name: started for name, (started, _) in self.shared.load().items()}
         return self._started.copy()
+
+    def outcomes(self) -> dict[str, Outcomes]:
+        """Finished calls per function: counts, 5xx and durations (for `/system/stats`).
+
+        Thread-safe like `exposition`; on a shared folder, every process's calls.
+        """
+        if self.shared is not None:
+            return self.shared.outcomes()
+        samples: list[tuple[str, str, float, float]] = []
+        for family in self._seconds.collect():
+            below: dict[tuple[str, str], float] = {}  # the cumulative count so far
+            for sample in family.samples:
+                if not sample.name.endswith("_bucket"):
+                    continue
+                key = (sample.labels["function_name"], sample.labels["code"])
+                before = below.get(key, 0.0)
+                below[key] = sample.value
+                samples.append((*key, float(sample.labels["le"]), sample.value - before))
+        return outcomes_by_function(samples)
 
     def scale_event(self, function_name: str, direction: str, replicas: int) -> None:
         """Count a replica change the gateway made (`direction`: up or down)."""

@@ -1,9 +1,11 @@
 """What the two renderers share: the exposition's content type, the names of the series
-computed at scrape time, and the provider's view as far as the metrics read it."""
+computed at scrape time, the provider's view as far as the metrics read it, and the
+calls' outcomes as `/system/stats` reads them."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from typing import Protocol
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
@@ -34,3 +36,43 @@ class FunctionList(Protocol):
 
     def functions(self) -> Sequence[NamedReplicas]:
         """Every function currently known (with its name and desired replicas)."""
+
+
+# The histogram of every call's duration, by function and status code.
+SECONDS = "gateway_functions_seconds"
+
+
+@dataclass(frozen=True)
+class Outcomes:
+    """A function's finished calls since the gateway started (or since it was deployed
+    again): how many, how many were answered with a 5xx, and how long they took.
+
+    `buckets`: (upper bound in seconds, calls in that bucket alone), by bound, the last
+    bound `inf`: the duration histogram summed over status codes.
+    """
+
+    calls: int
+    errors: int
+    buckets: tuple[tuple[float, int], ...]
+
+
+def outcomes_by_function(
+    samples: Iterable[tuple[str, str, float, float]],
+) -> dict[str, Outcomes]:
+    """`Outcomes` per function from (function_name, code, bucket bound, calls in that
+    bucket alone) samples of the duration histogram."""
+    buckets: dict[str, dict[float, float]] = {}
+    errors: dict[str, float] = {}
+    for name, code, bound, count in samples:
+        per_bound = buckets.setdefault(name, {})
+        per_bound[bound] = per_bound.get(bound, 0.0) + count
+        if code[:1] == "5":
+            errors[name] = errors.get(name, 0.0) + count
+    return {
+        name: Outcomes(
+            calls=int(sum(per_bound.values())),
+            errors=int(errors.get(name, 0.0)),
+            buckets=tuple((bound, int(count)) for bound, count in sorted(per_bound.items())),
+        )
+        for name, per_bound in buckets.items()
+    }

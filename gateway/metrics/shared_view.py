@@ -19,10 +19,13 @@ from typing import Any
 
 from gateway.metrics.series import (
     INFLIGHT,
+    SECONDS,
     SERVICE_COUNT,
     SERVICE_COUNT_HELP,
     STARTED,
     FunctionList,
+    Outcomes,
+    outcomes_by_function,
 )
 
 _INT = struct.Struct("i").unpack_from
@@ -38,6 +41,7 @@ class _Series:
     sample: str
     help: str
     function_name: str
+    code: str  # the status code label, "" for series without one
     labels: str  # rendered, without `le`
     le: tuple[float, str] | None  # a histogram bucket's bound, as a number and as text
 
@@ -110,6 +114,20 @@ class SharedView:
                     started, _ = load[series.function_name]
                     load[series.function_name] = (started, int(totals[slot]))
             return load
+
+    def outcomes(self) -> dict[str, Outcomes]:
+        """Finished calls per function over every process (the durations' buckets), from
+        the baselines of functions forgotten (see the class)."""
+        with self._lock:
+            totals, _ = self._read(("histogram_",))
+            samples = []
+            for slot, series in enumerate(self._series):
+                if series.metric != SECONDS or series.le is None:
+                    continue
+                base = self._baselines.get(series.function_name, {}).get(slot, 0.0)
+                value = totals[slot] - base
+                samples.append((series.function_name, series.code, series.le[0], value))
+            return outcomes_by_function(samples)
 
     def exposition(self, provider: FunctionList) -> bytes:
         """The Prometheus text format of every process's series, and the provider's replicas."""
@@ -331,6 +349,7 @@ def _parse_key(kind: str, mostrecent: bool, key: bytes) -> _Series:
         sample,
         help_text,
         labels.get("function_name", ""),
+        labels.get("code", ""),
         _render_labels(labels),
         bound,
     )

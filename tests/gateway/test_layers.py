@@ -21,6 +21,9 @@ RULES: list[tuple[str, tuple[str, ...]]] = [
     # The workers' shared folder: a leaf.
     ("gateway.shared", ("gateway.",)),
     ("gateway.management", ("docker", "gateway.proxy", "gateway.routing")),
+    # The web console: static files behind the management API's auth.
+    ("gateway.console", ("docker", "gateway.proxy", "gateway.routing", "gateway.providers",
+                         "gateway.scaling", "gateway.metrics")),
     ("gateway.routing", ("docker", "aiohttp", "gateway.proxy", "gateway.providers",
                          "gateway.management", "gateway.scaling", "gateway.metrics")),
     ("gateway.providers", ("starlette", "aiohttp", "gateway.proxy", "gateway.routing",

@@ -212,7 +212,7 @@ def test_info_and_openapi(api: httpx.Client) -> None:
     assert set(document["paths"]) == {
         "/system/functions", "/system/function/{name}", "/system/scale-function/{name}",
         "/system/info", "/system/healthz", "/system/alert", "/system/logs",
-        "/system/openapi.json", "/system/namespaces", "/system/secrets",
+        "/system/openapi.json", "/system/namespaces", "/system/secrets", "/system/stats",
     }  # fmt: skip
 
 

@@ -124,3 +124,14 @@ def test_a_function_deployed_again_is_counted_afresh(tmp_path: Path) -> None:
     assert found[("gateway_scale_events_total", a | {("direction", "up")})] == 1
     assert found[("gateway_scale_target_replicas", a)] == 1
     assert view.load() == {"a": (1, 0), "b": (1, 0)}
+
+
+def test_outcomes_sum_every_worker_by_function(tmp_path: Path) -> None:
+    run_worker(tmp_path, [("a", 200, 3, 0), ("c", 500, 2, 1)], replicas=2)
+    run_worker(tmp_path, [("a", 200, 4, 1), ("a", 502, 1, 0)], replicas=3)
+    outcomes = SharedView(str(tmp_path)).outcomes()
+    assert (outcomes["a"].calls, outcomes["a"].errors) == (8, 1)
+    assert (outcomes["c"].calls, outcomes["c"].errors) == (2, 2)
+    # Every call took 0.01 s: all in the bucket up to 0.01.
+    assert dict(outcomes["a"].buckets)[0.01] == 8
+    assert outcomes["a"].buckets[-1][0] == float("inf")

@@ -1,0 +1,135 @@
+"""The web console in headless Chromium against the deployed stack.
+
+Log in (the browser's basic auth), see the stack's functions, invoke catservice and see
+the echoed body, watch its invocation count rise, follow its logs, scale it to 2 and see
+both replicas (and their logs), a wrong password refused, an image off the allow-list
+refused with the API's message. The screenshots in docs/screenshots are written here.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+
+import httpx
+import pytest
+from playwright.sync_api import Browser, Page, expect
+
+from tests.browser import LAPTOP, SCREENSHOTS, chromium
+from tests.e2e.conftest import Platform, wait_for
+from tests.e2e.test_management import credentials
+
+# What polling shows comes within a few seconds; this is the safety limit on a busy swarm.
+expect.set_options(timeout=60_000)
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    with chromium() as launched:
+        yield launched
+
+
+@pytest.fixture(scope="module")
+def auth() -> tuple[str, str]:
+    return credentials()
+
+
+@pytest.fixture(scope="module")
+def catservice(client: httpx.Client, auth: tuple[str, str]) -> Iterator[str]:
+    """catservice's full name; its replicas are set back to 1 afterwards."""
+    described = client.get("/system/function/catservice", auth=auth)
+    assert described.status_code == 200, described.text
+    name: str = described.json()["name"]
+    yield name
+    client.post(f"/system/scale-function/{name}", json={"replicas": 1}, auth=auth)
+
+
+@pytest.fixture
+def page(browser: Browser, platform: Platform, auth: tuple[str, str]) -> Iterator[Page]:
+    context = browser.new_context(
+        viewport=LAPTOP, http_credentials={"username": auth[0], "password": auth[1]}
+    )
+    try:
+        opened = context.new_page()
+        response = opened.goto(f"{platform.gateway_url}/ui/")
+        assert response is not None
+        assert response.status == 200
+        yield opened
+    finally:
+        context.close()
+
+
+def row(name: str) -> str:
+    return f"tr[data-function='{name}']"
+
+
+def test_wrong_password_is_refused(browser: Browser, platform: Platform) -> None:
+    context = browser.new_context(http_credentials={"username": "admin", "password": "wrong"})
+    try:
+        response = context.new_page().goto(f"{platform.gateway_url}/ui/")
+        assert response is not None
+        assert response.status == 401
+    finally:
+        context.close()
+
+
+def test_lists_the_stack_functions(page: Page, catservice: str) -> None:
+    expect(page.locator(row(catservice))).to_be_visible()
+    for sample in ("wordcount", "base64"):
+        expect(page.locator(f"tr[data-function$='{sample}']")).to_have_count(1)
+    expect(page.locator(f"{row(catservice)} .col-state")).to_contain_text("ready")
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=SCREENSHOTS / "console-functions.png", full_page=True)
+
+
+def test_invocation_count_rises(page: Page, client: httpx.Client, catservice: str) -> None:
+    invocations = page.locator(f"{row(catservice)} .col-invocations")
+    expect(invocations).not_to_have_text("")
+    before = int(invocations.inner_text().replace(",", ""))
+    for _ in range(3):
+        assert client.post("/function/catservice", content=b"purr").status_code == 200
+
+    def risen() -> bool:
+        return int(invocations.inner_text().replace(",", "")) >= before + 3
+
+    wait_for(risen, "the list's invocation count to rise by 3")
+
+
+def test_invoke_shows_the_echoed_body(page: Page, catservice: str) -> None:
+    page.get_by_role("link", name=catservice, exact=True).click()
+    expect(page.get_by_role("heading", level=1)).to_have_text(catservice)
+    invoke = page.get_by_role("form", name=f"Invoke {catservice}")
+    invoke.get_by_label("Body").fill("meow from the console")
+    invoke.get_by_role("button", name="Invoke").click()
+    expect(page.get_by_test_id("invoke-status")).to_have_text("200 OK")
+    expect(page.get_by_test_id("invoke-body")).to_have_text("meow from the console")
+
+
+def test_scale_to_two_and_follow_both_replicas_logs(page: Page, catservice: str) -> None:
+    page.goto(f"{page.url.split('#')[0]}#/functions/{catservice}")
+    logs = page.get_by_test_id("logs")
+    listening = logs.locator(".line", has_text="fwatchdog: listening")
+    expect(listening.first).to_be_visible()
+    expect(page.get_by_test_id("replicas")).to_have_text("1/1")
+    before = listening.count()
+    scale = page.get_by_role("form", name=f"Scale {catservice}")
+    scale.get_by_label("Replicas").fill("2")
+    scale.get_by_role("button", name="Scale").click()
+    expect(scale.get_by_role("status")).to_contain_text("to 2")
+    expect(page.get_by_test_id("replicas")).to_have_text("2/2")
+    # The new replica's first line reaches the page through the followed log.
+    wait_for(lambda: listening.count() > before, "the new replica's line in the followed log")
+    # Polls enough for a chart's line before the screenshot.
+    expect(page.locator("path.line.s1").first).to_have_attribute("d", re.compile("L"))
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=SCREENSHOTS / "console-function.png", full_page=True)
+
+
+def test_image_off_the_allow_list_is_refused(page: Page, catservice: str) -> None:
+    page.goto(f"{page.url.split('#')[0]}#/functions/{catservice}")
+    deploy = page.get_by_role("form", name=f"Deploy a new image of {catservice}")
+    deploy.get_by_label("Image").fill("docker.io/library/alpine:3")
+    deploy.get_by_role("button", name="Deploy").click()
+    alert = deploy.get_by_role("alert")
+    expect(alert).to_contain_text("403: image 'docker.io/library/alpine:3' is not allowed")
+    expect(alert).to_contain_text("GATEWAY_IMAGE_ALLOWLIST")
