@@ -76,6 +76,10 @@ class Forbidden(GatewayError):
     """The caller is authenticated but the request is not allowed (e.g. an image off the list)."""
 
 
+class MethodNotAllowed(GatewayError):
+    """The path exists but not for this method (e.g. a GET on /async-function/)."""
+
+
 class Conflict(GatewayError):
     """The request clashes with what exists (e.g. deploying a function that already exists)."""
 
@@ -89,6 +93,10 @@ class Disabled(GatewayError):
     without credentials, the alert webhook with autoscaling off)."""
 
 
+class BrokerUnavailable(GatewayError):
+    """The message broker behind async calls cannot take or answer a request now (503)."""
+
+
 class OrchestratorError(GatewayError):
     """The orchestrator refused or failed a management operation for a reason of its own."""
 
@@ -100,6 +108,7 @@ STATUS_CODES: tuple[tuple[type[GatewayError], int], ...] = (
     (Forbidden, 403),
     (FunctionNotFound, 404),
     (NoRoute, 404),
+    (MethodNotAllowed, 405),
     (Conflict, 409),
     (PayloadTooLarge, 413),
     (NotSupported, 501),
@@ -107,6 +116,7 @@ STATUS_CODES: tuple[tuple[type[GatewayError], int], ...] = (
     (OrchestratorError, 502),
     (NoReplicas, 503),
     (ProviderUnavailable, 503),
+    (BrokerUnavailable, 503),
     (Disabled, 503),
     (UpstreamTimeout, 504),
     (LoopDetected, 508),
