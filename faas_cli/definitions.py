@@ -121,9 +121,7 @@ def load_definitions(path: str | Path) -> DefinitionFile:
     functions = document.get("functions")
     if not isinstance(functions, Mapping) or not functions:
         raise UsageError(f"{file}: functions: expected a mapping of function names")
-    parsed = {
-        str(name): _function(file, str(name), spec) for name, spec in functions.items()
-    }
+    parsed = {str(name): _function(file, str(name), spec) for name, spec in functions.items()}
     return DefinitionFile(path=file, functions=parsed, gateway=gateway)
 
 

@@ -174,19 +174,20 @@ class QueueWorker:
         if limit is not None and self._inflight[function.name] >= limit:
             await message.nak(delay=DEFER_SECONDS * (1 + random.random()))
             return
-        attempt = status.attempt + 1
-        status.state, status.attempt = "running", attempt
-        await self._broker.put_status(status)
-        policy = retry_policy(function.labels, self._default_policy)
+        # Counted before the first await, so concurrent deliveries see each other.
         self._inflight[function.name] += 1
         self._metrics.inflight.labels(function.name).inc()
         heartbeat = asyncio.create_task(self._heartbeat(message))
         try:
+            attempt = status.attempt + 1
+            status.state, status.attempt = "running", attempt
+            await self._broker.put_status(status)
             result, error = await self._invoke(function, call)
         finally:
             heartbeat.cancel()
             self._inflight[function.name] -= 1
             self._metrics.inflight.labels(function.name).dec()
+        policy = retry_policy(function.labels, self._default_policy)
         code = result.status if result is not None else (status_code(error) if error else 500)
         failed = result is None or not 200 <= result.status < 300
         if result is not None:

@@ -3,11 +3,15 @@ scripted upstream (docs/async.md)."""
 
 from __future__ import annotations
 
+import io
+import json
 import threading
 from pathlib import Path
 
 import httpx
+import pytest
 
+from faas_cli.__main__ import main as cli
 from gateway.providers.static import StaticProvider
 from tests.gateway.async_calls.conftest import CREDENTIALS
 from tests.gateway.async_calls.harness import (
@@ -16,6 +20,7 @@ from tests.gateway.async_calls.harness import (
     ScriptedUpstream,
     WorkerThread,
     async_config,
+    function,
     start_nats,
     worker_process,
 )
@@ -281,3 +286,50 @@ def test_worker_metrics(
     text = httpx.get(worker.metrics_url).text
     assert 'gateway_async_completed_total{code="200",function_name="echo"} 1.0' in text
     assert "gateway_async_latency_seconds_count" in text
+
+
+def test_max_inflight_bounds_the_calls_running_at_once(
+    nats_server: BackgroundProcess, upstream: ScriptedUpstream
+) -> None:
+    running, most = 0, 0
+    lock = threading.Lock()
+
+    def slow(request: Received, seen: int) -> Reply:
+        nonlocal running, most
+        with lock:
+            running += 1
+            most = max(most, running)
+        upstream.release.wait(0.2)
+        with lock:
+            running -= 1
+        return 200, {}, b"done"
+
+    upstream.script = slow
+    provider = StaticProvider(
+        [function("one", upstream.port, {"com.faas.async.max_inflight": "1"})]
+    )
+    config = async_config(nats_server.port)
+    with GatewayThread(provider, async_calls=config, basic_auth=CREDENTIALS) as gateway:
+        ids = [enqueue(gateway, "/async-function/one").headers["X-Call-Id"] for _ in range(4)]
+        with WorkerThread(gateway.config, provider.functions()):
+            for call_id in ids:
+                wait_for_state(gateway, call_id, "succeeded")
+    assert most == 1
+
+
+def test_the_cli_queues_and_reads_the_status(
+    gateway: GatewayThread,
+    worker: WorkerThread,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.setenv("FAAS_USER", CREDENTIALS.user)
+    monkeypatch.setenv("FAAS_PASSWORD", CREDENTIALS.password)
+    monkeypatch.setattr("sys.stdin", io.TextIOWrapper(io.BytesIO(b"from the cli")))
+    assert cli(["invoke", "--gateway", gateway.url, "--async", "echo"]) == 0
+    call_id = capsys.readouterr().out.strip()
+    wait_for_state(gateway, call_id, "succeeded")
+    assert cli(["async", "--gateway", gateway.url, "--json", "status", call_id]) == 0
+    assert json.loads(capsys.readouterr().out)["body"] == "from the cli"
+    assert cli(["async", "--gateway", gateway.url, "dlq", "list"]) == 0
+    assert "CALL ID" in capsys.readouterr().out
