@@ -73,9 +73,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"faas {__version__}")
     commands = parser.add_subparsers(title="commands", required=True, metavar="COMMAND")
 
-    def add(name: str, handler: Command, help_text: str, *parents: argparse.ArgumentParser) -> (
-        argparse.ArgumentParser
-    ):
+    def add(
+        name: str, handler: Command, help_text: str, *parents: argparse.ArgumentParser
+    ) -> argparse.ArgumentParser:
         sub = commands.add_parser(name, help=help_text, description=help_text, parents=parents)
         sub.set_defaults(command=handler)
         return sub
@@ -88,7 +88,8 @@ def build_parser() -> argparse.ArgumentParser:
     )  # fmt: skip
     deploy.add_argument("names", nargs="*", metavar="NAME", help="only these functions")
     deploy.add_argument(
-        "--wait", action="store_true",
+        "--wait",
+        action="store_true",
         help="wait until each function has a ready replica (after an update: until the "
         "rolling update has completed)",
     )
@@ -109,6 +110,22 @@ def build_parser() -> argparse.ArgumentParser:
     invoke.add_argument(
         "-H", "--header", action="append", default=[], metavar="NAME:VALUE", help="add a header"
     )
+    invoke.add_argument(
+        "--async", dest="queued", action="store_true",
+        help="queue the call (/async-function/) and print its call id",
+    )  # fmt: skip
+    invoke.add_argument(
+        "--callback", metavar="URL", help="with --async: where the result is POSTed"
+    )
+    calls = add(
+        "async", cmd_async, "async calls: a call's status, the dead-letter queue", common,
+        json_option,
+    )  # fmt: skip
+    calls.add_argument(
+        "action", choices=["status", "dlq"], help="status CALL_ID, or dlq list|show|redrive|purge"
+    )
+    calls.add_argument("rest", nargs="*", metavar="ARG")
+    calls.add_argument("--all", action="store_true", help="dlq redrive/purge: every call")
     scale = add("scale", cmd_scale, "set a function's replicas", common)
     scale.add_argument("name", metavar="NAME")
     scale.add_argument("replicas", type=int, metavar="N")
@@ -250,9 +267,18 @@ def cmd_invoke(args: argparse.Namespace, out: TextIO) -> int:
         if not sep or not name.strip():
             raise UsageError(f"--header: expected NAME:VALUE, got {header!r}")
         headers[name.strip()] = value.strip()
+    if args.callback:
+        if not args.queued:
+            raise UsageError("--callback: only with --async")
+        headers["X-Callback-Url"] = args.callback
     body = b"" if sys.stdin.isatty() else sys.stdin.buffer.read()
     with _client(args) as client:
-        reply = client.invoke(args.name, body, method=args.method.upper(), headers=headers)
+        reply = client.invoke(
+            args.name, body, method=args.method.upper(), headers=headers, queued=args.queued
+        )
+    if args.queued and reply.status_code == 202:
+        out.write(f"{reply.headers.get('X-Call-Id', '')}\n")
+        return EXIT_OK
     if reply.is_success:
         out.flush()
         sys.stdout.buffer.write(reply.content)
@@ -261,6 +287,52 @@ def cmd_invoke(args: argparse.Namespace, out: TextIO) -> int:
     detail = reply.text.strip()[:500]
     print(f"faas: {args.name} answered {reply.status_code}: {detail}", file=sys.stderr)
     return EXIT_FAILED
+
+
+def cmd_async(args: argparse.Namespace, out: TextIO) -> int:
+    rest: list[str] = args.rest
+    with _client(args) as client:
+        if args.action == "status":
+            if len(rest) != 1:
+                raise UsageError("async status: expected one CALL_ID")
+            record = client.async_status(rest[0])
+            if args.json:
+                print_json(record, out)
+            else:
+                fields = ("state", "attempt", "status", "durationSeconds", "error", "body")
+                print_table(("FIELD", "VALUE"), [(f, str(record.get(f, ""))) for f in fields], out)
+            return EXIT_OK
+        verb, names = (rest[0], rest[1:]) if rest else ("list", [])
+        if verb == "list":
+            listed = client.dead_letters()
+            if args.json:
+                print_json(listed, out)
+            else:
+                rows = [
+                    (
+                        c["callId"],
+                        c["function"],
+                        str(c["attempts"]),
+                        str(c["status"]),
+                        c["error"] or "",
+                    )
+                    for c in listed["calls"]
+                ]
+                print_table(("CALL ID", "FUNCTION", "ATTEMPTS", "STATUS", "ERROR"), rows, out)
+            return EXIT_OK
+        if verb == "show" and len(names) == 1:
+            print_json(client.dead_letter(names[0]), out)
+            return EXIT_OK
+        if verb in ("redrive", "purge") and len(names) + args.all == 1:
+            call_id = None if args.all else names[0]
+            done = (
+                client.redrive(call_id) if verb == "redrive" else client.purge_dead_letters(call_id)
+            )
+            print_json(done, out)
+            return EXIT_OK
+    raise UsageError(
+        "async dlq: expected list, show CALL_ID, redrive CALL_ID|--all, purge CALL_ID|--all"
+    )
 
 
 def cmd_scale(args: argparse.Namespace, out: TextIO) -> int:
@@ -355,8 +427,10 @@ def _wait_until_ready(
             out.write(f"{name} is {'updated' if updated else 'ready'}\n")
             return
         if time.monotonic() > deadline:
-            what = f"its rolling update is still {state or 'pending'}" if not done else (
-                "it has no ready replica"
+            what = (
+                f"its rolling update is still {state or 'pending'}"
+                if not done
+                else ("it has no ready replica")
             )
             raise CliError(f"{name}: {what} after {timeout:g}s")
         time.sleep(0.5)

@@ -108,13 +108,47 @@ class GatewayClient:
         return cast(dict[str, Any], self._json("GET", "/system/info"))
 
     def invoke(
-        self, name: str, body: bytes, method: str = "POST", headers: Mapping[str, str] = {}
+        self,
+        name: str,
+        body: bytes,
+        method: str = "POST",
+        headers: Mapping[str, str] = {},
+        *,
+        queued: bool = False,
     ) -> httpx.Response:
-        """Call the function through `/function/{name}`; any status is returned, not raised."""
+        """Call the function through `/function/{name}` (`queued`: `/async-function/{name}`,
+        answered 202 with its `X-Call-Id`); any status is returned, not raised."""
+        prefix = "/async-function/" if queued else "/function/"
         with self._connection_errors():
             return self._http.request(
-                method, f"/function/{_path(name)}", content=body, headers=dict(headers)
+                method, f"{prefix}{_path(name)}", content=body, headers=dict(headers)
             )
+
+    def async_status(self, call_id: str) -> dict[str, Any]:
+        """`GET /system/async/{call_id}`: an async call's state and result."""
+        return cast(dict[str, Any], self._json("GET", f"/system/async/{_path(call_id)}"))
+
+    def dead_letters(self, limit: int = 100) -> dict[str, Any]:
+        """`GET /system/async/dlq`: the dead-lettered calls, oldest first."""
+        return cast(dict[str, Any], self._json("GET", f"/system/async/dlq?limit={limit}"))
+
+    def dead_letter(self, call_id: str) -> dict[str, Any]:
+        """`GET /system/async/dlq/{call_id}`: one dead-lettered call with its request."""
+        return cast(dict[str, Any], self._json("GET", f"/system/async/dlq/{_path(call_id)}"))
+
+    def redrive(self, call_id: str | None) -> dict[str, Any]:
+        """Queue one dead-lettered call again (None: all of them)."""
+        path = (
+            f"/system/async/dlq/{_path(call_id)}/redrive"
+            if call_id
+            else "/system/async/dlq/redrive"
+        )
+        return cast(dict[str, Any], self._json("POST", path))
+
+    def purge_dead_letters(self, call_id: str | None) -> dict[str, Any]:
+        """Drop one dead-lettered call (None: all of them)."""
+        path = f"/system/async/dlq/{_path(call_id)}" if call_id else "/system/async/dlq"
+        return cast(dict[str, Any], self._json("DELETE", path))
 
     def _json(self, method: str, path: str, body: Mapping[str, Any] | None = None) -> Any:
         with self._connection_errors():

@@ -6,6 +6,8 @@ Routes, first match wins:
 - `GET /metrics`: Prometheus exposition.
 - `POST /system/alert`: Alertmanager webhooks for the autoscaler (`gateway.scaling.alerts`),
   behind the same basic auth.
+- `/system/async/...`: async calls' status and dead-letter queue (`gateway.async_calls.api`).
+- `/async-function/...`: an async call, queued on JetStream (`gateway.async_calls.enqueue`).
 - `/system/...`: the management API behind basic auth (`gateway.management.api`).
 - `GET /ui/...`: the web console's static files, behind the same auth (`gateway.console`).
 - anything else: a function call, to `gateway.proxy.handler.FunctionProxy` (see
@@ -33,6 +35,9 @@ from starlette.routing import Mount, Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from gateway import routing
+from gateway.async_calls.api import create_async_api
+from gateway.async_calls.broker import Broker
+from gateway.async_calls.enqueue import AsyncEnqueue, is_async_call
 from gateway.config import GatewayConfig
 from gateway.console import PREFIX as CONSOLE_PREFIX
 from gateway.console import create_console_app, is_console_path
@@ -77,9 +82,12 @@ class Gateway:
     non-HTTP scope, so it runs the lifespan.
     """
 
-    def __init__(self, platform_app: Starlette, function_calls: ASGIApp) -> None:
+    def __init__(
+        self, platform_app: Starlette, function_calls: ASGIApp, async_calls: ASGIApp | None = None
+    ) -> None:
         self.platform_app = platform_app
         self._function_calls = function_calls
+        self._async_calls = async_calls
 
     @property
     def state(self) -> State:
@@ -88,6 +96,9 @@ class Gateway:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and not is_platform_call(scope["method"], scope["path"]):
+            if self._async_calls is not None and is_async_call(scope["path"]):
+                await self._async_calls(scope, receive, send)
+                return
             await self._function_calls(scope, receive, send)
         else:
             await self.platform_app(scope, receive, send)
@@ -177,9 +188,19 @@ def create_app(
         create_alert_app(provider, autoscaler), config.basic_auth, what="alert webhook"
     )
     function_calls: ASGIApp = proxy
+    broker = Broker(config.async_calls, name="faas-gateway") if config.async_calls.enabled else None
+    async_calls: ASGIApp = AsyncEnqueue(
+        config.async_calls, broker, provider.lookup, header_filter, namespaces
+    )
     if config.invoke_auth:
         function_calls = RequireBasicAuth(
             proxy, config.basic_auth, what="function invocation", error_format=ErrorFormat.TEXT
+        )
+        async_calls = RequireBasicAuth(
+            async_calls,
+            config.basic_auth,
+            what="function invocation",
+            error_format=ErrorFormat.TEXT,
         )
 
     logged_detail = ""
@@ -210,6 +231,8 @@ def create_app(
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         await provider.start()
+        if broker is not None:
+            await broker.start()
         try:
             await proxy.start()
             cold_start.start()
@@ -225,6 +248,8 @@ def create_app(
             finally:
                 await proxy.close()
         finally:
+            if broker is not None:
+                await broker.close()
             await provider.close()
 
     app = Starlette(
@@ -232,6 +257,7 @@ def create_app(
             Route("/healthz", healthz, methods=["GET"]),
             Route("/metrics", metrics_endpoint, methods=["GET"]),
             Route("/system/alert", alert, methods=["POST"]),
+            Mount("/system/async", create_async_api(config, broker)),
             Mount("/system", create_system_app(config, provider, metrics, namespaces)),
             Mount(CONSOLE_PREFIX, create_console_app(config.basic_auth)),
         ],
@@ -244,4 +270,5 @@ def create_app(
     app.state.metrics = metrics
     app.state.autoscaler = autoscaler
     app.state.cold_start = cold_start
-    return Gateway(app, function_calls)
+    app.state.broker = broker
+    return Gateway(app, function_calls, async_calls)

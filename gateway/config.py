@@ -13,6 +13,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal, Protocol, TypeVar
+from urllib.parse import urlsplit
 
 from gateway.namespaces import DEFAULT_NAMESPACE
 from gateway.providers.base import DEFAULT_FUNCTION_PORT, Function
@@ -51,6 +52,44 @@ class HeadLimits:
     max_headers: int = 100
     head_timeout: float = 10.0
     max_connections: int = 4096
+
+
+@dataclass(frozen=True)
+class AsyncConfig:
+    """Async calls on NATS JetStream (docs/async.md); `nats_url` empty: switched off."""
+
+    nats_url: str = ""
+    # Request bodies over this are refused at enqueue (413).
+    max_body: int = 1024 * 1024
+    # How this gateway is reached from the queue worker; default callbacks may go to its
+    # functions (`<gateway_url>/function/`).
+    gateway_url: str = "http://gateway:8080"
+    # URL prefixes a callback may start with; empty: `<gateway_url>/function/` only.
+    callback_allowlist: tuple[str, ...] = ()
+    # How long a call's status (and small result) can be read back by its id.
+    status_retention: float = 24 * 3600.0
+    # How long dead-lettered calls are kept.
+    dead_letter_retention: float = 7 * 24 * 3600.0
+    # The idempotency window: a repeated `X-Idempotency-Key` within it is not run again.
+    idempotency_window: float = 600.0
+    # Without a heartbeat from a worker for this long, a call is delivered again.
+    ack_wait: float = 30.0
+    # Calls one queue-worker process runs at a time (over all functions).
+    worker_concurrency: int = 16
+    # A result body up to this size is kept in the call's status.
+    result_body_limit: int = 16 * 1024
+    publish_timeout: float = 5.0
+    # The queue worker's own port for /metrics and /healthz.
+    worker_port: int = 8081
+
+    @property
+    def enabled(self) -> bool:
+        """Whether a broker is configured."""
+        return bool(self.nats_url)
+
+    def callback_prefixes(self) -> tuple[str, ...]:
+        """The allowed callback URL prefixes (the default: this gateway's functions)."""
+        return self.callback_allowlist or (self.gateway_url.rstrip("/") + "/function/",)
 
 
 @dataclass(frozen=True)
@@ -103,6 +142,7 @@ class GatewayConfig:
     # The one function namespace (`<name>.<namespace>`, GET /system/namespaces): OpenFaaS's
     # default, so faas-cli works unchanged (gateway/namespaces.py).
     namespace: str = DEFAULT_NAMESPACE
+    async_calls: AsyncConfig = AsyncConfig()
     # Worker processes sharing the listening socket (gateway/workers.py); 1: one process,
     # no supervisor. Default: the CPUs the container may use.
     workers: int = field(default_factory=available_cpus)
@@ -163,6 +203,7 @@ def load_config(env: Mapping[str, str] | None = None) -> GatewayConfig:
             ),
         ),
         head_limits=_load_head_limits(get),
+        async_calls=_load_async(get),
         workers=get("GATEWAY_WORKERS", _parse_workers, defaults.workers),
         namespace=get("GATEWAY_NAMESPACE", _parse_namespace, defaults.namespace),
     )
@@ -178,6 +219,59 @@ def _load_head_limits(get: _Getter) -> HeadLimits:
             "GATEWAY_MAX_CLIENT_CONNECTIONS", _parse_count, defaults.max_connections
         ),
     )
+
+
+def _load_async(get: _Getter) -> AsyncConfig:
+    defaults = AsyncConfig()
+    return AsyncConfig(
+        nats_url=get("GATEWAY_NATS_URL", _parse_nats_url, defaults.nats_url),
+        max_body=get("GATEWAY_ASYNC_MAX_BODY", _parse_size, defaults.max_body),
+        gateway_url=get("GATEWAY_ASYNC_GATEWAY_URL", _parse_http_url, defaults.gateway_url),
+        callback_allowlist=get(
+            "GATEWAY_ASYNC_CALLBACK_ALLOWLIST", _parse_url_prefixes, defaults.callback_allowlist
+        ),
+        status_retention=get(
+            "GATEWAY_ASYNC_STATUS_RETENTION", _parse_seconds, defaults.status_retention
+        ),
+        dead_letter_retention=get(
+            "GATEWAY_ASYNC_DLQ_RETENTION", _parse_seconds, defaults.dead_letter_retention
+        ),
+        idempotency_window=get(
+            "GATEWAY_ASYNC_IDEMPOTENCY_WINDOW", _parse_seconds, defaults.idempotency_window
+        ),
+        ack_wait=get("GATEWAY_ASYNC_ACK_WAIT", _parse_seconds, defaults.ack_wait),
+        worker_concurrency=get(
+            "GATEWAY_ASYNC_CONCURRENCY", _parse_count, defaults.worker_concurrency
+        ),
+        result_body_limit=get(
+            "GATEWAY_ASYNC_RESULT_BODY_LIMIT", _parse_size, defaults.result_body_limit
+        ),
+        publish_timeout=get(
+            "GATEWAY_ASYNC_PUBLISH_TIMEOUT", _parse_seconds, defaults.publish_timeout
+        ),
+        worker_port=get("GATEWAY_ASYNC_WORKER_PORT", _parse_port, defaults.worker_port),
+    )
+
+
+def _parse_nats_url(name: str, raw: str) -> str:
+    for server in raw.split(","):
+        if not server.strip().startswith(("nats://", "tls://")):
+            raise ConfigError(f"{name}: expected nats://host:port (comma-separated), got {raw!r}")
+    return raw
+
+
+def _parse_http_url(name: str, raw: str) -> str:
+    parts = urlsplit(raw)
+    if parts.scheme != "http" or not parts.hostname or parts.username is not None:
+        raise ConfigError(f"{name}: expected http://host[:port][/path], got {raw!r}")
+    return raw
+
+
+def _parse_url_prefixes(name: str, raw: str) -> tuple[str, ...]:
+    prefixes = tuple(part.strip() for part in raw.split(",") if part.strip())
+    for prefix in prefixes:
+        _parse_http_url(name, prefix)
+    return prefixes
 
 
 def load_basic_auth(env: Mapping[str, str]) -> BasicAuthCredentials | None:

@@ -60,11 +60,14 @@ _RESERVED_SECRET_MARKERS = ("basic-auth", "basic_auth")
 # the two in step). Each is reached by its short name on the functions network, where a
 # function of the same name would answer that name too: calls a function makes to
 # `gateway` could reach an impostor, and the sample functions' short names would change
-# meaning. The gateway sits on the monitoring network as well, hence `prometheus`.
+# meaning. The gateway sits on the monitoring network as well, hence `prometheus`, and
+# on the queue network with `nats` (the queue worker resolves `gateway` and `nats` too).
 RESERVED_FUNCTION_NAMES = frozenset(
     {
         "gateway",
         "prometheus",
+        "nats",
+        "queue-worker",
         "base64",
         "catservice",
         "csvtojson",

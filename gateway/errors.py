@@ -96,6 +96,10 @@ class Forbidden(GatewayError):
     """The caller is authenticated but the request is not allowed (e.g. an image off the list)."""
 
 
+class MethodNotAllowed(GatewayError):
+    """The path exists but not for this method (e.g. a GET on /async-function/)."""
+
+
 class Conflict(GatewayError):
     """The request clashes with what exists (e.g. deploying a function that already exists)."""
 
@@ -107,6 +111,10 @@ class NotSupported(GatewayError):
 class Disabled(GatewayError):
     """A part of the gateway is switched off by its configuration (the management API
     without credentials, the alert webhook with autoscaling off)."""
+
+
+class BrokerUnavailable(GatewayError):
+    """The message broker behind async calls cannot take or answer a request now (503)."""
 
 
 class OrchestratorError(GatewayError):
@@ -122,6 +130,7 @@ STATUS_CODES: tuple[tuple[type[GatewayError], int], ...] = (
     (NamespaceNotFound, 404),
     (SecretNotFound, 404),
     (NoRoute, 404),
+    (MethodNotAllowed, 405),
     (Conflict, 409),
     (PayloadTooLarge, 413),
     (NotSupported, 501),
@@ -129,6 +138,7 @@ STATUS_CODES: tuple[tuple[type[GatewayError], int], ...] = (
     (OrchestratorError, 502),
     (NoReplicas, 503),
     (ProviderUnavailable, 503),
+    (BrokerUnavailable, 503),
     (Disabled, 503),
     (UpstreamTimeout, 504),
     (LoopDetected, 508),

@@ -40,6 +40,15 @@ SECRET_LABEL = "com.faas.secret"
 SECRET_NAME_LABEL = "com.faas.secret.name"
 SECRET_VERSION_LABEL = "com.faas.secret.version"
 
+RETRY_PREFIX = "com.faas.retry."
+RETRY_ATTEMPTS_LABEL = RETRY_PREFIX + "attempts"
+RETRY_CODES_LABEL = RETRY_PREFIX + "codes"
+RETRY_MIN_WAIT_LABEL = RETRY_PREFIX + "min_wait"
+RETRY_MAX_WAIT_LABEL = RETRY_PREFIX + "max_wait"
+MAX_INFLIGHT_LABEL = "com.faas.async.max_inflight"
+MAX_RETRY_ATTEMPTS = 100
+"""The most attempts `com.faas.retry.attempts` may ask for."""
+
 _INTEGER = re.compile(r"[0-9]+", re.ASCII)
 _NUMBER = re.compile(r"(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)", re.ASCII)
 _DURATION_PART = re.compile(r"([0-9]+(?:\.[0-9]*)?|\.[0-9]+)(ms|s|m|h)", re.ASCII)
@@ -111,6 +120,27 @@ def parse_port(raw: str | None) -> int | None:
     return None if raw is None else parse_integer(raw, 1, 65535)
 
 
+def parse_status_codes(raw: str) -> frozenset[int] | None:
+    """HTTP status codes, comma-separated (`429,502,503`), each 100-599; None if invalid."""
+    text = raw.strip()
+    if len(text) > MAX_VALUE_LENGTH:
+        return None
+    codes = [parse_integer(part, 100, 599) for part in text.split(",")]
+    if not codes or any(code is None for code in codes):
+        return None
+    return frozenset(code for code in codes if code is not None)
+
+
+def parse_attempts(raw: str) -> int | None:
+    """How many times an async call is tried in all: 1 to `MAX_RETRY_ATTEMPTS`."""
+    return parse_integer(raw, 1, MAX_RETRY_ATTEMPTS)
+
+
+def parse_inflight(raw: str) -> int | None:
+    """How many async calls of one function may run at once: 1 to 10000."""
+    return parse_integer(raw, 1, 10000)
+
+
 @dataclass(frozen=True)
 class LabelRule:
     """How one platform label's value is read: its parser and what it expects."""
@@ -138,6 +168,11 @@ PLATFORM_LABELS: Mapping[str, LabelRule] = {
     ZERO_LABEL: LabelRule(parse_bool, "true or false"),
     ZERO_AFTER_LABEL: LabelRule(parse_duration, "a duration (30s, 5m)"),
     FACTOR_LABEL: LabelRule(parse_percent, "a percentage 0-100"),
+    RETRY_ATTEMPTS_LABEL: LabelRule(parse_attempts, f"an integer from 1 to {MAX_RETRY_ATTEMPTS}"),
+    RETRY_CODES_LABEL: LabelRule(parse_status_codes, "status codes 100-599, comma-separated"),
+    RETRY_MIN_WAIT_LABEL: LabelRule(parse_duration, "a duration (500ms, 2s)"),
+    RETRY_MAX_WAIT_LABEL: LabelRule(parse_duration, "a duration (30s, 5m)"),
+    MAX_INFLIGHT_LABEL: LabelRule(parse_inflight, "an integer from 1 to 10000"),
 }
 """Every valued label the platform reads (`com.faas.function` is read as opt-out only)."""
 
@@ -153,10 +188,20 @@ def label_problems(labels: Mapping[str, str]) -> list[LabelProblem]:
             values[label] = value = rule.parse(raw) if raw.strip() else ""  # blank: absent
             if value is None:
                 problems.append(LabelProblem(label, raw, rule.expected))
-        elif label.startswith(SCALE_PREFIX):
-            known = ", ".join(name for name in PLATFORM_LABELS if name.startswith(SCALE_PREFIX))
+        elif label.startswith((SCALE_PREFIX, RETRY_PREFIX)):
+            prefix = SCALE_PREFIX if label.startswith(SCALE_PREFIX) else RETRY_PREFIX
+            known = ", ".join(name for name in PLATFORM_LABELS if name.startswith(prefix))
             problems.append(LabelProblem(label, raw, f"one of {known}"))
     minimum, maximum = values.get(MIN_LABEL), values.get(MAX_LABEL)
     if isinstance(minimum, int) and isinstance(maximum, int) and maximum < minimum:
         problems.append(LabelProblem(MAX_LABEL, labels[MAX_LABEL], f"at least min ({minimum})"))
+    least, most = values.get(RETRY_MIN_WAIT_LABEL), values.get(RETRY_MAX_WAIT_LABEL)
+    if isinstance(least, float) and isinstance(most, float) and most < least:
+        problems.append(
+            LabelProblem(
+                RETRY_MAX_WAIT_LABEL,
+                labels[RETRY_MAX_WAIT_LABEL],
+                f"at least min_wait ({least:g}s)",
+            )
+        )
     return problems

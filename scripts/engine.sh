@@ -1,15 +1,16 @@
 #!/usr/bin/env bash
 # Bring up what the platform needs on a bare Debian/Ubuntu machine, run as root:
 # Docker Engine, a single-node swarm, and -- for machines that cannot pull images --
-# a local Python base image and a local Prometheus image built from Debian packages;
-# also promtool, which the unit tests run (scripts/promtool.sh), and Chromium, which the
-# web console's tests drive (scripts/browser.sh).
+# a local Python base image and local Prometheus and NATS images built from Debian
+# packages; also promtool and nats-server, which the unit tests run (scripts/promtool.sh,
+# scripts/nats.sh), and Chromium, which the web console's tests drive (scripts/browser.sh).
 #
 #   scripts/engine.sh            engine + swarm + local images + promtool + chromium (idempotent)
 #
 # Environment:
 #   LOCAL_BASE_IMAGE        tag of the local Python base   (local/python:3.11-bookworm)
 #   LOCAL_PROMETHEUS_IMAGE  tag of the local Prometheus    (local/prometheus:bookworm)
+#   LOCAL_NATS_IMAGE        tag of the local NATS server   (local/nats:bookworm)
 #   DOCKERD_LOG             where dockerd writes its log   (/var/log/dockerd.log)
 #
 # Facts this relies on: Debian's docker.io runs here; iptables must be installed or the
@@ -19,6 +20,7 @@ set -euo pipefail
 
 LOCAL_BASE_IMAGE=${LOCAL_BASE_IMAGE:-local/python:3.11-bookworm}
 LOCAL_PROMETHEUS_IMAGE=${LOCAL_PROMETHEUS_IMAGE:-local/prometheus:bookworm}
+LOCAL_NATS_IMAGE=${LOCAL_NATS_IMAGE:-local/nats:bookworm}
 DOCKERD_LOG=${DOCKERD_LOG:-/var/log/dockerd.log}
 
 say() { echo "engine: $*" >&2; }
@@ -91,5 +93,12 @@ build_debian_image "$LOCAL_BASE_IMAGE" python3-minimal,python3-pip,ca-certificat
 build_debian_image "$LOCAL_PROMETHEUS_IMAGE" prometheus,ca-certificates \
   prom/prometheus:v2.55.1 --change 'ENTRYPOINT ["/usr/bin/prometheus"]' --change 'WORKDIR /prometheus' \
   --change 'CMD ["--config.file=/etc/prometheus/prometheus.yml","--storage.tsdb.path=/prometheus"]'
-if [ "$(id -u)" = 0 ]; then "$(dirname "$0")/promtool.sh"; "$(dirname "$0")/browser.sh"; fi
+# Debian's nats-server 2.9 has JetStream; the stack passes its flags (-js -sd /data).
+build_debian_image "$LOCAL_NATS_IMAGE" nats-server,ca-certificates \
+  nats:2.10 --change 'ENTRYPOINT ["/usr/sbin/nats-server"]' --change 'EXPOSE 4222'
+if [ "$(id -u)" = 0 ]; then
+  "$(dirname "$0")/promtool.sh"
+  "$(dirname "$0")/nats.sh"
+  "$(dirname "$0")/browser.sh"
+fi
 say "up: Docker $(docker version --format '{{.Server.Version}}'), swarm $(docker info --format '{{.Swarm.LocalNodeState}}')"

@@ -13,6 +13,11 @@ if [ -z "${PROMETHEUS_IMAGE:-}" ]; then
       "$LOCAL_PROMETHEUS_IMAGE cannot be built"
 fi
 export PROMETHEUS_IMAGE
+if [ -z "${NATS_IMAGE:-}" ]; then
+  NATS_IMAGE=$(image_or_local "$PUBLIC_NATS_IMAGE" "$LOCAL_NATS_IMAGE") \
+    || die "no NATS image: $PUBLIC_NATS_IMAGE cannot be pulled and $LOCAL_NATS_IMAGE cannot be built"
+fi
+export NATS_IMAGE
 
 if ! docker network inspect "$FUNCTIONS_NETWORK" >/dev/null 2>&1; then
   say "creating the attachable overlay network $FUNCTIONS_NETWORK"
@@ -39,7 +44,7 @@ export GATEWAY_IMAGE_ALLOWLIST=${GATEWAY_IMAGE_ALLOWLIST:-$FUNCTION_IMAGE_PREFIX
 
 PROMETHEUS_CONFIG_HASH=$(sha256sum "$ROOT/prometheus/prometheus.yml" | cut -c1-12)
 export PROMETHEUS_CONFIG_HASH
-say "deploying stack $STACK_NAME (Prometheus: $PROMETHEUS_IMAGE)"
+say "deploying stack $STACK_NAME (Prometheus: $PROMETHEUS_IMAGE, NATS: $NATS_IMAGE)"
 (cd "$ROOT" && docker stack deploy --detach=true --resolve-image never -c stack.yml "$STACK_NAME" >/dev/null)
 
 # Every task that should run, runs the service's current image: otherwise the checks

@@ -23,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 
 from multidict import CIMultiDict
 from starlette.types import Receive, Scope, Send
@@ -56,6 +57,19 @@ HOLD_ATTEMPTS = 3
 
 Hold = Callable[[Function], Awaitable["Function | None"]]
 """Wait until a function with no ready replica has one; its view then (None: cannot wait)."""
+
+
+@dataclass(frozen=True)
+class CallResult:
+    """A whole answer of a replica, as `Forwarder.call` returns it (no caller to stream to).
+
+    `body` holds at most the `keep` bytes asked for; `length` is the whole body's size.
+    """
+
+    status: int
+    headers: list[tuple[bytes, bytes]]
+    body: bytes
+    length: int
 
 
 class _Unreachable(Exception):
@@ -138,6 +152,43 @@ class Forwarder:
             )
         finally:
             response.release()
+
+    async def call(
+        self,
+        function: Function,
+        method: str,
+        path: str,
+        headers: CIMultiDict[str],
+        body: bytes,
+        *,
+        keep: int,
+    ) -> CallResult:
+        """Make a call with nobody waiting on the other end (the queue worker's calls).
+
+        The same path as `forward` (replica choice, retry elsewhere, holds), but the
+        answer is read here: its first `keep` bytes are kept, the rest read and dropped.
+        Raises the same `GatewayError`s as `forward`.
+        """
+        response = await self._send_upstream(function, method, path, headers, body, None)
+        kept: list[bytes] = []
+        size = 0
+        try:
+            async for chunk in response.chunks():
+                if size < keep:
+                    kept.append(chunk[: keep - size])
+                size += len(chunk)
+        except TimeoutError as error:
+            response.close()
+            raise _timeout(function.name, self._config.upstream_timeout) from error
+        except UpstreamError as error:
+            response.close()
+            raise UpstreamUnavailable(
+                f"function {function.name!r} is unavailable: "
+                f"the response was cut short ({error.reason})"
+            ) from error
+        finally:
+            response.release()
+        return CallResult(response.status, list(response.raw_headers), b"".join(kept), size)
 
     async def _send_upstream(
         self,

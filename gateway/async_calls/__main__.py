@@ -1,0 +1,101 @@
+"""`python -m gateway.async_calls`: the queue worker, a service of its own.
+
+It reads the gateway's configuration (the same variables: provider, timeouts, and
+`GATEWAY_NATS_URL` and the other `GATEWAY_ASYNC_*`), serves its metrics on
+`GATEWAY_ASYNC_WORKER_PORT` and runs queued calls until SIGTERM or SIGINT.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import logging
+import signal
+import sys
+
+from prometheus_client import start_http_server
+
+from gateway.async_calls.broker import Broker
+from gateway.async_calls.metrics import WorkerMetrics
+from gateway.async_calls.worker import QueueWorker
+from gateway.config import ConfigError, GatewayConfig, load_config
+from gateway.proxy.forwarder import Forwarder, upstream_client
+from gateway.proxy.replicas import ReplicaResolver
+from gateway.scaling.cold_start import TASK_PROBE_TIMEOUT, ColdStart, health_probe, tcp_probe
+from gateway.scaling.scaler import Scaler
+from gateway.workers import build_provider, configure_logging
+
+log = logging.getLogger("gateway.async.worker")
+
+
+async def run_worker(config: GatewayConfig, stop: asyncio.Event) -> None:
+    """Run the queue worker with the provider `config` names until `stop` is set."""
+    provider = build_provider(config)
+    metrics = WorkerMetrics()
+    resolver = ReplicaResolver(config.dns_ttl)
+    cold_start = ColdStart(
+        Scaler(provider, metrics),
+        provider,
+        resolver,
+        timeout=config.scale_from_zero_timeout,
+        probe=functools.partial(tcp_probe, within=config.connect_timeout),
+        tasks=provider.replica_tasks,
+        task_probe=functools.partial(
+            health_probe, within=min(config.connect_timeout, TASK_PROBE_TIMEOUT)
+        ),
+    )
+    client = upstream_client(config)
+    forwarder = Forwarder(config, resolver, client, hold=cold_start.hold)
+    callbacks = Forwarder(config, resolver, client)
+    broker = Broker(config.async_calls, name="faas-queue-worker")
+    start_http_server(config.async_calls.worker_port, registry=metrics.registry)
+    await provider.start()
+    try:
+        await forwarder.start()
+        cold_start.start()
+        await broker.start()
+        try:
+            worker = QueueWorker(
+                config.async_calls,
+                broker,
+                provider,
+                forwarder,
+                callbacks,
+                metrics,
+                waker=cold_start,
+            )
+            await worker.run(stop)
+        finally:
+            await broker.close()
+            await cold_start.close()
+            await forwarder.close()
+    finally:
+        await provider.close()
+
+
+def main() -> int:
+    """Run until SIGTERM/SIGINT; 2 on a configuration error."""
+    try:
+        config = load_config()
+    except ConfigError as error:
+        print(f"queue worker: configuration error: {error}", file=sys.stderr)
+        return 2
+    if not config.async_calls.enabled:
+        print("queue worker: configuration error: GATEWAY_NATS_URL: required", file=sys.stderr)
+        return 2
+    configure_logging(config)
+
+    async def run() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(signum, stop.set)
+        log.info("queue worker: %s", config.async_calls.nats_url)
+        await run_worker(config, stop)
+
+    asyncio.run(run())
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,157 @@
+"""`/system/async/...`: a call's status by id, and the dead-letter queue (behind basic auth).
+
+- `GET /system/async/<call-id>`: queued / running (attempt n) / succeeded / failed, the
+  status, duration and (small) body; 404 when unknown or past the status retention.
+- `GET /system/async/dlq[?limit=n]`: dead-lettered calls, oldest first.
+- `GET /system/async/dlq/<call-id>`: one, with its request body.
+- `POST /system/async/dlq/<call-id>/redrive`, `POST /system/async/dlq/redrive`: queue
+  one, or all, again (their attempts start over).
+- `DELETE /system/async/dlq/<call-id>`, `DELETE /system/async/dlq`: drop one, or all.
+"""
+
+from __future__ import annotations
+
+import base64
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import asdict
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route, Router
+from starlette.types import ASGIApp
+
+from gateway.async_calls.broker import Broker
+from gateway.async_calls.messages import CALL_ID_PATTERN, CallStatus, QueuedCall
+from gateway.config import GatewayConfig
+from gateway.errors import BadRequest, Disabled, GatewayError, NoRoute
+from gateway.http_errors import ErrorFormat, error_response
+from gateway.management.auth import RequireBasicAuth
+
+Handler = Callable[[Request], Awaitable[Response]]
+DEFAULT_LIST_LIMIT = 100
+MAX_LIST_LIMIT = 1000
+
+
+def dead_letter_summary(call: QueuedCall, with_body: bool = False) -> dict[str, Any]:
+    """A dead-lettered call as the API shows it."""
+    summary: dict[str, Any] = {
+        "callId": call.call_id,
+        "function": call.function,
+        "method": call.method,
+        "path": call.path,
+        "error": call.error,
+        "attempts": call.attempts,
+        "status": call.last_status,
+        "queuedAt": call.started_at,
+        "callbackUrl": call.callback_url,
+        "bodyBytes": len(call.body),
+    }
+    if with_body:
+        summary["headers"] = [list(pair) for pair in call.headers]
+        summary["bodyBase64"] = base64.b64encode(call.body).decode("ascii")
+    return summary
+
+
+def create_async_api(config: GatewayConfig, broker: Broker | None) -> ASGIApp:
+    """The routes under `/system/async` (relative to the mount), behind basic auth."""
+
+    def handler(endpoint: Callable[[Request, Broker], Awaitable[Response]]) -> Handler:
+        async def handle(request: Request) -> Response:
+            try:
+                if broker is None:
+                    raise Disabled("async calls are switched off: GATEWAY_NATS_URL is not set")
+                return await endpoint(request, broker)
+            except GatewayError as error:
+                return error_response(error, ErrorFormat.JSON)
+
+        return handle
+
+    async def status(request: Request, broker: Broker) -> Response:
+        call_id = _call_id(request)
+        record = await broker.get_status(call_id)
+        if record is None:
+            raise NoRoute(f"no async call {call_id!r} (unknown, or past its retention)")
+        return JSONResponse(asdict(record))
+
+    async def list_dead(request: Request, broker: Broker) -> Response:
+        limit = _limit(request)
+        calls = await broker.dead_letters(limit)
+        total = await broker.dead_letter_count()
+        return JSONResponse(
+            {"total": total, "calls": [dead_letter_summary(call) for call in calls]}
+        )
+
+    async def show_dead(request: Request, broker: Broker) -> Response:
+        call = await _dead(request, broker)
+        return JSONResponse(dead_letter_summary(call, with_body=True))
+
+    async def redrive_one(request: Request, broker: Broker) -> Response:
+        call = await _dead(request, broker)
+        await redrive(broker, call)
+        return JSONResponse({"redriven": [call.call_id]}, status_code=202)
+
+    async def redrive_all(request: Request, broker: Broker) -> Response:
+        calls = await broker.dead_letters(_limit(request, MAX_LIST_LIMIT))
+        for call in calls:
+            await redrive(broker, call)
+        return JSONResponse({"redriven": [call.call_id for call in calls]}, status_code=202)
+
+    async def delete_dead(request: Request, broker: Broker) -> Response:
+        call = await _dead(request, broker)
+        await broker.remove_dead_letter(call.call_id)
+        return JSONResponse({"deleted": [call.call_id]})
+
+    async def purge(request: Request, broker: Broker) -> Response:
+        count = await broker.purge_dead_letters()
+        return JSONResponse({"purged": count})
+
+    router = Router(
+        routes=[
+            Route("/dlq", handler(list_dead), methods=["GET"]),
+            Route("/dlq", handler(purge), methods=["DELETE"]),
+            Route("/dlq/redrive", handler(redrive_all), methods=["POST"]),
+            Route("/dlq/{call_id}", handler(show_dead), methods=["GET"]),
+            Route("/dlq/{call_id}", handler(delete_dead), methods=["DELETE"]),
+            Route("/dlq/{call_id}/redrive", handler(redrive_one), methods=["POST"]),
+            Route("/{call_id}", handler(status), methods=["GET"]),
+        ]
+    )
+    return RequireBasicAuth(router, config.basic_auth, what="async API")
+
+
+async def redrive(broker: Broker, call: QueuedCall) -> None:
+    """Queue a dead-lettered call again, its attempts starting over, and drop the copy."""
+    requeued = call.requeued()
+    await broker.put_status(
+        CallStatus(
+            callId=call.call_id, function=call.function, state="queued", queuedAt=call.started_at
+        )
+    )
+    await broker.enqueue(requeued, dedupe_id=f"redrive:{call.call_id}:{time.time_ns()}")
+    await broker.remove_dead_letter(call.call_id)
+
+
+def _call_id(request: Request) -> str:
+    call_id: str = request.path_params["call_id"]
+    if CALL_ID_PATTERN.fullmatch(call_id) is None:
+        raise BadRequest(f"invalid call id {call_id[:80]!r}")
+    return call_id
+
+
+async def _dead(request: Request, broker: Broker) -> QueuedCall:
+    call_id = _call_id(request)
+    call = await broker.dead_letter_by_id(call_id)
+    if call is None:
+        raise NoRoute(f"no dead-lettered call {call_id!r}")
+    return call
+
+
+def _limit(request: Request, default: int = DEFAULT_LIST_LIMIT) -> int:
+    raw = request.query_params.get("limit", "")
+    if not raw:
+        return default
+    if not raw.isdigit() or not 1 <= int(raw) <= MAX_LIST_LIMIT:
+        raise BadRequest(f"limit: expected an integer from 1 to {MAX_LIST_LIMIT}")
+    return int(raw)

@@ -1,0 +1,382 @@
+"""The connection to NATS JetStream, and every stream, consumer and bucket async calls use.
+
+- `FAAS_ASYNC_CALLS` (subjects `faas.async.call.<function>`): queued calls. Work-queue
+  retention (a call leaves the stream when a worker acks it), file storage, and a
+  de-duplication window: the idempotency window, keyed by `Nats-Msg-Id`.
+- `FAAS_ASYNC_DEAD` (subjects `faas.async.dead.<call-id>`): dead-lettered calls, kept for
+  the dead-letter retention.
+- `faas_async_status`: a key-value bucket, the status record of each call by id, kept
+  for the status retention.
+- The durable pull consumer `faas-queue-worker` on the calls, which every queue-worker
+  replica shares.
+
+`Broker` connects in the background and reconnects by itself: until it is connected,
+every operation raises `BrokerUnavailable` at once with the reason (a 503, never a
+fake accept). docs/async.md explains the design.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
+import nats
+import nats.errors
+import nats.js.errors
+from nats.aio.client import Client
+from nats.aio.msg import Msg
+from nats.js import JetStreamContext
+from nats.js.api import (
+    AckPolicy,
+    ConsumerConfig,
+    KeyValueConfig,
+    RetentionPolicy,
+    StorageType,
+    StreamConfig,
+)
+from nats.js.kv import KeyValue
+
+from gateway.async_calls.messages import (
+    CALL_SUBJECT_PREFIX,
+    DEAD_SUBJECT_PREFIX,
+    CallStatus,
+    QueuedCall,
+    call_subject,
+    dead_subject,
+)
+from gateway.config import AsyncConfig
+from gateway.errors import BrokerUnavailable
+
+log = logging.getLogger("gateway.async")
+
+CALLS_STREAM = "FAAS_ASYNC_CALLS"
+DEAD_STREAM = "FAAS_ASYNC_DEAD"
+STATUS_BUCKET = "faas_async_status"
+WORKER_CONSUMER = "faas-queue-worker"
+RECONNECT_SECONDS = 1
+
+T = TypeVar("T")
+
+
+class Broker:
+    """JetStream for async calls: opened by `start` (connects in the background), `close`."""
+
+    def __init__(self, config: AsyncConfig, *, name: str) -> None:
+        self._config = config
+        self._name = name
+        self._client: Client | None = None
+        self._js: JetStreamContext | None = None
+        self._status: KeyValue | None = None
+        self._ready = asyncio.Event()
+        self._problem = "not connected yet"
+        self._connecting: asyncio.Task[None] | None = None
+
+    @property
+    def ready(self) -> bool:
+        """Connected, with the streams and bucket in place."""
+        client = self._client
+        return self._ready.is_set() and client is not None and client.is_connected
+
+    @property
+    def problem(self) -> str:
+        """Why the broker cannot be used now ('' when it can)."""
+        if self.ready:
+            return ""
+        client = self._client
+        if client is not None and client.is_reconnecting:
+            return f"reconnecting to {self._config.nats_url}"
+        return self._problem
+
+    async def start(self) -> None:
+        """Start connecting (and keep trying) without waiting for it."""
+        self._connecting = asyncio.create_task(self._connect())
+
+    async def wait_ready(self, within: float) -> bool:
+        """Wait up to `within` seconds for the first connection; whether it is ready."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._ready.wait(), within)
+        return self.ready
+
+    async def close(self) -> None:
+        """Stop connecting, and drain and close the connection."""
+        if self._connecting is not None:
+            self._connecting.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._connecting
+        if self._client is not None:
+            with contextlib.suppress(Exception):
+                await self._client.close()
+
+    async def _connect(self) -> None:
+        async def on_error(error: Exception) -> None:
+            self._problem = f"{self._config.nats_url}: {error or type(error).__name__}"
+
+        async def on_reconnected() -> None:
+            log.info("NATS: reconnected")
+            with contextlib.suppress(Exception):
+                await self._ensure_streams()
+
+        async def on_disconnected() -> None:
+            log.warning("NATS: disconnected from %s", self._config.nats_url)
+
+        while True:
+            try:
+                client = await nats.connect(
+                    self._config.nats_url.split(","),
+                    name=self._name,
+                    connect_timeout=2,
+                    reconnect_time_wait=1,
+                    max_reconnect_attempts=-1,
+                    allow_reconnect=True,
+                    error_cb=on_error,
+                    reconnected_cb=on_reconnected,
+                    disconnected_cb=on_disconnected,
+                )
+                self._client = client
+                self._js = client.jetstream(timeout=self._config.publish_timeout)
+                await self._ensure_streams()
+                self._ready.set()
+                log.info("NATS: connected to %s", self._config.nats_url)
+                return
+            except Exception as error:  # any failure: report it, try again
+                self._problem = f"cannot connect to {self._config.nats_url}: {error!r}"
+                log.warning("NATS: %s", self._problem)
+                if self._client is not None:
+                    with contextlib.suppress(Exception):
+                        await self._client.close()
+                    self._client = None
+                await asyncio.sleep(RECONNECT_SECONDS)
+
+    async def _ensure_streams(self) -> None:
+        js = self._jetstream_or_none()
+        if js is None:
+            return
+        config = self._config
+        await _add_or_update(
+            js,
+            StreamConfig(
+                name=CALLS_STREAM,
+                subjects=[CALL_SUBJECT_PREFIX + ">"],
+                retention=RetentionPolicy.WORK_QUEUE,
+                storage=StorageType.FILE,
+                duplicate_window=config.idempotency_window,
+            ),
+        )
+        await _add_or_update(
+            js,
+            StreamConfig(
+                name=DEAD_STREAM,
+                subjects=[DEAD_SUBJECT_PREFIX + ">"],
+                storage=StorageType.FILE,
+                max_age=config.dead_letter_retention,
+                duplicate_window=min(120.0, config.dead_letter_retention),
+            ),
+        )
+        try:
+            self._status = await js.key_value(STATUS_BUCKET)
+        except nats.js.errors.BucketNotFoundError:
+            self._status = await js.create_key_value(
+                KeyValueConfig(
+                    bucket=STATUS_BUCKET,
+                    history=1,
+                    ttl=config.status_retention,
+                    storage=StorageType.FILE,
+                )
+            )
+
+    def _jetstream_or_none(self) -> JetStreamContext | None:
+        return self._js
+
+    def _jetstream(self) -> JetStreamContext:
+        js = self._js
+        if js is None or not self.ready:
+            raise BrokerUnavailable(f"message broker unavailable: {self.problem}")
+        return js
+
+    async def _call(self, what: str, operation: Callable[[], Awaitable[T]]) -> T:
+        """Run one JetStream operation; its failure becomes `BrokerUnavailable`."""
+        try:
+            return await operation()
+        except (nats.errors.Error, TimeoutError, OSError) as error:
+            reason = str(error) or type(error).__name__
+            raise BrokerUnavailable(f"message broker unavailable: {what}: {reason}") from error
+
+    # Calls ------------------------------------------------------------------------------
+
+    async def enqueue(self, call: QueuedCall, dedupe_id: str) -> bool:
+        """Queue `call`, returning once JetStream has stored it; True if it was a
+        duplicate of one stored within the idempotency window (not queued again)."""
+        js = self._jetstream()
+        headers = call.nats_headers()
+        headers["Nats-Msg-Id"] = dedupe_id
+        ack = await self._call(
+            "publish",
+            lambda: js.publish(
+                call_subject(call.function), call.body, headers=headers, stream=CALLS_STREAM
+            ),
+        )
+        return bool(ack.duplicate)
+
+    async def dead_letter(self, call: QueuedCall) -> None:
+        """Store a dead-lettered call (once per call id), waiting for JetStream's ack."""
+        js = self._jetstream()
+        headers = call.nats_headers()
+        headers["Nats-Msg-Id"] = f"dead:{call.call_id}:{call.attempts}"
+        await self._call(
+            "dead-letter",
+            lambda: js.publish(
+                dead_subject(call.call_id), call.body, headers=headers, stream=DEAD_STREAM
+            ),
+        )
+
+    async def subscribe(
+        self, ack_wait: float, max_ack_pending: int
+    ) -> JetStreamContext.PullSubscription:
+        """The queue worker's pull subscription on the shared durable consumer."""
+        js = self._jetstream()
+        config = ConsumerConfig(
+            durable_name=WORKER_CONSUMER,
+            ack_policy=AckPolicy.EXPLICIT,
+            ack_wait=ack_wait,
+            max_deliver=-1,
+            max_ack_pending=max_ack_pending,
+        )
+        return await self._call(
+            "subscribe",
+            lambda: js.pull_subscribe(
+                CALL_SUBJECT_PREFIX + ">",
+                durable=WORKER_CONSUMER,
+                stream=CALLS_STREAM,
+                config=config,
+            ),
+        )
+
+    async def pending(self) -> dict[str, int]:
+        """Queued calls not yet finished, by call subject (function)."""
+        js = self._jetstream()
+        info = await self._call(
+            "stream info",
+            lambda: js.stream_info(CALLS_STREAM, subjects_filter=CALL_SUBJECT_PREFIX + ">"),
+        )
+        return dict(info.state.subjects or {})
+
+    # Status records -----------------------------------------------------------------------
+
+    def _bucket(self) -> KeyValue:
+        self._jetstream()
+        if self._status is None:
+            raise BrokerUnavailable("message broker unavailable: no status bucket yet")
+        return self._status
+
+    async def create_status(self, status: CallStatus) -> bool:
+        """Store the first record of a call; False if one exists already."""
+        bucket = self._bucket()
+        try:
+            await self._call("status", lambda: bucket.create(status.callId, status.encode()))
+        except BrokerUnavailable as error:
+            if isinstance(error.__cause__, nats.js.errors.KeyWrongLastSequenceError):
+                return False
+            raise
+        return True
+
+    async def put_status(self, status: CallStatus) -> None:
+        """Store a call's record (replacing the last)."""
+        bucket = self._bucket()
+        await self._call("status", lambda: bucket.put(status.callId, status.encode()))
+
+    async def delete_status(self, call_id: str) -> None:
+        """Forget a call's record."""
+        bucket = self._bucket()
+        await self._call("status", lambda: bucket.delete(call_id))
+
+    async def get_status(self, call_id: str) -> CallStatus | None:
+        """A call's record, or None if there is none (unknown, or past its retention)."""
+        bucket = self._bucket()
+
+        async def get() -> bytes | None:
+            try:
+                entry = await bucket.get(call_id)
+            except nats.js.errors.KeyNotFoundError:  # also deleted or purged keys
+                return None
+            return entry.value
+
+        value = await self._call("status", get)
+        if value is None:
+            return None
+        try:
+            return CallStatus.decode(value)
+        except ValueError:
+            return None
+
+    # The dead-letter queue -----------------------------------------------------------------
+
+    async def dead_letters(self, limit: int) -> list[QueuedCall]:
+        """Up to `limit` dead-lettered calls, oldest first."""
+        js = self._jetstream()
+
+        async def collect() -> list[QueuedCall]:
+            found: list[QueuedCall] = []
+            seq = 0
+            while len(found) < limit:
+                try:
+                    message = await js.get_msg(
+                        DEAD_STREAM, seq=seq + 1, next=True, subject=DEAD_SUBJECT_PREFIX + ">"
+                    )
+                except nats.js.errors.NotFoundError:
+                    break
+                seq = message.seq or seq + 1
+                with contextlib.suppress(ValueError):
+                    found.append(QueuedCall.from_nats(message.headers, message.data or b""))
+            return found
+
+        return await self._call("dead letters", collect)
+
+    async def dead_letter_count(self) -> int:
+        """How many calls the dead-letter queue holds."""
+        js = self._jetstream()
+        info = await self._call("stream info", lambda: js.stream_info(DEAD_STREAM))
+        return info.state.messages
+
+    async def dead_letter_by_id(self, call_id: str) -> QueuedCall | None:
+        """One dead-lettered call, or None."""
+        js = self._jetstream()
+
+        async def get() -> QueuedCall | None:
+            try:
+                message = await js.get_last_msg(DEAD_STREAM, dead_subject(call_id))
+            except nats.js.errors.NotFoundError:
+                return None
+            try:
+                return QueuedCall.from_nats(message.headers, message.data or b"")
+            except ValueError:
+                return None
+
+        return await self._call("dead letter", get)
+
+    async def remove_dead_letter(self, call_id: str) -> None:
+        """Drop one call from the dead-letter queue."""
+        js = self._jetstream()
+        await self._call(
+            "purge", lambda: js.purge_stream(DEAD_STREAM, subject=dead_subject(call_id))
+        )
+
+    async def purge_dead_letters(self) -> int:
+        """Empty the dead-letter queue; how many calls it held."""
+        count = await self.dead_letter_count()
+        js = self._jetstream()
+        await self._call("purge", lambda: js.purge_stream(DEAD_STREAM))
+        return count
+
+
+async def _add_or_update(js: JetStreamContext, config: StreamConfig) -> None:
+    """Create a stream, or bring an existing one to this configuration."""
+    try:
+        await js.add_stream(config)
+    except nats.js.errors.BadRequestError:  # exists with another configuration
+        await js.update_stream(config)
+
+
+__all__ = ["Broker", "Msg"]

@@ -1,0 +1,153 @@
+"""`POST|PUT /async-function/<name>[/<path>]`: accept a call now, run it later.
+
+The answer is `202 Accepted` with the call's `X-Call-Id` only once JetStream has stored
+the call (a publish with ack): a 202 is a promise the queue keeps. Refused at once:
+an unknown function (404), a body over `GATEWAY_ASYNC_MAX_BODY` (413), a callback URL
+off the allow-list (400), the broker unreachable (503, with the reason).
+
+`X-Idempotency-Key`: the call id is derived from the function and the key, and the
+message id is the same, so a client that repeats its POST within the idempotency
+window gets the same call id and JetStream does not queue it again.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Callable
+from urllib.parse import unquote
+
+from starlette.types import Receive, Scope, Send
+
+from gateway.asgi import ClientDisconnected, Headers, header, read_bounded_body, send_response
+from gateway.async_calls.broker import Broker
+from gateway.async_calls.callbacks import check_callback
+from gateway.async_calls.messages import CallStatus, QueuedCall
+from gateway.config import AsyncConfig
+from gateway.errors import (
+    BadRequest,
+    Disabled,
+    FunctionNotFound,
+    GatewayError,
+    MethodNotAllowed,
+)
+from gateway.http_errors import ErrorFormat, send_error
+from gateway.namespaces import Namespaces
+from gateway.providers.base import Function
+from gateway.proxy.handler import HeaderFilter
+from gateway.proxy.headers import HOP_BY_HOP
+from gateway.routing.rules import upstream_path
+
+ASYNC_PREFIX = b"/async-function/"
+_IDEMPOTENCY_NAMESPACE = uuid.UUID("5b0c3c4e-52a5-4b8e-9a51-2f4f6a0f7d19")
+_NOT_STORED = HOP_BY_HOP | {b"x-call-id", b"x-start-time", b"content-length", b"expect"}
+_TEXT = ErrorFormat.TEXT
+
+Lookup = Callable[[str], Function | None]
+
+
+def is_async_call(path: str) -> bool:
+    """Whether a request path is an async call's."""
+    return path.startswith("/async-function/") or path == "/async-function"
+
+
+def call_id_for(function: str, idempotency_key: str | None) -> str:
+    """A new call id, or the one an idempotency key always gives for this function."""
+    if idempotency_key:
+        return str(uuid.uuid5(_IDEMPOTENCY_NAMESPACE, f"{function}\n{idempotency_key}"))
+    return str(uuid.uuid4())
+
+
+class AsyncEnqueue:
+    """ASGI app for `/async-function/...`."""
+
+    def __init__(
+        self,
+        config: AsyncConfig,
+        broker: Broker | None,
+        lookup: Lookup,
+        header_filter: HeaderFilter | None = None,
+        namespaces: Namespaces | None = None,
+    ) -> None:
+        self._config = config
+        self._namespaces = namespaces or Namespaces()
+        self._broker = broker
+        self._lookup = lookup
+        self._header_filter = header_filter
+        self._callbacks = config.callback_prefixes()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            call_id = await self._enqueue(scope, receive)
+        except GatewayError as error:
+            await send_error(send, error, _TEXT)
+            return
+        except ClientDisconnected:
+            return
+        await send_response(send, 202, [(b"x-call-id", call_id.encode("latin-1"))], b"")
+
+    async def _enqueue(self, scope: Scope, receive: Receive) -> str:
+        if self._broker is None:
+            raise Disabled("async calls are switched off: GATEWAY_NATS_URL is not set")
+        method: str = scope["method"]
+        if method not in ("POST", "PUT"):
+            raise MethodNotAllowed(f"{method} {scope['path']}: async calls are POST or PUT")
+        raw_path: bytes = scope.get("raw_path") or scope["path"].encode()
+        name, path = split_async_path(raw_path, scope.get("query_string", b""))
+        function = self._find(name)
+        headers: Headers = scope["headers"]
+        if self._header_filter is not None:
+            headers = self._header_filter(headers)
+        callback = header(headers, b"x-callback-url")
+        callback_url = None
+        if callback is not None:
+            callback_url = check_callback(callback.decode("latin-1").strip(), self._callbacks)
+        key = header(headers, b"x-idempotency-key")
+        idempotency_key = key.decode("latin-1").strip() if key else None
+        body = await read_bounded_body(scope["headers"], receive, self._config.max_body)
+        call_id = call_id_for(function.name, idempotency_key)
+        started_at = time.time()
+        stored = [
+            (name_.decode("latin-1"), value.decode("latin-1"))
+            for name_, value in headers
+            if name_ not in _NOT_STORED
+        ]
+        stored += [("X-Call-Id", call_id), ("X-Start-Time", str(int(started_at * 1e9)))]
+        client = scope.get("client")
+        call = QueuedCall(
+            call_id=call_id,
+            function=function.name,
+            method=method,
+            path=path,
+            headers=tuple(stored),
+            body=body,
+            started_at=started_at,
+            callback_url=callback_url,
+            client_address=client[0] if client else None,
+        )
+        broker = self._broker
+        # The record first: a worker may finish the call before a later write would land.
+        created = await broker.create_status(
+            CallStatus(callId=call_id, function=function.name, state="queued")
+        )
+        if not created and idempotency_key is None:
+            raise BadRequest(f"call id {call_id} is in use")  # a uuid4 clash: never in practice
+        await broker.enqueue(call, dedupe_id=call_id)
+        return call_id
+
+    def _find(self, name: str) -> Function:
+        function = self._lookup(name) or self._namespaces.lookup(self._lookup, name)
+        if function is None:
+            raise FunctionNotFound(name)
+        return function
+
+
+def split_async_path(raw_path: bytes, query: bytes) -> tuple[str, str]:
+    """(function name, path + query to send it) from `/async-function/<name>[/<rest>]`."""
+    if not raw_path.startswith(ASYNC_PREFIX):
+        raise BadRequest("missing function name: use /async-function/<name>")
+    name_part, slash, rest = raw_path[len(ASYNC_PREFIX) :].partition(b"/")
+    name = unquote(name_part.decode("latin-1"))
+    if not name:
+        raise BadRequest("missing function name: use /async-function/<name>")
+    return name, upstream_path(slash + rest or b"/", query)

@@ -1,0 +1,345 @@
+"""The queue worker: takes queued calls from JetStream and runs them, at least once.
+
+Each call goes through the gateway's own proxy path (`Forwarder.call`: replica choice,
+retry on another replica, holds and scale from zero) with the provider's view of the
+functions. A message is acked only after its outcome is recorded: the status record,
+the callback POST, and the dead-letter copy for a call that failed for good. A worker
+that dies mid-call never acks, so JetStream delivers the call again after `ack_wait`;
+while a call runs, the worker tells JetStream it is still working on it.
+
+Retries wait in JetStream (a negative ack with a delay), not in the worker, so a
+worker restart loses no retry. docs/async.md has the whole contract.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+import time
+from collections import Counter
+from urllib.parse import urlsplit
+
+import nats.errors
+from multidict import CIMultiDict
+from nats.aio.msg import Msg
+from nats.js import JetStreamContext
+
+from gateway.asgi import header
+from gateway.async_calls.broker import Broker
+from gateway.async_calls.messages import CALL_SUBJECT_PREFIX, CallStatus, QueuedCall
+from gateway.async_calls.metrics import WorkerMetrics
+from gateway.async_calls.retry import DEFAULT_POLICY, RetryPolicy, parse_retry_after, retry_policy
+from gateway.config import AsyncConfig
+from gateway.errors import (
+    GatewayError,
+    LoopDetected,
+    NoReplicas,
+    UpstreamTimeout,
+    UpstreamUnavailable,
+    status_code,
+)
+from gateway.labels import MAX_INFLIGHT_LABEL, parse_inflight
+from gateway.providers.base import Function, FunctionView
+from gateway.proxy.forwarder import CallResult, Forwarder
+from gateway.proxy.headers import upstream_request_headers
+from gateway.proxy.notifier import Waker
+
+log = logging.getLogger("gateway.async.worker")
+
+CALLBACK_ATTEMPTS = 3
+DEFER_SECONDS = 0.5
+"""How long a call waits in the queue when its function is at `max_inflight`."""
+PENDING_REFRESH_SECONDS = 5.0
+
+
+class QueueWorker:
+    """Runs queued calls until `stop` is set; `run` is the whole loop."""
+
+    def __init__(
+        self,
+        config: AsyncConfig,
+        broker: Broker,
+        provider: FunctionView,
+        forwarder: Forwarder,
+        callbacks: Forwarder,
+        metrics: WorkerMetrics,
+        *,
+        waker: Waker | None = None,
+        default_policy: RetryPolicy = DEFAULT_POLICY,
+    ) -> None:
+        self._config = config
+        self._broker = broker
+        self._provider = provider
+        self._forwarder = forwarder
+        self._callbacks = callbacks
+        self._metrics = metrics
+        self._waker = waker
+        self._default_policy = default_policy
+        self._inflight: Counter[str] = Counter()
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Fetch and run calls until `stop`; then let the calls running finish."""
+        refresher = asyncio.create_task(self._refresh_pending(stop))
+        subscription: JetStreamContext.PullSubscription | None = None
+        concurrency = self._config.worker_concurrency
+        try:
+            while not stop.is_set():
+                if not self._broker.ready:
+                    subscription = None
+                    await _sleep_until(stop, 0.2)
+                    continue
+                if subscription is None:
+                    try:
+                        subscription = await self._broker.subscribe(
+                            self._config.ack_wait, max_ack_pending=10_000
+                        )
+                    except GatewayError as error:
+                        log.warning("cannot subscribe: %s", error.message)
+                        await _sleep_until(stop, 1.0)
+                        continue
+                free = concurrency - len(self._tasks)
+                if free <= 0:
+                    await asyncio.wait(self._tasks, return_when=asyncio.FIRST_COMPLETED)
+                    continue
+                try:
+                    messages = await subscription.fetch(batch=free, timeout=1.0)
+                except TimeoutError:
+                    continue
+                except nats.errors.Error as error:
+                    log.warning("fetch failed (%r); subscribing again", error)
+                    subscription = None
+                    await _sleep_until(stop, 0.5)
+                    continue
+                for message in messages:
+                    task = asyncio.create_task(self._handle(message))
+                    self._tasks.add(task)
+                    task.add_done_callback(self._tasks.discard)
+        finally:
+            refresher.cancel()
+            if self._tasks:
+                await asyncio.wait(self._tasks, timeout=self._config.ack_wait)
+
+    async def _refresh_pending(self, stop: asyncio.Event) -> None:
+        seen: set[str] = set()
+        while not stop.is_set():
+            with contextlib.suppress(GatewayError):
+                counts = await self._broker.pending()
+                now = {
+                    subject.removeprefix(CALL_SUBJECT_PREFIX): n for subject, n in counts.items()
+                }
+                for name in seen - now.keys():
+                    self._metrics.pending.labels(name).set(0)
+                for name, count in now.items():
+                    self._metrics.pending.labels(name).set(count)
+                seen = set(now)
+            await _sleep_until(stop, PENDING_REFRESH_SECONDS)
+
+    async def _handle(self, message: Msg) -> None:
+        try:
+            call = QueuedCall.from_nats(message.headers, message.data)
+        except ValueError as error:
+            log.error("dropping a message that is no call: %s", error)
+            with contextlib.suppress(Exception):
+                await message.term()
+            return
+        try:
+            await self._run(call, message)
+        except GatewayError as error:  # the broker went away: JetStream delivers it again
+            log.warning("call %s: %s; it will be delivered again", call.call_id, error.message)
+            with contextlib.suppress(Exception):
+                await message.nak(delay=1.0)
+        except Exception:
+            log.exception("call %s: unexpected error; it will be delivered again", call.call_id)
+            with contextlib.suppress(Exception):
+                await message.nak(delay=1.0)
+
+    async def _run(self, call: QueuedCall, message: Msg) -> None:
+        function = self._provider.lookup(call.function)
+        status = await self._broker.get_status(call.call_id)
+        if status is None:
+            status = CallStatus(callId=call.call_id, function=call.function, state="queued")
+            status.queuedAt = call.started_at
+        if function is None:
+            if not self._provider.status().ready:
+                await message.nak(delay=2.0)
+                return
+            await self._finish(
+                call, message, status, None, f"function {call.function!r} not found", None
+            )
+            return
+        limit = _max_inflight(function)
+        if limit is not None and self._inflight[function.name] >= limit:
+            await message.nak(delay=DEFER_SECONDS * (1 + random.random()))
+            return
+        # Counted before the first await, so concurrent deliveries see each other.
+        self._inflight[function.name] += 1
+        self._metrics.inflight.labels(function.name).inc()
+        heartbeat = asyncio.create_task(self._heartbeat(message))
+        try:
+            attempt = status.attempt + 1
+            status.state, status.attempt = "running", attempt
+            await self._broker.put_status(status)
+            result, error = await self._invoke(function, call)
+        finally:
+            heartbeat.cancel()
+            self._inflight[function.name] -= 1
+            self._metrics.inflight.labels(function.name).dec()
+        policy = retry_policy(function.labels, self._default_policy)
+        code = result.status if result is not None else (status_code(error) if error else 500)
+        failed = result is None or not 200 <= result.status < 300
+        if result is not None:
+            retryable = failed and result.status in policy.codes
+        else:
+            retryable = _no_answer(error) or code in policy.codes
+        if retryable and attempt < policy.attempts:
+            retry_after = parse_retry_after(
+                header(_lower(result.headers), b"retry-after") if result is not None else None
+            )
+            wait = policy.wait(attempt, retry_after)
+            status.state, status.status = "queued", code
+            status.error = error.message if error is not None else f"status {code}"
+            await self._broker.put_status(status)
+            self._metrics.retries.labels(function.name, str(code)).inc()
+            log.info(
+                "call %s to %r: attempt %d got %s; again in %.1fs",
+                call.call_id,
+                function.name,
+                attempt,
+                code,
+                wait,
+            )
+            await message.nak(delay=wait)
+            return
+        reason = None
+        if failed:
+            reason = error.message if error is not None else f"status {code}"
+        await self._finish(call, message, status, result, reason, code)
+
+    async def _finish(
+        self,
+        call: QueuedCall,
+        message: Msg,
+        status: CallStatus,
+        result: CallResult | None,
+        reason: str | None,
+        code: int | None,
+    ) -> None:
+        """Record the final outcome (status, callback, dead letter), then ack."""
+        duration = time.time() - call.started_at
+        status.state = "failed" if reason is not None else "succeeded"
+        status.status = code
+        status.error = reason
+        status.durationSeconds = round(duration, 6)
+        if result is not None:
+            status.set_body(result.body, self._config.result_body_limit, result.length)
+        if call.callback_url:
+            status.callbackStatus = await self._callback(call, result, code, duration)
+        if reason is not None:
+            await self._broker.dead_letter(call.dead(reason, status.attempt, code))
+            status.deadLettered = True
+            self._metrics.dead_lettered.labels(call.function).inc()
+        await self._broker.put_status(status)
+        await message.ack()
+        self._metrics.completed.labels(call.function, str(code or 0)).inc()
+        self._metrics.latency.labels(call.function).observe(duration)
+
+    async def _heartbeat(self, message: Msg) -> None:
+        while True:
+            await asyncio.sleep(self._config.ack_wait / 3)
+            with contextlib.suppress(Exception):
+                await message.in_progress()
+
+    async def _invoke(
+        self, function: Function, call: QueuedCall
+    ) -> tuple[CallResult | None, GatewayError | None]:
+        """The function's answer, or the error that stood for it."""
+        try:
+            headers, _ = upstream_request_headers(
+                [
+                    (name.lower().encode("latin-1"), value.encode("latin-1"))
+                    for name, value in call.headers
+                ],
+                upstream_host=f"{function.upstream_host}:{function.upstream_port}",
+                client_address=call.client_address,
+                scheme="http",
+            )
+            waker = self._waker
+            if function.replicas <= 0 or (waker is not None and waker.must_hold(function.name)):
+                if waker is None or not waker.can_wake(function):
+                    raise NoReplicas(function.name)
+                function = await waker.wake(function)
+            keep = self._config.result_body_limit
+            if call.callback_url:
+                keep = max(keep, self._config.max_body)
+            result = await self._forwarder.call(
+                function, call.method, call.path, headers, call.body, keep=keep
+            )
+            return result, None
+        except GatewayError as error:
+            return None, error
+
+    async def _callback(
+        self, call: QueuedCall, result: CallResult | None, code: int | None, duration: float
+    ) -> int | None:
+        """POST the result to the call's callback URL; its status (None: never answered)."""
+        assert call.callback_url is not None
+        parts = urlsplit(call.callback_url)
+        host, port = parts.hostname or "", parts.port or 80
+        target = Function(
+            name="callback", image="", replicas=1, upstream_host=host, upstream_port=port
+        )
+        path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+        headers: CIMultiDict[str] = CIMultiDict()
+        headers["Host"] = parts.netloc
+        headers["X-Call-Id"] = call.call_id
+        headers["X-Function-Name"] = call.function
+        headers["X-Function-Status"] = str(code or 500)
+        headers["X-Duration-Seconds"] = f"{duration:f}"
+        body = b""
+        if result is not None:
+            body = result.body
+            content_type = header(_lower(result.headers), b"content-type")
+            if content_type is not None:
+                headers["Content-Type"] = content_type.decode("latin-1")
+        for attempt in range(1, CALLBACK_ATTEMPTS + 1):
+            try:
+                answer = await self._callbacks.call(target, "POST", path, headers, body, keep=0)
+            except GatewayError as error:
+                log.warning(
+                    "call %s: callback to %s failed: %s",
+                    call.call_id,
+                    call.callback_url,
+                    error.message,
+                )
+            else:
+                if answer.status < 500 or attempt == CALLBACK_ATTEMPTS:
+                    return answer.status
+            if attempt < CALLBACK_ATTEMPTS:
+                await asyncio.sleep(0.5 * 2**attempt)
+        return None
+
+
+def _no_answer(error: GatewayError | None) -> bool:
+    """Whether the call got no answer from the function at all (always worth a retry)."""
+    if isinstance(error, LoopDetected):
+        return False
+    return isinstance(error, (UpstreamUnavailable, UpstreamTimeout, NoReplicas)) or (
+        error is not None and status_code(error) in (502, 503, 504)
+    )
+
+
+def _max_inflight(function: Function) -> int | None:
+    raw = function.labels.get(MAX_INFLIGHT_LABEL)
+    return parse_inflight(raw) if raw else None
+
+
+def _lower(headers: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
+    return [(name.lower(), value) for name, value in headers]
+
+
+async def _sleep_until(stop: asyncio.Event, seconds: float) -> None:
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(stop.wait(), seconds)

@@ -1,0 +1,141 @@
+"""Async calls on the real stack (issue 19): the real faas-cli, a callback to a function,
+retries into the dead-letter queue and a redrive, the queue worker and NATS killed
+mid-run with zero calls lost (docs/async.md)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import uuid
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.e2e.conftest import ROOT, Platform, ServiceFactory, docker, wait_for
+from tests.e2e.test_management import credentials
+
+FAAS_CLI = Path(os.environ.get("FAAS_CLI", ROOT.parent / "shared" / "refs" / "faas-cli"))
+IMAGE = "localhost/faas/catservice:latest"
+FINAL = ("succeeded", "failed")
+
+
+def status(client: httpx.Client, call_id: str) -> dict[str, object]:
+    reply = client.get(f"/system/async/{call_id}", auth=credentials())
+    reply.raise_for_status()
+    record: dict[str, object] = reply.json()
+    return record
+
+
+def wait_for_state(client: httpx.Client, call_id: str, *states: str) -> dict[str, object]:
+    found: dict[str, object] = {}
+
+    def reached() -> bool:
+        found.update(status(client, call_id))
+        return found["state"] in states
+
+    wait_for(reached, f"call {call_id} to reach {states}", timeout=180)
+    return found
+
+
+def known(client: httpx.Client, name: str) -> bool:
+    return client.get(f"/system/function/{name}", auth=credentials()).status_code == 200
+
+
+def test_faas_cli_invoke_async_gets_202_and_the_call_runs(
+    platform: Platform, client: httpx.Client
+) -> None:
+    if not FAAS_CLI.exists():
+        pytest.skip(f"no faas-cli at {FAAS_CLI} (set FAAS_CLI)")
+    result = subprocess.run(
+        [str(FAAS_CLI), "invoke", "catservice", "--async", "--gateway", platform.gateway_url,
+         "-H", "X-Callback-Url=http://gateway:8080/function/httpecho"],
+        input=b"from faas-cli", capture_output=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr.decode()
+    output = (result.stdout + result.stderr).decode()
+    assert "202" in output
+    call_id = next(
+        word.strip() for line in output.splitlines() if "X-Call-Id" in line
+        for word in line.split(":")[1:]
+    )  # fmt: skip
+    record = wait_for_state(client, call_id, *FINAL)
+    assert record["state"] == "succeeded"
+    assert record["body"] == "from faas-cli"
+    assert record["callbackStatus"] == 200
+
+
+def test_curl_style_call_with_a_callback_and_an_idempotency_key(client: httpx.Client) -> None:
+    headers = {
+        "X-Callback-Url": "http://gateway:8080/function/httpecho",
+        "X-Idempotency-Key": uuid.uuid4().hex,
+    }
+    first = client.post("/async-function/catservice", content=b"once", headers=headers)
+    again = client.post("/async-function/catservice", content=b"once", headers=headers)
+    assert first.status_code == again.status_code == 202
+    assert first.headers["X-Call-Id"] == again.headers["X-Call-Id"]
+    record = wait_for_state(client, first.headers["X-Call-Id"], *FINAL)
+    assert (record["state"], record["attempt"], record["callbackStatus"]) == ("succeeded", 1, 200)
+    refused = client.post(
+        "/async-function/catservice", content=b"x",
+        headers={"X-Callback-Url": "http://prometheus:9090/api/v1/admin/tsdb/snapshot"},
+    )  # fmt: skip
+    assert refused.status_code == 400
+    assert client.post("/async-function/no-such-function", content=b"x").status_code == 404
+
+
+def test_always_failing_function_is_dead_lettered_then_redriven(
+    client: httpx.Client, make_service: ServiceFactory
+) -> None:
+    name = make_service(
+        IMAGE, "--env", "fprocess=false",
+        "--label", "com.faas.retry.attempts=2", "--label", "com.faas.retry.min_wait=200ms",
+    )  # fmt: skip
+    wait_for(lambda: known(client, name), f"the gateway to know {name}")
+    call_id = client.post(f"/async-function/{name}", content=b"x").headers["X-Call-Id"]
+    record = wait_for_state(client, call_id, *FINAL)
+    assert (record["state"], record["attempt"], record["deadLettered"]) == ("failed", 2, True)
+    dead = client.get(f"/system/async/dlq/{call_id}", auth=credentials())
+    assert dead.status_code == 200
+    docker("service", "update", "--detach", "--env-add", "fprocess=cat", name)
+    wait_for(
+        lambda: client.post(f"/function/{name}", content=b"ok").text == "ok",
+        f"{name} to answer after its update",
+    )
+    redrive = client.post(f"/system/async/dlq/{call_id}/redrive", auth=credentials())
+    assert redrive.status_code == 202
+    record = wait_for_state(client, call_id, *FINAL)
+    assert record["state"] == "succeeded"
+
+
+def test_no_call_lost_when_the_worker_and_nats_are_killed(
+    platform: Platform, client: httpx.Client
+) -> None:
+    ids = []
+    for number in range(1000):
+        if number == 300:
+            docker("kill", _container(f"{platform.stack_name}_queue-worker"))
+        if number == 600:
+            docker("kill", _container(f"{platform.stack_name}_nats"))
+        reply = client.post("/async-function/catservice", content=str(number).encode())
+        if reply.status_code == 202:
+            ids.append(reply.headers["X-Call-Id"])
+        else:
+            assert reply.status_code == 503, reply.text  # broker away: refused, not lost
+    assert len(ids) > 500
+    unfinished = set(ids)
+
+    def all_final() -> bool:
+        for call_id in list(unfinished):
+            if status(client, call_id)["state"] in FINAL:
+                unfinished.discard(call_id)
+        return not unfinished
+
+    wait_for(all_final, "every accepted call to reach a final state", timeout=900)
+    attempts = [int(str(status(client, call_id)["attempt"])) for call_id in ids]
+    print(f"async: {len(ids)} accepted, {sum(a > 1 for a in attempts)} ran more than once")
+
+
+def _container(service: str) -> str:
+    ids = docker("ps", "-q", "--filter", f"label=com.docker.swarm.service.name={service}")
+    return ids.split()[0]
