@@ -9,6 +9,7 @@ refused with the API's message. The screenshots in docs/screenshots are written 
 from __future__ import annotations
 
 import re
+import uuid
 from collections.abc import Iterator
 
 import httpx
@@ -125,9 +126,25 @@ def test_scale_to_two_and_follow_both_replicas_logs(page: Page, catservice: str)
     page.screenshot(path=SCREENSHOTS / "console-function.png", full_page=True)
 
 
-def test_image_off_the_allow_list_is_refused(page: Page, catservice: str) -> None:
-    page.goto(f"{page.url.split('#')[0]}#/functions/{catservice}")
-    deploy = page.get_by_role("form", name=f"Deploy a new image of {catservice}")
+@pytest.fixture
+def api_function(client: httpx.Client, auth: tuple[str, str]) -> Iterator[str]:
+    """A function deployed through the API (a stack's functions are the stack's to update)."""
+    name = f"e2e-console-{uuid.uuid4().hex[:6]}"
+    reply = client.post(
+        "/system/functions",
+        json={"service": name, "image": "localhost/faas/catservice:latest"},
+        auth=auth,
+    )
+    assert reply.status_code == 202, reply.text
+    try:
+        yield name
+    finally:
+        client.request("DELETE", "/system/functions", json={"functionName": name}, auth=auth)
+
+
+def test_image_off_the_allow_list_is_refused(page: Page, api_function: str) -> None:
+    page.goto(f"{page.url.split('#')[0]}#/functions/{api_function}")
+    deploy = page.get_by_role("form", name=f"Deploy a new image of {api_function}")
     deploy.get_by_label("Image").fill("docker.io/library/alpine:3")
     deploy.get_by_role("button", name="Deploy").click()
     alert = deploy.get_by_role("alert")
