@@ -39,6 +39,7 @@ from gateway.errors import BadRequest, Forbidden, FunctionNotFound, GatewayError
 from gateway.http_errors import ErrorFormat, error_response, send_error
 from gateway.management.auth import RequireBasicAuth
 from gateway.management.logs import (
+    MAX_TAIL,
     follow,
     newest,
     parse_log_query,
@@ -145,7 +146,9 @@ def create_system_app(
         namespace = namespaces.default
 
         async def read(since: str | None, tail: int | None) -> Sequence[LogLine]:
-            return query.select(await provider.logs(function.name, since, tail))
+            # One replica's lines are picked from the newest of all, then cut to `tail`.
+            wanted = MAX_TAIL if query.instance else tail
+            return query.select(await provider.logs(function.name, since, wanted))
 
         # The first read happens before answering, so a failure still gets its status.
         first = newest(await read(since_parameter(query.since), query.tail), query.tail)

@@ -6,7 +6,8 @@ includes lines at exactly that time, so lines already sent at that timestamp are
 Lines are sent as newline-delimited JSON with OpenFaaS's field names.
 
 The query is what faas-cli sends (OpenFaaS's log request): `tail` absent or negative
-(faas-cli's `--lines=-1`, its default) is every line the engine keeps; `instance` keeps
+(faas-cli's `--lines=-1`, its default) asks for every line, which is read as the newest
+`MAX_TAIL` (the bound on what one request makes the gateway hold); `instance` keeps
 one replica's lines (a task id, or the first characters of one as the lines show it).
 """
 
@@ -27,10 +28,10 @@ FOLLOW_INTERVAL = 1.0
 
 @dataclass(frozen=True)
 class LogQuery:
-    """What to read: the last `tail` lines (None: all), none older than `since` (Unix
-    seconds), only those of `instance` if given."""
+    """What to read: the last `tail` lines, none older than `since` (Unix seconds), only
+    those of `instance` if given."""
 
-    tail: int | None = None
+    tail: int = MAX_TAIL
     since: float | None = None
     follow: bool = False
     instance: str | None = None
@@ -50,17 +51,19 @@ ReadLogs = Callable[[str | None, int | None], Awaitable[Sequence[LogLine]]]
 def parse_log_query(params: Mapping[str, str]) -> LogQuery:
     """The query string of `GET /system/logs` (`tail`, `since`, `follow`, `instance`);
     `BadRequest` names the parameter at fault. `name` and `namespace` are the caller's."""
-    tail = None
+    tail = MAX_TAIL
     raw_tail = params.get("tail")
     if raw_tail:
-        # Negative: all lines, as OpenFaaS reads faas-cli's default `--lines=-1`.
+        # Negative: all lines, as OpenFaaS reads faas-cli's default `--lines=-1` (here
+        # the newest MAX_TAIL).
         digits = raw_tail.removeprefix("-")
         number = digits.isascii() and digits.isdecimal() and len(digits) <= 6
         if number and raw_tail.startswith("-"):
-            tail = None
+            tail = MAX_TAIL
         elif not number or not 0 < int(raw_tail) <= MAX_TAIL:
             raise BadRequest(
-                f"tail: expected a whole number from 1 to {MAX_TAIL}, or -1 for every line"
+                f"tail: expected a whole number from 1 to {MAX_TAIL}, or -1 for the newest "
+                f"{MAX_TAIL}"
             )
         else:
             tail = int(raw_tail)
@@ -135,7 +138,7 @@ async def follow(
     start: tuple[int, int],
     interval: float = FOLLOW_INTERVAL,
 ) -> AsyncIterator[LogLine]:
-    """Yield `first`, then every newer line `read(since, None)` finds, polling forever.
+    """Yield `first`, then every newer line `read(since, MAX_TAIL)` finds, polling forever.
 
     `start` is where new lines begin if `first` has none later (the request's `since`,
     or the time of the request). A batch may interleave replicas out of time order, so
@@ -154,7 +157,7 @@ async def follow(
             sent_at_latest.add((line.instance, line.text))
     while True:
         await asyncio.sleep(interval)
-        batch = await read(since_parameter(latest), None)
+        batch = await read(since_parameter(latest), MAX_TAIL)
         batch_latest, at_batch_latest = latest, set(sent_at_latest)
         for line in batch:
             when = engine_time(line.timestamp)

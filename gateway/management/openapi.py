@@ -264,7 +264,7 @@ ROUTES = (
               {"name": "tail", "schema": {"type": "integer", "maximum": MAX_TAIL,
                                           "not": {"const": 0}},
                "description": "At most this many lines, the newest; absent or negative "
-               "(faas-cli sends -1): every line the engine keeps."},
+               f"(faas-cli sends -1): every line, up to the newest {MAX_TAIL}."},
               {"name": "since", "schema": {"type": "string", "format": "date-time"},
                "description": "Only lines from this time on (RFC 3339)."},
               {"name": "follow", "schema": {"type": "boolean"},

@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from gateway.config import BasicAuthCredentials
+from gateway.management.logs import MAX_TAIL
 from gateway.providers.base import Function, LogLine
 from tests.gateway.harness import GatewayThread, start_watchdog
 from tests.gateway.providers.memory_provider import MemoryProvider
@@ -79,7 +80,7 @@ def test_logs_with_faas_cli_s_parameters(cli: FaasCli, provider: MemoryProvider)
     assert (message["instance"], message["text"]) == ("zb8k06w2m3mb", "hello log")
     assert message["timestamp"].startswith("2026-11-25T11:32:24.07")
     function, since, tail = provider.log_reads[-1]
-    assert (function, tail) == ("func_catservice", None)  # --lines=-1: every line
+    assert (function, tail) == ("func_catservice", MAX_TAIL)  # --lines=-1: every line, bounded
     assert since is not None
     done = cli("logs", "catservice", "--tail=false", "--lines", "5", "--namespace", "openfaas-fn")
     assert done.returncode == 0, done.stderr

@@ -9,6 +9,7 @@ import httpx
 import pytest
 
 from gateway.config import BasicAuthCredentials
+from gateway.management.logs import MAX_TAIL
 from gateway.providers.base import Function, LogLine
 from gateway.providers.static import StaticProvider
 from tests.gateway.harness import GatewayThread
@@ -333,3 +334,23 @@ def test_an_unknown_namespace_is_404_naming_ours(
     error = reply.json()["error"]
     assert error.startswith("namespace 'dev' not found")
     assert error.endswith("this gateway has 'openfaas-fn'")
+
+
+def test_every_line_means_the_newest_max_tail(api: httpx.Client, provider: MemoryProvider) -> None:
+    """faas-cli's default (`tail=-1`, or none) asks for every line: the gateway asks the
+    engine for the newest MAX_TAIL, never an unbounded read."""
+    provider.log_lines = [log_line(1, "started")]
+    for params in ({"name": "cat"}, {"name": "cat", "tail": "-1"}):
+        assert api.get("/logs", params=params).status_code == 200
+        assert provider.log_reads[-1][2] == MAX_TAIL
+    assert api.get("/logs", params={"name": "cat", "tail": str(MAX_TAIL + 1)}).status_code == 400
+
+
+def test_one_instances_tail_is_taken_from_its_own_lines(
+    api: httpx.Client, provider: MemoryProvider
+) -> None:
+    ours = [LogLine("func_cat", "task1", f"2026-11-25T11:32:0{i}Z", f"ours {i}") for i in (1, 2)]
+    theirs = [LogLine("func_cat", "task2", f"2026-11-25T11:32:0{i}Z", "theirs") for i in (3, 4)]
+    provider.log_lines = [*ours, *theirs]
+    reply = api.get("/logs", params={"name": "cat", "tail": "2", "instance": "task1"})
+    assert [json.loads(line)["text"] for line in reply.text.splitlines()] == ["ours 1", "ours 2"]

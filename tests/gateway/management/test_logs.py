@@ -10,6 +10,7 @@ import pytest
 
 from gateway.errors import BadRequest
 from gateway.management.logs import (
+    MAX_TAIL,
     LogQuery,
     engine_time,
     follow,
@@ -29,7 +30,7 @@ DETAILS = (
 
 
 def test_query_defaults() -> None:
-    assert parse_log_query({}) == LogQuery(tail=None, since=None, follow=False)
+    assert parse_log_query({}) == LogQuery(tail=MAX_TAIL, since=None, follow=False)
 
 
 def test_query_values() -> None:
@@ -41,13 +42,13 @@ def test_query_values() -> None:
     ("params", "expected"),
     [
         # What faas-cli 0.18 sends: `logs fn` (follow, every line), `--tail=false --since`.
-        ({"name": "fn", "follow": "true", "tail": "-1"}, LogQuery(tail=None, follow=True)),
+        ({"name": "fn", "follow": "true", "tail": "-1"}, LogQuery(tail=MAX_TAIL, follow=True)),
         (
             {"name": "fn", "namespace": "openfaas-fn", "follow": "false",
              "since": "2026-11-25T12:32:24+01:00", "tail": "-1"},
-            LogQuery(tail=None, since=1795606344.0),
+            LogQuery(tail=MAX_TAIL, since=1795606344.0),
         ),
-        ({"tail": "-5"}, LogQuery(tail=None)),
+        ({"tail": "-5"}, LogQuery(tail=MAX_TAIL)),
         ({"tail": "10000", "instance": "zb8k06w2m3mb"}, LogQuery(10000, instance="zb8k06w2m3mb")),
     ],
 )  # fmt: skip
@@ -59,7 +60,7 @@ def test_a_tail_too_large_is_still_refused_saying_what_is_allowed() -> None:
     with pytest.raises(BadRequest) as raised:
         parse_log_query({"tail": "10001"})
     assert raised.value.message == (
-        "tail: expected a whole number from 1 to 10000, or -1 for every line"
+        "tail: expected a whole number from 1 to 10000, or -1 for the newest 10000"
     )
 
 
@@ -148,7 +149,7 @@ def test_follow_sends_each_line_once_across_polls() -> None:
 
     async def read(since: str | None, tail: int | None) -> Sequence[LogLine]:
         asked.append(since)
-        assert tail is None
+        assert tail == MAX_TAIL
         return polls.pop(0) if polls else []
 
     async def collect() -> list[str]:

@@ -58,10 +58,12 @@ class MemoryProvider(StaticProvider):
         return sorted(n for n, deployment in self.deployments.items() if name in deployment.secrets)
 
     async def logs(self, name: str, since: str | None, tail: int | None) -> Sequence[LogLine]:
-        """`log_lines` of that function (all of them: `since` and `tail` are only recorded)."""
+        """The newest `tail` of `log_lines` of that function, as the engine cuts them
+        (`since` is only recorded)."""
         function = self._find(name)
         self.log_reads.append((function.name, since, tail))
-        return [line for line in self.log_lines if line.name == function.name]
+        lines = [line for line in self.log_lines if line.name == function.name]
+        return lines if tail is None else lines[-tail:]
 
     async def available_replicas(self) -> Mapping[str, int]:
         """Every desired replica."""
