@@ -47,6 +47,8 @@ class Namespaces:
         either is not ours."""
         what = f"function {name!r}"
         base, dot, suffix = name.rpartition(".")
+        if dot and not suffix:  # "fn." names no namespace: an error, not the default
+            raise NamespaceNotFound(suffix, self.names, what)
         if dot:
             self.check(suffix, what)
         self.check(namespace, what)

@@ -76,8 +76,12 @@ def create_system_app(
 
     def function_name(request: Request, name: object, field_name: str = "name") -> str:
         """A named function's name without its namespace (checked, with `?namespace=`)."""
-        if isinstance(name, str):
+        if isinstance(name, str) and provider.lookup(name) is None:
+            # A name as it is first, as on the request path (a static function may have
+            # a dot in its name); only then its `.<namespace>` suffix.
             name = namespaces.function_name(name, request.query_params.get("namespace"))
+        elif isinstance(name, str):
+            namespaces.check(request.query_params.get("namespace"), f"function {name!r}")
         return validate_function_name(name, field_name)
 
     async def list_functions(request: Request) -> Response:

@@ -354,3 +354,18 @@ def test_one_instances_tail_is_taken_from_its_own_lines(
     provider.log_lines = [*ours, *theirs]
     reply = api.get("/logs", params={"name": "cat", "tail": "2", "instance": "task1"})
     assert [json.loads(line)["text"] for line in reply.text.splitlines()] == ["ours 1", "ours 2"]
+
+
+def test_a_dotted_function_name_is_found_before_a_namespace_is_read(
+    api: httpx.Client, provider: MemoryProvider
+) -> None:
+    """A static function may have a dot in its name: the name as it is comes first."""
+    provider.registry.upsert(Function("a.b", "faas/cat:1", 1, "127.0.0.1"))
+    assert api.get("/function/a.b").json()["name"] == "a.b"
+    assert api.get("/function/a.b.openfaas-fn").json()["name"] == "a.b"
+    reply = api.get("/function/a.b.dev")
+    assert reply.status_code == 404
+    assert "namespace 'dev' not found" in reply.json()["error"]
+    reply = api.get("/function/cat.")
+    assert reply.status_code == 404
+    assert "namespace '' not found" in reply.json()["error"]
