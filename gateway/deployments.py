@@ -162,10 +162,14 @@ _SERVICE_NAME = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$"
 FunctionName = Annotated[
     str,
     Matching(
-        _SERVICE_NAME,
-        "a valid function name (letters, digits, '_', '.', '-', at most 63 characters)",
+        _SERVICE_NAME[:-1] + r"(@[a-z0-9]([-a-z0-9]{0,18}[a-z0-9])?)?$",
+        "a valid function name (letters, digits, '_', '.', '-', at most 63 characters, "
+        "and an optional @<version>)",
     ),
-    Field(description="The function's full name, or its short name without the stack prefix."),
+    Field(
+        description="The function's full name, or its short name without the stack "
+        "prefix; `<name>@<version>` names one version of it."
+    ),
 ]
 SecretName = Annotated[
     str,
