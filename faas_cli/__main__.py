@@ -88,6 +88,15 @@ def build_parser() -> argparse.ArgumentParser:
     )  # fmt: skip
     deploy.add_argument("names", nargs="*", metavar="NAME", help="only these functions")
     deploy.add_argument(
+        "--version", dest="function_version", metavar="VERSION",
+        help="deploy as this version of each function: its own service beside the running "
+        "versions (docs/versions.md)",
+    )  # fmt: skip
+    deploy.add_argument(
+        "--weight", type=int, metavar="PERCENT",
+        help="with --version: the percentage of calls the new version gets at once (0)",
+    )  # fmt: skip
+    deploy.add_argument(
         "--wait",
         action="store_true",
         help="wait until each function has a ready replica (after an update: until the "
@@ -126,6 +135,29 @@ def build_parser() -> argparse.ArgumentParser:
     )
     calls.add_argument("rest", nargs="*", metavar="ARG")
     calls.add_argument("--all", action="store_true", help="dlq redrive/purge: every call")
+    traffic = add(
+        "traffic", cmd_traffic, "set the weights of a function's versions (VERSION=PERCENT "
+        "..., summing to 100), or promote one, or roll back to the weights before", common,
+    )  # fmt: skip
+    traffic.add_argument("name", metavar="NAME")
+    traffic.add_argument("weights", nargs="*", metavar="VERSION=PERCENT")
+    traffic.add_argument("--promote", metavar="VERSION", help="send every call to VERSION")
+    traffic.add_argument(
+        "--rollback", action="store_true", help="the weights before the last change"
+    )
+    canary = add(
+        "canary", cmd_canary, "shift calls to a version step by step; the gateway rolls "
+        "back by itself when a step breaks a bound", common,
+    )  # fmt: skip
+    canary.add_argument("name", metavar="NAME")
+    canary.add_argument("--to", metavar="VERSION", help="the version calls shift to")
+    canary.add_argument("--step", type=int, default=10, help="points of weight per step (10)")
+    canary.add_argument("--every", default="30s", help="time between steps (30s)")
+    canary.add_argument(
+        "--max-error-rate", default="1%", help="most 5xx answers per call in a step (1%%)"
+    )
+    canary.add_argument("--max-latency", metavar="SECONDS", help="most p99 latency in a step")
+    canary.add_argument("--abort", action="store_true", help="stop it: the weights before it")
     scale = add("scale", cmd_scale, "set a function's replicas", common)
     scale.add_argument("name", metavar="NAME")
     scale.add_argument("replicas", type=int, metavar="N")
@@ -175,8 +207,14 @@ def cmd_deploy(args: argparse.Namespace, out: TextIO) -> int:
     selected = definitions.select(args.names)
     with _client(args, definitions) as client:
         updated: set[str] = set()
+        if args.weight is not None and not args.function_version:
+            raise UsageError("--weight: only with --version")
         for function in selected:
             body = function.deployment()
+            if args.function_version:
+                body["version"] = args.function_version
+                if args.weight is not None:
+                    body["weight"] = args.weight
             try:
                 client.deploy(body)
                 out.write(f"deployed {function.name} ({function.image})\n")
@@ -333,6 +371,57 @@ def cmd_async(args: argparse.Namespace, out: TextIO) -> int:
     raise UsageError(
         "async dlq: expected list, show CALL_ID, redrive CALL_ID|--all, purge CALL_ID|--all"
     )
+
+
+def cmd_traffic(args: argparse.Namespace, out: TextIO) -> int:
+    chosen = bool(args.weights) + bool(args.promote) + args.rollback
+    if chosen != 1:
+        raise UsageError("traffic: give VERSION=PERCENT pairs, or --promote VERSION, or --rollback")
+    with _client(args) as client:
+        if args.promote:
+            reply = client.promote(args.name, args.promote)
+        elif args.rollback:
+            reply = client.rollback(args.name)
+        else:
+            reply = client.set_traffic(args.name, _weights(args.weights))
+    weights = reply.get("weights", {})
+    out.write(f"{args.name}: " + " ".join(f"{v}={w}" for v, w in sorted(weights.items())) + "\n")
+    return EXIT_OK
+
+
+def _weights(pairs: Sequence[str]) -> dict[str, int]:
+    weights: dict[str, int] = {}
+    for pair in pairs:
+        version, sep, number = pair.partition("=")
+        if not sep or not number.strip().isdigit():
+            raise UsageError(f"traffic: expected VERSION=PERCENT, got {pair!r}")
+        weights[version.strip()] = int(number)
+    return weights
+
+
+def cmd_canary(args: argparse.Namespace, out: TextIO) -> int:
+    with _client(args) as client:
+        if args.abort:
+            reply = client.canary(args.name, None)
+            out.write(f"{args.name}: canary stopped; weights {reply.get('weights', {})}\n")
+            return EXIT_OK
+        if not args.to:
+            raise UsageError("canary: --to VERSION is required (or --abort)")
+        rate = args.max_error_rate.strip()
+        try:
+            error_rate = float(rate[:-1]) / 100 if rate.endswith("%") else float(rate)
+        except ValueError:
+            message = f"--max-error-rate: expected a percentage such as 1%, got {rate!r}"
+            raise UsageError(message) from None
+        request: dict[str, object] = {
+            "to": args.to, "step": args.step, "every": args.every, "maxErrorRate": error_rate,
+        }  # fmt: skip
+        if args.max_latency:
+            request["maxLatency"] = float(args.max_latency)
+        client.canary(args.name, request)
+    out.write(f"{args.name}: canary to {args.to} started: +{args.step}% every {args.every} "
+              f"while the error rate stays at most {error_rate:.2%}\n")  # fmt: skip
+    return EXIT_OK
 
 
 def cmd_scale(args: argparse.Namespace, out: TextIO) -> int:

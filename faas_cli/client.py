@@ -68,6 +68,27 @@ class GatewayClient:
             dict[str, Any], self._json("DELETE", "/system/functions", {"functionName": name})
         )
 
+    def set_traffic(self, name: str, weights: Mapping[str, int]) -> dict[str, Any]:
+        """`PUT /system/functions/{name}/traffic`."""
+        path = f"/system/functions/{_path(name)}/traffic"
+        return cast(dict[str, Any], self._json("PUT", path, weights))
+
+    def promote(self, name: str, version: str) -> dict[str, Any]:
+        """`POST /system/functions/{name}/promote`."""
+        path = f"/system/functions/{_path(name)}/promote"
+        return cast(dict[str, Any], self._json("POST", path, {"version": version}))
+
+    def rollback(self, name: str) -> dict[str, Any]:
+        """`POST /system/functions/{name}/rollback`."""
+        return cast(dict[str, Any], self._json("POST", f"/system/functions/{_path(name)}/rollback"))
+
+    def canary(self, name: str, request: Mapping[str, Any] | None) -> dict[str, Any]:
+        """`POST /system/functions/{name}/canary` (None: `DELETE`, stop it)."""
+        path = f"/system/functions/{_path(name)}/canary"
+        if request is None:
+            return cast(dict[str, Any], self._json("DELETE", path))
+        return cast(dict[str, Any], self._json("POST", path, request))
+
     def scale(self, name: str, replicas: int) -> dict[str, Any]:
         """`POST /system/scale-function/{name}`."""
         return cast(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Mapping, Sequence
 from typing import Any, TextIO
 
@@ -38,7 +39,10 @@ def print_functions(functions: Sequence[Mapping[str, Any]], out: TextIO) -> None
     """`faas list`."""
     rows = [
         (
-            function["name"],
+            function["name"]
+            + "".join(
+                f" {v.get('version')}={v.get('weight', 0)}%" for v in function.get("versions", [])
+            ),
             function.get("image", ""),
             function.get("availableReplicas", 0),
             function.get("replicas", 0),
@@ -62,9 +66,36 @@ def print_function(function: Mapping[str, Any], out: TextIO) -> None:
         ("Labels", _pairs(function.get("labels"))),
         ("Annotations", _pairs(function.get("annotations"))),
     ]
+    canary = function.get("canary")
+    if isinstance(canary, Mapping):
+        request = canary.get("request", {})
+        fields.append(("Canary", f"{canary.get('status', '')} to {request.get('to', '')} "
+                                 f"at {canary.get('weight', 0)}% (step {request.get('step', '')}"
+                                 f" every {request.get('every', '')}s, max error rate "
+                                 f"{request.get('maxErrorRate', '')})"))  # fmt: skip
     width = max(len(label) for label, _ in fields) + 1
     for label, value in fields:
         out.write(f"{label + ':':<{width}} {value}\n")
+    versions = function.get("versions")
+    if isinstance(versions, list) and versions:
+        out.write("\n")
+        rows = [
+            (v.get("version", ""), f"{v.get('weight', 0)}%", v.get("name", ""), v.get("image", ""),
+             v.get("availableReplicas", 0), v.get("replicas", 0), v.get("health", ""),
+             v.get("invocationCount", 0))
+            for v in versions
+        ]  # fmt: skip
+        print_table(("VERSION", "WEIGHT", "SERVICE", "IMAGE", "READY", "REPLICAS", "HEALTH",
+                     "INVOCATIONS"), rows, out)  # fmt: skip
+    if isinstance(canary, Mapping) and canary.get("steps"):
+        out.write("\n")
+        steps: list[tuple[object, ...]] = [
+            (time.strftime("%H:%M:%S", time.localtime(step.get("at", 0))), step.get("result", ""),
+             f"{step.get('weight', 0)}%", step.get("calls", 0), step.get("errors", 0),
+             "-" if step.get("p99") is None else f"{step['p99']:g}s", step.get("reason", ""))
+            for step in canary["steps"]
+        ]  # fmt: skip
+        print_table(("TIME", "STEP", "WEIGHT", "CALLS", "ERRORS", "P99", "REASON"), steps, out)
 
 
 def _pairs(value: object) -> str:

@@ -57,6 +57,7 @@ from gateway.proxy.notifier import InvocationNotifier, Notifiers
 from gateway.proxy.replicas import ReplicaResolver
 from gateway.scaling.alerts import create_alert_app
 from gateway.scaling.autoscaler import Autoscaler
+from gateway.scaling.canary import CanaryController
 from gateway.scaling.cold_start import (
     TASK_PROBE_TIMEOUT,
     ColdStart,
@@ -159,6 +160,7 @@ def create_app(
         else:
             load = load_view = LoadCounter()
             notifier = Notifiers([metrics, load])
+        canary = CanaryController(provider, metrics.outcomes, report=metrics.canary_step)
         autoscaler = Autoscaler(
             provider,
             scaler,
@@ -168,6 +170,7 @@ def create_app(
             leadership=FileLock(shared.leader_lock) if shared is not None else None,
             lease=lease,
             report_leader=metrics.autoscaler_leader,
+            canary=canary,
         )
     header_filter: HeaderFilter | None = None
     if config.invoke_auth:
@@ -220,7 +223,11 @@ def create_app(
 
     async def metrics_endpoint(request: Request) -> Response:
         if provider.status().ready:  # a provider that lost its view knows no functions
-            known = {function.name for function in provider.functions()}
+            known = {
+                name
+                for function in provider.functions()
+                for name in (function.name, function.metric_name)
+            }
             metrics.forget_removed(known)
             if load is not None:
                 load.forget_removed(known)

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from typing import Annotated, Any, TypeVar
 
@@ -37,10 +37,16 @@ from pydantic_core import core_schema
 from gateway.errors import BadRequest
 from gateway.labels import (
     ANNOTATION_PREFIX,
+    CANARY_LABEL,
     FUNCTION_LABEL,
     MANAGED_LABEL,
     MAX_REPLICAS,
+    PREVIOUS_TRAFFIC_LABEL,
+    TRAFFIC_LABEL,
+    VERSION_LABEL,
+    VERSION_OF_LABEL,
     label_problems,
+    parse_duration,
 )
 
 __all__ = ["ANNOTATION_PREFIX", "MANAGED_LABEL", "MAX_REPLICAS"]  # re-exported
@@ -49,7 +55,18 @@ MAX_IMAGE_LENGTH = 255
 
 # Labels the platform sets itself; a deployment may not set them.
 _RESERVED_LABEL_PREFIXES = ("com.docker.", ANNOTATION_PREFIX)
-_RESERVED_LABELS = frozenset({FUNCTION_LABEL, MANAGED_LABEL})
+_RESERVED_LABELS = frozenset(
+    {
+        FUNCTION_LABEL,
+        MANAGED_LABEL,
+        VERSION_OF_LABEL,
+        VERSION_LABEL,
+        TRAFFIC_LABEL,
+        PREVIOUS_TRAFFIC_LABEL,
+        CANARY_LABEL,
+    }
+)
+
 # The gateway's own credentials (`<stack>_basic_auth_*` secrets) must never be handed
 # to a function. Only secrets the API created can be mounted at all (checked at deploy
 # time by the provider); this name check says so earlier, and in plainer words.
@@ -145,10 +162,14 @@ _SERVICE_NAME = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$"
 FunctionName = Annotated[
     str,
     Matching(
-        _SERVICE_NAME,
-        "a valid function name (letters, digits, '_', '.', '-', at most 63 characters)",
+        _SERVICE_NAME[:-1] + r"(@[a-z0-9]([-a-z0-9]{0,18}[a-z0-9])?)?$",
+        "a valid function name (letters, digits, '_', '.', '-', at most 63 characters, "
+        "and an optional @<version>)",
     ),
-    Field(description="The function's full name, or its short name without the stack prefix."),
+    Field(
+        description="The function's full name, or its short name without the stack "
+        "prefix; `<name>@<version>` names one version of it."
+    ),
 ]
 SecretName = Annotated[
     str,
@@ -183,6 +204,17 @@ Constraint = Annotated[
     Field(examples=["node.role == manager"]),
 ]
 Replicas = Annotated[int, Field(ge=0, le=MAX_REPLICAS)]
+VERSION_PATTERN = r"^[a-z0-9]([-a-z0-9]{0,18}[a-z0-9])?$"
+"""A version's name (as `gateway.labels.parse_version` reads it)."""
+VersionName = Annotated[
+    str,
+    Matching(
+        VERSION_PATTERN,
+        "a valid version (lower-case letters, digits and '-', 1-20 characters, starting "
+        "and ending with a letter or digit)",
+    ),
+]
+Weight = Annotated[int, Field(ge=0, le=100)]
 
 _MEMORY = re.compile(r"([0-9]+(?:\.[0-9]+)?)\s*(|b|k|ki|kb|m|mi|mb|g|gi|gb)", re.IGNORECASE)
 _MEMORY_UNITS = {
@@ -305,6 +337,29 @@ class FunctionDeployment(BaseModel):
     read_only_root_filesystem: bool = False
     namespace: str | None = Field(default=None, description=_NAMESPACE_FIELD)
     network: str | None = Field(default=None, description="Accepted, ignored.")
+    version: VersionName | None = Field(
+        default=None,
+        description="Deploy (or update) this version of the function: its own service "
+        "`<service>-<version>` beside the running ones (docs/versions.md). The first "
+        "version of a function is its own service `<service>`.",
+    )
+    weight: Weight | None = Field(
+        default=None,
+        description="With `version`, on a POST: the percentage of calls the new version "
+        "gets at once (default 0: reached only as `<name>@<version>`), taken from the "
+        "version with the most.",
+    )
+
+    @model_validator(mode="after")
+    def _version_fits(self) -> FunctionDeployment:
+        if self.weight is not None and self.version is None:
+            raise ValueError("weight: only with a version")
+        if self.version is not None and len(self.service) + 1 + len(self.version) > 63:
+            raise ValueError(
+                f"version: {self.service}-{self.version} (the version's service name) is "
+                "longer than 63 characters"
+            )
+        return self
 
     @model_validator(mode="before")
     @classmethod
@@ -449,3 +504,129 @@ def bad_request(error: ValidationError, field_name: str = "") -> BadRequest:
     else:
         what = first["msg"]
     return BadRequest(f"{path}: {what}")
+
+
+# Versions and traffic (docs/versions.md).
+
+_WEIGHTS: TypeAdapter[dict[str, int]] = TypeAdapter(
+    dict[VersionName, Annotated[Weight, Strict()]]
+)
+
+
+def parse_weights_request(body: object, versions: Collection[str]) -> dict[str, int]:
+    """`PUT /system/functions/{name}/traffic`: a weight per version (`{"v1": 90, "v2":
+    10}`), integers 0-100 summing to 100, each a version of the function (`versions`);
+    versions left out get 0. `BadRequest` names the problem."""
+    weights = _validate(_WEIGHTS, body, "weights")
+    unknown = sorted(set(weights) - set(versions))
+    if unknown:
+        raise BadRequest(
+            f"weights: {unknown[0]!r} is not a version of this function "
+            f"(its versions: {', '.join(sorted(versions))})"
+        )
+    total = sum(weights.values())
+    if total != 100:
+        raise BadRequest(f"weights: they sum to {total}, not 100")
+    return {version: weights.get(version, 0) for version in sorted(versions)}
+
+
+def _seconds(value: object) -> float:
+    """Seconds from a number or a duration (`30s`, `2m`, `500ms`)."""
+    if isinstance(value, bool) or not isinstance(value, (str, int, float)):
+        raise ValueError("expected a duration such as '30s' or a number of seconds")
+    seconds = value if not isinstance(value, str) else parse_duration(value)
+    if seconds is None or not 0.1 <= float(seconds) <= 86400:
+        raise ValueError(f"{value!r} is not a duration from 0.1s to 24h")
+    return float(seconds)
+
+
+Seconds = Annotated[
+    float,
+    BeforeValidator(_seconds),
+    WithJsonSchema({"type": ["string", "number"], "description": "'30s', '2m' or seconds."}),
+]
+
+
+class PromoteRequest(BaseModel):
+    """`POST /system/functions/{name}/promote`: the version that gets every call."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", strict=True)
+
+    version: VersionName
+
+
+class CanaryRequest(BaseModel):
+    """`POST /system/functions/{name}/canary`: shift calls to `to` by `step` points every
+    `every`, rolling back by itself when its error rate (5xx answers) or its p99 latency
+    over a step breaks a bound."""
+
+    model_config = ConfigDict(
+        frozen=True, extra="forbid", strict=True, alias_generator=to_camel, validate_by_name=True
+    )
+
+    to: VersionName
+    step: Annotated[int, Field(ge=1, le=100)] = 10
+    every: Seconds = 30.0
+    max_error_rate: Annotated[float, Strict(False), Field(ge=0, le=1)] = Field(
+        default=0.01, description="The most 5xx answers per call a step may see (0.01: 1%)."
+    )
+    max_latency: Annotated[float | None, Strict(False), Field(gt=0, le=3600)] = Field(
+        default=None, description="The most seconds a step's p99 latency may reach."
+    )
+
+
+class CanaryStep(BaseModel):
+    """One step of a canary: the weight it set, when, and what the step before saw."""
+
+    model_config = ConfigDict(frozen=True, alias_generator=to_camel, validate_by_name=True)
+
+    weight: int
+    at: float  # Unix time
+    result: str  # started, step, promoted, rolled_back, aborted
+    calls: int = 0
+    errors: int = 0
+    p99: float | None = None
+    reason: str = ""
+
+
+class CanaryState(BaseModel):
+    """A canary as kept on the function's own service (`com.faas.canary`, JSON), so any
+    gateway can continue it, and as `GET /system/function/{name}` shows it."""
+
+    model_config = ConfigDict(frozen=True, alias_generator=to_camel, validate_by_name=True)
+
+    request: CanaryRequest
+    origin: Mapping[str, int]  # the weights before it: where a rollback goes
+    weight: int  # the version's weight now
+    since: float  # Unix time that weight was set
+    status: str = "running"  # running, promoted, rolled_back, aborted
+    steps: tuple[CanaryStep, ...] = ()
+
+    @property
+    def running(self) -> bool:
+        """Whether it still shifts weight."""
+        return self.status == "running"
+
+    def label(self) -> str:
+        """The JSON kept in the label."""
+        return self.model_dump_json(by_alias=True)
+
+
+def parse_canary_request(body: object) -> CanaryRequest:
+    """Validate a canary's body; `BadRequest` names the first field at fault."""
+    return _parse(CanaryRequest, body)
+
+
+def parse_promote_request(body: object) -> PromoteRequest:
+    """Validate a promotion's body."""
+    return _parse(PromoteRequest, body)
+
+
+def canary_state(raw: str | None) -> CanaryState | None:
+    """The canary kept in a label, or None if none (or unreadable: nothing to continue)."""
+    if not raw:
+        return None
+    try:
+        return CanaryState.model_validate_json(raw, by_alias=True, by_name=True)
+    except ValidationError:
+        return None

@@ -257,15 +257,18 @@ class QueueWorker:
     ) -> tuple[CallResult | None, GatewayError | None]:
         """The function's answer, or the error that stood for it."""
         try:
+            raw_headers = [
+                (name.lower().encode("latin-1"), value.encode("latin-1"))
+                for name, value in call.headers
+            ]
             headers, _ = upstream_request_headers(
-                [
-                    (name.lower().encode("latin-1"), value.encode("latin-1"))
-                    for name, value in call.headers
-                ],
+                raw_headers,
                 upstream_host=f"{function.upstream_host}:{function.upstream_port}",
                 client_address=call.client_address,
                 scheme="http",
             )
+            if function.traffic is not None:  # several versions: the weights choose
+                function = function.traffic.choose(raw_headers) or function
             waker = self._waker
             if function.replicas <= 0 or (waker is not None and waker.must_hold(function.name)):
                 if waker is None or not waker.can_wake(function):

@@ -17,7 +17,7 @@ import logging
 import platform
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
-from typing import Any
+from typing import Any, Literal, cast
 
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
@@ -29,14 +29,28 @@ from gateway.asgi import MAX_API_BODY_BYTES
 from gateway.config import GatewayConfig
 from gateway.deployments import (
     ANNOTATION_PREFIX,
+    CanaryState,
+    CanaryStep,
     FunctionDeployment,
+    canary_state,
+    parse_canary_request,
     parse_delete_request,
     parse_deployment,
+    parse_promote_request,
     parse_scale_request,
+    parse_weights_request,
     validate_function_name,
 )
-from gateway.errors import BadRequest, Forbidden, FunctionNotFound, GatewayError, NoRoute
+from gateway.errors import (
+    BadRequest,
+    Conflict,
+    Forbidden,
+    FunctionNotFound,
+    GatewayError,
+    NoRoute,
+)
 from gateway.http_errors import ErrorFormat, error_response, send_error
+from gateway.labels import CANARY_LABEL, PREVIOUS_TRAFFIC_LABEL, parse_weights
 from gateway.management.auth import RequireBasicAuth
 from gateway.management.logs import (
     MAX_TAIL,
@@ -46,12 +60,13 @@ from gateway.management.logs import (
     since_parameter,
     since_seconds,
 )
-from gateway.management.openapi import FunctionStatus, openapi_document
+from gateway.management.openapi import FunctionStatus, VersionStatus, openapi_document
 from gateway.management.secrets import secret_routes
 from gateway.management.stats import StatsHistory, parse_stats_query
 from gateway.metrics import GatewayMetrics
 from gateway.namespaces import Namespaces
 from gateway.providers.base import Function, FunctionProvider, LogLine
+from gateway.providers.traffic import current_weights
 
 log = logging.getLogger("gateway.system")
 
@@ -92,6 +107,7 @@ def create_system_app(
             [
                 function_status(f, available, counts, namespaces.default)
                 for f in provider.functions()
+                if f.function_name is None or f.traffic is not None  # versions: in theirs
             ]
         )
 
@@ -114,14 +130,101 @@ def create_system_app(
     async def deploy(request: Request) -> Response:
         deployment = _allowed(request, parse_deployment(await _read_json(request)))
         await provider.deploy(deployment)
-        log.info("deployed function %s (%s)", deployment.service, deployment.image)
-        return _accepted(f"deploying function {deployment.service!r}", deployment.service)
+        what = _spelled(deployment)
+        log.info("deployed function %s (%s)", what, deployment.image)
+        return _accepted(f"deploying function {what!r}", deployment.service)
 
     async def update(request: Request) -> Response:
         deployment = _allowed(request, parse_deployment(await _read_json(request)))
         await provider.update(deployment)
-        log.info("updating function %s (%s)", deployment.service, deployment.image)
-        return _accepted(f"updating function {deployment.service!r}", deployment.service)
+        what = _spelled(deployment)
+        log.info("updating function %s (%s)", what, deployment.image)
+        return _accepted(f"updating function {what!r}", deployment.service)
+
+    def versioned(request: Request) -> Function:
+        """The function the path names, as a whole (its own service, with its versions)."""
+        name = function_name(request, request.path_params["name"])
+        function = provider.lookup(name)
+        if function is not None and function.function_name is not None:
+            function = provider.lookup(function.function_name)
+        if function is None:
+            raise FunctionNotFound(name)
+        return function
+
+    def versions_of(function: Function) -> list[str]:
+        return sorted(current_weights(function) if function.traffic is None else
+                      function.traffic.versions)  # fmt: skip
+
+    async def set_weights(
+        function: Function, weights: dict[str, int], canary: CanaryState | None, done: str
+    ) -> Response:
+        await provider.set_traffic(function.name, weights, canary.label() if canary else None)
+        log.info("function %s: %s: %s", function.name, done, weights)
+        return JSONResponse(
+            {"message": f"{done}: function {function.name!r}", "name": function.name,
+             "weights": weights},
+            status_code=202,
+        )  # fmt: skip
+
+    async def set_traffic(request: Request) -> Response:
+        function = versioned(request)
+        weights = parse_weights_request(await _read_json(request), versions_of(function))
+        return await set_weights(function, weights, None, "weights set")
+
+    async def promote(request: Request) -> Response:
+        function = versioned(request)
+        version = parse_promote_request(await _read_json(request)).version
+        versions = versions_of(function)
+        if version not in versions:
+            raise BadRequest(f"version: {version!r} is not a version of {function.name!r} "
+                             f"(its versions: {', '.join(versions)})")  # fmt: skip
+        weights = {name: 100 if name == version else 0 for name in versions}
+        return await set_weights(function, weights, None, f"promoted {version}")
+
+    async def rollback(request: Request) -> Response:
+        function = versioned(request)
+        canary = canary_state(function.labels.get(CANARY_LABEL))
+        if canary is not None and canary.running:
+            return await abort(request)
+        previous = parse_weights(function.labels.get(PREVIOUS_TRAFFIC_LABEL, ""))
+        versions = versions_of(function)
+        if previous is None or any(w > 0 and v not in versions for v, w in previous.items()):
+            raise Conflict(f"function {function.name!r} has no previous weights to go back to")
+        weights = {version: previous.get(version, 0) for version in versions}
+        return await set_weights(function, weights, None, "rolled back")
+
+    async def start_canary(request: Request) -> Response:
+        function = versioned(request)
+        wanted = parse_canary_request(await _read_json(request))
+        versions = versions_of(function)
+        if wanted.to not in versions:
+            raise BadRequest(f"to: {wanted.to!r} is not a version of {function.name!r} "
+                             f"(its versions: {', '.join(versions)})")  # fmt: skip
+        weights = current_weights(function)
+        if weights.get(wanted.to, 0) >= 100:
+            raise BadRequest(f"to: {wanted.to!r} has every call already")
+        now = time.time()
+        canary = CanaryState(
+            request=wanted, origin=weights, weight=weights.get(wanted.to, 0), since=now,
+            steps=(CanaryStep(weight=weights.get(wanted.to, 0), at=now, result="started"),),
+        )  # fmt: skip
+        return await set_weights(function, weights, canary, f"canary to {wanted.to} started")
+
+    async def abort(request: Request) -> Response:
+        function = versioned(request)
+        canary = canary_state(function.labels.get(CANARY_LABEL))
+        if canary is None or not canary.running:
+            raise Conflict(f"function {function.name!r} has no canary running")
+        now = time.time()
+        ended = canary.model_copy(update={
+            "status": "aborted",
+            "steps": (*canary.steps, CanaryStep(weight=canary.origin.get(canary.request.to, 0),
+                                                at=now, result="aborted")),
+        })  # fmt: skip
+        weights = {v: canary.origin.get(v, 0) for v in versions_of(function)}
+        if sum(weights.values()) != 100:
+            weights = current_weights(function)
+        return await set_weights(function, weights, ended, "canary aborted")
 
     async def remove(request: Request) -> Response:
         removal = parse_delete_request(await _read_json(request))
@@ -225,6 +328,11 @@ def create_system_app(
             Route("/functions", _json_errors(update), methods=["PUT"]),
             Route("/functions", _json_errors(remove), methods=["DELETE"]),
             Route("/function/{name}", _json_errors(describe_function), methods=["GET"]),
+            Route("/functions/{name}/traffic", _json_errors(set_traffic), methods=["PUT"]),
+            Route("/functions/{name}/promote", _json_errors(promote), methods=["POST"]),
+            Route("/functions/{name}/rollback", _json_errors(rollback), methods=["POST"]),
+            Route("/functions/{name}/canary", _json_errors(start_canary), methods=["POST"]),
+            Route("/functions/{name}/canary", _json_errors(abort), methods=["DELETE"]),
             Route("/scale-function/{name}", _json_errors(scale), methods=["POST"]),
             Route("/logs", _json_errors(logs), methods=["GET"]),
             Route("/namespaces", _json_errors(list_namespaces), methods=["GET"]),
@@ -253,7 +361,7 @@ def function_status(
         for k, v in function.labels.items()
         if k.startswith(ANNOTATION_PREFIX)
     }
-    return FunctionStatus(
+    status = FunctionStatus(
         name=function.name,
         image=function.image,
         namespace=namespace,
@@ -262,8 +370,48 @@ def function_status(
         annotations=annotations,
         replicas=function.replicas,
         availableReplicas=available.get(function.name, 0),
-        invocationCount=invocations.get(function.name, 0),
+        invocationCount=invocations.get(function.metric_name, 0),
     )
+    traffic = function.traffic
+    if traffic is not None:
+        status["invocationCount"] = sum(
+            invocations.get(version.metric_name, 0) for version in traffic.versions.values()
+        )
+        status["versions"] = [
+            version_status(version, traffic.weights.get(name, 0), available, invocations)
+            for name, version in sorted(traffic.versions.items())
+        ]
+    canary = canary_state(function.labels.get(CANARY_LABEL))
+    if canary is not None:
+        # As JSON goes out (the schema is the model's).
+        status["canary"] = cast(CanaryState, canary.model_dump(mode="json", by_alias=True))
+    return status
+
+
+def version_status(
+    version: Function, weight: int, available: Mapping[str, int], invocations: Mapping[str, int]
+) -> VersionStatus:
+    """One version as `/system/functions` shows it."""
+    ready = available.get(version.name, 0)
+    health: Literal["ready", "starting", "scaled to zero"] = (
+        "ready" if ready > 0 else "starting" if version.replicas > 0 else "scaled to zero"
+    )
+    return VersionStatus(
+        version=version.version or "",
+        name=version.name,
+        image=version.image,
+        envProcess=version.env_process or "",
+        weight=weight,
+        replicas=version.replicas,
+        availableReplicas=ready,
+        invocationCount=invocations.get(version.metric_name, 0),
+        health=health,
+    )
+
+
+def _spelled(deployment: FunctionDeployment) -> str:
+    version = deployment.version
+    return f"{deployment.service}@{version}" if version else deployment.service
 
 
 async def not_found(scope: Scope, receive: Receive, send: Send) -> None:

@@ -17,9 +17,12 @@ from pydantic_core import CoreSchema
 from typing_extensions import TypedDict
 
 from gateway.deployments import (
+    CanaryRequest,
+    CanaryState,
     DeleteFunctionRequest,
     FunctionDeployment,
     FunctionName,
+    PromoteRequest,
     ScaleRequest,
 )
 from gateway.management.logs import MAX_TAIL
@@ -29,6 +32,29 @@ DEFAULT_WINDOW = 300
 MAX_WINDOW = 900
 
 Count = Annotated[int, Field(ge=0)]
+
+
+class VersionStatus(TypedDict):
+    """One version of a function with several (docs/versions.md)."""
+
+    version: str
+    name: Annotated[
+        str,
+        Field(
+            description="Its service: `<function>-<version>`, or the "
+            "function's own name for its first version."
+        ),
+    ]
+    image: str
+    envProcess: str
+    weight: Annotated[int, Field(ge=0, le=100, description="Percent of the calls it gets.")]
+    replicas: Count
+    availableReplicas: Count
+    invocationCount: Count
+    health: Annotated[
+        Literal["ready", "starting", "scaled to zero"],
+        Field(description="ready: a replica runs; starting: none runs yet; scaled to zero."),
+    ]
 
 
 class FunctionStatus(TypedDict):
@@ -59,6 +85,23 @@ class FunctionStatus(TypedDict):
             ),
         ]
     ]
+    versions: NotRequired[
+        Annotated[
+            list[VersionStatus],
+            Field(description="Only for a function with several versions: each of them."),
+        ]
+    ]
+    canary: NotRequired[
+        Annotated[CanaryState, Field(description="Its canary, running or the last one's end.")]
+    ]
+
+
+class Traffic(TypedDict):
+    """A function's weights, as set."""
+
+    message: str
+    name: str
+    weights: dict[str, int]
 
 
 Seconds = Annotated[float, Field(ge=0)]
@@ -198,6 +241,7 @@ _OFF_LIST = "The image is not on the gateway's allow-list."
 _NO_SECRET = "No secret of that name was created through this API."
 _NO_SECRETS = "The provider keeps no secrets (static provider)."
 _ENGINE = "The orchestrator refused or failed."
+_NO_TRAFFIC = "The provider cannot keep weights (static provider)."
 
 
 @dataclass(frozen=True)
@@ -247,6 +291,48 @@ ROUTES = (
     Route("get", "/system/function/{name}", "describeFunction", "Describe one function",
           200, FunctionStatus, "The function.", query=(_NAMESPACE_QUERY,),
           errors={400: "Invalid function name.", 404: _NOT_FOUND}),
+    Route("put", "/system/functions/{name}/traffic", "setTraffic",
+          "Set the weights of a function's versions",
+          202, Traffic, "The weights are set (the gateways follow within a moment).",
+          body={"type": "object", "additionalProperties": {"type": "integer", "minimum": 0,
+                                                           "maximum": 100},
+                "examples": [{"v1": 90, "v2": 10}]},
+          description="A weight per version, integers summing to 100; versions left out "
+          "get 0. Cancels a running canary. The weights replaced are kept for a rollback.",
+          query=(_NAMESPACE_QUERY,),
+          errors={400: "Invalid JSON, an unknown version, or weights not summing to 100.",
+                  404: _NOT_FOUND, 501: _NO_TRAFFIC, 502: _ENGINE}),
+    Route("post", "/system/functions/{name}/promote", "promoteVersion",
+          "Send every call to one version",
+          202, Traffic, "The version gets 100.", body=PromoteRequest,
+          query=(_NAMESPACE_QUERY,),
+          errors={400: "Invalid JSON or an unknown version.", 404: _NOT_FOUND,
+                  501: _NO_TRAFFIC, 502: _ENGINE}),
+    Route("post", "/system/functions/{name}/rollback", "rollbackTraffic",
+          "Go back to the weights before the last change",
+          202, Traffic, "The previous weights are set again.",
+          description="A running canary is stopped and its weights from before it are set.",
+          query=(_NAMESPACE_QUERY,),
+          errors={404: _NOT_FOUND, 409: "No previous weights to go back to.",
+                  501: _NO_TRAFFIC, 502: _ENGINE}),
+    Route("post", "/system/functions/{name}/canary", "startCanary",
+          "Shift calls to a version step by step, rolling back on a breach",
+          202, Traffic, "The canary has started (its first step comes after `every`).",
+          body=CanaryRequest,
+          description="The gateway's controller (one process in the cluster: the one that "
+          "runs the autoscaler) raises the version's weight by `step` every `every` while "
+          "its 5xx rate and p99 latency over the step stay within bounds, promotes it at "
+          "100, and otherwise sets the weights from before the canary again "
+          "(docs/versions.md). GET /system/function/{name} shows its steps.",
+          query=(_NAMESPACE_QUERY,),
+          errors={400: "Invalid JSON or field, an unknown version, or one that has all "
+                  "the calls already.", 404: _NOT_FOUND, 501: _NO_TRAFFIC, 502: _ENGINE}),
+    Route("delete", "/system/functions/{name}/canary", "abortCanary",
+          "Stop a canary, back to the weights before it",
+          202, Traffic, "The weights from before the canary are set again.",
+          query=(_NAMESPACE_QUERY,),
+          errors={404: _NOT_FOUND, 409: "No canary is running.",
+                  501: _NO_TRAFFIC, 502: _ENGINE}),
     Route("post", "/system/scale-function/{name}", "scaleFunction", "Set a function's replicas",
           202, Accepted, "The replica count is being changed.", body=ScaleRequest,
           query=(_NAMESPACE_QUERY,),

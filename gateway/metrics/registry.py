@@ -123,6 +123,7 @@ class GatewayMetrics:
             registry=self.registry,
         )
         self._leader: Gauge | None = None  # made by the autoscaler's first report
+        self._canary: tuple[Gauge, Counter] | None = None  # made by the first canary step
         self.registry.register(_ProviderCollector(provider, self._started))
         if self.shared is not None:
             # Started calls go to the shared files too (the dict above is this process's).
@@ -245,6 +246,30 @@ class GatewayMetrics:
                 multiprocess_mode="livesum",
             )
         self._leader.set(1 if leading else 0)
+
+    def canary_step(self, function_name: str, version: str, weight: int, result: str) -> None:
+        """Record a canary's step (docs/versions.md): the version's weight now, and the
+        step's result (step, promoted, rolled_back)."""
+        if self._canary is None:
+            self._canary = (
+                Gauge(
+                    "gateway_canary_weight",
+                    "The weight a canary last gave its version, in percent.",
+                    ["function_name", "version"],
+                    registry=self.registry,
+                    multiprocess_mode="mostrecent",
+                ),
+                Counter(
+                    "gateway_canary_steps",
+                    "Canary steps, by result: step, promoted, rolled_back.",
+                    ["function_name", "result"],
+                    registry=self.registry,
+                ),
+            )
+        self._scaled.add(function_name)
+        weights, steps = self._canary
+        weights.labels(function_name, version).set(weight)
+        steps.labels(function_name, result).inc()
 
     def cold_start(self, function_name: str, seconds: float) -> None:
         """Record how long a function took to get a ready replica from 0."""

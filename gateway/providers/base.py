@@ -16,8 +16,11 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
 
+from gateway.providers.traffic import group_versions, own_version
+
 if TYPE_CHECKING:
     from gateway.deployments import FunctionDeployment
+    from gateway.providers.traffic import Traffic
 
 DEFAULT_FUNCTION_PORT = 8080
 
@@ -58,6 +61,19 @@ class Function:
     namespace: str | None = None
     labels: Mapping[str, str] = field(default_factory=dict)
     env_process: str | None = None
+    # Set by the registry when the function has several versions (docs/versions.md):
+    version: str | None = None  # this service's version
+    function_name: str | None = None  # the function it is a version of
+    traffic: Traffic | None = field(default=None, compare=False, repr=False)  # on its own service
+    metric_name: str = field(init=False, compare=False, repr=False)
+    """The name its calls are counted and scaled by: `<function>@<version>` for a version
+    of a function with several, else `name`."""
+
+    def __post_init__(self) -> None:
+        versioned = self.version is not None and self.function_name is not None
+        object.__setattr__(
+            self, "metric_name", f"{self.function_name}@{self.version}" if versioned else self.name
+        )
 
     @property
     def short_name(self) -> str | None:
@@ -73,7 +89,8 @@ class FunctionRegistry:
 
     def __init__(self, functions: Iterable[Function] = ()) -> None:
         self._lock = threading.Lock()
-        self._by_name: dict[str, Function] = {}
+        self._plain: dict[str, Function] = {}  # as the provider gave them
+        self._by_name: dict[str, Function] = {}  # versions gathered (`group_versions`)
         self._by_short_name: dict[str, list[str]] = {}
         self.replace_all(functions)
 
@@ -81,24 +98,25 @@ class FunctionRegistry:
         """Swap the whole view at once (a full resync)."""
         by_name = {function.name: function for function in functions}
         with self._lock:
-            self._by_name = by_name
+            self._plain = by_name
             self._reindex()
 
     def upsert(self, function: Function) -> None:
         """Add a function or replace the one of the same name."""
         with self._lock:
-            self._by_name = {**self._by_name, function.name: function}
+            self._plain = {**self._plain, function.name: function}
             self._reindex()
 
     def remove(self, name: str) -> None:
         """Forget a function by full name; unknown names are ignored."""
         with self._lock:
-            if name in self._by_name:
-                self._by_name = {k: v for k, v in self._by_name.items() if k != name}
+            if name in self._plain:
+                self._plain = {k: v for k, v in self._plain.items() if k != name}
                 self._reindex()
 
     def lookup(self, name: str) -> Function | None:
-        """Find by full name first, then by short name when exactly one function has it."""
+        """Find by full name first, then by short name when exactly one function has it;
+        `<name>@<version>` names one version of a function (whatever its weight)."""
         by_name, by_short_name = self._by_name, self._by_short_name
         function = by_name.get(name)
         if function is not None:
@@ -106,7 +124,18 @@ class FunctionRegistry:
         candidates = by_short_name.get(name, ())
         if len(candidates) == 1:
             return by_name.get(candidates[0])
+        if "@" in name:
+            return self._version(name)
         return None
+
+    def _version(self, spelled: str) -> Function | None:
+        name, _, version = spelled.partition("@")
+        function = self.lookup(name) if name and "@" not in name else None
+        if function is None:
+            return None
+        if function.traffic is not None:
+            return function.traffic.version(version)
+        return function if version == own_version(function) else None
 
     def all(self) -> Sequence[Function]:
         """Every known function, sorted by name."""
@@ -114,6 +143,7 @@ class FunctionRegistry:
         return [by_name[name] for name in sorted(by_name)]
 
     def _reindex(self) -> None:
+        self._by_name = group_versions(self._plain.values())
         short: dict[str, list[str]] = {}
         for function in self._by_name.values():
             if function.short_name:
@@ -221,13 +251,26 @@ class FunctionProvider(FunctionView, ReplicaScaler, SecretStore, Protocol):
         cached); None when this provider cannot tell (nothing to wait for)."""
 
     async def deploy(self, deployment: FunctionDeployment) -> None:
-        """Create a new function; `Conflict` if the name is taken."""
+        """Create a new function, or a new version of one (`deployment.version`: its own
+        service beside the others, at `deployment.weight`); `Conflict` if the name (or
+        version) is taken."""
 
     async def update(self, deployment: FunctionDeployment) -> None:
-        """Replace a function's definition with a rolling update; `FunctionNotFound` if none."""
+        """Replace a function's (or one version's) definition with a rolling update;
+        `FunctionNotFound` if none."""
 
     async def remove(self, name: str) -> None:
-        """Remove a function (full or unambiguous short name); `FunctionNotFound` if none."""
+        """Remove a function (full or unambiguous short name) or one version of it
+        (`<name>@<version>`, at weight 0); `FunctionNotFound` if none, `Conflict` for a
+        function whose other versions remain."""
+
+    async def set_traffic(
+        self, name: str, weights: Mapping[str, int], canary: str | None = None
+    ) -> None:
+        """Set the weights of a function's versions (validated by the caller: versions it
+        has, summing to 100) and its canary's state (None: no canary) in one write of
+        its own service, keeping the weights they replace for a rollback
+        (docs/versions.md); `FunctionNotFound` if none."""
 
     async def update_state(self, name: str) -> str:
         """The state of a function's latest rolling update, read now: `updating`,

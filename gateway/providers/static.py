@@ -71,6 +71,12 @@ class StaticProvider:
         """Not supported: see `GATEWAY_STATIC_FUNCTIONS`."""
         raise _static_read_only("scale")
 
+    async def set_traffic(
+        self, name: str, weights: Mapping[str, int], canary: str | None = None
+    ) -> None:
+        """Not supported: see `GATEWAY_STATIC_FUNCTIONS`."""
+        raise _static_read_only("setting traffic")
+
     async def update_state(self, name: str) -> str:
         """Static functions are never updated: ""."""
         return ""

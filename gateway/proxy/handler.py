@@ -91,6 +91,12 @@ class FunctionProxy:
             )
             if function is None:
                 raise FunctionNotFound(routed.name)
+            traffic = function.traffic
+            if traffic is not None:  # several versions: pick one (docs/versions.md)
+                version = traffic.choose(scope["headers"])
+                if version is None:
+                    raise FunctionNotFound(routed.name, "no such version (X-Function-Version)")
+                function = version
         except GatewayError as error:
             await send_error(send, error, _TEXT)
             return
@@ -118,7 +124,7 @@ class FunctionProxy:
                 log.warning("function %r: %s", function.name, error.message)
             await send_error(send, error, _TEXT)
             return
-        self._notifier.invocation_started(function.name)
+        self._notifier.invocation_started(function.metric_name)
         started_at = time.perf_counter()
         code = 500
         try:
@@ -140,5 +146,5 @@ class FunctionProxy:
             await send_error(send, error, _TEXT, call_id)
         finally:
             self._notifier.invocation_finished(
-                function.name, code, time.perf_counter() - started_at
+                function.metric_name, code, time.perf_counter() - started_at
             )

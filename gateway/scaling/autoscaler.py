@@ -25,6 +25,7 @@ from collections.abc import Callable
 
 from gateway.errors import GatewayError, NotSupported
 from gateway.providers.base import Function, FunctionView, LeaderLease
+from gateway.scaling.canary import CanaryController
 from gateway.scaling.cold_start import ColdStart
 from gateway.scaling.load import LoadView
 from gateway.scaling.locks import FileLock
@@ -57,6 +58,7 @@ class Autoscaler:
         leadership: FileLock | None = None,
         lease: LeaderLease | None = None,
         report_leader: Callable[[bool], None] | None = None,
+        canary: CanaryController | None = None,
     ) -> None:
         self._provider = provider
         self._scaler = scaler
@@ -72,6 +74,7 @@ class Autoscaler:
         self.lease = lease
         self.report_leader = report_leader
         self.leading = False  # whether this process decided on its last pass
+        self.canary = canary  # stepped on each pass this process decides
         scaler.subscribe(self._scaled)
 
     def start(self) -> None:
@@ -107,13 +110,15 @@ class Autoscaler:
             return
         if not await self._may_decide():
             return
+        if self.canary is not None:
+            await self.canary.tick()
         now = self._clock()
         load = self._load()
         seen: set[str] = set()
         for function in self._provider.functions():
             name = function.name
             seen.add(name)
-            sample = load.get(name, NO_LOAD)
+            sample = load.get(function.metric_name, NO_LOAD)
             planner = self._planner_for(name, now, sample)
             replicas = planner.observe(now, self.policy(function), function.replicas, sample)
             if replicas is None or self.cold_start.busy(name):
@@ -166,7 +171,8 @@ class Autoscaler:
         floor; resolved drops the floor and goes back to `min`. Returns the replicas set."""
         now = self._clock()
         policy = self.policy(function)
-        planner = self._planner_for(function.name, now, self._load().get(function.name, NO_LOAD))
+        sample = self._load().get(function.metric_name, NO_LOAD)
+        planner = self._planner_for(function.name, now, sample)
         if firing:
             replicas = alert_replicas(policy, function.replicas, firing=True)
             planner.alert_floor = replicas
@@ -203,7 +209,7 @@ class Autoscaler:
     async def _park(self, function: Function) -> None:
         # No await between this check and entering `parking`: a call that starts after
         # the check finds the park and is held by the cold-start path.
-        started, inflight = self._load_view.load().get(function.name, (0, 0))
+        started, inflight = self._load_view.load().get(function.metric_name, (0, 0))
         planner = self._planners[function.name]
         if inflight > 0 or started != planner.last_started:
             return
@@ -216,7 +222,9 @@ class Autoscaler:
                 # Other workers hold new calls once they have read the park; a call one
                 # of them started before that shows in the load read after the wait.
                 await asyncio.sleep(shared.publish_wait)
-                now_started, now_inflight = self._load_view.load().get(function.name, (0, 0))
+                now_started, now_inflight = self._load_view.load().get(
+                    function.metric_name, (0, 0)
+                )
                 if now_inflight > 0 or now_started != started:
                     raise _CallsArrived
             await self._try_scale(function, 0, "idle", reraise=True)

@@ -186,6 +186,12 @@ class SwarmProvider:
         """See `FunctionProvider.scale`."""
         await self._management.scale(name, replicas)
 
+    async def set_traffic(
+        self, name: str, weights: Mapping[str, int], canary: str | None = None
+    ) -> None:
+        """See `FunctionProvider.set_traffic`: labels of the function's own service."""
+        await self._management.set_traffic(name, weights, canary)
+
     async def update_state(self, name: str) -> str:
         """See `FunctionProvider.update_state`: the service's `UpdateStatus.State`."""
         return await self._management.update_state(name)

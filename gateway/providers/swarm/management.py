@@ -22,11 +22,19 @@ from docker.models.services import Service
 
 from gateway.deployments import ANNOTATION_PREFIX, MANAGED_LABEL, FunctionDeployment
 from gateway.errors import BadRequest, Conflict, FunctionNotFound
+from gateway.labels import CANARY_LABEL, PREVIOUS_TRAFFIC_LABEL, TRAFFIC_LABEL, format_weights
 from gateway.providers.base import LogLine, ReplicaTask
 from gateway.providers.swarm.engine import engine_call
 from gateway.providers.swarm.logs import parse_engine_logs
 from gateway.providers.swarm.secrets import secret_references
 from gateway.providers.swarm.services import PROCESS_ENV, mapping, replica_task
+from gateway.providers.traffic import (
+    KEPT_ON_UPDATE,
+    current_weights,
+    services_to_remove,
+    version_target,
+    weights_with,
+)
 
 if TYPE_CHECKING:
     from gateway.providers.swarm.discovery import SwarmProvider
@@ -64,6 +72,13 @@ class SwarmManagement:
     async def scale(self, name: str, replicas: int) -> None:
         """See `FunctionProvider.scale`."""
         await self._engine_call(self._scale_service, name, replicas)
+
+    async def set_traffic(
+        self, name: str, weights: Mapping[str, int], canary: str | None = None
+    ) -> None:
+        """See `FunctionProvider.set_traffic`: labels of the function's own service, in one
+        update of its spec (compare-and-swap on its version, retried on a race)."""
+        await self._engine_call(self._write_traffic, name, weights, canary)
 
     async def update_state(self, name: str) -> str:
         """See `FunctionProvider.update_state`: the service's `UpdateStatus.State`."""
@@ -103,43 +118,109 @@ class SwarmManagement:
 
     def _create_service(self, deployment: FunctionDeployment) -> None:
         client = self._discovery.client()
-        if self._services_named(client, deployment.service):
+        lookup = self._discovery.registry.lookup
+        target = version_target(deployment.service, deployment.version, lookup)
+        if deployment.version is not None and target.function is not None and target.own:
             raise Conflict(
-                f"function {deployment.service!r} already exists "
+                f"version {deployment.version!r} is the function {target.service!r}'s own "
+                "(update it with PUT /system/functions)"
+            )
+        if self._services_named(client, target.service):
+            what = "" if target.own else f"version {deployment.version!r} of the "
+            raise Conflict(
+                f"{what}function {target.service!r} already exists "
                 "(update it with PUT /system/functions, or remove it first)"
             )
         service = client.services.create(  # type: ignore[no-untyped-call]
             deployment.image,
-            name=deployment.service,
+            name=target.service,
             mode=docker.types.ServiceMode("replicated", 1),
-            **self._service_options(client, deployment),
+            **self._service_options(client, deployment, target.labels),
         )
         self._discovery.reread(str(service.id))
+        if target.function is not None and deployment.version and deployment.weight:
+            weights = weights_with(
+                current_weights(target.function), deployment.version, deployment.weight
+            )
+            self._write_traffic(target.function.name, weights, None)
 
     def _update_service(self, deployment: FunctionDeployment) -> None:
         client = self._discovery.client()
-        service = self._function_service(client, deployment.service)
+        target = version_target(
+            deployment.service, deployment.version, self._discovery.registry.lookup
+        )
+        if target.function is None and deployment.version is not None:
+            raise FunctionNotFound(deployment.service)
+        service = self._function_service(client, target.service)
         labels = mapping(mapping(service.attrs.get("Spec")).get("Labels"))
         if labels.get(MANAGED_LABEL) != "true":
             raise Conflict(
                 f"function {service.name!r} was not deployed through the management API "
                 f"(no {MANAGED_LABEL}=true label): update it where it was defined"
             )
+        # The platform's own labels (version, weights, canary) outlive a PUT.
+        kept = {key: str(labels[key]) for key in KEPT_ON_UPDATE if key in labels}
         # force_update: a PUT always rolls the tasks, even for an unchanged `:latest` tag.
         service.update(  # type: ignore[no-untyped-call]
             image=deployment.image,
             force_update=True,
-            **self._service_options(client, deployment),
+            **self._service_options(client, deployment, kept),
         )
         self._discovery.reread(str(service.id))
 
     def _remove_service(self, name: str) -> None:
-        service = self._function_service(self._discovery.client(), name)
-        try:
-            service.remove()  # type: ignore[no-untyped-call]
-        except docker.errors.NotFound:
-            raise FunctionNotFound(name) from None
-        self._discovery.forget_service(str(service.id))
+        client = self._discovery.client()
+        function = self._discovery.registry.lookup(name)
+        names = (
+            services_to_remove(function, self._discovery.registry.lookup)
+            if function is not None
+            else [name]
+        )
+        for service_name in names:
+            service = self._function_service(client, service_name)
+            try:
+                service.remove()  # type: ignore[no-untyped-call]
+            except docker.errors.NotFound:
+                raise FunctionNotFound(name) from None
+            self._discovery.forget_service(str(service.id))
+
+    def _write_traffic(
+        self, name: str, weights: Mapping[str, int], canary: str | None, attempts: int = 5
+    ) -> None:
+        client = self._discovery.client()
+        for attempt in range(attempts):
+            service = self._function_service(client, name)
+            spec = mapping(service.attrs.get("Spec"))
+            labels = {str(k): str(v) for k, v in mapping(spec.get("Labels")).items()}
+            before = labels.get(TRAFFIC_LABEL)
+            labels[TRAFFIC_LABEL] = format_weights(weights)
+            if before and before != labels[TRAFFIC_LABEL]:
+                labels[PREVIOUS_TRAFFIC_LABEL] = before
+            if canary is None:
+                labels.pop(CANARY_LABEL, None)
+            else:
+                labels[CANARY_LABEL] = canary
+            try:
+                # Labels only: the tasks keep running (as the lease's renewals).
+                client.api.update_service(
+                    service.id,
+                    service.version,
+                    task_template=spec.get("TaskTemplate"),
+                    name=spec.get("Name"),
+                    labels=labels,
+                    mode=spec.get("Mode"),
+                    update_config=spec.get("UpdateConfig"),
+                    rollback_config=spec.get("RollbackConfig"),
+                    networks=spec.get("Networks"),
+                    endpoint_spec=spec.get("EndpointSpec"),
+                )
+            except docker.errors.APIError as error:
+                # Another writer (a scale, the canary) changed it since it was read.
+                if "out of sequence" not in str(error) or attempt == attempts - 1:
+                    raise
+                continue
+            self._discovery.reread(str(service.id))
+            return
 
     def _read_update_state(self, name: str) -> str:
         service = self._function_service(self._discovery.client(), name)
@@ -210,7 +291,10 @@ class SwarmManagement:
         return [name] if known is None or known.name == name else [name, known.name]
 
     def _service_options(
-        self, client: docker.DockerClient, deployment: FunctionDeployment
+        self,
+        client: docker.DockerClient,
+        deployment: FunctionDeployment,
+        platform_labels: Mapping[str, str] | None = None,
     ) -> dict[str, Any]:
         env = {**deployment.env_vars}
         if deployment.env_process is not None:
@@ -218,6 +302,7 @@ class SwarmManagement:
         labels = {
             **deployment.labels,
             **{ANNOTATION_PREFIX + key: value for key, value in deployment.annotations.items()},
+            **(platform_labels or {}),
             MANAGED_LABEL: "true",
         }
         options: dict[str, Any] = {

@@ -214,6 +214,8 @@ def test_info_and_openapi(api: httpx.Client) -> None:
         "/system/functions", "/system/function/{name}", "/system/scale-function/{name}",
         "/system/info", "/system/healthz", "/system/alert", "/system/logs",
         "/system/openapi.json", "/system/namespaces", "/system/secrets", "/system/stats",
+        "/system/functions/{name}/traffic", "/system/functions/{name}/promote",
+        "/system/functions/{name}/rollback", "/system/functions/{name}/canary",
     }  # fmt: skip
 
 

@@ -2,12 +2,21 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping, Sequence
 
 from gateway.deployments import ANNOTATION_PREFIX, MANAGED_LABEL, FunctionDeployment
 from gateway.errors import BadRequest, Conflict, FunctionNotFound, SecretNotFound
+from gateway.labels import CANARY_LABEL, PREVIOUS_TRAFFIC_LABEL, TRAFFIC_LABEL, format_weights
 from gateway.providers.base import Function, LogLine
 from gateway.providers.static import StaticProvider
+from gateway.providers.traffic import (
+    KEPT_ON_UPDATE,
+    current_weights,
+    services_to_remove,
+    version_target,
+    weights_with,
+)
 
 
 class MemoryProvider(StaticProvider):
@@ -28,6 +37,9 @@ class MemoryProvider(StaticProvider):
         self._update_states: dict[str, list[str]] = {}
         self.log_reads: list[tuple[str, str | None, int | None]] = []
         self.secrets: dict[str, bytes] = {}
+        self.traffic_writes: list[tuple[str, dict[str, int], str | None]] = []
+        # Where deployed functions are reached (host, port) by name: `tasks.<name>` else.
+        self.upstreams: dict[str, tuple[str, int]] = {}
 
     async def secret_names(self) -> Sequence[str]:
         """The names in `secrets`, sorted."""
@@ -70,19 +82,48 @@ class MemoryProvider(StaticProvider):
         return {function.name: function.replicas for function in self.registry.all()}
 
     async def deploy(self, deployment: FunctionDeployment) -> None:
-        """Add the function; `Conflict` if the exact name exists."""
-        if any(function.name == deployment.service for function in self.registry.all()):
-            raise Conflict(f"function {deployment.service!r} already exists")
-        self._store(deployment, replicas=1)
+        """Add the function (or a version of one, as `<name>-<version>`); `Conflict` if
+        the exact name exists."""
+        target = version_target(deployment.service, deployment.version, self.registry.lookup)
+        if deployment.version is not None and target.function is not None and target.own:
+            raise Conflict(f"version {deployment.version!r} is the function's own")
+        if any(function.name == target.service for function in self.registry.all()):
+            raise Conflict(f"function {target.service!r} already exists")
+        self._store(deployment, replicas=1, service=target.service, extra=target.labels)
+        if target.function is not None and deployment.version and deployment.weight:
+            weights = current_weights(target.function)
+            await self.set_traffic(
+                target.function.name,
+                weights_with(weights, deployment.version, deployment.weight),
+            )
 
     async def update(self, deployment: FunctionDeployment) -> None:
-        """Replace the function, keeping its replicas; the update then takes
-        `update_reads` reads of `update_state` to end in `update_outcome`."""
-        function = self._find(deployment.service)
-        self._store(deployment, replicas=function.replicas)
+        """Replace the function (or one version), keeping its replicas and the platform's
+        labels; the update then takes `update_reads` reads of `update_state` to end in
+        `update_outcome`."""
+        target = version_target(deployment.service, deployment.version, self.registry.lookup)
+        function = self._find(target.service)
+        kept = {key: function.labels[key] for key in KEPT_ON_UPDATE if key in function.labels}
+        self._store(deployment, replicas=function.replicas, service=target.service, extra=kept)
         self._update_states[function.name] = ["updating"] * self.update_reads + [
             self.update_outcome
         ]
+
+    async def set_traffic(
+        self, name: str, weights: Mapping[str, int], canary: str | None = None
+    ) -> None:
+        """Write the weights (and canary) into the function's own labels, as on Swarm."""
+        function = self._find(name)
+        labels = dict(function.labels)
+        before = labels.get(TRAFFIC_LABEL)
+        labels[TRAFFIC_LABEL] = format_weights(weights)
+        if before and before != labels[TRAFFIC_LABEL]:
+            labels[PREVIOUS_TRAFFIC_LABEL] = before
+        labels.pop(CANARY_LABEL, None)
+        if canary is not None:
+            labels[CANARY_LABEL] = canary
+        self.registry.upsert(dataclasses.replace(function, labels=labels))
+        self.traffic_writes.append((function.name, dict(weights), canary))
 
     async def update_state(self, name: str) -> str:
         """ "" until updated; then `updating` for a few reads, then `update_outcome`."""
@@ -90,20 +131,15 @@ class MemoryProvider(StaticProvider):
         return states.pop(0) if len(states) > 1 else states[0]
 
     async def remove(self, name: str) -> None:
-        """Forget the function."""
-        function = self._find(name)
-        self.registry.remove(function.name)
-        self.deployments.pop(function.name, None)
+        """Forget the function (every version of it), or one version."""
+        for service in services_to_remove(self._find(name), self.registry.lookup):
+            self.registry.remove(service)
+            self.deployments.pop(service, None)
 
     async def scale(self, name: str, replicas: int) -> None:
         """Set the desired replicas."""
         function = self._find(name)
-        self.registry.upsert(
-            Function(
-                function.name, function.image, replicas, function.upstream_host,
-                labels=function.labels, env_process=function.env_process,
-            )
-        )  # fmt: skip
+        self.registry.upsert(dataclasses.replace(function, replicas=replicas))
 
     def _find(self, name: str) -> Function:
         function = self.registry.lookup(name)
@@ -111,22 +147,32 @@ class MemoryProvider(StaticProvider):
             raise FunctionNotFound(name)
         return function
 
-    def _store(self, deployment: FunctionDeployment, replicas: int) -> None:
+    def _store(
+        self,
+        deployment: FunctionDeployment,
+        replicas: int,
+        service: str | None = None,
+        extra: Mapping[str, str] | None = None,
+    ) -> None:
         for secret in deployment.secrets:
             if secret not in self.secrets:
                 raise BadRequest(f"secrets: no secret named {secret!r}")
+        name = service or deployment.service
         labels = {
             **deployment.labels,
             **{ANNOTATION_PREFIX + k: v for k, v in deployment.annotations.items()},
+            **(extra or {}),
             MANAGED_LABEL: "true",
         }
-        self.deployments[deployment.service] = deployment
+        self.deployments[name] = deployment
+        upstream = self.upstreams.get(name, (f"tasks.{name}", 8080))
         self.registry.upsert(
             Function(
-                deployment.service,
+                name,
                 deployment.image,
                 replicas,
-                f"tasks.{deployment.service}",
+                upstream[0],
+                upstream[1],
                 labels=labels,
                 env_process=deployment.env_process,
             )

@@ -1,0 +1,152 @@
+"""The canary controller with a fake clock, fake counters and the in-memory provider."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+
+from gateway.deployments import CanaryRequest, CanaryState, canary_state
+from gateway.labels import CANARY_LABEL, MANAGED_LABEL, VERSION_LABEL, VERSION_OF_LABEL
+from gateway.providers.base import Function
+from gateway.scaling.canary import CanaryController
+from tests.gateway.providers.memory_provider import MemoryProvider
+
+
+@dataclass(frozen=True)
+class Calls:
+    calls: int
+    errors: int
+    buckets: tuple[tuple[float, int], ...]
+
+
+class Counters:
+    """What the metrics' `outcomes()` would say: calls per version, settable."""
+
+    def __init__(self) -> None:
+        self.by_version: dict[str, Calls] = {}
+
+    def add(self, version: str, calls: int, errors: int = 0, slow: int = 0) -> None:
+        before = self.by_version.get(f"hello@{version}", Calls(0, 0, ((0.1, 0), (5.0, 0))))
+        fast, late = before.buckets[0][1], before.buckets[1][1]
+        self.by_version[f"hello@{version}"] = Calls(
+            before.calls + calls,
+            before.errors + errors,
+            ((0.1, fast + calls - slow), (5.0, late + slow)),
+        )
+
+    def outcomes(self) -> dict[str, Calls]:
+        return dict(self.by_version)
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+Steps = list[tuple[str, str, int, str]]
+
+
+def setup(**request: object) -> tuple[MemoryProvider, Counters, Clock, CanaryController, Steps]:
+    provider = MemoryProvider(
+        [
+            Function("hello", "h:1", 1, "tasks.hello", labels={MANAGED_LABEL: "true"}),
+            Function("hello-v2", "h:2", 1, "tasks.hello-v2",
+                     labels={VERSION_OF_LABEL: "hello", VERSION_LABEL: "v2"}),
+        ]
+    )  # fmt: skip
+    clock = Clock()
+    wanted = CanaryRequest.model_validate({"to": "v2", "step": 25, "every": 10, **request})
+    state = CanaryState(request=wanted, origin={"v1": 100, "v2": 0}, weight=0, since=clock.now)
+    asyncio.run(provider.set_traffic("hello", {"v1": 100, "v2": 0}, state.label()))
+    counters = Counters()
+    reports: list[tuple[str, str, int, str]] = []
+    controller = CanaryController(
+        provider,
+        counters.outcomes,
+        clock=clock,
+        report=lambda *step: reports.append(step),
+    )
+    return provider, counters, clock, controller, reports
+
+
+def weights(provider: MemoryProvider) -> dict[str, int]:
+    hello = provider.registry.lookup("hello")
+    assert hello is not None
+    assert hello.traffic is not None
+    return dict(hello.traffic.weights)
+
+
+def state(provider: MemoryProvider) -> CanaryState:
+    hello = provider.registry.lookup("hello")
+    assert hello is not None
+    found = canary_state(hello.labels.get(CANARY_LABEL))
+    assert found is not None
+    return found
+
+
+def test_steps_up_to_promotion_at_100() -> None:
+    provider, counters, clock, controller, reports = setup()
+    asyncio.run(controller.tick())  # sees the step begin
+    for expected in (25, 50, 75):
+        clock.now += 5
+        asyncio.run(controller.tick())
+        assert weights(provider)["v2"] == expected - 25  # not due yet
+        clock.now += 5
+        counters.add("v2", 100, errors=0)
+        asyncio.run(controller.tick())
+        assert weights(provider) == {"v1": 100 - expected, "v2": expected}
+        asyncio.run(controller.tick())  # the next step's baseline
+    clock.now += 10
+    asyncio.run(controller.tick())
+    assert weights(provider) == {"v1": 0, "v2": 100}
+    assert state(provider).status == "promoted"
+    assert [r[3] for r in reports] == ["step", "step", "step", "promoted"]
+    assert [s.result for s in state(provider).steps][-1] == "promoted"
+    clock.now += 100
+    asyncio.run(controller.tick())  # over: nothing more
+    assert len(reports) == 4
+
+
+def test_rolls_back_by_itself_on_an_error_rate_breach() -> None:
+    provider, counters, clock, controller, reports = setup(maxErrorRate=0.05)
+    asyncio.run(controller.tick())
+    clock.now += 10
+    asyncio.run(controller.tick())
+    assert weights(provider) == {"v1": 75, "v2": 25}
+    asyncio.run(controller.tick())
+    counters.add("v2", 100, errors=6)
+    counters.add("v1", 300, errors=0)
+    clock.now += 10
+    asyncio.run(controller.tick())
+    assert weights(provider) == {"v1": 100, "v2": 0}
+    ended = state(provider)
+    assert ended.status == "rolled_back"
+    assert "error rate 6.00% > 5.00% over 100 calls" in ended.steps[-1].reason
+    assert reports[-1] == ("hello", "v2", 0, "rolled_back")
+
+
+def test_rolls_back_on_latency() -> None:
+    provider, counters, clock, controller, _ = setup(maxLatency=1.0)
+    asyncio.run(controller.tick())
+    counters.add("v2", 100, slow=2)
+    clock.now += 10
+    asyncio.run(controller.tick())
+    assert state(provider).status == "rolled_back"
+    assert "p99 5s > 1s" in state(provider).steps[-1].reason
+
+
+def test_a_restart_measures_the_step_again() -> None:
+    provider, counters, clock, controller, _ = setup(maxErrorRate=0.05)
+    asyncio.run(controller.tick())
+    counters.add("v2", 100, errors=50)  # seen by the old process only
+    clock.now += 10
+    fresh = CanaryController(provider, counters.outcomes, clock=clock)
+    asyncio.run(fresh.tick())  # baseline now: the errors before are not its step's
+    assert state(provider).status == "running"
+    clock.now += 10
+    counters.add("v2", 100, errors=0)
+    asyncio.run(fresh.tick())
+    assert weights(provider) == {"v1": 75, "v2": 25}
