@@ -29,6 +29,13 @@ die() { say "$*"; exit 1; }
 
 engine_answers() { docker info >/dev/null 2>&1; }
 
+# The address a new swarm advertises: the default bridge's gateway, which containers on
+# this machine reach (the extra nodes of `make cluster` join through it), else loopback.
+swarm_address() {
+  docker network inspect bridge --format '{{range .IPAM.Config}}{{.Gateway}}{{end}}' 2>/dev/null \
+    | grep -m1 . || echo 127.0.0.1
+}
+
 # Start the engine (via scripts/engine.sh) when none answers, saying so.
 ensure_engine() {
   command -v docker >/dev/null 2>&1 || [ "$(id -u)" = 0 ] \
@@ -39,7 +46,7 @@ ensure_engine() {
   fi
   if [ "$(docker info --format '{{.Swarm.LocalNodeState}}')" != "active" ]; then
     say "swarm mode is not active: initialising a single-node swarm"
-    docker swarm init --advertise-addr 127.0.0.1 >/dev/null
+    docker swarm init --advertise-addr "$(swarm_address)" >/dev/null
   fi
 }
 

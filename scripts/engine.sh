@@ -11,6 +11,8 @@
 #   LOCAL_BASE_IMAGE        tag of the local Python base   (local/python:3.11-bookworm)
 #   LOCAL_PROMETHEUS_IMAGE  tag of the local Prometheus    (local/prometheus:bookworm)
 #   LOCAL_NATS_IMAGE        tag of the local NATS server   (local/nats:bookworm)
+#   LOCAL_DIND_IMAGE        tag of the node image          (local/dind:bookworm)
+#   LOCAL_REGISTRY_IMAGE    tag of the local registry      (local/registry:bookworm)
 #   DOCKERD_LOG             where dockerd writes its log   (/var/log/dockerd.log)
 #
 # Facts this relies on: Debian's docker.io runs here; iptables must be installed or the
@@ -57,7 +59,12 @@ start_engine() {
 start_swarm() {
   if [ "$(docker info --format '{{.Swarm.LocalNodeState}}')" != "active" ]; then
     say "initialising a single-node swarm"
-    docker swarm init --advertise-addr 127.0.0.1 >/dev/null
+    # The default bridge's gateway: containers on this machine reach it, so the extra
+    # nodes of `make cluster` (scripts/cluster.sh) can join; loopback would do for one node.
+    local address
+    address=$(docker network inspect bridge --format '{{range .IPAM.Config}}{{.Gateway}}{{end}}' \
+      2>/dev/null | grep -m1 . || echo 127.0.0.1)
+    docker swarm init --advertise-addr "$address" >/dev/null
   fi
 }
 
@@ -70,7 +77,8 @@ debian_mirror() {
 build_debian_image() {
   local tag=$1 packages=$2 public=$3; shift 3
   if docker image inspect "$tag" >/dev/null 2>&1; then return; fi
-  if docker image inspect "$public" >/dev/null 2>&1 || docker pull -q "$public" >/dev/null 2>&1; then
+  if [ -n "$public" ] && { docker image inspect "$public" >/dev/null 2>&1 \
+      || docker pull -q "$public" >/dev/null 2>&1; }; then
     return
   fi
   command -v mmdebstrap >/dev/null 2>&1 || apt_install mmdebstrap
@@ -96,6 +104,17 @@ build_debian_image "$LOCAL_PROMETHEUS_IMAGE" prometheus,ca-certificates \
 # Debian's nats-server 2.9 has JetStream; the stack passes its flags (-js -sd /data).
 build_debian_image "$LOCAL_NATS_IMAGE" nats-server,ca-certificates \
   nats:2.10 --change 'ENTRYPOINT ["/usr/sbin/nats-server"]' --change 'EXPOSE 4222'
+if [ "${1:-}" = "--cluster" ]; then
+  # A node: Debian's docker.io, plus socat, which forwards the node's localhost:5000 to
+  # the registry, so one image name works on every node (scripts/cluster.sh).
+  build_debian_image "${LOCAL_DIND_IMAGE:-local/dind:bookworm}" \
+    docker.io,iptables,iproute2,socat,ca-certificates,procps "" \
+    --change 'ENTRYPOINT ["/usr/sbin/dockerd"]'
+  build_debian_image "${LOCAL_REGISTRY_IMAGE:-local/registry:bookworm}" \
+    docker-registry,ca-certificates registry:2 \
+    --change 'ENTRYPOINT ["/usr/bin/docker-registry"]' \
+    --change 'CMD ["serve","/etc/docker/registry/config.yml"]' --change 'EXPOSE 5000'
+fi
 if [ "$(id -u)" = 0 ]; then
   "$(dirname "$0")/promtool.sh"
   "$(dirname "$0")/nats.sh"

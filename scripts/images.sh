@@ -31,3 +31,17 @@ done
 "$ROOT/scripts/wheelhouse.sh" "$base_image"
 build "$GATEWAY_IMAGE" --build-arg BASE_IMAGE="$base_image" -f "$ROOT/gateway/Dockerfile" "$ROOT"
 say "built $WATCHDOG_IMAGE, $GATEWAY_IMAGE and ${#SAMPLE_FUNCTIONS[@]} sample functions"
+
+# A prefix that names a registry (a host with a port or a dot, as localhost:5000/faas or
+# registry.example.com/team): push, so every node of a multi-node swarm can pull them.
+registry=${FUNCTION_IMAGE_PREFIX%%/*}
+if [ "$registry" != "$FUNCTION_IMAGE_PREFIX" ] && [[ $registry == *[:.]* ]]; then
+  started=$SECONDS
+  for image in "$WATCHDOG_IMAGE" "$GATEWAY_IMAGE" \
+    "${SAMPLE_FUNCTIONS[@]/#/$FUNCTION_IMAGE_PREFIX/}"; do
+    image=${image%:"$FAAS_TAG"}:$FAAS_TAG
+    docker push --quiet "$image" >/dev/null || die "pushing $image to $registry failed"
+    docker push --quiet "${image%:*}:latest" >/dev/null || die "pushing ${image%:*}:latest failed"
+  done
+  say "pushed to $registry in $((SECONDS - started))s"
+fi
