@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping, Sequence
 
 from gateway.deployments import ANNOTATION_PREFIX, MANAGED_LABEL, FunctionDeployment
 from gateway.errors import BadRequest, Conflict, FunctionNotFound, SecretNotFound
-from gateway.providers.base import Function, LogLine
+from gateway.deployments import ResourceSpec
+from gateway.providers.base import Function, FunctionSettings, LogLine, Resources
 from gateway.providers.static import StaticProvider
 
 
@@ -94,14 +96,9 @@ class MemoryProvider(StaticProvider):
         self.deployments.pop(function.name, None)
 
     async def scale(self, name: str, replicas: int) -> None:
-        """Set the desired replicas."""
+        """Set the desired replicas (the rest of the function kept)."""
         function = self._find(name)
-        self.registry.upsert(
-            Function(
-                function.name, function.image, replicas, function.upstream_host,
-                labels=function.labels, env_process=function.env_process,
-            )
-        )  # fmt: skip
+        self.registry.upsert(dataclasses.replace(function, replicas=replicas))
 
     def _find(self, name: str) -> Function:
         function = self.registry.lookup(name)
@@ -127,5 +124,22 @@ class MemoryProvider(StaticProvider):
                 f"tasks.{deployment.service}",
                 labels=labels,
                 env_process=deployment.env_process,
+                settings=settings(deployment),
             )
         )
+
+
+def settings(deployment: FunctionDeployment) -> FunctionSettings:
+    """What a provider keeps of a deployment beyond its image, process and labels."""
+
+    def resources(spec: ResourceSpec | None) -> Resources:
+        return Resources(spec.cpus, spec.memory) if spec else Resources()
+
+    return FunctionSettings(
+        env_vars=dict(deployment.env_vars),
+        constraints=deployment.constraints,
+        secrets=deployment.secrets,
+        limits=resources(deployment.limits),
+        requests=resources(deployment.requests),
+        read_only_root_filesystem=deployment.read_only_root_filesystem,
+    )
