@@ -5,9 +5,8 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Mapping, Sequence
 
-from gateway.deployments import ANNOTATION_PREFIX, MANAGED_LABEL, FunctionDeployment
+from gateway.deployments import ANNOTATION_PREFIX, MANAGED_LABEL, FunctionDeployment, ResourceSpec
 from gateway.errors import BadRequest, Conflict, FunctionNotFound, SecretNotFound
-from gateway.deployments import ResourceSpec
 from gateway.providers.base import Function, FunctionSettings, LogLine, Resources
 from gateway.providers.static import StaticProvider
 
