@@ -9,7 +9,8 @@ Routes, first match wins:
 - `/system/async/...`: async calls' status and dead-letter queue (`gateway.async_calls.api`).
 - `/async-function/...`: an async call, queued on JetStream (`gateway.async_calls.enqueue`).
 - `/system/...`: the management API behind basic auth (`gateway.management.api`).
-- `GET /ui/...`: the web console's static files, behind the same auth (`gateway.console`).
+- `GET /ui/...`: the web console's static files (`gateway.console`); its data comes from
+  `/system`. Both refuse requests made by other sites (`gateway.management.browsers`).
 - anything else: a function call, to `gateway.proxy.handler.FunctionProxy` (see
   `gateway.routing` for how a request names its function).
 
@@ -48,6 +49,7 @@ from gateway.management.auth import (
     without_authorization,
     without_credentials,
 )
+from gateway.management.browsers import SameOriginOnly
 from gateway.metrics import CONTENT_TYPE, GatewayMetrics
 from gateway.namespaces import Namespaces
 from gateway.providers.base import FunctionProvider, LeaderLease
@@ -196,14 +198,20 @@ def create_app(
         config.async_calls, broker, provider.lookup, header_filter, namespaces
     )
     if config.invoke_auth:
+        # Function calls keep challenging browsers: a page may be a function's own UI.
         function_calls = RequireBasicAuth(
-            proxy, config.basic_auth, what="function invocation", error_format=ErrorFormat.TEXT
+            proxy,
+            config.basic_auth,
+            what="function invocation",
+            error_format=ErrorFormat.TEXT,
+            challenge_browsers=True,
         )
         async_calls = RequireBasicAuth(
             async_calls,
             config.basic_auth,
             what="function invocation",
             error_format=ErrorFormat.TEXT,
+            challenge_browsers=True,
         )
 
     logged_detail = ""
@@ -259,14 +267,20 @@ def create_app(
                 await broker.close()
             await provider.close()
 
+    def same_origin(app: ASGIApp, what: str = "management API") -> ASGIApp:
+        return SameOriginOnly(app, what=what, error_format=ErrorFormat.JSON)
+
+    console = SameOriginOnly(
+        create_console_app(config.basic_auth), what="web console", error_format=ErrorFormat.TEXT
+    )
     app = Starlette(
         routes=[
             Route("/healthz", healthz, methods=["GET"]),
             Route("/metrics", metrics_endpoint, methods=["GET"]),
-            Route("/system/alert", alert, methods=["POST"]),
-            Mount("/system/async", create_async_api(config, broker)),
-            Mount("/system", create_system_app(config, provider, metrics, namespaces)),
-            Mount(CONSOLE_PREFIX, create_console_app(config.basic_auth)),
+            Route("/system/alert", same_origin(alert, "alert webhook"), methods=["POST"]),
+            Mount("/system/async", same_origin(create_async_api(config, broker))),
+            Mount("/system", same_origin(create_system_app(config, provider, metrics, namespaces))),
+            Mount(CONSOLE_PREFIX, console),
         ],
         lifespan=lifespan,
     )

@@ -85,9 +85,9 @@ class ProviderUnavailable(GatewayError):
 
 class Unauthorized(GatewayError):
     """A request behind basic auth came without the right credentials (the response
-    carries a `WWW-Authenticate` challenge for `realm`)."""
+    carries a `WWW-Authenticate` challenge for `realm`, none if it is None)."""
 
-    def __init__(self, message: str, realm: str) -> None:
+    def __init__(self, message: str, realm: str | None) -> None:
         super().__init__(message)
         self.realm = realm
 

@@ -3,7 +3,8 @@
 The format depends on the surface, not on the error: function calls get the message as
 one plain-text line (what a caller of a function reads, as the OpenFaaS gateway does),
 the management API under /system gets JSON `{"error": "<message>"}`. The status is
-always `errors.status_code`'s; an `Unauthorized` also carries its basic-auth challenge.
+always `errors.status_code`'s; an `Unauthorized` with a realm also carries its basic-auth
+challenge.
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ def render_error(
         headers = [(b"content-type", b"text/plain; charset=utf-8")]
     if call_id:
         headers.append((b"x-call-id", call_id.encode("latin-1")))
-    if isinstance(error, Unauthorized):
+    if isinstance(error, Unauthorized) and error.realm is not None:
         challenge = f'Basic realm="{error.realm}", charset="UTF-8"'
         headers.append((b"www-authenticate", challenge.encode()))
     return status_code(error), headers, body

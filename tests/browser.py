@@ -18,7 +18,7 @@ import pytest
 from tests.support import ROOT, require_tool
 
 if TYPE_CHECKING:
-    from playwright.sync_api import Browser, ViewportSize
+    from playwright.sync_api import Browser, Page, Response, ViewportSize
 
 # No sandbox: the tests run as root in containers, where Chromium's sandbox cannot start.
 # The rest keeps the browser from calling home or updating itself while tested.
@@ -60,3 +60,13 @@ def screenshot_folder(default: Path) -> Path:
     folder = Path(chosen) if chosen else default
     folder.mkdir(parents=True, exist_ok=True)
     return folder
+
+
+def log_in(page: Page, user: str, password: str) -> Response:
+    """Fill in and send the console's login form; the gateway's answer to the check."""
+    form = page.get_by_role("form", name="Log in")
+    form.get_by_label("User").fill(user)
+    form.get_by_label("Password").fill(password)
+    with page.expect_response(lambda answer: "/system/" in answer.url) as checked:
+        form.get_by_label("Password").press("Enter")  # the keyboard's way in
+    return checked.value

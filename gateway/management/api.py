@@ -60,12 +60,23 @@ from gateway.management.logs import (
     since_parameter,
     since_seconds,
 )
-from gateway.management.openapi import FunctionStatus, VersionStatus, openapi_document
+from gateway.management.openapi import (
+    FunctionResources,
+    FunctionStatus,
+    VersionStatus,
+    openapi_document,
+)
 from gateway.management.secrets import secret_routes
 from gateway.management.stats import StatsHistory, parse_stats_query
 from gateway.metrics import GatewayMetrics
 from gateway.namespaces import Namespaces
-from gateway.providers.base import Function, FunctionProvider, LogLine
+from gateway.providers.base import (
+    Function,
+    FunctionProvider,
+    FunctionSettings,
+    LogLine,
+    Resources,
+)
 from gateway.providers.traffic import current_weights
 
 log = logging.getLogger("gateway.system")
@@ -125,7 +136,7 @@ def create_system_app(
         )
         # Read now, not from the gateway's view: `faas deploy --wait` polls it after an update.
         status["updateState"] = await provider.update_state(function.name)
-        return JSONResponse(status)
+        return JSONResponse(with_definition(status, function.settings))
 
     async def deploy(request: Request) -> Response:
         deployment = _allowed(request, parse_deployment(await _read_json(request)))
@@ -412,6 +423,27 @@ def version_status(
 def _spelled(deployment: FunctionDeployment) -> str:
     version = deployment.version
     return f"{deployment.service}@{version}" if version else deployment.service
+
+
+def with_definition(status: FunctionStatus, settings: FunctionSettings) -> FunctionStatus:
+    """`status` and the rest of the function's definition, as describing it shows them:
+    in `FunctionDeployment`'s names and forms, so that a PUT takes them back as they are."""
+
+    def resources(given: Resources) -> FunctionResources | None:
+        shown = FunctionResources()
+        if given.cpus is not None:
+            shown["cpu"] = f"{given.cpus:g}"
+        if given.memory is not None:
+            shown["memory"] = str(given.memory)
+        return shown or None
+
+    status["envVars"] = dict(settings.env_vars)
+    status["constraints"] = list(settings.constraints)
+    status["secrets"] = list(settings.secrets)
+    status["limits"] = resources(settings.limits)
+    status["requests"] = resources(settings.requests)
+    status["readOnlyRootFilesystem"] = settings.read_only_root_filesystem
+    return status
 
 
 async def not_found(scope: Scope, receive: Receive, send: Send) -> None:

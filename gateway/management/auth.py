@@ -1,9 +1,12 @@
 """HTTP basic auth for the management API (and, when configured, for invocations).
 
 `RequireBasicAuth` wraps an ASGI app: requests without the configured credentials get
-`401` with a `WWW-Authenticate` challenge. With no credentials configured the wrapped app
-stays closed (`503`): an unconfigured gateway never exposes `/system`. Both answers are
-written by `gateway.http_errors` in the format of the surface it guards.
+`401` with a `WWW-Authenticate` challenge, except requests from a browser
+(`gateway.management.browsers.from_browser`) unless `challenge_browsers`: a browser that
+is never challenged never keeps the credentials for the origin. With no credentials
+configured the wrapped app stays closed (`503`): an unconfigured gateway never exposes
+`/system`. Both answers are written by `gateway.http_errors` in the format of the surface
+it guards.
 `without_credentials` and `without_authorization` keep those credentials from ever
 reaching a function (gateway/README.md states the rule).
 Credentials are compared in constant time (`hmac.compare_digest`), user and password both
@@ -22,6 +25,7 @@ from gateway.asgi import Headers, header
 from gateway.config import BasicAuthCredentials
 from gateway.errors import Disabled, Unauthorized
 from gateway.http_errors import ErrorFormat, send_error
+from gateway.management.browsers import from_browser
 
 REALM = "faas"
 
@@ -59,11 +63,13 @@ class RequireBasicAuth:
         *,
         what: str,
         error_format: ErrorFormat = ErrorFormat.JSON,
+        challenge_browsers: bool = False,
     ) -> None:
         self.app = app
         self.credentials = credentials
         self.what = what
         self.error_format = error_format
+        self.challenge_browsers = challenge_browsers
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -80,7 +86,10 @@ class RequireBasicAuth:
         given = None if value is None else value.decode("latin-1")
         if not credentials_match(given, self.credentials):
             problem = "wrong user name or password" if given else "authentication required"
-            unauthorized = Unauthorized(f"{self.what}: {problem} (HTTP basic auth)", REALM)
+            challenge = self.challenge_browsers or not from_browser(scope["headers"])
+            unauthorized = Unauthorized(
+                f"{self.what}: {problem} (HTTP basic auth)", REALM if challenge else None
+            )
             await send_error(send, unauthorized, self.error_format)
             return
         await self.app(scope, receive, send)

@@ -57,8 +57,19 @@ class VersionStatus(TypedDict):
     ]
 
 
+class FunctionResources(TypedDict):
+    """A limit or reservation as FunctionDeployment takes it (OpenFaaS's strings)."""
+
+    cpu: NotRequired[Annotated[str, Field(description="Cores, e.g. '0.5'.")]]
+    memory: NotRequired[Annotated[str, Field(description="Bytes, e.g. '134217728'.")]]
+
+
+_DESCRIBE_ONLY = "Only from GET /system/function/{name}"
+
+
 class FunctionStatus(TypedDict):
-    """A function as `/system/functions` shows it (OpenFaaS names)."""
+    """A function as `/system/functions` shows it (OpenFaaS names); describing one adds
+    the rest of its definition, so that a client can send it back whole with PUT."""
 
     name: str
     image: str
@@ -94,6 +105,19 @@ class FunctionStatus(TypedDict):
     canary: NotRequired[
         Annotated[CanaryState, Field(description="Its canary, running or the last one's end.")]
     ]
+
+    envVars: NotRequired[
+        Annotated[dict[str, str], Field(description=f"{_DESCRIBE_ONLY}; without fprocess.")]
+    ]
+    constraints: NotRequired[Annotated[list[str], Field(description=_DESCRIBE_ONLY)]]
+    secrets: NotRequired[Annotated[list[str], Field(description=_DESCRIBE_ONLY)]]
+    limits: NotRequired[
+        Annotated[FunctionResources | None, Field(description=f"{_DESCRIBE_ONLY}; null if none.")]
+    ]
+    requests: NotRequired[
+        Annotated[FunctionResources | None, Field(description=f"{_DESCRIBE_ONLY}; null if none.")]
+    ]
+    readOnlyRootFilesystem: NotRequired[Annotated[bool, Field(description=_DESCRIBE_ONLY)]]
 
 
 class Traffic(TypedDict):

@@ -45,6 +45,30 @@ class LogLine:
 
 
 @dataclass(frozen=True)
+class Resources:
+    """CPU (cores) and memory (bytes) of a limit or reservation; None where not set."""
+
+    cpus: float | None = None
+    memory: int | None = None
+
+
+@dataclass(frozen=True)
+class FunctionSettings:
+    """What a function's definition holds beyond its image, process and labels.
+
+    Not needed to route a call: kept so that `GET /system/function/<name>` shows the
+    whole definition, which a client sends back whole (a PUT replaces it).
+    """
+
+    env_vars: Mapping[str, str] = field(default_factory=dict)  # without fprocess
+    constraints: tuple[str, ...] = ()
+    secrets: tuple[str, ...] = ()
+    limits: Resources = field(default_factory=Resources)
+    requests: Resources = field(default_factory=Resources)
+    read_only_root_filesystem: bool = False
+
+
+@dataclass(frozen=True)
 class Function:
     """One deployed function as the gateway routes to it.
 
@@ -68,6 +92,8 @@ class Function:
     metric_name: str = field(init=False, compare=False, repr=False)
     """The name its calls are counted and scaled by: `<function>@<version>` for a version
     of a function with several, else `name`."""
+
+    settings: FunctionSettings = field(default_factory=FunctionSettings)
 
     def __post_init__(self) -> None:
         versioned = self.version is not None and self.function_name is not None

@@ -17,6 +17,7 @@ import threading
 import time
 import uuid
 from collections.abc import Iterator
+from functools import partial
 
 import httpx
 import pytest
@@ -89,6 +90,10 @@ def call(client: httpx.Client, name: str, body: bytes = b"ping") -> httpx.Respon
     return client.post(f"/function/{name}", content=body)
 
 
+def answers(client: httpx.Client, name: str) -> bool:
+    return call(client, name).status_code == 200
+
+
 class Loop:
     """`LOOP_CONNECTIONS` callers posting to a function back to back, each failure timed."""
 
@@ -146,8 +151,11 @@ def test_round_robin_reaches_every_replica_on_every_node(
     nodes = running_nodes(spread)
     hostnames: set[str] = set()
     # The gateway's workers each keep their own round robin: enough calls for every one.
-    wait_for(lambda: bool(hostnames.add(call(client, spread).text.strip())) or len(hostnames) == 6,
-             "every replica to answer", timeout=120)  # fmt: skip
+    def answered_by_all() -> bool:
+        hostnames.add(call(client, spread).text.strip())
+        return len(hostnames) == 6
+
+    wait_for(answered_by_all, "every replica to answer", timeout=120)
     assert len(hostnames) == 6
     report(capsys, f"{spread}: 6 replicas on {sorted(set(nodes))}, all 6 answered")
 
@@ -158,10 +166,9 @@ def test_same_node_and_cross_node_hops(
     here = service("--constraint", "node.role==manager")
     there = service("--constraint", f"node.hostname=={NODES[0]}")
     try:
-        medians = {}
+        medians: dict[str, list[float]] = {}
         for name in (here, there):
-            wait_for(lambda name=name: call(client, name).status_code == 200, f"{name} to answer",
-                     timeout=180)  # fmt: skip
+            wait_for(partial(answers, client, name), f"{name} to answer", timeout=180)
         for _ in range(3):  # interleaved rounds, the median of each
             for name in (here, there):
                 times = []

@@ -1,22 +1,43 @@
-// The console's entry: a hash router between the functions list and a function's page.
+// The console's entry: the login, then a hash router between the functions list and a
+// function's page.
+import { loggedIn, logOut, whenRefused } from "./api.js";
 import { showFunction } from "./function.js";
 import { showList } from "./list.js";
+import { showLogin } from "./login.js";
+import { clearPoll } from "./poll.js";
 
 const main = document.getElementById("main");
+const logOutButton = document.getElementById("log-out");
 let current = null; // the shown view's AbortController: aborting stops its polling
 
 function route() {
   current?.abort();
   current = new AbortController();
+  main.replaceChildren();
+  if (!loggedIn()) {
+    login();
+    return;
+  }
+  logOutButton.hidden = false;
   const hash = decodeURIComponent(location.hash.replace(/^#/, ""));
   const match = hash.match(/^\/functions\/([^/]+)$/);
-  main.replaceChildren();
   document.querySelectorAll("header nav a").forEach((link) => {
     if (link.getAttribute("href") === "#/" && !match) link.setAttribute("aria-current", "page");
     else link.removeAttribute("aria-current");
   });
   if (match) showFunction(main, match[1], current.signal);
   else showList(main, current.signal);
+}
+
+/** The login form in place of the view; the view the address names once logged in. */
+function login(reason = "") {
+  current?.abort();
+  logOutButton.hidden = true;
+  clearPoll();
+  showLogin(main, () => {
+    route();
+    focusHeading();
+  }, reason);
 }
 
 /** Move focus to the new view's heading, as a page load would (keyboard, screen readers). */
@@ -28,8 +49,13 @@ function focusHeading() {
   }
 }
 
+whenRefused((error) => login(`Logged out: ${error.message}`));
+logOutButton.addEventListener("click", () => {
+  logOut();
+  login();
+});
 window.addEventListener("hashchange", () => {
   route();
-  focusHeading();
+  if (loggedIn()) focusHeading();
 });
 route();

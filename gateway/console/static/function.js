@@ -145,26 +145,58 @@ function scaleForm(name, current) {
   return { form, set(value) { if (document.activeElement !== replicas && !replicas.value) replicas.value = value; } };
 }
 
+// What a PUT takes back from a description, as it is (GET /system/function/<name>).
+const DEFINITION = ["envProcess", "envVars", "annotations", "constraints", "secrets", "limits",
+  "requests", "readOnlyRootFilesystem"];
+
+/**
+ * The function's whole definition with a new image: a PUT replaces the definition, so
+ * everything else the description shows goes back unchanged.
+ */
+function redeployment(name, fn, image) {
+  const labels = Object.fromEntries(Object.entries(fn.labels ?? {}).filter(([key]) => !PLATFORM_LABEL.test(key)));
+  const deployment = { service: name, image, labels };
+  for (const key of DEFINITION) {
+    if (fn[key] !== undefined && fn[key] !== null && fn[key] !== "") deployment[key] = fn[key];
+  }
+  return deployment;
+}
+
+/** Deploy a new image: a form for functions the API deployed, a note for a stack's. */
 function deployForm(name, describe) {
   const image = h("input", { type: "text", required: true, spellcheck: "false", autocomplete: "off" });
   const report = outcome();
   const form = h("form", { class: "inline", "aria-label": `Deploy a new image of ${name}` },
-    field("Image", image, "A rolling update to this image. It replaces the whole definition: environment variables, secrets and limits are not kept (as with faas deploy)."),
+    field("Image", image, "A rolling update to this image; the rest of the definition (environment, secrets, limits, labels) stays as it is."),
     h("button", { type: "submit" }, "Deploy"), report.node);
+  const stackNote = h("p", { class: "hint stack-note", "data-testid": "stack-note" });
+  const node = h("div", { hidden: true }, form);
   form.addEventListener("submit", async (event) => {
     event.preventDefault();
-    const fn = describe();
-    const labels = Object.fromEntries(Object.entries(fn?.labels ?? {}).filter(([key]) => !PLATFORM_LABEL.test(key)));
-    const deployment = { service: name, image: image.value.trim(), labels, annotations: fn?.annotations ?? {} };
-    if (fn?.envProcess) deployment.envProcess = fn.envProcess;
     try {
-      const answer = await updateFunction(deployment);
+      const answer = await updateFunction(redeployment(name, describe(), image.value.trim()));
       report.ok(answer.message);
     } catch (error) {
       report.fail(error);
     }
   });
-  return { form, set(value) { if (document.activeElement !== image && !image.value) image.value = value; } };
+  return {
+    node,
+    set(fn) {
+      node.hidden = false;
+      const managed = fn.labels?.["com.faas.managed"] === "true";
+      if (!managed) {
+        const stack = fn.labels?.["com.docker.stack.namespace"];
+        stackNote.textContent = `Deployed by ${stack ? `the stack ${stack}` : "its own service definition"}, `
+          + "not through the API: update its image there (e.g. docker stack deploy), "
+          + "so that the stack file and the function stay the same.";
+        if (node.firstChild !== stackNote) node.replaceChildren(stackNote);
+        return;
+      }
+      if (node.firstChild !== form) node.replaceChildren(form);
+      if (document.activeElement !== image && !image.value) image.value = fn.image;
+    },
+  };
 }
 
 function logsPanel(name, signal) {
@@ -232,7 +264,7 @@ export function showFunction(main, name, signal) {
     charts,
     h("div", { class: "columns" },
       invokeForm(name),
-      section("Scale and deploy", scale.form, deploy.form),
+      section("Scale and deploy", scale.form, deploy.node),
     ),
     section("Labels and scaling", settings),
     logsPanel(name, signal),
@@ -323,7 +355,7 @@ export function showFunction(main, name, signal) {
     record(now, "desired", fn.replicas);
     drawCharts();
     scale.set(fn.replicas);
-    deploy.set(fn.image);
+    deploy.set(fn);
     const shown = JSON.stringify([fn.labels, fn.annotations, fn.envProcess]);
     if (shown !== settingsShown) {
       settingsShown = shown;

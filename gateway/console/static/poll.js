@@ -12,6 +12,13 @@ export function reportPoll(error) {
   updated.textContent = error ? "" : `updated ${new Date().toLocaleTimeString("en-GB")}`;
 }
 
+/** Clear the header's report (nothing is polled while logged out). */
+export function clearPoll() {
+  state.textContent = "";
+  state.classList.remove("down");
+  updated.textContent = "";
+}
+
 /**
  * Call `tick` now and then every `interval` ms until `signal` aborts; skipped while the
  * page is hidden, so a background tab costs the gateway nothing.

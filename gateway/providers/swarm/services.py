@@ -9,7 +9,13 @@ from typing import Any
 import docker.errors
 
 from gateway.labels import FUNCTION_LABEL, PORT_LABEL, parse_port
-from gateway.providers.base import DEFAULT_FUNCTION_PORT, Function, ReplicaTask
+from gateway.providers.base import (
+    DEFAULT_FUNCTION_PORT,
+    Function,
+    FunctionSettings,
+    ReplicaTask,
+    Resources,
+)
 
 __all__ = ["FUNCTION_LABEL", "PORT_LABEL", "parse_port"]  # re-exported for discovery
 
@@ -53,6 +59,43 @@ def function_from_service(
         namespace=labels.get(NAMESPACE_LABEL) or None,
         labels=labels,
         env_process=_env_value(container.get("Env"), PROCESS_ENV),
+        settings=function_settings(template),
+    )
+
+
+def function_settings(template: Mapping[str, Any]) -> FunctionSettings:
+    """The rest of a function's definition, from its service's `TaskTemplate`: what
+    `gateway.providers.swarm.management` wrote from a deployment, read back."""
+    container = mapping(template.get("ContainerSpec"))
+    env = {}
+    for entry in container.get("Env") or []:
+        name, sep, value = str(entry).partition("=")
+        if sep and name != PROCESS_ENV:
+            env[name] = value
+    # Each secret is mounted twice (/var/openfaas/secrets/<name> and /run/secrets/<name>).
+    secrets: dict[str, None] = {}
+    for reference in container.get("Secrets") or []:
+        file_name = str(mapping(mapping(reference).get("File")).get("Name") or "")
+        if file_name:
+            secrets[file_name.rsplit("/", 1)[-1]] = None
+    resources = mapping(template.get("Resources"))
+    return FunctionSettings(
+        env_vars=env,
+        constraints=tuple(
+            str(c) for c in mapping(template.get("Placement")).get("Constraints") or []
+        ),
+        secrets=tuple(secrets),
+        limits=_resources(mapping(resources.get("Limits"))),
+        requests=_resources(mapping(resources.get("Reservations"))),
+        read_only_root_filesystem=container.get("ReadOnly") is True,
+    )
+
+
+def _resources(spec: Mapping[str, Any]) -> Resources:
+    nano_cpus, memory = spec.get("NanoCPUs"), spec.get("MemoryBytes")
+    return Resources(
+        cpus=nano_cpus / 1_000_000_000 if isinstance(nano_cpus, int) and nano_cpus else None,
+        memory=memory if isinstance(memory, int) and memory else None,
     )
 
 

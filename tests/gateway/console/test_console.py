@@ -1,43 +1,47 @@
 """The web console in headless Chromium against a local gateway (no Docker).
 
 The gateway runs in-process over an in-memory provider whose `cat` function is a real
-watchdog, so the page's calls go all the way through the proxy. Screenshots are saved
-(to docs/screenshots with FAAS_SCREENSHOTS=docs/screenshots, as the committed ones were).
+watchdog, so the page's calls go all the way through the proxy. The browser is given no
+credentials: the page's own login form is the way in. Screenshots are saved (to
+docs/screenshots with FAAS_SCREENSHOTS=docs/screenshots, as the committed ones were).
 """
 
 from __future__ import annotations
 
+import asyncio
+import dataclasses
 import datetime
 import re
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from playwright.sync_api import Browser, Page, expect
 
 from gateway.config import BasicAuthCredentials
+from gateway.deployments import FunctionDeployment, ResourceSpec
 from gateway.providers.base import Function, LogLine
-from tests.browser import LAPTOP, PHONE, chromium, screenshot_folder
+from tests.browser import LAPTOP, PHONE, chromium, log_in, screenshot_folder
 from tests.gateway.harness import BackgroundProcess, GatewayThread
 from tests.gateway.providers.memory_provider import MemoryProvider
 
 USER, PASSWORD = "admin", "console-secret"
 ALLOWED = "localhost/faas/"
+HELLO = FunctionDeployment(
+    service="hello",
+    image=f"{ALLOWED}hello:1",
+    env_process="cat",
+    env_vars={"GREETING": "bonjour"},
+    labels={"team": "docs"},
+    annotations={"topic": "greetings"},
+    constraints=("node.role == manager",),
+    secrets=("api-key",),
+    limits=ResourceSpec(memory=128 * 1024 * 1024, cpus=0.5),
+    requests=ResourceSpec(memory=64 * 1024 * 1024),
+    read_only_root_filesystem=True,
+)
 # Bounded waits for what polling shows (every 2-3 s); a safety limit, not a measurement.
 expect.set_options(timeout=20_000)
-
-
-class ConsoleProvider(MemoryProvider):
-    """`MemoryProvider` whose scaling keeps a function's port (its replicas stay reachable)."""
-
-    async def scale(self, name: str, replicas: int) -> None:
-        function = self._find(name)
-        self.registry.upsert(
-            Function(
-                function.name, function.image, replicas, function.upstream_host,
-                function.upstream_port, labels=function.labels,
-                env_process=function.env_process,
-            )
-        )  # fmt: skip
 
 
 def log_line(text: str) -> LogLine:
@@ -46,7 +50,7 @@ def log_line(text: str) -> LogLine:
 
 
 @pytest.fixture(scope="module")
-def provider(cat_watchdog: BackgroundProcess) -> ConsoleProvider:
+def provider(cat_watchdog: BackgroundProcess) -> MemoryProvider:
     scaling = {"com.faas.scale.min": "1", "com.faas.scale.max": "5"}
     functions = [
         Function("cat", f"{ALLOWED}cat:latest", 1, "127.0.0.1", cat_watchdog.port,
@@ -56,13 +60,22 @@ def provider(cat_watchdog: BackgroundProcess) -> ConsoleProvider:
         Function("wordcount", f"{ALLOWED}wordcount:latest", 2, "127.0.0.1",
                  cat_watchdog.port, env_process="wc"),
     ]  # fmt: skip
-    console = ConsoleProvider(functions)
+    console = MemoryProvider(functions)
     console.log_lines.append(log_line("Forking - cat []"))
+    console.secrets["api-key"] = b"k"
+    # Deployed through the API, with a definition a new image must keep.
+    with ThreadPoolExecutor(1) as thread:  # Playwright's loop may run on this one
+        thread.submit(asyncio.run, console.deploy(HELLO)).result()
+    hello = console.registry.lookup("hello")
+    assert hello is not None
+    console.registry.upsert(
+        dataclasses.replace(hello, upstream_host="127.0.0.1", upstream_port=cat_watchdog.port)
+    )
     return console
 
 
 @pytest.fixture(scope="module")
-def console_gateway(provider: ConsoleProvider) -> Iterator[GatewayThread]:
+def console_gateway(provider: MemoryProvider) -> Iterator[GatewayThread]:
     with GatewayThread(
         provider,
         basic_auth=BasicAuthCredentials(USER, PASSWORD),
@@ -79,37 +92,73 @@ def browser() -> Iterator[Browser]:
 
 @pytest.fixture
 def page(browser: Browser, console_gateway: GatewayThread) -> Iterator[Page]:
-    context = browser.new_context(
-        viewport=LAPTOP, http_credentials={"username": USER, "password": PASSWORD}
-    )
+    context = browser.new_context(viewport=LAPTOP)
     try:
         opened = context.new_page()
         opened.goto(f"{console_gateway.url}/ui/")
+        assert log_in(opened, USER, PASSWORD).status == 200
+        expect(opened.get_by_role("heading", level=1)).to_have_text("Functions")
         yield opened
     finally:
         context.close()
 
 
-def test_console_is_behind_the_management_auth(console_gateway: GatewayThread) -> None:
+def test_the_shell_loads_without_credentials_its_data_does_not(
+    console_gateway: GatewayThread,
+) -> None:
+    browser_marks = {"Sec-Fetch-Mode": "cors", "Sec-Fetch-Site": "same-origin"}
     with console_gateway.client() as client:
-        anonymous = client.get("/ui/")
-        wrong = client.get("/ui/", auth=(USER, "wrong"))
-        right = client.get("/ui/", auth=(USER, PASSWORD))
-        script = client.get("/ui/app.js", auth=(USER, PASSWORD))
+        shell = client.get("/ui/")
+        script = client.get("/ui/app.js")
         bare = client.get("/ui")
-    assert anonymous.status_code == wrong.status_code == 401
-    assert anonymous.headers["www-authenticate"].startswith('Basic realm="faas"')
-    assert "web console" in wrong.text
-    assert right.status_code == 200
-    assert "<title>faas console</title>" in right.text
-    assert "default-src 'none'" in right.headers["content-security-policy"]
+        cli = client.get("/system/functions")
+        from_page = client.get("/system/functions", headers=browser_marks)
+        wrong = client.get("/system/functions", headers=browser_marks, auth=(USER, "wrong"))
+        right = client.get("/system/functions", headers=browser_marks, auth=(USER, PASSWORD))
+    assert shell.status_code == 200
+    assert "<title>faas console</title>" in shell.text
+    assert "default-src 'none'" in shell.headers["content-security-policy"]
+    assert shell.headers["cross-origin-opener-policy"] == "same-origin"
     script_type = script.headers["content-type"].split(";")[0]
     assert script_type in ("text/javascript", "application/javascript")
     assert bare.status_code in (307, 308)
     assert bare.headers["location"].endswith("/ui/")
+    # Command-line clients are challenged; browsers never are, so they keep nothing.
+    assert cli.status_code == from_page.status_code == wrong.status_code == 401
+    assert cli.headers["www-authenticate"].startswith('Basic realm="faas"')
+    assert "www-authenticate" not in from_page.headers
+    assert "www-authenticate" not in wrong.headers
+    assert right.status_code == 200
 
 
-def test_console_without_credentials_configured_stays_closed(provider: ConsoleProvider) -> None:
+def test_other_sites_are_refused(console_gateway: GatewayThread) -> None:
+    evil = {"Origin": "http://evil.example", "Sec-Fetch-Site": "cross-site"}
+    with console_gateway.client() as client:
+        # A form posted from another site (text/plain carrying JSON), with the login.
+        posted = client.post(
+            "/system/secrets",
+            headers={**evil, "Content-Type": "text/plain"},
+            content=b'{"name": "x", "value": "y"}',
+            auth=(USER, PASSWORD),
+        )
+        shell = client.get("/ui/", headers={"Sec-Fetch-Site": "cross-site"})
+        same_site = client.get(
+            "/system/functions", headers={"Sec-Fetch-Site": "same-site"}, auth=(USER, PASSWORD)
+        )
+        own = client.get(
+            "/system/functions",
+            headers={"Origin": console_gateway.url, "Sec-Fetch-Site": "same-origin"},
+            auth=(USER, PASSWORD),
+        )
+    assert posted.status_code == 403
+    assert "cross-site request refused" in posted.json()["error"]
+    assert shell.status_code == 403
+    assert shell.text.startswith("web console: cross-site request refused")
+    assert same_site.status_code == 403
+    assert own.status_code == 200
+
+
+def test_console_without_credentials_configured_stays_closed(provider: MemoryProvider) -> None:
     with GatewayThread(provider) as gateway, gateway.client() as client:
         assert client.get("/ui/").status_code == 503
 
@@ -122,13 +171,34 @@ def test_other_methods_on_ui_are_function_calls(console_gateway: GatewayThread) 
 
 
 def test_wrong_password_is_refused(browser: Browser, console_gateway: GatewayThread) -> None:
-    context = browser.new_context(http_credentials={"username": USER, "password": "nope"})
+    context = browser.new_context()
     try:
-        response = context.new_page().goto(f"{console_gateway.url}/ui/")
-        assert response is not None
-        assert response.status == 401
+        page = context.new_page()
+        page.goto(f"{console_gateway.url}/ui/")
+        refused = log_in(page, USER, "nope")
+        assert refused.status == 401
+        assert "www-authenticate" not in refused.headers
+        form = page.get_by_role("form", name="Log in")
+        expect(form.get_by_role("alert")).to_have_text(
+            "401: management API: wrong user name or password (HTTP basic auth)"
+        )
+        expect(form.get_by_label("Password")).to_be_focused()
+        expect(page.locator("table.functions")).to_have_count(0)
+        assert log_in(page, USER, PASSWORD).status == 200
+        expect(page.locator("tr[data-function=cat]")).to_be_visible()
     finally:
         context.close()
+
+
+def test_credentials_live_in_the_page_only(page: Page) -> None:
+    expect(page.locator("tr[data-function=cat]")).to_be_visible()
+    page.reload()
+    expect(page.get_by_role("form", name="Log in")).to_be_visible()
+    expect(page.get_by_label("User")).to_be_focused()
+    log_in(page, USER, PASSWORD)
+    page.get_by_role("button", name="Log out").click()
+    expect(page.get_by_role("form", name="Log in")).to_be_visible()
+    expect(page.locator("table.functions")).to_have_count(0)
 
 
 def test_lists_functions_with_state(page: Page) -> None:
@@ -165,7 +235,7 @@ def test_function_page_invokes_and_shows_the_answer(page: Page) -> None:
     expect(page.get_by_test_id("invocations")).not_to_have_text("0")
 
 
-def test_function_page_follows_logs(page: Page, provider: ConsoleProvider) -> None:
+def test_function_page_follows_logs(page: Page, provider: MemoryProvider) -> None:
     page.goto(page.url.split("#")[0] + "#/functions/cat")
     logs = page.get_by_test_id("logs")
     expect(logs).to_contain_text("Forking - cat []")
@@ -173,7 +243,7 @@ def test_function_page_follows_logs(page: Page, provider: ConsoleProvider) -> No
     expect(logs).to_contain_text("a line written while the page follows")
 
 
-def test_function_page_scales(page: Page, provider: ConsoleProvider) -> None:
+def test_function_page_scales(page: Page, provider: MemoryProvider) -> None:
     page.goto(page.url.split("#")[0] + "#/functions/wordcount")
     expect(page.get_by_test_id("replicas")).to_have_text("2/2")
     scale = page.get_by_role("form", name="Scale wordcount")
@@ -188,19 +258,41 @@ def test_function_page_scales(page: Page, provider: ConsoleProvider) -> None:
 
 
 def test_deploy_outside_the_allow_list_shows_the_api_message(page: Page) -> None:
-    page.goto(page.url.split("#")[0] + "#/functions/cat")
-    deploy = page.get_by_role("form", name="Deploy a new image of cat")
-    deploy.get_by_label("Image").fill("evil.example.com/cat:1")
+    page.goto(page.url.split("#")[0] + "#/functions/hello")
+    deploy = page.get_by_role("form", name="Deploy a new image of hello")
+    deploy.get_by_label("Image").fill("evil.example.com/hello:1")
     deploy.get_by_role("button", name="Deploy").click()
     expect(deploy.get_by_role("alert")).to_have_text(
-        "403: image 'evil.example.com/cat:1' is not allowed: images must start with "
+        "403: image 'evil.example.com/hello:1' is not allowed: images must start with "
         "'localhost/faas/' (GATEWAY_IMAGE_ALLOWLIST)"
     )
 
 
+def test_deploy_keeps_the_rest_of_the_definition(page: Page, provider: MemoryProvider) -> None:
+    page.goto(page.url.split("#")[0] + "#/functions/hello")
+    deploy = page.get_by_role("form", name="Deploy a new image of hello")
+    expect(deploy.get_by_label("Image")).to_have_value(f"{ALLOWED}hello:1")
+    deploy.get_by_label("Image").fill(f"{ALLOWED}hello:2")
+    deploy.get_by_role("button", name="Deploy").click()
+    expect(deploy.get_by_role("status")).to_have_text("updating function 'hello'")
+    assert provider.deployments["hello"] == HELLO.model_copy(update={"image": f"{ALLOWED}hello:2"})
+
+
+def test_a_stacks_function_is_updated_by_its_stack(page: Page) -> None:
+    page.goto(page.url.split("#")[0] + "#/functions/cat")
+    expect(page.get_by_test_id("stack-note")).to_contain_text("not through the API")
+    expect(page.get_by_role("form", name="Deploy a new image of cat")).to_have_count(0)
+    expect(page.get_by_role("form", name="Scale cat")).to_be_visible()
+
+
 def test_keyboard_reaches_a_function_page(page: Page) -> None:
     expect(page.locator("tr[data-function=cat]")).to_be_visible()
-    page.keyboard.press("Tab")
+    # The login moved focus to the heading; back from it: the header, the skip link first.
+    expect(page.get_by_role("heading", level=1)).to_be_focused()
+    page.keyboard.press("Shift+Tab")
+    expect(page.get_by_role("button", name="Log out")).to_be_focused()
+    for _ in range(3):  # the nav's link, the brand's, then the skip link
+        page.keyboard.press("Shift+Tab")
     expect(page.get_by_role("link", name="Skip to content")).to_be_focused()
     page.get_by_role("link", name="cat", exact=True).focus()
     page.keyboard.press("Enter")
@@ -228,13 +320,12 @@ def test_screenshots(
     # A few polls, so that the charts have lines to show.
     expect(page.locator("path.line.s1").first).to_have_attribute("d", re.compile(r"L.*L.*L"))
     page.screenshot(path=folder / "console-function.png", full_page=True)
-    phone = browser.new_context(
-        viewport=PHONE, device_scale_factor=2, is_mobile=True,
-        http_credentials={"username": USER, "password": PASSWORD},
-    )  # fmt: skip
+    phone = browser.new_context(viewport=PHONE, device_scale_factor=2, is_mobile=True)
     try:
         small = phone.new_page()
         small.goto(f"{console_gateway.url}/ui/")
+        small.screenshot(path=folder / "console-login.png")
+        log_in(small, USER, PASSWORD)
         expect(small.locator("tr[data-function=cat] .col-replicas")).to_have_text("1/1")
         small.screenshot(path=folder / "console-phone.png")
     finally:

@@ -129,6 +129,49 @@ def test_deploy_list_describe_scale_update_remove(
     assert api.request("DELETE", "/functions", json={"functionName": "hello"}).status_code == 404
 
 
+def test_describe_shows_the_whole_definition_which_put_takes_back(
+    api: httpx.Client, provider: MemoryProvider
+) -> None:
+    provider.secrets["api-key"] = b"k"
+    full = {
+        **HELLO,
+        "envVars": {"GREETING": "bonjour"},
+        "labels": {"team": "a"},
+        "annotations": {"topic": "t"},
+        "constraints": ["node.role == manager"],
+        "secrets": ["api-key"],
+        "limits": {"memory": "128Mi", "cpu": "500m"},
+        "requests": {"memory": "64Mi"},
+        "readOnlyRootFilesystem": True,
+    }
+    assert api.post("/functions", json=full).status_code == 202
+    described = api.get("/function/hello").json()
+    assert {key: described[key] for key in (
+        "envVars", "constraints", "secrets", "limits", "requests", "readOnlyRootFilesystem"
+    )} == {
+        "envVars": {"GREETING": "bonjour"},
+        "constraints": ["node.role == manager"],
+        "secrets": ["api-key"],
+        "limits": {"cpu": "0.5", "memory": "134217728"},
+        "requests": {"memory": "67108864"},
+        "readOnlyRootFilesystem": True,
+    }  # fmt: skip
+    before = provider.deployments["hello"]
+    # What a client (the console) sends back: the definition, only the image changed.
+    fields = ("envProcess", "envVars", "annotations", "constraints", "secrets", "limits",
+              "requests", "readOnlyRootFilesystem")  # fmt: skip
+    labels = {k: v for k, v in described["labels"].items() if k != "com.faas.managed"}
+    again = {"service": "hello", "image": "faas/hello:2", "labels": labels,
+             **{key: described[key] for key in fields}}  # fmt: skip
+    assert api.put("/functions", json=again).status_code == 202
+    assert provider.deployments["hello"] == before.model_copy(update={"image": "faas/hello:2"})
+    # A function without limits shows null, which a PUT reads as "none".
+    plain = api.get("/function/func_cat").json()
+    assert plain["limits"] is None
+    assert plain["envVars"] == {}
+    assert "envVars" not in api.get("/functions").json()[0]
+
+
 def test_invocation_count_comes_from_the_gateway_metrics(
     api: httpx.Client, gateway: GatewayThread
 ) -> None:

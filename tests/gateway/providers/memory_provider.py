@@ -5,10 +5,10 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Mapping, Sequence
 
-from gateway.deployments import ANNOTATION_PREFIX, MANAGED_LABEL, FunctionDeployment
+from gateway.deployments import ANNOTATION_PREFIX, MANAGED_LABEL, FunctionDeployment, ResourceSpec
 from gateway.errors import BadRequest, Conflict, FunctionNotFound, SecretNotFound
 from gateway.labels import CANARY_LABEL, PREVIOUS_TRAFFIC_LABEL, TRAFFIC_LABEL, format_weights
-from gateway.providers.base import Function, LogLine
+from gateway.providers.base import Function, FunctionSettings, LogLine, Resources
 from gateway.providers.static import StaticProvider
 from gateway.providers.traffic import (
     KEPT_ON_UPDATE,
@@ -137,7 +137,7 @@ class MemoryProvider(StaticProvider):
             self.deployments.pop(service, None)
 
     async def scale(self, name: str, replicas: int) -> None:
-        """Set the desired replicas."""
+        """Set the desired replicas (the rest of the function kept)."""
         function = self._find(name)
         self.registry.upsert(dataclasses.replace(function, replicas=replicas))
 
@@ -175,5 +175,22 @@ class MemoryProvider(StaticProvider):
                 upstream[1],
                 labels=labels,
                 env_process=deployment.env_process,
+                settings=settings(deployment),
             )
         )
+
+
+def settings(deployment: FunctionDeployment) -> FunctionSettings:
+    """What a provider keeps of a deployment beyond its image, process and labels."""
+
+    def resources(spec: ResourceSpec | None) -> Resources:
+        return Resources(spec.cpus, spec.memory) if spec else Resources()
+
+    return FunctionSettings(
+        env_vars=dict(deployment.env_vars),
+        constraints=deployment.constraints,
+        secrets=deployment.secrets,
+        limits=resources(deployment.limits),
+        requests=resources(deployment.requests),
+        read_only_root_filesystem=deployment.read_only_root_filesystem,
+    )

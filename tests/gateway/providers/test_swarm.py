@@ -12,7 +12,7 @@ import docker
 import pytest
 
 from gateway.errors import FunctionNotFound
-from gateway.providers.base import Function
+from gateway.providers.base import Function, FunctionSettings, Resources
 from gateway.providers.swarm import discovery as swarm
 from gateway.providers.swarm.discovery import SwarmProvider
 from gateway.providers.swarm.services import function_from_service
@@ -75,6 +75,34 @@ def test_plain_docker_service_create_is_a_function() -> None:
         namespace=None,
         labels={},
         env_process="cat",
+        settings=FunctionSettings(env_vars={"PATH": "/usr/bin"}),
+    )
+
+
+def test_the_rest_of_the_definition_is_read_back() -> None:
+    attrs = service_attrs("hello", env=("GREETING=hi", "fprocess=cat", "EMPTY="))
+    template = attrs["Spec"]["TaskTemplate"]
+    template["ContainerSpec"] |= {
+        "ReadOnly": True,
+        "Secrets": [
+            {"File": {"Name": "/var/openfaas/secrets/api-key"}, "SecretName": "api-key-v2"},
+            {"File": {"Name": "api-key"}, "SecretName": "api-key-v2"},
+        ],
+    }
+    template["Placement"] = {"Constraints": ["node.role == manager"]}
+    template["Resources"] = {
+        "Limits": {"NanoCPUs": 500_000_000, "MemoryBytes": 134_217_728},
+        "Reservations": {"MemoryBytes": 67_108_864},
+    }
+    function = to_function(attrs)
+    assert function is not None
+    assert function.settings == FunctionSettings(
+        env_vars={"GREETING": "hi", "EMPTY": ""},
+        constraints=("node.role == manager",),
+        secrets=("api-key",),
+        limits=Resources(cpus=0.5, memory=134_217_728),
+        requests=Resources(memory=67_108_864),
+        read_only_root_filesystem=True,
     )
 
 
