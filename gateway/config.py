@@ -79,7 +79,7 @@ class AsyncConfig:
     # A result body up to this size is kept in the call's status.
     result_body_limit: int = 16 * 1024
     publish_timeout: float = 5.0
-    # The queue worker's own port for /metrics and /healthz.
+    # The queue worker's own port for /metrics and /healthz (503 without a broker).
     worker_port: int = 8081
 
     @property

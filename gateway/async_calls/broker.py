@@ -10,9 +10,13 @@
 - The durable pull consumer `faas-queue-worker` on the calls, which every queue-worker
   replica shares.
 
-`Broker` connects in the background and reconnects by itself: until it is connected,
-every operation raises `BrokerUnavailable` at once with the reason (a 503, never a
-fake accept). docs/async.md explains the design.
+`Broker` connects in the background and reconnects by itself, also after the server
+closed the connection for good (nats-py gives up then, e.g. after a protocol error):
+until it is connected, every operation raises `BrokerUnavailable` at once with the
+reason (a 503, never a fake accept). A message must fit the server's `max_payload`
+(headers included) or the server drops the connection: `check_size` refuses a call
+whose message, or its dead-lettered copy, would not (413). docs/async.md explains the
+design.
 """
 
 from __future__ import annotations
@@ -41,14 +45,16 @@ from nats.js.kv import KeyValue
 
 from gateway.async_calls.messages import (
     CALL_SUBJECT_PREFIX,
+    DEAD_LETTER_ALLOWANCE,
     DEAD_SUBJECT_PREFIX,
     CallStatus,
     QueuedCall,
     call_subject,
     dead_subject,
+    message_size,
 )
 from gateway.config import AsyncConfig
-from gateway.errors import BrokerUnavailable
+from gateway.errors import BrokerUnavailable, PayloadTooLarge
 
 log = logging.getLogger("gateway.async")
 
@@ -73,12 +79,25 @@ class Broker:
         self._ready = asyncio.Event()
         self._problem = "not connected yet"
         self._connecting: asyncio.Task[None] | None = None
+        self._closing = False
+        self._generation = 0
 
     @property
     def ready(self) -> bool:
         """Connected, with the streams and bucket in place."""
         client = self._client
         return self._ready.is_set() and client is not None and client.is_connected
+
+    @property
+    def generation(self) -> int:
+        """Counts connections made: a subscription from an older one is gone."""
+        return self._generation
+
+    @property
+    def max_payload(self) -> int | None:
+        """The largest message (headers and body) the server takes; None if not connected."""
+        client = self._client
+        return client.max_payload if self.ready and client is not None else None
 
     @property
     def problem(self) -> str:
@@ -102,6 +121,7 @@ class Broker:
 
     async def close(self) -> None:
         """Stop connecting, and drain and close the connection."""
+        self._closing = True
         if self._connecting is not None:
             self._connecting.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -122,6 +142,20 @@ class Broker:
         async def on_disconnected() -> None:
             log.warning("NATS: disconnected from %s", self._config.nats_url)
 
+        async def on_closed() -> None:
+            # nats-py closes for good on a protocol error from the server (and never
+            # reconnects then): start over, unless this is `close` or a failed attempt
+            # of the loop below, which retries by itself.
+            if self._closing or (self._connecting is not None and not self._connecting.done()):
+                return
+            client = self._client
+            error = client.last_error if client is not None else None
+            self._problem = f"connection to {self._config.nats_url} closed: {error!r}"
+            log.warning("NATS: %s; connecting again", self._problem)
+            self._ready.clear()
+            self._client, self._js, self._status = None, None, None
+            self._connecting = asyncio.create_task(self._connect())
+
         while True:
             try:
                 client = await nats.connect(
@@ -134,10 +168,12 @@ class Broker:
                     error_cb=on_error,
                     reconnected_cb=on_reconnected,
                     disconnected_cb=on_disconnected,
+                    closed_cb=on_closed,
                 )
                 self._client = client
                 self._js = client.jetstream(timeout=self._config.publish_timeout)
                 await self._ensure_streams()
+                self._generation += 1
                 self._ready.set()
                 log.info("NATS: connected to %s", self._config.nats_url)
                 return
@@ -206,12 +242,34 @@ class Broker:
 
     # Calls ------------------------------------------------------------------------------
 
+    def check_size(self, call: QueuedCall, dedupe_id: str) -> None:
+        """`PayloadTooLarge` unless `call`'s message, and its dead-lettered copy, fit the
+        server's `max_payload` (`BrokerUnavailable` when not connected)."""
+        self._jetstream()
+        limit = self.max_payload
+        if limit is None:
+            raise BrokerUnavailable(f"message broker unavailable: {self.problem}")
+        headers = self._call_headers(call, dedupe_id)
+        size = message_size(headers, call.body) + DEAD_LETTER_ALLOWANCE
+        if size > limit:
+            room = max(0, limit - (size - len(call.body)))
+            raise PayloadTooLarge(
+                f"body: {len(call.body)} bytes; the message broker takes {room} with "
+                f"these headers (its max_payload is {limit} bytes)"
+            )
+
+    @staticmethod
+    def _call_headers(call: QueuedCall, dedupe_id: str) -> dict[str, str]:
+        headers = call.nats_headers()
+        headers["Nats-Msg-Id"] = dedupe_id
+        return headers
+
     async def enqueue(self, call: QueuedCall, dedupe_id: str) -> bool:
         """Queue `call`, returning once JetStream has stored it; True if it was a
         duplicate of one stored within the idempotency window (not queued again)."""
         js = self._jetstream()
-        headers = call.nats_headers()
-        headers["Nats-Msg-Id"] = dedupe_id
+        self.check_size(call, dedupe_id)
+        headers = self._call_headers(call, dedupe_id)
         ack = await self._call(
             "publish",
             lambda: js.publish(
@@ -225,6 +283,10 @@ class Broker:
         js = self._jetstream()
         headers = call.nats_headers()
         headers["Nats-Msg-Id"] = f"dead:{call.call_id}:{call.attempts}"
+        limit = self.max_payload
+        if limit is not None and message_size(headers, call.body) > limit:
+            # Sent anyway, the server would close the connection.
+            raise PayloadTooLarge(f"dead-letter copy of {call.call_id}: over {limit} bytes")
         await self._call(
             "dead-letter",
             lambda: js.publish(

@@ -22,6 +22,13 @@ _SUBJECT_UNSAFE = re.compile(r"[^A-Za-z0-9_-]")
 CALL_ID_PATTERN = re.compile(r"[A-Za-z0-9_-]{1,64}")
 """Call ids the gateway makes (uuids); the only ones the status and DLQ endpoints accept."""
 
+MAX_ERROR_CHARS = 500
+"""A dead-lettered copy's `Faas-Error` is cut to this many bytes (ASCII, escaped)."""
+DEAD_LETTER_ALLOWANCE = 1024
+"""Bytes a call's message may grow by when it is dead-lettered (`Faas-Error` at most
+`MAX_ERROR_CHARS`, `Faas-Attempts`, `Faas-Status`): a call is accepted only if its
+dead-lettered copy would still fit the server's `max_payload` too."""
+
 State = Literal["queued", "running", "succeeded", "failed"]
 
 
@@ -68,7 +75,9 @@ class QueuedCall:
         if self.client_address:
             headers["Faas-Client"] = self.client_address
         if self.error is not None:
-            headers["Faas-Error"] = self.error.replace("\r", " ").replace("\n", " ")
+            error = self.error.replace("\r", " ").replace("\n", " ")
+            error_bytes = error.encode("ascii", "backslashreplace")[:MAX_ERROR_CHARS]
+            headers["Faas-Error"] = error_bytes.decode("ascii")
             headers["Faas-Attempts"] = str(self.attempts)
             if self.last_status is not None:
                 headers["Faas-Status"] = str(self.last_status)
@@ -106,6 +115,13 @@ class QueuedCall:
     def requeued(self) -> QueuedCall:
         """A dead-lettered call as it is queued again (redrive)."""
         return replace(self, error=None, attempts=0, last_status=None)
+
+
+def message_size(headers: Mapping[str, str], body: bytes) -> int:
+    """The bytes a message takes against the server's `max_payload`: its header block as
+    nats-py writes it (`NATS/1.0`, one `Name: value` line each, a blank line) and body."""
+    lines = sum(len(name) + len(value.strip().encode()) + 4 for name, value in headers.items())
+    return len(b"NATS/1.0\r\n") + lines + 2 + len(body)
 
 
 @dataclass

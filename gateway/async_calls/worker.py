@@ -84,6 +84,7 @@ class QueueWorker:
         """Fetch and run calls until `stop`; then let the calls running finish."""
         refresher = asyncio.create_task(self._refresh_pending(stop))
         subscription: JetStreamContext.PullSubscription | None = None
+        generation = 0
         concurrency = self._config.worker_concurrency
         try:
             while not stop.is_set():
@@ -91,13 +92,16 @@ class QueueWorker:
                     subscription = None
                     await _sleep_until(stop, 0.2)
                     continue
-                if subscription is None:
+                if subscription is None or generation != self._broker.generation:
+                    # A new connection (the old one closed for good): subscribe on it.
+                    generation = self._broker.generation
                     try:
                         subscription = await self._broker.subscribe(
                             self._config.ack_wait, max_ack_pending=10_000
                         )
                     except GatewayError as error:
                         log.warning("cannot subscribe: %s", error.message)
+                        subscription = None
                         await _sleep_until(stop, 1.0)
                         continue
                 free = concurrency - len(self._tasks)
