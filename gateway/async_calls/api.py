@@ -100,7 +100,7 @@ def create_async_api(config: GatewayConfig, broker: Broker | None) -> ASGIApp:
 
     async def delete_dead(request: Request, broker: Broker) -> Response:
         call = await _dead(request, broker)
-        await broker.remove_dead_letter(call.call_id)
+        await broker.remove_dead_letter(call)
         return JSONResponse({"deleted": [call.call_id]})
 
     async def purge(request: Request, broker: Broker) -> Response:
@@ -122,7 +122,8 @@ def create_async_api(config: GatewayConfig, broker: Broker | None) -> ASGIApp:
 
 
 async def redrive(broker: Broker, call: QueuedCall) -> None:
-    """Queue a dead-lettered call again, its attempts starting over, and drop the copy."""
+    """Queue a dead-lettered call again, its attempts starting over, then drop this copy
+    (by its sequence: should the call fail again at once, its new copy stays)."""
     requeued = call.requeued()
     await broker.put_status(
         CallStatus(
@@ -130,7 +131,7 @@ async def redrive(broker: Broker, call: QueuedCall) -> None:
         )
     )
     await broker.enqueue(requeued, dedupe_id=f"redrive:{call.call_id}:{time.time_ns()}")
-    await broker.remove_dead_letter(call.call_id)
+    await broker.remove_dead_letter(call)
 
 
 def _call_id(request: Request) -> str:

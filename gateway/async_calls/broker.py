@@ -4,7 +4,8 @@
   retention (a call leaves the stream when a worker acks it), file storage, and a
   de-duplication window: the idempotency window, keyed by `Nats-Msg-Id`.
 - `FAAS_ASYNC_DEAD` (subjects `faas.async.dead.<call-id>`): dead-lettered calls, kept for
-  the dead-letter retention.
+  the dead-letter retention, the latest copy of each call only (a call dead-lettered
+  again replaces its copy: no message-id de-duplication that could drop it).
 - `faas_async_status`: a key-value bucket, the status record of each call by id, kept
   for the status retention.
 - The durable pull consumer `faas-queue-worker` on the calls, which every queue-worker
@@ -63,6 +64,8 @@ DEAD_STREAM = "FAAS_ASYNC_DEAD"
 STATUS_BUCKET = "faas_async_status"
 WORKER_CONSUMER = "faas-queue-worker"
 RECONNECT_SECONDS = 1
+NO_MESSAGE_FOUND = 10057
+"""JetStream's error code for a sequence the stream does not hold."""
 
 T = TypeVar("T")
 
@@ -209,6 +212,7 @@ class Broker:
                 storage=StorageType.FILE,
                 max_age=config.dead_letter_retention,
                 duplicate_window=min(120.0, config.dead_letter_retention),
+                max_msgs_per_subject=1,
             ),
         )
         try:
@@ -279,10 +283,12 @@ class Broker:
         return bool(ack.duplicate)
 
     async def dead_letter(self, call: QueuedCall) -> None:
-        """Store a dead-lettered call (once per call id), waiting for JetStream's ack."""
+        """Store a dead-lettered call, waiting for JetStream's ack. It replaces an older
+        copy of the same call (a redriven call that failed again, or a delivery again
+        after a worker died before its ack); no message id, so nothing de-duplicates it
+        away."""
         js = self._jetstream()
         headers = call.nats_headers()
-        headers["Nats-Msg-Id"] = f"dead:{call.call_id}:{call.attempts}"
         limit = self.max_payload
         if limit is not None and message_size(headers, call.body) > limit:
             # Sent anyway, the server would close the connection.
@@ -391,7 +397,9 @@ class Broker:
                     break
                 seq = message.seq or seq + 1
                 with contextlib.suppress(ValueError):
-                    found.append(QueuedCall.from_nats(message.headers, message.data or b""))
+                    found.append(
+                        QueuedCall.from_nats(message.headers, message.data or b"", seq)
+                    )
             return found
 
         return await self._call("dead letters", collect)
@@ -412,18 +420,28 @@ class Broker:
             except nats.js.errors.NotFoundError:
                 return None
             try:
-                return QueuedCall.from_nats(message.headers, message.data or b"")
+                return QueuedCall.from_nats(message.headers, message.data or b"", message.seq)
             except ValueError:
                 return None
 
         return await self._call("dead letter", get)
 
-    async def remove_dead_letter(self, call_id: str) -> None:
-        """Drop one call from the dead-letter queue."""
+    async def remove_dead_letter(self, call: QueuedCall) -> None:
+        """Drop this copy of a dead-lettered call (read from the stream, so with its
+        sequence): a newer copy of the same call, stored since, stays."""
         js = self._jetstream()
-        await self._call(
-            "purge", lambda: js.purge_stream(DEAD_STREAM, subject=dead_subject(call_id))
-        )
+        if call.sequence is None:
+            raise ValueError("remove_dead_letter: a copy read from the dead-letter stream")
+        sequence = call.sequence
+
+        async def delete() -> None:
+            try:
+                await js.delete_msg(DEAD_STREAM, sequence)
+            except nats.js.errors.APIError as error:
+                if error.err_code != NO_MESSAGE_FOUND:  # else: replaced, or gone already
+                    raise
+
+        await self._call("delete", delete)
 
     async def purge_dead_letters(self) -> int:
         """Empty the dead-letter queue; how many calls it held."""

@@ -59,6 +59,8 @@ class QueuedCall:
     error: str | None = None
     attempts: int = 0
     last_status: int | None = None
+    # Set when read from the dead-letter stream: that copy's sequence there.
+    sequence: int | None = None
 
     def nats_headers(self) -> dict[str, str]:
         """The message's NATS headers (everything but the body)."""
@@ -84,8 +86,11 @@ class QueuedCall:
         return headers
 
     @classmethod
-    def from_nats(cls, headers: Mapping[str, str] | None, body: bytes) -> QueuedCall:
-        """Rebuild a call from a message; `ValueError` if the message is not one."""
+    def from_nats(
+        cls, headers: Mapping[str, str] | None, body: bytes, sequence: int | None = None
+    ) -> QueuedCall:
+        """Rebuild a call from a message (`sequence`: its place in the dead-letter
+        stream, when read from there); `ValueError` if the message is not one."""
         if not headers:
             raise ValueError("a message without headers")
         try:
@@ -104,6 +109,7 @@ class QueuedCall:
                 error=headers.get("Faas-Error"),
                 attempts=int(headers.get("Faas-Attempts", "0")),
                 last_status=int(status) if status else None,
+                sequence=sequence,
             )
         except (KeyError, TypeError, ValueError) as error:
             raise ValueError(f"not a queued call: {error!r}") from None
@@ -114,7 +120,7 @@ class QueuedCall:
 
     def requeued(self) -> QueuedCall:
         """A dead-lettered call as it is queued again (redrive)."""
-        return replace(self, error=None, attempts=0, last_status=None)
+        return replace(self, error=None, attempts=0, last_status=None, sequence=None)
 
 
 def message_size(headers: Mapping[str, str], body: bytes) -> int:
