@@ -303,24 +303,25 @@ class Broker:
     async def subscribe(
         self, ack_wait: float, max_ack_pending: int
     ) -> JetStreamContext.PullSubscription:
-        """The queue worker's pull subscription on the shared durable consumer."""
+        """The queue worker's pull subscription on the shared durable consumer, brought
+        to these settings first (it outlives workers on the broker's volume: a new
+        `GATEWAY_ASYNC_ACK_WAIT` must reach it)."""
         js = self._jetstream()
         config = ConsumerConfig(
+            name=WORKER_CONSUMER,
             durable_name=WORKER_CONSUMER,
+            filter_subject=CALL_SUBJECT_PREFIX + ">",
             ack_policy=AckPolicy.EXPLICIT,
             ack_wait=ack_wait,
             max_deliver=-1,
             max_ack_pending=max_ack_pending,
         )
-        return await self._call(
-            "subscribe",
-            lambda: js.pull_subscribe(
-                CALL_SUBJECT_PREFIX + ">",
-                durable=WORKER_CONSUMER,
-                stream=CALLS_STREAM,
-                config=config,
-            ),
-        )
+
+        async def subscribe() -> JetStreamContext.PullSubscription:
+            await js.add_consumer(CALLS_STREAM, config)  # creates, or updates in place
+            return await js.pull_subscribe_bind(WORKER_CONSUMER, stream=CALLS_STREAM)
+
+        return await self._call("subscribe", subscribe)
 
     async def pending(self) -> dict[str, int]:
         """Queued calls not yet finished, by call subject (function)."""

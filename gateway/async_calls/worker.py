@@ -5,7 +5,8 @@ retry on another replica, holds and scale from zero) with the provider's view of
 functions. A message is acked only after its outcome is recorded: the status record,
 the callback POST, and the dead-letter copy for a call that failed for good. A worker
 that dies mid-call never acks, so JetStream delivers the call again after `ack_wait`;
-while a call runs, the worker tells JetStream it is still working on it.
+from delivery to ack (the callback and dead-letter copy included) the worker tells
+JetStream it is still working on it.
 
 Retries wait in JetStream (a negative ack with a delay), not in the worker, so a
 worker restart loses no retry. docs/async.md has the whole contract.
@@ -149,6 +150,9 @@ class QueueWorker:
             with contextlib.suppress(Exception):
                 await message.term()
             return
+        # Until the ack (or nak): the callback and the dead-letter copy can take longer
+        # than ack_wait, and without a heartbeat JetStream would run the call again.
+        heartbeat = asyncio.create_task(self._heartbeat(message))
         try:
             await self._run(call, message)
         except GatewayError as error:  # the broker went away: JetStream delivers it again
@@ -159,6 +163,8 @@ class QueueWorker:
             log.exception("call %s: unexpected error; it will be delivered again", call.call_id)
             with contextlib.suppress(Exception):
                 await message.nak(delay=1.0)
+        finally:
+            heartbeat.cancel()
 
     async def _run(self, call: QueuedCall, message: Msg) -> None:
         function = self._provider.lookup(call.function)
@@ -181,14 +187,12 @@ class QueueWorker:
         # Counted before the first await, so concurrent deliveries see each other.
         self._inflight[function.name] += 1
         self._metrics.inflight.labels(function.name).inc()
-        heartbeat = asyncio.create_task(self._heartbeat(message))
         try:
             attempt = status.attempt + 1
             status.state, status.attempt = "running", attempt
             await self._broker.put_status(status)
             result, error = await self._invoke(function, call)
         finally:
-            heartbeat.cancel()
             self._inflight[function.name] -= 1
             self._metrics.inflight.labels(function.name).dec()
         policy = retry_policy(function.labels, self._default_policy)
