@@ -53,6 +53,7 @@ CALLBACK_ATTEMPTS = 3
 DEFER_SECONDS = 0.5
 """How long a call waits in the queue when its function is at `max_inflight`."""
 PENDING_REFRESH_SECONDS = 5.0
+FINAL_STATES = ("succeeded", "failed")
 
 
 class QueueWorker:
@@ -172,6 +173,12 @@ class QueueWorker:
         if status is None:
             status = CallStatus(callId=call.call_id, function=call.function, state="queued")
             status.queuedAt = call.started_at
+        elif status.state in FINAL_STATES:
+            # Finished already (its outcome is recorded last, just before the ack): this
+            # is a delivery again after an ack that never reached JetStream.
+            log.info("call %s: %s already; not run again", call.call_id, status.state)
+            await message.ack_sync(timeout=self._config.publish_timeout)
+            return
         if function is None:
             if not self._provider.status().ready:
                 await message.nak(delay=2.0)
@@ -250,7 +257,8 @@ class QueueWorker:
             status.deadLettered = True
             self._metrics.dead_lettered.labels(call.function).inc()
         await self._broker.put_status(status)
-        await message.ack()
+        # Confirmed: a lost ack would mean a delivery again (which then only acks).
+        await message.ack_sync(timeout=self._config.publish_timeout)
         self._metrics.completed.labels(call.function, str(code or 0)).inc()
         self._metrics.latency.labels(call.function).observe(duration)
 

@@ -5,8 +5,10 @@ run again (review of issue 19, findings 5 and 6)."""
 from __future__ import annotations
 
 import asyncio
+import time
 
 from gateway.async_calls.broker import CALLS_STREAM, WORKER_CONSUMER, Broker
+from gateway.async_calls.messages import CallStatus, QueuedCall
 from gateway.providers.static import StaticProvider
 from tests.gateway.async_calls.conftest import CREDENTIALS
 from tests.gateway.async_calls.harness import (
@@ -18,6 +20,7 @@ from tests.gateway.async_calls.harness import (
 )
 from tests.gateway.async_calls.test_async_calls import enqueue, wait_for_state
 from tests.gateway.harness import BackgroundProcess, GatewayThread
+from tests.support import wait_for
 
 
 def test_a_slow_callback_does_not_run_the_call_twice(
@@ -66,3 +69,40 @@ def test_subscribing_brings_the_consumer_to_the_configured_ack_wait(
             await broker.close()
 
     asyncio.run(scenario())
+
+
+def test_a_finished_call_delivered_again_is_acked_not_run(
+    nats_server: BackgroundProcess, upstream: ScriptedUpstream, provider: StaticProvider
+) -> None:
+    config = async_config(nats_server.port)
+    call = QueuedCall("finished-1", "echo", "POST", "/", (), b"once", started_at=time.time())
+
+    async def redeliver_a_finished_call() -> None:
+        # As after a worker recorded the outcome and its ack was lost.
+        broker = Broker(config, name="test")
+        await broker.start()
+        try:
+            assert await broker.wait_ready(10)
+            await broker.put_status(CallStatus("finished-1", "echo", "succeeded", attempt=1))
+            await broker.enqueue(call, dedupe_id="finished-1")
+        finally:
+            await broker.close()
+
+    async def pending() -> int:
+        broker = Broker(config, name="test")
+        await broker.start()
+        try:
+            assert await broker.wait_ready(10)
+            return sum((await broker.pending()).values())
+        finally:
+            await broker.close()
+
+    asyncio.run(redeliver_a_finished_call())
+    with (
+        GatewayThread(provider, async_calls=config, basic_auth=CREDENTIALS) as gateway,
+        WorkerThread(gateway.config, provider.functions()),
+    ):
+        wait_for(lambda: asyncio.run(pending()) == 0, "the worker to take the call")
+        record = wait_for_state(gateway, "finished-1", "succeeded")
+    assert upstream.received == []
+    assert record["attempt"] == 1
