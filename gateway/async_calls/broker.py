@@ -25,6 +25,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
+import uuid
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
@@ -37,6 +39,7 @@ from nats.js import JetStreamContext
 from nats.js.api import (
     AckPolicy,
     ConsumerConfig,
+    DeliverPolicy,
     KeyValueConfig,
     RetentionPolicy,
     StorageType,
@@ -49,6 +52,8 @@ from gateway.async_calls.messages import (
     DEAD_LETTER_ALLOWANCE,
     DEAD_SUBJECT_PREFIX,
     CallStatus,
+    DeadLetter,
+    DeadLetterPage,
     QueuedCall,
     call_subject,
     dead_subject,
@@ -66,6 +71,13 @@ WORKER_CONSUMER = "faas-queue-worker"
 RECONNECT_SECONDS = 1
 NO_MESSAGE_FOUND = 10057
 """JetStream's error code for a sequence the stream does not hold."""
+LIST_BYTES = 4 * 1024 * 1024
+"""A dead-letter listing stops after this many bytes of headers (then pages on)."""
+LIST_SECONDS = 5.0
+"""A dead-letter listing stops after this long (then pages on)."""
+LIST_BATCH = 256
+MSG_SIZE = "Nats-Msg-Size"
+"""The header a headers-only consumer puts in place of the body: the body's size."""
 
 T = TypeVar("T")
 
@@ -382,28 +394,83 @@ class Broker:
 
     # The dead-letter queue -----------------------------------------------------------------
 
-    async def dead_letters(self, limit: int) -> list[QueuedCall]:
-        """Up to `limit` dead-lettered calls, oldest first."""
+    async def dead_letters(self, limit: int, after: int = 0) -> DeadLetterPage:
+        """Up to `limit` dead-lettered calls after stream sequence `after`, oldest first,
+        without their bodies: headers only (an ephemeral headers-only consumer), and no
+        more than `LIST_BYTES` of them or `LIST_SECONDS` in all; `next` says where the
+        next page starts when there may be more."""
         js = self._jetstream()
 
-        async def collect() -> list[QueuedCall]:
-            found: list[QueuedCall] = []
-            seq = 0
-            while len(found) < limit:
-                try:
-                    message = await js.get_msg(
-                        DEAD_STREAM, seq=seq + 1, next=True, subject=DEAD_SUBJECT_PREFIX + ">"
-                    )
-                except nats.js.errors.NotFoundError:
-                    break
-                seq = message.seq or seq + 1
-                with contextlib.suppress(ValueError):
-                    found.append(
-                        QueuedCall.from_nats(message.headers, message.data or b"", seq)
-                    )
-            return found
+        async def collect() -> DeadLetterPage:
+            info = await js.stream_info(DEAD_STREAM)
+            if info.state.messages == 0 or info.state.last_seq <= after:
+                return DeadLetterPage([], None)
+            name = f"faas-dlq-list-{uuid.uuid4().hex}"
+            config = ConsumerConfig(
+                name=name,
+                filter_subject=DEAD_SUBJECT_PREFIX + ">",
+                deliver_policy=DeliverPolicy.BY_START_SEQUENCE,
+                opt_start_seq=after + 1,
+                ack_policy=AckPolicy.NONE,
+                headers_only=True,
+                mem_storage=True,
+                inactive_threshold=LIST_SECONDS * 2,
+            )
+            await js.add_consumer(DEAD_STREAM, config)
+            subscription = await js.pull_subscribe_bind(name, stream=DEAD_STREAM)
+            found: list[DeadLetter] = []
+            last, size, more = after, 0, True
+            deadline = time.monotonic() + LIST_SECONDS
+            try:
+                while more and len(found) < limit and size < LIST_BYTES:
+                    left = deadline - time.monotonic()
+                    if left <= 0:
+                        break
+                    try:
+                        batch = await subscription.fetch(
+                            min(limit - len(found), LIST_BATCH), timeout=left
+                        )
+                    except TimeoutError:
+                        break
+                    for message in batch:
+                        if size >= LIST_BYTES:  # the rest of this batch: the next page
+                            more = True
+                            break
+                        metadata = message.metadata
+                        last = metadata.sequence.stream
+                        more = metadata.num_pending > 0
+                        headers = message.headers or {}
+                        size += sum(len(name) + len(value) for name, value in headers.items())
+                        with contextlib.suppress(ValueError):
+                            call = QueuedCall.from_nats(headers, b"", last)
+                            found.append(DeadLetter(call, int(headers.get(MSG_SIZE, "0"))))
+            finally:
+                with contextlib.suppress(Exception):  # else it goes when inactive
+                    await subscription.unsubscribe()
+                    await js.delete_consumer(DEAD_STREAM, name)
+            return DeadLetterPage(found, last if more else None)
 
         return await self._call("dead letters", collect)
+
+    async def dead_letter_at(self, sequence: int) -> QueuedCall | None:
+        """The dead-lettered call stored at `sequence`, with its body (None if gone)."""
+        js = self._jetstream()
+
+        async def get() -> QueuedCall | None:
+            try:
+                message = await js.get_msg(DEAD_STREAM, seq=sequence)
+            except nats.js.errors.NotFoundError:
+                return None
+            except nats.js.errors.APIError as error:
+                if error.err_code == NO_MESSAGE_FOUND:
+                    return None
+                raise
+            try:
+                return QueuedCall.from_nats(message.headers, message.data or b"", sequence)
+            except ValueError:
+                return None
+
+        return await self._call("dead letter", get)
 
     async def dead_letter_count(self) -> int:
         """How many calls the dead-letter queue holds."""

@@ -123,6 +123,22 @@ class QueuedCall:
         return replace(self, error=None, attempts=0, last_status=None, sequence=None)
 
 
+@dataclass(frozen=True)
+class DeadLetter:
+    """A dead-lettered call as listed: the call without its body, and the body's size."""
+
+    call: QueuedCall
+    body_bytes: int
+
+
+@dataclass(frozen=True)
+class DeadLetterPage:
+    """A page of the dead-letter queue; `next`: the `after` of the next page, if any."""
+
+    calls: list[DeadLetter]
+    next: int | None
+
+
 def message_size(headers: Mapping[str, str], body: bytes) -> int:
     """The bytes a message takes against the server's `max_payload`: its header block as
     nats-py writes it (`NATS/1.0`, one `Name: value` line each, a blank line) and body."""
