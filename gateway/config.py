@@ -70,7 +70,8 @@ class AsyncConfig:
     status_retention: float = 24 * 3600.0
     # How long dead-lettered calls are kept.
     dead_letter_retention: float = 7 * 24 * 3600.0
-    # The idempotency window: a repeated `X-Idempotency-Key` within it is not run again.
+    # JetStream's de-duplication window for `X-Idempotency-Key`; later repeats are caught
+    # by the status record (docs/async.md).
     idempotency_window: float = 600.0
     # Without a heartbeat from a worker for this long, a call is delivered again.
     ack_wait: float = 30.0

@@ -8,8 +8,10 @@ is the smaller of `GATEWAY_ASYNC_MAX_BODY` and what the server's `max_payload` l
 once the call's headers (and room for a dead-letter note) are counted.
 
 `X-Idempotency-Key`: the call id is derived from the function and the key, and the
-message id is the same, so a client that repeats its POST within the idempotency
-window gets the same call id and JetStream does not queue it again.
+message id is the same, so a client that repeats its POST gets the same call id and the
+call is not queued again: within the idempotency window JetStream drops the repeat
+(publishing again also queues a call whose first publish never landed); later, the
+call's status record says it was queued already (as long as the record is kept).
 """
 
 from __future__ import annotations
@@ -136,8 +138,16 @@ class AsyncEnqueue:
         created = await broker.create_status(
             CallStatus(callId=call_id, function=function.name, state="queued")
         )
-        if not created and idempotency_key is None:
-            raise BadRequest(f"call id {call_id} is in use")  # a uuid4 clash: never in practice
+        if not created:
+            if idempotency_key is None:  # a uuid4 clash: never in practice
+                raise BadRequest(f"call id {call_id} is in use")
+            existing = await broker.get_status(call_id)
+            if existing is not None and (
+                time.time() - existing.queuedAt >= self._config.idempotency_window
+            ):
+                # Queued once already, past JetStream's de-duplication window: a publish
+                # now would run it again under the same id.
+                return call_id
         try:
             await broker.enqueue(call, dedupe_id=call_id)
         except GatewayError:

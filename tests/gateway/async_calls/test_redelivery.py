@@ -1,6 +1,7 @@
 """A call runs once unless a worker really died: the heartbeat lasts until the ack, the
 consumer follows `GATEWAY_ASYNC_ACK_WAIT`, and a finished call delivered again is not
-run again (review of issue 19, findings 5 and 6)."""
+run again, nor is a repeated idempotency key past the window (review of issue 19,
+findings 5, 6 and 8)."""
 
 from __future__ import annotations
 
@@ -106,3 +107,29 @@ def test_a_finished_call_delivered_again_is_acked_not_run(
         record = wait_for_state(gateway, "finished-1", "succeeded")
     assert upstream.received == []
     assert record["attempt"] == 1
+
+
+def test_an_idempotency_key_repeated_after_the_window_is_not_queued_again(
+    nats_server: BackgroundProcess, provider: StaticProvider
+) -> None:
+    window = 1.0
+    config = async_config(nats_server.port, idempotency_window=window)
+
+    async def pending() -> int:
+        broker = Broker(config, name="test")
+        await broker.start()
+        try:
+            assert await broker.wait_ready(10)
+            return sum((await broker.pending()).values())
+        finally:
+            await broker.close()
+
+    key = {"X-Idempotency-Key": "order-44"}
+    with GatewayThread(provider, async_calls=config, basic_auth=CREDENTIALS) as gateway:
+        first = enqueue(gateway, "/async-function/echo", b"a", **key)
+        assert first.status_code == 202
+        time.sleep(window * 3)  # past JetStream's de-duplication window
+        again = enqueue(gateway, "/async-function/echo", b"a", **key)
+        assert again.status_code == 202
+        assert again.headers["X-Call-Id"] == first.headers["X-Call-Id"]
+    assert asyncio.run(pending()) == 1
