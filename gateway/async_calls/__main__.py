@@ -68,6 +68,7 @@ async def run_worker(config: GatewayConfig, stop: asyncio.Event) -> None:
                 callbacks,
                 metrics,
                 waker=cold_start,
+                invoke_credentials=config.basic_auth if config.invoke_auth else None,
             )
             await worker.run(stop)
         finally:

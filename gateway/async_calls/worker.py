@@ -29,10 +29,11 @@ from nats.js import JetStreamContext
 
 from gateway.asgi import header
 from gateway.async_calls.broker import Broker
+from gateway.async_calls.callbacks import callback_authorization
 from gateway.async_calls.messages import CALL_SUBJECT_PREFIX, CallStatus, QueuedCall
 from gateway.async_calls.metrics import WorkerMetrics
 from gateway.async_calls.retry import DEFAULT_POLICY, RetryPolicy, parse_retry_after, retry_policy
-from gateway.config import AsyncConfig
+from gateway.config import AsyncConfig, BasicAuthCredentials
 from gateway.errors import (
     GatewayError,
     LoopDetected,
@@ -70,7 +71,10 @@ class QueueWorker:
         *,
         waker: Waker | None = None,
         default_policy: RetryPolicy = DEFAULT_POLICY,
+        invoke_credentials: BasicAuthCredentials | None = None,
     ) -> None:
+        """`invoke_credentials`: what callbacks to the gateway's own functions carry
+        (`GATEWAY_INVOKE_AUTH`; None: nothing)."""
         self._config = config
         self._broker = broker
         self._provider = provider
@@ -79,6 +83,7 @@ class QueueWorker:
         self._metrics = metrics
         self._waker = waker
         self._default_policy = default_policy
+        self._invoke_credentials = invoke_credentials
         self._inflight: Counter[str] = Counter()
         self._tasks: set[asyncio.Task[None]] = set()
 
@@ -314,6 +319,11 @@ class QueueWorker:
         headers["X-Function-Name"] = call.function
         headers["X-Function-Status"] = str(code or 500)
         headers["X-Duration-Seconds"] = f"{duration:f}"
+        authorization = callback_authorization(
+            call.callback_url, self._config, self._invoke_credentials
+        )
+        if authorization is not None:
+            headers["Authorization"] = authorization
         body = b""
         if result is not None:
             body = result.body
