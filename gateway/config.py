@@ -70,7 +70,8 @@ class AsyncConfig:
     status_retention: float = 24 * 3600.0
     # How long dead-lettered calls are kept.
     dead_letter_retention: float = 7 * 24 * 3600.0
-    # The idempotency window: a repeated `X-Idempotency-Key` within it is not run again.
+    # JetStream's de-duplication window for `X-Idempotency-Key`; later repeats are caught
+    # by the status record (docs/async.md).
     idempotency_window: float = 600.0
     # Without a heartbeat from a worker for this long, a call is delivered again.
     ack_wait: float = 30.0
@@ -79,7 +80,7 @@ class AsyncConfig:
     # A result body up to this size is kept in the call's status.
     result_body_limit: int = 16 * 1024
     publish_timeout: float = 5.0
-    # The queue worker's own port for /metrics and /healthz.
+    # The queue worker's own port for /metrics and /healthz (503 without a broker).
     worker_port: int = 8081
 
     @property

@@ -1,7 +1,8 @@
 """`python -m gateway.async_calls`: the queue worker, a service of its own.
 
 It reads the gateway's configuration (the same variables: provider, timeouts, and
-`GATEWAY_NATS_URL` and the other `GATEWAY_ASYNC_*`), serves its metrics on
+`GATEWAY_NATS_URL` and the other `GATEWAY_ASYNC_*`), serves its metrics and health
+(`/metrics`, `/healthz`: 503 while it has no broker connection) on
 `GATEWAY_ASYNC_WORKER_PORT` and runs queued calls until SIGTERM or SIGINT.
 """
 
@@ -13,10 +14,9 @@ import logging
 import signal
 import sys
 
-from prometheus_client import start_http_server
-
 from gateway.async_calls.broker import Broker
 from gateway.async_calls.metrics import WorkerMetrics
+from gateway.async_calls.monitoring import MonitoringServer
 from gateway.async_calls.worker import QueueWorker
 from gateway.config import ConfigError, GatewayConfig, load_config
 from gateway.proxy.forwarder import Forwarder, upstream_client
@@ -48,7 +48,12 @@ async def run_worker(config: GatewayConfig, stop: asyncio.Event) -> None:
     forwarder = Forwarder(config, resolver, client, hold=cold_start.hold)
     callbacks = Forwarder(config, resolver, client)
     broker = Broker(config.async_calls, name="faas-queue-worker")
-    start_http_server(config.async_calls.worker_port, registry=metrics.registry)
+    monitoring = MonitoringServer(
+        config.async_calls.worker_port,
+        metrics.registry,
+        lambda: None if broker.ready else broker.problem or "not connected",
+    )
+    monitoring.start()
     await provider.start()
     try:
         await forwarder.start()
@@ -63,6 +68,7 @@ async def run_worker(config: GatewayConfig, stop: asyncio.Event) -> None:
                 callbacks,
                 metrics,
                 waker=cold_start,
+                invoke_credentials=config.basic_auth if config.invoke_auth else None,
             )
             await worker.run(stop)
         finally:
@@ -71,6 +77,7 @@ async def run_worker(config: GatewayConfig, stop: asyncio.Event) -> None:
             await forwarder.close()
     finally:
         await provider.close()
+        monitoring.close()
 
 
 def main() -> int:

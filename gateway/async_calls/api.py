@@ -2,10 +2,12 @@
 
 - `GET /system/async/<call-id>`: queued / running (attempt n) / succeeded / failed, the
   status, duration and (small) body; 404 when unknown or past the status retention.
-- `GET /system/async/dlq[?limit=n]`: dead-lettered calls, oldest first.
+- `GET /system/async/dlq[?limit=n&after=seq]`: dead-lettered calls, oldest first, from
+  their headers only (no bodies are read); `next` is the `after` of the next page.
 - `GET /system/async/dlq/<call-id>`: one, with its request body.
 - `POST /system/async/dlq/<call-id>/redrive`, `POST /system/async/dlq/redrive`: queue
-  one, or all, again (their attempts start over).
+  one, or all, again (their attempts start over). Redriving all reads one body at a
+  time and stops after `REDRIVE_SECONDS` (`more`: call it again for the rest).
 - `DELETE /system/async/dlq/<call-id>`, `DELETE /system/async/dlq`: drop one, or all.
 """
 
@@ -32,10 +34,14 @@ from gateway.management.auth import RequireBasicAuth
 Handler = Callable[[Request], Awaitable[Response]]
 DEFAULT_LIST_LIMIT = 100
 MAX_LIST_LIMIT = 1000
+REDRIVE_SECONDS = 20.0
+"""Redriving all stops after this long; the answer's `more` says there is more to do."""
 
 
-def dead_letter_summary(call: QueuedCall, with_body: bool = False) -> dict[str, Any]:
-    """A dead-lettered call as the API shows it."""
+def dead_letter_summary(
+    call: QueuedCall, with_body: bool = False, body_bytes: int | None = None
+) -> dict[str, Any]:
+    """A dead-lettered call as the API shows it (`body_bytes`: listed without its body)."""
     summary: dict[str, Any] = {
         "callId": call.call_id,
         "function": call.function,
@@ -46,7 +52,7 @@ def dead_letter_summary(call: QueuedCall, with_body: bool = False) -> dict[str, 
         "status": call.last_status,
         "queuedAt": call.started_at,
         "callbackUrl": call.callback_url,
-        "bodyBytes": len(call.body),
+        "bodyBytes": len(call.body) if body_bytes is None else body_bytes,
     }
     if with_body:
         summary["headers"] = [list(pair) for pair in call.headers]
@@ -76,12 +82,10 @@ def create_async_api(config: GatewayConfig, broker: Broker | None) -> ASGIApp:
         return JSONResponse(asdict(record))
 
     async def list_dead(request: Request, broker: Broker) -> Response:
-        limit = _limit(request)
-        calls = await broker.dead_letters(limit)
+        page = await broker.dead_letters(_limit(request), _after(request))
         total = await broker.dead_letter_count()
-        return JSONResponse(
-            {"total": total, "calls": [dead_letter_summary(call) for call in calls]}
-        )
+        calls = [dead_letter_summary(dead.call, body_bytes=dead.body_bytes) for dead in page.calls]
+        return JSONResponse({"total": total, "calls": calls, "next": page.next})
 
     async def show_dead(request: Request, broker: Broker) -> Response:
         call = await _dead(request, broker)
@@ -93,14 +97,25 @@ def create_async_api(config: GatewayConfig, broker: Broker | None) -> ASGIApp:
         return JSONResponse({"redriven": [call.call_id]}, status_code=202)
 
     async def redrive_all(request: Request, broker: Broker) -> Response:
-        calls = await broker.dead_letters(_limit(request, MAX_LIST_LIMIT))
-        for call in calls:
-            await redrive(broker, call)
-        return JSONResponse({"redriven": [call.call_id for call in calls]}, status_code=202)
+        # Listed from headers, then one body at a time: never the whole queue in memory.
+        page = await broker.dead_letters(_limit(request, MAX_LIST_LIMIT))
+        deadline = time.monotonic() + REDRIVE_SECONDS
+        redriven: list[str] = []
+        more = page.next is not None
+        for dead in page.calls:
+            if redriven and time.monotonic() > deadline:
+                more = True
+                break
+            sequence = dead.call.sequence
+            call = await broker.dead_letter_at(sequence) if sequence is not None else None
+            if call is not None:  # else: deleted or redriven meanwhile
+                await redrive(broker, call)
+                redriven.append(call.call_id)
+        return JSONResponse({"redriven": redriven, "more": more}, status_code=202)
 
     async def delete_dead(request: Request, broker: Broker) -> Response:
         call = await _dead(request, broker)
-        await broker.remove_dead_letter(call.call_id)
+        await broker.remove_dead_letter(call)
         return JSONResponse({"deleted": [call.call_id]})
 
     async def purge(request: Request, broker: Broker) -> Response:
@@ -122,7 +137,8 @@ def create_async_api(config: GatewayConfig, broker: Broker | None) -> ASGIApp:
 
 
 async def redrive(broker: Broker, call: QueuedCall) -> None:
-    """Queue a dead-lettered call again, its attempts starting over, and drop the copy."""
+    """Queue a dead-lettered call again, its attempts starting over, then drop this copy
+    (by its sequence: should the call fail again at once, its new copy stays)."""
     requeued = call.requeued()
     await broker.put_status(
         CallStatus(
@@ -130,7 +146,7 @@ async def redrive(broker: Broker, call: QueuedCall) -> None:
         )
     )
     await broker.enqueue(requeued, dedupe_id=f"redrive:{call.call_id}:{time.time_ns()}")
-    await broker.remove_dead_letter(call.call_id)
+    await broker.remove_dead_letter(call)
 
 
 def _call_id(request: Request) -> str:
@@ -146,6 +162,15 @@ async def _dead(request: Request, broker: Broker) -> QueuedCall:
     if call is None:
         raise NoRoute(f"no dead-lettered call {call_id!r}")
     return call
+
+
+def _after(request: Request) -> int:
+    raw = request.query_params.get("after", "")
+    if not raw:
+        return 0
+    if not raw.isdigit() or len(raw) > 19:
+        raise BadRequest("after: expected a stream sequence (a non-negative integer)")
+    return int(raw)
 
 
 def _limit(request: Request, default: int = DEFAULT_LIST_LIMIT) -> int:

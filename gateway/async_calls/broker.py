@@ -4,15 +4,20 @@
   retention (a call leaves the stream when a worker acks it), file storage, and a
   de-duplication window: the idempotency window, keyed by `Nats-Msg-Id`.
 - `FAAS_ASYNC_DEAD` (subjects `faas.async.dead.<call-id>`): dead-lettered calls, kept for
-  the dead-letter retention.
+  the dead-letter retention, the latest copy of each call only (a call dead-lettered
+  again replaces its copy: no message-id de-duplication that could drop it).
 - `faas_async_status`: a key-value bucket, the status record of each call by id, kept
   for the status retention.
 - The durable pull consumer `faas-queue-worker` on the calls, which every queue-worker
   replica shares.
 
-`Broker` connects in the background and reconnects by itself: until it is connected,
-every operation raises `BrokerUnavailable` at once with the reason (a 503, never a
-fake accept). docs/async.md explains the design.
+`Broker` connects in the background and reconnects by itself, also after the server
+closed the connection for good (nats-py gives up then, e.g. after a protocol error):
+until it is connected, every operation raises `BrokerUnavailable` at once with the
+reason (a 503, never a fake accept). A message must fit the server's `max_payload`
+(headers included) or the server drops the connection: `check_size` refuses a call
+whose message, or its dead-lettered copy, would not (413). docs/async.md explains the
+design.
 """
 
 from __future__ import annotations
@@ -20,6 +25,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
+import uuid
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
@@ -32,6 +39,7 @@ from nats.js import JetStreamContext
 from nats.js.api import (
     AckPolicy,
     ConsumerConfig,
+    DeliverPolicy,
     KeyValueConfig,
     RetentionPolicy,
     StorageType,
@@ -41,14 +49,18 @@ from nats.js.kv import KeyValue
 
 from gateway.async_calls.messages import (
     CALL_SUBJECT_PREFIX,
+    DEAD_LETTER_ALLOWANCE,
     DEAD_SUBJECT_PREFIX,
     CallStatus,
+    DeadLetter,
+    DeadLetterPage,
     QueuedCall,
     call_subject,
     dead_subject,
+    message_size,
 )
 from gateway.config import AsyncConfig
-from gateway.errors import BrokerUnavailable
+from gateway.errors import BrokerUnavailable, PayloadTooLarge
 
 log = logging.getLogger("gateway.async")
 
@@ -57,6 +69,15 @@ DEAD_STREAM = "FAAS_ASYNC_DEAD"
 STATUS_BUCKET = "faas_async_status"
 WORKER_CONSUMER = "faas-queue-worker"
 RECONNECT_SECONDS = 1
+NO_MESSAGE_FOUND = 10057
+"""JetStream's error code for a sequence the stream does not hold."""
+LIST_BYTES = 4 * 1024 * 1024
+"""A dead-letter listing stops after this many bytes of headers (then pages on)."""
+LIST_SECONDS = 5.0
+"""A dead-letter listing stops after this long (then pages on)."""
+LIST_BATCH = 256
+MSG_SIZE = "Nats-Msg-Size"
+"""The header a headers-only consumer puts in place of the body: the body's size."""
 
 T = TypeVar("T")
 
@@ -73,12 +94,25 @@ class Broker:
         self._ready = asyncio.Event()
         self._problem = "not connected yet"
         self._connecting: asyncio.Task[None] | None = None
+        self._closing = False
+        self._generation = 0
 
     @property
     def ready(self) -> bool:
         """Connected, with the streams and bucket in place."""
         client = self._client
         return self._ready.is_set() and client is not None and client.is_connected
+
+    @property
+    def generation(self) -> int:
+        """Counts connections made: a subscription from an older one is gone."""
+        return self._generation
+
+    @property
+    def max_payload(self) -> int | None:
+        """The largest message (headers and body) the server takes; None if not connected."""
+        client = self._client
+        return client.max_payload if self.ready and client is not None else None
 
     @property
     def problem(self) -> str:
@@ -102,6 +136,7 @@ class Broker:
 
     async def close(self) -> None:
         """Stop connecting, and drain and close the connection."""
+        self._closing = True
         if self._connecting is not None:
             self._connecting.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -122,6 +157,20 @@ class Broker:
         async def on_disconnected() -> None:
             log.warning("NATS: disconnected from %s", self._config.nats_url)
 
+        async def on_closed() -> None:
+            # nats-py closes for good on a protocol error from the server (and never
+            # reconnects then): start over, unless this is `close` or a failed attempt
+            # of the loop below, which retries by itself.
+            if self._closing or (self._connecting is not None and not self._connecting.done()):
+                return
+            client = self._client
+            error = client.last_error if client is not None else None
+            self._problem = f"connection to {self._config.nats_url} closed: {error!r}"
+            log.warning("NATS: %s; connecting again", self._problem)
+            self._ready.clear()
+            self._client, self._js, self._status = None, None, None
+            self._connecting = asyncio.create_task(self._connect())
+
         while True:
             try:
                 client = await nats.connect(
@@ -134,10 +183,12 @@ class Broker:
                     error_cb=on_error,
                     reconnected_cb=on_reconnected,
                     disconnected_cb=on_disconnected,
+                    closed_cb=on_closed,
                 )
                 self._client = client
                 self._js = client.jetstream(timeout=self._config.publish_timeout)
                 await self._ensure_streams()
+                self._generation += 1
                 self._ready.set()
                 log.info("NATS: connected to %s", self._config.nats_url)
                 return
@@ -173,6 +224,7 @@ class Broker:
                 storage=StorageType.FILE,
                 max_age=config.dead_letter_retention,
                 duplicate_window=min(120.0, config.dead_letter_retention),
+                max_msgs_per_subject=1,
             ),
         )
         try:
@@ -206,12 +258,34 @@ class Broker:
 
     # Calls ------------------------------------------------------------------------------
 
+    def check_size(self, call: QueuedCall, dedupe_id: str) -> None:
+        """`PayloadTooLarge` unless `call`'s message, and its dead-lettered copy, fit the
+        server's `max_payload` (`BrokerUnavailable` when not connected)."""
+        self._jetstream()
+        limit = self.max_payload
+        if limit is None:
+            raise BrokerUnavailable(f"message broker unavailable: {self.problem}")
+        headers = self._call_headers(call, dedupe_id)
+        size = message_size(headers, call.body) + DEAD_LETTER_ALLOWANCE
+        if size > limit:
+            room = max(0, limit - (size - len(call.body)))
+            raise PayloadTooLarge(
+                f"body: {len(call.body)} bytes; the message broker takes {room} with "
+                f"these headers (its max_payload is {limit} bytes)"
+            )
+
+    @staticmethod
+    def _call_headers(call: QueuedCall, dedupe_id: str) -> dict[str, str]:
+        headers = call.nats_headers()
+        headers["Nats-Msg-Id"] = dedupe_id
+        return headers
+
     async def enqueue(self, call: QueuedCall, dedupe_id: str) -> bool:
         """Queue `call`, returning once JetStream has stored it; True if it was a
         duplicate of one stored within the idempotency window (not queued again)."""
         js = self._jetstream()
-        headers = call.nats_headers()
-        headers["Nats-Msg-Id"] = dedupe_id
+        self.check_size(call, dedupe_id)
+        headers = self._call_headers(call, dedupe_id)
         ack = await self._call(
             "publish",
             lambda: js.publish(
@@ -221,10 +295,16 @@ class Broker:
         return bool(ack.duplicate)
 
     async def dead_letter(self, call: QueuedCall) -> None:
-        """Store a dead-lettered call (once per call id), waiting for JetStream's ack."""
+        """Store a dead-lettered call, waiting for JetStream's ack. It replaces an older
+        copy of the same call (a redriven call that failed again, or a delivery again
+        after a worker died before its ack); no message id, so nothing de-duplicates it
+        away."""
         js = self._jetstream()
         headers = call.nats_headers()
-        headers["Nats-Msg-Id"] = f"dead:{call.call_id}:{call.attempts}"
+        limit = self.max_payload
+        if limit is not None and message_size(headers, call.body) > limit:
+            # Sent anyway, the server would close the connection.
+            raise PayloadTooLarge(f"dead-letter copy of {call.call_id}: over {limit} bytes")
         await self._call(
             "dead-letter",
             lambda: js.publish(
@@ -235,24 +315,25 @@ class Broker:
     async def subscribe(
         self, ack_wait: float, max_ack_pending: int
     ) -> JetStreamContext.PullSubscription:
-        """The queue worker's pull subscription on the shared durable consumer."""
+        """The queue worker's pull subscription on the shared durable consumer, brought
+        to these settings first (it outlives workers on the broker's volume: a new
+        `GATEWAY_ASYNC_ACK_WAIT` must reach it)."""
         js = self._jetstream()
         config = ConsumerConfig(
+            name=WORKER_CONSUMER,
             durable_name=WORKER_CONSUMER,
+            filter_subject=CALL_SUBJECT_PREFIX + ">",
             ack_policy=AckPolicy.EXPLICIT,
             ack_wait=ack_wait,
             max_deliver=-1,
             max_ack_pending=max_ack_pending,
         )
-        return await self._call(
-            "subscribe",
-            lambda: js.pull_subscribe(
-                CALL_SUBJECT_PREFIX + ">",
-                durable=WORKER_CONSUMER,
-                stream=CALLS_STREAM,
-                config=config,
-            ),
-        )
+
+        async def subscribe() -> JetStreamContext.PullSubscription:
+            await js.add_consumer(CALLS_STREAM, config)  # creates, or updates in place
+            return await js.pull_subscribe_bind(WORKER_CONSUMER, stream=CALLS_STREAM)
+
+        return await self._call("subscribe", subscribe)
 
     async def pending(self) -> dict[str, int]:
         """Queued calls not yet finished, by call subject (function)."""
@@ -313,26 +394,83 @@ class Broker:
 
     # The dead-letter queue -----------------------------------------------------------------
 
-    async def dead_letters(self, limit: int) -> list[QueuedCall]:
-        """Up to `limit` dead-lettered calls, oldest first."""
+    async def dead_letters(self, limit: int, after: int = 0) -> DeadLetterPage:
+        """Up to `limit` dead-lettered calls after stream sequence `after`, oldest first,
+        without their bodies: headers only (an ephemeral headers-only consumer), and no
+        more than `LIST_BYTES` of them or `LIST_SECONDS` in all; `next` says where the
+        next page starts when there may be more."""
         js = self._jetstream()
 
-        async def collect() -> list[QueuedCall]:
-            found: list[QueuedCall] = []
-            seq = 0
-            while len(found) < limit:
-                try:
-                    message = await js.get_msg(
-                        DEAD_STREAM, seq=seq + 1, next=True, subject=DEAD_SUBJECT_PREFIX + ">"
-                    )
-                except nats.js.errors.NotFoundError:
-                    break
-                seq = message.seq or seq + 1
-                with contextlib.suppress(ValueError):
-                    found.append(QueuedCall.from_nats(message.headers, message.data or b""))
-            return found
+        async def collect() -> DeadLetterPage:
+            info = await js.stream_info(DEAD_STREAM)
+            if info.state.messages == 0 or info.state.last_seq <= after:
+                return DeadLetterPage([], None)
+            name = f"faas-dlq-list-{uuid.uuid4().hex}"
+            config = ConsumerConfig(
+                name=name,
+                filter_subject=DEAD_SUBJECT_PREFIX + ">",
+                deliver_policy=DeliverPolicy.BY_START_SEQUENCE,
+                opt_start_seq=after + 1,
+                ack_policy=AckPolicy.NONE,
+                headers_only=True,
+                mem_storage=True,
+                inactive_threshold=LIST_SECONDS * 2,
+            )
+            await js.add_consumer(DEAD_STREAM, config)
+            subscription = await js.pull_subscribe_bind(name, stream=DEAD_STREAM)
+            found: list[DeadLetter] = []
+            last, size, more = after, 0, True
+            deadline = time.monotonic() + LIST_SECONDS
+            try:
+                while more and len(found) < limit and size < LIST_BYTES:
+                    left = deadline - time.monotonic()
+                    if left <= 0:
+                        break
+                    try:
+                        batch = await subscription.fetch(
+                            min(limit - len(found), LIST_BATCH), timeout=left
+                        )
+                    except TimeoutError:
+                        break
+                    for message in batch:
+                        if size >= LIST_BYTES:  # the rest of this batch: the next page
+                            more = True
+                            break
+                        metadata = message.metadata
+                        last = metadata.sequence.stream
+                        more = metadata.num_pending > 0
+                        headers = message.headers or {}
+                        size += sum(len(name) + len(value) for name, value in headers.items())
+                        with contextlib.suppress(ValueError):
+                            call = QueuedCall.from_nats(headers, b"", last)
+                            found.append(DeadLetter(call, int(headers.get(MSG_SIZE, "0"))))
+            finally:
+                with contextlib.suppress(Exception):  # else it goes when inactive
+                    await subscription.unsubscribe()
+                    await js.delete_consumer(DEAD_STREAM, name)
+            return DeadLetterPage(found, last if more else None)
 
         return await self._call("dead letters", collect)
+
+    async def dead_letter_at(self, sequence: int) -> QueuedCall | None:
+        """The dead-lettered call stored at `sequence`, with its body (None if gone)."""
+        js = self._jetstream()
+
+        async def get() -> QueuedCall | None:
+            try:
+                message = await js.get_msg(DEAD_STREAM, seq=sequence)
+            except nats.js.errors.NotFoundError:
+                return None
+            except nats.js.errors.APIError as error:
+                if error.err_code == NO_MESSAGE_FOUND:
+                    return None
+                raise
+            try:
+                return QueuedCall.from_nats(message.headers, message.data or b"", sequence)
+            except ValueError:
+                return None
+
+        return await self._call("dead letter", get)
 
     async def dead_letter_count(self) -> int:
         """How many calls the dead-letter queue holds."""
@@ -350,18 +488,28 @@ class Broker:
             except nats.js.errors.NotFoundError:
                 return None
             try:
-                return QueuedCall.from_nats(message.headers, message.data or b"")
+                return QueuedCall.from_nats(message.headers, message.data or b"", message.seq)
             except ValueError:
                 return None
 
         return await self._call("dead letter", get)
 
-    async def remove_dead_letter(self, call_id: str) -> None:
-        """Drop one call from the dead-letter queue."""
+    async def remove_dead_letter(self, call: QueuedCall) -> None:
+        """Drop this copy of a dead-lettered call (read from the stream, so with its
+        sequence): a newer copy of the same call, stored since, stays."""
         js = self._jetstream()
-        await self._call(
-            "purge", lambda: js.purge_stream(DEAD_STREAM, subject=dead_subject(call_id))
-        )
+        if call.sequence is None:
+            raise ValueError("remove_dead_letter: a copy read from the dead-letter stream")
+        sequence = call.sequence
+
+        async def delete() -> None:
+            try:
+                await js.delete_msg(DEAD_STREAM, sequence)
+            except nats.js.errors.APIError as error:
+                if error.err_code != NO_MESSAGE_FOUND:  # else: replaced, or gone already
+                    raise
+
+        await self._call("delete", delete)
 
     async def purge_dead_letters(self) -> int:
         """Empty the dead-letter queue; how many calls it held."""

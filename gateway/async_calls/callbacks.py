@@ -6,12 +6,17 @@ is allowed when it starts with one of the configured prefixes (by default the
 gateway's own `/function/` path) compared part by part: scheme, host and port exactly,
 the path by whole segments, and no `.`/`..` segments or user info that could step
 outside the prefix.
+
+A callback to the gateway's own functions carries the invoke credentials when
+`GATEWAY_INVOKE_AUTH` is on (`callback_authorization`), else it would get a 401.
 """
 
 from __future__ import annotations
 
+import base64
 from urllib.parse import SplitResult, unquote, urlsplit
 
+from gateway.config import AsyncConfig, BasicAuthCredentials
 from gateway.errors import BadRequest
 
 _DEFAULT_PORTS = {"http": 80, "https": 443}
@@ -65,3 +70,18 @@ def check_callback(url: str, prefixes: tuple[str, ...]) -> str:
             f"{', '.join(prefixes)} (GATEWAY_ASYNC_CALLBACK_ALLOWLIST)"
         )
     return url
+
+
+def callback_authorization(
+    url: str, config: AsyncConfig, credentials: BasicAuthCredentials | None
+) -> str | None:
+    """The `Authorization` a callback to `url` carries: the invoke credentials when the
+    gateway requires them (`GATEWAY_INVOKE_AUTH`) and `url` is one of this gateway's
+    functions (`<gateway_url>/function/...`), else None. The caller of an async call had
+    to show those credentials already, and no other path of the gateway gets them."""
+    if credentials is None:
+        return None
+    if not callback_allowed(url, (config.gateway_url.rstrip("/") + "/function/",)):
+        return None
+    token = f"{credentials.user}:{credentials.password}".encode()
+    return "Basic " + base64.b64encode(token).decode("ascii")

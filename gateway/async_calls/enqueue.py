@@ -3,15 +3,20 @@
 The answer is `202 Accepted` with the call's `X-Call-Id` only once JetStream has stored
 the call (a publish with ack): a 202 is a promise the queue keeps. Refused at once:
 an unknown function (404), a body over `GATEWAY_ASYNC_MAX_BODY` (413), a callback URL
-off the allow-list (400), the broker unreachable (503, with the reason).
+off the allow-list (400), the broker unreachable (503, with the reason). The body limit
+is the smaller of `GATEWAY_ASYNC_MAX_BODY` and what the server's `max_payload` leaves
+once the call's headers (and room for a dead-letter note) are counted.
 
 `X-Idempotency-Key`: the call id is derived from the function and the key, and the
-message id is the same, so a client that repeats its POST within the idempotency
-window gets the same call id and JetStream does not queue it again.
+message id is the same, so a client that repeats its POST gets the same call id and the
+call is not queued again: within the idempotency window JetStream drops the repeat
+(publishing again also queues a call whose first publish never landed); later, the
+call's status record says it was queued already (as long as the record is kept).
 """
 
 from __future__ import annotations
 
+import contextlib
 import time
 import uuid
 from collections.abc import Callable
@@ -104,7 +109,10 @@ class AsyncEnqueue:
             callback_url = check_callback(callback.decode("latin-1").strip(), self._callbacks)
         key = header(headers, b"x-idempotency-key")
         idempotency_key = key.decode("latin-1").strip() if key else None
-        body = await read_bounded_body(scope["headers"], receive, self._config.max_body)
+        broker = self._broker
+        # The server's max_payload bounds the body too (check_size below is exact).
+        body_limit = min(self._config.max_body, broker.max_payload or self._config.max_body)
+        body = await read_bounded_body(scope["headers"], receive, body_limit)
         call_id = call_id_for(function.name, idempotency_key)
         started_at = time.time()
         stored = [
@@ -125,14 +133,28 @@ class AsyncEnqueue:
             callback_url=callback_url,
             client_address=client[0] if client else None,
         )
-        broker = self._broker
+        broker.check_size(call, dedupe_id=call_id)
         # The record first: a worker may finish the call before a later write would land.
         created = await broker.create_status(
             CallStatus(callId=call_id, function=function.name, state="queued")
         )
-        if not created and idempotency_key is None:
-            raise BadRequest(f"call id {call_id} is in use")  # a uuid4 clash: never in practice
-        await broker.enqueue(call, dedupe_id=call_id)
+        if not created:
+            if idempotency_key is None:  # a uuid4 clash: never in practice
+                raise BadRequest(f"call id {call_id} is in use")
+            existing = await broker.get_status(call_id)
+            if existing is not None and (
+                time.time() - existing.queuedAt >= self._config.idempotency_window
+            ):
+                # Queued once already, past JetStream's de-duplication window: a publish
+                # now would run it again under the same id.
+                return call_id
+        try:
+            await broker.enqueue(call, dedupe_id=call_id)
+        except GatewayError:
+            if created:  # not queued: no record saying it is
+                with contextlib.suppress(GatewayError):
+                    await broker.delete_status(call_id)
+            raise
         return call_id
 
     def _find(self, name: str) -> Function:

@@ -22,6 +22,13 @@ _SUBJECT_UNSAFE = re.compile(r"[^A-Za-z0-9_-]")
 CALL_ID_PATTERN = re.compile(r"[A-Za-z0-9_-]{1,64}")
 """Call ids the gateway makes (uuids); the only ones the status and DLQ endpoints accept."""
 
+MAX_ERROR_CHARS = 500
+"""A dead-lettered copy's `Faas-Error` is cut to this many bytes (ASCII, escaped)."""
+DEAD_LETTER_ALLOWANCE = 1024
+"""Bytes a call's message may grow by when it is dead-lettered (`Faas-Error` at most
+`MAX_ERROR_CHARS`, `Faas-Attempts`, `Faas-Status`): a call is accepted only if its
+dead-lettered copy would still fit the server's `max_payload` too."""
+
 State = Literal["queued", "running", "succeeded", "failed"]
 
 
@@ -52,6 +59,8 @@ class QueuedCall:
     error: str | None = None
     attempts: int = 0
     last_status: int | None = None
+    # Set when read from the dead-letter stream: that copy's sequence there.
+    sequence: int | None = None
 
     def nats_headers(self) -> dict[str, str]:
         """The message's NATS headers (everything but the body)."""
@@ -68,15 +77,20 @@ class QueuedCall:
         if self.client_address:
             headers["Faas-Client"] = self.client_address
         if self.error is not None:
-            headers["Faas-Error"] = self.error.replace("\r", " ").replace("\n", " ")
+            error = self.error.replace("\r", " ").replace("\n", " ")
+            error_bytes = error.encode("ascii", "backslashreplace")[:MAX_ERROR_CHARS]
+            headers["Faas-Error"] = error_bytes.decode("ascii")
             headers["Faas-Attempts"] = str(self.attempts)
             if self.last_status is not None:
                 headers["Faas-Status"] = str(self.last_status)
         return headers
 
     @classmethod
-    def from_nats(cls, headers: Mapping[str, str] | None, body: bytes) -> QueuedCall:
-        """Rebuild a call from a message; `ValueError` if the message is not one."""
+    def from_nats(
+        cls, headers: Mapping[str, str] | None, body: bytes, sequence: int | None = None
+    ) -> QueuedCall:
+        """Rebuild a call from a message (`sequence`: its place in the dead-letter
+        stream, when read from there); `ValueError` if the message is not one."""
         if not headers:
             raise ValueError("a message without headers")
         try:
@@ -95,6 +109,7 @@ class QueuedCall:
                 error=headers.get("Faas-Error"),
                 attempts=int(headers.get("Faas-Attempts", "0")),
                 last_status=int(status) if status else None,
+                sequence=sequence,
             )
         except (KeyError, TypeError, ValueError) as error:
             raise ValueError(f"not a queued call: {error!r}") from None
@@ -105,7 +120,30 @@ class QueuedCall:
 
     def requeued(self) -> QueuedCall:
         """A dead-lettered call as it is queued again (redrive)."""
-        return replace(self, error=None, attempts=0, last_status=None)
+        return replace(self, error=None, attempts=0, last_status=None, sequence=None)
+
+
+@dataclass(frozen=True)
+class DeadLetter:
+    """A dead-lettered call as listed: the call without its body, and the body's size."""
+
+    call: QueuedCall
+    body_bytes: int
+
+
+@dataclass(frozen=True)
+class DeadLetterPage:
+    """A page of the dead-letter queue; `next`: the `after` of the next page, if any."""
+
+    calls: list[DeadLetter]
+    next: int | None
+
+
+def message_size(headers: Mapping[str, str], body: bytes) -> int:
+    """The bytes a message takes against the server's `max_payload`: its header block as
+    nats-py writes it (`NATS/1.0`, one `Name: value` line each, a blank line) and body."""
+    lines = sum(len(name) + len(value.strip().encode()) + 4 for name, value in headers.items())
+    return len(b"NATS/1.0\r\n") + lines + 2 + len(body)
 
 
 @dataclass

@@ -5,7 +5,8 @@ retry on another replica, holds and scale from zero) with the provider's view of
 functions. A message is acked only after its outcome is recorded: the status record,
 the callback POST, and the dead-letter copy for a call that failed for good. A worker
 that dies mid-call never acks, so JetStream delivers the call again after `ack_wait`;
-while a call runs, the worker tells JetStream it is still working on it.
+from delivery to ack (the callback and dead-letter copy included) the worker tells
+JetStream it is still working on it.
 
 Retries wait in JetStream (a negative ack with a delay), not in the worker, so a
 worker restart loses no retry. docs/async.md has the whole contract.
@@ -28,10 +29,11 @@ from nats.js import JetStreamContext
 
 from gateway.asgi import header
 from gateway.async_calls.broker import Broker
+from gateway.async_calls.callbacks import callback_authorization
 from gateway.async_calls.messages import CALL_SUBJECT_PREFIX, CallStatus, QueuedCall
 from gateway.async_calls.metrics import WorkerMetrics
 from gateway.async_calls.retry import DEFAULT_POLICY, RetryPolicy, parse_retry_after, retry_policy
-from gateway.config import AsyncConfig
+from gateway.config import AsyncConfig, BasicAuthCredentials
 from gateway.errors import (
     GatewayError,
     LoopDetected,
@@ -52,6 +54,7 @@ CALLBACK_ATTEMPTS = 3
 DEFER_SECONDS = 0.5
 """How long a call waits in the queue when its function is at `max_inflight`."""
 PENDING_REFRESH_SECONDS = 5.0
+FINAL_STATES = ("succeeded", "failed")
 
 
 class QueueWorker:
@@ -68,7 +71,10 @@ class QueueWorker:
         *,
         waker: Waker | None = None,
         default_policy: RetryPolicy = DEFAULT_POLICY,
+        invoke_credentials: BasicAuthCredentials | None = None,
     ) -> None:
+        """`invoke_credentials`: what callbacks to the gateway's own functions carry
+        (`GATEWAY_INVOKE_AUTH`; None: nothing)."""
         self._config = config
         self._broker = broker
         self._provider = provider
@@ -77,6 +83,7 @@ class QueueWorker:
         self._metrics = metrics
         self._waker = waker
         self._default_policy = default_policy
+        self._invoke_credentials = invoke_credentials
         self._inflight: Counter[str] = Counter()
         self._tasks: set[asyncio.Task[None]] = set()
 
@@ -84,6 +91,7 @@ class QueueWorker:
         """Fetch and run calls until `stop`; then let the calls running finish."""
         refresher = asyncio.create_task(self._refresh_pending(stop))
         subscription: JetStreamContext.PullSubscription | None = None
+        generation = 0
         concurrency = self._config.worker_concurrency
         try:
             while not stop.is_set():
@@ -91,13 +99,16 @@ class QueueWorker:
                     subscription = None
                     await _sleep_until(stop, 0.2)
                     continue
-                if subscription is None:
+                if subscription is None or generation != self._broker.generation:
+                    # A new connection (the old one closed for good): subscribe on it.
+                    generation = self._broker.generation
                     try:
                         subscription = await self._broker.subscribe(
                             self._config.ack_wait, max_ack_pending=10_000
                         )
                     except GatewayError as error:
                         log.warning("cannot subscribe: %s", error.message)
+                        subscription = None
                         await _sleep_until(stop, 1.0)
                         continue
                 free = concurrency - len(self._tasks)
@@ -145,6 +156,9 @@ class QueueWorker:
             with contextlib.suppress(Exception):
                 await message.term()
             return
+        # Until the ack (or nak): the callback and the dead-letter copy can take longer
+        # than ack_wait, and without a heartbeat JetStream would run the call again.
+        heartbeat = asyncio.create_task(self._heartbeat(message))
         try:
             await self._run(call, message)
         except GatewayError as error:  # the broker went away: JetStream delivers it again
@@ -155,6 +169,8 @@ class QueueWorker:
             log.exception("call %s: unexpected error; it will be delivered again", call.call_id)
             with contextlib.suppress(Exception):
                 await message.nak(delay=1.0)
+        finally:
+            heartbeat.cancel()
 
     async def _run(self, call: QueuedCall, message: Msg) -> None:
         function = self._provider.lookup(call.function)
@@ -162,6 +178,12 @@ class QueueWorker:
         if status is None:
             status = CallStatus(callId=call.call_id, function=call.function, state="queued")
             status.queuedAt = call.started_at
+        elif status.state in FINAL_STATES:
+            # Finished already (its outcome is recorded last, just before the ack): this
+            # is a delivery again after an ack that never reached JetStream.
+            log.info("call %s: %s already; not run again", call.call_id, status.state)
+            await message.ack_sync(timeout=self._config.publish_timeout)
+            return
         if function is None:
             if not self._provider.status().ready:
                 await message.nak(delay=2.0)
@@ -177,14 +199,12 @@ class QueueWorker:
         # Counted before the first await, so concurrent deliveries see each other.
         self._inflight[function.name] += 1
         self._metrics.inflight.labels(function.name).inc()
-        heartbeat = asyncio.create_task(self._heartbeat(message))
         try:
             attempt = status.attempt + 1
             status.state, status.attempt = "running", attempt
             await self._broker.put_status(status)
             result, error = await self._invoke(function, call)
         finally:
-            heartbeat.cancel()
             self._inflight[function.name] -= 1
             self._metrics.inflight.labels(function.name).dec()
         policy = retry_policy(function.labels, self._default_policy)
@@ -242,7 +262,8 @@ class QueueWorker:
             status.deadLettered = True
             self._metrics.dead_lettered.labels(call.function).inc()
         await self._broker.put_status(status)
-        await message.ack()
+        # Confirmed: a lost ack would mean a delivery again (which then only acks).
+        await message.ack_sync(timeout=self._config.publish_timeout)
         self._metrics.completed.labels(call.function, str(code or 0)).inc()
         self._metrics.latency.labels(call.function).observe(duration)
 
@@ -301,6 +322,11 @@ class QueueWorker:
         headers["X-Function-Name"] = call.function
         headers["X-Function-Status"] = str(code or 500)
         headers["X-Duration-Seconds"] = f"{duration:f}"
+        authorization = callback_authorization(
+            call.callback_url, self._config, self._invoke_credentials
+        )
+        if authorization is not None:
+            headers["Authorization"] = authorization
         body = b""
         if result is not None:
             body = result.body

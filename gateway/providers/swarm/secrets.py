@@ -11,9 +11,11 @@ Docker secrets cannot change. Version 1 of `api-key` is the Docker secret `api-k
 an update creates version n+1 as `api-key_<n+1>` (`_` is never part of a name the API
 takes, so no other secret can hold that Docker name), points every function that mounts
 an older version at it (a rolling update, in each service's order: start-first for
-functions the API deployed), and removes the versions before the one just replaced.
-That one stays until the next update or the removal: replicas still draining read it,
-and a rolled-back update (`failure_action: rollback`) mounts it again.
+functions the API deployed; the services are listed twice, for a deploy that read the
+versions before the new one existed and landed during the first roll), and removes
+the versions before the one just replaced. That one stays until the next update or the
+removal: replicas still draining read it, and a rolled-back update
+(`failure_action: rollback`) mounts it again.
 
 A function reads its secret at `/var/openfaas/secrets/<name>` (where OpenFaaS mounts it)
 and at `/run/secrets/<name>` (where Docker would), whatever the version.
@@ -169,7 +171,11 @@ class SwarmSecrets:
         versions = self._versions(client, name)
         current = versions[-1]
         new = self._create_version(client, name, current.version + 1, value)
-        rolled = self._roll(client, frozenset(secret.id for secret in versions), new)
+        old_ids = frozenset(secret.id for secret in versions)
+        rolled = self._roll(client, old_ids, new)
+        # A deploy that read the versions before `new` existed may have created its
+        # service after the roll listed them: look once more.
+        rolled = sorted({*rolled, *self._roll(client, old_ids, new)})
         for old in versions[:-1]:
             self._remove_version(client, old, quietly=True)
         log.info("secret %s: version %d; rolled %s", name, new.version, rolled or "no function")

@@ -4,7 +4,7 @@ against the fake engine (every `APIClient` call checked against the SDK's signat
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
@@ -161,6 +161,34 @@ def test_update_retries_a_service_that_changed_in_between(
     engine.refuse("update_service", 500, "rpc error: code = Unknown desc = update out of sequence")
     assert run(provider.update_secret("api-key", b"two")) == ["hello"]
     assert mounts(engine, "hello")[0] == ("api-key_2", OPENFAAS_PATH)
+
+
+def test_update_also_rolls_a_function_deployed_while_it_rolled(
+    engine: FakeDockerClient, provider: SwarmProvider, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Review 1, finding 10: a deploy that read the versions before the new one existed
+    # and created its service after the roll had listed the services kept the old value.
+    run(provider.create_secret("api-key", b"one"))
+    deploy(provider, "hello", "api-key")
+    version_1 = engine.secret("api-key")["ID"]
+    listed: Callable[..., Any] = engine.api.services
+    late: list[str] = []
+
+    def services(*args: Any, **kwargs: Any) -> Any:
+        found = listed(*args, **kwargs)
+        if not late and "api-key_2" in engine.secret_names():
+            attrs = service_attrs("late")
+            attrs["Spec"]["TaskTemplate"]["ContainerSpec"]["Secrets"] = [
+                {"SecretID": version_1, "SecretName": "api-key", "File": {"Name": name}}
+                for name in (OPENFAAS_PATH, "api-key")
+            ]
+            late.append(engine.create_service(attrs))
+        return found
+
+    monkeypatch.setattr(engine.api, "services", services)
+    assert run(provider.update_secret("api-key", b"two")) == ["hello", "late"]
+    assert late
+    assert mounts(engine, "late") == [("api-key_2", OPENFAAS_PATH), ("api-key_2", "api-key")]
 
 
 def test_update_leaves_services_that_are_not_functions_alone(

@@ -1,0 +1,135 @@
+"""A call runs once unless a worker really died: the heartbeat lasts until the ack, the
+consumer follows `GATEWAY_ASYNC_ACK_WAIT`, and a finished call delivered again is not
+run again, nor is a repeated idempotency key past the window (review of issue 19,
+findings 5, 6 and 8)."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+from gateway.async_calls.broker import CALLS_STREAM, WORKER_CONSUMER, Broker
+from gateway.async_calls.messages import CallStatus, QueuedCall
+from gateway.providers.static import StaticProvider
+from tests.gateway.async_calls.conftest import CREDENTIALS
+from tests.gateway.async_calls.harness import (
+    Received,
+    Reply,
+    ScriptedUpstream,
+    WorkerThread,
+    async_config,
+)
+from tests.gateway.async_calls.test_async_calls import enqueue, wait_for_state
+from tests.gateway.harness import BackgroundProcess, GatewayThread
+from tests.support import wait_for
+
+
+def test_a_slow_callback_does_not_run_the_call_twice(
+    nats_server: BackgroundProcess, upstream: ScriptedUpstream, provider: StaticProvider
+) -> None:
+    ack_wait = 1.0
+
+    def slow_callback(request: Received, seen: int) -> Reply:
+        if request.path.startswith("/callback"):
+            upstream.release.wait(ack_wait * 3.5)  # longer than ack_wait, heartbeats go on
+        return 200, {}, b"done"
+
+    upstream.script = slow_callback
+    config = async_config(
+        nats_server.port, ack_wait=ack_wait, callback_allowlist=(f"{upstream.url}/callback",)
+    )
+    with (
+        GatewayThread(provider, async_calls=config, basic_auth=CREDENTIALS) as gateway,
+        WorkerThread(gateway.config, provider.functions()),
+    ):
+        callback = {"X-Callback-Url": f"{upstream.url}/callback/1"}
+        response = enqueue(gateway, "/async-function/echo", b"hello", **callback)
+        record = wait_for_state(gateway, response.headers["X-Call-Id"], "succeeded")
+    assert record["attempt"] == 1
+    calls = [r for r in upstream.received if not r.path.startswith("/callback")]
+    assert len(calls) == 1
+    assert len(upstream.requests_to("/callback")) == 1
+
+
+def test_subscribing_brings_the_consumer_to_the_configured_ack_wait(
+    nats_server: BackgroundProcess,
+) -> None:
+    async def scenario() -> None:
+        broker = Broker(async_config(nats_server.port), name="test")
+        await broker.start()
+        try:
+            assert await broker.wait_ready(10)
+            first = await broker.subscribe(2.0, max_ack_pending=100)
+            await first.unsubscribe()
+            await broker.subscribe(7.0, max_ack_pending=100)
+            client = broker._client
+            assert client is not None
+            info = await client.jetstream().consumer_info(CALLS_STREAM, WORKER_CONSUMER)
+            assert info.config.ack_wait == 7.0
+        finally:
+            await broker.close()
+
+    asyncio.run(scenario())
+
+
+def test_a_finished_call_delivered_again_is_acked_not_run(
+    nats_server: BackgroundProcess, upstream: ScriptedUpstream, provider: StaticProvider
+) -> None:
+    config = async_config(nats_server.port)
+    call = QueuedCall("finished-1", "echo", "POST", "/", (), b"once", started_at=time.time())
+
+    async def redeliver_a_finished_call() -> None:
+        # As after a worker recorded the outcome and its ack was lost.
+        broker = Broker(config, name="test")
+        await broker.start()
+        try:
+            assert await broker.wait_ready(10)
+            await broker.put_status(CallStatus("finished-1", "echo", "succeeded", attempt=1))
+            await broker.enqueue(call, dedupe_id="finished-1")
+        finally:
+            await broker.close()
+
+    async def pending() -> int:
+        broker = Broker(config, name="test")
+        await broker.start()
+        try:
+            assert await broker.wait_ready(10)
+            return sum((await broker.pending()).values())
+        finally:
+            await broker.close()
+
+    asyncio.run(redeliver_a_finished_call())
+    with (
+        GatewayThread(provider, async_calls=config, basic_auth=CREDENTIALS) as gateway,
+        WorkerThread(gateway.config, provider.functions()),
+    ):
+        wait_for(lambda: asyncio.run(pending()) == 0, "the worker to take the call")
+        record = wait_for_state(gateway, "finished-1", "succeeded")
+    assert upstream.received == []
+    assert record["attempt"] == 1
+
+
+def test_an_idempotency_key_repeated_after_the_window_is_not_queued_again(
+    nats_server: BackgroundProcess, provider: StaticProvider
+) -> None:
+    window = 1.0
+    config = async_config(nats_server.port, idempotency_window=window)
+
+    async def pending() -> int:
+        broker = Broker(config, name="test")
+        await broker.start()
+        try:
+            assert await broker.wait_ready(10)
+            return sum((await broker.pending()).values())
+        finally:
+            await broker.close()
+
+    key = {"X-Idempotency-Key": "order-44"}
+    with GatewayThread(provider, async_calls=config, basic_auth=CREDENTIALS) as gateway:
+        first = enqueue(gateway, "/async-function/echo", b"a", **key)
+        assert first.status_code == 202
+        time.sleep(window * 3)  # past JetStream's de-duplication window
+        again = enqueue(gateway, "/async-function/echo", b"a", **key)
+        assert again.status_code == 202
+        assert again.headers["X-Call-Id"] == first.headers["X-Call-Id"]
+    assert asyncio.run(pending()) == 1
