@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: help venv engine images up down lint unit e2e test bench clean
+.PHONY: help venv engine images up down cluster cluster-down lint unit e2e test bench clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
@@ -29,6 +29,12 @@ up: $(STAMP) ## build, deploy the stack and wait until everything answers
 
 down: ## remove the stack (the functions network stays)
 	scripts/down.sh
+
+cluster: ## add 2 worker nodes on this machine (engines in containers) and a registry
+	scripts/cluster.sh up
+
+cluster-down: ## remove the nodes and the registry of `make cluster`
+	scripts/cluster.sh down
 
 lint: $(STAMP) ## ruff and mypy --strict
 	$(BIN)/ruff check .

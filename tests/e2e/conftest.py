@@ -27,11 +27,14 @@ PROMETHEUS_URL = f"http://127.0.0.1:{os.environ.get('PROMETHEUS_PORT', '9090')}"
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Every test in this folder needs the swarm."""
+    """Every test in this folder needs the swarm; the multi-node tests run last, since
+    they add nodes that the stack's functions (images on this machine only) must not be
+    scheduled on meanwhile."""
     here = Path(__file__).parent
     for item in items:
         if here in Path(str(item.fspath)).parents:
             item.add_marker(pytest.mark.swarm)
+    items.sort(key=lambda item: Path(str(item.fspath)).name == "test_cluster.py")
 
 
 def docker(*args: str, check: bool = True) -> str:

@@ -57,17 +57,16 @@ def run(*command: str, env: dict[str, str] | None = None, timeout: float = 900) 
 
 
 @pytest.fixture(scope="module")
-def cluster(platform: Platform, capsys: pytest.CaptureFixture[str]) -> Iterator[None]:
-    """Two extra nodes and the registry, with the function images pushed there."""
+def cluster(platform: Platform) -> Iterator[dict[str, float]]:
+    """Two extra nodes and the registry, with the function images pushed there; the
+    seconds each took."""
     if os.geteuid() != 0 and os.environ.get("CI") != "true":
         pytest.skip("the cluster's nodes are containers with an engine inside: run as root")
     try:
         started = run(str(ROOT / "scripts" / "cluster.sh"), "up")
         pushed = run(str(ROOT / "scripts" / "images.sh"),
                      env={"FUNCTION_IMAGE_PREFIX": REGISTRY_PREFIX})  # fmt: skip
-        report(capsys, f"cluster up in {started:.1f}s; images built (cached) and pushed "
-               f"in {pushed:.1f}s")  # fmt: skip
-        yield
+        yield {"cluster up": started, "images built (cached) and pushed": pushed}
     finally:
         run(str(ROOT / "scripts" / "cluster.sh"), "down")
 
@@ -132,7 +131,7 @@ class Loop:
 
 
 @pytest.fixture(scope="module")
-def spread(cluster: None, client: httpx.Client) -> Iterator[str]:
+def spread(cluster: dict[str, float], client: httpx.Client) -> Iterator[str]:
     """Six replicas answering with their host name, spread over the three nodes."""
     name = service("--replicas", "6", "--placement-pref", "spread=node.id",
                    "--env", "fprocess=hostname")  # fmt: skip
@@ -146,8 +145,10 @@ def spread(cluster: None, client: httpx.Client) -> Iterator[str]:
 
 
 def test_round_robin_reaches_every_replica_on_every_node(
-    spread: str, client: httpx.Client, capsys: pytest.CaptureFixture[str]
+    cluster: dict[str, float], spread: str, client: httpx.Client,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
+    report(capsys, *(f"{what}: {seconds:.1f}s" for what, seconds in cluster.items()))
     nodes = running_nodes(spread)
     hostnames: set[str] = set()
     # The gateway's workers each keep their own round robin: enough calls for every one.
@@ -161,7 +162,7 @@ def test_round_robin_reaches_every_replica_on_every_node(
 
 
 def test_same_node_and_cross_node_hops(
-    cluster: None, client: httpx.Client, capsys: pytest.CaptureFixture[str]
+    cluster: dict[str, float], client: httpx.Client, capsys: pytest.CaptureFixture[str]
 ) -> None:
     here = service("--constraint", "node.role==manager")
     there = service("--constraint", f"node.hostname=={NODES[0]}")
@@ -185,7 +186,7 @@ def test_same_node_and_cross_node_hops(
 
 
 def test_scale_from_zero_onto_another_node(
-    cluster: None, client: httpx.Client, capsys: pytest.CaptureFixture[str]
+    cluster: dict[str, float], client: httpx.Client, capsys: pytest.CaptureFixture[str]
 ) -> None:
     name = service("--replicas", "0", "--constraint", f"node.hostname=={NODES[1]}",
                    "--label", "com.faas.scale.zero=true")  # fmt: skip
@@ -206,7 +207,7 @@ def test_scale_from_zero_onto_another_node(
 
 
 def test_autoscaling_adds_replicas_on_the_workers(
-    cluster: None, client: httpx.Client, capsys: pytest.CaptureFixture[str]
+    cluster: dict[str, float], client: httpx.Client, capsys: pytest.CaptureFixture[str]
 ) -> None:
     name = service("--constraint", "node.role==worker",
                    "--env", "fprocess=sh -c 'sleep 0.5; cat'",
