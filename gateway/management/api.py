@@ -62,7 +62,7 @@ from gateway.management.logs import (
 )
 from gateway.management.openapi import FunctionStatus, VersionStatus, openapi_document
 from gateway.management.secrets import secret_routes
-from gateway.management.stats import StatsHistory, parse_stats_query
+from gateway.management.stats import StatsHistory, parse_stats_query, stats_subjects
 from gateway.metrics import GatewayMetrics
 from gateway.namespaces import Namespaces
 from gateway.providers.base import Function, FunctionProvider, LogLine
@@ -279,8 +279,8 @@ def create_system_app(
 
     async def stats(request: Request) -> Response:
         query = parse_stats_query(request.query_params)
-        names = [function.name for function in provider.functions()]
-        return JSONResponse(await history.stats(query, names))
+        subjects = stats_subjects(provider.functions())
+        return JSONResponse(await history.stats(query, subjects))
 
     async def healthz(request: Request) -> Response:
         status = provider.status()

@@ -123,6 +123,15 @@ class RecentCalls(TypedDict):
     p99: Annotated[Seconds | None, Field(description="99th percentile, as p50.")]
 
 
+class VersionStats(TypedDict):
+    """One version's finished calls, as `FunctionStats` counts them."""
+
+    version: str
+    invocations: Count
+    errors: Count
+    recent: RecentCalls
+
+
 class FunctionStats(TypedDict):
     """One function's finished calls: totals since the gateway started, and recent."""
 
@@ -130,6 +139,15 @@ class FunctionStats(TypedDict):
     invocations: Count
     errors: Count
     recent: RecentCalls
+    versions: NotRequired[
+        Annotated[
+            list[VersionStats],
+            Field(
+                description="Each version's calls, for a function with several "
+                "(docs/versions.md); the figures above are their sums."
+            ),
+        ]
+    ]
 
 
 class Stats(TypedDict):
