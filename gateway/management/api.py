@@ -196,6 +196,14 @@ def create_system_app(
     async def start_canary(request: Request) -> Response:
         function = versioned(request)
         wanted = parse_canary_request(await _read_json(request))
+        if not config.autoscale:
+            # Its steps are taken by the autoscaler's pass (docs/versions.md): it would
+            # never move.
+            raise Conflict(
+                "a canary is stepped by the autoscaler, which is off on this gateway "
+                "(GATEWAY_AUTOSCALE=false): set the weights with PUT "
+                f"/system/functions/{function.name}/traffic, or turn the autoscaler on"
+            )
         versions = versions_of(function)
         if wanted.to not in versions:
             raise BadRequest(f"to: {wanted.to!r} is not a version of {function.name!r} "

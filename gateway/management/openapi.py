@@ -344,7 +344,9 @@ ROUTES = (
           "(docs/versions.md). GET /system/function/{name} shows its steps.",
           query=(_NAMESPACE_QUERY,),
           errors={400: "Invalid JSON or field, an unknown version, or one that has all "
-                  "the calls already.", 404: _NOT_FOUND, 501: _NO_TRAFFIC, 502: _ENGINE}),
+                  "the calls already.", 404: _NOT_FOUND,
+                  409: "The autoscaler, which steps canaries, is off (GATEWAY_AUTOSCALE).",
+                  501: _NO_TRAFFIC, 502: _ENGINE}),
     Route("delete", "/system/functions/{name}/canary", "abortCanary",
           "Stop a canary, back to the weights before it",
           202, Traffic, "The weights from before the canary are set again.",

@@ -163,6 +163,9 @@ class GatewayMetrics:
         self._inflight_children: dict[str, Gauge] = {}
         self._outcome_children: dict[tuple[str, int], tuple[Counter, Histogram]] = {}
         self._scaled: set[str] = set()  # functions with scaling or cold-start series
+        # The canary series' labels, by the name that removes them: a version's weight by
+        # its metric name (`hello@v2`), the steps by the function's.
+        self._canary_labels: dict[str, set[tuple[bool, str, str]]] = {}
 
     def invocation_started(self, function_name: str) -> None:
         """Count a call that was routed to a known function and is about to be sent
@@ -227,6 +230,11 @@ class GatewayMetrics:
                 del self._outcome_children[key]
                 self._invocations.remove(function_name, str(key[1]), version)
                 self._seconds.remove(function_name, str(key[1]), version)
+            if self._canary is not None:
+                canary_weights, canary_steps = self._canary
+                for is_weight, first, second in self._canary_labels.pop(name, ()):
+                    with contextlib.suppress(KeyError):
+                        (canary_weights if is_weight else canary_steps).remove(first, second)
             for metric, labels in (
                 (self._scale_events, (function_name, "up", version)),
                 (self._scale_events, (function_name, "down", version)),
@@ -305,7 +313,10 @@ class GatewayMetrics:
                     registry=self.registry,
                 ),
             )
-        self._scaled.add(function_name)
+        version_key = join_metric_name(function_name, version)
+        self._scaled.update((function_name, version_key))
+        self._canary_labels.setdefault(version_key, set()).add((True, function_name, version))
+        self._canary_labels.setdefault(function_name, set()).add((False, function_name, result))
         weights, steps = self._canary
         weights.labels(function_name, version).set(weight)
         steps.labels(function_name, result).inc()

@@ -206,3 +206,19 @@ def test_a_version_is_a_label_and_sums_by_function_still_work() -> None:
     assert sorted(metrics.forget_removed(known={"plain"})) == ["hello@v1", "hello@v2"]
     lines = metrics.exposition().decode().splitlines()
     assert [line for line in lines if "version=" in line and "service_count" not in line] == []
+
+
+def test_a_removed_function_loses_its_canary_series() -> None:
+    metrics = GatewayMetrics(_versioned_provider())
+    metrics.canary_step("hello", "v2", 10, "step")
+    text = metrics.exposition().decode()
+    assert value(text, "gateway_canary_weight", function_name="hello", version="v2") == 10
+    assert value(text, "gateway_canary_steps_total", function_name="hello", result="step") == 1
+    # v2 removed: its weight goes; hello's steps stay while hello exists.
+    metrics.forget_removed(known={"hello@v1", "hello", "plain"})
+    text = metrics.exposition().decode()
+    assert 'gateway_canary_weight{function_name="hello"' not in text
+    assert value(text, "gateway_canary_steps_total", function_name="hello", result="step") == 1
+    metrics.forget_removed(known={"plain"})  # hello removed
+    text = metrics.exposition().decode()
+    assert [line for line in text.splitlines() if line.startswith("gateway_canary")] == []

@@ -179,3 +179,28 @@ def test_a_version_is_a_label_over_every_worker(tmp_path: Path) -> None:
         for (name, labels) in samples(view.exposition(StaticProvider()))
     }
     assert names == {("a", None), ("hello", "v2")}
+
+
+def test_a_removed_function_loses_its_canary_series_over_every_worker(tmp_path: Path) -> None:
+    script = (
+        "import sys\nfrom gateway.metrics import GatewayMetrics\n"
+        "class Provider:\n    def functions(self): return []\n"
+        "GatewayMetrics(Provider(), sys.argv[1]).canary_step('hello', 'v2', 10, 'step')\n"
+    )
+    subprocess.run(
+        [sys.executable, "-c", script, str(tmp_path)],
+        env={**os.environ, "PROMETHEUS_MULTIPROC_DIR": str(tmp_path)},
+        cwd=REPO, check=True, timeout=60,
+    )  # fmt: skip
+    view = SharedView(str(tmp_path))
+    view.known = frozenset({"hello", "hello@v1", "hello@v2"})
+    found = samples(view.exposition(StaticProvider()))
+    v2 = frozenset({("function_name", "hello"), ("version", "v2")})
+    assert found[("gateway_canary_weight", v2)] == 10
+    view.known = frozenset({"hello", "hello@v1"})  # v2 removed: its weight goes
+    found = samples(view.exposition(StaticProvider()))
+    assert ("gateway_canary_weight", v2) not in found
+    assert found[("gateway_canary_steps_total", frozenset({("function_name", "hello"),
+                                                          ("result", "step")}))] == 1  # fmt: skip
+    view.known = frozenset()  # hello removed
+    assert b'function_name="hello"' not in view.exposition(StaticProvider())
