@@ -325,17 +325,19 @@ def start_gateway(
     name: str = "gateway",
     workers: int | None = None,
     extra_env: Mapping[str, str] | None = None,
+    module: str = "gateway",
 ) -> Server:
     """The gateway with the static provider: `functions` maps names to host:port.
 
     `workers` sets GATEWAY_WORKERS (worker processes under one supervisor); None leaves
     the gateway's default. A gateway that does not know the variable ignores it.
+    `module`: what `python -m` runs (`bench.versioned_gateway`: with versions).
     """
     if not GATEWAY_MAIN.exists():
         raise NotAvailable(f"{GATEWAY_MAIN.relative_to(ROOT)} does not exist yet")
     port = free_port()
     env = gateway_env(port, functions, workers, extra_env)
-    argv = [sys.executable, "-m", "gateway"]
+    argv = [sys.executable, "-m", module]
     server = Server(name, argv, env, port, "/healthz", tmp / f"gateway-{port}.log")
     return server.start()
 

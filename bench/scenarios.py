@@ -422,8 +422,46 @@ def gateway_hop(b: Bench) -> None:
             for c in (1, 64):
                 cases.append(wrk_case(b, f"{kind}, direct", wd.base_url + "/", c, [wd]))
                 cases.append(wrk_case(b, f"{kind}, via gateway", gw.base_url + path, c, [gw, wd]))
+        # Versions (docs/versions.md): one more gateway, serving alone, routes to the same
+        # http-mode function as one version and as two weighted ones (50/50, both on it).
+        versioned = stack.enter_context(
+            start_gateway(
+                b.tmp,
+                {name: f"127.0.0.1:{http_wd.port}" for name in ("one", "two", "two@v2")},
+                name="gateway versions",
+                module="bench.versioned_gateway",
+            )
+        )
+        for label, path in VERSION_CASES:
+            touch(versioned.base_url + path)
+            for c in (1, 64):
+                cases.append(wrk_case(b, label, versioned.base_url + path, c, [versioned, http_wd]))
         runs = measure(b, sc, cases)
     hop_checks(b, sc, [kind for kind, _, _ in targets], runs)
+    version_checks(b, sc, runs)
+
+
+VERSION_CASES = (
+    ("http-mode function (echo), 1 version, 1 worker", "/function/one"),
+    ("http-mode function (echo), 2 weighted versions, 1 worker", "/function/two"),
+)
+
+
+def version_checks(b: Bench, sc: str, runs: dict[str, Run]) -> None:
+    """Two weighted versions against one, through the same gateway in the same rounds:
+    the weighted choice should cost nothing measurable (the issue: within noise)."""
+    (one_label, _), (two_label, _) = VERSION_CASES
+    for c in (1, 64):
+        one, two = runs[key(one_label, c)], runs[key(two_label, c)]
+        check(
+            b,
+            sc,
+            f"gateway hop c={c}, 2 weighted versions vs 1: p50 (rate)",
+            f"{added_ms(two, one):+.3f} ms ({rate_ratio(two, one):.0f}%)",
+            f"1 version: p50 {ms(one.p50_ms):.2f} ms, {one.rps:,.0f} req/s",
+            "—",
+            None,
+        )
 
 
 def hop_checks(b: Bench, sc: str, kinds: Sequence[str], runs: dict[str, Run]) -> None:

@@ -67,7 +67,7 @@ from gateway.management.openapi import (
     openapi_document,
 )
 from gateway.management.secrets import secret_routes
-from gateway.management.stats import StatsHistory, parse_stats_query
+from gateway.management.stats import StatsHistory, parse_stats_query, stats_subjects
 from gateway.metrics import GatewayMetrics
 from gateway.namespaces import Namespaces
 from gateway.providers.base import (
@@ -207,6 +207,14 @@ def create_system_app(
     async def start_canary(request: Request) -> Response:
         function = versioned(request)
         wanted = parse_canary_request(await _read_json(request))
+        if not config.autoscale:
+            # Its steps are taken by the autoscaler's pass (docs/versions.md): it would
+            # never move.
+            raise Conflict(
+                "a canary is stepped by the autoscaler, which is off on this gateway "
+                "(GATEWAY_AUTOSCALE=false): set the weights with PUT "
+                f"/system/functions/{function.name}/traffic, or turn the autoscaler on"
+            )
         versions = versions_of(function)
         if wanted.to not in versions:
             raise BadRequest(f"to: {wanted.to!r} is not a version of {function.name!r} "
@@ -290,8 +298,8 @@ def create_system_app(
 
     async def stats(request: Request) -> Response:
         query = parse_stats_query(request.query_params)
-        names = [function.name for function in provider.functions()]
-        return JSONResponse(await history.stats(query, names))
+        subjects = stats_subjects(provider.functions())
+        return JSONResponse(await history.stats(query, subjects))
 
     async def healthz(request: Request) -> Response:
         status = provider.status()

@@ -147,6 +147,15 @@ class RecentCalls(TypedDict):
     p99: Annotated[Seconds | None, Field(description="99th percentile, as p50.")]
 
 
+class VersionStats(TypedDict):
+    """One version's finished calls, as `FunctionStats` counts them."""
+
+    version: str
+    invocations: Count
+    errors: Count
+    recent: RecentCalls
+
+
 class FunctionStats(TypedDict):
     """One function's finished calls: totals since the gateway started, and recent."""
 
@@ -154,6 +163,15 @@ class FunctionStats(TypedDict):
     invocations: Count
     errors: Count
     recent: RecentCalls
+    versions: NotRequired[
+        Annotated[
+            list[VersionStats],
+            Field(
+                description="Each version's calls, for a function with several "
+                "(docs/versions.md); the figures above are their sums."
+            ),
+        ]
+    ]
 
 
 class Stats(TypedDict):
@@ -350,7 +368,9 @@ ROUTES = (
           "(docs/versions.md). GET /system/function/{name} shows its steps.",
           query=(_NAMESPACE_QUERY,),
           errors={400: "Invalid JSON or field, an unknown version, or one that has all "
-                  "the calls already.", 404: _NOT_FOUND, 501: _NO_TRAFFIC, 502: _ENGINE}),
+                  "the calls already.", 404: _NOT_FOUND,
+                  409: "The autoscaler, which steps canaries, is off (GATEWAY_AUTOSCALE).",
+                  501: _NO_TRAFFIC, 502: _ENGINE}),
     Route("delete", "/system/functions/{name}/canary", "abortCanary",
           "Stop a canary, back to the weights before it",
           202, Traffic, "The weights from before the canary are set again.",

@@ -8,6 +8,10 @@ about `window` seconds ago (the start of the gateway, while it is younger than t
 With several worker processes each keeps its own readings of the same shared totals.
 Latency quantiles are estimated from the buckets as Prometheus' `histogram_quantile`
 does (linear within a bucket), so they are as coarse as the buckets.
+
+A function with several versions (docs/versions.md) is listed once, under its own name,
+with its versions' calls summed and each version's figures in `versions`; a version's
+service is not listed on its own.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import TypedDict
 
 from gateway.errors import BadRequest
 from gateway.management.openapi import (
@@ -26,8 +31,10 @@ from gateway.management.openapi import (
     FunctionStats,
     RecentCalls,
     Stats,
+    VersionStats,
 )
 from gateway.metrics.series import Outcomes
+from gateway.providers.base import Function
 
 READING_SPACING = 5.0  # seconds between two readings kept
 
@@ -54,6 +61,20 @@ def parse_stats_query(params: Mapping[str, str]) -> StatsQuery:
 
 
 _Reading = tuple[float, Mapping[str, Outcomes]]
+_NO_CALLS = Outcomes(0, 0, ())
+
+
+def stats_subjects(functions: Sequence[Function]) -> dict[str, dict[str, str]]:
+    """What `/system/stats` lists: each function by name, with its versions (version:
+    the `metric_name` its calls are counted by) when it has several, else none."""
+    subjects: dict[str, dict[str, str]] = {}
+    for function in functions:
+        if function.traffic is not None:
+            versions = function.traffic.versions
+            subjects[function.name] = {v: versions[v].metric_name for v in sorted(versions)}
+        elif function.function_name is None:
+            subjects[function.name] = {}
+    return subjects
 
 
 class StatsHistory:
@@ -76,22 +97,39 @@ class StatsHistory:
         # The gateway's start: no calls yet.
         self._readings: deque[_Reading] = deque([(clock(), {})])
 
-    async def stats(self, query: StatsQuery, names: Sequence[str]) -> Stats:
-        """The answer for `names` (the functions known now), read off the event loop."""
+    async def stats(
+        self, query: StatsQuery, names: Sequence[str] | Mapping[str, Mapping[str, str]]
+    ) -> Stats:
+        """The answer for `names` (the functions known now, with their versions as
+        `stats_subjects` gives them), read off the event loop."""
         current = await asyncio.to_thread(self._read)
         now = self._clock()
         then, before = self._reading_before(now - query.window)
         self._remember(now, current)
         covered = now - then
-        listed = [n for n in names if n == query.name] if query.name is not None else names
-        return Stats(
-            time=time.time(),
-            window=round(covered, 3),
-            functions=[
-                _function_stats(name, current.get(name), before.get(name), covered)
-                for name in listed
-            ],
-        )
+        subjects = names if isinstance(names, Mapping) else {name: {} for name in names}
+        listed = [n for n in subjects if n == query.name] if query.name is not None else subjects
+        functions: list[FunctionStats] = []
+        for name in listed:
+            versions = subjects[name]
+            if not versions:
+                functions.append(
+                    _function_stats(name, current.get(name), before.get(name), covered)
+                )
+                continue
+            pairs = [_since(current.get(key), before.get(key)) for key in versions.values()]
+            entry = _function_stats(
+                name,
+                _sum([now for now, _ in pairs]),
+                _sum([then for _, then in pairs]),
+                covered,
+            )
+            entry["versions"] = [
+                VersionStats(version=version, **_figures(now, then, covered))
+                for version, (now, then) in zip(versions, pairs, strict=True)
+            ]
+            functions.append(entry)
+        return Stats(time=time.time(), window=round(covered, 3), functions=functions)
 
     def _reading_before(self, when: float) -> _Reading:
         """The newest reading at or before `when`, else the oldest one."""
@@ -116,18 +154,39 @@ class StatsHistory:
             self._readings.popleft()
 
 
-def _function_stats(
-    name: str, now: Outcomes | None, before: Outcomes | None, seconds: float
-) -> FunctionStats:
+def _since(now: Outcomes | None, before: Outcomes | None) -> tuple[Outcomes, Outcomes]:
+    """(the totals now, those at the window's start) of one series of calls."""
     if now is None:
-        now = Outcomes(0, 0, ())
+        now = _NO_CALLS
     if before is None or before.calls > now.calls:  # none then, or counted again since
-        before = Outcomes(0, 0, ())
+        before = _NO_CALLS
+    return now, before
+
+
+def _sum(outcomes: Sequence[Outcomes]) -> Outcomes:
+    """Several versions' outcomes as one function's."""
+    buckets: dict[float, int] = {}
+    for outcome in outcomes:
+        for bound, count in outcome.buckets:
+            buckets[bound] = buckets.get(bound, 0) + count
+    return Outcomes(
+        sum(outcome.calls for outcome in outcomes),
+        sum(outcome.errors for outcome in outcomes),
+        tuple(sorted(buckets.items())),
+    )
+
+
+class _Figures(TypedDict):
+    invocations: int
+    errors: int
+    recent: RecentCalls
+
+
+def _figures(now: Outcomes, before: Outcomes, seconds: float) -> _Figures:
     earlier = dict(before.buckets)
     buckets = [(bound, count - earlier.get(bound, 0)) for bound, count in now.buckets]
     calls = now.calls - before.calls
-    return FunctionStats(
-        name=name,
+    return _Figures(
         invocations=now.calls,
         errors=now.errors,
         recent=RecentCalls(
@@ -137,6 +196,18 @@ def _function_stats(
             p50=quantile(0.5, buckets),
             p99=quantile(0.99, buckets),
         ),
+    )
+
+
+def _function_stats(
+    name: str, now: Outcomes | None, before: Outcomes | None, seconds: float
+) -> FunctionStats:
+    figures = _figures(*_since(now, before), seconds)
+    return FunctionStats(
+        name=name,
+        invocations=figures["invocations"],
+        errors=figures["errors"],
+        recent=figures["recent"],
     )
 
 

@@ -4,7 +4,9 @@ Each app gets its own `CollectorRegistry` (no global state; tests build several 
 `GatewayMetrics` is an invocation notifier for the proxy and the scaling metrics for the
 `Scaler`. `function_name` is always the function's full (canonical) name, and only
 functions the provider knows get series, so callers cannot grow the label set with
-made-up names.
+made-up names. The invocation series of a version of a function with several carry its
+`version` too: the proxy reports a call by `Function.metric_name` (`hello@v2`), split
+into `function_name="hello", version="v2"` once per series (`split_metric_name`).
 
 With a shared folder (`shared_dir`: prometheus-client's multiprocess mode, which
 `gateway.metrics.multiprocess_values` switches on), every process writes its values to
@@ -29,6 +31,7 @@ from prometheus_client import (
 )
 from prometheus_client.metrics_core import GaugeMetricFamily, Metric, UnknownMetricFamily
 from prometheus_client.registry import Collector
+from prometheus_client.samples import Sample
 
 from gateway.metrics.series import (
     COLD_START_BUCKETS,
@@ -38,9 +41,12 @@ from gateway.metrics.series import (
     SERVICE_COUNT_HELP,
     STARTED,
     STARTED_HELP,
+    VERSION,
     FunctionList,
     Outcomes,
+    join_metric_name,
     outcomes_by_function,
+    split_metric_name,
 )
 from gateway.metrics.shared_view import SharedView
 
@@ -58,16 +64,37 @@ class _ProviderCollector(Collector):
 
     def collect(self) -> Iterator[Metric]:
         service_count = GaugeMetricFamily(
-            SERVICE_COUNT, SERVICE_COUNT_HELP, labels=["function_name"]
+            SERVICE_COUNT, SERVICE_COUNT_HELP, labels=["function_name", VERSION]
         )
         for function in self._provider.functions():
-            service_count.add_metric([function.name], function.replicas)
+            service_count.add_metric(split_metric_name(function.metric_name), function.replicas)
         yield service_count
-        started = UnknownMetricFamily(STARTED, STARTED_HELP, labels=["function_name"])
+        started = UnknownMetricFamily(STARTED, STARTED_HELP, labels=["function_name", VERSION])
         # A copy, taken atomically: scrapes run in a worker thread while the loop counts.
         for name, count in sorted(self._started.copy().items()):
-            started.add_metric([name], count)
+            started.add_metric(split_metric_name(name), count)
         yield started
+
+
+class _WithoutEmptyVersion(Collector):
+    """A registry's series with each empty `version` label left out, as `SharedView`
+    renders them: a function with one version reads exactly as before versions."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self._registry = registry
+
+    def collect(self) -> Iterator[Metric]:
+        for family in self._registry.collect():
+            family.samples = [
+                _without_version(sample) if sample.labels.get(VERSION) == "" else sample
+                for sample in family.samples
+            ]
+            yield family
+
+
+def _without_version(sample: Sample) -> Sample:
+    labels = {name: value for name, value in sample.labels.items() if name != VERSION}
+    return sample._replace(labels=labels)
 
 
 class GatewayMetrics:
@@ -86,39 +113,39 @@ class GatewayMetrics:
         self._invocations = Counter(
             "gateway_function_invocation",
             "Function invocations, by final status code.",
-            ["function_name", "code"],
+            ["function_name", "code", VERSION],
             registry=self.registry,
         )
         self._seconds = Histogram(
             SECONDS,
             "Time from routing an invocation to the end of its response, in seconds.",
-            ["function_name", "code"],
+            ["function_name", "code", VERSION],
             registry=self.registry,
         )
         self._inflight = Gauge(
             "gateway_function_invocation_inflight",
             "Function invocations in progress.",
-            ["function_name"],
+            ["function_name", VERSION],
             registry=self.registry,
             multiprocess_mode="livesum",
         )
         self._scale_events = Counter(
             "gateway_scale_events",
             "Replica changes made by the gateway (autoscaler, scale from zero, alerts).",
-            ["function_name", "direction"],
+            ["function_name", "direction", VERSION],
             registry=self.registry,
         )
         self._scale_target = Gauge(
             "gateway_scale_target_replicas",
             "Replicas the gateway last set for each function it scaled.",
-            ["function_name"],
+            ["function_name", VERSION],
             registry=self.registry,
             multiprocess_mode="mostrecent",
         )
         self._cold_start = Histogram(
             "gateway_cold_start_seconds",
             "Time from a call finding a function at 0 replicas to a replica being ready.",
-            ["function_name"],
+            ["function_name", VERSION],
             buckets=COLD_START_BUCKETS,
             registry=self.registry,
         )
@@ -127,26 +154,34 @@ class GatewayMetrics:
         self.registry.register(_ProviderCollector(provider, self._started))
         if self.shared is not None:
             # Started calls go to the shared files too (the dict above is this process's).
-            self._started_shared = Counter(STARTED, STARTED_HELP, ["function_name"], registry=None)
+            self._started_shared = Counter(
+                STARTED, STARTED_HELP, ["function_name", VERSION], registry=None
+            )
             self._started_children: dict[str, Counter] = {}
         self._provider = provider
         # Labelled children, cached: `.labels()` costs a lock and a tuple on every call.
         self._inflight_children: dict[str, Gauge] = {}
         self._outcome_children: dict[tuple[str, int], tuple[Counter, Histogram]] = {}
         self._scaled: set[str] = set()  # functions with scaling or cold-start series
+        # The canary series' labels, by the name that removes them: a version's weight by
+        # its metric name (`hello@v2`), the steps by the function's.
+        self._canary_labels: dict[str, set[tuple[bool, str, str]]] = {}
 
     def invocation_started(self, function_name: str) -> None:
-        """Count a call that was routed to a known function and is about to be sent."""
+        """Count a call that was routed to a known function and is about to be sent
+        (`function_name`: its `metric_name`, `hello@v2` for a version)."""
         self._started[function_name] = self._started.get(function_name, 0) + 1
         inflight = self._inflight_children.get(function_name)
         if inflight is None:
-            inflight = self._inflight_children[function_name] = self._inflight.labels(function_name)
+            inflight = self._inflight_children[function_name] = self._inflight.labels(
+                *split_metric_name(function_name)
+            )
         inflight.inc()
         if self.shared is not None:
             started = self._started_children.get(function_name)
             if started is None:
                 started = self._started_children[function_name] = self._started_shared.labels(
-                    function_name
+                    *split_metric_name(function_name)
                 )
             started.inc()
 
@@ -156,7 +191,8 @@ class GatewayMetrics:
         self._finished[function_name] = self._finished.get(function_name, 0) + 1
         outcome = self._outcome_children.get((function_name, code))
         if outcome is None:
-            labels = (function_name, str(code))
+            name, version = split_metric_name(function_name)
+            labels = (name, str(code), version)
             outcome = self._outcome_children[(function_name, code)] = (
                 self._invocations.labels(*labels),
                 self._seconds.labels(*labels),
@@ -182,35 +218,43 @@ class GatewayMetrics:
             if name not in known and self._started.get(name, 0) == self._finished.get(name, 0)
         ]
         for name in gone:
+            function_name, version = split_metric_name(name)
             self._started.pop(name, None)
             self._finished.pop(name, None)
             if self.shared is not None and self._started_children.pop(name, None) is not None:
-                self._started_shared.remove(name)
+                self._started_shared.remove(function_name, version)
             self._scaled.discard(name)
             if self._inflight_children.pop(name, None) is not None:
-                self._inflight.remove(name)
+                self._inflight.remove(function_name, version)
             for key in [key for key in self._outcome_children if key[0] == name]:
                 del self._outcome_children[key]
-                self._invocations.remove(name, str(key[1]))
-                self._seconds.remove(name, str(key[1]))
+                self._invocations.remove(function_name, str(key[1]), version)
+                self._seconds.remove(function_name, str(key[1]), version)
+            if self._canary is not None:
+                canary_weights, canary_steps = self._canary
+                for is_weight, first, second in self._canary_labels.pop(name, ()):
+                    with contextlib.suppress(KeyError):
+                        (canary_weights if is_weight else canary_steps).remove(first, second)
             for metric, labels in (
-                (self._scale_events, (name, "up")),
-                (self._scale_events, (name, "down")),
-                (self._scale_target, (name,)),
-                (self._cold_start, (name,)),
+                (self._scale_events, (function_name, "up", version)),
+                (self._scale_events, (function_name, "down", version)),
+                (self._scale_target, (function_name, version)),
+                (self._cold_start, (function_name, version)),
             ):
                 with contextlib.suppress(KeyError):
                     metric.remove(*labels)
         return gone
 
     def invocation_counts(self) -> dict[str, int]:
-        """Calls started per function since the gateway started (for `/system/functions`)."""
+        """Calls started per function since the gateway started (for `/system/functions`),
+        by `metric_name`."""
         if self.shared is not None:
             return {name: started for name, (started, _) in self.shared.load().items()}
         return self._started.copy()
 
     def outcomes(self) -> dict[str, Outcomes]:
-        """Finished calls per function: counts, 5xx and durations (for `/system/stats`).
+        """Finished calls per function: counts, 5xx and durations (for `/system/stats` and
+        the canary), by `metric_name`.
 
         Thread-safe like `exposition`; on a shared folder, every process's calls.
         """
@@ -222,17 +266,20 @@ class GatewayMetrics:
             for sample in family.samples:
                 if not sample.name.endswith("_bucket"):
                     continue
-                key = (sample.labels["function_name"], sample.labels["code"])
+                name = join_metric_name(sample.labels["function_name"], sample.labels[VERSION])
+                key = (name, sample.labels["code"])
                 before = below.get(key, 0.0)
                 below[key] = sample.value
                 samples.append((*key, float(sample.labels["le"]), sample.value - before))
         return outcomes_by_function(samples)
 
     def scale_event(self, function_name: str, direction: str, replicas: int) -> None:
-        """Count a replica change the gateway made (`direction`: up or down)."""
+        """Count a replica change the gateway made (`direction`: up or down), by the
+        function's `metric_name`."""
         self._scaled.add(function_name)
-        self._scale_events.labels(function_name, direction).inc()
-        self._scale_target.labels(function_name).set(replicas)
+        name, version = split_metric_name(function_name)
+        self._scale_events.labels(name, direction, version).inc()
+        self._scale_target.labels(name, version).set(replicas)
 
     def autoscaler_leader(self, leading: bool) -> None:
         """Record whether this process runs the autoscaler now: 1 in that one process,
@@ -266,21 +313,24 @@ class GatewayMetrics:
                     registry=self.registry,
                 ),
             )
-        self._scaled.add(function_name)
+        version_key = join_metric_name(function_name, version)
+        self._scaled.update((function_name, version_key))
+        self._canary_labels.setdefault(version_key, set()).add((True, function_name, version))
+        self._canary_labels.setdefault(function_name, set()).add((False, function_name, result))
         weights, steps = self._canary
         weights.labels(function_name, version).set(weight)
         steps.labels(function_name, result).inc()
 
     def cold_start(self, function_name: str, seconds: float) -> None:
-        """Record how long a function took to get a ready replica from 0."""
+        """Record how long a function (by `metric_name`) took to get a ready replica from 0."""
         self._scaled.add(function_name)
-        self._cold_start.labels(function_name).observe(seconds)
+        self._cold_start.labels(*split_metric_name(function_name)).observe(seconds)
 
     def exposition(self) -> bytes:
         """The Prometheus text format of every series (thread-safe: scrapes run off the loop)."""
         if self.shared is not None:
             return self.shared.exposition(self._provider)
-        return generate_latest(self.registry)
+        return generate_latest(_WithoutEmptyVersion(self.registry))
 
 
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"

@@ -28,6 +28,9 @@ class NamedReplicas(Protocol):
     def name(self) -> str: ...
 
     @property
+    def metric_name(self) -> str: ...
+
+    @property
     def replicas(self) -> int: ...
 
 
@@ -40,6 +43,26 @@ class FunctionList(Protocol):
 
 # The histogram of every call's duration, by function and status code.
 SECONDS = "gateway_functions_seconds"
+
+VERSION = "version"
+"""The label of a version's series (docs/versions.md). A function with one version has
+none: an empty value, which the renderers leave out, and which Prometheus's data model
+treats as no label, so its series read exactly as before versions existed."""
+
+
+def split_metric_name(metric_name: str) -> tuple[str, str]:
+    """(function_name, version) of the name a function's calls are counted by
+    (`Function.metric_name`): `hello@v2` is ("hello", "v2"), `hello` ("hello", "").
+
+    Metrics take the one string on the hot path and split it once per series, so the
+    proxy and the load counters keep a single key per version."""
+    name, _, version = metric_name.partition("@")
+    return name, version
+
+
+def join_metric_name(function_name: str, version: str) -> str:
+    """The inverse of `split_metric_name`."""
+    return f"{function_name}@{version}" if version else function_name
 
 
 @dataclass(frozen=True)

@@ -23,9 +23,12 @@ from gateway.metrics.series import (
     SERVICE_COUNT,
     SERVICE_COUNT_HELP,
     STARTED,
+    VERSION,
     FunctionList,
     Outcomes,
+    join_metric_name,
     outcomes_by_function,
+    split_metric_name,
 )
 
 _INT = struct.Struct("i").unpack_from
@@ -40,7 +43,7 @@ class _Series:
     mostrecent: bool  # a gauge whose latest value counts (from the file's name)
     sample: str
     help: str
-    function_name: str
+    metric_name: str  # the function's (`hello@v2` for a version: see `split_metric_name`)
     code: str  # the status code label, "" for series without one
     labels: str  # rendered, without `le`
     le: tuple[float, str] | None  # a histogram bucket's bound, as a number and as text
@@ -62,7 +65,7 @@ class _FileIndex:
 class _Row:
     """One line of the exposition (or one histogram: its buckets, count and sum)."""
 
-    function_name: str
+    metric_name: str
     prefix: str
     slot: int
     buckets: list[tuple[int, str]] = field(default_factory=list)
@@ -78,12 +81,12 @@ class SharedView:
     each file is parsed once (entries are only appended), each series gets a slot, and a
     scrape adds up the values slot by slot and writes the text from lines prepared once.
 
-    `known`: the functions the provider knows (set by `forget_removed`). The series of any
-    other function are left out once no call to it is in flight, and the function is
-    forgotten: the files keep its values, so their totals then become its baseline, and
-    if it is deployed again its series reappear as they are written again, counted from
-    that baseline (as a fresh in-memory registry would count them). Each process's view
-    takes the baselines of the scrapes it serves.
+    `known`: the functions the provider knows, by `metric_name` (set by `forget_removed`).
+    The series of any other function are left out once no call to it is in flight, and
+    the function is forgotten: the files keep its values, so their totals then become its
+    baseline, and if it is deployed again its series reappear as they are written again,
+    counted from that baseline (as a fresh in-memory registry would count them). Each
+    process's view takes the baselines of the scrapes it serves.
     """
 
     def __init__(self, path: str) -> None:
@@ -110,9 +113,9 @@ class SharedView:
                 if name not in self._baselines or started > 0:
                     load[name] = (int(started), 0)
             for slot, series in enumerate(self._series):
-                if series.metric == INFLIGHT and series.function_name in load:
-                    started, _ = load[series.function_name]
-                    load[series.function_name] = (started, int(totals[slot]))
+                if series.metric == INFLIGHT and series.metric_name in load:
+                    started, _ = load[series.metric_name]
+                    load[series.metric_name] = (started, int(totals[slot]))
             return load
 
     def outcomes(self) -> dict[str, Outcomes]:
@@ -124,9 +127,9 @@ class SharedView:
             for slot, series in enumerate(self._series):
                 if series.metric != SECONDS or series.le is None:
                     continue
-                base = self._baselines.get(series.function_name, {}).get(slot, 0.0)
+                base = self._baselines.get(series.metric_name, {}).get(slot, 0.0)
                 value = totals[slot] - base
-                samples.append((series.function_name, series.code, series.le[0], value))
+                samples.append((series.metric_name, series.code, series.le[0], value))
             return outcomes_by_function(samples)
 
     def exposition(self, provider: FunctionList) -> bytes:
@@ -141,7 +144,7 @@ class SharedView:
             for header, rows in self._plan:
                 out.append(header)
                 for row in rows:
-                    base = baselines.get(row.function_name)
+                    base = baselines.get(row.metric_name)
                     if base is not None:
                         self._render_forgotten(row, base, totals, stamps, out)
                     elif row.sum_slot < 0:
@@ -155,7 +158,8 @@ class SharedView:
                         out.append(f"{row.prefix}{_number(totals[row.sum_slot])}\n")
         out.append(f"# HELP {SERVICE_COUNT} {SERVICE_COUNT_HELP}\n# TYPE {SERVICE_COUNT} gauge\n")
         for function in provider.functions():
-            labels = _render_labels({"function_name": function.name})
+            name, version = split_metric_name(function.metric_name)
+            labels = _render_labels({"function_name": name, VERSION: version})
             out.append(f"{SERVICE_COUNT}{{{labels}}} {_number(function.replicas)}\n")
         return "".join(out).encode()
 
@@ -165,7 +169,7 @@ class SharedView:
         if known is None:
             return
         busy = {
-            series.function_name
+            series.metric_name
             for slot, series in enumerate(self._series)
             if series.metric == INFLIGHT and totals[slot] > 0
         }
@@ -208,7 +212,7 @@ class SharedView:
             if stamps.get(row.slot, 0.0) <= base[row.slot]:
                 return
         elif series.kind == "gauge":  # calls in flight: shown once a call started again
-            started = self._started_slot.get(row.function_name)
+            started = self._started_slot.get(row.metric_name)
             if started is None or totals[started] <= base.get(started, 0.0):
                 return
         else:
@@ -279,9 +283,9 @@ class SharedView:
                 slot = self._slots[(kind, key)] = len(self._series)
                 series = _parse_key(kind, index.mostrecent, key)
                 self._series.append(series)
-                self._function_slots.setdefault(series.function_name, []).append(slot)
+                self._function_slots.setdefault(series.metric_name, []).append(slot)
                 if series.metric == STARTED:
-                    self._started_slot[series.function_name] = slot
+                    self._started_slot[series.metric_name] = slot
             index.slots.append(slot)
             index.offsets.append(value_at // 8)
             position = value_at + 16
@@ -310,7 +314,7 @@ class SharedView:
             header = f"# HELP {exposed} {first.help}\n# TYPE {exposed} {kind}\n"
             if kind != "histogram":
                 rows = [
-                    _Row(self._series[slot].function_name,
+                    _Row(self._series[slot].metric_name,
                          _sample_prefix(exposed, self._series[slot].labels), slot)
                     for slot in families[metric]
                 ]  # fmt: skip
@@ -323,7 +327,7 @@ class SharedView:
                 row = histograms.get(labels)
                 if row is None:
                     row = histograms[labels] = _Row(
-                        series.function_name, f"{metric}_sum{{{labels}}} ", -1
+                        series.metric_name, f"{metric}_sum{{{labels}}} ", -1
                     )
                     row.count_prefix = f"{metric}_count{{{labels}}} "
                 if series.le is None:
@@ -348,7 +352,7 @@ def _parse_key(kind: str, mostrecent: bool, key: bytes) -> _Series:
         mostrecent,
         sample,
         help_text,
-        labels.get("function_name", ""),
+        join_metric_name(labels.get("function_name", ""), labels.get(VERSION, "")),
         labels.get("code", ""),
         _render_labels(labels),
         bound,
@@ -360,7 +364,12 @@ def _sample_prefix(metric: str, labels: str) -> str:
 
 
 def _render_labels(labels: dict[str, str]) -> str:
-    return ",".join(f'{name}="{_escape(str(value))}"' for name, value in labels.items())
+    """The labels as text; an empty `version` is left out (see `VERSION`)."""
+    return ",".join(
+        f'{name}="{_escape(str(value))}"'
+        for name, value in labels.items()
+        if value != "" or name != VERSION
+    )
 
 
 def _escape(value: str) -> str:

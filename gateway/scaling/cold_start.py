@@ -414,7 +414,7 @@ class ColdStart:
         seconds = self._clock() - started
         if not waking:
             return ready
-        self._scaler.metrics.cold_start(name, seconds)
+        self._scaler.metrics.cold_start(function.metric_name, seconds)
         log.info("function %s: cold start took %.2fs", name, seconds)
         return ready
 

@@ -25,7 +25,8 @@ class ScalingMetrics(Protocol):
     """Where scaling reports (implemented by `gateway.metrics.GatewayMetrics`)."""
 
     def scale_event(self, function_name: str, direction: str, replicas: int) -> None:
-        """Count one scale change and remember the replicas set."""
+        """Count one scale change and remember the replicas set (`function_name`: the
+        function's `metric_name`, so that a version's series carry its version)."""
 
     def cold_start(self, function_name: str, seconds: float) -> None:
         """Record one wake-up's duration."""
@@ -60,7 +61,7 @@ class Scaler:
         for listener in self._listeners:
             listener(function.name, replicas)
         direction = "up" if replicas > function.replicas else "down"
-        self.metrics.scale_event(function.name, direction, replicas)
+        self.metrics.scale_event(function.metric_name, direction, replicas)
         log.info(
             "function %s: scaled %s from %d to %d replicas (%s)",
             function.name,

@@ -37,6 +37,14 @@ RULES: list[tuple[str, tuple[str, ...]]] = [
     ("gateway.secrets", ("docker", "starlette", "aiohttp", "gateway.proxy",
                          "gateway.routing", "gateway.providers", "gateway.management",
                          "gateway.scaling", "gateway.metrics", "gateway.config")),
+    # Versions and the weighted choice (docs/versions.md): read on the hot path and by the
+    # Swarm writes, so plain values: labels and errors, `Function` for types only (see
+    # below); never the engine, the HTTP layers, metrics or scaling.
+    ("gateway.providers.traffic", ("docker", "starlette", "aiohttp", "gateway.proxy",
+                                   "gateway.routing", "gateway.management", "gateway.scaling",
+                                   "gateway.metrics", "gateway.config", "gateway.deployments",
+                                   "gateway.app", "gateway.providers.swarm",
+                                   "gateway.providers.static")),
     ("gateway.proxy", ("docker", "gateway.management", "gateway.scaling", "gateway.metrics",
                        "gateway.providers.swarm", "gateway.providers.static")),
     # The upstream HTTP client: bytes and sockets; the forwarder maps its errors.
@@ -125,3 +133,16 @@ def test_every_package_is_covered_by_a_rule() -> None:
     ruled = {scope.split(".")[1] for scope, _ in RULES}
     allowed_unruled = {"__main__", "server"}
     assert top_level - ruled - allowed_unruled == set()
+
+
+def test_traffic_reads_the_providers_function_for_types_only() -> None:
+    # gateway.providers.base imports gateway.providers.traffic (the registry groups the
+    # versions); an import back at run time would be a cycle.
+    tree = ast.parse(MODULES["gateway.providers.traffic"].read_text())
+    at_run_time = {
+        node.module
+        for node in tree.body
+        if isinstance(node, ast.ImportFrom) and node.module is not None
+    } | {alias.name for node in tree.body if isinstance(node, ast.Import) for alias in node.names}
+    assert not {name for name in at_run_time if covered(name, "gateway.providers")}
+    assert "gateway.providers.base" in imports(MODULES["gateway.providers.traffic"])

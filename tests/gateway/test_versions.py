@@ -182,3 +182,19 @@ def test_sticky_header(provider: MemoryProvider, watchdogs: dict[str, int]) -> N
         for user in ("ann", "bob", "cyd", "dan"):
             seen = answers(http, 5, headers={"X-User": user})
             assert len(seen) == 1
+
+
+def test_a_canary_is_refused_while_the_autoscaler_is_off(provider: MemoryProvider) -> None:
+    # The canary is stepped by the autoscaler's pass (once in the cluster): without it a
+    # canary would never move, so it is refused, naming the setting.
+    with (
+        GatewayThread(provider, basic_auth=BasicAuthCredentials(*AUTH), autoscale=False,
+                      image_allowlist=("faas/",)) as gateway,
+        httpx.Client(base_url=gateway.url, auth=AUTH, timeout=30) as http,
+    ):  # fmt: skip
+        assert http.post("/system/functions", json=V2).status_code == 202
+        reply = http.post("/system/functions/hello/canary", json={"to": "v2", "step": 10})
+        assert reply.status_code == 409
+        assert "GATEWAY_AUTOSCALE" in reply.json()["error"]
+        # Weights set by hand still work.
+        assert http.put("/system/functions/hello/traffic", json={"v1": 90, "v2": 10}).is_success

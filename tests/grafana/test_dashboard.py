@@ -64,3 +64,13 @@ def test_every_query_reads_series_the_gateway_exposes() -> None:
     read |= set(variable_metrics(load()))
     assert read
     assert read <= exposed, read - exposed
+
+
+def test_a_function_with_versions_counts_every_version() -> None:
+    # Replicas: the same from every gateway (max), a function's versions added (sum);
+    # `or 0 * max by (function_name)` only fills in zeros.
+    replicas = [expression.split(" or 0 * ")[0] for expression in expressions(load())]
+    assert not any("max by (function_name) (gateway_service_count" in e for e in replicas)
+    assert any("max by (function_name, version) (gateway_service_count" in e for e in replicas)
+    by_version = "by (function_name, version) (rate(gateway_function_invocation_total"
+    assert any(by_version in expression for expression in expressions(load()))

@@ -27,6 +27,9 @@ from tests.gateway.providers.memory_provider import MemoryProvider
 
 INF = math.inf
 
+WEIGHTED = {"com.faas.traffic": "v1=90,v2=10"}  # on hello, the function's own service
+VERSION_V2 = {"com.faas.function.name": "hello", "com.faas.function.version": "v2"}
+
 
 class Clock:
     def __init__(self) -> None:
@@ -160,3 +163,40 @@ def test_endpoint_reads_the_gateway_metrics() -> None:
     assert [entry["name"] for entry in one["functions"]] == ["dog"]
     assert asyncio.run(get("/stats?window=0")).json()["error"].startswith("window:")
     assert asyncio.run(get("/stats", auth=None)).status_code == 401
+
+
+def test_a_function_with_versions_is_listed_once_with_each_version() -> None:
+    provider = MemoryProvider(
+        [
+            Function("hello", "img:1", 1, "tasks.hello", labels=WEIGHTED),
+            Function("hello-v2", "img:2", 1, "tasks.hello-v2",
+                     labels=VERSION_V2),
+            Function("cat", "faas/cat", 1, "tasks.cat"),
+        ]
+    )  # fmt: skip
+    metrics = GatewayMetrics(provider)
+    for name, code in (("hello@v1", 200), ("hello@v1", 200), ("hello@v2", 502), ("cat", 200)):
+        metrics.invocation_started(name)
+        metrics.invocation_finished(name, code, 0.02)
+    config = GatewayConfig(basic_auth=BasicAuthCredentials("admin", "pw"))
+    app = create_system_app(config, provider, metrics)
+
+    async def get(path: str) -> httpx.Response:
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://gw") as client:
+            return await client.get(path, auth=("admin", "pw"))
+
+    answer = asyncio.run(get("/stats")).json()
+    by_name = {entry["name"]: entry for entry in answer["functions"]}
+    assert set(by_name) == {"cat", "hello"}  # not the version's own service
+    assert "versions" not in by_name["cat"]
+    hello = by_name["hello"]
+    assert (hello["invocations"], hello["errors"]) == (3, 1)
+    assert (hello["recent"]["invocations"], hello["recent"]["errors"]) == (3, 1)
+    v1, v2 = hello["versions"]
+    assert (v1["version"], v1["invocations"], v1["errors"]) == ("v1", 2, 0)
+    assert (v2["version"], v2["invocations"], v2["errors"]) == ("v2", 1, 1)
+    assert v2["recent"]["invocations"] == 1
+    assert 0.01 < v2["recent"]["p50"] <= 0.025
+    [only] = asyncio.run(get("/stats?name=hello")).json()["functions"]
+    assert only["name"] == "hello"

@@ -15,6 +15,9 @@ from gateway.providers.static import StaticProvider
 from tests.gateway.harness import BackgroundProcess, GatewayThread
 from tests.support import require_tool
 
+WEIGHTED = {"com.faas.traffic": "v1=90,v2=10"}  # on hello, the function's own service
+VERSION_V2 = {"com.faas.function.name": "hello", "com.faas.function.version": "v2"}
+
 
 def samples(text: str) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
     """Every sample in an exposition, keyed by (name, labels)."""
@@ -145,3 +148,77 @@ def test_exposition_passes_promtool(metered: httpx.Client) -> None:
     )
     assert result.returncode in (0, 3), problems
     assert [line for line in problems if line != allowed] == []
+
+
+def _versioned_provider() -> StaticProvider:
+    """`hello` with two versions (v1, its own service, and v2) and `plain` with one."""
+    return StaticProvider(
+        [
+            Function("hello", "img:1", 2, "127.0.0.1", 9, labels=WEIGHTED),
+            Function("hello-v2", "img:2", 1, "127.0.0.1", 9,
+                     labels=VERSION_V2),
+            Function("plain", "img", 1, "127.0.0.1", 9),
+        ]
+    )  # fmt: skip
+
+
+def test_a_version_is_a_label_and_sums_by_function_still_work() -> None:
+    provider = _versioned_provider()
+    metrics = GatewayMetrics(provider)
+    for name, code in (("hello@v1", 200), ("hello@v1", 200), ("hello@v2", 500), ("plain", 200)):
+        metrics.invocation_started(name)
+        metrics.invocation_finished(name, code, 0.01)
+    metrics.invocation_started("hello@v2")  # in flight
+    metrics.scale_event("hello@v2", "up", 3)
+    metrics.cold_start("hello@v2", 2.0)
+    found = samples(metrics.exposition().decode())
+
+    def get(name: str, **labels: str) -> float:
+        return found[(name, frozenset(labels.items()))]
+
+    hello_v1 = {"function_name": "hello", "version": "v1"}
+    hello_v2 = {"function_name": "hello", "version": "v2"}
+    assert get("gateway_function_invocation_total", **hello_v1, code="200") == 2
+    assert get("gateway_function_invocation_total", **hello_v2, code="500") == 1
+    assert get("gateway_functions_seconds_count", **hello_v2, code="500") == 1
+    assert get("gateway_function_invocation_started", **hello_v2) == 2
+    assert get("gateway_function_invocation_inflight", **hello_v2) == 1
+    assert get("gateway_service_count", **hello_v1) == 2
+    assert get("gateway_service_count", **hello_v2) == 1
+    assert get("gateway_scale_events_total", **hello_v2, direction="up") == 1
+    assert get("gateway_scale_target_replicas", **hello_v2) == 3
+    assert get("gateway_cold_start_seconds_count", **hello_v2) == 1
+    # A function with one version has no version label (an empty one, to Prometheus).
+    assert get("gateway_function_invocation_total", function_name="plain", code="200") == 1
+    assert get("gateway_service_count", function_name="plain") == 1
+    assert not any("@" in value for _, labels in found for _, value in labels)
+    by_function: dict[str, float] = {}
+    for (name, labels), count in found.items():
+        if name == "gateway_function_invocation_total":
+            function_name = dict(labels)["function_name"]
+            by_function[function_name] = by_function.get(function_name, 0) + count
+    assert by_function == {"hello": 3, "plain": 1}
+    # Inside the gateway (load, stats, canary) a version's calls keep their one key.
+    assert {name: o.calls for name, o in metrics.outcomes().items()} == {
+        "hello@v1": 2, "hello@v2": 1, "plain": 1,
+    }  # fmt: skip
+    metrics.invocation_finished("hello@v2", 200, 0.01)
+    assert sorted(metrics.forget_removed(known={"plain"})) == ["hello@v1", "hello@v2"]
+    lines = metrics.exposition().decode().splitlines()
+    assert [line for line in lines if "version=" in line and "service_count" not in line] == []
+
+
+def test_a_removed_function_loses_its_canary_series() -> None:
+    metrics = GatewayMetrics(_versioned_provider())
+    metrics.canary_step("hello", "v2", 10, "step")
+    text = metrics.exposition().decode()
+    assert value(text, "gateway_canary_weight", function_name="hello", version="v2") == 10
+    assert value(text, "gateway_canary_steps_total", function_name="hello", result="step") == 1
+    # v2 removed: its weight goes; hello's steps stay while hello exists.
+    metrics.forget_removed(known={"hello@v1", "hello", "plain"})
+    text = metrics.exposition().decode()
+    assert 'gateway_canary_weight{function_name="hello"' not in text
+    assert value(text, "gateway_canary_steps_total", function_name="hello", result="step") == 1
+    metrics.forget_removed(known={"plain"})  # hello removed
+    text = metrics.exposition().decode()
+    assert [line for line in text.splitlines() if line.startswith("gateway_canary")] == []

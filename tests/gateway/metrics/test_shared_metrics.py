@@ -17,6 +17,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from gateway.metrics import GatewayMetrics, SharedView
 from gateway.providers.base import Function
+from gateway.providers.static import StaticProvider
 from tests.gateway.harness import REPO
 
 WORKER = """
@@ -33,6 +34,9 @@ for name, code, calls, open_calls in json.loads(sys.argv[2]):
         metrics.invocation_started(name)
 metrics.scale_event("a", "up", int(sys.argv[3]))
 """
+
+WEIGHTED = {"com.faas.traffic": "v1=90,v2=10"}  # on hello, the function's own service
+VERSION_V2 = {"com.faas.function.name": "hello", "com.faas.function.version": "v2"}
 
 
 def run_worker(folder: Path, calls: list[tuple[str, int, int, int]], replicas: int) -> None:
@@ -135,3 +139,68 @@ def test_outcomes_sum_every_worker_by_function(tmp_path: Path) -> None:
     # Every call took 0.01 s: all in the bucket up to 0.01.
     assert dict(outcomes["a"].buckets)[0.01] == 8
     assert outcomes["a"].buckets[-1][0] == float("inf")
+
+
+def test_a_version_is_a_label_over_every_worker(tmp_path: Path) -> None:
+    run_worker(tmp_path, [("hello@v1", 200, 3, 0), ("hello@v2", 500, 1, 1)], replicas=1)
+    run_worker(tmp_path, [("hello@v2", 200, 2, 0), ("a", 200, 1, 0)], replicas=1)
+    view = SharedView(str(tmp_path))
+    provider = StaticProvider(
+        [
+            Function("hello", "img:1", 2, "127.0.0.1", 9, labels=WEIGHTED),
+            Function("hello-v2", "img:2", 1, "127.0.0.1", 9,
+                     labels=VERSION_V2),
+            Function("a", "img", 1, "127.0.0.1", 9),
+        ]
+    )  # fmt: skip
+    found = samples(view.exposition(provider))
+
+    def value(name: str, **labels: str) -> float:
+        return found[(name, frozenset(labels.items()))]
+
+    v2 = {"function_name": "hello", "version": "v2"}
+    assert value("gateway_function_invocation_total", **v2, code="200") == 2
+    assert value("gateway_function_invocation_total", **v2, code="500") == 1
+    assert value("gateway_functions_seconds_count", **v2, code="200") == 2
+    assert value("gateway_function_invocation_started", **v2) == 4
+    assert value("gateway_function_invocation_inflight", **v2) == 1
+    assert value("gateway_function_invocation_total", function_name="hello", version="v1",
+                 code="200") == 3  # fmt: skip
+    assert value("gateway_service_count", function_name="hello", version="v1") == 2
+    assert value("gateway_service_count", **v2) == 1
+    assert value("gateway_function_invocation_total", function_name="a", code="200") == 1
+    assert value("gateway_service_count", function_name="a") == 1
+    # The load, the outcomes and forgetting keep a version's one key.
+    assert view.load() == {"hello@v1": (3, 0), "hello@v2": (4, 1), "a": (1, 0)}
+    assert view.outcomes()["hello@v2"].errors == 1
+    view.known = frozenset({"a", "hello@v2"})
+    names = {
+        (dict(labels).get("function_name"), dict(labels).get("version"))
+        for (name, labels) in samples(view.exposition(StaticProvider()))
+    }
+    assert names == {("a", None), ("hello", "v2")}
+
+
+def test_a_removed_function_loses_its_canary_series_over_every_worker(tmp_path: Path) -> None:
+    script = (
+        "import sys\nfrom gateway.metrics import GatewayMetrics\n"
+        "class Provider:\n    def functions(self): return []\n"
+        "GatewayMetrics(Provider(), sys.argv[1]).canary_step('hello', 'v2', 10, 'step')\n"
+    )
+    subprocess.run(
+        [sys.executable, "-c", script, str(tmp_path)],
+        env={**os.environ, "PROMETHEUS_MULTIPROC_DIR": str(tmp_path)},
+        cwd=REPO, check=True, timeout=60,
+    )  # fmt: skip
+    view = SharedView(str(tmp_path))
+    view.known = frozenset({"hello", "hello@v1", "hello@v2"})
+    found = samples(view.exposition(StaticProvider()))
+    v2 = frozenset({("function_name", "hello"), ("version", "v2")})
+    assert found[("gateway_canary_weight", v2)] == 10
+    view.known = frozenset({"hello", "hello@v1"})  # v2 removed: its weight goes
+    found = samples(view.exposition(StaticProvider()))
+    assert ("gateway_canary_weight", v2) not in found
+    assert found[("gateway_canary_steps_total", frozenset({("function_name", "hello"),
+                                                          ("result", "step")}))] == 1  # fmt: skip
+    view.known = frozenset()  # hello removed
+    assert b'function_name="hello"' not in view.exposition(StaticProvider())

@@ -25,6 +25,7 @@ from gateway.errors import (
 )
 from gateway.providers.swarm import discovery as swarm
 from gateway.providers.swarm.discovery import SwarmProvider
+from gateway.providers.swarm.management import SwarmManagement
 from tests.gateway.providers.swarm_fixtures import (
     FUNCTIONS_NETWORK_ID,
     OTHER_NETWORK_ID,
@@ -492,3 +493,113 @@ def test_update_state_follows_the_update(engine: FakeDockerClient, provider: Swa
     service_id = engine.service("hello")["ID"]
     engine.set_update_status(service_id, "rollback_completed")
     assert run(provider.update_state("hello")) == "rollback_completed"
+
+
+# Versions (docs/versions.md): a version is its own service; the weights are labels of the
+# function's own service, written in one compare-and-swap update.
+
+V2 = FunctionDeployment(
+    service="hello", image="faas/hello:2.0", env_vars={"COLOR": "green"}, version="v2"
+)
+
+
+def test_deploying_a_version_creates_its_own_service_and_leaves_the_first_alone(
+    engine: FakeDockerClient, provider: SwarmProvider
+) -> None:
+    run(provider.deploy(FULL))
+    first = engine.service("hello")
+    run(provider.deploy(V2))
+    assert [create["name"] for create in engine.api_creates] == ["hello", "hello-v2"]
+    v2 = spec(engine, "hello-v2")
+    assert v2["Labels"]["com.faas.function.name"] == "hello"
+    assert v2["Labels"]["com.faas.function.version"] == "v2"
+    assert v2["TaskTemplate"]["ContainerSpec"]["Image"] == "faas/hello:2.0"
+    assert v2["TaskTemplate"]["ContainerSpec"]["Env"] == ["COLOR=green"]
+    assert v2["TaskTemplate"]["Networks"] == [{"Target": FUNCTIONS_NETWORK_ID}]
+    # Weight 0 (the default): no write to the function's own service at all.
+    assert engine.api_updates == []
+    assert engine.service("hello") == first
+    wait_for(lambda: provider.lookup("hello@v2") is not None, "the version in the registry")
+    hello = provider.lookup("hello")
+    assert hello is not None
+    assert hello.traffic is not None
+    assert hello.traffic.weights == {"v1": 100, "v2": 0}
+
+
+def test_deploying_a_version_with_a_weight_writes_the_labels_only(
+    engine: FakeDockerClient, provider: SwarmProvider
+) -> None:
+    run(provider.deploy(FULL))
+    before = engine.service("hello")
+    run(provider.deploy(V2.model_copy(update={"weight": 10})))
+    [(service_id, version, _)] = engine.api_updates
+    assert (service_id, version) == (before["ID"], before["Version"]["Index"])
+    after = engine.service("hello")
+    assert after["Spec"]["Labels"] == {
+        **before["Spec"]["Labels"],
+        "com.faas.traffic": "v1=90,v2=10",
+    }
+    # Everything else of the spec is sent back as it was: the tasks keep running.
+    assert {k: v for k, v in after["Spec"].items() if k != "Labels"} == {
+        k: v for k, v in before["Spec"].items() if k != "Labels"
+    }
+    assert after["Version"]["Index"] == before["Version"]["Index"] + 1
+
+
+def test_set_traffic_keeps_the_weights_it_replaces_and_the_canary(
+    engine: FakeDockerClient, provider: SwarmProvider
+) -> None:
+    run(provider.deploy(FULL))
+    run(provider.deploy(V2))
+    wait_for(lambda: provider.lookup("hello@v2") is not None, "the version in the registry")
+    run(provider.set_traffic("hello", {"v1": 90, "v2": 10}, canary='{"to": "v2"}'))
+    labels = spec(engine)["Labels"]
+    assert labels["com.faas.traffic"] == "v1=90,v2=10"
+    assert labels["com.faas.canary"] == '{"to": "v2"}'
+    assert "com.faas.traffic.previous" not in labels  # no weights label before
+    run(provider.set_traffic("hello", {"v1": 50, "v2": 50}))
+    labels = spec(engine)["Labels"]
+    assert labels["com.faas.traffic"] == "v1=50,v2=50"
+    assert labels["com.faas.traffic.previous"] == "v1=90,v2=10"
+    assert "com.faas.canary" not in labels  # None: the canary ends
+
+
+def test_set_traffic_retries_when_another_writer_changed_the_service_meanwhile(
+    engine: FakeDockerClient, provider: SwarmProvider, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    run(provider.deploy(FULL))
+    run(provider.deploy(V2))
+    wait_for(lambda: provider.lookup("hello@v2") is not None, "the version in the registry")
+    read = SwarmManagement._function_service
+    raced: list[int] = []
+
+    def read_then_race(self: SwarmManagement, client: Any, name: str) -> Any:
+        service = read(self, client, name)
+        if not raced:  # another gateway scales it between our read and our write
+            raced.append(service.version)
+            services: Any = engine.services  # the SDK's collections and models are untyped
+            other = services.get(service.id)
+            other.scale(3)
+        return service
+
+    monkeypatch.setattr(SwarmManagement, "_function_service", read_then_race)
+    run(provider.set_traffic("hello", {"v1": 90, "v2": 10}))
+    stale, fresh = [version for _, version, fields in engine.api_updates if "labels" in fields]
+    assert stale == raced[0]
+    assert fresh == stale + 1  # read again after the engine refused the stale version
+    after = spec(engine)
+    assert after["Labels"]["com.faas.traffic"] == "v1=90,v2=10"
+    assert after["Mode"] == {"Replicated": {"Replicas": 3}}  # the other write is kept
+
+
+def test_set_traffic_gives_up_after_repeated_conflicts(
+    engine: FakeDockerClient, provider: SwarmProvider
+) -> None:
+    run(provider.deploy(FULL))
+    for _ in range(5):
+        engine.refuse(
+            "update_service", 500, "rpc error: code = Unknown desc = update out of sequence"
+        )
+    with pytest.raises(OrchestratorError, match="out of sequence"):
+        run(provider.set_traffic("hello", {"v1": 100}))
+    assert "com.faas.traffic" not in spec(engine).get("Labels", {})
