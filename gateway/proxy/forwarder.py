@@ -240,6 +240,7 @@ class Forwarder:
             except ConnectFailed as error:
                 # Nothing reached the replica, so trying another one is safe.
                 self._resolver.forget(host, port)
+                self._resolver.mark_unreachable(address)
                 retry = None
                 if attempt == 1 and (streamed is None or not streamed.started):
                     retry = await self._resolver.pick(host, port, avoid=address)

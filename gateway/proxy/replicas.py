@@ -5,6 +5,11 @@ with every running task's address (dnsrr, no IPVS). Resolving it on every reques
 put a DNS round trip on the hot path, so answers are cached for a short TTL (about a
 second: long enough to absorb bursts, short enough to notice scaling quickly), and
 requests rotate over the cached addresses.
+
+An address that did not take a connection is passed over for a few seconds
+(`UNREACHABLE_SECONDS`) while others remain: a node that died keeps its tasks in DNS until
+the swarm marks it down (13-15 s measured, docs/benchmarks.md "Multi-node"), and each
+pick of one of them would cost a call its connect timeout.
 """
 
 from __future__ import annotations
@@ -15,6 +20,8 @@ import socket
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+
+UNREACHABLE_SECONDS = 5.0
 
 Resolve = Callable[[str, int], Awaitable[tuple[str, ...]]]
 """Turn (host, port) into addresses; an empty tuple when the name does not resolve."""
@@ -52,6 +59,7 @@ class ReplicaResolver:
         self._cache: dict[tuple[str, int], _Entry] = {}
         self._pending: dict[tuple[str, int], asyncio.Future[tuple[str, ...]]] = {}
         self._turns: dict[tuple[str, int], int] = {}
+        self._unreachable: dict[str, float] = {}  # address -> until when it is passed over
 
     async def addresses(self, host: str, port: int) -> tuple[str, ...]:
         """Every address `host` resolves to (from cache while fresh); () if none."""
@@ -74,6 +82,8 @@ class ReplicaResolver:
         addresses = await self.addresses(host, port)
         if not addresses:
             return None
+        if self._unreachable:  # only after a failure: nothing more on the usual path
+            addresses = self._reachable(addresses)
         key = (host, port)
         turn = self._turns.get(key, 0)
         address = addresses[turn % len(addresses)]
@@ -82,6 +92,19 @@ class ReplicaResolver:
             address = addresses[turn % len(addresses)]
         self._turns[key] = turn + 1
         return address
+
+    def mark_unreachable(self, address: str, seconds: float = UNREACHABLE_SECONDS) -> None:
+        """Pass `address` over for `seconds` while another one is there (it refused or
+        did not take a connection)."""
+        self._unreachable[address] = self._clock() + seconds
+
+    def _reachable(self, addresses: tuple[str, ...]) -> tuple[str, ...]:
+        now = self._clock()
+        for address, until in list(self._unreachable.items()):
+            if until <= now:
+                del self._unreachable[address]
+        kept = tuple(address for address in addresses if address not in self._unreachable)
+        return kept or addresses
 
     def forget(self, host: str, port: int) -> None:
         """Drop the cached answer so the next request resolves again (e.g. a replica died)."""

@@ -115,6 +115,27 @@ def test_avoid_skips_a_failed_address_when_there_is_another() -> None:
     asyncio.run(scenario())
 
 
+def test_an_unreachable_address_is_passed_over_for_a_while() -> None:
+    """A dead node's tasks stay in DNS until the swarm marks it down: after a failed
+    connect, picks skip that address while another is there, then try it again."""
+    addresses = ("10.0.0.1", "10.0.0.2", "10.0.0.3")
+    resolver, _, clock = make_resolver({"tasks.fn": addresses, "one": ("10.0.0.1",)})
+
+    async def scenario() -> None:
+        resolver.mark_unreachable("10.0.0.2", seconds=5.0)
+        chosen = [await resolver.pick("tasks.fn", 8080) for _ in range(6)]
+        assert "10.0.0.2" not in chosen
+        # The only address left is handed out anyway: better a try than no replica.
+        assert await resolver.pick("one", 80) == "10.0.0.1"
+        resolver.mark_unreachable("10.0.0.1", seconds=5.0)
+        assert await resolver.pick("one", 80) == "10.0.0.1"
+        clock.now += 5.0
+        chosen = [await resolver.pick("tasks.fn", 8080) for _ in range(3)]
+        assert set(chosen) == set(addresses)  # every one again once the time is up
+
+    asyncio.run(scenario())
+
+
 def test_forget_forces_a_new_lookup() -> None:
     resolver, dns, _ = make_resolver({"tasks.fn": ("10.0.0.1",)})
 
