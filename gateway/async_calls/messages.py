@@ -69,7 +69,8 @@ class QueuedCall:
             "Faas-Function": self.function,
             "Faas-Method": self.method,
             "Faas-Path": self.path,
-            "Faas-Start-Time": repr(self.started_at),
+            # Fixed width: the size a message is checked at must not change on a retry.
+            "Faas-Start-Time": f"{self.started_at:.6f}",
             "Faas-Headers": json.dumps(self.headers, separators=(",", ":")),
         }
         if self.callback_url:

@@ -4,18 +4,16 @@ mid-run with zero calls lost (docs/async.md)."""
 
 from __future__ import annotations
 
-import os
 import subprocess
 import uuid
 from pathlib import Path
 
 import httpx
-import pytest
 
-from tests.e2e.conftest import ROOT, Platform, ServiceFactory, docker, wait_for
+from tests import support
+from tests.e2e.conftest import Platform, ServiceFactory, docker, wait_for
 from tests.e2e.test_management import credentials
 
-FAAS_CLI = Path(os.environ.get("FAAS_CLI", ROOT.parent / "shared" / "refs" / "faas-cli"))
 IMAGE = "localhost/faas/catservice:latest"
 FINAL = ("succeeded", "failed")
 
@@ -45,13 +43,12 @@ def known(client: httpx.Client, name: str) -> bool:
 def test_faas_cli_invoke_async_gets_202_and_the_call_runs(
     platform: Platform, client: httpx.Client, tmp_path: Path
 ) -> None:
-    if not FAAS_CLI.exists():
-        pytest.skip(f"no faas-cli at {FAAS_CLI} (set FAAS_CLI)")
+    faas_cli = support.faas_cli()
     # faas-cli prints no call id ("Function submitted asynchronously."): an idempotency
     # key makes it known, since the same key for the same function gives the same id.
     key = uuid.uuid4().hex
     result = subprocess.run(
-        [str(FAAS_CLI), "invoke", "catservice", "--async", "--gateway", platform.gateway_url,
+        [str(faas_cli), "invoke", "catservice", "--async", "--gateway", platform.gateway_url,
          "-H", "X-Callback-Url: http://gateway:8080/function/httpecho",
          "-H", f"X-Idempotency-Key: {key}"],
         input=b"from faas-cli", capture_output=True, timeout=60, check=False,

@@ -12,18 +12,13 @@ from pathlib import Path
 import pytest
 
 from gateway.config import BasicAuthCredentials
+from tests import support
 from tests.gateway.harness import GatewayThread
 from tests.gateway.providers.memory_provider import MemoryProvider
 
-ROOT = Path(__file__).resolve().parents[3]
-
 
 def faas_cli_path() -> str:
-    configured = os.environ.get("FAAS_CLI")
-    candidate = Path(configured) if configured else ROOT.parent / "shared" / "refs" / "faas-cli"
-    if not os.access(candidate, os.X_OK):
-        pytest.skip(f"no faas-cli binary at {candidate} (set FAAS_CLI to one)")
-    return str(candidate)
+    return str(support.faas_cli())
 
 
 @pytest.fixture
