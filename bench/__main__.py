@@ -6,10 +6,11 @@
     python -m bench --update-docs   # also put the table into docs/benchmarks.md
     python -m bench --only 6        # the gateway hop against a Go reverse proxy
     python -m bench --only 7        # kill a gateway worker (and, on a swarm, the container)
+    python -m bench --only 8        # async calls: enqueue and drain vs sync calls
     python -m bench --swarm         # require the swarm variants of 3-5 and 7 (else exit 1)
     python -m bench --no-swarm      # local processes only
 
-Scenarios 1-7 run as local processes. The swarm variants of 3-5 and 7 ("3 swarm", ...) run
+Scenarios 1-8 run as local processes. The swarm variants of 3-5 and 7 ("3 swarm", ...) run
 too when this user is root and a Docker Engine with an active swarm answers; they
 deploy the stack of the current sources with scripts/up.sh (and remove it afterwards
 only if it was not deployed before). Exit status 0 when every selected scenario ran
@@ -31,7 +32,7 @@ from pathlib import Path
 
 import docker.errors
 
-from bench import floor, kill, proxy_hop
+from bench import async_calls, floor, kill, proxy_hop
 from bench.processes import ROOT, NotAvailable, workdir
 from bench.report import Check, Report, load_average, machine_description, update_doc
 from bench.scenarios import SCENARIOS as BASE_SCENARIOS
@@ -50,6 +51,7 @@ SCENARIOS: dict[str, Scenario] = {
     **BASE_SCENARIOS,
     "6": ("gateway hop vs a Go reverse proxy", proxy_hop.proxy_hop),
     "7": ("kill under load", kill.worker_kill),
+    "8": ("async calls", async_calls.async_calls),
 }
 SWARM_SCENARIOS: dict[str, Callable[[SwarmBench], None]] = {
     **BASE_SWARM_SCENARIOS,

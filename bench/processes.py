@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import os
 import shlex
+import shutil
 import signal
 import socket
 import subprocess
@@ -399,3 +400,30 @@ def connections_held(pid: int, port: int) -> int:
     """How many established connections to local `port` process `pid` holds (the
     clients' connections a gateway worker serves)."""
     return len(socket_inodes(pid) & _tcp_inodes(pid, port, TCP_ESTABLISHED))
+
+
+def start_nats(tmp: Path) -> tuple[Server, int]:
+    """`nats-server` with JetStream (file storage in `tmp`) on free ports, as the async
+    tests start it; returns it (its `port` is the monitoring port, which answers
+    /healthz once JetStream is up) and the client port."""
+    binary = shutil.which("nats-server")
+    if binary is None:
+        raise NotAvailable("nats-server is not installed (scripts/nats.sh installs it)")
+    client_port, monitor_port = free_port(), free_port()
+    store = tmp / f"jetstream-{client_port}"
+    argv = [binary, "-js", "-sd", str(store), "-a", "127.0.0.1", "-p", str(client_port)]
+    argv += ["-m", str(monitor_port)]
+    log = tmp / f"nats-{client_port}.log"
+    server = Server("nats", argv, base_env({}), monitor_port, "/healthz", log)
+    return server.start(), client_port
+
+
+def start_queue_worker(tmp: Path, gateway_env: Mapping[str, str], name: str = "worker") -> Server:
+    """The async queue worker (`python -m gateway.async_calls`) with a gateway's
+    environment (`gateway_env`: provider, functions, `GATEWAY_NATS_URL`) on a free port
+    of its own; ready once it has a broker connection (its /healthz answers 200)."""
+    port = free_port()
+    env = {**gateway_env, "GATEWAY_ASYNC_WORKER_PORT": str(port)}
+    argv = [sys.executable, "-m", "gateway.async_calls"]
+    server = Server(name, argv, env, port, "/healthz", tmp / f"queue-worker-{port}.log")
+    return server.start()

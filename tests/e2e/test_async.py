@@ -110,8 +110,41 @@ def test_always_failing_function_is_dead_lettered_then_redriven(
     assert record["state"] == "succeeded"
 
 
+# Fails its first 2 runs (exit 1 without output: the watchdog answers 500, a retried
+# code) and echoes its input from the third on; the count lives in the container's /tmp.
+FAILS_TWICE = (
+    "sh -c 'n=$(cat /tmp/n 2>/dev/null || echo 0); echo $((n+1)) > /tmp/n; "
+    '[ "$n" -ge 2 ] && cat\''
+)
+
+
+def ready(client: httpx.Client, name: str) -> bool:
+    reply = client.get(f"/system/function/{name}", auth=credentials())
+    return reply.status_code == 200 and int(reply.json()["availableReplicas"]) >= 1
+
+
+def test_function_failing_twice_is_retried_until_it_succeeds(
+    platform: Platform, client: httpx.Client, make_service: ServiceFactory
+) -> None:
+    name = make_service(
+        IMAGE, "--replicas", "1", "--env", f"fprocess={FAILS_TWICE}",
+        "--label", "com.faas.retry.attempts=5",
+        "--label", "com.faas.retry.min_wait=200ms", "--label", "com.faas.retry.max_wait=1s",
+    )  # fmt: skip
+    # Not called before the async call (each run counts); a task that is not up yet
+    # would turn attempt 1 into a connection failure.
+    wait_for(lambda: ready(client, name), f"{name} to have a ready replica", timeout=120)
+    call_id = client.post(f"/async-function/{name}", content=b"third time").headers["X-Call-Id"]
+    record = wait_for_state(client, call_id, *FINAL)
+    assert (record["state"], record["attempt"], record["status"]) == ("succeeded", 3, 200)
+    assert record["body"] == "third time"
+    assert record["deadLettered"] is False
+    runs = docker("exec", _container(name), "cat", "/tmp/n")
+    assert runs.strip() == "3"
+
+
 def test_no_call_lost_when_the_worker_and_nats_are_killed(
-    platform: Platform, client: httpx.Client
+    platform: Platform, client: httpx.Client, capsys: pytest.CaptureFixture[str]
 ) -> None:
     ids = []
     for number in range(1000):
@@ -135,7 +168,9 @@ def test_no_call_lost_when_the_worker_and_nats_are_killed(
 
     wait_for(all_final, "every accepted call to reach a final state", timeout=900)
     attempts = [int(str(status(client, call_id)["attempt"])) for call_id in ids]
-    print(f"async: {len(ids)} accepted, {sum(a > 1 for a in attempts)} ran more than once")
+    with capsys.disabled():  # the figure the issue asks for, shown without -s
+        print(f"\n[async] {len(ids)} accepted, all final; "
+              f"{sum(a > 1 for a in attempts)} ran more than once")
 
 
 def _container(service: str) -> str:
