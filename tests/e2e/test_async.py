@@ -9,6 +9,7 @@ import uuid
 from pathlib import Path
 
 import httpx
+import pytest
 
 from tests import support
 from tests.e2e.conftest import Platform, ServiceFactory, docker, wait_for
