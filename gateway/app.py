@@ -25,7 +25,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 
 from starlette.applications import Starlette
@@ -37,7 +37,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from gateway import routing
 from gateway.async_calls.api import create_async_api
-from gateway.async_calls.broker import Broker
+from gateway.async_calls.broker import Broker, by_function_name
 from gateway.async_calls.enqueue import AsyncEnqueue, is_async_call
 from gateway.config import GatewayConfig
 from gateway.console import PREFIX as CONSOLE_PREFIX
@@ -118,6 +118,20 @@ def is_platform_call(method: str, path: str) -> bool:
     return (path in _READ_ONLY_PATHS or is_console_path(path)) and method in ("GET", "HEAD")
 
 
+def _queued_calls(
+    broker: Broker, provider: FunctionProvider
+) -> Callable[[], Awaitable[dict[str, int]]]:
+    """What the autoscaler reads of the async queue: calls per deployed function."""
+
+    async def queued() -> dict[str, int]:
+        counts = await broker.queued_by_function()
+        if not counts:
+            return {}
+        return by_function_name(counts, (function.name for function in provider.functions()))
+
+    return queued
+
+
 def create_app(
     config: GatewayConfig,
     provider: FunctionProvider,
@@ -153,6 +167,7 @@ def create_app(
         ),
     )
     notifier: InvocationNotifier = metrics
+    broker = Broker(config.async_calls, name="faas-gateway") if config.async_calls.enabled else None
     autoscaler = None
     load: LoadCounter | None = None
     if config.autoscale:
@@ -173,6 +188,7 @@ def create_app(
             lease=lease,
             report_leader=metrics.autoscaler_leader,
             canary=canary,
+            queued=_queued_calls(broker, provider) if broker is not None else None,
         )
     header_filter: HeaderFilter | None = None
     if config.invoke_auth:
@@ -193,7 +209,6 @@ def create_app(
         create_alert_app(provider, autoscaler), config.basic_auth, what="alert webhook"
     )
     function_calls: ASGIApp = proxy
-    broker = Broker(config.async_calls, name="faas-gateway") if config.async_calls.enabled else None
     async_calls: ASGIApp = AsyncEnqueue(
         config.async_calls, broker, provider.lookup, header_filter, namespaces
     )

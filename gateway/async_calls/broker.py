@@ -27,7 +27,7 @@ import contextlib
 import logging
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from typing import TypeVar
 
 import nats
@@ -58,6 +58,7 @@ from gateway.async_calls.messages import (
     call_subject,
     dead_subject,
     message_size,
+    subject_token,
 )
 from gateway.config import AsyncConfig
 from gateway.errors import BrokerUnavailable, PayloadTooLarge
@@ -344,6 +345,21 @@ class Broker:
         )
         return dict(info.state.subjects or {})
 
+    async def queued_by_function(self) -> dict[str, int]:
+        """Calls in the calls stream per function ({} when not connected): queued,
+        running or backing off, as a call stays there until a worker acks it. One
+        stream-info request whatever the queue's length. A function is keyed as its
+        subject spells it (`subject_token`): its name, unless that has characters a
+        subject token cannot hold."""
+        if not self.ready:
+            return {}
+        counts = await self.pending()
+        return {
+            subject.removeprefix(CALL_SUBJECT_PREFIX): count
+            for subject, count in counts.items()
+            if count > 0
+        }
+
     # Status records -----------------------------------------------------------------------
 
     def _bucket(self) -> KeyValue:
@@ -519,6 +535,13 @@ class Broker:
         return count
 
 
+def by_function_name(queued: Mapping[str, int], names: Iterable[str]) -> dict[str, int]:
+    """`queued_by_function`'s counts keyed by these function names: a name whose
+    subject token differs from it (a `.` in it) gets the count of its token."""
+    counts = {name: queued.get(subject_token(name), 0) for name in names}
+    return {name: count for name, count in counts.items() if count > 0}
+
+
 async def _add_or_update(js: JetStreamContext, config: StreamConfig) -> None:
     """Create a stream, or bring an existing one to this configuration."""
     try:
@@ -527,4 +550,4 @@ async def _add_or_update(js: JetStreamContext, config: StreamConfig) -> None:
         await js.update_stream(config)
 
 
-__all__ = ["Broker", "Msg"]
+__all__ = ["Broker", "Msg", "by_function_name"]

@@ -32,9 +32,14 @@ dead-lettered copy would still fit the server's `max_payload` too."""
 State = Literal["queued", "running", "succeeded", "failed"]
 
 
+def subject_token(function_name: str) -> str:
+    """A function's name as one subject token (characters a token cannot hold: `_`)."""
+    return _SUBJECT_UNSAFE.sub("_", function_name)
+
+
 def call_subject(function_name: str) -> str:
     """The subject a function's queued calls are published on (one token per function)."""
-    return CALL_SUBJECT_PREFIX + _SUBJECT_UNSAFE.sub("_", function_name)
+    return CALL_SUBJECT_PREFIX + subject_token(function_name)
 
 
 def dead_subject(call_id: str) -> str:

@@ -1,8 +1,9 @@
 """The autoscaler: a control loop over every function, and the one place replicas change.
 
 Every `interval` seconds it reads the gateway's own figures (calls started and in flight
-per function, from its `LoadView`, which the proxy feeds) and asks each function's
-`ReplicaPlanner` what to do. Changes go through the `Scaler` (the provider's `scale`,
+per function, from its `LoadView`, which the proxy feeds), adds the function's async calls
+still in the queue (`queued`, when async calls are on) to those in flight, and asks each
+function's `ReplicaPlanner` what to do. Changes go through the `Scaler` (the provider's `scale`,
 logged and counted); the cold-start path and the Alertmanager webhook scale through it
 too, and it tells the autoscaler, so the planners know which changes were the gateway's.
 
@@ -21,7 +22,7 @@ import contextlib
 import logging
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Mapping
 
 from gateway.errors import GatewayError, NotSupported
 from gateway.providers.base import Function, FunctionView, LeaderLease
@@ -59,6 +60,7 @@ class Autoscaler:
         lease: LeaderLease | None = None,
         report_leader: Callable[[bool], None] | None = None,
         canary: CanaryController | None = None,
+        queued: Callable[[], Awaitable[Mapping[str, int]]] | None = None,
     ) -> None:
         self._provider = provider
         self._scaler = scaler
@@ -75,6 +77,7 @@ class Autoscaler:
         self.report_leader = report_leader
         self.leading = False  # whether this process decided on its last pass
         self.canary = canary  # stepped on each pass this process decides
+        self._queued = queued
         scaler.subscribe(self._scaled)
 
     def start(self) -> None:
@@ -112,6 +115,7 @@ class Autoscaler:
             return
         if self.canary is not None:
             await self.canary.tick()
+        queued = await self._queued_calls()
         now = self._clock()
         load = self._load()
         seen: set[str] = set()
@@ -119,6 +123,9 @@ class Autoscaler:
             name = function.name
             seen.add(name)
             sample = load.get(function.metric_name, NO_LOAD)
+            waiting = queued.get(name, 0)
+            if waiting > 0:  # calls waiting for a replica count as calls in flight
+                sample = Load(sample.started, sample.inflight + waiting)
             planner = self._planner_for(name, now, sample)
             replicas = planner.observe(now, self.policy(function), function.replicas, sample)
             if replicas is None or self.cold_start.busy(name):
@@ -193,6 +200,16 @@ class Autoscaler:
             except Exception:
                 log.exception("autoscaler pass failed")
             await asyncio.sleep(self._interval)
+
+    async def _queued_calls(self) -> Mapping[str, int]:
+        """Async calls not yet finished per function (by its service name), or {}."""
+        if self._queued is None:
+            return {}
+        try:
+            return await self._queued()
+        except Exception as error:  # the broker away: scale on the gateway's calls alone
+            log.debug("queued calls unknown: %r", error)
+            return {}
 
     def _load(self) -> dict[str, Load]:
         return {

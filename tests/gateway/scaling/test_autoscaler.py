@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 
 import pytest
 
@@ -85,7 +85,10 @@ class FakeDNS:
 
 
 def make(
-    *functions: Function, ready: bool = True, timeout: float = 5.0
+    *functions: Function,
+    ready: bool = True,
+    timeout: float = 5.0,
+    queued: Callable[[], Awaitable[Mapping[str, int]]] | None = None,
 ) -> tuple[Autoscaler, FakeProvider, FakeMetrics, FakeClock]:
     provider = FakeProvider(list(functions))
     metrics = FakeMetrics()
@@ -105,7 +108,7 @@ def make(
         clock=clock,
         poll_interval=0.001,
     )
-    autoscaler = Autoscaler(provider, scaler, metrics, cold_start, clock=clock)
+    autoscaler = Autoscaler(provider, scaler, metrics, cold_start, clock=clock, queued=queued)
     return autoscaler, provider, metrics, clock
 
 
@@ -340,3 +343,72 @@ def test_a_function_with_bad_labels_does_not_stop_the_others_scaling() -> None:
 
     asyncio.run(scenario())
     assert provider.calls == [("a-bad", 3), ("b", 3)]
+
+
+class FakeQueue:
+    """Async calls not yet finished per function, as the broker would report them."""
+
+    def __init__(self) -> None:
+        self.counts: dict[str, int] = {}
+        self.error: Exception | None = None
+        self.reads = 0
+
+    async def __call__(self) -> Mapping[str, int]:
+        self.reads += 1
+        if self.error is not None:
+            raise self.error
+        return dict(self.counts)
+
+
+def test_queued_async_calls_alone_scale_a_function_up() -> None:
+    queue = FakeQueue()
+    autoscaler, provider, _, clock = make(function("f", 1, OWNED_LABELS), queued=queue)
+
+    async def scenario() -> None:
+        queue.counts["f"] = 12  # target 5 per replica: 3 replicas
+        await ticks(autoscaler, clock, 4)
+
+    asyncio.run(scenario())
+    assert provider.calls == [("f", 3)]
+    assert queue.reads == 2  # once per tick
+
+
+def test_queued_calls_add_to_the_calls_in_flight() -> None:
+    queue = FakeQueue()
+    autoscaler, provider, metrics, clock = make(function("f", 1, OWNED_LABELS), queued=queue)
+
+    async def scenario() -> None:
+        metrics.loads["f"] = (10, 8)
+        queue.counts["f"] = 8  # 16 in all: 4 replicas (its max)
+        await ticks(autoscaler, clock, 2)
+
+    asyncio.run(scenario())
+    assert provider.calls == [("f", 4)]
+
+
+def test_a_function_with_queued_calls_is_not_scaled_to_zero() -> None:
+    queue = FakeQueue()
+    autoscaler, provider, _, clock = make(function("z", 1, ZERO_LABELS), queued=queue)
+
+    async def scenario() -> None:
+        queue.counts["z"] = 1
+        await ticks(autoscaler, clock, 200)
+        assert provider.calls == []
+        queue.counts.clear()
+        await ticks(autoscaler, clock, 70)
+
+    asyncio.run(scenario())
+    assert provider.calls == [("z", 0)]
+
+
+def test_an_unreadable_queue_counts_as_empty() -> None:
+    queue = FakeQueue()
+    queue.error = ConnectionError("broker away")
+    autoscaler, provider, metrics, clock = make(function("f", 1, OWNED_LABELS), queued=queue)
+
+    async def scenario() -> None:
+        metrics.loads["f"] = (10, 10)
+        await ticks(autoscaler, clock, 2)
+
+    asyncio.run(scenario())
+    assert provider.calls == [("f", 2)]
