@@ -37,8 +37,9 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from gateway import routing
 from gateway.async_calls.api import create_async_api
-from gateway.async_calls.broker import Broker, by_function_name
+from gateway.async_calls.broker import Broker
 from gateway.async_calls.enqueue import AsyncEnqueue, is_async_call
+from gateway.async_calls.queue_load import queued_load
 from gateway.config import GatewayConfig
 from gateway.console import PREFIX as CONSOLE_PREFIX
 from gateway.console import create_console_app, is_console_path
@@ -119,15 +120,16 @@ def is_platform_call(method: str, path: str) -> bool:
 
 
 def _queued_calls(
-    broker: Broker, provider: FunctionProvider
+    broker: Broker, provider: FunctionProvider, worker_concurrency: int
 ) -> Callable[[], Awaitable[dict[str, int]]]:
-    """What the autoscaler reads of the async queue: calls per deployed function."""
+    """What the autoscaler reads of the async queue: per deployed function, its queued
+    calls up to what a queue worker runs of them at once (`queued_load`)."""
 
     async def queued() -> dict[str, int]:
         counts = await broker.queued_by_function()
         if not counts:
             return {}
-        return by_function_name(counts, (function.name for function in provider.functions()))
+        return queued_load(counts, provider.functions(), worker_concurrency)
 
     return queued
 
@@ -188,7 +190,11 @@ def create_app(
             lease=lease,
             report_leader=metrics.autoscaler_leader,
             canary=canary,
-            queued=_queued_calls(broker, provider) if broker is not None else None,
+            queued=(
+                _queued_calls(broker, provider, config.async_calls.worker_concurrency)
+                if broker is not None
+                else None
+            ),
         )
     header_filter: HeaderFilter | None = None
     if config.invoke_auth:

@@ -27,7 +27,7 @@ import contextlib
 import logging
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
 import nats
@@ -58,7 +58,6 @@ from gateway.async_calls.messages import (
     call_subject,
     dead_subject,
     message_size,
-    subject_token,
 )
 from gateway.config import AsyncConfig
 from gateway.errors import BrokerUnavailable, PayloadTooLarge
@@ -535,13 +534,6 @@ class Broker:
         return count
 
 
-def by_function_name(queued: Mapping[str, int], names: Iterable[str]) -> dict[str, int]:
-    """`queued_by_function`'s counts keyed by these function names: a name whose
-    subject token differs from it (a `.` in it) gets the count of its token."""
-    counts = {name: queued.get(subject_token(name), 0) for name in names}
-    return {name: count for name, count in counts.items() if count > 0}
-
-
 async def _add_or_update(js: JetStreamContext, config: StreamConfig) -> None:
     """Create a stream, or bring an existing one to this configuration."""
     try:
@@ -550,4 +542,4 @@ async def _add_or_update(js: JetStreamContext, config: StreamConfig) -> None:
         await js.update_stream(config)
 
 
-__all__ = ["Broker", "Msg", "by_function_name"]
+__all__ = ["Broker", "Msg"]

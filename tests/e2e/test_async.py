@@ -145,15 +145,21 @@ def test_function_failing_twice_is_retried_until_it_succeeds(
 
 
 def test_no_call_lost_when_the_worker_and_nats_are_killed(
-    platform: Platform, client: httpx.Client, capsys: pytest.CaptureFixture[str]
+    platform: Platform,
+    client: httpx.Client,
+    make_service: ServiceFactory,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
+    # Its own function: the backlog scales it up (queue depth), and it is removed after.
+    name = make_service(IMAGE)
+    wait_for(lambda: known(client, name), f"the gateway to know {name}")
     ids = []
     for number in range(1000):
         if number == 300:
             docker("kill", _container(f"{platform.stack_name}_queue-worker"))
         if number == 600:
             docker("kill", _container(f"{platform.stack_name}_nats"))
-        reply = client.post("/async-function/catservice", content=str(number).encode())
+        reply = client.post(f"/async-function/{name}", content=str(number).encode())
         if reply.status_code == 202:
             ids.append(reply.headers["X-Call-Id"])
         else:
@@ -172,6 +178,49 @@ def test_no_call_lost_when_the_worker_and_nats_are_killed(
     with capsys.disabled():  # the figure the issue asks for, shown without -s
         print(f"\n[async] {len(ids)} accepted, all final; "
               f"{sum(a > 1 for a in attempts)} ran more than once")
+
+
+def desired_replicas(service: str) -> int:
+    template = "{{.Spec.Mode.Replicated.Replicas}}"
+    return int(docker("service", "inspect", "-f", template, service).strip())
+
+
+def test_a_backlog_scales_its_function_up_and_keeps_it_from_zero(
+    client: httpx.Client, make_service: ServiceFactory, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # No sync call reaches it: only the queue depth can scale it up, and with
+    # zero_after=5s only the queue depth keeps it from zero while the calls wait.
+    name = make_service(
+        IMAGE, "--replicas", "1", "--env", "fprocess=sh -c 'sleep 2; cat'",
+        "--label", "com.faas.scale.min=1", "--label", "com.faas.scale.max=10",
+        "--label", "com.faas.scale.target=2", "--label", "com.faas.scale.cooldown=5s",
+        "--label", "com.faas.scale.zero=true", "--label", "com.faas.scale.zero_after=5s",
+        "--label", "com.faas.async.max_inflight=8",
+    )  # fmt: skip
+    wait_for(lambda: ready(client, name), f"{name} to have a ready replica", timeout=120)
+    ids = []
+    for number in range(48):
+        reply = client.post(f"/async-function/{name}", content=str(number).encode())
+        assert reply.status_code == 202, reply.text
+        ids.append(reply.headers["X-Call-Id"])
+    unfinished = set(ids)
+    seen: list[int] = []
+
+    def drained() -> bool:
+        for call_id in list(unfinished):
+            if status(client, call_id)["state"] in FINAL:
+                unfinished.discard(call_id)
+        if unfinished:  # read after the calls: a call still waits at this count
+            seen.append(desired_replicas(name))
+        return not unfinished
+
+    wait_for(drained, "every queued call to finish", timeout=300)
+    # 48 queued, counted up to max_inflight 8, at target 2: 4 replicas (not 10, its max).
+    assert max(seen) == 4, seen
+    assert min(seen) >= 1, seen
+    assert all(status(client, call_id)["state"] == "succeeded" for call_id in ids)
+    with capsys.disabled():
+        print(f"\n[async] a backlog of 48 calls: replicas seen while it drained {seen}")
 
 
 def _container(service: str) -> str:

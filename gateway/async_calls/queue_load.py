@@ -1,0 +1,36 @@
+"""What a function's async backlog is worth to the autoscaler, in calls in flight.
+
+Every call in the calls stream is one the queue worker has still to finish, but a worker
+runs only so many of a function's calls at once: `com.faas.async.max_inflight`, and never
+more than its own concurrency (`GATEWAY_ASYNC_CONCURRENCY`). A backlog beyond that needs
+time or more workers, not more replicas, so it counts only up to that bound: a thousand
+queued calls scale a function as far as the worker can keep busy, not to its `max`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+
+from gateway.async_calls.messages import subject_token
+from gateway.labels import MAX_INFLIGHT_LABEL, parse_inflight
+from gateway.providers.base import Function
+
+
+def runnable_at_once(function: Function, worker_concurrency: int) -> int:
+    """How many of this function's async calls one queue worker runs at the same time."""
+    raw = function.labels.get(MAX_INFLIGHT_LABEL)
+    limit = parse_inflight(raw) if raw else None
+    return min(limit, worker_concurrency) if limit is not None else worker_concurrency
+
+
+def queued_load(
+    queued: Mapping[str, int], functions: Iterable[Function], worker_concurrency: int
+) -> dict[str, int]:
+    """Per function name, its queued calls (`Broker.queued_by_function`, keyed by subject
+    token) counted up to `runnable_at_once`; functions with none are left out."""
+    load: dict[str, int] = {}
+    for function in functions:
+        count = queued.get(subject_token(function.name), 0)
+        if count > 0:
+            load[function.name] = min(count, runnable_at_once(function, worker_concurrency))
+    return load

@@ -1,0 +1,28 @@
+"""A function's async backlog as the autoscaler counts it: up to what a worker runs."""
+
+from __future__ import annotations
+
+from gateway.async_calls.queue_load import queued_load, runnable_at_once
+from gateway.labels import MAX_INFLIGHT_LABEL
+from gateway.providers.base import Function
+
+
+def function(name: str, **labels: str) -> Function:
+    return Function(name=name, image="img", replicas=1, upstream_host=f"tasks.{name}",
+                    labels=labels)  # fmt: skip
+
+
+def test_a_backlog_counts_up_to_the_workers_concurrency() -> None:
+    load = queued_load({"echo": 1000, "small": 3}, [function("echo"), function("small")], 16)
+    assert load == {"echo": 16, "small": 3}
+
+
+def test_max_inflight_bounds_it_further_but_never_above_the_concurrency() -> None:
+    assert runnable_at_once(function("f", **{MAX_INFLIGHT_LABEL: "4"}), 16) == 4
+    assert runnable_at_once(function("f", **{MAX_INFLIGHT_LABEL: "400"}), 16) == 16
+    assert runnable_at_once(function("f", **{MAX_INFLIGHT_LABEL: "nonsense"}), 16) == 16
+
+
+def test_names_are_matched_by_subject_token_and_idle_functions_left_out() -> None:
+    queued = {"a_b": 2, "gone": 5}
+    assert queued_load(queued, [function("a.b"), function("idle")], 16) == {"a.b": 2}
