@@ -123,13 +123,14 @@ def _queued_calls(
     broker: Broker, provider: FunctionProvider, worker_concurrency: int
 ) -> Callable[[], Awaitable[dict[str, int]]]:
     """What the autoscaler reads of the async queue: per deployed function, its queued
-    calls up to what a queue worker runs of them at once (`queued_load`)."""
+    calls up to what the running queue workers take of them at once (`queued_load`)."""
 
     async def queued() -> dict[str, int]:
         counts = await broker.queued_by_function()
         if not counts:
             return {}
-        return queued_load(counts, provider.functions(), worker_concurrency)
+        workers = await broker.live_workers()
+        return queued_load(counts, provider.functions(), worker_concurrency, workers)
 
     return queued
 

@@ -67,6 +67,11 @@ log = logging.getLogger("gateway.async")
 CALLS_STREAM = "FAAS_ASYNC_CALLS"
 DEAD_STREAM = "FAAS_ASYNC_DEAD"
 STATUS_BUCKET = "faas_async_status"
+WORKERS_STREAM = "FAAS_ASYNC_WORKERS"
+WORKER_SUBJECT_PREFIX = "faas.async.worker."
+WORKER_PRESENCE_SECONDS = 30.0
+"""A queue worker not heard from for this long no longer counts as running: each one
+announces itself every `WORKER_PRESENCE_SECONDS / 3` (`announce_worker`)."""
 WORKER_CONSUMER = "faas-queue-worker"
 RECONNECT_SECONDS = 1
 NO_MESSAGE_FOUND = 10057
@@ -227,6 +232,16 @@ class Broker:
                 max_msgs_per_subject=1,
             ),
         )
+        await _add_or_update(
+            js,
+            StreamConfig(
+                name=WORKERS_STREAM,
+                subjects=[WORKER_SUBJECT_PREFIX + ">"],
+                storage=StorageType.MEMORY,
+                max_age=WORKER_PRESENCE_SECONDS,
+                max_msgs_per_subject=1,
+            ),
+        )
         try:
             self._status = await js.key_value(STATUS_BUCKET)
         except nats.js.errors.BucketNotFoundError:
@@ -358,6 +373,39 @@ class Broker:
             for subject, count in counts.items()
             if count > 0
         }
+
+    # Queue workers ------------------------------------------------------------------------
+
+    async def announce_worker(self, worker_id: str) -> None:
+        """Say that this queue worker runs: `live_workers` counts it for
+        `WORKER_PRESENCE_SECONDS` (one message per worker, the last one kept)."""
+        js = self._jetstream()
+        await self._call(
+            "worker presence",
+            lambda: js.publish(
+                WORKER_SUBJECT_PREFIX + worker_id,
+                b"",
+                stream=WORKERS_STREAM,
+                timeout=self._config.publish_timeout,
+            ),
+        )
+
+    async def withdraw_worker(self, worker_id: str) -> None:
+        """Say that this queue worker stopped (a clean stop: not counted from now on)."""
+        js = self._jetstream()
+        await self._call(
+            "worker presence",
+            lambda: js.purge_stream(WORKERS_STREAM, subject=WORKER_SUBJECT_PREFIX + worker_id),
+        )
+
+    async def live_workers(self) -> int:
+        """How many queue workers announced themselves within `WORKER_PRESENCE_SECONDS`."""
+        js = self._jetstream()
+        info = await self._call(
+            "stream info",
+            lambda: js.stream_info(WORKERS_STREAM, subjects_filter=WORKER_SUBJECT_PREFIX + ">"),
+        )
+        return len(info.state.subjects or {})
 
     # Status records -----------------------------------------------------------------------
 

@@ -1,10 +1,11 @@
 """What a function's async backlog is worth to the autoscaler, in calls in flight.
 
-Every call in the calls stream is one the queue worker has still to finish, but a worker
-runs only so many of a function's calls at once: `com.faas.async.max_inflight`, and never
-more than its own concurrency (`GATEWAY_ASYNC_CONCURRENCY`). A backlog beyond that needs
-time or more workers, not more replicas, so it counts only up to that bound: a thousand
-queued calls scale a function as far as the worker can keep busy, not to its `max`.
+Every call in the calls stream is one the queue workers have still to finish, but a
+worker runs only so many of a function's calls at once: `com.faas.async.max_inflight`, and
+never more than its own concurrency (`GATEWAY_ASYNC_CONCURRENCY`). A backlog beyond what
+the running workers take at once needs time or more workers, not more replicas, so it
+counts only up to that: a thousand queued calls scale a function as far as the workers
+keep it busy, not to its `max`.
 """
 
 from __future__ import annotations
@@ -24,13 +25,18 @@ def runnable_at_once(function: Function, worker_concurrency: int) -> int:
 
 
 def queued_load(
-    queued: Mapping[str, int], functions: Iterable[Function], worker_concurrency: int
+    queued: Mapping[str, int],
+    functions: Iterable[Function],
+    worker_concurrency: int,
+    workers: int,
 ) -> dict[str, int]:
     """Per function name, its queued calls (`Broker.queued_by_function`, keyed by subject
-    token) counted up to `runnable_at_once`; functions with none are left out."""
+    token) counted up to `runnable_at_once` for each of the `workers` running; functions
+    with none are left out. No worker running: nothing counts (nothing would run)."""
     load: dict[str, int] = {}
     for function in functions:
         count = queued.get(subject_token(function.name), 0)
-        if count > 0:
-            load[function.name] = min(count, runnable_at_once(function, worker_concurrency))
+        bound = runnable_at_once(function, worker_concurrency) * workers
+        if count > 0 and bound > 0:
+            load[function.name] = min(count, bound)
     return load

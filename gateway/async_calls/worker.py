@@ -19,6 +19,7 @@ import contextlib
 import logging
 import random
 import time
+import uuid
 from collections import Counter
 from urllib.parse import urlsplit
 
@@ -28,7 +29,7 @@ from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 
 from gateway.asgi import header
-from gateway.async_calls.broker import Broker
+from gateway.async_calls.broker import WORKER_PRESENCE_SECONDS, Broker
 from gateway.async_calls.callbacks import callback_authorization
 from gateway.async_calls.messages import CALL_SUBJECT_PREFIX, CallStatus, QueuedCall
 from gateway.async_calls.metrics import WorkerMetrics
@@ -86,10 +87,12 @@ class QueueWorker:
         self._invoke_credentials = invoke_credentials
         self._inflight: Counter[str] = Counter()
         self._tasks: set[asyncio.Task[None]] = set()
+        self._id = uuid.uuid4().hex  # how the broker tells this worker from the others
 
     async def run(self, stop: asyncio.Event) -> None:
         """Fetch and run calls until `stop`; then let the calls running finish."""
         refresher = asyncio.create_task(self._refresh_pending(stop))
+        presence = asyncio.create_task(self._announce(stop))
         subscription: JetStreamContext.PullSubscription | None = None
         generation = 0
         concurrency = self._config.worker_concurrency
@@ -130,8 +133,22 @@ class QueueWorker:
                     task.add_done_callback(self._tasks.discard)
         finally:
             refresher.cancel()
+            presence.cancel()
             if self._tasks:
                 await asyncio.wait(self._tasks, timeout=self._config.ack_wait)
+            if self._broker.ready:
+                with contextlib.suppress(GatewayError):
+                    await self._broker.withdraw_worker(self._id)
+
+    async def _announce(self, stop: asyncio.Event) -> None:
+        """Keep this worker counted by `Broker.live_workers` while it runs."""
+        while not stop.is_set():
+            if self._broker.ready:
+                try:
+                    await self._broker.announce_worker(self._id)
+                except GatewayError as error:
+                    log.debug("worker presence not announced: %s", error.message)
+            await _sleep_until(stop, WORKER_PRESENCE_SECONDS / 3)
 
     async def _refresh_pending(self, stop: asyncio.Event) -> None:
         seen: set[str] = set()

@@ -6,9 +6,10 @@ import asyncio
 
 from gateway.async_calls.broker import Broker
 from gateway.async_calls.messages import QueuedCall
-from tests.gateway.async_calls.harness import async_config
+from gateway.config import GatewayConfig
+from tests.gateway.async_calls.harness import WorkerThread, async_config
 from tests.gateway.harness import BackgroundProcess
-from tests.support import free_port
+from tests.support import free_port, wait_for
 
 
 def call(call_id: str, function: str) -> QueuedCall:
@@ -39,3 +40,41 @@ def test_a_broker_not_connected_reports_no_queued_calls() -> None:
         return await broker.queued_by_function()
 
     assert asyncio.run(scenario()) == {}
+
+
+def test_running_workers_are_counted_until_they_stop(nats_server: BackgroundProcess) -> None:
+    async def scenario() -> list[int]:
+        broker = Broker(async_config(nats_server.port), name="test")
+        await broker.start()
+        try:
+            assert await broker.wait_ready(10)
+            seen = [await broker.live_workers()]
+            for worker in ("w1", "w2", "w1"):  # w1 again: still one worker
+                await broker.announce_worker(worker)
+            seen.append(await broker.live_workers())
+            await broker.withdraw_worker("w1")
+            seen.append(await broker.live_workers())
+            return seen
+        finally:
+            await broker.close()
+
+    assert asyncio.run(scenario()) == [0, 2, 1]
+
+
+def test_a_queue_worker_is_counted_while_it_runs(nats_server: BackgroundProcess) -> None:
+    def live_workers() -> int:
+        async def count() -> int:
+            broker = Broker(async_config(nats_server.port), name="test")
+            await broker.start()
+            try:
+                assert await broker.wait_ready(10)
+                return await broker.live_workers()
+            finally:
+                await broker.close()
+
+        return asyncio.run(count())
+
+    config = GatewayConfig(async_calls=async_config(nats_server.port))
+    with WorkerThread(config, []):
+        wait_for(lambda: live_workers() == 1, "the worker to announce itself", timeout=20)
+    assert live_workers() == 0  # a clean stop withdraws it

@@ -13,8 +13,18 @@ def function(name: str, **labels: str) -> Function:
 
 
 def test_a_backlog_counts_up_to_the_workers_concurrency() -> None:
-    load = queued_load({"echo": 1000, "small": 3}, [function("echo"), function("small")], 16)
+    load = queued_load({"echo": 1000, "small": 3}, [function("echo"), function("small")], 16, 1)
     assert load == {"echo": 16, "small": 3}
+
+
+def test_each_running_worker_adds_its_share_and_none_running_counts_nothing() -> None:
+    capped = function("capped", **{MAX_INFLIGHT_LABEL: "4"})
+    functions = [function("echo"), capped]
+    assert queued_load({"echo": 1000, "capped": 1000}, functions, 16, 3) == {
+        "echo": 48,
+        "capped": 12,
+    }
+    assert queued_load({"echo": 1000}, functions, 16, 0) == {}
 
 
 def test_max_inflight_bounds_it_further_but_never_above_the_concurrency() -> None:
@@ -25,4 +35,4 @@ def test_max_inflight_bounds_it_further_but_never_above_the_concurrency() -> Non
 
 def test_names_are_matched_by_subject_token_and_idle_functions_left_out() -> None:
     queued = {"a_b": 2, "gone": 5}
-    assert queued_load(queued, [function("a.b"), function("idle")], 16) == {"a.b": 2}
+    assert queued_load(queued, [function("a.b"), function("idle")], 16, 1) == {"a.b": 2}
