@@ -359,6 +359,21 @@ class Broker:
         )
         return dict(info.state.subjects or {})
 
+    async def drop_acked_leftovers(self) -> int:
+        """Remove calls the workers' consumer has acked that the stream still holds; how
+        many. A work queue removes a call at its ack, but nats-server 2.9 killed at the
+        wrong moment can bring acked calls back at its restart, below the consumer's ack
+        floor, where they are never delivered again: they would count as queued forever
+        (`queued_by_function`). Everything at or below the ack floor was acked."""
+        js = self._jetstream()
+        dropped = await self._call(
+            "dropping acked calls",
+            lambda: purge_below_ack_floor(js, CALLS_STREAM, WORKER_CONSUMER),
+        )
+        if dropped:
+            log.warning("removed %d acked calls the calls stream still held", dropped)
+        return dropped
+
     async def queued_by_function(self) -> dict[str, int]:
         """Calls in the calls stream per function ({} when not connected): queued,
         running or backing off, as a call stays there until a worker acks it. One
@@ -580,6 +595,23 @@ class Broker:
         js = self._jetstream()
         await self._call("purge", lambda: js.purge_stream(DEAD_STREAM))
         return count
+
+
+async def purge_below_ack_floor(js: JetStreamContext, stream: str, consumer: str) -> int:
+    """Remove the messages of `stream` at or below `consumer`'s ack floor (all acked);
+    how many (none while the consumer does not exist)."""
+    try:
+        info = await js.consumer_info(stream, consumer)
+    except nats.js.errors.NotFoundError:
+        return 0
+    floor = info.ack_floor.stream_seq if info.ack_floor else None
+    if not floor:
+        return 0
+    state = (await js.stream_info(stream)).state
+    if state.messages == 0 or state.first_seq > floor:
+        return 0
+    await js.purge_stream(stream, seq=floor + 1)  # up to, not including, floor + 1
+    return max(0, state.messages - (await js.stream_info(stream)).state.messages)
 
 
 async def _add_or_update(js: JetStreamContext, config: StreamConfig) -> None:

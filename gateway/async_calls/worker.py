@@ -154,6 +154,7 @@ class QueueWorker:
         seen: set[str] = set()
         while not stop.is_set():
             with contextlib.suppress(GatewayError):
+                await self._broker.drop_acked_leftovers()
                 counts = await self._broker.pending()
                 now = {
                     subject.removeprefix(CALL_SUBJECT_PREFIX): n for subject, n in counts.items()

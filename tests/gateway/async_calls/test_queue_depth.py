@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import asyncio
 
-from gateway.async_calls.broker import Broker
+import nats
+from nats.js.api import StreamConfig
+
+from gateway.async_calls.broker import Broker, purge_below_ack_floor
 from gateway.async_calls.messages import QueuedCall
 from gateway.config import GatewayConfig
 from tests.gateway.async_calls.harness import WorkerThread, async_config
@@ -78,3 +81,30 @@ def test_a_queue_worker_is_counted_while_it_runs(nats_server: BackgroundProcess)
     with WorkerThread(config, []):
         wait_for(lambda: live_workers() == 1, "the worker to announce itself", timeout=20)
     assert live_workers() == 0  # a clean stop withdraws it
+
+
+def test_acked_messages_left_in_a_stream_are_purged_and_the_rest_kept(
+    nats_server: BackgroundProcess,
+) -> None:
+    # A stream that keeps acked messages (limits retention) stands in for the calls
+    # stream after nats-server 2.9 brought acked calls back at a restart.
+    async def scenario() -> tuple[int, int, list[bytes]]:
+        client = await nats.connect(f"nats://127.0.0.1:{nats_server.port}")
+        try:
+            js = client.jetstream()
+            assert await purge_below_ack_floor(js, "LEFTOVERS", "worker") == 0  # no stream
+            await js.add_stream(StreamConfig(name="LEFTOVERS", subjects=["left.>"]))
+            assert await purge_below_ack_floor(js, "LEFTOVERS", "worker") == 0  # no consumer
+            for n in range(5):
+                await js.publish(f"left.f{n}", str(n).encode())
+            pull = await js.pull_subscribe("left.>", durable="worker", stream="LEFTOVERS")
+            for message in await pull.fetch(3, timeout=5):
+                await message.ack_sync()
+            dropped = await purge_below_ack_floor(js, "LEFTOVERS", "worker")
+            again = await purge_below_ack_floor(js, "LEFTOVERS", "worker")
+            rest = [message.data for message in await pull.fetch(5, timeout=2)]
+            return dropped, again, rest
+        finally:
+            await client.close()
+
+    assert asyncio.run(scenario()) == (3, 0, [b"3", b"4"])
