@@ -293,7 +293,10 @@ def create_app(
         return SameOriginOnly(app, what=what, error_format=ErrorFormat.JSON)
 
     console = SameOriginOnly(
-        create_console_app(config.basic_auth), what="web console", error_format=ErrorFormat.TEXT
+        create_console_app(config.basic_auth),
+        what="web console",
+        error_format=ErrorFormat.TEXT,
+        allow_navigation=True,  # a link to the console from elsewhere opens it
     )
     app = Starlette(
         routes=[

@@ -7,7 +7,9 @@ in docs/security.md ("The web console"):
 
 - `SameOriginOnly` refuses (403) a request a browser marks as made by another site
   (`Sec-Fetch-Site: cross-site` or `same-site`) or whose `Origin` is not the request's
-  own `scheme://host[:port]`. Command-line clients send neither header and pass.
+  own `scheme://host[:port]`. Command-line clients send neither header and pass. For the
+  console, a link followed from another site passes (`top_level_navigation`): its pages
+  are static, carry no credentials and may not be framed, so opening one does nothing.
 - `from_browser` tells `RequireBasicAuth` to leave out its `WWW-Authenticate` challenge:
   a browser that never saw a challenge never keeps basic credentials for the origin, so
   nothing sends them for a page that did not write them itself. The console sends
@@ -60,16 +62,39 @@ def cross_site_problem(scope: Scope) -> str | None:
     return None
 
 
-class SameOriginOnly:
-    """ASGI middleware: 403 for requests another site made (`cross_site_problem`)."""
+def top_level_navigation(scope: Scope) -> bool:
+    """Whether the request opens a page in a browser tab (a link followed, an address
+    typed): a GET or HEAD the browser marks `Sec-Fetch-Mode: navigate` and
+    `Sec-Fetch-Dest: document` (not a frame, an image or a script)."""
+    headers = scope["headers"]
+    return (
+        scope.get("method") in ("GET", "HEAD")
+        and header(headers, b"sec-fetch-mode") == b"navigate"
+        and header(headers, b"sec-fetch-dest") == b"document"
+    )
 
-    def __init__(self, app: ASGIApp, *, what: str, error_format: ErrorFormat) -> None:
+
+class SameOriginOnly:
+    """ASGI middleware: 403 for requests another site made (`cross_site_problem`), except,
+    with `allow_navigation`, a page opened from another site's link."""
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        what: str,
+        error_format: ErrorFormat,
+        allow_navigation: bool = False,
+    ) -> None:
         self.app = app
         self.what = what
         self.error_format = error_format
+        self.allow_navigation = allow_navigation
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http":
+        if scope["type"] == "http" and not (
+            self.allow_navigation and top_level_navigation(scope)
+        ):
             problem = cross_site_problem(scope)
             if problem is not None:
                 refused = Forbidden(

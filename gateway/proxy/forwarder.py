@@ -44,6 +44,7 @@ from gateway.proxy.replicas import ReplicaResolver
 from gateway.proxy.upstream import (
     ConnectFailed,
     ConnectTimedOut,
+    PeerUnresponsive,
     UpstreamClient,
     UpstreamError,
     UpstreamResponse,
@@ -259,6 +260,9 @@ class Forwarder:
             except UpstreamError as error:
                 if streamed is not None and streamed.client_disconnected:
                     raise ClientDisconnected from error
+                if isinstance(error, PeerUnresponsive):  # its node is gone: pass it over
+                    self._resolver.forget(host, port)
+                    self._resolver.mark_unreachable(address)
                 raise UpstreamUnavailable(
                     f"function {name!r} is unavailable: replica {address}:{port} "
                     f"dropped the connection ({error.reason})"

@@ -39,6 +39,11 @@ class ConnectionDropped(UpstreamError):
     """The connection failed after it was made (reset, closed early, a malformed answer)."""
 
 
+class PeerUnresponsive(ConnectionDropped):
+    """The replica's host stopped answering TCP keepalive probes: a dead node, which never
+    sends a reset. The request may have run there, so it is not sent again."""
+
+
 class UpstreamResponse(Protocol):
     """A replica's answer, its head read; the body is read by `read` or `chunks`."""
 

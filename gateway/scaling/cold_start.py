@@ -390,7 +390,8 @@ class ColdStart:
                 wanted = (park is not None and not park.failed) or current.replicas <= 0
                 # Taken before scaling, so that a new task failing at once is new here.
                 watch = await self._watch(name)
-                if wanted and waking:
+                scaled = wanted and waking
+                if scaled:
                     replicas = max(self._scaler.policy(current).min_replicas, 1)
                     await self._scaler.set_replicas(current, replicas, "scale from zero")
                 ready = await self._until_ready(name, watch)
@@ -412,7 +413,7 @@ class ColdStart:
             if lock is not None:
                 lock.release()
         seconds = self._clock() - started
-        if not waking:
+        if not scaled:  # another worker woke it (it held the lock, or just let it go)
             return ready
         self._scaler.metrics.cold_start(function.metric_name, seconds)
         log.info("function %s: cold start took %.2fs", name, seconds)

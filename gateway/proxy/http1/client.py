@@ -20,7 +20,12 @@ from gateway.asgi import ClientDisconnected
 from gateway.proxy.bodies import StreamedBody
 from gateway.proxy.http1.connection import Connection, Key, Response, reason
 from gateway.proxy.http1.request import CHUNKED_END, chunk_prefix, request_head
-from gateway.proxy.upstream import ConnectFailed, ConnectionDropped, ConnectTimedOut
+from gateway.proxy.upstream import (
+    ConnectFailed,
+    ConnectionDropped,
+    ConnectTimedOut,
+    PeerUnresponsive,
+)
 
 
 class Http1Client:
@@ -99,9 +104,11 @@ class Http1Client:
                     )
                 await response.wait_head(deadline)
                 return response
-            except ConnectionDropped:
+            except ConnectionDropped as error:
                 response.release()
                 if fresh or not connection.reused or response.answered:
+                    raise
+                if isinstance(error, PeerUnresponsive):  # not a stale idle connection
                     raise
                 if streamed is not None and streamed.started:
                     raise

@@ -21,10 +21,18 @@ from typing import cast
 
 import httptools
 
-from gateway.proxy.upstream import ConnectionDropped
+from gateway.proxy.upstream import ConnectionDropped, PeerUnresponsive
 
 HIGH_WATER = 256 * 1024
 """Body bytes held for a slow reader before the connection's reading is paused."""
+
+KEEPALIVE_IDLE = 5
+KEEPALIVE_INTERVAL = 2
+KEEPALIVE_PROBES = 3
+"""TCP keepalive on every connection to a replica: after 5 s without traffic, a probe
+every 2 s, and the connection fails after 3 unanswered (about 11 s). A dead node sends no
+reset, so without this a call under way there waits for the whole upstream timeout. A
+live replica's kernel answers the probes however long its function takes."""
 
 Key = tuple[str, int]
 """A pool's key: the replica's address and port."""
@@ -72,9 +80,8 @@ class Connection(asyncio.Protocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = cast(asyncio.Transport, transport)
         sock = transport.get_extra_info("socket")
-        if sock is not None:  # small requests must leave at once (no Nagle)
-            with contextlib.suppress(OSError):
-                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        if sock is not None:
+            _tune(sock)
 
     def data_received(self, data: bytes) -> None:
         response = self.response
@@ -308,6 +315,9 @@ class Response:
             self._keep_alive = False
             self._wake()
             return
+        if isinstance(exc, TimeoutError):  # ETIMEDOUT: the keepalive probes went unanswered
+            self._fail(PeerUnresponsive(f"no answer to keepalive probes: {reason(exc)}"))
+            return
         self._fail(ConnectionDropped(reason(exc)))
 
     # httptools callbacks ------------------------------------------------------------------
@@ -357,3 +367,14 @@ class Response:
         self._complete = True
         self._keep_alive = self._parser.should_keep_alive()
         self._wake()
+
+
+def _tune(sock: socket.socket) -> None:
+    """No Nagle (small requests must leave at once) and keepalive (`KEEPALIVE_IDLE`)."""
+    with contextlib.suppress(OSError):
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
+        if hasattr(socket, "TCP_KEEPIDLE"):  # Linux; elsewhere the system's defaults
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPIDLE, KEEPALIVE_IDLE)
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPINTVL, KEEPALIVE_INTERVAL)
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPCNT, KEEPALIVE_PROBES)

@@ -158,6 +158,27 @@ def test_other_sites_are_refused(console_gateway: GatewayThread) -> None:
     assert own.status_code == 200
 
 
+def test_a_link_on_another_site_opens_the_console(
+    browser: Browser, console_gateway: GatewayThread
+) -> None:
+    context = browser.new_context()
+    try:
+        page = context.new_page()
+        link = f'<a href="{console_gateway.url}/ui/">our console</a>'
+        page.route("http://wiki.localhost/", lambda route: route.fulfill(
+            body=link, content_type="text/html"))  # fmt: skip
+        page.goto("http://wiki.localhost/")
+        with page.expect_response(f"{console_gateway.url}/ui/") as opened:
+            page.get_by_role("link", name="our console").click()
+        assert opened.value.status == 200
+        # The gateway gets Sec-Fetch-Site: cross-site, Sec-Fetch-Mode: navigate and
+        # Sec-Fetch-Dest: document (Playwright's view of the request omits them).
+        assert log_in(page, USER, PASSWORD).status == 200  # its own calls: same-origin
+        expect(page.locator("tr[data-function=cat]")).to_be_visible()
+    finally:
+        context.close()
+
+
 def test_console_without_credentials_configured_stays_closed(provider: MemoryProvider) -> None:
     with GatewayThread(provider) as gateway, gateway.client() as client:
         assert client.get("/ui/").status_code == 503

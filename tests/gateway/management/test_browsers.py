@@ -92,6 +92,22 @@ def test_the_middleware_answers_403_before_the_app() -> None:
     assert call(app, "POST", {}).text == "ok"
 
 
+def test_the_console_opens_from_another_sites_link_but_is_not_framed_or_posted_to() -> None:
+    console = SameOriginOnly(ok, what="web console", error_format=ErrorFormat.TEXT,
+                             allow_navigation=True)  # fmt: skip
+    api = SameOriginOnly(ok, what="management API", error_format=ErrorFormat.JSON)
+    link = {"Sec-Fetch-Site": "cross-site", "Sec-Fetch-Mode": "navigate",
+            "Sec-Fetch-Dest": "document"}  # fmt: skip
+    assert call(console, "GET", link).text == "ok"
+    assert call(api, "GET", link).status_code == 403  # the API is never opened that way
+    framed = {**link, "Sec-Fetch-Dest": "iframe"}
+    assert call(console, "GET", framed).status_code == 403
+    posted = {**link, "Origin": "http://evil.example"}
+    assert call(console, "POST", posted).status_code == 403
+    fetched = {"Sec-Fetch-Site": "cross-site", "Sec-Fetch-Mode": "cors", "Sec-Fetch-Dest": "empty"}
+    assert call(console, "GET", fetched).status_code == 403
+
+
 def test_browsers_get_no_basic_auth_challenge() -> None:
     app = RequireBasicAuth(ok, CREDENTIALS, what="management API")
     cli = call(app, "GET", {})

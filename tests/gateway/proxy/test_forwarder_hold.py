@@ -17,7 +17,7 @@ from gateway.errors import NoReplicas, UpstreamTimeout, UpstreamUnavailable
 from gateway.providers.base import Function
 from gateway.proxy.bodies import StreamedBody
 from gateway.proxy.forwarder import HOLD_ATTEMPTS, Forwarder
-from gateway.proxy.upstream import ConnectFailed, ConnectTimedOut
+from gateway.proxy.upstream import ConnectFailed, ConnectTimedOut, PeerUnresponsive
 from tests.gateway.harness import TableResolver
 
 FUNCTION = Function("f", "faas/cat", 1, "f.test", 8080)
@@ -48,6 +48,7 @@ class Client:
     def __init__(self, ready: set[str], timing_out: bool = False) -> None:
         self.ready = ready
         self.timing_out = timing_out
+        self.dead: set[str] = set()  # their node died under a call
         self.tried: list[str] = []
 
     async def start(self) -> None:
@@ -67,6 +68,8 @@ class Client:
         streamed: StreamedBody | None,
     ) -> Answer:
         self.tried.append(address)
+        if address in self.dead:
+            raise PeerUnresponsive("no answer to keepalive probes: Connection timed out")
         if address in self.ready:
             return Answer()
         if self.timing_out:
@@ -142,3 +145,23 @@ def test_a_held_call_is_held_again_a_bounded_number_of_times() -> None:
     with pytest.raises(UpstreamUnavailable):
         send(forwarder)
     assert (hold.calls, client.tried) == (HOLD_ATTEMPTS, ["10.0.1.9"] * HOLD_ATTEMPTS)
+
+
+def test_a_replica_whose_node_died_under_a_call_fails_it_and_is_passed_over() -> None:
+    client = Client({"10.0.0.1", "10.0.0.2"})
+    client.dead.add("10.0.0.2")
+    resolver = TableResolver({"f.test": ("10.0.0.1", "10.0.0.2")})
+    forwarder = Forwarder(GatewayConfig(), resolver, client, Hold(None))
+    failures = []
+    for _ in range(2):  # round robin: one of the two reaches it
+        try:
+            send(forwarder)
+        except UpstreamUnavailable as error:
+            failures.append(str(error))
+    assert len(failures) == 1
+    assert "keepalive probes" in failures[0]
+    assert client.tried.count("10.0.0.2") == 1  # it may have run there: not sent again
+    client.tried.clear()
+    for _ in range(4):
+        assert send(forwarder)[0] == 200
+    assert client.tried == ["10.0.0.1"] * 4

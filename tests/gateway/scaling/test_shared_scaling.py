@@ -108,6 +108,25 @@ def test_wakes_in_two_workers_scale_once(tmp_path: Path) -> None:
     assert first_metrics.events + second_metrics.events == [("z", "up", 2)]
 
 
+def test_a_wake_after_another_worker_woke_it_counts_no_cold_start(tmp_path: Path) -> None:
+    provider = FakeProvider([function("z", 0, ZERO_LABELS)])
+    (first, first_metrics), (second, second_metrics) = (
+        worker_cold_start(provider, tmp_path) for _ in range(2)
+    )
+
+    async def scenario() -> None:
+        sleeping = provider.lookup("z")
+        assert sleeping is not None
+        await first.wake(sleeping)
+        # The second worker's call saw it asleep too, but reaches the (now free) wake
+        # lock only after the first one woke it: it finds it up and scales nothing.
+        await second.wake(sleeping)
+
+    asyncio.run(scenario())
+    assert provider.calls == [("z", 1)]
+    assert (first_metrics.cold_starts, second_metrics.cold_starts) == (["z"], [])
+
+
 class RecordLease:
     """A `LeaderLease` over one record every gateway shares (the engine's labels, in
     memory): free or ours is taken, another's is not (expiry: tests/gateway/providers)."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import socket
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any, TypeVar
 
@@ -11,7 +12,13 @@ from multidict import CIMultiDict
 
 from gateway.proxy.bodies import StreamedBody
 from gateway.proxy.http1 import Http1Client
-from gateway.proxy.upstream import ConnectFailed, ConnectionDropped
+from gateway.proxy.http1.connection import (
+    KEEPALIVE_IDLE,
+    KEEPALIVE_INTERVAL,
+    KEEPALIVE_PROBES,
+    Connection,
+)
+from gateway.proxy.upstream import ConnectFailed, ConnectionDropped, PeerUnresponsive
 from tests.support import free_port
 
 T = TypeVar("T")
@@ -175,6 +182,53 @@ def test_unanswered_call_on_a_fresh_connection_is_not_resent() -> None:
             with pytest.raises(ConnectionDropped, match="closed by the replica"):
                 await call(http, replica)
             assert replica.connections == 1
+        await http.close()
+
+    run(scenario)
+
+
+def test_connections_probe_a_silent_replica_with_tcp_keepalive() -> None:
+    async def scenario() -> None:
+        http = client()
+        await http.start()
+        async with Replica(echo) as replica:
+            await call(http, replica)
+            [connection] = [c for pool in http._idle.values() for c in pool]
+            assert connection.transport is not None
+            sock = connection.transport.get_extra_info("socket")
+            assert sock.getsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE) == 1
+            assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) == 1
+            tcp = socket.IPPROTO_TCP
+            assert (
+                sock.getsockopt(tcp, socket.TCP_KEEPIDLE),
+                sock.getsockopt(tcp, socket.TCP_KEEPINTVL),
+                sock.getsockopt(tcp, socket.TCP_KEEPCNT),
+            ) == (KEEPALIVE_IDLE, KEEPALIVE_INTERVAL, KEEPALIVE_PROBES)
+        await http.close()
+
+    run(scenario)
+
+
+def test_a_call_to_a_dead_host_fails_at_its_keepalive_and_is_not_resent() -> None:
+    connections: list[Connection] = []
+
+    async def dies_on_the_second_call(number: int, request: bytes) -> bytes | None:
+        if len(connections) == 0:
+            return answer(b"ok")
+        # The kernel's verdict when keepalive probes go unanswered (a dead node).
+        connections[0].connection_lost(TimeoutError(110, "Connection timed out"))
+        await asyncio.sleep(0.05)
+        return answer(b"late")
+
+    async def scenario() -> None:
+        http = client()
+        await http.start()
+        async with Replica(dies_on_the_second_call) as replica:
+            assert await call(http, replica) == b"ok"
+            connections.extend(c for pool in http._idle.values() for c in pool)
+            with pytest.raises(PeerUnresponsive, match="keepalive"):
+                await call(http, replica)  # on the reused connection
+            assert len(replica.requests) == 2  # not sent again on a fresh one
         await http.close()
 
     run(scenario)
