@@ -5,8 +5,9 @@
 #   scripts/promtool.sh          nothing to do when promtool is on PATH already
 #
 # Only the binary is taken out of Debian's `prometheus` package (`apt-get download` and
-# `dpkg -x`, deb_binary in scripts/common.sh): installing the package would start a Prometheus server on port 9090, the
-# port the stack's Prometheus publishes. Needs root, as scripts/engine.sh does.
+# `dpkg -x`, deb_binary in scripts/common.sh): installing the package would start a
+# Prometheus server on port 9090, the port the stack's Prometheus publishes. Needs root,
+# as scripts/engine.sh does.
 #
 # Environment:
 #   PROMTOOL_DIR   where the binary goes   (/usr/local/bin)
