@@ -6,7 +6,8 @@
 #
 # Only the binary is taken out of Debian's `nats-server` package (`apt-get download` and
 # `dpkg -x`, deb_binary in scripts/common.sh), as scripts/promtool.sh does for promtool:
-# installing the package could start a system NATS server on port 4222. Needs root, as scripts/engine.sh does.
+# installing the package could start a system NATS server on port 4222. Needs root, as
+# scripts/engine.sh does.
 #
 # Environment:
 #   NATS_DIR   where the binary goes   (/usr/local/bin)
