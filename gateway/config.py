@@ -316,25 +316,22 @@ def _parse_provider(name: str, raw: str) -> ProviderKind:
     raise ConfigError(f"{name}: expected 'swarm' or 'static', got {raw!r}")
 
 
-def _parse_int(name: str, raw: str, what: str) -> int:
+def _parse_int(name: str, raw: str, what: str, low: int, high: int | None = None) -> int:
     try:
-        return int(raw)
+        value = int(raw)
     except ValueError:
-        raise ConfigError(f"{name}: expected {what}, got {raw!r}") from None
+        value = None
+    if value is None or value < low or (high is not None and value > high):
+        raise ConfigError(f"{name}: expected {what}, got {raw!r}")
+    return value
 
 
 def _parse_port(name: str, raw: str) -> int:
-    port = _parse_int(name, raw, "a port number 1-65535")
-    if not 1 <= port <= 65535:
-        raise ConfigError(f"{name}: expected a port number 1-65535, got {raw!r}")
-    return port
+    return _parse_int(name, raw, "a port number 1-65535", 1, 65535)
 
 
 def _parse_count(name: str, raw: str) -> int:
-    count = _parse_int(name, raw, "a positive integer")
-    if count < 1:
-        raise ConfigError(f"{name}: expected a positive integer, got {raw!r}")
-    return count
+    return _parse_int(name, raw, "a positive integer", 1)
 
 
 def _parse_workers(name: str, raw: str) -> int:
@@ -345,18 +342,12 @@ def _parse_workers(name: str, raw: str) -> int:
 
 
 def _parse_size(name: str, raw: str) -> int:
-    size = _parse_int(name, raw, "a size in bytes (0 or more)")
-    if size < 0:
-        raise ConfigError(f"{name}: expected a size in bytes (0 or more), got {raw!r}")
-    return size
+    return _parse_int(name, raw, "a size in bytes (0 or more)", 0)
 
 
 def _parse_head_size(name: str, raw: str) -> int:
     # Below about 1 KiB ordinary browsers' heads would not fit.
-    size = _parse_int(name, raw, "a size in bytes (1024 or more)")
-    if size < 1024:
-        raise ConfigError(f"{name}: expected a size in bytes (1024 or more), got {raw!r}")
-    return size
+    return _parse_int(name, raw, "a size in bytes (1024 or more)", 1024)
 
 
 def _parse_seconds(name: str, raw: str) -> float:
