@@ -9,10 +9,10 @@ from __future__ import annotations
 import math
 import os
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal, Protocol, TypeVar
+from typing import Any, Literal, Protocol, TypeVar
 from urllib.parse import urlsplit
 
 from gateway.namespaces import DEFAULT_NAMESPACE
@@ -26,6 +26,10 @@ T = TypeVar("T")
 
 class _Getter(Protocol):
     def __call__(self, name: str, parse: Callable[[str, str], T], default: T) -> T: ...
+
+
+# An environment variable, the config field it sets and the parser of its value.
+Setting = tuple[str, str, Callable[[str, str], Any]]
 
 
 class ConfigError(ValueError):
@@ -168,32 +172,10 @@ def load_config(env: Mapping[str, str] | None = None) -> GatewayConfig:
             "(e.g. 'echo=127.0.0.1:8081,cat=127.0.0.1:8082')"
         )
     return GatewayConfig(
-        host=get("GATEWAY_HOST", _parse_str, defaults.host),
-        port=get("GATEWAY_PORT", _parse_port, defaults.port),
+        **_settings(get, defaults, _GATEWAY_SETTINGS),
         provider=provider,
         static_functions=static_functions,
-        swarm_network=get("GATEWAY_SWARM_NETWORK", _parse_str, defaults.swarm_network),
-        swarm_resync_interval=get(
-            "GATEWAY_SWARM_RESYNC_INTERVAL", _parse_seconds, defaults.swarm_resync_interval
-        ),
-        upstream_timeout=get("GATEWAY_UPSTREAM_TIMEOUT", _parse_seconds, defaults.upstream_timeout),
-        connect_timeout=get("GATEWAY_CONNECT_TIMEOUT", _parse_seconds, defaults.connect_timeout),
-        buffer_limit=get("GATEWAY_BUFFER_LIMIT", _parse_size, defaults.buffer_limit),
-        dns_ttl=get("GATEWAY_DNS_TTL", _parse_seconds, defaults.dns_ttl),
-        max_connections=get("GATEWAY_MAX_CONNECTIONS", _parse_count, defaults.max_connections),
-        upstream_keepalive=get(
-            "GATEWAY_UPSTREAM_KEEPALIVE", _parse_seconds, defaults.upstream_keepalive
-        ),
-        access_log=get("GATEWAY_ACCESS_LOG", _parse_bool, defaults.access_log),
-        log_level=get("GATEWAY_LOG_LEVEL", _parse_log_level, defaults.log_level),
         basic_auth=load_basic_auth(env),
-        image_allowlist=get("GATEWAY_IMAGE_ALLOWLIST", _parse_prefixes, defaults.image_allowlist),
-        invoke_auth=get("GATEWAY_INVOKE_AUTH", _parse_bool, defaults.invoke_auth),
-        autoscale=get("GATEWAY_AUTOSCALE", _parse_bool, defaults.autoscale),
-        autoscale_interval=get(
-            "GATEWAY_AUTOSCALE_INTERVAL", _parse_seconds, defaults.autoscale_interval
-        ),
-        lease_service=get("GATEWAY_LEASE_SERVICE", _parse_str, defaults.lease_service),
         scale_from_zero_timeout=get(
             "GATEWAY_HOLD_TIMEOUT",
             _parse_seconds,
@@ -203,55 +185,15 @@ def load_config(env: Mapping[str, str] | None = None) -> GatewayConfig:
                 defaults.scale_from_zero_timeout,
             ),
         ),
-        head_limits=_load_head_limits(get),
-        async_calls=_load_async(get),
-        workers=get("GATEWAY_WORKERS", _parse_workers, defaults.workers),
-        namespace=get("GATEWAY_NAMESPACE", _parse_namespace, defaults.namespace),
+        head_limits=HeadLimits(**_settings(get, HeadLimits(), _HEAD_LIMIT_SETTINGS)),
+        async_calls=AsyncConfig(**_settings(get, AsyncConfig(), _ASYNC_SETTINGS)),
     )
 
 
-def _load_head_limits(get: _Getter) -> HeadLimits:
-    defaults = HeadLimits()
-    return HeadLimits(
-        max_head_bytes=get("GATEWAY_MAX_HEAD_BYTES", _parse_head_size, defaults.max_head_bytes),
-        max_headers=get("GATEWAY_MAX_HEADERS", _parse_count, defaults.max_headers),
-        head_timeout=get("GATEWAY_HEAD_TIMEOUT", _parse_seconds, defaults.head_timeout),
-        max_connections=get(
-            "GATEWAY_MAX_CLIENT_CONNECTIONS", _parse_count, defaults.max_connections
-        ),
-    )
-
-
-def _load_async(get: _Getter) -> AsyncConfig:
-    defaults = AsyncConfig()
-    return AsyncConfig(
-        nats_url=get("GATEWAY_NATS_URL", _parse_nats_url, defaults.nats_url),
-        max_body=get("GATEWAY_ASYNC_MAX_BODY", _parse_size, defaults.max_body),
-        gateway_url=get("GATEWAY_ASYNC_GATEWAY_URL", _parse_http_url, defaults.gateway_url),
-        callback_allowlist=get(
-            "GATEWAY_ASYNC_CALLBACK_ALLOWLIST", _parse_url_prefixes, defaults.callback_allowlist
-        ),
-        status_retention=get(
-            "GATEWAY_ASYNC_STATUS_RETENTION", _parse_seconds, defaults.status_retention
-        ),
-        dead_letter_retention=get(
-            "GATEWAY_ASYNC_DLQ_RETENTION", _parse_seconds, defaults.dead_letter_retention
-        ),
-        idempotency_window=get(
-            "GATEWAY_ASYNC_IDEMPOTENCY_WINDOW", _parse_seconds, defaults.idempotency_window
-        ),
-        ack_wait=get("GATEWAY_ASYNC_ACK_WAIT", _parse_seconds, defaults.ack_wait),
-        worker_concurrency=get(
-            "GATEWAY_ASYNC_CONCURRENCY", _parse_count, defaults.worker_concurrency
-        ),
-        result_body_limit=get(
-            "GATEWAY_ASYNC_RESULT_BODY_LIMIT", _parse_size, defaults.result_body_limit
-        ),
-        publish_timeout=get(
-            "GATEWAY_ASYNC_PUBLISH_TIMEOUT", _parse_seconds, defaults.publish_timeout
-        ),
-        worker_port=get("GATEWAY_ASYNC_WORKER_PORT", _parse_port, defaults.worker_port),
-    )
+def _settings(get: _Getter, defaults: object, table: Iterable[Setting]) -> dict[str, Any]:
+    """The fields a table of (variable, field, parser) names, each from its variable, or
+    from `defaults` where the variable is unset."""
+    return {field: get(name, parse, getattr(defaults, field)) for name, field, parse in table}
 
 
 def _parse_nats_url(name: str, raw: str) -> str:
@@ -374,25 +316,22 @@ def _parse_provider(name: str, raw: str) -> ProviderKind:
     raise ConfigError(f"{name}: expected 'swarm' or 'static', got {raw!r}")
 
 
-def _parse_int(name: str, raw: str, what: str) -> int:
+def _parse_int(name: str, raw: str, what: str, low: int, high: int | None = None) -> int:
     try:
-        return int(raw)
+        value = int(raw)
     except ValueError:
-        raise ConfigError(f"{name}: expected {what}, got {raw!r}") from None
+        value = None
+    if value is None or value < low or (high is not None and value > high):
+        raise ConfigError(f"{name}: expected {what}, got {raw!r}")
+    return value
 
 
 def _parse_port(name: str, raw: str) -> int:
-    port = _parse_int(name, raw, "a port number 1-65535")
-    if not 1 <= port <= 65535:
-        raise ConfigError(f"{name}: expected a port number 1-65535, got {raw!r}")
-    return port
+    return _parse_int(name, raw, "a port number 1-65535", 1, 65535)
 
 
 def _parse_count(name: str, raw: str) -> int:
-    count = _parse_int(name, raw, "a positive integer")
-    if count < 1:
-        raise ConfigError(f"{name}: expected a positive integer, got {raw!r}")
-    return count
+    return _parse_int(name, raw, "a positive integer", 1)
 
 
 def _parse_workers(name: str, raw: str) -> int:
@@ -403,18 +342,12 @@ def _parse_workers(name: str, raw: str) -> int:
 
 
 def _parse_size(name: str, raw: str) -> int:
-    size = _parse_int(name, raw, "a size in bytes (0 or more)")
-    if size < 0:
-        raise ConfigError(f"{name}: expected a size in bytes (0 or more), got {raw!r}")
-    return size
+    return _parse_int(name, raw, "a size in bytes (0 or more)", 0)
 
 
 def _parse_head_size(name: str, raw: str) -> int:
     # Below about 1 KiB ordinary browsers' heads would not fit.
-    size = _parse_int(name, raw, "a size in bytes (1024 or more)")
-    if size < 1024:
-        raise ConfigError(f"{name}: expected a size in bytes (1024 or more), got {raw!r}")
-    return size
+    return _parse_int(name, raw, "a size in bytes (1024 or more)", 1024)
 
 
 def _parse_seconds(name: str, raw: str) -> float:
@@ -441,3 +374,48 @@ def _parse_log_level(name: str, raw: str) -> str:
     if value not in LOG_LEVELS:
         raise ConfigError(f"{name}: expected one of {', '.join(LOG_LEVELS)}, got {raw!r}")
     return value
+
+
+# The variables read by the table (the others, read one by one in `load_config`, need
+# more than a parser); below the parsers they name. gateway/README.md documents them.
+_GATEWAY_SETTINGS: tuple[Setting, ...] = (
+    ("GATEWAY_HOST", "host", _parse_str),
+    ("GATEWAY_PORT", "port", _parse_port),
+    ("GATEWAY_SWARM_NETWORK", "swarm_network", _parse_str),
+    ("GATEWAY_SWARM_RESYNC_INTERVAL", "swarm_resync_interval", _parse_seconds),
+    ("GATEWAY_UPSTREAM_TIMEOUT", "upstream_timeout", _parse_seconds),
+    ("GATEWAY_CONNECT_TIMEOUT", "connect_timeout", _parse_seconds),
+    ("GATEWAY_BUFFER_LIMIT", "buffer_limit", _parse_size),
+    ("GATEWAY_DNS_TTL", "dns_ttl", _parse_seconds),
+    ("GATEWAY_MAX_CONNECTIONS", "max_connections", _parse_count),
+    ("GATEWAY_UPSTREAM_KEEPALIVE", "upstream_keepalive", _parse_seconds),
+    ("GATEWAY_ACCESS_LOG", "access_log", _parse_bool),
+    ("GATEWAY_LOG_LEVEL", "log_level", _parse_log_level),
+    ("GATEWAY_IMAGE_ALLOWLIST", "image_allowlist", _parse_prefixes),
+    ("GATEWAY_INVOKE_AUTH", "invoke_auth", _parse_bool),
+    ("GATEWAY_AUTOSCALE", "autoscale", _parse_bool),
+    ("GATEWAY_AUTOSCALE_INTERVAL", "autoscale_interval", _parse_seconds),
+    ("GATEWAY_LEASE_SERVICE", "lease_service", _parse_str),
+    ("GATEWAY_WORKERS", "workers", _parse_workers),
+    ("GATEWAY_NAMESPACE", "namespace", _parse_namespace),
+)
+_HEAD_LIMIT_SETTINGS: tuple[Setting, ...] = (
+    ("GATEWAY_MAX_HEAD_BYTES", "max_head_bytes", _parse_head_size),
+    ("GATEWAY_MAX_HEADERS", "max_headers", _parse_count),
+    ("GATEWAY_HEAD_TIMEOUT", "head_timeout", _parse_seconds),
+    ("GATEWAY_MAX_CLIENT_CONNECTIONS", "max_connections", _parse_count),
+)
+_ASYNC_SETTINGS: tuple[Setting, ...] = (
+    ("GATEWAY_NATS_URL", "nats_url", _parse_nats_url),
+    ("GATEWAY_ASYNC_MAX_BODY", "max_body", _parse_size),
+    ("GATEWAY_ASYNC_GATEWAY_URL", "gateway_url", _parse_http_url),
+    ("GATEWAY_ASYNC_CALLBACK_ALLOWLIST", "callback_allowlist", _parse_url_prefixes),
+    ("GATEWAY_ASYNC_STATUS_RETENTION", "status_retention", _parse_seconds),
+    ("GATEWAY_ASYNC_DLQ_RETENTION", "dead_letter_retention", _parse_seconds),
+    ("GATEWAY_ASYNC_IDEMPOTENCY_WINDOW", "idempotency_window", _parse_seconds),
+    ("GATEWAY_ASYNC_ACK_WAIT", "ack_wait", _parse_seconds),
+    ("GATEWAY_ASYNC_CONCURRENCY", "worker_concurrency", _parse_count),
+    ("GATEWAY_ASYNC_RESULT_BODY_LIMIT", "result_body_limit", _parse_size),
+    ("GATEWAY_ASYNC_PUBLISH_TIMEOUT", "publish_timeout", _parse_seconds),
+    ("GATEWAY_ASYNC_WORKER_PORT", "worker_port", _parse_port),
+)

@@ -65,6 +65,23 @@ image_or_local() {
   echo "$local_image"
 }
 
+# Install one binary out of a Debian package without installing the package (whose
+# service would start on install): `apt-get download`, `dpkg -x`, then copy the binary.
+# Needs root. Runs in a subshell, so the trap removes the download on any exit.
+#   deb_binary PACKAGE PATH-IN-PACKAGE DESTINATION
+deb_binary() (
+  local package=$1 path=$2 destination=$3 work
+  work=$(mktemp -d)
+  trap 'rm -rf "$work"' EXIT
+  chmod 777 "$work"  # apt downloads as its own user (_apt), which must write here
+  say "installing $destination from Debian's $package package"
+  export DEBIAN_FRONTEND=noninteractive
+  cd "$work" || exit
+  apt-get download -qq "$package" 2>/dev/null || { apt-get update -qq && apt-get download -qq "$package"; }
+  dpkg -x "$work/$package"_*.deb "$work/root"
+  install -D -m 0755 "$work/root/$path" "$destination"
+)
+
 # Poll a command until it succeeds or the deadline (seconds) passes.
 wait_until() {
   local seconds=$1 what=$2; shift 2

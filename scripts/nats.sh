@@ -5,12 +5,14 @@
 #   scripts/nats.sh          nothing to do when nats-server is on PATH already
 #
 # Only the binary is taken out of Debian's `nats-server` package (`apt-get download` and
-# `dpkg -x`), as scripts/promtool.sh does for promtool: installing the package could start
-# a system NATS server on port 4222. Needs root, as scripts/engine.sh does.
+# `dpkg -x`, deb_binary in scripts/common.sh), as scripts/promtool.sh does for promtool:
+# installing the package could start a system NATS server on port 4222. Needs root, as
+# scripts/engine.sh does.
 #
 # Environment:
 #   NATS_DIR   where the binary goes   (/usr/local/bin)
 set -euo pipefail
+source "$(dirname "$0")/common.sh"
 
 NATS_DIR=${NATS_DIR:-/usr/local/bin}
 
@@ -23,13 +25,5 @@ if [ "$(id -u)" != 0 ]; then
   exit 1
 fi
 
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
-chmod 777 "$work"  # apt downloads as its own user (_apt), which must write here
-say "installing $NATS_DIR/nats-server from Debian's nats-server package"
-export DEBIAN_FRONTEND=noninteractive
-(cd "$work" && { apt-get download -qq nats-server 2>/dev/null || {
-  apt-get update -qq && apt-get download -qq nats-server; }; })
-dpkg -x "$work"/nats-server_*.deb "$work/root"
-install -D -m 0755 "$work/root/usr/sbin/nats-server" "$NATS_DIR/nats-server"
+deb_binary nats-server usr/sbin/nats-server "$NATS_DIR/nats-server"
 "$NATS_DIR/nats-server" --version >&2

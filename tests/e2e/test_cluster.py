@@ -13,7 +13,6 @@ from __future__ import annotations
 import os
 import statistics
 import subprocess
-import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -24,12 +23,12 @@ import pytest
 
 from tests.e2e.conftest import (
     FUNCTIONS_NETWORK,
-    GATEWAY_URL,
     ROOT,
     Platform,
     docker,
     wait_for,
 )
+from tests.e2e.loops import RequestLoop, non_empty
 
 REGISTRY_PREFIX = "localhost:5000/faas"
 IMAGE = f"{REGISTRY_PREFIX}/catservice:latest"
@@ -98,45 +97,6 @@ def call(client: httpx.Client, name: str, body: bytes = b"ping") -> httpx.Respon
 
 def answers(client: httpx.Client, name: str) -> bool:
     return call(client, name).status_code == 200
-
-
-class Loop:
-    """`LOOP_CONNECTIONS` callers posting to a function back to back; each failure with
-    the moment its call started."""
-
-    def __init__(self, name: str) -> None:
-        self.name = name
-        self.stop = threading.Event()
-        self.calls = 0
-        self.failures: list[tuple[float, str]] = []
-        self._lock = threading.Lock()
-        self._threads = [threading.Thread(target=self._loop, daemon=True)
-                         for _ in range(LOOP_CONNECTIONS)]  # fmt: skip
-
-    def __enter__(self) -> Loop:
-        for thread in self._threads:
-            thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop.set()
-        for thread in self._threads:
-            thread.join(timeout=120)
-
-    def _loop(self) -> None:
-        with httpx.Client(base_url=GATEWAY_URL, timeout=60) as http:
-            while not self.stop.is_set():
-                started = time.monotonic()
-                try:
-                    reply = http.post(f"/function/{self.name}", content=b"ping")
-                    failure = None if reply.status_code == 200 and reply.content else (
-                        f"{reply.status_code} {reply.text[:100]!r}")
-                except httpx.HTTPError as error:
-                    failure = f"{type(error).__name__}: {error}"
-                with self._lock:
-                    self.calls += 1
-                    if failure is not None:
-                        self.failures.append((started, failure))
 
 
 @pytest.fixture(scope="module")
@@ -226,7 +186,7 @@ def test_autoscaling_adds_replicas_on_the_workers(
                    "--label", "com.faas.scale.target=2")  # fmt: skip
     try:
         wait_for(lambda: call(client, name).status_code == 200, f"{name} to answer", timeout=180)
-        with Loop(name) as loop:
+        with RequestLoop(name, LOOP_CONNECTIONS, non_empty) as loop:
             wait_for(lambda: len(running_nodes(name)) > 1, f"{name} to scale above 1",
                      timeout=120)  # fmt: skip
             time.sleep(2)  # calls reach the new replica too
@@ -243,7 +203,7 @@ def test_a_drained_node_loses_no_call(
 ) -> None:
     node = NODES[0]
     try:
-        with Loop(spread) as loop:
+        with RequestLoop(spread, LOOP_CONNECTIONS, non_empty) as loop:
             time.sleep(2)
             started = time.monotonic()
             docker("node", "update", "--availability", "drain", node)
@@ -264,7 +224,7 @@ def test_a_killed_node_is_routed_around(
     node = NODES[1]
     docker("service", "update", "--detach=false", "--quiet", "--force", spread)  # rebalance
     assert node in running_nodes(spread)
-    with Loop(spread) as loop:
+    with RequestLoop(spread, LOOP_CONNECTIONS, non_empty) as loop:
         time.sleep(2)
         killed = time.monotonic()
         docker("kill", node)

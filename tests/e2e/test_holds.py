@@ -14,13 +14,13 @@ Timings are printed, never asserted.
 from __future__ import annotations
 
 import statistics
-import threading
 import time
 
 import httpx
 import pytest
 
-from tests.e2e.conftest import GATEWAY_URL, Platform, ServiceFactory, docker, wait_for
+from tests.e2e.conftest import Platform, ServiceFactory, docker, wait_for
+from tests.e2e.loops import RequestLoop, echoed
 from tests.e2e.test_management import credentials
 from tests.e2e.test_scaling import IMAGE, desired_replicas, report, running_tasks
 
@@ -37,51 +37,9 @@ def known(client: httpx.Client, name: str) -> bool:
     return True
 
 
-class RequestLoop:
-    """`LOOP_CONNECTIONS` callers posting to a function back to back until stopped."""
-
-    def __init__(self, name: str) -> None:
-        self.name = name
-        self.stop = threading.Event()
-        self.calls = 0
-        self.failures: list[str] = []
-        self.slowest = 0.0
-        self._lock = threading.Lock()
-        self._threads = [
-            threading.Thread(target=self._loop, daemon=True) for _ in range(LOOP_CONNECTIONS)
-        ]
-
-    def __enter__(self) -> RequestLoop:
-        for thread in self._threads:
-            thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop.set()
-        for thread in self._threads:
-            thread.join(timeout=90)
-
-    def _loop(self) -> None:
-        with httpx.Client(base_url=GATEWAY_URL, timeout=60) as http:
-            while not self.stop.is_set():
-                started = time.monotonic()
-                try:
-                    reply = http.post(f"/function/{self.name}", content=b"ping")
-                    failure = None
-                    if reply.status_code != 200 or reply.content != b"ping":
-                        failure = f"{reply.status_code} {reply.text[:100]!r}"
-                except httpx.HTTPError as error:
-                    failure = f"{type(error).__name__}: {error}"
-                with self._lock:
-                    self.calls += 1
-                    self.slowest = max(self.slowest, time.monotonic() - started)
-                    if failure is not None:
-                        self.failures.append(failure)
-
-
 def update_under_load(service: str) -> RequestLoop:
     """`docker service update --force` while the loop runs; the loop's outcome."""
-    with RequestLoop(service) as loop:
+    with RequestLoop(service, LOOP_CONNECTIONS, echoed) as loop:
         time.sleep(2)
         docker("service", "update", "--force", "--quiet", service)  # waits for convergence
         time.sleep(2)
@@ -97,7 +55,7 @@ def test_a_forced_update_of_a_stack_function_loses_no_call(
     order = docker("service", "inspect", "-f", "{{.Spec.UpdateConfig.Order}}", service)
     assert order.strip() == "start-first"
     loop = update_under_load(service)
-    assert loop.failures == [], f"{len(loop.failures)} of {loop.calls}: {loop.failures[:5]}"
+    assert loop.failures == [], f"{len(loop.failures)} of {loop.calls}: {loop.reasons[:5]}"
     report(capsys, f"{service} (start-first): forced update under c={LOOP_CONNECTIONS}, "
            f"{loop.calls} calls, 0 failed, slowest {loop.slowest:.2f}s")  # fmt: skip
 
@@ -110,7 +68,7 @@ def test_a_stop_first_update_is_bridged_by_holding_calls(
     wait_for(lambda: client.post(f"/function/{name}", content=b"x").status_code == 200,
              f"{name} to answer", timeout=120)  # fmt: skip
     loop = update_under_load(name)
-    assert loop.failures == [], f"{len(loop.failures)} of {loop.calls}: {loop.failures[:5]}"
+    assert loop.failures == [], f"{len(loop.failures)} of {loop.calls}: {loop.reasons[:5]}"
     assert desired_replicas(name) == 1
     report(capsys, f"{name} (stop-first): forced update under c={LOOP_CONNECTIONS}, "
            f"{loop.calls} calls, 0 failed, slowest {loop.slowest:.2f}s (held in the gap)")

@@ -8,7 +8,6 @@ answer says which version (and which environment) served it.
 
 from __future__ import annotations
 
-import threading
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -17,6 +16,7 @@ import httpx
 import pytest
 
 from tests.e2e.conftest import GATEWAY_URL, Platform, wait_for
+from tests.e2e.loops import Callers
 from tests.e2e.test_management import credentials
 from tests.e2e.test_scaling import IMAGE
 
@@ -28,34 +28,20 @@ NAME = "versioned"
 BAD = "sh -c 'read -r body; case \"$body\" in *7*) exit 1;; esac; printenv COLOUR'"
 
 
-class Loop:
+class Loop(Callers):
     """`CONNECTIONS` callers posting numbered bodies to a function until stopped; every
     answer's text counted, every failure kept (with the version that answered it)."""
 
     def __init__(self, name: str) -> None:
-        self.name = name
-        self.stop = threading.Event()
+        super().__init__(name, CONNECTIONS)
         self.answers = Counter[str]()
         self.failures: list[str] = []
-        self._lock = threading.Lock()
-        self._threads = [threading.Thread(target=self._run, args=(i,), daemon=True)
-                         for i in range(CONNECTIONS)]  # fmt: skip
-
-    def __enter__(self) -> Loop:
-        for thread in self._threads:
-            thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop.set()
-        for thread in self._threads:
-            thread.join(timeout=90)
 
     def snapshot(self) -> Counter[str]:
         with self._lock:
             return Counter(self.answers)
 
-    def _run(self, caller: int) -> None:
+    def call_until_stopped(self, caller: int) -> None:
         count = 0
         with httpx.Client(base_url=GATEWAY_URL, timeout=60) as http:
             while not self.stop.is_set():

@@ -13,7 +13,6 @@ import pytest
 
 from gateway.errors import FunctionNotFound
 from gateway.providers.base import Function, FunctionSettings, Resources
-from gateway.providers.swarm import discovery as swarm
 from gateway.providers.swarm.discovery import SwarmProvider
 from gateway.providers.swarm.services import function_from_service
 from tests.gateway.providers.swarm_fixtures import (
@@ -26,17 +25,6 @@ from tests.gateway.providers.swarm_fixtures import (
 from tests.support import wait_for
 
 StartProvider = Callable[..., SwarmProvider]
-
-
-@pytest.fixture(autouse=True)
-def quick_retries(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(swarm, "_RETRY_MIN", 0.01)
-    monkeypatch.setattr(swarm, "_RETRY_MAX", 0.05)
-
-
-@pytest.fixture
-def engine() -> FakeDockerClient:
-    return FakeDockerClient()
 
 
 @pytest.fixture

@@ -4,38 +4,18 @@ against the fake engine (every `APIClient` call checked against the SDK's signat
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pytest
 
 from gateway.deployments import FunctionDeployment
 from gateway.errors import BadRequest, Conflict, ProviderUnavailable, SecretNotFound
-from gateway.providers.swarm import discovery as swarm
 from gateway.providers.swarm.discovery import SwarmProvider
 from tests.gateway.providers.swarm_fixtures import FakeDockerClient, service_attrs
 from tests.support import wait_for
 
 OPENFAAS_PATH = "/var/openfaas/secrets/api-key"
-
-
-@pytest.fixture(autouse=True)
-def quick_retries(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(swarm, "_RETRY_MIN", 0.01)
-    monkeypatch.setattr(swarm, "_RETRY_MAX", 0.05)
-
-
-@pytest.fixture
-def engine() -> FakeDockerClient:
-    return FakeDockerClient()
-
-
-@pytest.fixture
-def provider(engine: FakeDockerClient) -> Iterator[SwarmProvider]:
-    provider = SwarmProvider(client=engine)
-    asyncio.run(provider.start())
-    yield provider
-    asyncio.run(asyncio.wait_for(provider.close(), timeout=10))
 
 
 def run(operation: Any) -> Any:

@@ -4,35 +4,14 @@ function's tasks while it holds calls (state, error, address on the functions ne
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
 
 import pytest
 
 from gateway.errors import ProviderUnavailable
 from gateway.providers.base import ReplicaTask
-from gateway.providers.swarm import discovery as swarm
 from gateway.providers.swarm.discovery import SwarmProvider
 from tests.gateway.providers.swarm_fixtures import FakeDockerClient, service_attrs, task_attrs
 from tests.support import wait_for
-
-
-@pytest.fixture(autouse=True)
-def quick_retries(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(swarm, "_RETRY_MIN", 0.01)
-    monkeypatch.setattr(swarm, "_RETRY_MAX", 0.05)
-
-
-@pytest.fixture
-def engine() -> FakeDockerClient:
-    return FakeDockerClient()
-
-
-@pytest.fixture
-def provider(engine: FakeDockerClient) -> Iterator[SwarmProvider]:
-    provider = SwarmProvider(client=engine)
-    asyncio.run(provider.start())
-    yield provider
-    asyncio.run(asyncio.wait_for(provider.close(), timeout=10))
 
 
 def test_tasks_carry_state_error_and_the_functions_network_address(

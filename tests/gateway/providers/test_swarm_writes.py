@@ -9,7 +9,6 @@ the service spec the engine would store.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -23,7 +22,6 @@ from gateway.errors import (
     OrchestratorError,
     ProviderUnavailable,
 )
-from gateway.providers.swarm import discovery as swarm
 from gateway.providers.swarm.discovery import SwarmProvider
 from gateway.providers.swarm.management import SwarmManagement
 from tests.gateway.providers.swarm_fixtures import (
@@ -57,26 +55,11 @@ API_SECRET_LABELS = {
 }
 
 
-@pytest.fixture(autouse=True)
-def quick_retries(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(swarm, "_RETRY_MIN", 0.01)
-    monkeypatch.setattr(swarm, "_RETRY_MAX", 0.05)
-
-
 @pytest.fixture
 def engine() -> FakeDockerClient:
     engine = FakeDockerClient()
     engine.create_secret("api-key", API_SECRET_LABELS)
     return engine
-
-
-@pytest.fixture
-def provider(engine: FakeDockerClient) -> Iterator[SwarmProvider]:
-    """A started provider on the fake engine, closed afterwards."""
-    provider = SwarmProvider(client=engine)
-    asyncio.run(provider.start())
-    yield provider
-    asyncio.run(asyncio.wait_for(provider.close(), timeout=10))
 
 
 def run(operation: Any) -> Any:
