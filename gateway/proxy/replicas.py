@@ -122,13 +122,15 @@ class ReplicaResolver:
         for address, until in list(self._unreachable.items()):
             if until <= now:
                 del self._unreachable[address]
-        kept = tuple(address for address in addresses if not self._passed_over(address))
+        # The shared entries are those in force at the table's last look (0.1 s ago at
+        # most): close enough for a mark of seconds.
+        shared = self._shared.entries() if self._shared is not None else {}
+        kept = tuple(
+            address
+            for address in addresses
+            if address not in self._unreachable and address not in shared
+        )
         return kept or addresses
-
-    def _passed_over(self, address: str) -> bool:
-        if address in self._unreachable:
-            return True
-        return self._shared is not None and self._shared.get(address) is not None
 
     def forget(self, host: str, port: int) -> None:
         """Drop the cached answer so the next request resolves again (e.g. a replica died)."""
