@@ -147,7 +147,7 @@ def _read(path: Path) -> dict[str, Entry]:
         return {}
     try:
         parsed: Any = json.loads(data)
-    except ValueError:  # also UnicodeDecodeError
+    except (ValueError, RecursionError):  # also UnicodeDecodeError; nested too deep
         return {}
     if not isinstance(parsed, dict):
         return {}

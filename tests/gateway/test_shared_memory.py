@@ -133,9 +133,10 @@ def test_a_long_value_is_cut(tmp_path: Path) -> None:
         b'{"fn": [true, 2, "x"]}',
         b'{"fn": [1, 2, 3]}',
         b'{"fn": [0, 1e99, "x"]}' + b" " * MAX_FILE_BYTES,  # larger than we ever write
+        b"[" * 100_000,
     ],
     ids=["empty", "text", "binary", "list", "string", "short", "text-time", "bool-time",
-         "number-value", "oversized"],
+         "number-value", "oversized", "nested"],
 )  # fmt: skip
 def test_a_garbled_file_is_no_memory(tmp_path: Path, content: bytes) -> None:
     (tmp_path / "t").write_bytes(content)
