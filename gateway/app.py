@@ -72,6 +72,7 @@ from gateway.scaling.load import LoadCounter, LoadView
 from gateway.scaling.locks import FileLock
 from gateway.scaling.scaler import Scaler
 from gateway.shared import SharedDir
+from gateway.shared_memory import SharedTable
 
 log = logging.getLogger("gateway")
 
@@ -149,13 +150,17 @@ def create_app(
     Scale from zero works either way: the cold-start path is its own part, handed to the
     proxy as its waker. `resolver` replaces the DNS-backed replica resolver (tests use a
     fixed table). `shared`: this app is one of several worker processes
-    (`gateway.workers`): metrics, load, the autoscaler's election and parks go through
-    the files there. `lease`: the cluster-wide lease the autoscaler must also hold, so
-    that several gateways decide once (none: this gateway decides alone).
+    (`gateway.workers`): metrics, load, the autoscaler's election, parks, unreachable
+    addresses and replica failures go through the files there. `lease`: the
+    cluster-wide lease the autoscaler must also hold, so that several gateways decide
+    once (none: this gateway decides alone).
     """
     metrics = GatewayMetrics(provider, shared.metrics if shared is not None else None)
     namespaces = Namespaces(config.namespace)
-    resolver = resolver or ReplicaResolver(config.dns_ttl)
+    resolver = resolver or ReplicaResolver(
+        config.dns_ttl,
+        shared=SharedTable(shared.unreachable) if shared is not None else None,
+    )
     scaler = Scaler(provider, metrics)
     cold_start = ColdStart(
         scaler,
@@ -168,6 +173,8 @@ def create_app(
         task_probe=functools.partial(
             health_probe, within=min(config.connect_timeout, TASK_PROBE_TIMEOUT)
         ),
+        # Read once per hold, not per call: always from the file as it is.
+        failures=SharedTable(shared.failures, recheck=0.0) if shared is not None else None,
     )
     notifier: InvocationNotifier = metrics
     broker = Broker(config.async_calls, name="faas-gateway") if config.async_calls.enabled else None

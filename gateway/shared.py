@@ -1,7 +1,7 @@
 """The folder the worker processes of one gateway share (`gateway.workers` makes it).
 
-A leaf: the supervisor makes it, `create_app` hands its files to the metrics and the
-scaling parts as plain paths.
+A leaf: the supervisor makes it, `create_app` hands its files to the metrics, the proxy
+and the scaling parts as plain paths (or as `gateway.shared_memory.SharedTable`s).
 """
 
 from __future__ import annotations
@@ -30,6 +30,16 @@ class SharedDir:
     def parked(self) -> Path:
         """The functions the autoscaler is scaling to zero, one name a line."""
         return self.path / "parked"
+
+    @property
+    def unreachable(self) -> Path:
+        """The replica addresses that refused a connection lately (`SharedTable`)."""
+        return self.path / "unreachable"
+
+    @property
+    def failures(self) -> Path:
+        """The functions whose new replica failed to start lately (`SharedTable`)."""
+        return self.path / "failures"
 
     def wake_lock(self, function_name: str) -> Path:
         """Held (flock) by the worker that wakes `function_name` from zero."""

@@ -9,17 +9,24 @@ requests rotate over the cached addresses.
 An address that did not take a connection is passed over for a few seconds
 (`UNREACHABLE_SECONDS`) while others remain: a node that died keeps its tasks in DNS until
 the swarm marks it down (13-15 s measured, docs/benchmarks.md "Multi-node"), and each
-pick of one of them would cost a call its connect timeout.
+pick of one of them would cost a call its connect timeout. With several worker
+processes (`shared`), a mark is also written to a `SharedTable` every worker reads, so
+one failed connect keeps every worker's calls away from that address.
 """
 
 from __future__ import annotations
 
 import asyncio
 import ipaddress
+import logging
 import socket
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+
+from gateway.shared_memory import SharedTable
+
+log = logging.getLogger("gateway.proxy")
 
 UNREACHABLE_SECONDS = 5.0
 
@@ -45,13 +52,18 @@ class _Entry:
 
 
 class ReplicaResolver:
-    """Addresses of a host's replicas, cached for `ttl` seconds, handed out round-robin."""
+    """Addresses of a host's replicas, cached for `ttl` seconds, handed out round-robin.
+
+    `shared`: the unreachable addresses every worker process marks (none: this process's
+    own marks only).
+    """
 
     def __init__(
         self,
         ttl: float,
         resolve: Resolve = resolve_with_getaddrinfo,
         clock: Callable[[], float] = time.monotonic,
+        shared: SharedTable | None = None,
     ) -> None:
         self._ttl = ttl
         self._resolve = resolve
@@ -60,6 +72,7 @@ class ReplicaResolver:
         self._pending: dict[tuple[str, int], asyncio.Future[tuple[str, ...]]] = {}
         self._turns: dict[tuple[str, int], int] = {}
         self._unreachable: dict[str, float] = {}  # address -> until when it is passed over
+        self._shared = shared
 
     async def addresses(self, host: str, port: int) -> tuple[str, ...]:
         """Every address `host` resolves to (from cache while fresh); () if none."""
@@ -82,7 +95,8 @@ class ReplicaResolver:
         addresses = await self.addresses(host, port)
         if not addresses:
             return None
-        if self._unreachable:  # only after a failure: nothing more on the usual path
+        # Only after a failure (here or in another worker): nothing more on the usual path.
+        if self._unreachable or (self._shared is not None and self._shared.entries()):
             addresses = self._reachable(addresses)
         key = (host, port)
         turn = self._turns.get(key, 0)
@@ -97,13 +111,25 @@ class ReplicaResolver:
         """Pass `address` over for `seconds` while another one is there (it refused or
         did not take a connection)."""
         self._unreachable[address] = self._clock() + seconds
+        if self._shared is not None:
+            try:
+                self._shared.put(address, "", seconds)
+            except OSError as error:  # this worker still knows; the others learn alone
+                log.warning("cannot share the unreachable address %s: %s", address, error)
 
     def _reachable(self, addresses: tuple[str, ...]) -> tuple[str, ...]:
         now = self._clock()
         for address, until in list(self._unreachable.items()):
             if until <= now:
                 del self._unreachable[address]
-        kept = tuple(address for address in addresses if address not in self._unreachable)
+        # The shared entries are those in force at the table's last look (0.1 s ago at
+        # most): close enough for a mark of seconds.
+        shared = self._shared.entries() if self._shared is not None else {}
+        kept = tuple(
+            address
+            for address in addresses
+            if address not in self._unreachable and address not in shared
+        )
         return kept or addresses
 
     def forget(self, host: str, port: int) -> None:

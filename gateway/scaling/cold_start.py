@@ -15,7 +15,8 @@ publishes its name in a file every worker re-reads every `PARKED_POLL_SECONDS`, 
 mirrors as a park of its own (the autoscaler waits `SharedParking.publish_wait` before it
 scales to 0); and a wake-up is made by whichever worker takes the function's wake lock
 first, the others only wait for a ready replica, so replicas change (and the cold start
-is counted) once.
+is counted) once. A replica's failure one worker saw is remembered for every worker
+(`failures`, a `SharedTable`), so none of them waits out a crash loop's restart to learn it.
 
 Readiness does not wait for DNS: `tasks.<service>` lists a task only once its health
 check has passed, and the engine's DNS answer is cached. While calls are held, the
@@ -45,6 +46,7 @@ from gateway.providers.base import Function, FunctionView, ReplicaTask
 from gateway.proxy.replicas import ReplicaResolver
 from gateway.scaling.locks import FileLock
 from gateway.scaling.scaler import Scaler
+from gateway.shared_memory import SharedTable
 
 log = logging.getLogger("gateway.scaling")
 
@@ -197,6 +199,7 @@ class ColdStart:
         shared: SharedParking | None = None,
         tasks: TaskLister | None = None,
         task_probe: Probe | None = None,
+        failures: SharedTable | None = None,
     ) -> None:
         self._scaler = scaler
         self._provider = provider
@@ -213,8 +216,10 @@ class ColdStart:
         # The replica a hold last found ready, and when: the next hold within
         # RECENT_READY_SECONDS goes there at once (DNS lists it a moment later).
         self._recent: dict[str, tuple[str, float]] = {}
-        # The last failure a wait saw per function, and when.
+        # The last failure a wait saw per function, and when; with `failures`, also the
+        # ones other workers saw.
         self._failures: dict[str, tuple[str, float]] = {}
+        self._shared_failures = failures
         self.shared = shared
         self._published: set[str] = set()  # parks of this worker, in the shared file
         self._mirrored: dict[str, _Park] = {}  # other workers' parks, as seen in it
@@ -438,13 +443,9 @@ class ColdStart:
                 watch = await self._watch(name)
                 if watch is None:
                     raise _CannotHold
-                failure = self._failures.get(name)
-                if (
-                    failure is not None
-                    and self._clock() - failure[1] < FAILURE_MEMORY_SECONDS
-                    and not watch.addresses
-                ):
-                    raise ReplicaFailed(name, failure[0])
+                failure = self._recent_failure(name)
+                if failure is not None and not watch.addresses:
+                    raise ReplicaFailed(name, failure)
                 ready = await self._until_ready(name, watch)
         except TimeoutError:
             raise ColdStartFailed(
@@ -458,6 +459,25 @@ class ColdStart:
             self._clock() - started,
         )
         return ready
+
+    def _remember_failure(self, name: str, message: str) -> None:
+        self._failures[name] = (message, self._clock())
+        if self._shared_failures is not None:
+            try:
+                self._shared_failures.put(name, message, FAILURE_MEMORY_SECONDS)
+            except OSError as error:  # this worker still knows; the others learn alone
+                log.warning("function %s: cannot share its failure: %s", name, error)
+
+    def _recent_failure(self, name: str) -> str | None:
+        """The message of a failure seen within FAILURE_MEMORY_SECONDS (by any worker)."""
+        failure = self._failures.get(name)
+        if failure is not None and self._clock() - failure[1] < FAILURE_MEMORY_SECONDS:
+            return failure[0]
+        if self._shared_failures is not None:
+            entry = self._shared_failures.get(name)
+            if entry is not None:
+                return entry.value
+        return None
 
     async def _watch(self, name: str) -> _TaskWatch | None:
         """The function's tasks now, to tell later failures from past ones (None: the
@@ -496,7 +516,7 @@ class ColdStart:
                     failed = watch.new_failure(tasks)
                     if failed is not None:
                         message = _failure_message(name, failed)
-                        self._failures[name] = (message, self._clock())
+                        self._remember_failure(name, message)
                         raise ReplicaFailed(name, message)
                     addresses = running_addresses(tasks)
             for address in addresses:

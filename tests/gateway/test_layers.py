@@ -20,6 +20,8 @@ RULES: list[tuple[str, tuple[str, ...]]] = [
                          "gateway.scaling")),
     # The workers' shared folder: a leaf.
     ("gateway.shared", ("gateway.",)),
+    # What one worker learns, every worker reads: a leaf the proxy and scaling import.
+    ("gateway.shared_memory", ("gateway.",)),
     ("gateway.management", ("docker", "gateway.proxy", "gateway.routing")),
     # The web console: static files behind the management API's auth.
     ("gateway.console", ("docker", "gateway.proxy", "gateway.routing", "gateway.providers",

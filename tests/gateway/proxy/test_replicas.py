@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
+from pathlib import Path
 
 from gateway.proxy.replicas import ReplicaResolver, resolve_with_getaddrinfo
+from gateway.shared_memory import SharedTable
 
 
 class FakeDns:
@@ -132,6 +134,34 @@ def test_an_unreachable_address_is_passed_over_for_a_while() -> None:
         clock.now += 5.0
         chosen = [await resolver.pick("tasks.fn", 8080) for _ in range(3)]
         assert set(chosen) == set(addresses)  # every one again once the time is up
+
+    asyncio.run(scenario())
+
+
+def test_an_address_one_worker_found_unreachable_is_passed_over_by_the_others(
+    tmp_path: Path,
+) -> None:
+    """Two workers' resolvers on one shared table: one failed connect is enough for both."""
+    addresses = ("10.0.0.1", "10.0.0.2", "10.0.0.3")
+    dns, clock = FakeDns({"tasks.fn": addresses}), FakeClock()
+    wall = FakeClock()
+    workers = [
+        ReplicaResolver(
+            ttl=1.0,
+            resolve=dns,
+            clock=clock,
+            shared=SharedTable(tmp_path / "unreachable", recheck=0.0, clock=wall),
+        )
+        for _ in range(2)
+    ]
+
+    async def scenario() -> None:
+        workers[0].mark_unreachable("10.0.0.2", seconds=5.0)
+        chosen = [await workers[1].pick("tasks.fn", 8080) for _ in range(6)]
+        assert "10.0.0.2" not in chosen
+        wall.now += 5.0
+        chosen = [await workers[1].pick("tasks.fn", 8080) for _ in range(3)]
+        assert set(chosen) == set(addresses)
 
     asyncio.run(scenario())
 

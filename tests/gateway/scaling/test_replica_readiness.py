@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
+from pathlib import Path
 
 import pytest
 
@@ -18,6 +19,7 @@ from gateway.providers.base import Function, ReplicaTask
 from gateway.proxy.replicas import ReplicaResolver
 from gateway.scaling.cold_start import ColdStart, ColdStartFailed, ReplicaFailed
 from gateway.scaling.scaler import Scaler
+from gateway.shared_memory import SharedTable
 from tests.gateway.scaling.test_autoscaler import (
     ZERO_LABELS,
     FakeMetrics,
@@ -46,7 +48,11 @@ class Engine:
 
 
 def make(
-    fn: Function, engine: Engine | None, healthy: set[str], timeout: float = 5.0
+    fn: Function,
+    engine: Engine | None,
+    healthy: set[str],
+    timeout: float = 5.0,
+    failures: SharedTable | None = None,
 ) -> tuple[ColdStart, FakeProvider]:
     provider = FakeProvider([fn])
     dns_listed: tuple[str, ...] = ()
@@ -69,6 +75,7 @@ def make(
         poll_interval=0.001,
         tasks=engine.replica_tasks if engine is not None else None,
         task_probe=health,
+        failures=failures,
     )
     return cold_start, provider
 
@@ -192,6 +199,36 @@ def test_while_it_crash_loops_the_next_calls_get_the_failure_at_once() -> None:
         with pytest.raises(ReplicaFailed, match="non-zero exit"):
             await cold_start.hold(current)
         assert engine.calls == calls + 1  # one look: nothing runs, the failure is fresh
+
+    asyncio.run(scenario())
+
+
+def test_a_failure_one_worker_saw_answers_the_other_workers_holds_at_once(
+    tmp_path: Path,
+) -> None:
+    """Two workers (two ColdStarts on one shared folder): the second does not wait out
+    the restart to learn what the first saw."""
+    failed = ReplicaTask("t1", "failed", None, "task: non-zero exit (2)")
+    first_engine = Engine([ReplicaTask("t1", "running", "10.0.1.5")], [failed])
+    second_engine = Engine([failed, ReplicaTask("t2", "ready")])
+    workers = [
+        make(function("f", 1), engine, set(), timeout=3600,
+             failures=SharedTable(tmp_path / "failures", recheck=0.0))
+        for engine in (first_engine, second_engine)
+    ]  # fmt: skip
+
+    async def scenario() -> None:
+        first, provider = workers[0]
+        current = provider.lookup("f")
+        assert current is not None
+        with pytest.raises(ReplicaFailed):
+            await first.hold(current)
+        second, provider = workers[1]
+        current = provider.lookup("f")
+        assert current is not None
+        with pytest.raises(ReplicaFailed, match="non-zero exit"):
+            await second.hold(current)
+        assert second_engine.calls == 1  # one look: nothing runs, the failure is fresh
 
     asyncio.run(scenario())
 
