@@ -14,6 +14,7 @@ import pytest
 from tests import support
 from tests.e2e.conftest import Platform, ServiceFactory, docker, wait_for
 from tests.e2e.test_management import credentials
+from tests.e2e.test_scaling import desired_replicas
 
 IMAGE = "localhost/faas/catservice:latest"
 FINAL = ("succeeded", "failed")
@@ -188,11 +189,6 @@ def test_no_call_lost_when_the_worker_and_nats_are_killed(
     with capsys.disabled():  # the figure the issue asks for, shown without -s
         print(f"\n[async] {len(ids)} accepted, all final; "
               f"{sum(a > 1 for a in attempts)} ran more than once")
-
-
-def desired_replicas(service: str) -> int:
-    template = "{{.Spec.Mode.Replicated.Replicas}}"
-    return int(docker("service", "inspect", "-f", template, service).strip())
 
 
 def drain_backlog(client: httpx.Client, name: str, calls: int) -> list[int]:
