@@ -263,6 +263,10 @@ class Forwarder:
                 if isinstance(error, PeerUnresponsive):  # its node is gone: pass it over
                     self._resolver.forget(host, port)
                     self._resolver.mark_unreachable(address)
+                    raise UpstreamUnavailable(
+                        f"function {name!r} is unavailable: replica {address}:{port} "
+                        f"stopped answering ({error.reason})"
+                    ) from error
                 raise UpstreamUnavailable(
                     f"function {name!r} is unavailable: replica {address}:{port} "
                     f"dropped the connection ({error.reason})"

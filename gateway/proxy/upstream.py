@@ -40,8 +40,9 @@ class ConnectionDropped(UpstreamError):
 
 
 class PeerUnresponsive(ConnectionDropped):
-    """The replica's host stopped answering TCP keepalive probes: a dead node, which never
-    sends a reset. The request may have run there, so it is not sent again."""
+    """The replica's host went silent (TCP keepalive probes or sent data unanswered): a
+    dead node, which never sends a reset. The request may have run there, so it is not
+    sent again."""
 
 
 class UpstreamResponse(Protocol):

@@ -183,6 +183,7 @@ class Http1Client:
         self._busy -= 1
         connection.response = None
         if reusable and not self._closed and not connection.lost:
+            connection.allow_slow_reader(False)
             connection.resume_reading()  # to notice the replica closing it while idle
             connection.idle_since = self._loop_time()
             self._idle.setdefault(connection.key, []).append(connection)
@@ -223,6 +224,7 @@ async def _write_body(
     """Send a streamed request body, waiting whenever the socket's buffer is full."""
     transport = connection.transport
     assert transport is not None
+    connection.allow_slow_reader(True)  # a full window is the replica's right here
     try:
         async for chunk in streamed:
             if connection.lost:

@@ -32,7 +32,14 @@ KEEPALIVE_PROBES = 3
 """TCP keepalive on every connection to a replica: after 5 s without traffic, a probe
 every 2 s, and the connection fails after 3 unanswered (about 11 s). A dead node sends no
 reset, so without this a call under way there waits for the whole upstream timeout. A
-live replica's kernel answers the probes however long its function takes."""
+live replica's kernel answers the probes however long its function takes.
+
+Keepalive only probes a connection with nothing unacknowledged, so a request written to
+a pooled connection after its node died is covered by `TCP_USER_TIMEOUT` instead, set to
+the same 11 s: sent data unacknowledged that long fails the connection. A replica that
+leaves a streamed body unread (its window closed) looks the same to the kernel, so a
+connection carrying one goes without it until it is back in the pool
+(`Connection.allow_slow_reader`)."""
 
 Key = tuple[str, int]
 """A pool's key: the replica's address and port."""
@@ -54,6 +61,7 @@ class Connection(asyncio.Protocol):
 
     __slots__ = (
         "_drain",
+        "_slow_reader",
         "_writing_paused",
         "idle_since",
         "key",
@@ -76,12 +84,25 @@ class Connection(asyncio.Protocol):
         self.reading_paused = False
         self._writing_paused = False
         self._drain: asyncio.Future[None] | None = None
+        self._slow_reader = False
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = cast(asyncio.Transport, transport)
         sock = transport.get_extra_info("socket")
         if sock is not None:
             _tune(sock)
+
+    def allow_slow_reader(self, allowed: bool) -> None:
+        """Whether the replica may leave what is sent unread for as long as it likes (a
+        streamed body) rather than `dead_peer_ms`; set back to False when pooled."""
+        if allowed == self._slow_reader or self.transport is None:
+            return
+        self._slow_reader = allowed
+        sock = self.transport.get_extra_info("socket")
+        if sock is not None and hasattr(socket, "TCP_USER_TIMEOUT"):
+            with contextlib.suppress(OSError):
+                timeout = 0 if allowed else dead_peer_ms()
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_USER_TIMEOUT, timeout)
 
     def data_received(self, data: bytes) -> None:
         response = self.response
@@ -315,8 +336,8 @@ class Response:
             self._keep_alive = False
             self._wake()
             return
-        if isinstance(exc, TimeoutError):  # ETIMEDOUT: the keepalive probes went unanswered
-            self._fail(PeerUnresponsive(f"no answer to keepalive probes: {reason(exc)}"))
+        if isinstance(exc, TimeoutError):  # ETIMEDOUT: keepalive or the user timeout
+            self._fail(PeerUnresponsive(f"its host went silent: {reason(exc)}"))
             return
         self._fail(ConnectionDropped(reason(exc)))
 
@@ -369,8 +390,14 @@ class Response:
         self._wake()
 
 
+def dead_peer_ms() -> int:
+    """How long a replica's host may stay silent before its connection fails (ms)."""
+    return (KEEPALIVE_IDLE + KEEPALIVE_INTERVAL * KEEPALIVE_PROBES) * 1000
+
+
 def _tune(sock: socket.socket) -> None:
-    """No Nagle (small requests must leave at once) and keepalive (`KEEPALIVE_IDLE`)."""
+    """No Nagle (small requests must leave at once), keepalive and the user timeout
+    (`KEEPALIVE_IDLE`)."""
     with contextlib.suppress(OSError):
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
@@ -378,3 +405,5 @@ def _tune(sock: socket.socket) -> None:
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPIDLE, KEEPALIVE_IDLE)
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPINTVL, KEEPALIVE_INTERVAL)
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPCNT, KEEPALIVE_PROBES)
+        if hasattr(socket, "TCP_USER_TIMEOUT"):
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_USER_TIMEOUT, dead_peer_ms())

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import socket
+import threading
+import time
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any, TypeVar
 
@@ -12,6 +14,7 @@ from multidict import CIMultiDict
 
 from gateway.proxy.bodies import StreamedBody
 from gateway.proxy.http1 import Http1Client
+from gateway.proxy.http1 import connection as http1_connection
 from gateway.proxy.http1.connection import (
     KEEPALIVE_IDLE,
     KEEPALIVE_INTERVAL,
@@ -203,7 +206,8 @@ def test_connections_probe_a_silent_replica_with_tcp_keepalive() -> None:
                 sock.getsockopt(tcp, socket.TCP_KEEPIDLE),
                 sock.getsockopt(tcp, socket.TCP_KEEPINTVL),
                 sock.getsockopt(tcp, socket.TCP_KEEPCNT),
-            ) == (KEEPALIVE_IDLE, KEEPALIVE_INTERVAL, KEEPALIVE_PROBES)
+                sock.getsockopt(tcp, socket.TCP_USER_TIMEOUT),
+            ) == (KEEPALIVE_IDLE, KEEPALIVE_INTERVAL, KEEPALIVE_PROBES, 11_000)
         await http.close()
 
     run(scenario)
@@ -226,7 +230,7 @@ def test_a_call_to_a_dead_host_fails_at_its_keepalive_and_is_not_resent() -> Non
         async with Replica(dies_on_the_second_call) as replica:
             assert await call(http, replica) == b"ok"
             connections.extend(c for pool in http._idle.values() for c in pool)
-            with pytest.raises(PeerUnresponsive, match="keepalive"):
+            with pytest.raises(PeerUnresponsive, match="went silent"):
                 await call(http, replica)  # on the reused connection
             assert len(replica.requests) == 2  # not sent again on a fresh one
         await http.close()
@@ -292,6 +296,55 @@ def test_streamed_body_goes_chunked() -> None:
             assert b"Transfer-Encoding: chunked\r\n" in replica.requests[0]
             assert streamed.finished
         await http.close()
+
+    run(scenario)
+
+
+def test_a_replica_may_leave_a_streamed_body_unread_past_the_dead_peer_limit(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The dead-peer limit (TCP_USER_TIMEOUT) shortened to 3 s; the replica reads nothing
+    # for 4 s while 64 MiB are streamed to it, so its window stays closed that long.
+    monkeypatch.setattr(http1_connection, "KEEPALIVE_IDLE", 1)
+    monkeypatch.setattr(http1_connection, "KEEPALIVE_INTERVAL", 1)
+    monkeypatch.setattr(http1_connection, "KEEPALIVE_PROBES", 2)
+    chunk, chunks = b"x" * (1024 * 1024), 64
+
+    async def scenario() -> None:
+        sent = 0
+
+        async def receive() -> dict[str, Any]:
+            nonlocal sent
+            sent += 1
+            return {"type": "http.request", "body": chunk, "more_body": sent < chunks}
+
+        listener = socket.create_server(("127.0.0.1", 0))
+        port = listener.getsockname()[1]
+
+        def serve() -> None:  # a plain socket: nothing is read before the function does
+            connection, _ = listener.accept()
+            with connection:
+                time.sleep(4.0)  # a function busy before it reads its input
+                received = bytearray()
+                while not received.endswith(b"0\r\n\r\n"):
+                    received += connection.recv(1024 * 1024)
+                size = str(len(received)).encode()
+                connection.sendall(answer(size))
+
+        server = threading.Thread(target=serve, daemon=True)
+        server.start()
+        http = client(timeout=60.0)
+        await http.start()
+        try:
+            response = await http.request(
+                "POST", "127.0.0.1", port, "/", host(port), None, StreamedBody(receive)
+            )
+            body = await response.read()
+            response.release()
+        finally:
+            await http.close()
+            listener.close()
+        assert int(body) > len(chunk) * chunks  # every byte (and the chunk framing) read
 
     run(scenario)
 

@@ -13,6 +13,7 @@ import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
+from dataclasses import dataclass
 
 import pytest
 from multidict import CIMultiDict
@@ -27,6 +28,7 @@ pytestmark = pytest.mark.skipif(
 
 # Link-local, so no route of the machine's own can clash with it.
 GATEWAY_SIDE, REPLICA_SIDE = "169.254.77.1", "169.254.77.2"
+# Answers each request with 200, except one whose body is "hang": read, never answered.
 LISTENER = """
 import socket, time
 server = socket.socket()
@@ -34,8 +36,12 @@ server.bind(({address!r}, 8080))
 server.listen()
 print("listening", flush=True)
 connection, _ = server.accept()
-connection.recv(65536)
-time.sleep(600)
+while True:
+    request = connection.recv(65536)
+    if request.endswith(b"hang"):
+        print("hanging", flush=True)
+        time.sleep(600)
+    connection.sendall(b"HTTP/1.1 200 OK\\r\\nContent-Length: 2\\r\\n\\r\\nok")
 """
 
 
@@ -43,10 +49,27 @@ def ip(*args: str) -> None:
     subprocess.run(["ip", *args], check=True, capture_output=True)
 
 
+@dataclass
+class Replica:
+    """The namespace with the listener: its name, its interface's, the listener."""
+
+    namespace: str
+    interface: str
+    listener: subprocess.Popen[str]
+
+    def goes_silent(self) -> None:
+        """Its address removed: packets to it are dropped, and no reset ever comes."""
+        ip("netns", "exec", self.namespace, "ip", "addr", "flush", "dev", self.interface)
+
+
 @pytest.fixture
-def replica_namespace() -> Iterator[tuple[str, str]]:
-    """A namespace with a listener at `REPLICA_SIDE`:8080 that reads a request and never
-    answers (its name and its interface's); removed afterwards with everything in it."""
+def replica(monkeypatch: pytest.MonkeyPatch) -> Iterator[Replica]:
+    """A namespace with a listener at `REPLICA_SIDE`:8080 (`LISTENER`), removed afterwards
+    with everything in it; the client's dead-peer limit shortened to 3 s."""
+    # Quicker than the gateway's own (5 s idle, 2 s x 3) to keep the tests short.
+    monkeypatch.setattr(http1_connection, "KEEPALIVE_IDLE", 1)
+    monkeypatch.setattr(http1_connection, "KEEPALIVE_INTERVAL", 1)
+    monkeypatch.setattr(http1_connection, "KEEPALIVE_PROBES", 2)
     tag = f"fdp{os.getpid() % 100000}"
     namespace, outside, inside = f"{tag}-ns", f"{tag}a", f"{tag}b"
     ip("netns", "add", namespace)
@@ -65,7 +88,7 @@ def replica_namespace() -> Iterator[tuple[str, str]]:
         )  # fmt: skip
         assert listener.stdout is not None
         assert listener.stdout.readline().strip() == "listening"
-        yield namespace, inside
+        yield Replica(namespace, inside, listener)
     finally:
         if listener is not None:
             listener.kill()
@@ -74,29 +97,32 @@ def replica_namespace() -> Iterator[tuple[str, str]]:
         subprocess.run(["ip", "netns", "del", namespace], capture_output=True)
 
 
-def test_a_call_to_a_host_gone_silent_fails_by_keepalive(
-    replica_namespace: tuple[str, str], monkeypatch: pytest.MonkeyPatch
-) -> None:
-    # Quicker probes than the gateway's own (5 s idle, 2 s x 3) to keep the test short.
-    monkeypatch.setattr(http1_connection, "KEEPALIVE_IDLE", 1)
-    monkeypatch.setattr(http1_connection, "KEEPALIVE_INTERVAL", 1)
-    monkeypatch.setattr(http1_connection, "KEEPALIVE_PROBES", 2)
+async def call(http: Http1Client, body: bytes) -> bytes:
+    headers = CIMultiDict([("Host", f"{REPLICA_SIDE}:8080")])
+    response = await http.request("POST", REPLICA_SIDE, 8080, "/", headers, body, None)
+    try:
+        return await response.read()
+    finally:
+        response.release()
 
+
+def client() -> Http1Client:
+    # The call's own timeout is far longer: only the dead-peer limit can end it first.
+    return Http1Client(max_connections=2, keepalive=30.0, connect_timeout=5.0, timeout=120.0)
+
+
+def test_a_call_under_way_when_its_host_goes_silent_fails_by_keepalive(
+    replica: Replica,
+) -> None:
     async def scenario() -> BaseException | None:
-        # The call's own timeout is far longer: only keepalive can end it first.
-        http = Http1Client(max_connections=2, keepalive=5.0, connect_timeout=5.0, timeout=120.0)
+        http = client()
         await http.start()
-        headers = CIMultiDict([("Host", f"{REPLICA_SIDE}:8080")])
-        call = asyncio.ensure_future(
-            http.request("POST", REPLICA_SIDE, 8080, "/", headers, b"hi", None)
-        )
-        await asyncio.sleep(0.5)  # sent, and read by the listener
-        assert not call.done()
-        # The host goes silent: its address gone, packets to it are dropped, no reset.
-        namespace, interface = replica_namespace
-        ip("netns", "exec", namespace, "ip", "addr", "flush", "dev", interface)
+        hanging = asyncio.ensure_future(call(http, b"hang"))
         try:
-            await call
+            assert replica.listener.stdout is not None
+            await asyncio.to_thread(replica.listener.stdout.readline)  # read by the replica
+            replica.goes_silent()
+            await hanging
         except BaseException as error:
             return error
         finally:
@@ -105,4 +131,25 @@ def test_a_call_to_a_host_gone_silent_fails_by_keepalive(
 
     error = asyncio.run(scenario())
     assert isinstance(error, PeerUnresponsive), repr(error)
-    assert "keepalive" in error.reason
+    assert "went silent" in error.reason
+
+
+def test_a_call_sent_on_a_pooled_connection_to_a_silent_host_fails_too(
+    replica: Replica,
+) -> None:
+    async def scenario() -> BaseException | None:
+        http = client()
+        await http.start()
+        try:
+            assert await call(http, b"first") == b"ok"
+            assert http.idle_connections == 1
+            replica.goes_silent()  # while the connection waits in the pool
+            await call(http, b"second")  # unacknowledged: keepalive never probes it
+        except BaseException as error:
+            return error
+        finally:
+            await http.close()
+        return None
+
+    error = asyncio.run(scenario())
+    assert isinstance(error, PeerUnresponsive), repr(error)
