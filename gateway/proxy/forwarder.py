@@ -25,7 +25,6 @@ import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-from multidict import CIMultiDict
 from starlette.types import Receive, Scope, Send
 
 from gateway.asgi import ClientDisconnected, content_length, header, read_body
@@ -44,6 +43,7 @@ from gateway.proxy.replicas import ReplicaResolver
 from gateway.proxy.upstream import (
     ConnectFailed,
     ConnectTimedOut,
+    RequestHeaders,
     UpstreamClient,
     UpstreamError,
     UpstreamResponse,
@@ -119,7 +119,7 @@ class Forwarder:
         function: Function,
         path: str,
         body: bytes | None,
-        headers: CIMultiDict[str],
+        headers: RequestHeaders,
         call_id: str,
         scope: Scope,
         receive: Receive,
@@ -158,7 +158,7 @@ class Forwarder:
         function: Function,
         method: str,
         path: str,
-        headers: CIMultiDict[str],
+        headers: RequestHeaders,
         body: bytes,
         *,
         keep: int,
@@ -195,7 +195,7 @@ class Forwarder:
         function: Function,
         method: str,
         path: str,
-        headers: CIMultiDict[str],
+        headers: RequestHeaders,
         body: bytes | None,
         streamed: StreamedBody | None,
     ) -> UpstreamResponse:
@@ -224,7 +224,7 @@ class Forwarder:
         function: Function,
         method: str,
         path: str,
-        headers: CIMultiDict[str],
+        headers: RequestHeaders,
         body: bytes | None,
         streamed: StreamedBody | None,
     ) -> UpstreamResponse:

@@ -14,13 +14,16 @@ from __future__ import annotations
 import asyncio
 from collections import deque
 
-from multidict import CIMultiDict
-
 from gateway.asgi import ClientDisconnected
 from gateway.proxy.bodies import StreamedBody
 from gateway.proxy.http1.connection import Connection, Key, Response, reason
 from gateway.proxy.http1.request import CHUNKED_END, chunk_prefix, request_head
-from gateway.proxy.upstream import ConnectFailed, ConnectionDropped, ConnectTimedOut
+from gateway.proxy.upstream import (
+    ConnectFailed,
+    ConnectionDropped,
+    ConnectTimedOut,
+    RequestHeaders,
+)
 
 
 class Http1Client:
@@ -72,7 +75,7 @@ class Http1Client:
         address: str,
         port: int,
         path: str,
-        headers: CIMultiDict[str],
+        headers: RequestHeaders,
         body: bytes | None,
         streamed: StreamedBody | None,
     ) -> Response:
