@@ -14,8 +14,6 @@ way the watchdog answers it:
 
 Bytes are counted before the parser sees them, so an oversized head never reaches
 httptools, whose header-value concatenation is quadratic in the number of pieces.
-
-The protocol also sends each response's head with its body (`gateway.http_writes`).
 """
 
 from __future__ import annotations
@@ -30,7 +28,6 @@ from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 from uvicorn.server import ServerState
 
 from gateway.config import HeadLimits
-from gateway.http_writes import HeadHoldingTransport
 
 log = logging.getLogger("gateway.http")
 
@@ -116,14 +113,7 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
     def on_headers_complete(self) -> None:
         self._reading_head = False
         self._cancel_head_deadline()
-        previous = self.cycle
         super().on_headers_complete()
-        cycle = self.cycle
-        if cycle is not None and cycle is not previous:
-            # A small response leaves in one write (gateway.http_writes).
-            cycle.transport = HeadHoldingTransport(  # type: ignore[assignment]
-                self.transport, self.loop, cycle
-            )
 
     def on_message_complete(self) -> None:
         super().on_message_complete()

@@ -73,8 +73,6 @@ RULES: list[tuple[str, tuple[str, ...]]] = [
     # The server's request-head bounds: uvicorn and the config, nothing of the layers.
     ("gateway.http_limits", ("gateway.proxy", "gateway.routing", "gateway.providers",
                              "gateway.management", "gateway.scaling", "gateway.metrics")),
-    # How responses are written: uvicorn and asyncio, nothing of the layers.
-    ("gateway.http_writes", ("gateway.",)),
     # Async calls: the proxy driven by a queue; never the engine, never a provider's inside.
     ("gateway.async_calls", ("docker", "aiohttp", "gateway.providers.swarm",
                              "gateway.providers.static", "gateway.management.api")),
