@@ -259,6 +259,7 @@ def create_app(
         return JSONResponse({"status": "unavailable"}, status_code=503)
 
     async def metrics_endpoint(request: Request) -> Response:
+        metrics.flush()  # this loop pass's calls too
         if provider.status().ready:  # a provider that lost its view knows no functions
             known = {
                 name
@@ -274,6 +275,7 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        metrics.batch_writes(asyncio.get_running_loop())
         await provider.start()
         if broker is not None:
             await broker.start()
@@ -292,6 +294,7 @@ def create_app(
             finally:
                 await proxy.close()
         finally:
+            metrics.stop_batching()  # the last calls' counts are written, not lost
             if broker is not None:
                 await broker.close()
             await provider.close()

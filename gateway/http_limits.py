@@ -72,13 +72,18 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
             super().data_received(data)
             return
         self._head_started = True
-        if self._head_deadline is None:
-            self._arm_head_deadline()
         room = self.limits.max_head_bytes - self._head_bytes
         if len(data) <= room:
             self._head_bytes += len(data)
             super().data_received(data)
+            # A head that came whole needs no deadline (no timer per request); one still
+            # incomplete has `head_timeout` from its first byte, which is now.
+            incomplete = self._reading_head and self._head_started
+            if incomplete and self._head_deadline is None and not self.transport.is_closing():
+                self._arm_head_deadline()
             return
+        if self._head_deadline is None:
+            self._arm_head_deadline()
         # Feed only what fits; if the head did not end within it, it is too large.
         super().data_received(data[:room])
         if self.transport.is_closing():

@@ -16,6 +16,7 @@ Without one (apps built in-process, as tests do) the registry renders itself.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 from collections.abc import Collection, Iterator
@@ -33,6 +34,7 @@ from prometheus_client.metrics_core import GaugeMetricFamily, Metric, UnknownMet
 from prometheus_client.registry import Collector
 from prometheus_client.samples import Sample
 
+from gateway.metrics.batch import CallBatch, observe_all
 from gateway.metrics.series import (
     COLD_START_BUCKETS,
     LEADER,
@@ -166,29 +168,82 @@ class GatewayMetrics:
         # The canary series' labels, by the name that removes them: a version's weight by
         # its metric name (`hello@v2`), the steps by the function's.
         self._canary_labels: dict[str, set[tuple[bool, str, str]]] = {}
+        self._batch: CallBatch | None = None
+
+    def batch_writes(self, loop: asyncio.AbstractEventLoop) -> None:
+        """From now on, on a shared folder, write each call's series once per pass of
+        `loop` (`gateway.metrics.batch`; call from the app's lifespan, on that loop).
+        Without a shared folder every update is a cheap in-memory one: nothing changes."""
+        if self.shared is not None and self._batch is None:
+            self._batch = CallBatch(loop, self._write_calls)
+
+    def flush(self) -> None:
+        """Write the calls of this loop pass now (on the loop, e.g. before a scrape)."""
+        if self._batch is not None:
+            self._batch.flush()
+
+    def stop_batching(self) -> None:
+        """Write what is pending and write each update at once again (at shutdown)."""
+        self.flush()
+        self._batch = None
 
     def invocation_started(self, function_name: str) -> None:
         """Count a call that was routed to a known function and is about to be sent
         (`function_name`: its `metric_name`, `hello@v2` for a version)."""
         self._started[function_name] = self._started.get(function_name, 0) + 1
+        if self._batch is not None:
+            self._batch.started(function_name)
+            return
+        self._write_calls({function_name: 1}, {function_name: 1}, {})
+
+    def invocation_finished(self, function_name: str, code: int, seconds: float) -> None:
+        """Record how a call started with `invocation_started` ended."""
+        self._finished[function_name] = self._finished.get(function_name, 0) + 1
+        if self._batch is not None:
+            self._batch.finished(function_name, code, seconds)
+            return
+        self._inflight_child(function_name).dec()
+        invocations, seconds_histogram = self._outcome_child(function_name, code)
+        invocations.inc()
+        seconds_histogram.observe(seconds)
+
+    def _write_calls(
+        self,
+        started: dict[str, int],
+        inflight: dict[str, int],
+        finished: dict[tuple[str, int], list[float]],
+    ) -> None:
+        """Write calls started, the change of calls in flight, and finished calls'
+        durations by (function, code) to the series."""
+        shared = self.shared is not None
+        for function_name, count in started.items():
+            if shared:
+                self._started_child(function_name).inc(count)
+        for function_name, change in inflight.items():
+            if change:
+                self._inflight_child(function_name).inc(change)
+        for (function_name, code), durations in finished.items():
+            invocations, seconds_histogram = self._outcome_child(function_name, code)
+            invocations.inc(len(durations))
+            observe_all(seconds_histogram, durations)
+
+    def _inflight_child(self, function_name: str) -> Gauge:
         inflight = self._inflight_children.get(function_name)
         if inflight is None:
             inflight = self._inflight_children[function_name] = self._inflight.labels(
                 *split_metric_name(function_name)
             )
-        inflight.inc()
-        if self.shared is not None:
-            started = self._started_children.get(function_name)
-            if started is None:
-                started = self._started_children[function_name] = self._started_shared.labels(
-                    *split_metric_name(function_name)
-                )
-            started.inc()
+        return inflight
 
-    def invocation_finished(self, function_name: str, code: int, seconds: float) -> None:
-        """Record how a call started with `invocation_started` ended."""
-        self._inflight_children[function_name].dec()
-        self._finished[function_name] = self._finished.get(function_name, 0) + 1
+    def _started_child(self, function_name: str) -> Counter:
+        started = self._started_children.get(function_name)
+        if started is None:
+            started = self._started_children[function_name] = self._started_shared.labels(
+                *split_metric_name(function_name)
+            )
+        return started
+
+    def _outcome_child(self, function_name: str, code: int) -> tuple[Counter, Histogram]:
         outcome = self._outcome_children.get((function_name, code))
         if outcome is None:
             name, version = split_metric_name(function_name)
@@ -197,9 +252,7 @@ class GatewayMetrics:
                 self._invocations.labels(*labels),
                 self._seconds.labels(*labels),
             )
-        invocations, seconds_histogram = outcome
-        invocations.inc()
-        seconds_histogram.observe(seconds)
+        return outcome
 
     def forget_removed(self, known: Collection[str]) -> list[str]:
         """Drop every series of functions not in `known` (call on the event loop).
@@ -210,6 +263,7 @@ class GatewayMetrics:
         leaves out every function not in `known` with no call in flight, and counts a
         function deployed again afresh (`SharedView`).
         """
+        self.flush()
         if self.shared is not None:
             self.shared.known = frozenset(known)
         gone = [
@@ -224,6 +278,8 @@ class GatewayMetrics:
             if self.shared is not None and self._started_children.pop(name, None) is not None:
                 self._started_shared.remove(function_name, version)
             self._scaled.discard(name)
+            if self._batch is not None:
+                self._batch.forget(name)
             if self._inflight_children.pop(name, None) is not None:
                 self._inflight.remove(function_name, version)
             for key in [key for key in self._outcome_children if key[0] == name]:

@@ -25,7 +25,6 @@ import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-from multidict import CIMultiDict
 from starlette.types import Receive, Scope, Send
 
 from gateway.asgi import ClientDisconnected, content_length, header, read_body
@@ -44,7 +43,11 @@ from gateway.proxy.replicas import ReplicaResolver
 from gateway.proxy.upstream import (
     ConnectFailed,
     ConnectTimedOut,
+<<<<<<< HEAD
     PeerUnresponsive,
+=======
+    RequestHeaders,
+>>>>>>> perf
     UpstreamClient,
     UpstreamError,
     UpstreamResponse,
@@ -120,7 +123,7 @@ class Forwarder:
         function: Function,
         path: str,
         body: bytes | None,
-        headers: CIMultiDict[str],
+        headers: RequestHeaders,
         call_id: str,
         scope: Scope,
         receive: Receive,
@@ -159,7 +162,7 @@ class Forwarder:
         function: Function,
         method: str,
         path: str,
-        headers: CIMultiDict[str],
+        headers: RequestHeaders,
         body: bytes,
         *,
         keep: int,
@@ -196,7 +199,7 @@ class Forwarder:
         function: Function,
         method: str,
         path: str,
-        headers: CIMultiDict[str],
+        headers: RequestHeaders,
         body: bytes | None,
         streamed: StreamedBody | None,
     ) -> UpstreamResponse:
@@ -225,7 +228,7 @@ class Forwarder:
         function: Function,
         method: str,
         path: str,
-        headers: CIMultiDict[str],
+        headers: RequestHeaders,
         body: bytes | None,
         streamed: StreamedBody | None,
     ) -> UpstreamResponse:

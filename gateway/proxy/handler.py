@@ -31,7 +31,7 @@ from gateway.namespaces import Namespaces
 from gateway.providers.base import Function
 from gateway.proxy.bodies import CLIENT_CLOSED_REQUEST
 from gateway.proxy.forwarder import Forwarder
-from gateway.proxy.headers import upstream_request_headers
+from gateway.proxy.headers import forwarded_request_headers
 from gateway.proxy.notifier import InvocationNotifier, Waker
 from gateway.routing import DirectReply, Target
 
@@ -113,7 +113,7 @@ class FunctionProxy:
         if self._header_filter is not None:
             request_headers = self._header_filter(request_headers)
         try:
-            upstream_headers, call_id = upstream_request_headers(
+            upstream_headers, call_id = forwarded_request_headers(
                 request_headers,
                 upstream_host=f"{function.upstream_host}:{function.upstream_port}",
                 client_address=client[0] if client else None,

@@ -11,12 +11,12 @@ appended, and the last entry is the one the gateway vouches for.
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterable
 
 from multidict import CIMultiDict
 
 from gateway.errors import BadRequest, LoopDetected
+from gateway.proxy.call_ids import new_call_id
 
 CALL_ID = "X-Call-Id"
 _CALL_ID_LOWER = b"x-call-id"
@@ -67,6 +67,12 @@ def _connection_tokens(headers: Iterable[tuple[bytes, bytes]]) -> frozenset[byte
     return frozenset(tokens)
 
 
+RawHeaders = list[tuple[bytes, bytes]]
+"""Headers as the bytes that go on the wire, names as they are sent."""
+
+_REQUEST_READ = _REQUEST_DROPPED | {b"x-forwarded-for", _CALL_ID_LOWER, _HOPS_LOWER}
+
+
 def upstream_request_headers(
     headers: list[tuple[bytes, bytes]],
     *,
@@ -76,51 +82,71 @@ def upstream_request_headers(
 ) -> tuple[CIMultiDict[str], str]:
     """Headers to send to a replica, and the call id (the caller's, or a new one).
 
+    `forwarded_request_headers` as a `CIMultiDict` of text (for calls made off the hot
+    path, e.g. by the queue worker). Raises as it does.
+    """
+    raw, call_id = forwarded_request_headers(
+        headers, upstream_host=upstream_host, client_address=client_address, scheme=scheme
+    )
+    return CIMultiDict([(n.decode("latin-1"), v.decode("latin-1")) for n, v in raw]), call_id
+
+
+def forwarded_request_headers(
+    headers: list[tuple[bytes, bytes]],
+    *,
+    upstream_host: str,
+    client_address: str | None,
+    scheme: str,
+) -> tuple[RawHeaders, str]:
+    """Headers to send to a replica as bytes, and the call id (the caller's, or a new one).
+
     `headers` are the ASGI request headers (lower-case names, as servers deliver them).
     `X-Faas-Hops` counts the passes through a gateway: `LoopDetected` when this one would
     exceed `MAX_HOPS`, `BadRequest` when the caller's value is not a number.
     """
-    tokens = _connection_tokens(headers)
-    dropped = _REQUEST_DROPPED | tokens if tokens else _REQUEST_DROPPED
-    out: CIMultiDict[str] = CIMultiDict()
-    original_host = ""
-    forwarded_for = ""
-    call_id = ""
+    dropped, read = _REQUEST_DROPPED, _REQUEST_READ
+    for name, _ in headers:
+        if name == b"connection":
+            tokens = _connection_tokens(headers)
+            dropped, read = dropped | tokens, read | tokens
+            break
+    out: RawHeaders = []
+    original_host = b""
+    forwarded_for = b""
+    call_id = b""
     hops = 0
-    for raw_name, raw_value in headers:
-        value = raw_value.decode("latin-1")
-        if raw_name == b"host":
+    for name, value in headers:
+        if name not in read:
+            out.append((name, value))
+        elif name == b"host":
             original_host = value
-        if raw_name in dropped:
-            continue
-        if raw_name == b"x-forwarded-for":
-            forwarded_for = f"{forwarded_for}, {value}" if forwarded_for else value
-            continue
-        if raw_name == _CALL_ID_LOWER:
+        elif name in dropped:
+            pass
+        elif name == b"x-forwarded-for":
+            forwarded_for = forwarded_for + b", " + value if forwarded_for else value
+        elif name == _CALL_ID_LOWER:
             call_id = call_id or value
-            continue
-        if raw_name == _HOPS_LOWER:
-            hops = max(hops, _hop_count(raw_value))
-            continue
-        out.add(raw_name.decode("latin-1"), value)
+        else:  # X-Faas-Hops
+            hops = max(hops, _hop_count(value))
     if hops >= MAX_HOPS:
         raise LoopDetected(
             f"loop detected: the call has passed through the gateway {hops} times "
             f"({HOPS}, at most {MAX_HOPS}); does a function's upstream lead back to the gateway?"
         )
-    call_id = call_id or str(uuid.uuid4())
-    out["Host"] = upstream_host
+    call_text = call_id.decode("latin-1") if call_id else new_call_id()
+    out.append((b"Host", upstream_host.encode("latin-1")))
     if client_address:
-        forwarded_for = f"{forwarded_for}, {client_address}" if forwarded_for else client_address
-        out["X-Real-IP"] = client_address
+        address = client_address.encode("latin-1")
+        forwarded_for = forwarded_for + b", " + address if forwarded_for else address
+        out.append((b"X-Real-IP", address))
     if forwarded_for:
-        out["X-Forwarded-For"] = forwarded_for
+        out.append((b"X-Forwarded-For", forwarded_for))
     if original_host:
-        out["X-Forwarded-Host"] = original_host
-    out["X-Forwarded-Proto"] = scheme
-    out[HOPS] = str(hops + 1)
-    out[CALL_ID] = call_id
-    return out, call_id
+        out.append((b"X-Forwarded-Host", original_host))
+    out.append((b"X-Forwarded-Proto", scheme.encode("latin-1")))
+    out.append((b"X-Faas-Hops", b"%d" % (hops + 1)))
+    out.append((b"X-Call-Id", call_id or call_text.encode("latin-1")))
+    return out, call_text
 
 
 def _hop_count(value: bytes) -> int:
@@ -136,9 +162,15 @@ def downstream_response_headers(
     raw_headers: Iterable[tuple[bytes, bytes]], call_id: str
 ) -> list[tuple[bytes, bytes]]:
     """ASGI response headers from a replica's raw headers, plus the call id."""
-    raw_headers = list(raw_headers)
-    tokens = _connection_tokens(raw_headers)
-    dropped = _RESPONSE_DROPPED | tokens if tokens else _RESPONSE_DROPPED
-    out = [(name.lower(), value) for name, value in raw_headers if name.lower() not in dropped]
+    out: list[tuple[bytes, bytes]] = []
+    tokens: frozenset[bytes] = frozenset()
+    for name, value in raw_headers:
+        lower = name.lower()
+        if lower == b"connection":
+            tokens |= _connection_tokens(((lower, value),))
+        if lower not in _RESPONSE_DROPPED:
+            out.append((lower, value))
+    if tokens:
+        out = [(name, value) for name, value in out if name not in tokens]
     out.append((_CALL_ID_LOWER, call_id.encode("latin-1")))
     return out

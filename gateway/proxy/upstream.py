@@ -18,6 +18,10 @@ from multidict import CIMultiDict
 
 from gateway.proxy.bodies import StreamedBody
 
+RequestHeaders = CIMultiDict[str] | list[tuple[bytes, bytes]]
+"""Headers for a replica as they go (Host included): text in a `CIMultiDict`, or the
+bytes themselves (the hot path's, from `gateway.proxy.headers.forwarded_request_headers`)."""
+
 
 class UpstreamError(Exception):
     """The call to a replica failed; `reason` says how, in a few words."""
@@ -86,7 +90,7 @@ class UpstreamClient(Protocol):
         address: str,
         port: int,
         path: str,
-        headers: CIMultiDict[str],
+        headers: RequestHeaders,
         body: bytes | None,
         streamed: StreamedBody | None,
     ) -> UpstreamResponse:

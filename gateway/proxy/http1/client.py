@@ -14,8 +14,6 @@ from __future__ import annotations
 import asyncio
 from collections import deque
 
-from multidict import CIMultiDict
-
 from gateway.asgi import ClientDisconnected
 from gateway.proxy.bodies import StreamedBody
 from gateway.proxy.http1.connection import Connection, Key, Response, reason
@@ -24,7 +22,11 @@ from gateway.proxy.upstream import (
     ConnectFailed,
     ConnectionDropped,
     ConnectTimedOut,
+<<<<<<< HEAD
     PeerUnresponsive,
+=======
+    RequestHeaders,
+>>>>>>> perf
 )
 
 
@@ -77,7 +79,7 @@ class Http1Client:
         address: str,
         port: int,
         path: str,
-        headers: CIMultiDict[str],
+        headers: RequestHeaders,
         body: bytes | None,
         streamed: StreamedBody | None,
     ) -> Response:

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from multidict import CIMultiDict
 
+from gateway.proxy.upstream import RequestHeaders
+
 # Methods that carry no body by convention: without one, no Content-Length is added.
 BODYLESS_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
 CHUNKED_END = b"0\r\n\r\n"
@@ -21,33 +23,47 @@ class InvalidRequest(ValueError):
 
 
 def request_head(
-    method: str, path: str, headers: CIMultiDict[str], body: bytes | None, streamed: bool
+    method: str, path: str, headers: RequestHeaders, body: bytes | None, streamed: bool
 ) -> tuple[bytes, bool]:
     """The request's head, and whether its body goes chunked.
 
     `body`: a buffered body (or None); `streamed`: a body that follows in pieces.
     """
-    lines = [f"{method} {path} HTTP/1.1"]
-    host = headers.get("Host")
+    raw = headers if isinstance(headers, list) else _encoded(headers)
+    host: bytes | None = None
+    has_length = False
+    lines = [f"{method} {path} HTTP/1.1".encode("latin-1"), b""]
+    for name, value in raw:
+        lower = name.lower()
+        if lower == b"host":
+            if host is None:
+                host = value
+            continue
+        if lower == b"content-length":
+            has_length = True
+        lines.append(name + b": " + value)
     if host is not None:
-        lines.append(f"Host: {host}")
-    for name, value in headers.items():
-        if name != "Host" and name.lower() != "host":
-            lines.append(f"{name}: {value}")
+        lines[1] = b"Host: " + host
+    else:
+        del lines[1]
     chunked = False
-    if "Content-Length" not in headers:
+    if not has_length:
         if streamed:
             chunked = True
-            lines.append("Transfer-Encoding: chunked")
+            lines.append(b"Transfer-Encoding: chunked")
         elif body is not None:
-            lines.append(f"Content-Length: {len(body)}")
+            lines.append(b"Content-Length: %d" % len(body))
         elif method not in BODYLESS_METHODS:
-            lines.append("Content-Length: 0")
-    text = "\r\n".join(lines)
+            lines.append(b"Content-Length: 0")
+    head = b"\r\n".join(lines)
     breaks = len(lines) - 1
-    if text.count("\r") != breaks or text.count("\n") != breaks:
+    if head.count(b"\r") != breaks or head.count(b"\n") != breaks:
         raise InvalidRequest("CR or LF in the request line or a header")
-    return (text + "\r\n\r\n").encode("latin-1"), chunked
+    return head + b"\r\n\r\n", chunked
+
+
+def _encoded(headers: CIMultiDict[str]) -> list[tuple[bytes, bytes]]:
+    return [(name.encode("latin-1"), value.encode("latin-1")) for name, value in headers.items()]
 
 
 def chunk_prefix(size: int) -> bytes:

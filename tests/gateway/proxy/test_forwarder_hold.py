@@ -17,7 +17,12 @@ from gateway.errors import NoReplicas, UpstreamTimeout, UpstreamUnavailable
 from gateway.providers.base import Function
 from gateway.proxy.bodies import StreamedBody
 from gateway.proxy.forwarder import HOLD_ATTEMPTS, Forwarder
-from gateway.proxy.upstream import ConnectFailed, ConnectTimedOut, PeerUnresponsive
+from gateway.proxy.upstream import (
+    ConnectFailed,
+    ConnectTimedOut,
+    PeerUnresponsive,
+    RequestHeaders,
+)
 from tests.gateway.harness import TableResolver
 
 FUNCTION = Function("f", "faas/cat", 1, "f.test", 8080)
@@ -63,7 +68,7 @@ class Client:
         address: str,
         port: int,
         path: str,
-        headers: CIMultiDict[str],
+        headers: RequestHeaders,
         body: bytes | None,
         streamed: StreamedBody | None,
     ) -> Answer:
