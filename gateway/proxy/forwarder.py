@@ -43,11 +43,8 @@ from gateway.proxy.replicas import ReplicaResolver
 from gateway.proxy.upstream import (
     ConnectFailed,
     ConnectTimedOut,
-<<<<<<< HEAD
     PeerUnresponsive,
-=======
     RequestHeaders,
->>>>>>> perf
     UpstreamClient,
     UpstreamError,
     UpstreamResponse,

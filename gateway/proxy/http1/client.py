@@ -22,11 +22,8 @@ from gateway.proxy.upstream import (
     ConnectFailed,
     ConnectionDropped,
     ConnectTimedOut,
-<<<<<<< HEAD
     PeerUnresponsive,
-=======
     RequestHeaders,
->>>>>>> perf
 )
 
 
