@@ -78,6 +78,7 @@ class Autoscaler:
         self.leading = False  # whether this process decided on its last pass
         self.canary = canary  # stepped on each pass this process decides
         self._queued = queued
+        self._queue_unknown = False  # warned once until it is known again
         scaler.subscribe(self._scaled)
 
     def start(self) -> None:
@@ -202,14 +203,24 @@ class Autoscaler:
             await asyncio.sleep(self._interval)
 
     async def _queued_calls(self) -> Mapping[str, int]:
-        """Async calls not yet finished per function (by its service name), or {}."""
+        """Async calls not yet finished per function (by its service name), or {}.
+
+        Bounded by half a pass: a broker that is connected but does not answer must not
+        slow the scaling of every function's sync calls."""
         if self._queued is None:
             return {}
         try:
-            return await self._queued()
+            async with asyncio.timeout(self._interval / 2):
+                queued = await self._queued()
         except Exception as error:  # the broker away: scale on the gateway's calls alone
-            log.debug("queued calls unknown: %r", error)
+            if not self._queue_unknown:
+                log.warning("async queue depth unknown, scaling without it: %r", error)
+            self._queue_unknown = True
             return {}
+        if self._queue_unknown:
+            log.info("async queue depth known again")
+        self._queue_unknown = False
+        return queued
 
     def _load(self) -> dict[str, Load]:
         return {

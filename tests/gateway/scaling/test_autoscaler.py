@@ -351,10 +351,13 @@ class FakeQueue:
     def __init__(self) -> None:
         self.counts: dict[str, int] = {}
         self.error: Exception | None = None
+        self.hangs = False
         self.reads = 0
 
     async def __call__(self) -> Mapping[str, int]:
         self.reads += 1
+        if self.hangs:
+            await asyncio.sleep(3600)  # connected, but it never answers
         if self.error is not None:
             raise self.error
         return dict(self.counts)
@@ -412,3 +415,22 @@ def test_an_unreadable_queue_counts_as_empty() -> None:
 
     asyncio.run(scenario())
     assert provider.calls == [("f", 2)]
+
+
+def test_a_queue_that_does_not_answer_delays_a_pass_by_half_an_interval_at_most(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    queue = FakeQueue()
+    queue.hangs = True
+    autoscaler, provider, metrics, clock = make(function("f", 1, OWNED_LABELS), queued=queue)
+    autoscaler._interval = 0.2  # the bound: 0.1 s of waiting for the queue per pass
+
+    async def scenario() -> None:
+        metrics.loads["f"] = (10, 10)
+        await ticks(autoscaler, clock, 6)  # 3 passes
+
+    asyncio.run(scenario())
+    assert provider.calls == [("f", 2)]  # scaled on the sync calls all the same
+    assert queue.reads == 3
+    warnings = [r for r in caplog.records if "queue depth unknown" in r.getMessage()]
+    assert len(warnings) == 1  # once, not every pass
