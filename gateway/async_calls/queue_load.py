@@ -17,10 +17,15 @@ from gateway.labels import MAX_INFLIGHT_LABEL, parse_inflight
 from gateway.providers.base import Function
 
 
+def max_inflight(function: Function) -> int | None:
+    """The function's `com.faas.async.max_inflight` (per worker), or None: no limit."""
+    raw = function.labels.get(MAX_INFLIGHT_LABEL)
+    return parse_inflight(raw) if raw else None
+
+
 def runnable_at_once(function: Function, worker_concurrency: int) -> int:
     """How many of this function's async calls one queue worker runs at the same time."""
-    raw = function.labels.get(MAX_INFLIGHT_LABEL)
-    limit = parse_inflight(raw) if raw else None
+    limit = max_inflight(function)
     return min(limit, worker_concurrency) if limit is not None else worker_concurrency
 
 
@@ -32,11 +37,17 @@ def queued_load(
 ) -> dict[str, int]:
     """Per function name, its queued calls (`Broker.queued_by_function`, keyed by subject
     token) counted up to `runnable_at_once` for each of the `workers` running; functions
-    with none are left out. No worker running: nothing counts (nothing would run)."""
+    with none are left out. No worker running: nothing counts (nothing would run).
+
+    The workers' concurrency is shared by every function: when the backlogs together ask
+    for more than the workers run at once, each gets its share of what they do run."""
     load: dict[str, int] = {}
     for function in functions:
         count = queued.get(subject_token(function.name), 0)
         bound = runnable_at_once(function, worker_concurrency) * workers
         if count > 0 and bound > 0:
             load[function.name] = min(count, bound)
+    total, capacity = sum(load.values()), worker_concurrency * workers
+    if total > capacity:
+        load = {name: max(1, count * capacity // total) for name, count in load.items()}
     return load

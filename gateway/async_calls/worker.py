@@ -33,6 +33,7 @@ from gateway.async_calls.broker import WORKER_PRESENCE_SECONDS, Broker
 from gateway.async_calls.callbacks import callback_authorization
 from gateway.async_calls.messages import CALL_SUBJECT_PREFIX, CallStatus, QueuedCall
 from gateway.async_calls.metrics import WorkerMetrics
+from gateway.async_calls.queue_load import max_inflight
 from gateway.async_calls.retry import DEFAULT_POLICY, RetryPolicy, parse_retry_after, retry_policy
 from gateway.config import AsyncConfig, BasicAuthCredentials
 from gateway.errors import (
@@ -43,7 +44,6 @@ from gateway.errors import (
     UpstreamUnavailable,
     status_code,
 )
-from gateway.labels import MAX_INFLIGHT_LABEL, parse_inflight
 from gateway.providers.base import Function, FunctionView
 from gateway.proxy.forwarder import CallResult, Forwarder
 from gateway.proxy.headers import upstream_request_headers
@@ -210,7 +210,7 @@ class QueueWorker:
                 call, message, status, None, f"function {call.function!r} not found", None
             )
             return
-        limit = _max_inflight(function)
+        limit = max_inflight(function)
         if limit is not None and self._inflight[function.name] >= limit:
             await message.nak(delay=DEFER_SECONDS * (1 + random.random()))
             return
@@ -376,11 +376,6 @@ def _no_answer(error: GatewayError | None) -> bool:
     return isinstance(error, (UpstreamUnavailable, UpstreamTimeout, NoReplicas)) or (
         error is not None and status_code(error) in (502, 503, 504)
     )
-
-
-def _max_inflight(function: Function) -> int | None:
-    raw = function.labels.get(MAX_INFLIGHT_LABEL)
-    return parse_inflight(raw) if raw else None
 
 
 def _lower(headers: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:

@@ -13,17 +13,15 @@ def function(name: str, **labels: str) -> Function:
 
 
 def test_a_backlog_counts_up_to_the_workers_concurrency() -> None:
-    load = queued_load({"echo": 1000, "small": 3}, [function("echo"), function("small")], 16, 1)
-    assert load == {"echo": 16, "small": 3}
+    assert queued_load({"echo": 1000}, [function("echo")], 16, 1) == {"echo": 16}
+    assert queued_load({"small": 3}, [function("small")], 16, 1) == {"small": 3}
 
 
 def test_each_running_worker_adds_its_share_and_none_running_counts_nothing() -> None:
     capped = function("capped", **{MAX_INFLIGHT_LABEL: "4"})
     functions = [function("echo"), capped]
-    assert queued_load({"echo": 1000, "capped": 1000}, functions, 16, 3) == {
-        "echo": 48,
-        "capped": 12,
-    }
+    assert queued_load({"echo": 1000}, functions, 16, 3) == {"echo": 48}
+    assert queued_load({"capped": 1000}, functions, 16, 3) == {"capped": 12}
     assert queued_load({"echo": 1000}, functions, 16, 0) == {}
 
 
@@ -36,3 +34,11 @@ def test_max_inflight_bounds_it_further_but_never_above_the_concurrency() -> Non
 def test_names_are_matched_by_subject_token_and_idle_functions_left_out() -> None:
     queued = {"a_b": 2, "gone": 5}
     assert queued_load(queued, [function("a.b"), function("idle")], 16, 1) == {"a.b": 2}
+
+
+def test_backlogs_together_share_what_the_workers_run() -> None:
+    functions = [function("a"), function("b"), function("c")]
+    queued = {"a": 1000, "b": 1000, "c": 2}
+    # Alone each would count 16; together the one worker runs 16 in all.
+    assert queued_load(queued, functions, 16, 1) == {"a": 7, "b": 7, "c": 1}
+    assert sum(queued_load(queued, functions, 16, 2).values()) <= 32
