@@ -153,8 +153,11 @@ class QueueWorker:
     async def _refresh_pending(self, stop: asyncio.Event) -> None:
         seen: set[str] = set()
         while not stop.is_set():
-            with contextlib.suppress(GatewayError):
+            try:
                 await self._broker.drop_acked_leftovers()
+            except GatewayError as error:  # the gauge below is still worth updating
+                log.debug("acked leftovers not checked: %s", error.message)
+            with contextlib.suppress(GatewayError):
                 counts = await self._broker.pending()
                 now = {
                     subject.removeprefix(CALL_SUBJECT_PREFIX): n for subject, n in counts.items()
