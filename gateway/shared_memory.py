@@ -24,6 +24,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import json
+import math
 import os
 import time
 from collections.abc import Callable, Iterator, Mapping
@@ -89,18 +90,28 @@ class SharedTable:
         return entry
 
     def put(self, key: str, value: str, seconds: float) -> None:
-        """Record `value` under `key` for `seconds` from now, for every process."""
+        """Record `value` under `key` for `seconds` from now, for every process.
+
+        Not rewritten while the same entry still holds for more than half of `seconds`:
+        many calls failing at once on one dead address cost one write, not one each."""
+        value = value[:MAX_VALUE_CHARS]
+        held = self.get(key)
+        if held is not None and held.value == value and held.until - self._clock() > seconds / 2:
+            return
         with self._locked():
             # Read the clock once the lock is ours: entries written while we waited for
             # it were learnt after any earlier reading and must not look like the future.
             now = self._clock()
             entries = {k: e for k, e in _read(self.path).items() if e.until > now}
-            entries[key] = Entry(value[:MAX_VALUE_CHARS], now, now + seconds)
-            if len(entries) > self._limit:
-                kept = sorted(entries.items(), key=lambda item: item[1].until)[-self._limit :]
-                entries = dict(kept)
+            entries[key] = Entry(value, now, now + seconds)
+            # Those that expire last are kept: at most `limit`, and a file readers accept.
+            kept = sorted(entries.items(), key=lambda item: item[1].until)[-self._limit :]
+            encoded = _encode(dict(kept))
+            while len(encoded) > MAX_FILE_BYTES and len(kept) > 1:
+                kept = kept[1 + (len(kept) - 1) // 8 :]  # drop the first eighth, or one
+                encoded = _encode(dict(kept))
             temporary = self.path.with_name(f".{self.path.name}-{os.getpid()}")
-            temporary.write_text(_encode(entries))
+            temporary.write_bytes(encoded)
             temporary.replace(self.path)
         self._next_check = float("-inf")  # our own write shows at the next read
 
@@ -132,8 +143,9 @@ class SharedTable:
             os.close(fd)
 
 
-def _encode(entries: Mapping[str, Entry]) -> str:
-    return json.dumps({key: [e.learnt, e.until, e.value] for key, e in entries.items()})
+def _encode(entries: Mapping[str, Entry]) -> bytes:
+    table = {key: [e.learnt, e.until, e.value] for key, e in entries.items()}
+    return json.dumps(table, ensure_ascii=False).encode("utf-8", "surrogatepass")
 
 
 def _read(path: Path) -> dict[str, Entry]:
@@ -159,5 +171,10 @@ def _read(path: Path) -> dict[str, Entry]:
             and all(isinstance(f, int | float) and not isinstance(f, bool) for f in fields[:2])
             and isinstance(fields[2], str)
         ):
-            entries[key] = Entry(fields[2], float(fields[0]), float(fields[1]))
+            try:
+                learnt, until = float(fields[0]), float(fields[1])
+            except OverflowError:  # an int too large for a float
+                continue
+            if math.isfinite(learnt) and math.isfinite(until):
+                entries[key] = Entry(fields[2], learnt, until)
     return entries

@@ -112,6 +112,31 @@ def test_expired_entries_leave_the_file_at_the_next_write(tmp_path: Path) -> Non
     assert "old" not in (tmp_path / "t").read_text()
 
 
+def test_values_that_escape_long_still_make_a_file_readers_accept(tmp_path: Path) -> None:
+    writer = table(tmp_path / "t")
+    for n in range(128):
+        writer.put(f"fn-{n}", "é\u2028" * MAX_VALUE_CHARS, 60.0)  # many bytes a character
+    assert (tmp_path / "t").stat().st_size <= MAX_FILE_BYTES
+    reader = table(tmp_path / "t")
+    assert "fn-127" in reader.entries()  # the newest are kept
+    assert len(reader.entries()) > 1
+
+
+def test_the_same_entry_is_not_rewritten_while_it_mostly_holds(tmp_path: Path) -> None:
+    clock = Clock()
+    writer = table(tmp_path / "t", clock)
+    writer.put("10.0.0.1", "refused", 5.0)
+    written = (tmp_path / "t").stat().st_mtime_ns, (tmp_path / "t").stat().st_ino
+    clock.now += 2.0  # 3 s of 5 left: more than half
+    writer.put("10.0.0.1", "refused", 5.0)
+    assert ((tmp_path / "t").stat().st_mtime_ns, (tmp_path / "t").stat().st_ino) == written
+    clock.now += 1.0  # 2 s left: renewed
+    writer.put("10.0.0.1", "refused", 5.0)
+    entry = writer.get("10.0.0.1")
+    assert entry is not None
+    assert entry.until == clock.now + 5.0
+
+
 def test_a_long_value_is_cut(tmp_path: Path) -> None:
     writer = table(tmp_path / "t")
     writer.put("fn", "x" * (MAX_VALUE_CHARS * 3), 10.0)
@@ -134,9 +159,11 @@ def test_a_long_value_is_cut(tmp_path: Path) -> None:
         b'{"fn": [1, 2, 3]}',
         b'{"fn": [0, 1e99, "x"]}' + b" " * MAX_FILE_BYTES,  # larger than we ever write
         b"[" * 100_000,
+        b'{"fn": [0, 1' + b"0" * 400 + b', "x"]}',
+        b'{"fn": [0, 1e999, "x"]}',
     ],
     ids=["empty", "text", "binary", "list", "string", "short", "text-time", "bool-time",
-         "number-value", "oversized", "nested"],
+         "number-value", "oversized", "nested", "huge-int", "infinite"],
 )  # fmt: skip
 def test_a_garbled_file_is_no_memory(tmp_path: Path, content: bytes) -> None:
     (tmp_path / "t").write_bytes(content)
