@@ -220,13 +220,14 @@ def test_a_backlog_scales_its_function_up_and_keeps_it_from_zero(
     make_service: ServiceFactory,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    # No sync call reaches it: only the queue depth can scale it up, and with
-    # zero_after=5s only the queue depth keeps it from zero while the calls wait.
+    # No sync call reaches it: only the queue depth can scale it up, and only the queue
+    # depth keeps it from zero while the calls wait (40 calls, 4 at a time, 2 s each: 20 s,
+    # more than zero_after, which counts from when the autoscaler first saw it).
     name = make_service(
         IMAGE, "--replicas", "1", "--env", "fprocess=sh -c 'sleep 2; cat'",
         "--label", "com.faas.scale.min=1", "--label", "com.faas.scale.max=10",
         "--label", "com.faas.scale.target=2", "--label", "com.faas.scale.cooldown=5s",
-        "--label", "com.faas.scale.zero=true", "--label", "com.faas.scale.zero_after=5s",
+        "--label", "com.faas.scale.zero=true", "--label", "com.faas.scale.zero_after=15s",
         "--label", "com.faas.async.max_inflight=4",
     )  # fmt: skip
     wait_for(lambda: ready(client, name), f"{name} to have a ready replica", timeout=120)
@@ -241,7 +242,7 @@ def test_a_backlog_scales_its_function_up_and_keeps_it_from_zero(
         two_workers = drain_backlog(client, name, 80)
     finally:
         docker("service", "scale", "--detach=false", f"{workers}=1")
-    assert max(two_workers) == 4, two_workers  # (it may have started at 0: idle 5 s)
+    assert max(two_workers) == 4, two_workers  # (it may have started at 0: idle 15 s)
     with capsys.disabled():
         print(f"\n[async] replicas seen while a backlog drained: 40 calls, 1 worker "
               f"{one_worker}; 80 calls, 2 workers {two_workers}")
