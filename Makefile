@@ -36,8 +36,9 @@ cluster: ## add 2 worker nodes on this machine (engines in containers) and a reg
 cluster-down: ## remove the nodes and the registry of `make cluster`
 	scripts/cluster.sh down
 
-lint: $(STAMP) ## ruff and mypy --strict
+lint: $(STAMP) ## ruff (lint and format) and mypy --strict
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 
 unit: $(STAMP) ## tests without Docker: watchdog and gateway as real local processes

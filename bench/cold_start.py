@@ -66,8 +66,7 @@ class Wake:
         """Seconds from the call to each phase."""
         moments = {**self.moments, "first answer": self.answered}
         return {
-            phase: (moments[phase] - self.called if phase in moments else None)
-            for phase in PHASES
+            phase: (moments[phase] - self.called if phase in moments else None) for phase in PHASES
         }
 
 
@@ -189,9 +188,7 @@ class ColdStartBench:
         answered = time.time()
         wake = Wake(called, answered, statuses)
         time.sleep(1.0)  # the healthy event may come after the answer: that is the point
-        events = self.client.events(
-            since=int(called) - 1, until=int(time.time()) + 1, decode=True
-        )
+        events = self.client.events(since=int(called) - 1, until=int(time.time()) + 1, decode=True)
         wake.moments = moments_from_events(events, self.name, called)
         tasks = self.client.api.tasks(filters={"service": self.name})  # type: ignore[no-untyped-call]
         created = [parse_engine_time(t["CreatedAt"]) for t in tasks if t.get("CreatedAt")]
@@ -206,9 +203,7 @@ class ColdStartBench:
         return wake
 
     def _containers(self) -> list[Any]:
-        return list(
-            self.client.containers.list(filters={"label": f"{SERVICE_LABEL}={self.name}"})
-        )
+        return list(self.client.containers.list(filters={"label": f"{SERVICE_LABEL}={self.name}"}))
 
 
 def print_table(title: str, wakes: Sequence[Wake]) -> None:

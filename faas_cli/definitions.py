@@ -149,9 +149,7 @@ def load_definitions(path: str | Path) -> DefinitionFile:
     known = _TOP_KEYS | _UNHONOURED_TOP_KEYS
     unknown = sorted(str(key) for key in document if key not in known)
     if unknown:
-        raise UsageError(
-            f"{file}: unknown key {unknown[0]!r} (known: {', '.join(sorted(known))})"
-        )
+        raise UsageError(f"{file}: unknown key {unknown[0]!r} (known: {', '.join(sorted(known))})")
     ignored = [str(key) for key in document if key in _UNHONOURED_TOP_KEYS]
     gateway = document.get("gateway")
     if gateway is not None and not isinstance(gateway, str):

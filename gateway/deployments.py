@@ -508,9 +508,7 @@ def bad_request(error: ValidationError, field_name: str = "") -> BadRequest:
 
 # Versions and traffic (docs/versions.md).
 
-_WEIGHTS: TypeAdapter[dict[str, int]] = TypeAdapter(
-    dict[VersionName, Annotated[Weight, Strict()]]
-)
+_WEIGHTS: TypeAdapter[dict[str, int]] = TypeAdapter(dict[VersionName, Annotated[Weight, Strict()]])
 
 
 def parse_weights_request(body: object, versions: Collection[str]) -> dict[str, int]:

@@ -85,9 +85,7 @@ def serve(config: GatewayConfig) -> None:
     try:
         if config.workers <= 1:
             provider = build_provider(config)
-            app = create_app(
-                config, provider, shared=shared, lease=build_lease(config, provider)
-            )
+            app = create_app(config, provider, shared=shared, lease=build_lease(config, provider))
             OneProcessServer(server_config(app, config), shared).run()
             return
         worker_config = WorkerConfig(config, shared)

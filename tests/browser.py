@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from tests.support import ROOT, require_tool
+from tests.support import require_tool
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, Page, Response, ViewportSize
@@ -32,7 +32,6 @@ CHROMIUM_ARGS = (
 )
 LAPTOP: ViewportSize = {"width": 1280, "height": 800}
 PHONE: ViewportSize = {"width": 390, "height": 844}
-SCREENSHOTS = ROOT / "docs" / "screenshots"
 
 
 @contextmanager

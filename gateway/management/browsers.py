@@ -92,9 +92,7 @@ class SameOriginOnly:
         self.allow_navigation = allow_navigation
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and not (
-            self.allow_navigation and top_level_navigation(scope)
-        ):
+        if scope["type"] == "http" and not (self.allow_navigation and top_level_navigation(scope)):
             problem = cross_site_problem(scope)
             if problem is not None:
                 refused = Forbidden(

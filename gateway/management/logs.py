@@ -85,9 +85,7 @@ def parse_log_query(params: Mapping[str, str]) -> LogQuery:
     if follow_value not in ("true", "false", "1", "0"):
         raise BadRequest("follow: expected true or false")
     instance = params.get("instance") or None
-    return LogQuery(
-        tail=tail, since=since, follow=follow_value in ("true", "1"), instance=instance
-    )
+    return LogQuery(tail=tail, since=since, follow=follow_value in ("true", "1"), instance=instance)
 
 
 def engine_time(timestamp: str) -> tuple[int, int] | None:

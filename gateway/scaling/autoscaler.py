@@ -250,9 +250,7 @@ class Autoscaler:
                 # Other workers hold new calls once they have read the park; a call one
                 # of them started before that shows in the load read after the wait.
                 await asyncio.sleep(shared.publish_wait)
-                now_started, now_inflight = self._load_view.load().get(
-                    function.metric_name, (0, 0)
-                )
+                now_started, now_inflight = self._load_view.load().get(function.metric_name, (0, 0))
                 if now_inflight > 0 or now_started != started:
                     raise _CallsArrived
             await self._try_scale(function, 0, "idle", reraise=True)

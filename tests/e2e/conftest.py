@@ -49,8 +49,9 @@ def docker(*args: str, check: bool = True) -> str:
 
 def task_hostnames(service: str) -> set[str]:
     """The hostnames of a service's running containers (by default, their short IDs)."""
-    ids = docker("ps", "--filter", f"label=com.docker.swarm.service.name={service}",
-                 "--format", "{{.ID}}")
+    ids = docker(
+        "ps", "--filter", f"label=com.docker.swarm.service.name={service}", "--format", "{{.ID}}"
+    )
     return set(ids.split())
 
 
@@ -101,8 +102,17 @@ def make_service(platform: Platform) -> Iterator[ServiceFactory]:
 
     def create(image: str, *options: str, name: str | None = None) -> str:
         service = name or f"e2e-{uuid.uuid4().hex[:8]}"
-        docker("service", "create", "--detach", "--network", platform.network,
-               "--name", service, *options, image)
+        docker(
+            "service",
+            "create",
+            "--detach",
+            "--network",
+            platform.network,
+            "--name",
+            service,
+            *options,
+            image,
+        )
         created.append(service)
         return service
 

@@ -115,8 +115,7 @@ def test_always_failing_function_is_dead_lettered_then_redriven(
 # Fails its first 2 runs (exit 1 without output: the watchdog answers 500, a retried
 # code) and echoes its input from the third on; the count lives in the container's /tmp.
 FAILS_TWICE = (
-    "sh -c 'n=$(cat /tmp/n 2>/dev/null || echo 0); echo $((n+1)) > /tmp/n; "
-    '[ "$n" -ge 2 ] && cat\''
+    "sh -c 'n=$(cat /tmp/n 2>/dev/null || echo 0); echo $((n+1)) > /tmp/n; [ \"$n\" -ge 2 ] && cat'"
 )
 
 
@@ -187,8 +186,10 @@ def test_no_call_lost_when_the_worker_and_nats_are_killed(
 
     wait_for(queue_empty, f"Prometheus to see {name}'s queue empty", timeout=90)
     with capsys.disabled():  # the figure the issue asks for, shown without -s
-        print(f"\n[async] {len(ids)} accepted, all final; "
-              f"{sum(a > 1 for a in attempts)} ran more than once")
+        print(
+            f"\n[async] {len(ids)} accepted, all final; "
+            f"{sum(a > 1 for a in attempts)} ran more than once"
+        )
 
 
 def drain_backlog(client: httpx.Client, name: str, calls: int) -> list[int]:
@@ -244,8 +245,10 @@ def test_a_backlog_scales_its_function_up_and_keeps_it_from_zero(
         docker("service", "scale", "--detach=false", f"{workers}=1")
     assert max(two_workers) == 4, two_workers  # (it may have started at 0: idle 15 s)
     with capsys.disabled():
-        print(f"\n[async] replicas seen while a backlog drained: 40 calls, 1 worker "
-              f"{one_worker}; 80 calls, 2 workers {two_workers}")
+        print(
+            f"\n[async] replicas seen while a backlog drained: 40 calls, 1 worker "
+            f"{one_worker}; 80 calls, 2 workers {two_workers}"
+        )
 
 
 def _container(service: str) -> str:

@@ -114,12 +114,15 @@ def spread(cluster: dict[str, float], client: httpx.Client) -> Iterator[str]:
 
 
 def test_round_robin_reaches_every_replica_on_every_node(
-    cluster: dict[str, float], spread: str, client: httpx.Client,
+    cluster: dict[str, float],
+    spread: str,
+    client: httpx.Client,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     report(capsys, *(f"{what}: {seconds:.1f}s" for what, seconds in cluster.items()))
     nodes = running_nodes(spread)
     hostnames: set[str] = set()
+
     # The gateway's workers each keep their own round robin: enough calls for every one.
     def answered_by_all() -> bool:
         hostnames.add(call(client, spread).text.strip())

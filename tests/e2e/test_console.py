@@ -3,7 +3,7 @@
 Log in (the console's own form), see the stack's functions, invoke catservice and see
 the echoed body, watch its invocation count rise, follow its logs, scale it to 2 and see
 both replicas (and their logs), a wrong password refused, an image off the allow-list
-refused with the API's message. The screenshots in docs/screenshots are written here.
+refused with the API's message. Screenshots as tests/browser.py `screenshot_folder` says.
 """
 
 from __future__ import annotations
@@ -11,12 +11,13 @@ from __future__ import annotations
 import re
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import pytest
 from playwright.sync_api import Browser, Page, expect
 
-from tests.browser import LAPTOP, SCREENSHOTS, chromium, log_in
+from tests.browser import LAPTOP, chromium, log_in, screenshot_folder
 from tests.e2e.conftest import Platform, wait_for
 from tests.e2e.test_management import credentials
 
@@ -81,13 +82,18 @@ def test_wrong_password_is_refused(
         context.close()
 
 
-def test_lists_the_stack_functions(page: Page, catservice: str) -> None:
+@pytest.fixture(scope="module")
+def screenshots(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Where the screenshots go: a temporary folder, or `FAAS_SCREENSHOTS`."""
+    return screenshot_folder(tmp_path_factory.mktemp("screenshots"))
+
+
+def test_lists_the_stack_functions(page: Page, catservice: str, screenshots: Path) -> None:
     expect(page.locator(row(catservice))).to_be_visible()
     for sample in ("wordcount", "base64"):
         expect(page.locator(f"tr[data-function$='{sample}']")).to_have_count(1)
     expect(page.locator(f"{row(catservice)} .col-state")).to_contain_text("ready")
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=SCREENSHOTS / "console-functions.png", full_page=True)
+    page.screenshot(path=screenshots / "console-functions.png", full_page=True)
 
 
 def test_invocation_count_rises(page: Page, client: httpx.Client, catservice: str) -> None:
@@ -115,7 +121,9 @@ def test_invoke_shows_the_echoed_body(page: Page, catservice: str) -> None:
     expect(page.get_by_test_id("stack-note")).to_contain_text("not through the API")
 
 
-def test_scale_to_two_and_follow_both_replicas_logs(page: Page, catservice: str) -> None:
+def test_scale_to_two_and_follow_both_replicas_logs(
+    page: Page, catservice: str, screenshots: Path
+) -> None:
     page.goto(f"{page.url.split('#')[0]}#/functions/{catservice}")
     logs = page.get_by_test_id("logs")
     listening = logs.locator(".line", has_text="fwatchdog: listening")
@@ -131,8 +139,7 @@ def test_scale_to_two_and_follow_both_replicas_logs(page: Page, catservice: str)
     wait_for(lambda: listening.count() > before, "the new replica's line in the followed log")
     # Polls enough for a chart's line before the screenshot.
     expect(page.locator("path.line.s1").first).to_have_attribute("d", re.compile("L"))
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=SCREENSHOTS / "console-function.png", full_page=True)
+    page.screenshot(path=screenshots / "console-function.png", full_page=True)
 
 
 @pytest.fixture

@@ -21,18 +21,24 @@ def test_plain_service_becomes_routable_then_404s_once_removed(
     client: httpx.Client, make_service: ServiceFactory
 ) -> None:
     name = make_service("localhost/faas/catservice:latest")
-    wait_for(lambda: client.post(f"/function/{name}", content=b"hi").content == b"hi",
-             f"{name} to become routable")
+    wait_for(
+        lambda: client.post(f"/function/{name}", content=b"hi").content == b"hi",
+        f"{name} to become routable",
+    )
     docker("service", "rm", name)
-    wait_for(lambda: client.post(f"/function/{name}", content=b"hi").status_code == 404,
-             f"{name} to 404 once removed", timeout=30)
+    wait_for(
+        lambda: client.post(f"/function/{name}", content=b"hi").status_code == 404,
+        f"{name} to 404 once removed",
+        timeout=30,
+    )
 
 
 def test_three_replicas_all_receive_traffic(
     client: httpx.Client, make_service: ServiceFactory
 ) -> None:
-    name = make_service("localhost/faas/hostnameintent:latest", "--replicas", "3",
-                        "--endpoint-mode", "dnsrr")
+    name = make_service(
+        "localhost/faas/hostnameintent:latest", "--replicas", "3", "--endpoint-mode", "dnsrr"
+    )
     seen: set[str] = set()
 
     def all_replicas_answered() -> bool:
@@ -45,14 +51,17 @@ def test_three_replicas_all_receive_traffic(
     wait_for(all_replicas_answered, f"3 distinct replicas of {name} to answer", timeout=120)
 
 
-def test_function_scaled_to_zero_is_503(
-    client: httpx.Client, make_service: ServiceFactory
-) -> None:
+def test_function_scaled_to_zero_is_503(client: httpx.Client, make_service: ServiceFactory) -> None:
     name = make_service("localhost/faas/catservice:latest")
-    wait_for(lambda: client.post(f"/function/{name}", content=b"x").status_code == 200,
-             f"{name} to answer")
+    wait_for(
+        lambda: client.post(f"/function/{name}", content=b"x").status_code == 200,
+        f"{name} to answer",
+    )
     docker("service", "scale", "--detach", f"{name}=0")
-    wait_for(lambda: client.post(f"/function/{name}", content=b"x").status_code == 503,
-             f"{name} to answer 503 at zero replicas", timeout=60)
+    wait_for(
+        lambda: client.post(f"/function/{name}", content=b"x").status_code == 503,
+        f"{name} to answer 503 at zero replicas",
+        timeout=60,
+    )
     reply = client.post(f"/function/{name}", content=b"x")
     assert name in reply.text

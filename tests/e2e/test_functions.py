@@ -52,8 +52,10 @@ def test_httpecho_stays_warm_between_requests(client: httpx.Client) -> None:
 
 
 def test_hostnameintent_answers_as_alexa(client: httpx.Client) -> None:
-    request = {"version": "1.0", "request": {"type": "IntentRequest",
-                                             "intent": {"name": "HostnameIntent"}}}
+    request = {
+        "version": "1.0",
+        "request": {"type": "IntentRequest", "intent": {"name": "HostnameIntent"}},
+    }
     reply = client.post("/function/hostnameintent", content=json.dumps(request))
     assert reply.status_code == 200
     response = reply.json()["response"]

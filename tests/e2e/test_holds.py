@@ -70,8 +70,11 @@ def test_a_stop_first_update_is_bridged_by_holding_calls(
     loop = update_under_load(name)
     assert loop.failures == [], f"{len(loop.failures)} of {loop.calls}: {loop.reasons[:5]}"
     assert desired_replicas(name) == 1
-    report(capsys, f"{name} (stop-first): forced update under c={LOOP_CONNECTIONS}, "
-           f"{loop.calls} calls, 0 failed, slowest {loop.slowest:.2f}s (held in the gap)")
+    report(
+        capsys,
+        f"{name} (stop-first): forced update under c={LOOP_CONNECTIONS}, "
+        f"{loop.calls} calls, 0 failed, slowest {loop.slowest:.2f}s (held in the gap)",
+    )
 
 
 def containers_of(service: str) -> list[str]:

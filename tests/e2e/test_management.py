@@ -197,9 +197,7 @@ def test_every_system_call_needs_credentials(platform: Platform, client: httpx.C
     assert client.post("/function/catservice", content=b"ok").content == b"ok"
 
 
-def test_image_off_the_allowlist_is_forbidden(
-    platform: Platform, api: httpx.Client
-) -> None:
+def test_image_off_the_allowlist_is_forbidden(platform: Platform, api: httpx.Client) -> None:
     name = f"e2e-forbidden-{uuid.uuid4().hex[:6]}"
     reply = api.post("/system/functions", json={"service": name, "image": "busybox:latest"})
     assert reply.status_code == 403

@@ -26,7 +26,9 @@ def test_prometheus_has_the_gateway_invocation_counters(
 def test_gateway_target_is_up(platform: Platform) -> None:
     def up() -> bool:
         reply = httpx.get(f"{platform.prometheus_url}/api/v1/query", params={"query": "up"})
-        return any(r["metric"].get("job") == "gateway" and r["value"][1] == "1"
-                   for r in reply.json()["data"]["result"])
+        return any(
+            r["metric"].get("job") == "gateway" and r["value"][1] == "1"
+            for r in reply.json()["data"]["result"]
+        )
 
     wait_for(up, "the gateway scrape target to be up", timeout=60)

@@ -22,30 +22,46 @@ def curl(*args: str) -> bytes:
 
 def test_function_path_echoes_the_posted_file(platform: Platform) -> None:
     readme = ROOT / "README.md"
-    echoed = curl("-X", "POST", "--data-binary", f"@{readme}",
-                  f"{platform.gateway_url}/function/catservice")
+    echoed = curl(
+        "-X", "POST", "--data-binary", f"@{readme}", f"{platform.gateway_url}/function/catservice"
+    )
     assert echoed == readme.read_bytes()
 
 
 def test_x_function_header_echoes_the_posted_file(platform: Platform) -> None:
     readme = ROOT / "README.md"
-    echoed = curl("-X", "POST", "-H", "x-function: catservice", "--data-binary", f"@{readme}",
-                  f"{platform.gateway_url}/")
+    echoed = curl(
+        "-X",
+        "POST",
+        "-H",
+        "x-function: catservice",
+        "--data-binary",
+        f"@{readme}",
+        f"{platform.gateway_url}/",
+    )
     assert echoed == readme.read_bytes()
 
 
 def test_random_binary_body_round_trips_byte_exact(platform: Platform, tmp_path: Path) -> None:
     payload = tmp_path / "random.bin"
     payload.write_bytes(os.urandom(3 * 1024 * 1024 + 7))
-    echoed = curl("-X", "POST", "--data-binary", f"@{payload}",
-                  f"{platform.gateway_url}/function/catservice")
+    echoed = curl(
+        "-X", "POST", "--data-binary", f"@{payload}", f"{platform.gateway_url}/function/catservice"
+    )
     assert echoed == payload.read_bytes()
 
 
 def test_alexa_intent_is_routed_to_the_function_named_after_it(platform: Platform) -> None:
     request = ROOT / "sample-functions" / "hostnameintent" / "request.json"
-    reply = curl("-X", "POST", "-H", "Content-Type: application/json",
-                 "--data-binary", f"@{request}", f"{platform.gateway_url}/")
+    reply = curl(
+        "-X",
+        "POST",
+        "-H",
+        "Content-Type: application/json",
+        "--data-binary",
+        f"@{request}",
+        f"{platform.gateway_url}/",
+    )
     body = httpx.Response(200, content=reply).json()
     assert body["version"] == "1.0"
     text = body["response"]["outputSpeech"]["text"]
@@ -78,6 +94,13 @@ def test_service_created_by_hand_as_in_the_first_readme(
         return reply.status_code == 200 and invocations(client, "catservice") > 0
 
     wait_for(answered_by_the_plain_service, "the hand-made catservice to answer")
-    echoed = curl("-X", "POST", "-H", "x-function: catservice", "--data-binary", "hello",
-                  f"{platform.gateway_url}/")
+    echoed = curl(
+        "-X",
+        "POST",
+        "-H",
+        "x-function: catservice",
+        "--data-binary",
+        "hello",
+        f"{platform.gateway_url}/",
+    )
     assert echoed == b"hello"

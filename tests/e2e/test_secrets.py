@@ -114,8 +114,9 @@ def test_a_docker_secret_the_api_did_not_create_cannot_be_mounted(
         deployment = {"service": function, "image": IMAGE, "secrets": [secret]}
         refused = api.post("/system/functions", json=deployment)
         assert refused.status_code == 400
-        assert f"{secret!r} is a Docker secret the management API did not create" in (
-            refused.json()["error"]
+        assert (
+            f"{secret!r} is a Docker secret the management API did not create"
+            in (refused.json()["error"])
         )
         assert api.post("/system/secrets", json={"name": secret, "value": "x"}).status_code == 409
     finally:

@@ -15,17 +15,26 @@ QUIET_SLEEPER = "sh -c 'sleep 30 >/dev/null 2>&1 & echo started'"
 
 def container_of(service: str) -> str:
     """The id of the service's running container (one replica, on this node)."""
-    ids = docker("ps", "--filter", f"label=com.docker.swarm.service.name={service}",
-                 "--filter", "status=running", "--format", "{{.ID}}").split()
+    ids = docker(
+        "ps",
+        "--filter",
+        f"label=com.docker.swarm.service.name={service}",
+        "--filter",
+        "status=running",
+        "--format",
+        "{{.ID}}",
+    ).split()
     assert len(ids) == 1, f"expected one running container of {service}: {ids}"
     return ids[0]
 
 
 def process_table(container: str) -> list[tuple[str, str, str]]:
     """(pid, state, command) of every process in the container, from its own /proc."""
-    script = ("for d in /proc/[0-9]*; do s=$(cat $d/stat 2>/dev/null) || continue; "
-              "echo \"${d#/proc/}|$(echo \"$s\" | sed 's/.*) //' | cut -d' ' -f1)|"
-              "$(tr '\\0' ' ' < $d/cmdline)\"; done")
+    script = (
+        "for d in /proc/[0-9]*; do s=$(cat $d/stat 2>/dev/null) || continue; "
+        "echo \"${d#/proc/}|$(echo \"$s\" | sed 's/.*) //' | cut -d' ' -f1)|"
+        "$(tr '\\0' ' ' < $d/cmdline)\"; done"
+    )
     rows = docker("exec", container, "sh", "-c", script).splitlines()
     return [tuple(row.split("|", 2)) for row in rows if row.count("|") >= 2]  # type: ignore[misc]
 
@@ -42,11 +51,18 @@ def test_watchdog_is_pid_1_and_leaves_no_zombies_or_survivors(
     client: httpx.Client, make_service: ServiceFactory
 ) -> None:
     name = make_service(
-        "localhost/faas/watchdog:latest", "--endpoint-mode", "dnsrr",
-        "--env", f"fprocess={QUIET_SLEEPER}", "--env", "exec_timeout=2s",
+        "localhost/faas/watchdog:latest",
+        "--endpoint-mode",
+        "dnsrr",
+        "--env",
+        f"fprocess={QUIET_SLEEPER}",
+        "--env",
+        "exec_timeout=2s",
     )
-    wait_for(lambda: client.post(f"/function/{name}", content=b"x").status_code == 200,
-             f"{name} to answer")
+    wait_for(
+        lambda: client.post(f"/function/{name}", content=b"x").status_code == 200,
+        f"{name} to answer",
+    )
     container = container_of(name)
     pid_1 = [row for row in process_table(container) if row[0] == "1"]
     assert pid_1
@@ -63,11 +79,18 @@ def test_timeouts_and_disconnects_leave_no_zombies(
     client: httpx.Client, make_service: ServiceFactory
 ) -> None:
     name = make_service(
-        "localhost/faas/watchdog:latest", "--endpoint-mode", "dnsrr",
-        "--env", f"fprocess={SLEEPER}", "--env", "exec_timeout=1s",
+        "localhost/faas/watchdog:latest",
+        "--endpoint-mode",
+        "dnsrr",
+        "--env",
+        f"fprocess={SLEEPER}",
+        "--env",
+        "exec_timeout=1s",
     )
-    wait_for(lambda: client.post(f"/function/{name}", content=b"x").status_code == 504,
-             f"{name} to answer")
+    wait_for(
+        lambda: client.post(f"/function/{name}", content=b"x").status_code == 504,
+        f"{name} to answer",
+    )
     container = container_of(name)
     for _ in range(5):
         assert client.post(f"/function/{name}", content=b"x").status_code == 504

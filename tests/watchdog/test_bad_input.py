@@ -171,9 +171,7 @@ def test_idle_keep_alive_connection_is_closed_quietly(wd: Watchdog) -> None:
 
 
 @pytest.mark.parametrize("framing", ["content-length", "chunked"])
-def test_disconnect_mid_body_kills_the_process(
-    start_watchdog: StartWatchdog, framing: str
-) -> None:
+def test_disconnect_mid_body_kills_the_process(start_watchdog: StartWatchdog, framing: str) -> None:
     marker = uuid.uuid4().hex
     wd = start_watchdog(f"sh -c 'cat >/dev/null; : {marker}'", exec_timeout="60s")
     if framing == "chunked":

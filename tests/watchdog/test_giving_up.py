@@ -66,6 +66,9 @@ def test_disconnect_with_a_daemon_holding_stdout(
         sock.sendall(GET % b"hang")
         wait_for(lambda: len(sleepers(marker)) == 2, "both sleepers to start")
     # The client has gone: its call ends, so max_inflight=1 has room again.
-    wait_for(lambda: raw_request(wd.port, GET % b"ok", 5).status == 200, "a call to be served",
-             timeout=15)
+    wait_for(
+        lambda: raw_request(wd.port, GET % b"ok", 5).status == 200,
+        "a call to be served",
+        timeout=15,
+    )
     assert len(sleepers(marker)) == 1  # the daemon outside the group lives on

@@ -83,8 +83,10 @@ def test_healthcheck_entry(start_watchdog: StartWatchdog, tmp_path: Path) -> Non
 def test_sigterm_lets_the_inflight_request_finish(start_watchdog: StartWatchdog) -> None:
     marker = uuid.uuid4().hex
     wd = start_watchdog(f"sh -c 'cat; : {marker}'", shutdown_timeout="30s")
-    with socket.create_connection(("127.0.0.1", wd.port), timeout=20) as idle, \
-            socket.create_connection(("127.0.0.1", wd.port), timeout=20) as busy:
+    with (
+        socket.create_connection(("127.0.0.1", wd.port), timeout=20) as idle,
+        socket.create_connection(("127.0.0.1", wd.port), timeout=20) as busy,
+    ):
         idle_file = idle.makefile("rb")
         idle.sendall(b"GET /_/health HTTP/1.1\r\nHost: t\r\n\r\n")
         assert read_response(idle_file).status == 200

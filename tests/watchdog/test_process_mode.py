@@ -82,9 +82,12 @@ def test_large_payload_streams_with_bounded_memory(cat_watchdog: Watchdog) -> No
 
     digest = hashlib.sha256()
     received = 0
-    with httpx.Client(timeout=120) as client, client.stream(
-        "POST", cat_watchdog.url, content=body(), headers={"Content-Length": str(size)}
-    ) as r:
+    with (
+        httpx.Client(timeout=120) as client,
+        client.stream(
+            "POST", cat_watchdog.url, content=body(), headers={"Content-Length": str(size)}
+        ) as r,
+    ):
         assert r.status_code == 200
         for chunk in r.iter_raw():
             digest.update(chunk)

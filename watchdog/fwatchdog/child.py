@@ -35,8 +35,16 @@ class Child:
     through a thread blocked in waitid."""
 
     __slots__ = (
-        "client_gone", "exited", "finished", "give_up", "loop", "pid", "pidfd", "reaper",
-        "timed_out", "watched",
+        "client_gone",
+        "exited",
+        "finished",
+        "give_up",
+        "loop",
+        "pid",
+        "pidfd",
+        "reaper",
+        "timed_out",
+        "watched",
     )
 
     def __init__(self, loop: asyncio.AbstractEventLoop, pid: int, reaper: Reaper) -> None:

@@ -41,7 +41,15 @@ class Connection:
     reach the function (errors, health, limits)."""
 
     __slots__ = (
-        "cfg", "loop", "mark", "reader", "state", "timed_out", "timer", "transport", "writer"
+        "cfg",
+        "loop",
+        "mark",
+        "reader",
+        "state",
+        "timed_out",
+        "timer",
+        "transport",
+        "writer",
     )
 
     def __init__(

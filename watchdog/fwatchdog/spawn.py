@@ -41,7 +41,10 @@ def prepare_fds() -> None:
 
 
 def spawn(
-    exe: str, argv: tuple[str, ...], env: Mapping[str, str], combine: bool,
+    exe: str,
+    argv: tuple[str, ...],
+    env: Mapping[str, str],
+    combine: bool,
     body: bytes | None,
 ) -> tuple[int, int, int, int, bytes]:
     """Start a process in a new session (its own process group) with pipes on its stdin,
@@ -58,7 +61,7 @@ def spawn(
         os.set_blocking(in_w, False)
         if body:
             try:
-                rest = body[os.write(in_w, body):]
+                rest = body[os.write(in_w, body) :]
             except BlockingIOError:  # a pipe with no room (fs.pipe-user-pages-soft)
                 rest = body
         if body is not None and not rest:
@@ -90,7 +93,12 @@ def spawn(
                 _use_posix_spawn = False
         if pid < 0:
             proc = subprocess.Popen(
-                argv, executable=exe, stdin=in_r, stdout=out_w, stderr=err_w, env=env,
+                argv,
+                executable=exe,
+                stdin=in_r,
+                stdout=out_w,
+                stderr=err_w,
+                env=env,
                 start_new_session=True,
             )
             pid = proc.pid

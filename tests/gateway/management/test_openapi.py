@@ -92,9 +92,9 @@ def test_body_schemas_come_from_the_validating_types() -> None:
 
 def test_the_openfaas_compatible_parts_are_documented() -> None:
     paths = openapi_document("test")["paths"]
-    assert paths["/system/namespaces"]["get"]["responses"]["200"]["content"][
-        "application/json"
-    ]["schema"] == {"type": "array", "items": {"type": "string"}}
+    assert paths["/system/namespaces"]["get"]["responses"]["200"]["content"]["application/json"][
+        "schema"
+    ] == {"type": "array", "items": {"type": "string"}}
     logs = {p["name"] for p in paths["/system/logs"]["get"]["parameters"]}
     assert logs == {"name", "tail", "since", "follow", "instance", "namespace"}
     for path, method in [("/system/functions", "get"), ("/system/functions", "delete"),

@@ -136,9 +136,7 @@ def test_outside_swarm_the_workers_lock_decides_alone(
     assert engine.api_updates == []
 
 
-def test_a_missing_lease_service_is_looked_up_again(
-    engine: FakeDockerClient, clock: Clock
-) -> None:
+def test_a_missing_lease_service_is_looked_up_again(engine: FakeDockerClient, clock: Clock) -> None:
     named = lease(engine, clock, "a", service="func_other")
     assert asyncio.run(named.hold())  # not found: the workers' lock alone, for now
     engine.create_service(service_attrs("func_other", labels={"com.faas.function": "false"}))

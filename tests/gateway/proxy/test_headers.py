@@ -78,9 +78,7 @@ def test_the_edge_sets_the_forwarding_headers_itself() -> None:
 
 
 def test_proxy_and_x_function_are_not_forwarded() -> None:
-    headers = request_headers(
-        (b"proxy", b"http://attacker.example:3128"), (b"x-function", b"loop")
-    )
+    headers = request_headers((b"proxy", b"http://attacker.example:3128"), (b"x-function", b"loop"))
     assert "Proxy" not in headers
     assert "X-Function" not in headers
 

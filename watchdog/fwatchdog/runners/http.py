@@ -226,8 +226,12 @@ class HttpRunner(Runner):
                 except HTTPError as exc:  # bad request body from the client
                     uwriter.transport.abort()
                     return conn.error(req, t0, exc.status, exc.message, False)
-                except (OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError,
-                        ValueError) as exc:
+                except (
+                    OSError,
+                    asyncio.IncompleteReadError,
+                    asyncio.LimitOverrunError,
+                    ValueError,
+                ) as exc:
                     uwriter.transport.abort()
                     if conn.timed_out or conn.reader.at_eof():
                         return False  # the client went away
@@ -260,8 +264,13 @@ class HttpRunner(Runner):
         else:
             uwriter.write(head)
             async for data in iter_body(
-                conn.reader, req.chunked, req.content_length, conn, cfg.read_timeout,
-                cfg.max_request_bytes, cfg.max_header_bytes,
+                conn.reader,
+                req.chunked,
+                req.content_length,
+                conn,
+                cfg.read_timeout,
+                cfg.max_request_bytes,
+                cfg.max_header_bytes,
             ):
                 uwriter.write(frame(data, req.chunked))
                 await uwriter.drain()
@@ -335,8 +344,14 @@ class HttpRunner(Runner):
                     await conn.send(frame(data, client_chunked), cfg.write_timeout)
                 if client_chunked:
                     await conn.send(b"0\r\n\r\n", cfg.write_timeout)
-        except (OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError,
-                asyncio.TimeoutError, HTTPError, ValueError) as exc:
+        except (
+            OSError,
+            asyncio.IncompleteReadError,
+            asyncio.LimitOverrunError,
+            asyncio.TimeoutError,
+            HTTPError,
+            ValueError,
+        ) as exc:
             uwriter.transport.abort()
             if started or conn.transport.is_closing():
                 return False

@@ -316,8 +316,13 @@ class ProcessRunner(Runner):
         alive = True
         try:
             async for data in iter_body(
-                conn.reader, req.chunked, req.content_length, conn, cfg.read_timeout,
-                cfg.max_request_bytes, cfg.max_header_bytes,
+                conn.reader,
+                req.chunked,
+                req.content_length,
+                conn,
+                cfg.read_timeout,
+                cfg.max_request_bytes,
+                cfg.max_header_bytes,
             ):
                 if alive:
                     alive = await stdin.write(data)
