@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import abc
+from collections.abc import AsyncIterator
 
 from ..config import Config
 from ..connection import Connection
-from ..http1.parser import Request
+from ..http1.parser import Request, iter_body
 from ..reaper import Reaper
 from ..state import ServerState
 
@@ -40,3 +41,17 @@ class Runner(abc.ABC):
     def content_type(self, req: Request) -> str:
         """The Content-Type of a function's response unless it sets its own."""
         return self.cfg.content_type or req.content_type or "text/plain"
+
+    def request_body(self, conn: Connection, req: Request) -> AsyncIterator[bytes]:
+        """The request's body as it arrives, under the configured read timeout and size
+        limits (`iter_body`)."""
+        cfg = self.cfg
+        return iter_body(
+            conn.reader,
+            req.chunked,
+            req.content_length,
+            conn,
+            cfg.read_timeout,
+            cfg.max_request_bytes,
+            cfg.max_header_bytes,
+        )

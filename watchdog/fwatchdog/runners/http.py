@@ -258,20 +258,11 @@ class HttpRunner(Runner):
         uwriter: asyncio.StreamWriter,
     ) -> bytes:
         """Send the request upstream and return the response head."""
-        cfg = self.cfg
         if body is not None:
             uwriter.write(head + body)
         else:
             uwriter.write(head)
-            async for data in iter_body(
-                conn.reader,
-                req.chunked,
-                req.content_length,
-                conn,
-                cfg.read_timeout,
-                cfg.max_request_bytes,
-                cfg.max_header_bytes,
-            ):
+            async for data in self.request_body(conn, req):
                 uwriter.write(frame(data, req.chunked))
                 await uwriter.drain()
             if req.chunked:

@@ -17,7 +17,7 @@ from typing import IO
 from ..child import Child, outcome
 from ..config import CHUNK, Config
 from ..connection import Connection
-from ..http1.parser import HTTPError, Request, iter_body
+from ..http1.parser import HTTPError, Request
 from ..http1.writer import duration_header, frame, response_head, simple_response
 from ..logs import log
 from ..pipes import Pipe, StderrReader
@@ -312,18 +312,9 @@ class ProcessRunner(Runner):
     async def _pump_body(self, conn: Connection, req: Request, stdin: Pipe) -> None:
         """Copy the request body to stdin as it arrives. If the process stops reading,
         keep reading (and dropping) the body so that the connection stays in sync."""
-        cfg = self.cfg
         alive = True
         try:
-            async for data in iter_body(
-                conn.reader,
-                req.chunked,
-                req.content_length,
-                conn,
-                cfg.read_timeout,
-                cfg.max_request_bytes,
-                cfg.max_header_bytes,
-            ):
+            async for data in self.request_body(conn, req):
                 if alive:
                     alive = await stdin.write(data)
         finally:
