@@ -351,13 +351,20 @@ class Broker:
         return await self._call("subscribe", subscribe)
 
     async def pending(self) -> dict[str, int]:
-        """Queued calls not yet finished, by call subject (function)."""
+        """Calls in the calls stream per function: queued, running or backing off, as a
+        call stays there until a worker acks it. One stream-info request whatever the
+        queue's length. A function is keyed as its subject spells it (`subject_token`):
+        its name, unless that has characters a subject token cannot hold."""
         js = self._jetstream()
         info = await self._call(
             "stream info",
             lambda: js.stream_info(CALLS_STREAM, subjects_filter=CALL_SUBJECT_PREFIX + ">"),
         )
-        return dict(info.state.subjects or {})
+        return {
+            subject.removeprefix(CALL_SUBJECT_PREFIX): count
+            for subject, count in (info.state.subjects or {}).items()
+            if count > 0
+        }
 
     async def drop_acked_leftovers(self) -> int:
         """Remove calls the workers' consumer has acked that the stream still holds; how
@@ -375,19 +382,8 @@ class Broker:
         return dropped
 
     async def queued_by_function(self) -> dict[str, int]:
-        """Calls in the calls stream per function ({} when not connected): queued,
-        running or backing off, as a call stays there until a worker acks it. One
-        stream-info request whatever the queue's length. A function is keyed as its
-        subject spells it (`subject_token`): its name, unless that has characters a
-        subject token cannot hold."""
-        if not self.ready:
-            return {}
-        counts = await self.pending()
-        return {
-            subject.removeprefix(CALL_SUBJECT_PREFIX): count
-            for subject, count in counts.items()
-            if count > 0
-        }
+        """`pending`, or {} when not connected (what the autoscaler reads)."""
+        return await self.pending() if self.ready else {}
 
     # Queue workers ------------------------------------------------------------------------
 

@@ -31,7 +31,7 @@ from nats.js import JetStreamContext
 from gateway.asgi import header
 from gateway.async_calls.broker import WORKER_PRESENCE_SECONDS, Broker
 from gateway.async_calls.callbacks import callback_authorization
-from gateway.async_calls.messages import CALL_SUBJECT_PREFIX, CallStatus, QueuedCall
+from gateway.async_calls.messages import CallStatus, QueuedCall
 from gateway.async_calls.metrics import WorkerMetrics
 from gateway.async_calls.queue_load import max_inflight
 from gateway.async_calls.retry import DEFAULT_POLICY, RetryPolicy, parse_retry_after, retry_policy
@@ -158,10 +158,7 @@ class QueueWorker:
             except GatewayError as error:  # the gauge below is still worth updating
                 log.debug("acked leftovers not checked: %s", error.message)
             with contextlib.suppress(GatewayError):
-                counts = await self._broker.pending()
-                now = {
-                    subject.removeprefix(CALL_SUBJECT_PREFIX): n for subject, n in counts.items()
-                }
+                now = await self._broker.pending()
                 for name in seen - now.keys():
                     self._metrics.pending.labels(name).set(0)
                 for name, count in now.items():

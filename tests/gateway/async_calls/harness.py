@@ -5,6 +5,7 @@ queue worker in a background thread or as its own process."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import http.server
 import json
@@ -12,13 +13,14 @@ import os
 import subprocess
 import sys
 import threading
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
 from typing import Any
 
 from gateway.async_calls.__main__ import run_worker
+from gateway.async_calls.broker import Broker
 from gateway.config import AsyncConfig, GatewayConfig
 from gateway.providers.base import Function
 from tests.gateway.harness import REPO, BackgroundProcess
@@ -114,6 +116,28 @@ def async_config(nats_port: int, **overrides: Any) -> AsyncConfig:
         AsyncConfig(nats_url=f"nats://127.0.0.1:{nats_port}", ack_wait=2.0, publish_timeout=2.0),
         **overrides,
     )
+
+
+@contextlib.asynccontextmanager
+async def connected_broker(config: AsyncConfig) -> AsyncIterator[Broker]:
+    """A `Broker` on `config`, connected (within 10 s, asserted), closed on leaving."""
+    broker = Broker(config, name="test")
+    await broker.start()
+    try:
+        assert await broker.wait_ready(10)
+        yield broker
+    finally:
+        await broker.close()
+
+
+def queued_calls(config: AsyncConfig) -> int:
+    """How many calls the calls stream holds now, asked over a connection of its own."""
+
+    async def count() -> int:
+        async with connected_broker(config) as broker:
+            return sum((await broker.pending()).values())
+
+    return asyncio.run(count())
 
 
 class WorkerThread:

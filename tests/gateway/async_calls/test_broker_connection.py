@@ -11,10 +11,14 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from gateway.async_calls.broker import Broker
 from gateway.providers.static import StaticProvider
 from tests.gateway.async_calls.conftest import CREDENTIALS
-from tests.gateway.async_calls.harness import ScriptedUpstream, WorkerThread, async_config
+from tests.gateway.async_calls.harness import (
+    ScriptedUpstream,
+    WorkerThread,
+    async_config,
+    connected_broker,
+)
 from tests.gateway.async_calls.test_async_calls import AUTH, enqueue, wait_for_state
 from tests.gateway.harness import BackgroundProcess, GatewayThread
 from tests.support import free_port, wait_for
@@ -68,10 +72,7 @@ def test_the_broker_connects_again_after_the_server_closed_the_connection(
     nats_server: BackgroundProcess,
 ) -> None:
     async def scenario() -> None:
-        broker = Broker(async_config(nats_server.port), name="test")
-        await broker.start()
-        try:
-            assert await broker.wait_ready(10)
+        async with connected_broker(async_config(nats_server.port)) as broker:
             client = broker._client
             assert client is not None
             # Headers push the message over max_payload: the server closes the
@@ -90,8 +91,6 @@ def test_the_broker_connects_again_after_the_server_closed_the_connection(
                 await asyncio.sleep(0.05)
             assert broker.ready, broker.problem
             assert broker._client is not client
-        finally:
-            await broker.close()
 
     asyncio.run(scenario())
 

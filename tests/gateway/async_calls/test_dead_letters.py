@@ -10,9 +10,13 @@ import pytest
 
 from gateway.async_calls import api as api_module
 from gateway.async_calls import broker as broker_module
-from gateway.async_calls.broker import Broker
 from gateway.async_calls.messages import QueuedCall
-from tests.gateway.async_calls.harness import ScriptedUpstream, WorkerThread, async_config
+from tests.gateway.async_calls.harness import (
+    ScriptedUpstream,
+    WorkerThread,
+    async_config,
+    connected_broker,
+)
 from tests.gateway.async_calls.test_async_calls import (
     AUTH,
     enqueue,
@@ -49,10 +53,7 @@ def test_dropping_a_copy_keeps_a_newer_copy_of_the_same_call(
     call = QueuedCall("call-1", "echo", "POST", "/", (), b"body", started_at=1.0)
 
     async def scenario() -> None:
-        broker = Broker(async_config(nats_server.port), name="test")
-        await broker.start()
-        try:
-            assert await broker.wait_ready(10)
+        async with connected_broker(async_config(nats_server.port)) as broker:
             await broker.dead_letter(call.dead("status 503", 3, 503))
             old = await broker.dead_letter_by_id("call-1")
             assert old is not None
@@ -65,8 +66,6 @@ def test_dropping_a_copy_keeps_a_newer_copy_of_the_same_call(
             assert await broker.dead_letter_count() == 1
             await broker.remove_dead_letter(kept)
             assert await broker.dead_letter_by_id("call-1") is None
-        finally:
-            await broker.close()
 
     asyncio.run(scenario())
 
@@ -76,15 +75,10 @@ def dead_letter(nats_port: int, count: int) -> list[str]:
     ids = [f"dead-{n}" for n in range(count)]
 
     async def store() -> None:
-        broker = Broker(async_config(nats_port), name="test")
-        await broker.start()
-        try:
-            assert await broker.wait_ready(10)
+        async with connected_broker(async_config(nats_port)) as broker:
             for n, call_id in enumerate(ids):
                 call = QueuedCall(call_id, "echo", "POST", "/", (), b"b" * (n + 1), 1.0)
                 await broker.dead_letter(call.dead("status 503", 5, 503))
-        finally:
-            await broker.close()
 
     asyncio.run(store())
     return ids

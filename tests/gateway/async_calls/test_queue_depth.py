@@ -10,7 +10,7 @@ from nats.js.api import StreamConfig
 from gateway.async_calls.broker import Broker, purge_below_ack_floor
 from gateway.async_calls.messages import QueuedCall
 from gateway.config import GatewayConfig
-from tests.gateway.async_calls.harness import WorkerThread, async_config
+from tests.gateway.async_calls.harness import WorkerThread, async_config, connected_broker
 from tests.gateway.harness import BackgroundProcess
 from tests.support import free_port, wait_for
 
@@ -21,17 +21,12 @@ def call(call_id: str, function: str) -> QueuedCall:
 
 def test_calls_no_worker_took_are_counted_per_function(nats_server: BackgroundProcess) -> None:
     async def scenario() -> dict[str, int]:
-        broker = Broker(async_config(nats_server.port), name="test")
-        await broker.start()
-        try:
-            assert await broker.wait_ready(10)
+        async with connected_broker(async_config(nats_server.port)) as broker:
             assert await broker.queued_by_function() == {}
             for n in range(3):
                 await broker.enqueue(call(f"echo-{n}", "echo"), dedupe_id=f"echo-{n}")
             await broker.enqueue(call("dotted-1", "a.b"), dedupe_id="dotted-1")
             return await broker.queued_by_function()
-        finally:
-            await broker.close()
 
     queued = asyncio.run(scenario())
     assert queued == {"echo": 3, "a_b": 1}
@@ -47,10 +42,7 @@ def test_a_broker_not_connected_reports_no_queued_calls() -> None:
 
 def test_running_workers_are_counted_until_they_stop(nats_server: BackgroundProcess) -> None:
     async def scenario() -> list[int]:
-        broker = Broker(async_config(nats_server.port), name="test")
-        await broker.start()
-        try:
-            assert await broker.wait_ready(10)
+        async with connected_broker(async_config(nats_server.port)) as broker:
             seen = [await broker.live_workers()]
             for worker in ("w1", "w2", "w1"):  # w1 again: still one worker
                 await broker.announce_worker(worker)
@@ -58,8 +50,6 @@ def test_running_workers_are_counted_until_they_stop(nats_server: BackgroundProc
             await broker.withdraw_worker("w1")
             seen.append(await broker.live_workers())
             return seen
-        finally:
-            await broker.close()
 
     assert asyncio.run(scenario()) == [0, 2, 1]
 
@@ -67,13 +57,8 @@ def test_running_workers_are_counted_until_they_stop(nats_server: BackgroundProc
 def test_a_queue_worker_is_counted_while_it_runs(nats_server: BackgroundProcess) -> None:
     def live_workers() -> int:
         async def count() -> int:
-            broker = Broker(async_config(nats_server.port), name="test")
-            await broker.start()
-            try:
-                assert await broker.wait_ready(10)
+            async with connected_broker(async_config(nats_server.port)) as broker:
                 return await broker.live_workers()
-            finally:
-                await broker.close()
 
         return asyncio.run(count())
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 import time
 
-from gateway.async_calls.broker import CALLS_STREAM, WORKER_CONSUMER, Broker
+from gateway.async_calls.broker import CALLS_STREAM, WORKER_CONSUMER
 from gateway.async_calls.messages import CallStatus, QueuedCall
 from gateway.providers.static import StaticProvider
 from tests.gateway.async_calls.conftest import CREDENTIALS
@@ -18,6 +18,8 @@ from tests.gateway.async_calls.harness import (
     ScriptedUpstream,
     WorkerThread,
     async_config,
+    connected_broker,
+    queued_calls,
 )
 from tests.gateway.async_calls.test_async_calls import enqueue, wait_for_state
 from tests.gateway.harness import BackgroundProcess, GatewayThread
@@ -55,10 +57,7 @@ def test_subscribing_brings_the_consumer_to_the_configured_ack_wait(
     nats_server: BackgroundProcess,
 ) -> None:
     async def scenario() -> None:
-        broker = Broker(async_config(nats_server.port), name="test")
-        await broker.start()
-        try:
-            assert await broker.wait_ready(10)
+        async with connected_broker(async_config(nats_server.port)) as broker:
             first = await broker.subscribe(2.0, max_ack_pending=100)
             await first.unsubscribe()
             await broker.subscribe(7.0, max_ack_pending=100)
@@ -66,8 +65,6 @@ def test_subscribing_brings_the_consumer_to_the_configured_ack_wait(
             assert client is not None
             info = await client.jetstream().consumer_info(CALLS_STREAM, WORKER_CONSUMER)
             assert info.config.ack_wait == 7.0
-        finally:
-            await broker.close()
 
     asyncio.run(scenario())
 
@@ -80,30 +77,16 @@ def test_a_finished_call_delivered_again_is_acked_not_run(
 
     async def redeliver_a_finished_call() -> None:
         # As after a worker recorded the outcome and its ack was lost.
-        broker = Broker(config, name="test")
-        await broker.start()
-        try:
-            assert await broker.wait_ready(10)
+        async with connected_broker(config) as broker:
             await broker.put_status(CallStatus("finished-1", "echo", "succeeded", attempt=1))
             await broker.enqueue(call, dedupe_id="finished-1")
-        finally:
-            await broker.close()
-
-    async def pending() -> int:
-        broker = Broker(config, name="test")
-        await broker.start()
-        try:
-            assert await broker.wait_ready(10)
-            return sum((await broker.pending()).values())
-        finally:
-            await broker.close()
 
     asyncio.run(redeliver_a_finished_call())
     with (
         GatewayThread(provider, async_calls=config, basic_auth=CREDENTIALS) as gateway,
         WorkerThread(gateway.config, provider.functions()),
     ):
-        wait_for(lambda: asyncio.run(pending()) == 0, "the worker to take the call")
+        wait_for(lambda: queued_calls(config) == 0, "the worker to take the call")
         record = wait_for_state(gateway, "finished-1", "succeeded")
     assert upstream.received == []
     assert record["attempt"] == 1
@@ -115,15 +98,6 @@ def test_an_idempotency_key_repeated_after_the_window_is_not_queued_again(
     window = 1.0
     config = async_config(nats_server.port, idempotency_window=window)
 
-    async def pending() -> int:
-        broker = Broker(config, name="test")
-        await broker.start()
-        try:
-            assert await broker.wait_ready(10)
-            return sum((await broker.pending()).values())
-        finally:
-            await broker.close()
-
     key = {"X-Idempotency-Key": "order-44"}
     with GatewayThread(provider, async_calls=config, basic_auth=CREDENTIALS) as gateway:
         first = enqueue(gateway, "/async-function/echo", b"a", **key)
@@ -132,4 +106,4 @@ def test_an_idempotency_key_repeated_after_the_window_is_not_queued_again(
         again = enqueue(gateway, "/async-function/echo", b"a", **key)
         assert again.status_code == 202
         assert again.headers["X-Call-Id"] == first.headers["X-Call-Id"]
-    assert asyncio.run(pending()) == 1
+    assert queued_calls(config) == 1
