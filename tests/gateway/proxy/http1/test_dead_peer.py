@@ -114,7 +114,7 @@ def client() -> Http1Client:
 def test_a_call_under_way_when_its_host_goes_silent_fails_by_keepalive(
     replica: Replica,
 ) -> None:
-    async def scenario() -> BaseException | None:
+    async def scenario() -> None:
         http = client()
         await http.start()
         hanging = asyncio.ensure_future(call(http, b"hang"))
@@ -123,21 +123,17 @@ def test_a_call_under_way_when_its_host_goes_silent_fails_by_keepalive(
             await asyncio.to_thread(replica.listener.stdout.readline)  # read by the replica
             replica.goes_silent()
             await hanging
-        except BaseException as error:
-            return error
         finally:
             await http.close()
-        return None
 
-    error = asyncio.run(scenario())
-    assert isinstance(error, PeerUnresponsive), repr(error)
-    assert "went silent" in error.reason
+    with pytest.raises(PeerUnresponsive, match="went silent"):
+        asyncio.run(scenario())
 
 
 def test_a_call_sent_on_a_pooled_connection_to_a_silent_host_fails_too(
     replica: Replica,
 ) -> None:
-    async def scenario() -> BaseException | None:
+    async def scenario() -> None:
         http = client()
         await http.start()
         try:
@@ -145,11 +141,8 @@ def test_a_call_sent_on_a_pooled_connection_to_a_silent_host_fails_too(
             assert http.idle_connections == 1
             replica.goes_silent()  # while the connection waits in the pool
             await call(http, b"second")  # unacknowledged: keepalive never probes it
-        except BaseException as error:
-            return error
         finally:
             await http.close()
-        return None
 
-    error = asyncio.run(scenario())
-    assert isinstance(error, PeerUnresponsive), repr(error)
+    with pytest.raises(PeerUnresponsive):
+        asyncio.run(scenario())
