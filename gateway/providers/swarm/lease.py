@@ -31,6 +31,7 @@ from typing import Any
 import docker
 import docker.errors
 
+from gateway.providers.swarm.rewrite import update_as_read
 from gateway.providers.swarm.services import ENGINE_ERRORS, mapping
 
 log = logging.getLogger("gateway.swarm.lease")
@@ -182,19 +183,8 @@ def _write_labels(
     client: docker.DockerClient, attrs: Mapping[str, Any], labels: Mapping[str, str]
 ) -> None:
     """Send the spec back exactly as read, with `labels`, at the version read (CAS)."""
-    spec = mapping(attrs.get("Spec"))
-    client.api.update_service(
-        attrs["ID"],
-        mapping(attrs.get("Version"))["Index"],
-        task_template=spec.get("TaskTemplate"),
-        name=spec.get("Name"),
-        labels=dict(labels),
-        mode=spec.get("Mode"),
-        update_config=spec.get("UpdateConfig"),
-        rollback_config=spec.get("RollbackConfig"),
-        networks=spec.get("Networks"),
-        endpoint_spec=spec.get("EndpointSpec"),
-    )
+    version = mapping(attrs.get("Version"))["Index"]
+    update_as_read(client, attrs["ID"], version, mapping(attrs.get("Spec")), labels=labels)
 
 
 def _out_of_sequence(error: docker.errors.APIError) -> bool:

@@ -26,6 +26,7 @@ from gateway.labels import CANARY_LABEL, PREVIOUS_TRAFFIC_LABEL, TRAFFIC_LABEL, 
 from gateway.providers.base import LogLine, ReplicaTask
 from gateway.providers.swarm.engine import engine_call
 from gateway.providers.swarm.logs import parse_engine_logs
+from gateway.providers.swarm.rewrite import update_as_read
 from gateway.providers.swarm.secrets import secret_references
 from gateway.providers.swarm.services import PROCESS_ENV, mapping, replica_task
 from gateway.providers.traffic import (
@@ -202,18 +203,7 @@ class SwarmManagement:
                 labels[CANARY_LABEL] = canary
             try:
                 # Labels only: the tasks keep running (as the lease's renewals).
-                client.api.update_service(
-                    service.id,
-                    service.version,
-                    task_template=spec.get("TaskTemplate"),
-                    name=spec.get("Name"),
-                    labels=labels,
-                    mode=spec.get("Mode"),
-                    update_config=spec.get("UpdateConfig"),
-                    rollback_config=spec.get("RollbackConfig"),
-                    networks=spec.get("Networks"),
-                    endpoint_spec=spec.get("EndpointSpec"),
-                )
+                update_as_read(client, service.id, service.version, spec, labels=labels)
             except docker.errors.APIError as error:
                 # Another writer (a scale, the canary) changed it since it was read.
                 if "out of sequence" not in str(error) or attempt == attempts - 1:
@@ -251,22 +241,10 @@ class SwarmManagement:
         spec = mapping(service.attrs.get("Spec"))
         if "Replicated" not in mapping(spec.get("Mode")):
             raise BadRequest(f"function {service.name!r} is a global service: it cannot be scaled")
-        # The spec goes back exactly as read, only the count changed. The SDK's
-        # `service.scale()` fills in defaults (StopGracePeriod, RestartPolicy) that Swarm
-        # takes for a new task template, and replaces every running task: a scale-down
-        # then left a function with no replica for seconds.
-        client.api.update_service(
-            service.id,
-            service.version,
-            task_template=spec.get("TaskTemplate"),
-            name=spec.get("Name"),
-            labels=spec.get("Labels"),
-            mode={"Replicated": {"Replicas": replicas}},
-            update_config=spec.get("UpdateConfig"),
-            rollback_config=spec.get("RollbackConfig"),
-            networks=spec.get("Networks"),
-            endpoint_spec=spec.get("EndpointSpec"),
-        )
+        # Only the count changes (`update_as_read`): the SDK's `service.scale()` replaced
+        # every running task, and a scale-down left a function with no replica for seconds.
+        mode = {"Replicated": {"Replicas": replicas}}
+        update_as_read(client, service.id, service.version, spec, mode=mode)
         self._discovery.reread(str(service.id))
 
     def _services_named(self, client: docker.DockerClient, name: str) -> list[Service]:

@@ -35,6 +35,7 @@ import docker.types
 from gateway.errors import BadRequest, Conflict, SecretNotFound
 from gateway.labels import SECRET_LABEL, SECRET_NAME_LABEL, SECRET_VERSION_LABEL, parse_integer
 from gateway.providers.swarm.engine import api_error, engine_call
+from gateway.providers.swarm.rewrite import update_as_read
 from gateway.providers.swarm.services import mapping
 
 if TYPE_CHECKING:
@@ -281,18 +282,8 @@ class SwarmSecrets:
             for reference in container.get("Secrets") or []
         ]
         template["ContainerSpec"] = container
-        client.api.update_service(
-            attrs.get("ID"),
-            mapping(attrs.get("Version")).get("Index"),
-            task_template=template,
-            name=spec.get("Name"),
-            labels=spec.get("Labels"),
-            mode=spec.get("Mode"),
-            update_config=spec.get("UpdateConfig"),
-            rollback_config=spec.get("RollbackConfig"),
-            networks=spec.get("Networks"),
-            endpoint_spec=spec.get("EndpointSpec"),
-        )
+        version = mapping(attrs.get("Version")).get("Index")
+        update_as_read(client, attrs.get("ID"), version, spec, task_template=template)
 
 
 def _mounted_ids(attrs: Mapping[str, Any]) -> set[str]:
