@@ -5,12 +5,15 @@ mid-run with zero calls lost (docs/async.md)."""
 from __future__ import annotations
 
 import subprocess
+import time
 import uuid
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 
+from gateway.async_calls.worker import PENDING_REFRESH_SECONDS as REFRESH
 from tests import support
 from tests.e2e.conftest import Platform, ServiceFactory, docker, wait_for
 from tests.e2e.test_management import credentials
@@ -176,15 +179,23 @@ def test_no_call_lost_when_the_worker_and_nats_are_killed(
     wait_for(all_final, "every accepted call to reach a final state", timeout=900)
     attempts = [int(str(status(client, call_id)["attempt"])) for call_id in ids]
     # Nothing of it stays queued: acked calls that the killed nats-server brought back
-    # at its restart are removed by the worker, or the autoscaler would count them.
-    query = f'max(gateway_async_queue_pending{{function_name="{name}"}})'
+    # at its restart are removed by the worker, or the autoscaler would count them. The
+    # worker's gauge is read once it has refreshed (and purged) after the last call
+    # finished; a worker that never saw the function queued at a refresh has no series.
+    finished = time.time()
 
-    def queue_empty() -> bool:
+    def prometheus(query: str) -> list[dict[str, Any]]:
         reply = httpx.get(f"{platform.prometheus_url}/api/v1/query", params={"query": query})
-        result = reply.json()["data"]["result"]
-        return bool(result) and float(result[0]["value"][1]) == 0
+        result: list[dict[str, Any]] = reply.json()["data"]["result"]
+        return result
 
-    wait_for(queue_empty, f"Prometheus to see {name}'s queue empty", timeout=90)
+    def scraped_after_a_refresh() -> bool:
+        scraped = prometheus('max(timestamp(up{job="queue-worker"} == 1))')
+        return bool(scraped) and float(scraped[0]["value"][1]) > finished + REFRESH + 1
+
+    wait_for(scraped_after_a_refresh, "a scrape of the worker after its next refresh")
+    pending = prometheus(f'max(gateway_async_queue_pending{{function_name="{name}"}})')
+    assert not pending or float(pending[0]["value"][1]) == 0, pending
     with capsys.disabled():  # the figure the issue asks for, shown without -s
         print(
             f"\n[async] {len(ids)} accepted, all final; "
