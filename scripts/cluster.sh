@@ -17,8 +17,9 @@
 #   REGISTRY_IMAGE      the registry image                (registry:2, else built here)
 #
 # Needs root (or the docker group) and a swarm that advertises an address containers
-# reach (scripts/engine.sh initialises it on the default bridge's gateway). Everything it
-# makes is named faas-node-<n> / faas-registry and lives on this machine's bridge.
+# reach (scripts/common.sh: swarm_address finds one, and a loopback swarm holding only
+# faas's services is re-created). Everything it makes is named faas-node-<n> /
+# faas-registry and lives on this machine's bridge.
 set -euo pipefail
 source "$(dirname "$0")/common.sh"
 
@@ -91,11 +92,10 @@ up() {
   ensure_engine
   local address
   address=$(manager_address)
-  case "$address" in
-    127.*) die "this swarm advertises $address, which other nodes cannot reach." \
-      "Re-create it on the bridge (this removes every service):" \
-      "docker swarm leave --force && scripts/engine.sh" ;;
-  esac
+  # ensure_engine re-creates a loopback swarm of ours; SWARM_ADVERTISE_ADDR may still name one.
+  reachable_ipv4 "$address" || die "this swarm advertises $address, which other nodes cannot" \
+    "reach. Re-create it (this removes every service):" \
+    "docker swarm leave --force && scripts/engine.sh"
   "$ROOT/scripts/engine.sh" --cluster >/dev/null
   start_registry
   local token

@@ -29,11 +29,84 @@ die() { say "$*"; exit 1; }
 
 engine_answers() { docker info >/dev/null 2>&1; }
 
-# The address a new swarm advertises: the default bridge's gateway, which containers on
-# this machine reach (the extra nodes of `make cluster` join through it), else loopback.
+# The first IPv4 address of an interface, or nothing.
+interface_ipv4() {
+  { ip -4 -o addr show dev "$1" 2>/dev/null || true; } | awk '{split($4, a, "/"); print a[1]; exit}'
+}
+
+# An IPv4 address that is not loopback: other nodes could reach it.
+reachable_ipv4() { [[ ${1:-} =~ ^[0-9]+\.[0-9]+\.[0-9]+\.[0-9]+$ ]] && [[ $1 != 127.* ]]; }
+
+# The address a swarm advertises so that other nodes (the engines in containers of
+# `make cluster`) can join it: the default bridge's gateway when the engine reports one
+# (an optional field: some engines leave it out), else docker0's address, else the
+# address of the interface holding the default route. Never loopback: with none of these
+# it says so and fails.
 swarm_address() {
-  docker network inspect bridge --format '{{range .IPAM.Config}}{{.Gateway}}{{end}}' 2>/dev/null \
-    | grep -m1 . || echo 127.0.0.1
+  local candidate device
+  for candidate in $(docker network inspect bridge \
+      --format '{{range .IPAM.Config}}{{.Gateway}} {{end}}' 2>/dev/null); do
+    if reachable_ipv4 "$candidate"; then echo "$candidate"; return; fi
+  done
+  candidate=$(interface_ipv4 docker0)
+  if reachable_ipv4 "$candidate"; then echo "$candidate"; return; fi
+  device=$({ ip -4 route show default 2>/dev/null || true; } \
+    | awk '{for (i = 1; i < NF; i++) if ($i == "dev") {print $(i + 1); exit}}')
+  if [ -n "$device" ]; then
+    candidate=$(interface_ipv4 "$device")
+    if reachable_ipv4 "$candidate"; then echo "$candidate"; return; fi
+  fi
+  say "no address other nodes can reach: the bridge network reports no gateway, docker0" \
+    "has no IPv4 address and no interface holds a default route. Give one with" \
+    "SWARM_ADVERTISE_ADDR=<an IPv4 address of this machine>"
+  return 1
+}
+
+# What a swarm holds that our scripts did not create: other nodes than this one, and
+# services that are neither in our stack nor deployed through the gateway. One per line.
+swarm_foreign_content() {
+  local node service labels
+  for node in $(docker node ls --format '{{.Self}} {{.Hostname}}' | awk '$1 != "true" {print $2}'); do
+    echo "node $node"
+  done
+  for service in $(docker service ls --format '{{.Name}}'); do
+    labels=$(docker service inspect "$service" --format \
+      '{{index .Spec.Labels "com.docker.stack.namespace"}} {{index .Spec.Labels "com.faas.managed"}}')
+    case "$labels" in
+      "$STACK_NAME "*|*" true") ;;
+      *) echo "service $service" ;;
+    esac
+  done
+}
+
+swarm_init() {
+  local address=${SWARM_ADVERTISE_ADDR:-}
+  if [ -z "$address" ]; then address=$(swarm_address) || return 1; fi
+  say "initialising a single-node swarm that advertises $address"
+  docker swarm init --advertise-addr "$address" >/dev/null
+}
+
+# Swarm mode on, advertising an address other nodes reach. A swarm made on loopback (by
+# the scripts before they looked past the bridge's optional gateway field) is made again
+# when it holds only what our scripts created; otherwise this says what to run.
+ensure_swarm() {
+  if [ "$(docker info --format '{{.Swarm.LocalNodeState}}')" != "active" ]; then
+    swarm_init || die "cannot initialise the swarm"
+    return
+  fi
+  local current foreign
+  current=$(docker info --format '{{.Swarm.NodeAddr}}')
+  case "$current" in 127.*) ;; *) return ;; esac
+  foreign=$(swarm_foreign_content)
+  if [ -n "$foreign" ]; then
+    die "this swarm advertises $current, which other nodes cannot reach, and holds what" \
+      "faas did not create: $(echo "$foreign" | paste -sd, -). Move that elsewhere, then" \
+      "re-create the swarm (this removes every service): docker swarm leave --force && scripts/engine.sh"
+  fi
+  say "this swarm advertises $current, which other nodes cannot reach, and holds only faas's" \
+    "own services: re-creating it (\`make up\` deploys the stack again)"
+  docker swarm leave --force >/dev/null
+  swarm_init || die "cannot initialise the swarm"
 }
 
 # Start the engine (via scripts/engine.sh) when none answers, saying so.
@@ -44,10 +117,7 @@ ensure_engine() {
     say "no Docker Engine answers: running scripts/engine.sh to install and start one"
     "$ROOT/scripts/engine.sh"
   fi
-  if [ "$(docker info --format '{{.Swarm.LocalNodeState}}')" != "active" ]; then
-    say "swarm mode is not active: initialising a single-node swarm"
-    docker swarm init --advertise-addr "$(swarm_address)" >/dev/null
-  fi
+  ensure_swarm
 }
 
 # Print $1 if it is present or can be pulled, else $2 (building it first when missing).

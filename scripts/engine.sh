@@ -18,15 +18,13 @@
 # Facts this relies on: Debian's docker.io runs here; iptables must be installed or the
 # containers' embedded DNS does not answer; the kernel may lack IPVS (the stack uses
 # dnsrr and host-mode ports, so it does not need it).
+#   SWARM_ADVERTISE_ADDR    the address a new swarm advertises (found: scripts/common.sh)
 set -euo pipefail
+source "$(dirname "$0")/common.sh"
 
-LOCAL_BASE_IMAGE=${LOCAL_BASE_IMAGE:-local/python:3.11-bookworm}
-LOCAL_PROMETHEUS_IMAGE=${LOCAL_PROMETHEUS_IMAGE:-local/prometheus:bookworm}
-LOCAL_NATS_IMAGE=${LOCAL_NATS_IMAGE:-local/nats:bookworm}
 DOCKERD_LOG=${DOCKERD_LOG:-/var/log/dockerd.log}
 
 say() { echo "engine: $*" >&2; }
-engine_answers() { docker info >/dev/null 2>&1; }
 
 apt_install() {
   export DEBIAN_FRONTEND=noninteractive
@@ -53,18 +51,6 @@ start_engine() {
     say "dockerd did not come up; the end of $DOCKERD_LOG:"
     tail -20 "$DOCKERD_LOG" >&2
     exit 1
-  fi
-}
-
-start_swarm() {
-  if [ "$(docker info --format '{{.Swarm.LocalNodeState}}')" != "active" ]; then
-    say "initialising a single-node swarm"
-    # The default bridge's gateway: containers on this machine reach it, so the extra
-    # nodes of `make cluster` (scripts/cluster.sh) can join; loopback would do for one node.
-    local address
-    address=$(docker network inspect bridge --format '{{range .IPAM.Config}}{{.Gateway}}{{end}}' \
-      2>/dev/null | grep -m1 . || echo 127.0.0.1)
-    docker swarm init --advertise-addr "$address" >/dev/null
   fi
 }
 
@@ -95,7 +81,7 @@ build_debian_image() {
 }
 
 start_engine
-start_swarm
+ensure_swarm
 build_debian_image "$LOCAL_BASE_IMAGE" python3-minimal,python3-pip,ca-certificates \
   python:3.12-slim --change 'CMD ["python3"]'
 build_debian_image "$LOCAL_PROMETHEUS_IMAGE" prometheus,ca-certificates \
