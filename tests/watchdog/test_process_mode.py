@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import socket
 import uuid
 from collections.abc import Iterator
@@ -341,3 +342,41 @@ def test_output_spool_is_bounded(start_watchdog: StartWatchdog) -> None:
         r = read_response(sock.makefile("rb"))
     assert r.status == 502
     assert b"max_spool_bytes=1048576" in r.body
+
+
+CLASSIC_TIME = r"\d{4}/\d\d/\d\d \d\d:\d\d:\d\d"
+
+
+def test_each_call_is_logged_as_the_classic_watchdog_does(start_watchdog: StartWatchdog) -> None:
+    wd = start_watchdog("cat")
+    assert httpx.post(wd.url, content=b"hello").text == "hello"
+    wait_for(lambda: "Wrote" in wd.log(), "the call's log lines")
+    lines = wd.log().splitlines()
+    forking = [
+        n
+        for n, line in enumerate(lines)
+        if re.fullmatch(CLASSIC_TIME + r" Forking fprocess\.", line)
+    ]
+    wrote = [
+        n
+        for n, line in enumerate(lines)
+        if re.fullmatch(CLASSIC_TIME + r" Wrote 5 Bytes - Duration: \d+\.\d{6}s", line)
+    ]
+    assert len(forking) == 1, lines
+    assert len(wrote) == 1, lines
+    assert forking[0] < wrote[0]
+
+
+def test_a_failed_call_logs_no_bytes_written(start_watchdog: StartWatchdog) -> None:
+    wd = start_watchdog("sh -c 'echo partial; exit 3'")
+    assert httpx.post(wd.url, content=b"x").status_code == 500
+    wait_for(lambda: "Forking fprocess." in wd.log(), "the call's log line")
+    assert "Wrote" not in wd.log()
+
+
+def test_call_lines_can_be_switched_off(start_watchdog: StartWatchdog) -> None:
+    wd = start_watchdog("sh -c 'cat; echo done >&2'", log_calls="false")
+    assert httpx.post(wd.url, content=b"hello").text == "hello"
+    wait_for(lambda: "done" in wd.log(), "stderr in the log")
+    assert "Forking" not in wd.log()
+    assert "Wrote" not in wd.log()

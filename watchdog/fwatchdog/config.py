@@ -42,6 +42,7 @@ class Config:
     combine_output: bool = False
     expose_stderr: bool = False
     write_debug: bool = False
+    log_calls: bool = True
     lock_file: str = "/tmp/.lock"
     suppress_lock: bool = False
 
@@ -143,6 +144,7 @@ def load_config(env: Mapping[str, str]) -> Config:
         combine_output=_bool(env, "combine_output", False),
         expose_stderr=_bool(env, "expose_stderr", False),
         write_debug=_bool(env, "write_debug", False),
+        log_calls=_bool(env, "log_calls", True),
         lock_file=env.get("lock_file", "").strip() or "/tmp/.lock",
         suppress_lock=_bool(env, "suppress_lock", False),
     )

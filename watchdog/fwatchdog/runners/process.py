@@ -12,6 +12,7 @@ import os
 import shutil
 import subprocess
 import tempfile
+import time
 from typing import IO
 
 from ..child import Child, outcome
@@ -19,7 +20,7 @@ from ..config import CHUNK, Config
 from ..connection import Connection
 from ..http1.parser import HTTPError, Request
 from ..http1.writer import duration_header, frame, response_head, simple_response
-from ..logs import log
+from ..logs import log, log_call
 from ..pipes import Pipe, StderrReader
 from ..reaper import Reaper
 from ..spawn import prepare_fds, spawn
@@ -30,9 +31,10 @@ from .base import Runner
 class _Output:
     """stdout collected before the response status is committed."""
 
-    __slots__ = ("committed", "held", "keep", "overflow", "size", "spool", "spooled")
+    __slots__ = ("committed", "held", "keep", "overflow", "size", "spool", "spooled", "total")
 
     def __init__(self) -> None:
+        self.total = 0  # every byte fprocess wrote to stdout, for the call's log line
         self.held: list[bytes] = []
         self.size = 0
         self.spool: IO[bytes] | None = None
@@ -102,6 +104,9 @@ class ProcessRunner(Runner):
         """Run fprocess for this request and answer with its output."""
         cfg = self.cfg
         body = await conn.read_body(req)
+        if cfg.log_calls:
+            log_call("Forking fprocess.")
+        started = time.monotonic()
         try:
             # On the loop's thread: a thread pool was measured to cost more (executor
             # futures, GIL hand-offs) than the overlap gained; see docs/benchmarks.md.
@@ -153,7 +158,11 @@ class ProcessRunner(Runner):
             if cfg.write_debug:
                 log(f"fprocess pid {pid} exited with {rc}")
             errors = stderr.tail if stderr is not None else bytearray()
-            return await self._respond(conn, req, t0, run, rc, outcome(pump), out, errors)
+            keep = await self._respond(conn, req, t0, run, rc, outcome(pump), out, errors)
+            if cfg.log_calls and rc == 0 and not run.timed_out:
+                seconds = time.monotonic() - started
+                log_call(f"Wrote {out.total} Bytes - Duration: {seconds:f}s")
+            return keep
         finally:
             if not run.finished:  # cancelled or failed midway
                 run.kill()
@@ -198,6 +207,7 @@ class ProcessRunner(Runner):
             data = await stdout.read(CHUNK)
             if not data:
                 return
+            out.total += len(data)
             if run.client_gone:
                 continue
             if out.committed:
