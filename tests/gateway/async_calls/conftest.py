@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,6 +18,7 @@ from tests.gateway.async_calls.harness import (
     start_nats,
 )
 from tests.gateway.harness import BackgroundProcess, GatewayThread
+from tests.support import wait_for
 
 CREDENTIALS = BasicAuthCredentials("admin", "secret")
 
@@ -57,7 +59,19 @@ def gateway(
         nats_server.port, callback_allowlist=(f"{upstream.url}/callback",), max_body=1000
     )
     with GatewayThread(provider, async_calls=config, basic_auth=CREDENTIALS) as running:
+        wait_for(lambda: broker_answers(running), "the gateway's broker connection", timeout=30)
         yield running
+
+
+def broker_answers(gateway: GatewayThread) -> bool:
+    """The gateway reached the broker: an unknown call's status is 404, not 503. The
+    broker connects in the background, so on a busy machine a test's first call could
+    otherwise find it not connected yet."""
+    with gateway.client() as client:
+        response = client.get(
+            f"/system/async/{uuid.UUID(int=0)}", auth=(CREDENTIALS.user, CREDENTIALS.password)
+        )
+    return response.status_code == 404
 
 
 @pytest.fixture
