@@ -1,7 +1,8 @@
 """The gateway's configuration: one frozen object, read once from environment variables.
 
 `load_config` is the only place that reads the environment; every error names the
-variable at fault. The table of variables lives in gateway/README.md.
+variable at fault. The table of variables is README.md's ("Configuration"); values parse
+with the watchdog's shared parsers (fwatchdog/values.py).
 """
 
 from __future__ import annotations
@@ -378,7 +379,7 @@ def _parse_log_level(name: str, raw: str) -> str:
 
 
 # The variables read by the table (the others, read one by one in `load_config`, need
-# more than a parser); below the parsers they name. gateway/README.md documents them.
+# more than a parser); below the parsers they name. README.md documents them.
 _GATEWAY_SETTINGS: tuple[Setting, ...] = (
     ("GATEWAY_HOST", "host", _parse_str),
     ("GATEWAY_PORT", "port", _parse_port),
