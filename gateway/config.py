@@ -13,7 +13,6 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, Protocol, TypeVar
-from urllib.parse import urlsplit
 
 from fwatchdog.values import (
     BOOLEAN,
@@ -23,6 +22,7 @@ from fwatchdog.values import (
     is_dns_label,
     parse_bool,
     parse_duration,
+    parse_http_url,
 )
 
 from gateway.namespaces import DEFAULT_NAMESPACE
@@ -214,8 +214,8 @@ def _parse_nats_url(name: str, raw: str) -> str:
 
 
 def _parse_http_url(name: str, raw: str) -> str:
-    parts = urlsplit(raw)
-    if parts.scheme != "http" or not parts.hostname or parts.username is not None:
+    parts = parse_http_url(raw)
+    if parts is None or parts.username is not None:
         raise ConfigError(invalid(name, raw, "http://host[:port][/path]"))
     return raw
 

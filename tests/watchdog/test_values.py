@@ -9,6 +9,7 @@ from fwatchdog.values import (
     is_dns_label,
     parse_bool,
     parse_duration,
+    parse_http_url,
 )
 
 
@@ -79,3 +80,19 @@ def test_one_message_names_the_variable() -> None:
     assert invalid("exec_timeout", "2x", DURATION) == (
         f"exec_timeout: expected {DURATION}, got '2x'"
     )
+
+
+@pytest.mark.parametrize(
+    "text", ["http://127.0.0.1:8000", "http://gateway:8080/path", "http://[::1]:80", "http://h"]
+)
+def test_http_urls(text: str) -> None:
+    parts = parse_http_url(text)
+    assert parts is not None
+    assert parts.scheme == "http"
+
+
+@pytest.mark.parametrize(
+    "text", ["", "https://h", "http://", "http://h:99999", "http://h:port", "http://[::1", "h:80"]
+)
+def test_invalid_http_urls(text: str) -> None:
+    assert parse_http_url(text) is None

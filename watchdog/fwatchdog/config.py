@@ -11,7 +11,6 @@ import shutil
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TypeVar
-from urllib.parse import urlsplit
 
 from . import values
 
@@ -96,22 +95,19 @@ def load_config(env: Mapping[str, str]) -> Config:
         raise ConfigError(f"fprocess: {argv[0]!r} is not found or not executable")
     mode = env.get("mode", "fork").strip().lower() or "fork"
     if mode not in ("fork", "http"):
-        raise ConfigError(f"mode={mode!r} must be fork or http")
+        raise ConfigError(values.invalid("mode", mode, "fork or http"))
     upstream = env.get("upstream_url", "").strip()
-    if mode == "http":
-        parts = urlsplit(upstream)
-        if parts.scheme != "http" or not parts.hostname:
-            raise ConfigError(
-                f"upstream_url={upstream!r} must be an http:// URL when mode=http, "
-                "e.g. http://127.0.0.1:8000"
+    if mode == "http" and values.parse_http_url(upstream) is None:
+        raise ConfigError(
+            values.invalid(
+                "upstream_url",
+                upstream,
+                "an http:// URL when mode=http, e.g. http://127.0.0.1:8000",
             )
-        try:
-            parts.port  # noqa: B018 - validates the port
-        except ValueError:
-            raise ConfigError(f"upstream_url={upstream!r} has an invalid port") from None
+        )
     port = int_var(env, "port", 8080)
     if not 0 < port < 65536:
-        raise ConfigError(f"port={port} must be between 1 and 65535")
+        raise ConfigError(values.invalid("port", str(port), "a port number 1-65535"))
     return Config(
         fprocess=argv,
         mode=mode,

@@ -1,4 +1,4 @@
-"""One parser per kind of value written as text: durations, booleans, DNS labels.
+"""One parser per kind of value written as text: durations, booleans, DNS labels, URLs.
 
 The watchdog's variables (``exec_timeout=2m``), the gateway's (``GATEWAY_HOLD_TIMEOUT=2m``)
 and the service labels the gateway reads (``com.faas.scale.cooldown=2m``) all parse here,
@@ -20,6 +20,7 @@ own folder would no longer run.
 from __future__ import annotations
 
 import re
+from urllib.parse import SplitResult, urlsplit
 
 DURATION = "a duration such as 500ms, 2.5s, 2m, 1m30s or 1h (a bare number is seconds)"
 """What a duration looks like, for error messages."""
@@ -92,6 +93,17 @@ def is_dns_label(text: str) -> bool:
     """Whether `text` is a DNS label: lower-case ASCII letters, digits and '-', 1-63
     characters, alphanumeric at both ends."""
     return _DNS_LABEL.fullmatch(text) is not None
+
+
+def parse_http_url(text: str) -> SplitResult | None:
+    """The parts of an ``http://`` URL with a host (and, if any, a valid port); None
+    otherwise."""
+    try:
+        parts = urlsplit(text.strip())
+        parts.port  # noqa: B018 - raises ValueError for an invalid port
+    except ValueError:
+        return None
+    return parts if parts.scheme == "http" and parts.hostname else None
 
 
 def invalid(name: str, raw: str, expected: str) -> str:
