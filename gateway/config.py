@@ -359,7 +359,7 @@ def _parse_head_size(name: str, raw: str) -> int:
 
 def _parse_seconds(name: str, raw: str) -> float:
     seconds = parse_duration(raw)
-    if not seconds:  # None, or 0: every duration the gateway reads must pass
+    if not seconds:  # None (invalid) or 0: none of the gateway's durations may be zero
         raise ConfigError(invalid(name, raw, f"{DURATION}, above 0"))
     return seconds
 
