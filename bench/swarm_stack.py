@@ -52,10 +52,12 @@ class SwarmConfig:
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] = os.environ) -> SwarmConfig:
-        """Read STACK_NAME, FUNCTIONS_NETWORK and GATEWAY_PORT (defaults as scripts/)."""
-        port = env.get("GATEWAY_PORT", "8080")
+        """Read STACK_NAME, FUNCTIONS_NETWORK and FAAS_GATEWAY_PORT (or its old name
+        GATEWAY_PORT), with the defaults of scripts/."""
+        name = "FAAS_GATEWAY_PORT" if "FAAS_GATEWAY_PORT" in env else "GATEWAY_PORT"
+        port = env.get(name, "8080")
         if not port.isdigit() or not 0 < int(port) < 65536:
-            raise ValueError(f"GATEWAY_PORT={port!r}: expected a TCP port number")
+            raise ValueError(f"{name}={port!r}: expected a TCP port number")
         return cls(
             stack=env.get("STACK_NAME") or "func",
             network=env.get("FUNCTIONS_NETWORK") or "functions",
@@ -275,7 +277,7 @@ class Stack:
         )
 
     def gateway_target_port(self) -> int:
-        """The port the gateway listens on inside its container (what GATEWAY_PORT
+        """The port the gateway listens on inside its container (what FAAS_GATEWAY_PORT
         publishes; 8080 in the stack)."""
         spec = self.service_spec(self.config.service_name("gateway"))
         ports = (spec.get("EndpointSpec") or {}).get("Ports") or []

@@ -1,19 +1,29 @@
 """The gateway's configuration: one frozen object, read once from environment variables.
 
 `load_config` is the only place that reads the environment; every error names the
-variable at fault. The table of variables lives in gateway/README.md.
+variable at fault. The table of variables is README.md's ("Configuration"); values parse
+with the watchdog's shared parsers (fwatchdog/values.py).
 """
 
 from __future__ import annotations
 
 import math
 import os
-import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, Protocol, TypeVar
-from urllib.parse import urlsplit
+
+from fwatchdog.values import (
+    BOOLEAN,
+    DNS_LABEL,
+    DURATION,
+    invalid,
+    is_dns_label,
+    parse_bool,
+    parse_duration,
+    parse_http_url,
+)
 
 from gateway.namespaces import DEFAULT_NAMESPACE
 from gateway.providers.base import DEFAULT_FUNCTION_PORT, Function
@@ -199,14 +209,14 @@ def _settings(get: _Getter, defaults: object, table: Iterable[Setting]) -> dict[
 def _parse_nats_url(name: str, raw: str) -> str:
     for server in raw.split(","):
         if not server.strip().startswith(("nats://", "tls://")):
-            raise ConfigError(f"{name}: expected nats://host:port (comma-separated), got {raw!r}")
+            raise ConfigError(invalid(name, raw, "nats://host:port (comma-separated)"))
     return raw
 
 
 def _parse_http_url(name: str, raw: str) -> str:
-    parts = urlsplit(raw)
-    if parts.scheme != "http" or not parts.hostname or parts.username is not None:
-        raise ConfigError(f"{name}: expected http://host[:port][/path], got {raw!r}")
+    parts = parse_http_url(raw)
+    if parts is None or parts.username is not None:
+        raise ConfigError(invalid(name, raw, "http://host[:port][/path]"))
     return raw
 
 
@@ -266,7 +276,7 @@ def parse_static_functions(name: str, raw: str) -> tuple[Function, ...]:
             continue
         function_name, sep, address = (s.strip() for s in entry.partition("="))
         if not sep or not function_name or not address:
-            raise ConfigError(f"{name}: expected 'name=host:port', got {entry!r}")
+            raise ConfigError(invalid(name, entry, "'name=host:port'"))
         if function_name in functions:
             raise ConfigError(f"{name}: function {function_name!r} is listed twice")
         host, port = _split_host_port(name, address)
@@ -299,11 +309,8 @@ def _parse_str(name: str, raw: str) -> str:
 
 
 def _parse_namespace(name: str, raw: str) -> str:
-    if re.fullmatch(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?", raw) is None:
-        raise ConfigError(
-            f"{name}: expected a DNS label (lower-case letters, digits and '-', at most 63 "
-            f"characters, no '.'), got {raw!r}"
-        )
+    if not is_dns_label(raw):
+        raise ConfigError(invalid(name, raw, DNS_LABEL))
     return raw
 
 
@@ -313,7 +320,7 @@ def _parse_provider(name: str, raw: str) -> ProviderKind:
         return "swarm"
     if value == "static":
         return "static"
-    raise ConfigError(f"{name}: expected 'swarm' or 'static', got {raw!r}")
+    raise ConfigError(invalid(name, raw, "'swarm' or 'static'"))
 
 
 def _parse_int(name: str, raw: str, what: str, low: int, high: int | None = None) -> int:
@@ -322,7 +329,7 @@ def _parse_int(name: str, raw: str, what: str, low: int, high: int | None = None
     except ValueError:
         value = None
     if value is None or value < low or (high is not None and value > high):
-        raise ConfigError(f"{name}: expected {what}, got {raw!r}")
+        raise ConfigError(invalid(name, raw, what))
     return value
 
 
@@ -337,7 +344,7 @@ def _parse_count(name: str, raw: str) -> int:
 def _parse_workers(name: str, raw: str) -> int:
     count = _parse_count(name, raw)
     if count > 256:
-        raise ConfigError(f"{name}: expected at most 256 worker processes, got {raw!r}")
+        raise ConfigError(invalid(name, raw, "at most 256 worker processes"))
     return count
 
 
@@ -351,33 +358,28 @@ def _parse_head_size(name: str, raw: str) -> int:
 
 
 def _parse_seconds(name: str, raw: str) -> float:
-    try:
-        seconds = float(raw.removesuffix("s"))
-    except ValueError:
-        raise ConfigError(f"{name}: expected a number of seconds, got {raw!r}") from None
-    if not seconds > 0 or seconds == float("inf"):
-        raise ConfigError(f"{name}: expected a positive number of seconds, got {raw!r}")
+    seconds = parse_duration(raw)
+    if not seconds:  # None (invalid) or 0: none of the gateway's durations may be zero
+        raise ConfigError(invalid(name, raw, f"{DURATION}, above 0"))
     return seconds
 
 
 def _parse_bool(name: str, raw: str) -> bool:
-    value = raw.lower()
-    if value in ("1", "true", "yes", "on"):
-        return True
-    if value in ("0", "false", "no", "off"):
-        return False
-    raise ConfigError(f"{name}: expected true or false, got {raw!r}")
+    value = parse_bool(raw)
+    if value is None:
+        raise ConfigError(invalid(name, raw, BOOLEAN))
+    return value
 
 
 def _parse_log_level(name: str, raw: str) -> str:
     value = raw.lower()
     if value not in LOG_LEVELS:
-        raise ConfigError(f"{name}: expected one of {', '.join(LOG_LEVELS)}, got {raw!r}")
+        raise ConfigError(invalid(name, raw, f"one of {', '.join(LOG_LEVELS)}"))
     return value
 
 
 # The variables read by the table (the others, read one by one in `load_config`, need
-# more than a parser); below the parsers they name. gateway/README.md documents them.
+# more than a parser); below the parsers they name. README.md documents them.
 _GATEWAY_SETTINGS: tuple[Setting, ...] = (
     ("GATEWAY_HOST", "host", _parse_str),
     ("GATEWAY_PORT", "port", _parse_port),

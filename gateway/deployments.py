@@ -16,6 +16,7 @@ from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from typing import Annotated, Any, TypeVar
 
+from fwatchdog.values import DNS_LABEL, DNS_LABEL_PATTERN
 from pydantic import (
     AfterValidator,
     BaseModel,
@@ -147,14 +148,9 @@ class Matching:
 
 
 # RFC 1123 label: what Kubernetes and OpenFaaS accept as a function name.
-_DNS_LABEL = r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$"
 DnsLabel = Annotated[
     str,
-    Matching(
-        _DNS_LABEL,
-        "a valid name (a DNS label: lower-case letters, digits and '-', 1-63 characters, "
-        "starting and ending with a letter or digit)",
-    ),
+    Matching(f"^{DNS_LABEL_PATTERN}$", f"a valid name ({DNS_LABEL})"),
     Field(description="The function's name: a DNS label."),
 ]
 # Existing functions may have Docker service names (`func_catservice`).
@@ -426,11 +422,6 @@ def _parse(model: type[_Model], body: object) -> _Model:
 _FUNCTION_NAME: TypeAdapter[str] = TypeAdapter(FunctionName)
 _REPLICAS: TypeAdapter[int] = TypeAdapter(Annotated[Replicas, Strict()])
 _MEMORY_SIZE: TypeAdapter[int | None] = TypeAdapter(Size)
-
-
-def is_dns_label(name: str) -> bool:
-    """Whether `name` is an RFC 1123 label: a-z, 0-9 and '-', 1-63 long, alphanumeric ends."""
-    return re.fullmatch(_DNS_LABEL, name) is not None
 
 
 def validate_function_name(name: object, field_name: str = "service") -> str:

@@ -7,15 +7,20 @@ the management API), so every value is parsed here and nowhere else: ASCII only 
 time a bad value is a `LabelProblem` (the caller logs it once and uses the default); at
 deploy time `check_platform_labels` turns it into a 400 naming the label.
 
-A leaf: it imports nothing of the gateway.
+A leaf: it imports nothing of the gateway (only the shared parsers, fwatchdog/values.py).
 """
 
 from __future__ import annotations
 
-import math
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+
+# Durations and booleans parse as the gateway's and the watchdog's variables do: one
+# parser per kind (fwatchdog/values.py); re-exported, as part of this module's parsers.
+from fwatchdog.values import BOOLEAN, DURATION
+from fwatchdog.values import parse_bool as parse_bool
+from fwatchdog.values import parse_duration as parse_duration
 
 MAX_REPLICAS = 100
 """The most replicas a function may have: the API's bound, and `com.faas.scale.max`'s."""
@@ -66,12 +71,7 @@ _VERSION = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,18}[a-z0-9])?", re.ASCII)
 _HEADER_NAME = re.compile(r"[A-Za-z0-9!#$%&'*+.^_`|~-]{1,64}", re.ASCII)
 _INTEGER = re.compile(r"[0-9]+", re.ASCII)
 _NUMBER = re.compile(r"(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)", re.ASCII)
-_DURATION_PART = re.compile(r"([0-9]+(?:\.[0-9]*)?|\.[0-9]+)(ms|s|m|h)", re.ASCII)
-_UNITS = {"ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
-_MAX_SECONDS = 1e9
 _MAX_TARGET = 1e6
-_TRUE = frozenset({"true", "1", "yes", "on"})
-_FALSE = frozenset({"false", "0", "no", "off"})
 
 
 @dataclass(frozen=True)
@@ -103,31 +103,6 @@ def parse_number(raw: str) -> float | None:
         return None
     value = float(text)
     return value if 0 < value <= _MAX_TARGET else None
-
-
-def parse_duration(raw: str) -> float | None:
-    """Seconds from `30`, `2.5`, `500ms`, `30s`, `5m`, `1m30s` or `1h`; None if invalid."""
-    text = raw.strip()
-    if len(text) > MAX_VALUE_LENGTH:
-        return None
-    if _NUMBER.fullmatch(text):
-        seconds = float(text)
-    else:
-        parts = _DURATION_PART.findall(text)
-        if not parts or "".join(number + unit for number, unit in parts) != text:
-            return None
-        seconds = sum(float(number) * _UNITS[unit] for number, unit in parts)
-    return seconds if 0 <= seconds < _MAX_SECONDS and math.isfinite(seconds) else None
-
-
-def parse_bool(raw: str) -> bool | None:
-    """`true`/`1`/`yes`/`on` or `false`/`0`/`no`/`off`, any case; None otherwise."""
-    value = raw.strip().lower()
-    if value in _TRUE:
-        return True
-    if value in _FALSE:
-        return False
-    return None
 
 
 def parse_port(raw: str | None) -> int | None:
@@ -213,14 +188,14 @@ PLATFORM_LABELS: Mapping[str, LabelRule] = {
     MIN_LABEL: LabelRule(parse_replicas, f"an integer from 1 to {MAX_REPLICAS}"),
     MAX_LABEL: LabelRule(parse_replicas, f"an integer from 1 to {MAX_REPLICAS}"),
     TARGET_LABEL: LabelRule(parse_number, f"a number > 0 and <= {_MAX_TARGET:g}"),
-    COOLDOWN_LABEL: LabelRule(parse_duration, "a duration (30s, 5m)"),
-    ZERO_LABEL: LabelRule(parse_bool, "true or false"),
-    ZERO_AFTER_LABEL: LabelRule(parse_duration, "a duration (30s, 5m)"),
+    COOLDOWN_LABEL: LabelRule(parse_duration, DURATION),
+    ZERO_LABEL: LabelRule(parse_bool, BOOLEAN),
+    ZERO_AFTER_LABEL: LabelRule(parse_duration, DURATION),
     FACTOR_LABEL: LabelRule(parse_percent, "a percentage 0-100"),
     RETRY_ATTEMPTS_LABEL: LabelRule(parse_attempts, f"an integer from 1 to {MAX_RETRY_ATTEMPTS}"),
     RETRY_CODES_LABEL: LabelRule(parse_status_codes, "status codes 100-599, comma-separated"),
-    RETRY_MIN_WAIT_LABEL: LabelRule(parse_duration, "a duration (500ms, 2s)"),
-    RETRY_MAX_WAIT_LABEL: LabelRule(parse_duration, "a duration (30s, 5m)"),
+    RETRY_MIN_WAIT_LABEL: LabelRule(parse_duration, DURATION),
+    RETRY_MAX_WAIT_LABEL: LabelRule(parse_duration, DURATION),
     MAX_INFLIGHT_LABEL: LabelRule(parse_inflight, "an integer from 1 to 10000"),
     STICKY_HEADER_LABEL: LabelRule(parse_header_name, "an HTTP header name"),
 }

@@ -14,6 +14,7 @@ import binascii
 from collections.abc import Mapping
 from typing import Annotated, Any
 
+from fwatchdog.values import DNS_LABEL_PATTERN
 from pydantic import (
     AfterValidator,
     BaseModel,
@@ -50,7 +51,7 @@ SecretName = Annotated[
 ]
 Namespace = Annotated[
     str,
-    Matching(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$", "a valid namespace (a DNS label)"),
+    Matching(f"^{DNS_LABEL_PATTERN}$", "a valid namespace (a DNS label)"),
     Field(description="Accepted for OpenFaaS clients: every secret lives in the gateway's "
           "one namespace."),
 ]  # fmt: skip

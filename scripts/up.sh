@@ -67,7 +67,7 @@ stack_converged() {
 }
 wait_until 300 "every service of stack $STACK_NAME to run its new image" stack_converged
 
-gateway=http://127.0.0.1:$GATEWAY_PORT
+gateway=http://127.0.0.1:$FAAS_GATEWAY_PORT
 wait_until 180 "the gateway at $gateway/healthz" curl -fsS "$gateway/healthz"
 for function in "${SAMPLE_FUNCTIONS[@]}"; do
   wait_until 180 "function $function" curl -fsS -X POST --data-binary '{}' "$gateway/function/$function"

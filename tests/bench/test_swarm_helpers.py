@@ -97,17 +97,21 @@ def test_pid_in_container() -> None:
 def test_swarm_config_defaults_and_overrides() -> None:
     assert SwarmConfig.from_env({}) == SwarmConfig("func", "functions", 8080)
     config = SwarmConfig.from_env(
-        {"STACK_NAME": "s", "FUNCTIONS_NETWORK": "fn", "GATEWAY_PORT": "9080"}
+        {"STACK_NAME": "s", "FUNCTIONS_NETWORK": "fn", "FAAS_GATEWAY_PORT": "9080"}
     )
     assert config == SwarmConfig("s", "fn", 9080)
+    # The old name still works; the new one wins.
+    assert SwarmConfig.from_env({"GATEWAY_PORT": "9081"}).gateway_port == 9081
+    both = {"GATEWAY_PORT": "9081", "FAAS_GATEWAY_PORT": "9082"}
+    assert SwarmConfig.from_env(both).gateway_port == 9082
     assert config.host_url == "http://127.0.0.1:9080"
     assert config.service_name("catservice") == "s_catservice"
 
 
 @pytest.mark.parametrize("port", ["", "abc", "0", "65536"])
 def test_swarm_config_names_a_bad_port(port: str) -> None:
-    with pytest.raises(ValueError, match="GATEWAY_PORT"):
-        SwarmConfig.from_env({"GATEWAY_PORT": port})
+    with pytest.raises(ValueError, match=r"^FAAS_GATEWAY_PORT="):
+        SwarmConfig.from_env({"FAAS_GATEWAY_PORT": port})
 
 
 def test_template_from_spec_copies_image_env_and_port_only() -> None:

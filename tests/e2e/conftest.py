@@ -22,7 +22,9 @@ from tests import support
 ROOT = Path(__file__).resolve().parents[2]
 STACK_NAME = os.environ.get("STACK_NAME", "func")
 FUNCTIONS_NETWORK = os.environ.get("FUNCTIONS_NETWORK", "functions")
-GATEWAY_URL = f"http://127.0.0.1:{os.environ.get('GATEWAY_PORT', '8080')}"
+# FAAS_GATEWAY_PORT, or its old name GATEWAY_PORT, as scripts/common.sh reads it.
+GATEWAY_PORT = os.environ.get("FAAS_GATEWAY_PORT") or os.environ.get("GATEWAY_PORT", "8080")
+GATEWAY_URL = f"http://127.0.0.1:{GATEWAY_PORT}"
 PROMETHEUS_URL = f"http://127.0.0.1:{os.environ.get('PROMETHEUS_PORT', '9090')}"
 
 

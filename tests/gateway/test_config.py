@@ -106,3 +106,21 @@ def test_config_is_frozen() -> None:
     config = load_config({})
     with pytest.raises(AttributeError):
         config.port = 1  # type: ignore[misc]
+
+
+@pytest.mark.parametrize(
+    ("raw", "seconds"),
+    [("2.5", 2.5), ("2.5s", 2.5), ("500ms", 0.5), ("2m", 120.0), ("1m30s", 90.0),
+     ("1h", 3600.0), ("1e3", 1000.0)],
+)  # fmt: skip
+def test_durations_are_go_style_or_seconds(raw: str, seconds: float) -> None:
+    config = load_config({"GATEWAY_HOLD_TIMEOUT": raw, "GATEWAY_ASYNC_ACK_WAIT": raw})
+    assert (config.scale_from_zero_timeout, config.async_calls.ack_wait) == (seconds, seconds)
+
+
+@pytest.mark.parametrize("raw", ["0", "0s", "-1s", "2 m", "2d"])
+def test_durations_are_above_zero(raw: str) -> None:
+    with pytest.raises(
+        ConfigError, match=f"^GATEWAY_DNS_TTL: expected a duration .*, got '{raw}'$"
+    ):
+        load_config({"GATEWAY_DNS_TTL": raw})

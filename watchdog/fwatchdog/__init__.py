@@ -5,6 +5,8 @@ zipapp (``fwatchdog.pyz``, built by scripts/build-watchdog.sh). Run it with ``fp
 ``python3 fwatchdog.pyz`` (or ``python3 -m fwatchdog`` with this folder's parent on the path).
 
 - ``config``: the environment read once into a frozen ``Config``.
+- ``values``: one parser per kind of value (durations, booleans, DNS labels, URLs), the
+  one module the gateway imports too.
 - ``http1``: HTTP/1.1 parsing (``parser``) and response bytes (``writer``), no I/O.
 - ``connection``: one client connection, its read deadline and its short answers.
 - ``runners``: one runner per mode behind ``runners.base.Runner``: ``process`` starts

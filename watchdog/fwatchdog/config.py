@@ -6,15 +6,18 @@ Every error names the variable. See the configuration table in the repository's 
 from __future__ import annotations
 
 import os
-import re
 import shlex
 import shutil
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from urllib.parse import urlsplit
+from typing import TypeVar
+
+from . import values
 
 CHUNK = 65536  # read size for bodies and pipes
 HEALTH_PATH = "/_/health"
+
+T = TypeVar("T")
 
 
 class ConfigError(Exception):
@@ -47,27 +50,6 @@ class Config:
     suppress_lock: bool = False
 
 
-_DURATION = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|ms|s|m|h)")
-_UNITS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
-
-
-def parse_duration(name: str, value: str) -> float:
-    """Parse ``5s``, ``500ms``, ``1m30s`` or a plain number of seconds into seconds."""
-    text = value.strip()
-    try:
-        seconds = float(text)
-    except ValueError:
-        parts = _DURATION.findall(text)
-        if not parts or "".join(n + u for n, u in parts) != text:
-            raise ConfigError(
-                f"{name}={value!r} is not a duration (use e.g. 5s, 500ms, 1m30s or 2.5)"
-            ) from None
-        seconds = sum(float(n) * _UNITS[u] for n, u in parts)
-    if not (0 <= seconds < 1e9):
-        raise ConfigError(f"{name}={value!r} must be a duration >= 0")
-    return seconds
-
-
 def int_var(env: Mapping[str, str], name: str, default: int) -> int:
     """The integer >= 0 in `name`, or `default` when it is unset or empty."""
     raw = env.get(name, "").strip()
@@ -76,26 +58,30 @@ def int_var(env: Mapping[str, str], name: str, default: int) -> int:
     try:
         value = int(raw)
     except ValueError:
-        raise ConfigError(f"{name}={raw!r} is not an integer") from None
+        value = -1
     if value < 0:
-        raise ConfigError(f"{name}={raw!r} must be >= 0")
+        raise ConfigError(values.invalid(name, raw, "an integer, 0 or more"))
+    return value
+
+
+def _parsed(
+    env: Mapping[str, str], name: str, parse: Callable[[str], T | None], expected: str, default: T
+) -> T:
+    raw = env.get(name, "")
+    if not raw.strip():
+        return default
+    value = parse(raw)
+    if value is None:
+        raise ConfigError(values.invalid(name, raw, expected))
     return value
 
 
 def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
-    raw = env.get(name, "").strip().lower()
-    if not raw:
-        return default
-    if raw in ("1", "true", "yes", "on"):
-        return True
-    if raw in ("0", "false", "no", "off"):
-        return False
-    raise ConfigError(f"{name}={raw!r} is not a boolean (use true or false)")
+    return _parsed(env, name, values.parse_bool, values.BOOLEAN, default)
 
 
 def _duration(env: Mapping[str, str], name: str, default: float) -> float:
-    raw = env.get(name, "")
-    return parse_duration(name, raw) if raw.strip() else default
+    return _parsed(env, name, values.parse_duration, values.DURATION, default)
 
 
 def load_config(env: Mapping[str, str]) -> Config:
@@ -110,22 +96,19 @@ def load_config(env: Mapping[str, str]) -> Config:
         raise ConfigError(f"fprocess: {argv[0]!r} is not found or not executable")
     mode = env.get("mode", "fork").strip().lower() or "fork"
     if mode not in ("fork", "http"):
-        raise ConfigError(f"mode={mode!r} must be fork or http")
+        raise ConfigError(values.invalid("mode", mode, "fork or http"))
     upstream = env.get("upstream_url", "").strip()
-    if mode == "http":
-        parts = urlsplit(upstream)
-        if parts.scheme != "http" or not parts.hostname:
-            raise ConfigError(
-                f"upstream_url={upstream!r} must be an http:// URL when mode=http, "
-                "e.g. http://127.0.0.1:8000"
+    if mode == "http" and values.parse_http_url(upstream) is None:
+        raise ConfigError(
+            values.invalid(
+                "upstream_url",
+                upstream,
+                "an http:// URL when mode=http, e.g. http://127.0.0.1:8000",
             )
-        try:
-            parts.port  # noqa: B018 - validates the port
-        except ValueError:
-            raise ConfigError(f"upstream_url={upstream!r} has an invalid port") from None
+        )
     port = int_var(env, "port", 8080)
     if not 0 < port < 65536:
-        raise ConfigError(f"port={port} must be between 1 and 65535")
+        raise ConfigError(values.invalid("port", str(port), "a port number 1-65535"))
     return Config(
         fprocess=argv,
         mode=mode,

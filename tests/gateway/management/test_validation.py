@@ -7,12 +7,12 @@ from typing import Any
 
 import pytest
 import yaml
+from fwatchdog.values import is_dns_label
 
 from gateway.deployments import (
     RESERVED_FUNCTION_NAMES,
     FunctionDeployment,
     ResourceSpec,
-    is_dns_label,
     parse_deployment,
     parse_memory,
     validate_function_name,
