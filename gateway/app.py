@@ -69,10 +69,8 @@ from gateway.scaling.cold_start import (
     tcp_probe,
 )
 from gateway.scaling.load import LoadCounter, LoadView
-from gateway.scaling.locks import FileLock
 from gateway.scaling.scaler import Scaler
-from gateway.shared import SharedDir
-from gateway.shared_memory import SharedTable
+from gateway.shared import FileLock, SharedDir, SharedTable
 
 log = logging.getLogger("gateway")
 

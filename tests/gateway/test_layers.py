@@ -18,10 +18,8 @@ RULES: list[tuple[str, tuple[str, ...]]] = [
     # The supervisor and its workers: builds apps, never reaches into the layers' parts.
     ("gateway.workers", ("docker", "gateway.proxy", "gateway.routing", "gateway.management",
                          "gateway.scaling")),
-    # The workers' shared folder: a leaf.
+    # What the workers share (folder, tables, locks): a leaf every layer may import.
     ("gateway.shared", ("gateway.",)),
-    # What one worker learns, every worker reads: a leaf the proxy and scaling import.
-    ("gateway.shared_memory", ("gateway.",)),
     ("gateway.management", ("docker", "gateway.proxy", "gateway.routing")),
     # The web console: static files behind the management API's auth.
     ("gateway.console", ("docker", "gateway.proxy", "gateway.routing", "gateway.providers",
