@@ -125,10 +125,10 @@ def _queued_calls(
     calls up to what the running queue workers take of them at once (`queued_load`)."""
 
     async def queued() -> dict[str, int]:
-        counts = await broker.queued_by_function()
+        counts = await broker.queue.queued_by_function()
         if not counts:
             return {}
-        workers = await broker.live_workers()
+        workers = await broker.presence.running()
         return queued_load(counts, provider.functions(), worker_concurrency, workers)
 
     return queued

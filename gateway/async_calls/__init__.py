@@ -1,7 +1,9 @@
 """Async calls: `/async-function/<name>` queued on NATS JetStream, run by the queue worker.
 
 - `messages`: a queued call as a JetStream message, and a call's status record.
-- `broker`: the connection to NATS, its streams, consumer and status bucket.
+- `broker`: `Broker`, the connection to NATS (`connection`) with one part per job:
+  `call_queue` (the calls stream and its consumer), `dead_letters`, `presence` (which
+  queue consumers run), `status_store` (each call's status record).
 - `enqueue`: the gateway's `/async-function/` handler (202 once JetStream has the call).
 - `callbacks`: which callback URLs are allowed.
 - `retry`: when and after how long a failed call is tried again (labels, backoff).

@@ -35,7 +35,7 @@ def queued_load(
     worker_concurrency: int,
     workers: int,
 ) -> dict[str, int]:
-    """Per function name, its queued calls (`Broker.queued_by_function`, keyed by subject
+    """Per function name, its queued calls (`CallQueue.queued_by_function`, keyed by subject
     token) counted up to `runnable_at_once` for each of the `workers` running; functions
     with none are left out. No worker running: nothing counts (nothing would run).
 

@@ -135,7 +135,7 @@ def queued_calls(config: AsyncConfig) -> int:
 
     async def count() -> int:
         async with connected_broker(config) as broker:
-            return sum((await broker.pending()).values())
+            return sum((await broker.queue.pending()).values())
 
     return asyncio.run(count())
 

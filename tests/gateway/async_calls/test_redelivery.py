@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 import time
 
-from gateway.async_calls.broker import CALLS_STREAM, WORKER_CONSUMER
+from gateway.async_calls.call_queue import CALLS_STREAM, QUEUE_CONSUMER
 from gateway.async_calls.messages import CallStatus, QueuedCall
 from gateway.providers.static import StaticProvider
 from tests.gateway.async_calls.conftest import CREDENTIALS
@@ -58,12 +58,12 @@ def test_subscribing_brings_the_consumer_to_the_configured_ack_wait(
 ) -> None:
     async def scenario() -> None:
         async with connected_broker(async_config(nats_server.port)) as broker:
-            first = await broker.subscribe(2.0, max_ack_pending=100)
+            first = await broker.queue.subscribe(2.0, max_ack_pending=100)
             await first.unsubscribe()
-            await broker.subscribe(7.0, max_ack_pending=100)
+            await broker.queue.subscribe(7.0, max_ack_pending=100)
             client = broker._client
             assert client is not None
-            info = await client.jetstream().consumer_info(CALLS_STREAM, WORKER_CONSUMER)
+            info = await client.jetstream().consumer_info(CALLS_STREAM, QUEUE_CONSUMER)
             assert info.config.ack_wait == 7.0
 
     asyncio.run(scenario())
@@ -78,8 +78,8 @@ def test_a_finished_call_delivered_again_is_acked_not_run(
     async def redeliver_a_finished_call() -> None:
         # As after a worker recorded the outcome and its ack was lost.
         async with connected_broker(config) as broker:
-            await broker.put_status(CallStatus("finished-1", "echo", "succeeded", attempt=1))
-            await broker.enqueue(call, dedupe_id="finished-1")
+            await broker.statuses.put(CallStatus("finished-1", "echo", "succeeded", attempt=1))
+            await broker.queue.enqueue(call, dedupe_id="finished-1")
 
     asyncio.run(redeliver_a_finished_call())
     with (
