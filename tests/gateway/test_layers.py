@@ -34,7 +34,7 @@ RULES: list[tuple[str, tuple[str, ...]]] = [
                              "gateway.routing", "gateway.providers", "gateway.management",
                              "gateway.scaling", "gateway.metrics", "gateway.config")),
     # The secrets' request bodies: a leaf like the deployments they build on.
-    ("gateway.secrets", ("docker", "starlette", "aiohttp", "gateway.proxy",
+    ("gateway.secret_requests", ("docker", "starlette", "aiohttp", "gateway.proxy",
                          "gateway.routing", "gateway.providers", "gateway.management",
                          "gateway.scaling", "gateway.metrics", "gateway.config")),
     # Versions and the weighted choice (docs/versions.md): read on the hot path and by the
