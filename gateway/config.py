@@ -80,12 +80,12 @@ class AsyncConfig:
     # Without a heartbeat from a worker for this long, a call is delivered again.
     ack_wait: float = 30.0
     # Calls one queue-worker process runs at a time (over all functions).
-    worker_concurrency: int = 16
+    consumer_concurrency: int = 16
     # A result body up to this size is kept in the call's status.
     result_body_limit: int = 16 * 1024
     publish_timeout: float = 5.0
     # The queue worker's own port for /metrics and /healthz (503 without a broker).
-    worker_port: int = 8081
+    consumer_port: int = 8081
 
     @property
     def enabled(self) -> bool:
@@ -414,8 +414,8 @@ _ASYNC_SETTINGS: tuple[Setting, ...] = (
     ("GATEWAY_ASYNC_DLQ_RETENTION", "dead_letter_retention", _parse_seconds),
     ("GATEWAY_ASYNC_IDEMPOTENCY_WINDOW", "idempotency_window", _parse_seconds),
     ("GATEWAY_ASYNC_ACK_WAIT", "ack_wait", _parse_seconds),
-    ("GATEWAY_ASYNC_CONCURRENCY", "worker_concurrency", _parse_count),
+    ("GATEWAY_ASYNC_CONCURRENCY", "consumer_concurrency", _parse_count),
     ("GATEWAY_ASYNC_RESULT_BODY_LIMIT", "result_body_limit", _parse_size),
     ("GATEWAY_ASYNC_PUBLISH_TIMEOUT", "publish_timeout", _parse_seconds),
-    ("GATEWAY_ASYNC_WORKER_PORT", "worker_port", _parse_port),
+    ("GATEWAY_ASYNC_WORKER_PORT", "consumer_port", _parse_port),
 )

@@ -134,7 +134,7 @@ class AsyncEnqueue:
             client_address=client[0] if client else None,
         )
         broker.queue.check_size(call, dedupe_id=call_id)
-        # The record first: a worker may finish the call before a later write would land.
+        # The record first: a consumer may finish the call before a later write would land.
         created = await broker.statuses.create(
             CallStatus(callId=call_id, function=function.name, state="queued")
         )

@@ -12,8 +12,8 @@ from gateway.async_calls import api as api_module
 from gateway.async_calls import dead_letters as dead_letters_module
 from gateway.async_calls.messages import QueuedCall
 from tests.gateway.async_calls.harness import (
+    ConsumerThread,
     ScriptedUpstream,
-    WorkerThread,
     async_config,
     connected_broker,
 )
@@ -29,7 +29,7 @@ from tests.support import wait_for
 
 
 def test_a_redriven_call_that_fails_again_is_dead_lettered_again(
-    gateway: GatewayThread, worker: WorkerThread, upstream: ScriptedUpstream
+    gateway: GatewayThread, consumer: ConsumerThread, upstream: ScriptedUpstream
 ) -> None:
     upstream.script = fail_times(1000)  # type: ignore[assignment]
     call_id = enqueue(gateway, "/async-function/flaky", b"again").headers["X-Call-Id"]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 
 from gateway.config import GatewayConfig
-from tests.gateway.async_calls.harness import WorkerThread, async_config, connected_broker
+from tests.gateway.async_calls.harness import ConsumerThread, async_config, connected_broker
 from tests.gateway.harness import BackgroundProcess
 from tests.support import wait_for
 
@@ -14,8 +14,8 @@ def test_running_workers_are_counted_until_they_stop(nats_server: BackgroundProc
     async def scenario() -> list[int]:
         async with connected_broker(async_config(nats_server.port)) as broker:
             seen = [await broker.presence.running()]
-            for worker in ("w1", "w2", "w1"):  # w1 again: still one worker
-                await broker.presence.announce(worker)
+            for consumer in ("w1", "w2", "w1"):  # w1 again: still one consumer
+                await broker.presence.announce(consumer)
             seen.append(await broker.presence.running())
             await broker.presence.withdraw("w1")
             seen.append(await broker.presence.running())
@@ -25,7 +25,7 @@ def test_running_workers_are_counted_until_they_stop(nats_server: BackgroundProc
 
 
 def test_a_queue_worker_is_counted_while_it_runs(nats_server: BackgroundProcess) -> None:
-    def live_workers() -> int:
+    def running_consumers() -> int:
         async def count() -> int:
             async with connected_broker(async_config(nats_server.port)) as broker:
                 return await broker.presence.running()
@@ -33,6 +33,6 @@ def test_a_queue_worker_is_counted_while_it_runs(nats_server: BackgroundProcess)
         return asyncio.run(count())
 
     config = GatewayConfig(async_calls=async_config(nats_server.port))
-    with WorkerThread(config, []):
-        wait_for(lambda: live_workers() == 1, "the worker to announce itself", timeout=20)
-    assert live_workers() == 0  # a clean stop withdraws it
+    with ConsumerThread(config, []):
+        wait_for(lambda: running_consumers() == 1, "the consumer to announce itself", timeout=20)
+    assert running_consumers() == 0  # a clean stop withdraws it

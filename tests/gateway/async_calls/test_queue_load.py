@@ -1,4 +1,4 @@
-"""A function's async backlog as the autoscaler counts it: up to what a worker runs."""
+"""A function's async backlog as the autoscaler counts it: up to what a consumer runs."""
 
 from __future__ import annotations
 
@@ -39,6 +39,6 @@ def test_names_are_matched_by_subject_token_and_idle_functions_left_out() -> Non
 def test_backlogs_together_share_what_the_workers_run() -> None:
     functions = [function("a"), function("b"), function("c")]
     queued = {"a": 1000, "b": 1000, "c": 2}
-    # Alone each would count 16; together the one worker runs 16 in all.
+    # Alone each would count 16; together the one consumer runs 16 in all.
     assert queued_load(queued, functions, 16, 1) == {"a": 7, "b": 7, "c": 1}
     assert sum(queued_load(queued, functions, 16, 2).values()) <= 32

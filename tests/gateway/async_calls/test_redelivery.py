@@ -1,4 +1,4 @@
-"""A call runs once unless a worker really died: the heartbeat lasts until the ack, the
+"""A call runs once unless a consumer really died: the heartbeat lasts until the ack, the
 consumer follows `GATEWAY_ASYNC_ACK_WAIT`, and a finished call delivered again is not
 run again, nor is a repeated idempotency key past the window (review of issue 19,
 findings 5, 6 and 8)."""
@@ -13,10 +13,10 @@ from gateway.async_calls.messages import CallStatus, QueuedCall
 from gateway.providers.static import StaticProvider
 from tests.gateway.async_calls.conftest import CREDENTIALS
 from tests.gateway.async_calls.harness import (
+    ConsumerThread,
     Received,
     Reply,
     ScriptedUpstream,
-    WorkerThread,
     async_config,
     connected_broker,
     queued_calls,
@@ -42,7 +42,7 @@ def test_a_slow_callback_does_not_run_the_call_twice(
     )
     with (
         GatewayThread(provider, async_calls=config, basic_auth=CREDENTIALS) as gateway,
-        WorkerThread(gateway.config, provider.functions()),
+        ConsumerThread(gateway.config, provider.functions()),
     ):
         callback = {"X-Callback-Url": f"{upstream.url}/callback/1"}
         response = enqueue(gateway, "/async-function/echo", b"hello", **callback)
@@ -76,7 +76,7 @@ def test_a_finished_call_delivered_again_is_acked_not_run(
     call = QueuedCall("finished-1", "echo", "POST", "/", (), b"once", started_at=time.time())
 
     async def redeliver_a_finished_call() -> None:
-        # As after a worker recorded the outcome and its ack was lost.
+        # As after a consumer recorded the outcome and its ack was lost.
         async with connected_broker(config) as broker:
             await broker.statuses.put(CallStatus("finished-1", "echo", "succeeded", attempt=1))
             await broker.queue.enqueue(call, dedupe_id="finished-1")
@@ -84,9 +84,9 @@ def test_a_finished_call_delivered_again_is_acked_not_run(
     asyncio.run(redeliver_a_finished_call())
     with (
         GatewayThread(provider, async_calls=config, basic_auth=CREDENTIALS) as gateway,
-        WorkerThread(gateway.config, provider.functions()),
+        ConsumerThread(gateway.config, provider.functions()),
     ):
-        wait_for(lambda: queued_calls(config) == 0, "the worker to take the call")
+        wait_for(lambda: queued_calls(config) == 0, "the consumer to take the call")
         record = wait_for_state(gateway, "finished-1", "succeeded")
     assert upstream.received == []
     assert record["attempt"] == 1

@@ -1,15 +1,15 @@
-"""The queue worker: takes queued calls from JetStream and runs them, at least once.
+"""The queue consumer: takes queued calls from JetStream and runs them, at least once.
 
 Each call goes through the gateway's own proxy path (`Forwarder.call`: replica choice,
 retry on another replica, holds and scale from zero) with the provider's view of the
 functions. A message is acked only after its outcome is recorded: the status record,
-the callback POST, and the dead-letter copy for a call that failed for good. A worker
+the callback POST, and the dead-letter copy for a call that failed for good. A consumer
 that dies mid-call never acks, so JetStream delivers the call again after `ack_wait`;
-from delivery to ack (the callback and dead-letter copy included) the worker tells
+from delivery to ack (the callback and dead-letter copy included) the consumer tells
 JetStream it is still working on it.
 
-Retries wait in JetStream (a negative ack with a delay), not in the worker, so a
-worker restart loses no retry. docs/async.md has the whole contract.
+Retries wait in JetStream (a negative ack with a delay), not in the consumer, so a
+consumer restart loses no retry. docs/async.md has the whole contract.
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ from gateway.asgi import header
 from gateway.async_calls.broker import Broker
 from gateway.async_calls.callbacks import callback_authorization
 from gateway.async_calls.messages import CallStatus, QueuedCall
-from gateway.async_calls.metrics import WorkerMetrics
+from gateway.async_calls.metrics import ConsumerMetrics
 from gateway.async_calls.presence import PRESENCE_SECONDS
 from gateway.async_calls.queue_load import max_inflight
 from gateway.async_calls.retry import DEFAULT_POLICY, RetryPolicy, parse_retry_after, retry_policy
@@ -59,7 +59,7 @@ PENDING_REFRESH_SECONDS = 5.0
 FINAL_STATES = ("succeeded", "failed")
 
 
-class QueueWorker:
+class QueueConsumer:
     """Runs queued calls until `stop` is set; `run` is the whole loop."""
 
     def __init__(
@@ -69,7 +69,7 @@ class QueueWorker:
         provider: FunctionView,
         forwarder: Forwarder,
         callbacks: Forwarder,
-        metrics: WorkerMetrics,
+        metrics: ConsumerMetrics,
         *,
         waker: Waker | None = None,
         default_policy: RetryPolicy = DEFAULT_POLICY,
@@ -88,7 +88,7 @@ class QueueWorker:
         self._invoke_credentials = invoke_credentials
         self._inflight: Counter[str] = Counter()
         self._tasks: set[asyncio.Task[None]] = set()
-        self._id = uuid.uuid4().hex  # how the broker tells this worker from the others
+        self._id = uuid.uuid4().hex  # how the broker tells this consumer from the others
 
     async def run(self, stop: asyncio.Event) -> None:
         """Fetch and run calls until `stop`; then let the calls running finish."""
@@ -96,7 +96,7 @@ class QueueWorker:
         presence = asyncio.create_task(self._announce(stop))
         subscription: JetStreamContext.PullSubscription | None = None
         generation = 0
-        concurrency = self._config.worker_concurrency
+        concurrency = self._config.consumer_concurrency
         try:
             while not stop.is_set():
                 if not self._broker.ready:
@@ -142,7 +142,7 @@ class QueueWorker:
                     await self._broker.presence.withdraw(self._id)
 
     async def _announce(self, stop: asyncio.Event) -> None:
-        """Keep this worker counted by `ConsumerPresence.running` while it runs."""
+        """Keep this consumer counted by `ConsumerPresence.running` while it runs."""
         while not stop.is_set():
             if self._broker.ready:
                 try:
