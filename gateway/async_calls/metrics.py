@@ -12,7 +12,7 @@ LATENCY_BUCKETS = (0.01, 0.05, 0.1, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0,
 
 
 class ConsumerMetrics:
-    """The series one queue-worker process exports, in a registry of its own."""
+    """The series one queue consumer exports, in a registry of its own."""
 
     def __init__(self) -> None:
         self.registry = CollectorRegistry()

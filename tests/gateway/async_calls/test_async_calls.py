@@ -56,7 +56,7 @@ def enqueue(
         return client.post(path, content=body, headers=headers)
 
 
-def test_202_once_stored_then_queued_until_a_worker_runs_it(
+def test_202_once_stored_then_queued_until_a_consumer_runs_it(
     gateway: GatewayThread, upstream: ScriptedUpstream, provider: StaticProvider
 ) -> None:
     response = enqueue(gateway, "/async-function/echo/some/path?x=1", b"payload")
@@ -219,7 +219,7 @@ def test_an_idempotency_key_runs_the_call_once(
     assert [request.body for request in upstream.received] == [b"a", b"b"]
 
 
-def test_a_worker_killed_mid_call_leaves_it_to_be_delivered_again(
+def test_a_consumer_killed_mid_call_leaves_it_to_be_delivered_again(
     gateway: GatewayThread, upstream: ScriptedUpstream, nats_server: BackgroundProcess
 ) -> None:
     entered = threading.Event()
@@ -278,7 +278,7 @@ def test_status_of_an_unknown_call_is_404(gateway: GatewayThread) -> None:
         assert client.get("/system/async/bad%20id", auth=AUTH).status_code == 400
 
 
-def test_worker_metrics(
+def test_consumer_metrics(
     gateway: GatewayThread, consumer: ConsumerThread, upstream: ScriptedUpstream
 ) -> None:
     call_id = enqueue(gateway, "/async-function/echo").headers["X-Call-Id"]

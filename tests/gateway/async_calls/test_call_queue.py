@@ -20,7 +20,7 @@ def call(call_id: str, function: str) -> QueuedCall:
     return QueuedCall(call_id, function, "POST", "/", (), b"body", started_at=1.0)
 
 
-def test_calls_no_worker_took_are_counted_per_function(nats_server: BackgroundProcess) -> None:
+def test_calls_no_consumer_took_are_counted_per_function(nats_server: BackgroundProcess) -> None:
     async def scenario() -> dict[str, int]:
         async with connected_broker(async_config(nats_server.port)) as broker:
             assert await broker.queue.queued_by_function() == {}

@@ -111,7 +111,7 @@ def worker_health_becomes(nats_port: int, provider: StaticProvider, status: int)
         assert httpx.get(consumer.metrics_url).status_code == 200
 
 
-def test_the_worker_is_unhealthy_without_a_broker(
+def test_the_consumer_is_unhealthy_without_a_broker(
     nats_server: BackgroundProcess, provider: StaticProvider
 ) -> None:
     worker_health_becomes(free_port(), provider, 503)

@@ -10,7 +10,7 @@ from tests.gateway.harness import BackgroundProcess
 from tests.support import wait_for
 
 
-def test_running_workers_are_counted_until_they_stop(nats_server: BackgroundProcess) -> None:
+def test_running_consumers_are_counted_until_they_stop(nats_server: BackgroundProcess) -> None:
     async def scenario() -> list[int]:
         async with connected_broker(async_config(nats_server.port)) as broker:
             seen = [await broker.presence.running()]
@@ -24,7 +24,7 @@ def test_running_workers_are_counted_until_they_stop(nats_server: BackgroundProc
     assert asyncio.run(scenario()) == [0, 2, 1]
 
 
-def test_a_queue_worker_is_counted_while_it_runs(nats_server: BackgroundProcess) -> None:
+def test_a_queue_consumer_is_counted_while_it_runs(nats_server: BackgroundProcess) -> None:
     def running_consumers() -> int:
         async def count() -> int:
             async with connected_broker(async_config(nats_server.port)) as broker:
