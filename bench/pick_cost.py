@@ -21,7 +21,7 @@ import time
 from pathlib import Path
 
 from gateway.proxy.replicas import ReplicaResolver
-from gateway.shared_memory import SharedTable
+from gateway.shared import SharedTable
 
 ADDRESSES = ("10.0.0.1", "10.0.0.2", "10.0.0.3")
 

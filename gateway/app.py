@@ -69,10 +69,8 @@ from gateway.scaling.cold_start import (
     tcp_probe,
 )
 from gateway.scaling.load import LoadCounter, LoadView
-from gateway.scaling.locks import FileLock
 from gateway.scaling.scaler import Scaler
-from gateway.shared import SharedDir
-from gateway.shared_memory import SharedTable
+from gateway.shared import FileLock, SharedDir, SharedTable
 
 log = logging.getLogger("gateway")
 
@@ -121,17 +119,17 @@ def is_platform_call(method: str, path: str) -> bool:
 
 
 def _queued_calls(
-    broker: Broker, provider: FunctionProvider, worker_concurrency: int
+    broker: Broker, provider: FunctionProvider, consumer_concurrency: int
 ) -> Callable[[], Awaitable[dict[str, int]]]:
     """What the autoscaler reads of the async queue: per deployed function, its queued
-    calls up to what the running queue workers take of them at once (`queued_load`)."""
+    calls up to what the running queue consumers take of them at once (`queued_load`)."""
 
     async def queued() -> dict[str, int]:
-        counts = await broker.queued_by_function()
+        counts = await broker.queue.queued_by_function()
         if not counts:
             return {}
-        workers = await broker.live_workers()
-        return queued_load(counts, provider.functions(), worker_concurrency, workers)
+        consumers = await broker.presence.running()
+        return queued_load(counts, provider.functions(), consumer_concurrency, consumers)
 
     return queued
 
@@ -199,7 +197,7 @@ def create_app(
             report_leader=metrics.autoscaler_leader,
             canary=canary,
             queued=(
-                _queued_calls(broker, provider, config.async_calls.worker_concurrency)
+                _queued_calls(broker, provider, config.async_calls.consumer_concurrency)
                 if broker is not None
                 else None
             ),

@@ -75,7 +75,7 @@ class AsyncConfig:
     nats_url: str = ""
     # Request bodies over this are refused at enqueue (413).
     max_body: int = 1024 * 1024
-    # How this gateway is reached from the queue worker; default callbacks may go to its
+    # How this gateway is reached from the queue consumer; default callbacks may go to its
     # functions (`<gateway_url>/function/`).
     gateway_url: str = "http://gateway:8080"
     # URL prefixes a callback may start with; empty: `<gateway_url>/function/` only.
@@ -87,15 +87,15 @@ class AsyncConfig:
     # JetStream's de-duplication window for `X-Idempotency-Key`; later repeats are caught
     # by the status record (docs/async.md).
     idempotency_window: float = 600.0
-    # Without a heartbeat from a worker for this long, a call is delivered again.
+    # Without a heartbeat from a queue consumer for this long, a call is delivered again.
     ack_wait: float = 30.0
-    # Calls one queue-worker process runs at a time (over all functions).
-    worker_concurrency: int = 16
+    # Calls one queue consumer runs at a time (over all functions).
+    consumer_concurrency: int = 16
     # A result body up to this size is kept in the call's status.
     result_body_limit: int = 16 * 1024
     publish_timeout: float = 5.0
-    # The queue worker's own port for /metrics and /healthz (503 without a broker).
-    worker_port: int = 8081
+    # The queue consumer's own port for /metrics and /healthz (503 without a broker).
+    consumer_port: int = 8081
 
     @property
     def enabled(self) -> bool:
@@ -416,8 +416,8 @@ _ASYNC_SETTINGS: tuple[Setting, ...] = (
     ("GATEWAY_ASYNC_DLQ_RETENTION", "dead_letter_retention", _parse_seconds),
     ("GATEWAY_ASYNC_IDEMPOTENCY_WINDOW", "idempotency_window", _parse_seconds),
     ("GATEWAY_ASYNC_ACK_WAIT", "ack_wait", _parse_seconds),
-    ("GATEWAY_ASYNC_CONCURRENCY", "worker_concurrency", _parse_count),
+    ("GATEWAY_ASYNC_CONCURRENCY", "consumer_concurrency", _parse_count),
     ("GATEWAY_ASYNC_RESULT_BODY_LIMIT", "result_body_limit", _parse_size),
     ("GATEWAY_ASYNC_PUBLISH_TIMEOUT", "publish_timeout", _parse_seconds),
-    ("GATEWAY_ASYNC_WORKER_PORT", "worker_port", _parse_port),
+    ("GATEWAY_ASYNC_WORKER_PORT", "consumer_port", _parse_port),
 )

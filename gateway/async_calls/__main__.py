@@ -1,4 +1,4 @@
-"""`python -m gateway.async_calls`: the queue worker, a service of its own.
+"""`python -m gateway.async_calls`: the queue consumer, a service of its own.
 
 It reads the gateway's configuration (the same variables: provider, timeouts, and
 `GATEWAY_NATS_URL` and the other `GATEWAY_ASYNC_*`), serves its metrics and health
@@ -15,9 +15,9 @@ import signal
 import sys
 
 from gateway.async_calls.broker import Broker
-from gateway.async_calls.metrics import WorkerMetrics
+from gateway.async_calls.consumer import QueueConsumer
+from gateway.async_calls.metrics import ConsumerMetrics
 from gateway.async_calls.monitoring import MonitoringServer
-from gateway.async_calls.worker import QueueWorker
 from gateway.config import ConfigError, GatewayConfig, load_config
 from gateway.proxy.forwarder import Forwarder, upstream_client
 from gateway.proxy.replicas import ReplicaResolver
@@ -28,10 +28,10 @@ from gateway.workers import build_provider, configure_logging
 log = logging.getLogger("gateway.async.worker")
 
 
-async def run_worker(config: GatewayConfig, stop: asyncio.Event) -> None:
-    """Run the queue worker with the provider `config` names until `stop` is set."""
+async def run_consumer(config: GatewayConfig, stop: asyncio.Event) -> None:
+    """Run the queue consumer with the provider `config` names until `stop` is set."""
     provider = build_provider(config)
-    metrics = WorkerMetrics()
+    metrics = ConsumerMetrics()
     resolver = ReplicaResolver(config.dns_ttl)
     cold_start = ColdStart(
         Scaler(provider, metrics),
@@ -49,7 +49,7 @@ async def run_worker(config: GatewayConfig, stop: asyncio.Event) -> None:
     callbacks = Forwarder(config, resolver, client)
     broker = Broker(config.async_calls, name="faas-queue-worker")
     monitoring = MonitoringServer(
-        config.async_calls.worker_port,
+        config.async_calls.consumer_port,
         metrics.registry,
         lambda: None if broker.ready else broker.problem or "not connected",
     )
@@ -60,7 +60,7 @@ async def run_worker(config: GatewayConfig, stop: asyncio.Event) -> None:
         cold_start.start()
         await broker.start()
         try:
-            worker = QueueWorker(
+            consumer = QueueConsumer(
                 config.async_calls,
                 broker,
                 provider,
@@ -70,7 +70,7 @@ async def run_worker(config: GatewayConfig, stop: asyncio.Event) -> None:
                 waker=cold_start,
                 invoke_credentials=config.basic_auth if config.invoke_auth else None,
             )
-            await worker.run(stop)
+            await consumer.run(stop)
         finally:
             await broker.close()
             await cold_start.close()
@@ -98,7 +98,7 @@ def main() -> int:
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(signum, stop.set)
         log.info("queue worker: %s", config.async_calls.nats_url)
-        await run_worker(config, stop)
+        await run_consumer(config, stop)
 
     asyncio.run(run())
     return 0

@@ -76,14 +76,14 @@ def create_async_api(config: GatewayConfig, broker: Broker | None) -> ASGIApp:
 
     async def status(request: Request, broker: Broker) -> Response:
         call_id = _call_id(request)
-        record = await broker.get_status(call_id)
+        record = await broker.statuses.get(call_id)
         if record is None:
             raise NoRoute(f"no async call {call_id!r} (unknown, or past its retention)")
         return JSONResponse(asdict(record))
 
     async def list_dead(request: Request, broker: Broker) -> Response:
-        page = await broker.dead_letters(_limit(request), _after(request))
-        total = await broker.dead_letter_count()
+        page = await broker.dead_letters.page(_limit(request), _after(request))
+        total = await broker.dead_letters.count()
         calls = [dead_letter_summary(dead.call, body_bytes=dead.body_bytes) for dead in page.calls]
         return JSONResponse({"total": total, "calls": calls, "next": page.next})
 
@@ -98,7 +98,7 @@ def create_async_api(config: GatewayConfig, broker: Broker | None) -> ASGIApp:
 
     async def redrive_all(request: Request, broker: Broker) -> Response:
         # Listed from headers, then one body at a time: never the whole queue in memory.
-        page = await broker.dead_letters(_limit(request, MAX_LIST_LIMIT))
+        page = await broker.dead_letters.page(_limit(request, MAX_LIST_LIMIT))
         deadline = time.monotonic() + REDRIVE_SECONDS
         redriven: list[str] = []
         more = page.next is not None
@@ -107,7 +107,7 @@ def create_async_api(config: GatewayConfig, broker: Broker | None) -> ASGIApp:
                 more = True
                 break
             sequence = dead.call.sequence
-            call = await broker.dead_letter_at(sequence) if sequence is not None else None
+            call = await broker.dead_letters.at(sequence) if sequence is not None else None
             if call is not None:  # else: deleted or redriven meanwhile
                 await redrive(broker, call)
                 redriven.append(call.call_id)
@@ -115,11 +115,11 @@ def create_async_api(config: GatewayConfig, broker: Broker | None) -> ASGIApp:
 
     async def delete_dead(request: Request, broker: Broker) -> Response:
         call = await _dead(request, broker)
-        await broker.remove_dead_letter(call)
+        await broker.dead_letters.remove(call)
         return JSONResponse({"deleted": [call.call_id]})
 
     async def purge(request: Request, broker: Broker) -> Response:
-        count = await broker.purge_dead_letters()
+        count = await broker.dead_letters.purge()
         return JSONResponse({"purged": count})
 
     router = Router(
@@ -140,13 +140,13 @@ async def redrive(broker: Broker, call: QueuedCall) -> None:
     """Queue a dead-lettered call again, its attempts starting over, then drop this copy
     (by its sequence: should the call fail again at once, its new copy stays)."""
     requeued = call.requeued()
-    await broker.put_status(
+    await broker.statuses.put(
         CallStatus(
             callId=call.call_id, function=call.function, state="queued", queuedAt=call.started_at
         )
     )
-    await broker.enqueue(requeued, dedupe_id=f"redrive:{call.call_id}:{time.time_ns()}")
-    await broker.remove_dead_letter(call)
+    await broker.queue.enqueue(requeued, dedupe_id=f"redrive:{call.call_id}:{time.time_ns()}")
+    await broker.dead_letters.remove(call)
 
 
 def _call_id(request: Request) -> str:
@@ -158,7 +158,7 @@ def _call_id(request: Request) -> str:
 
 async def _dead(request: Request, broker: Broker) -> QueuedCall:
     call_id = _call_id(request)
-    call = await broker.dead_letter_by_id(call_id)
+    call = await broker.dead_letters.by_id(call_id)
     if call is None:
         raise NoRoute(f"no dead-lettered call {call_id!r}")
     return call

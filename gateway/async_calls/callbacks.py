@@ -1,6 +1,6 @@
 """Which callback URLs an async call may name (`X-Callback-Url`).
 
-The queue worker POSTs each result to its call's callback URL from inside the cluster,
+The queue consumer POSTs each result to its call's callback URL from inside the cluster,
 so an unchecked URL would let any caller make requests into the cluster (SSRF). A URL
 is allowed when it starts with one of the configured prefixes (by default the
 gateway's own `/function/` path) compared part by part: scheme, host and port exactly,

@@ -133,15 +133,15 @@ class AsyncEnqueue:
             callback_url=callback_url,
             client_address=client[0] if client else None,
         )
-        broker.check_size(call, dedupe_id=call_id)
-        # The record first: a worker may finish the call before a later write would land.
-        created = await broker.create_status(
+        broker.queue.check_size(call, dedupe_id=call_id)
+        # The record first: a consumer may finish the call before a later write would land.
+        created = await broker.statuses.create(
             CallStatus(callId=call_id, function=function.name, state="queued")
         )
         if not created:
             if idempotency_key is None:  # a uuid4 clash: never in practice
                 raise BadRequest(f"call id {call_id} is in use")
-            existing = await broker.get_status(call_id)
+            existing = await broker.statuses.get(call_id)
             if existing is not None and (
                 time.time() - existing.queuedAt >= self._config.idempotency_window
             ):
@@ -149,11 +149,11 @@ class AsyncEnqueue:
                 # now would run it again under the same id.
                 return call_id
         try:
-            await broker.enqueue(call, dedupe_id=call_id)
+            await broker.queue.enqueue(call, dedupe_id=call_id)
         except GatewayError:
             if created:  # not queued: no record saying it is
                 with contextlib.suppress(GatewayError):
-                    await broker.delete_status(call_id)
+                    await broker.statuses.delete(call_id)
             raise
         return call_id
 

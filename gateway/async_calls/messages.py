@@ -1,7 +1,7 @@
 """A queued call as a JetStream message, and the status record kept for it by id.
 
 A call's request travels as the message: the body is the payload, everything else is in
-NATS headers (`Faas-*`), so the worker can rebuild the request byte for byte and a
+NATS headers (`Faas-*`), so the consumer can rebuild the request byte for byte and a
 dead-lettered copy carries the same request plus why it failed.
 """
 

@@ -1,4 +1,4 @@
-"""The queue worker's Prometheus metrics (served on its own port, `GATEWAY_ASYNC_WORKER_PORT`).
+"""The queue consumer's Prometheus metrics (served on its own port, `GATEWAY_ASYNC_WORKER_PORT`).
 
 Names follow the gateway's (`gateway_*`, `function_name` labels) so one dashboard can put
 sync and async traffic side by side; docs/async.md lists them.
@@ -11,8 +11,8 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 LATENCY_BUCKETS = (0.01, 0.05, 0.1, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0, 900.0, 3600.0)
 
 
-class WorkerMetrics:
-    """The series one queue-worker process exports, in a registry of its own."""
+class ConsumerMetrics:
+    """The series one queue consumer exports, in a registry of its own."""
 
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
@@ -55,7 +55,7 @@ class WorkerMetrics:
         )
 
     def scale_event(self, function_name: str, direction: str, replicas: int) -> None:
-        """The gateway counts scaling; a worker that wakes a function only logs it."""
+        """The gateway counts scaling; a consumer that wakes a function only logs it."""
 
     def cold_start(self, function_name: str, seconds: float) -> None:
         """Cold starts are the gateway's series too."""

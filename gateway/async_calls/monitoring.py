@@ -1,7 +1,7 @@
-"""The queue worker's own HTTP port (`GATEWAY_ASYNC_WORKER_PORT`): `/metrics` and `/healthz`.
+"""The queue consumer's own HTTP port (`GATEWAY_ASYNC_WORKER_PORT`): `/metrics` and `/healthz`.
 
-`/healthz` answers 503 while the worker has no usable broker connection, so Swarm's
-healthcheck restarts a worker that stays cut off from NATS instead of leaving it
+`/healthz` answers 503 while the consumer has no usable broker connection, so Swarm's
+healthcheck restarts a consumer that stays cut off from NATS instead of leaving it
 running with nothing to do (the process reconnects by itself too; this is the backstop).
 """
 

@@ -1,10 +1,10 @@
 """What a function's async backlog is worth to the autoscaler, in calls in flight.
 
-Every call in the calls stream is one the queue workers have still to finish, but a
-worker runs only so many of a function's calls at once: `com.faas.async.max_inflight`, and
+Every call in the calls stream is one the queue consumers have still to finish, but a
+consumer runs only so many of a function's calls at once: `com.faas.async.max_inflight`, and
 never more than its own concurrency (`GATEWAY_ASYNC_CONCURRENCY`). A backlog beyond what
-the running workers take at once needs time or more workers, not more replicas, so it
-counts only up to that: a thousand queued calls scale a function as far as the workers
+the running consumers take at once needs time or more consumers, not more replicas, so it
+counts only up to that: a thousand queued calls scale a function as far as the consumers
 keep it busy, not to its `max`.
 """
 
@@ -18,36 +18,36 @@ from gateway.providers.base import Function
 
 
 def max_inflight(function: Function) -> int | None:
-    """The function's `com.faas.async.max_inflight` (per worker), or None: no limit."""
+    """The function's `com.faas.async.max_inflight` (per consumer), or None: no limit."""
     raw = function.labels.get(MAX_INFLIGHT_LABEL)
     return parse_inflight(raw) if raw else None
 
 
-def runnable_at_once(function: Function, worker_concurrency: int) -> int:
-    """How many of this function's async calls one queue worker runs at the same time."""
+def runnable_at_once(function: Function, consumer_concurrency: int) -> int:
+    """How many of this function's async calls one queue consumer runs at the same time."""
     limit = max_inflight(function)
-    return min(limit, worker_concurrency) if limit is not None else worker_concurrency
+    return min(limit, consumer_concurrency) if limit is not None else consumer_concurrency
 
 
 def queued_load(
     queued: Mapping[str, int],
     functions: Iterable[Function],
-    worker_concurrency: int,
-    workers: int,
+    consumer_concurrency: int,
+    consumers: int,
 ) -> dict[str, int]:
-    """Per function name, its queued calls (`Broker.queued_by_function`, keyed by subject
-    token) counted up to `runnable_at_once` for each of the `workers` running; functions
-    with none are left out. No worker running: nothing counts (nothing would run).
+    """Per function name, its queued calls (`CallQueue.queued_by_function`, keyed by subject
+    token) counted up to `runnable_at_once` for each of the `consumers` running; functions
+    with none are left out. No consumer running: nothing counts (nothing would run).
 
-    The workers' concurrency is shared by every function: when the backlogs together ask
-    for more than the workers run at once, each gets its share of what they do run."""
+    The consumers' concurrency is shared by every function: when the backlogs together ask
+    for more than the consumers run at once, each gets its share of what they do run."""
     load: dict[str, int] = {}
     for function in functions:
         count = queued.get(subject_token(function.name), 0)
-        bound = runnable_at_once(function, worker_concurrency) * workers
+        bound = runnable_at_once(function, consumer_concurrency) * consumers
         if count > 0 and bound > 0:
             load[function.name] = min(count, bound)
-    total, capacity = sum(load.values()), worker_concurrency * workers
+    total, capacity = sum(load.values()), consumer_concurrency * consumers
     if total > capacity:
         load = {name: max(1, count * capacity // total) for name, count in load.items()}
     return load

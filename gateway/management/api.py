@@ -66,7 +66,7 @@ from gateway.management.openapi import (
     VersionStatus,
     openapi_document,
 )
-from gateway.management.secrets import secret_routes
+from gateway.management.secret_routes import secret_routes
 from gateway.management.stats import StatsHistory, parse_stats_query, stats_subjects
 from gateway.metrics import GatewayMetrics
 from gateway.namespaces import Namespaces

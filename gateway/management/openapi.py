@@ -26,7 +26,7 @@ from gateway.deployments import (
     ScaleRequest,
 )
 from gateway.management.logs import MAX_TAIL
-from gateway.secrets import Secret, SecretDescription
+from gateway.secret_requests import Secret, SecretDescription
 
 DEFAULT_WINDOW = 300
 MAX_WINDOW = 900

@@ -24,7 +24,7 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-from gateway.shared_memory import SharedTable
+from gateway.shared import SharedTable
 
 log = logging.getLogger("gateway.proxy")
 

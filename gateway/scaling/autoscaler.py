@@ -29,9 +29,9 @@ from gateway.providers.base import Function, FunctionView, LeaderLease
 from gateway.scaling.canary import CanaryController
 from gateway.scaling.cold_start import ColdStart
 from gateway.scaling.load import LoadView
-from gateway.scaling.locks import FileLock
 from gateway.scaling.policy import Load, ReplicaPlanner, ScalingPolicy, alert_replicas
 from gateway.scaling.scaler import Scaler
+from gateway.shared import FileLock
 
 log = logging.getLogger("gateway.scaling")
 

@@ -11,7 +11,7 @@ to hold new calls here instead of sending them to a replica that is going away. 
 after a park first lets the parked replicas leave DNS, so the held calls go to the new one.
 
 With several worker processes (`SharedParking`), the worker that parks a function
-publishes its name in a file every worker re-reads every `PARKED_POLL_SECONDS`, and
+publishes its name in a `SharedTable` every worker re-reads every `PARKED_POLL_SECONDS`, and
 mirrors as a park of its own (the autoscaler waits `SharedParking.publish_wait` before it
 scales to 0); and a wake-up is made by whichever worker takes the function's wake lock
 first, the others only wait for a ready replica, so replicas change (and the cold start
@@ -35,7 +35,6 @@ import asyncio
 import contextlib
 import dataclasses
 import logging
-import os
 import time
 from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -44,9 +43,8 @@ from pathlib import Path
 from gateway.errors import FunctionNotFound, GatewayError, NoReplicas
 from gateway.providers.base import Function, FunctionView, ReplicaTask
 from gateway.proxy.replicas import ReplicaResolver
-from gateway.scaling.locks import FileLock
 from gateway.scaling.scaler import Scaler
-from gateway.shared_memory import SharedTable
+from gateway.shared import FileLock, SharedTable
 
 log = logging.getLogger("gateway.scaling")
 
@@ -78,6 +76,9 @@ TASK_PROBE_TIMEOUT = 0.5
 TASK_CONNECT_TIMEOUT = 0.1
 # How often each worker re-reads the functions other workers are parking.
 PARKED_POLL_SECONDS = 0.1
+# How long a published park stays in the shared table: a park lasts one scale call, and
+# one left there by a worker that died while parking ends by itself.
+PARKED_ENTRY_SECONDS = 300.0
 
 
 @dataclass(frozen=True)
@@ -221,9 +222,9 @@ class ColdStart:
         self._failures: dict[str, tuple[str, float]] = {}
         self._shared_failures = failures
         self.shared = shared
-        self._published: set[str] = set()  # parks of this worker, in the shared file
+        self._published: set[str] = set()  # parks of this worker, in the shared table
         self._mirrored: dict[str, _Park] = {}  # other workers' parks, as seen in it
-        self._parked_seen: tuple[int, int] | None = None
+        self._parked = SharedTable(shared.parked, recheck=0.0) if shared is not None else None
         self._watcher: asyncio.Task[None] | None = None
 
     def must_hold(self, name: str) -> bool:
@@ -270,18 +271,14 @@ class ColdStart:
             self._watcher = asyncio.create_task(self._watch_parked(), name="parked-functions")
 
     def _publish(self, add: str | None = None, remove: str | None = None) -> None:
-        if self.shared is None:
+        if self._parked is None:
             return
         if add is not None:
             self._published.add(add)
+            self._parked.put(add, "", PARKED_ENTRY_SECONDS)
         if remove is not None:
             self._published.discard(remove)
-        # Written whole and renamed into place: readers never see half a file. A worker
-        # that parks at most one function at a time owns the file alone (the autoscaler's
-        # single worker); others only read it.
-        temporary = self.shared.parked.with_name(f".parked-{os.getpid()}")
-        temporary.write_text("".join(f"{name}\n" for name in sorted(self._published)))
-        temporary.replace(self.shared.parked)
+            self._parked.remove(remove)
 
     async def _watch_parked(self) -> None:
         while True:
@@ -293,18 +290,8 @@ class ColdStart:
 
     def _follow_parked(self) -> None:
         """Mirror the parks another worker published (and end those it ended)."""
-        assert self.shared is not None
-        try:
-            stat = self.shared.parked.stat()
-        except FileNotFoundError:
-            names: set[str] = set()
-        else:
-            seen = (stat.st_mtime_ns, stat.st_ino)
-            if seen == self._parked_seen:
-                return
-            self._parked_seen = seen
-            names = set(self.shared.parked.read_text().split())
-        names -= self._published
+        assert self._parked is not None
+        names = self._parked.entries().keys() - self._published
         for name in names - self._mirrored.keys():
             if name not in self._parks:
                 self._parks[name] = self._mirrored[name] = _Park()

@@ -13,7 +13,7 @@ from typing import Any
 import httpx
 import pytest
 
-from gateway.async_calls.worker import PENDING_REFRESH_SECONDS as REFRESH
+from gateway.async_calls.consumer import PENDING_REFRESH_SECONDS as REFRESH
 from tests import support
 from tests.e2e.conftest import Platform, ServiceFactory, docker, wait_for
 from tests.e2e.test_management import credentials

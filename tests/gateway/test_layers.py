@@ -22,10 +22,8 @@ RULES: list[tuple[str, tuple[str, ...]]] = [
     # The supervisor and its workers: builds apps, never reaches into the layers' parts.
     ("gateway.workers", ("docker", "gateway.proxy", "gateway.routing", "gateway.management",
                          "gateway.scaling")),
-    # The workers' shared folder: a leaf.
+    # What the workers share (folder, tables, locks): a leaf every layer may import.
     ("gateway.shared", ("gateway.",)),
-    # What one worker learns, every worker reads: a leaf the proxy and scaling import.
-    ("gateway.shared_memory", ("gateway.",)),
     ("gateway.management", ("docker", "gateway.proxy", "gateway.routing")),
     # The web console: static files behind the management API's auth.
     ("gateway.console", ("docker", "gateway.proxy", "gateway.routing", "gateway.providers",
@@ -40,7 +38,7 @@ RULES: list[tuple[str, tuple[str, ...]]] = [
                              "gateway.routing", "gateway.providers", "gateway.management",
                              "gateway.scaling", "gateway.metrics", "gateway.config")),
     # The secrets' request bodies: a leaf like the deployments they build on.
-    ("gateway.secrets", ("docker", "starlette", "aiohttp", "gateway.proxy",
+    ("gateway.secret_requests", ("docker", "starlette", "aiohttp", "gateway.proxy",
                          "gateway.routing", "gateway.providers", "gateway.management",
                          "gateway.scaling", "gateway.metrics", "gateway.config")),
     # Versions and the weighted choice (docs/versions.md): read on the hot path and by the

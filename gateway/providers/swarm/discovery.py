@@ -26,7 +26,7 @@ is the only writer of the registry after `start()`.
 
 `SwarmProvider` is the discovery; its management writes are delegated to
 `SwarmManagement` (`gateway.providers.swarm.management`), its secrets to `SwarmSecrets`
-(`gateway.providers.swarm.secrets`).
+(`gateway.providers.swarm.secret_store`).
 """
 
 from __future__ import annotations
@@ -55,7 +55,7 @@ from gateway.providers.base import (
 )
 from gateway.providers.swarm.lease import SwarmLease
 from gateway.providers.swarm.management import SwarmManagement
-from gateway.providers.swarm.secrets import SwarmSecrets
+from gateway.providers.swarm.secret_store import SwarmSecrets
 from gateway.providers.swarm.services import (
     ENGINE_ERRORS,
     PORT_LABEL,
@@ -200,7 +200,7 @@ class SwarmProvider:
         """See `FunctionProvider.logs`: the service's logs (json-file or journald driver)."""
         return await self._management.logs(name, since, tail)
 
-    # Secrets: `SwarmSecrets` (gateway.providers.swarm.secrets).
+    # Secrets: `SwarmSecrets` (gateway.providers.swarm.secret_store).
 
     async def secret_names(self) -> Sequence[str]:
         """See `SecretStore.secret_names`: the Docker secrets labelled as the API's."""

@@ -6,7 +6,7 @@ asks discovery to re-read the service, so the registry follows at once without w
 for the engine's event. Services created here are always attached to the functions
 network with `dnsrr` endpoints, labelled `com.faas.managed=true`, roll with `start-first`
 updates, and get nothing beyond the `FunctionDeployment` fields: no mounts but an optional
-`/tmp` tmpfs and the secrets the API owns (`gateway.providers.swarm.secrets`), no
+`/tmp` tmpfs and the secrets the API owns (`gateway.providers.swarm.secret_store`), no
 capabilities, no published ports, never the Docker socket.
 """
 
@@ -27,7 +27,7 @@ from gateway.providers.base import LogLine, ReplicaTask
 from gateway.providers.swarm.engine import engine_call
 from gateway.providers.swarm.logs import parse_engine_logs
 from gateway.providers.swarm.rewrite import update_as_read
-from gateway.providers.swarm.secrets import secret_references
+from gateway.providers.swarm.secret_store import secret_references
 from gateway.providers.swarm.services import PROCESS_ENV, mapping, replica_task
 from gateway.providers.traffic import (
     KEPT_ON_UPDATE,

@@ -1,4 +1,4 @@
-"""Fixtures: a fresh nats-server per test, a scripted upstream, a gateway and a worker."""
+"""Fixtures: a fresh nats-server per test, a scripted upstream, a gateway and a consumer."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ import pytest
 from gateway.config import BasicAuthCredentials
 from gateway.providers.static import StaticProvider
 from tests.gateway.async_calls.harness import (
+    ConsumerThread,
     ScriptedUpstream,
-    WorkerThread,
     async_config,
     function,
     start_nats,
@@ -75,7 +75,7 @@ def broker_answers(gateway: GatewayThread) -> bool:
 
 
 @pytest.fixture
-def worker(gateway: GatewayThread, provider: StaticProvider) -> Iterator[WorkerThread]:
-    """A queue worker in this process, over the gateway's functions."""
-    with WorkerThread(gateway.config, provider.functions()) as running:
+def consumer(gateway: GatewayThread, provider: StaticProvider) -> Iterator[ConsumerThread]:
+    """A queue consumer in this process, over the gateway's functions."""
+    with ConsumerThread(gateway.config, provider.functions()) as running:
         yield running

@@ -1,6 +1,6 @@
 """Real parts for async-call tests: a nats-server with JetStream on a free port, a scripted
 HTTP upstream that records what it gets (it is also the callback receiver), and the
-queue worker in a background thread or as its own process."""
+queue consumer in a background thread or as its own process."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from gateway.async_calls.__main__ import run_worker
+from gateway.async_calls.__main__ import run_consumer
 from gateway.async_calls.broker import Broker
 from gateway.config import AsyncConfig, GatewayConfig
 from gateway.providers.base import Function
@@ -135,20 +135,20 @@ def queued_calls(config: AsyncConfig) -> int:
 
     async def count() -> int:
         async with connected_broker(config) as broker:
-            return sum((await broker.pending()).values())
+            return sum((await broker.queue.pending()).values())
 
     return asyncio.run(count())
 
 
-class WorkerThread:
-    """The queue worker (`run_worker`) on its own event loop in a background thread."""
+class ConsumerThread:
+    """The queue consumer (`run_consumer`) on its own event loop in a background thread."""
 
     def __init__(self, config: GatewayConfig, functions: Sequence[Function]) -> None:
         self.config = dataclasses.replace(
             config,
             provider="static",
             static_functions=tuple(functions),
-            async_calls=dataclasses.replace(config.async_calls, worker_port=free_port()),
+            async_calls=dataclasses.replace(config.async_calls, consumer_port=free_port()),
         )
         self._loop = asyncio.new_event_loop()
         self._stop: asyncio.Event | None = None
@@ -159,11 +159,11 @@ class WorkerThread:
         async def main() -> None:
             self._stop = asyncio.Event()
             self._started.set()
-            await run_worker(self.config, self._stop)
+            await run_consumer(self.config, self._stop)
 
         self._loop.run_until_complete(main())
 
-    def __enter__(self) -> WorkerThread:
+    def __enter__(self) -> ConsumerThread:
         self._thread.start()
         self._started.wait(10)
         return self
@@ -180,8 +180,8 @@ class WorkerThread:
 
     @property
     def metrics_url(self) -> str:
-        """Where this worker serves /metrics."""
-        return f"http://127.0.0.1:{self.config.async_calls.worker_port}/metrics"
+        """Where this consumer serves /metrics."""
+        return f"http://127.0.0.1:{self.config.async_calls.consumer_port}/metrics"
 
 
 def worker_process(

@@ -1,4 +1,4 @@
-"""Async calls end to end on loopback: gateway, a real nats-server, the queue worker and a
+"""Async calls end to end on loopback: gateway, a real nats-server, the queue consumer and a
 scripted upstream (docs/async.md)."""
 
 from __future__ import annotations
@@ -15,10 +15,10 @@ from faas_cli.__main__ import main as cli
 from gateway.providers.static import StaticProvider
 from tests.gateway.async_calls.conftest import CREDENTIALS
 from tests.gateway.async_calls.harness import (
+    ConsumerThread,
     Received,
     Reply,
     ScriptedUpstream,
-    WorkerThread,
     async_config,
     function,
     start_nats,
@@ -56,7 +56,7 @@ def enqueue(
         return client.post(path, content=body, headers=headers)
 
 
-def test_202_once_stored_then_queued_until_a_worker_runs_it(
+def test_202_once_stored_then_queued_until_a_consumer_runs_it(
     gateway: GatewayThread, upstream: ScriptedUpstream, provider: StaticProvider
 ) -> None:
     response = enqueue(gateway, "/async-function/echo/some/path?x=1", b"payload")
@@ -64,7 +64,7 @@ def test_202_once_stored_then_queued_until_a_worker_runs_it(
     call_id = response.headers["X-Call-Id"]
     assert status_of(gateway, call_id)["state"] == "queued"
     assert upstream.received == []
-    with WorkerThread(gateway.config, provider.functions()):
+    with ConsumerThread(gateway.config, provider.functions()):
         record = wait_for_state(gateway, call_id, "succeeded")
     assert record["status"] == 200
     assert record["body"] == "payload"
@@ -76,7 +76,7 @@ def test_202_once_stored_then_queued_until_a_worker_runs_it(
 
 
 def test_put_and_the_namespace_suffix_faas_cli_sends(
-    gateway: GatewayThread, worker: WorkerThread, upstream: ScriptedUpstream
+    gateway: GatewayThread, consumer: ConsumerThread, upstream: ScriptedUpstream
 ) -> None:
     with gateway.client() as client:
         response = client.put("/async-function/echo.openfaas-fn", content=b"x")
@@ -119,7 +119,7 @@ def test_broker_stopped_after_start_is_503(
 
 
 def test_callback_gets_the_result_with_openfaas_headers(
-    gateway: GatewayThread, worker: WorkerThread, upstream: ScriptedUpstream
+    gateway: GatewayThread, consumer: ConsumerThread, upstream: ScriptedUpstream
 ) -> None:
     response = enqueue(
         gateway,
@@ -148,7 +148,7 @@ def fail_times(failures: int, status: int = 503) -> object:
 
 
 def test_retried_until_it_succeeds(
-    gateway: GatewayThread, worker: WorkerThread, upstream: ScriptedUpstream
+    gateway: GatewayThread, consumer: ConsumerThread, upstream: ScriptedUpstream
 ) -> None:
     upstream.script = fail_times(2)  # type: ignore[assignment]
     call_id = enqueue(gateway, "/async-function/echo").headers["X-Call-Id"]
@@ -158,7 +158,7 @@ def test_retried_until_it_succeeds(
 
 
 def test_not_retried_on_a_code_outside_the_list(
-    gateway: GatewayThread, worker: WorkerThread, upstream: ScriptedUpstream
+    gateway: GatewayThread, consumer: ConsumerThread, upstream: ScriptedUpstream
 ) -> None:
     upstream.script = fail_times(5, status=400)  # type: ignore[assignment]
     call_id = enqueue(gateway, "/async-function/echo").headers["X-Call-Id"]
@@ -167,7 +167,7 @@ def test_not_retried_on_a_code_outside_the_list(
 
 
 def test_dead_lettered_after_the_last_attempt_then_redriven(
-    gateway: GatewayThread, worker: WorkerThread, upstream: ScriptedUpstream
+    gateway: GatewayThread, consumer: ConsumerThread, upstream: ScriptedUpstream
 ) -> None:
     upstream.script = fail_times(1000)  # type: ignore[assignment]
     call_id = enqueue(gateway, "/async-function/flaky", b"again").headers["X-Call-Id"]
@@ -193,7 +193,7 @@ def test_dead_lettered_after_the_last_attempt_then_redriven(
 
 
 def test_purge_empties_the_dead_letter_queue(
-    gateway: GatewayThread, worker: WorkerThread, upstream: ScriptedUpstream
+    gateway: GatewayThread, consumer: ConsumerThread, upstream: ScriptedUpstream
 ) -> None:
     upstream.script = fail_times(1000)  # type: ignore[assignment]
     ids = [enqueue(gateway, "/async-function/flaky").headers["X-Call-Id"] for _ in range(2)]
@@ -205,7 +205,7 @@ def test_purge_empties_the_dead_letter_queue(
 
 
 def test_an_idempotency_key_runs_the_call_once(
-    gateway: GatewayThread, worker: WorkerThread, upstream: ScriptedUpstream
+    gateway: GatewayThread, consumer: ConsumerThread, upstream: ScriptedUpstream
 ) -> None:
     key = {"X-Idempotency-Key": "order-42"}
     first = enqueue(gateway, "/async-function/echo", b"a", **key)
@@ -219,7 +219,7 @@ def test_an_idempotency_key_runs_the_call_once(
     assert [request.body for request in upstream.received] == [b"a", b"b"]
 
 
-def test_a_worker_killed_mid_call_leaves_it_to_be_delivered_again(
+def test_a_consumer_killed_mid_call_leaves_it_to_be_delivered_again(
     gateway: GatewayThread, upstream: ScriptedUpstream, nats_server: BackgroundProcess
 ) -> None:
     entered = threading.Event()
@@ -236,7 +236,7 @@ def test_a_worker_killed_mid_call_leaves_it_to_be_delivered_again(
     first = worker_process(nats_server.port, functions)
     assert first.stderr is not None
     try:
-        assert entered.wait(30), "the first worker never called the function"
+        assert entered.wait(30), "the first consumer never called the function"
         assert status_of(gateway, call_id)["state"] == "running"
         first.kill()
         first.wait(10)
@@ -263,7 +263,7 @@ def test_calls_survive_a_broker_restart(
     with GatewayThread(provider, async_calls=config, basic_auth=CREDENTIALS) as gateway:
         call_id = enqueue(gateway, "/async-function/echo", b"kept").headers["X-Call-Id"]
         nats.stop()
-        with start_nats(store, port), WorkerThread(gateway.config, provider.functions()):
+        with start_nats(store, port), ConsumerThread(gateway.config, provider.functions()):
             wait_for(
                 lambda: enqueue(gateway, "/async-function/echo").status_code == 202,
                 "the gateway to reconnect",
@@ -278,12 +278,12 @@ def test_status_of_an_unknown_call_is_404(gateway: GatewayThread) -> None:
         assert client.get("/system/async/bad%20id", auth=AUTH).status_code == 400
 
 
-def test_worker_metrics(
-    gateway: GatewayThread, worker: WorkerThread, upstream: ScriptedUpstream
+def test_consumer_metrics(
+    gateway: GatewayThread, consumer: ConsumerThread, upstream: ScriptedUpstream
 ) -> None:
     call_id = enqueue(gateway, "/async-function/echo").headers["X-Call-Id"]
     wait_for_state(gateway, call_id, "succeeded")
-    text = httpx.get(worker.metrics_url).text
+    text = httpx.get(consumer.metrics_url).text
     assert 'gateway_async_completed_total{code="200",function_name="echo"} 1.0' in text
     assert "gateway_async_latency_seconds_count" in text
 
@@ -311,7 +311,7 @@ def test_max_inflight_bounds_the_calls_running_at_once(
     config = async_config(nats_server.port)
     with GatewayThread(provider, async_calls=config, basic_auth=CREDENTIALS) as gateway:
         ids = [enqueue(gateway, "/async-function/one").headers["X-Call-Id"] for _ in range(4)]
-        with WorkerThread(gateway.config, provider.functions()):
+        with ConsumerThread(gateway.config, provider.functions()):
             for call_id in ids:
                 wait_for_state(gateway, call_id, "succeeded")
     assert most == 1
@@ -319,7 +319,7 @@ def test_max_inflight_bounds_the_calls_running_at_once(
 
 def test_the_cli_queues_and_reads_the_status(
     gateway: GatewayThread,
-    worker: WorkerThread,
+    consumer: ConsumerThread,
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:

@@ -11,8 +11,8 @@ from gateway.management.auth import parse_basic_authorization
 from gateway.providers.static import StaticProvider
 from tests.gateway.async_calls.conftest import CREDENTIALS
 from tests.gateway.async_calls.harness import (
+    ConsumerThread,
     ScriptedUpstream,
-    WorkerThread,
     async_config,
     function,
 )
@@ -94,7 +94,7 @@ def test_a_callback_through_the_gateway_under_invoke_auth_is_let_in(
         GatewayThread(
             provider, port=port, async_calls=config, basic_auth=CREDENTIALS, invoke_auth=True
         ) as gateway,
-        WorkerThread(gateway.config, provider.functions()),
+        ConsumerThread(gateway.config, provider.functions()),
     ):
         with gateway.client() as client:
             response = client.post(

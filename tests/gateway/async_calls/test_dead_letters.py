@@ -9,11 +9,11 @@ import asyncio
 import pytest
 
 from gateway.async_calls import api as api_module
-from gateway.async_calls import broker as broker_module
+from gateway.async_calls import dead_letters as dead_letters_module
 from gateway.async_calls.messages import QueuedCall
 from tests.gateway.async_calls.harness import (
+    ConsumerThread,
     ScriptedUpstream,
-    WorkerThread,
     async_config,
     connected_broker,
 )
@@ -29,7 +29,7 @@ from tests.support import wait_for
 
 
 def test_a_redriven_call_that_fails_again_is_dead_lettered_again(
-    gateway: GatewayThread, worker: WorkerThread, upstream: ScriptedUpstream
+    gateway: GatewayThread, consumer: ConsumerThread, upstream: ScriptedUpstream
 ) -> None:
     upstream.script = fail_times(1000)  # type: ignore[assignment]
     call_id = enqueue(gateway, "/async-function/flaky", b"again").headers["X-Call-Id"]
@@ -54,18 +54,18 @@ def test_dropping_a_copy_keeps_a_newer_copy_of_the_same_call(
 
     async def scenario() -> None:
         async with connected_broker(async_config(nats_server.port)) as broker:
-            await broker.dead_letter(call.dead("status 503", 3, 503))
-            old = await broker.dead_letter_by_id("call-1")
+            await broker.dead_letters.store(call.dead("status 503", 3, 503))
+            old = await broker.dead_letters.by_id("call-1")
             assert old is not None
             # Redriven, and failed again before the redrive dropped the old copy.
-            await broker.dead_letter(call.dead("status 500", 2, 500))
-            await broker.remove_dead_letter(old)
-            kept = await broker.dead_letter_by_id("call-1")
+            await broker.dead_letters.store(call.dead("status 500", 2, 500))
+            await broker.dead_letters.remove(old)
+            kept = await broker.dead_letters.by_id("call-1")
             assert kept is not None
             assert (kept.attempts, kept.last_status) == (2, 500)
-            assert await broker.dead_letter_count() == 1
-            await broker.remove_dead_letter(kept)
-            assert await broker.dead_letter_by_id("call-1") is None
+            assert await broker.dead_letters.count() == 1
+            await broker.dead_letters.remove(kept)
+            assert await broker.dead_letters.by_id("call-1") is None
 
     asyncio.run(scenario())
 
@@ -78,7 +78,7 @@ def dead_letter(nats_port: int, count: int) -> list[str]:
         async with connected_broker(async_config(nats_port)) as broker:
             for n, call_id in enumerate(ids):
                 call = QueuedCall(call_id, "echo", "POST", "/", (), b"b" * (n + 1), 1.0)
-                await broker.dead_letter(call.dead("status 503", 5, 503))
+                await broker.dead_letters.store(call.dead("status 503", 5, 503))
 
     asyncio.run(store())
     return ids
@@ -105,7 +105,7 @@ def test_the_dead_letter_list_stops_at_its_byte_budget(
     nats_server: BackgroundProcess, gateway: GatewayThread, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     ids = dead_letter(nats_server.port, 3)
-    monkeypatch.setattr(broker_module, "LIST_BYTES", 1)
+    monkeypatch.setattr(dead_letters_module, "LIST_BYTES", 1)
     seen: list[str] = []
     after = 0
     with gateway.client() as client:

@@ -1,4 +1,4 @@
-"""A call runs once unless a worker really died: the heartbeat lasts until the ack, the
+"""A call runs once unless a consumer really died: the heartbeat lasts until the ack, the
 consumer follows `GATEWAY_ASYNC_ACK_WAIT`, and a finished call delivered again is not
 run again, nor is a repeated idempotency key past the window (review of issue 19,
 findings 5, 6 and 8)."""
@@ -8,15 +8,15 @@ from __future__ import annotations
 import asyncio
 import time
 
-from gateway.async_calls.broker import CALLS_STREAM, WORKER_CONSUMER
+from gateway.async_calls.call_queue import CALLS_STREAM, QUEUE_CONSUMER
 from gateway.async_calls.messages import CallStatus, QueuedCall
 from gateway.providers.static import StaticProvider
 from tests.gateway.async_calls.conftest import CREDENTIALS
 from tests.gateway.async_calls.harness import (
+    ConsumerThread,
     Received,
     Reply,
     ScriptedUpstream,
-    WorkerThread,
     async_config,
     connected_broker,
     queued_calls,
@@ -42,7 +42,7 @@ def test_a_slow_callback_does_not_run_the_call_twice(
     )
     with (
         GatewayThread(provider, async_calls=config, basic_auth=CREDENTIALS) as gateway,
-        WorkerThread(gateway.config, provider.functions()),
+        ConsumerThread(gateway.config, provider.functions()),
     ):
         callback = {"X-Callback-Url": f"{upstream.url}/callback/1"}
         response = enqueue(gateway, "/async-function/echo", b"hello", **callback)
@@ -58,12 +58,12 @@ def test_subscribing_brings_the_consumer_to_the_configured_ack_wait(
 ) -> None:
     async def scenario() -> None:
         async with connected_broker(async_config(nats_server.port)) as broker:
-            first = await broker.subscribe(2.0, max_ack_pending=100)
+            first = await broker.queue.subscribe(2.0, max_ack_pending=100)
             await first.unsubscribe()
-            await broker.subscribe(7.0, max_ack_pending=100)
+            await broker.queue.subscribe(7.0, max_ack_pending=100)
             client = broker._client
             assert client is not None
-            info = await client.jetstream().consumer_info(CALLS_STREAM, WORKER_CONSUMER)
+            info = await client.jetstream().consumer_info(CALLS_STREAM, QUEUE_CONSUMER)
             assert info.config.ack_wait == 7.0
 
     asyncio.run(scenario())
@@ -76,17 +76,17 @@ def test_a_finished_call_delivered_again_is_acked_not_run(
     call = QueuedCall("finished-1", "echo", "POST", "/", (), b"once", started_at=time.time())
 
     async def redeliver_a_finished_call() -> None:
-        # As after a worker recorded the outcome and its ack was lost.
+        # As after a consumer recorded the outcome and its ack was lost.
         async with connected_broker(config) as broker:
-            await broker.put_status(CallStatus("finished-1", "echo", "succeeded", attempt=1))
-            await broker.enqueue(call, dedupe_id="finished-1")
+            await broker.statuses.put(CallStatus("finished-1", "echo", "succeeded", attempt=1))
+            await broker.queue.enqueue(call, dedupe_id="finished-1")
 
     asyncio.run(redeliver_a_finished_call())
     with (
         GatewayThread(provider, async_calls=config, basic_auth=CREDENTIALS) as gateway,
-        WorkerThread(gateway.config, provider.functions()),
+        ConsumerThread(gateway.config, provider.functions()),
     ):
-        wait_for(lambda: queued_calls(config) == 0, "the worker to take the call")
+        wait_for(lambda: queued_calls(config) == 0, "the consumer to take the call")
         record = wait_for_state(gateway, "finished-1", "succeeded")
     assert upstream.received == []
     assert record["attempt"] == 1

@@ -7,7 +7,7 @@ from collections import Counter
 from pathlib import Path
 
 from gateway.proxy.replicas import ReplicaResolver, resolve_with_getaddrinfo
-from gateway.shared_memory import SharedTable
+from gateway.shared import SharedTable
 
 
 class FakeDns:

@@ -19,7 +19,7 @@ from gateway.providers.base import Function, ReplicaTask
 from gateway.proxy.replicas import ReplicaResolver
 from gateway.scaling.cold_start import ColdStart, ColdStartFailed, ReplicaFailed
 from gateway.scaling.scaler import Scaler
-from gateway.shared_memory import SharedTable
+from gateway.shared import SharedTable
 from tests.gateway.scaling.test_autoscaler import (
     ZERO_LABELS,
     FakeMetrics,

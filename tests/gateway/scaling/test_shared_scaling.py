@@ -9,8 +9,8 @@ from pathlib import Path
 
 from gateway.proxy.replicas import ReplicaResolver
 from gateway.scaling.cold_start import ColdStart, SharedParking
-from gateway.scaling.locks import FileLock
 from gateway.scaling.scaler import Scaler
+from gateway.shared import FileLock, SharedTable
 from tests.gateway.scaling.test_autoscaler import (
     OWNED_LABELS,
     ZERO_LABELS,
@@ -45,17 +45,6 @@ def worker_cold_start(provider: FakeProvider, folder: Path) -> tuple[ColdStart, 
     return cold_start, metrics
 
 
-def test_file_lock_is_held_by_one_holder_until_released(tmp_path: Path) -> None:
-    first, second = FileLock(tmp_path / "lock"), FileLock(tmp_path / "lock")
-    assert first.try_acquire()
-    assert not second.try_acquire()
-    first.release()
-    assert second.try_acquire()
-    assert second.held
-    assert not first.held
-    second.release()
-
-
 def test_only_the_worker_holding_the_lock_scales(tmp_path: Path) -> None:
     workers = [make(function("f", 1, OWNED_LABELS)) for _ in range(2)]
     for autoscaler, _, metrics, _ in workers:
@@ -85,7 +74,7 @@ def test_a_park_in_one_worker_holds_calls_in_another(tmp_path: Path) -> None:
     other._follow_parked()
     # Ended: calls are still held (and wake the function) until the view shows 0.
     assert other.must_hold("z")
-    assert (tmp_path / "parked").read_text() == ""
+    assert SharedTable(tmp_path / "parked").entries() == {}
 
 
 def test_wakes_in_two_workers_scale_once(tmp_path: Path) -> None:

@@ -1,7 +1,7 @@
-"""The folder the worker processes of one gateway share (`gateway.workers` makes it).
+"""`SharedDir`: the folder the worker processes of one gateway share, and its files.
 
-A leaf: the supervisor makes it, `create_app` hands its files to the metrics, the proxy
-and the scaling parts as plain paths (or as `gateway.shared_memory.SharedTable`s).
+The supervisor makes it (`gateway.workers`); `create_app` hands its files to the metrics,
+the proxy and the scaling parts as paths, `SharedTable`s or `FileLock`s.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ class SharedDir:
 
     @property
     def parked(self) -> Path:
-        """The functions the autoscaler is scaling to zero, one name a line."""
+        """The functions the autoscaler is scaling to zero (`SharedTable`)."""
         return self.path / "parked"
 
     @property

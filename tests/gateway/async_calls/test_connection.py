@@ -1,5 +1,5 @@
 """The broker connection stays usable: messages that fit the server's `max_payload`,
-a reconnect after the server closed the connection, and the worker's `/healthz`
+a reconnect after the server closed the connection, and the consumer's `/healthz`
 (review of issue 19, finding 1)."""
 
 from __future__ import annotations
@@ -14,8 +14,8 @@ import pytest
 from gateway.providers.static import StaticProvider
 from tests.gateway.async_calls.conftest import CREDENTIALS
 from tests.gateway.async_calls.harness import (
+    ConsumerThread,
     ScriptedUpstream,
-    WorkerThread,
     async_config,
     connected_broker,
 )
@@ -58,7 +58,7 @@ def test_the_largest_call_accepted_can_still_be_dead_lettered(
     largest = enqueue(roomy_gateway, "/async-function/flaky", b"y" * int(found.group(1)))
     assert largest.status_code == 202, largest.text
     call_id = largest.headers["X-Call-Id"]
-    with WorkerThread(roomy_gateway.config, provider.functions()):
+    with ConsumerThread(roomy_gateway.config, provider.functions()):
         record = wait_for_state(roomy_gateway, call_id, "failed")
         assert record["deadLettered"] is True
         with roomy_gateway.client() as client:
@@ -96,22 +96,22 @@ def test_the_broker_connects_again_after_the_server_closed_the_connection(
 
 
 def worker_health_becomes(nats_port: int, provider: StaticProvider, status: int) -> None:
-    """Start a worker on `nats_port`; wait until its /healthz answers `status`."""
+    """Start a consumer on `nats_port`; wait until its /healthz answers `status`."""
     config = async_config(nats_port)
     with (
         GatewayThread(provider, async_calls=config) as gateway,
-        WorkerThread(gateway.config, provider.functions()) as worker,
+        ConsumerThread(gateway.config, provider.functions()) as consumer,
     ):
-        url = worker.metrics_url.replace("/metrics", "/healthz")
+        url = consumer.metrics_url.replace("/metrics", "/healthz")
         wait_for(
             lambda: httpx.get(url).status_code == status,
-            f"the worker's /healthz: {status}",
+            f"the consumer's /healthz: {status}",
             ignore=(httpx.HTTPError,),
         )
-        assert httpx.get(worker.metrics_url).status_code == 200
+        assert httpx.get(consumer.metrics_url).status_code == 200
 
 
-def test_the_worker_is_unhealthy_without_a_broker(
+def test_the_consumer_is_unhealthy_without_a_broker(
     nats_server: BackgroundProcess, provider: StaticProvider
 ) -> None:
     worker_health_becomes(free_port(), provider, 503)

@@ -11,7 +11,7 @@ import pytest
 
 from gateway.config import BasicAuthCredentials
 from gateway.providers.static import StaticProvider
-from gateway.secrets import MAX_SECRET_BYTES
+from gateway.secret_requests import MAX_SECRET_BYTES
 from tests.gateway.harness import GatewayThread
 from tests.gateway.providers.memory_provider import MemoryProvider
 

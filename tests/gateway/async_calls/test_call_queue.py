@@ -1,4 +1,5 @@
-"""What the autoscaler reads of the async queue: calls per function, from the broker."""
+"""`CallQueue`: what the autoscaler reads of the async queue (calls per function), and the
+acked calls a restarted nats-server brought back."""
 
 from __future__ import annotations
 
@@ -7,26 +8,26 @@ import asyncio
 import nats
 from nats.js.api import StreamConfig
 
-from gateway.async_calls.broker import Broker, purge_below_ack_floor
+from gateway.async_calls.broker import Broker
+from gateway.async_calls.call_queue import purge_below_ack_floor
 from gateway.async_calls.messages import QueuedCall
-from gateway.config import GatewayConfig
-from tests.gateway.async_calls.harness import WorkerThread, async_config, connected_broker
+from tests.gateway.async_calls.harness import async_config, connected_broker
 from tests.gateway.harness import BackgroundProcess
-from tests.support import free_port, wait_for
+from tests.support import free_port
 
 
 def call(call_id: str, function: str) -> QueuedCall:
     return QueuedCall(call_id, function, "POST", "/", (), b"body", started_at=1.0)
 
 
-def test_calls_no_worker_took_are_counted_per_function(nats_server: BackgroundProcess) -> None:
+def test_calls_no_consumer_took_are_counted_per_function(nats_server: BackgroundProcess) -> None:
     async def scenario() -> dict[str, int]:
         async with connected_broker(async_config(nats_server.port)) as broker:
-            assert await broker.queued_by_function() == {}
+            assert await broker.queue.queued_by_function() == {}
             for n in range(3):
-                await broker.enqueue(call(f"echo-{n}", "echo"), dedupe_id=f"echo-{n}")
-            await broker.enqueue(call("dotted-1", "a.b"), dedupe_id="dotted-1")
-            return await broker.queued_by_function()
+                await broker.queue.enqueue(call(f"echo-{n}", "echo"), dedupe_id=f"echo-{n}")
+            await broker.queue.enqueue(call("dotted-1", "a.b"), dedupe_id="dotted-1")
+            return await broker.queue.queued_by_function()
 
     queued = asyncio.run(scenario())
     assert queued == {"echo": 3, "a_b": 1}
@@ -35,37 +36,9 @@ def test_calls_no_worker_took_are_counted_per_function(nats_server: BackgroundPr
 def test_a_broker_not_connected_reports_no_queued_calls() -> None:
     async def scenario() -> dict[str, int]:
         broker = Broker(async_config(free_port()), name="test")
-        return await broker.queued_by_function()
+        return await broker.queue.queued_by_function()
 
     assert asyncio.run(scenario()) == {}
-
-
-def test_running_workers_are_counted_until_they_stop(nats_server: BackgroundProcess) -> None:
-    async def scenario() -> list[int]:
-        async with connected_broker(async_config(nats_server.port)) as broker:
-            seen = [await broker.live_workers()]
-            for worker in ("w1", "w2", "w1"):  # w1 again: still one worker
-                await broker.announce_worker(worker)
-            seen.append(await broker.live_workers())
-            await broker.withdraw_worker("w1")
-            seen.append(await broker.live_workers())
-            return seen
-
-    assert asyncio.run(scenario()) == [0, 2, 1]
-
-
-def test_a_queue_worker_is_counted_while_it_runs(nats_server: BackgroundProcess) -> None:
-    def live_workers() -> int:
-        async def count() -> int:
-            async with connected_broker(async_config(nats_server.port)) as broker:
-                return await broker.live_workers()
-
-        return asyncio.run(count())
-
-    config = GatewayConfig(async_calls=async_config(nats_server.port))
-    with WorkerThread(config, []):
-        wait_for(lambda: live_workers() == 1, "the worker to announce itself", timeout=20)
-    assert live_workers() == 0  # a clean stop withdraws it
 
 
 def test_acked_messages_left_in_a_stream_are_purged_and_the_rest_kept(

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from gateway.shared_memory import MAX_FILE_BYTES, MAX_VALUE_CHARS, SharedTable
+from gateway.shared.table import MAX_FILE_BYTES, MAX_VALUE_CHARS, SharedTable
 
 
 class Clock:
@@ -83,6 +83,17 @@ def test_an_entry_expires_even_if_nobody_writes_again(tmp_path: Path) -> None:
     clock.now += 0.2
     assert reader.get("10.0.0.2") is None
     assert reader.entries() == {}  # what the hot path tests: empty again
+
+
+def test_a_removed_entry_ends_for_every_instance(tmp_path: Path) -> None:
+    writer, reader = table(tmp_path / "parked"), table(tmp_path / "parked")
+    writer.put("fn", "", 60.0)
+    writer.put("other", "", 60.0)
+    assert reader.entries().keys() == {"fn", "other"}
+    reader.remove("fn")
+    reader.remove("never there")
+    assert writer.entries().keys() == {"other"}
+    assert reader.get("fn") is None
 
 
 def test_an_entry_learnt_after_now_is_not_in_force(tmp_path: Path) -> None:

@@ -1,10 +1,11 @@
 """`SharedTable`: what one worker process learns, every worker of the gateway reads.
 
 A few entries that expire (a key, a short text, and when it was learnt and until when it
-holds), kept in one small file of the workers' shared folder (`gateway.shared`). The
-gateway uses two: the addresses that refused a connection (`proxy/replicas.py`) and the
-functions whose new replica failed to start (`scaling/cold_start.py`), so that one
-worker's failed connect or failed wait spares the others the same lesson.
+holds), kept in one small file of the workers' shared folder (`SharedDir`). The gateway uses
+three: the addresses that refused a connection (`proxy/replicas.py`), the functions whose
+new replica failed to start, so that one worker's failed connect or failed wait spares
+the others the same lesson, and the functions being scaled to zero (both in
+`scaling/cold_start.py`).
 
 Writing is rare (after a failure): under an exclusive `flock` on a lock file beside it,
 the file is read, pruned of expired entries, bounded to `limit` entries (those that
@@ -102,18 +103,34 @@ class SharedTable:
             # Read the clock once the lock is ours: entries written while we waited for
             # it were learnt after any earlier reading and must not look like the future.
             now = self._clock()
-            entries = {k: e for k, e in _read(self.path).items() if e.until > now}
+            entries = self._unexpired(now)
             entries[key] = Entry(value, now, now + seconds)
-            # Those that expire last are kept: at most `limit`, and a file readers accept.
-            kept = sorted(entries.items(), key=lambda item: item[1].until)[-self._limit :]
-            encoded = _encode(dict(kept))
-            while len(encoded) > MAX_FILE_BYTES and len(kept) > 1:
-                kept = kept[1 + (len(kept) - 1) // 8 :]  # drop the first eighth, or one
-                encoded = _encode(dict(kept))
-            temporary = self.path.with_name(f".{self.path.name}-{os.getpid()}")
-            temporary.write_bytes(encoded)
-            temporary.replace(self.path)
+            self._write(entries)
         self._next_check = float("-inf")  # our own write shows at the next read
+
+    def remove(self, key: str) -> None:
+        """End `key`'s entry now, for every process."""
+        with self._locked():
+            entries = self._unexpired(self._clock())
+            if entries.pop(key, None) is None:
+                return
+            self._write(entries)
+        self._next_check = float("-inf")
+
+    def _unexpired(self, now: float) -> dict[str, Entry]:
+        return {k: e for k, e in _read(self.path).items() if e.until > now}
+
+    def _write(self, entries: dict[str, Entry]) -> None:
+        """Replace the file with `entries` (under the lock): those that expire last are
+        kept, at most `limit`, in a file readers accept."""
+        kept = sorted(entries.items(), key=lambda item: item[1].until)[-self._limit :]
+        encoded = _encode(dict(kept))
+        while len(encoded) > MAX_FILE_BYTES and len(kept) > 1:
+            kept = kept[1 + (len(kept) - 1) // 8 :]  # drop the first eighth, or one
+            encoded = _encode(dict(kept))
+        temporary = self.path.with_name(f".{self.path.name}-{os.getpid()}")
+        temporary.write_bytes(encoded)
+        temporary.replace(self.path)
 
     def _refresh(self) -> None:
         try:

@@ -1,15 +1,15 @@
-"""The queue worker: takes queued calls from JetStream and runs them, at least once.
+"""The queue consumer: takes queued calls from JetStream and runs them, at least once.
 
 Each call goes through the gateway's own proxy path (`Forwarder.call`: replica choice,
 retry on another replica, holds and scale from zero) with the provider's view of the
 functions. A message is acked only after its outcome is recorded: the status record,
-the callback POST, and the dead-letter copy for a call that failed for good. A worker
+the callback POST, and the dead-letter copy for a call that failed for good. A consumer
 that dies mid-call never acks, so JetStream delivers the call again after `ack_wait`;
-from delivery to ack (the callback and dead-letter copy included) the worker tells
+from delivery to ack (the callback and dead-letter copy included) the consumer tells
 JetStream it is still working on it.
 
-Retries wait in JetStream (a negative ack with a delay), not in the worker, so a
-worker restart loses no retry. docs/async.md has the whole contract.
+Retries wait in JetStream (a negative ack with a delay), not in the consumer, so a
+consumer restart loses no retry. docs/async.md has the whole contract.
 """
 
 from __future__ import annotations
@@ -29,10 +29,11 @@ from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 
 from gateway.asgi import header
-from gateway.async_calls.broker import WORKER_PRESENCE_SECONDS, Broker
+from gateway.async_calls.broker import Broker
 from gateway.async_calls.callbacks import callback_authorization
 from gateway.async_calls.messages import CallStatus, QueuedCall
-from gateway.async_calls.metrics import WorkerMetrics
+from gateway.async_calls.metrics import ConsumerMetrics
+from gateway.async_calls.presence import PRESENCE_SECONDS
 from gateway.async_calls.queue_load import max_inflight
 from gateway.async_calls.retry import DEFAULT_POLICY, RetryPolicy, parse_retry_after, retry_policy
 from gateway.config import AsyncConfig, BasicAuthCredentials
@@ -58,7 +59,7 @@ PENDING_REFRESH_SECONDS = 5.0
 FINAL_STATES = ("succeeded", "failed")
 
 
-class QueueWorker:
+class QueueConsumer:
     """Runs queued calls until `stop` is set; `run` is the whole loop."""
 
     def __init__(
@@ -68,7 +69,7 @@ class QueueWorker:
         provider: FunctionView,
         forwarder: Forwarder,
         callbacks: Forwarder,
-        metrics: WorkerMetrics,
+        metrics: ConsumerMetrics,
         *,
         waker: Waker | None = None,
         default_policy: RetryPolicy = DEFAULT_POLICY,
@@ -87,7 +88,7 @@ class QueueWorker:
         self._invoke_credentials = invoke_credentials
         self._inflight: Counter[str] = Counter()
         self._tasks: set[asyncio.Task[None]] = set()
-        self._id = uuid.uuid4().hex  # how the broker tells this worker from the others
+        self._id = uuid.uuid4().hex  # how the broker tells this consumer from the others
 
     async def run(self, stop: asyncio.Event) -> None:
         """Fetch and run calls until `stop`; then let the calls running finish."""
@@ -95,7 +96,7 @@ class QueueWorker:
         presence = asyncio.create_task(self._announce(stop))
         subscription: JetStreamContext.PullSubscription | None = None
         generation = 0
-        concurrency = self._config.worker_concurrency
+        concurrency = self._config.consumer_concurrency
         try:
             while not stop.is_set():
                 if not self._broker.ready:
@@ -106,7 +107,7 @@ class QueueWorker:
                     # A new connection (the old one closed for good): subscribe on it.
                     generation = self._broker.generation
                     try:
-                        subscription = await self._broker.subscribe(
+                        subscription = await self._broker.queue.subscribe(
                             self._config.ack_wait, max_ack_pending=10_000
                         )
                     except GatewayError as error:
@@ -138,27 +139,27 @@ class QueueWorker:
                 await asyncio.wait(self._tasks, timeout=self._config.ack_wait)
             if self._broker.ready:
                 with contextlib.suppress(GatewayError):
-                    await self._broker.withdraw_worker(self._id)
+                    await self._broker.presence.withdraw(self._id)
 
     async def _announce(self, stop: asyncio.Event) -> None:
-        """Keep this worker counted by `Broker.live_workers` while it runs."""
+        """Keep this consumer counted by `ConsumerPresence.running` while it runs."""
         while not stop.is_set():
             if self._broker.ready:
                 try:
-                    await self._broker.announce_worker(self._id)
+                    await self._broker.presence.announce(self._id)
                 except GatewayError as error:
                     log.debug("worker presence not announced: %s", error.message)
-            await _sleep_until(stop, WORKER_PRESENCE_SECONDS / 3)
+            await _sleep_until(stop, PRESENCE_SECONDS / 3)
 
     async def _refresh_pending(self, stop: asyncio.Event) -> None:
         seen: set[str] = set()
         while not stop.is_set():
             try:
-                await self._broker.drop_acked_leftovers()
+                await self._broker.queue.drop_acked_leftovers()
             except GatewayError as error:  # the gauge below is still worth updating
                 log.debug("acked leftovers not checked: %s", error.message)
             with contextlib.suppress(GatewayError):
-                now = await self._broker.pending()
+                now = await self._broker.queue.pending()
                 for name in seen - now.keys():
                     self._metrics.pending.labels(name).set(0)
                 for name, count in now.items():
@@ -192,7 +193,7 @@ class QueueWorker:
 
     async def _run(self, call: QueuedCall, message: Msg) -> None:
         function = self._provider.lookup(call.function)
-        status = await self._broker.get_status(call.call_id)
+        status = await self._broker.statuses.get(call.call_id)
         if status is None:
             status = CallStatus(callId=call.call_id, function=call.function, state="queued")
             status.queuedAt = call.started_at
@@ -220,7 +221,7 @@ class QueueWorker:
         try:
             attempt = status.attempt + 1
             status.state, status.attempt = "running", attempt
-            await self._broker.put_status(status)
+            await self._broker.statuses.put(status)
             result, error = await self._invoke(function, call)
         finally:
             self._inflight[function.name] -= 1
@@ -239,7 +240,7 @@ class QueueWorker:
             wait = policy.wait(attempt, retry_after)
             status.state, status.status = "queued", code
             status.error = error.message if error is not None else f"status {code}"
-            await self._broker.put_status(status)
+            await self._broker.statuses.put(status)
             self._metrics.retries.labels(function.name, str(code)).inc()
             log.info(
                 "call %s to %r: attempt %d got %s; again in %.1fs",
@@ -276,10 +277,10 @@ class QueueWorker:
         if call.callback_url:
             status.callbackStatus = await self._callback(call, result, code, duration)
         if reason is not None:
-            await self._broker.dead_letter(call.dead(reason, status.attempt, code))
+            await self._broker.dead_letters.store(call.dead(reason, status.attempt, code))
             status.deadLettered = True
             self._metrics.dead_lettered.labels(call.function).inc()
-        await self._broker.put_status(status)
+        await self._broker.statuses.put(status)
         # Confirmed: a lost ack would mean a delivery again (which then only acks).
         await message.ack_sync(timeout=self._config.publish_timeout)
         self._metrics.completed.labels(call.function, str(code or 0)).inc()

@@ -12,7 +12,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from gateway.providers.base import SecretStore
-from gateway.secrets import parse_secret, parse_secret_name
+from gateway.secret_requests import parse_secret, parse_secret_name
 
 log = logging.getLogger("gateway.system")
 

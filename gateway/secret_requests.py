@@ -32,7 +32,7 @@ MAX_SECRET_BYTES = 500 * 1024
 """The largest value: Docker's own limit for a secret (the engine refuses more)."""
 MAX_SECRET_NAME_LENGTH = 52
 """Docker names a secret in at most 64 characters; a rotated version's name adds
-`_<version>` (`gateway.providers.swarm.secrets`), which the other 12 leave room for."""
+`_<version>` (`gateway.providers.swarm.secret_store`), which the other 12 leave room for."""
 
 _SECRET_NAME = rf"^[a-z0-9]([-a-z0-9.]{{0,{MAX_SECRET_NAME_LENGTH - 2}}}[a-z0-9])?$"
 SecretName = Annotated[

@@ -1,0 +1,170 @@
+"""`CallQueue`: the queued calls, a JetStream work queue, and the consumer that takes them.
+
+- `FAAS_ASYNC_CALLS` (subjects `faas.async.call.<function>`): queued calls. Work-queue
+  retention (a call leaves the stream when a queue consumer acks it), file storage, and
+  a de-duplication window: the idempotency window, keyed by `Nats-Msg-Id`.
+- The durable pull consumer `faas-queue-worker` on the calls, which every queue consumer
+  (every replica of the `queue-worker` service) shares.
+
+A message must fit the server's `max_payload` (headers included) or the server drops the
+connection: `check_size` refuses a call whose message, or its dead-lettered copy, would
+not (413).
+"""
+
+from __future__ import annotations
+
+import logging
+
+import nats.js.errors
+from nats.js import JetStreamContext
+from nats.js.api import AckPolicy, ConsumerConfig, RetentionPolicy, StorageType, StreamConfig
+
+from gateway.async_calls.connection import BrokerConnection, add_or_update
+from gateway.async_calls.messages import (
+    CALL_SUBJECT_PREFIX,
+    DEAD_LETTER_ALLOWANCE,
+    QueuedCall,
+    call_subject,
+    message_size,
+)
+from gateway.config import AsyncConfig
+from gateway.errors import BrokerUnavailable, PayloadTooLarge
+
+log = logging.getLogger("gateway.async")
+
+CALLS_STREAM = "FAAS_ASYNC_CALLS"
+QUEUE_CONSUMER = "faas-queue-worker"
+"""The durable consumer's name (kept on the broker's volume: it stays as it was named)."""
+
+
+class CallQueue:
+    """Queue calls, and take them as a queue consumer, over `connection`."""
+
+    def __init__(self, connection: BrokerConnection, config: AsyncConfig) -> None:
+        self._connection = connection
+        self._config = config
+        connection.on_connect(self._ensure_stream)
+
+    async def _ensure_stream(self, js: JetStreamContext) -> None:
+        await add_or_update(
+            js,
+            StreamConfig(
+                name=CALLS_STREAM,
+                subjects=[CALL_SUBJECT_PREFIX + ">"],
+                retention=RetentionPolicy.WORK_QUEUE,
+                storage=StorageType.FILE,
+                duplicate_window=self._config.idempotency_window,
+            ),
+        )
+
+    def check_size(self, call: QueuedCall, dedupe_id: str) -> None:
+        """`PayloadTooLarge` unless `call`'s message, and its dead-lettered copy, fit the
+        server's `max_payload` (`BrokerUnavailable` when not connected)."""
+        connection = self._connection
+        connection.jetstream()
+        limit = connection.max_payload
+        if limit is None:
+            raise BrokerUnavailable(f"message broker unavailable: {connection.problem}")
+        headers = _call_headers(call, dedupe_id)
+        size = message_size(headers, call.body) + DEAD_LETTER_ALLOWANCE
+        if size > limit:
+            room = max(0, limit - (size - len(call.body)))
+            raise PayloadTooLarge(
+                f"body: {len(call.body)} bytes; the message broker takes {room} with "
+                f"these headers (its max_payload is {limit} bytes)"
+            )
+
+    async def enqueue(self, call: QueuedCall, dedupe_id: str) -> bool:
+        """Queue `call`, returning once JetStream has stored it; True if it was a
+        duplicate of one stored within the idempotency window (not queued again)."""
+        js = self._connection.jetstream()
+        self.check_size(call, dedupe_id)
+        headers = _call_headers(call, dedupe_id)
+        ack = await self._connection.call(
+            "publish",
+            lambda: js.publish(
+                call_subject(call.function), call.body, headers=headers, stream=CALLS_STREAM
+            ),
+        )
+        return bool(ack.duplicate)
+
+    async def subscribe(
+        self, ack_wait: float, max_ack_pending: int
+    ) -> JetStreamContext.PullSubscription:
+        """A queue consumer's pull subscription on the shared durable consumer, brought
+        to these settings first (it outlives queue consumers on the broker's volume: a new
+        `GATEWAY_ASYNC_ACK_WAIT` must reach it)."""
+        js = self._connection.jetstream()
+        config = ConsumerConfig(
+            name=QUEUE_CONSUMER,
+            durable_name=QUEUE_CONSUMER,
+            filter_subject=CALL_SUBJECT_PREFIX + ">",
+            ack_policy=AckPolicy.EXPLICIT,
+            ack_wait=ack_wait,
+            max_deliver=-1,
+            max_ack_pending=max_ack_pending,
+        )
+
+        async def subscribe() -> JetStreamContext.PullSubscription:
+            await js.add_consumer(CALLS_STREAM, config)  # creates, or updates in place
+            return await js.pull_subscribe_bind(QUEUE_CONSUMER, stream=CALLS_STREAM)
+
+        return await self._connection.call("subscribe", subscribe)
+
+    async def pending(self) -> dict[str, int]:
+        """Calls in the calls stream per function: queued, running or backing off, as a
+        call stays there until a queue consumer acks it. One stream-info request whatever
+        the queue's length. A function is keyed as its subject spells it (`subject_token`):
+        its name, unless that has characters a subject token cannot hold."""
+        js = self._connection.jetstream()
+        info = await self._connection.call(
+            "stream info",
+            lambda: js.stream_info(CALLS_STREAM, subjects_filter=CALL_SUBJECT_PREFIX + ">"),
+        )
+        return {
+            subject.removeprefix(CALL_SUBJECT_PREFIX): count
+            for subject, count in (info.state.subjects or {}).items()
+            if count > 0
+        }
+
+    async def drop_acked_leftovers(self) -> int:
+        """Remove calls the queue consumers have acked that the stream still holds; how
+        many. A work queue removes a call at its ack, but nats-server 2.9 killed at the
+        wrong moment can bring acked calls back at its restart, below the consumer's ack
+        floor, where they are never delivered again: they would count as queued forever
+        (`queued_by_function`). Everything at or below the ack floor was acked."""
+        js = self._connection.jetstream()
+        dropped = await self._connection.call(
+            "dropping acked calls",
+            lambda: purge_below_ack_floor(js, CALLS_STREAM, QUEUE_CONSUMER),
+        )
+        if dropped:
+            log.warning("removed %d acked calls the calls stream still held", dropped)
+        return dropped
+
+    async def queued_by_function(self) -> dict[str, int]:
+        """`pending`, or {} when not connected (what the autoscaler reads)."""
+        return await self.pending() if self._connection.ready else {}
+
+
+def _call_headers(call: QueuedCall, dedupe_id: str) -> dict[str, str]:
+    headers = call.nats_headers()
+    headers["Nats-Msg-Id"] = dedupe_id
+    return headers
+
+
+async def purge_below_ack_floor(js: JetStreamContext, stream: str, consumer: str) -> int:
+    """Remove the messages of `stream` at or below `consumer`'s ack floor (all acked);
+    how many (none while the consumer does not exist)."""
+    try:
+        info = await js.consumer_info(stream, consumer)
+    except nats.js.errors.NotFoundError:
+        return 0
+    floor = info.ack_floor.stream_seq if info.ack_floor else None
+    if not floor:
+        return 0
+    state = (await js.stream_info(stream)).state
+    if state.messages == 0 or state.first_seq > floor:
+        return 0
+    await js.purge_stream(stream, seq=floor + 1)  # up to, not including, floor + 1
+    return max(0, state.messages - (await js.stream_info(stream)).state.messages)

@@ -1,0 +1,190 @@
+"""`BrokerConnection`: the one connection to NATS JetStream every part of async calls uses.
+
+It connects in the background and reconnects by itself, also after the server closed
+the connection for good (nats-py gives up then, e.g. after a protocol error): until it
+is connected, every operation raises `BrokerUnavailable` at once with the reason (a 503,
+never a fake accept). Each part that uses it (`call_queue`, `dead_letters`, `presence`,
+`status_store`) registers the stream or bucket it needs (`on_connect`); they are put in
+place at every connection, in the order registered. docs/async.md explains the design.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
+import nats
+import nats.errors
+import nats.js.errors
+from nats.aio.client import Client
+from nats.js import JetStreamContext
+from nats.js.api import StreamConfig
+
+from gateway.config import AsyncConfig
+from gateway.errors import BrokerUnavailable
+
+log = logging.getLogger("gateway.async")
+
+RECONNECT_SECONDS = 1
+
+T = TypeVar("T")
+
+Setup = Callable[[JetStreamContext], Awaitable[None]]
+"""Puts one stream or bucket in place on a new connection."""
+
+
+class BrokerConnection:
+    """JetStream for async calls: opened by `start` (connects in the background), `close`."""
+
+    def __init__(self, config: AsyncConfig, *, name: str) -> None:
+        self._config = config
+        self._name = name
+        self._client: Client | None = None
+        self._js: JetStreamContext | None = None
+        self._setup: list[Setup] = []
+        self._ready = asyncio.Event()
+        self._problem = "not connected yet"
+        self._connecting: asyncio.Task[None] | None = None
+        self._closing = False
+        self._generation = 0
+
+    def on_connect(self, setup: Setup) -> None:
+        """Put a stream or bucket in place at every connection (before it counts as ready)."""
+        self._setup.append(setup)
+
+    @property
+    def ready(self) -> bool:
+        """Connected, with the streams and bucket in place."""
+        client = self._client
+        return self._ready.is_set() and client is not None and client.is_connected
+
+    @property
+    def generation(self) -> int:
+        """Counts connections made: a subscription from an older one is gone."""
+        return self._generation
+
+    @property
+    def max_payload(self) -> int | None:
+        """The largest message (headers and body) the server takes; None if not connected."""
+        client = self._client
+        return client.max_payload if self.ready and client is not None else None
+
+    @property
+    def problem(self) -> str:
+        """Why the broker cannot be used now ('' when it can)."""
+        if self.ready:
+            return ""
+        client = self._client
+        if client is not None and client.is_reconnecting:
+            return f"reconnecting to {self._config.nats_url}"
+        return self._problem
+
+    async def start(self) -> None:
+        """Start connecting (and keep trying) without waiting for it."""
+        self._connecting = asyncio.create_task(self._connect())
+
+    async def wait_ready(self, within: float) -> bool:
+        """Wait up to `within` seconds for the first connection; whether it is ready."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._ready.wait(), within)
+        return self.ready
+
+    async def close(self) -> None:
+        """Stop connecting, and drain and close the connection."""
+        self._closing = True
+        if self._connecting is not None:
+            self._connecting.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._connecting
+        if self._client is not None:
+            with contextlib.suppress(Exception):
+                await self._client.close()
+
+    def jetstream(self) -> JetStreamContext:
+        """The JetStream context; `BrokerUnavailable` (with the reason) when not ready."""
+        js = self._js
+        if js is None or not self.ready:
+            raise BrokerUnavailable(f"message broker unavailable: {self.problem}")
+        return js
+
+    async def call(self, what: str, operation: Callable[[], Awaitable[T]]) -> T:
+        """Run one JetStream operation; its failure becomes `BrokerUnavailable`."""
+        try:
+            return await operation()
+        except (nats.errors.Error, TimeoutError, OSError) as error:
+            reason = str(error) or type(error).__name__
+            raise BrokerUnavailable(f"message broker unavailable: {what}: {reason}") from error
+
+    async def _connect(self) -> None:
+        async def on_error(error: Exception) -> None:
+            self._problem = f"{self._config.nats_url}: {error or type(error).__name__}"
+
+        async def on_reconnected() -> None:
+            log.info("NATS: reconnected")
+            with contextlib.suppress(Exception):
+                await self._ensure_streams()
+
+        async def on_disconnected() -> None:
+            log.warning("NATS: disconnected from %s", self._config.nats_url)
+
+        async def on_closed() -> None:
+            # nats-py closes for good on a protocol error from the server (and never
+            # reconnects then): start over, unless this is `close` or a failed attempt
+            # of the loop below, which retries by itself.
+            if self._closing or (self._connecting is not None and not self._connecting.done()):
+                return
+            client = self._client
+            error = client.last_error if client is not None else None
+            self._problem = f"connection to {self._config.nats_url} closed: {error!r}"
+            log.warning("NATS: %s; connecting again", self._problem)
+            self._ready.clear()
+            self._client, self._js = None, None
+            self._connecting = asyncio.create_task(self._connect())
+
+        while True:
+            try:
+                client = await nats.connect(
+                    self._config.nats_url.split(","),
+                    name=self._name,
+                    connect_timeout=2,
+                    reconnect_time_wait=1,
+                    max_reconnect_attempts=-1,
+                    allow_reconnect=True,
+                    error_cb=on_error,
+                    reconnected_cb=on_reconnected,
+                    disconnected_cb=on_disconnected,
+                    closed_cb=on_closed,
+                )
+                self._client = client
+                self._js = client.jetstream(timeout=self._config.publish_timeout)
+                await self._ensure_streams()
+                self._generation += 1
+                self._ready.set()
+                log.info("NATS: connected to %s", self._config.nats_url)
+                return
+            except Exception as error:  # any failure: report it, try again
+                self._problem = f"cannot connect to {self._config.nats_url}: {error!r}"
+                log.warning("NATS: %s", self._problem)
+                if self._client is not None:
+                    with contextlib.suppress(Exception):
+                        await self._client.close()
+                    self._client = None
+                await asyncio.sleep(RECONNECT_SECONDS)
+
+    async def _ensure_streams(self) -> None:
+        js = self._js
+        if js is None:
+            return
+        for setup in self._setup:
+            await setup(js)
+
+
+async def add_or_update(js: JetStreamContext, config: StreamConfig) -> None:
+    """Create a stream, or bring an existing one to this configuration."""
+    try:
+        await js.add_stream(config)
+    except nats.js.errors.BadRequestError:  # exists with another configuration
+        await js.update_stream(config)

@@ -1,0 +1,90 @@
+"""`StatusStore`: the status record of each async call, by id.
+
+`faas_async_status`: a JetStream key-value bucket, one record per call (history 1), kept
+for the status retention.
+"""
+
+from __future__ import annotations
+
+import nats.js.errors
+from nats.js import JetStreamContext
+from nats.js.api import KeyValueConfig, StorageType
+from nats.js.kv import KeyValue
+
+from gateway.async_calls.connection import BrokerConnection
+from gateway.async_calls.messages import CallStatus
+from gateway.config import AsyncConfig
+from gateway.errors import BrokerUnavailable
+
+STATUS_BUCKET = "faas_async_status"
+
+
+class StatusStore:
+    """Create, replace, read and forget calls' status records, over `connection`."""
+
+    def __init__(self, connection: BrokerConnection, config: AsyncConfig) -> None:
+        self._connection = connection
+        self._config = config
+        self._bucket: KeyValue | None = None
+        connection.on_connect(self._ensure_bucket)
+
+    async def _ensure_bucket(self, js: JetStreamContext) -> None:
+        try:
+            self._bucket = await js.key_value(STATUS_BUCKET)
+        except nats.js.errors.BucketNotFoundError:
+            self._bucket = await js.create_key_value(
+                KeyValueConfig(
+                    bucket=STATUS_BUCKET,
+                    history=1,
+                    ttl=self._config.status_retention,
+                    storage=StorageType.FILE,
+                )
+            )
+
+    def _ready_bucket(self) -> KeyValue:
+        self._connection.jetstream()
+        if self._bucket is None:
+            raise BrokerUnavailable("message broker unavailable: no status bucket yet")
+        return self._bucket
+
+    async def create(self, status: CallStatus) -> bool:
+        """Store the first record of a call; False if one exists already."""
+        bucket = self._ready_bucket()
+        try:
+            await self._connection.call(
+                "status", lambda: bucket.create(status.callId, status.encode())
+            )
+        except BrokerUnavailable as error:
+            if isinstance(error.__cause__, nats.js.errors.KeyWrongLastSequenceError):
+                return False
+            raise
+        return True
+
+    async def put(self, status: CallStatus) -> None:
+        """Store a call's record (replacing the last)."""
+        bucket = self._ready_bucket()
+        await self._connection.call("status", lambda: bucket.put(status.callId, status.encode()))
+
+    async def delete(self, call_id: str) -> None:
+        """Forget a call's record."""
+        bucket = self._ready_bucket()
+        await self._connection.call("status", lambda: bucket.delete(call_id))
+
+    async def get(self, call_id: str) -> CallStatus | None:
+        """A call's record, or None if there is none (unknown, or past its retention)."""
+        bucket = self._ready_bucket()
+
+        async def get() -> bytes | None:
+            try:
+                entry = await bucket.get(call_id)
+            except nats.js.errors.KeyNotFoundError:  # also deleted or purged keys
+                return None
+            return entry.value
+
+        value = await self._connection.call("status", get)
+        if value is None:
+            return None
+        try:
+            return CallStatus.decode(value)
+        except ValueError:
+            return None
