@@ -161,6 +161,9 @@ class GatewayConfig:
     # Worker processes sharing the listening socket (gateway/workers.py); 1: one process,
     # no supervisor. Default: the CPUs the container may use.
     workers: int = field(default_factory=available_cpus)
+    # The commit the gateway's image was built from (`make images` bakes it in); GET
+    # /system/info reports it as OpenFaaS's `version.sha`.
+    build_sha: str = ""
 
 
 def load_config(env: Mapping[str, str] | None = None) -> GatewayConfig:
@@ -383,6 +386,7 @@ def _parse_log_level(name: str, raw: str) -> str:
 _GATEWAY_SETTINGS: tuple[Setting, ...] = (
     ("GATEWAY_HOST", "host", _parse_str),
     ("GATEWAY_PORT", "port", _parse_port),
+    ("GATEWAY_BUILD_SHA", "build_sha", _parse_str),
     ("GATEWAY_SWARM_NETWORK", "swarm_network", _parse_str),
     ("GATEWAY_SWARM_RESYNC_INTERVAL", "swarm_resync_interval", _parse_seconds),
     ("GATEWAY_UPSTREAM_TIMEOUT", "upstream_timeout", _parse_seconds),

@@ -12,6 +12,17 @@ if [ -z "$base_image" ]; then
 fi
 say "building images on $base_image"
 
+# The commit the images are built from, `-dirty` when the sources differ from it
+# (`unknown` outside a git checkout): the gateway's /system/info reports it.
+source_commit() {
+  local sha
+  sha=$(git -C "$ROOT" rev-parse HEAD 2>/dev/null) || { echo unknown; return; }
+  if [ -n "$(git -C "$ROOT" status --porcelain -- gateway watchdog pyproject.toml 2>/dev/null)" ]; then
+    sha=$sha-dirty
+  fi
+  echo "$sha"
+}
+
 # Tag $1 (name:tag) also as name:latest, then build with the remaining arguments.
 # Quiet unless the build fails (the legacy builder's deprecation notice is noise here).
 build() {
@@ -29,7 +40,8 @@ for function in "${SAMPLE_FUNCTIONS[@]}"; do
     "$ROOT/sample-functions/$function"
 done
 "$ROOT/scripts/wheelhouse.sh" "$base_image"
-build "$GATEWAY_IMAGE" --build-arg BASE_IMAGE="$base_image" -f "$ROOT/gateway/Dockerfile" "$ROOT"
+build "$GATEWAY_IMAGE" --build-arg BASE_IMAGE="$base_image" --build-arg GIT_SHA="$(source_commit)" \
+  -f "$ROOT/gateway/Dockerfile" "$ROOT"
 say "built $WATCHDOG_IMAGE, $GATEWAY_IMAGE and ${#SAMPLE_FUNCTIONS[@]} sample functions"
 
 # A prefix that names a registry (a host with a port or a dot, as localhost:5000/faas or

@@ -309,7 +309,7 @@ def create_system_app(
         )
 
     async def info(request: Request) -> Response:
-        version = {"release": __version__}
+        version = {"sha": config.build_sha or "unknown", "release": __version__}
         return JSONResponse(
             {
                 "provider": {

@@ -214,6 +214,14 @@ class SecretChanged(TypedDict):
 
 
 class Version(TypedDict):
+    sha: Annotated[
+        str,
+        Field(
+            description="The commit the gateway's image was built from "
+            "(`-dirty`: with local changes; `unknown`: not built by "
+            "`make images`)."
+        ),
+    ]
     release: str
 
 

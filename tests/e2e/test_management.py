@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -21,7 +22,7 @@ import httpx
 import pytest
 import yaml
 
-from tests.e2e.conftest import ROOT, Platform, docker, wait_for
+from tests.e2e.conftest import ROOT, STACK_NAME, Platform, docker, wait_for
 
 FIXTURES = Path(__file__).parent / "fixtures"
 PASSWORD_FILE = ROOT / "secrets" / "basic-auth-password"
@@ -208,6 +209,17 @@ def test_image_off_the_allowlist_is_forbidden(platform: Platform, api: httpx.Cli
 def test_info_and_openapi(api: httpx.Client) -> None:
     info = api.get("/system/info").json()
     assert info["provider"]["orchestration"] == "swarm"
+    # The commit the running gateway's image was built from, as OpenFaaS reports it.
+    sha = info["version"]["sha"]
+    assert info["provider"]["version"]["sha"] == sha
+    image = docker("service", "inspect", f"{STACK_NAME}_gateway", "--format",
+                   "{{.Spec.TaskTemplate.ContainerSpec.Image}}").strip()  # fmt: skip
+    assert f"GATEWAY_BUILD_SHA={sha}" in docker(
+        "image", "inspect", image, "--format", "{{.Config.Env}}"
+    )
+    commit = sha.removesuffix("-dirty")
+    assert re.fullmatch("[0-9a-f]{40}", commit), sha
+    subprocess.run(["git", "-C", str(ROOT), "cat-file", "-e", f"{commit}^{{commit}}"], check=True)
     assert "/system/functions" in api.get("/system/openapi.json").json()["paths"]
     # The stack's own services are not functions: the API cannot touch them.
     reply = api.post("/system/scale-function/func_gateway", json={"replicas": 0})
