@@ -95,10 +95,13 @@ class _SecretBody(BaseModel):
 
 
 class SecretDescription(_SecretBody):
-    """`DELETE /system/secrets`: which secret to remove."""
+    """`DELETE /system/secrets`: which secret to remove. OpenFaaS's Go SDK sends the whole
+    secret it deletes, value included: a value is taken and ignored, never read."""
 
     name: SecretName
     namespace: Namespace | None = None
+    value: Any = Field(default=None, exclude=True, description="Ignored when deleting.")
+    raw_value: Any = Field(default=None, exclude=True, description="Ignored when deleting.")
 
 
 class Secret(_SecretBody):
@@ -151,9 +154,13 @@ def _secret_error(error: ValidationError) -> BadRequest:
     """`bad_request`'s wording, without ever echoing a value back: a too-long value would
     otherwise be quoted in the answer (and in logs)."""
     first = error.errors(include_url=False)[0]
-    if first["loc"][:1] in (("value",), ("rawValue",)) and first["type"] != "value_error":
+    if first["loc"][:1] in (("value",), ("rawValue",)):
         field = first["loc"][0]
         if first["type"] == "string_too_long":
             return BadRequest(f"{field}: longer than {first['ctx']['max_length']} characters")
-        return BadRequest(f"{field}: expected a string")
+        if first["type"] == "string_type":
+            return BadRequest(f"{field}: expected a string")
+        if first["type"] == "value_error":
+            return BadRequest(f"{field}: {first['ctx']['error']}")
+        return BadRequest(f"{field}: {first['msg']}")  # pydantic's words quote no input
     return bad_request(error)

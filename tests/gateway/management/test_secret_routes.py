@@ -88,6 +88,30 @@ def test_openfaas_clients_may_send_a_namespace(api: httpx.Client) -> None:
     assert gone.status_code == 200
 
 
+@pytest.mark.parametrize(
+    "value",
+    [{"value": VALUE}, {"rawValue": base64.b64encode(b"x").decode()}, {"value": 42}],
+    ids=["value", "rawValue", "not-even-a-string"],
+)
+def test_deleting_with_the_whole_secret_as_the_go_sdk_sends_it(
+    api: httpx.Client, provider: MemoryProvider, value: dict[str, object]
+) -> None:
+    """OpenFaaS's Go SDK (faas-cli's `proxy.DeleteSecret`) sends the secret it deletes,
+    value and all: the value is ignored."""
+    assert api.post("/secrets", json={"name": "api-key", "value": VALUE}).status_code == 201
+    body = {"name": "api-key", "namespace": "openfaas-fn", **value}
+    removed = api.request("DELETE", "/secrets", json=body)
+    assert removed.status_code == 200, removed.text
+    assert provider.secrets == {}
+
+
+def test_an_unknown_field_is_named_as_such(api: httpx.Client) -> None:
+    reply = api.post("/secrets", json={"name": "api-key", "value": VALUE, "valeu": "x"})
+    assert reply.json() == {"error": "valeu: unknown field"}
+    reply = api.request("DELETE", "/secrets", json={"name": "api-key", "nmae": "x"})
+    assert reply.json() == {"error": "nmae: unknown field"}
+
+
 def test_conflict_and_not_found(api: httpx.Client) -> None:
     assert api.post("/secrets", json={"name": "api-key", "value": VALUE}).status_code == 201
     again = api.post("/secrets", json={"name": "api-key", "value": "other"})
