@@ -36,6 +36,7 @@ from starlette.routing import Mount, Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from gateway import routing
+from gateway.assembly import build_call_path
 from gateway.async_calls.api import create_async_api
 from gateway.async_calls.broker import Broker
 from gateway.async_calls.enqueue import AsyncEnqueue, is_async_call
@@ -52,27 +53,16 @@ from gateway.management.auth import (
 )
 from gateway.management.browsers import SameOriginOnly
 from gateway.metrics import CONTENT_TYPE, GatewayMetrics
-from gateway.namespaces import Namespaces
 from gateway.providers.base import FunctionProvider, LeaderLease
-from gateway.proxy.forwarder import Forwarder
 from gateway.proxy.handler import FunctionProxy, HeaderFilter
 from gateway.proxy.notifier import InvocationNotifier, Notifiers
 from gateway.proxy.replicas import ReplicaResolver
 from gateway.scaling.alerts import create_alert_app
 from gateway.scaling.autoscaler import Autoscaler
 from gateway.scaling.canary import CanaryController
-from gateway.scaling.cold_start import (
-    TASK_PROBE_TIMEOUT,
-    ColdStart,
-    SharedParking,
-    health_probe,
-    tcp_probe,
-)
 from gateway.scaling.load import LoadCounter, LoadView
 from gateway.scaling.locks import FileLock
-from gateway.scaling.scaler import Scaler
 from gateway.shared import SharedDir
-from gateway.shared_memory import SharedTable
 
 log = logging.getLogger("gateway")
 
@@ -156,26 +146,8 @@ def create_app(
     once (none: this gateway decides alone).
     """
     metrics = GatewayMetrics(provider, shared.metrics if shared is not None else None)
-    namespaces = Namespaces(config.namespace)
-    resolver = resolver or ReplicaResolver(
-        config.dns_ttl,
-        shared=SharedTable(shared.unreachable) if shared is not None else None,
-    )
-    scaler = Scaler(provider, metrics)
-    cold_start = ColdStart(
-        scaler,
-        provider,
-        resolver,
-        timeout=config.scale_from_zero_timeout,
-        probe=functools.partial(tcp_probe, within=config.connect_timeout),
-        shared=SharedParking(shared.parked, shared.wake_lock) if shared is not None else None,
-        tasks=provider.replica_tasks,
-        task_probe=functools.partial(
-            health_probe, within=min(config.connect_timeout, TASK_PROBE_TIMEOUT)
-        ),
-        # Read once per hold, not per call: always from the file as it is.
-        failures=SharedTable(shared.failures, recheck=0.0) if shared is not None else None,
-    )
+    call_path = build_call_path(config, provider, metrics, resolver=resolver, shared=shared)
+    calls, scaler, cold_start = call_path.calls, call_path.scaler, call_path.cold_start
     notifier: InvocationNotifier = metrics
     broker = Broker(config.async_calls, name="faas-gateway") if config.async_calls.enabled else None
     autoscaler = None
@@ -211,21 +183,17 @@ def create_app(
         header_filter = functools.partial(without_credentials, credentials=config.basic_auth)
     proxy = FunctionProxy(
         routing.resolve,
-        provider.lookup,
-        Forwarder(config, resolver, hold=cold_start.hold),
+        calls,
+        call_path.forwarder,
         notifier,
         buffer_limit=config.buffer_limit,
-        waker=cold_start,
         header_filter=header_filter,
-        namespaces=namespaces,
     )
     alert = RequireBasicAuth(
         create_alert_app(provider, autoscaler), config.basic_auth, what="alert webhook"
     )
     function_calls: ASGIApp = proxy
-    async_calls: ASGIApp = AsyncEnqueue(
-        config.async_calls, broker, provider.lookup, header_filter, namespaces
-    )
+    async_calls: ASGIApp = AsyncEnqueue(config.async_calls, broker, calls, header_filter)
     if config.invoke_auth:
         # Function calls keep challenging browsers: a page may be a function's own UI.
         function_calls = RequireBasicAuth(
@@ -280,8 +248,7 @@ def create_app(
         if broker is not None:
             await broker.start()
         try:
-            await proxy.start()
-            cold_start.start()
+            await call_path.start()
             try:
                 if autoscaler is not None:
                     autoscaler.start()
@@ -290,9 +257,8 @@ def create_app(
                 finally:
                     if autoscaler is not None:
                         await autoscaler.close()
-                    await cold_start.close()
             finally:
-                await proxy.close()
+                await call_path.close()
         finally:
             metrics.stop_batching()  # the last calls' counts are written, not lost
             if broker is not None:
@@ -314,7 +280,10 @@ def create_app(
             Route("/metrics", metrics_endpoint, methods=["GET"]),
             Route("/system/alert", same_origin(alert, "alert webhook"), methods=["POST"]),
             Mount("/system/async", same_origin(create_async_api(config, broker))),
-            Mount("/system", same_origin(create_system_app(config, provider, metrics, namespaces))),
+            Mount(
+                "/system",
+                same_origin(create_system_app(config, provider, metrics, calls.namespaces)),
+            ),
             Mount(CONSOLE_PREFIX, console),
         ],
         lifespan=lifespan,

@@ -83,11 +83,22 @@ class Client:
 
 
 class Hold:
+    """A waker whose `hold` finds `address` ready (None: it cannot wait)."""
+
     def __init__(self, address: str | None) -> None:
         self.address = address
         self.calls = 0
 
-    async def __call__(self, function: Function) -> Function | None:
+    def must_hold(self, name: str) -> bool:
+        return False
+
+    def can_wake(self, function: Function) -> bool:
+        return False
+
+    async def wake(self, function: Function) -> Function:
+        raise AssertionError("a function with replicas is never woken")
+
+    async def hold(self, function: Function) -> Function | None:
         self.calls += 1
         if self.address is None:
             return None
