@@ -4,24 +4,32 @@ The gateway's workers (`gateway.app.create_app`) and the queue worker
 (`python -m gateway.async_calls`) each build the same call path: the provider
 `GATEWAY_PROVIDER` names, the replica resolver, the `Scaler`, the cold-start path, the
 `Forwarder` (which alone holds the cold start, as its waker) and the `Calls` that find a
-call's function. `CallPath.start` and `close` run them in the order both need.
+call's function. `CallPath.start` and `close` run them in the order both need. The
+gateway alone also builds the autoscaler (`build_autoscaling`).
 """
 
 from __future__ import annotations
 
 import functools
 import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from gateway.calls import Calls
 from gateway.config import GatewayConfig
+from gateway.metrics import GatewayMetrics
 from gateway.namespaces import Namespaces
-from gateway.providers.base import FunctionProvider
+from gateway.providers.base import FunctionProvider, LeaderLease
 from gateway.providers.static import StaticProvider
 from gateway.proxy.forwarder import Forwarder
+from gateway.proxy.notifier import InvocationNotifier, Notifiers
 from gateway.proxy.replicas import ReplicaResolver
 from gateway.proxy.upstream import UpstreamClient
+from gateway.scaling.autoscaler import Autoscaler
+from gateway.scaling.canary import CanaryController
 from gateway.scaling.cold_start import ColdStart
+from gateway.scaling.load import LoadCounter, LoadView
+from gateway.scaling.locks import FileLock
 from gateway.scaling.parked_file import SharedParking
 from gateway.scaling.probes import TASK_PROBE_TIMEOUT, health_probe, tcp_probe
 from gateway.scaling.scaler import Scaler, ScalingMetrics
@@ -113,3 +121,53 @@ def build_call_path(
         cold_start=cold_start,
         forwarder=Forwarder(config, resolver, client, waker=cold_start),
     )
+
+
+@dataclass(frozen=True)
+class Autoscaling:
+    """The autoscaler (None: `GATEWAY_AUTOSCALE` is off), the load counter it reads in an
+    app without a shared folder, and who the proxy tells of each call."""
+
+    autoscaler: Autoscaler | None
+    load: LoadCounter | None
+    notifier: InvocationNotifier
+
+
+def build_autoscaling(
+    config: GatewayConfig,
+    provider: FunctionProvider,
+    metrics: GatewayMetrics,
+    call_path: CallPath,
+    *,
+    shared: SharedDir | None = None,
+    lease: LeaderLease | None = None,
+    queued: Callable[[], Awaitable[dict[str, int]]] | None = None,
+) -> Autoscaling:
+    """The gateway's autoscaler over its call path's `Scaler` and cold start.
+
+    The load it reads: every worker's calls from the shared metrics, or (no shared
+    folder) a `LoadCounter` told of each call beside the metrics. `shared`: the election
+    among workers; `lease`: the one among gateways; `queued`: the async backlog."""
+    if not config.autoscale:
+        return Autoscaling(None, None, metrics)
+    load: LoadCounter | None = None
+    notifier: InvocationNotifier = metrics
+    load_view: LoadView
+    if metrics.shared is not None:
+        load_view = metrics.shared  # every worker's calls
+    else:
+        load = load_view = LoadCounter()
+        notifier = Notifiers([metrics, load])
+    autoscaler = Autoscaler(
+        provider,
+        call_path.scaler,
+        load_view,
+        call_path.cold_start,
+        interval=config.autoscale_interval,
+        leadership=FileLock(shared.leader_lock) if shared is not None else None,
+        lease=lease,
+        report_leader=metrics.autoscaler_leader,
+        canary=CanaryController(provider, metrics.outcomes, report=metrics.canary_step),
+        queued=queued,
+    )
+    return Autoscaling(autoscaler, load, notifier)

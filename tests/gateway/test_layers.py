@@ -18,8 +18,12 @@ RULES: list[tuple[str, tuple[str, ...]]] = [
     # The parts a call goes through, built once for the gateway and the queue worker: below
     # both (never the apps, the doors or the supervisor), above the layers it assembles.
     ("gateway.assembly", ("docker", "starlette", "aiohttp", "gateway.app", "gateway.workers",
-                          "gateway.async_calls", "gateway.management", "gateway.routing",
-                          "gateway.metrics", "gateway.console")),
+                          "gateway.platform", "gateway.async_calls", "gateway.management",
+                          "gateway.routing", "gateway.console")),
+    # The gateway's own endpoints and the lifespan: never the hot path or an engine.
+    ("gateway.platform", ("docker", "gateway.app", "gateway.workers", "gateway.proxy",
+                          "gateway.routing", "gateway.providers.swarm",
+                          "gateway.providers.static")),
     # Finds the function a call goes to, for every door: the provider's view, namespaces and
     # the version choice; never the doors, the proxy, scaling or an engine.
     ("gateway.calls", ("docker", "starlette", "aiohttp", "gateway.app", "gateway.assembly",
