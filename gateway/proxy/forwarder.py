@@ -165,7 +165,7 @@ class Forwarder:
     ) -> CallResult:
         """Make a call with nobody waiting on the other end (the queue worker's calls).
 
-        The same path as `forward` (replica choice, retry elsewhere, holds), but the
+        The same path as `forward` (wake, replica choice, retry elsewhere, holds), but the
         answer is read here: its first `keep` bytes are kept, the rest read and dropped.
         Raises the same `GatewayError`s as `forward`.
         """
