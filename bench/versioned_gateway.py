@@ -14,10 +14,11 @@ import dataclasses
 import sys
 from collections.abc import Sequence
 
+from gateway.assembly import configure_logging
 from gateway.config import ConfigError, load_config
 from gateway.labels import TRAFFIC_LABEL, VERSION_LABEL, VERSION_OF_LABEL
 from gateway.providers.base import Function
-from gateway.workers import configure_logging, serve
+from gateway.workers import serve
 
 OWN_VERSION = "v1"
 

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import sys
 
+from gateway.assembly import configure_logging
 from gateway.config import ConfigError, load_config
 from gateway.neighbours import warn_if_slow
-from gateway.workers import configure_logging, serve
+from gateway.workers import serve
 
 
 def main() -> int:

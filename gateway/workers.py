@@ -29,11 +29,11 @@ from prometheus_client.multiprocess import mark_process_dead
 from uvicorn.supervisors.multiprocess import Multiprocess
 
 from gateway.app import create_app
+from gateway.assembly import build_provider, configure_logging
 from gateway.config import GatewayConfig
 from gateway.http_limits import bounded_http_protocol
 from gateway.metrics import multiprocess_values
 from gateway.providers.base import FunctionProvider, LeaderLease, NoLease
-from gateway.providers.static import StaticProvider
 from gateway.server import server_config, server_settings
 from gateway.shared import SharedDir
 
@@ -42,24 +42,6 @@ log = logging.getLogger("gateway.workers")
 # The autoscaler's lease lasts this many passes: a leader that stops renewing (killed,
 # cut off from the engine) is replaced after at most that long (docs/scaling.md).
 LEASE_PASSES = 3
-
-
-def configure_logging(config: GatewayConfig) -> None:
-    """The gateway's own loggers (gateway.*) at the configured level; uvicorn configures
-    its own."""
-    logging.basicConfig(
-        level=config.log_level.upper() if config.log_level != "trace" else logging.DEBUG,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
-
-
-def build_provider(config: GatewayConfig) -> FunctionProvider:
-    """The provider `GATEWAY_PROVIDER` asks for (Swarm is imported only when chosen)."""
-    if config.provider == "static":
-        return StaticProvider(config.static_functions)
-    from gateway.providers.swarm import SwarmProvider
-
-    return SwarmProvider(network=config.swarm_network, resync_interval=config.swarm_resync_interval)
 
 
 def build_lease(config: GatewayConfig, provider: FunctionProvider) -> LeaderLease:

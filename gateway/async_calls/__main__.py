@@ -9,21 +9,17 @@ It reads the gateway's configuration (the same variables: provider, timeouts, an
 from __future__ import annotations
 
 import asyncio
-import functools
 import logging
 import signal
 import sys
 
+from gateway.assembly import build_call_path, build_provider, configure_logging
 from gateway.async_calls.broker import Broker
 from gateway.async_calls.consumer import QueueConsumer
 from gateway.async_calls.metrics import ConsumerMetrics
 from gateway.async_calls.monitoring import MonitoringServer
 from gateway.config import ConfigError, GatewayConfig, load_config
 from gateway.proxy.forwarder import Forwarder, upstream_client
-from gateway.proxy.replicas import ReplicaResolver
-from gateway.scaling.cold_start import TASK_PROBE_TIMEOUT, ColdStart, health_probe, tcp_probe
-from gateway.scaling.scaler import Scaler
-from gateway.workers import build_provider, configure_logging
 
 log = logging.getLogger("gateway.async.worker")
 
@@ -32,21 +28,9 @@ async def run_consumer(config: GatewayConfig, stop: asyncio.Event) -> None:
     """Run the queue consumer with the provider `config` names until `stop` is set."""
     provider = build_provider(config)
     metrics = ConsumerMetrics()
-    resolver = ReplicaResolver(config.dns_ttl)
-    cold_start = ColdStart(
-        Scaler(provider, metrics),
-        provider,
-        resolver,
-        timeout=config.scale_from_zero_timeout,
-        probe=functools.partial(tcp_probe, within=config.connect_timeout),
-        tasks=provider.replica_tasks,
-        task_probe=functools.partial(
-            health_probe, within=min(config.connect_timeout, TASK_PROBE_TIMEOUT)
-        ),
-    )
     client = upstream_client(config)
-    forwarder = Forwarder(config, resolver, client, hold=cold_start.hold)
-    callbacks = Forwarder(config, resolver, client)
+    call_path = build_call_path(config, provider, metrics, client=client)
+    callbacks = Forwarder(config, call_path.resolver, client)  # never wakes or holds
     broker = Broker(config.async_calls, name="faas-queue-worker")
     monitoring = MonitoringServer(
         config.async_calls.consumer_port,
@@ -56,25 +40,23 @@ async def run_consumer(config: GatewayConfig, stop: asyncio.Event) -> None:
     monitoring.start()
     await provider.start()
     try:
-        await forwarder.start()
-        cold_start.start()
+        await call_path.start()
         await broker.start()
         try:
             consumer = QueueConsumer(
                 config.async_calls,
                 broker,
-                provider,
-                forwarder,
+                call_path.calls,
+                provider.status,
+                call_path.forwarder,
                 callbacks,
                 metrics,
-                waker=cold_start,
                 invoke_credentials=config.basic_auth if config.invoke_auth else None,
             )
             await consumer.run(stop)
         finally:
             await broker.close()
-            await cold_start.close()
-            await forwarder.close()
+            await call_path.close()
     finally:
         await provider.close()
         monitoring.close()

@@ -1,12 +1,13 @@
 """The queue consumer: takes queued calls from JetStream and runs them, at least once.
 
-Each call goes through the gateway's own proxy path (`Forwarder.call`: replica choice,
-retry on another replica, holds and scale from zero) with the provider's view of the
-functions. A message is acked only after its outcome is recorded: the status record,
-the callback POST, and the dead-letter copy for a call that failed for good. A consumer
-that dies mid-call never acks, so JetStream delivers the call again after `ack_wait`;
-from delivery to ack (the callback and dead-letter copy included) the consumer tells
-JetStream it is still working on it.
+Each call is found as a function call is (`gateway.calls.Calls`: lookup, version) and
+goes through the gateway's own proxy path (`Forwarder.call`: replica choice, retry on
+another replica, holds and scale from zero) with the provider's view of the functions.
+A message is acked only after its outcome is recorded: the status record, the callback
+POST, and the dead-letter copy for a call that failed for good. A consumer that dies
+mid-call never acks, so JetStream delivers the call again after `ack_wait`; from delivery
+to ack (the callback and dead-letter copy included) the consumer tells JetStream it is
+still working on it.
 
 Retries wait in JetStream (a negative ack with a delay), not in the consumer, so a
 consumer restart loses no retry. docs/async.md has the whole contract.
@@ -21,6 +22,7 @@ import random
 import time
 import uuid
 from collections import Counter
+from collections.abc import Callable
 from urllib.parse import urlsplit
 
 import nats.errors
@@ -36,8 +38,10 @@ from gateway.async_calls.metrics import ConsumerMetrics
 from gateway.async_calls.presence import PRESENCE_SECONDS
 from gateway.async_calls.queue_load import max_inflight
 from gateway.async_calls.retry import DEFAULT_POLICY, RetryPolicy, parse_retry_after, retry_policy
+from gateway.calls import Calls
 from gateway.config import AsyncConfig, BasicAuthCredentials
 from gateway.errors import (
+    FunctionNotFound,
     GatewayError,
     LoopDetected,
     NoReplicas,
@@ -45,10 +49,9 @@ from gateway.errors import (
     UpstreamUnavailable,
     status_code,
 )
-from gateway.providers.base import Function, FunctionView
+from gateway.providers.base import Function, ProviderStatus
 from gateway.proxy.forwarder import CallResult, Forwarder
 from gateway.proxy.headers import upstream_request_headers
-from gateway.proxy.notifier import Waker
 
 log = logging.getLogger("gateway.async.worker")
 
@@ -66,24 +69,25 @@ class QueueConsumer:
         self,
         config: AsyncConfig,
         broker: Broker,
-        provider: FunctionView,
+        calls: Calls,
+        provider_status: Callable[[], ProviderStatus],
         forwarder: Forwarder,
         callbacks: Forwarder,
         metrics: ConsumerMetrics,
         *,
-        waker: Waker | None = None,
         default_policy: RetryPolicy = DEFAULT_POLICY,
         invoke_credentials: BasicAuthCredentials | None = None,
     ) -> None:
-        """`invoke_credentials`: what callbacks to the gateway's own functions carry
-        (`GATEWAY_INVOKE_AUTH`; None: nothing)."""
+        """`provider_status`: whether the provider's view is ready (a function missing
+        from a view that is not is not missing yet). `invoke_credentials`: what callbacks
+        to the gateway's own functions carry (`GATEWAY_INVOKE_AUTH`; None: nothing)."""
         self._config = config
         self._broker = broker
-        self._provider = provider
+        self._calls = calls
+        self._provider_status = provider_status
         self._forwarder = forwarder
         self._callbacks = callbacks
         self._metrics = metrics
-        self._waker = waker
         self._default_policy = default_policy
         self._invoke_credentials = invoke_credentials
         self._inflight: Counter[str] = Counter()
@@ -192,7 +196,10 @@ class QueueConsumer:
             heartbeat.cancel()
 
     async def _run(self, call: QueuedCall, message: Msg) -> None:
-        function = self._provider.lookup(call.function)
+        try:
+            function: Function | None = self._calls.find(call.function)
+        except FunctionNotFound:
+            function = None
         status = await self._broker.statuses.get(call.call_id)
         if status is None:
             status = CallStatus(callId=call.call_id, function=call.function, state="queued")
@@ -204,7 +211,7 @@ class QueueConsumer:
             await message.ack_sync(timeout=self._config.publish_timeout)
             return
         if function is None:
-            if not self._provider.status().ready:
+            if not self._provider_status().ready:
                 await message.nak(delay=2.0)
                 return
             await self._finish(
@@ -301,19 +308,13 @@ class QueueConsumer:
                 (name.lower().encode("latin-1"), value.encode("latin-1"))
                 for name, value in call.headers
             ]
+            function = self._calls.version(function, raw_headers)
             headers, _ = upstream_request_headers(
                 raw_headers,
                 upstream_host=f"{function.upstream_host}:{function.upstream_port}",
                 client_address=call.client_address,
                 scheme="http",
             )
-            if function.traffic is not None:  # several versions: the weights choose
-                function = function.traffic.choose(raw_headers) or function
-            waker = self._waker
-            if function.replicas <= 0 or (waker is not None and waker.must_hold(function.name)):
-                if waker is None or not waker.can_wake(function):
-                    raise NoReplicas(function.name)
-                function = await waker.wake(function)
             keep = self._config.result_body_limit
             if call.callback_url:
                 keep = max(keep, self._config.max_body)

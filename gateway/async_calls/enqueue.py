@@ -19,7 +19,6 @@ from __future__ import annotations
 import contextlib
 import time
 import uuid
-from collections.abc import Callable
 from urllib.parse import unquote
 
 from starlette.types import Receive, Scope, Send
@@ -28,17 +27,10 @@ from gateway.asgi import ClientDisconnected, Headers, header, read_bounded_body,
 from gateway.async_calls.broker import Broker
 from gateway.async_calls.callbacks import check_callback
 from gateway.async_calls.messages import CallStatus, QueuedCall
+from gateway.calls import Calls
 from gateway.config import AsyncConfig
-from gateway.errors import (
-    BadRequest,
-    Disabled,
-    FunctionNotFound,
-    GatewayError,
-    MethodNotAllowed,
-)
+from gateway.errors import BadRequest, Disabled, GatewayError, MethodNotAllowed
 from gateway.http_errors import ErrorFormat, send_error
-from gateway.namespaces import Namespaces
-from gateway.providers.base import Function
 from gateway.proxy.handler import HeaderFilter
 from gateway.proxy.headers import HOP_BY_HOP
 from gateway.routing.rules import upstream_path
@@ -47,8 +39,6 @@ ASYNC_PREFIX = b"/async-function/"
 _IDEMPOTENCY_NAMESPACE = uuid.UUID("5b0c3c4e-52a5-4b8e-9a51-2f4f6a0f7d19")
 _NOT_STORED = HOP_BY_HOP | {b"x-call-id", b"x-start-time", b"content-length", b"expect"}
 _TEXT = ErrorFormat.TEXT
-
-Lookup = Callable[[str], Function | None]
 
 
 def is_async_call(path: str) -> bool:
@@ -70,14 +60,12 @@ class AsyncEnqueue:
         self,
         config: AsyncConfig,
         broker: Broker | None,
-        lookup: Lookup,
+        calls: Calls,
         header_filter: HeaderFilter | None = None,
-        namespaces: Namespaces | None = None,
     ) -> None:
         self._config = config
-        self._namespaces = namespaces or Namespaces()
         self._broker = broker
-        self._lookup = lookup
+        self._calls = calls
         self._header_filter = header_filter
         self._callbacks = config.callback_prefixes()
 
@@ -99,7 +87,8 @@ class AsyncEnqueue:
             raise MethodNotAllowed(f"{method} {scope['path']}: async calls are POST or PUT")
         raw_path: bytes = scope.get("raw_path") or scope["path"].encode()
         name, path = split_async_path(raw_path, scope.get("query_string", b""))
-        function = self._find(name)
+        # The version is chosen when the call runs (`gateway.async_calls.consumer`).
+        function = self._calls.find(name)
         headers: Headers = scope["headers"]
         if self._header_filter is not None:
             headers = self._header_filter(headers)
@@ -156,12 +145,6 @@ class AsyncEnqueue:
                     await broker.statuses.delete(call_id)
             raise
         return call_id
-
-    def _find(self, name: str) -> Function:
-        function = self._lookup(name) or self._namespaces.lookup(self._lookup, name)
-        if function is None:
-            raise FunctionNotFound(name)
-        return function
 
 
 def split_async_path(raw_path: bytes, query: bytes) -> tuple[str, str]:

@@ -10,11 +10,15 @@ keep it busy, not to its `max`.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+from typing import TYPE_CHECKING
 
 from gateway.async_calls.messages import subject_token
 from gateway.labels import MAX_INFLIGHT_LABEL, parse_inflight
-from gateway.providers.base import Function
+from gateway.providers.base import Function, FunctionView
+
+if TYPE_CHECKING:
+    from gateway.async_calls.broker import Broker
 
 
 def max_inflight(function: Function) -> int | None:
@@ -51,3 +55,19 @@ def queued_load(
     if total > capacity:
         load = {name: max(1, count * capacity // total) for name, count in load.items()}
     return load
+
+
+def queued_calls(
+    broker: Broker, provider: FunctionView, consumer_concurrency: int
+) -> Callable[[], Awaitable[dict[str, int]]]:
+    """What the autoscaler reads of the async queue: per deployed function, its queued
+    calls up to what the running queue consumers take of them at once (`queued_load`)."""
+
+    async def queued() -> dict[str, int]:
+        counts = await broker.queue.queued_by_function()
+        if not counts:
+            return {}
+        consumers = await broker.presence.running()
+        return queued_load(counts, provider.functions(), consumer_concurrency, consumers)
+
+    return queued

@@ -9,10 +9,13 @@ sent in one write (streaming small bodies through generators costs more: the fig
 in docs/benchmarks.md); anything larger or chunked is streamed, so memory stays bounded
 whatever the size. Responses follow the same rule on their own Content-Length.
 
-When no replica of a function that should have some resolves, or none accepts a
-connection, the forwarder asks its `hold` (the cold-start path's `hold`) to wait for a
-ready one and tries once more there, before any byte was sent upstream; without a hold,
-or when it cannot wait (a provider that cannot list replicas), the call fails as before.
+Waiting for a ready replica is reached from here alone, through the `waker` (the
+cold-start path, `gateway.scaling.cold_start.ColdStart`), whichever door the call came
+in by: a function at 0 replicas, or being scaled to 0, is woken first (`wake`, when its
+policy allows; otherwise 503). When no replica of a function that should have some
+resolves, or none accepts a connection, the waker's `hold` waits for a ready one and the
+call is tried once more there, before any byte was sent upstream; without a waker, or
+when it cannot wait (a provider that cannot list replicas), the call fails as before.
 
 The HTTP client is a part (`gateway.proxy.upstream.UpstreamClient`, by default
 `gateway.proxy.http1.Http1Client`); its errors become the gateway's here.
@@ -22,7 +25,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from starlette.types import Receive, Scope, Send
@@ -39,6 +41,7 @@ from gateway.proxy.bodies import (
 )
 from gateway.proxy.headers import downstream_response_headers
 from gateway.proxy.http1 import Http1Client
+from gateway.proxy.notifier import Waker
 from gateway.proxy.replicas import ReplicaResolver
 from gateway.proxy.upstream import (
     ConnectFailed,
@@ -54,10 +57,6 @@ log = logging.getLogger("gateway.proxy")
 
 # How many times one call may be held for a ready replica before it gets its 502/503.
 HOLD_ATTEMPTS = 3
-
-
-Hold = Callable[[Function], Awaitable["Function | None"]]
-"""Wait until a function with no ready replica has one; its view then (None: cannot wait)."""
 
 
 @dataclass(frozen=True)
@@ -100,12 +99,12 @@ class Forwarder:
         config: GatewayConfig,
         resolver: ReplicaResolver,
         client: UpstreamClient | None = None,
-        hold: Hold | None = None,
+        waker: Waker | None = None,
     ) -> None:
         self._config = config
         self._resolver = resolver
         self._client = client if client is not None else upstream_client(config)
-        self._hold = hold
+        self._waker = waker
 
     async def start(self) -> None:
         """Open the shared, pooled upstream client (call from the app's lifespan)."""
@@ -166,7 +165,7 @@ class Forwarder:
     ) -> CallResult:
         """Make a call with nobody waiting on the other end (the queue worker's calls).
 
-        The same path as `forward` (replica choice, retry elsewhere, holds), but the
+        The same path as `forward` (wake, replica choice, retry elsewhere, holds), but the
         answer is read here: its first `keep` bytes are kept, the rest read and dropped.
         Raises the same `GatewayError`s as `forward`.
         """
@@ -200,8 +199,15 @@ class Forwarder:
         body: bytes | None,
         streamed: StreamedBody | None,
     ) -> UpstreamResponse:
-        """The replica's response (headers read), retrying a failed connect once elsewhere,
-        then holding for a ready replica when none could be reached."""
+        """The replica's response (headers read): woken first at 0 replicas or while
+        parked, retrying a failed connect once elsewhere, then holding for a ready replica
+        when none could be reached."""
+        waker = self._waker
+        if function.replicas <= 0 or (waker is not None and waker.must_hold(function.name)):
+            # At 0 replicas, or being scaled to 0: wait for a ready replica (bounded).
+            if waker is None or not waker.can_wake(function):
+                raise NoReplicas(function.name)
+            function = await waker.wake(function)
         try:
             return await self._to_a_replica(function, method, path, headers, body, streamed)
         except _Unreachable as first:
@@ -209,9 +215,9 @@ class Forwarder:
         # The replica a hold found can go away before the call reaches it (a stop-first
         # update stopping the old one): hold again, a bounded number of times.
         for _ in range(HOLD_ATTEMPTS):
-            if self._hold is None or (streamed is not None and streamed.started):
+            if waker is None or (streamed is not None and streamed.started):
                 break
-            ready = await self._hold(function)
+            ready = await waker.hold(function)
             if ready is None:
                 break
             try:

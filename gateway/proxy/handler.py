@@ -3,9 +3,9 @@
 Starlette's Request/Response objects cost measurably on this hop (docs/benchmarks.md), so
 this speaks ASGI directly; `gateway.app.Gateway` hands it every function call, past
 Starlette. Each concern is a part passed in: routing (`gateway.routing.resolve`), the
-provider's view, notifiers (metrics, the autoscaler's load), the waker (scale from zero),
-a header filter (the gateway's own credentials), the namespaces (`<name>.<namespace>`),
-the `Forwarder`. Request headers are
+function a call goes to (`gateway.calls.Calls`: lookup, namespace, version), notifiers
+(metrics, the autoscaler's load), a header filter (the gateway's own credentials), the
+`Forwarder` (which also waits for a ready replica). Request headers are
 rewritten by `gateway.proxy.headers`, which also stops calls that loop back (`508`).
 Errors are answered by `gateway.http_errors` as plain text.
 """
@@ -19,20 +19,14 @@ from collections.abc import Awaitable, Callable
 from starlette.types import Receive, Scope, Send
 
 from gateway.asgi import ClientDisconnected, Headers, send_response
-from gateway.errors import (
-    FunctionNotFound,
-    GatewayError,
-    LoopDetected,
-    NoReplicas,
-    status_code,
-)
+from gateway.calls import Calls
+from gateway.errors import GatewayError, LoopDetected, status_code
 from gateway.http_errors import ErrorFormat, send_error
-from gateway.namespaces import Namespaces
 from gateway.providers.base import Function
 from gateway.proxy.bodies import CLIENT_CLOSED_REQUEST
 from gateway.proxy.forwarder import Forwarder
 from gateway.proxy.headers import forwarded_request_headers
-from gateway.proxy.notifier import InvocationNotifier, Waker
+from gateway.proxy.notifier import InvocationNotifier
 from gateway.routing import DirectReply, Target
 
 log = logging.getLogger("gateway.proxy")
@@ -52,31 +46,20 @@ class FunctionProxy:
     def __init__(
         self,
         resolve: Resolve,
-        lookup: Callable[[str], Function | None],
+        calls: Calls,
         forwarder: Forwarder,
         notifier: InvocationNotifier,
         *,
         buffer_limit: int,
-        waker: Waker | None = None,
         header_filter: HeaderFilter | None = None,
-        namespaces: Namespaces | None = None,
     ) -> None:
         self._resolve = resolve
-        self._lookup = lookup
+        self._calls = calls
+        self._lookup = calls.lookup
         self._forwarder = forwarder
         self._notifier = notifier
         self._buffer_limit = buffer_limit
-        self._waker = waker
         self._header_filter = header_filter
-        self._namespaces = namespaces or Namespaces()
-
-    async def start(self) -> None:
-        """Open the forwarder's upstream session (call from the app's lifespan)."""
-        await self._forwarder.start()
-
-    async def close(self) -> None:
-        """Close the forwarder's upstream session."""
-        await self._forwarder.close()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         try:
@@ -85,18 +68,7 @@ class FunctionProxy:
                 headers = [(b"content-type", routed.content_type)]
                 await send_response(send, routed.status, headers, routed.body)
                 return
-            # As spelled first: `<name>.<namespace>` (faas-cli's) is read only on a miss.
-            function = self._lookup(routed.name) or self._namespaces.lookup(
-                self._lookup, routed.name
-            )
-            if function is None:
-                raise FunctionNotFound(routed.name)
-            traffic = function.traffic
-            if traffic is not None:  # several versions: pick one (docs/versions.md)
-                version = traffic.choose(scope["headers"])
-                if version is None:
-                    raise FunctionNotFound(routed.name, "no such version (X-Function-Version)")
-                function = version
+            function = self._calls.target(routed.name, scope["headers"])
         except GatewayError as error:
             await send_error(send, error, _TEXT)
             return
@@ -128,12 +100,6 @@ class FunctionProxy:
         started_at = time.perf_counter()
         code = 500
         try:
-            waker = self._waker
-            if function.replicas <= 0 or (waker is not None and waker.must_hold(function.name)):
-                # At 0 replicas, or being scaled to 0: wait for a ready replica (bounded).
-                if waker is None or not waker.can_wake(function):
-                    raise NoReplicas(function.name)
-                function = await waker.wake(function)
             code = await self._forwarder.forward(
                 function, target.path, target.body, upstream_headers, call_id, scope, receive, send
             )

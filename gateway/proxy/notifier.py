@@ -1,9 +1,9 @@
-"""What the hot path tells others about each call, and what it asks to wake a function.
+"""What the hot path tells others about each call, and what it asks to get a ready replica.
 
 Both are protocols the proxy receives ready-made (as the OpenFaaS gateway's forwarding
 proxy takes its metrics notifiers): `gateway.metrics.GatewayMetrics` and the autoscaler's
 `gateway.scaling.load.LoadCounter` are notifiers, `gateway.scaling.cold_start.ColdStart`
-is the waker. The proxy imports neither.
+is the waker, which only the forwarder holds. The proxy imports neither.
 """
 
 from __future__ import annotations
@@ -42,7 +42,8 @@ class Notifiers:
 
 
 class Waker(Protocol):
-    """Scale from zero, as the proxy sees it (`gateway.scaling.cold_start.ColdStart`)."""
+    """Waiting for a ready replica, as the forwarder sees it: scale from zero (`wake`) and
+    holds while none answers (`hold`); `gateway.scaling.cold_start.ColdStart`."""
 
     def must_hold(self, name: str) -> bool:
         """Whether calls to `name` must wait although the view shows replicas (hot path)."""
@@ -52,3 +53,7 @@ class Waker(Protocol):
 
     async def wake(self, function: Function) -> Function:
         """Wait until `function` has a ready replica; its current view."""
+
+    async def hold(self, function: Function) -> Function | None:
+        """Wait until `function`, which should have replicas but has none ready, has one;
+        its view then (None: it cannot wait, the caller answers its own error)."""

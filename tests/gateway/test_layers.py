@@ -19,6 +19,22 @@ SHARED_PARSERS = "fwatchdog.values"
 # (modules the rule covers, forbidden import prefixes)
 RULES: list[tuple[str, tuple[str, ...]]] = [
     ("gateway.app", ("docker",)),
+    # The parts a call goes through, built once for the gateway and the queue worker: below
+    # both (never the apps, the doors or the supervisor), above the layers it assembles.
+    ("gateway.assembly", ("docker", "starlette", "aiohttp", "gateway.app", "gateway.workers",
+                          "gateway.platform", "gateway.async_calls", "gateway.management",
+                          "gateway.routing", "gateway.console")),
+    # The gateway's own endpoints and the lifespan: never the hot path or an engine.
+    ("gateway.platform", ("docker", "gateway.app", "gateway.workers", "gateway.proxy",
+                          "gateway.routing", "gateway.providers.swarm",
+                          "gateway.providers.static")),
+    # Finds the function a call goes to, for every door: the provider's view, namespaces and
+    # the version choice; never the doors, the proxy, scaling or an engine.
+    ("gateway.calls", ("docker", "starlette", "aiohttp", "gateway.app", "gateway.assembly",
+                       "gateway.workers", "gateway.async_calls", "gateway.proxy",
+                       "gateway.routing", "gateway.management", "gateway.scaling",
+                       "gateway.metrics", "gateway.config", "gateway.providers.swarm",
+                       "gateway.providers.static")),
     # The supervisor and its workers: builds apps, never reaches into the layers' parts.
     ("gateway.workers", ("docker", "gateway.proxy", "gateway.routing", "gateway.management",
                          "gateway.scaling")),
@@ -50,13 +66,14 @@ RULES: list[tuple[str, tuple[str, ...]]] = [
                                    "gateway.app", "gateway.providers.swarm",
                                    "gateway.providers.static")),
     ("gateway.proxy", ("docker", "gateway.management", "gateway.scaling", "gateway.metrics",
-                       "gateway.providers.swarm", "gateway.providers.static")),
+                       "gateway.providers.swarm", "gateway.providers.static",
+                       "gateway.assembly")),
     # The upstream HTTP client: bytes and sockets; the forwarder maps its errors.
     ("gateway.proxy.http1", ("aiohttp", "starlette", "gateway.errors", "gateway.config",
                              "gateway.providers", "gateway.routing", "gateway.proxy.forwarder",
                              "gateway.proxy.handler")),
     ("gateway.scaling", ("docker", "aiohttp", "gateway.management", "gateway.routing",
-                         "gateway.metrics")),
+                         "gateway.metrics", "gateway.assembly", "gateway.calls")),
     # A leaf: its modules import one another, nothing else of the gateway.
     ("gateway.metrics", ("gateway.",)),
     # config reads static functions into the providers' `Function`, a value type.
@@ -77,9 +94,11 @@ RULES: list[tuple[str, tuple[str, ...]]] = [
     # The server's request-head bounds: uvicorn and the config, nothing of the layers.
     ("gateway.http_limits", ("gateway.proxy", "gateway.routing", "gateway.providers",
                              "gateway.management", "gateway.scaling", "gateway.metrics")),
-    # Async calls: the proxy driven by a queue; never the engine, never a provider's inside.
+    # Async calls: the proxy driven by a queue; never the engine, never a provider's inside,
+    # never the gateway's app or supervisor (the queue worker's parts: `gateway.assembly`).
     ("gateway.async_calls", ("docker", "aiohttp", "gateway.providers.swarm",
-                             "gateway.providers.static", "gateway.management.api")),
+                             "gateway.providers.static", "gateway.management.api",
+                             "gateway.app", "gateway.workers")),
     ("gateway.http_errors", ("gateway.proxy", "gateway.routing", "gateway.providers",
                              "gateway.management", "gateway.scaling", "gateway.metrics")),
 ]  # fmt: skip

@@ -1,6 +1,7 @@
-"""The forwarder's hold: when no replica resolves or none accepts a connection, it asks
-its hold for a ready one and tries once more there; a replica only slow to accept is not
-held for. A fake upstream client and a table resolver, in-process."""
+"""The forwarder's waker: a function at zero is woken first; when no replica resolves or
+none accepts a connection, the waker's hold finds a ready one and the call is tried once
+more there; a replica only slow to accept is not held for. A fake upstream client and a
+table resolver, in-process."""
 
 from __future__ import annotations
 
@@ -83,18 +84,48 @@ class Client:
 
 
 class Hold:
+    """A waker whose `hold` finds `address` ready (None: it cannot wait)."""
+
     def __init__(self, address: str | None) -> None:
         self.address = address
         self.calls = 0
 
-    async def __call__(self, function: Function) -> Function | None:
+    def must_hold(self, name: str) -> bool:
+        return False
+
+    def can_wake(self, function: Function) -> bool:
+        return False
+
+    async def wake(self, function: Function) -> Function:
+        raise AssertionError("a function with replicas is never woken")
+
+    async def hold(self, function: Function) -> Function | None:
         self.calls += 1
         if self.address is None:
             return None
         return dataclasses.replace(function, upstream_host=self.address)
 
 
-def send(forwarder: Forwarder) -> tuple[int, list[MutableMapping[str, Any]]]:
+class Wakes(Hold):
+    """A waker that wakes functions at zero to `address` (if `allowed`)."""
+
+    def __init__(self, address: str, allowed: bool = True) -> None:
+        super().__init__(None)
+        self.woken = 0
+        self.allowed = allowed
+        self.woke_to = address
+
+    def can_wake(self, function: Function) -> bool:
+        return self.allowed
+
+    async def wake(self, function: Function) -> Function:
+        self.woken += 1
+        return dataclasses.replace(function, replicas=1, upstream_host=self.woke_to)
+
+
+def send(
+    forwarder: Forwarder, function: Function = FUNCTION
+) -> tuple[int, list[MutableMapping[str, Any]]]:
     sent: list[MutableMapping[str, Any]] = []
 
     async def receive() -> dict[str, Any]:
@@ -105,7 +136,7 @@ def send(forwarder: Forwarder) -> tuple[int, list[MutableMapping[str, Any]]]:
 
     scope = {"method": "POST", "headers": [(b"content-length", b"0")]}
     code = asyncio.run(
-        forwarder.forward(FUNCTION, "/", None, CIMultiDict(), "id", scope, receive, record)
+        forwarder.forward(function, "/", None, CIMultiDict(), "id", scope, receive, record)
     )
     return code, sent
 
@@ -170,3 +201,16 @@ def test_a_replica_whose_node_died_under_a_call_fails_it_and_is_passed_over() ->
     for _ in range(4):
         assert send(forwarder)[0] == 200
     assert client.tried == ["10.0.0.1"] * 4
+
+
+def test_a_function_at_zero_is_woken_before_it_is_sent_if_it_may_be() -> None:
+    asleep = dataclasses.replace(FUNCTION, replicas=0)
+    client, waker = Client({"10.0.1.9"}), Wakes("10.0.1.9")
+    forwarder = Forwarder(GatewayConfig(), TableResolver({}), client, waker)
+    assert send(forwarder, asleep)[0] == 200
+    assert (waker.woken, client.tried) == (1, ["10.0.1.9"])
+    refused = Forwarder(GatewayConfig(), TableResolver({}), client, Wakes("10.0.1.9", False))
+    with pytest.raises(NoReplicas):
+        send(refused, asleep)
+    with pytest.raises(NoReplicas):  # no waker at all
+        send(Forwarder(GatewayConfig(), TableResolver({}), client), asleep)

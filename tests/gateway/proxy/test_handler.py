@@ -6,6 +6,7 @@ import asyncio
 import json
 from typing import Any
 
+from gateway.calls import Calls
 from gateway.config import BasicAuthCredentials, GatewayConfig
 from gateway.http_errors import ErrorFormat
 from gateway.management.auth import RequireBasicAuth
@@ -62,7 +63,7 @@ def make_proxy(notifier: Recorder, looked_up: list[str]) -> FunctionProxy:
         return CAT if name == "cat" else None
 
     forwarder = Forwarder(GatewayConfig(), ReplicaResolver(1.0))
-    return FunctionProxy(resolve, lookup, forwarder, notifier, buffer_limit=65536)
+    return FunctionProxy(resolve, Calls(lookup), forwarder, notifier, buffer_limit=65536)
 
 
 def test_caller_leaving_while_the_alexa_body_is_read_gets_nothing_and_counts_nothing() -> None:

@@ -17,7 +17,8 @@ from gateway.providers.base import Function
 from gateway.providers.static import StaticProvider
 from gateway.proxy.replicas import ReplicaResolver
 from gateway.scaling.autoscaler import Autoscaler
-from gateway.scaling.cold_start import ColdStart, ColdStartFailed
+from gateway.scaling.cold_start import ColdStart
+from gateway.scaling.failures import ColdStartFailed
 from gateway.scaling.scaler import Scaler
 
 ZERO_LABELS = {"com.faas.scale.zero": "true", "com.faas.scale.zero_after": "60s"}

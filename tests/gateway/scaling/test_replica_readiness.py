@@ -17,7 +17,8 @@ import pytest
 from gateway.errors import ProviderUnavailable, status_code
 from gateway.providers.base import Function, ReplicaTask
 from gateway.proxy.replicas import ReplicaResolver
-from gateway.scaling.cold_start import ColdStart, ColdStartFailed, ReplicaFailed
+from gateway.scaling.cold_start import ColdStart
+from gateway.scaling.failures import ColdStartFailed, ReplicaFailed
 from gateway.scaling.scaler import Scaler
 from gateway.shared import SharedTable
 from tests.gateway.scaling.test_autoscaler import (

@@ -8,7 +8,8 @@ import asyncio
 from pathlib import Path
 
 from gateway.proxy.replicas import ReplicaResolver
-from gateway.scaling.cold_start import ColdStart, SharedParking
+from gateway.scaling.cold_start import ColdStart
+from gateway.scaling.parked_file import SharedParking
 from gateway.scaling.scaler import Scaler
 from gateway.shared import FileLock, SharedTable
 from tests.gateway.scaling.test_autoscaler import (
@@ -68,10 +69,10 @@ def test_a_park_in_one_worker_holds_calls_in_another(tmp_path: Path) -> None:
     other, _ = worker_cold_start(provider, tmp_path)
     assert not other.must_hold("z")
     with leader.parking("z"):
-        other._follow_parked()
+        other.parks.follow()
         assert other.must_hold("z")
         assert other.busy("z")
-    other._follow_parked()
+    other.parks.follow()
     # Ended: calls are still held (and wake the function) until the view shows 0.
     assert other.must_hold("z")
     assert SharedTable(tmp_path / "parked").entries() == {}

@@ -1,0 +1,172 @@
+"""The gateway's own endpoints, the "platform": a Starlette app and the lifespan it runs.
+
+`GET /healthz` (the status only), `GET /metrics`, `POST /system/alert`, `/system/async`,
+`/system` (the management API) and `/ui/` (the web console). Function calls never reach
+it (`gateway.app.Gateway`). Its lifespan starts and stops every part of the gateway in
+order (`running`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Mount, Route
+from starlette.types import ASGIApp
+
+from gateway.assembly import Autoscaling, CallPath
+from gateway.async_calls.api import create_async_api
+from gateway.async_calls.broker import Broker
+from gateway.config import GatewayConfig
+from gateway.console import PREFIX as CONSOLE_PREFIX
+from gateway.console import create_console_app
+from gateway.http_errors import ErrorFormat
+from gateway.management.api import create_system_app, not_found
+from gateway.management.auth import RequireBasicAuth
+from gateway.management.browsers import SameOriginOnly
+from gateway.metrics import CONTENT_TYPE, GatewayMetrics
+from gateway.namespaces import Namespaces
+from gateway.providers.base import FunctionProvider
+from gateway.scaling.alerts import create_alert_app
+from gateway.scaling.load import LoadCounter
+
+log = logging.getLogger("gateway")
+
+
+class Health:
+    """`GET /healthz`, unauthenticated: the status only. The detail (the engine's address
+    and error) goes to the log, once per change, and to the authenticated /system/healthz."""
+
+    def __init__(self, provider: FunctionProvider) -> None:
+        self._provider = provider
+        self._logged_detail = ""
+
+    async def respond(self, request: Request) -> Response:
+        """The endpoint (a method: Starlette treats other callables as ASGI apps)."""
+        status = self._provider.status()
+        if status.ready:
+            self._logged_detail = ""
+            return JSONResponse({"status": "ok"})
+        if status.detail != self._logged_detail:
+            self._logged_detail = status.detail
+            log.warning("/healthz: unavailable: %s", status.detail)
+        return JSONResponse({"status": "unavailable"}, status_code=503)
+
+
+class MetricsEndpoint:
+    """`GET /metrics`: every worker's series, those of removed functions forgotten."""
+
+    def __init__(
+        self, provider: FunctionProvider, metrics: GatewayMetrics, load: LoadCounter | None
+    ) -> None:
+        self._provider = provider
+        self._metrics = metrics
+        self._load = load
+
+    async def respond(self, request: Request) -> Response:
+        """The endpoint (a method: Starlette treats other callables as ASGI apps)."""
+        metrics = self._metrics
+        metrics.flush()  # this loop pass's calls too
+        provider = self._provider
+        if provider.status().ready:  # a provider that lost its view knows no functions
+            known = {
+                name
+                for function in provider.functions()
+                for name in (function.name, function.metric_name)
+            }
+            metrics.forget_removed(known)
+            if self._load is not None:
+                self._load.forget_removed(known)
+        # Rendering thousands of samples takes milliseconds: keep it off the event loop.
+        exposition = await asyncio.to_thread(metrics.exposition)
+        return Response(exposition, media_type=CONTENT_TYPE)
+
+
+def running(
+    provider: FunctionProvider,
+    metrics: GatewayMetrics,
+    call_path: CallPath,
+    autoscaling: Autoscaling,
+    broker: Broker | None,
+) -> Callable[[Starlette], AbstractAsyncContextManager[None]]:
+    """The lifespan: start the provider, the broker, the call path and the autoscaler, in
+    that order, and stop them in the reverse."""
+    autoscaler = autoscaling.autoscaler
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        metrics.batch_writes(asyncio.get_running_loop())
+        await provider.start()
+        if broker is not None:
+            await broker.start()
+        try:
+            await call_path.start()
+            try:
+                if autoscaler is not None:
+                    autoscaler.start()
+                try:
+                    yield
+                finally:
+                    if autoscaler is not None:
+                        await autoscaler.close()
+            finally:
+                await call_path.close()
+        finally:
+            metrics.stop_batching()  # the last calls' counts are written, not lost
+            if broker is not None:
+                await broker.close()
+            await provider.close()
+
+    return lifespan
+
+
+def _same_origin(app: ASGIApp, what: str = "management API") -> ASGIApp:
+    return SameOriginOnly(app, what=what, error_format=ErrorFormat.JSON)
+
+
+def create_platform_app(
+    config: GatewayConfig,
+    provider: FunctionProvider,
+    metrics: GatewayMetrics,
+    namespaces: Namespaces,
+    call_path: CallPath,
+    autoscaling: Autoscaling,
+    broker: Broker | None,
+) -> Starlette:
+    """The platform app over the gateway's parts; its lifespan runs them all."""
+    alert = RequireBasicAuth(
+        create_alert_app(provider, autoscaling.autoscaler), config.basic_auth, what="alert webhook"
+    )
+    console = SameOriginOnly(
+        create_console_app(config.basic_auth),
+        what="web console",
+        error_format=ErrorFormat.TEXT,
+        allow_navigation=True,  # a link to the console from elsewhere opens it
+    )
+    system = create_system_app(config, provider, metrics, namespaces)
+    exposition = MetricsEndpoint(provider, metrics, autoscaling.load)
+    app = Starlette(
+        routes=[
+            Route("/healthz", Health(provider).respond, methods=["GET"]),
+            Route("/metrics", exposition.respond, methods=["GET"]),
+            Route("/system/alert", _same_origin(alert, "alert webhook"), methods=["POST"]),
+            Mount("/system/async", _same_origin(create_async_api(config, broker))),
+            Mount("/system", _same_origin(system)),
+            Mount(CONSOLE_PREFIX, console),
+        ],
+        lifespan=running(provider, metrics, call_path, autoscaling, broker),
+    )
+    # Only /system/ paths reach this router unmatched (e.g. with a newline, which the
+    # Mount's pattern does not match): answer them as the management API would. (`/ui`
+    # alone is redirected to `/ui/` before this.)
+    app.router.default = not_found
+    app.state.metrics = metrics
+    app.state.autoscaler = autoscaling.autoscaler
+    app.state.cold_start = call_path.cold_start
+    app.state.broker = broker
+    return app
