@@ -15,8 +15,8 @@ import sys
 from collections.abc import Sequence
 
 from gateway.config import ConfigError, load_config
-from gateway.labels import TRAFFIC_LABEL, VERSION_LABEL, VERSION_OF_LABEL
 from gateway.providers.base import Function
+from gateway.versions.model import TRAFFIC_LABEL, VERSION_LABEL, VERSION_OF_LABEL
 from gateway.workers import configure_logging, serve
 
 OWN_VERSION = "v1"

@@ -60,7 +60,6 @@ from gateway.proxy.notifier import InvocationNotifier, Notifiers
 from gateway.proxy.replicas import ReplicaResolver
 from gateway.scaling.alerts import create_alert_app
 from gateway.scaling.autoscaler import Autoscaler
-from gateway.scaling.canary import CanaryController
 from gateway.scaling.cold_start import (
     TASK_PROBE_TIMEOUT,
     ColdStart,
@@ -73,6 +72,7 @@ from gateway.scaling.locks import FileLock
 from gateway.scaling.scaler import Scaler
 from gateway.shared import SharedDir
 from gateway.shared_memory import SharedTable
+from gateway.versions.controller import CanaryController
 
 log = logging.getLogger("gateway")
 

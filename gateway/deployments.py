@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Annotated, Any, TypeVar
 
@@ -37,16 +37,17 @@ from pydantic_core import core_schema
 from gateway.errors import BadRequest
 from gateway.labels import (
     ANNOTATION_PREFIX,
-    CANARY_LABEL,
     FUNCTION_LABEL,
     MANAGED_LABEL,
     MAX_REPLICAS,
+    label_problems,
+)
+from gateway.versions.model import (
+    CANARY_LABEL,
     PREVIOUS_TRAFFIC_LABEL,
     TRAFFIC_LABEL,
     VERSION_LABEL,
     VERSION_OF_LABEL,
-    label_problems,
-    parse_duration,
 )
 
 __all__ = ["ANNOTATION_PREFIX", "MANAGED_LABEL", "MAX_REPLICAS"]  # re-exported
@@ -394,7 +395,7 @@ _Model = TypeVar("_Model", bound=BaseModel)
 
 def parse_deployment(body: object) -> FunctionDeployment:
     """Validate a decoded JSON body; `BadRequest` names the first field at fault."""
-    return _parse(FunctionDeployment, body)
+    return parse_body(FunctionDeployment, body)
 
 
 def parse_scale_request(
@@ -402,7 +403,7 @@ def parse_scale_request(
 ) -> ScaleRequest:
     """The replicas asked for the function `name` (from the path). `function_name` reads
     `serviceName` as the path's name was read (its namespace suffix taken off)."""
-    request = _parse(ScaleRequest, body)
+    request = parse_body(ScaleRequest, body)
     given = request.service_name
     if given is not None and function_name is not None:
         given = function_name(given)
@@ -413,10 +414,11 @@ def parse_scale_request(
 
 def parse_delete_request(body: object) -> DeleteFunctionRequest:
     """Which function to remove (`functionName` may carry a `.<namespace>` suffix)."""
-    return _parse(DeleteFunctionRequest, body)
+    return parse_body(DeleteFunctionRequest, body)
 
 
-def _parse(model: type[_Model], body: object) -> _Model:
+def parse_body(model: type[_Model], body: object) -> _Model:
+    """`body` validated as `model`; `BadRequest` names the first field at fault."""
     try:
         return model.model_validate(body, by_alias=True, by_name=False)
     except ValidationError as error:
@@ -437,25 +439,26 @@ def validate_function_name(name: object, field_name: str = "service") -> str:
     """A name that may refer to an existing function (Docker service names allowed)."""
     if name is None or name == "":
         raise BadRequest(f"{field_name}: required, a function name")
-    return _validate(_FUNCTION_NAME, name, field_name)
+    return validate_value(_FUNCTION_NAME, name, field_name)
 
 
 def validate_replicas(value: object) -> int:
     """A replica count from JSON: an integer from 0 to `MAX_REPLICAS`."""
     if value is None:
         raise BadRequest("replicas: required, an integer")
-    return _validate(_REPLICAS, value, "replicas")
+    return validate_value(_REPLICAS, value, "replicas")
 
 
 def parse_memory(field_name: str, value: object) -> int | None:
     """Bytes from `128Mi`, `64M`, `1Gi`, `512k` or a plain number of bytes."""
-    return _validate(_MEMORY_SIZE, value, field_name)
+    return validate_value(_MEMORY_SIZE, value, field_name)
 
 
 _T = TypeVar("_T")
 
 
-def _validate(adapter: TypeAdapter[_T], value: object, field_name: str) -> _T:
+def validate_value(adapter: TypeAdapter[_T], value: object, field_name: str) -> _T:
+    """`value` validated by `adapter`; `BadRequest` names `field_name` and the problem."""
     try:
         return adapter.validate_python(value)
     except ValidationError as error:
@@ -504,127 +507,3 @@ def bad_request(error: ValidationError, field_name: str = "") -> BadRequest:
     else:
         what = first["msg"]
     return BadRequest(f"{path}: {what}")
-
-
-# Versions and traffic (docs/versions.md).
-
-_WEIGHTS: TypeAdapter[dict[str, int]] = TypeAdapter(dict[VersionName, Annotated[Weight, Strict()]])
-
-
-def parse_weights_request(body: object, versions: Collection[str]) -> dict[str, int]:
-    """`PUT /system/functions/{name}/traffic`: a weight per version (`{"v1": 90, "v2":
-    10}`), integers 0-100 summing to 100, each a version of the function (`versions`);
-    versions left out get 0. `BadRequest` names the problem."""
-    weights = _validate(_WEIGHTS, body, "weights")
-    unknown = sorted(set(weights) - set(versions))
-    if unknown:
-        raise BadRequest(
-            f"weights: {unknown[0]!r} is not a version of this function "
-            f"(its versions: {', '.join(sorted(versions))})"
-        )
-    total = sum(weights.values())
-    if total != 100:
-        raise BadRequest(f"weights: they sum to {total}, not 100")
-    return {version: weights.get(version, 0) for version in sorted(versions)}
-
-
-def _seconds(value: object) -> float:
-    """Seconds from a number or a duration (`30s`, `2m`, `500ms`)."""
-    if isinstance(value, bool) or not isinstance(value, (str, int, float)):
-        raise ValueError("expected a duration such as '30s' or a number of seconds")
-    seconds = value if not isinstance(value, str) else parse_duration(value)
-    if seconds is None or not 0.1 <= float(seconds) <= 86400:
-        raise ValueError(f"{value!r} is not a duration from 0.1s to 24h")
-    return float(seconds)
-
-
-Seconds = Annotated[
-    float,
-    BeforeValidator(_seconds),
-    WithJsonSchema({"type": ["string", "number"], "description": "'30s', '2m' or seconds."}),
-]
-
-
-class PromoteRequest(BaseModel):
-    """`POST /system/functions/{name}/promote`: the version that gets every call."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid", strict=True)
-
-    version: VersionName
-
-
-class CanaryRequest(BaseModel):
-    """`POST /system/functions/{name}/canary`: shift calls to `to` by `step` points every
-    `every`, rolling back by itself when its error rate (5xx answers) or its p99 latency
-    over a step breaks a bound."""
-
-    model_config = ConfigDict(
-        frozen=True, extra="forbid", strict=True, alias_generator=to_camel, validate_by_name=True
-    )
-
-    to: VersionName
-    step: Annotated[int, Field(ge=1, le=100)] = 10
-    every: Seconds = 30.0
-    max_error_rate: Annotated[float, Strict(False), Field(ge=0, le=1)] = Field(
-        default=0.01, description="The most 5xx answers per call a step may see (0.01: 1%)."
-    )
-    max_latency: Annotated[float | None, Strict(False), Field(gt=0, le=3600)] = Field(
-        default=None, description="The most seconds a step's p99 latency may reach."
-    )
-
-
-class CanaryStep(BaseModel):
-    """One step of a canary: the weight it set, when, and what the step before saw."""
-
-    model_config = ConfigDict(frozen=True, alias_generator=to_camel, validate_by_name=True)
-
-    weight: int
-    at: float  # Unix time
-    result: str  # started, step, promoted, rolled_back, aborted
-    calls: int = 0
-    errors: int = 0
-    p99: float | None = None
-    reason: str = ""
-
-
-class CanaryState(BaseModel):
-    """A canary as kept on the function's own service (`com.faas.canary`, JSON), so any
-    gateway can continue it, and as `GET /system/function/{name}` shows it."""
-
-    model_config = ConfigDict(frozen=True, alias_generator=to_camel, validate_by_name=True)
-
-    request: CanaryRequest
-    origin: Mapping[str, int]  # the weights before it: where a rollback goes
-    weight: int  # the version's weight now
-    since: float  # Unix time that weight was set
-    status: str = "running"  # running, promoted, rolled_back, aborted
-    steps: tuple[CanaryStep, ...] = ()
-
-    @property
-    def running(self) -> bool:
-        """Whether it still shifts weight."""
-        return self.status == "running"
-
-    def label(self) -> str:
-        """The JSON kept in the label."""
-        return self.model_dump_json(by_alias=True)
-
-
-def parse_canary_request(body: object) -> CanaryRequest:
-    """Validate a canary's body; `BadRequest` names the first field at fault."""
-    return _parse(CanaryRequest, body)
-
-
-def parse_promote_request(body: object) -> PromoteRequest:
-    """Validate a promotion's body."""
-    return _parse(PromoteRequest, body)
-
-
-def canary_state(raw: str | None) -> CanaryState | None:
-    """The canary kept in a label, or None if none (or unreadable: nothing to continue)."""
-    if not raw:
-        return None
-    try:
-        return CanaryState.model_validate_json(raw, by_alias=True, by_name=True)
-    except ValidationError:
-        return None

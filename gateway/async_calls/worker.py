@@ -48,6 +48,7 @@ from gateway.providers.base import Function, FunctionView
 from gateway.proxy.forwarder import CallResult, Forwarder
 from gateway.proxy.headers import upstream_request_headers
 from gateway.proxy.notifier import Waker
+from gateway.versions.traffic import choose_version
 
 log = logging.getLogger("gateway.async.worker")
 
@@ -306,8 +307,7 @@ class QueueWorker:
                 client_address=call.client_address,
                 scheme="http",
             )
-            if function.traffic is not None:  # several versions: the weights choose
-                function = function.traffic.choose(raw_headers) or function
+            function = choose_version(function, raw_headers) or function  # by the weights
             waker = self._waker
             if function.replicas <= 0 or (waker is not None and waker.must_hold(function.name)):
                 if waker is None or not waker.can_wake(function):

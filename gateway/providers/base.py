@@ -16,11 +16,12 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
 
-from gateway.providers.traffic import group_versions, own_version
+from gateway.versions.model import own_version
+from gateway.versions.traffic import group_versions
 
 if TYPE_CHECKING:
     from gateway.deployments import FunctionDeployment
-    from gateway.providers.traffic import Traffic
+    from gateway.versions.traffic import Traffic
 
 DEFAULT_FUNCTION_PORT = 8080
 

@@ -34,6 +34,7 @@ from gateway.proxy.forwarder import Forwarder
 from gateway.proxy.headers import forwarded_request_headers
 from gateway.proxy.notifier import InvocationNotifier, Waker
 from gateway.routing import DirectReply, Target
+from gateway.versions.traffic import choose_version
 
 log = logging.getLogger("gateway.proxy")
 
@@ -91,12 +92,10 @@ class FunctionProxy:
             )
             if function is None:
                 raise FunctionNotFound(routed.name)
-            traffic = function.traffic
-            if traffic is not None:  # several versions: pick one (docs/versions.md)
-                version = traffic.choose(scope["headers"])
-                if version is None:
-                    raise FunctionNotFound(routed.name, "no such version (X-Function-Version)")
-                function = version
+            version = choose_version(function, scope["headers"])  # docs/versions.md
+            if version is None:
+                raise FunctionNotFound(routed.name, "no such version (X-Function-Version)")
+            function = version
         except GatewayError as error:
             await send_error(send, error, _TEXT)
             return

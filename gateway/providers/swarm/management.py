@@ -22,19 +22,19 @@ from docker.models.services import Service
 
 from gateway.deployments import ANNOTATION_PREFIX, MANAGED_LABEL, FunctionDeployment
 from gateway.errors import BadRequest, Conflict, FunctionNotFound
-from gateway.labels import CANARY_LABEL, PREVIOUS_TRAFFIC_LABEL, TRAFFIC_LABEL, format_weights
 from gateway.providers.base import LogLine, ReplicaTask
 from gateway.providers.swarm.engine import engine_call
 from gateway.providers.swarm.logs import parse_engine_logs
 from gateway.providers.swarm.rewrite import update_as_read
 from gateway.providers.swarm.secrets import secret_references
 from gateway.providers.swarm.services import PROCESS_ENV, mapping, replica_task
-from gateway.providers.traffic import (
+from gateway.versions.model import (
     KEPT_ON_UPDATE,
     current_weights,
     services_to_remove,
     version_target,
     weights_with,
+    with_traffic,
 )
 
 if TYPE_CHECKING:
@@ -193,14 +193,7 @@ class SwarmManagement:
             service = self._function_service(client, name)
             spec = mapping(service.attrs.get("Spec"))
             labels = {str(k): str(v) for k, v in mapping(spec.get("Labels")).items()}
-            before = labels.get(TRAFFIC_LABEL)
-            labels[TRAFFIC_LABEL] = format_weights(weights)
-            if before and before != labels[TRAFFIC_LABEL]:
-                labels[PREVIOUS_TRAFFIC_LABEL] = before
-            if canary is None:
-                labels.pop(CANARY_LABEL, None)
-            else:
-                labels[CANARY_LABEL] = canary
+            labels = with_traffic(labels, weights, canary)
             try:
                 # Labels only: the tasks keep running (as the lease's renewals).
                 update_as_read(client, service.id, service.version, spec, labels=labels)

@@ -7,15 +7,15 @@ from collections.abc import Mapping, Sequence
 
 from gateway.deployments import ANNOTATION_PREFIX, MANAGED_LABEL, FunctionDeployment, ResourceSpec
 from gateway.errors import BadRequest, Conflict, FunctionNotFound, SecretNotFound
-from gateway.labels import CANARY_LABEL, PREVIOUS_TRAFFIC_LABEL, TRAFFIC_LABEL, format_weights
 from gateway.providers.base import Function, FunctionSettings, LogLine, Resources
 from gateway.providers.static import StaticProvider
-from gateway.providers.traffic import (
+from gateway.versions.model import (
     KEPT_ON_UPDATE,
     current_weights,
     services_to_remove,
     version_target,
     weights_with,
+    with_traffic,
 )
 
 
@@ -114,14 +114,7 @@ class MemoryProvider(StaticProvider):
     ) -> None:
         """Write the weights (and canary) into the function's own labels, as on Swarm."""
         function = self._find(name)
-        labels = dict(function.labels)
-        before = labels.get(TRAFFIC_LABEL)
-        labels[TRAFFIC_LABEL] = format_weights(weights)
-        if before and before != labels[TRAFFIC_LABEL]:
-            labels[PREVIOUS_TRAFFIC_LABEL] = before
-        labels.pop(CANARY_LABEL, None)
-        if canary is not None:
-            labels[CANARY_LABEL] = canary
+        labels = with_traffic(function.labels, weights, canary)
         self.registry.upsert(dataclasses.replace(function, labels=labels))
         self.traffic_writes.append((function.name, dict(weights), canary))
 

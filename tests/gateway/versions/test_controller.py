@@ -5,10 +5,12 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass
 
-from gateway.deployments import CanaryRequest, CanaryState, canary_state
-from gateway.labels import CANARY_LABEL, MANAGED_LABEL, VERSION_LABEL, VERSION_OF_LABEL
+from gateway.labels import MANAGED_LABEL
 from gateway.providers.base import Function
-from gateway.scaling.canary import CanaryController
+from gateway.versions.canary import CanaryState, canary_state
+from gateway.versions.controller import CanaryController
+from gateway.versions.model import CANARY_LABEL, VERSION_LABEL, VERSION_OF_LABEL
+from gateway.versions.requests import CanaryRequest
 from tests.gateway.providers.memory_provider import MemoryProvider
 
 
