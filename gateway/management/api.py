@@ -28,7 +28,6 @@ from gateway import __version__
 from gateway.asgi import MAX_API_BODY_BYTES
 from gateway.config import GatewayConfig
 from gateway.deployments import (
-    ANNOTATION_PREFIX,
     FunctionDeployment,
     parse_delete_request,
     parse_deployment,
@@ -43,6 +42,7 @@ from gateway.errors import (
     NoRoute,
 )
 from gateway.http_errors import ErrorFormat, error_response, send_error
+from gateway.labels import ANNOTATION_PREFIX
 from gateway.management.auth import RequireBasicAuth
 from gateway.management.logs import (
     MAX_TAIL,

@@ -18,7 +18,8 @@ from pydantic import (
 )
 from pydantic.alias_generators import to_camel
 
-from gateway.deployments import VersionName, Weight, parse_body, validate_value
+from gateway.deployments.fields import VersionName, Weight
+from gateway.deployments.validation import parse_body, validate_value
 from gateway.errors import BadRequest
 from gateway.labels import parse_duration
 

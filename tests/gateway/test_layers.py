@@ -14,8 +14,11 @@ GATEWAY = Path(__file__).resolve().parents[2] / "gateway"
 
 # The parts of `gateway.versions` above the providers (the controller reads `Function`s
 # and writes through the provider) and the API's bodies (built on `gateway.deployments`).
-_VERSIONS_ABOVE_THE_PROVIDERS = ("gateway.versions.requests", "gateway.versions.canary",
-                                 "gateway.versions.controller")
+_VERSIONS_ABOVE_THE_PROVIDERS = (
+    "gateway.versions.requests",
+    "gateway.versions.canary",
+    "gateway.versions.controller",
+)
 
 # (modules the rule covers, forbidden import prefixes)
 RULES: list[tuple[str, tuple[str, ...]]] = [

@@ -20,8 +20,10 @@ import docker.errors
 import docker.types
 from docker.models.services import Service
 
-from gateway.deployments import ANNOTATION_PREFIX, MANAGED_LABEL, FunctionDeployment
+from gateway.deployments import FunctionDeployment
+from gateway.deployments.service_labels import service_labels
 from gateway.errors import BadRequest, Conflict, FunctionNotFound
+from gateway.labels import MANAGED_LABEL
 from gateway.providers.base import LogLine, ReplicaTask
 from gateway.providers.swarm.engine import engine_call
 from gateway.providers.swarm.logs import parse_engine_logs
@@ -270,15 +272,9 @@ class SwarmManagement:
         env = {**deployment.env_vars}
         if deployment.env_process is not None:
             env[PROCESS_ENV] = deployment.env_process
-        labels = {
-            **deployment.labels,
-            **{ANNOTATION_PREFIX + key: value for key, value in deployment.annotations.items()},
-            **(platform_labels or {}),
-            MANAGED_LABEL: "true",
-        }
         options: dict[str, Any] = {
             "env": [f"{key}={value}" for key, value in env.items()],
-            "labels": labels,
+            "labels": service_labels(deployment, platform_labels),
             "networks": [self._discovery.network],
             "endpoint_spec": docker.types.EndpointSpec(mode="dnsrr"),
             # One task at a time, the new one healthy before the old one stops.

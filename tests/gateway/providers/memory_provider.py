@@ -5,7 +5,8 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Mapping, Sequence
 
-from gateway.deployments import ANNOTATION_PREFIX, MANAGED_LABEL, FunctionDeployment, ResourceSpec
+from gateway.deployments import FunctionDeployment, ResourceSpec
+from gateway.deployments.service_labels import service_labels
 from gateway.errors import BadRequest, Conflict, FunctionNotFound, SecretNotFound
 from gateway.providers.base import Function, FunctionSettings, LogLine, Resources
 from gateway.providers.static import StaticProvider
@@ -151,12 +152,7 @@ class MemoryProvider(StaticProvider):
             if secret not in self.secrets:
                 raise BadRequest(f"secrets: no secret named {secret!r}")
         name = service or deployment.service
-        labels = {
-            **deployment.labels,
-            **{ANNOTATION_PREFIX + k: v for k, v in deployment.annotations.items()},
-            **(extra or {}),
-            MANAGED_LABEL: "true",
-        }
+        labels = service_labels(deployment, extra)
         self.deployments[name] = deployment
         upstream = self.upstreams.get(name, (f"tasks.{name}", 8080))
         self.registry.upsert(
