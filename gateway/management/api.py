@@ -112,7 +112,7 @@ def create_system_app(
             [
                 function_status(f, available, counts, namespaces.default)
                 for f in provider.functions()
-                if f.function_name is None or f.traffic is not None  # versions: in theirs
+                if f.version_of is None or f.traffic is not None  # versions: in theirs
             ]
         )
 

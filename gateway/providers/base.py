@@ -88,7 +88,7 @@ class Function:
     env_process: str | None = None
     # Set by the registry when the function has several versions (docs/versions.md):
     version: str | None = None  # this service's version
-    function_name: str | None = None  # the function it is a version of
+    version_of: str | None = None  # the function it is a version of
     traffic: Traffic | None = field(default=None, compare=False, repr=False)  # on its own service
     metric_name: str = field(init=False, compare=False, repr=False)
     """The name its calls are counted and scaled by: `<function>@<version>` for a version
@@ -97,9 +97,9 @@ class Function:
     settings: FunctionSettings = field(default_factory=FunctionSettings)
 
     def __post_init__(self) -> None:
-        versioned = self.version is not None and self.function_name is not None
+        versioned = self.version is not None and self.version_of is not None
         object.__setattr__(
-            self, "metric_name", f"{self.function_name}@{self.version}" if versioned else self.name
+            self, "metric_name", f"{self.version_of}@{self.version}" if versioned else self.name
         )
 
     @property

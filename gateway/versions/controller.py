@@ -156,8 +156,8 @@ class VersionController:
     def whole(self, name: str) -> Function:
         """The function `name` names, as a whole (its own service, with its versions)."""
         function = self._provider.lookup(name)
-        if function is not None and function.function_name is not None:
-            function = self._provider.lookup(function.function_name)
+        if function is not None and function.version_of is not None:
+            function = self._provider.lookup(function.version_of)
         if function is None:
             raise FunctionNotFound(name)
         return function

@@ -110,8 +110,8 @@ def version_target(
     """Where `version` of the function `service` lives: the function's own service for its
     first version (or when `version` is None), else `<function>-<version>`."""
     function = lookup(service)
-    if function is not None and function.function_name is not None:
-        function = lookup(function.function_name)
+    if function is not None and function.version_of is not None:
+        function = lookup(function.version_of)
     if version is None:
         return VersionTarget(service, {}, function, True)
     if function is None:
@@ -156,20 +156,20 @@ def services_to_remove(function: Function, lookup: Callable[[str], Function | No
     if function.traffic is not None:
         others = [f.name for f in function.traffic.versions.values() if f.name != function.name]
         return [*sorted(others), function.name]
-    owner = function.function_name
-    if owner is None:
+    version_of = function.version_of
+    if version_of is None:
         return [function.name]
-    if function.name == owner:
+    if function.name == version_of:
         raise Conflict(
-            f"version {function.version!r} is the function {owner!r}'s own service: remove "
+            f"version {function.version!r} is the function {version_of!r}'s own service: remove "
             "the other versions first, or the whole function by its name"
         )
-    group = lookup(owner)
+    group = lookup(version_of)
     weights = current_weights(group) if group is not None else {}
     if weights.get(function.version or "", 0) > 0:
         raise Conflict(
-            f"version {function.version!r} of {owner!r} still gets "
+            f"version {function.version!r} of {version_of!r} still gets "
             f"{weights[function.version or '']}% of the calls: set its weight to 0 first "
-            f"(PUT /system/functions/{owner}/traffic)"
+            f"(PUT /system/functions/{version_of}/traffic)"
         )
     return [function.name]

@@ -107,45 +107,45 @@ def group_versions(functions: Iterable[Function]) -> dict[str, Function]:
 
     A version's service (labelled `com.faas.function.name=<function>` and
     `com.faas.function.version=<version>`) becomes a `Function` with that `version` and
-    `function_name`; the function's own service gets its version and the `Traffic`. A
+    `version_of`; the function's own service gets its version and the `Traffic`. A
     version whose function's service is gone, or whose labels are invalid, stays a
     function of its own name.
     """
     by_name = {
         function.name: function
-        if function.function_name is None and function.traffic is None
-        else dataclasses.replace(function, version=None, function_name=None, traffic=None)
+        if function.version_of is None and function.traffic is None
+        else dataclasses.replace(function, version=None, version_of=None, traffic=None)
         for function in functions
     }
     members: dict[str, dict[str, Function]] = {}
     for function in by_name.values():
-        owner = function.labels.get(VERSION_OF_LABEL)
-        if not owner or owner == function.name or owner not in by_name:
+        version_of = function.labels.get(VERSION_OF_LABEL)
+        if not version_of or version_of == function.name or version_of not in by_name:
             continue
         version = parse_version(function.labels.get(VERSION_LABEL, ""))
         if version is None:
             continue
-        members.setdefault(owner, {}).setdefault(version, function)
-    for owner, versions in members.items():
-        root = by_name[owner]
+        members.setdefault(version_of, {}).setdefault(version, function)
+    for version_of, versions in members.items():
+        root = by_name[version_of]
         root_version = own_version(root)
         versions.pop(root_version, None)  # the function's own service wins the name
         if not versions:
             continue
         grouped = {
             version: dataclasses.replace(
-                function, version=version, function_name=owner, traffic=None
+                function, version=version, version_of=version_of, traffic=None
             )
             for version, function in versions.items()
         }
         plain_root = dataclasses.replace(
-            root, version=root_version, function_name=owner, traffic=None
+            root, version=root_version, version_of=version_of, traffic=None
         )
         grouped[root_version] = plain_root
         weights = _weights(root, grouped)
         sticky = parse_header_name(root.labels.get(STICKY_HEADER_LABEL, ""))
-        traffic = Traffic(owner, grouped, weights, sticky)
-        by_name[owner] = dataclasses.replace(plain_root, traffic=traffic)
+        traffic = Traffic(version_of, grouped, weights, sticky)
+        by_name[version_of] = dataclasses.replace(plain_root, traffic=traffic)
         for version, function in grouped.items():
             if version != root_version:
                 by_name[function.name] = function

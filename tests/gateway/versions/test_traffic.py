@@ -59,7 +59,7 @@ def test_the_function_with_versions_is_one_entry_with_traffic() -> None:
     assert hello is not None
     assert hello.traffic is not None
     assert hello.version == "v1"
-    assert hello.function_name == "hello"
+    assert hello.version_of == "hello"
     assert hello.metric_name == "hello@v1"
     assert sorted(hello.traffic.versions) == ["v1", "v2", "v3"]
     assert hello.traffic.weights == {"v1": 90, "v2": 10, "v3": 0}
@@ -146,7 +146,7 @@ def test_orphans_and_bad_labels_stay_plain_functions() -> None:
                    labels={VERSION_OF_LABEL: "hello", VERSION_LABEL: "Not Valid"})  # fmt: skip
     registry = FunctionRegistry([root(), orphan, bad])
     assert registry.lookup("gone-v2") is not None
-    assert registry.lookup("gone-v2").function_name is None  # type: ignore[union-attr]
+    assert registry.lookup("gone-v2").version_of is None  # type: ignore[union-attr]
     hello = registry.lookup("hello")
     assert hello is not None
     assert hello.traffic is None
