@@ -16,8 +16,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
 
-from gateway.versions.model import own_version
-from gateway.versions.traffic import group_versions
+from gateway.versions.traffic import group_versions, version_named
 
 if TYPE_CHECKING:
     from gateway.deployments import FunctionDeployment
@@ -158,11 +157,7 @@ class FunctionRegistry:
     def _version(self, spelled: str) -> Function | None:
         name, _, version = spelled.partition("@")
         function = self.lookup(name) if name and "@" not in name else None
-        if function is None:
-            return None
-        if function.traffic is not None:
-            return function.traffic.version(version)
-        return function if version == own_version(function) else None
+        return None if function is None else version_named(function, version)
 
     def all(self) -> Sequence[Function]:
         """Every known function, sorted by name."""

@@ -32,6 +32,7 @@ from gateway.versions.model import (
     current_weights,
     parse_weights,
     weights_with,
+    whole_function,
 )
 from gateway.versions.requests import (
     parse_canary_request,
@@ -155,9 +156,7 @@ class VersionController:
 
     def whole(self, name: str) -> Function:
         """The function `name` names, as a whole (its own service, with its versions)."""
-        function = self._provider.lookup(name)
-        if function is not None and function.version_of is not None:
-            function = self._provider.lookup(function.version_of)
+        function = whole_function(name, self._provider.lookup)
         if function is None:
             raise FunctionNotFound(name)
         return function

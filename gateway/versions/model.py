@@ -103,15 +103,28 @@ class VersionTarget:
     function: Function | None  # the function it is a version of, if it exists
     own: bool  # whether the version is the function's own service
 
+    def weights_after(self, version: str | None, weight: int | None) -> dict[str, int] | None:
+        """The function's weights once a new `version` has `weight` of its calls; None
+        when there is nothing to write (no function yet, or no weight)."""
+        if self.function is None or not version or not weight:
+            return None
+        return weights_with(current_weights(self.function), version, weight)
+
+
+def whole_function(name: str, lookup: Callable[[str], Function | None]) -> Function | None:
+    """The function `name` reaches, as a whole: a version's name gives its function."""
+    function = lookup(name)
+    if function is not None and function.version_of is not None:
+        return lookup(function.version_of)
+    return function
+
 
 def version_target(
     service: str, version: str | None, lookup: Callable[[str], Function | None]
 ) -> VersionTarget:
     """Where `version` of the function `service` lives: the function's own service for its
     first version (or when `version` is None), else `<function>-<version>`."""
-    function = lookup(service)
-    if function is not None and function.version_of is not None:
-        function = lookup(function.version_of)
+    function = whole_function(service, lookup)
     if version is None:
         return VersionTarget(service, {}, function, True)
     if function is None:
@@ -120,6 +133,20 @@ def version_target(
         return VersionTarget(function.name, {}, function, True)
     labels = {VERSION_OF_LABEL: function.name, VERSION_LABEL: version}
     return VersionTarget(f"{function.name}-{version}", labels, function, False)
+
+
+def new_version_target(
+    service: str, version: str | None, lookup: Callable[[str], Function | None]
+) -> VersionTarget:
+    """`version_target` for a deployment that creates a service: `Conflict` when `version`
+    is the function's own (which exists: a PUT updates it)."""
+    target = version_target(service, version, lookup)
+    if version is not None and target.function is not None and target.own:
+        raise Conflict(
+            f"version {version!r} is the function {target.service!r}'s own "
+            "(update it with PUT /system/functions)"
+        )
+    return target
 
 
 def current_weights(function: Function) -> dict[str, int]:

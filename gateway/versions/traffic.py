@@ -102,6 +102,14 @@ def choose_version(function: Function, headers: Sequence[tuple[bytes, bytes]]) -
     return function if traffic is None else traffic.choose(headers)
 
 
+def version_named(function: Function, version: str) -> Function | None:
+    """One version of `function` by name, whatever its weight (a function with one version
+    has its own: `DEFAULT_VERSION` unless its label names another)."""
+    if function.traffic is not None:
+        return function.traffic.version(version)
+    return function if version == own_version(function) else None
+
+
 def group_versions(functions: Iterable[Function]) -> dict[str, Function]:
     """Every function by name, the versions of each function gathered (see the module).
 

@@ -32,10 +32,9 @@ from gateway.providers.swarm.secrets import secret_references
 from gateway.providers.swarm.services import PROCESS_ENV, mapping, replica_task
 from gateway.versions.model import (
     KEPT_ON_UPDATE,
-    current_weights,
+    new_version_target,
     services_to_remove,
     version_target,
-    weights_with,
     with_traffic,
 )
 
@@ -122,12 +121,7 @@ class SwarmManagement:
     def _create_service(self, deployment: FunctionDeployment) -> None:
         client = self._discovery.client()
         lookup = self._discovery.registry.lookup
-        target = version_target(deployment.service, deployment.version, lookup)
-        if deployment.version is not None and target.function is not None and target.own:
-            raise Conflict(
-                f"version {deployment.version!r} is the function {target.service!r}'s own "
-                "(update it with PUT /system/functions)"
-            )
+        target = new_version_target(deployment.service, deployment.version, lookup)
         if self._services_named(client, target.service):
             what = "" if target.own else f"version {deployment.version!r} of the "
             raise Conflict(
@@ -141,10 +135,8 @@ class SwarmManagement:
             **self._service_options(client, deployment, target.labels),
         )
         self._discovery.reread(str(service.id))
-        if target.function is not None and deployment.version and deployment.weight:
-            weights = weights_with(
-                current_weights(target.function), deployment.version, deployment.weight
-            )
+        weights = target.weights_after(deployment.version, deployment.weight)
+        if target.function is not None and weights is not None:
             self._write_traffic(target.function.name, weights, None)
 
     def _update_service(self, deployment: FunctionDeployment) -> None:

@@ -12,10 +12,9 @@ from gateway.providers.base import Function, FunctionSettings, LogLine, Resource
 from gateway.providers.static import StaticProvider
 from gateway.versions.model import (
     KEPT_ON_UPDATE,
-    current_weights,
+    new_version_target,
     services_to_remove,
     version_target,
-    weights_with,
     with_traffic,
 )
 
@@ -85,18 +84,13 @@ class MemoryProvider(StaticProvider):
     async def deploy(self, deployment: FunctionDeployment) -> None:
         """Add the function (or a version of one, as `<name>-<version>`); `Conflict` if
         the exact name exists."""
-        target = version_target(deployment.service, deployment.version, self.registry.lookup)
-        if deployment.version is not None and target.function is not None and target.own:
-            raise Conflict(f"version {deployment.version!r} is the function's own")
+        target = new_version_target(deployment.service, deployment.version, self.registry.lookup)
         if any(function.name == target.service for function in self.registry.all()):
             raise Conflict(f"function {target.service!r} already exists")
         self._store(deployment, replicas=1, service=target.service, extra=target.labels)
-        if target.function is not None and deployment.version and deployment.weight:
-            weights = current_weights(target.function)
-            await self.set_traffic(
-                target.function.name,
-                weights_with(weights, deployment.version, deployment.weight),
-            )
+        weights = target.weights_after(deployment.version, deployment.weight)
+        if target.function is not None and weights is not None:
+            await self.set_traffic(target.function.name, weights)
 
     async def update(self, deployment: FunctionDeployment) -> None:
         """Replace the function (or one version), keeping its replicas and the platform's

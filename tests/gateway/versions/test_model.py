@@ -13,10 +13,12 @@ from gateway.versions.model import (
     TRAFFIC_LABEL,
     VERSION_LABEL,
     VERSION_OF_LABEL,
+    new_version_target,
     parse_weights,
     services_to_remove,
     version_target,
     weights_with,
+    whole_function,
     with_traffic,
 )
 from tests.gateway.versions.builders import root, version
@@ -72,3 +74,24 @@ def test_with_traffic_keeps_the_weights_replaced_and_the_canary_given() -> None:
     assert second[CANARY_LABEL] == "{}"
     assert CANARY_LABEL not in with_traffic(second, {"v1": 90, "v2": 10}, None)
     assert with_traffic(second, {"v1": 90, "v2": 10}, None)[PREVIOUS_TRAFFIC_LABEL] == "v1=100"
+
+
+def test_a_new_version_and_the_weights_it_gets() -> None:
+    registry = FunctionRegistry([root("v1=100"), version("v2")])
+    lookup = registry.lookup
+    with pytest.raises(Conflict, match="'v1' is the function 'hello''s own"):
+        new_version_target("hello", "v1", lookup)
+    three = new_version_target("hello", "v3", lookup)
+    assert three.service == "hello-v3"
+    assert three.weights_after("v3", 10) == {"v1": 90, "v2": 0, "v3": 10}
+    assert three.weights_after("v3", 0) is None
+    assert new_version_target("new", "v1", lookup).weights_after("v1", 10) is None
+
+
+def test_a_versions_name_reaches_its_whole_function() -> None:
+    registry = FunctionRegistry([root("v1=100"), version("v2")])
+    whole = whole_function("hello-v2", registry.lookup)
+    assert whole is not None
+    assert whole.name == "hello"
+    assert whole.traffic is not None
+    assert whole_function("nothing", registry.lookup) is None

@@ -10,7 +10,7 @@ import pytest
 from gateway.labels import STICKY_HEADER_LABEL
 from gateway.providers.base import Function, FunctionRegistry
 from gateway.versions.model import VERSION_LABEL, VERSION_OF_LABEL
-from gateway.versions.traffic import choose_version, smooth_schedule
+from gateway.versions.traffic import choose_version, smooth_schedule, version_named
 from tests.gateway.versions.builders import root, version
 
 
@@ -93,6 +93,8 @@ def test_one_version_is_exactly_as_before() -> None:
     assert hello.metric_name == "hello"
     assert registry.lookup("hello@v1") == plain  # its implicit version
     assert choose_version(hello, [(b"x-function-version", b"v7")]) is hello
+    assert version_named(hello, "v1") is hello
+    assert version_named(hello, "v2") is None
 
 
 def test_version_header_reaches_one_version_weight_zero_included() -> None:
