@@ -16,8 +16,8 @@ from collections.abc import Sequence
 
 from gateway.assembly import configure_logging
 from gateway.config import ConfigError, load_config
-from gateway.labels import TRAFFIC_LABEL, VERSION_LABEL, VERSION_OF_LABEL
 from gateway.providers.base import Function
+from gateway.versions.model import TRAFFIC_LABEL, VERSION_LABEL, VERSION_OF_LABEL
 from gateway.workers import serve
 
 OWN_VERSION = "v1"

@@ -26,13 +26,13 @@ from gateway.proxy.notifier import InvocationNotifier, Notifiers
 from gateway.proxy.replicas import ReplicaResolver
 from gateway.proxy.upstream import UpstreamClient
 from gateway.scaling.autoscaler import Autoscaler
-from gateway.scaling.canary import CanaryController
 from gateway.scaling.cold_start import ColdStart
 from gateway.scaling.load import LoadCounter, LoadView
 from gateway.scaling.parked_file import SharedParking
 from gateway.scaling.probes import TASK_PROBE_TIMEOUT, health_probe, tcp_probe
 from gateway.scaling.scaler import Scaler, ScalingMetrics
 from gateway.shared import FileLock, SharedDir, SharedTable
+from gateway.versions.controller import CanaryController
 
 
 def configure_logging(config: GatewayConfig) -> None:

@@ -4,8 +4,8 @@ Every entrance finds its function here: a function call (`gateway.proxy.handler`
 async call when it is queued (`gateway.async_calls.enqueue`) and when the queue worker
 runs it (`gateway.async_calls.consumer`), and the triggers to come. A name is looked up as
 it is addressed, then as `<name>.<namespace>` (`gateway.namespaces`); a function with
-several versions then gives the version the call goes to (`choose_version`,
-docs/versions.md).
+several versions then gives the version the call goes to
+(`gateway.versions.traffic.choose_version`, docs/versions.md).
 
 Waiting for a ready replica (a function at zero, being parked, or with none that
 answers) is not done here but by the forwarder, the one part that learns whether a
@@ -19,17 +19,11 @@ from collections.abc import Callable, Sequence
 from gateway.errors import FunctionNotFound
 from gateway.namespaces import Namespaces
 from gateway.providers.base import Function
+from gateway.versions.traffic import choose_version
 
 Lookup = Callable[[str], Function | None]
 """The provider's view of one function by name (in memory, no I/O)."""
 NO_SUCH_VERSION = "no such version (X-Function-Version)"
-
-
-def choose_version(function: Function, headers: Sequence[tuple[bytes, bytes]]) -> Function | None:
-    """The version of `function` a call with these headers goes to: `function` itself when
-    it has one version; None when the call names a version it does not have."""
-    traffic = function.traffic
-    return function if traffic is None else traffic.choose(headers)
 
 
 class Calls:

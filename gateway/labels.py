@@ -51,23 +51,13 @@ RETRY_CODES_LABEL = RETRY_PREFIX + "codes"
 RETRY_MIN_WAIT_LABEL = RETRY_PREFIX + "min_wait"
 RETRY_MAX_WAIT_LABEL = RETRY_PREFIX + "max_wait"
 MAX_INFLIGHT_LABEL = "com.faas.async.max_inflight"
-# Versions (docs/versions.md): a version's service names the function it belongs to and
-# its version; the function's own service (its first version) holds the weights, the
-# weights before the last change (for a rollback), the canary's state and the header
-# whose hash keeps a caller on one version.
-VERSION_OF_LABEL = "com.faas.function.name"
-VERSION_LABEL = "com.faas.function.version"
-TRAFFIC_LABEL = "com.faas.traffic"
-PREVIOUS_TRAFFIC_LABEL = "com.faas.traffic.previous"
+# The header whose hash keeps a caller on one version (docs/versions.md), set by users on
+# the function's own service like the labels above. The labels the platform writes for
+# versions are `gateway.versions.model`'s.
 STICKY_HEADER_LABEL = "com.faas.traffic.sticky_header"
-CANARY_LABEL = "com.faas.canary"
-DEFAULT_VERSION = "v1"
-"""The version of a function's own service when its labels name none."""
-MAX_VERSION_LENGTH = 20
 MAX_RETRY_ATTEMPTS = 100
 """The most attempts `com.faas.retry.attempts` may ask for."""
 
-_VERSION = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,18}[a-z0-9])?", re.ASCII)
 _HEADER_NAME = re.compile(r"[A-Za-z0-9!#$%&'*+.^_`|~-]{1,64}", re.ASCII)
 _INTEGER = re.compile(r"[0-9]+", re.ASCII)
 _NUMBER = re.compile(r"(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)", re.ASCII)
@@ -131,38 +121,10 @@ def parse_inflight(raw: str) -> int | None:
     return parse_integer(raw, 1, 10000)
 
 
-def parse_version(raw: str) -> str | None:
-    """A version name: lower-case letters, digits and '-', 1-20 characters, alphanumeric at
-    both ends (it becomes part of a service name, `<function>-<version>`); None otherwise."""
-    text = raw.strip()
-    return text if _VERSION.fullmatch(text) else None
-
-
 def parse_header_name(raw: str) -> str | None:
     """An HTTP header name (an RFC 9110 token, at most 64 characters), lower-cased."""
     text = raw.strip()
     return text.lower() if _HEADER_NAME.fullmatch(text) else None
-
-
-def parse_weights(raw: str) -> dict[str, int] | None:
-    """Weights per version from `v1=90,v2=10`: valid versions, each named once, integers
-    0-100 summing to 100; None otherwise."""
-    weights: dict[str, int] = {}
-    if len(raw) > 64 * MAX_VERSION_LENGTH:
-        return None
-    for part in raw.split(","):
-        name, sep, number = part.partition("=")
-        version = parse_version(name)
-        weight = parse_integer(number, 0, 100) if sep else None
-        if version is None or weight is None or version in weights:
-            return None
-        weights[version] = weight
-    return weights if sum(weights.values()) == 100 else None
-
-
-def format_weights(weights: Mapping[str, int]) -> str:
-    """`weights` as `parse_weights` reads them, in version order."""
-    return ",".join(f"{version}={weights[version]}" for version in sorted(weights))
 
 
 @dataclass(frozen=True)

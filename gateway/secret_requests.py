@@ -25,7 +25,8 @@ from pydantic import (
 )
 from pydantic.alias_generators import to_camel
 
-from gateway.deployments import Matching, bad_request, not_reserved_secret
+from gateway.deployments.fields import not_reserved_secret
+from gateway.deployments.validation import Matching, bad_request
 from gateway.errors import BadRequest
 
 MAX_SECRET_BYTES = 500 * 1024

@@ -54,8 +54,8 @@ class ConsumerMetrics:
             registry=self.registry,
         )
 
-    def scale_event(self, function_name: str, direction: str, replicas: int) -> None:
+    def scale_event(self, metric_name: str, direction: str, replicas: int) -> None:
         """The gateway counts scaling; a consumer that wakes a function only logs it."""
 
-    def cold_start(self, function_name: str, seconds: float) -> None:
+    def cold_start(self, metric_name: str, seconds: float) -> None:
         """Cold starts are the gateway's series too."""

@@ -28,29 +28,21 @@ from gateway import __version__
 from gateway.asgi import MAX_API_BODY_BYTES
 from gateway.config import GatewayConfig
 from gateway.deployments import (
-    ANNOTATION_PREFIX,
-    CanaryState,
-    CanaryStep,
     FunctionDeployment,
-    canary_state,
-    parse_canary_request,
     parse_delete_request,
     parse_deployment,
-    parse_promote_request,
     parse_scale_request,
-    parse_weights_request,
     validate_function_name,
 )
 from gateway.errors import (
     BadRequest,
-    Conflict,
     Forbidden,
     FunctionNotFound,
     GatewayError,
     NoRoute,
 )
 from gateway.http_errors import ErrorFormat, error_response, send_error
-from gateway.labels import CANARY_LABEL, PREVIOUS_TRAFFIC_LABEL, parse_weights
+from gateway.labels import ANNOTATION_PREFIX
 from gateway.management.auth import RequireBasicAuth
 from gateway.management.logs import (
     MAX_TAIL,
@@ -77,7 +69,9 @@ from gateway.providers.base import (
     LogLine,
     Resources,
 )
-from gateway.providers.traffic import current_weights
+from gateway.versions.canary import CanaryState, canary_state
+from gateway.versions.controller import TrafficChange, VersionController
+from gateway.versions.model import CANARY_LABEL
 
 log = logging.getLogger("gateway.system")
 
@@ -118,7 +112,7 @@ def create_system_app(
             [
                 function_status(f, available, counts, namespaces.default)
                 for f in provider.functions()
-                if f.function_name is None or f.traffic is not None  # versions: in theirs
+                if f.version_of is None or f.traffic is not None  # versions: in theirs
             ]
         )
 
@@ -152,98 +146,28 @@ def create_system_app(
         log.info("updating function %s (%s)", what, deployment.image)
         return _accepted(f"updating function {what!r}", deployment.service)
 
-    def versioned(request: Request) -> Function:
-        """The function the path names, as a whole (its own service, with its versions)."""
-        name = function_name(request, request.path_params["name"])
-        function = provider.lookup(name)
-        if function is not None and function.function_name is not None:
-            function = provider.lookup(function.function_name)
-        if function is None:
-            raise FunctionNotFound(name)
-        return function
+    versions = VersionController(provider, canaries_stepped=config.autoscale)
 
-    def versions_of(function: Function) -> list[str]:
-        return sorted(current_weights(function) if function.traffic is None else
-                      function.traffic.versions)  # fmt: skip
-
-    async def set_weights(
-        function: Function, weights: dict[str, int], canary: CanaryState | None, done: str
-    ) -> Response:
-        await provider.set_traffic(function.name, weights, canary.label() if canary else None)
-        log.info("function %s: %s: %s", function.name, done, weights)
-        return JSONResponse(
-            {"message": f"{done}: function {function.name!r}", "name": function.name,
-             "weights": weights},
-            status_code=202,
-        )  # fmt: skip
+    def named(request: Request) -> str:
+        return function_name(request, request.path_params["name"])
 
     async def set_traffic(request: Request) -> Response:
-        function = versioned(request)
-        weights = parse_weights_request(await _read_json(request), versions_of(function))
-        return await set_weights(function, weights, None, "weights set")
+        body = await _read_json(request)
+        return _changed(await versions.set_weights(named(request), body))
 
     async def promote(request: Request) -> Response:
-        function = versioned(request)
-        version = parse_promote_request(await _read_json(request)).version
-        versions = versions_of(function)
-        if version not in versions:
-            raise BadRequest(f"version: {version!r} is not a version of {function.name!r} "
-                             f"(its versions: {', '.join(versions)})")  # fmt: skip
-        weights = {name: 100 if name == version else 0 for name in versions}
-        return await set_weights(function, weights, None, f"promoted {version}")
+        body = await _read_json(request)
+        return _changed(await versions.promote(named(request), body))
 
     async def rollback(request: Request) -> Response:
-        function = versioned(request)
-        canary = canary_state(function.labels.get(CANARY_LABEL))
-        if canary is not None and canary.running:
-            return await abort(request)
-        previous = parse_weights(function.labels.get(PREVIOUS_TRAFFIC_LABEL, ""))
-        versions = versions_of(function)
-        if previous is None or any(w > 0 and v not in versions for v, w in previous.items()):
-            raise Conflict(f"function {function.name!r} has no previous weights to go back to")
-        weights = {version: previous.get(version, 0) for version in versions}
-        return await set_weights(function, weights, None, "rolled back")
+        return _changed(await versions.rollback(named(request)))
 
     async def start_canary(request: Request) -> Response:
-        function = versioned(request)
-        wanted = parse_canary_request(await _read_json(request))
-        if not config.autoscale:
-            # Its steps are taken by the autoscaler's pass (docs/versions.md): it would
-            # never move.
-            raise Conflict(
-                "a canary is stepped by the autoscaler, which is off on this gateway "
-                "(GATEWAY_AUTOSCALE=false): set the weights with PUT "
-                f"/system/functions/{function.name}/traffic, or turn the autoscaler on"
-            )
-        versions = versions_of(function)
-        if wanted.to not in versions:
-            raise BadRequest(f"to: {wanted.to!r} is not a version of {function.name!r} "
-                             f"(its versions: {', '.join(versions)})")  # fmt: skip
-        weights = current_weights(function)
-        if weights.get(wanted.to, 0) >= 100:
-            raise BadRequest(f"to: {wanted.to!r} has every call already")
-        now = time.time()
-        canary = CanaryState(
-            request=wanted, origin=weights, weight=weights.get(wanted.to, 0), since=now,
-            steps=(CanaryStep(weight=weights.get(wanted.to, 0), at=now, result="started"),),
-        )  # fmt: skip
-        return await set_weights(function, weights, canary, f"canary to {wanted.to} started")
+        body = await _read_json(request)
+        return _changed(await versions.start_canary(named(request), body))
 
     async def abort(request: Request) -> Response:
-        function = versioned(request)
-        canary = canary_state(function.labels.get(CANARY_LABEL))
-        if canary is None or not canary.running:
-            raise Conflict(f"function {function.name!r} has no canary running")
-        now = time.time()
-        ended = canary.model_copy(update={
-            "status": "aborted",
-            "steps": (*canary.steps, CanaryStep(weight=canary.origin.get(canary.request.to, 0),
-                                                at=now, result="aborted")),
-        })  # fmt: skip
-        weights = {v: canary.origin.get(v, 0) for v in versions_of(function)}
-        if sum(weights.values()) != 100:
-            weights = current_weights(function)
-        return await set_weights(function, weights, ended, "canary aborted")
+        return _changed(await versions.abort_canary(named(request)))
 
     async def remove(request: Request) -> Response:
         removal = parse_delete_request(await _read_json(request))
@@ -459,6 +383,11 @@ async def not_found(scope: Scope, receive: Receive, send: Send) -> None:
     path = scope["path"]  # the whole path, also under a Mount
     error = NoRoute(f"no such path in the management API: {path!r}")
     await send_error(send, error, ErrorFormat.JSON)
+
+
+def _changed(change: TrafficChange) -> Response:
+    return _accepted(f"{change.done}: function {change.name!r}", change.name,
+                     weights=change.weights)  # fmt: skip
 
 
 def _accepted(message: str, name: str, **extra: Any) -> Response:

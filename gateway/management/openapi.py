@@ -17,16 +17,15 @@ from pydantic_core import CoreSchema
 from typing_extensions import TypedDict
 
 from gateway.deployments import (
-    CanaryRequest,
-    CanaryState,
     DeleteFunctionRequest,
     FunctionDeployment,
     FunctionName,
-    PromoteRequest,
     ScaleRequest,
 )
 from gateway.management.logs import MAX_TAIL
 from gateway.secret_requests import Secret, SecretDescription
+from gateway.versions.canary import CanaryState
+from gateway.versions.requests import CanaryRequest, PromoteRequest
 
 DEFAULT_WINDOW = 300
 MAX_WINDOW = 900

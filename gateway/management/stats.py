@@ -72,7 +72,7 @@ def stats_subjects(functions: Sequence[Function]) -> dict[str, dict[str, str]]:
         if function.traffic is not None:
             versions = function.traffic.versions
             subjects[function.name] = {v: versions[v].metric_name for v in sorted(versions)}
-        elif function.function_name is None:
+        elif function.version_of is None:
             subjects[function.name] = {}
     return subjects
 

@@ -187,23 +187,23 @@ class GatewayMetrics:
         self.flush()
         self._batch = None
 
-    def invocation_started(self, function_name: str) -> None:
+    def invocation_started(self, metric_name: str) -> None:
         """Count a call that was routed to a known function and is about to be sent
-        (`function_name`: its `metric_name`, `hello@v2` for a version)."""
-        self._started[function_name] = self._started.get(function_name, 0) + 1
+        (`metric_name`: the function's, `hello@v2` for a version)."""
+        self._started[metric_name] = self._started.get(metric_name, 0) + 1
         if self._batch is not None:
-            self._batch.started(function_name)
+            self._batch.started(metric_name)
             return
-        self._write_calls({function_name: 1}, {function_name: 1}, {})
+        self._write_calls({metric_name: 1}, {metric_name: 1}, {})
 
-    def invocation_finished(self, function_name: str, code: int, seconds: float) -> None:
+    def invocation_finished(self, metric_name: str, code: int, seconds: float) -> None:
         """Record how a call started with `invocation_started` ended."""
-        self._finished[function_name] = self._finished.get(function_name, 0) + 1
+        self._finished[metric_name] = self._finished.get(metric_name, 0) + 1
         if self._batch is not None:
-            self._batch.finished(function_name, code, seconds)
+            self._batch.finished(metric_name, code, seconds)
             return
-        self._inflight_child(function_name).dec()
-        invocations, seconds_histogram = self._outcome_child(function_name, code)
+        self._inflight_child(metric_name).dec()
+        invocations, seconds_histogram = self._outcome_child(metric_name, code)
         invocations.inc()
         seconds_histogram.observe(seconds)
 
@@ -216,39 +216,39 @@ class GatewayMetrics:
         """Write calls started, the change of calls in flight, and finished calls'
         durations by (function, code) to the series."""
         shared = self.shared is not None
-        for function_name, count in started.items():
+        for metric_name, count in started.items():
             if shared:
-                self._started_child(function_name).inc(count)
-        for function_name, change in inflight.items():
+                self._started_child(metric_name).inc(count)
+        for metric_name, change in inflight.items():
             if change:
-                self._inflight_child(function_name).inc(change)
-        for (function_name, code), durations in finished.items():
-            invocations, seconds_histogram = self._outcome_child(function_name, code)
+                self._inflight_child(metric_name).inc(change)
+        for (metric_name, code), durations in finished.items():
+            invocations, seconds_histogram = self._outcome_child(metric_name, code)
             invocations.inc(len(durations))
             observe_all(seconds_histogram, durations)
 
-    def _inflight_child(self, function_name: str) -> Gauge:
-        inflight = self._inflight_children.get(function_name)
+    def _inflight_child(self, metric_name: str) -> Gauge:
+        inflight = self._inflight_children.get(metric_name)
         if inflight is None:
-            inflight = self._inflight_children[function_name] = self._inflight.labels(
-                *split_metric_name(function_name)
+            inflight = self._inflight_children[metric_name] = self._inflight.labels(
+                *split_metric_name(metric_name)
             )
         return inflight
 
-    def _started_child(self, function_name: str) -> Counter:
-        started = self._started_children.get(function_name)
+    def _started_child(self, metric_name: str) -> Counter:
+        started = self._started_children.get(metric_name)
         if started is None:
-            started = self._started_children[function_name] = self._started_shared.labels(
-                *split_metric_name(function_name)
+            started = self._started_children[metric_name] = self._started_shared.labels(
+                *split_metric_name(metric_name)
             )
         return started
 
-    def _outcome_child(self, function_name: str, code: int) -> tuple[Counter, Histogram]:
-        outcome = self._outcome_children.get((function_name, code))
+    def _outcome_child(self, metric_name: str, code: int) -> tuple[Counter, Histogram]:
+        outcome = self._outcome_children.get((metric_name, code))
         if outcome is None:
-            name, version = split_metric_name(function_name)
+            name, version = split_metric_name(metric_name)
             labels = (name, str(code), version)
-            outcome = self._outcome_children[(function_name, code)] = (
+            outcome = self._outcome_children[(metric_name, code)] = (
                 self._invocations.labels(*labels),
                 self._seconds.labels(*labels),
             )
@@ -329,11 +329,11 @@ class GatewayMetrics:
                 samples.append((*key, float(sample.labels["le"]), sample.value - before))
         return outcomes_by_function(samples)
 
-    def scale_event(self, function_name: str, direction: str, replicas: int) -> None:
+    def scale_event(self, metric_name: str, direction: str, replicas: int) -> None:
         """Count a replica change the gateway made (`direction`: up or down), by the
         function's `metric_name`."""
-        self._scaled.add(function_name)
-        name, version = split_metric_name(function_name)
+        self._scaled.add(metric_name)
+        name, version = split_metric_name(metric_name)
         self._scale_events.labels(name, direction, version).inc()
         self._scale_target.labels(name, version).set(replicas)
 
@@ -377,10 +377,10 @@ class GatewayMetrics:
         weights.labels(function_name, version).set(weight)
         steps.labels(function_name, result).inc()
 
-    def cold_start(self, function_name: str, seconds: float) -> None:
+    def cold_start(self, metric_name: str, seconds: float) -> None:
         """Record how long a function (by `metric_name`) took to get a ready replica from 0."""
-        self._scaled.add(function_name)
-        self._cold_start.labels(*split_metric_name(function_name)).observe(seconds)
+        self._scaled.add(metric_name)
+        self._cold_start.labels(*split_metric_name(metric_name)).observe(seconds)
 
     def exposition(self) -> bytes:
         """The Prometheus text format of every series (thread-safe: scrapes run off the loop)."""

@@ -16,11 +16,11 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
 
-from gateway.providers.traffic import group_versions, own_version
+from gateway.versions.traffic import group_versions, version_named
 
 if TYPE_CHECKING:
     from gateway.deployments import FunctionDeployment
-    from gateway.providers.traffic import Traffic
+    from gateway.versions.traffic import Traffic
 
 DEFAULT_FUNCTION_PORT = 8080
 
@@ -87,7 +87,7 @@ class Function:
     env_process: str | None = None
     # Set by the registry when the function has several versions (docs/versions.md):
     version: str | None = None  # this service's version
-    function_name: str | None = None  # the function it is a version of
+    version_of: str | None = None  # the function it is a version of
     traffic: Traffic | None = field(default=None, compare=False, repr=False)  # on its own service
     metric_name: str = field(init=False, compare=False, repr=False)
     """The name its calls are counted and scaled by: `<function>@<version>` for a version
@@ -96,9 +96,9 @@ class Function:
     settings: FunctionSettings = field(default_factory=FunctionSettings)
 
     def __post_init__(self) -> None:
-        versioned = self.version is not None and self.function_name is not None
+        versioned = self.version is not None and self.version_of is not None
         object.__setattr__(
-            self, "metric_name", f"{self.function_name}@{self.version}" if versioned else self.name
+            self, "metric_name", f"{self.version_of}@{self.version}" if versioned else self.name
         )
 
     @property
@@ -157,11 +157,7 @@ class FunctionRegistry:
     def _version(self, spelled: str) -> Function | None:
         name, _, version = spelled.partition("@")
         function = self.lookup(name) if name and "@" not in name else None
-        if function is None:
-            return None
-        if function.traffic is not None:
-            return function.traffic.version(version)
-        return function if version == own_version(function) else None
+        return None if function is None else version_named(function, version)
 
     def all(self) -> Sequence[Function]:
         """Every known function, sorted by name."""

@@ -17,10 +17,10 @@ from gateway.providers.base import Function
 class InvocationNotifier(Protocol):
     """Told when a routed call to a known function starts and how it ends."""
 
-    def invocation_started(self, function_name: str) -> None:
-        """A call to `function_name` is about to be sent."""
+    def invocation_started(self, metric_name: str) -> None:
+        """A call is about to be sent to the function counted as `metric_name`."""
 
-    def invocation_finished(self, function_name: str, code: int, seconds: float) -> None:
+    def invocation_finished(self, metric_name: str, code: int, seconds: float) -> None:
         """A call started with `invocation_started` ended with status `code`."""
 
 
@@ -30,15 +30,15 @@ class Notifiers:
     def __init__(self, notifiers: Sequence[InvocationNotifier]) -> None:
         self._notifiers = tuple(notifiers)
 
-    def invocation_started(self, function_name: str) -> None:
+    def invocation_started(self, metric_name: str) -> None:
         """See `InvocationNotifier.invocation_started`."""
         for notifier in self._notifiers:
-            notifier.invocation_started(function_name)
+            notifier.invocation_started(metric_name)
 
-    def invocation_finished(self, function_name: str, code: int, seconds: float) -> None:
+    def invocation_finished(self, metric_name: str, code: int, seconds: float) -> None:
         """See `InvocationNotifier.invocation_finished`."""
         for notifier in self._notifiers:
-            notifier.invocation_finished(function_name, code, seconds)
+            notifier.invocation_finished(metric_name, code, seconds)
 
 
 class Waker(Protocol):

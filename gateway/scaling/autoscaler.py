@@ -26,12 +26,12 @@ from collections.abc import Awaitable, Callable, Mapping
 
 from gateway.errors import GatewayError, NotSupported
 from gateway.providers.base import Function, FunctionView, LeaderLease
-from gateway.scaling.canary import CanaryController
 from gateway.scaling.cold_start import ColdStart
 from gateway.scaling.load import LoadView
 from gateway.scaling.policy import Load, ReplicaPlanner, ScalingPolicy, alert_replicas
 from gateway.scaling.scaler import Scaler
 from gateway.shared import FileLock
+from gateway.versions.controller import CanaryController
 
 log = logging.getLogger("gateway.scaling")
 

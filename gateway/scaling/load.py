@@ -25,14 +25,14 @@ class LoadCounter:
         self._started: dict[str, int] = {}
         self._inflight: dict[str, int] = {}
 
-    def invocation_started(self, function_name: str) -> None:
-        """A call to `function_name` is about to be sent."""
-        self._started[function_name] = self._started.get(function_name, 0) + 1
-        self._inflight[function_name] = self._inflight.get(function_name, 0) + 1
+    def invocation_started(self, metric_name: str) -> None:
+        """A call is about to be sent to the function counted as `metric_name`."""
+        self._started[metric_name] = self._started.get(metric_name, 0) + 1
+        self._inflight[metric_name] = self._inflight.get(metric_name, 0) + 1
 
-    def invocation_finished(self, function_name: str, code: int, seconds: float) -> None:
+    def invocation_finished(self, metric_name: str, code: int, seconds: float) -> None:
         """A call started with `invocation_started` ended."""
-        self._inflight[function_name] -= 1
+        self._inflight[metric_name] -= 1
 
     def load(self) -> dict[str, tuple[int, int]]:
         """See `LoadView.load`."""

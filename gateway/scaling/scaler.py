@@ -24,11 +24,11 @@ ScaledListener = Callable[[str, int], None]
 class ScalingMetrics(Protocol):
     """Where scaling reports (implemented by `gateway.metrics.GatewayMetrics`)."""
 
-    def scale_event(self, function_name: str, direction: str, replicas: int) -> None:
-        """Count one scale change and remember the replicas set (`function_name`: the
+    def scale_event(self, metric_name: str, direction: str, replicas: int) -> None:
+        """Count one scale change and remember the replicas set (`metric_name`: the
         function's `metric_name`, so that a version's series carry its version)."""
 
-    def cold_start(self, function_name: str, seconds: float) -> None:
+    def cold_start(self, metric_name: str, seconds: float) -> None:
         """Record one wake-up's duration."""
 
 

@@ -6,10 +6,10 @@ import dataclasses
 
 import pytest
 
-from gateway.calls import Calls, choose_version
+from gateway.calls import Calls
 from gateway.errors import FunctionNotFound, NamespaceNotFound
 from gateway.providers.base import Function
-from gateway.providers.traffic import Traffic
+from gateway.versions.traffic import Traffic, choose_version
 
 V1 = Function("hello", "faas/hello:1", 1, "hello.v1", 8080, version="v1")
 V2 = Function("hello-v2", "faas/hello:2", 1, "hello.v2", 8080, version="v2")

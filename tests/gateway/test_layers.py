@@ -16,6 +16,14 @@ WATCHDOG = GATEWAY.parent / "watchdog" / "fwatchdog"
 # (its docstring says why it lives there).
 SHARED_PARSERS = "fwatchdog.values"
 
+# The parts of `gateway.versions` above the providers (the controller reads `Function`s
+# and writes through the provider) and the API's bodies (built on `gateway.deployments`).
+_VERSIONS_ABOVE_THE_PROVIDERS = (
+    "gateway.versions.requests",
+    "gateway.versions.canary",
+    "gateway.versions.controller",
+)
+
 # (modules the rule covers, forbidden import prefixes)
 RULES: list[tuple[str, tuple[str, ...]]] = [
     ("gateway.app", ("docker",)),
@@ -45,29 +53,34 @@ RULES: list[tuple[str, tuple[str, ...]]] = [
     ("gateway.console", ("docker", "gateway.proxy", "gateway.routing", "gateway.providers",
                          "gateway.scaling", "gateway.metrics")),
     ("gateway.routing", ("docker", "aiohttp", "gateway.proxy", "gateway.providers",
-                         "gateway.management", "gateway.scaling", "gateway.metrics")),
+                         "gateway.management", "gateway.scaling", "gateway.metrics",
+                         "gateway.versions")),
     ("gateway.providers", ("starlette", "aiohttp", "gateway.proxy", "gateway.routing",
                            "gateway.scaling", "gateway.metrics", "gateway.app",
-                           "gateway.management")),
+                           "gateway.management", *_VERSIONS_ABOVE_THE_PROVIDERS)),
     # The API objects (deployment bodies): a leaf every layer may import.
     ("gateway.deployments", ("docker", "starlette", "aiohttp", "gateway.proxy",
                              "gateway.routing", "gateway.providers", "gateway.management",
-                             "gateway.scaling", "gateway.metrics", "gateway.config")),
+                             "gateway.scaling", "gateway.metrics", "gateway.config",
+                             "gateway.versions.traffic", *_VERSIONS_ABOVE_THE_PROVIDERS)),
     # The secrets' request bodies: a leaf like the deployments they build on.
     ("gateway.secret_requests", ("docker", "starlette", "aiohttp", "gateway.proxy",
                          "gateway.routing", "gateway.providers", "gateway.management",
                          "gateway.scaling", "gateway.metrics", "gateway.config")),
-    # Versions and the weighted choice (docs/versions.md): read on the hot path and by the
-    # Swarm writes, so plain values: labels and errors, `Function` for types only (see
-    # below); never the engine, the HTTP layers, metrics or scaling.
-    ("gateway.providers.traffic", ("docker", "starlette", "aiohttp", "gateway.proxy",
-                                   "gateway.routing", "gateway.management", "gateway.scaling",
-                                   "gateway.metrics", "gateway.config", "gateway.deployments",
-                                   "gateway.app", "gateway.providers.swarm",
-                                   "gateway.providers.static")),
+    # Versions (docs/versions.md): everything about them, never the engine, the HTTP layers,
+    # metrics or scaling; the controller writes through the provider's protocol.
+    ("gateway.versions", ("docker", "starlette", "aiohttp", "gateway.proxy", "gateway.routing",
+                          "gateway.management", "gateway.scaling", "gateway.metrics",
+                          "gateway.config", "gateway.app", "gateway.async_calls",
+                          "gateway.providers.swarm", "gateway.providers.static")),
+    # The model and the weighted choice: read on the hot path and by the providers' writes,
+    # so plain values: labels and errors, `Function` for types only (see below).
+    ("gateway.versions.model", ("gateway.deployments", "gateway.versions.traffic",
+                                *_VERSIONS_ABOVE_THE_PROVIDERS)),
+    ("gateway.versions.traffic", ("gateway.deployments", *_VERSIONS_ABOVE_THE_PROVIDERS)),
     ("gateway.proxy", ("docker", "gateway.management", "gateway.scaling", "gateway.metrics",
                        "gateway.providers.swarm", "gateway.providers.static",
-                       "gateway.assembly")),
+                       "gateway.assembly", *_VERSIONS_ABOVE_THE_PROVIDERS)),
     # The upstream HTTP client: bytes and sockets; the forwarder maps its errors.
     ("gateway.proxy.http1", ("aiohttp", "starlette", "gateway.errors", "gateway.config",
                              "gateway.providers", "gateway.routing", "gateway.proxy.forwarder",
@@ -158,17 +171,18 @@ def test_every_package_is_covered_by_a_rule() -> None:
     assert top_level - ruled - allowed_unruled == set()
 
 
-def test_traffic_reads_the_providers_function_for_types_only() -> None:
-    # gateway.providers.base imports gateway.providers.traffic (the registry groups the
+@pytest.mark.parametrize("module", ["gateway.versions.model", "gateway.versions.traffic"])
+def test_versions_read_the_providers_function_for_types_only(module: str) -> None:
+    # gateway.providers.base imports gateway.versions.traffic (the registry groups the
     # versions); an import back at run time would be a cycle.
-    tree = ast.parse(MODULES["gateway.providers.traffic"].read_text())
+    tree = ast.parse(MODULES[module].read_text())
     at_run_time = {
         node.module
         for node in tree.body
         if isinstance(node, ast.ImportFrom) and node.module is not None
     } | {alias.name for node in tree.body if isinstance(node, ast.Import) for alias in node.names}
     assert not {name for name in at_run_time if covered(name, "gateway.providers")}
-    assert "gateway.providers.base" in imports(MODULES["gateway.providers.traffic"])
+    assert "gateway.providers.base" in imports(MODULES[module])
 
 
 def test_the_gateway_imports_of_the_watchdog_only_its_shared_parsers() -> None:
@@ -192,3 +206,9 @@ def test_the_shared_parsers_are_a_leaf() -> None:
     ]
     assert relative == []
     assert [name for name in imports(path) if name.startswith(("fwatchdog", "gateway"))] == []
+
+
+def test_the_versions_package_imports_nothing() -> None:
+    # Its modules sit at two heights (the model below the providers, the controller above):
+    # importing the package must not import the controller.
+    assert imports(MODULES["gateway.versions"]) == set()

@@ -20,21 +20,22 @@ import docker.errors
 import docker.types
 from docker.models.services import Service
 
-from gateway.deployments import ANNOTATION_PREFIX, MANAGED_LABEL, FunctionDeployment
+from gateway.deployments import FunctionDeployment
+from gateway.deployments.service_labels import service_labels
 from gateway.errors import BadRequest, Conflict, FunctionNotFound
-from gateway.labels import CANARY_LABEL, PREVIOUS_TRAFFIC_LABEL, TRAFFIC_LABEL, format_weights
+from gateway.labels import MANAGED_LABEL
 from gateway.providers.base import LogLine, ReplicaTask
 from gateway.providers.swarm.engine import engine_call
 from gateway.providers.swarm.logs import parse_engine_logs
 from gateway.providers.swarm.rewrite import update_as_read
 from gateway.providers.swarm.secret_store import secret_references
 from gateway.providers.swarm.services import PROCESS_ENV, mapping, replica_task
-from gateway.providers.traffic import (
+from gateway.versions.model import (
     KEPT_ON_UPDATE,
-    current_weights,
+    new_version_target,
     services_to_remove,
     version_target,
-    weights_with,
+    with_traffic,
 )
 
 if TYPE_CHECKING:
@@ -120,12 +121,7 @@ class SwarmManagement:
     def _create_service(self, deployment: FunctionDeployment) -> None:
         client = self._discovery.client()
         lookup = self._discovery.registry.lookup
-        target = version_target(deployment.service, deployment.version, lookup)
-        if deployment.version is not None and target.function is not None and target.own:
-            raise Conflict(
-                f"version {deployment.version!r} is the function {target.service!r}'s own "
-                "(update it with PUT /system/functions)"
-            )
+        target = new_version_target(deployment.service, deployment.version, lookup)
         if self._services_named(client, target.service):
             what = "" if target.own else f"version {deployment.version!r} of the "
             raise Conflict(
@@ -139,10 +135,8 @@ class SwarmManagement:
             **self._service_options(client, deployment, target.labels),
         )
         self._discovery.reread(str(service.id))
-        if target.function is not None and deployment.version and deployment.weight:
-            weights = weights_with(
-                current_weights(target.function), deployment.version, deployment.weight
-            )
+        weights = target.weights_after(deployment.version, deployment.weight)
+        if target.function is not None and weights is not None:
             self._write_traffic(target.function.name, weights, None)
 
     def _update_service(self, deployment: FunctionDeployment) -> None:
@@ -193,14 +187,7 @@ class SwarmManagement:
             service = self._function_service(client, name)
             spec = mapping(service.attrs.get("Spec"))
             labels = {str(k): str(v) for k, v in mapping(spec.get("Labels")).items()}
-            before = labels.get(TRAFFIC_LABEL)
-            labels[TRAFFIC_LABEL] = format_weights(weights)
-            if before and before != labels[TRAFFIC_LABEL]:
-                labels[PREVIOUS_TRAFFIC_LABEL] = before
-            if canary is None:
-                labels.pop(CANARY_LABEL, None)
-            else:
-                labels[CANARY_LABEL] = canary
+            labels = with_traffic(labels, weights, canary)
             try:
                 # Labels only: the tasks keep running (as the lease's renewals).
                 update_as_read(client, service.id, service.version, spec, labels=labels)
@@ -277,15 +264,9 @@ class SwarmManagement:
         env = {**deployment.env_vars}
         if deployment.env_process is not None:
             env[PROCESS_ENV] = deployment.env_process
-        labels = {
-            **deployment.labels,
-            **{ANNOTATION_PREFIX + key: value for key, value in deployment.annotations.items()},
-            **(platform_labels or {}),
-            MANAGED_LABEL: "true",
-        }
         options: dict[str, Any] = {
             "env": [f"{key}={value}" for key, value in env.items()],
-            "labels": labels,
+            "labels": service_labels(deployment, platform_labels),
             "networks": [self._discovery.network],
             "endpoint_spec": docker.types.EndpointSpec(mode="dnsrr"),
             # One task at a time, the new one healthy before the old one stops.

@@ -5,17 +5,17 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Mapping, Sequence
 
-from gateway.deployments import ANNOTATION_PREFIX, MANAGED_LABEL, FunctionDeployment, ResourceSpec
+from gateway.deployments import FunctionDeployment, ResourceSpec
+from gateway.deployments.service_labels import service_labels
 from gateway.errors import BadRequest, Conflict, FunctionNotFound, SecretNotFound
-from gateway.labels import CANARY_LABEL, PREVIOUS_TRAFFIC_LABEL, TRAFFIC_LABEL, format_weights
 from gateway.providers.base import Function, FunctionSettings, LogLine, Resources
 from gateway.providers.static import StaticProvider
-from gateway.providers.traffic import (
+from gateway.versions.model import (
     KEPT_ON_UPDATE,
-    current_weights,
+    new_version_target,
     services_to_remove,
     version_target,
-    weights_with,
+    with_traffic,
 )
 
 
@@ -84,18 +84,13 @@ class MemoryProvider(StaticProvider):
     async def deploy(self, deployment: FunctionDeployment) -> None:
         """Add the function (or a version of one, as `<name>-<version>`); `Conflict` if
         the exact name exists."""
-        target = version_target(deployment.service, deployment.version, self.registry.lookup)
-        if deployment.version is not None and target.function is not None and target.own:
-            raise Conflict(f"version {deployment.version!r} is the function's own")
+        target = new_version_target(deployment.service, deployment.version, self.registry.lookup)
         if any(function.name == target.service for function in self.registry.all()):
             raise Conflict(f"function {target.service!r} already exists")
         self._store(deployment, replicas=1, service=target.service, extra=target.labels)
-        if target.function is not None and deployment.version and deployment.weight:
-            weights = current_weights(target.function)
-            await self.set_traffic(
-                target.function.name,
-                weights_with(weights, deployment.version, deployment.weight),
-            )
+        weights = target.weights_after(deployment.version, deployment.weight)
+        if target.function is not None and weights is not None:
+            await self.set_traffic(target.function.name, weights)
 
     async def update(self, deployment: FunctionDeployment) -> None:
         """Replace the function (or one version), keeping its replicas and the platform's
@@ -114,14 +109,7 @@ class MemoryProvider(StaticProvider):
     ) -> None:
         """Write the weights (and canary) into the function's own labels, as on Swarm."""
         function = self._find(name)
-        labels = dict(function.labels)
-        before = labels.get(TRAFFIC_LABEL)
-        labels[TRAFFIC_LABEL] = format_weights(weights)
-        if before and before != labels[TRAFFIC_LABEL]:
-            labels[PREVIOUS_TRAFFIC_LABEL] = before
-        labels.pop(CANARY_LABEL, None)
-        if canary is not None:
-            labels[CANARY_LABEL] = canary
+        labels = with_traffic(function.labels, weights, canary)
         self.registry.upsert(dataclasses.replace(function, labels=labels))
         self.traffic_writes.append((function.name, dict(weights), canary))
 
@@ -158,12 +146,7 @@ class MemoryProvider(StaticProvider):
             if secret not in self.secrets:
                 raise BadRequest(f"secrets: no secret named {secret!r}")
         name = service or deployment.service
-        labels = {
-            **deployment.labels,
-            **{ANNOTATION_PREFIX + k: v for k, v in deployment.annotations.items()},
-            **(extra or {}),
-            MANAGED_LABEL: "true",
-        }
+        labels = service_labels(deployment, extra)
         self.deployments[name] = deployment
         upstream = self.upstreams.get(name, (f"tasks.{name}", 8080))
         self.registry.upsert(

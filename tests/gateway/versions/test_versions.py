@@ -12,8 +12,9 @@ import httpx
 import pytest
 
 from gateway.config import BasicAuthCredentials
-from gateway.labels import MANAGED_LABEL, VERSION_LABEL, VERSION_OF_LABEL
+from gateway.labels import MANAGED_LABEL
 from gateway.providers.base import Function
+from gateway.versions.model import VERSION_LABEL, VERSION_OF_LABEL
 from tests.gateway.harness import GatewayThread, start_watchdog
 from tests.gateway.providers.memory_provider import MemoryProvider
 

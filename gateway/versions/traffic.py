@@ -3,8 +3,8 @@
 Each version is its own service, so the registry holds one `Function` per version;
 `group_versions` gathers them under the function's own service (its first version), which
 carries the weights (`com.faas.traffic`), and gives that entry a `Traffic`: the proxy asks
-it which version a call goes to. A function with one version gets no `Traffic`, so its
-calls take exactly the path they took before versions existed.
+it (through `choose_version`) which version a call goes to. A function with one version
+gets no `Traffic`, so its calls take exactly the path they took before versions existed.
 
 The choice costs one step of an iterator per call: a schedule of slots (one per point of
 weight, 100 in all) is laid out once by smooth weighted round robin, so any window of
@@ -18,19 +18,15 @@ import dataclasses
 import itertools
 import logging
 import zlib
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING
 
-from gateway.errors import Conflict
-from gateway.labels import (
-    CANARY_LABEL,
-    DEFAULT_VERSION,
-    PREVIOUS_TRAFFIC_LABEL,
-    STICKY_HEADER_LABEL,
+from gateway.labels import STICKY_HEADER_LABEL, parse_header_name
+from gateway.versions.model import (
     TRAFFIC_LABEL,
     VERSION_LABEL,
     VERSION_OF_LABEL,
-    parse_header_name,
+    own_version,
     parse_version,
     parse_weights,
 )
@@ -99,9 +95,19 @@ class Traffic:
         return self.versions.get(version)
 
 
-def own_version(function: Function) -> str:
-    """The version of a function's own service: its label, else `DEFAULT_VERSION`."""
-    return parse_version(function.labels.get(VERSION_LABEL, "")) or DEFAULT_VERSION
+def choose_version(function: Function, headers: Sequence[tuple[bytes, bytes]]) -> Function | None:
+    """The version of `function` a call with these headers goes to: `function` itself when
+    it has one version, else `Traffic.choose`'s (None: `X-Function-Version` names none)."""
+    traffic = function.traffic
+    return function if traffic is None else traffic.choose(headers)
+
+
+def version_named(function: Function, version: str) -> Function | None:
+    """One version of `function` by name, whatever its weight (a function with one version
+    has its own: `DEFAULT_VERSION` unless its label names another)."""
+    if function.traffic is not None:
+        return function.traffic.version(version)
+    return function if version == own_version(function) else None
 
 
 def group_versions(functions: Iterable[Function]) -> dict[str, Function]:
@@ -109,45 +115,45 @@ def group_versions(functions: Iterable[Function]) -> dict[str, Function]:
 
     A version's service (labelled `com.faas.function.name=<function>` and
     `com.faas.function.version=<version>`) becomes a `Function` with that `version` and
-    `function_name`; the function's own service gets its version and the `Traffic`. A
+    `version_of`; the function's own service gets its version and the `Traffic`. A
     version whose function's service is gone, or whose labels are invalid, stays a
     function of its own name.
     """
     by_name = {
         function.name: function
-        if function.function_name is None and function.traffic is None
-        else dataclasses.replace(function, version=None, function_name=None, traffic=None)
+        if function.version_of is None and function.traffic is None
+        else dataclasses.replace(function, version=None, version_of=None, traffic=None)
         for function in functions
     }
     members: dict[str, dict[str, Function]] = {}
     for function in by_name.values():
-        owner = function.labels.get(VERSION_OF_LABEL)
-        if not owner or owner == function.name or owner not in by_name:
+        version_of = function.labels.get(VERSION_OF_LABEL)
+        if not version_of or version_of == function.name or version_of not in by_name:
             continue
         version = parse_version(function.labels.get(VERSION_LABEL, ""))
         if version is None:
             continue
-        members.setdefault(owner, {}).setdefault(version, function)
-    for owner, versions in members.items():
-        root = by_name[owner]
+        members.setdefault(version_of, {}).setdefault(version, function)
+    for version_of, versions in members.items():
+        root = by_name[version_of]
         root_version = own_version(root)
         versions.pop(root_version, None)  # the function's own service wins the name
         if not versions:
             continue
         grouped = {
             version: dataclasses.replace(
-                function, version=version, function_name=owner, traffic=None
+                function, version=version, version_of=version_of, traffic=None
             )
             for version, function in versions.items()
         }
         plain_root = dataclasses.replace(
-            root, version=root_version, function_name=owner, traffic=None
+            root, version=root_version, version_of=version_of, traffic=None
         )
         grouped[root_version] = plain_root
         weights = _weights(root, grouped)
         sticky = parse_header_name(root.labels.get(STICKY_HEADER_LABEL, ""))
-        traffic = Traffic(owner, grouped, weights, sticky)
-        by_name[owner] = dataclasses.replace(plain_root, traffic=traffic)
+        traffic = Traffic(version_of, grouped, weights, sticky)
+        by_name[version_of] = dataclasses.replace(plain_root, traffic=traffic)
         for version, function in grouped.items():
             if version != root_version:
                 by_name[function.name] = function
@@ -165,94 +171,3 @@ def _weights(root: Function, versions: Mapping[str, Function]) -> dict[str, int]
     if sum(kept.values()) <= 0:
         return {own_version(root): 100}
     return kept
-
-
-KEPT_ON_UPDATE = (
-    VERSION_OF_LABEL,
-    VERSION_LABEL,
-    TRAFFIC_LABEL,
-    PREVIOUS_TRAFFIC_LABEL,
-    CANARY_LABEL,
-)
-"""Labels the platform owns on a function's services: an update keeps them."""
-
-
-@dataclasses.dataclass(frozen=True)
-class VersionTarget:
-    """The service a deployment of a version creates or updates, and what marks it."""
-
-    service: str
-    labels: Mapping[str, str]
-    function: Function | None  # the function it is a version of, if it exists
-    own: bool  # whether the version is the function's own service
-
-
-def version_target(
-    service: str, version: str | None, lookup: Callable[[str], Function | None]
-) -> VersionTarget:
-    """Where `version` of the function `service` lives: the function's own service for its
-    first version (or when `version` is None), else `<function>-<version>`."""
-    function = lookup(service)
-    if function is not None and function.function_name is not None:
-        function = lookup(function.function_name)
-    if version is None:
-        return VersionTarget(service, {}, function, True)
-    if function is None:
-        return VersionTarget(service, {VERSION_LABEL: version}, None, True)
-    if version == own_version(function):
-        return VersionTarget(function.name, {}, function, True)
-    labels = {VERSION_OF_LABEL: function.name, VERSION_LABEL: version}
-    return VersionTarget(f"{function.name}-{version}", labels, function, False)
-
-
-def current_weights(function: Function) -> dict[str, int]:
-    """The weights a function's calls follow now (all to its own version when it has one)."""
-    if function.traffic is not None:
-        return dict(function.traffic.weights)
-    return {own_version(function): 100}
-
-
-def weights_with(current: Mapping[str, int], version: str, weight: int) -> dict[str, int]:
-    """`current` with `version` at `weight`: the difference is taken from the versions
-    with the most weight first (or given to the one with the most), so the sum stays 100."""
-    others = {name: value for name, value in current.items() if name != version}
-    if not others:
-        return {version: 100}
-    order = sorted(others, key=lambda name: (-others[name], name))
-    change = (100 - weight) - sum(others.values())
-    if change >= 0:
-        others[order[0]] += change
-    else:
-        owed = -change
-        for name in order:
-            taken = min(owed, others[name])
-            others[name] -= taken
-            owed -= taken
-    return {**others, version: weight}
-
-
-def services_to_remove(function: Function, lookup: Callable[[str], Function | None]) -> list[str]:
-    """The services removing `function` (as a name or `<name>@<version>` found it) takes
-    down: every version of a function named as a whole, its own service last; one version
-    alone once it has no weight. `Conflict` for a version still weighted, and for the
-    function's own version alone while others remain."""
-    if function.traffic is not None:
-        others = [f.name for f in function.traffic.versions.values() if f.name != function.name]
-        return [*sorted(others), function.name]
-    owner = function.function_name
-    if owner is None:
-        return [function.name]
-    if function.name == owner:
-        raise Conflict(
-            f"version {function.version!r} is the function {owner!r}'s own service: remove "
-            "the other versions first, or the whole function by its name"
-        )
-    group = lookup(owner)
-    weights = current_weights(group) if group is not None else {}
-    if weights.get(function.version or "", 0) > 0:
-        raise Conflict(
-            f"version {function.version!r} of {owner!r} still gets "
-            f"{weights[function.version or '']}% of the calls: set its weight to 0 first "
-            f"(PUT /system/functions/{owner}/traffic)"
-        )
-    return [function.name]

@@ -1,14 +1,20 @@
-"""The canary controller with a fake clock, fake counters and the in-memory provider."""
+"""The controllers with the in-memory provider: the API's changes (`VersionController`),
+and a canary's steps with a fake clock and fake counters (`CanaryController`)."""
 
 from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
 
-from gateway.deployments import CanaryRequest, CanaryState, canary_state
-from gateway.labels import CANARY_LABEL, MANAGED_LABEL, VERSION_LABEL, VERSION_OF_LABEL
+import pytest
+
+from gateway.errors import BadRequest, Conflict, FunctionNotFound
+from gateway.labels import MANAGED_LABEL
 from gateway.providers.base import Function
-from gateway.scaling.canary import CanaryController
+from gateway.versions.canary import CanaryState, canary_state
+from gateway.versions.controller import CanaryController, VersionController
+from gateway.versions.model import CANARY_LABEL, VERSION_LABEL, VERSION_OF_LABEL
+from gateway.versions.requests import CanaryRequest
 from tests.gateway.providers.memory_provider import MemoryProvider
 
 
@@ -150,3 +156,36 @@ def test_a_restart_measures_the_step_again() -> None:
     counters.add("v2", 100, errors=0)
     asyncio.run(fresh.tick())
     assert weights(provider) == {"v1": 75, "v2": 25}
+
+
+def test_the_api_changes_go_through_the_version_controller() -> None:
+    provider, _, _, _, _ = setup()
+    versions = VersionController(provider, canaries_stepped=True)
+    # A running canary: a rollback stops it, back to the weights before it.
+    rolled = asyncio.run(versions.rollback("hello-v2"))  # a version's name: its function
+    assert (rolled.name, rolled.done, rolled.weights) == (
+        "hello", "canary aborted", {"v1": 100, "v2": 0},
+    )  # fmt: skip
+    assert state(provider).status == "aborted"
+    assert [step.result for step in state(provider).steps] == ["aborted"]
+    with pytest.raises(Conflict, match="no canary running"):
+        asyncio.run(versions.abort_canary("hello"))
+
+    set_ = asyncio.run(versions.set_weights("hello", {"v1": 60, "v2": 40}))
+    assert set_.weights == weights(provider) == {"v1": 60, "v2": 40}
+    started = asyncio.run(versions.start_canary("hello", {"to": "v2", "step": 20}))
+    assert started.done == "canary to v2 started"
+    assert (state(provider).weight, state(provider).origin) == (40, {"v1": 60, "v2": 40})
+    promoted = asyncio.run(versions.promote("hello", {"version": "v2"}))
+    assert promoted.weights == {"v1": 0, "v2": 100}
+    assert canary_state(provider.registry.lookup("hello").labels.get(CANARY_LABEL)) is None  # type: ignore[union-attr]
+    back = asyncio.run(versions.rollback("hello"))
+    assert back.weights == {"v1": 60, "v2": 40}
+
+    with pytest.raises(BadRequest, match="'v7' is not a version of 'hello'"):
+        asyncio.run(versions.promote("hello", {"version": "v7"}))
+    with pytest.raises(FunctionNotFound):
+        asyncio.run(versions.set_weights("nothing", {"v1": 100}))
+    off = VersionController(provider, canaries_stepped=False)
+    with pytest.raises(Conflict, match="GATEWAY_AUTOSCALE"):
+        asyncio.run(off.start_canary("hello", {"to": "v2"}))

@@ -1,4 +1,4 @@
-"""Versions in the registry and the weighted choice between them (gateway.providers.traffic)."""
+"""Versions in the registry and the weighted choice between them (gateway.versions.traffic)."""
 
 from __future__ import annotations
 
@@ -7,32 +7,11 @@ from collections import Counter
 
 import pytest
 
-from gateway.errors import Conflict
-from gateway.labels import (
-    STICKY_HEADER_LABEL,
-    TRAFFIC_LABEL,
-    VERSION_LABEL,
-    VERSION_OF_LABEL,
-    parse_weights,
-)
+from gateway.labels import STICKY_HEADER_LABEL
 from gateway.providers.base import Function, FunctionRegistry
-from gateway.providers.traffic import (
-    services_to_remove,
-    smooth_schedule,
-    version_target,
-    weights_with,
-)
-
-
-def root(traffic: str | None = "v1=90,v2=10", **labels: str) -> Function:
-    own = {TRAFFIC_LABEL: traffic} if traffic else {}
-    return Function("hello", "hello:1", 1, "tasks.hello", labels={**own, **labels})
-
-
-def version(name: str, owner: str = "hello", replicas: int = 1) -> Function:
-    labels = {VERSION_OF_LABEL: owner, VERSION_LABEL: name}
-    return Function(f"{owner}-{name}", f"hello:{name}", replicas, f"tasks.{owner}-{name}",
-                    labels=labels)  # fmt: skip
+from gateway.versions.model import VERSION_LABEL, VERSION_OF_LABEL
+from gateway.versions.traffic import choose_version, smooth_schedule, version_named
+from tests.gateway.versions.builders import root, version
 
 
 def choose_many(
@@ -80,7 +59,7 @@ def test_the_function_with_versions_is_one_entry_with_traffic() -> None:
     assert hello is not None
     assert hello.traffic is not None
     assert hello.version == "v1"
-    assert hello.function_name == "hello"
+    assert hello.version_of == "hello"
     assert hello.metric_name == "hello@v1"
     assert sorted(hello.traffic.versions) == ["v1", "v2", "v3"]
     assert hello.traffic.weights == {"v1": 90, "v2": 10, "v3": 0}
@@ -113,6 +92,9 @@ def test_one_version_is_exactly_as_before() -> None:
     assert hello.traffic is None
     assert hello.metric_name == "hello"
     assert registry.lookup("hello@v1") == plain  # its implicit version
+    assert choose_version(hello, [(b"x-function-version", b"v7")]) is hello
+    assert version_named(hello, "v1") is hello
+    assert version_named(hello, "v2") is None
 
 
 def test_version_header_reaches_one_version_weight_zero_included() -> None:
@@ -124,6 +106,8 @@ def test_version_header_reaches_one_version_weight_zero_included() -> None:
     assert picked is not None
     assert picked.name == "hello-v2"
     assert hello.traffic.choose([(b"x-function-version", b"v7")]) is None
+    assert choose_version(hello, [(b"x-function-version", b"v7")]) is None
+    assert choose_version(hello, [(b"x-function-version", b"v2")]) is picked
     assert choose_many(registry, 50) == {"v1": 50}
 
 
@@ -164,7 +148,7 @@ def test_orphans_and_bad_labels_stay_plain_functions() -> None:
                    labels={VERSION_OF_LABEL: "hello", VERSION_LABEL: "Not Valid"})  # fmt: skip
     registry = FunctionRegistry([root(), orphan, bad])
     assert registry.lookup("gone-v2") is not None
-    assert registry.lookup("gone-v2").function_name is None  # type: ignore[union-attr]
+    assert registry.lookup("gone-v2").version_of is None  # type: ignore[union-attr]
     hello = registry.lookup("hello")
     assert hello is not None
     assert hello.traffic is None
@@ -180,44 +164,3 @@ def test_upserting_a_version_regroups() -> None:
     assert hello is not None
     assert hello.traffic is None
     assert hello.metric_name == "hello"
-
-
-def test_weights_with_takes_from_the_largest() -> None:
-    assert weights_with({"v1": 100}, "v2", 10) == {"v1": 90, "v2": 10}
-    assert weights_with({"v1": 80, "v2": 20}, "v2", 10) == {"v1": 90, "v2": 10}
-    assert weights_with({"v1": 60, "v2": 30, "v3": 10}, "v3", 80) == {"v1": 0, "v2": 20, "v3": 80}
-    assert weights_with({}, "v2", 10) == {"v2": 100}
-
-
-def test_version_target() -> None:
-    registry = FunctionRegistry([root(), version("v2")])
-    lookup = registry.lookup
-    assert version_target("new", "v1", lookup).service == "new"
-    assert version_target("new", "v1", lookup).labels == {VERSION_LABEL: "v1"}
-    three = version_target("hello", "v3", lookup)
-    assert (three.service, three.own) == ("hello-v3", False)
-    assert three.labels == {VERSION_OF_LABEL: "hello", VERSION_LABEL: "v3"}
-    assert version_target("hello", "v1", lookup).own
-    assert version_target("hello", None, lookup).service == "hello"
-
-
-def test_removal_rules() -> None:
-    registry = FunctionRegistry([root("v1=100"), version("v2"), version("v3")])
-    lookup = registry.lookup
-    assert services_to_remove(lookup("hello"), lookup) == ["hello-v2", "hello-v3", "hello"]  # type: ignore[arg-type]
-    assert services_to_remove(lookup("hello@v2"), lookup) == ["hello-v2"]  # type: ignore[arg-type]
-    with pytest.raises(Conflict, match="own service"):
-        services_to_remove(lookup("hello@v1"), lookup)  # type: ignore[arg-type]
-    registry.upsert(root("v1=90,v2=10"))
-    with pytest.raises(Conflict, match="10% of the calls"):
-        services_to_remove(lookup("hello@v2"), lookup)  # type: ignore[arg-type]
-
-
-@pytest.mark.parametrize(
-    ("raw", "parsed"),
-    [("v1=90,v2=10", {"v1": 90, "v2": 10}), ("v1=100", {"v1": 100}),
-     ("v1=90,v2=20", None), ("v1=90,v1=10", None), ("V1=100", None), ("v1=1e2", None),
-     ("v1=-10,v2=110", None), ("", None), ("v1=\u0661\u0660\u0660", None)],
-)  # fmt: skip
-def test_parse_weights(raw: str, parsed: dict[str, int] | None) -> None:
-    assert parse_weights(raw) == parsed
