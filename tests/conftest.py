@@ -1,0 +1,27 @@
+"""Checks on the suite itself, for every test package."""
+
+from __future__ import annotations
+
+from collections.abc import Generator
+
+import pytest
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_make_collect_report(
+    collector: pytest.Collector,
+) -> Generator[None, pytest.CollectReport, pytest.CollectReport]:
+    """Fail the collection of a test module that holds no test.
+
+    A test file emptied by a bad merge otherwise passes unseen (it happened to
+    tests/faas_cli/test_cli.py). A module that skips itself on purpose reports "skipped"
+    and is left alone.
+    """
+    report = yield
+    if isinstance(collector, pytest.Module) and report.passed and not report.result:
+        report.outcome = "failed"
+        report.longrepr = (
+            f"{collector.path}: this test module collects no test; an empty test file is "
+            "almost always a bad merge (restore its tests, or delete the file)"
+        )
+    return report
