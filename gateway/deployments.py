@@ -1,7 +1,7 @@
 """What a client asks the management API to do: the request bodies, typed once.
 
 Each body is a pydantic model whose fields carry their bounds (patterns, lengths, ranges),
-so one definition gives both the validation here and the schema `gateway.openapi` serves.
+so one definition gives both the validation here and the schema `gateway.management.openapi` serves.
 `parse_deployment` turns a decoded JSON body (OpenFaaS `FunctionDeployment` field names)
 into a frozen `FunctionDeployment`, or raises `BadRequest` naming the first field at fault;
 `bad_request` is the one place pydantic's errors become our messages. Providers receive
