@@ -1,10 +1,19 @@
-"""Checks on the suite itself, for every test package."""
+"""Fixtures every test package shares, and checks on the suite itself."""
 
 from __future__ import annotations
 
-from collections.abc import Generator
+from collections.abc import Generator, Iterator
 
 import pytest
+
+from tests.support import Watchdog, start_watchdog
+
+
+@pytest.fixture(scope="module")
+def cat_watchdog(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Watchdog]:
+    """A watchdog running `cat` (answers with the request body), shared by a module's tests."""
+    with start_watchdog("cat", tmp_path_factory.mktemp("cat")) as watchdog:
+        yield watchdog
 
 
 @pytest.hookimpl(wrapper=True)

@@ -15,7 +15,7 @@ from faas_cli.definitions import load_definitions
 from faas_cli.errors import UsageError
 from gateway.config import BasicAuthCredentials
 from gateway.providers.base import Function, LogLine
-from tests.gateway.harness import BackgroundProcess, GatewayThread, start_watchdog
+from tests.gateway.harness import BackgroundProcess, GatewayThread
 from tests.gateway.providers.memory_provider import MemoryProvider
 from tests.support import free_port
 
@@ -33,12 +33,6 @@ functions:
   other:
     image: faas/other:1
 """
-
-
-@pytest.fixture(scope="module")
-def cat_watchdog(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BackgroundProcess]:
-    with start_watchdog("cat", tmp_path_factory.mktemp("cat")) as process:
-        yield process
 
 
 @pytest.fixture
