@@ -255,7 +255,7 @@ def script_defaults() -> dict[str, str]:
 
 
 @dataclass(frozen=True)
-class Stack:
+class StackSettings:
     """The deployed stack: its name, functions network and published ports, from the
     variables scripts/ reads, with scripts/common.sh's defaults."""
 
@@ -265,7 +265,7 @@ class Stack:
     prometheus_port: int
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str] = os.environ) -> Stack:
+    def from_env(cls, env: Mapping[str, str] = os.environ) -> StackSettings:
         """Read STACK_NAME, FUNCTIONS_NETWORK, GATEWAY_PORT and PROMETHEUS_PORT."""
         defaults = script_defaults()
 

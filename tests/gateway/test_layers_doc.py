@@ -44,4 +44,3 @@ def test_the_table_names_exactly_the_rules() -> None:
         f"docs/architecture.md ({HEADING!r}) disagrees with tests/gateway/test_layers.py; "
         "write these rows as the rules say:\n" + "\n".join(wrong + extra)
     )
-
