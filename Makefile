@@ -5,18 +5,30 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: help venv engine images up down cluster cluster-down lint unit e2e test bench clean
+.PHONY: help venv lock engine images up down cluster cluster-down lint unit e2e test bench clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
 
-$(STAMP): pyproject.toml
+# Every package at the version and hash of requirements-dev.lock, then this project itself
+# (its build backend, setuptools, is in the lock too, hence no build isolation).
+$(STAMP): requirements-dev.lock pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[dev]'
+	$(BIN)/pip install --quiet --require-hashes -r requirements-dev.lock
+	$(BIN)/pip install --quiet --no-deps --no-build-isolation -e .
 	touch $@
 
-venv: $(STAMP) ## create .venv with the gateway and the development tools
+venv: $(STAMP) ## create .venv with the gateway and the development tools, as locked
+
+# Both locks come from pyproject.toml's ranges, resolved for every platform and Python the
+# project supports; the gateway's lock takes the development lock's versions, so the images
+# run what CI tested. README, "Dependencies", says when and how to upgrade.
+UV_COMPILE := $(BIN)/uv pip compile pyproject.toml --quiet --universal --python-version 3.11 \
+	--generate-hashes --custom-compile-command 'make lock'
+lock: $(STAMP) ## re-resolve the locks from pyproject.toml (UPGRADE=1: all to the newest, PACKAGE=name: one)
+	$(UV_COMPILE) --extra dev $(if $(UPGRADE),--upgrade) \
+		$(if $(PACKAGE),--upgrade-package $(PACKAGE)) -o requirements-dev.lock
+	$(UV_COMPILE) --constraint requirements-dev.lock -o requirements.lock
 
 engine: ## bare Debian/Ubuntu as root: install and start Docker Engine + swarm, build local images
 	scripts/engine.sh

@@ -33,7 +33,7 @@ from pathlib import Path
 import docker.errors
 
 from bench import async_calls, floor, kill, proxy_hop
-from bench.processes import ROOT, NotAvailable, workdir
+from bench.processes import NotAvailable, workdir
 from bench.report import Check, Report, load_average, machine_description, update_doc
 from bench.scenarios import SCENARIOS as BASE_SCENARIOS
 from bench.scenarios import Bench, Scenario, Settings
@@ -46,6 +46,7 @@ from bench.swarm_stack import (
     swarm_unavailable_reason,
 )
 from bench.wrk import ensure_wrk, wrk_version
+from tests.support import ROOT
 
 SCENARIOS: dict[str, Scenario] = {
     **BASE_SCENARIOS,

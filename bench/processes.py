@@ -12,7 +12,6 @@ import os
 import shlex
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -23,9 +22,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+from tests.support import ROOT, free_port, watchdog_settings, watchdog_zipapp
+
 WATCHDOG_SOURCES = ROOT / "watchdog" / "fwatchdog"
-BUILD_WATCHDOG = ROOT / "scripts" / "build-watchdog.sh"
 GATEWAY_MAIN = ROOT / "gateway" / "__main__.py"
 ECHO_SERVER = Path(__file__).resolve().with_name("echo_server.py")
 _TICKS = os.sysconf("SC_CLK_TCK")
@@ -37,14 +36,6 @@ class StartError(RuntimeError):
 
 class NotAvailable(RuntimeError):
     """A piece the scenario needs is not in the tree yet (e.g. the watchdog)."""
-
-
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on right now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def http_status(url: str, timeout: float = 1.0, body: bytes | None = None) -> int | None:
@@ -245,24 +236,8 @@ def start_echo(tmp: Path, name: str = "echo upstream") -> Server:
 
 def watchdog_env(tmp: Path, port: int, fprocess: str, extra: Mapping[str, str]) -> dict[str, str]:
     """The environment a watchdog (ours or a reference) is started with."""
-    return base_env(
-        {
-            "fprocess": fprocess,
-            "port": str(port),
-            # Keep the lock/health file of each instance apart (ours and the Go one's).
-            "TMPDIR": str(tmp),
-            "lock_file": str(tmp / f"watchdog-{port}.lock"),
-            **extra,
-        }
-    )
-
-
-def watchdog_zipapp(tmp: Path) -> Path:
-    """Our watchdog as images ship it (the zipapp), built into `tmp` once."""
-    target = tmp / "fwatchdog.pyz"
-    if not target.exists():
-        subprocess.run([str(BUILD_WATCHDOG), str(target)], check=True, capture_output=True)
-    return target
+    # TMPDIR keeps the lock/health file of each instance apart (ours and the Go one's).
+    return base_env({**watchdog_settings(fprocess, port, tmp), "TMPDIR": str(tmp), **extra})
 
 
 def start_watchdog(
@@ -277,7 +252,7 @@ def start_watchdog(
         raise NotAvailable(f"{WATCHDOG_SOURCES.relative_to(ROOT)} does not exist yet")
     port = free_port()
     env = watchdog_env(tmp, port, fprocess, extra or {})
-    argv = shlex.split(executable) if executable else [sys.executable, str(watchdog_zipapp(tmp))]
+    argv = shlex.split(executable) if executable else [sys.executable, str(watchdog_zipapp())]
     log = tmp / f"{name.replace(' ', '-')}-{port}.log"
     children = "its upstream" if extra and extra.get("mode") == "http" else f"its {fprocess}"
     server = Server(name, argv, env, port, "/_/health", log, children_label=children)

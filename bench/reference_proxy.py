@@ -20,7 +20,8 @@ import sys
 from collections.abc import Mapping
 from pathlib import Path
 
-from bench.processes import ROOT, NotAvailable, Server, base_env, free_port
+from bench.processes import NotAvailable, Server, base_env
+from tests.support import ROOT, free_port
 
 GO_SOURCES = Path(__file__).resolve().with_name("goproxy")
 BUILD_DIR = ROOT / "build" / "bench-go"

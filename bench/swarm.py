@@ -27,7 +27,7 @@ from dataclasses import dataclass
 
 from bench import large
 from bench.fleet import NAME_PREFIX, Fleet, fleet_names, template_from_spec
-from bench.processes import ROOT, NotAvailable, http_status
+from bench.processes import NotAvailable, http_status
 from bench.report import Run
 from bench.scenarios import (
     BODY,
@@ -48,6 +48,7 @@ from bench.scenarios import (
     wrk_case,
 )
 from bench.swarm_stack import Container, Stack, nsenter_prefix
+from tests.support import ROOT
 
 FLEET_SIZE = 200
 FLEET_REPLICATED = 20

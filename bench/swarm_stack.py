@@ -32,7 +32,8 @@ from typing import Any, TextIO
 import docker
 import docker.errors
 
-from bench.processes import ROOT, NotAvailable, http_status, peak_rss_bytes, tree_cpu_seconds
+from bench.processes import NotAvailable, http_status, peak_rss_bytes, tree_cpu_seconds
+from tests.support import ROOT, StackSettings
 
 DEFAULT_FUNCTION_PORT = 8080
 PORT_LABEL = "com.faas.port"
@@ -43,26 +44,20 @@ SAMPLE_FUNCTIONS = ("catservice", "httpecho")
 
 @dataclass(frozen=True)
 class SwarmConfig:
-    """The stack's settings, from the same variables as scripts/ and tests/e2e."""
+    """The stack's settings, from the same variables and defaults as scripts/ and tests/e2e
+    (`tests.support.StackSettings`)."""
 
-    stack: str = "func"
-    network: str = "functions"
-    gateway_port: int = 8080
+    stack: str
+    network: str
+    gateway_port: int
     """The gateway's published port on the host."""
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] = os.environ) -> SwarmConfig:
         """Read STACK_NAME, FUNCTIONS_NETWORK and FAAS_GATEWAY_PORT (or its old name
-        GATEWAY_PORT), with the defaults of scripts/."""
-        name = "FAAS_GATEWAY_PORT" if "FAAS_GATEWAY_PORT" in env else "GATEWAY_PORT"
-        port = env.get(name, "8080")
-        if not port.isdigit() or not 0 < int(port) < 65536:
-            raise ValueError(f"{name}={port!r}: expected a TCP port number")
-        return cls(
-            stack=env.get("STACK_NAME") or "func",
-            network=env.get("FUNCTIONS_NETWORK") or "functions",
-            gateway_port=int(port),
-        )
+        GATEWAY_PORT), with the defaults of scripts/common.sh."""
+        settings = StackSettings.from_env(env)
+        return cls(settings.name, settings.network, settings.gateway_port)
 
     @property
     def host_url(self) -> str:

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Fill wheels/ with binary wheels of the gateway's dependencies for the Python inside
-# BASE_IMAGE, so `docker build` installs them with no package index reachable.
+# BASE_IMAGE, so `docker build` installs them with no package index reachable: the exact
+# versions of requirements.lock, each wheel checked against the lock's hashes here and again
+# in the image (README, "Dependencies").
 #   scripts/wheelhouse.sh BASE_IMAGE
 set -euo pipefail
 source "$(dirname "$0")/common.sh"
@@ -13,22 +15,17 @@ target=$(docker run --rm --entrypoint python3 "$base_image" -c \
 read -r python_version machine <<<"$target"
 
 mkdir -p "$ROOT/wheels"
-requirements="$ROOT/wheels/requirements.txt"
-python3 - "$ROOT/pyproject.toml" >"$requirements.new" <<'PY'
-import sys, tomllib
-with open(sys.argv[1], "rb") as pyproject:
-    print("\n".join(tomllib.load(pyproject)["project"]["dependencies"]))
-PY
-stamp="$python_version $machine $(sha256sum "$requirements.new" | cut -c1-16)"
-if [ -f "$requirements" ] && [ "$(cat "$ROOT/wheels/.stamp" 2>/dev/null)" = "$stamp" ]; then
-  rm -f "$requirements.new"
+lock="$ROOT/requirements.lock"
+stamp="$python_version $machine $(sha256sum "$lock" | cut -c1-16)"
+if [ -f "$ROOT/wheels/requirements.lock" ] && [ "$(cat "$ROOT/wheels/.stamp" 2>/dev/null)" = "$stamp" ]; then
   exit 0
 fi
-mv "$requirements.new" "$requirements"
 say "downloading wheels for Python $python_version on $machine"
 find "$ROOT/wheels" -name '*.whl' -delete
+rm -f "$ROOT/wheels/requirements.txt" "$ROOT/wheels/.stamp"
 "$pip" download --quiet --only-binary=:all: --dest "$ROOT/wheels" \
   --implementation cp --python-version "$python_version" \
   --platform "manylinux_2_28_$machine" --platform "manylinux_2_17_$machine" \
-  -r "$requirements"
+  --require-hashes -r "$lock"
+cp "$lock" "$ROOT/wheels/requirements.lock"
 echo "$stamp" >"$ROOT/wheels/.stamp"

@@ -42,8 +42,8 @@ def chromium() -> Iterator[Browser]:
         from playwright.sync_api import sync_playwright
     except ImportError:
         if os.environ.get("CI") == "true":
-            pytest.fail("playwright is not installed (pip install -e '.[dev]'): CI must run this")
-        pytest.skip("playwright is not installed (pip install -e '.[dev]')")
+            pytest.fail("playwright is not installed (make venv installs it): CI must run this")
+        pytest.skip("playwright is not installed (make venv installs it)")
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
         try:

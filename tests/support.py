@@ -1,5 +1,6 @@
-"""Helpers every test package shares: free ports, bounded waits for background effects, and
-the watchdog built into its shipped form (the zipapp).
+"""Helpers every test package (and bench/) shares: free ports, bounded waits for background
+effects, child processes on a port, the watchdog built into its shipped form (the zipapp) and
+started from it, and where the deployed stack is.
 
 The deadlines here are safety limits for a stuck test, never timing assertions.
 """
@@ -8,14 +9,20 @@ from __future__ import annotations
 
 import atexit
 import functools
+import http.client
 import os
+import re
 import shutil
+import signal
 import socket
 import subprocess
+import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
+from types import TracebackType
 
 import pytest
 
@@ -83,6 +90,145 @@ def wait_for_port(
     wait_for(listening, f"something to listen on 127.0.0.1:{port}", timeout, interval=0.05)
 
 
+STARTUP_SECONDS = 20.0
+
+
+class BackgroundProcess:
+    """A child process listening on 127.0.0.1:`port`, stopped (and reaped) on exit.
+
+    Its output goes to `log_file` when given, else stdout is dropped and stderr piped.
+    """
+
+    def __init__(
+        self,
+        args: list[str],
+        port: int,
+        env: Mapping[str, str] | None = None,
+        *,
+        cwd: Path = ROOT,
+        log_file: Path | None = None,
+    ) -> None:
+        self.port = port
+        self.env = {**os.environ, **(env or {})}
+        if log_file is None:
+            self.process = subprocess.Popen(
+                args, env=self.env, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+            )
+        else:
+            with log_file.open("wb") as log:
+                self.process = subprocess.Popen(
+                    args, env=self.env, cwd=cwd, stdout=log, stderr=subprocess.STDOUT
+                )
+
+    @property
+    def url(self) -> str:
+        """Base URL."""
+        return f"http://127.0.0.1:{self.port}"
+
+    def wait_ready(self) -> None:
+        """Block until it accepts connections; stop it and fail if it does not."""
+        try:
+            wait_for_port(self.port, self.process, STARTUP_SECONDS)
+        except (RuntimeError, AssertionError):
+            self.stop()
+            raise
+
+    def __enter__(self) -> BackgroundProcess:
+        self.wait_ready()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    def stop(self) -> int:
+        """SIGTERM, then SIGKILL if it does not exit in time; return the exit status."""
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        if self.process.stderr is not None:
+            self.process.stderr.close()
+        return self.process.returncode
+
+
+def watchdog_settings(fprocess: str, port: int, folder: Path) -> dict[str, str]:
+    """The environment that starts a watchdog running `fprocess` on `port`, with its lock
+    file in `folder` (ours, or a reference watchdog that reads the same variables)."""
+    return {
+        "fprocess": fprocess,
+        "port": str(port),
+        "lock_file": str(folder / f"watchdog-{port}.lock"),
+    }
+
+
+class Watchdog(BackgroundProcess):
+    """The watchdog zipapp running `fprocess` on a free port, its output in `log_file`."""
+
+    def __init__(self, fprocess: str, folder: Path, settings: Mapping[str, str]) -> None:
+        port = free_port()
+        env = {**watchdog_settings(fprocess, port, folder), **settings}
+        log_file = folder / f"watchdog-{port}.log"
+        argv = [sys.executable, str(watchdog_zipapp())]
+        super().__init__(argv, port, env, cwd=folder, log_file=log_file)
+        self.lock_file = Path(env["lock_file"])
+        self.log_file = log_file
+
+    def log(self) -> str:
+        """Everything the watchdog wrote to stdout/stderr so far."""
+        return self.log_file.read_text(errors="replace")
+
+    def healthy(self) -> bool:
+        """Whether GET /_/health answers 200."""
+        connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=2)
+        try:
+            connection.request("GET", "/_/health")
+            return connection.getresponse().status == 200
+        except (OSError, http.client.HTTPException):
+            return False
+        finally:
+            connection.close()
+
+    def wait_ready(self) -> None:
+        """Block until /_/health answers 200; stop it and fail, with its log, if it does not."""
+        alive = self.process
+        try:
+            wait_for(lambda: alive.poll() is not None or self.healthy(), "the watchdog's health")
+        except AssertionError:
+            self.stop()
+            raise AssertionError(f"watchdog did not become healthy:\n{self.log()}") from None
+        assert alive.poll() is None, f"watchdog exited:\n{self.log()}"
+
+    def __enter__(self) -> Watchdog:
+        self.wait_ready()
+        return self
+
+    def peak_rss_kib(self) -> int:
+        """VmHWM of the watchdog process, in KiB."""
+        for line in Path(f"/proc/{self.process.pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1])
+        raise AssertionError("no VmHWM")
+
+
+def start_watchdog(
+    fprocess: str, folder: Path, settings: Mapping[str, str] | None = None, *, wait: bool = True
+) -> Watchdog:
+    """A real function replica: the watchdog running `fprocess`, healthy unless `wait` is
+    false. Stop it with `stop()`, or use it as a context manager."""
+    watchdog = Watchdog(fprocess, folder, settings or {})
+    if wait:
+        watchdog.wait_ready()
+    return watchdog
+
+
 def build_watchdog(output: Path) -> Path:
     """Build the watchdog zipapp with scripts/build-watchdog.sh (what `make images` ships)."""
     subprocess.run([str(ROOT / "scripts" / "build-watchdog.sh"), str(output)], check=True)
@@ -96,6 +242,69 @@ def watchdog_zipapp() -> Path:
     folder = Path(tempfile.mkdtemp(prefix="fwatchdog-"))
     atexit.register(shutil.rmtree, folder, ignore_errors=True)
     return build_watchdog(folder / "fwatchdog.pyz")
+
+
+COMMON_SH = ROOT / "scripts" / "common.sh"
+
+
+def script_defaults() -> dict[str, tuple[str | None, str]]:
+    """The settings scripts/common.sh exports with a default, read from that file (the one
+    place the stack's defaults are written): `export NAME=${NAME:-value}` gives
+    `{NAME: (None, value)}`, and `export NAME=${NAME:-${OLD:-value}}` (a setting that
+    still reads its old name) `{NAME: (OLD, value)}`."""
+    pattern = re.compile(
+        r"^export ([A-Z_]+)=\$\{\1:-(?:\$\{([A-Z_]+):-([^}$]*)\}|([^}$]*))\}", re.MULTILINE
+    )
+    return {
+        name: (old or None, nested_default if old else default)
+        for name, old, nested_default, default in pattern.findall(COMMON_SH.read_text())
+    }
+
+
+@dataclass(frozen=True)
+class StackSettings:
+    """The deployed stack: its name, functions network and published ports, from the
+    variables scripts/ reads, with scripts/common.sh's defaults."""
+
+    name: str
+    network: str
+    gateway_port: int
+    prometheus_port: int
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] = os.environ) -> StackSettings:
+        """Read STACK_NAME, FUNCTIONS_NETWORK, FAAS_GATEWAY_PORT (or its old name
+        GATEWAY_PORT) and PROMETHEUS_PORT."""
+        defaults = script_defaults()
+
+        def setting(name: str) -> str:
+            if name not in defaults:
+                raise LookupError(f"scripts/common.sh has no default for {name}")
+            old_name, default = defaults[name]
+            return env.get(name) or (env.get(old_name) if old_name else None) or default
+
+        def port(name: str) -> int:
+            value = setting(name)
+            if not value.isdigit() or not 0 < int(value) < 65536:
+                raise ValueError(f"{name}={value!r}: expected a TCP port number")
+            return int(value)
+
+        return cls(
+            name=setting("STACK_NAME"),
+            network=setting("FUNCTIONS_NETWORK"),
+            gateway_port=port("FAAS_GATEWAY_PORT"),
+            prometheus_port=port("PROMETHEUS_PORT"),
+        )
+
+    @property
+    def gateway_url(self) -> str:
+        """The gateway as this machine reaches it (its published port)."""
+        return f"http://127.0.0.1:{self.gateway_port}"
+
+    @property
+    def prometheus_url(self) -> str:
+        """Prometheus as this machine reaches it."""
+        return f"http://127.0.0.1:{self.prometheus_port}"
 
 
 FAAS_CLI_FALLBACK = ROOT.parent / "shared" / "refs" / "faas-cli"

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from bench.async_calls import Drain, completed_calls, drain_rate, metrics_text
-from bench.processes import free_port, gateway_env, http_status, start_nats, start_queue_worker
-from tests.support import require_tool
+from bench.processes import gateway_env, http_status, start_nats, start_queue_worker
+from tests.support import free_port, require_tool
 
 METRICS = """\
 # HELP gateway_async_completed_total Async calls finished (the final status; 0: no answer)

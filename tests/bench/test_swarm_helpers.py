@@ -96,6 +96,8 @@ def test_pid_in_container() -> None:
 
 def test_swarm_config_defaults_and_overrides() -> None:
     assert SwarmConfig.from_env({}) == SwarmConfig("func", "functions", 8080)
+    # Empty is unset, as in scripts/common.sh's ${NAME:-default}.
+    assert SwarmConfig.from_env({"GATEWAY_PORT": "", "STACK_NAME": ""}) == SwarmConfig.from_env({})
     config = SwarmConfig.from_env(
         {"STACK_NAME": "s", "FUNCTIONS_NETWORK": "fn", "FAAS_GATEWAY_PORT": "9080"}
     )
@@ -108,7 +110,7 @@ def test_swarm_config_defaults_and_overrides() -> None:
     assert config.service_name("catservice") == "s_catservice"
 
 
-@pytest.mark.parametrize("port", ["", "abc", "0", "65536"])
+@pytest.mark.parametrize("port", ["abc", "0", "65536"])
 def test_swarm_config_names_a_bad_port(port: str) -> None:
     with pytest.raises(ValueError, match=r"^FAAS_GATEWAY_PORT="):
         SwarmConfig.from_env({"FAAS_GATEWAY_PORT": port})

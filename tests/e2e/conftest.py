@@ -19,13 +19,12 @@ import pytest
 
 from tests import support
 
-ROOT = Path(__file__).resolve().parents[2]
-STACK_NAME = os.environ.get("STACK_NAME", "func")
-FUNCTIONS_NETWORK = os.environ.get("FUNCTIONS_NETWORK", "functions")
-# FAAS_GATEWAY_PORT, or its old name GATEWAY_PORT, as scripts/common.sh reads it.
-GATEWAY_PORT = os.environ.get("FAAS_GATEWAY_PORT") or os.environ.get("GATEWAY_PORT", "8080")
-GATEWAY_URL = f"http://127.0.0.1:{GATEWAY_PORT}"
-PROMETHEUS_URL = f"http://127.0.0.1:{os.environ.get('PROMETHEUS_PORT', '9090')}"
+ROOT = support.ROOT
+STACK = support.StackSettings.from_env()
+STACK_NAME = STACK.name
+FUNCTIONS_NETWORK = STACK.network
+GATEWAY_URL = STACK.gateway_url
+PROMETHEUS_URL = STACK.prometheus_url
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

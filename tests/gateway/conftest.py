@@ -19,13 +19,6 @@ from tests.support import free_port
 
 
 @pytest.fixture(scope="session")
-def cat_watchdog(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BackgroundProcess]:
-    """A watchdog running `cat`: answers with the request body."""
-    with start_watchdog("cat", tmp_path_factory.mktemp("cat")) as process:
-        yield process
-
-
-@pytest.fixture(scope="session")
 def env_watchdog(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BackgroundProcess]:
     """A watchdog running `env`: shows the request as `Http_*` variables."""
     with start_watchdog("env", tmp_path_factory.mktemp("env")) as process:

@@ -1,19 +1,16 @@
-"""Test harness for the gateway: real upstream processes and a real gateway on loopback.
+"""Test harness for the gateway: a real gateway on loopback, in front of real upstream
+processes (`BackgroundProcess` and `start_watchdog`, from tests/support.py).
 
 A gateway runs in-process (uvicorn in a thread, driven with httpx) so tests can hand it a
-`StaticProvider` and edit it; `test_gateway_process.py` also runs `python -m gateway`.
+`StaticProvider` and edit it; `test_process.py` also runs `python -m gateway`.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import os
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Mapping
-from pathlib import Path
 from types import TracebackType
 from typing import Any
 
@@ -26,66 +23,11 @@ from gateway.config import GatewayConfig
 from gateway.providers.base import FunctionProvider
 from gateway.proxy.replicas import ReplicaResolver
 from gateway.server import server_config
-from tests.support import free_port, wait_for_port, watchdog_zipapp
+from tests.support import ROOT, STARTUP_SECONDS, free_port
+from tests.support import BackgroundProcess as BackgroundProcess
+from tests.support import start_watchdog as start_watchdog
 
-REPO = Path(__file__).resolve().parents[2]
-STARTUP_SECONDS = 20.0
-
-
-class BackgroundProcess:
-    """A child process listening on a port, stopped (and reaped) on exit."""
-
-    def __init__(self, args: list[str], port: int, env: Mapping[str, str] | None = None) -> None:
-        self.port = port
-        self.process = subprocess.Popen(
-            args,
-            env={**os.environ, **(env or {})},
-            cwd=REPO,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-        )
-
-    def __enter__(self) -> BackgroundProcess:
-        try:
-            wait_for_port(self.port, self.process, STARTUP_SECONDS)
-        except (RuntimeError, AssertionError):
-            self.stop()
-            raise
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
-
-    def stop(self) -> None:
-        """Terminate, then kill if it lingers."""
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-        if self.process.stderr is not None:
-            self.process.stderr.close()
-
-
-def start_watchdog(
-    fprocess: str, lock_dir: Path, env: Mapping[str, str] | None = None
-) -> BackgroundProcess:
-    """A real function replica: the watchdog running `fprocess` on a free port."""
-    port = free_port()
-    settings = {
-        "fprocess": fprocess,
-        "port": str(port),
-        "lock_file": str(lock_dir / f"{port}.lock"),
-        **(env or {}),
-    }
-    return BackgroundProcess([sys.executable, str(watchdog_zipapp())], port, settings)
+REPO = ROOT
 
 
 class GatewayThread:

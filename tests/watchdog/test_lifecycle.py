@@ -93,7 +93,7 @@ def test_sigterm_lets_the_inflight_request_finish(start_watchdog: StartWatchdog)
         busy.sendall(CHUNKED_POST + b"3\r\nabc\r\n")
         wait_for(lambda: bool(processes_with(marker)), "the request's process")
 
-        wd.proc.send_signal(signal.SIGTERM)
+        wd.process.send_signal(signal.SIGTERM)
         wait_for(lambda: not wd.lock_file.exists(), "the lock file to be removed")
         with pytest.raises(ConnectionRefusedError):
             socket.create_connection(("127.0.0.1", wd.port), timeout=20).close()
@@ -101,14 +101,14 @@ def test_sigterm_lets_the_inflight_request_finish(start_watchdog: StartWatchdog)
         draining = read_response(idle_file)
         assert draining.status == 503
         assert draining.headers["connection"] == "close"
-        assert wd.proc.poll() is None
+        assert wd.process.poll() is None
 
         busy.sendall(b"3\r\ndef\r\n0\r\n\r\n")
         r = read_response(busy.makefile("rb"))
         assert r.status == 200
         assert r.body == b"abcdef"
         assert r.headers["connection"] == "close"
-    assert wd.proc.wait(timeout=20) == 0
+    assert wd.process.wait(timeout=20) == 0
     assert "stopped" in wd.log()
 
 
@@ -118,8 +118,8 @@ def test_sigterm_grace_period_kills_stragglers(start_watchdog: StartWatchdog) ->
     with socket.create_connection(("127.0.0.1", wd.port), timeout=20) as sock:
         sock.sendall(b"GET / HTTP/1.1\r\nHost: t\r\n\r\n")
         wait_for(lambda: bool(processes_with(marker)), "the request's process")
-        wd.proc.send_signal(signal.SIGTERM)
-        assert wd.proc.wait(timeout=20) == 0
+        wd.process.send_signal(signal.SIGTERM)
+        assert wd.process.wait(timeout=20) == 0
         assert sock.recv(1024) == b""
     wait_for(lambda: not processes_with(marker), "the process to be killed")
 

@@ -30,7 +30,7 @@ def zombies_of(wd: Watchdog) -> list[int]:
                 state, parent = stat(int(entry))
             except (OSError, IndexError, ValueError):
                 continue
-            if state == "Z" and parent == wd.proc.pid:
+            if state == "Z" and parent == wd.process.pid:
                 found.append(int(entry))
     return found
 
@@ -66,7 +66,7 @@ def test_orphans_come_back_to_the_watchdog_and_are_reaped(start_watchdog: StartW
     wait_for(lambda: processes_with(marker), "the daemon to start")
     (daemon,) = processes_with(marker)
     # Its parent exited: it was re-parented to the watchdog (PID 1 or subreaper duty).
-    wait_for(lambda: stat(daemon)[1] == wd.proc.pid, "the daemon to be the watchdog's child")
+    wait_for(lambda: stat(daemon)[1] == wd.process.pid, "the daemon to be the watchdog's child")
     os.kill(daemon, signal.SIGKILL)
     wait_for(lambda: not processes_with(marker), "the daemon to be gone")
     wait_for(lambda: not zombies_of(wd), "the daemon to be reaped")
