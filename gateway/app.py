@@ -4,19 +4,17 @@ Routes, first match wins:
 - `GET /healthz`: the gateway's own health (the provider's readiness), status only: the
   detail is in the log and at `GET /system/healthz`, behind the management API's auth.
 - `GET /metrics`: Prometheus exposition.
-- `POST /system/alert`: Alertmanager webhooks for the autoscaler (`gateway.scaling.alerts`),
-  behind the same basic auth.
-- `/system/async/...`: async calls' status and dead-letter queue (`gateway.async_calls.api`).
+- `/system/...`: the management API, async calls' status and dead-letter queue, and
+  Alertmanager's webhook for the autoscaler, behind basic auth (`gateway.management.api`).
 - `/async-function/...`: an async call, queued on JetStream (`gateway.async_calls.enqueue`).
-- `/system/...`: the management API behind basic auth (`gateway.management.api`).
 - `GET /ui/...`: the web console's static files (`gateway.console`); its data comes from
   `/system`. Both refuse requests made by other sites (`gateway.management.browsers`).
 - anything else: a function call, to `gateway.proxy.handler.FunctionProxy` (see
   `gateway.routing` for how a request names its function).
 
-The first five are a Starlette app, the "platform". Function calls bypass it: `Gateway`
-hands them to the proxy directly, because Starlette's exception and routing layers cost
-a measurable share of the gateway's CPU per proxied call (docs/benchmarks.md).
+All but the function and async calls are a Starlette app, the "platform". Function calls
+bypass it: `Gateway` hands them to the proxy directly, because Starlette's exception and
+routing layers cost a measurable share of the gateway's CPU per proxied call (docs/benchmarks.md).
 docs/architecture.md draws the parts and what each may import.
 """
 
@@ -36,7 +34,6 @@ from starlette.routing import Mount, Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from gateway import routing
-from gateway.async_calls.api import create_async_api
 from gateway.async_calls.broker import Broker
 from gateway.async_calls.enqueue import AsyncEnqueue, is_async_call
 from gateway.async_calls.queue_load import queued_load
@@ -58,7 +55,6 @@ from gateway.proxy.forwarder import Forwarder
 from gateway.proxy.handler import FunctionProxy, HeaderFilter
 from gateway.proxy.notifier import InvocationNotifier, Notifiers
 from gateway.proxy.replicas import ReplicaResolver
-from gateway.scaling.alerts import create_alert_app
 from gateway.scaling.autoscaler import Autoscaler
 from gateway.scaling.canary import CanaryController
 from gateway.scaling.cold_start import (
@@ -219,9 +215,6 @@ def create_app(
         header_filter=header_filter,
         namespaces=namespaces,
     )
-    alert = RequireBasicAuth(
-        create_alert_app(provider, autoscaler), config.basic_auth, what="alert webhook"
-    )
     function_calls: ASGIApp = proxy
     async_calls: ASGIApp = AsyncEnqueue(
         config.async_calls, broker, provider.lookup, header_filter, namespaces
@@ -299,9 +292,6 @@ def create_app(
                 await broker.close()
             await provider.close()
 
-    def same_origin(app: ASGIApp, what: str = "management API") -> ASGIApp:
-        return SameOriginOnly(app, what=what, error_format=ErrorFormat.JSON)
-
     console = SameOriginOnly(
         create_console_app(config.basic_auth),
         what="web console",
@@ -312,9 +302,12 @@ def create_app(
         routes=[
             Route("/healthz", healthz, methods=["GET"]),
             Route("/metrics", metrics_endpoint, methods=["GET"]),
-            Route("/system/alert", same_origin(alert, "alert webhook"), methods=["POST"]),
-            Mount("/system/async", same_origin(create_async_api(config, broker))),
-            Mount("/system", same_origin(create_system_app(config, provider, metrics, namespaces))),
+            Mount(
+                "/system",
+                create_system_app(
+                    config, provider, metrics, namespaces, broker=broker, autoscaler=autoscaler
+                ),
+            ),
             Mount(CONSOLE_PREFIX, console),
         ],
         lifespan=lifespan,

@@ -35,6 +35,10 @@ RULES: list[tuple[str, tuple[str, ...]]] = [
     ("gateway.deployments", ("docker", "starlette", "aiohttp", "gateway.proxy",
                              "gateway.routing", "gateway.providers", "gateway.management",
                              "gateway.scaling", "gateway.metrics", "gateway.config")),
+    # The management API's answers: a leaf like the request bodies it shows.
+    ("gateway.api_types", ("docker", "starlette", "aiohttp", "gateway.proxy",
+                           "gateway.routing", "gateway.providers", "gateway.management",
+                           "gateway.scaling", "gateway.metrics", "gateway.config")),
     # The secrets' request bodies: a leaf like the deployments they build on.
     ("gateway.secrets", ("docker", "starlette", "aiohttp", "gateway.proxy",
                          "gateway.routing", "gateway.providers", "gateway.management",

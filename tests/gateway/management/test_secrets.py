@@ -153,7 +153,7 @@ def test_bounds_are_refused_without_echoing_the_value(
 
 def test_a_body_over_the_api_limit_is_refused(api: httpx.Client) -> None:
     reply = api.post("/secrets", content=b'{"name": "a", "value": "' + b"x" * 2**20 + b'"}')
-    assert reply.status_code == 400
+    assert reply.status_code == 413
     assert "larger than" in reply.json()["error"]
 
 

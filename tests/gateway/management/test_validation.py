@@ -19,7 +19,7 @@ from gateway.deployments import (
     validate_replicas,
 )
 from gateway.errors import BadRequest
-from gateway.management.api import image_allowed
+from gateway.management.functions import image_allowed
 
 VALID = {"service": "hello", "image": "faas/hello:latest"}
 
