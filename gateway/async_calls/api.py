@@ -18,15 +18,15 @@ from __future__ import annotations
 import base64
 import time
 from dataclasses import asdict
-from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from gateway.api_types import DeadLetter, DeadLetters, Deleted, Purged, Redriven
 from gateway.async_calls.broker import Broker
 from gateway.async_calls.messages import CALL_ID_PATTERN, CallStatus, QueuedCall
 from gateway.errors import BadRequest, NoRoute
-from gateway.management.operations import System
+from gateway.management.operations import System, answer
 
 DEFAULT_LIST_LIMIT = 100
 MAX_LIST_LIMIT = 1000
@@ -36,23 +36,23 @@ REDRIVE_SECONDS = 20.0
 
 def dead_letter_summary(
     call: QueuedCall, with_body: bool = False, body_bytes: int | None = None
-) -> dict[str, Any]:
+) -> DeadLetter:
     """A dead-lettered call as the API shows it (`body_bytes`: listed without its body)."""
-    summary: dict[str, Any] = {
-        "callId": call.call_id,
-        "function": call.function,
-        "method": call.method,
-        "path": call.path,
-        "error": call.error,
-        "attempts": call.attempts,
-        "status": call.last_status,
-        "queuedAt": call.started_at,
-        "callbackUrl": call.callback_url,
-        "bodyBytes": len(call.body) if body_bytes is None else body_bytes,
-    }
+    summary = DeadLetter(
+        callId=call.call_id,
+        function=call.function,
+        method=call.method,
+        path=call.path,
+        error=call.error,
+        attempts=call.attempts,
+        status=call.last_status,
+        queuedAt=call.started_at,
+        callbackUrl=call.callback_url,
+        bodyBytes=len(call.body) if body_bytes is None else body_bytes,
+    )
     if with_body:
-        summary["headers"] = [list(pair) for pair in call.headers]
-        summary["bodyBase64"] = base64.b64encode(call.body).decode("ascii")
+        summary.headers = [list(pair) for pair in call.headers]
+        summary.bodyBase64 = base64.b64encode(call.body).decode("ascii")
     return summary
 
 
@@ -71,13 +71,13 @@ async def list_dead_letters(request: Request, system: System) -> Response:
     page = await broker.dead_letters(_limit(request), _after(request))
     total = await broker.dead_letter_count()
     calls = [dead_letter_summary(dead.call, body_bytes=dead.body_bytes) for dead in page.calls]
-    return JSONResponse({"total": total, "calls": calls, "next": page.next})
+    return answer(DeadLetters(total=total, calls=calls, next=page.next))
 
 
 async def show_dead_letter(request: Request, system: System) -> Response:
     """`GET /system/async/dlq/<call-id>`: one, with its request."""
     call = await _dead(request, system.queue())
-    return JSONResponse(dead_letter_summary(call, with_body=True))
+    return answer(dead_letter_summary(call, with_body=True))
 
 
 async def redrive_one(request: Request, system: System) -> Response:
@@ -85,7 +85,7 @@ async def redrive_one(request: Request, system: System) -> Response:
     broker = system.queue()
     call = await _dead(request, broker)
     await redrive(broker, call)
-    return JSONResponse({"redriven": [call.call_id]}, status_code=202)
+    return answer(Redriven(redriven=[call.call_id]), 202)
 
 
 async def redrive_all(request: Request, system: System) -> Response:
@@ -105,7 +105,7 @@ async def redrive_all(request: Request, system: System) -> Response:
         if call is not None:  # else: deleted or redriven meanwhile
             await redrive(broker, call)
             redriven.append(call.call_id)
-    return JSONResponse({"redriven": redriven, "more": more}, status_code=202)
+    return answer(Redriven(redriven=redriven, more=more), 202)
 
 
 async def delete_dead_letter(request: Request, system: System) -> Response:
@@ -113,13 +113,13 @@ async def delete_dead_letter(request: Request, system: System) -> Response:
     broker = system.queue()
     call = await _dead(request, broker)
     await broker.remove_dead_letter(call)
-    return JSONResponse({"deleted": [call.call_id]})
+    return answer(Deleted(deleted=[call.call_id]))
 
 
 async def purge_dead_letters(request: Request, system: System) -> Response:
     """`DELETE /system/async/dlq`."""
     count = await system.queue().purge_dead_letters()
-    return JSONResponse({"purged": count})
+    return answer(Purged(purged=count))
 
 
 async def redrive(broker: Broker, call: QueuedCall) -> None:

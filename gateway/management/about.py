@@ -9,7 +9,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from gateway import __version__
-from gateway.management.operations import System
+from gateway.api_types import Health, Info, ProviderInfo, Version
+from gateway.management.operations import System, answer
 
 PROVIDER_NAME = "faas"
 
@@ -21,27 +22,24 @@ async def list_namespaces(request: Request, system: System) -> Response:
 
 async def info(request: Request, system: System) -> Response:
     """`GET /system/info`: provider, orchestration and release (OpenFaaS's shape)."""
-    version = {"release": __version__}
-    return JSONResponse(
-        {
-            "provider": {
-                "provider": PROVIDER_NAME,
-                "orchestration": system.provider.orchestration,
-                "version": version,
-            },
-            "version": version,
-            "arch": platform.machine(),
-        }
+    version = Version(release=__version__)
+    orchestration = system.provider.orchestration
+    return answer(
+        Info(
+            provider=ProviderInfo(
+                provider=PROVIDER_NAME, orchestration=orchestration, version=version
+            ),
+            version=version,
+            arch=platform.machine(),
+        )
     )
 
 
 async def healthz(request: Request, system: System) -> Response:
     """`GET /system/healthz`: `/healthz` with the provider's detail."""
     status = system.provider.status()
-    return JSONResponse(
-        {"status": "ok" if status.ready else "unavailable", "detail": status.detail},
-        status_code=200 if status.ready else 503,
-    )
+    health = Health(status="ok" if status.ready else "unavailable", detail=status.detail)
+    return answer(health, 200 if status.ready else 503)
 
 
 async def openapi(request: Request, system: System) -> Response:

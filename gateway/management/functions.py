@@ -5,15 +5,14 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
-from typing import Literal, cast
+from typing import Literal
 
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 
 from gateway.api_types import FunctionResources, FunctionStatus, VersionStatus
 from gateway.deployments import (
     ANNOTATION_PREFIX,
-    CanaryState,
     FunctionDeployment,
     canary_state,
     parse_delete_request,
@@ -21,7 +20,7 @@ from gateway.deployments import (
 )
 from gateway.errors import Forbidden, FunctionNotFound
 from gateway.labels import CANARY_LABEL
-from gateway.management.operations import System, accepted, read_json
+from gateway.management.operations import System, accepted, answer, read_json
 from gateway.providers.base import Function, FunctionSettings, Resources
 
 log = logging.getLogger("gateway.system")
@@ -32,7 +31,7 @@ async def list_functions(request: Request, system: System) -> Response:
     system.namespaces.check(request.query_params.get("namespace"))
     available = await system.provider.available_replicas()
     counts = system.metrics.invocation_counts()
-    return JSONResponse(
+    return answer(
         [
             function_status(f, available, counts, system.namespaces.default)
             for f in system.provider.functions()
@@ -52,8 +51,8 @@ async def describe_function(request: Request, system: System) -> Response:
         function, available, system.metrics.invocation_counts(), system.namespaces.default
     )
     # Read now, not from the gateway's view: `faas deploy --wait` polls it after an update.
-    status["updateState"] = await system.provider.update_state(function.name)
-    return JSONResponse(with_definition(status, function.settings))
+    status.updateState = await system.provider.update_state(function.name)
+    return answer(with_definition(status, function.settings))
 
 
 async def deploy(request: Request, system: System) -> Response:
@@ -111,17 +110,16 @@ def function_status(
     )
     traffic = function.traffic
     if traffic is not None:
-        status["invocationCount"] = sum(
+        status.invocationCount = sum(
             invocations.get(version.metric_name, 0) for version in traffic.versions.values()
         )
-        status["versions"] = [
+        status.versions = [
             version_status(version, traffic.weights.get(name, 0), available, invocations)
             for name, version in sorted(traffic.versions.items())
         ]
     canary = canary_state(function.labels.get(CANARY_LABEL))
     if canary is not None:
-        # As JSON goes out (the schema is the model's).
-        status["canary"] = cast(CanaryState, canary.model_dump(mode="json", by_alias=True))
+        status.canary = canary
     return status
 
 
@@ -153,17 +151,17 @@ def with_definition(status: FunctionStatus, settings: FunctionSettings) -> Funct
     def resources(given: Resources) -> FunctionResources | None:
         shown = FunctionResources()
         if given.cpus is not None:
-            shown["cpu"] = f"{given.cpus:g}"
+            shown.cpu = f"{given.cpus:g}"
         if given.memory is not None:
-            shown["memory"] = str(given.memory)
-        return shown or None
+            shown.memory = str(given.memory)
+        return shown if shown.model_fields_set else None
 
-    status["envVars"] = dict(settings.env_vars)
-    status["constraints"] = list(settings.constraints)
-    status["secrets"] = list(settings.secrets)
-    status["limits"] = resources(settings.limits)
-    status["requests"] = resources(settings.requests)
-    status["readOnlyRootFilesystem"] = settings.read_only_root_filesystem
+    status.envVars = dict(settings.env_vars)
+    status.constraints = list(settings.constraints)
+    status.secrets = list(settings.secrets)
+    status.limits = resources(settings.limits)
+    status.requests = resources(settings.requests)
+    status.readOnlyRootFilesystem = settings.read_only_root_filesystem
     return status
 
 

@@ -1,6 +1,6 @@
 """What a `/system` operation is made of: its declaration (`Operation`, listed once in
 `gateway.management.routes`), the parts its endpoint works with (`System`), and what
-endpoints share: the bounded JSON body and the 202 answer.
+endpoints share: the bounded JSON body and the typed answers (`gateway.api_types`).
 
 An endpoint is a plain function `(request, system) -> Response` that raises a
 `GatewayError` for any answer other than its own; the app's exception handlers
@@ -10,13 +10,14 @@ An endpoint is a plain function `(request, system) -> Response` that raises a
 from __future__ import annotations
 
 import json
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from gateway.api_types import Accepted, Answer
 from gateway.asgi import MAX_API_BODY_BYTES, read_bounded_body
 from gateway.config import GatewayConfig
 from gateway.deployments import validate_function_name
@@ -120,6 +121,15 @@ async def read_json(request: Request) -> object:
         raise BadRequest(f"body: invalid JSON ({error})") from None
 
 
-def accepted(message: str, name: str, **extra: Any) -> Response:
+def answer(value: Answer | Sequence[Answer], status_code: int = 200) -> Response:
+    """`value` as JSON (`Answer.sent`)."""
+    sent = value.sent() if isinstance(value, Answer) else [item.sent() for item in value]
+    return JSONResponse(sent, status_code=status_code)
+
+
+def accepted(message: str, name: str, replicas: int | None = None) -> Response:
     """202: a change the orchestrator has taken on."""
-    return JSONResponse({"message": message, "name": name, **extra}, status_code=202)
+    taken = Accepted(message=message, name=name)
+    if replicas is not None:
+        taken.replicas = replicas
+    return answer(taken, 202)

@@ -7,9 +7,10 @@ from __future__ import annotations
 import logging
 
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 
-from gateway.management.operations import System, read_json
+from gateway.api_types import SecretChanged, SecretListed
+from gateway.management.operations import System, answer, read_json
 from gateway.secrets import parse_secret, parse_secret_name
 
 log = logging.getLogger("gateway.system")
@@ -17,7 +18,7 @@ log = logging.getLogger("gateway.system")
 
 async def list_secrets(request: Request, system: System) -> Response:
     """`GET /system/secrets`: names only."""
-    return JSONResponse([{"name": name} for name in await system.provider.secret_names()])
+    return answer([SecretListed(name=name) for name in await system.provider.secret_names()])
 
 
 async def create_secret(request: Request, system: System) -> Response:
@@ -25,7 +26,7 @@ async def create_secret(request: Request, system: System) -> Response:
     name, value = parse_secret(await read_json(request))
     await system.provider.create_secret(name, value)
     log.info("created secret %s", name)
-    return JSONResponse({"message": f"created secret {name!r}", "name": name}, 201)
+    return answer(SecretChanged(message=f"created secret {name!r}", name=name), 201)
 
 
 async def update_secret(request: Request, system: System) -> Response:
@@ -36,7 +37,7 @@ async def update_secret(request: Request, system: System) -> Response:
     message = f"updated secret {name!r}" + (
         f"; rolling {', '.join(map(repr, rolled))} onto it" if rolled else ""
     )
-    return JSONResponse({"message": message, "name": name, "functions": list(rolled)})
+    return answer(SecretChanged(message=message, name=name, functions=list(rolled)))
 
 
 async def remove_secret(request: Request, system: System) -> Response:
@@ -45,4 +46,4 @@ async def remove_secret(request: Request, system: System) -> Response:
     name = parse_secret_name(await read_json(request))
     await system.provider.remove_secret(name)
     log.info("removed secret %s", name)
-    return JSONResponse({"message": f"removed secret {name!r}", "name": name})
+    return answer(SecretChanged(message=f"removed secret {name!r}", name=name))

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from typing import TypedDict
 
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 
 from gateway.api_types import (
     FunctionStats,
@@ -34,7 +34,7 @@ from gateway.api_types import (
     VersionStats,
 )
 from gateway.errors import BadRequest
-from gateway.management.operations import System
+from gateway.management.operations import System, answer
 from gateway.metrics.series import Outcomes
 from gateway.providers.base import Function
 
@@ -68,7 +68,7 @@ async def function_stats(request: Request, system: System) -> Response:
     """`GET /system/stats`."""
     query = parse_stats_query(request.query_params)
     subjects = stats_subjects(system.provider.functions())
-    return JSONResponse(await system.stats.stats(query, subjects))
+    return answer(await system.stats.stats(query, subjects))
 
 
 _Reading = tuple[float, Mapping[str, Outcomes]]
@@ -135,7 +135,7 @@ class StatsHistory:
                 _sum([then for _, then in pairs]),
                 covered,
             )
-            entry["versions"] = [
+            entry.versions = [
                 VersionStats(version=version, **_figures(now, then, covered))
                 for version, (now, then) in zip(versions, pairs, strict=True)
             ]

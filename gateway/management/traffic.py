@@ -7,8 +7,9 @@ import logging
 import time
 
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 
+from gateway.api_types import Traffic
 from gateway.deployments import (
     CanaryState,
     CanaryStep,
@@ -19,7 +20,7 @@ from gateway.deployments import (
 )
 from gateway.errors import BadRequest, Conflict, FunctionNotFound
 from gateway.labels import CANARY_LABEL, PREVIOUS_TRAFFIC_LABEL, parse_weights
-from gateway.management.operations import System, read_json
+from gateway.management.operations import System, answer, read_json
 from gateway.providers.base import Function
 from gateway.providers.traffic import current_weights
 
@@ -129,8 +130,6 @@ async def _set_weights(
 ) -> Response:
     await system.provider.set_traffic(function.name, weights, canary.label() if canary else None)
     log.info("function %s: %s: %s", function.name, done, weights)
-    return JSONResponse(
-        {"message": f"{done}: function {function.name!r}", "name": function.name,
-         "weights": weights},
-        status_code=202,
-    )  # fmt: skip
+    set_to = Traffic(message=f"{done}: function {function.name!r}", name=function.name,
+                     weights=weights)  # fmt: skip
+    return answer(set_to, 202)
