@@ -1,18 +1,18 @@
-"""What a client asks the management API to do: the request bodies, typed once.
+"""The field types the management API's bodies are made of, and their validation.
 
-Each body is a pydantic model whose fields carry their bounds (patterns, lengths, ranges),
-so one definition gives both the validation here and the schema `gateway.openapi` serves.
-`parse_deployment` turns a decoded JSON body (OpenFaaS `FunctionDeployment` field names)
-into a frozen `FunctionDeployment`, or raises `BadRequest` naming the first field at fault;
-`bad_request` is the one place pydantic's errors become our messages. Providers receive
-only validated deployments; nothing here knows about HTTP or Docker.
+Each type carries its bounds (patterns, lengths, ranges) as pydantic metadata, so the
+bodies built from them (`gateway.api_types.bodies`) validate and show their schema from
+one definition. `parse_body` turns a decoded JSON body into a frozen model, or raises
+`BadRequest` naming the first field at fault; `bad_request` is the one place pydantic's
+errors become our messages. The versions' bodies and the canary's state are here too
+(docs/versions.md). Nothing here knows about HTTP or Docker.
 """
 
 from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from typing import Annotated, Any, TypeVar
 
@@ -28,7 +28,6 @@ from pydantic import (
     TypeAdapter,
     ValidationError,
     WithJsonSchema,
-    model_validator,
 )
 from pydantic.alias_generators import to_camel
 from pydantic.json_schema import JsonSchemaValue
@@ -95,7 +94,8 @@ RESERVED_FUNCTION_NAMES = frozenset(
 )
 
 
-def _not_reserved_name(name: str) -> str:
+def not_reserved_name(name: str) -> str:
+    """`name`, unless one of the stack's own services has it."""
     if name in RESERVED_FUNCTION_NAMES:
         raise ValueError(
             f"{name!r} is reserved: the platform's own service of that name is reached "
@@ -109,12 +109,6 @@ def not_reserved_secret(name: str) -> str:
     if any(marker in name for marker in _RESERVED_SECRET_MARKERS):
         raise ValueError(f"{name!r} is reserved for the gateway")
     return name
-
-
-_NAMESPACE_FIELD = (
-    "The function's namespace: empty or the gateway's one namespace (GATEWAY_NAMESPACE, "
-    "'openfaas-fn' by default, listed at GET /system/namespaces); another is a 404."
-)
 
 
 @dataclass(frozen=True)
@@ -262,7 +256,8 @@ def _cores(value: object) -> float | None:
     return cpus
 
 
-def _no_reserved_labels(labels: Mapping[str, str]) -> Mapping[str, str]:
+def no_reserved_labels(labels: Mapping[str, str]) -> Mapping[str, str]:
+    """`labels`, unless one is the platform's own or a platform label's value is bad."""
     for key in labels:
         if key in _RESERVED_LABELS or key.startswith(_RESERVED_LABEL_PREFIXES):
             raise ValueError(f"{key!r} is reserved for the platform")
@@ -292,131 +287,12 @@ Cores = Annotated[float | None, BeforeValidator(_cores), WithJsonSchema(_CORES_S
 Size = Annotated[int | None, BeforeValidator(_memory_bytes), WithJsonSchema(_SIZE_SCHEMA)]
 
 
-class ResourceSpec(BaseModel):
-    """CPU (in cores) and memory (in bytes); None where not given."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid", strict=True, validate_by_name=True)
-
-    cpus: Cores = Field(default=None, validation_alias="cpu")
-    memory: Size = None
-
-
-class FunctionDeployment(BaseModel):
-    """A validated request to deploy (or replace) one function (OpenFaaS field names)."""
-
-    model_config = ConfigDict(
-        frozen=True,
-        extra="forbid",
-        strict=True,
-        alias_generator=to_camel,
-        validate_by_name=True,
-    )
-
-    service: Annotated[
-        DnsLabel,
-        AfterValidator(_not_reserved_name),
-        Field(
-            description="The function's name: a DNS label, none of the platform's own "
-            f"service names ({', '.join(sorted(RESERVED_FUNCTION_NAMES))})."
-        ),
-    ]
-    image: Image
-    env_process: Text | None = Field(default=None, description="The watchdog's fprocess.")
-    env_vars: Mapping[EnvName, Text] = {}
-    labels: Annotated[Mapping[LabelKey, Text], AfterValidator(_no_reserved_labels)] = {}
-    annotations: Mapping[LabelKey, Text] = {}
-    # A JSON array becomes a tuple (not strict about that); its items stay strings.
-    constraints: Annotated[tuple[Constraint, ...], Strict(False)] = ()
-    secrets: Annotated[tuple[SecretName, ...], Strict(False)] = Field(
-        default=(),
-        description="Names of secrets created through /system/secrets, each mounted at "
-        "/var/openfaas/secrets/<name> and /run/secrets/<name>.",
-    )
-    limits: ResourceSpec | None = None
-    requests: ResourceSpec | None = None
-    read_only_root_filesystem: bool = False
-    namespace: str | None = Field(default=None, description=_NAMESPACE_FIELD)
-    network: str | None = Field(default=None, description="Accepted, ignored.")
-    version: VersionName | None = Field(
-        default=None,
-        description="Deploy (or update) this version of the function: its own service "
-        "`<service>-<version>` beside the running ones (docs/versions.md). The first "
-        "version of a function is its own service `<service>`.",
-    )
-    weight: Weight | None = Field(
-        default=None,
-        description="With `version`, on a POST: the percentage of calls the new version "
-        "gets at once (default 0: reached only as `<name>@<version>`), taken from the "
-        "version with the most.",
-    )
-
-    @model_validator(mode="after")
-    def _version_fits(self) -> FunctionDeployment:
-        if self.weight is not None and self.version is None:
-            raise ValueError("weight: only with a version")
-        if self.version is not None and len(self.service) + 1 + len(self.version) > 63:
-            raise ValueError(
-                f"version: {self.service}-{self.version} (the version's service name) is "
-                "longer than 63 characters"
-            )
-        return self
-
-    @model_validator(mode="before")
-    @classmethod
-    def _null_is_absent(cls, body: Any) -> Any:
-        """JSON null means "not given" (as in OpenFaaS), except for the one boolean."""
-        if not isinstance(body, Mapping):
-            return body
-        return {k: v for k, v in body.items() if v is not None or k == "readOnlyRootFilesystem"}
-
-
-class ScaleRequest(BaseModel):
-    """`POST /system/scale-function/{name}`: the replicas wanted."""
-
-    model_config = ConfigDict(frozen=True, strict=True, alias_generator=to_camel)
-
-    service_name: str | None = Field(default=None, description="If given, the name in the path.")
-    replicas: Replicas
-    namespace: str | None = Field(default=None, description=_NAMESPACE_FIELD)
-
-
-class DeleteFunctionRequest(BaseModel):
-    """`DELETE /system/functions`: which function to remove."""
-
-    model_config = ConfigDict(frozen=True, strict=True, alias_generator=to_camel)
-
-    function_name: FunctionName
-    namespace: str | None = Field(default=None, description=_NAMESPACE_FIELD)
-
-
 _Model = TypeVar("_Model", bound=BaseModel)
 
 
-def parse_deployment(body: object) -> FunctionDeployment:
-    """Validate a decoded JSON body; `BadRequest` names the first field at fault."""
-    return _parse(FunctionDeployment, body)
-
-
-def parse_scale_request(
-    name: str, body: object, function_name: Callable[[str], str] | None = None
-) -> ScaleRequest:
-    """The replicas asked for the function `name` (from the path). `function_name` reads
-    `serviceName` as the path's name was read (its namespace suffix taken off)."""
-    request = _parse(ScaleRequest, body)
-    given = request.service_name
-    if given is not None and function_name is not None:
-        given = function_name(given)
-    if given is not None and given != name:
-        raise BadRequest("serviceName: must match the name in the path when given")
-    return request
-
-
-def parse_delete_request(body: object) -> DeleteFunctionRequest:
-    """Which function to remove (`functionName` may carry a `.<namespace>` suffix)."""
-    return _parse(DeleteFunctionRequest, body)
-
-
-def _parse(model: type[_Model], body: object) -> _Model:
+def parse_body(model: type[_Model], body: object) -> _Model:
+    """A decoded JSON body as `model` (by its JSON names); `BadRequest` names the first
+    field at fault."""
     try:
         return model.model_validate(body, by_alias=True, by_name=False)
     except ValidationError as error:
@@ -612,12 +488,12 @@ class CanaryState(BaseModel):
 
 def parse_canary_request(body: object) -> CanaryRequest:
     """Validate a canary's body; `BadRequest` names the first field at fault."""
-    return _parse(CanaryRequest, body)
+    return parse_body(CanaryRequest, body)
 
 
 def parse_promote_request(body: object) -> PromoteRequest:
     """Validate a promotion's body."""
-    return _parse(PromoteRequest, body)
+    return parse_body(PromoteRequest, body)
 
 
 def canary_state(raw: str | None) -> CanaryState | None:

@@ -22,7 +22,7 @@ from dataclasses import asdict
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from gateway.api_types import DeadLetter, DeadLetters, Deleted, Purged, Redriven
+from gateway.api_types.answers import DeadLetter, DeadLetters, Deleted, Purged, Redriven
 from gateway.async_calls.broker import Broker
 from gateway.async_calls.messages import CALL_ID_PATTERN, CallStatus, QueuedCall
 from gateway.errors import BadRequest, NoRoute

@@ -9,7 +9,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from gateway import __version__
-from gateway.api_types import Health, Info, ProviderInfo, Version
+from gateway.api_types.answers import Health, Info, ProviderInfo, Version
 from gateway.management.operations import System, answer
 
 PROVIDER_NAME = "faas"

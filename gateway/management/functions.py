@@ -4,20 +4,15 @@ remove functions. Every change goes through the provider's write methods."""
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Literal
 
 from starlette.requests import Request
 from starlette.responses import Response
 
-from gateway.api_types import FunctionResources, FunctionStatus, VersionStatus
-from gateway.deployments import (
-    ANNOTATION_PREFIX,
-    FunctionDeployment,
-    canary_state,
-    parse_delete_request,
-    parse_deployment,
-)
+from gateway.api_types.answers import FunctionResources, FunctionStatus, VersionStatus
+from gateway.api_types.bodies import DeleteFunctionRequest, FunctionDeployment
+from gateway.deployments import ANNOTATION_PREFIX, canary_state, parse_body
 from gateway.errors import Forbidden, FunctionNotFound
 from gateway.labels import CANARY_LABEL
 from gateway.management.operations import System, accepted, answer, read_json
@@ -57,25 +52,31 @@ async def describe_function(request: Request, system: System) -> Response:
 
 async def deploy(request: Request, system: System) -> Response:
     """`POST /system/functions`."""
-    deployment = _allowed(request, system, parse_deployment(await read_json(request)))
-    await system.provider.deploy(deployment)
-    what = _spelled(deployment)
-    log.info("deployed function %s (%s)", what, deployment.image)
-    return accepted(f"deploying function {what!r}", deployment.service)
+    return await _write(request, system, system.provider.deploy, "deployed", "deploying")
 
 
 async def update(request: Request, system: System) -> Response:
     """`PUT /system/functions`: a rolling update."""
-    deployment = _allowed(request, system, parse_deployment(await read_json(request)))
-    await system.provider.update(deployment)
+    return await _write(request, system, system.provider.update, "updating", "updating")
+
+
+async def _write(
+    request: Request,
+    system: System,
+    write: Callable[[FunctionDeployment], Awaitable[None]],
+    logged: str,
+    answered: str,
+) -> Response:
+    deployment = _allowed(request, system, parse_body(FunctionDeployment, await read_json(request)))
+    await write(deployment)
     what = _spelled(deployment)
-    log.info("updating function %s (%s)", what, deployment.image)
-    return accepted(f"updating function {what!r}", deployment.service)
+    log.info("%s function %s (%s)", logged, what, deployment.image)
+    return accepted(f"{answered} function {what!r}", deployment.service)
 
 
 async def remove(request: Request, system: System) -> Response:
     """`DELETE /system/functions`."""
-    removal = parse_delete_request(await read_json(request))
+    removal = parse_body(DeleteFunctionRequest, await read_json(request))
     system.namespaces.check(removal.namespace, f"function {removal.function_name!r}")
     name = system.function_name(request, removal.function_name, "functionName")
     await system.provider.remove(name)

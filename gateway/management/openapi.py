@@ -1,8 +1,8 @@
 """The OpenAPI 3.1 document of `/system`, served at `GET /system/openapi.json`.
 
 Written from the route list (`gateway.management.routes`), the same one the router is
-built from; the bodies' schemas are generated from their types (`gateway.deployments`,
-`gateway.secrets`, `gateway.api_types`), the ones that validate and fill them.
+built from; the bodies' schemas are generated from their types (`gateway.api_types`), the ones
+that validate and fill them.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from pydantic import TypeAdapter
 from pydantic.json_schema import GenerateJsonSchema
 from pydantic_core import CoreSchema
 
-from gateway.api_types import Error
+from gateway.api_types.answers import Error
 from gateway.management.operations import Operation
 
 _ALWAYS = {

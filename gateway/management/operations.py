@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from gateway.api_types import Accepted, Answer
+from gateway.api_types.answers import Accepted, Answer
 from gateway.asgi import MAX_API_BODY_BYTES, read_bounded_body
 from gateway.config import GatewayConfig
 from gateway.deployments import validate_function_name

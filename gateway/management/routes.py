@@ -11,9 +11,8 @@ from typing import Any
 
 from pydantic import TypeAdapter
 
-from gateway.api_types import (
+from gateway.api_types.answers import (
     Accepted,
-    AlertmanagerWebhook,
     AlertOutcomes,
     DeadLetter,
     DeadLetters,
@@ -28,21 +27,21 @@ from gateway.api_types import (
     Stats,
     Traffic,
 )
-from gateway.async_calls import api as async_api
-from gateway.async_calls.messages import CALL_ID_PATTERN, CallStatus
-from gateway.deployments import (
-    CanaryRequest,
+from gateway.api_types.bodies import (
+    AlertmanagerWebhook,
     DeleteFunctionRequest,
     FunctionDeployment,
-    FunctionName,
-    PromoteRequest,
     ScaleRequest,
+    Secret,
+    SecretDescription,
 )
+from gateway.async_calls import api as async_api
+from gateway.async_calls.messages import CALL_ID_PATTERN, CallStatus
+from gateway.deployments import CanaryRequest, FunctionName, PromoteRequest
 from gateway.management import about, functions, logs, scale, secrets, stats, traffic
 from gateway.management.logs import MAX_TAIL
 from gateway.management.operations import ALERT, ASYNC, Operation
 from gateway.management.stats import DEFAULT_WINDOW, MAX_WINDOW
-from gateway.secrets import Secret, SecretDescription
 
 _INVALID = "Invalid JSON or field (the message names it)."
 _NOT_FOUND = "No such function, or a namespace this gateway does not have."

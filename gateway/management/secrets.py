@@ -6,12 +6,15 @@ from __future__ import annotations
 
 import logging
 
+from pydantic import ValidationError
 from starlette.requests import Request
 from starlette.responses import Response
 
-from gateway.api_types import SecretChanged, SecretListed
+from gateway.api_types.answers import SecretChanged, SecretListed
+from gateway.api_types.bodies import MAX_SECRET_BYTES, Secret, SecretDescription
+from gateway.deployments import bad_request
+from gateway.errors import BadRequest
 from gateway.management.operations import System, answer, read_json
-from gateway.secrets import parse_secret, parse_secret_name
 
 log = logging.getLogger("gateway.system")
 
@@ -47,3 +50,39 @@ async def remove_secret(request: Request, system: System) -> Response:
     await system.provider.remove_secret(name)
     log.info("removed secret %s", name)
     return answer(SecretChanged(message=f"removed secret {name!r}", name=name))
+
+
+def parse_secret(body: object) -> tuple[str, bytes]:
+    """The name and value of a `Secret` body; `BadRequest` names the field at fault."""
+    try:
+        secret = Secret.model_validate(body, by_alias=True, by_name=False)
+    except ValidationError as error:
+        raise _secret_error(error) from None
+    data = secret.data
+    if data is None:
+        raise BadRequest("value: required (or rawValue, in base64)")
+    if not data:
+        raise BadRequest("value: must not be empty (Docker keeps no empty secret)")
+    if len(data) > MAX_SECRET_BYTES:
+        raise BadRequest(f"value: longer than {MAX_SECRET_BYTES} bytes (Docker's limit)")
+    return secret.name, data
+
+
+def parse_secret_name(body: object) -> str:
+    """The name in a `SecretDescription` body (`DELETE`)."""
+    try:
+        return SecretDescription.model_validate(body, by_alias=True, by_name=False).name
+    except ValidationError as error:
+        raise _secret_error(error) from None
+
+
+def _secret_error(error: ValidationError) -> BadRequest:
+    """`bad_request`'s wording, without ever echoing a value back: a too-long value would
+    otherwise be quoted in the answer (and in logs)."""
+    first = error.errors(include_url=False)[0]
+    if first["loc"][:1] in (("value",), ("rawValue",)) and first["type"] != "value_error":
+        field = first["loc"][0]
+        if first["type"] == "string_too_long":
+            return BadRequest(f"{field}: longer than {first['ctx']['max_length']} characters")
+        return BadRequest(f"{field}: expected a string")
+    return bad_request(error)

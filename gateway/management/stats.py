@@ -27,7 +27,7 @@ from typing import TypedDict
 from starlette.requests import Request
 from starlette.responses import Response
 
-from gateway.api_types import (
+from gateway.api_types.answers import (
     FunctionStats,
     RecentCalls,
     Stats,

@@ -9,7 +9,7 @@ import time
 from starlette.requests import Request
 from starlette.responses import Response
 
-from gateway.api_types import Traffic
+from gateway.api_types.answers import Traffic
 from gateway.deployments import (
     CanaryState,
     CanaryStep,

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Protocol
 from gateway.providers.traffic import group_versions, own_version
 
 if TYPE_CHECKING:
-    from gateway.deployments import FunctionDeployment
+    from gateway.api_types.bodies import FunctionDeployment
     from gateway.providers.traffic import Traffic
 
 DEFAULT_FUNCTION_PORT = 8080

@@ -35,14 +35,10 @@ RULES: list[tuple[str, tuple[str, ...]]] = [
     ("gateway.deployments", ("docker", "starlette", "aiohttp", "gateway.proxy",
                              "gateway.routing", "gateway.providers", "gateway.management",
                              "gateway.scaling", "gateway.metrics", "gateway.config")),
-    # The management API's answers: a leaf like the request bodies it shows.
+    # The management API's bodies and answers: a leaf every layer may import.
     ("gateway.api_types", ("docker", "starlette", "aiohttp", "gateway.proxy",
                            "gateway.routing", "gateway.providers", "gateway.management",
                            "gateway.scaling", "gateway.metrics", "gateway.config")),
-    # The secrets' request bodies: a leaf like the deployments they build on.
-    ("gateway.secrets", ("docker", "starlette", "aiohttp", "gateway.proxy",
-                         "gateway.routing", "gateway.providers", "gateway.management",
-                         "gateway.scaling", "gateway.metrics", "gateway.config")),
     # Versions and the weighted choice (docs/versions.md): read on the hot path and by the
     # Swarm writes, so plain values: labels and errors, `Function` for types only (see
     # below); never the engine, the HTTP layers, metrics or scaling.

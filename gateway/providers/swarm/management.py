@@ -20,7 +20,8 @@ import docker.errors
 import docker.types
 from docker.models.services import Service
 
-from gateway.deployments import ANNOTATION_PREFIX, MANAGED_LABEL, FunctionDeployment
+from gateway.api_types.bodies import FunctionDeployment
+from gateway.deployments import ANNOTATION_PREFIX, MANAGED_LABEL
 from gateway.errors import BadRequest, Conflict, FunctionNotFound
 from gateway.labels import CANARY_LABEL, PREVIOUS_TRAFFIC_LABEL, TRAFFIC_LABEL, format_weights
 from gateway.providers.base import LogLine, ReplicaTask

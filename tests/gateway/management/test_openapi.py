@@ -21,8 +21,8 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
+from gateway.api_types.bodies import FunctionDeployment
 from gateway.config import BasicAuthCredentials
-from gateway.deployments import FunctionDeployment
 from gateway.management.openapi import openapi_document
 from gateway.management.routes import OPERATIONS, PATH_SCHEMAS
 from gateway.providers.base import Function

@@ -9,9 +9,9 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
+from gateway.api_types.bodies import MAX_SECRET_BYTES
 from gateway.config import BasicAuthCredentials
 from gateway.providers.static import StaticProvider
-from gateway.secrets import MAX_SECRET_BYTES
 from tests.gateway.harness import GatewayThread
 from tests.gateway.providers.memory_provider import MemoryProvider
 

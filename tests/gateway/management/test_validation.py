@@ -8,12 +8,11 @@ from typing import Any
 import pytest
 import yaml
 
+from gateway.api_types.bodies import FunctionDeployment, ResourceSpec
 from gateway.deployments import (
     RESERVED_FUNCTION_NAMES,
-    FunctionDeployment,
-    ResourceSpec,
     is_dns_label,
-    parse_deployment,
+    parse_body,
     parse_memory,
     validate_function_name,
     validate_replicas,
@@ -25,12 +24,12 @@ VALID = {"service": "hello", "image": "faas/hello:latest"}
 
 
 def deployment(**fields: Any) -> FunctionDeployment:
-    return parse_deployment({**VALID, **fields})
+    return parse_body(FunctionDeployment, {**VALID, **fields})
 
 
 def rejected(body: object) -> str:
     with pytest.raises(BadRequest) as caught:
-        parse_deployment(body)
+        parse_body(FunctionDeployment, body)
     return caught.value.message
 
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Mapping, Sequence
 
-from gateway.deployments import ANNOTATION_PREFIX, MANAGED_LABEL, FunctionDeployment, ResourceSpec
+from gateway.api_types.bodies import FunctionDeployment, ResourceSpec
+from gateway.deployments import ANNOTATION_PREFIX, MANAGED_LABEL
 from gateway.errors import BadRequest, Conflict, FunctionNotFound, SecretNotFound
 from gateway.labels import CANARY_LABEL, PREVIOUS_TRAFFIC_LABEL, TRAFFIC_LABEL, format_weights
 from gateway.providers.base import Function, FunctionSettings, LogLine, Resources

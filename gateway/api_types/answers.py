@@ -1,11 +1,7 @@
-"""The management API's answers, typed once: what each `/system` operation returns.
+"""What each `/system` operation answers.
 
-Pydantic models: the handlers build them, `Answer.sent` is the JSON that goes out (the
-fields a handler set, so an optional one is absent rather than null unless set so), and
-the OpenAPI document (`gateway.management.openapi`) shows the schemas pydantic generates
-from the same definitions. Field names are OpenFaaS's where it has the object
-(`FunctionStatus`), camelCase elsewhere. A leaf like the request bodies it refers to
-(`gateway.deployments`).
+The handlers build these models, and `Answer.sent` is the JSON that goes out: the
+fields the handler set, so an optional one is absent rather than null unless set so.
 """
 
 from __future__ import annotations
@@ -205,21 +201,6 @@ class Error(Answer):
     """Every error the management API answers: one line naming the field or function."""
 
     error: str
-
-
-AlertStatus = Literal["firing", "resolved"]
-
-
-class Alert(BaseModel):
-    status: AlertStatus | None = None
-    labels: dict[str, str] | None = None
-
-
-class AlertmanagerWebhook(BaseModel):
-    """The part of Alertmanager's webhook JSON the gateway reads."""
-
-    status: AlertStatus | None = None
-    alerts: list[Alert]
 
 
 class AlertOutcome(Answer):
