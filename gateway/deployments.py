@@ -72,7 +72,7 @@ _RESERVED_LABELS = frozenset(
 _RESERVED_SECRET_MARKERS = ("basic-auth", "basic_auth")
 
 
-# The stack's own services (stack.yml; tests/gateway/management/test_validation.py keeps
+# The stack's own services (stack.yml; tests/gateway/api_types/test_bodies.py keeps
 # the two in step). Each is reached by its short name on the functions network, where a
 # function of the same name would answer that name too: calls a function makes to
 # `gateway` could reach an impostor, and the sample functions' short names would change
