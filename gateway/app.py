@@ -4,20 +4,19 @@ Routes, first match wins:
 - `GET /healthz`: the gateway's own health (the provider's readiness), status only: the
   detail is in the log and at `GET /system/healthz`, behind the management API's auth.
 - `GET /metrics`: Prometheus exposition.
-- `POST /system/alert`: Alertmanager webhooks for the autoscaler (`gateway.scaling.alerts`),
-  behind the same basic auth.
-- `/system/async/...`: async calls' status and dead-letter queue (`gateway.async_calls.api`).
+- `/system/...`: the management API, async calls' status and dead-letter queue, and
+  Alertmanager's webhook for the autoscaler, behind basic auth (`gateway.management.api`).
 - `/async-function/...`: an async call, queued on JetStream (`gateway.async_calls.enqueue`).
-- `/system/...`: the management API behind basic auth (`gateway.management.api`).
 - `GET /ui/...`: the web console's static files (`gateway.console`); its data comes from
   `/system`. Both refuse requests made by other sites (`gateway.management.browsers`).
 - anything else: a function call, to `gateway.proxy.handler.FunctionProxy` (see
   `gateway.routing` for how a request names its function).
 
-The first five are a Starlette app, the "platform" (`gateway.platform`, which also runs the
-lifespan). Function calls bypass it: `Gateway`
-hands them to the proxy directly, because Starlette's exception and routing layers cost
-a measurable share of the gateway's CPU per proxied call (docs/benchmarks.md).
+All but the function and async calls are a Starlette app, the "platform"
+(`gateway.platform`, which also runs the lifespan). Function calls bypass it: `Gateway`
+hands them to the proxy (and async calls to the queue) directly, because Starlette's
+exception and routing layers cost a measurable share of the gateway's CPU per proxied
+call (docs/benchmarks.md).
 `create_app` only assembles: the parts a call goes through and the autoscaler come from
 `gateway.assembly`. docs/architecture.md draws the parts and what each may import.
 """

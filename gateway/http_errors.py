@@ -4,18 +4,21 @@ The format depends on the surface, not on the error: function calls get the mess
 one plain-text line (what a caller of a function reads, as the OpenFaaS gateway does),
 the management API under /system gets JSON `{"error": "<message>"}`. The status is
 always `errors.status_code`'s; an `Unauthorized` with a realm also carries its basic-auth
-challenge.
+challenge. `exception_handlers` hands the same rendering to a Starlette app, so its
+endpoints raise and never catch.
 """
 
 from __future__ import annotations
 
 import enum
 import json
+from typing import Any
 
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.types import Send
 
-from gateway.asgi import Headers, send_response
+from gateway.asgi import ClientDisconnected, Headers, send_response
 from gateway.errors import GatewayError, Unauthorized, status_code
 
 
@@ -59,3 +62,28 @@ def error_response(error: GatewayError, error_format: ErrorFormat) -> Response:
     for name, value in headers:
         response.headers[name.decode("latin-1")] = value.decode("latin-1")
     return response
+
+
+def exception_handlers(error_format: ErrorFormat) -> dict[Any, Any]:
+    """Starlette's `exception_handlers` for a surface: a `GatewayError` as `render_error`
+    writes it; a caller gone while its body was read, a bare 400 (nobody reads it); any
+    other exception a 500 with no detail of its own (Starlette raises it again once
+    answered, so the server logs it with its traceback)."""
+
+    async def gateway_error(request: Request, error: Exception) -> Response:
+        assert isinstance(error, GatewayError)
+        return error_response(error, error_format)
+
+    async def disconnected(request: Request, error: Exception) -> Response:
+        return Response(status_code=400)
+
+    async def unexpected(request: Request, error: Exception) -> Response:
+        internal = GatewayError("internal error in the gateway (details in its log)")
+        return error_response(internal, error_format)
+
+    return {
+        GatewayError: gateway_error,
+        ClientDisconnect: disconnected,
+        ClientDisconnected: disconnected,
+        Exception: unexpected,
+    }

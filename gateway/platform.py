@@ -1,9 +1,9 @@
 """The gateway's own endpoints, the "platform": a Starlette app and the lifespan it runs.
 
-`GET /healthz` (the status only), `GET /metrics`, `POST /system/alert`, `/system/async`,
-`/system` (the management API) and `/ui/` (the web console). Function calls never reach
-it (`gateway.app.Gateway`). Its lifespan starts and stops every part of the gateway in
-order (`running`).
+`GET /healthz` (the status only), `GET /metrics`, `/system` (the management API, async
+calls' status and dead letters, the alert webhook) and `/ui/` (the web console).
+Function calls never reach it (`gateway.app.Gateway`). Its lifespan starts and stops
+every part of the gateway in order (`running`).
 """
 
 from __future__ import annotations
@@ -17,22 +17,18 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Mount, Route
-from starlette.types import ASGIApp
 
 from gateway.assembly import Autoscaling, CallPath
-from gateway.async_calls.api import create_async_api
 from gateway.async_calls.broker import Broker
 from gateway.config import GatewayConfig
 from gateway.console import PREFIX as CONSOLE_PREFIX
 from gateway.console import create_console_app
 from gateway.http_errors import ErrorFormat
 from gateway.management.api import create_system_app, not_found
-from gateway.management.auth import RequireBasicAuth
 from gateway.management.browsers import SameOriginOnly
 from gateway.metrics import CONTENT_TYPE, GatewayMetrics
 from gateway.namespaces import Namespaces
 from gateway.providers.base import FunctionProvider
-from gateway.scaling.alerts import create_alert_app
 from gateway.scaling.load import LoadCounter
 
 log = logging.getLogger("gateway")
@@ -125,10 +121,6 @@ def running(
     return lifespan
 
 
-def _same_origin(app: ASGIApp, what: str = "management API") -> ASGIApp:
-    return SameOriginOnly(app, what=what, error_format=ErrorFormat.JSON)
-
-
 def create_platform_app(
     config: GatewayConfig,
     provider: FunctionProvider,
@@ -139,24 +131,21 @@ def create_platform_app(
     broker: Broker | None,
 ) -> Starlette:
     """The platform app over the gateway's parts; its lifespan runs them all."""
-    alert = RequireBasicAuth(
-        create_alert_app(provider, autoscaling.autoscaler), config.basic_auth, what="alert webhook"
-    )
     console = SameOriginOnly(
         create_console_app(config.basic_auth),
         what="web console",
         error_format=ErrorFormat.TEXT,
         allow_navigation=True,  # a link to the console from elsewhere opens it
     )
-    system = create_system_app(config, provider, metrics, namespaces)
+    system = create_system_app(
+        config, provider, metrics, namespaces, broker=broker, autoscaler=autoscaling.autoscaler
+    )
     exposition = MetricsEndpoint(provider, metrics, autoscaling.load)
     app = Starlette(
         routes=[
             Route("/healthz", Health(provider).respond, methods=["GET"]),
             Route("/metrics", exposition.respond, methods=["GET"]),
-            Route("/system/alert", _same_origin(alert, "alert webhook"), methods=["POST"]),
-            Mount("/system/async", _same_origin(create_async_api(config, broker))),
-            Mount("/system", _same_origin(system)),
+            Mount("/system", system),
             Mount(CONSOLE_PREFIX, console),
         ],
         lifespan=running(provider, metrics, call_path, autoscaling, broker),

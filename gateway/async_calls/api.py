@@ -9,29 +9,25 @@
   one, or all, again (their attempts start over). Redriving all reads one body at a
   time and stops after `REDRIVE_SECONDS` (`more`: call it again for the rest).
 - `DELETE /system/async/dlq/<call-id>`, `DELETE /system/async/dlq`: drop one, or all.
+
+The endpoints are listed, with the rest of `/system`, in `gateway.management.routes`.
 """
 
 from __future__ import annotations
 
 import base64
 import time
-from collections.abc import Awaitable, Callable
 from dataclasses import asdict
-from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route, Router
-from starlette.types import ASGIApp
 
+from gateway.api_types.answers import DeadLetter, DeadLetters, Deleted, Purged, Redriven
 from gateway.async_calls.broker import Broker
 from gateway.async_calls.messages import CALL_ID_PATTERN, CallStatus, QueuedCall
-from gateway.config import GatewayConfig
-from gateway.errors import BadRequest, Disabled, GatewayError, NoRoute
-from gateway.http_errors import ErrorFormat, error_response
-from gateway.management.auth import RequireBasicAuth
+from gateway.errors import BadRequest, NoRoute
+from gateway.management.operations import System, answer
 
-Handler = Callable[[Request], Awaitable[Response]]
 DEFAULT_LIST_LIMIT = 100
 MAX_LIST_LIMIT = 1000
 REDRIVE_SECONDS = 20.0
@@ -40,100 +36,90 @@ REDRIVE_SECONDS = 20.0
 
 def dead_letter_summary(
     call: QueuedCall, with_body: bool = False, body_bytes: int | None = None
-) -> dict[str, Any]:
+) -> DeadLetter:
     """A dead-lettered call as the API shows it (`body_bytes`: listed without its body)."""
-    summary: dict[str, Any] = {
-        "callId": call.call_id,
-        "function": call.function,
-        "method": call.method,
-        "path": call.path,
-        "error": call.error,
-        "attempts": call.attempts,
-        "status": call.last_status,
-        "queuedAt": call.started_at,
-        "callbackUrl": call.callback_url,
-        "bodyBytes": len(call.body) if body_bytes is None else body_bytes,
-    }
+    summary = DeadLetter(
+        callId=call.call_id,
+        function=call.function,
+        method=call.method,
+        path=call.path,
+        error=call.error,
+        attempts=call.attempts,
+        status=call.last_status,
+        queuedAt=call.started_at,
+        callbackUrl=call.callback_url,
+        bodyBytes=len(call.body) if body_bytes is None else body_bytes,
+    )
     if with_body:
-        summary["headers"] = [list(pair) for pair in call.headers]
-        summary["bodyBase64"] = base64.b64encode(call.body).decode("ascii")
+        summary.headers = [list(pair) for pair in call.headers]
+        summary.bodyBase64 = base64.b64encode(call.body).decode("ascii")
     return summary
 
 
-def create_async_api(config: GatewayConfig, broker: Broker | None) -> ASGIApp:
-    """The routes under `/system/async` (relative to the mount), behind basic auth."""
+async def call_status(request: Request, system: System) -> Response:
+    """`GET /system/async/<call-id>`."""
+    call_id = _call_id(request)
+    record = await system.async_broker().statuses.get(call_id)
+    if record is None:
+        raise NoRoute(f"no async call {call_id!r} (unknown, or past its retention)")
+    return JSONResponse(asdict(record))
 
-    def handler(endpoint: Callable[[Request, Broker], Awaitable[Response]]) -> Handler:
-        async def handle(request: Request) -> Response:
-            try:
-                if broker is None:
-                    raise Disabled("async calls are switched off: GATEWAY_NATS_URL is not set")
-                return await endpoint(request, broker)
-            except GatewayError as error:
-                return error_response(error, ErrorFormat.JSON)
 
-        return handle
+async def list_dead_letters(request: Request, system: System) -> Response:
+    """`GET /system/async/dlq`: a page, oldest first, from the calls' headers."""
+    broker = system.async_broker()
+    page = await broker.dead_letters.page(_limit(request), _after(request))
+    total = await broker.dead_letters.count()
+    calls = [dead_letter_summary(dead.call, body_bytes=dead.body_bytes) for dead in page.calls]
+    return answer(DeadLetters(total=total, calls=calls, next=page.next))
 
-    async def status(request: Request, broker: Broker) -> Response:
-        call_id = _call_id(request)
-        record = await broker.statuses.get(call_id)
-        if record is None:
-            raise NoRoute(f"no async call {call_id!r} (unknown, or past its retention)")
-        return JSONResponse(asdict(record))
 
-    async def list_dead(request: Request, broker: Broker) -> Response:
-        page = await broker.dead_letters.page(_limit(request), _after(request))
-        total = await broker.dead_letters.count()
-        calls = [dead_letter_summary(dead.call, body_bytes=dead.body_bytes) for dead in page.calls]
-        return JSONResponse({"total": total, "calls": calls, "next": page.next})
+async def show_dead_letter(request: Request, system: System) -> Response:
+    """`GET /system/async/dlq/<call-id>`: one, with its request."""
+    call = await _dead(request, system.async_broker())
+    return answer(dead_letter_summary(call, with_body=True))
 
-    async def show_dead(request: Request, broker: Broker) -> Response:
-        call = await _dead(request, broker)
-        return JSONResponse(dead_letter_summary(call, with_body=True))
 
-    async def redrive_one(request: Request, broker: Broker) -> Response:
-        call = await _dead(request, broker)
-        await redrive(broker, call)
-        return JSONResponse({"redriven": [call.call_id]}, status_code=202)
+async def redrive_one(request: Request, system: System) -> Response:
+    """`POST /system/async/dlq/<call-id>/redrive`."""
+    broker = system.async_broker()
+    call = await _dead(request, broker)
+    await redrive(broker, call)
+    return answer(Redriven(redriven=[call.call_id]), 202)
 
-    async def redrive_all(request: Request, broker: Broker) -> Response:
-        # Listed from headers, then one body at a time: never the whole queue in memory.
-        page = await broker.dead_letters.page(_limit(request, MAX_LIST_LIMIT))
-        deadline = time.monotonic() + REDRIVE_SECONDS
-        redriven: list[str] = []
-        more = page.next is not None
-        for dead in page.calls:
-            if redriven and time.monotonic() > deadline:
-                more = True
-                break
-            sequence = dead.call.sequence
-            call = await broker.dead_letters.at(sequence) if sequence is not None else None
-            if call is not None:  # else: deleted or redriven meanwhile
-                await redrive(broker, call)
-                redriven.append(call.call_id)
-        return JSONResponse({"redriven": redriven, "more": more}, status_code=202)
 
-    async def delete_dead(request: Request, broker: Broker) -> Response:
-        call = await _dead(request, broker)
-        await broker.dead_letters.remove(call)
-        return JSONResponse({"deleted": [call.call_id]})
+async def redrive_all(request: Request, system: System) -> Response:
+    """`POST /system/async/dlq/redrive`: for `REDRIVE_SECONDS` at most."""
+    broker = system.async_broker()
+    # Listed from headers, then one body at a time: never the whole queue in memory.
+    page = await broker.dead_letters.page(_limit(request, MAX_LIST_LIMIT))
+    deadline = time.monotonic() + REDRIVE_SECONDS
+    redriven: list[str] = []
+    more = page.next is not None
+    for dead in page.calls:
+        if redriven and time.monotonic() > deadline:
+            more = True
+            break
+        sequence = dead.call.sequence
+        call = await broker.dead_letters.at(sequence) if sequence is not None else None
+        if call is not None:  # else: deleted or redriven meanwhile
+            await redrive(broker, call)
+            redriven.append(call.call_id)
+    return answer(Redriven(redriven=redriven, more=more), 202)
 
-    async def purge(request: Request, broker: Broker) -> Response:
-        count = await broker.dead_letters.purge()
-        return JSONResponse({"purged": count})
 
-    router = Router(
-        routes=[
-            Route("/dlq", handler(list_dead), methods=["GET"]),
-            Route("/dlq", handler(purge), methods=["DELETE"]),
-            Route("/dlq/redrive", handler(redrive_all), methods=["POST"]),
-            Route("/dlq/{call_id}", handler(show_dead), methods=["GET"]),
-            Route("/dlq/{call_id}", handler(delete_dead), methods=["DELETE"]),
-            Route("/dlq/{call_id}/redrive", handler(redrive_one), methods=["POST"]),
-            Route("/{call_id}", handler(status), methods=["GET"]),
-        ]
-    )
-    return RequireBasicAuth(router, config.basic_auth, what="async API")
+async def delete_dead_letter(request: Request, system: System) -> Response:
+    """`DELETE /system/async/dlq/<call-id>`."""
+    broker = system.async_broker()
+    call = await _dead(request, broker)
+    await broker.dead_letters.remove(call)
+    return answer(Deleted(deleted=[call.call_id]))
+
+
+async def purge_dead_letters(request: Request, system: System) -> Response:
+    """`DELETE /system/async/dlq`."""
+    count = await system.async_broker().dead_letters.purge()
+    return answer(Purged(purged=count))
 
 
 async def redrive(broker: Broker, call: QueuedCall) -> None:

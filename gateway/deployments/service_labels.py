@@ -5,7 +5,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from gateway.labels import ANNOTATION_PREFIX, FUNCTION_LABEL, MANAGED_LABEL, label_problems
 from gateway.versions.model import (
@@ -15,9 +15,6 @@ from gateway.versions.model import (
     VERSION_LABEL,
     VERSION_OF_LABEL,
 )
-
-if TYPE_CHECKING:
-    from gateway.deployments.request import FunctionDeployment
 
 # Labels the platform sets itself; a deployment may not set them.
 _RESERVED_LABEL_PREFIXES = ("com.docker.", ANNOTATION_PREFIX)
@@ -34,8 +31,20 @@ _RESERVED_LABELS = frozenset(
 )
 
 
+class Labelled(Protocol):
+    """What of a deployment its labels come from (`gateway.api_types.bodies.FunctionDeployment`)."""
+
+    @property
+    def labels(self) -> Mapping[str, str]:
+        """The user's labels."""
+
+    @property
+    def annotations(self) -> Mapping[str, str]:
+        """The user's annotations."""
+
+
 def service_labels(
-    deployment: FunctionDeployment, platform_labels: Mapping[str, str] | None = None
+    deployment: Labelled, platform_labels: Mapping[str, str] | None = None
 ) -> dict[str, str]:
     """The labels of the service `deployment` creates or updates: its labels, its
     annotations, the platform's labels given (a version's, those an update keeps), and

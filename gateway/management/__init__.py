@@ -1,3 +1,5 @@
-"""The management API under /system: `api` (routes), `deployments` (the typed deployment
-definition), `openapi` (its schema), `logs` (reading and following function logs), `auth`
-(basic auth). Handlers parse and answer; every change goes through the provider."""
+"""The `/system` app: `routes` (every operation, declared once), the endpoints by resource
+(`functions`, `traffic`, `scale`, `secrets`, `logs`, `stats`, `about`), `operations`
+(what an operation and its endpoint are made of), `openapi` (the document, from the
+routes), `api` (the factory that assembles them), `auth` and `browsers` (the guards).
+Endpoints parse and answer; every change goes through the provider."""

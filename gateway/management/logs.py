@@ -14,12 +14,20 @@ one replica's lines (a task id, or the first characters of one as the lines show
 from __future__ import annotations
 
 import asyncio
+import logging
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from gateway.errors import BadRequest
+from starlette.requests import Request
+from starlette.responses import Response, StreamingResponse
+
+from gateway.errors import BadRequest, FunctionNotFound, GatewayError
+from gateway.management.operations import System
 from gateway.providers.base import LogLine
+
+log = logging.getLogger("gateway.system")
 
 MAX_TAIL = 10_000
 INSTANCE_LENGTH = 12  # a task id as the lines show it (`LogLine.instance`)
@@ -46,6 +54,40 @@ class LogQuery:
 
 # (since as Docker's `seconds.nanoseconds`, at most this many lines) -> lines, oldest first
 ReadLogs = Callable[[str | None, int | None], Awaitable[Sequence[LogLine]]]
+
+
+async def function_logs(request: Request, system: System) -> Response:
+    """`GET /system/logs`: newline-delimited JSON, kept open with `follow`."""
+    name = system.function_name(request, request.query_params.get("name"))
+    query = parse_log_query(request.query_params)
+    function = system.provider.lookup(name)
+    if function is None:
+        raise FunctionNotFound(name)
+    asked_at = time.time()
+    namespace = system.namespaces.default
+
+    async def read(since: str | None, tail: int | None) -> Sequence[LogLine]:
+        # One replica's lines are picked from the newest of all, then cut to `tail`.
+        wanted = MAX_TAIL if query.instance else tail
+        return query.select(await system.provider.logs(function.name, since, wanted))
+
+    # The first read happens before answering, so a failure still gets its status.
+    first = newest(await read(since_parameter(query.since), query.tail), query.tail)
+
+    async def lines() -> AsyncIterator[bytes]:
+        if not query.follow:
+            for line in first:
+                yield line.ndjson(namespace)
+            return
+        start = since_seconds(query.since if query.since is not None else asked_at)
+        try:
+            async for line in follow(read, first, start):
+                yield line.ndjson(namespace)
+        except GatewayError as error:
+            # The status is sent already: end the stream, and say why in the log.
+            log.warning("logs of %s: following stopped: %s", function.name, error.message)
+
+    return StreamingResponse(lines(), media_type="application/x-ndjson")
 
 
 def parse_log_query(params: Mapping[str, str]) -> LogQuery:

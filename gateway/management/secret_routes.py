@@ -1,58 +1,92 @@
-"""The `/system/secrets` routes (OpenFaaS's paths, bodies and statuses): list, create,
+"""The `/system/secrets` endpoints (OpenFaaS's paths, bodies and statuses): list, create,
 replace and remove the secrets functions may mount. Values go in, never come out: not in
 an answer, an error or the log. The provider does the work (`SecretStore`)."""
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
 
+from pydantic import ValidationError
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
+from starlette.responses import Response
 
-from gateway.providers.base import SecretStore
-from gateway.secret_requests import parse_secret, parse_secret_name
+from gateway.api_types.answers import SecretChanged, SecretListed
+from gateway.api_types.bodies import MAX_SECRET_BYTES, Secret, SecretDescription
+from gateway.deployments.validation import bad_request
+from gateway.errors import BadRequest
+from gateway.management.operations import System, answer, read_json
 
 log = logging.getLogger("gateway.system")
 
-Handler = Callable[[Request], Awaitable[Response]]
-JsonReader = Callable[[Request], Awaitable[object]]
+
+async def list_secrets(request: Request, system: System) -> Response:
+    """`GET /system/secrets`: names only."""
+    return answer([SecretListed(name=name) for name in await system.provider.secret_names()])
 
 
-def secret_routes(
-    store: SecretStore, read_json: JsonReader, wrap: Callable[[Handler], Handler]
-) -> list[Route]:
-    """The routes on `store`; `read_json` reads a bounded JSON body, `wrap` renders errors."""
+async def create_secret(request: Request, system: System) -> Response:
+    """`POST /system/secrets`."""
+    name, value = parse_secret(await read_json(request))
+    await system.provider.create_secret(name, value)
+    log.info("created secret %s", name)
+    return answer(SecretChanged(message=f"created secret {name!r}", name=name), 201)
 
-    async def list_secrets(request: Request) -> Response:
-        return JSONResponse([{"name": name} for name in await store.secret_names()])
 
-    async def create(request: Request) -> Response:
-        name, value = parse_secret(await read_json(request))
-        await store.create_secret(name, value)
-        log.info("created secret %s", name)
-        return JSONResponse({"message": f"created secret {name!r}", "name": name}, 201)
+async def update_secret(request: Request, system: System) -> Response:
+    """`PUT /system/secrets`: a new value, and the functions that mount it rolled onto it."""
+    name, value = parse_secret(await read_json(request))
+    rolled = await system.provider.update_secret(name, value)
+    log.info("updated secret %s, rolling %s", name, ", ".join(rolled) or "no function")
+    message = f"updated secret {name!r}" + (
+        f"; rolling {', '.join(map(repr, rolled))} onto it" if rolled else ""
+    )
+    return answer(SecretChanged(message=message, name=name, functions=list(rolled)))
 
-    async def update(request: Request) -> Response:
-        name, value = parse_secret(await read_json(request))
-        rolled = await store.update_secret(name, value)
-        log.info("updated secret %s, rolling %s", name, ", ".join(rolled) or "no function")
-        message = f"updated secret {name!r}" + (
-            f"; rolling {', '.join(map(repr, rolled))} onto it" if rolled else ""
-        )
-        return JSONResponse({"message": message, "name": name, "functions": list(rolled)})
 
-    async def remove(request: Request) -> Response:
-        # 200, not the 204 of OpenFaaS's API document: faas-cli takes only 200 or 202.
-        name = parse_secret_name(await read_json(request))
-        await store.remove_secret(name)
-        log.info("removed secret %s", name)
-        return JSONResponse({"message": f"removed secret {name!r}", "name": name})
+async def remove_secret(request: Request, system: System) -> Response:
+    """`DELETE /system/secrets`."""
+    # 200, not the 204 of OpenFaaS's API document: faas-cli takes only 200 or 202.
+    name = parse_secret_name(await read_json(request))
+    await system.provider.remove_secret(name)
+    log.info("removed secret %s", name)
+    return answer(SecretChanged(message=f"removed secret {name!r}", name=name))
 
-    return [
-        Route("/secrets", wrap(list_secrets), methods=["GET"]),
-        Route("/secrets", wrap(create), methods=["POST"]),
-        Route("/secrets", wrap(update), methods=["PUT"]),
-        Route("/secrets", wrap(remove), methods=["DELETE"]),
-    ]
+
+def parse_secret(body: object) -> tuple[str, bytes]:
+    """The name and value of a `Secret` body; `BadRequest` names the field at fault."""
+    try:
+        secret = Secret.model_validate(body, by_alias=True, by_name=False)
+    except ValidationError as error:
+        raise _secret_error(error) from None
+    data = secret.data
+    if data is None:
+        raise BadRequest("value: required (or rawValue, in base64)")
+    if not data:
+        raise BadRequest("value: must not be empty (Docker keeps no empty secret)")
+    if len(data) > MAX_SECRET_BYTES:
+        raise BadRequest(f"value: longer than {MAX_SECRET_BYTES} bytes (Docker's limit)")
+    return secret.name, data
+
+
+def parse_secret_name(body: object) -> str:
+    """The name in a `SecretDescription` body (`DELETE`)."""
+    try:
+        return SecretDescription.model_validate(body, by_alias=True, by_name=False).name
+    except ValidationError as error:
+        raise _secret_error(error) from None
+
+
+def _secret_error(error: ValidationError) -> BadRequest:
+    """`bad_request`'s wording, without ever echoing a value back: a too-long value would
+    otherwise be quoted in the answer (and in logs)."""
+    first = error.errors(include_url=False)[0]
+    if first["loc"][:1] in (("value",), ("rawValue",)):
+        field = first["loc"][0]
+        if first["type"] == "string_too_long":
+            return BadRequest(f"{field}: longer than {first['ctx']['max_length']} characters")
+        if first["type"] == "string_type":
+            return BadRequest(f"{field}: expected a string")
+        if first["type"] == "value_error":
+            return BadRequest(f"{field}: {first['ctx']['error']}")
+        return BadRequest(f"{field}: {first['msg']}")  # pydantic's words quote no input
+    return bad_request(error)

@@ -24,18 +24,22 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TypedDict
 
-from gateway.errors import BadRequest
-from gateway.management.openapi import (
-    DEFAULT_WINDOW,
-    MAX_WINDOW,
+from starlette.requests import Request
+from starlette.responses import Response
+
+from gateway.api_types.answers import (
     FunctionStats,
     RecentCalls,
     Stats,
     VersionStats,
 )
+from gateway.errors import BadRequest
+from gateway.management.operations import System, answer
 from gateway.metrics.series import Outcomes
 from gateway.providers.base import Function
 
+DEFAULT_WINDOW = 300
+MAX_WINDOW = 900
 READING_SPACING = 5.0  # seconds between two readings kept
 
 
@@ -58,6 +62,13 @@ def parse_stats_query(params: Mapping[str, str]) -> StatsQuery:
             raise BadRequest(f"window: expected a whole number of seconds from 1 to {MAX_WINDOW}")
         window = int(raw)
     return StatsQuery(window, params.get("name") or None)
+
+
+async def function_stats(request: Request, system: System) -> Response:
+    """`GET /system/stats`."""
+    query = parse_stats_query(request.query_params)
+    subjects = stats_subjects(system.provider.functions())
+    return answer(await system.stats.stats(query, subjects))
 
 
 _Reading = tuple[float, Mapping[str, Outcomes]]
@@ -124,7 +135,7 @@ class StatsHistory:
                 _sum([then for _, then in pairs]),
                 covered,
             )
-            entry["versions"] = [
+            entry.versions = [
                 VersionStats(version=version, **_figures(now, then, covered))
                 for version, (now, then) in zip(versions, pairs, strict=True)
             ]

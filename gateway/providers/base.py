@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Protocol
 from gateway.versions.traffic import group_versions, version_named
 
 if TYPE_CHECKING:
-    from gateway.deployments import FunctionDeployment
+    from gateway.api_types.bodies import FunctionDeployment
     from gateway.versions.traffic import Traffic
 
 DEFAULT_FUNCTION_PORT = 8080

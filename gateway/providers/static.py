@@ -15,7 +15,7 @@ from gateway.providers.base import (
 )
 
 if TYPE_CHECKING:
-    from gateway.deployments import FunctionDeployment
+    from gateway.api_types.bodies import FunctionDeployment
 
 
 class StaticProvider:

@@ -13,17 +13,14 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import request_response
-from starlette.types import ASGIApp
 
-from gateway.asgi import MAX_API_BODY_BYTES, ClientDisconnected, read_bounded_body
+from gateway.asgi import MAX_API_BODY_BYTES, read_bounded_body
 from gateway.errors import BadRequest, Disabled, GatewayError, status_code
-from gateway.http_errors import ErrorFormat, error_response
 from gateway.providers.base import FunctionView
 from gateway.scaling.autoscaler import Autoscaler
 
@@ -31,28 +28,24 @@ log = logging.getLogger("gateway.scaling")
 
 FUNCTION_LABELS = ("function_name", "service")
 
+Handler = Callable[[Request], Awaitable[Response]]
 
-def create_alert_app(provider: FunctionView, autoscaler: Autoscaler | None) -> ASGIApp:
-    """The webhook endpoint as an ASGI app (mounted at `/system/alert`, behind auth)."""
+
+def alert_endpoint(provider: FunctionView, autoscaler: Autoscaler | None) -> Handler:
+    """The webhook's endpoint (`POST /system/alert`, behind auth): it raises a
+    `GatewayError` for its error answers, which the management API's handlers write."""
 
     async def alert(request: Request) -> Response:
         if autoscaler is None or not autoscaler.enabled:
-            return _error(Disabled("autoscaling is off (GATEWAY_AUTOSCALE=false): alert ignored"))
-        try:
-            headers = request.scope["headers"]
-            body = await read_bounded_body(headers, request.receive, MAX_API_BODY_BYTES)
-        except ClientDisconnected:
-            return Response(status_code=400)
-        except GatewayError as error:  # PayloadTooLarge, or a bad Content-Length
-            return _error(error)
+            raise Disabled("autoscaling is off (GATEWAY_AUTOSCALE=false): alert ignored")
+        headers = request.scope["headers"]
+        body = await read_bounded_body(headers, request.receive, MAX_API_BODY_BYTES)
         try:
             payload = json.loads(body)
         except (ValueError, RecursionError) as error:
-            return _error(BadRequest(f"body: invalid JSON ({error})"))
+            raise BadRequest(f"body: invalid JSON ({error})") from None
         if not isinstance(payload, Mapping) or not isinstance(payload.get("alerts"), list):
-            return _error(
-                BadRequest("body: expected Alertmanager's webhook JSON with an 'alerts' list")
-            )
+            raise BadRequest("body: expected Alertmanager's webhook JSON with an 'alerts' list")
         group_status = payload.get("status")
         results: list[dict[str, Any]] = []
         for alert in payload["alerts"]:
@@ -85,8 +78,4 @@ def create_alert_app(provider: FunctionView, autoscaler: Autoscaler | None) -> A
             }
         return {"function": function.name, "status": status, "replicas": replicas}
 
-    return request_response(alert)
-
-
-def _error(error: GatewayError) -> Response:
-    return error_response(error, ErrorFormat.JSON)
+    return alert

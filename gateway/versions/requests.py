@@ -1,5 +1,5 @@
 """The request bodies of a function's versions: its weights, a promotion, a canary
-(docs/versions.md), typed once like `gateway.deployments`' bodies (validation and the
+(docs/versions.md), typed once like `gateway.api_types.bodies` (validation and the
 OpenAPI schema from one definition)."""
 
 from __future__ import annotations

@@ -57,16 +57,23 @@ RULES: list[tuple[str, tuple[str, ...]]] = [
                          "gateway.versions")),
     ("gateway.providers", ("starlette", "aiohttp", "gateway.proxy", "gateway.routing",
                            "gateway.scaling", "gateway.metrics", "gateway.app",
-                           "gateway.management", *_VERSIONS_ABOVE_THE_PROVIDERS)),
-    # The API objects (deployment bodies): a leaf every layer may import.
+                           "gateway.management", "gateway.api_types.answers",
+                           *_VERSIONS_ABOVE_THE_PROVIDERS)),
+    # What the API's bodies are made of (field types, validation): a leaf every layer may
+    # import.
     ("gateway.deployments", ("docker", "starlette", "aiohttp", "gateway.proxy",
                              "gateway.routing", "gateway.providers", "gateway.management",
                              "gateway.scaling", "gateway.metrics", "gateway.config",
-                             "gateway.versions.traffic", *_VERSIONS_ABOVE_THE_PROVIDERS)),
-    # The secrets' request bodies: a leaf like the deployments they build on.
-    ("gateway.secret_requests", ("docker", "starlette", "aiohttp", "gateway.proxy",
-                         "gateway.routing", "gateway.providers", "gateway.management",
-                         "gateway.scaling", "gateway.metrics", "gateway.config")),
+                             "gateway.api_types", "gateway.versions.traffic",
+                             *_VERSIONS_ABOVE_THE_PROVIDERS)),
+    # The management API's bodies and answers (a function's status shows its canary).
+    ("gateway.api_types", ("docker", "starlette", "aiohttp", "gateway.proxy",
+                           "gateway.routing", "gateway.providers", "gateway.management",
+                           "gateway.scaling", "gateway.metrics", "gateway.config",
+                           "gateway.versions.traffic", "gateway.versions.controller")),
+    # The bodies: the providers receive them, so nothing above the providers.
+    ("gateway.api_types.bodies", ("gateway.api_types.answers", "gateway.versions.traffic",
+                                  *_VERSIONS_ABOVE_THE_PROVIDERS)),
     # Versions (docs/versions.md): everything about them, never the engine, the HTTP layers,
     # metrics or scaling; the controller writes through the provider's protocol.
     ("gateway.versions", ("docker", "starlette", "aiohttp", "gateway.proxy", "gateway.routing",

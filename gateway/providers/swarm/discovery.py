@@ -44,7 +44,7 @@ from typing import Any
 import docker
 from docker.types.daemon import CancellableStream
 
-from gateway.deployments import FunctionDeployment
+from gateway.api_types.bodies import FunctionDeployment
 from gateway.providers.base import (
     DEFAULT_FUNCTION_PORT,
     Function,

@@ -20,7 +20,7 @@ import docker.errors
 import docker.types
 from docker.models.services import Service
 
-from gateway.deployments import FunctionDeployment
+from gateway.api_types.bodies import FunctionDeployment
 from gateway.deployments.service_labels import service_labels
 from gateway.errors import BadRequest, Conflict, FunctionNotFound
 from gateway.labels import MANAGED_LABEL

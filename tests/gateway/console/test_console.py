@@ -18,8 +18,8 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 from playwright.sync_api import Browser, Page, expect
 
+from gateway.api_types.bodies import FunctionDeployment, ResourceSpec
 from gateway.config import BasicAuthCredentials
-from gateway.deployments import FunctionDeployment, ResourceSpec
 from gateway.providers.base import Function, LogLine
 from tests.browser import LAPTOP, PHONE, chromium, log_in, screenshot_folder
 from tests.gateway.harness import BackgroundProcess, GatewayThread

@@ -8,8 +8,10 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
+from gateway.asgi import MAX_API_BODY_BYTES
 from gateway.config import BasicAuthCredentials
 from gateway.management.logs import MAX_TAIL
+from gateway.management.routes import OPERATIONS
 from gateway.providers.base import Function, LogLine
 from gateway.providers.static import StaticProvider
 from tests.gateway.harness import GatewayThread
@@ -240,10 +242,26 @@ def test_images_off_the_allowlist_are_forbidden(
     )
 
 
-def test_body_size_is_bounded(api: httpx.Client) -> None:
-    reply = api.post("/functions", content=b" " * (1024 * 1024 + 1))
-    assert reply.status_code == 400
-    assert "larger than" in reply.json()["error"]
+WITH_BODY = [(op.method, op.path) for op in OPERATIONS if op.request is not None]
+
+
+def chunks(size: int) -> Iterator[bytes]:
+    """`size` bytes of spaces, sent chunked: no Content-Length to refuse them by."""
+    for _ in range(size // 65536):
+        yield b" " * 65536
+    yield b" " * (size % 65536)
+
+
+@pytest.mark.parametrize(("method", "path"), WITH_BODY)
+def test_a_body_over_the_limit_is_413_on_every_path(
+    api: httpx.Client, method: str, path: str
+) -> None:
+    path = path.replace("{name}", "func_cat")
+    too_large = MAX_API_BODY_BYTES + 1
+    for content in (b" " * too_large, chunks(too_large)):
+        reply = api.request(method, path, content=content)
+        assert reply.status_code == 413, (method, path, reply.text)
+        assert reply.json() == {"error": f"body: larger than {MAX_API_BODY_BYTES} bytes"}
 
 
 def test_info_and_openapi(api: httpx.Client) -> None:
@@ -261,6 +279,8 @@ def test_info_and_openapi(api: httpx.Client) -> None:
         "/system/openapi.json", "/system/namespaces", "/system/secrets", "/system/stats",
         "/system/functions/{name}/traffic", "/system/functions/{name}/promote",
         "/system/functions/{name}/rollback", "/system/functions/{name}/canary",
+        "/system/async/dlq", "/system/async/dlq/redrive", "/system/async/dlq/{call_id}",
+        "/system/async/dlq/{call_id}/redrive", "/system/async/{call_id}",
     }  # fmt: skip
 
 

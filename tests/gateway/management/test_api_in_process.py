@@ -9,6 +9,7 @@ import httpx
 
 from gateway.config import BasicAuthCredentials, GatewayConfig
 from gateway.management.api import create_system_app
+from gateway.management.routes import OPERATIONS
 from gateway.metrics import GatewayMetrics
 from gateway.providers.base import Function
 from tests.gateway.providers.memory_provider import MemoryProvider
@@ -63,3 +64,13 @@ def test_wrong_credentials_are_a_json_401_with_a_challenge() -> None:
     assert reply.status_code == 401
     assert reply.headers["www-authenticate"] == 'Basic realm="faas", charset="UTF-8"'
     assert "wrong user name or password" in reply.json()["error"]
+
+
+def test_every_declared_operation_is_routed() -> None:
+    provider = MemoryProvider([Function("cat", "faas/cat", 1, "tasks.cat")])
+    for op in OPERATIONS:
+        path = op.path.replace("{name}", "cat").replace("{call_id}", "c1")
+        reply = call(provider, op.method, path, content=b"{}")
+        assert reply.status_code != 405, (op.method, op.path)
+        if reply.status_code == 404:
+            assert "no such path" not in reply.json()["error"], (op.method, op.path)

@@ -1,12 +1,14 @@
 """Schemathesis runs the served OpenAPI document against a live gateway: no 5xx, ever.
 
-The gateway uses the in-memory provider, so no Docker is needed. Examples are bounded
-(a few dozen per operation) to keep the run short.
+The gateway uses the in-memory provider, so no Docker is needed; the async operations
+run against one with a nats-server. Examples are bounded (a few dozen per operation) to
+keep the run short.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -19,10 +21,12 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
+from gateway.api_types.bodies import FunctionDeployment
 from gateway.config import BasicAuthCredentials
-from gateway.deployments import FunctionDeployment
 from gateway.management.openapi import openapi_document
+from gateway.management.routes import OPERATIONS, PATH_SCHEMAS
 from gateway.providers.base import Function
+from tests.gateway.async_calls.harness import async_config, start_nats
 from tests.gateway.harness import GatewayThread
 from tests.gateway.providers.memory_provider import MemoryProvider
 
@@ -51,16 +55,12 @@ def operations(gateway: GatewayThread) -> list[Any]:
     return [result.ok() for result in schema.get_all_operations()]  # type: ignore[union-attr]
 
 
-def test_every_operation_conforms_and_never_fails_with_5xx(live_gateway: GatewayThread) -> None:
-    found = operations(live_gateway)
-    assert {operation.label for operation in found} >= {
-        "GET /system/functions", "POST /system/functions", "PUT /system/functions",
-        "DELETE /system/functions", "GET /system/function/{name}",
-        "POST /system/scale-function/{name}", "GET /system/info", "POST /system/alert",
-        "GET /system/logs", "GET /system/secrets", "POST /system/secrets",
-        "PUT /system/secrets", "DELETE /system/secrets",
-    }  # fmt: skip
+def is_async(operation: Any) -> bool:
+    return bool(operation.path.startswith("/system/async/"))
 
+
+def check(gateway: GatewayThread, found: list[Any]) -> None:
+    """Every operation of `found`, called with the examples schemathesis makes."""
     for operation in found:
 
         @given(case=operation.as_strategy())
@@ -74,13 +74,43 @@ def test_every_operation_conforms_and_never_fails_with_5xx(live_gateway: Gateway
         def conforms(case: Any) -> None:
             if isinstance(case.query, dict) and case.query.get("follow") in (True, "true"):
                 case.query["follow"] = "false"  # a followed log never ends: nothing to validate
-            case.call_and_validate(base_url=live_gateway.url, auth=AUTH, checks=CHECKS)
+            case.call_and_validate(base_url=gateway.url, auth=AUTH, checks=CHECKS)
 
         conforms()
 
 
+def test_every_operation_conforms_and_never_fails_with_5xx(live_gateway: GatewayThread) -> None:
+    found = [operation for operation in operations(live_gateway) if not is_async(operation)]
+    assert {operation.label for operation in found} >= {
+        "GET /system/functions", "POST /system/functions", "PUT /system/functions",
+        "DELETE /system/functions", "GET /system/function/{name}",
+        "POST /system/scale-function/{name}", "GET /system/info", "POST /system/alert",
+        "GET /system/logs", "GET /system/secrets", "POST /system/secrets",
+        "PUT /system/secrets", "DELETE /system/secrets",
+    }  # fmt: skip
+    check(live_gateway, found)
+
+
+def test_every_async_operation_conforms_and_never_fails_with_5xx(tmp_path: Path) -> None:
+    provider = MemoryProvider([Function("func_cat", "faas/cat:1", 1, "127.0.0.1", 8080, "func")])
+    with (
+        start_nats(tmp_path / "jetstream") as nats,
+        GatewayThread(
+            provider, basic_auth=BasicAuthCredentials(*AUTH), async_calls=async_config(nats.port)
+        ) as gateway,
+    ):
+        found = [operation for operation in operations(gateway) if is_async(operation)]
+        assert {operation.label for operation in found} == {
+            "GET /system/async/dlq", "DELETE /system/async/dlq",
+            "POST /system/async/dlq/redrive", "GET /system/async/dlq/{call_id}",
+            "DELETE /system/async/dlq/{call_id}", "POST /system/async/dlq/{call_id}/redrive",
+            "GET /system/async/{call_id}",
+        }  # fmt: skip
+        check(gateway, found)
+
+
 def test_body_schemas_come_from_the_validating_types() -> None:
-    schemas = openapi_document("test")["components"]["schemas"]
+    schemas = openapi_document("test", OPERATIONS, PATH_SCHEMAS)["components"]["schemas"]
     deployment = schemas["FunctionDeployment"]
     fields = FunctionDeployment.model_fields.values()
     assert set(deployment["properties"]) == {field.alias for field in fields}
@@ -91,7 +121,7 @@ def test_body_schemas_come_from_the_validating_types() -> None:
 
 
 def test_the_openfaas_compatible_parts_are_documented() -> None:
-    paths = openapi_document("test")["paths"]
+    paths = openapi_document("test", OPERATIONS, PATH_SCHEMAS)["paths"]
     assert paths["/system/namespaces"]["get"]["responses"]["200"]["content"]["application/json"][
         "schema"
     ] == {"type": "array", "items": {"type": "string"}}

@@ -9,9 +9,9 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
+from gateway.api_types.bodies import MAX_SECRET_BYTES
 from gateway.config import BasicAuthCredentials
 from gateway.providers.static import StaticProvider
-from gateway.secret_requests import MAX_SECRET_BYTES
 from tests.gateway.harness import GatewayThread
 from tests.gateway.providers.memory_provider import MemoryProvider
 
@@ -177,7 +177,7 @@ def test_bounds_are_refused_without_echoing_the_value(
 
 def test_a_body_over_the_api_limit_is_refused(api: httpx.Client) -> None:
     reply = api.post("/secrets", content=b'{"name": "a", "value": "' + b"x" * 2**20 + b'"}')
-    assert reply.status_code == 400
+    assert reply.status_code == 413
     assert "larger than" in reply.json()["error"]
 
 

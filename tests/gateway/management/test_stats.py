@@ -59,7 +59,7 @@ def ask(
     made: StatsHistory, totals: Totals, reading: Mapping[str, Outcomes], window: int, *names: str
 ) -> Any:
     totals.now = reading
-    return asyncio.run(made.stats(StatsQuery(window), list(names)))
+    return asyncio.run(made.stats(StatsQuery(window), list(names))).sent()
 
 
 def history(clock: Clock) -> tuple[StatsHistory, Totals]:

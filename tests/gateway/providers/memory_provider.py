@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Mapping, Sequence
 
-from gateway.deployments import FunctionDeployment, ResourceSpec
+from gateway.api_types.bodies import FunctionDeployment, ResourceSpec
 from gateway.deployments.service_labels import service_labels
 from gateway.errors import BadRequest, Conflict, FunctionNotFound, SecretNotFound
 from gateway.providers.base import Function, FunctionSettings, LogLine, Resources

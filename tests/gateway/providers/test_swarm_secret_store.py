@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from gateway.deployments import FunctionDeployment
+from gateway.api_types.bodies import FunctionDeployment
 from gateway.errors import BadRequest, Conflict, ProviderUnavailable, SecretNotFound
 from gateway.providers.swarm.discovery import SwarmProvider
 from tests.gateway.providers.swarm_fixtures import FakeDockerClient, service_attrs

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from gateway.deployments import FunctionDeployment, ResourceSpec
+from gateway.api_types.bodies import FunctionDeployment, ResourceSpec
 from gateway.errors import (
     BadRequest,
     Conflict,

@@ -1,10 +1,10 @@
-"""The management API's own check of a deployment: the image allowlist."""
+"""The functions' endpoints' own rules (the HTTP round trips are in test_api.py)."""
 
 from __future__ import annotations
 
 import pytest
 
-from gateway.management.api import image_allowed
+from gateway.management.functions import image_allowed
 
 
 @pytest.mark.parametrize(

@@ -1,5 +1,4 @@
-"""Validation of FunctionDeployment bodies and the values the API reads: every error
-names its field (gateway.deployments)."""
+"""Validation of the request bodies (FunctionDeployment): every error names its field."""
 
 from __future__ import annotations
 
@@ -10,26 +9,21 @@ import pytest
 import yaml
 from fwatchdog.values import is_dns_label
 
-from gateway.deployments import (
-    RESERVED_FUNCTION_NAMES,
-    FunctionDeployment,
-    ResourceSpec,
-    parse_deployment,
-    validate_function_name,
-)
-from gateway.deployments.fields import parse_memory, validate_replicas
+from gateway.api_types.bodies import FunctionDeployment, ResourceSpec
+from gateway.deployments import parse_body, validate_function_name
+from gateway.deployments.fields import RESERVED_FUNCTION_NAMES, parse_memory, validate_replicas
 from gateway.errors import BadRequest
 
 VALID = {"service": "hello", "image": "faas/hello:latest"}
 
 
 def deployment(**fields: Any) -> FunctionDeployment:
-    return parse_deployment({**VALID, **fields})
+    return parse_body(FunctionDeployment, {**VALID, **fields})
 
 
 def rejected(body: object) -> str:
     with pytest.raises(BadRequest) as caught:
-        parse_deployment(body)
+        parse_body(FunctionDeployment, body)
     return caught.value.message
 
 

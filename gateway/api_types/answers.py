@@ -1,0 +1,267 @@
+"""What each `/system` operation answers.
+
+The handlers build these models, and `Answer.sent` is the JSON that goes out: the
+fields the handler set, so an optional one is absent rather than null unless set so.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, Field
+
+from gateway.versions.canary import CanaryState
+
+Count = Annotated[int, Field(ge=0)]
+Seconds = Annotated[float, Field(ge=0)]
+_DESCRIBE_ONLY = "Only from GET /system/function/{name}"
+
+
+class Answer(BaseModel):
+    """What a handler answers."""
+
+    def sent(self) -> dict[str, Any]:
+        """As JSON goes out: the fields set, by their JSON names."""
+        return self.model_dump(mode="json", by_alias=True, exclude_unset=True)
+
+
+class VersionStatus(Answer):
+    """One version of a function with several (docs/versions.md)."""
+
+    version: str
+    name: str = Field(
+        description="Its service: `<function>-<version>`, or the function's own name for "
+        "its first version."
+    )
+    image: str
+    envProcess: str
+    weight: int = Field(ge=0, le=100, description="Percent of the calls it gets.")
+    replicas: Count
+    availableReplicas: Count
+    invocationCount: Count
+    health: Literal["ready", "starting", "scaled to zero"] = Field(
+        description="ready: a replica runs; starting: none runs yet; scaled to zero."
+    )
+
+
+class FunctionResources(Answer):
+    """A limit or reservation as FunctionDeployment takes it (OpenFaaS's strings)."""
+
+    cpu: str | None = Field(default=None, description="Cores, e.g. '0.5'.")
+    memory: str | None = Field(default=None, description="Bytes, e.g. '134217728'.")
+
+
+class FunctionStatus(Answer):
+    """A function as `/system/functions` shows it (OpenFaaS names); describing one adds
+    the rest of its definition, so that a client can send it back whole with PUT."""
+
+    name: str
+    image: str
+    namespace: str = Field(
+        description="The gateway's one namespace (GATEWAY_NAMESPACE, 'openfaas-fn' by "
+        "default); a Docker stack's namespace stays part of the name."
+    )
+    envProcess: str
+    labels: dict[str, str]
+    annotations: dict[str, str]
+    replicas: Count
+    availableReplicas: Count
+    invocationCount: Count
+    updateState: str | None = Field(
+        default=None,
+        description=f"{_DESCRIBE_ONLY}: the latest rolling update's state (updating, "
+        "completed, paused, rollback_started, rollback_completed, ...), '' if never updated.",
+    )
+    versions: list[VersionStatus] | None = Field(
+        default=None, description="Only for a function with several versions: each of them."
+    )
+    canary: CanaryState | None = Field(
+        default=None, description="Its canary, running or the last one's end."
+    )
+    envVars: dict[str, str] | None = Field(
+        default=None, description=f"{_DESCRIBE_ONLY}; without fprocess."
+    )
+    constraints: list[str] | None = Field(default=None, description=_DESCRIBE_ONLY)
+    secrets: list[str] | None = Field(default=None, description=_DESCRIBE_ONLY)
+    limits: FunctionResources | None = Field(
+        default=None, description=f"{_DESCRIBE_ONLY}; null if none."
+    )
+    requests: FunctionResources | None = Field(
+        default=None, description=f"{_DESCRIBE_ONLY}; null if none."
+    )
+    readOnlyRootFilesystem: bool | None = Field(default=None, description=_DESCRIBE_ONLY)
+
+
+class Traffic(Answer):
+    """A function's weights, as set."""
+
+    message: str
+    name: str
+    weights: dict[str, int]
+
+
+class RecentCalls(Answer):
+    """A function's calls over the stats' window."""
+
+    invocations: Count
+    errors: int = Field(ge=0, description="Calls answered with a 5xx status.")
+    rate: float = Field(ge=0, description="Calls per second.")
+    p50: Seconds | None = Field(
+        description="Median duration, estimated from the histogram's buckets; null without calls."
+    )
+    p99: Seconds | None = Field(description="99th percentile, as p50.")
+
+
+class VersionStats(Answer):
+    """One version's finished calls, as `FunctionStats` counts them."""
+
+    version: str
+    invocations: Count
+    errors: Count
+    recent: RecentCalls
+
+
+class FunctionStats(Answer):
+    """One function's finished calls: totals since the gateway started, and recent."""
+
+    name: str
+    invocations: Count
+    errors: Count
+    recent: RecentCalls
+    versions: list[VersionStats] | None = Field(
+        default=None,
+        description="Each version's calls, for a function with several (docs/versions.md); "
+        "the figures above are their sums.",
+    )
+
+
+class Stats(Answer):
+    """What `GET /system/stats` answers."""
+
+    time: float = Field(description="When, in Unix seconds.")
+    window: Seconds = Field(
+        description="The seconds `recent` covers: the window asked for, or less while the "
+        "gateway (or this worker's record) is younger than that."
+    )
+    functions: list[FunctionStats]
+
+
+class Accepted(Answer):
+    """A change the orchestrator has taken on (it completes in the background)."""
+
+    message: str
+    name: str
+    replicas: int | None = None
+
+
+class SecretListed(Answer):
+    """A secret as `GET /system/secrets` lists it: its name only, never its value."""
+
+    name: str
+
+
+class SecretChanged(Answer):
+    """A secret created, replaced or removed."""
+
+    message: str
+    name: str
+    functions: list[str] | None = Field(
+        default=None,
+        description="Only from PUT: the functions rolled onto the new value (start-first "
+        "rolling updates).",
+    )
+
+
+class Version(Answer):
+    sha: str = Field(
+        description="The commit the gateway's image was built from (`-dirty`: with local "
+        "changes; `unknown`: not built by `make images`)."
+    )
+    release: str
+
+
+class ProviderInfo(Answer):
+    provider: str
+    orchestration: str
+    version: Version
+
+
+class Info(Answer):
+    """What `GET /system/info` answers."""
+
+    provider: ProviderInfo
+    version: Version
+    arch: str
+
+
+class Health(Answer):
+    """What `GET /system/healthz` answers: `/healthz` with the provider's detail."""
+
+    status: Literal["ok", "unavailable"]
+    detail: str
+
+
+class Error(Answer):
+    """Every error the management API answers: one line naming the field or function."""
+
+    error: str
+
+
+class AlertOutcome(Answer):
+    function: str | None = None
+    status: str | None = None
+    replicas: int | None = None
+    error: str | None = None
+    code: int | None = None
+
+
+class AlertOutcomes(Answer):
+    alerts: list[AlertOutcome]
+
+
+class DeadLetter(Answer):
+    """A dead-lettered async call; one shown by its id also has its request."""
+
+    callId: str
+    function: str
+    method: str
+    path: str
+    error: str | None = Field(description="Why its last attempt failed.")
+    attempts: Count
+    status: int | None = Field(description="Its last attempt's status, if any.")
+    queuedAt: float = Field(description="When it was accepted, in Unix seconds.")
+    callbackUrl: str | None
+    bodyBytes: Count
+    headers: list[list[str]] | None = Field(
+        default=None, description="Only for one call: its headers."
+    )
+    bodyBase64: str | None = Field(
+        default=None, description="Only for one call: its body, in base64."
+    )
+
+
+class DeadLetters(Answer):
+    """A page of the dead-letter queue, oldest first."""
+
+    total: Count
+    calls: list[DeadLetter]
+    next: int | None = Field(description="The `after` of the next page; null on the last.")
+
+
+class Redriven(Answer):
+    """Dead-lettered calls queued again (their attempts start over)."""
+
+    redriven: list[str]
+    more: bool | None = Field(default=None, description="Only when redriving all: some are left.")
+
+
+class Deleted(Answer):
+    """A dead-lettered call dropped."""
+
+    deleted: list[str]
+
+
+class Purged(Answer):
+    """The dead-letter queue emptied."""
+
+    purged: Count

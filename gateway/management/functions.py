@@ -1,0 +1,201 @@
+"""`/system/functions` and `/system/function/{name}`: list, describe, deploy, update and
+remove functions. Every change goes through the provider's write methods."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Literal
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from gateway.api_types.answers import FunctionResources, FunctionStatus, VersionStatus
+from gateway.api_types.bodies import DeleteFunctionRequest, FunctionDeployment
+from gateway.deployments import parse_body
+from gateway.errors import Forbidden, FunctionNotFound
+from gateway.labels import ANNOTATION_PREFIX
+from gateway.management.operations import System, accepted, answer, read_json
+from gateway.providers.base import Function, FunctionSettings, Resources
+from gateway.versions.canary import canary_state
+from gateway.versions.model import CANARY_LABEL
+
+log = logging.getLogger("gateway.system")
+
+
+async def list_functions(request: Request, system: System) -> Response:
+    """`GET /system/functions`: every function, a function with versions once."""
+    system.namespaces.check(request.query_params.get("namespace"))
+    available = await system.provider.available_replicas()
+    counts = system.metrics.invocation_counts()
+    return answer(
+        [
+            function_status(f, available, counts, system.namespaces.default)
+            for f in system.provider.functions()
+            if f.version_of is None or f.traffic is not None  # versions: in theirs
+        ]
+    )
+
+
+async def describe_function(request: Request, system: System) -> Response:
+    """`GET /system/function/{name}`: its status and the rest of its definition."""
+    name = system.function_name(request, request.path_params["name"])
+    function = system.provider.lookup(name)
+    if function is None:
+        raise FunctionNotFound(name)
+    available = await system.provider.available_replicas()
+    status = function_status(
+        function, available, system.metrics.invocation_counts(), system.namespaces.default
+    )
+    # Read now, not from the gateway's view: `faas deploy --wait` polls it after an update.
+    status.updateState = await system.provider.update_state(function.name)
+    return answer(with_definition(status, function.settings))
+
+
+async def deploy(request: Request, system: System) -> Response:
+    """`POST /system/functions`."""
+    return await _write(request, system, system.provider.deploy, "deployed", "deploying")
+
+
+async def update(request: Request, system: System) -> Response:
+    """`PUT /system/functions`: a rolling update."""
+    return await _write(request, system, system.provider.update, "updating", "updating")
+
+
+async def _write(
+    request: Request,
+    system: System,
+    write: Callable[[FunctionDeployment], Awaitable[None]],
+    logged: str,
+    answered: str,
+) -> Response:
+    deployment = _allowed(request, system, parse_body(FunctionDeployment, await read_json(request)))
+    await write(deployment)
+    what = _spelled(deployment)
+    log.info("%s function %s (%s)", logged, what, deployment.image)
+    return accepted(f"{answered} function {what!r}", deployment.service)
+
+
+async def remove(request: Request, system: System) -> Response:
+    """`DELETE /system/functions`."""
+    removal = parse_body(DeleteFunctionRequest, await read_json(request))
+    system.namespaces.check(removal.namespace, f"function {removal.function_name!r}")
+    name = system.function_name(request, removal.function_name, "functionName")
+    await system.provider.remove(name)
+    log.info("removed function %s", name)
+    return accepted(f"removing function {name!r}", name)
+
+
+def function_status(
+    function: Function,
+    available: Mapping[str, int],
+    invocations: Mapping[str, int],
+    namespace: str,
+) -> FunctionStatus:
+    """A function as `/system/functions` shows it (OpenFaaS `FunctionStatus` names), in
+    the gateway's one `namespace` (a Docker stack's is in its labels and name)."""
+    labels = {k: v for k, v in function.labels.items() if not k.startswith(ANNOTATION_PREFIX)}
+    annotations = {
+        k[len(ANNOTATION_PREFIX) :]: v
+        for k, v in function.labels.items()
+        if k.startswith(ANNOTATION_PREFIX)
+    }
+    status = FunctionStatus(
+        name=function.name,
+        image=function.image,
+        namespace=namespace,
+        envProcess=function.env_process or "",
+        labels=labels,
+        annotations=annotations,
+        replicas=function.replicas,
+        availableReplicas=available.get(function.name, 0),
+        invocationCount=invocations.get(function.metric_name, 0),
+    )
+    traffic = function.traffic
+    if traffic is not None:
+        status.invocationCount = sum(
+            invocations.get(version.metric_name, 0) for version in traffic.versions.values()
+        )
+        status.versions = [
+            version_status(version, traffic.weights.get(name, 0), available, invocations)
+            for name, version in sorted(traffic.versions.items())
+        ]
+    canary = canary_state(function.labels.get(CANARY_LABEL))
+    if canary is not None:
+        status.canary = canary
+    return status
+
+
+def version_status(
+    version: Function, weight: int, available: Mapping[str, int], invocations: Mapping[str, int]
+) -> VersionStatus:
+    """One version as `/system/functions` shows it."""
+    ready = available.get(version.name, 0)
+    health: Literal["ready", "starting", "scaled to zero"] = (
+        "ready" if ready > 0 else "starting" if version.replicas > 0 else "scaled to zero"
+    )
+    return VersionStatus(
+        version=version.version or "",
+        name=version.name,
+        image=version.image,
+        envProcess=version.env_process or "",
+        weight=weight,
+        replicas=version.replicas,
+        availableReplicas=ready,
+        invocationCount=invocations.get(version.metric_name, 0),
+        health=health,
+    )
+
+
+def with_definition(status: FunctionStatus, settings: FunctionSettings) -> FunctionStatus:
+    """`status` and the rest of the function's definition, as describing it shows them:
+    in `FunctionDeployment`'s names and forms, so that a PUT takes them back as they are."""
+
+    def resources(given: Resources) -> FunctionResources | None:
+        shown = FunctionResources()
+        if given.cpus is not None:
+            shown.cpu = f"{given.cpus:g}"
+        if given.memory is not None:
+            shown.memory = str(given.memory)
+        return shown if shown.model_fields_set else None
+
+    status.envVars = dict(settings.env_vars)
+    status.constraints = list(settings.constraints)
+    status.secrets = list(settings.secrets)
+    status.limits = resources(settings.limits)
+    status.requests = resources(settings.requests)
+    status.readOnlyRootFilesystem = settings.read_only_root_filesystem
+    return status
+
+
+def image_allowed(image: str, prefixes: tuple[str, ...]) -> bool:
+    """Whether `image` starts with one of `prefixes` at a name boundary.
+
+    `registry.example.com` admits `registry.example.com/x` but not
+    `registry.example.com.evil.io/x`; a prefix ending in `/`, `:` or `@` is taken as is.
+    """
+    return any(
+        image.startswith(prefix if prefix.endswith(("/", ":", "@")) else f"{prefix}/")
+        for prefix in prefixes
+    )
+
+
+def _allowed(
+    request: Request, system: System, deployment: FunctionDeployment
+) -> FunctionDeployment:
+    what = f"function {deployment.service!r}"
+    system.namespaces.check(deployment.namespace, what)
+    system.namespaces.check(request.query_params.get("namespace"), what)
+    allowlist = system.config.image_allowlist
+    if allowlist and not image_allowed(deployment.image, allowlist):
+        raise Forbidden(
+            f"image {deployment.image!r} is not allowed: images must start with "
+            + " or ".join(repr(prefix) for prefix in allowlist)
+            + " (GATEWAY_IMAGE_ALLOWLIST)"
+        )
+    return deployment
+
+
+def _spelled(deployment: FunctionDeployment) -> str:
+    version = deployment.version
+    return f"{deployment.service}@{version}" if version else deployment.service

@@ -1,0 +1,37 @@
+"""Replicas set from outside: `POST /system/scale-function/{name}` (a client, as
+faas-cli does it) and `POST /system/alert` (Alertmanager's webhook,
+`gateway.scaling.alerts`)."""
+
+from __future__ import annotations
+
+import logging
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from gateway.api_types.bodies import ScaleRequest
+from gateway.deployments import parse_body
+from gateway.errors import BadRequest
+from gateway.management.operations import System, accepted, read_json
+
+log = logging.getLogger("gateway.system")
+
+
+async def scale(request: Request, system: System) -> Response:
+    """`POST /system/scale-function/{name}`: the replicas wanted."""
+    name = system.function_name(request, request.path_params["name"])
+    wanted = parse_body(ScaleRequest, await read_json(request))
+    # `serviceName`, if given, read as the path's name was (its namespace suffix taken off).
+    given = wanted.service_name
+    if given is not None and system.namespaces.function_name(given) != name:
+        raise BadRequest("serviceName: must match the name in the path when given")
+    system.namespaces.check(wanted.namespace, f"function {name!r}")
+    replicas = wanted.replicas
+    await system.provider.scale(name, replicas)
+    log.info("scaled function %s to %d", name, replicas)
+    return accepted(f"scaling function {name!r} to {replicas}", name, replicas=replicas)
+
+
+async def alert(request: Request, system: System) -> Response:
+    """`POST /system/alert`: the autoscaler's webhook."""
+    return await system.alert(request)
