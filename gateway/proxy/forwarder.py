@@ -124,9 +124,12 @@ class Forwarder:
         scope: Scope,
         receive: Receive,
         send: Send,
+        started_ns: int = 0,
     ) -> int:
         """Send the call to a replica and its answer back; return the status sent.
 
+        `started_ns`: when the gateway received the call (`time.time_ns()`), for the answer's
+        `X-Start-Time` and `X-Duration-Seconds`.
         `body` is the request body when routing already read it, else None (read here).
         `ClientDisconnected` when the caller leaves mid-body; `GatewayError`s before
         anything was sent to the caller.
@@ -148,7 +151,7 @@ class Forwarder:
         body_read = streamed is None or streamed.finished
         try:
             return await self._send_downstream(
-                function, response, call_id, send, receive if body_read else None
+                function, response, call_id, send, receive if body_read else None, started_ns
             )
         finally:
             response.release()
@@ -286,6 +289,7 @@ class Forwarder:
         call_id: str,
         send: Send,
         receive: Receive | None,
+        started_ns: int = 0,
     ) -> int:
         """Relay status, headers and body to the caller; return the status.
 
@@ -295,7 +299,7 @@ class Forwarder:
         start = {
             "type": "http.response.start",
             "status": response.status,
-            "headers": downstream_response_headers(response.raw_headers, call_id),
+            "headers": downstream_response_headers(response.raw_headers, call_id, started_ns),
         }
         length = response.content_length
         if length is not None and length <= self._config.buffer_limit:

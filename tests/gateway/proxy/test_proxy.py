@@ -334,6 +334,16 @@ def test_call_id_is_generated_and_returned(client: httpx.Client) -> None:
     assert client.get("/function/env").headers["x-call-id"] != call_id
 
 
+def test_every_answer_has_openfaas_timing_headers(client: httpx.Client) -> None:
+    """As the OpenFaaS gateway: when the call arrived (Unix ns) and how long it took."""
+    before = time.time_ns()
+    response = client.get("/function/env")
+    after = time.time_ns()
+    assert before <= int(response.headers["x-start-time"]) <= after
+    assert 0 <= float(response.headers["x-duration-seconds"]) <= (after - before) / 1e9
+    assert "," not in response.headers["x-duration-seconds"]  # the watchdog's gave way
+
+
 def test_caller_call_id_is_kept(client: httpx.Client) -> None:
     response = client.get("/function/env", headers={"X-Call-Id": "my-call-42"})
     assert response.headers["x-call-id"] == "my-call-42"
