@@ -32,6 +32,7 @@ from starlette.types import Receive, Scope, Send
 from gateway.asgi import ClientDisconnected, content_length, header, read_body
 from gateway.config import GatewayConfig
 from gateway.errors import GatewayError, NoReplicas, UpstreamTimeout, UpstreamUnavailable
+from gateway.labels import PAUSED_LABEL
 from gateway.providers.base import Function
 from gateway.proxy.bodies import (
     CLIENT_CLOSED_REQUEST,
@@ -54,6 +55,9 @@ from gateway.proxy.upstream import (
 )
 
 log = logging.getLogger("gateway.proxy")
+
+# Why a call to a function at zero is not woken (`Waker.can_wake` said no).
+SWITCHED_OFF = f"it is switched off ({PAUSED_LABEL}=true), so calls do not wake it"
 
 # How many times one call may be held for a ready replica before it gets its 502/503.
 HOLD_ATTEMPTS = 3
@@ -208,8 +212,10 @@ class Forwarder:
         waker = self._waker
         if function.replicas <= 0 or (waker is not None and waker.must_hold(function.name)):
             # At 0 replicas, or being scaled to 0: wait for a ready replica (bounded).
-            if waker is None or not waker.can_wake(function):
+            if waker is None:
                 raise NoReplicas(function.name)
+            if not waker.can_wake(function):
+                raise NoReplicas(function.name, SWITCHED_OFF)
             function = await waker.wake(function)
         try:
             return await self._to_a_replica(function, method, path, headers, body, streamed)

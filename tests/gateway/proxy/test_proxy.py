@@ -262,11 +262,21 @@ def test_alexa_body_over_the_buffer_limit_says_why_it_was_not_routed(
 # Errors ---------------------------------------------------------------------------------
 
 
-def test_zero_replicas_is_503(client: httpx.Client) -> None:
+def test_zero_replicas_is_503_when_it_cannot_be_woken(client: httpx.Client) -> None:
+    # Any function at zero is woken by a call; the static provider cannot scale, and says so.
     response = client.get("/function/zero")
     assert response.status_code == 503
-    assert response.text == "function 'zero' has no running replicas\n"
+    assert response.text.startswith("function 'zero' has no running replicas: scale is not")
     assert response.headers["x-call-id"]
+
+
+def test_a_switched_off_function_is_not_woken(client: httpx.Client) -> None:
+    response = client.get("/function/off")
+    assert response.status_code == 503
+    assert response.text == (
+        "function 'off' has no running replicas: it is switched off (com.faas.paused=true), "
+        "so calls do not wake it\n"
+    )
 
 
 def test_unresolvable_host_is_503(client: httpx.Client) -> None:
