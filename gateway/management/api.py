@@ -106,6 +106,7 @@ def create_system_app(
 
     async def list_functions(request: Request) -> Response:
         namespaces.check(request.query_params.get("namespace"))
+        await provider.refresh()  # read-your-writes: whichever process or gateway wrote
         available = await provider.available_replicas()
         counts = metrics.invocation_counts()
         return JSONResponse(
@@ -121,6 +122,7 @@ def create_system_app(
 
     async def describe_function(request: Request) -> Response:
         name = function_name(request, request.path_params["name"])
+        await provider.refresh()  # read-your-writes: whichever process or gateway wrote
         function = provider.lookup(name)
         if function is None:
             raise FunctionNotFound(name)
