@@ -61,8 +61,8 @@ class NoRoute(GatewayError):
 class NoReplicas(GatewayError):
     """The function exists but has no running replica to send the request to."""
 
-    def __init__(self, name: str) -> None:
-        super().__init__(f"function {name!r} has no running replicas")
+    def __init__(self, name: str, reason: str = "") -> None:
+        super().__init__(f"function {name!r} has no running replicas" + (reason and f": {reason}"))
         self.name = name
 
 

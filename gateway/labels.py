@@ -30,6 +30,9 @@ MAX_VALUE_LENGTH = 64
 FUNCTION_LABEL = "com.faas.function"
 MANAGED_LABEL = "com.faas.managed"
 PORT_LABEL = "com.faas.port"
+# `true`: the function is switched off: at 0 replicas a call answers 503 instead of waking
+# it (every other function at 0 is woken by its next call, as OpenFaaS users expect).
+PAUSED_LABEL = "com.faas.paused"
 ANNOTATION_PREFIX = "com.faas.annotation."
 SCALE_PREFIX = "com.faas.scale."
 MIN_LABEL = SCALE_PREFIX + "min"
@@ -192,3 +195,10 @@ def label_problems(labels: Mapping[str, str]) -> list[LabelProblem]:
             )
         )
     return problems
+
+
+def is_paused(labels: Mapping[str, str]) -> bool:
+    """Whether `labels` switch the function off (`com.faas.paused=true`); an invalid value
+    counts as not paused (`unknown_labels`' checks report it)."""
+    raw = labels.get(PAUSED_LABEL)
+    return raw is not None and parse_bool(raw) is True

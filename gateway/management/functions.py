@@ -26,6 +26,7 @@ log = logging.getLogger("gateway.system")
 async def list_functions(request: Request, system: System) -> Response:
     """`GET /system/functions`: every function, a function with versions once."""
     system.namespaces.check(request.query_params.get("namespace"))
+    await system.provider.refresh()  # read-your-writes: whichever process or gateway wrote
     available = await system.provider.available_replicas()
     counts = system.metrics.invocation_counts()
     return answer(
@@ -40,6 +41,7 @@ async def list_functions(request: Request, system: System) -> Response:
 async def describe_function(request: Request, system: System) -> Response:
     """`GET /system/function/{name}`: its status and the rest of its definition."""
     name = system.function_name(request, request.path_params["name"])
+    await system.provider.refresh()  # read-your-writes: whichever process or gateway wrote
     function = system.provider.lookup(name)
     if function is None:
         raise FunctionNotFound(name)

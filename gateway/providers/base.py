@@ -265,6 +265,11 @@ class FunctionProvider(FunctionView, ReplicaScaler, SecretStore, Protocol):
     async def close(self) -> None:
         """Stop watching and release resources."""
 
+    async def refresh(self) -> None:
+        """Bring the view up to the orchestrator's state now, so that a read after a
+        write (by this process or any other) shows it; the management API's reads call
+        it. Never raises: when the orchestrator cannot be read, the view stays as it is."""
+
     async def available_replicas(self) -> Mapping[str, int]:
         """Running replicas by full function name (functions missing here have none)."""
 

@@ -35,6 +35,9 @@ class StaticProvider:
     async def close(self) -> None:
         """Nothing to release."""
 
+    async def refresh(self) -> None:
+        """The registry is the whole truth: nothing to catch up with."""
+
     def lookup(self, name: str) -> Function | None:
         """See `FunctionProvider.lookup`."""
         return self.registry.lookup(name)

@@ -32,6 +32,7 @@ from starlette.types import Receive, Scope, Send
 from gateway.asgi import ClientDisconnected, content_length, header, read_body
 from gateway.config import GatewayConfig
 from gateway.errors import GatewayError, NoReplicas, UpstreamTimeout, UpstreamUnavailable
+from gateway.labels import PAUSED_LABEL
 from gateway.providers.base import Function
 from gateway.proxy.bodies import (
     CLIENT_CLOSED_REQUEST,
@@ -54,6 +55,9 @@ from gateway.proxy.upstream import (
 )
 
 log = logging.getLogger("gateway.proxy")
+
+# Why a call to a function at zero is not woken (`Waker.can_wake` said no).
+SWITCHED_OFF = f"it is switched off ({PAUSED_LABEL}=true), so calls do not wake it"
 
 # How many times one call may be held for a ready replica before it gets its 502/503.
 HOLD_ATTEMPTS = 3
@@ -124,9 +128,12 @@ class Forwarder:
         scope: Scope,
         receive: Receive,
         send: Send,
+        started_ns: int = 0,
     ) -> int:
         """Send the call to a replica and its answer back; return the status sent.
 
+        `started_ns`: when the gateway received the call (`time.time_ns()`), for the answer's
+        `X-Start-Time` and `X-Duration-Seconds`.
         `body` is the request body when routing already read it, else None (read here).
         `ClientDisconnected` when the caller leaves mid-body; `GatewayError`s before
         anything was sent to the caller.
@@ -148,7 +155,7 @@ class Forwarder:
         body_read = streamed is None or streamed.finished
         try:
             return await self._send_downstream(
-                function, response, call_id, send, receive if body_read else None
+                function, response, call_id, send, receive if body_read else None, started_ns
             )
         finally:
             response.release()
@@ -205,8 +212,10 @@ class Forwarder:
         waker = self._waker
         if function.replicas <= 0 or (waker is not None and waker.must_hold(function.name)):
             # At 0 replicas, or being scaled to 0: wait for a ready replica (bounded).
-            if waker is None or not waker.can_wake(function):
+            if waker is None:
                 raise NoReplicas(function.name)
+            if not waker.can_wake(function):
+                raise NoReplicas(function.name, SWITCHED_OFF)
             function = await waker.wake(function)
         try:
             return await self._to_a_replica(function, method, path, headers, body, streamed)
@@ -286,6 +295,7 @@ class Forwarder:
         call_id: str,
         send: Send,
         receive: Receive | None,
+        started_ns: int = 0,
     ) -> int:
         """Relay status, headers and body to the caller; return the status.
 
@@ -295,7 +305,7 @@ class Forwarder:
         start = {
             "type": "http.response.start",
             "status": response.status,
-            "headers": downstream_response_headers(response.raw_headers, call_id),
+            "headers": downstream_response_headers(response.raw_headers, call_id, started_ns),
         }
         length = response.content_length
         if length is not None and length <= self._config.buffer_limit:

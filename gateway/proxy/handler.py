@@ -80,6 +80,7 @@ class FunctionProxy:
         self, function: Function, target: Target, scope: Scope, receive: Receive, send: Send
     ) -> None:
         """Relay one routed call to `function`, notifying its start and end however it ends."""
+        started_ns = time.time_ns()
         client = scope.get("client")
         request_headers: Headers = scope["headers"]
         if self._header_filter is not None:
@@ -101,7 +102,15 @@ class FunctionProxy:
         code = 500
         try:
             code = await self._forwarder.forward(
-                function, target.path, target.body, upstream_headers, call_id, scope, receive, send
+                function,
+                target.path,
+                target.body,
+                upstream_headers,
+                call_id,
+                scope,
+                receive,
+                send,
+                started_ns,
             )
         except ClientDisconnected:
             code = CLIENT_CLOSED_REQUEST

@@ -11,6 +11,7 @@ appended, and the last entry is the one the gateway vouches for.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable
 
 from multidict import CIMultiDict
@@ -55,7 +56,10 @@ _REQUEST_DROPPED = HOP_BY_HOP | {
     b"forwarded",
     b"x-real-ip",
 }
-_RESPONSE_DROPPED = HOP_BY_HOP | {b"date", _CALL_ID_LOWER}
+_START_TIME = b"x-start-time"
+_DURATION = b"x-duration-seconds"
+# The gateway's own: a replica's copies (the watchdog times its part of the call) give way.
+_RESPONSE_DROPPED = HOP_BY_HOP | {b"date", _CALL_ID_LOWER, _START_TIME, _DURATION}
 
 
 def _connection_tokens(headers: Iterable[tuple[bytes, bytes]]) -> frozenset[bytes]:
@@ -159,9 +163,11 @@ def _hop_count(value: bytes) -> int:
 
 
 def downstream_response_headers(
-    raw_headers: Iterable[tuple[bytes, bytes]], call_id: str
+    raw_headers: Iterable[tuple[bytes, bytes]], call_id: str, started_ns: int = 0
 ) -> list[tuple[bytes, bytes]]:
-    """ASGI response headers from a replica's raw headers, plus the call id."""
+    """ASGI response headers from a replica's raw headers, plus what the OpenFaaS gateway
+    adds to every answer: the call id and, given when the call arrived (`time.time_ns()`),
+    `X-Start-Time` (Unix nanoseconds) and `X-Duration-Seconds` (until the replica's head)."""
     out: list[tuple[bytes, bytes]] = []
     tokens: frozenset[bytes] = frozenset()
     for name, value in raw_headers:
@@ -173,4 +179,7 @@ def downstream_response_headers(
     if tokens:
         out = [(name, value) for name, value in out if name not in tokens]
     out.append((_CALL_ID_LOWER, call_id.encode("latin-1")))
+    if started_ns:
+        out.append((_START_TIME, b"%d" % started_ns))
+        out.append((_DURATION, b"%f" % ((time.time_ns() - started_ns) / 1e9)))
     return out

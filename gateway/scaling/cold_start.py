@@ -29,6 +29,7 @@ import time
 from collections.abc import Awaitable, Callable
 
 from gateway.errors import FunctionNotFound, GatewayError
+from gateway.labels import is_paused
 from gateway.providers.base import Function, FunctionView
 from gateway.proxy.replicas import ReplicaResolver
 from gateway.scaling.failures import ColdStartFailed, FailureMemory, ReplicaFailed
@@ -96,8 +97,10 @@ class ColdStart:
         self._holds: dict[str, asyncio.Task[Function]] = {}
 
     def can_wake(self, function: Function) -> bool:
-        """Whether a call may wake `function`: labelled `zero=true`, or parked by us."""
-        return function.name in self.parks or self._scaler.policy(function).zero
+        """Whether a call may wake `function`: any function at zero, however it got there
+        (the autoscaler, `faas-cli scale`, the API), unless it is switched off
+        (`com.faas.paused=true`)."""
+        return not is_paused(function.labels)
 
     def busy(self, name: str) -> bool:
         """Whether a wake-up or a park of `name` is under way (the autoscaler keeps off)."""

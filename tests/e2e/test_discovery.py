@@ -51,17 +51,45 @@ def test_three_replicas_all_receive_traffic(
     wait_for(all_replicas_answered, f"3 distinct replicas of {name} to answer", timeout=120)
 
 
-def test_function_scaled_to_zero_is_503(client: httpx.Client, make_service: ServiceFactory) -> None:
-    name = make_service("localhost/faas/catservice:latest")
+def test_a_function_scaled_to_zero_by_hand_wakes_on_its_next_call(
+    client: httpx.Client, make_service: ServiceFactory
+) -> None:
+    """However a function got to zero (here `docker service scale`, no scale labels), its
+    next call wakes it and is held until a replica answers, as OpenFaaS users expect."""
+    name = make_service("localhost/faas/catservice:latest", "--endpoint-mode", "dnsrr")
     wait_for(
         lambda: client.post(f"/function/{name}", content=b"x").status_code == 200,
         f"{name} to answer",
     )
     docker("service", "scale", "--detach", f"{name}=0")
     wait_for(
-        lambda: client.post(f"/function/{name}", content=b"x").status_code == 503,
-        f"{name} to answer 503 at zero replicas",
+        lambda: not docker("service", "ps", name, "-q", "--filter", "desired-state=running"),
+        f"{name}'s replicas to stop",
+        timeout=60,
+    )
+    reply = client.post(f"/function/{name}", content=b"woken", timeout=60)
+    assert (reply.status_code, reply.text) == (200, "woken")
+    assert replicas_of(name) == 1
+
+
+def test_a_switched_off_function_at_zero_answers_503(
+    client: httpx.Client, make_service: ServiceFactory
+) -> None:
+    name = make_service(
+        "localhost/faas/catservice:latest", "--replicas", "0", "--label", "com.faas.paused=true"
+    )
+    wait_for(
+        lambda: "switched off" in client.post(f"/function/{name}", content=b"x").text,
+        f"{name} to answer that it is switched off",
         timeout=60,
     )
     reply = client.post(f"/function/{name}", content=b"x")
-    assert name in reply.text
+    assert reply.status_code == 503
+    assert f"function '{name}' has no running replicas: it is switched off" in reply.text
+    assert replicas_of(name) == 0
+
+
+def replicas_of(service: str) -> int:
+    """The replicas a service's spec asks for."""
+    spec = docker("service", "inspect", service, "--format", "{{.Spec.Mode.Replicated.Replicas}}")
+    return int(spec)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import json
 import os
+import time
 
 import httpx
 
@@ -14,6 +15,17 @@ def test_catservice_echoes(client: httpx.Client) -> None:
     assert reply.status_code == 200
     assert reply.content == b"meow\n"
     assert reply.headers["x-call-id"]
+
+
+def test_a_call_answers_with_openfaas_headers(client: httpx.Client) -> None:
+    """X-Call-Id, X-Start-Time (Unix ns, when the gateway took the call) and
+    X-Duration-Seconds, as the OpenFaaS gateway sends them."""
+    before = time.time_ns()
+    response = client.post("/function/catservice", content=b"timed")
+    assert response.status_code == 200
+    assert len(response.headers["x-call-id"]) == 36
+    assert before <= int(response.headers["x-start-time"]) <= time.time_ns()
+    assert float(response.headers["x-duration-seconds"]) >= 0
 
 
 def test_wordcount_counts(client: httpx.Client) -> None:

@@ -7,6 +7,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
+from gateway.labels import PAUSED_LABEL
 from gateway.providers.base import Function
 from gateway.providers.static import StaticProvider
 from tests.gateway.harness import (
@@ -34,7 +35,8 @@ def gateway(
     - `cat` and `func_env` (short name `env`): real watchdogs.
     - `pair`: two "replicas" of `cat`, 127.0.0.1 (the watchdog) and 127.0.0.2 (nothing
       listens there: connections are refused).
-    - `zero`: scaled to 0; `ghost`: its host resolves to nothing; `refused`: no listener.
+    - `zero`: scaled to 0 (the static provider cannot wake it); `off`: at 0 and switched
+      off (`com.faas.paused=true`); `ghost`: its host resolves to nothing; `refused`: no listener.
     """
     cat = cat_watchdog.port
     provider = StaticProvider(
@@ -43,6 +45,7 @@ def gateway(
             Function("func_env", "env:latest", 1, "127.0.0.1", env_watchdog.port, "func"),
             Function("pair", "cat:latest", 2, "replicas.test", cat),
             Function("zero", "cat:latest", 0, "127.0.0.1", cat),
+            Function("off", "cat:latest", 0, "127.0.0.1", cat, labels={PAUSED_LABEL: "true"}),
             Function("ghost", "cat:latest", 1, "ghost.test", cat),
             Function("refused", "cat:latest", 1, "127.0.0.1", free_port()),
         ]

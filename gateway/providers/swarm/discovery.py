@@ -32,6 +32,7 @@ is the only writer of the registry after `start()`.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import enum
 import logging
 import os
@@ -71,6 +72,8 @@ _API_TIMEOUT = 10
 _RETRY_MIN = 0.5
 _RETRY_MAX = 5.0
 _JOIN_TIMEOUT = 5.0
+# How long a management read waits for its refresh before answering from the view.
+_REFRESH_TIMEOUT = 10.0
 
 _Event = dict[str, Any]
 
@@ -78,6 +81,11 @@ _Event = dict[str, Any]
 class _Signal(enum.Enum):
     RESYNC = "resync"
     STOP = "stop"
+
+
+# A read that must see every write made before it: a full sync on the sync thread, done
+# when the future is (True: synced; False: the engine failed, the view is as it was).
+_SyncNow = concurrent.futures.Future
 
 
 class SwarmProvider:
@@ -103,7 +111,7 @@ class SwarmProvider:
         self._owns_client = client is None
         self._engine = _engine_address(client)
         self._client_lock = threading.Lock()
-        self._queue: queue.SimpleQueue[_Signal | _Event] = queue.SimpleQueue()
+        self._queue: queue.SimpleQueue[_Signal | _Event | _SyncNow[bool]] = queue.SimpleQueue()
         self._stopping = threading.Event()
         self._stream: CancellableStream[_Event] | None = None
         self._stream_lock = threading.Lock()
@@ -146,6 +154,21 @@ class SwarmProvider:
                 log.warning("thread %s still busy with the Docker engine; leaving it", thread.name)
         if self._owns_client and self._client is not None:
             await asyncio.to_thread(_close_quietly, self._client)
+
+    async def refresh(self) -> None:
+        """See `FunctionProvider.refresh`: a full sync on the sync thread (the registry's
+        one writer), waited for at most `_REFRESH_TIMEOUT`. The engine's writes are
+        linearizable, so a sync that starts after a write answered sees it, whichever
+        process or gateway container wrote."""
+        if not self._threads or self._stopping.is_set():
+            return
+        done: _SyncNow[bool] = concurrent.futures.Future()
+        self._queue.put(done)
+        try:
+            await asyncio.wait_for(asyncio.wrap_future(done), _REFRESH_TIMEOUT)
+        except TimeoutError:
+            log.warning("a refresh from %s took over %gs; answering from the view as it is",
+                        self._engine, _REFRESH_TIMEOUT)  # fmt: skip
 
     def lookup(self, name: str) -> Function | None:
         """See `FunctionProvider.lookup`."""
@@ -271,7 +294,14 @@ class SwarmProvider:
             if item is _Signal.STOP:
                 return
             try:
-                ok = self._full_sync() if item is _Signal.RESYNC else self._apply_event(item)
+                if isinstance(item, concurrent.futures.Future):
+                    ok = False
+                    try:
+                        ok = self._full_sync()
+                    finally:
+                        item.set_result(ok)
+                else:
+                    ok = self._full_sync() if item is _Signal.RESYNC else self._apply_event(item)
             except Exception:
                 log.exception("unexpected error while syncing with %s", self._engine)
                 ok = False

@@ -239,6 +239,32 @@ def test_resync_heals_missed_events(
     wait_for(lambda: provider.lookup("catservice") is None)
 
 
+def test_a_refresh_shows_what_no_event_told_yet(
+    engine: FakeDockerClient, start_provider: StartProvider
+) -> None:
+    """Read-your-writes: a management read refreshes first, so a service created (or
+    removed) by another process shows at once, before its event or the next resync."""
+    provider = start_provider(resync_interval=3600)
+    service_id = engine.create_service(service_attrs("catservice"), emit=False)
+    assert provider.lookup("catservice") is None
+    asyncio.run(provider.refresh())
+    assert provider.lookup("catservice") is not None
+    engine.remove_service(service_id, emit=False)
+    asyncio.run(provider.refresh())
+    assert provider.lookup("catservice") is None
+
+
+def test_a_refresh_without_an_engine_keeps_the_view(
+    engine: FakeDockerClient, start_provider: StartProvider
+) -> None:
+    provider = start_provider(resync_interval=3600)
+    engine.create_service(service_attrs("catservice"))
+    wait_for(lambda: provider.lookup("catservice") is not None)
+    engine.go_down()
+    asyncio.run(provider.refresh())  # no error: the view stays as it was
+    assert provider.lookup("catservice") is not None
+
+
 def test_network_created_after_start(caplog: pytest.LogCaptureFixture) -> None:
     engine = FakeDockerClient(networks={"functions-old": OTHER_NETWORK_ID})
     caplog.set_level(logging.INFO, logger="gateway.swarm")

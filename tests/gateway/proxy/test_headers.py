@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import re
+import time
+
 import pytest
 from multidict import CIMultiDict
 
@@ -124,3 +127,18 @@ def test_response_headers() -> None:
         (b"set-cookie", b"b=2"),
         (b"x-call-id", b"call-1"),
     ]
+
+
+def test_response_headers_carry_the_start_and_the_duration() -> None:
+    started = time.time_ns() - 250_000_000
+    headers = downstream_response_headers(
+        [(b"X-Duration-Seconds", b"0.001"), (b"X-Start-Time", b"1"), (b"X-Other", b"kept")],
+        "call-1",
+        started,
+    )
+    names = [name for name, _ in headers]
+    assert names == [b"x-other", b"x-call-id", b"x-start-time", b"x-duration-seconds"]
+    values = dict(headers)
+    assert values[b"x-start-time"] == str(started).encode()
+    assert re.fullmatch(rb"\d+\.\d{6}", values[b"x-duration-seconds"])
+    assert 0.25 <= float(values[b"x-duration-seconds"]) < 60

@@ -262,11 +262,21 @@ def test_alexa_body_over_the_buffer_limit_says_why_it_was_not_routed(
 # Errors ---------------------------------------------------------------------------------
 
 
-def test_zero_replicas_is_503(client: httpx.Client) -> None:
+def test_zero_replicas_is_503_when_it_cannot_be_woken(client: httpx.Client) -> None:
+    # Any function at zero is woken by a call; the static provider cannot scale, and says so.
     response = client.get("/function/zero")
     assert response.status_code == 503
-    assert response.text == "function 'zero' has no running replicas\n"
+    assert response.text.startswith("function 'zero' has no running replicas: scale is not")
     assert response.headers["x-call-id"]
+
+
+def test_a_switched_off_function_is_not_woken(client: httpx.Client) -> None:
+    response = client.get("/function/off")
+    assert response.status_code == 503
+    assert response.text == (
+        "function 'off' has no running replicas: it is switched off (com.faas.paused=true), "
+        "so calls do not wake it\n"
+    )
 
 
 def test_unresolvable_host_is_503(client: httpx.Client) -> None:
@@ -332,6 +342,16 @@ def test_call_id_is_generated_and_returned(client: httpx.Client) -> None:
     assert len(call_id) == 36
     assert seen_by_function(response)["Http_X_Call_Id"] == call_id
     assert client.get("/function/env").headers["x-call-id"] != call_id
+
+
+def test_every_answer_has_openfaas_timing_headers(client: httpx.Client) -> None:
+    """As the OpenFaaS gateway: when the call arrived (Unix ns) and how long it took."""
+    before = time.time_ns()
+    response = client.get("/function/env")
+    after = time.time_ns()
+    assert before <= int(response.headers["x-start-time"]) <= after
+    assert 0 <= float(response.headers["x-duration-seconds"]) <= (after - before) / 1e9
+    assert "," not in response.headers["x-duration-seconds"]  # the watchdog's gave way
 
 
 def test_caller_call_id_is_kept(client: httpx.Client) -> None:

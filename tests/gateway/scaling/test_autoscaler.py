@@ -13,6 +13,7 @@ from collections.abc import Awaitable, Callable, Mapping
 import pytest
 
 from gateway.errors import NotSupported, OrchestratorError, status_code
+from gateway.labels import PAUSED_LABEL
 from gateway.providers.base import Function
 from gateway.providers.static import StaticProvider
 from gateway.proxy.replicas import ReplicaResolver
@@ -214,10 +215,14 @@ def test_concurrent_calls_share_one_scale_from_zero() -> None:
     assert metrics.events == [("z", "up", 2)]
 
 
-def test_only_zero_labelled_functions_wake() -> None:
-    autoscaler, provider, _, _ = make(function("off", 0))
-    off = provider.lookup("off")
+def test_every_function_at_zero_wakes_unless_switched_off() -> None:
+    autoscaler, provider, _, _ = make(
+        function("plain", 0), function("off", 0, {PAUSED_LABEL: "true"})
+    )
+    plain, off = provider.lookup("plain"), provider.lookup("off")
+    assert plain is not None
     assert off is not None
+    assert autoscaler.cold_start.can_wake(plain)
     assert not autoscaler.cold_start.can_wake(off)
 
 

@@ -17,6 +17,7 @@ import httpx
 import pytest
 
 from gateway.config import BasicAuthCredentials, ConfigError, load_config
+from gateway.labels import PAUSED_LABEL
 from gateway.providers.base import Function
 from gateway.providers.static import StaticProvider
 from tests.gateway.harness import BackgroundProcess, GatewayThread, TableResolver
@@ -48,6 +49,7 @@ def functions(port: int) -> list[Function]:
     return [
         Function("sleepy", "faas/cat", 0, "sleepy.test", port, labels=ZERO),
         Function("parked", "faas/cat", 0, "parked.test", port),
+        Function("off", "faas/cat", 0, "off.test", port, labels={PAUSED_LABEL: "true"}),
         Function("busy", "faas/cat", 1, "busy.test", port, labels={"com.faas.scale.max": "3"}),
         Function("odd", "faas/cat", 0, "odd.test", port, labels=BAD_LABELS),
     ]
@@ -59,7 +61,7 @@ def provider(cat_watchdog: BackgroundProcess) -> ScalingProvider:
 
 
 def resolver() -> TableResolver:
-    hosts = ("sleepy.test", "parked.test", "busy.test", "odd.test")
+    hosts = ("sleepy.test", "parked.test", "off.test", "busy.test", "odd.test")
     return TableResolver({host: ("127.0.0.1",) for host in hosts})
 
 
@@ -88,13 +90,23 @@ def test_concurrent_calls_to_a_sleeping_function_share_one_cold_start(
     assert 'gateway_function_invocation_total{code="200",function_name="sleepy"} 20.0' in metrics
 
 
-def test_a_function_at_zero_without_the_label_still_answers_503(
+def test_any_function_at_zero_is_woken_by_a_call(
+    gateway: GatewayThread, provider: ScalingProvider
+) -> None:
+    # Scaled to 0 by hand, `faas-cli scale` or the API: no `zero` label needed, as in OpenFaaS.
+    with gateway.client() as client:
+        reply = client.post("/function/parked", content="x")
+    assert (reply.status_code, reply.text) == (200, "x")
+    assert provider.calls == [("parked", 1)]
+
+
+def test_a_switched_off_function_answers_503_and_is_not_woken(
     gateway: GatewayThread, provider: ScalingProvider
 ) -> None:
     with gateway.client() as client:
-        reply = client.post("/function/parked", content="x")
+        reply = client.post("/function/off", content="x")
     assert reply.status_code == 503
-    assert reply.text == "function 'parked' has no running replicas\n"
+    assert "switched off (com.faas.paused=true)" in reply.text
     assert provider.calls == []
 
 
@@ -195,8 +207,8 @@ def test_scale_from_zero_works_with_autoscale_off(
         reply = client.post("/function/sleepy", content="woken")
         assert (reply.status_code, reply.text) == (200, "woken")
         metrics = client.get("/metrics").text
-        # A function at zero without `zero=true` still is not woken.
-        assert client.post("/function/parked", content="x").status_code == 503
+        # A switched-off function is not woken.
+        assert client.post("/function/off", content="x").status_code == 503
     assert provider.calls == [("sleepy", 1)]
     assert 'gateway_cold_start_seconds_count{function_name="sleepy"} 1.0' in metrics
 
