@@ -82,7 +82,7 @@ class Function:
     replicas: int
     upstream_host: str
     upstream_port: int = DEFAULT_FUNCTION_PORT
-    namespace: str | None = None
+    stack: str | None = None  # the Docker stack it was deployed in (not an OpenFaaS namespace)
     labels: Mapping[str, str] = field(default_factory=dict)
     env_process: str | None = None
     # Set by the registry when the function has several versions (docs/versions.md):
@@ -104,7 +104,7 @@ class Function:
     @property
     def short_name(self) -> str | None:
         """The name without its stack prefix (`catservice` for `func_catservice`)."""
-        prefix = f"{self.namespace}_" if self.namespace else None
+        prefix = f"{self.stack}_" if self.stack else None
         if prefix and self.name.startswith(prefix) and len(self.name) > len(prefix):
             return self.name[len(prefix) :]
         return None

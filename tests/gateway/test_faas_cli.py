@@ -30,7 +30,7 @@ LINE = LogLine("func_catservice", "zb8k06w2m3mb", "2026-11-25T11:32:24.070043848
 def provider(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MemoryProvider]:
     with start_watchdog("cat", tmp_path_factory.mktemp("locks")) as watchdog:
         function = Function("func_catservice", "localhost/faas/catservice:latest", 1,
-                            "127.0.0.1", watchdog.port, namespace="func")  # fmt: skip
+                            "127.0.0.1", watchdog.port, stack="func")  # fmt: skip
         yield MemoryProvider([function])
 
 

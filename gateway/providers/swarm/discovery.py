@@ -7,7 +7,7 @@ opt it out with `com.faas.function=false` (the gateway and Prometheus do). Servi
 - `com.faas.function`: `false` / `0` / `no` / `off` (any case) means "not a function".
 - `com.faas.port`: the port the watchdog listens on (default 8080; invalid values, as
   `gateway.labels.parse_port` reads them, are logged once and ignored).
-- `com.docker.stack.namespace`: set by `docker stack deploy`; it becomes `Function.namespace`,
+- `com.docker.stack.namespace`: set by `docker stack deploy`; it becomes `Function.stack`,
   so `func_catservice` is also found as `catservice` while that is unambiguous.
 
 About 450 lines, kept whole on purpose: the events thread, the periodic resync and

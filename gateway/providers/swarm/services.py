@@ -19,7 +19,7 @@ from gateway.providers.base import (
 
 __all__ = ["FUNCTION_LABEL", "PORT_LABEL", "parse_port"]  # re-exported for discovery
 
-NAMESPACE_LABEL = "com.docker.stack.namespace"
+STACK_LABEL = "com.docker.stack.namespace"
 PROCESS_ENV = "fprocess"
 
 _OPT_OUT_VALUES = frozenset({"false", "0", "no", "off"})
@@ -56,7 +56,7 @@ def function_from_service(
         replicas=replicas,
         upstream_host=f"tasks.{name}",
         upstream_port=parse_port(labels.get(PORT_LABEL)) or DEFAULT_FUNCTION_PORT,
-        namespace=labels.get(NAMESPACE_LABEL) or None,
+        stack=labels.get(STACK_LABEL) or None,
         labels=labels,
         env_process=_env_value(container.get("Env"), PROCESS_ENV),
         settings=function_settings(template),

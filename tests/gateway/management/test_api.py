@@ -23,7 +23,7 @@ HELLO = {"service": "hello", "image": "faas/hello:latest", "envProcess": "cat"}
 
 @pytest.fixture
 def provider() -> MemoryProvider:
-    return MemoryProvider([Function("func_cat", "faas/cat:1", 2, "127.0.0.1", namespace="func")])
+    return MemoryProvider([Function("func_cat", "faas/cat:1", 2, "127.0.0.1", stack="func")])
 
 
 @pytest.fixture

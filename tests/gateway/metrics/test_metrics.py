@@ -40,7 +40,7 @@ def metered(cat_watchdog: BackgroundProcess) -> Iterator[httpx.Client]:
     provider = StaticProvider(
         [
             Function("cat", "cat", 3, "127.0.0.1", port),
-            Function("func_short", "cat", 1, "127.0.0.1", port, namespace="func"),
+            Function("func_short", "cat", 1, "127.0.0.1", port, stack="func"),
             Function("zero", "cat", 0, "127.0.0.1", port),
         ]
     )

@@ -60,7 +60,7 @@ def test_plain_docker_service_create_is_a_function() -> None:
         replicas=1,
         upstream_host="tasks.catservice",
         upstream_port=8080,
-        namespace=None,
+        stack=None,
         labels={},
         env_process="cat",
         settings=FunctionSettings(env_vars={"PATH": "/usr/bin"}),
@@ -106,7 +106,7 @@ def test_stack_service_has_a_namespace_and_a_short_name() -> None:
         )
     )
     assert function is not None
-    assert function.namespace == "func"
+    assert function.stack == "func"
     assert function.short_name == "catservice"
     assert function.image == "registry.local:5000/echo:1.0"
     assert function.replicas == 3
@@ -167,7 +167,7 @@ def test_initial_sync_keeps_only_functions(
     # Full names win over short ones, so `catservice` stays the plain service.
     catservice = provider.lookup("catservice")
     assert catservice is not None
-    assert catservice.namespace is None
+    assert catservice.stack is None
     assert provider.lookup("func_gateway") is None
     assert provider.lookup("db") is None
 
