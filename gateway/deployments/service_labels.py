@@ -8,7 +8,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Protocol
 
-
 from gateway.labels import ANNOTATION_PREFIX, FUNCTION_LABEL, MANAGED_LABEL, label_problems
 from gateway.versions.model import (
     CANARY_LABEL,
@@ -76,9 +75,10 @@ def service_labels(
     """The labels of the service `deployment` creates or updates: its labels, its
     annotations, its limits and requests as written, the platform's labels given (a
     version's, those an update keeps), and `com.faas.managed=true` (the API deployed it)."""
+    resources = ((LIMITS_PREFIX, deployment.limits), (REQUESTS_PREFIX, deployment.requests))
     written = {
         prefix + key: value
-        for prefix, spec in ((LIMITS_PREFIX, deployment.limits), (REQUESTS_PREFIX, deployment.requests))
+        for prefix, spec in resources
         if spec is not None
         for key, value in spec.written.items()
     }

@@ -46,7 +46,8 @@ def test_full_deployment() -> None:
     )
     assert parsed.env_process == "python3 handler.py"
     assert parsed.env_vars == {"GREETING": "hi", "EMPTY": ""}
-    assert parsed.limits is not None and parsed.requests is not None
+    assert parsed.limits is not None
+    assert parsed.requests is not None
     assert (parsed.limits.cpus, parsed.limits.memory) == (0.5, 128 * 1024 * 1024)
     assert (parsed.requests.cpus, parsed.requests.memory) == (0.25, 64_000_000)
     # As the client wrote them, for the function's record (the engine gets the numbers).
@@ -58,7 +59,8 @@ def test_full_deployment() -> None:
 
 def test_resources_keep_numbers_as_written_and_nothing_for_absent_fields() -> None:
     parsed = deployment(limits={"memory": 134217728, "cpu": 0.5}, requests={"memory": None})
-    assert parsed.limits is not None and parsed.requests is not None
+    assert parsed.limits is not None
+    assert parsed.requests is not None
     assert parsed.limits.written == {"memory": "134217728", "cpu": "0.5"}
     assert parsed.requests.written == {}
     assert ResourceSpec(cpus=0.5).written == {"cpu": "0.5"}

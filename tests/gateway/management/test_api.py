@@ -160,7 +160,8 @@ def test_list_and_describe_show_the_whole_record_as_sent(
     }
     assert api.post("/functions", json=full).status_code == 202
     answer = api.get(path).json()
-    [record] = [item for item in answer if item["name"] == "hello"] if path == "/functions" else [answer]
+    records = answer if path == "/functions" else [answer]
+    [record] = [item for item in records if item["name"] == "hello"]
     assert {key: record[key] for key in RECORD} == {
         **{key: full[key] for key in RECORD},
         "labels": {"team": "a", "com.faas.managed": "true", "faas_function": "hello"},
