@@ -64,7 +64,7 @@ class FunctionStatus(Answer):
     client can send it back with PUT."""
 
     name: str = Field(description="Its full name (a stack's function: `<stack>_<name>`).")
-    image: str
+    image: str = Field(description="Its image, as deployed (without the engine's digest).")
     namespace: str = Field(
         description="The gateway's one namespace (GATEWAY_NAMESPACE, 'openfaas-fn' by "
         "default); a Docker stack's namespace stays part of the name."
@@ -76,12 +76,12 @@ class FunctionStatus(Answer):
         "a stack's `com.docker.stack.namespace`), and `faas_function: <name>` as OpenFaaS "
         "providers label every function. A PUT takes them back."
     )
-    annotations: dict[str, str]
+    annotations: dict[str, str] = Field(description="Its annotations, as sent.")
     constraints: list[str] = Field(description="Placement constraints.")
     secrets: list[str] = Field(description="The secrets it mounts, by name.")
     limits: FunctionResources | None = Field(description="null if none.")
     requests: FunctionResources | None = Field(description="Reservations; null if none.")
-    readOnlyRootFilesystem: bool
+    readOnlyRootFilesystem: bool = Field(description="Whether its root filesystem is read-only.")
     replicas: Count = Field(description="Desired: the count last written.")
     availableReplicas: Count = Field(description="Replicas running now.")
     invocationCount: Count = Field(
