@@ -15,14 +15,27 @@ from gateway.management.functions import function_status
 from gateway.providers.base import Function
 from gateway.providers.swarm.discovery import SwarmProvider
 from tests.gateway.providers.swarm_fixtures import FakeDockerClient, service_attrs
+from tests.support import wait_for
 
 CREATED_AT = service_attrs("x")["CreatedAt"]
 
 
 def record(provider: SwarmProvider, name: str = "hello") -> dict[str, Any]:
+    # The provider's first sync may still land over a write's re-read (as in test_swarm_writes).
+    wait_for(lambda: provider.lookup(name) is not None, f"the view to show {name}", timeout=10)
     function = provider.lookup(name)
     assert isinstance(function, Function)
     return function_status(function, {}, {}, "openfaas-fn").sent()
+
+
+def limits_shown(provider: SwarmProvider, name: str, limits: dict[str, str]) -> None:
+    """Wait until the view has followed a change made behind the API's back."""
+
+    def shown() -> bool:
+        function = provider.lookup(name)
+        return function is not None and record(provider, name)["limits"] == limits
+
+    wait_for(shown, f"{name}'s limits to show {limits}", timeout=10)
 
 
 def deployed(provider: SwarmProvider, **fields: Any) -> dict[str, Any]:
@@ -92,7 +105,7 @@ def test_an_update_writes_the_new_forms_and_drops_the_old(provider: SwarmProvide
     deployed(provider, limits={"memory": "20Mi", "cpu": "100m"})
     body = {"service": "hello", "image": "faas/hello:2", "limits": {"memory": "32M"}}
     asyncio.run(provider.update(parse_body(FunctionDeployment, body)))
-    assert record(provider)["limits"] == {"memory": "32M"}
+    limits_shown(provider, "hello", {"memory": "32M"})
 
 
 def test_services_defined_elsewhere_show_numbers(
@@ -103,9 +116,8 @@ def test_services_defined_elsewhere_show_numbers(
         "Limits": {"NanoCPUs": 100_000_000, "MemoryBytes": 5 * 1024 * 1024}
     }
     engine.create_service(attrs)
-    asyncio.run(provider.refresh())
+    limits_shown(provider, "func_cat", {"cpu": "0.1", "memory": "5242880"})
     shown = record(provider, "func_cat")
-    assert shown["limits"] == {"cpu": "0.1", "memory": "5242880"}
     assert shown["labels"]["faas_function"] == "func_cat"
     assert shown["labels"]["com.docker.stack.namespace"] == "func"
 
@@ -122,5 +134,4 @@ def test_written_forms_the_engine_no_longer_has_give_way_to_its_numbers(
         {"TaskTemplate": {**template, "Resources": {"Limits": {"NanoCPUs": 200_000_000,
                                                                "MemoryBytes": 20 * 1024 * 1024}}}},
     )  # fmt: skip
-    asyncio.run(provider.refresh())
-    assert record(provider)["limits"] == {"cpu": "0.2", "memory": "20Mi"}
+    limits_shown(provider, "hello", {"cpu": "0.2", "memory": "20Mi"})
