@@ -14,7 +14,6 @@ from gateway.versions.canary import CanaryState
 
 Count = Annotated[int, Field(ge=0)]
 Seconds = Annotated[float, Field(ge=0)]
-_DESCRIBE_ONLY = "Only from GET /system/function/{name}"
 
 
 class Answer(BaseModel):
@@ -45,32 +44,57 @@ class VersionStatus(Answer):
 
 
 class FunctionResources(Answer):
-    """A limit or reservation as FunctionDeployment takes it (OpenFaaS's strings)."""
+    """A limit or reservation as the client wrote it (OpenFaaS's strings)."""
 
-    cpu: str | None = Field(default=None, description="Cores, e.g. '0.5'.")
-    memory: str | None = Field(default=None, description="Bytes, e.g. '134217728'.")
+    cpu: str | None = Field(
+        default=None,
+        description="Cores as written ('100m', '0.5'); in cores ('0.1') for a function "
+        "defined outside the API or changed since.",
+    )
+    memory: str | None = Field(
+        default=None,
+        description="Memory as written ('5Mi', '134217728'); in bytes ('5242880') for a "
+        "function defined outside the API or changed since.",
+    )
 
 
 class FunctionStatus(Answer):
-    """A function as `/system/functions` shows it (OpenFaaS names); describing one adds
-    the rest of its definition, so that a client can send it back whole with PUT."""
+    """A function's record (OpenFaaS's `FunctionStatus`): its state and its whole
+    definition as the client sent it, in `FunctionDeployment`'s names and forms, so that a
+    client can send it back with PUT."""
 
-    name: str
-    image: str
+    name: str = Field(description="Its full name (a stack's function: `<stack>_<name>`).")
+    image: str = Field(description="Its image, as deployed (without the engine's digest).")
     namespace: str = Field(
         description="The gateway's one namespace (GATEWAY_NAMESPACE, 'openfaas-fn' by "
         "default); a Docker stack's namespace stays part of the name."
     )
-    envProcess: str
-    labels: dict[str, str]
-    annotations: dict[str, str]
-    replicas: Count
-    availableReplicas: Count
-    invocationCount: Count
+    envProcess: str = Field(description="The watchdog's fprocess; '' if none.")
+    envVars: dict[str, str] = Field(description="Its environment, without fprocess.")
+    labels: dict[str, str] = Field(
+        description="Its service's labels, the platform's among them (`com.faas.managed`, "
+        "a stack's `com.docker.stack.namespace`), and `faas_function: <name>` as OpenFaaS "
+        "providers label every function. A PUT takes them back."
+    )
+    annotations: dict[str, str] = Field(description="Its annotations, as sent.")
+    constraints: list[str] = Field(description="Placement constraints.")
+    secrets: list[str] = Field(description="The secrets it mounts, by name.")
+    limits: FunctionResources | None = Field(description="null if none.")
+    requests: FunctionResources | None = Field(description="Reservations; null if none.")
+    readOnlyRootFilesystem: bool = Field(description="Whether its root filesystem is read-only.")
+    replicas: Count = Field(description="Desired: the count last written.")
+    availableReplicas: Count = Field(description="Replicas running now.")
+    invocationCount: Count = Field(
+        description="Calls started through this gateway replica since it started."
+    )
+    createdAt: str | None = Field(
+        description="When it was created (RFC 3339); null if the provider cannot tell."
+    )
     updateState: str | None = Field(
         default=None,
-        description=f"{_DESCRIBE_ONLY}: the latest rolling update's state (updating, "
-        "completed, paused, rollback_started, rollback_completed, ...), '' if never updated.",
+        description="Only from GET /system/function/{name}: the latest rolling update's "
+        "state (updating, completed, paused, rollback_started, rollback_completed, ...), '' "
+        "if never updated.",
     )
     versions: list[VersionStatus] | None = Field(
         default=None, description="Only for a function with several versions: each of them."
@@ -78,18 +102,6 @@ class FunctionStatus(Answer):
     canary: CanaryState | None = Field(
         default=None, description="Its canary, running or the last one's end."
     )
-    envVars: dict[str, str] | None = Field(
-        default=None, description=f"{_DESCRIBE_ONLY}; without fprocess."
-    )
-    constraints: list[str] | None = Field(default=None, description=_DESCRIBE_ONLY)
-    secrets: list[str] | None = Field(default=None, description=_DESCRIBE_ONLY)
-    limits: FunctionResources | None = Field(
-        default=None, description=f"{_DESCRIBE_ONLY}; null if none."
-    )
-    requests: FunctionResources | None = Field(
-        default=None, description=f"{_DESCRIBE_ONLY}; null if none."
-    )
-    readOnlyRootFilesystem: bool | None = Field(default=None, description=_DESCRIBE_ONLY)
 
 
 class Traffic(Answer):

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import json
 from collections.abc import Mapping
 from typing import Annotated, Any, Literal
 
@@ -20,7 +21,9 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    PrivateAttr,
     Strict,
+    ValidatorFunctionWrapHandler,
     model_validator,
 )
 from pydantic.alias_generators import to_camel
@@ -43,7 +46,7 @@ from gateway.deployments.fields import (
     not_reserved_secret,
 )
 from gateway.deployments.fields import SecretName as MountedSecret
-from gateway.deployments.service_labels import no_reserved_labels
+from gateway.deployments.service_labels import OPENFAAS_FUNCTION_LABEL, no_reserved_labels
 from gateway.deployments.validation import Matching
 
 _NAMESPACE_FIELD = (
@@ -53,12 +56,35 @@ _NAMESPACE_FIELD = (
 
 
 class ResourceSpec(BaseModel):
-    """CPU (in cores) and memory (in bytes); None where not given."""
+    """CPU (in cores) and memory (in bytes); None where not given. `written` keeps each
+    as the client wrote it (`100m`, `5Mi`), which the function's record shows back."""
 
     model_config = ConfigDict(frozen=True, extra="forbid", strict=True, validate_by_name=True)
 
     cpus: Cores = Field(default=None, validation_alias="cpu")
     memory: Size = None
+    _written: dict[str, str] = PrivateAttr(default_factory=dict)
+
+    @property
+    def written(self) -> Mapping[str, str]:
+        """`cpu` and `memory` as the client wrote them (numbers in their JSON form), for
+        those given."""
+        return self._written
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _keep_written(cls, body: Any, handler: ValidatorFunctionWrapHandler) -> ResourceSpec:
+        spec = handler(body)
+        if isinstance(body, Mapping) and isinstance(spec, ResourceSpec):
+            given = {"cpu": body.get("cpu", body.get("cpus")), "memory": body.get("memory")}
+            spec._written = {
+                key: value if isinstance(value, str) else json.dumps(value)
+                for key, value in given.items()
+                if value is not None and value != ""
+            }
+        if not isinstance(spec, ResourceSpec):
+            raise TypeError("expected a ResourceSpec")
+        return spec
 
 
 class FunctionDeployment(BaseModel):
@@ -83,7 +109,15 @@ class FunctionDeployment(BaseModel):
     image: Image
     env_process: Text | None = Field(default=None, description="The watchdog's fprocess.")
     env_vars: Mapping[EnvName, Text] = {}
-    labels: Annotated[Mapping[LabelKey, Text], AfterValidator(no_reserved_labels)] = {}
+    labels: Annotated[
+        Mapping[LabelKey, Text],
+        AfterValidator(no_reserved_labels),
+        Field(
+            description="Service labels. `faas_function` (the function's name) and "
+            "`com.faas.managed: 'true'`, which a described function shows, are taken back "
+            "as they are; the platform's other labels are refused."
+        ),
+    ] = {}
     annotations: Mapping[LabelKey, Text] = {}
     # A JSON array becomes a tuple (not strict about that); its items stay strings.
     constraints: Annotated[tuple[Constraint, ...], Strict(False)] = ()
@@ -127,7 +161,20 @@ class FunctionDeployment(BaseModel):
         """JSON null means "not given" (as in OpenFaaS), except for the one boolean."""
         if not isinstance(body, Mapping):
             return body
-        return {k: v for k, v in body.items() if v is not None or k == "readOnlyRootFilesystem"}
+        body = {k: v for k, v in body.items() if v is not None or k == "readOnlyRootFilesystem"}
+        return _without_own_name(body)
+
+
+def _without_own_name(body: dict[str, Any]) -> dict[str, Any]:
+    """`body` without the `faas_function` label a described function shows, when it is
+    the function's own name (any other value is refused: the platform sets it)."""
+    labels, service, version = body.get("labels"), body.get("service"), body.get("version")
+    if not isinstance(labels, Mapping) or OPENFAAS_FUNCTION_LABEL not in labels:
+        return body
+    names = {service, f"{service}-{version}" if version else service}
+    if labels[OPENFAAS_FUNCTION_LABEL] not in names:
+        return body
+    return {**body, "labels": {k: v for k, v in labels.items() if k != OPENFAAS_FUNCTION_LABEL}}
 
 
 class ScaleRequest(BaseModel):

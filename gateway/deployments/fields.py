@@ -189,6 +189,7 @@ Size = Annotated[int | None, BeforeValidator(_memory_bytes), WithJsonSchema(_SIZ
 _FUNCTION_NAME: TypeAdapter[str] = TypeAdapter(FunctionName)
 _REPLICAS: TypeAdapter[int] = TypeAdapter(Annotated[Replicas, Strict()])
 _MEMORY_SIZE: TypeAdapter[int | None] = TypeAdapter(Size)
+_CORES: TypeAdapter[float | None] = TypeAdapter(Cores)
 
 
 def validate_function_name(name: object, field_name: str = "service") -> str:
@@ -208,3 +209,8 @@ def validate_replicas(value: object) -> int:
 def parse_memory(field_name: str, value: object) -> int | None:
     """Bytes from `128Mi`, `64M`, `1Gi`, `512k` or a plain number of bytes."""
     return validate_value(_MEMORY_SIZE, value, field_name)
+
+
+def parse_cores(field_name: str, value: object) -> float | None:
+    """Cores from `0.5`, `2` or millicores `500m`."""
+    return validate_value(_CORES, value, field_name)

@@ -1,5 +1,6 @@
 """What a deployment becomes in its service's labels: the user's labels, its annotations
-(`com.faas.annotation.<key>`) and the platform's own, which a deployment may not set.
+(`com.faas.annotation.<key>`), its limits and requests as written (`com.faas.limits.cpu`,
+...) and the platform's own, which a deployment may not set.
 """
 
 from __future__ import annotations
@@ -16,8 +17,16 @@ from gateway.versions.model import (
     VERSION_OF_LABEL,
 )
 
+OPENFAAS_FUNCTION_LABEL = "faas_function"
+"""The label OpenFaaS providers put on every function, its name: shown in every function's
+record, never stored (a deployment may send it back with the function's name, which the
+body drops: `gateway.api_types.bodies`)."""
+LIMITS_PREFIX = "com.faas.limits."
+REQUESTS_PREFIX = "com.faas.requests."
+"""`cpu` and `memory` of a deployment's limits and requests as the client wrote them
+(`100m`, `5Mi`), which its record shows back; the engine gets the numbers."""
 # Labels the platform sets itself; a deployment may not set them.
-_RESERVED_LABEL_PREFIXES = ("com.docker.", ANNOTATION_PREFIX)
+_RESERVED_LABEL_PREFIXES = ("com.docker.", ANNOTATION_PREFIX, LIMITS_PREFIX, REQUESTS_PREFIX)
 _RESERVED_LABELS = frozenset(
     {
         FUNCTION_LABEL,
@@ -27,8 +36,17 @@ _RESERVED_LABELS = frozenset(
         TRAFFIC_LABEL,
         PREVIOUS_TRAFFIC_LABEL,
         CANARY_LABEL,
+        OPENFAAS_FUNCTION_LABEL,
     }
 )
+
+
+class Written(Protocol):
+    """A limit or reservation (`gateway.api_types.bodies.ResourceSpec`)."""
+
+    @property
+    def written(self) -> Mapping[str, str]:
+        """`cpu` and `memory` as the client wrote them."""
 
 
 class Labelled(Protocol):
@@ -42,24 +60,50 @@ class Labelled(Protocol):
     def annotations(self) -> Mapping[str, str]:
         """The user's annotations."""
 
+    @property
+    def limits(self) -> Written | None:
+        """Its limits."""
+
+    @property
+    def requests(self) -> Written | None:
+        """Its reservations."""
+
 
 def service_labels(
     deployment: Labelled, platform_labels: Mapping[str, str] | None = None
 ) -> dict[str, str]:
     """The labels of the service `deployment` creates or updates: its labels, its
-    annotations, the platform's labels given (a version's, those an update keeps), and
-    `com.faas.managed=true` (the API deployed it)."""
+    annotations, its limits and requests as written, the platform's labels given (a
+    version's, those an update keeps), and `com.faas.managed=true` (the API deployed it)."""
+    resources = ((LIMITS_PREFIX, deployment.limits), (REQUESTS_PREFIX, deployment.requests))
+    written = {
+        prefix + key: value
+        for prefix, spec in resources
+        if spec is not None
+        for key, value in spec.written.items()
+    }
     return {
         **deployment.labels,
         **{ANNOTATION_PREFIX + key: value for key, value in deployment.annotations.items()},
+        **written,
         **(platform_labels or {}),
         MANAGED_LABEL: "true",
     }
 
 
 def no_reserved_labels(labels: Mapping[str, str]) -> Mapping[str, str]:
-    """`labels`, unless one is the platform's or a platform label's value is invalid."""
-    for key in labels:
+    """`labels`, unless one is the platform's or a platform label's value is invalid.
+
+    `com.faas.managed=true`, which every function the API deployed has, is taken back as
+    it is, so that a described function can be sent back whole with PUT."""
+    for key, value in labels.items():
+        if key == MANAGED_LABEL and value == "true":
+            continue
+        if key == OPENFAAS_FUNCTION_LABEL:
+            raise ValueError(
+                f"{key}={_shown(value)}: OpenFaaS's label is the function's name, set by the "
+                "platform (send the name or leave it out)"
+            )
         if key in _RESERVED_LABELS or key.startswith(_RESERVED_LABEL_PREFIXES):
             raise ValueError(f"{key!r} is reserved for the platform")
     # The labels the platform reads (`com.faas.port`, `com.faas.scale.*`): refused here

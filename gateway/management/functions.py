@@ -13,10 +13,16 @@ from starlette.responses import Response
 from gateway.api_types.answers import FunctionResources, FunctionStatus, VersionStatus
 from gateway.api_types.bodies import DeleteFunctionRequest, FunctionDeployment
 from gateway.deployments import parse_body
-from gateway.errors import Forbidden, FunctionNotFound
+from gateway.deployments.fields import parse_cores, parse_memory
+from gateway.deployments.service_labels import (
+    LIMITS_PREFIX,
+    OPENFAAS_FUNCTION_LABEL,
+    REQUESTS_PREFIX,
+)
+from gateway.errors import BadRequest, Forbidden, FunctionNotFound
 from gateway.labels import ANNOTATION_PREFIX
 from gateway.management.operations import System, accepted, answer, read_json
-from gateway.providers.base import Function, FunctionSettings, Resources
+from gateway.providers.base import Function, Resources
 from gateway.versions.canary import canary_state
 from gateway.versions.model import CANARY_LABEL
 
@@ -24,7 +30,7 @@ log = logging.getLogger("gateway.system")
 
 
 async def list_functions(request: Request, system: System) -> Response:
-    """`GET /system/functions`: every function, a function with versions once."""
+    """`GET /system/functions`: every function's record, a function with versions once."""
     system.namespaces.check(request.query_params.get("namespace"))
     await system.provider.refresh()  # read-your-writes: whichever process or gateway wrote
     available = await system.provider.available_replicas()
@@ -39,7 +45,7 @@ async def list_functions(request: Request, system: System) -> Response:
 
 
 async def describe_function(request: Request, system: System) -> Response:
-    """`GET /system/function/{name}`: its status and the rest of its definition."""
+    """`GET /system/function/{name}`: its record, and the state of its latest update."""
     name = system.function_name(request, request.path_params["name"])
     await system.provider.refresh()  # read-your-writes: whichever process or gateway wrote
     function = system.provider.lookup(name)
@@ -51,7 +57,7 @@ async def describe_function(request: Request, system: System) -> Response:
     )
     # Read now, not from the gateway's view: `faas deploy --wait` polls it after an update.
     status.updateState = await system.provider.update_state(function.name)
-    return answer(with_definition(status, function.settings))
+    return answer(status)
 
 
 async def deploy(request: Request, system: System) -> Response:
@@ -94,24 +100,35 @@ def function_status(
     invocations: Mapping[str, int],
     namespace: str,
 ) -> FunctionStatus:
-    """A function as `/system/functions` shows it (OpenFaaS `FunctionStatus` names), in
-    the gateway's one `namespace` (a Docker stack's is in its labels and name)."""
-    labels = {k: v for k, v in function.labels.items() if not k.startswith(ANNOTATION_PREFIX)}
+    """A function's record, as listing and describing it show it: OpenFaaS's
+    `FunctionStatus`, its definition in `FunctionDeployment`'s names and forms as the
+    client sent it (so that a PUT takes it back as it is), in the gateway's one
+    `namespace` (a Docker stack's is in its labels and name)."""
+    labels = {k: v for k, v in function.labels.items() if not k.startswith(_NOT_LABELS)}
+    labels[OPENFAAS_FUNCTION_LABEL] = function.name  # as OpenFaaS providers label every one
     annotations = {
         k[len(ANNOTATION_PREFIX) :]: v
         for k, v in function.labels.items()
         if k.startswith(ANNOTATION_PREFIX)
     }
+    settings = function.settings
     status = FunctionStatus(
         name=function.name,
         image=function.image,
         namespace=namespace,
         envProcess=function.env_process or "",
+        envVars=dict(settings.env_vars),
         labels=labels,
         annotations=annotations,
+        constraints=list(settings.constraints),
+        secrets=list(settings.secrets),
+        limits=_resources(settings.limits, function.labels, LIMITS_PREFIX),
+        requests=_resources(settings.requests, function.labels, REQUESTS_PREFIX),
+        readOnlyRootFilesystem=settings.read_only_root_filesystem,
         replicas=function.replicas,
         availableReplicas=available.get(function.name, 0),
         invocationCount=invocations.get(function.metric_name, 0),
+        createdAt=function.created_at,
     )
     traffic = function.traffic
     if traffic is not None:
@@ -126,6 +143,39 @@ def function_status(
     if canary is not None:
         status.canary = canary
     return status
+
+
+# Labels shown in their own fields (annotations, limits, requests), not in `labels`.
+_NOT_LABELS = (ANNOTATION_PREFIX, LIMITS_PREFIX, REQUESTS_PREFIX)
+
+
+def _resources(
+    given: Resources, labels: Mapping[str, str], prefix: str
+) -> FunctionResources | None:
+    """A limit or reservation as the client wrote it (kept in the labels under `prefix`),
+    or in numbers (cores, bytes) for a service defined elsewhere or changed since."""
+    shown = FunctionResources()
+    if given.cpus is not None:
+        written = labels.get(prefix + "cpu")
+        same = _nano(_parsed(parse_cores, written)) == _nano(given.cpus)
+        shown.cpu = written if same else f"{given.cpus:g}"
+    if given.memory is not None:
+        written = labels.get(prefix + "memory")
+        same = _parsed(parse_memory, written) == given.memory
+        shown.memory = written if same else str(given.memory)
+    return shown if shown.model_fields_set else None
+
+
+def _parsed(parse: Callable[[str, object], float | None], written: str | None) -> float | None:
+    try:
+        return None if written is None else parse("", written)
+    except BadRequest:  # not ours: a label written by hand
+        return None
+
+
+def _nano(cpus: float | None) -> int | None:
+    """In the engine's unit, where `0.1` and `100m` are the same."""
+    return None if cpus is None else round(cpus * 1_000_000_000)
 
 
 def version_status(
@@ -147,27 +197,6 @@ def version_status(
         invocationCount=invocations.get(version.metric_name, 0),
         health=health,
     )
-
-
-def with_definition(status: FunctionStatus, settings: FunctionSettings) -> FunctionStatus:
-    """`status` and the rest of the function's definition, as describing it shows them:
-    in `FunctionDeployment`'s names and forms, so that a PUT takes them back as they are."""
-
-    def resources(given: Resources) -> FunctionResources | None:
-        shown = FunctionResources()
-        if given.cpus is not None:
-            shown.cpu = f"{given.cpus:g}"
-        if given.memory is not None:
-            shown.memory = str(given.memory)
-        return shown if shown.model_fields_set else None
-
-    status.envVars = dict(settings.env_vars)
-    status.constraints = list(settings.constraints)
-    status.secrets = list(settings.secrets)
-    status.limits = resources(settings.limits)
-    status.requests = resources(settings.requests)
-    status.readOnlyRootFilesystem = settings.read_only_root_filesystem
-    return status
 
 
 def image_allowed(image: str, prefixes: tuple[str, ...]) -> bool:

@@ -94,6 +94,8 @@ class Function:
     of a function with several, else `name`."""
 
     settings: FunctionSettings = field(default_factory=FunctionSettings)
+    created_at: str | None = None
+    """When its service was created (RFC 3339, as the orchestrator says it), if known."""
 
     def __post_init__(self) -> None:
         versioned = self.version is not None and self.version_of is not None

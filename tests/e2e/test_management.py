@@ -7,6 +7,7 @@ image off the allow-list.
 
 from __future__ import annotations
 
+import calendar
 import json
 import os
 import re
@@ -14,6 +15,7 @@ import shutil
 import subprocess
 import sys
 import threading
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -260,3 +262,76 @@ def test_a_read_right_after_a_write_sees_it(api: httpx.Client) -> None:
         if api.get(f"/system/function/{name}").status_code != 404:
             misses.append(f"round {round_}: describe after remove")
     assert misses == []
+
+
+# What a record shows but a FunctionDeployment does not take: the function's state.
+STATE_FIELDS = ("name", "replicas", "availableReplicas", "invocationCount", "createdAt",
+                "updateState")  # fmt: skip
+RFC_3339 = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{1,9})?(Z|[+-]\d\d:\d\d)")
+
+
+def test_the_function_record_is_what_the_client_sent(api: httpx.Client) -> None:
+    """OpenFaaS's `FunctionStatus`, in the list and described, as a client sent it (limits
+    as written), with `faas_function`; and a described record goes back whole with PUT."""
+    name = f"e2e-record-{uuid.uuid4().hex[:6]}"
+    labels = {"team": "e2e", "com.faas.scale.max": "3"}
+    sent = {
+        "service": name,
+        "image": "localhost/faas/catservice:latest",
+        "envProcess": "cat",
+        "envVars": {"GREETING": "hi"},
+        "labels": labels,
+        "annotations": {"topic": "records"},
+        "limits": {"memory": "20Mi", "cpu": "100m"},
+        "requests": {"memory": 8388608, "cpu": 0.05},
+    }
+    started = time.time()
+    assert api.post("/system/functions", json=sent).status_code == 202
+    try:
+        listed = {f["name"]: f for f in api.get("/system/functions").json()}[name]
+        described = api.get(f"/system/function/{name}").json()
+        for record in (listed, described):
+            assert {key: record[key] for key in (
+                "name", "image", "namespace", "envProcess", "envVars", "labels", "annotations",
+                "constraints", "secrets", "limits", "requests", "readOnlyRootFilesystem",
+                "replicas", "invocationCount",
+            )} == {
+                "name": name,
+                "image": sent["image"],
+                "namespace": "openfaas-fn",
+                "envProcess": "cat",
+                "envVars": {"GREETING": "hi"},
+                "labels": {**labels, "com.faas.managed": "true", "faas_function": name},
+                "annotations": {"topic": "records"},
+                "constraints": [],
+                "secrets": [],
+                "limits": {"memory": "20Mi", "cpu": "100m"},
+                "requests": {"memory": "8388608", "cpu": "0.05"},
+                "readOnlyRootFilesystem": False,
+                "replicas": 1,
+                "invocationCount": 0,
+            }  # fmt: skip
+            assert record["availableReplicas"] in (0, 1)
+            assert RFC_3339.fullmatch(record["createdAt"]), record["createdAt"]
+            created = calendar.timegm(time.strptime(record["createdAt"][:19], "%Y-%m-%dT%H:%M:%S"))
+            assert started - 60 <= created <= time.time() + 60
+        assert "updateState" in described
+        assert "updateState" not in listed
+        # The engine got the numbers.
+        limits = json.loads(docker("service", "inspect", name))[0]["Spec"]["TaskTemplate"][
+            "Resources"
+        ]["Limits"]
+        assert limits == {"NanoCPUs": 100_000_000, "MemoryBytes": 20 * 1024 * 1024}
+
+        # The described record back with PUT, as automation does: nothing refused, nothing
+        # stored twice.
+        again = {"service": name, **{k: v for k, v in described.items() if k not in STATE_FIELDS}}
+        reply = api.put("/system/functions", json=again)
+        assert reply.status_code == 202, reply.text
+        after = api.get(f"/system/function/{name}").json()
+        for key in ("labels", "annotations", "limits", "requests", "envVars", "createdAt"):
+            assert after[key] == described[key], key
+        labels = json.loads(docker("service", "inspect", name))[0]["Spec"]["Labels"]
+        assert "faas_function" not in labels
+    finally:
+        api.request("DELETE", "/system/functions", json={"functionName": name})

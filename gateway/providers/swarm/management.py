@@ -294,4 +294,4 @@ class SwarmManagement:
 
 
 def _nano_cpus(cpus: float | None) -> int | None:
-    return None if cpus is None else int(cpus * 1_000_000_000)
+    return None if cpus is None else round(cpus * 1_000_000_000)

@@ -60,6 +60,7 @@ def function_from_service(
         labels=labels,
         env_process=_env_value(container.get("Env"), PROCESS_ENV),
         settings=function_settings(template),
+        created_at=str(attrs.get("CreatedAt") or "") or None,
     )
 
 

@@ -46,10 +46,44 @@ def test_full_deployment() -> None:
     )
     assert parsed.env_process == "python3 handler.py"
     assert parsed.env_vars == {"GREETING": "hi", "EMPTY": ""}
-    assert parsed.limits == ResourceSpec(cpus=0.5, memory=128 * 1024 * 1024)
-    assert parsed.requests == ResourceSpec(cpus=0.25, memory=64_000_000)
+    assert parsed.limits is not None
+    assert parsed.requests is not None
+    assert (parsed.limits.cpus, parsed.limits.memory) == (0.5, 128 * 1024 * 1024)
+    assert (parsed.requests.cpus, parsed.requests.memory) == (0.25, 64_000_000)
+    # As the client wrote them, for the function's record (the engine gets the numbers).
+    assert parsed.limits.written == {"memory": "128Mi", "cpu": "0.5"}
+    assert parsed.requests.written == {"memory": "64M", "cpu": "250m"}
     assert parsed.read_only_root_filesystem
     assert parsed.constraints == ("node.role == manager",)
+
+
+def test_resources_keep_numbers_as_written_and_nothing_for_absent_fields() -> None:
+    parsed = deployment(limits={"memory": 134217728, "cpu": 0.5}, requests={"memory": None})
+    assert parsed.limits is not None
+    assert parsed.requests is not None
+    assert parsed.limits.written == {"memory": "134217728", "cpu": "0.5"}
+    assert parsed.requests.written == {}
+    assert ResourceSpec(cpus=0.5).written == {"cpu": "0.5"}
+
+
+@pytest.mark.parametrize(
+    ("body", "labels"),
+    [
+        ({"labels": {"faas_function": "hello", "a": "b"}}, {"a": "b"}),
+        ({"labels": {"faas_function": "hello-v2"}, "version": "v2"}, {}),
+        ({"labels": {"faas_function": "hello"}, "version": "v2"}, {}),
+        ({"labels": {"com.faas.managed": "true"}}, {"com.faas.managed": "true"}),
+    ],
+)
+def test_the_labels_a_described_function_shows_are_taken_back(
+    body: dict[str, Any], labels: dict[str, str]
+) -> None:
+    assert deployment(service="hello", **body).labels == labels
+
+
+def test_faas_function_must_be_the_functions_name() -> None:
+    message = rejected({**VALID, "service": "hello", "labels": {"faas_function": "other"}})
+    assert message.startswith("labels: faas_function='other': ")
 
 
 @pytest.mark.parametrize(

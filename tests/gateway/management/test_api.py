@@ -15,7 +15,7 @@ from gateway.management.routes import OPERATIONS
 from gateway.providers.base import Function, LogLine
 from gateway.providers.static import StaticProvider
 from tests.gateway.harness import GatewayThread
-from tests.gateway.providers.memory_provider import MemoryProvider
+from tests.gateway.providers.memory_provider import CREATED_AT, MemoryProvider
 
 AUTH = ("admin", "pw")
 HELLO = {"service": "hello", "image": "faas/hello:latest", "envProcess": "cat"}
@@ -106,11 +106,18 @@ def test_deploy_list_describe_scale_update_remove(
         "image": "faas/hello:latest",
         "namespace": "openfaas-fn",
         "envProcess": "cat",
-        "labels": {"team": "a", "com.faas.managed": "true"},
+        "envVars": {},
+        "labels": {"team": "a", "com.faas.managed": "true", "faas_function": "hello"},
         "annotations": {"topic": "t"},
+        "constraints": [],
+        "secrets": [],
+        "limits": None,
+        "requests": None,
+        "readOnlyRootFilesystem": False,
         "replicas": 1,
         "availableReplicas": 1,
         "invocationCount": 0,
+        "createdAt": CREATED_AT,
     }
     # The gateway's one namespace: a stack's stays in the name (docs/management.md).
     assert listed["func_cat"]["namespace"] == "openfaas-fn"
@@ -131,6 +138,39 @@ def test_deploy_list_describe_scale_update_remove(
     assert api.request("DELETE", "/functions", json={"functionName": "hello"}).status_code == 404
 
 
+RECORD = ("envProcess", "envVars", "labels", "annotations", "constraints", "secrets",
+          "limits", "requests", "readOnlyRootFilesystem")  # fmt: skip
+
+
+@pytest.mark.parametrize("path", ["/functions", "/function/hello"])
+def test_list_and_describe_show_the_whole_record_as_sent(
+    api: httpx.Client, provider: MemoryProvider, path: str
+) -> None:
+    provider.secrets["api-key"] = b"k"
+    full = {
+        **HELLO,
+        "envVars": {"GREETING": "bonjour"},
+        "labels": {"team": "a"},
+        "annotations": {"topic": "t"},
+        "constraints": ["node.role == manager"],
+        "secrets": ["api-key"],
+        "limits": {"memory": "5Mi", "cpu": "100m"},
+        "requests": {"memory": 134217728, "cpu": 0.5},
+        "readOnlyRootFilesystem": True,
+    }
+    assert api.post("/functions", json=full).status_code == 202
+    answer = api.get(path).json()
+    records = answer if path == "/functions" else [answer]
+    [record] = [item for item in records if item["name"] == "hello"]
+    assert {key: record[key] for key in RECORD} == {
+        **{key: full[key] for key in RECORD},
+        "labels": {"team": "a", "com.faas.managed": "true", "faas_function": "hello"},
+        "requests": {"memory": "134217728", "cpu": "0.5"},
+    }
+    assert record["createdAt"] == CREATED_AT
+    assert (record["replicas"], record["availableReplicas"], record["invocationCount"]) == (1, 1, 0)
+
+
 def test_describe_shows_the_whole_definition_which_put_takes_back(
     api: httpx.Client, provider: MemoryProvider
 ) -> None:
@@ -148,30 +188,46 @@ def test_describe_shows_the_whole_definition_which_put_takes_back(
     }
     assert api.post("/functions", json=full).status_code == 202
     described = api.get("/function/hello").json()
-    assert {key: described[key] for key in (
-        "envVars", "constraints", "secrets", "limits", "requests", "readOnlyRootFilesystem"
-    )} == {
-        "envVars": {"GREETING": "bonjour"},
-        "constraints": ["node.role == manager"],
-        "secrets": ["api-key"],
-        "limits": {"cpu": "0.5", "memory": "134217728"},
-        "requests": {"memory": "67108864"},
-        "readOnlyRootFilesystem": True,
-    }  # fmt: skip
     before = provider.deployments["hello"]
-    # What a client (the console) sends back: the definition, only the image changed.
-    fields = ("envProcess", "envVars", "annotations", "constraints", "secrets", "limits",
-              "requests", "readOnlyRootFilesystem")  # fmt: skip
-    labels = {k: v for k, v in described["labels"].items() if k != "com.faas.managed"}
-    again = {"service": "hello", "image": "faas/hello:2", "labels": labels,
-             **{key: described[key] for key in fields}}  # fmt: skip
-    assert api.put("/functions", json=again).status_code == 202
-    assert provider.deployments["hello"] == before.model_copy(update={"image": "faas/hello:2"})
+    # What a client sends back: the record as described, only the image changed.
+    again = {**described, "service": "hello", "image": "faas/hello:2"}
+    for shown_only in ("name", "replicas", "availableReplicas", "invocationCount", "createdAt",
+                       "updateState"):  # fmt: skip
+        del again[shown_only]
+    assert described["labels"]["faas_function"] == "hello"
+    reply = api.put("/functions", json=again)
+    assert reply.status_code == 202, reply.text
+    # The same deployment (faas_function is shown, never stored; managed is kept as is).
+    labels = {"team": "a", "com.faas.managed": "true"}
+    assert provider.deployments["hello"] == before.model_copy(
+        update={"image": "faas/hello:2", "labels": labels, "namespace": "openfaas-fn"}
+    )
+    assert api.get("/function/hello").json()["labels"] == described["labels"]
+    assert api.get("/function/hello").json()["limits"] == {"memory": "128Mi", "cpu": "500m"}
     # A function without limits shows null, which a PUT reads as "none".
     plain = api.get("/function/func_cat").json()
     assert plain["limits"] is None
     assert plain["envVars"] == {}
-    assert "envVars" not in api.get("/functions").json()[0]
+    assert plain["labels"] == {"faas_function": "func_cat"}
+
+
+@pytest.mark.parametrize(
+    ("labels", "status"),
+    [
+        ({"faas_function": "hello"}, 202),
+        ({"faas_function": "other"}, 400),
+        ({"com.faas.managed": "true"}, 202),
+        ({"com.faas.managed": "false"}, 400),
+        ({"com.faas.limits.cpu": "1"}, 400),
+    ],
+)
+def test_the_labels_a_record_shows_are_taken_back(
+    api: httpx.Client, labels: dict[str, str], status: int
+) -> None:
+    reply = api.post("/functions", json={**HELLO, "labels": labels})
+    assert reply.status_code == status, reply.text
+    if status == 400:
+        assert "labels: " in reply.json()["error"]
 
 
 def test_invocation_count_comes_from_the_gateway_metrics(

@@ -132,3 +132,19 @@ def test_the_openfaas_compatible_parts_are_documented() -> None:
         names = {p["name"] for p in paths[path][method]["parameters"]}
         assert "namespace" in names
         assert "404" in paths[path][method]["responses"]
+
+
+RECORD_FIELDS = ("name", "image", "namespace", "envProcess", "envVars", "labels", "annotations",
+                 "constraints", "secrets", "limits", "requests", "readOnlyRootFilesystem",
+                 "replicas", "availableReplicas", "invocationCount", "createdAt")  # fmt: skip
+
+
+def test_the_function_record_is_described_field_by_field() -> None:
+    schemas = openapi_document("test", OPERATIONS, PATH_SCHEMAS)["components"]["schemas"]
+    status = schemas["FunctionStatus"]
+    # Every field of OpenFaaS's record, in the list and described alike.
+    assert set(RECORD_FIELDS) <= set(status["required"])
+    for name, field in status["properties"].items():
+        assert field.get("description"), name
+    for name, field in schemas["FunctionResources"]["properties"].items():
+        assert "as written" in field["description"], name

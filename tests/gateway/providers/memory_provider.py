@@ -18,6 +18,8 @@ from gateway.versions.model import (
     with_traffic,
 )
 
+CREATED_AT = "2026-01-02T03:04:05.123456789Z"
+
 
 class MemoryProvider(StaticProvider):
     """Deploys into its registry; every desired replica counts as running.
@@ -40,6 +42,8 @@ class MemoryProvider(StaticProvider):
         self.traffic_writes: list[tuple[str, dict[str, int], str | None]] = []
         # Where deployed functions are reached (host, port) by name: `tasks.<name>` else.
         self.upstreams: dict[str, tuple[str, int]] = {}
+        # When each deployed function was created, as an engine says it (else CREATED_AT).
+        self.created_at: dict[str, str] = {}
 
     async def secret_names(self) -> Sequence[str]:
         """The names in `secrets`, sorted."""
@@ -159,6 +163,7 @@ class MemoryProvider(StaticProvider):
                 labels=labels,
                 env_process=deployment.env_process,
                 settings=settings(deployment),
+                created_at=self.created_at.get(name, CREATED_AT),
             )
         )
 

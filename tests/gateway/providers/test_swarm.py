@@ -64,6 +64,7 @@ def test_plain_docker_service_create_is_a_function() -> None:
         labels={},
         env_process="cat",
         settings=FunctionSettings(env_vars={"PATH": "/usr/bin"}),
+        created_at="2026-11-25T09:21:44.754024676Z",
     )
 
 

@@ -109,6 +109,11 @@ def test_deploy_sends_every_field_and_nothing_more(
         "Labels": {
             "team": "web",
             "com.faas.annotation.topic": "greetings",
+            # As written, for the record (the engine gets the numbers below).
+            "com.faas.limits.cpu": "0.5",
+            "com.faas.limits.memory": "67108864",
+            "com.faas.requests.cpu": "0.25",
+            "com.faas.requests.memory": "33554432",
             "com.faas.managed": "true",
         },
         "Mode": {"Replicated": {"Replicas": 1}},
