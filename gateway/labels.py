@@ -253,7 +253,9 @@ _OWN_LABELS: Mapping[str, LabelRule] = {
     ZERO_AFTER_LABEL: LabelRule(parse_duration, DURATION),
     FACTOR_LABEL: LabelRule(parse_percent, "a percentage 0-100"),
     TYPE_LABEL: LabelRule(parse_scale_type, "one of " + ", ".join(SCALE_TYPES)),
-    TARGET_PROPORTION_LABEL: LabelRule(parse_proportion, f"a number > 0 and <= {_MAX_PROPORTION:g}"),
+    TARGET_PROPORTION_LABEL: LabelRule(
+        parse_proportion, f"a number > 0 and <= {_MAX_PROPORTION:g}"
+    ),
     RETRY_ATTEMPTS_LABEL: LabelRule(parse_attempts, f"an integer from 1 to {MAX_RETRY_ATTEMPTS}"),
     RETRY_CODES_LABEL: LabelRule(parse_status_codes, "status codes 100-599, comma-separated"),
     RETRY_MIN_WAIT_LABEL: LabelRule(parse_duration, DURATION),

@@ -59,7 +59,7 @@ class ScalingPolicy:
 
     `type` is what a replica's load is measured in (`capacity`: calls in flight, `rps`:
     calls started per second, `cpu`: millicores); the autoscaler aims at
-    `target × target_proportion` of it per replica.
+    `target * target_proportion` of it per replica.
     """
 
     min_replicas: int = 1
@@ -160,7 +160,7 @@ class Load:
 class ReplicaPlanner:
     """The scaling state of one function, fed one sample per control-loop tick.
 
-    - Scale up at once to `ceil(load / (target × target_proportion))`, bounded by the floor
+    - Scale up at once to `ceil(load / (target * target_proportion))`, bounded by the floor
       and `max`; the load is the function's calls in flight (`capacity`), calls started
       per second since the last sample (`rps`) or millicores (`cpu`; not measured: the
       replicas stay as they are), summed over its replicas.
