@@ -68,6 +68,7 @@ from gateway.scaling.cold_start import (
     health_probe,
     tcp_probe,
 )
+from gateway.scaling.cpu import CpuMeter
 from gateway.scaling.load import LoadCounter, LoadView
 from gateway.scaling.scaler import Scaler
 from gateway.shared import FileLock, SharedDir, SharedTable
@@ -196,6 +197,7 @@ def create_app(
             lease=lease,
             report_leader=metrics.autoscaler_leader,
             canary=canary,
+            cpu=CpuMeter(provider.replica_tasks),
             queued=(
                 _queued_calls(broker, provider, config.async_calls.consumer_concurrency)
                 if broker is not None
