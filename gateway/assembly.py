@@ -27,6 +27,7 @@ from gateway.proxy.replicas import ReplicaResolver
 from gateway.proxy.upstream import UpstreamClient
 from gateway.scaling.autoscaler import Autoscaler
 from gateway.scaling.cold_start import ColdStart
+from gateway.scaling.cpu import CpuMeter
 from gateway.scaling.load import LoadCounter, LoadView
 from gateway.scaling.parked_file import SharedParking
 from gateway.scaling.probes import TASK_PROBE_TIMEOUT, health_probe, tcp_probe
@@ -166,6 +167,7 @@ def build_autoscaling(
         lease=lease,
         report_leader=metrics.autoscaler_leader,
         canary=CanaryController(provider, metrics.outcomes, report=metrics.canary_step),
+        cpu=CpuMeter(provider.replica_tasks),
         queued=queued,
     )
     return Autoscaling(autoscaler, load, notifier)

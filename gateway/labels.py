@@ -42,6 +42,25 @@ COOLDOWN_LABEL = SCALE_PREFIX + "cooldown"
 ZERO_LABEL = SCALE_PREFIX + "zero"
 ZERO_AFTER_LABEL = SCALE_PREFIX + "zero_after"
 FACTOR_LABEL = SCALE_PREFIX + "factor"
+TYPE_LABEL = SCALE_PREFIX + "type"
+TARGET_PROPORTION_LABEL = SCALE_PREFIX + "target_proportion"
+# OpenFaaS's scaling labels (docs.openfaas.com, "Auto-scaling"; `factor` from its
+# Alertmanager rule): each means what its twin here means. Where both are set, ours wins;
+# any of them set makes OpenFaaS's defaults apply (docs/scaling.md, "Labels").
+OPENFAAS_SCALE_PREFIX = "com.openfaas.scale."
+OPENFAAS_SCALE_LABELS: Mapping[str, str] = {
+    OPENFAAS_SCALE_PREFIX + "min": MIN_LABEL,
+    OPENFAAS_SCALE_PREFIX + "max": MAX_LABEL,
+    OPENFAAS_SCALE_PREFIX + "target": TARGET_LABEL,
+    OPENFAAS_SCALE_PREFIX + "target-proportion": TARGET_PROPORTION_LABEL,
+    OPENFAAS_SCALE_PREFIX + "type": TYPE_LABEL,
+    OPENFAAS_SCALE_PREFIX + "zero": ZERO_LABEL,
+    OPENFAAS_SCALE_PREFIX + "zero-duration": ZERO_AFTER_LABEL,
+    OPENFAAS_SCALE_PREFIX + "factor": FACTOR_LABEL,
+}
+"""Each OpenFaaS scaling label → the `com.faas.scale.*` label of the same meaning."""
+SCALE_TYPES = ("capacity", "rps", "cpu")
+"""What `type` scales on: calls in flight, calls per second, or millicores, per replica."""
 # On Docker secrets: the ones the management API created (only those can be mounted by a
 # deployment), the name the API knows them by, and which version of that name each holds.
 SECRET_LABEL = "com.faas.secret"
@@ -65,6 +84,7 @@ _HEADER_NAME = re.compile(r"[A-Za-z0-9!#$%&'*+.^_`|~-]{1,64}", re.ASCII)
 _INTEGER = re.compile(r"[0-9]+", re.ASCII)
 _NUMBER = re.compile(r"(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)", re.ASCII)
 _MAX_TARGET = 1e6
+_MAX_PROPORTION = 10.0
 
 
 @dataclass(frozen=True)
@@ -148,7 +168,47 @@ def parse_percent(raw: str) -> int | None:
     return parse_integer(raw, 0, 100)
 
 
-PLATFORM_LABELS: Mapping[str, LabelRule] = {
+def parse_proportion(raw: str) -> float | None:
+    """The share of `target` a replica is aimed at (`0.9`): a number > 0, at most 10."""
+    value = parse_number(raw)
+    return value if value is not None and value <= _MAX_PROPORTION else None
+
+
+def parse_scale_type(raw: str) -> str | None:
+    """One of `SCALE_TYPES`, any case; None otherwise."""
+    text = raw.strip().lower()
+    return text if text in SCALE_TYPES else None
+
+
+def scale_label(labels: Mapping[str, str], label: str) -> tuple[str, str] | None:
+    """Which label sets the scaling label `label` (a `com.faas.scale.*` name), and its
+    value: `label` itself if given, else its OpenFaaS twin; None if neither is (blank
+    values count as absent)."""
+    if labels.get(label, "").strip():
+        return label, labels[label]
+    for twin, ours in OPENFAAS_SCALE_LABELS.items():
+        if ours == label and labels.get(twin, "").strip():
+            return twin, labels[twin]
+    return None
+
+
+def openfaas_scaling(labels: Mapping[str, str]) -> bool:
+    """Whether any OpenFaaS scaling label is given: OpenFaaS's defaults then apply."""
+    return any(labels.get(twin, "").strip() for twin in OPENFAAS_SCALE_LABELS)
+
+
+def deploy_replicas(labels: Mapping[str, str], current: int | None = None) -> int:
+    """The replicas a deployment with `labels` starts with: at least its `min` (from
+    either form; 1 if none or invalid), and no fewer than the service's `current`
+    replicas on an update (a function at 0 stays asleep: its next call wakes it)."""
+    given = scale_label(labels, MIN_LABEL)
+    minimum = (parse_replicas(given[1]) if given else None) or 1
+    if current is None:
+        return minimum
+    return current if current <= 0 else max(current, minimum)
+
+
+_OWN_LABELS: Mapping[str, LabelRule] = {
     PORT_LABEL: LabelRule(parse_port, "a port from 1 to 65535"),
     MIN_LABEL: LabelRule(parse_replicas, f"an integer from 1 to {MAX_REPLICAS}"),
     MAX_LABEL: LabelRule(parse_replicas, f"an integer from 1 to {MAX_REPLICAS}"),
@@ -157,6 +217,10 @@ PLATFORM_LABELS: Mapping[str, LabelRule] = {
     ZERO_LABEL: LabelRule(parse_bool, BOOLEAN),
     ZERO_AFTER_LABEL: LabelRule(parse_duration, DURATION),
     FACTOR_LABEL: LabelRule(parse_percent, "a percentage 0-100"),
+    TYPE_LABEL: LabelRule(parse_scale_type, "one of " + ", ".join(SCALE_TYPES)),
+    TARGET_PROPORTION_LABEL: LabelRule(
+        parse_proportion, f"a number > 0 and <= {_MAX_PROPORTION:g}"
+    ),
     RETRY_ATTEMPTS_LABEL: LabelRule(parse_attempts, f"an integer from 1 to {MAX_RETRY_ATTEMPTS}"),
     RETRY_CODES_LABEL: LabelRule(parse_status_codes, "status codes 100-599, comma-separated"),
     RETRY_MIN_WAIT_LABEL: LabelRule(parse_duration, DURATION),
@@ -164,12 +228,20 @@ PLATFORM_LABELS: Mapping[str, LabelRule] = {
     MAX_INFLIGHT_LABEL: LabelRule(parse_inflight, "an integer from 1 to 10000"),
     STICKY_HEADER_LABEL: LabelRule(parse_header_name, "an HTTP header name"),
 }
+PLATFORM_LABELS: Mapping[str, LabelRule] = {
+    **_OWN_LABELS,
+    **{twin: _OWN_LABELS[ours] for twin, ours in OPENFAAS_SCALE_LABELS.items()},
+}
 """Every valued label the platform reads (`com.faas.function` is read as opt-out only)."""
+
+
+_CHECKED_PREFIXES = (SCALE_PREFIX, OPENFAAS_SCALE_PREFIX, RETRY_PREFIX)
 
 
 def label_problems(labels: Mapping[str, str]) -> list[LabelProblem]:
     """Every platform label in `labels` whose value is invalid, `max` below `min`, and any
-    unknown `com.faas.scale.*` label (a typo the autoscaler would silently ignore)."""
+    unknown `com.faas.scale.*`, `com.openfaas.scale.*` or `com.faas.retry.*` label (a typo
+    that would be silently ignored)."""
     problems: list[LabelProblem] = []
     values: dict[str, object] = {}
     for label, raw in labels.items():
@@ -178,13 +250,15 @@ def label_problems(labels: Mapping[str, str]) -> list[LabelProblem]:
             values[label] = value = rule.parse(raw) if raw.strip() else ""  # blank: absent
             if value is None:
                 problems.append(LabelProblem(label, raw, rule.expected))
-        elif label.startswith((SCALE_PREFIX, RETRY_PREFIX)):
-            prefix = SCALE_PREFIX if label.startswith(SCALE_PREFIX) else RETRY_PREFIX
+        elif label.startswith(_CHECKED_PREFIXES):
+            prefix = next(prefix for prefix in _CHECKED_PREFIXES if label.startswith(prefix))
             known = ", ".join(name for name in PLATFORM_LABELS if name.startswith(prefix))
             problems.append(LabelProblem(label, raw, f"one of {known}"))
-    minimum, maximum = values.get(MIN_LABEL), values.get(MAX_LABEL)
-    if isinstance(minimum, int) and isinstance(maximum, int) and maximum < minimum:
-        problems.append(LabelProblem(MAX_LABEL, labels[MAX_LABEL], f"at least min ({minimum})"))
+    given_min, given_max = scale_label(labels, MIN_LABEL), scale_label(labels, MAX_LABEL)
+    minimum = values.get(given_min[0]) if given_min else None
+    maximum = values.get(given_max[0]) if given_max else None
+    if given_max and isinstance(minimum, int) and isinstance(maximum, int) and maximum < minimum:
+        problems.append(LabelProblem(given_max[0], given_max[1], f"at least min ({minimum})"))
     least, most = values.get(RETRY_MIN_WAIT_LABEL), values.get(RETRY_MAX_WAIT_LABEL)
     if isinstance(least, float) and isinstance(most, float) and most < least:
         problems.append(

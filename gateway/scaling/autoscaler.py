@@ -2,7 +2,8 @@
 
 Every `interval` seconds it reads the gateway's own figures (calls started and in flight
 per function, from its `LoadView`, which the proxy feeds), adds the function's async calls
-still in the queue (`queued`, when async calls are on) to those in flight, and asks each
+still in the queue (`queued`, when async calls are on) to those in flight, measures the
+millicores of the functions scaled on `cpu` (`cpu`, a `CpuMeter`), and asks each
 function's `ReplicaPlanner` what to do. Changes go through the `Scaler` (the provider's `scale`,
 logged and counted); the cold-start path and the Alertmanager webhook scale through it
 too, and it tells the autoscaler, so the planners know which changes were the gateway's.
@@ -22,11 +23,12 @@ import contextlib
 import logging
 import os
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 
 from gateway.errors import GatewayError, NotSupported
 from gateway.providers.base import Function, FunctionView, LeaderLease
 from gateway.scaling.cold_start import ColdStart
+from gateway.scaling.cpu import CpuMeter
 from gateway.scaling.load import LoadView
 from gateway.scaling.policy import Load, ReplicaPlanner, ScalingPolicy, alert_replicas
 from gateway.scaling.scaler import Scaler
@@ -61,6 +63,7 @@ class Autoscaler:
         report_leader: Callable[[bool], None] | None = None,
         canary: CanaryController | None = None,
         queued: Callable[[], Awaitable[Mapping[str, int]]] | None = None,
+        cpu: CpuMeter | None = None,
     ) -> None:
         self._provider = provider
         self._scaler = scaler
@@ -79,6 +82,7 @@ class Autoscaler:
         self.canary = canary  # stepped on each pass this process decides
         self._queued = queued
         self._queue_unknown = False  # warned once until it is known again
+        self._cpu = cpu
         scaler.subscribe(self._scaled)
 
     def start(self) -> None:
@@ -117,16 +121,18 @@ class Autoscaler:
         if self.canary is not None:
             await self.canary.tick()
         queued = await self._queued_calls()
+        functions = self._provider.functions()
+        cpu = await self._cpu_load(functions)
         now = self._clock()
         load = self._load()
         seen: set[str] = set()
-        for function in self._provider.functions():
+        for function in functions:
             name = function.name
             seen.add(name)
             sample = load.get(function.metric_name, NO_LOAD)
             waiting = queued.get(name, 0)
-            if waiting > 0:  # calls waiting for a replica count as calls in flight
-                sample = Load(sample.started, sample.inflight + waiting)
+            # Calls waiting for a replica count as calls in flight.
+            sample = Load(sample.started, sample.inflight + waiting, cpu.get(name))
             planner = self._planner_for(name, now, sample)
             replicas = planner.observe(now, self.policy(function), function.replicas, sample)
             if replicas is None or self.cold_start.busy(name):
@@ -142,6 +148,18 @@ class Autoscaler:
         for name in self._planners.keys() - seen:
             del self._planners[name]
             self._retry_at.pop(name, None)
+        if self._cpu is not None:
+            self._cpu.forget_others(seen)
+
+    async def _cpu_load(self, functions: Sequence[Function]) -> dict[str, float]:
+        """Millicores per function scaled on `cpu` (with replicas), measured at once."""
+        if self._cpu is None:
+            return {}
+        measured = [f for f in functions if f.replicas > 0 and self.policy(f).type == "cpu"]
+        found = await asyncio.gather(*(self._cpu.millicores(f) for f in measured))
+        return {
+            f.name: cores for f, cores in zip(measured, found, strict=True) if cores is not None
+        }
 
     async def _may_decide(self) -> bool:
         """Whether this process leads: holds the workers' lock, then the cluster's lease."""

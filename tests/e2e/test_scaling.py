@@ -1,5 +1,7 @@
 """Autoscaling on the real swarm: load raises replicas and they come back down; a function
-labelled for it goes to 0 when idle and wakes for 20 concurrent calls.
+labelled for it goes to 0 when idle and wakes for 20 concurrent calls; OpenFaaS's labels
+through the management API: `min=2` reads back 2 replicas at once, `min == max` stays
+put under load.
 
 Timings (scale-up, scale-down, cold start) are printed, never asserted.
 """
@@ -9,12 +11,15 @@ from __future__ import annotations
 import re
 import threading
 import time
+import uuid
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 import pytest
 
-from tests.e2e.conftest import GATEWAY_URL, ServiceFactory, docker, wait_for
+from tests.e2e.conftest import GATEWAY_URL, Platform, ServiceFactory, docker, wait_for
+from tests.e2e.test_management import credentials
 
 IMAGE = "localhost/faas/catservice:latest"
 LOAD_THREADS = 12
@@ -163,3 +168,97 @@ def test_idle_function_goes_to_zero_and_wakes_for_concurrent_calls(
         f"cold start (gateway_cold_start_seconds): {cold_sum:.2f}s; "
         f"20 concurrent calls all answered 200 within {all_answered:.2f}s",
     )
+
+
+@pytest.fixture
+def api(platform: Platform) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=platform.gateway_url, auth=credentials(), timeout=60) as http:
+        wait_for(lambda: http.get("/system/info").status_code == 200,
+                 "the gateway's management API", timeout=180)  # fmt: skip
+        yield http
+
+
+@pytest.fixture
+def deployed(api: httpx.Client) -> Iterator[list[str]]:
+    """Names of functions a test deploys through the API, removed afterwards."""
+    names: list[str] = []
+    yield names
+    for name in names:
+        api.request("DELETE", "/system/functions", json={"functionName": name})
+        docker("service", "rm", name, check=False)
+
+
+def deploy(api: httpx.Client, deployed: list[str], labels: dict[str, str], **fields: str) -> str:
+    name = f"e2e-scale-{uuid.uuid4().hex[:6]}"
+    deployed.append(name)
+    body = {"service": name, "image": IMAGE, "labels": labels, **fields}
+    reply = api.post("/system/functions", json=body)
+    assert reply.status_code == 202, reply.text
+    return name
+
+
+def test_openfaas_min_label_is_honoured_at_deploy(
+    api: httpx.Client, deployed: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    name = deploy(api, deployed, {"com.openfaas.scale.min": "2"})
+    # At once: the answer to the deploy already made the service with 2 replicas.
+    described = api.get(f"/system/function/{name}")
+    assert described.status_code == 200, described.text
+    assert described.json()["replicas"] == 2
+    assert desired_replicas(name) == 2
+    started = time.monotonic()
+    wait_for(lambda: running_tasks(name) == 2, f"2 running tasks of {name}", timeout=120)
+    ready_after = time.monotonic() - started
+    # And never below it: idle, over several autoscaler passes (2 s each).
+    seen = set()
+    for _ in range(20):
+        seen.add(api.get(f"/system/function/{name}").json()["replicas"])
+        time.sleep(0.5)
+    assert seen == {2}
+    report(capsys, f"{name}: min=2 read back 2 replicas at once; 2 running after "
+                   f"{ready_after:.1f}s; idle 10s: replicas {sorted(seen)}")  # fmt: skip
+
+
+def test_min_equal_to_max_stays_put_under_load(
+    api: httpx.Client, deployed: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    labels = {
+        "com.openfaas.scale.min": "2", "com.openfaas.scale.max": "2",
+        # Without min == max, 12 callers at 1 call in flight a replica would need 12.
+        "com.openfaas.scale.type": "capacity", "com.openfaas.scale.target": "1",
+    }  # fmt: skip
+    name = deploy(api, deployed, labels, envProcess="sh -c 'sleep 0.5; cat'")
+    assert desired_replicas(name) == 2
+    wait_for(lambda: api.post(f"/function/{name}", content=b"x").status_code == 200,
+             f"{name} to answer", timeout=120)  # fmt: skip
+
+    stop = threading.Event()
+    failures: list[str] = []
+    calls = [0]
+
+    def load() -> None:
+        with httpx.Client(base_url=GATEWAY_URL, timeout=60) as http:
+            while not stop.is_set():
+                reply = http.post(f"/function/{name}", content=b"ping")
+                calls[0] += 1
+                if reply.status_code != 200 or reply.content != b"ping":
+                    failures.append(f"{reply.status_code} {reply.text[:80]!r}")
+
+    threads = [threading.Thread(target=load, daemon=True) for _ in range(LOAD_THREADS)]
+    for thread in threads:
+        thread.start()
+    seen = set()
+    try:
+        deadline = time.monotonic() + 20.0  # ten autoscaler passes under load
+        while time.monotonic() < deadline:
+            seen.add(desired_replicas(name))
+            time.sleep(0.5)
+    finally:
+        stop.set()
+        for thread in threads:
+            thread.join(timeout=90)
+    assert failures == [], f"{len(failures)} failed call(s) under load: {failures[:5]}"
+    assert seen == {2}
+    assert metric_with("gateway_scale_events_total", name, direction="up") == 0
+    report(capsys, f"{name}: min == max == 2 under {LOAD_THREADS} callers ({calls[0]} calls, "
+                   f"0 failed): replicas {sorted(seen)} for 20s")  # fmt: skip

@@ -11,6 +11,7 @@ import pytest
 
 from gateway.labels import (
     MAX_REPLICAS,
+    deploy_replicas,
     label_problems,
     parse_bool,
     parse_duration,
@@ -98,3 +99,42 @@ def test_label_problems_cover_every_platform_label() -> None:
         "com.faas.port",
         "com.faas.scale.max",
     ]
+
+
+def test_openfaas_scaling_labels_are_checked_like_ours() -> None:
+    good = {
+        "com.openfaas.scale.min": "2", "com.openfaas.scale.max": "3",
+        "com.openfaas.scale.target": "50", "com.openfaas.scale.target-proportion": "0.9",
+        "com.openfaas.scale.type": "rps", "com.openfaas.scale.zero": "false",
+        "com.openfaas.scale.zero-duration": "15m", "com.openfaas.scale.factor": "20",
+        "com.openfaas.scale.tarket": "5", "com.openfaas.other": "anything",
+    }  # fmt: skip
+    assert [problem.label for problem in label_problems(good)] == ["com.openfaas.scale.tarket"]
+    bad = {"com.openfaas.scale.type": "memory", "com.faas.scale.target_proportion": "0"}
+    found = {problem.label: problem.expected for problem in label_problems(bad)}
+    assert found == {
+        "com.openfaas.scale.type": "one of capacity, rps, cpu",
+        "com.faas.scale.target_proportion": "a number > 0 and <= 10",
+    }
+    # max below min, whichever form sets each.
+    mixed = {"com.openfaas.scale.min": "3", "com.faas.scale.max": "2"}
+    assert [problem.label for problem in label_problems(mixed)] == ["com.faas.scale.max"]
+    # Ours wins: an OpenFaaS max below our min is not what the autoscaler reads.
+    shadowed = {"com.faas.scale.max": "5", "com.openfaas.scale.max": "1", "com.faas.scale.min": "3"}
+    assert label_problems(shadowed) == []
+
+
+@pytest.mark.parametrize(
+    ("labels", "current", "replicas"),
+    [
+        ({}, None, 1), ({"com.faas.scale.min": "2"}, None, 2),
+        ({"com.openfaas.scale.min": "3"}, None, 3),
+        ({"com.faas.scale.min": "2", "com.openfaas.scale.min": "5"}, None, 2),
+        ({"com.openfaas.scale.min": "x"}, None, 1), ({"com.faas.scale.min": "2"}, 1, 2),
+        ({"com.faas.scale.min": "2"}, 4, 4), ({"com.faas.scale.min": "2"}, 0, 0), ({}, 3, 3),
+    ],
+)  # fmt: skip
+def test_deploy_replicas_honour_min(
+    labels: dict[str, str], current: int | None, replicas: int
+) -> None:
+    assert deploy_replicas(labels, current) == replicas

@@ -10,6 +10,7 @@ import signal
 import time
 import traceback
 
+from .cgroup import CPU_PATH, cpu_report
 from .config import HEALTH_PATH, Config
 from .connection import Connection, CountingReader
 from .http1.parser import HTTPError, Request, parse_head
@@ -125,6 +126,9 @@ class Watchdog:
                 return await conn.answer(req, t0, 200, "OK")
             reason = "draining" if self.state.draining else "upstream is not ready"
             return await conn.answer(req, t0, 503, reason)
+        if req.path == CPU_PATH:  # the gateway's `cpu` scaling
+            report = cpu_report()
+            return await conn.answer(req, t0, 200 if report else 404, report or "no cgroup")
         if cfg.max_inflight and self.inflight >= cfg.max_inflight:
             text = f"too many requests in flight (max_inflight={cfg.max_inflight})"
             return await conn.answer(req, t0, 429, text)

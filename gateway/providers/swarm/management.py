@@ -23,7 +23,7 @@ from docker.models.services import Service
 from gateway.api_types.bodies import FunctionDeployment
 from gateway.deployments.service_labels import service_labels
 from gateway.errors import BadRequest, Conflict, FunctionNotFound
-from gateway.labels import MANAGED_LABEL
+from gateway.labels import MANAGED_LABEL, deploy_replicas
 from gateway.providers.base import LogLine, ReplicaTask
 from gateway.providers.swarm.engine import engine_call
 from gateway.providers.swarm.logs import parse_engine_logs
@@ -131,7 +131,7 @@ class SwarmManagement:
         service = client.services.create(  # type: ignore[no-untyped-call]
             deployment.image,
             name=target.service,
-            mode=docker.types.ServiceMode("replicated", 1),
+            mode=docker.types.ServiceMode("replicated", deploy_replicas(deployment.labels)),
             **self._service_options(client, deployment, target.labels),
         )
         self._discovery.reread(str(service.id))
@@ -147,7 +147,8 @@ class SwarmManagement:
         if target.function is None and deployment.version is not None:
             raise FunctionNotFound(deployment.service)
         service = self._function_service(client, target.service)
-        labels = mapping(mapping(service.attrs.get("Spec")).get("Labels"))
+        spec = mapping(service.attrs.get("Spec"))
+        labels = mapping(spec.get("Labels"))
         if labels.get(MANAGED_LABEL) != "true":
             raise Conflict(
                 f"function {service.name!r} was not deployed through the management API "
@@ -155,11 +156,17 @@ class SwarmManagement:
             )
         # The platform's own labels (version, weights, canary) outlive a PUT.
         kept = {key: str(labels[key]) for key in KEPT_ON_UPDATE if key in labels}
+        # A `min` label raises the replicas at once (never lowers them, nor wakes a 0).
+        options = self._service_options(client, deployment, kept)
+        current = mapping(mapping(spec.get("Mode")).get("Replicated")).get("Replicas")
+        if isinstance(current, int) and deploy_replicas(deployment.labels, current) != current:
+            replicas = deploy_replicas(deployment.labels, current)
+            options["mode"] = docker.types.ServiceMode("replicated", replicas)
         # force_update: a PUT always rolls the tasks, even for an unchanged `:latest` tag.
         service.update(  # type: ignore[no-untyped-call]
             image=deployment.image,
             force_update=True,
-            **self._service_options(client, deployment, kept),
+            **options,
         )
         self._discovery.reread(str(service.id))
 

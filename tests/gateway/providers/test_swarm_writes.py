@@ -300,6 +300,30 @@ def test_update_keeps_the_replica_count(engine: FakeDockerClient, provider: Swar
     assert spec(engine)["Mode"] == {"Replicated": {"Replicas": 3}}
 
 
+@pytest.mark.parametrize("label", ["com.faas.scale.min", "com.openfaas.scale.min"])
+def test_deploy_with_a_min_label_starts_that_many_replicas(
+    engine: FakeDockerClient, provider: SwarmProvider, label: str
+) -> None:
+    run(provider.deploy(FunctionDeployment(service="hello", image="x:1", labels={label: "2"})))
+    assert spec(engine)["Mode"] == {"Replicated": {"Replicas": 2}}
+    assert getattr(provider.lookup("hello"), "replicas", None) == 2  # read back at once
+
+
+def test_update_with_a_min_label_raises_the_replicas_only(
+    engine: FakeDockerClient, provider: SwarmProvider
+) -> None:
+    run(provider.deploy(MINIMAL))
+    with_min = FunctionDeployment(service="hello", image="x:2", labels={"com.faas.scale.min": "2"})
+    run(provider.update(with_min))
+    assert spec(engine)["Mode"] == {"Replicated": {"Replicas": 2}}
+    run(provider.scale("hello", 4))
+    run(provider.update(with_min))
+    assert spec(engine)["Mode"] == {"Replicated": {"Replicas": 4}}
+    run(provider.scale("hello", 0))  # asleep: its next call wakes it
+    run(provider.update(with_min))
+    assert spec(engine)["Mode"] == {"Replicated": {"Replicas": 0}}
+
+
 def test_update_refuses_services_not_deployed_through_the_api(
     engine: FakeDockerClient, provider: SwarmProvider
 ) -> None:

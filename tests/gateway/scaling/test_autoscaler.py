@@ -19,6 +19,7 @@ from gateway.providers.static import StaticProvider
 from gateway.proxy.replicas import ReplicaResolver
 from gateway.scaling.autoscaler import Autoscaler
 from gateway.scaling.cold_start import ColdStart
+from gateway.scaling.cpu import CpuMeter
 from gateway.scaling.failures import ColdStartFailed
 from gateway.scaling.scaler import Scaler
 
@@ -91,6 +92,7 @@ def make(
     ready: bool = True,
     timeout: float = 5.0,
     queued: Callable[[], Awaitable[Mapping[str, int]]] | None = None,
+    cpu: CpuMeter | None = None,
 ) -> tuple[Autoscaler, FakeProvider, FakeMetrics, FakeClock]:
     provider = FakeProvider(list(functions))
     metrics = FakeMetrics()
@@ -110,7 +112,9 @@ def make(
         clock=clock,
         poll_interval=0.001,
     )
-    autoscaler = Autoscaler(provider, scaler, metrics, cold_start, clock=clock, queued=queued)
+    autoscaler = Autoscaler(
+        provider, scaler, metrics, cold_start, clock=clock, queued=queued, cpu=cpu
+    )
     return autoscaler, provider, metrics, clock
 
 

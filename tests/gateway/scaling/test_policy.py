@@ -5,9 +5,12 @@ Time is a plain number handed to `observe`: no test waits for anything.
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
 from gateway.scaling.policy import (
+    OPENFAAS_DEFAULTS,
     Load,
     ReplicaPlanner,
     ScalingPolicy,
@@ -215,3 +218,129 @@ def test_an_alert_floor_holds_replicas_and_blocks_scale_to_zero() -> None:
     planner.alert_floor = 0
     # Idle for long past zero_after: straight to 0 once the floor is gone.
     assert run(planner, ZERO, 3, ticks(300.0, 400.0, Load())) == [(300.0, 0)]
+
+
+# OpenFaaS's labels (com.openfaas.scale.*), and what each `type` scales on.
+
+OPENFAAS = "com.openfaas.scale."
+
+
+def test_any_openfaas_label_brings_openfaas_defaults() -> None:
+    policy, problems = policy_from_labels({OPENFAAS + "max": "5"})
+    assert problems == []
+    assert policy == dataclasses.replace(OPENFAAS_DEFAULTS, max_replicas=5)
+    assert (policy.min_replicas, policy.target, policy.target_proportion) == (1, 50.0, 0.9)
+    assert (policy.type, policy.zero, policy.zero_after) == ("rps", False, 900.0)
+    # Our own form, or none at all, keeps ours.
+    assert policy_from_labels({"com.faas.scale.max": "5"})[0].type == "capacity"
+    assert (ScalingPolicy().type, ScalingPolicy().target_proportion) == ("capacity", 1.0)
+
+
+def test_every_openfaas_label() -> None:
+    policy, problems = policy_from_labels(
+        {
+            OPENFAAS + "min": "2",
+            OPENFAAS + "max": "7",
+            OPENFAAS + "target": "100",
+            OPENFAAS + "target-proportion": "0.5",
+            OPENFAAS + "type": "CPU",
+            OPENFAAS + "zero": "true",
+            OPENFAAS + "zero-duration": "1m30s",
+            OPENFAAS + "factor": "50",
+        }
+    )
+    assert problems == []
+    expected = ScalingPolicy(2, 7, 100.0, 30.0, True, 90.0, 50, True, "cpu", 0.5)
+    assert policy == expected
+
+
+@pytest.mark.parametrize(
+    ("label", "ours", "theirs", "value"),
+    [
+        ("min", "2", "3", 2), ("max", "4", "9", 4), ("target", "5", "50", 5.0),
+        ("type", "capacity", "rps", "capacity"), ("zero", "false", "true", False),
+        ("target_proportion", "1", "0.5", 1.0), ("zero_after", "10s", "20s", 10.0),
+        ("factor", "10", "90", 10),
+    ],
+)  # fmt: skip
+def test_our_label_wins_over_its_openfaas_twin(
+    label: str, ours: str, theirs: str, value: object
+) -> None:
+    twin = OPENFAAS + label.replace("_after", "-duration").replace("_", "-")
+    policy, problems = policy_from_labels({f"com.faas.scale.{label}": ours, twin: theirs})
+    field = {"min": "min_replicas", "max": "max_replicas", "zero_after": "zero_after"}
+    assert problems == []
+    assert getattr(policy, field.get(label, label)) == value
+
+
+@pytest.mark.parametrize(
+    ("label", "value"),
+    [
+        ("min", "0"), ("max", "101"), ("target", "0"), ("target-proportion", "0"),
+        ("target-proportion", "11"), ("type", "memory"), ("zero", "maybe"),
+        ("zero-duration", "soon"), ("factor", "200"),
+    ],
+)  # fmt: skip
+def test_invalid_openfaas_labels_are_named_and_fall_back(label: str, value: str) -> None:
+    policy, problems = policy_from_labels({OPENFAAS + label: value})
+    assert policy == OPENFAAS_DEFAULTS
+    assert [problem.label for problem in problems] == [OPENFAAS + label]
+
+
+def test_max_below_min_across_the_forms_is_named() -> None:
+    policy, problems = policy_from_labels({"com.faas.scale.min": "4", OPENFAAS + "max": "2"})
+    assert (policy.min_replicas, policy.max_replicas) == (4, 4)
+    assert [problem.label for problem in problems] == [OPENFAAS + "max"]
+
+
+def test_capacity_aims_at_the_target_proportion_of_calls_in_flight() -> None:
+    exact = ScalingPolicy(max_replicas=10, target=5, owned=True)
+    early = dataclasses.replace(exact, target_proportion=0.9)
+    # OpenFaaS's example: 15 calls in flight, target 5: 3 replicas; at 90%: 15 / 4.5 → 4.
+    assert ReplicaPlanner.start(0.0, Load()).observe(0.0, exact, 1, Load(0, 15)) == 3
+    assert ReplicaPlanner.start(0.0, Load()).observe(0.0, early, 1, Load(0, 15)) == 4
+
+
+def test_rps_scales_on_calls_started_per_second() -> None:
+    policy = dataclasses.replace(OPENFAAS_DEFAULTS, owned=True)  # 50 x 0.9: 45 a replica
+    planner = ReplicaPlanner.start(0.0, Load())
+    assert planner.observe(0.0, policy, 1, Load(started=0)) is None  # no rate yet
+    assert planner.observe(2.0, policy, 1, Load(started=80)) is None  # 40/s: one
+    assert planner.observe(4.0, policy, 1, Load(started=280, inflight=1)) == 3  # 100/s
+    # Calls in flight do not count in rps mode; a counter that went back is no rate.
+    assert planner.observe(6.0, policy, 3, Load(started=280, inflight=500)) is None
+    assert planner.observe(8.0, policy, 3, Load(started=10)) is None
+
+
+def test_rps_scales_down_after_the_cooldown_once_calls_stop() -> None:
+    policy = dataclasses.replace(OPENFAAS_DEFAULTS, max_replicas=4, owned=True)
+    planner = ReplicaPlanner.start(0.0, Load())
+    samples = [(t * 2.0, Load(started=t * 200)) for t in range(10)]  # 100/s
+    samples += [(20.0 + t * 2.0, Load(started=1800)) for t in range(40)]
+    assert run(planner, policy, 1, samples) == [(2.0, 3), (50.0, 1)]
+
+
+def test_cpu_scales_on_measured_millicores_and_holds_when_unmeasured() -> None:
+    policy = ScalingPolicy(max_replicas=10, target=500, type="cpu", owned=True)
+    planner = ReplicaPlanner.start(0.0, Load())
+    assert planner.observe(0.0, policy, 1, Load(inflight=90)) is None  # not measured
+    assert planner.observe(2.0, policy, 1, Load(cpu=1400.0)) == 3  # 1.4 cores / 0.5
+    assert planner.observe(4.0, policy, 3, Load(cpu=None)) is None
+    assert run(planner, policy, 3, ticks(6.0, 60.0, Load(cpu=100.0))) == [(36.0, 1)]
+
+
+def test_min_equal_to_max_does_not_scale_on_load() -> None:
+    policy, _ = policy_from_labels({OPENFAAS + "min": "2", OPENFAAS + "max": "2"})
+    assert policy.fixed
+    assert policy.owned
+    planner = ReplicaPlanner.start(0.0, Load())
+    busy = [(t * 2.0, Load(started=t * 1000, inflight=500)) for t in range(60)]
+    assert run(planner, policy, 2, busy) == []
+    # Below it (scaled by hand), it goes back up to min at once.
+    assert planner.observe(200.0, policy, 1, Load()) == 2
+
+
+def test_openfaas_zero_duration_parks_an_idle_function() -> None:
+    policy, _ = policy_from_labels({OPENFAAS + "zero": "true"})
+    planner = ReplicaPlanner.start(0.0, Load())
+    assert run(planner, policy, 1, ticks(0.0, 1000.0, Load(), step=10.0)) == [(900.0, 0)]
