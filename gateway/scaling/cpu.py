@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 from gateway.errors import GatewayError
 from gateway.providers.base import Function, ReplicaTask
-from gateway.scaling.cold_start import TaskLister
+from gateway.scaling.readiness import TaskLister
 
 CPU_PATH = "/_/cpu"
 FETCH_SECONDS = 0.5
