@@ -10,9 +10,10 @@ opt it out with `com.faas.function=false` (the gateway and Prometheus do). Servi
 - `com.docker.stack.namespace`: set by `docker stack deploy`; it becomes `Function.stack`,
   so `func_catservice` is also found as `catservice` while that is unambiguous.
 
-About 450 lines, kept whole on purpose: the events thread, the periodic resync and
-the engine's up/down state share one lock-free handoff and read best together; the
-management writes live apart in `management.py`.
+Kept whole on purpose (a little over the ~450 lines modules keep to): the events thread,
+the periodic resync, the refreshes of management reads and the engine's up/down state
+share one handoff queue and read best together; the management writes live apart in
+`management.py`, the engine helpers in `engine.py`.
 
 Replicas are reached through `tasks.<service>` (the engine's DNS answers with every task IP;
 there is no IPVS for service VIPs). A global service counts as one replica: the real count
@@ -35,7 +36,6 @@ import asyncio
 import concurrent.futures
 import enum
 import logging
-import os
 import queue
 import threading
 import time
@@ -54,6 +54,7 @@ from gateway.providers.base import (
     ProviderStatus,
     ReplicaTask,
 )
+from gateway.providers.swarm.engine import close_quietly, engine_address
 from gateway.providers.swarm.lease import SwarmLease
 from gateway.providers.swarm.management import SwarmManagement
 from gateway.providers.swarm.secret_store import SwarmSecrets
@@ -109,7 +110,7 @@ class SwarmProvider:
         self.registry = FunctionRegistry()
         self._client = client
         self._owns_client = client is None
-        self._engine = _engine_address(client)
+        self._engine = engine_address(client)
         self._client_lock = threading.Lock()
         self._queue: queue.SimpleQueue[_Signal | _Event | _SyncNow[bool]] = queue.SimpleQueue()
         self._stopping = threading.Event()
@@ -147,13 +148,13 @@ class SwarmProvider:
         with self._stream_lock:
             stream, self._stream = self._stream, None
         if stream is not None:
-            await asyncio.to_thread(_close_quietly, stream)
+            await asyncio.to_thread(close_quietly, stream)
         for thread in self._threads:
             await asyncio.to_thread(thread.join, _JOIN_TIMEOUT)
             if thread.is_alive():
                 log.warning("thread %s still busy with the Docker engine; leaving it", thread.name)
         if self._owns_client and self._client is not None:
-            await asyncio.to_thread(_close_quietly, self._client)
+            await asyncio.to_thread(close_quietly, self._client)
 
     async def refresh(self) -> None:
         """See `FunctionProvider.refresh`: a full sync on the sync thread (the registry's
@@ -331,7 +332,7 @@ class SwarmProvider:
                     self._queue.put(event)
             except ENGINE_ERRORS as exc:
                 log.debug("events stream failed: %s", exc)
-            _close_quietly(stream)
+            close_quietly(stream)
             stream = None
             if not self._stopping.is_set():
                 log.warning("lost the service events stream from %s; reconnecting", self._engine)
@@ -346,7 +347,7 @@ class SwarmProvider:
             return None
         with self._stream_lock:
             if self._stopping.is_set():
-                _close_quietly(stream)
+                close_quietly(stream)
                 return None
             self._stream = stream
         return stream
@@ -471,18 +472,3 @@ class SwarmProvider:
             log.warning("%s (retrying in the background)", detail)
         self._engine_failing = True
         self._status = ProviderStatus(ready=False, detail=detail)
-
-
-def _engine_address(client: docker.DockerClient | None) -> str:
-    base_url = str(getattr(getattr(client, "api", None), "base_url", ""))
-    # http+docker:// is the SDK's stand-in for a local socket: DOCKER_HOST says more.
-    if base_url and not base_url.startswith("http+docker://"):
-        return base_url
-    return os.environ.get("DOCKER_HOST") or "unix:///var/run/docker.sock"
-
-
-def _close_quietly(closable: CancellableStream[_Event] | docker.DockerClient) -> None:
-    try:
-        closable.close()
-    except Exception as exc:  # already broken: nothing more to release
-        log.debug("close failed: %s", exc)
