@@ -19,7 +19,7 @@ import uvicorn
 from starlette.datastructures import State
 
 from gateway.app import create_app
-from gateway.config import GatewayConfig
+from gateway.config import BasicAuthCredentials, GatewayConfig
 from gateway.providers.base import FunctionProvider
 from gateway.proxy.replicas import ReplicaResolver
 from gateway.server import server_config
@@ -75,6 +75,20 @@ class GatewayThread:
     def client(self, timeout: float = 30.0) -> httpx.Client:
         """An httpx client aimed at this gateway."""
         return httpx.Client(base_url=self.url, timeout=timeout)
+
+
+ADMIN = ("admin", "pw")
+"""The management credentials of `management_gateway`."""
+
+
+def management_gateway(provider: FunctionProvider, **config: Any) -> GatewayThread:
+    """A gateway whose /system API takes `ADMIN` and deploys images under `faas/`."""
+    return GatewayThread(
+        provider,
+        basic_auth=BasicAuthCredentials(*ADMIN),
+        image_allowlist=("faas/",),
+        **config,
+    )
 
 
 class TableResolver(ReplicaResolver):

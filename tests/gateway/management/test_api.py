@@ -138,6 +138,16 @@ def test_deploy_list_describe_scale_update_remove(
     assert api.request("DELETE", "/functions", json={"functionName": "hello"}).status_code == 404
 
 
+# A definition using every field but the resources, which each test writes its own way.
+DEFINITION = {
+    **HELLO,
+    "envVars": {"GREETING": "bonjour"},
+    "labels": {"team": "a"},
+    "annotations": {"topic": "t"},
+    "constraints": ["node.role == manager"],
+    "secrets": ["api-key"],
+    "readOnlyRootFilesystem": True,
+}
 RECORD = ("envProcess", "envVars", "labels", "annotations", "constraints", "secrets",
           "limits", "requests", "readOnlyRootFilesystem")  # fmt: skip
 
@@ -148,15 +158,9 @@ def test_list_and_describe_show_the_whole_record_as_sent(
 ) -> None:
     provider.secrets["api-key"] = b"k"
     full = {
-        **HELLO,
-        "envVars": {"GREETING": "bonjour"},
-        "labels": {"team": "a"},
-        "annotations": {"topic": "t"},
-        "constraints": ["node.role == manager"],
-        "secrets": ["api-key"],
+        **DEFINITION,
         "limits": {"memory": "5Mi", "cpu": "100m"},
         "requests": {"memory": 134217728, "cpu": 0.5},
-        "readOnlyRootFilesystem": True,
     }
     assert api.post("/functions", json=full).status_code == 202
     answer = api.get(path).json()
@@ -176,15 +180,9 @@ def test_describe_shows_the_whole_definition_which_put_takes_back(
 ) -> None:
     provider.secrets["api-key"] = b"k"
     full = {
-        **HELLO,
-        "envVars": {"GREETING": "bonjour"},
-        "labels": {"team": "a"},
-        "annotations": {"topic": "t"},
-        "constraints": ["node.role == manager"],
-        "secrets": ["api-key"],
+        **DEFINITION,
         "limits": {"memory": "128Mi", "cpu": "500m"},
         "requests": {"memory": "64Mi"},
-        "readOnlyRootFilesystem": True,
     }
     assert api.post("/functions", json=full).status_code == 202
     described = api.get("/function/hello").json()

@@ -27,18 +27,16 @@ from gateway.management.openapi import openapi_document
 from gateway.management.routes import OPERATIONS, PATH_SCHEMAS
 from gateway.providers.base import Function
 from tests.gateway.async_calls.harness import async_config, start_nats
-from tests.gateway.harness import GatewayThread
+from tests.gateway.harness import ADMIN, GatewayThread, management_gateway
 from tests.gateway.providers.memory_provider import MemoryProvider
 
-AUTH = ("admin", "pw")
+AUTH = ADMIN
 
 
 @pytest.fixture(scope="module")
 def live_gateway() -> Iterator[GatewayThread]:
     provider = MemoryProvider([Function("func_cat", "faas/cat:1", 1, "127.0.0.1", 8080, "func")])
-    with GatewayThread(
-        provider, basic_auth=BasicAuthCredentials(*AUTH), image_allowlist=("faas/",)
-    ) as running:
+    with management_gateway(provider) as running:
         yield running
 
 

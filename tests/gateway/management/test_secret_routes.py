@@ -12,10 +12,10 @@ import pytest
 from gateway.api_types.bodies import MAX_SECRET_BYTES
 from gateway.config import BasicAuthCredentials
 from gateway.providers.static import StaticProvider
-from tests.gateway.harness import GatewayThread
+from tests.gateway.harness import ADMIN, GatewayThread, management_gateway
 from tests.gateway.providers.memory_provider import MemoryProvider
 
-AUTH = ("admin", "pw")
+AUTH = ADMIN
 VALUE = "do-not-echo-me"
 
 
@@ -26,9 +26,7 @@ def provider() -> MemoryProvider:
 
 @pytest.fixture
 def gateway(provider: MemoryProvider) -> Iterator[GatewayThread]:
-    with GatewayThread(
-        provider, basic_auth=BasicAuthCredentials(*AUTH), image_allowlist=("faas/",)
-    ) as running:
+    with management_gateway(provider) as running:
         yield running
 
 

@@ -11,14 +11,13 @@ from pathlib import Path
 import httpx
 import pytest
 
-from gateway.config import BasicAuthCredentials
 from gateway.labels import MANAGED_LABEL
 from gateway.providers.base import Function
 from gateway.versions.model import VERSION_LABEL, VERSION_OF_LABEL
-from tests.gateway.harness import GatewayThread, start_watchdog
+from tests.gateway.harness import ADMIN, GatewayThread, management_gateway, start_watchdog
 from tests.gateway.providers.memory_provider import MemoryProvider
 
-AUTH = ("admin", "pw")
+AUTH = ADMIN
 
 
 @pytest.fixture(scope="module")
@@ -44,9 +43,7 @@ def provider(watchdogs: dict[str, int]) -> MemoryProvider:
 
 @pytest.fixture
 def gateway(provider: MemoryProvider) -> Iterator[GatewayThread]:
-    with GatewayThread(
-        provider, basic_auth=BasicAuthCredentials(*AUTH), image_allowlist=("faas/",)
-    ) as running:
+    with management_gateway(provider) as running:
         yield running
 
 
@@ -189,8 +186,7 @@ def test_a_canary_is_refused_while_the_autoscaler_is_off(provider: MemoryProvide
     # The canary is stepped by the autoscaler's pass (once in the cluster): without it a
     # canary would never move, so it is refused, naming the setting.
     with (
-        GatewayThread(provider, basic_auth=BasicAuthCredentials(*AUTH), autoscale=False,
-                      image_allowlist=("faas/",)) as gateway,
+        management_gateway(provider, autoscale=False) as gateway,
         httpx.Client(base_url=gateway.url, auth=AUTH, timeout=30) as http,
     ):  # fmt: skip
         assert http.post("/system/functions", json=V2).status_code == 202
