@@ -16,6 +16,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, cast
 
+import docker
 import pytest
 import uvicorn
 from prometheus_client import Counter, Gauge, Histogram, values
@@ -360,3 +361,30 @@ def test_a_sample_is_a_named_tuple_with_labels() -> None:
         "Sample as a NamedTuple with `labels`",
         "gateway/metrics/registry.py (_without_version)",
     )
+
+
+def test_the_docker_clients_request_helpers_take_a_timeout_per_request() -> None:
+    # The SDK's log streams switch the socket's timeout off; the reader calls these instead.
+    user = "gateway/providers/swarm/logs.py (read_log_stream)"
+    api: Any = docker.APIClient(base_url="tcp://127.0.0.1:9", version="1.41", timeout=60)
+    try:
+        relied_on(
+            all(
+                callable(getattr(api, name, None)) for name in ("_get", "_url", "_raise_for_status")
+            ),
+            "APIClient._get, _url and _raise_for_status",
+            user,
+        )
+        relied_on(
+            api._url("/services/{0}/logs", "a b") == "http://127.0.0.1:9/v1.41/services/a%20b/logs",
+            "APIClient._url (the path formatted with quoted arguments, the API version first)",
+            user,
+        )
+        relied_on(
+            api._set_request_timeout({"timeout": 2.5}) == {"timeout": 2.5}
+            and api._set_request_timeout({}) == {"timeout": 60},
+            "APIClient._get keeps a `timeout` it is given (the client's own otherwise)",
+            user,
+        )
+    finally:
+        api.close()

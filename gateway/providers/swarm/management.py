@@ -26,7 +26,7 @@ from gateway.errors import BadRequest, Conflict, FunctionNotFound
 from gateway.labels import MANAGED_LABEL, deploy_replicas
 from gateway.providers.base import LogLine, ReplicaTask
 from gateway.providers.swarm.engine import engine_call
-from gateway.providers.swarm.logs import parse_engine_logs
+from gateway.providers.swarm.logs import read_function_logs
 from gateway.providers.swarm.rewrite import update_as_read
 from gateway.providers.swarm.secret_store import secret_references
 from gateway.providers.swarm.services import PROCESS_ENV, mapping, replica_task
@@ -49,6 +49,7 @@ class SwarmManagement:
 
     def __init__(self, discovery: SwarmProvider) -> None:
         self._discovery = discovery
+        self._engine_node: str | None = None
 
     async def available_replicas(self) -> Mapping[str, int]:
         """See `FunctionProvider.available_replicas`: tasks in state running, per service."""
@@ -213,21 +214,15 @@ class SwarmManagement:
     def _read_logs(self, name: str, since: str | None, tail: int | None) -> list[LogLine]:
         client = self._discovery.client()
         service = self._function_service(client, name)
-        options: dict[str, Any] = {"tail": "all" if tail is None else tail}
-        if since is not None:
-            options["since"] = since
-        raw = b"".join(
-            client.api.service_logs(
-                service.id,
-                details=True,
-                stdout=True,
-                stderr=True,
-                timestamps=True,
-                is_tty=False,
-                **options,
-            )
-        )
-        return parse_engine_logs(raw, str(service.name))
+        return read_function_logs(client.api, service.attrs, since, tail, self._node_id(client))
+
+    def _node_id(self, client: docker.DockerClient) -> str:
+        """The swarm node of the engine this gateway asks (its replicas' containers are
+        the ones it can read directly)."""
+        if self._engine_node is None:
+            info = client.api.info()
+            self._engine_node = str(mapping(mapping(info).get("Swarm")).get("NodeID") or "")
+        return self._engine_node
 
     def _scale_service(self, name: str, replicas: int) -> None:
         client = self._discovery.client()

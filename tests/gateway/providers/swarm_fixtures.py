@@ -15,9 +15,11 @@ import base64
 import copy
 import functools
 import inspect
+import io
 import itertools
 import json
 import queue
+import struct
 import threading
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any, TypeVar, cast
@@ -29,6 +31,7 @@ import requests
 FUNCTIONS_NETWORK_ID = "6wid6ij1mq0efzderucn66dmp"
 OTHER_NETWORK_ID = "q1m3b9kx7yq0ffzderucn6zzz"
 ENGINE_URL = "http://fake-engine:2375"
+ENGINE_NODE = "hx3kq0v8fnode0engine0self"  # the node of the engine the gateway asks
 
 _ids = (f"svc{n:022d}" for n in itertools.count(1))
 _secret_ids = (f"sec{n:022d}" for n in itertools.count(1))
@@ -104,9 +107,12 @@ def task_attrs(
     task_id: str | None = None,
     network_id: str = FUNCTIONS_NETWORK_ID,
     network_name: str = "functions",
+    node_id: str | None = None,
+    container_id: str | None = None,
 ) -> dict[str, Any]:
     """A task as `GET /tasks` shows it on Docker 20.10: `address` on the functions network
-    (with its prefix length, as the engine writes it), `error` in `Status.Err`."""
+    (with its prefix length, as the engine writes it), `error` in `Status.Err`, placed on
+    `node_id` in container `container_id` if given."""
     status: dict[str, Any] = {
         "Timestamp": "2026-11-25T09:21:45.123456789Z",
         "State": state,
@@ -114,6 +120,8 @@ def task_attrs(
     }
     if error:
         status["Err"] = error
+    if container_id is not None:
+        status["ContainerStatus"] = {"ContainerID": container_id, "PID": 4242}
     task: dict[str, Any] = {
         "ID": task_id or next(_task_ids),
         "Version": {"Index": 20},
@@ -122,6 +130,8 @@ def task_attrs(
         "Status": status,
         "DesiredState": "running",
     }
+    if node_id is not None:
+        task["NodeID"] = node_id
     if address is not None:
         task["NetworksAttachments"] = [
             {
@@ -236,7 +246,8 @@ class FakeDockerClient(docker.DockerClient):
         self.api_updates: list[tuple[str, int, dict[str, Any]]] = []
         self.api_removes: list[str] = []
         self.service_log_output: dict[str, list[bytes]] = {}
-        self.log_calls: list[tuple[str, dict[str, Any]]] = []
+        self.container_log_output: dict[str, list[bytes]] = {}
+        self.log_calls: list[tuple[str, dict[str, Any]]] = []  # (path, query)
         self.api = cast(docker.APIClient, _Api(self))
 
     # The engine side, driven by tests.
@@ -455,6 +466,21 @@ _SPEC_FIELDS = {
     "RollbackConfig": "rollback_config",
     "EndpointSpec": "endpoint_spec",
 }
+
+
+_SDK_API: Any = docker.APIClient  # its type stubs leave out the request helpers
+
+
+class FakeLogResponse:
+    """The part of a `requests.Response` the log reader uses: status and raw body."""
+
+    def __init__(self, status_code: int, body: bytes) -> None:
+        self.status_code = status_code
+        self.raw = io.BytesIO(body)
+        self.closed = False
+
+    def close(self) -> None:
+        self.closed = True
 
 
 class _Api:
@@ -686,14 +712,43 @@ class _Api:
                 and filters.get("desired-state", task["DesiredState"]) == task["DesiredState"]
             ]
 
-    @like_sdk(docker.APIClient.service_logs)
-    def service_logs(self, call: Mapping[str, Any], given: Mapping[str, Any]) -> Iterator[bytes]:
-        """The frames set in `service_log_output` for the service; the call is recorded."""
+    @like_sdk(docker.APIClient.info)
+    def info(self, call: Mapping[str, Any], given: Mapping[str, Any]) -> dict[str, Any]:
+        """What `GET /info` says of the swarm: the engine's node is `ENGINE_NODE`."""
+        self._client._check("info")
+        return {"Swarm": {"NodeID": ENGINE_NODE, "LocalNodeState": "active"}}
+
+    @like_sdk(_SDK_API._url)
+    def _url(self, call: Mapping[str, Any], given: Mapping[str, Any]) -> str:
+        return str(call["pathfmt"]).format(*call["args"])
+
+    @like_sdk(_SDK_API._get)
+    def _get(self, call: Mapping[str, Any], given: Mapping[str, Any]) -> FakeLogResponse:
+        """The logs endpoints only: the lines set in `service_log_output` (by service id)
+        or `container_log_output` (by container id; a 404 for any other), framed as the
+        engine sends them; the call is recorded in `log_calls` as (path, query)."""
         client = self._client
-        client._check("service_logs")
-        options = {key: value for key, value in given.items() if key != "service"}
-        client.log_calls.append((call["service"], options))
-        return iter(list(client.service_log_output.get(call["service"], [])))
+        [url], options = call["args"], dict(call["kwargs"])
+        assert options.pop("stream") is True
+        assert options.pop("timeout") > 0
+        _, kind, resource, endpoint = url.split("/")
+        assert endpoint == "logs", url
+        assert kind in ("services", "containers"), url
+        client._check(f"{kind[:-1]}_logs")
+        client.log_calls.append((url, dict(options.pop("params"))))
+        assert not options, options
+        if kind == "containers" and resource not in client.container_log_output:
+            return FakeLogResponse(404, b"")  # a container removed since its task was listed
+        output = client.service_log_output if kind == "services" else client.container_log_output
+        lines = output.get(resource, [])
+        frames = b"".join(struct.pack(">BxxxL", 1, len(line)) + line for line in lines)
+        return FakeLogResponse(200, frames)
+
+    @like_sdk(_SDK_API._raise_for_status)
+    def _raise_for_status(self, call: Mapping[str, Any], given: Mapping[str, Any]) -> None:
+        response = call["response"]
+        if response.status_code == 404:
+            raise docker.errors.NotFound("no such container")
 
     def close(self) -> None:
         """Nothing to release."""

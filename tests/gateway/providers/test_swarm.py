@@ -16,11 +16,13 @@ from gateway.providers.base import Function, FunctionSettings, Resources
 from gateway.providers.swarm.discovery import SwarmProvider
 from gateway.providers.swarm.services import function_from_service
 from tests.gateway.providers.swarm_fixtures import (
+    ENGINE_NODE,
     ENGINE_URL,
     FUNCTIONS_NETWORK_ID,
     OTHER_NETWORK_ID,
     FakeDockerClient,
     service_attrs,
+    task_attrs,
 )
 from tests.support import wait_for
 
@@ -359,13 +361,16 @@ def test_scale_sends_the_spec_back_unchanged_but_for_the_count(
     wait_for(lambda: getattr(provider.lookup("catservice"), "replicas", None) == 3)
 
 
-def test_logs_read_the_service_with_times_and_task_ids(
+def test_logs_of_replicas_on_other_nodes_come_from_the_service_stream(
     engine: FakeDockerClient, start_provider: StartProvider
 ) -> None:
     service_id = engine.create_service(service_attrs("catservice"))
+    engine.set_tasks(
+        [task_attrs(service_id, "running", node_id="othernode", task_id="zb8k06w2m3mbikb7")]
+    )
     engine.service_log_output[service_id] = [
         b"2026-11-25T11:32:24.070043848Z com.docker.swarm.task.id=zb8k06w2m3mbikb7 hello\n",
-        b"2026-11-25T11:32:25.000000000Z com.docker.swarm.task.id=zb8k06w2m3mbikb7 world\n",
+        b"2026-11-25T11:32:25Z com.docker.swarm.task.id=zb8k06w2m3mbikb7 world\n",
     ]
     provider = start_provider()
     wait_for(lambda: provider.lookup("catservice") is not None)
@@ -374,14 +379,44 @@ def test_logs_read_the_service_with_times_and_task_ids(
         ("catservice", "zb8k06w2m3mb", "hello"),
         ("catservice", "zb8k06w2m3mb", "world"),
     ]
-    [(called_id, options)] = engine.log_calls
-    assert called_id == service_id
-    assert options == {
-        "details": True, "stdout": True, "stderr": True, "timestamps": True,
-        "is_tty": False, "tail": 10, "since": "1795606344.000000000",
-    }  # fmt: skip
+    assert engine.log_calls == [(f"/services/{service_id}/logs", {
+        "details": 1, "stdout": 1, "stderr": 1, "timestamps": 1, "tail": 10,
+        "since": "1795606344.000000000",
+    })]  # fmt: skip
     with pytest.raises(FunctionNotFound):
         asyncio.run(provider.logs("no-such", None, None))
+
+
+def test_logs_of_replicas_on_the_engines_node_come_from_their_containers(
+    engine: FakeDockerClient, start_provider: StartProvider
+) -> None:
+    # The service stream can send every line and never end (docker/cli#4678): it is not
+    # asked at all when every replica runs where the engine can read its container.
+    service_id = engine.create_service(service_attrs("catservice"))
+    engine.set_tasks([
+        task_attrs(service_id, "running", node_id=ENGINE_NODE, task_id="aaaaaaaaaaaa1111",
+                   container_id="c1"),
+        task_attrs(service_id, "running", node_id=ENGINE_NODE, task_id="bbbbbbbbbbbb2222",
+                   container_id="c2"),
+        task_attrs(service_id, "shutdown", node_id=ENGINE_NODE, task_id="cccccccccccc3333",
+                   container_id="removed"),
+        task_attrs(service_id, "pending", task_id="dddddddddddd4444"),  # not placed yet
+    ])  # fmt: skip
+    engine.container_log_output["c1"] = [
+        b"2026-11-25T11:32:24.5Z one\n",
+        b"2026-11-25T11:32:26Z three\n",
+    ]
+    engine.container_log_output["c2"] = [b"2026-11-25T11:32:24.75Z two\n"]
+    provider = start_provider()
+    wait_for(lambda: provider.lookup("catservice") is not None)
+    lines = asyncio.run(provider.logs("catservice", None, None))
+    assert [(line.instance, line.text) for line in lines] == [
+        ("aaaaaaaaaaaa", "one"), ("bbbbbbbbbbbb", "two"), ("aaaaaaaaaaaa", "three"),
+    ]  # fmt: skip
+    assert sorted(path for path, _ in engine.log_calls) == [
+        "/containers/c1/logs", "/containers/c2/logs", "/containers/removed/logs",
+    ]  # fmt: skip
+    assert {query["tail"] for _, query in engine.log_calls} == {"all"}
 
 
 def test_update_state_is_read_from_the_engine(

@@ -29,6 +29,7 @@ from tests.gateway.providers.swarm_fixtures import (
     OTHER_NETWORK_ID,
     FakeDockerClient,
     service_attrs,
+    task_attrs,
 )
 from tests.support import wait_for
 
@@ -87,7 +88,7 @@ def test_the_fake_refuses_keywords_the_sdk_does_not_take(engine: FakeDockerClien
     with pytest.raises(TypeError):
         engine.api.update_service("id", 1, **wrong(task_templates={}))
     with pytest.raises(TypeError):
-        engine.api.service_logs("id", **wrong(timestamp=True))
+        engine.api.info(**wrong(verbose=True))
     engine.create_service(service_attrs("hello"))
     [service] = services.list(filters={"name": "hello"})
     with pytest.raises(TypeError):
@@ -484,6 +485,8 @@ def test_remove_refused_by_the_engine_is_an_orchestrator_error(
 
 def test_logs_default_to_the_whole_log(engine: FakeDockerClient, provider: SwarmProvider) -> None:
     run(provider.deploy(MINIMAL))
+    service_id = engine.service("hello")["ID"]
+    engine.set_tasks([task_attrs(service_id, "running", node_id="othernode")])
     assert run(provider.logs("hello", None, None)) == []
     [(_, options)] = engine.log_calls
     assert options["tail"] == "all"
@@ -494,6 +497,8 @@ def test_logs_refused_by_the_engine_is_an_orchestrator_error(
     engine: FakeDockerClient, provider: SwarmProvider
 ) -> None:
     run(provider.deploy(MINIMAL))
+    service_id = engine.service("hello")["ID"]
+    engine.set_tasks([task_attrs(service_id, "running", node_id="othernode")])
     engine.refuse("service_logs", 500, "logs not supported by the journald driver")
     with pytest.raises(OrchestratorError, match="journald"):
         run(provider.logs("hello", None, None))
