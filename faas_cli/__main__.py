@@ -216,14 +216,16 @@ def cmd_deploy(args: argparse.Namespace, out: TextIO) -> int:
                 if args.weight is not None:
                     body["weight"] = args.weight
             try:
-                client.deploy(body)
+                answer = client.deploy(body)
                 out.write(f"deployed {function.name} ({function.image})\n")
             except ApiError as error:
                 if error.status_code != 409:
                     raise
-                client.update(body)
+                answer = client.update(body)
                 updated.add(function.name)
                 out.write(f"updating {function.name} ({function.image}): rolling update\n")
+            for warning in answer.get("warnings") or ():
+                sys.stderr.write(f"faas: warning: {function.name}: {warning}\n")
         if args.wait:
             for function in selected:
                 _wait_until_ready(

@@ -164,6 +164,11 @@ class Accepted(Answer):
     message: str
     name: str
     replicas: int | None = None
+    warnings: list[str] | None = Field(
+        default=None,
+        description="What the request asked that has no effect here (also in the "
+        "`Warning` header); absent when everything was honoured.",
+    )
 
 
 class SecretListed(Answer):

@@ -130,7 +130,12 @@ class FunctionDeployment(BaseModel):
     requests: ResourceSpec | None = None
     read_only_root_filesystem: bool = False
     namespace: str | None = Field(default=None, description=_NAMESPACE_FIELD)
-    network: str | None = Field(default=None, description="Accepted, ignored.")
+    network: str | None = Field(
+        default=None,
+        max_length=253,
+        description="Accepted for OpenFaaS clients, without effect: functions always live "
+        "on the `functions` network (any other name is named in `warnings`).",
+    )
     version: VersionName | None = Field(
         default=None,
         description="Deploy (or update) this version of the function: its own service "

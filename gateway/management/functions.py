@@ -14,6 +14,7 @@ from gateway.api_types.answers import FunctionResources, FunctionStatus, Version
 from gateway.api_types.bodies import DeleteFunctionRequest, FunctionDeployment
 from gateway.deployments import parse_body
 from gateway.deployments.fields import parse_cores, parse_memory
+from gateway.deployments.ignored import ignored_parts
 from gateway.deployments.service_labels import (
     LIMITS_PREFIX,
     OPENFAAS_FUNCTION_LABEL,
@@ -81,7 +82,8 @@ async def _write(
     await write(deployment)
     what = _spelled(deployment)
     log.info("%s function %s (%s)", logged, what, deployment.image)
-    return accepted(f"{answered} function {what!r}", deployment.service)
+    ignored = ignored_parts(deployment)
+    return accepted(f"{answered} function {what!r}", deployment.service, warnings=ignored)
 
 
 async def remove(request: Request, system: System) -> Response:

@@ -21,6 +21,7 @@ from gateway.api_types.answers import Accepted, Answer
 from gateway.asgi import MAX_API_BODY_BYTES, read_bounded_body
 from gateway.config import GatewayConfig
 from gateway.deployments import validate_function_name
+from gateway.deployments.ignored import warning_header
 from gateway.errors import BadRequest, Disabled
 from gateway.metrics import GatewayMetrics
 from gateway.namespaces import Namespaces
@@ -129,9 +130,17 @@ def answer(value: Answer | Sequence[Answer], status_code: int = 200) -> Response
     return JSONResponse(sent, status_code=status_code)
 
 
-def accepted(message: str, name: str, replicas: int | None = None) -> Response:
-    """202: a change the orchestrator has taken on."""
+def accepted(
+    message: str, name: str, replicas: int | None = None, warnings: Sequence[str] = ()
+) -> Response:
+    """202: a change the orchestrator has taken on; `warnings` name what it ignored, in
+    the body and in a `Warning` header."""
     taken = Accepted(message=message, name=name)
     if replicas is not None:
         taken.replicas = replicas
-    return answer(taken, 202)
+    if not warnings:
+        return answer(taken, 202)
+    taken.warnings = list(warnings)
+    response = answer(taken, 202)
+    response.headers["Warning"] = warning_header(warnings)
+    return response

@@ -333,5 +333,16 @@ def test_the_function_record_is_what_the_client_sent(api: httpx.Client) -> None:
             assert after[key] == described[key], key
         labels = json.loads(docker("service", "inspect", name))[0]["Spec"]["Labels"]
         assert "faas_function" not in labels
+        assert "warning" not in reply.headers
+
+        # What cannot be honoured is said back, and the function still updates.
+        ignored = again | {"network": "my-net", "labels": {"com.openfaas.health.http.path": "/"}}
+        reply = api.put("/system/functions", json=ignored)
+        assert reply.status_code == 202, reply.text
+        assert [w.split(":")[0] for w in reply.json()["warnings"]] == [
+            "network 'my-net' is ignored",
+            "label 'com.openfaas.health.http.path' is kept but ignored",
+        ]
+        assert reply.headers["warning"].startswith("299 faas \"network 'my-net' is ignored")
     finally:
         api.request("DELETE", "/system/functions", json={"functionName": name})

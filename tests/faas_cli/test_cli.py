@@ -106,6 +106,18 @@ def test_bad_definition_files(tmp_path: Path, text: str, message: str) -> None:
         load_definitions(path)
 
 
+def test_deploy_prints_what_the_gateway_says_it_ignored(
+    gateway: GatewayThread, capsys: pytest.CaptureFixture[str]
+) -> None:
+    Path("faas.yml").write_text(
+        DEFINITIONS.replace("labels: {team: docs}", "labels: {com.openfaas.health.http.path: /ok}")
+    )
+    code, out, err = run(capsys, "deploy", "hello")
+    assert code == 0
+    assert "deployed hello" in out
+    assert "faas: warning: hello: label 'com.openfaas.health.http.path' is kept but ignored" in err
+
+
 def test_deploy_list_describe_scale_update_remove(
     gateway: GatewayThread, provider: MemoryProvider, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -74,3 +74,27 @@ def test_every_declared_operation_is_routed() -> None:
         assert reply.status_code != 405, (op.method, op.path)
         if reply.status_code == 404:
             assert "no such path" not in reply.json()["error"], (op.method, op.path)
+
+
+def test_what_a_deployment_asks_in_vain_is_said_back() -> None:
+    provider = MemoryProvider()
+    honoured = call(provider, "POST", "/functions",
+                    json={"service": "hi", "image": "faas/hi", "network": "functions"})  # fmt: skip
+    assert "warnings" not in honoured.json()
+    assert "warning" not in honoured.headers
+    body = {
+        "service": "hi", "image": "faas/hi", "network": 'func"\r\nX-Injected: 1',
+        "labels": {"com.openfaas.health.http.path": "/ready", "team": "a"},
+    }  # fmt: skip
+    updated = call(provider, "PUT", "/functions", json=body)
+    assert updated.status_code == 202
+    network, label = updated.json()["warnings"]
+    assert network.startswith("network 'func\"\\r\\nX-Injected: 1' is ignored: functions")
+    assert label.startswith("label 'com.openfaas.health.http.path' is kept but ignored:")
+    header = updated.headers["warning"]
+    assert header.startswith("299 faas \"network 'func\\\"\\\\r\\\\nX-Injected: 1' is ignored")
+    assert ", 299 faas \"label 'com.openfaas.health.http.path' is kept" in header
+    assert "x-injected" not in updated.headers
+    too_long = call(provider, "PUT", "/functions", json=body | {"network": "n" * 254})
+    assert too_long.status_code == 400
+    assert "network" in too_long.json()["error"]
