@@ -23,6 +23,7 @@ from fwatchdog.values import (
     parse_bool,
     parse_duration,
     parse_http_url,
+    parse_integer,
 )
 
 from gateway.namespaces import DEFAULT_NAMESPACE
@@ -326,12 +327,12 @@ def _parse_provider(name: str, raw: str) -> ProviderKind:
     raise ConfigError(invalid(name, raw, "'swarm' or 'static'"))
 
 
-def _parse_int(name: str, raw: str, what: str, low: int, high: int | None = None) -> int:
-    try:
-        value = int(raw)
-    except ValueError:
-        value = None
-    if value is None or value < low or (high is not None and value > high):
+_MAX_INTEGER = 2**63 - 1
+
+
+def _parse_int(name: str, raw: str, what: str, low: int, high: int = _MAX_INTEGER) -> int:
+    value = parse_integer(raw, low, high)
+    if value is None:
         raise ConfigError(invalid(name, raw, what))
     return value
 

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from fwatchdog.values import BOOLEAN, DURATION
 from fwatchdog.values import parse_bool as parse_bool
 from fwatchdog.values import parse_duration as parse_duration
+from fwatchdog.values import parse_integer as parse_integer
 
 MAX_REPLICAS = 100
 """The most replicas a function may have: the API's bound, and `com.faas.scale.max`'s."""
@@ -81,7 +82,6 @@ MAX_RETRY_ATTEMPTS = 100
 """The most attempts `com.faas.retry.attempts` may ask for."""
 
 _HEADER_NAME = re.compile(r"[A-Za-z0-9!#$%&'*+.^_`|~-]{1,64}", re.ASCII)
-_INTEGER = re.compile(r"[0-9]+", re.ASCII)
 _NUMBER = re.compile(r"(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)", re.ASCII)
 _MAX_TARGET = 1e6
 _MAX_PROPORTION = 10.0
@@ -98,15 +98,6 @@ class LabelProblem:
     def __str__(self) -> str:
         shown = self.value if len(self.value) <= MAX_VALUE_LENGTH else self.value[:20] + "..."
         return f"label {self.label}={shown!r}: expected {self.expected}; using the default"
-
-
-def parse_integer(raw: str, least: int, most: int) -> int | None:
-    """An integer written in ASCII digits, from `least` to `most`; None otherwise."""
-    text = raw.strip()
-    if len(text) > MAX_VALUE_LENGTH or _INTEGER.fullmatch(text) is None:
-        return None
-    value = int(text)
-    return value if least <= value <= most else None
 
 
 def parse_number(raw: str) -> float | None:

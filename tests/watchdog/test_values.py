@@ -10,6 +10,7 @@ from fwatchdog.values import (
     parse_bool,
     parse_duration,
     parse_http_url,
+    parse_integer,
 )
 
 
@@ -96,3 +97,14 @@ def test_http_urls(text: str) -> None:
 )
 def test_invalid_http_urls(text: str) -> None:
     assert parse_http_url(text) is None
+
+
+@pytest.mark.parametrize(("text", "value"), [("0", 0), (" 8080 ", 8080), ("65535", 65535)])
+def test_integers(text: str, value: int) -> None:
+    assert parse_integer(text, 0, 65535) == value
+
+
+@pytest.mark.parametrize("text", ["", "-1", "+5", "5_000", "1.0", "0x10", "65536", "٣", "9" * 65])
+def test_invalid_integers(text: str) -> None:
+    # One rule for the watchdog's variables, the gateway's and its labels: digits only.
+    assert parse_integer(text, 0, 65535) is None

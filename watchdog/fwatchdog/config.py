@@ -14,6 +14,8 @@ from typing import TypeVar
 
 from . import values
 
+MAX_INTEGER = 2**63 - 1  # what the Go watchdog's integers hold
+
 CHUNK = 65536  # read size for bodies and pipes
 HEALTH_PATH = "/_/health"
 
@@ -55,11 +57,8 @@ def int_var(env: Mapping[str, str], name: str, default: int) -> int:
     raw = env.get(name, "").strip()
     if not raw:
         return default
-    try:
-        value = int(raw)
-    except ValueError:
-        value = -1
-    if value < 0:
+    value = values.parse_integer(raw, 0, MAX_INTEGER)
+    if value is None:
         raise ConfigError(values.invalid(name, raw, "an integer, 0 or more"))
     return value
 

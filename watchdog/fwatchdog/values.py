@@ -1,4 +1,5 @@
-"""One parser per kind of value written as text: durations, booleans, DNS labels, URLs.
+"""One parser per kind of value written as text: integers, durations, booleans, DNS
+labels, URLs.
 
 The watchdog's variables (``exec_timeout=2m``), the gateway's (``GATEWAY_HOLD_TIMEOUT=2m``)
 and the service labels the gateway reads (``com.faas.scale.cooldown=2m``) all parse here,
@@ -43,9 +44,20 @@ MAX_SECONDS = 1e9
 _NUMBER = r"(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][-+]?[0-9]+)?"
 _DURATION_PART = re.compile(rf"({_NUMBER})(ns|us|µs|ms|s|m|h)")
 _UNITS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
+_INTEGER = re.compile(r"[0-9]+", re.ASCII)
 _TRUE = frozenset({"true", "1", "yes", "on"})
 _FALSE = frozenset({"false", "0", "no", "off"})
 _DNS_LABEL = re.compile(DNS_LABEL_PATTERN, re.ASCII)
+
+
+def parse_integer(text: str, least: int, most: int) -> int | None:
+    """An integer in ASCII digits (no sign, no `_`), from `least` to `most`; None otherwise.
+    Blanks around it are ignored."""
+    text = text.strip()
+    if len(text) > MAX_TEXT_LENGTH or _INTEGER.fullmatch(text) is None:
+        return None
+    value = int(text)
+    return value if least <= value <= most else None
 
 
 def parse_duration(text: str) -> float | None:
