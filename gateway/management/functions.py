@@ -14,7 +14,6 @@ from gateway.api_types.answers import FunctionResources, FunctionStatus, Version
 from gateway.api_types.bodies import DeleteFunctionRequest, FunctionDeployment
 from gateway.deployments import parse_body
 from gateway.deployments.fields import parse_cores, parse_memory
-from gateway.deployments.ignored import ignored_parts
 from gateway.deployments.service_labels import (
     LIMITS_PREFIX,
     OPENFAAS_FUNCTION_LABEL,
@@ -22,6 +21,7 @@ from gateway.deployments.service_labels import (
 )
 from gateway.errors import BadRequest, Forbidden, FunctionNotFound
 from gateway.labels import ANNOTATION_PREFIX
+from gateway.management.ignored import ignored_parts
 from gateway.management.operations import System, accepted, answer, read_json
 from gateway.providers.base import Function, Resources
 from gateway.versions.canary import canary_state

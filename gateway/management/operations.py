@@ -21,8 +21,8 @@ from gateway.api_types.answers import Accepted, Answer
 from gateway.asgi import MAX_API_BODY_BYTES, read_bounded_body
 from gateway.config import GatewayConfig
 from gateway.deployments import validate_function_name
-from gateway.deployments.ignored import warning_header
 from gateway.errors import BadRequest, Disabled
+from gateway.management.ignored import warning_header
 from gateway.metrics import GatewayMetrics
 from gateway.namespaces import Namespaces
 from gateway.providers.base import FunctionProvider
