@@ -30,6 +30,7 @@ from bench.processes import (
 )
 from bench.report import Check, Report, Run, Verdict
 from bench.wrk import run_wrk
+from tests.support import ROOT
 
 BODY = b"x" * 100
 LARGE_BODY = 100 * 1024 * 1024
@@ -289,6 +290,20 @@ def python_floor_case() -> Case:
     return Case("fork floor, Python subprocess.run loop", 1, run)
 
 
+QUIET = "watchdog (ours, log_calls=false)"
+GO_WATCHDOG_FALLBACK = ROOT.parent / "shared" / "refs" / "fwatchdog-go"
+
+
+def reference_watchdog() -> str:
+    """The watchdog to compare with: env `REFERENCE_WATCHDOG` (a command line), else the Go
+    classic watchdog at `../shared/refs/fwatchdog-go` beside the checkout; "" if neither."""
+    named = os.environ.get("REFERENCE_WATCHDOG", "").strip()
+    if named:
+        return named
+    fallback = GO_WATCHDOG_FALLBACK
+    return str(fallback) if fallback.is_file() and os.access(fallback, os.X_OK) else ""
+
+
 def watchdog_fork(b: Bench) -> None:
     """Scenario 1: our watchdog (fprocess=cat) at c=1/8/64 vs the fork floor (+ reference)."""
     sc = "1"
@@ -298,16 +313,23 @@ def watchdog_fork(b: Bench) -> None:
     floorn = f"fork floor, {floor_kind}, {cores} spawners"
     with ExitStack() as stack:
         wd = stack.enter_context(start_watchdog(b.tmp))
+        # The same watchdog without the classic per-call log lines: what they cost.
+        quiet = stack.enter_context(
+            start_watchdog(b.tmp, extra={"log_calls": "false"}, name="watchdog quiet")
+        )
         ref: Server | None = None
-        ref_exe = os.environ.get("REFERENCE_WATCHDOG", "").strip()
+        ref_exe = reference_watchdog()
         if ref_exe:
             ref = stack.enter_context(
                 start_watchdog(b.tmp, executable=ref_exe, name="reference watchdog")
             )
         touch(wd.base_url + "/")
+        touch(quiet.base_url + "/")
         cases = [floor_case(b, floor1, 1), floor_case(b, floorn, cores), python_floor_case()]
         for c in (1, 8, 64):
             cases.append(wrk_case(b, "watchdog (ours)", wd.base_url + "/", c, [wd]))
+            if c != 8:
+                cases.append(wrk_case(b, QUIET, quiet.base_url + "/", c, [quiet]))
             if ref is not None:
                 cases.append(wrk_case(b, f"reference: {ref_exe}", ref.base_url + "/", c, [ref]))
         runs = measure(b, sc, cases)
@@ -341,6 +363,17 @@ def watchdog_fork(b: Bench) -> None:
         "—",
         None,
     )
+    for c in (1, 64):
+        ours, without = runs[key("watchdog (ours)", c)], runs[key(QUIET, c)]
+        check(
+            b,
+            sc,
+            f"fork mode c={c}: with the per-call log lines vs without (log_calls=false)",
+            f"{ours.rps:,.0f} req/s = {rate_ratio(ours, without):.0f}%",
+            f"{without.rps:,.0f} req/s",
+            "—",
+            None,
+        )
     if ref is not None:
         for c in (1, 64):
             ours, theirs = runs[key("watchdog (ours)", c)], runs[key(f"reference: {ref_exe}", c)]
