@@ -165,6 +165,9 @@ class GatewayConfig:
     # The commit the gateway's image was built from (`make images` bakes it in); GET
     # /system/info reports it as OpenFaaS's `version.sha`.
     build_sha: str = ""
+    # Prometheus, whose query API /system/prometheus/api/v1/ serves behind the admin
+    # credentials (the stack does not publish Prometheus itself); empty: not served (404).
+    prometheus_url: str = ""
 
 
 def load_config(env: Mapping[str, str] | None = None) -> GatewayConfig:
@@ -405,6 +408,7 @@ _GATEWAY_SETTINGS: tuple[Setting, ...] = (
     ("GATEWAY_LEASE_SERVICE", "lease_service", _parse_str),
     ("GATEWAY_WORKERS", "workers", _parse_workers),
     ("GATEWAY_NAMESPACE", "namespace", _parse_namespace),
+    ("GATEWAY_PROMETHEUS_URL", "prometheus_url", _parse_http_url),
 )
 _HEAD_LIMIT_SETTINGS: tuple[Setting, ...] = (
     ("GATEWAY_MAX_HEAD_BYTES", "max_head_bytes", _parse_head_size),

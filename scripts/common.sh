@@ -5,7 +5,7 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 export STACK_NAME=${STACK_NAME:-func}
 export FUNCTIONS_NETWORK=${FUNCTIONS_NETWORK:-functions}
 export FAAS_GATEWAY_PORT=${FAAS_GATEWAY_PORT:-${GATEWAY_PORT:-8080}}  # GATEWAY_PORT: its old name
-export PROMETHEUS_PORT=${PROMETHEUS_PORT:-9090}
+export PROMETHEUS_PORT=${PROMETHEUS_PORT:-}  # empty: Prometheus is not published
 export FUNCTION_IMAGE_PREFIX=${FUNCTION_IMAGE_PREFIX:-localhost/faas}
 # Images are tagged :latest and with a hash of their sources, so a redeploy after a
 # change rolls the services even though `latest` never changes name.

@@ -6,7 +6,7 @@
 #
 # Only the binary is taken out of Debian's `prometheus` package (`apt-get download` and
 # `dpkg -x`, deb_binary in scripts/common.sh): installing the package would start a
-# Prometheus server on port 9090, the port the stack's Prometheus publishes. Needs root,
+# Prometheus server on port 9090, the port the stack's Prometheus listens on. Needs root,
 # as scripts/engine.sh does.
 #
 # Environment:

@@ -45,7 +45,12 @@ export GATEWAY_IMAGE_ALLOWLIST=${GATEWAY_IMAGE_ALLOWLIST:-$FUNCTION_IMAGE_PREFIX
 PROMETHEUS_CONFIG_HASH=$(sha256sum "$ROOT/prometheus/prometheus.yml" | cut -c1-12)
 export PROMETHEUS_CONFIG_HASH
 say "deploying stack $STACK_NAME (Prometheus: $PROMETHEUS_IMAGE, NATS: $NATS_IMAGE)"
-(cd "$ROOT" && docker stack deploy --detach=true --resolve-image never -c stack.yml "$STACK_NAME" >/dev/null)
+compose_files=(-c stack.yml)
+if [ -n "$PROMETHEUS_PORT" ]; then
+  compose_files+=(-c stack.prometheus-port.yml)  # published only when asked for
+fi
+(cd "$ROOT" && docker stack deploy --detach=true --resolve-image never "${compose_files[@]}" \
+  "$STACK_NAME" >/dev/null)
 
 # Every task that should run, runs the service's current image: otherwise the checks
 # below could be answered by the tasks a redeploy is about to replace.
@@ -72,14 +77,26 @@ wait_until 180 "the gateway at $gateway/healthz" curl -fsS "$gateway/healthz"
 for function in "${SAMPLE_FUNCTIONS[@]}"; do
   wait_until 180 "function $function" curl -fsS -X POST --data-binary '{}' "$gateway/function/$function"
 done
-wait_until 120 "Prometheus at 127.0.0.1:$PROMETHEUS_PORT" \
-  curl -fsS "http://127.0.0.1:$PROMETHEUS_PORT/-/ready"
+# The credentials go to curl on its standard input, never on a command line (ps shows those).
+prometheus_through_the_gateway() {
+  printf 'user = "%s:%s"\n' "$(cat "$secrets_dir/basic-auth-user")" \
+    "$(cat "$secrets_dir/basic-auth-password")" \
+    | curl -fsS -K - "$gateway/system/prometheus/api/v1/query?query=up" >/dev/null
+}
+wait_until 120 "Prometheus through the gateway" prometheus_through_the_gateway
+if [ -n "$PROMETHEUS_PORT" ]; then
+  prometheus="http://127.0.0.1:$PROMETHEUS_PORT (published: no credentials needed)"
+  wait_until 120 "Prometheus at 127.0.0.1:$PROMETHEUS_PORT" \
+    curl -fsS "http://127.0.0.1:$PROMETHEUS_PORT/-/ready"
+else
+  prometheus="$gateway/system/prometheus/api/v1/query?query=up (management credentials)"
+fi
 
 cat <<TEXT
 faas is up (stack $STACK_NAME):
   gateway     $gateway            (try: curl -X POST --data-binary @README.md $gateway/function/catservice)
   metrics     $gateway/metrics
-  prometheus  http://127.0.0.1:$PROMETHEUS_PORT
+  prometheus  $prometheus
   management  $gateway/system/functions (user: cat secrets/basic-auth-user, password: cat secrets/basic-auth-password)
               . .venv/bin/activate && faas list --gateway $gateway --password-file secrets/basic-auth-password
 TEXT

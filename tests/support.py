@@ -269,12 +269,11 @@ class StackSettings:
     name: str
     network: str
     gateway_port: int
-    prometheus_port: int
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] = os.environ) -> StackSettings:
-        """Read STACK_NAME, FUNCTIONS_NETWORK, FAAS_GATEWAY_PORT (or its old name
-        GATEWAY_PORT) and PROMETHEUS_PORT."""
+        """Read STACK_NAME, FUNCTIONS_NETWORK and FAAS_GATEWAY_PORT (or its old name
+        GATEWAY_PORT)."""
         defaults = script_defaults()
 
         def setting(name: str) -> str:
@@ -293,18 +292,12 @@ class StackSettings:
             name=setting("STACK_NAME"),
             network=setting("FUNCTIONS_NETWORK"),
             gateway_port=port("FAAS_GATEWAY_PORT"),
-            prometheus_port=port("PROMETHEUS_PORT"),
         )
 
     @property
     def gateway_url(self) -> str:
         """The gateway as this machine reaches it (its published port)."""
         return f"http://127.0.0.1:{self.gateway_port}"
-
-    @property
-    def prometheus_url(self) -> str:
-        """Prometheus as this machine reaches it."""
-        return f"http://127.0.0.1:{self.prometheus_port}"
 
 
 FAAS_CLI_FALLBACK = ROOT.parent / "shared" / "refs" / "faas-cli"

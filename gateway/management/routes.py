@@ -38,7 +38,16 @@ from gateway.api_types.bodies import (
 from gateway.async_calls import api as async_api
 from gateway.async_calls.messages import CALL_ID_PATTERN, CallStatus
 from gateway.deployments import FunctionName
-from gateway.management import about, functions, logs, scale, secret_routes, stats, traffic
+from gateway.management import (
+    about,
+    functions,
+    logs,
+    prometheus,
+    scale,
+    secret_routes,
+    stats,
+    traffic,
+)
 from gateway.management.logs import MAX_TAIL
 from gateway.management.operations import ALERT, ASYNC, Operation
 from gateway.management.stats import DEFAULT_WINDOW, MAX_WINDOW
@@ -222,6 +231,15 @@ OPERATIONS: tuple[Operation, ...] = (
               errors={400: "Invalid JSON, or no 'alerts' list.",
                       503: "Autoscaling is off, or no credentials are configured."},
               guard=ALERT),
+    Operation("GET", "/prometheus/api/v1/{endpoint}", prometheus.prometheus_api, "prometheusQuery",
+              "Prometheus's query API", 200, {"type": "object"},
+              "Prometheus's answer, as it gave it (its status and JSON).",
+              description="Forwarded to GATEWAY_PROMETHEUS_URL (the stack's Prometheus, which "
+              "it does not publish): GET only, the query string as sent, an answer of at most "
+              f"{prometheus.ANSWER_LIMIT // (1024 * 1024)} MiB within "
+              f"{prometheus.TIMEOUT_SECONDS:g} s.",
+              errors={404: "No Prometheus is configured, or not a query endpoint.",
+                      502: "Prometheus did not answer, or answered too much."}),
     Operation("GET", "/openapi.json", about.openapi, "openapi", "This document",
               200, {"type": "object"}, "The OpenAPI document."),
     # Async calls (docs/async.md): first the dead-letter queue, then a call by id (a
@@ -269,5 +287,6 @@ OPERATIONS: tuple[Operation, ...] = (
 PATH_SCHEMAS: dict[str, Any] = {
     "name": _FUNCTION_NAME,
     "call_id": {"type": "string", "pattern": f"^{CALL_ID_PATTERN.pattern}$"},
+    "endpoint": {"type": "string", "enum": list(prometheus.ENDPOINTS)},
 }
 """The JSON Schema of each path parameter."""

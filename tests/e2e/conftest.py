@@ -13,6 +13,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -24,7 +25,14 @@ STACK = support.StackSettings.from_env()
 STACK_NAME = STACK.name
 FUNCTIONS_NETWORK = STACK.network
 GATEWAY_URL = STACK.gateway_url
-PROMETHEUS_URL = STACK.prometheus_url
+PASSWORD_FILE = ROOT / "secrets" / "basic-auth-password"
+USER_FILE = ROOT / "secrets" / "basic-auth-user"
+
+
+def credentials() -> tuple[str, str]:
+    """The management API's credentials, as scripts/up.sh wrote them."""
+    user = USER_FILE.read_text().strip() if USER_FILE.exists() else "admin"
+    return user, PASSWORD_FILE.read_text().strip()
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -67,7 +75,6 @@ class Platform:
     """The deployed stack as the tests reach it."""
 
     gateway_url: str
-    prometheus_url: str
     stack_name: str
     network: str
 
@@ -75,13 +82,24 @@ class Platform:
         """The full service name of a sample function of the stack."""
         return f"{self.stack_name}_{function}"
 
+    def prometheus(self, query: str) -> list[dict[str, Any]]:
+        """The result of an instant query to the stack's Prometheus, through the gateway
+        (the stack does not publish Prometheus)."""
+        reply = httpx.get(f"{self.gateway_url}/system/prometheus/api/v1/query",
+                          params={"query": query}, auth=credentials(), timeout=10)  # fmt: skip
+        reply.raise_for_status()
+        body = reply.json()
+        assert body["status"] == "success", (query, body)
+        result: list[dict[str, Any]] = body["data"]["result"]
+        return result
+
 
 @pytest.fixture(scope="session")
 def platform() -> Iterator[Platform]:
     """Deploy (or update) the stack once per run and wait until it answers."""
     was_deployed = STACK_NAME in docker("stack", "ls", "--format", "{{.Name}}", check=False).split()
     subprocess.run([str(ROOT / "scripts" / "up.sh")], check=True, timeout=1500)
-    yield Platform(GATEWAY_URL, PROMETHEUS_URL, STACK_NAME, FUNCTIONS_NETWORK)
+    yield Platform(GATEWAY_URL, STACK_NAME, FUNCTIONS_NETWORK)
     if not was_deployed and os.environ.get("FAAS_KEEP_STACK") != "1":
         subprocess.run([str(ROOT / "scripts" / "down.sh")], check=False, timeout=300)
 

@@ -8,7 +8,6 @@ import subprocess
 import time
 import uuid
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
@@ -16,8 +15,7 @@ import pytest
 from gateway.async_calls.consumer import PENDING_REFRESH_SECONDS as REFRESH
 from gateway.config import AsyncConfig
 from tests import support
-from tests.e2e.conftest import Platform, ServiceFactory, docker, wait_for
-from tests.e2e.test_management import credentials
+from tests.e2e.conftest import Platform, ServiceFactory, credentials, docker, wait_for
 from tests.e2e.test_scaling import desired_replicas
 
 IMAGE = "localhost/faas/catservice:latest"
@@ -187,16 +185,11 @@ def test_no_call_lost_when_the_worker_and_nats_are_killed(
     # scrapes after the worker's first refresh once the last call finished.
     finished = time.time()
 
-    def prometheus(query: str) -> list[dict[str, Any]]:
-        reply = httpx.get(f"{platform.prometheus_url}/api/v1/query", params={"query": query})
-        result: list[dict[str, Any]] = reply.json()["data"]["result"]
-        return result
-
     def nothing_queued() -> bool:
-        scraped = prometheus('max(timestamp(up{job="queue-worker"} == 1))')
+        scraped = platform.prometheus('max(timestamp(up{job="queue-worker"} == 1))')
         if not scraped or float(scraped[0]["value"][1]) <= finished + REFRESH + 1:
             return False
-        pending = prometheus(f'max(gateway_async_queue_pending{{function_name="{name}"}})')
+        pending = platform.prometheus(f'max(gateway_async_queue_pending{{function_name="{name}"}})')
         return not pending or float(pending[0]["value"][1]) == 0
 
     wait_for(nothing_queued, f"no call of {name} left queued", timeout=AsyncConfig().ack_wait + 60)

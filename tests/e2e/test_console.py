@@ -18,8 +18,7 @@ import pytest
 from playwright.sync_api import Browser, Page, expect
 
 from tests.browser import LAPTOP, chromium, log_in, screenshot_folder
-from tests.e2e.conftest import Platform, wait_for
-from tests.e2e.test_management import credentials
+from tests.e2e.conftest import Platform, credentials, wait_for
 
 # What polling shows comes within a few seconds; this is the safety limit on a busy swarm.
 expect.set_options(timeout=60_000)

@@ -18,8 +18,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.e2e.conftest import Platform, docker, wait_for
-from tests.e2e.test_management import credentials
+from tests.e2e.conftest import Platform, credentials, docker, wait_for
 from tests.support import faas_cli
 
 IMAGE = "localhost/faas/catservice:latest"

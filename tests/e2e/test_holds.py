@@ -19,9 +19,8 @@ import time
 import httpx
 import pytest
 
-from tests.e2e.conftest import Platform, ServiceFactory, docker, wait_for
+from tests.e2e.conftest import Platform, ServiceFactory, credentials, docker, wait_for
 from tests.e2e.loops import RequestLoop, echoed
-from tests.e2e.test_management import credentials
 from tests.e2e.test_scaling import IMAGE, desired_replicas, report, running_tasks
 
 LOOP_CONNECTIONS = 4

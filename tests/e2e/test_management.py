@@ -24,16 +24,17 @@ import httpx
 import pytest
 import yaml
 
-from tests.e2e.conftest import ROOT, STACK_NAME, Platform, docker, wait_for
+from tests.e2e.conftest import (
+    PASSWORD_FILE,
+    ROOT,
+    STACK_NAME,
+    Platform,
+    credentials,
+    docker,
+    wait_for,
+)
 
 FIXTURES = Path(__file__).parent / "fixtures"
-PASSWORD_FILE = ROOT / "secrets" / "basic-auth-password"
-USER_FILE = ROOT / "secrets" / "basic-auth-user"
-
-
-def credentials() -> tuple[str, str]:
-    user = USER_FILE.read_text().strip() if USER_FILE.exists() else "admin"
-    return user, PASSWORD_FILE.read_text().strip()
 
 
 def faas(

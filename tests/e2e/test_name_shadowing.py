@@ -19,9 +19,8 @@ import docker
 import docker.types
 import httpx
 
-from tests.e2e.conftest import Platform, wait_for
+from tests.e2e.conftest import Platform, credentials, wait_for
 from tests.e2e.conftest import docker as docker_cli
-from tests.e2e.test_management import credentials
 
 IMPOSTOR = "gateway"
 LOOKUPS = 20

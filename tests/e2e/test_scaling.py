@@ -18,8 +18,7 @@ from concurrent.futures import ThreadPoolExecutor
 import httpx
 import pytest
 
-from tests.e2e.conftest import GATEWAY_URL, Platform, ServiceFactory, docker, wait_for
-from tests.e2e.test_management import credentials
+from tests.e2e.conftest import GATEWAY_URL, Platform, ServiceFactory, credentials, docker, wait_for
 
 IMAGE = "localhost/faas/catservice:latest"
 LOAD_THREADS = 12

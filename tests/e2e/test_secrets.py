@@ -13,8 +13,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from tests.e2e.conftest import Platform, docker, wait_for
-from tests.e2e.test_management import credentials
+from tests.e2e.conftest import Platform, credentials, docker, wait_for
 
 IMAGE = (
     f"{os.environ.get('FUNCTION_IMAGE_PREFIX', 'localhost/faas')}/catservice:"

@@ -15,9 +15,8 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from tests.e2e.conftest import GATEWAY_URL, Platform, wait_for
+from tests.e2e.conftest import GATEWAY_URL, Platform, credentials, wait_for
 from tests.e2e.loops import Callers
-from tests.e2e.test_management import credentials
 from tests.e2e.test_scaling import IMAGE
 
 pytestmark = pytest.mark.swarm
