@@ -14,6 +14,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from starlette.exceptions import HTTPException
+from starlette.responses import PlainTextResponse
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -46,7 +48,8 @@ def is_console_path(path: str) -> bool:
 
 
 class _ConsoleHeaders:
-    """Adds the console's security headers to every answer of the wrapped app."""
+    """Adds the console's security headers to every answer of the wrapped app, its errors
+    included (StaticFiles raises them: answered outside, they would go without)."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -57,7 +60,11 @@ class _ConsoleHeaders:
                 message["headers"] = [*message.get("headers", []), *_HEADERS]
             await send(message)
 
-        await self.app(scope, receive, send_with_headers)
+        try:
+            await self.app(scope, receive, send_with_headers)
+        except HTTPException as error:
+            answer = PlainTextResponse(f"{error.detail}\n", error.status_code, error.headers)
+            await answer(scope, receive, send_with_headers)
 
 
 async def _closed(scope: Scope, receive: Receive, send: Send) -> None:

@@ -184,6 +184,18 @@ def test_console_without_credentials_configured_stays_closed(provider: MemoryPro
         assert client.get("/ui/").status_code == 503
 
 
+def test_every_console_answer_has_its_security_headers(console_gateway: GatewayThread) -> None:
+    # A 404 of a missing file too: it is served on the console's origin like its pages.
+    with console_gateway.client() as client:
+        missing = client.get("/ui/no-such-file.html")
+        traversal = client.get("/ui/..%2f..%2fREADME.md")
+    for reply in (missing, traversal):
+        assert reply.status_code == 404
+        assert "default-src 'none'" in reply.headers["content-security-policy"]
+        assert reply.headers["x-content-type-options"] == "nosniff"
+        assert "<" not in reply.text
+
+
 def test_other_methods_on_ui_are_function_calls(console_gateway: GatewayThread) -> None:
     with console_gateway.client() as client:
         reply = client.post("/ui/", headers={"X-Function": "cat"}, content=b"hi")
