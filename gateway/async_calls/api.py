@@ -62,7 +62,9 @@ async def call_status(request: Request, system: System) -> Response:
     record = await system.async_broker().statuses.get(call_id)
     if record is None:
         raise NoRoute(f"no async call {call_id!r} (unknown, or past its retention)")
-    return JSONResponse(asdict(record))
+    answer = asdict(record)
+    del answer["fingerprint"]
+    return JSONResponse(answer)
 
 
 async def list_dead_letters(request: Request, system: System) -> Response:
@@ -126,9 +128,14 @@ async def redrive(broker: Broker, call: QueuedCall) -> None:
     """Queue a dead-lettered call again, its attempts starting over, then drop this copy
     (by its sequence: should the call fail again at once, its new copy stays)."""
     requeued = call.requeued()
+    previous = await broker.statuses.get(call.call_id)
     await broker.statuses.put(
         CallStatus(
-            callId=call.call_id, function=call.function, state="queued", queuedAt=call.started_at
+            callId=call.call_id,
+            function=call.function,
+            state="queued",
+            queuedAt=call.started_at,
+            fingerprint=previous.fingerprint if previous is not None else None,
         )
     )
     await broker.queue.enqueue(requeued, dedupe_id=f"redrive:{call.call_id}:{time.time_ns()}")

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
@@ -24,11 +25,16 @@ from nats.js import JetStreamContext
 from nats.js.api import StreamConfig
 
 from gateway.config import AsyncConfig
-from gateway.errors import BrokerUnavailable
+from gateway.errors import BrokerFull, BrokerUnavailable
 
 log = logging.getLogger("gateway.async")
 
 RECONNECT_SECONDS = 1
+STORE_REFUSED = 10077
+"""JetStream's error code for a message a stream refused to store ('maximum messages
+exceeded', 'maximum bytes exceeded', 'maximum messages per subject exceeded')."""
+INSUFFICIENT_RESOURCES = 10023
+"""JetStream's error code when the server has no storage left."""
 
 T = TypeVar("T")
 
@@ -111,10 +117,14 @@ class BrokerConnection:
         return js
 
     async def call(self, what: str, operation: Callable[[], Awaitable[T]]) -> T:
-        """Run one JetStream operation; its failure becomes `BrokerUnavailable`."""
+        """Run one JetStream operation; its failure becomes `BrokerUnavailable`, or
+        `BrokerFull` when a stream or bucket refused to store at its bound."""
         try:
             return await operation()
         except (nats.errors.Error, TimeoutError, OSError) as error:
+            full = refusal(error)
+            if full is not None:
+                raise BrokerFull(f"message broker full: {what}: {full}") from error
             reason = str(error) or type(error).__name__
             raise BrokerUnavailable(f"message broker unavailable: {what}: {reason}") from error
 
@@ -182,9 +192,53 @@ class BrokerConnection:
             await setup(js)
 
 
-async def add_or_update(js: JetStreamContext, config: StreamConfig) -> None:
-    """Create a stream, or bring an existing one to this configuration."""
+def refusal(error: BaseException | None) -> str | None:
+    """The server's reason when `error` is its refusal to store a message because a
+    bound is reached (e.g. 'maximum messages per subject exceeded'); None otherwise."""
+    if not isinstance(error, nats.js.errors.APIError):
+        return None
+    code = getattr(error, "err_code", None)  # not set on some subclasses
+    if code == INSUFFICIENT_RESOURCES:
+        return "insufficient resources (the server's storage is full)"
+    description = getattr(error, "description", None) or ""
+    if code == STORE_REFUSED and "maximum" in description:
+        return description
+    return None
+
+
+async def add_or_update(js: JetStreamContext, config: StreamConfig, *, keep: bool = False) -> None:
+    """Create a stream, or bring an existing one to this configuration. `keep`: never
+    below what the stream holds now (a server may trim a stream to lowered bounds,
+    whatever its discard policy: messages it holds were accepted), and warn."""
     try:
         await js.add_stream(config)
     except nats.js.errors.BadRequestError:  # exists with another configuration
+        if keep:
+            config = await not_below_contents(js, config)
         await js.update_stream(config)
+
+
+async def not_below_contents(js: JetStreamContext, config: StreamConfig) -> StreamConfig:
+    """`config` with its bounds raised to what the stream holds now, where it holds more."""
+    assert config.name is not None
+    per_subject = (config.max_msgs_per_subject or -1) > 0
+    info = await js.stream_info(config.name, subjects_filter=">" if per_subject else None)
+    state = info.state
+    counts = (state.subjects or {}).values()
+    held = {
+        "max_msgs": state.messages,
+        "max_bytes": state.bytes,
+        "max_msgs_per_subject": max(counts, default=0),
+    }
+    raised = {
+        name: count
+        for name, count in held.items()
+        if (getattr(config, name) or -1) > 0 and count > getattr(config, name)
+    }
+    if raised:
+        log.warning(
+            "stream %s holds more than its bounds (%s are kept until it drains)",
+            config.name,
+            ", ".join(f"{name} {count}" for name, count in raised.items()),
+        )
+    return dataclasses.replace(config, **raised)
