@@ -28,7 +28,13 @@ from nats.js.api import (
     StreamConfig,
 )
 
-from gateway.async_calls.connection import BrokerConnection, add_or_update, refusal
+from gateway.async_calls.connection import (
+    BYTES_HEADROOM,
+    BrokerConnection,
+    add_or_update,
+    refusal,
+    stored_bytes,
+)
 from gateway.async_calls.messages import (
     CALL_SUBJECT_PREFIX,
     DEAD_LETTER_ALLOWANCE,
@@ -64,7 +70,7 @@ class CallQueue:
                 storage=StorageType.FILE,
                 duplicate_window=self._config.idempotency_window,
                 max_msgs=self._config.queue_max_calls,
-                max_bytes=self._config.queue_max_bytes,
+                max_bytes=self._config.queue_max_bytes + BYTES_HEADROOM,
                 max_msgs_per_subject=self._config.function_max_calls,
                 discard=DiscardPolicy.NEW,
                 discard_new_per_subject=True,
@@ -95,6 +101,9 @@ class CallQueue:
         js = self._connection.jetstream()
         self.check_size(call, dedupe_id)
         headers = _call_headers(call, dedupe_id)
+        size = message_size(headers, call.body)
+        if await stored_bytes(self._connection, CALLS_STREAM) + size > self._config.queue_max_bytes:
+            raise self._full(call.function, "maximum bytes exceeded")
         try:
             ack = await self._connection.call(
                 "publish",

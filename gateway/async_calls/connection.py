@@ -35,6 +35,12 @@ STORE_REFUSED = 10077
 exceeded', 'maximum bytes exceeded', 'maximum messages per subject exceeded')."""
 INSUFFICIENT_RESOURCES = 10023
 """JetStream's error code when the server has no storage left."""
+BYTES_HEADROOM = 64 * 1024 * 1024
+"""A stream's byte bound on the server is this much above the gateway's own, which the
+gateway checks before it stores (`stored_bytes`): nats-server 2.9 lets a message in when
+the bound minus what the stream holds is just above its size without its overhead, then
+drops the oldest messages to make room, whatever the discard policy. The headroom is
+for messages that pass the gateway's check at the same time."""
 
 T = TypeVar("T")
 
@@ -190,6 +196,13 @@ class BrokerConnection:
             return
         for setup in self._setup:
             await setup(js)
+
+
+async def stored_bytes(connection: BrokerConnection, stream: str) -> int:
+    """The bytes `stream` holds now."""
+    js = connection.jetstream()
+    info = await connection.call("stream info", lambda: js.stream_info(stream))
+    return info.state.bytes
 
 
 def refusal(error: BaseException | None) -> str | None:

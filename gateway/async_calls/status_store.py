@@ -14,7 +14,12 @@ from nats.js import JetStreamContext
 from nats.js.api import KeyValueConfig, StorageType
 from nats.js.kv import KeyValue
 
-from gateway.async_calls.connection import BrokerConnection, not_below_contents
+from gateway.async_calls.connection import (
+    BYTES_HEADROOM,
+    BrokerConnection,
+    not_below_contents,
+    stored_bytes,
+)
 from gateway.async_calls.messages import CallStatus
 from gateway.config import AsyncConfig
 from gateway.errors import BrokerFull, BrokerUnavailable
@@ -33,7 +38,7 @@ class StatusStore:
         connection.on_connect(self._ensure_bucket)
 
     async def _ensure_bucket(self, js: JetStreamContext) -> None:
-        bound = self._config.status_max_bytes
+        bound = self._config.status_max_bytes + BYTES_HEADROOM
         try:
             self._bucket = await js.key_value(STATUS_BUCKET)
         except nats.js.errors.BucketNotFoundError:
@@ -60,17 +65,21 @@ class StatusStore:
         return self._bucket
 
     async def create(self, status: CallStatus) -> bool:
-        """Store the first record of a call; False if one exists already."""
+        """Store the first record of a call; False if one exists already. `BrokerFull`
+        when the bucket is at its bound."""
         bucket = self._ready_bucket()
+        record = status.encode()
+        full = BrokerFull(
+            f"the async status bucket is full: it holds {self._config.status_max_bytes} "
+            "bytes (GATEWAY_ASYNC_STATUS_MAX_BYTES); try again later"
+        )
+        held = await stored_bytes(self._connection, STATUS_STREAM)
+        if held + len(record) > self._config.status_max_bytes:
+            raise full
         try:
-            await self._connection.call(
-                "status", lambda: bucket.create(status.callId, status.encode())
-            )
+            await self._connection.call("status", lambda: bucket.create(status.callId, record))
         except BrokerFull as error:
-            raise BrokerFull(
-                f"the async status bucket is full: it holds {self._config.status_max_bytes} "
-                "bytes (GATEWAY_ASYNC_STATUS_MAX_BYTES); try again later"
-            ) from error
+            raise full from error
         except BrokerUnavailable as error:
             if isinstance(error.__cause__, nats.js.errors.KeyWrongLastSequenceError):
                 return False

@@ -134,3 +134,39 @@ def test_redrive_all_goes_on_in_rounds_within_its_time_budget(
         assert client.get("/system/async/dlq", auth=AUTH).json()["total"] == 0
     for call_id in ids:
         assert status_of(gateway, call_id)["state"] == "queued"
+
+
+def test_a_full_dead_letter_queue_drops_its_oldest_copies(nats_server: BackgroundProcess) -> None:
+    # Every dead-lettered call is final already: storing the newest copy must not fail
+    # (its call would stay unacked, to run again), so the oldest copies give way.
+    async def scenario() -> tuple[int, list[str | None]]:
+        config = async_config(nats_server.port, dead_letter_max_calls=3)
+        async with connected_broker(config) as broker:
+            for n in range(5):
+                call = QueuedCall(f"dead-{n}", "echo", "POST", "/", (), b"b", 1.0)
+                await broker.dead_letters.store(call.dead("status 503", 5, 503))
+            found = [await broker.dead_letters.by_id(f"dead-{n}") for n in range(5)]
+            return await broker.dead_letters.count(), [c and c.call_id for c in found]
+
+    count, found = asyncio.run(scenario())
+    assert count == 3
+    assert found == [None, None, "dead-2", "dead-3", "dead-4"]
+
+
+def test_a_full_dead_letter_queue_in_bytes_drops_its_oldest_copies(
+    nats_server: BackgroundProcess,
+) -> None:
+    async def scenario() -> tuple[int, int, int]:
+        config = async_config(nats_server.port, dead_letter_max_bytes=20_000)
+        async with connected_broker(config) as broker:
+            for n in range(10):
+                call = QueuedCall(f"dead-{n}", "echo", "POST", "/", (), b"b" * 4000, 1.0)
+                await broker.dead_letters.store(call.dead("status 503", 5, 503))
+            info = await broker.jetstream().stream_info(dead_letters_module.DEAD_STREAM)
+            newest = await broker.dead_letters.by_id("dead-9")
+            return info.state.messages, info.state.bytes, int(newest is not None)
+
+    messages, size, newest_kept = asyncio.run(scenario())
+    assert 0 < messages < 10
+    assert size <= 20_000
+    assert newest_kept == 1
