@@ -237,21 +237,25 @@ async def not_below_contents(js: JetStreamContext, config: StreamConfig) -> Stre
     per_subject = (config.max_msgs_per_subject or -1) > 0
     info = await js.stream_info(config.name, subjects_filter=">" if per_subject else None)
     state = info.state
-    counts = (state.subjects or {}).values()
-    held = {
-        "max_msgs": state.messages,
-        "max_bytes": state.bytes,
-        "max_msgs_per_subject": max(counts, default=0),
-    }
-    raised = {
-        name: count
-        for name, count in held.items()
-        if (getattr(config, name) or -1) > 0 and count > getattr(config, name)
-    }
-    if raised:
+    most = max((state.subjects or {}).values(), default=0)
+    raised = dataclasses.replace(
+        config,
+        max_msgs=_at_least(config.max_msgs, state.messages),
+        max_bytes=_at_least(config.max_bytes, state.bytes),
+        max_msgs_per_subject=_at_least(config.max_msgs_per_subject, most) or -1,
+    )
+    if raised != config:
         log.warning(
-            "stream %s holds more than its bounds (%s are kept until it drains)",
+            "stream %s holds more than its bounds: %d calls, %d bytes, %d on one subject "
+            "(kept until it drains)",
             config.name,
-            ", ".join(f"{name} {count}" for name, count in raised.items()),
+            state.messages,
+            state.bytes,
+            most,
         )
-    return dataclasses.replace(config, **raised)
+    return raised
+
+
+def _at_least(bound: int | None, held: int) -> int | None:
+    """A bound (None or below 1: none) raised to `held`."""
+    return max(bound, held) if bound is not None and bound > 0 else bound

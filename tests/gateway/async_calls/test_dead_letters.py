@@ -146,7 +146,7 @@ def test_a_full_dead_letter_queue_drops_its_oldest_copies(nats_server: Backgroun
                 call = QueuedCall(f"dead-{n}", "echo", "POST", "/", (), b"b", 1.0)
                 await broker.dead_letters.store(call.dead("status 503", 5, 503))
             found = [await broker.dead_letters.by_id(f"dead-{n}") for n in range(5)]
-            return await broker.dead_letters.count(), [c and c.call_id for c in found]
+            return await broker.dead_letters.count(), [c.call_id if c else None for c in found]
 
     count, found = asyncio.run(scenario())
     assert count == 3

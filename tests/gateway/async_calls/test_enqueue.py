@@ -89,7 +89,7 @@ def test_a_bad_hop_count_is_refused_at_enqueue(
     gateway: GatewayThread, hops: str, status: int, text: str
 ) -> None:
     response = enqueue(
-        gateway, "/async-function/echo", **{"X-Faas-Hops": hops, "X-Idempotency-Key": hops}
+        gateway, "/async-function/echo", b"x", **{"X-Faas-Hops": hops, "X-Idempotency-Key": hops}
     )
     assert response.status_code == status
     assert text in response.text
@@ -99,7 +99,7 @@ def test_a_bad_hop_count_is_refused_at_enqueue(
 
 
 def test_a_hop_count_below_the_bound_is_queued(gateway: GatewayThread) -> None:
-    response = enqueue(gateway, "/async-function/echo", **{"X-Faas-Hops": "3"})
+    response = enqueue(gateway, "/async-function/echo", b"x", **{"X-Faas-Hops": "3"})
     assert response.status_code == 202
 
 

@@ -43,8 +43,8 @@ def test_a_bucket_an_older_gateway_made_gets_the_bound(nats_server: BackgroundPr
     async def scenario() -> int:
         client = await nats.connect(f"nats://127.0.0.1:{nats_server.port}")
         try:
-            config = KeyValueConfig(bucket=STATUS_BUCKET, history=1, storage=StorageType.FILE)
-            await client.jetstream().create_key_value(config)
+            bucket = KeyValueConfig(bucket=STATUS_BUCKET, history=1, storage=StorageType.FILE)
+            await client.jetstream().create_key_value(bucket)
         finally:
             await client.close()
         config = async_config(nats_server.port, status_max_bytes=123_456)
