@@ -16,6 +16,7 @@ The endpoints are listed, with the rest of `/system`, in `gateway.management.rou
 from __future__ import annotations
 
 import base64
+import contextlib
 import time
 from dataclasses import asdict
 
@@ -25,7 +26,7 @@ from starlette.responses import JSONResponse, Response
 from gateway.api_types.answers import DeadLetter, DeadLetters, Deleted, Purged, Redriven
 from gateway.async_calls.broker import Broker
 from gateway.async_calls.messages import CALL_ID_PATTERN, CallStatus, QueuedCall
-from gateway.errors import BadRequest, NoRoute
+from gateway.errors import BadRequest, GatewayError, NoRoute
 from gateway.management.operations import System, answer
 
 DEFAULT_LIST_LIMIT = 100
@@ -138,7 +139,13 @@ async def redrive(broker: Broker, call: QueuedCall) -> None:
             fingerprint=previous.fingerprint if previous is not None else None,
         )
     )
-    await broker.queue.enqueue(requeued, dedupe_id=f"redrive:{call.call_id}:{time.time_ns()}")
+    try:
+        await broker.queue.enqueue(requeued, dedupe_id=f"redrive:{call.call_id}:{time.time_ns()}")
+    except GatewayError:  # e.g. the queue at its bound: not queued, its record as it was
+        if previous is not None:
+            with contextlib.suppress(GatewayError):
+                await broker.statuses.put(previous)
+        raise
     await broker.dead_letters.remove(call)
 
 
