@@ -97,6 +97,15 @@ class AsyncConfig:
     publish_timeout: float = 5.0
     # The queue consumer's own port for /metrics and /healthz (503 without a broker).
     consumer_port: int = 8081
+    # Bounds on what the broker keeps (docs/security.md): a full calls stream or status
+    # bucket refuses new calls (503; 429 for one function's), a full dead-letter stream
+    # drops its oldest copies (their calls are final already).
+    queue_max_calls: int = 100_000
+    queue_max_bytes: int = 1024**3
+    function_max_calls: int = 10_000
+    dead_letter_max_calls: int = 10_000
+    dead_letter_max_bytes: int = 256 * 1024**2
+    status_max_bytes: int = 256 * 1024**2
 
     @property
     def enabled(self) -> bool:
@@ -429,4 +438,10 @@ _ASYNC_SETTINGS: tuple[Setting, ...] = (
     ("GATEWAY_ASYNC_RESULT_BODY_LIMIT", "result_body_limit", _parse_size),
     ("GATEWAY_ASYNC_PUBLISH_TIMEOUT", "publish_timeout", _parse_seconds),
     ("GATEWAY_ASYNC_WORKER_PORT", "consumer_port", _parse_port),
+    ("GATEWAY_ASYNC_QUEUE_MAX_CALLS", "queue_max_calls", _parse_count),
+    ("GATEWAY_ASYNC_QUEUE_MAX_BYTES", "queue_max_bytes", _parse_count),
+    ("GATEWAY_ASYNC_FUNCTION_MAX_CALLS", "function_max_calls", _parse_count),
+    ("GATEWAY_ASYNC_DLQ_MAX_CALLS", "dead_letter_max_calls", _parse_count),
+    ("GATEWAY_ASYNC_DLQ_MAX_BYTES", "dead_letter_max_bytes", _parse_count),
+    ("GATEWAY_ASYNC_STATUS_MAX_BYTES", "status_max_bytes", _parse_count),
 )

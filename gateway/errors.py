@@ -117,6 +117,15 @@ class BrokerUnavailable(GatewayError):
     """The message broker behind async calls cannot take or answer a request now (503)."""
 
 
+class BrokerFull(BrokerUnavailable):
+    """A stream or bucket of the message broker is at its bound and refuses to store
+    more (503; the message says which bound)."""
+
+
+class TooManyRequests(GatewayError):
+    """A bound on what one function may have waiting is reached: try again later (429)."""
+
+
 class OrchestratorError(GatewayError):
     """The orchestrator refused or failed a management operation for a reason of its own."""
 
@@ -133,6 +142,7 @@ STATUS_CODES: tuple[tuple[type[GatewayError], int], ...] = (
     (MethodNotAllowed, 405),
     (Conflict, 409),
     (PayloadTooLarge, 413),
+    (TooManyRequests, 429),
     (NotSupported, 501),
     (UpstreamUnavailable, 502),
     (OrchestratorError, 502),

@@ -16,6 +16,7 @@ The endpoints are listed, with the rest of `/system`, in `gateway.management.rou
 from __future__ import annotations
 
 import base64
+import contextlib
 import time
 from dataclasses import asdict
 
@@ -25,7 +26,7 @@ from starlette.responses import JSONResponse, Response
 from gateway.api_types.answers import DeadLetter, DeadLetters, Deleted, Purged, Redriven
 from gateway.async_calls.broker import Broker
 from gateway.async_calls.messages import CALL_ID_PATTERN, CallStatus, QueuedCall
-from gateway.errors import BadRequest, NoRoute
+from gateway.errors import BadRequest, GatewayError, NoRoute
 from gateway.management.operations import System, answer
 
 DEFAULT_LIST_LIMIT = 100
@@ -62,7 +63,9 @@ async def call_status(request: Request, system: System) -> Response:
     record = await system.async_broker().statuses.get(call_id)
     if record is None:
         raise NoRoute(f"no async call {call_id!r} (unknown, or past its retention)")
-    return JSONResponse(asdict(record))
+    answer = asdict(record)
+    del answer["fingerprint"]
+    return JSONResponse(answer)
 
 
 async def list_dead_letters(request: Request, system: System) -> Response:
@@ -126,12 +129,23 @@ async def redrive(broker: Broker, call: QueuedCall) -> None:
     """Queue a dead-lettered call again, its attempts starting over, then drop this copy
     (by its sequence: should the call fail again at once, its new copy stays)."""
     requeued = call.requeued()
+    previous = await broker.statuses.get(call.call_id)
     await broker.statuses.put(
         CallStatus(
-            callId=call.call_id, function=call.function, state="queued", queuedAt=call.started_at
+            callId=call.call_id,
+            function=call.function,
+            state="queued",
+            queuedAt=call.started_at,
+            fingerprint=previous.fingerprint if previous is not None else None,
         )
     )
-    await broker.queue.enqueue(requeued, dedupe_id=f"redrive:{call.call_id}:{time.time_ns()}")
+    try:
+        await broker.queue.enqueue(requeued, dedupe_id=f"redrive:{call.call_id}:{time.time_ns()}")
+    except GatewayError:  # e.g. the queue at its bound: not queued, its record as it was
+        if previous is not None:
+            with contextlib.suppress(GatewayError):
+                await broker.statuses.put(previous)
+        raise
     await broker.dead_letters.remove(call)
 
 

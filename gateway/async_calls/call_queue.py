@@ -2,7 +2,9 @@
 
 - `FAAS_ASYNC_CALLS` (subjects `faas.async.call.<function>`): queued calls. Work-queue
   retention (a call leaves the stream when a queue consumer acks it), file storage, and
-  a de-duplication window: the idempotency window, keyed by `Nats-Msg-Id`.
+  a de-duplication window: the idempotency window, keyed by `Nats-Msg-Id`. Bounded in
+  calls, bytes and calls per function; at a bound it refuses new calls (discard new),
+  never drops accepted ones: `enqueue` answers 429 (one function's bound) or 503.
 - The durable pull consumer `faas-queue-worker` on the calls, which every queue consumer
   (every replica of the `queue-worker` service) shares.
 
@@ -17,9 +19,22 @@ import logging
 
 import nats.js.errors
 from nats.js import JetStreamContext
-from nats.js.api import AckPolicy, ConsumerConfig, RetentionPolicy, StorageType, StreamConfig
+from nats.js.api import (
+    AckPolicy,
+    ConsumerConfig,
+    DiscardPolicy,
+    RetentionPolicy,
+    StorageType,
+    StreamConfig,
+)
 
-from gateway.async_calls.connection import BrokerConnection, add_or_update
+from gateway.async_calls.connection import (
+    BYTES_HEADROOM,
+    BrokerConnection,
+    add_or_update,
+    refusal,
+    stored_bytes,
+)
 from gateway.async_calls.messages import (
     CALL_SUBJECT_PREFIX,
     DEAD_LETTER_ALLOWANCE,
@@ -28,7 +43,7 @@ from gateway.async_calls.messages import (
     message_size,
 )
 from gateway.config import AsyncConfig
-from gateway.errors import BrokerUnavailable, PayloadTooLarge
+from gateway.errors import BrokerFull, BrokerUnavailable, PayloadTooLarge, TooManyRequests
 
 log = logging.getLogger("gateway.async")
 
@@ -54,7 +69,13 @@ class CallQueue:
                 retention=RetentionPolicy.WORK_QUEUE,
                 storage=StorageType.FILE,
                 duplicate_window=self._config.idempotency_window,
+                max_msgs=self._config.queue_max_calls,
+                max_bytes=self._config.queue_max_bytes + BYTES_HEADROOM,
+                max_msgs_per_subject=self._config.function_max_calls,
+                discard=DiscardPolicy.NEW,
+                discard_new_per_subject=True,
             ),
+            keep=True,
         )
 
     def check_size(self, call: QueuedCall, dedupe_id: str) -> None:
@@ -80,13 +101,35 @@ class CallQueue:
         js = self._connection.jetstream()
         self.check_size(call, dedupe_id)
         headers = _call_headers(call, dedupe_id)
-        ack = await self._connection.call(
-            "publish",
-            lambda: js.publish(
-                call_subject(call.function), call.body, headers=headers, stream=CALLS_STREAM
-            ),
-        )
+        size = message_size(headers, call.body)
+        if await stored_bytes(self._connection, CALLS_STREAM) + size > self._config.queue_max_bytes:
+            raise self._full(call.function, "maximum bytes exceeded")
+        try:
+            ack = await self._connection.call(
+                "publish",
+                lambda: js.publish(
+                    call_subject(call.function), call.body, headers=headers, stream=CALLS_STREAM
+                ),
+            )
+        except BrokerFull as error:
+            raise self._full(call.function, refusal(error.__cause__) or "") from error
         return bool(ack.duplicate)
+
+    def _full(self, function: str, reason: str) -> BrokerUnavailable | TooManyRequests:
+        """What the caller is told when the calls stream refused a call: which bound."""
+        config = self._config
+        if "per subject" in reason:
+            return TooManyRequests(
+                f"function {function!r} has {config.function_max_calls} async calls queued, "
+                "its bound (GATEWAY_ASYNC_FUNCTION_MAX_CALLS): try again once some have run"
+            )
+        if "bytes" in reason:
+            bound = f"{config.queue_max_bytes} bytes (GATEWAY_ASYNC_QUEUE_MAX_BYTES)"
+        elif "messages" in reason:
+            bound = f"{config.queue_max_calls} calls (GATEWAY_ASYNC_QUEUE_MAX_CALLS)"
+        else:
+            return BrokerFull(f"the async queue cannot take the call: {reason}")
+        return BrokerFull(f"the async queue is full: it holds {bound}; try again later")
 
     async def subscribe(
         self, ack_wait: float, max_ack_pending: int

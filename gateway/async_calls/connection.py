@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
@@ -24,11 +25,22 @@ from nats.js import JetStreamContext
 from nats.js.api import StreamConfig
 
 from gateway.config import AsyncConfig
-from gateway.errors import BrokerUnavailable
+from gateway.errors import BrokerFull, BrokerUnavailable
 
 log = logging.getLogger("gateway.async")
 
 RECONNECT_SECONDS = 1
+STORE_REFUSED = 10077
+"""JetStream's error code for a message a stream refused to store ('maximum messages
+exceeded', 'maximum bytes exceeded', 'maximum messages per subject exceeded')."""
+INSUFFICIENT_RESOURCES = 10023
+"""JetStream's error code when the server has no storage left."""
+BYTES_HEADROOM = 64 * 1024 * 1024
+"""A stream's byte bound on the server is this much above the gateway's own, which the
+gateway checks before it stores (`stored_bytes`): nats-server 2.9 lets a message in when
+the bound minus what the stream holds is just above its size without its overhead, then
+drops the oldest messages to make room, whatever the discard policy. The headroom is
+for messages that pass the gateway's check at the same time."""
 
 T = TypeVar("T")
 
@@ -111,10 +123,14 @@ class BrokerConnection:
         return js
 
     async def call(self, what: str, operation: Callable[[], Awaitable[T]]) -> T:
-        """Run one JetStream operation; its failure becomes `BrokerUnavailable`."""
+        """Run one JetStream operation; its failure becomes `BrokerUnavailable`, or
+        `BrokerFull` when a stream or bucket refused to store at its bound."""
         try:
             return await operation()
         except (nats.errors.Error, TimeoutError, OSError) as error:
+            full = refusal(error)
+            if full is not None:
+                raise BrokerFull(f"message broker full: {what}: {full}") from error
             reason = str(error) or type(error).__name__
             raise BrokerUnavailable(f"message broker unavailable: {what}: {reason}") from error
 
@@ -182,9 +198,64 @@ class BrokerConnection:
             await setup(js)
 
 
-async def add_or_update(js: JetStreamContext, config: StreamConfig) -> None:
-    """Create a stream, or bring an existing one to this configuration."""
+async def stored_bytes(connection: BrokerConnection, stream: str) -> int:
+    """The bytes `stream` holds now."""
+    js = connection.jetstream()
+    info = await connection.call("stream info", lambda: js.stream_info(stream))
+    return info.state.bytes
+
+
+def refusal(error: BaseException | None) -> str | None:
+    """The server's reason when `error` is its refusal to store a message because a
+    bound is reached (e.g. 'maximum messages per subject exceeded'); None otherwise."""
+    if not isinstance(error, nats.js.errors.APIError):
+        return None
+    code = getattr(error, "err_code", None)  # not set on some subclasses
+    if code == INSUFFICIENT_RESOURCES:
+        return "insufficient resources (the server's storage is full)"
+    description = getattr(error, "description", None) or ""
+    if code == STORE_REFUSED and "maximum" in description:
+        return description
+    return None
+
+
+async def add_or_update(js: JetStreamContext, config: StreamConfig, *, keep: bool = False) -> None:
+    """Create a stream, or bring an existing one to this configuration. `keep`: never
+    below what the stream holds now (a server may trim a stream to lowered bounds,
+    whatever its discard policy: messages it holds were accepted), and warn."""
     try:
         await js.add_stream(config)
     except nats.js.errors.BadRequestError:  # exists with another configuration
+        if keep:
+            config = await not_below_contents(js, config)
         await js.update_stream(config)
+
+
+async def not_below_contents(js: JetStreamContext, config: StreamConfig) -> StreamConfig:
+    """`config` with its bounds raised to what the stream holds now, where it holds more."""
+    assert config.name is not None
+    per_subject = (config.max_msgs_per_subject or -1) > 0
+    info = await js.stream_info(config.name, subjects_filter=">" if per_subject else None)
+    state = info.state
+    most = max((state.subjects or {}).values(), default=0)
+    raised = dataclasses.replace(
+        config,
+        max_msgs=_at_least(config.max_msgs, state.messages),
+        max_bytes=_at_least(config.max_bytes, state.bytes),
+        max_msgs_per_subject=_at_least(config.max_msgs_per_subject, most) or -1,
+    )
+    if raised != config:
+        log.warning(
+            "stream %s holds more than its bounds: %d calls, %d bytes, %d on one subject "
+            "(kept until it drains)",
+            config.name,
+            state.messages,
+            state.bytes,
+            most,
+        )
+    return raised
+
+
+def _at_least(bound: int | None, held: int) -> int | None:
+    """A bound (None or below 1: none) raised to `held`."""
+    return max(bound, held) if bound is not None and bound > 0 else bound

@@ -41,6 +41,7 @@ from gateway.async_calls.retry import DEFAULT_POLICY, RetryPolicy, parse_retry_a
 from gateway.calls import Calls
 from gateway.config import AsyncConfig, BasicAuthCredentials
 from gateway.errors import (
+    BrokerFull,
     FunctionNotFound,
     GatewayError,
     LoopDetected,
@@ -287,7 +288,12 @@ class QueueConsumer:
             await self._broker.dead_letters.store(call.dead(reason, status.attempt, code))
             status.deadLettered = True
             self._metrics.dead_lettered.labels(call.function).inc()
-        await self._broker.statuses.put(status)
+        try:
+            await self._broker.statuses.put(status)
+        except BrokerFull as error:
+            # The outcome went out already (callback, dead letter): running the call again
+            # for want of a record would be worse than a stale record.
+            log.error("call %s: its final status not recorded: %s", call.call_id, error.message)
         # Confirmed: a lost ack would mean a delivery again (which then only acks).
         await message.ack_sync(timeout=self._config.publish_timeout)
         self._metrics.completed.labels(call.function, str(code or 0)).inc()

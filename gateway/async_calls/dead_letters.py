@@ -2,7 +2,10 @@
 
 `FAAS_ASYNC_DEAD` (subjects `faas.async.dead.<call-id>`): dead-lettered calls, kept for
 the dead-letter retention, the latest copy of each call only (a call dead-lettered again
-replaces its copy: no message-id de-duplication that could drop it).
+replaces its copy: no message-id de-duplication that could drop it). Bounded in calls and
+bytes: at a bound the oldest copies are dropped (discard old), as every dead-lettered
+call is final already (its status record says `failed`); refusing the new copy instead
+would leave its call unacked, to run again and again.
 """
 
 from __future__ import annotations
@@ -13,7 +16,14 @@ import uuid
 
 import nats.js.errors
 from nats.js import JetStreamContext
-from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy, StorageType, StreamConfig
+from nats.js.api import (
+    AckPolicy,
+    ConsumerConfig,
+    DeliverPolicy,
+    DiscardPolicy,
+    StorageType,
+    StreamConfig,
+)
 
 from gateway.async_calls.connection import BrokerConnection, add_or_update
 from gateway.async_calls.messages import (
@@ -58,6 +68,9 @@ class DeadLetters:
                 max_age=retention,
                 duplicate_window=min(120.0, retention),
                 max_msgs_per_subject=1,
+                max_msgs=self._config.dead_letter_max_calls,
+                max_bytes=self._config.dead_letter_max_bytes,
+                discard=DiscardPolicy.OLD,
             ),
         )
 

@@ -7,16 +7,24 @@ off the allow-list (400), the broker unreachable (503, with the reason). The bod
 is the smaller of `GATEWAY_ASYNC_MAX_BODY` and what the server's `max_payload` leaves
 once the call's headers (and room for a dead-letter note) are counted.
 
+Refused too, before the body is read, what the sync path refuses: an `X-Faas-Hops` that
+is no number (400) or says the call went round the gateway too often (508). And the
+queue's bounds (`call_queue`): a function's queue full 429, the whole queue or the status
+bucket full 503, each saying which bound.
+
 `X-Idempotency-Key`: the call id is derived from the function and the key, and the
 message id is the same, so a client that repeats its POST gets the same call id and the
 call is not queued again: within the idempotency window JetStream drops the repeat
 (publishing again also queues a call whose first publish never landed); later, the
-call's status record says it was queued already (as long as the record is kept).
+call's status record says it was queued already (as long as the record is kept). The
+key is bound to the call it was first used for (`call_fingerprint`, kept in the status
+record): the same key with another method, path, query, body or callback URL is 409.
 """
 
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import time
 import uuid
 from urllib.parse import unquote
@@ -29,10 +37,10 @@ from gateway.async_calls.callbacks import check_callback
 from gateway.async_calls.messages import CallStatus, QueuedCall
 from gateway.calls import Calls
 from gateway.config import AsyncConfig
-from gateway.errors import BadRequest, Disabled, GatewayError, MethodNotAllowed
+from gateway.errors import BadRequest, Conflict, Disabled, GatewayError, MethodNotAllowed
 from gateway.http_errors import ErrorFormat, send_error
 from gateway.proxy.handler import HeaderFilter
-from gateway.proxy.headers import HOP_BY_HOP
+from gateway.proxy.headers import HOP_BY_HOP, forwarded_request_headers
 from gateway.routing.rules import upstream_path
 
 ASYNC_PREFIX = b"/async-function/"
@@ -51,6 +59,19 @@ def call_id_for(function: str, idempotency_key: str | None) -> str:
     if idempotency_key:
         return str(uuid.uuid5(_IDEMPOTENCY_NAMESPACE, f"{function}\n{idempotency_key}"))
     return str(uuid.uuid4())
+
+
+def call_fingerprint(
+    method: str, function: str, path: str, body: bytes, callback_url: str | None
+) -> str:
+    """The digest (sha256, hex) of what makes a call this call: method, function, path
+    with its query, body and callback URL; an idempotency key is bound to it."""
+    digest = hashlib.sha256()
+    for part in (method, function, path, callback_url or ""):
+        encoded = part.encode("utf-8", "surrogatepass")
+        digest.update(b"%d:" % len(encoded) + encoded)
+    digest.update(hashlib.sha256(body).digest())
+    return digest.hexdigest()
 
 
 class AsyncEnqueue:
@@ -92,6 +113,11 @@ class AsyncEnqueue:
         headers: Headers = scope["headers"]
         if self._header_filter is not None:
             headers = self._header_filter(headers)
+        # As the sync path does: a bad or looping X-Faas-Hops (400, 508) now, not at the
+        # queue consumer after a 202.
+        forwarded_request_headers(
+            headers, upstream_host=function.name, client_address=None, scheme="http"
+        )
         callback = header(headers, b"x-callback-url")
         callback_url = None
         if callback is not None:
@@ -123,14 +149,25 @@ class AsyncEnqueue:
             client_address=client[0] if client else None,
         )
         broker.queue.check_size(call, dedupe_id=call_id)
+        fingerprint = None
+        if idempotency_key:
+            fingerprint = call_fingerprint(method, function.name, path, body, callback_url)
         # The record first: a consumer may finish the call before a later write would land.
         created = await broker.statuses.create(
-            CallStatus(callId=call_id, function=function.name, state="queued")
+            CallStatus(
+                callId=call_id, function=function.name, state="queued", fingerprint=fingerprint
+            )
         )
         if not created:
             if idempotency_key is None:  # a uuid4 clash: never in practice
                 raise BadRequest(f"call id {call_id} is in use")
             existing = await broker.statuses.get(call_id)
+            if existing is not None and existing.fingerprint not in (None, fingerprint):
+                raise Conflict(
+                    f"X-Idempotency-Key {idempotency_key[:80]!r} was used for a different "
+                    f"call to {function.name!r} (call {call_id}: another method, path, query, "
+                    "body or callback URL); use a new key for a new call"
+                )
             if existing is not None and (
                 time.time() - existing.queuedAt >= self._config.idempotency_window
             ):

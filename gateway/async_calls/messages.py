@@ -168,6 +168,9 @@ class CallStatus:
     error: str | None = None
     deadLettered: bool = False
     callbackStatus: int | None = None
+    # With `X-Idempotency-Key`: the digest of the call the key was first used for
+    # (`enqueue.call_fingerprint`); not part of the status API's answer.
+    fingerprint: str | None = None
     queuedAt: float = field(default_factory=time.time)
     updatedAt: float = field(default_factory=time.time)
 

@@ -2,13 +2,14 @@
 
 `FAAS_ASYNC_WORKERS` (subjects `faas.async.worker.<id>`, names kept from when queue
 consumers were called workers): one message per queue consumer, the last one kept, in
-memory, for `PRESENCE_SECONDS`.
+memory, for `PRESENCE_SECONDS`, for at most `PRESENCE_MAX_CONSUMERS` consumers (the
+oldest announcements dropped past it).
 """
 
 from __future__ import annotations
 
 from nats.js import JetStreamContext
-from nats.js.api import StorageType, StreamConfig
+from nats.js.api import DiscardPolicy, StorageType, StreamConfig
 
 from gateway.async_calls.connection import BrokerConnection, add_or_update
 from gateway.config import AsyncConfig
@@ -18,6 +19,9 @@ PRESENCE_SUBJECT_PREFIX = "faas.async.worker."
 PRESENCE_SECONDS = 30.0
 """A queue consumer not heard from for this long no longer counts as running: each one
 announces itself every `PRESENCE_SECONDS / 3` (`announce`)."""
+PRESENCE_MAX_CONSUMERS = 1000
+"""Queue consumers counted at most; each announcement is an empty message."""
+PRESENCE_MAX_BYTES = 1024 * 1024
 
 
 class ConsumerPresence:
@@ -68,5 +72,8 @@ async def _ensure_stream(js: JetStreamContext) -> None:
             storage=StorageType.MEMORY,
             max_age=PRESENCE_SECONDS,
             max_msgs_per_subject=1,
+            max_msgs=PRESENCE_MAX_CONSUMERS,
+            max_bytes=PRESENCE_MAX_BYTES,
+            discard=DiscardPolicy.OLD,
         ),
     )

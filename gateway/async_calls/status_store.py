@@ -1,22 +1,31 @@
 """`StatusStore`: the status record of each async call, by id.
 
 `faas_async_status`: a JetStream key-value bucket, one record per call (history 1), kept
-for the status retention.
+for the status retention, up to `GATEWAY_ASYNC_STATUS_MAX_BYTES`: a full bucket refuses
+new records (discard new), so enqueue answers 503 and no call goes unrecorded.
 """
 
 from __future__ import annotations
+
+import dataclasses
 
 import nats.js.errors
 from nats.js import JetStreamContext
 from nats.js.api import KeyValueConfig, StorageType
 from nats.js.kv import KeyValue
 
-from gateway.async_calls.connection import BrokerConnection
+from gateway.async_calls.connection import (
+    BYTES_HEADROOM,
+    BrokerConnection,
+    not_below_contents,
+    stored_bytes,
+)
 from gateway.async_calls.messages import CallStatus
 from gateway.config import AsyncConfig
-from gateway.errors import BrokerUnavailable
+from gateway.errors import BrokerFull, BrokerUnavailable
 
 STATUS_BUCKET = "faas_async_status"
+STATUS_STREAM = f"KV_{STATUS_BUCKET}"
 
 
 class StatusStore:
@@ -29,6 +38,7 @@ class StatusStore:
         connection.on_connect(self._ensure_bucket)
 
     async def _ensure_bucket(self, js: JetStreamContext) -> None:
+        bound = self._config.status_max_bytes + BYTES_HEADROOM
         try:
             self._bucket = await js.key_value(STATUS_BUCKET)
         except nats.js.errors.BucketNotFoundError:
@@ -38,8 +48,15 @@ class StatusStore:
                     history=1,
                     ttl=self._config.status_retention,
                     storage=StorageType.FILE,
+                    max_bytes=bound,
                 )
             )
+            return
+        # A bucket made earlier (by an older gateway, or with another bound): to this one.
+        current = (await js.stream_info(STATUS_STREAM)).config
+        config = await not_below_contents(js, dataclasses.replace(current, max_bytes=bound))
+        if config.max_bytes != current.max_bytes:
+            await js.update_stream(config)
 
     def _ready_bucket(self) -> KeyValue:
         self._connection.jetstream()
@@ -48,12 +65,21 @@ class StatusStore:
         return self._bucket
 
     async def create(self, status: CallStatus) -> bool:
-        """Store the first record of a call; False if one exists already."""
+        """Store the first record of a call; False if one exists already. `BrokerFull`
+        when the bucket is at its bound."""
         bucket = self._ready_bucket()
+        record = status.encode()
+        full = BrokerFull(
+            f"the async status bucket is full: it holds {self._config.status_max_bytes} "
+            "bytes (GATEWAY_ASYNC_STATUS_MAX_BYTES); try again later"
+        )
+        held = await stored_bytes(self._connection, STATUS_STREAM)
+        if held + len(record) > self._config.status_max_bytes:
+            raise full
         try:
-            await self._connection.call(
-                "status", lambda: bucket.create(status.callId, status.encode())
-            )
+            await self._connection.call("status", lambda: bucket.create(status.callId, record))
+        except BrokerFull as error:
+            raise full from error
         except BrokerUnavailable as error:
             if isinstance(error.__cause__, nats.js.errors.KeyWrongLastSequenceError):
                 return False

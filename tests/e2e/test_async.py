@@ -264,3 +264,63 @@ def test_a_backlog_scales_its_function_up_and_keeps_it_from_zero(
 def _container(service: str) -> str:
     ids = docker("ps", "-q", "--filter", f"label=com.docker.swarm.service.name={service}")
     return ids.split()[0]
+
+
+# UNRUN: written with issue 30 (items 2 and 8) by a helper that may not run the swarm
+# suite; the lead runs it. It fills one function's queue to its bound on the real stack.
+def test_a_full_function_queue_is_refused_and_nothing_accepted_is_lost(
+    platform: Platform, client: httpx.Client, make_service: ServiceFactory
+) -> None:
+    bound = AsyncConfig().function_max_calls  # the stack sets no GATEWAY_ASYNC_* bound
+    name = make_service(IMAGE)
+    other = make_service(IMAGE)
+    wait_for(lambda: known(client, name) and known(client, other), "the gateway to know both")
+    workers = f"{platform.stack_name}_queue-worker"
+    docker("service", "scale", "--detach=false", f"{workers}=0")  # nothing drains meanwhile
+    try:
+        ids = []
+        for number in range(bound):
+            reply = client.post(f"/async-function/{name}", content=b"%d" % number)
+            assert reply.status_code == 202, (number, reply.text)
+            ids.append(reply.headers["X-Call-Id"])
+        refused = client.post(f"/async-function/{name}", content=b"one too many")
+        assert refused.status_code == 429, refused.text
+        assert "GATEWAY_ASYNC_FUNCTION_MAX_CALLS" in refused.text
+        elsewhere = client.post(f"/async-function/{other}", content=b"still room")
+        assert elsewhere.status_code == 202, elsewhere.text
+        ids.append(elsewhere.headers["X-Call-Id"])
+    finally:
+        docker("service", "scale", "--detach=false", f"{workers}=1")
+    unfinished = set(ids)
+
+    def all_succeeded() -> bool:
+        for call_id in list(unfinished):
+            record = status(client, call_id)
+            if record["state"] in FINAL:
+                assert record["state"] == "succeeded", record
+                unfinished.discard(call_id)
+        return not unfinished
+
+    wait_for(all_succeeded, "every accepted call to succeed", timeout=900)
+    again = client.post(f"/async-function/{name}", content=b"room again")
+    assert again.status_code == 202, again.text
+
+
+# UNRUN (issue 30, items 2 and 8): enqueue refuses what the sync path refuses, and an
+# idempotency key reused for another call.
+def test_enqueue_checks_hops_and_binds_an_idempotency_key_to_its_call(
+    client: httpx.Client,
+) -> None:
+    bad = client.post("/async-function/catservice", content=b"x", headers={"X-Faas-Hops": "x"})
+    assert bad.status_code == 400, bad.text
+    loop = client.post("/async-function/catservice", content=b"x", headers={"X-Faas-Hops": "10"})
+    assert loop.status_code == 508, loop.text
+    key = {"X-Idempotency-Key": uuid.uuid4().hex}
+    first = client.post("/async-function/catservice", content=b"one", headers=key)
+    same = client.post("/async-function/catservice", content=b"one", headers=key)
+    other = client.post("/async-function/catservice", content=b"two", headers=key)
+    assert first.status_code == same.status_code == 202
+    assert first.headers["X-Call-Id"] == same.headers["X-Call-Id"]
+    assert other.status_code == 409, other.text
+    assert "different call" in other.text
+    assert wait_for_state(client, first.headers["X-Call-Id"], *FINAL)["state"] == "succeeded"

@@ -124,3 +124,20 @@ def test_durations_are_above_zero(raw: str) -> None:
         ConfigError, match=f"^GATEWAY_DNS_TTL: expected a duration .*, got '{raw}'$"
     ):
         load_config({"GATEWAY_DNS_TTL": raw})
+
+
+def test_the_async_queue_bounds_are_read() -> None:
+    names = {
+        "GATEWAY_ASYNC_QUEUE_MAX_CALLS": "queue_max_calls",
+        "GATEWAY_ASYNC_QUEUE_MAX_BYTES": "queue_max_bytes",
+        "GATEWAY_ASYNC_FUNCTION_MAX_CALLS": "function_max_calls",
+        "GATEWAY_ASYNC_DLQ_MAX_CALLS": "dead_letter_max_calls",
+        "GATEWAY_ASYNC_DLQ_MAX_BYTES": "dead_letter_max_bytes",
+        "GATEWAY_ASYNC_STATUS_MAX_BYTES": "status_max_bytes",
+    }
+    config = load_config({name: str(n + 7) for n, name in enumerate(names)}).async_calls
+    assert [getattr(config, field) for field in names.values()] == list(range(7, 13))
+    for name in names:
+        for bad in ("0", "-1", "lots"):
+            with pytest.raises(ConfigError, match=f"^{name}: "):
+                load_config({name: bad})

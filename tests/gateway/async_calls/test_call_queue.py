@@ -1,16 +1,21 @@
 """`CallQueue`: what the autoscaler reads of the async queue (calls per function), and the
-acked calls a restarted nats-server brought back."""
+acked calls a restarted nats-server brought back, and the stream's bounds."""
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 
 import nats
-from nats.js.api import StreamConfig
+import pytest
+from nats.js.api import DiscardPolicy, RetentionPolicy, StorageType, StreamConfig
 
 from gateway.async_calls.broker import Broker
-from gateway.async_calls.call_queue import purge_below_ack_floor
-from gateway.async_calls.messages import QueuedCall
+from gateway.async_calls.call_queue import CALLS_STREAM, purge_below_ack_floor
+from gateway.async_calls.connection import BYTES_HEADROOM
+from gateway.async_calls.messages import CALL_SUBJECT_PREFIX, QueuedCall
+from gateway.config import AsyncConfig
+from gateway.errors import TooManyRequests
 from tests.gateway.async_calls.harness import async_config, connected_broker
 from tests.gateway.harness import BackgroundProcess
 from tests.support import free_port
@@ -66,3 +71,59 @@ def test_acked_messages_left_in_a_stream_are_purged_and_the_rest_kept(
             await client.close()
 
     assert asyncio.run(scenario()) == (3, 0, [b"3", b"4"])
+
+
+def test_a_calls_stream_an_older_gateway_made_gets_the_bounds_and_keeps_its_calls(
+    nats_server: BackgroundProcess,
+) -> None:
+    # The calls stream as gateways before the bounds made it: unbounded, holding 4 calls
+    # of one function, more than the bounds below allow.
+    async def scenario() -> tuple[list[int], int, dict[str, int]]:
+        client = await nats.connect(f"nats://127.0.0.1:{nats_server.port}")
+        try:
+            js = client.jetstream()
+            await js.add_stream(
+                StreamConfig(
+                    name=CALLS_STREAM,
+                    subjects=[CALL_SUBJECT_PREFIX + ">"],
+                    retention=RetentionPolicy.WORK_QUEUE,
+                    storage=StorageType.FILE,
+                )
+            )
+            for n in range(4):
+                await js.publish(CALL_SUBJECT_PREFIX + "echo", b"call %d" % n)
+        finally:
+            await client.close()
+        config = async_config(nats_server.port, function_max_calls=2, queue_max_calls=3)
+        async with connected_broker(config) as broker:
+            js = broker.jetstream()
+            bounds = (await js.stream_info(CALLS_STREAM)).config
+            with pytest.raises(TooManyRequests, match="GATEWAY_ASYNC_FUNCTION_MAX_CALLS"):
+                await broker.queue.enqueue(call("one-more", "echo"), dedupe_id="one-more")
+            return (
+                [
+                    bounds.max_msgs or 0,
+                    bounds.max_msgs_per_subject,
+                    bounds.discard == DiscardPolicy.NEW,
+                ],
+                bounds.max_bytes or 0,
+                await broker.queue.pending(),
+            )
+
+    (max_calls, per_function, discards_new), max_bytes, pending = asyncio.run(scenario())
+    # Not below what it holds (a server may trim to lowered bounds): nothing accepted lost.
+    assert (max_calls, per_function, discards_new) == (4, 4, True)
+    assert max_bytes == AsyncConfig().queue_max_bytes + BYTES_HEADROOM
+    assert pending == {"echo": 4}
+
+
+def test_the_bounds_reach_a_stream_made_with_other_bounds(nats_server: BackgroundProcess) -> None:
+    async def scenario() -> tuple[int, int, int]:
+        async with connected_broker(async_config(nats_server.port)):
+            pass
+        config = async_config(nats_server.port, queue_max_calls=50, queue_max_bytes=10**6)
+        async with connected_broker(dataclasses.replace(config, function_max_calls=5)) as broker:
+            bounds = (await broker.jetstream().stream_info(CALLS_STREAM)).config
+            return bounds.max_msgs or 0, bounds.max_bytes or 0, bounds.max_msgs_per_subject
+
+    assert asyncio.run(scenario()) == (50, 10**6 + BYTES_HEADROOM, 5)

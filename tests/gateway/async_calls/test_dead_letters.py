@@ -10,7 +10,8 @@ import pytest
 
 from gateway.async_calls import api as api_module
 from gateway.async_calls import dead_letters as dead_letters_module
-from gateway.async_calls.messages import QueuedCall
+from gateway.async_calls.messages import CallStatus, QueuedCall
+from gateway.errors import TooManyRequests
 from tests.gateway.async_calls.harness import (
     ConsumerThread,
     ScriptedUpstream,
@@ -134,3 +135,64 @@ def test_redrive_all_goes_on_in_rounds_within_its_time_budget(
         assert client.get("/system/async/dlq", auth=AUTH).json()["total"] == 0
     for call_id in ids:
         assert status_of(gateway, call_id)["state"] == "queued"
+
+
+def test_a_full_dead_letter_queue_drops_its_oldest_copies(nats_server: BackgroundProcess) -> None:
+    # Every dead-lettered call is final already: storing the newest copy must not fail
+    # (its call would stay unacked, to run again), so the oldest copies give way.
+    async def scenario() -> tuple[int, list[str | None]]:
+        config = async_config(nats_server.port, dead_letter_max_calls=3)
+        async with connected_broker(config) as broker:
+            for n in range(5):
+                call = QueuedCall(f"dead-{n}", "echo", "POST", "/", (), b"b", 1.0)
+                await broker.dead_letters.store(call.dead("status 503", 5, 503))
+            found = [await broker.dead_letters.by_id(f"dead-{n}") for n in range(5)]
+            return await broker.dead_letters.count(), [c.call_id if c else None for c in found]
+
+    count, found = asyncio.run(scenario())
+    assert count == 3
+    assert found == [None, None, "dead-2", "dead-3", "dead-4"]
+
+
+def test_a_full_dead_letter_queue_in_bytes_drops_its_oldest_copies(
+    nats_server: BackgroundProcess,
+) -> None:
+    async def scenario() -> tuple[int, int, int]:
+        config = async_config(nats_server.port, dead_letter_max_bytes=20_000)
+        async with connected_broker(config) as broker:
+            for n in range(10):
+                call = QueuedCall(f"dead-{n}", "echo", "POST", "/", (), b"b" * 4000, 1.0)
+                await broker.dead_letters.store(call.dead("status 503", 5, 503))
+            info = await broker.jetstream().stream_info(dead_letters_module.DEAD_STREAM)
+            newest = await broker.dead_letters.by_id("dead-9")
+            return info.state.messages, info.state.bytes, int(newest is not None)
+
+    messages, size, newest_kept = asyncio.run(scenario())
+    assert 0 < messages < 10
+    assert size <= 20_000
+    assert newest_kept == 1
+
+
+def test_a_redrive_the_full_queue_refuses_keeps_the_dead_letter_and_its_record(
+    nats_server: BackgroundProcess,
+) -> None:
+    async def scenario() -> tuple[str, bool, str]:
+        config = async_config(nats_server.port, function_max_calls=1)
+        async with connected_broker(config) as broker:
+            dead = QueuedCall("dead-1", "echo", "POST", "/", (), b"b", 1.0)
+            await broker.dead_letters.store(dead.dead("status 503", 5, 503))
+            failed = CallStatus(callId="dead-1", function="echo", state="failed")
+            await broker.statuses.put(failed)
+            filler = QueuedCall("queued-1", "echo", "POST", "/", (), b"b", 1.0)
+            await broker.queue.enqueue(filler, dedupe_id="queued-1")
+            copy = await broker.dead_letters.by_id("dead-1")
+            assert copy is not None
+            with pytest.raises(TooManyRequests) as refused:
+                await api_module.redrive(broker, copy)
+            record = await broker.statuses.get("dead-1")
+            kept = await broker.dead_letters.by_id("dead-1") is not None
+            return refused.value.message, kept, record.state if record else ""
+
+    message, kept, state = asyncio.run(scenario())
+    assert "GATEWAY_ASYNC_FUNCTION_MAX_CALLS" in message
+    assert (kept, state) == (True, "failed")

@@ -8,8 +8,12 @@ from __future__ import annotations
 import asyncio
 import time
 
+import pytest
+
 from gateway.async_calls.call_queue import CALLS_STREAM, QUEUE_CONSUMER
 from gateway.async_calls.messages import CallStatus, QueuedCall
+from gateway.async_calls.status_store import StatusStore
+from gateway.errors import BrokerFull
 from gateway.providers.static import StaticProvider
 from tests.gateway.async_calls.conftest import CREDENTIALS
 from tests.gateway.async_calls.harness import (
@@ -107,3 +111,27 @@ def test_an_idempotency_key_repeated_after_the_window_is_not_queued_again(
         assert again.status_code == 202
         assert again.headers["X-Call-Id"] == first.headers["X-Call-Id"]
     assert queued_calls(config) == 1
+
+
+def test_a_call_whose_final_record_finds_the_bucket_full_is_acked_not_run_again(
+    gateway: GatewayThread,
+    upstream: ScriptedUpstream,
+    provider: StaticProvider,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Its callback went out: running it again for want of a record would be worse.
+    real_put = StatusStore.put
+
+    async def full_at_the_end(self: StatusStore, status: CallStatus) -> None:
+        if status.state in ("succeeded", "failed"):
+            raise BrokerFull("message broker full: status: maximum bytes exceeded")
+        await real_put(self, status)
+
+    monkeypatch.setattr(StatusStore, "put", full_at_the_end)
+    callback = {"X-Callback-Url": f"{upstream.url}/callback"}
+    assert enqueue(gateway, "/async-function/echo", b"once", **callback).status_code == 202
+    with ConsumerThread(gateway.config, provider.functions()):
+        wait_for(lambda: upstream.requests_to("/callback"), "the callback")
+        wait_for(lambda: queued_calls(gateway.config.async_calls) == 0, "the call acked")
+    assert [request.body for request in upstream.requests_to("/")] == [b"once", b"once"]
+    assert len(upstream.requests_to("/callback")) == 1
