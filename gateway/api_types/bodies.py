@@ -225,8 +225,8 @@ SecretName = Annotated[
 Namespace = Annotated[
     str,
     Matching(f"^{DNS_LABEL_PATTERN}$", "a valid namespace (a DNS label)"),
-    Field(description="Accepted for OpenFaaS clients: every secret lives in the gateway's "
-          "one namespace."),
+    Field(description="Empty or the gateway's one namespace (GET /system/namespaces), "
+          "where every secret lives; another is a 404."),
 ]  # fmt: skip
 
 
