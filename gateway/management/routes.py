@@ -39,7 +39,7 @@ from gateway.async_calls import api as async_api
 from gateway.async_calls.messages import CALL_ID_PATTERN, CallStatus
 from gateway.deployments import FunctionName
 from gateway.management import about, functions, logs, scale, secret_routes, stats, traffic
-from gateway.management.logs import MAX_TAIL
+from gateway.management.logs import MAX_SINCE_AHEAD, MAX_TAIL, TASK_ID_PATTERN
 from gateway.management.operations import ALERT, ASYNC, Operation
 from gateway.management.stats import DEFAULT_WINDOW, MAX_WINDOW
 from gateway.versions.requests import CanaryRequest, PromoteRequest
@@ -168,17 +168,20 @@ OPERATIONS: tuple[Operation, ...] = (
                    "description": "At most this many lines, the newest; absent or negative "
                    f"(faas-cli sends -1): every line, up to the newest {MAX_TAIL}."},
                   {"name": "since", "schema": {"type": "string", "format": "date-time"},
-                   "description": "Only lines from this time on (RFC 3339)."},
+                   "description": "Only lines from this time on (RFC 3339, with a zone): "
+                   f"from 1970 to {MAX_SINCE_AHEAD:g} s ahead of the gateway's clock."},
                   {"name": "follow", "schema": {"type": "boolean"},
                    "description": "Keep the answer open for new lines."},
-                  {"name": "instance", "schema": {"type": "string"},
+                  {"name": "instance",
+                   "schema": {"type": "string", "pattern": f"^{TASK_ID_PATTERN}$"},
                    "description": "Only this replica's lines (its task id, or the first "
                    "characters of it as the lines show it)."},
                   _NAMESPACE_QUERY,
               ),
-              errors={400: "Invalid name, tail, since or follow.", 404: _NOT_FOUND,
+              errors={400: "Invalid name, tail, since, follow or instance.", 404: _NOT_FOUND,
                       501: "The provider has no logs (static provider).",
-                      502: "The orchestrator refused the request."}),
+                      502: "The orchestrator failed to read the logs (the gateway's log "
+                      "says why)."}),
     Operation("GET", "/secrets", secret_routes.list_secrets, "listSecrets",
               "List the secrets (names only)",
               200, list[SecretListed], "The secrets created through this API.",
