@@ -29,7 +29,6 @@ from pydantic import (
 from pydantic.alias_generators import to_camel
 
 from gateway.deployments.fields import (
-    RESERVED_FUNCTION_NAMES,
     Constraint,
     Cores,
     DnsLabel,
@@ -48,6 +47,7 @@ from gateway.deployments.fields import (
 from gateway.deployments.fields import SecretName as MountedSecret
 from gateway.deployments.service_labels import OPENFAAS_FUNCTION_LABEL, no_reserved_labels
 from gateway.deployments.validation import Matching
+from gateway.reserved_names import RESERVED_FUNCTION_NAMES
 
 _NAMESPACE_FIELD = (
     "The function's namespace: empty or the gateway's one namespace (GATEWAY_NAMESPACE, "
@@ -225,8 +225,8 @@ SecretName = Annotated[
 Namespace = Annotated[
     str,
     Matching(f"^{DNS_LABEL_PATTERN}$", "a valid namespace (a DNS label)"),
-    Field(description="Accepted for OpenFaaS clients: every secret lives in the gateway's "
-          "one namespace."),
+    Field(description="Empty or the gateway's one namespace (GET /system/namespaces), "
+          "where every secret lives; another is a 404."),
 ]  # fmt: skip
 
 

@@ -14,6 +14,7 @@ from pydantic import AfterValidator, BeforeValidator, Field, Strict, TypeAdapter
 from gateway.deployments.validation import Matching, validate_value
 from gateway.errors import BadRequest
 from gateway.labels import MAX_REPLICAS
+from gateway.reserved_names import RESERVED_BECAUSE, RESERVED_FUNCTION_NAMES
 
 MAX_IMAGE_LENGTH = 255
 
@@ -30,35 +31,10 @@ def not_reserved_secret(name: str) -> str:
     return name
 
 
-# The stack's own services (stack.yml; tests/gateway/api_types/test_bodies.py keeps
-# the two in step). Each is reached by its short name on the functions network, where a
-# function of the same name would answer that name too: calls a function makes to
-# `gateway` could reach an impostor, and the sample functions' short names would change
-# meaning. The gateway sits on the monitoring network as well, hence `prometheus`, and
-# on the queue network with `nats` (the queue worker resolves `gateway` and `nats` too).
-RESERVED_FUNCTION_NAMES = frozenset(
-    {
-        "gateway",
-        "prometheus",
-        "nats",
-        "queue-worker",
-        "base64",
-        "catservice",
-        "csvtojson",
-        "hostnameintent",
-        "httpecho",
-        "wordcount",
-    }
-)
-
-
 def not_reserved_name(name: str) -> str:
     """`name`, unless one of the stack's own services has it."""
     if name in RESERVED_FUNCTION_NAMES:
-        raise ValueError(
-            f"{name!r} is reserved: the platform's own service of that name is reached "
-            "by it on the functions network"
-        )
+        raise ValueError(f"{name!r} is reserved: {RESERVED_BECAUSE}")
     return name
 
 

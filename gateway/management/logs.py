@@ -9,12 +9,16 @@ The query is what faas-cli sends (OpenFaaS's log request): `tail` absent or nega
 (faas-cli's `--lines=-1`, its default) asks for every line, which is read as the newest
 `MAX_TAIL` (the bound on what one request makes the gateway hold); `instance` keeps
 one replica's lines (a task id, or the first characters of one as the lines show it).
+Every value is checked here, `since` within `MAX_SINCE_AHEAD` of the gateway's clock, so
+the engine is only asked what it can answer (what it still refuses is the provider's to
+word: docs/security.md).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -31,7 +35,14 @@ log = logging.getLogger("gateway.system")
 
 MAX_TAIL = 10_000
 INSTANCE_LENGTH = 12  # a task id as the lines show it (`LogLine.instance`)
+TASK_ID_LENGTH = 25  # a whole Swarm task id (letters and digits)
+MAX_SINCE_AHEAD = 300.0
+"""How far ahead of the gateway's clock `since` may be (seconds): room for a client's
+clock running ahead, not a time the engine would refuse in its own words."""
 FOLLOW_INTERVAL = 1.0
+TASK_ID_PATTERN = f"[A-Za-z0-9]{{1,{TASK_ID_LENGTH}}}"
+"""What `instance` may be: a task id, or its first characters."""
+_TASK_ID = re.compile(TASK_ID_PATTERN, re.ASCII)
 
 
 @dataclass(frozen=True)
@@ -90,9 +101,10 @@ async def function_logs(request: Request, system: System) -> Response:
     return StreamingResponse(lines(), media_type="application/x-ndjson")
 
 
-def parse_log_query(params: Mapping[str, str]) -> LogQuery:
+def parse_log_query(params: Mapping[str, str], now: float | None = None) -> LogQuery:
     """The query string of `GET /system/logs` (`tail`, `since`, `follow`, `instance`);
-    `BadRequest` names the parameter at fault. `name` and `namespace` are the caller's."""
+    `BadRequest` names the parameter at fault. `name` and `namespace` are the caller's.
+    `since` is from 1970 to `MAX_SINCE_AHEAD` seconds after `now` (the gateway's clock)."""
     tail = MAX_TAIL
     raw_tail = params.get("tail")
     if raw_tail:
@@ -123,10 +135,20 @@ def parse_log_query(params: Mapping[str, str]) -> LogQuery:
             raise BadRequest("since: the time needs a zone (Z or +hh:mm)")
         if since < 0:
             raise BadRequest("since: expected a time after 1970-01-01T00:00:00Z")
+        if since > (time.time() if now is None else now) + MAX_SINCE_AHEAD:
+            raise BadRequest(
+                f"since: expected a time before now (at most {MAX_SINCE_AHEAD:g} s ahead of "
+                "the gateway's clock)"
+            )
     follow_value = params.get("follow", "false").lower()
     if follow_value not in ("true", "false", "1", "0"):
         raise BadRequest("follow: expected true or false")
     instance = params.get("instance") or None
+    if instance is not None and not _TASK_ID.fullmatch(instance):
+        raise BadRequest(
+            f"instance: expected a task id, or its first characters (letters and digits, "
+            f"at most {TASK_ID_LENGTH})"
+        )
     return LogQuery(tail=tail, since=since, follow=follow_value in ("true", "1"), instance=instance)
 
 

@@ -48,7 +48,7 @@ from gateway.management import (
     stats,
     traffic,
 )
-from gateway.management.logs import MAX_TAIL
+from gateway.management.logs import MAX_SINCE_AHEAD, MAX_TAIL, TASK_ID_PATTERN
 from gateway.management.operations import ALERT, ASYNC, Operation
 from gateway.management.stats import DEFAULT_WINDOW, MAX_WINDOW
 from gateway.versions.requests import CanaryRequest, PromoteRequest
@@ -61,8 +61,16 @@ _NAMESPACE_QUERY: dict[str, Any] = {
     "description": "As faas-cli sends it: empty or the gateway's namespace "
     "(GET /system/namespaces). A function name may also end in `.<namespace>`.",
 }  # fmt: skip
+_SECRETS_NAMESPACE_QUERY: dict[str, Any] = {
+    **_NAMESPACE_QUERY,
+    "description": "As faas-cli sends it: empty or the gateway's namespace "
+    "(GET /system/namespaces), like the body's `namespace`; another is a 404.",
+}
 _OFF_LIST = "The image is not on the gateway's allow-list."
-_NO_SECRET = "No secret of that name was created through this API."
+_NO_SECRET = (
+    "No secret of that name was created through this API, or a namespace this gateway "
+    "does not have."
+)
 _NO_SECRETS = "The provider keeps no secrets (static provider)."
 _ENGINE = "The orchestrator refused or failed."
 _NO_TRAFFIC = "The provider cannot keep weights (static provider)."
@@ -169,24 +177,30 @@ OPERATIONS: tuple[Operation, ...] = (
                    "description": "At most this many lines, the newest; absent or negative "
                    f"(faas-cli sends -1): every line, up to the newest {MAX_TAIL}."},
                   {"name": "since", "schema": {"type": "string", "format": "date-time"},
-                   "description": "Only lines from this time on (RFC 3339)."},
+                   "description": "Only lines from this time on (RFC 3339, with a zone): "
+                   f"from 1970 to {MAX_SINCE_AHEAD:g} s ahead of the gateway's clock."},
                   {"name": "follow", "schema": {"type": "boolean"},
                    "description": "Keep the answer open for new lines."},
-                  {"name": "instance", "schema": {"type": "string"},
+                  {"name": "instance",
+                   "schema": {"type": "string", "pattern": f"^{TASK_ID_PATTERN}$"},
                    "description": "Only this replica's lines (its task id, or the first "
                    "characters of it as the lines show it)."},
                   _NAMESPACE_QUERY,
               ),
-              errors={400: "Invalid name, tail, since or follow.", 404: _NOT_FOUND,
+              errors={400: "Invalid name, tail, since, follow or instance.", 404: _NOT_FOUND,
                       501: "The provider has no logs (static provider).",
-                      502: "The orchestrator refused the request."}),
+                      502: "The orchestrator failed to read the logs (the gateway's log "
+                      "says why)."}),
     Operation("GET", "/secrets", secret_routes.list_secrets, "listSecrets",
               "List the secrets (names only)",
               200, list[SecretListed], "The secrets created through this API.",
-              errors={501: _NO_SECRETS, 502: _ENGINE}),
+              query=(_SECRETS_NAMESPACE_QUERY,),
+              errors={404: _NO_NAMESPACE, 501: _NO_SECRETS, 502: _ENGINE}),
     Operation("POST", "/secrets", secret_routes.create_secret, "createSecret", "Create a secret",
               201, SecretChanged, "The secret exists: functions may mount it.", request=Secret,
-              errors={400: _INVALID, 409: "A secret (or a Docker secret) of that name exists.",
+              query=(_SECRETS_NAMESPACE_QUERY,),
+              errors={400: _INVALID, 404: _NO_NAMESPACE,
+                      409: "A secret (or a Docker secret) of that name exists.",
                       501: _NO_SECRETS, 502: _ENGINE}),
     Operation("PUT", "/secrets", secret_routes.update_secret, "updateSecret",
               "Replace a secret's value",
@@ -195,9 +209,11 @@ OPERATIONS: tuple[Operation, ...] = (
               description="Docker secrets cannot change: a new version is created and each "
               "function that mounts the secret gets a rolling update onto it (docs/management.md"
               ", Rotation).",
+              query=(_SECRETS_NAMESPACE_QUERY,),
               errors={400: _INVALID, 404: _NO_SECRET, 501: _NO_SECRETS, 502: _ENGINE}),
     Operation("DELETE", "/secrets", secret_routes.remove_secret, "deleteSecret", "Remove a secret",
               200, SecretChanged, "The secret is gone.", request=SecretDescription,
+              query=(_SECRETS_NAMESPACE_QUERY,),
               errors={400: "Invalid JSON or secret name.", 404: _NO_SECRET,
                       409: "A function still mounts the secret.",
                       501: _NO_SECRETS, 502: _ENGINE}),

@@ -1,6 +1,9 @@
 """The `/system/secrets` endpoints (OpenFaaS's paths, bodies and statuses): list, create,
 replace and remove the secrets functions may mount. Values go in, never come out: not in
-an answer, an error or the log. The provider does the work (`SecretStore`)."""
+an answer, an error or the log. The provider does the work (`SecretStore`).
+
+Every secret lives in the gateway's one namespace: a `namespace` query parameter or body
+field naming another is a 404, in the words the functions' routes use."""
 
 from __future__ import annotations
 
@@ -21,12 +24,14 @@ log = logging.getLogger("gateway.system")
 
 async def list_secrets(request: Request, system: System) -> Response:
     """`GET /system/secrets`: names only."""
+    system.namespaces.check(request.query_params.get("namespace"))
     return answer([SecretListed(name=name) for name in await system.provider.secret_names()])
 
 
 async def create_secret(request: Request, system: System) -> Response:
     """`POST /system/secrets`."""
-    name, value = parse_secret(await read_json(request))
+    secret, value = parse_secret(await read_json(request))
+    name = _in_namespace(request, system, secret)
     await system.provider.create_secret(name, value)
     log.info("created secret %s", name)
     return answer(SecretChanged(message=f"created secret {name!r}", name=name), 201)
@@ -34,7 +39,8 @@ async def create_secret(request: Request, system: System) -> Response:
 
 async def update_secret(request: Request, system: System) -> Response:
     """`PUT /system/secrets`: a new value, and the functions that mount it rolled onto it."""
-    name, value = parse_secret(await read_json(request))
+    secret, value = parse_secret(await read_json(request))
+    name = _in_namespace(request, system, secret)
     rolled = await system.provider.update_secret(name, value)
     log.info("updated secret %s, rolling %s", name, ", ".join(rolled) or "no function")
     message = f"updated secret {name!r}" + (
@@ -46,14 +52,22 @@ async def update_secret(request: Request, system: System) -> Response:
 async def remove_secret(request: Request, system: System) -> Response:
     """`DELETE /system/secrets`."""
     # 200, not the 204 of OpenFaaS's API document: faas-cli takes only 200 or 202.
-    name = parse_secret_name(await read_json(request))
+    name = _in_namespace(request, system, parse_secret_description(await read_json(request)))
     await system.provider.remove_secret(name)
     log.info("removed secret %s", name)
     return answer(SecretChanged(message=f"removed secret {name!r}", name=name))
 
 
-def parse_secret(body: object) -> tuple[str, bytes]:
-    """The name and value of a `Secret` body; `BadRequest` names the field at fault."""
+def _in_namespace(request: Request, system: System, secret: SecretDescription | Secret) -> str:
+    """The secret's name, once its `namespace` (field and query parameter) is ours."""
+    what = f"secret {secret.name!r}"
+    system.namespaces.check(secret.namespace, what)
+    system.namespaces.check(request.query_params.get("namespace"), what)
+    return secret.name
+
+
+def parse_secret(body: object) -> tuple[Secret, bytes]:
+    """A `Secret` body and its value; `BadRequest` names the field at fault."""
     try:
         secret = Secret.model_validate(body, by_alias=True, by_name=False)
     except ValidationError as error:
@@ -65,13 +79,13 @@ def parse_secret(body: object) -> tuple[str, bytes]:
         raise BadRequest("value: must not be empty (Docker keeps no empty secret)")
     if len(data) > MAX_SECRET_BYTES:
         raise BadRequest(f"value: longer than {MAX_SECRET_BYTES} bytes (Docker's limit)")
-    return secret.name, data
+    return secret, data
 
 
-def parse_secret_name(body: object) -> str:
-    """The name in a `SecretDescription` body (`DELETE`)."""
+def parse_secret_description(body: object) -> SecretDescription:
+    """A `SecretDescription` body (`DELETE`): the secret's name and namespace."""
     try:
-        return SecretDescription.model_validate(body, by_alias=True, by_name=False).name
+        return SecretDescription.model_validate(body, by_alias=True, by_name=False)
     except ValidationError as error:
         raise _secret_error(error) from None
 

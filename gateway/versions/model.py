@@ -17,8 +17,9 @@ import re
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING
 
-from gateway.errors import Conflict
+from gateway.errors import BadRequest, Conflict
 from gateway.labels import parse_integer
+from gateway.reserved_names import RESERVED_BECAUSE, RESERVED_FUNCTION_NAMES
 
 if TYPE_CHECKING:
     from gateway.providers.base import Function
@@ -123,7 +124,8 @@ def version_target(
     service: str, version: str | None, lookup: Callable[[str], Function | None]
 ) -> VersionTarget:
     """Where `version` of the function `service` lives: the function's own service for its
-    first version (or when `version` is None), else `<function>-<version>`."""
+    first version (or when `version` is None), else `<function>-<version>`; `BadRequest`
+    when that name is one of the stack's own services."""
     function = whole_function(service, lookup)
     if version is None:
         return VersionTarget(service, {}, function, True)
@@ -131,8 +133,14 @@ def version_target(
         return VersionTarget(service, {VERSION_LABEL: version}, None, True)
     if version == own_version(function):
         return VersionTarget(function.name, {}, function, True)
+    name = f"{function.name}-{version}"
+    if name in RESERVED_FUNCTION_NAMES:
+        raise BadRequest(
+            f"version: {version!r} of {function.name!r} would be the service {name!r}, "
+            f"which is reserved: {RESERVED_BECAUSE}"
+        )
     labels = {VERSION_OF_LABEL: function.name, VERSION_LABEL: version}
-    return VersionTarget(f"{function.name}-{version}", labels, function, False)
+    return VersionTarget(name, labels, function, False)
 
 
 def new_version_target(

@@ -105,6 +105,8 @@ RULES: list[tuple[str, tuple[str, ...]]] = [
     ("gateway.namespaces", ("docker", "starlette", "gateway.proxy", "gateway.routing",
                             "gateway.providers", "gateway.management", "gateway.scaling",
                             "gateway.metrics", "gateway.config", "gateway.deployments")),
+    # The names no function may take: a leaf, read by the bodies and the versions' model.
+    ("gateway.reserved_names", ("gateway.",)),
     # The labels the platform reads, and their parsers.
     ("gateway.labels", ("gateway.",)),
     # Reads this container's ARP settings at start: a leaf.

@@ -89,7 +89,12 @@ class SwarmManagement:
 
     async def logs(self, name: str, since: str | None, tail: int | None) -> Sequence[LogLine]:
         """See `FunctionProvider.logs`: the service's logs (json-file or journald driver)."""
-        return await self._engine_call(self._read_logs, name, since, tail)
+        # The API checked the query: whatever the engine refuses is not the client's to
+        # fix, and its words (a protobuf parser's, say) stay in the gateway's log.
+        reading = f"read the logs of {name!r}"
+        return await engine_call(
+            self._discovery.engine, self._read_logs, name, since, tail, reading=reading
+        )
 
     async def _engine_call(self, operation: Callable[..., T], *args: Any) -> T:
         return await engine_call(self._discovery.engine, operation, *args)

@@ -11,8 +11,9 @@ from fwatchdog.values import is_dns_label
 
 from gateway.api_types.bodies import FunctionDeployment, ResourceSpec
 from gateway.deployments import parse_body, validate_function_name
-from gateway.deployments.fields import RESERVED_FUNCTION_NAMES, parse_memory, validate_replicas
+from gateway.deployments.fields import parse_memory, validate_replicas
 from gateway.errors import BadRequest
+from gateway.reserved_names import RESERVED_FUNCTION_NAMES
 
 VALID = {"service": "hello", "image": "faas/hello:latest"}
 

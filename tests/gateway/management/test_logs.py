@@ -10,7 +10,9 @@ import pytest
 
 from gateway.errors import BadRequest
 from gateway.management.logs import (
+    MAX_SINCE_AHEAD,
     MAX_TAIL,
+    TASK_ID_LENGTH,
     LogQuery,
     engine_time,
     follow,
@@ -19,8 +21,10 @@ from gateway.management.logs import (
     since_parameter,
     since_seconds,
 )
-from gateway.providers.base import LogLine
+from gateway.providers.base import Function, LogLine
 from gateway.providers.swarm.logs import parse_engine_logs
+from tests.gateway.management.test_api_in_process import call
+from tests.gateway.providers.memory_provider import MemoryProvider
 
 DETAILS = (
     "com.docker.swarm.node.id=kl5xjab8i0m8awb1ai29t5qps,"
@@ -98,11 +102,43 @@ def test_a_line_names_its_namespace_when_asked() -> None:
         ({"since": "yesterday"}, "since"),
         ({"since": "2026-11-25T11:32:24"}, "since"),  # no zone: ambiguous
         ({"follow": "maybe"}, "follow"),
+        # Refused by the engine in its own words before: our bound, in ours.
+        ({"since": "9999-12-31T23:59:59-14:00"}, "since"),
+        ({"since": "3000-01-01T00:00:00Z"}, "since"),
+        ({"instance": "z" * (TASK_ID_LENGTH + 1)}, "instance"),
+        ({"instance": "zb8k/../x"}, "instance"),
+        ({"instance": "zb8k\u00e9"}, "instance"),
     ],
 )
 def test_bad_query_names_the_parameter(params: dict[str, str], named: str) -> None:
     with pytest.raises(BadRequest, match=f"^{named}:"):
         parse_log_query(params)
+
+
+def test_since_may_be_ahead_of_the_gateway_s_clock_by_a_little_only() -> None:
+    now = 1795606344.0  # 2026-11-25T11:32:24Z
+    ahead = parse_log_query({"since": "2026-11-25T11:37:24Z"}, now=now)
+    assert ahead.since == now + MAX_SINCE_AHEAD
+    with pytest.raises(BadRequest) as raised:
+        parse_log_query({"since": "2026-11-25T11:37:25Z"}, now=now)
+    assert raised.value.message == (
+        f"since: expected a time before now (at most {MAX_SINCE_AHEAD:g} s ahead of the "
+        "gateway's clock)"
+    )
+    assert parse_log_query({"since": "1970-01-01T00:00:00Z"}, now=now).since == 0.0
+
+
+def test_instance_is_a_task_id_or_its_start() -> None:
+    for instance in ("zb8k06w2m3mbikb7xp272g44k", "zb8k06w2m3mb", "z", "TASK1"):
+        assert parse_log_query({"instance": instance}).instance == instance
+
+
+def test_a_bad_since_over_http_is_a_400_in_our_words() -> None:
+    provider = MemoryProvider([Function("fn", "faas/fn:1", 1, "tasks.fn")])
+    reply = call(provider, "GET", "/logs", params={"name": "fn", "since": "9999-12-31T23:59:59Z"})
+    assert reply.status_code == 400
+    assert reply.json()["error"].startswith("since: expected a time before now")
+    assert provider.log_reads == []
 
 
 def test_engine_lines_are_split_into_time_instance_and_text() -> None:

@@ -86,6 +86,35 @@ def test_openfaas_clients_may_send_a_namespace(api: httpx.Client) -> None:
     assert gone.status_code == 200
 
 
+def test_an_unknown_namespace_is_a_404_as_for_functions(
+    api: httpx.Client, provider: MemoryProvider
+) -> None:
+    assert api.post("/secrets", json={"name": "api-key", "value": VALUE}).status_code == 201
+    known = "this gateway has 'openfaas-fn'"
+    listed = api.get("/secrets", params={"namespace": "dev"})
+    assert listed.status_code == 404
+    assert listed.json() == {"error": f"namespace 'dev' not found: {known}"}
+    # The same words as for a function (GET /system/functions?namespace=dev).
+    assert api.get("/functions", params={"namespace": "dev"}).json() == listed.json()
+    bodies = {
+        "POST": {"name": "other", "value": VALUE},
+        "PUT": {"name": "api-key", "value": "new"},
+        "DELETE": {"name": "api-key"},
+    }
+    for method, body in bodies.items():
+        for sent in ({"json": {**body, "namespace": "dev"}},
+                     {"json": body, "params": {"namespace": "dev"}}):  # fmt: skip
+            reply = api.request(method, "/secrets", **sent)  # type: ignore[arg-type]
+            assert reply.status_code == 404, (method, sent)
+            name = body["name"]
+            assert reply.json() == {
+                "error": f"namespace 'dev' not found (secret {name!r}): {known}"
+            }, (method, sent)
+    # Nothing was created, changed or removed.
+    assert provider.secrets == {"api-key": VALUE.encode()}
+    assert api.get("/secrets", params={"namespace": ""}).status_code == 200
+
+
 @pytest.mark.parametrize(
     "value",
     [{"value": VALUE}, {"rawValue": base64.b64encode(b"x").decode()}, {"value": 42}],

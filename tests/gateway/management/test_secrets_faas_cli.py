@@ -68,3 +68,21 @@ def test_secret_create_list_update_remove(faas_cli: FaasCli, provider: MemoryPro
     faas_cli("secret", "remove", "api-key")
     assert "Unable to find secret: nope" in faas_cli("secret", "remove", "nope", ok=False)
     assert list(provider.secrets) == ["blob"]
+
+
+def test_a_namespace_the_gateway_does_not_have(faas_cli: FaasCli, provider: MemoryProvider) -> None:
+    # faas-cli shows our words for these two, and its own for a 404 on update and remove.
+    said = {
+        ("create", "api-key", "--from-literal", "one"): "namespace 'dev' not found",
+        ("list",): "namespace 'dev' not found",
+        ("update", "api-key", "--from-literal", "two"): "unable to find secret: api-key",
+        ("remove", "api-key"): "Unable to find secret: api-key",
+    }
+    for args, expected in said.items():
+        assert expected in faas_cli("secret", *args, "--namespace", "dev", ok=False), args
+    assert provider.secrets == {}
+    faas_cli("secret", "create", "api-key", "--from-literal", "one", "--namespace", "openfaas-fn")
+    assert provider.secrets == {"api-key": b"one"}
+    faas_cli("secret", "update", "api-key", "--from-literal", "two", "--namespace", "dev", ok=False)
+    faas_cli("secret", "remove", "api-key", "--namespace", "dev", ok=False)
+    assert provider.secrets == {"api-key": b"one"}

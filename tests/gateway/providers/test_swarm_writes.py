@@ -493,15 +493,49 @@ def test_logs_default_to_the_whole_log(engine: FakeDockerClient, provider: Swarm
     assert "since" not in options
 
 
-def test_logs_refused_by_the_engine_is_an_orchestrator_error(
-    engine: FakeDockerClient, provider: SwarmProvider
+@pytest.mark.parametrize(
+    ("status", "engine_words"),
+    [
+        (500, "logs not supported by the journald driver"),
+        # What an absurd `since` got back before the API bounded it: the engine's 400 is
+        # not the client's to act on once the query has passed the API's own checks.
+        (400, "proto: timestamp: seconds:253402351199 after 10000-01-01"),
+        (404, "task zb8k06w2m3mb not found"),
+    ],
+)
+def test_logs_refused_by_the_engine_are_a_502_in_our_words(
+    engine: FakeDockerClient,
+    provider: SwarmProvider,
+    caplog: pytest.LogCaptureFixture,
+    status: int,
+    engine_words: str,
 ) -> None:
     run(provider.deploy(MINIMAL))
     service_id = engine.service("hello")["ID"]
     engine.set_tasks([task_attrs(service_id, "running", node_id="othernode")])
-    engine.refuse("service_logs", 500, "logs not supported by the journald driver")
-    with pytest.raises(OrchestratorError, match="journald"):
+    engine.refuse("service_logs", status, engine_words)
+    with pytest.raises(OrchestratorError) as raised:
         run(provider.logs("hello", None, None))
+    assert type(raised.value) is OrchestratorError
+    assert raised.value.message == (
+        "the Docker engine failed to read the logs of 'hello' (the gateway's log says why)"
+    )
+    [logged] = [r.getMessage() for r in caplog.records if "logs of 'hello'" in r.getMessage()]
+    assert engine_words in logged
+
+
+def test_logs_from_an_engine_out_of_reach_say_so_in_our_words(
+    engine: FakeDockerClient, provider: SwarmProvider, caplog: pytest.LogCaptureFixture
+) -> None:
+    run(provider.deploy(MINIMAL))
+    engine.go_down()
+    with pytest.raises(ProviderUnavailable) as raised:
+        run(provider.logs("hello", None, None))
+    assert raised.value.message == (
+        "cannot reach the Docker engine to read the logs of 'hello' (the gateway's log says why)"
+    )
+    [logged] = [r.getMessage() for r in caplog.records if "logs of 'hello'" in r.getMessage()]
+    assert "Connection refused" in logged
 
 
 def test_update_state_follows_the_update(engine: FakeDockerClient, provider: SwarmProvider) -> None:

@@ -3,16 +3,19 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import pytest
 
-from gateway.errors import Conflict
-from gateway.providers.base import FunctionRegistry
+from gateway.errors import BadRequest, Conflict
+from gateway.providers.base import Function, FunctionRegistry
 from gateway.versions.model import (
     CANARY_LABEL,
     PREVIOUS_TRAFFIC_LABEL,
     TRAFFIC_LABEL,
     VERSION_LABEL,
     VERSION_OF_LABEL,
+    VersionTarget,
     new_version_target,
     parse_weights,
     services_to_remove,
@@ -41,6 +44,27 @@ def test_version_target() -> None:
     assert three.labels == {VERSION_OF_LABEL: "hello", VERSION_LABEL: "v3"}
     assert version_target("hello", "v1", lookup).own
     assert version_target("hello", None, lookup).service == "hello"
+
+
+@pytest.mark.parametrize("target", [version_target, new_version_target])
+def test_a_version_never_makes_a_reserved_service_name(
+    target: Callable[..., VersionTarget],
+) -> None:
+    # `service=queue` is allowed, and so is `version=worker`: together they would make
+    # the stack's own `queue-worker`, as a version's service or a version's version.
+    registry = FunctionRegistry([Function("queue", "queue:1", 1, "tasks.queue"),
+                                 version("v2", owner="queue")])  # fmt: skip
+    for service in ("queue", "queue-v2"):
+        with pytest.raises(BadRequest) as raised:
+            target(service, "worker", registry.lookup)
+        assert raised.value.message == (
+            "version: 'worker' of 'queue' would be the service 'queue-worker', which is "
+            "reserved: the platform's own service of that name is reached by it on the "
+            "functions network"
+        )
+    # A function that does not exist yet gets its first version as its own service.
+    assert target("nats", "worker", registry.lookup).service == "nats"
+    assert target("queue", "v3", registry.lookup).service == "queue-v3"
 
 
 def test_removal_rules() -> None:
