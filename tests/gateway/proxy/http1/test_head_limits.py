@@ -4,6 +4,7 @@ replica that misbehaves on purpose (docs/security.md, "Response heads")."""
 
 from __future__ import annotations
 
+import asyncio
 import socket
 import threading
 from collections.abc import Callable, Iterator
@@ -11,10 +12,13 @@ from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 import pytest
+from multidict import CIMultiDict
 
 from gateway.config import HeadLimits
 from gateway.providers.base import Function
 from gateway.providers.static import StaticProvider
+from gateway.proxy.http1 import Http1Client, ResponseHeadLimits
+from gateway.proxy.upstream import ResponseHeadRefused
 from tests.gateway.harness import GatewayThread
 from tests.support import wait_for
 
@@ -235,4 +239,40 @@ def test_the_upstream_failure_is_counted(gateway: GatewayThread) -> None:
         and 'function_name="heads' in line
         and 'code="502"' in line
     ]
-    assert counted and counted[0].endswith(" 1.0"), counted
+    assert len(counted) == 1, counted
+    assert counted[0].endswith(" 1.0"), counted
+
+
+def test_a_refused_head_on_a_pooled_connection_is_not_sent_again(replica: Replica) -> None:
+    """The replica had the request: unlike a pooled connection found closed, this call is
+    not tried again on a fresh one."""
+
+    async def scenario() -> None:
+        client = Http1Client(
+            max_connections=4,
+            keepalive=30.0,
+            connect_timeout=2.0,
+            timeout=5.0,
+            head_limits=ResponseHeadLimits(max_fields=20),
+        )
+        await client.start()
+        headers = CIMultiDict([("Host", f"127.0.0.1:{replica.port}")])
+
+        async def call(path: str) -> bytes:
+            response = await client.request(
+                "GET", "127.0.0.1", replica.port, path, headers, None, None
+            )
+            try:
+                return await response.read()
+            finally:
+                response.release()
+
+        assert await call("/ok") == b"ok"
+        with pytest.raises(ResponseHeadRefused, match=r"^more than 20 header fields$"):
+            await call("/fields")
+        assert client.idle_connections == 0
+        assert await call("/ok") == b"ok"
+        await client.close()
+
+    asyncio.run(scenario())
+    assert replica.connections == [["/ok", "/fields"], ["/ok"]]
