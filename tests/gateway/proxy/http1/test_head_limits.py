@@ -1,6 +1,6 @@
 """A function's response head is bounded like a request head: size, header fields, time to
 complete it, and interim (1xx) answers. Through the gateway, against a real loopback
-replica that misbehaves on purpose (docs/security.md, "Response heads")."""
+replica that misbehaves on purpose (docs/security.md, "a function's response heads")."""
 
 from __future__ import annotations
 
