@@ -152,7 +152,6 @@ class Response:
         "_head_bytes",
         "_head_only",
         "_head_ready",
-        "_head_started",
         "_head_timer",
         "_headers_done",
         "_held",
@@ -193,7 +192,6 @@ class Response:
         self._interim = False
         self._interims = 0
         self._head_bytes = 0
-        self._head_started = False
         self._head_timer: asyncio.TimerHandle | None = None
         self._held: bytearray | None = None
         self._until_close = False
@@ -334,8 +332,10 @@ class Response:
                 self._parser.feed_data(memoryview(data)[room:])
         elif self._error is None and not fits:
             self._refuse(limits.too_large())
-        elif self._error is None and self._head_started:
-            # Held after the last bytes parsed, so that an end across the pieces is found.
+        elif self._error is None and not data.endswith(HEAD_END):
+            # A head under way (ending at a head's end, the bytes ended an interim answer;
+            # the next head's time starts with its first byte). Held after the last bytes
+            # parsed, so that an end across the pieces is found.
             self._held = bytearray(data[-HELD_TAIL:].rjust(HELD_TAIL, b"\0"))
             if self._head_timer is None:
                 loop = self._connection.loop
@@ -392,9 +392,6 @@ class Response:
 
     # httptools callbacks ------------------------------------------------------------------
 
-    def on_message_begin(self) -> None:
-        self._head_started = True
-
     def on_header(self, name: bytes, value: bytes) -> None:
         self.raw_headers.append((name, value))
 
@@ -444,7 +441,6 @@ class Response:
     def on_message_complete(self) -> None:
         if self._interim:
             self._interim = False
-            self._head_started = False  # the next head's time starts with its first byte
             return
         if self._complete:
             return
