@@ -333,9 +333,9 @@ class Response:
         elif self._error is None and not fits:
             self._refuse(limits.too_large())
         elif self._error is None and not data.endswith(HEAD_END):
-            # A head under way (ending at a head's end, the bytes ended an interim answer;
-            # the next head's time starts with its first byte). Held after the last bytes
-            # parsed, so that an end across the pieces is found.
+            # A head under way (bytes ending at a head's end ended an interim answer: the
+            # next head's time starts with its first byte). What follows is held after the
+            # last bytes parsed, so that an end across the pieces is found.
             self._held = bytearray(data[-HELD_TAIL:].rjust(HELD_TAIL, b"\0"))
             if self._head_timer is None:
                 loop = self._connection.loop
