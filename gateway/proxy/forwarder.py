@@ -41,7 +41,7 @@ from gateway.proxy.bodies import (
     wait_for_disconnect,
 )
 from gateway.proxy.headers import downstream_response_headers
-from gateway.proxy.http1 import Http1Client
+from gateway.proxy.http1 import Http1Client, ResponseHeadLimits
 from gateway.proxy.notifier import Waker
 from gateway.proxy.replicas import ReplicaResolver
 from gateway.proxy.upstream import (
@@ -49,6 +49,7 @@ from gateway.proxy.upstream import (
     ConnectTimedOut,
     PeerUnresponsive,
     RequestHeaders,
+    ResponseHeadRefused,
     UpstreamClient,
     UpstreamError,
     UpstreamResponse,
@@ -86,12 +87,19 @@ class _Unreachable(Exception):
 
 
 def upstream_client(config: GatewayConfig) -> UpstreamClient:
-    """The pooled HTTP/1.1 client to replicas, set up from `config`."""
+    """The pooled HTTP/1.1 client to replicas, set up from `config`: a function's response
+    head has the bounds a client's request head has."""
+    heads = config.head_limits
     return Http1Client(
         max_connections=config.max_connections,
         keepalive=config.upstream_keepalive,
         connect_timeout=config.connect_timeout,
         timeout=config.upstream_timeout,
+        head_limits=ResponseHeadLimits(
+            max_bytes=heads.max_head_bytes,
+            max_fields=heads.max_headers,
+            timeout=heads.head_timeout,
+        ),
     )
 
 
@@ -275,6 +283,9 @@ class Forwarder:
             except UpstreamError as error:
                 if streamed is not None and streamed.client_disconnected:
                     raise ClientDisconnected from error
+                if isinstance(error, ResponseHeadRefused):
+                    message = f"function {name!r} answered with {error.reason}"
+                    raise UpstreamUnavailable(message) from error
                 if isinstance(error, PeerUnresponsive):  # its node is gone: pass it over
                     self._resolver.forget(host, port)
                     self._resolver.mark_unreachable(address)

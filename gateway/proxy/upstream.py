@@ -49,6 +49,12 @@ class PeerUnresponsive(ConnectionDropped):
     sent again."""
 
 
+class ResponseHeadRefused(UpstreamError):
+    """The replica's response head crossed a bound (`reason` says which): its connection
+    is closed and nothing of the head is kept. The request was sent, so it is not sent
+    again."""
+
+
 class UpstreamResponse(Protocol):
     """A replica's answer, its head read; the body is read by `read` or `chunks`."""
 
@@ -99,6 +105,7 @@ class UpstreamClient(Protocol):
         `headers` go as they are (Host included); the client adds only the body's
         framing: Content-Length for `body` (or a POST-like call without one), chunked
         for `streamed` without a Content-Length. Raises `ConnectFailed` (retry
-        elsewhere is safe), `ConnectionDropped`, or `TimeoutError`.
+        elsewhere is safe), `ConnectionDropped`, `ResponseHeadRefused`, or
+        `TimeoutError`.
         """
         ...

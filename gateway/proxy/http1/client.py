@@ -6,7 +6,8 @@ the replica) and forgets connections idle longer than the keep-alive. At most
 
 A call whose pooled connection turns out closed before any answer came (the replica
 dropped it while idle) is sent again, once, on a new connection, unless part of a
-streamed body has gone already: that body cannot be sent twice.
+streamed body has gone already: that body cannot be sent twice. A response head over
+its bounds (`head_limits`) is never sent again: the replica had the request.
 """
 
 from __future__ import annotations
@@ -16,8 +17,10 @@ from collections import deque
 
 from gateway.asgi import ClientDisconnected
 from gateway.proxy.bodies import StreamedBody
-from gateway.proxy.http1.connection import Connection, Key, Response, reason
+from gateway.proxy.http1.connection import Connection, Key, Response
+from gateway.proxy.http1.head_limits import ResponseHeadLimits
 from gateway.proxy.http1.request import CHUNKED_END, chunk_prefix, request_head
+from gateway.proxy.http1.sockets import reason
 from gateway.proxy.upstream import (
     ConnectFailed,
     ConnectionDropped,
@@ -37,8 +40,10 @@ class Http1Client:
         keepalive: float,
         connect_timeout: float,
         timeout: float,
+        head_limits: ResponseHeadLimits | None = None,
     ) -> None:
         self._limit = max_connections
+        self._head_limits = head_limits or ResponseHeadLimits()
         self._keepalive = keepalive
         self._connect_timeout = connect_timeout
         self._timeout = timeout
@@ -91,7 +96,7 @@ class Http1Client:
         fresh = False
         while True:
             connection = await self._acquire(key, deadline, fresh)
-            response = Response(connection, method, self._release)
+            response = Response(connection, method, self._release, self._head_limits)
             connection.response = response
             transport = connection.transport
             assert transport is not None

@@ -8,52 +8,37 @@ so a streamed body holds bounded memory; writing a streamed request body waits o
 
 Framing: Content-Length and chunked are the parser's; a response with neither ends when
 the replica closes the connection; HEAD answers, 1xx, 204 and 304 have no body.
+
+The head is bounded (`gateway.proxy.http1.head_limits`): its bytes are counted before the
+parser sees them, and a head that comes in pieces is held back until it can have ended,
+then parsed at once, since httptools joins a field's pieces with `+=`. A head that
+crosses a bound fails the call with `ResponseHeadRefused` and closes the connection.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import os
-import socket
 from collections.abc import AsyncIterator, Callable
 from typing import cast
 
 import httptools
 
-from gateway.proxy.upstream import ConnectionDropped, PeerUnresponsive
+from gateway.proxy.http1.head_limits import ResponseHeadLimits
+from gateway.proxy.http1.sockets import dead_peer_ms, reason, set_user_timeout, tune
+from gateway.proxy.upstream import ConnectionDropped, PeerUnresponsive, ResponseHeadRefused
 
 HIGH_WATER = 256 * 1024
 """Body bytes held for a slow reader before the connection's reading is paused."""
 
-KEEPALIVE_IDLE = 5
-KEEPALIVE_INTERVAL = 2
-KEEPALIVE_PROBES = 3
-"""TCP keepalive on every connection to a replica: after 5 s without traffic, a probe
-every 2 s, and the connection fails after 3 unanswered (about 11 s). A dead node sends no
-reset, so without this a call under way there waits for the whole upstream timeout. A
-live replica's kernel answers the probes however long its function takes.
-
-Keepalive only probes a connection with nothing unacknowledged, so a request written to
-a pooled connection after its node died is covered by `TCP_USER_TIMEOUT` instead, set to
-the same 11 s: sent data unacknowledged that long fails the connection. A replica that
-leaves a streamed body unread (its window closed) looks the same to the kernel, so a
-connection carrying one goes without it until it is back in the pool
-(`Connection.allow_slow_reader`)."""
+HEAD_END = b"\r\n\r\n"
+HELD_TAIL = len(HEAD_END) - 1
 
 Key = tuple[str, int]
 """A pool's key: the replica's address and port."""
 
 
-def reason(error: BaseException | None) -> str:
-    """A few words for a failed connection (its OS error text when it has one)."""
-    if error is None:
-        return "closed by the replica"
-    if isinstance(error, OSError) and not isinstance(error, socket.gaierror) and error.errno:
-        return os.strerror(error.errno)  # asyncio's own text adds the address, said already
-    if isinstance(error, OSError) and error.strerror:
-        return error.strerror
-    return str(error) or type(error).__name__
+class _HeadRefused(Exception):
+    """Raised from a parser callback to stop parsing a head that crossed a bound."""
 
 
 class Connection(asyncio.Protocol):
@@ -90,7 +75,7 @@ class Connection(asyncio.Protocol):
         self.transport = cast(asyncio.Transport, transport)
         sock = transport.get_extra_info("socket")
         if sock is not None:
-            _tune(sock)
+            tune(sock)
 
     def allow_slow_reader(self, allowed: bool) -> None:
         """Whether the replica may leave what is sent unread for as long as it likes (a
@@ -99,10 +84,8 @@ class Connection(asyncio.Protocol):
             return
         self._slow_reader = allowed
         sock = self.transport.get_extra_info("socket")
-        if sock is not None and hasattr(socket, "TCP_USER_TIMEOUT"):
-            with contextlib.suppress(OSError):
-                timeout = 0 if allowed else dead_peer_ms()
-                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_USER_TIMEOUT, timeout)
+        if sock is not None:
+            set_user_timeout(sock, 0 if allowed else dead_peer_ms())
 
     def data_received(self, data: bytes) -> None:
         response = self.response
@@ -166,11 +149,16 @@ class Response:
         "_complete",
         "_connection",
         "_error",
+        "_head_bytes",
         "_head_only",
         "_head_ready",
+        "_head_timer",
         "_headers_done",
+        "_held",
         "_interim",
+        "_interims",
         "_keep_alive",
+        "_limits",
         "_on_release",
         "_parser",
         "_released",
@@ -190,9 +178,11 @@ class Response:
         connection: Connection,
         method: str,
         on_release: Callable[[Connection, bool], None],
+        limits: ResponseHeadLimits,
     ) -> None:
         self._connection = connection
         self._on_release = on_release
+        self._limits = limits
         self._parser = httptools.HttpResponseParser(self)
         self._head_only = method == "HEAD"
         self._head_ready: asyncio.Future[None] = connection.loop.create_future()
@@ -200,6 +190,10 @@ class Response:
         self._chunks: list[bytes] = []
         self._size = 0
         self._interim = False
+        self._interims = 0
+        self._head_bytes = 0
+        self._head_timer: asyncio.TimerHandle | None = None
+        self._held: bytearray | None = None
         self._until_close = False
         self._headers_done = False
         self._complete = False
@@ -271,6 +265,8 @@ class Response:
         self._released = True
         if self._timer is not None:
             self._timer.cancel()
+        if self._head_timer is not None:
+            self._stop_head_timer()
         writer = self.writer
         writing = writer is not None and not writer.done()
         if writing:
@@ -300,6 +296,8 @@ class Response:
     def _fail(self, error: BaseException) -> None:
         if self._error is None and not self._complete:
             self._error = error
+        if self._head_timer is not None:
+            self._stop_head_timer()
         if not self._head_ready.done():
             self._head_ready.set_result(None)
         self._wake()
@@ -310,6 +308,54 @@ class Response:
             self._fail(TimeoutError())
             self._connection.close()
 
+    # The head's bounds ---------------------------------------------------------------------
+
+    def _feed_head(self, data: bytes | bytearray) -> None:
+        """Parse bytes of the head: counted against `max_bytes`, and held back while a head
+        under way cannot have ended (the module docstring says why)."""
+        limits = self._limits
+        held = self._held
+        if held is not None:
+            start = len(held) - HELD_TAIL
+            held += data
+            size = self._head_bytes + len(held) - HELD_TAIL
+            if held.find(HEAD_END, start) < 0 and size <= limits.max_bytes:
+                return
+            self._held = None
+            data = held[HELD_TAIL:]
+        room = limits.max_bytes - self._head_bytes
+        fits = len(data) <= room  # else parse what fits: the head must end within it
+        self._head_bytes += len(data) if fits else room
+        self._parser.feed_data(data if fits else memoryview(data)[:room])
+        if self._headers_done:
+            if not fits:
+                self._parser.feed_data(memoryview(data)[room:])
+        elif self._error is None and not fits:
+            self._refuse(limits.too_large())
+        elif self._error is None and not data.endswith(HEAD_END):
+            # A head under way (bytes ending at a head's end ended an interim answer: the
+            # next head's time starts with its first byte). What follows is held after the
+            # last bytes parsed, so that an end across the pieces is found.
+            self._held = bytearray(data[-HELD_TAIL:].rjust(HELD_TAIL, b"\0"))
+            if self._head_timer is None:
+                loop = self._connection.loop
+                self._head_timer = loop.call_later(limits.timeout, self._head_timed_out)
+
+    def _head_timed_out(self) -> None:
+        self._head_timer = None
+        if not self._headers_done:
+            self._refuse(self._limits.too_slow())
+
+    def _stop_head_timer(self) -> None:
+        assert self._head_timer is not None
+        self._head_timer.cancel()
+        self._head_timer = None
+
+    def _refuse(self, reason: str) -> None:
+        """The head crossed a bound: fail the call, close the connection (never reused)."""
+        self._fail(ResponseHeadRefused(reason))
+        self._connection.close()
+
     # From the connection ----------------------------------------------------------------
 
     def feed(self, data: bytes) -> None:
@@ -319,7 +365,10 @@ class Response:
             self._keep_alive = False
             return
         try:
-            self._parser.feed_data(data)
+            if self._headers_done:
+                self._parser.feed_data(data)
+            else:
+                self._feed_head(data)
         except httptools.HttpParserUpgrade:
             self._fail(ConnectionDropped("the replica switched protocols"))
             self._connection.close()
@@ -347,8 +396,18 @@ class Response:
         self.raw_headers.append((name, value))
 
     def on_headers_complete(self) -> None:
+        if self._head_timer is not None:
+            self._stop_head_timer()
+        limits = self._limits
+        if len(self.raw_headers) > limits.max_fields:
+            self._refuse(limits.too_many_fields())
+            raise _HeadRefused
         status = self._parser.get_status_code()
         if 100 <= status < 200 and status != 101:  # an interim answer: the real one follows
+            self._interims += 1
+            if self._interims > limits.max_interim:
+                self._refuse(limits.too_many_interim())
+                raise _HeadRefused
             self._interim = True
             self.raw_headers = []
             return
@@ -388,22 +447,3 @@ class Response:
         self._complete = True
         self._keep_alive = self._parser.should_keep_alive()
         self._wake()
-
-
-def dead_peer_ms() -> int:
-    """How long a replica's host may stay silent before its connection fails (ms)."""
-    return (KEEPALIVE_IDLE + KEEPALIVE_INTERVAL * KEEPALIVE_PROBES) * 1000
-
-
-def _tune(sock: socket.socket) -> None:
-    """No Nagle (small requests must leave at once), keepalive and the user timeout
-    (`KEEPALIVE_IDLE`)."""
-    with contextlib.suppress(OSError):
-        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
-        if hasattr(socket, "TCP_KEEPIDLE"):  # Linux; elsewhere the system's defaults
-            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPIDLE, KEEPALIVE_IDLE)
-            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPINTVL, KEEPALIVE_INTERVAL)
-            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPCNT, KEEPALIVE_PROBES)
-        if hasattr(socket, "TCP_USER_TIMEOUT"):
-            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_USER_TIMEOUT, dead_peer_ms())

@@ -14,13 +14,9 @@ from multidict import CIMultiDict
 
 from gateway.proxy.bodies import StreamedBody
 from gateway.proxy.http1 import Http1Client
-from gateway.proxy.http1 import connection as http1_connection
-from gateway.proxy.http1.connection import (
-    KEEPALIVE_IDLE,
-    KEEPALIVE_INTERVAL,
-    KEEPALIVE_PROBES,
-    Connection,
-)
+from gateway.proxy.http1 import sockets as http1_sockets
+from gateway.proxy.http1.connection import Connection
+from gateway.proxy.http1.sockets import KEEPALIVE_IDLE, KEEPALIVE_INTERVAL, KEEPALIVE_PROBES
 from gateway.proxy.upstream import ConnectFailed, ConnectionDropped, PeerUnresponsive
 from tests.support import free_port
 
@@ -305,9 +301,9 @@ def test_a_replica_may_leave_a_streamed_body_unread_past_the_dead_peer_limit(
 ) -> None:
     # The dead-peer limit (TCP_USER_TIMEOUT) shortened to 3 s; the replica reads nothing
     # for 4 s while 64 MiB are streamed to it, so its window stays closed that long.
-    monkeypatch.setattr(http1_connection, "KEEPALIVE_IDLE", 1)
-    monkeypatch.setattr(http1_connection, "KEEPALIVE_INTERVAL", 1)
-    monkeypatch.setattr(http1_connection, "KEEPALIVE_PROBES", 2)
+    monkeypatch.setattr(http1_sockets, "KEEPALIVE_IDLE", 1)
+    monkeypatch.setattr(http1_sockets, "KEEPALIVE_INTERVAL", 1)
+    monkeypatch.setattr(http1_sockets, "KEEPALIVE_PROBES", 2)
     chunk, chunks = b"x" * (1024 * 1024), 64
 
     async def scenario() -> None:

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Coroutine, Iterable
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import pytest
 
 from gateway.proxy.http1.connection import HIGH_WATER, Connection, Response
-from gateway.proxy.upstream import ConnectionDropped
+from gateway.proxy.http1.head_limits import ResponseHeadLimits
+from gateway.proxy.upstream import ConnectionDropped, ResponseHeadRefused
 
 T = TypeVar("T")
 
@@ -49,13 +50,15 @@ class FakeTransport(asyncio.Transport):
 class Exchange:
     """One connection on a fake transport, one response on it, and its release."""
 
-    def __init__(self, method: str = "GET") -> None:
+    def __init__(self, method: str = "GET", limits: ResponseHeadLimits | None = None) -> None:
         self.loop = asyncio.get_running_loop()
         self.transport = FakeTransport()
         self.connection = Connection(("127.0.0.1", 8080), self.loop)
         self.connection.connection_made(self.transport)
         self.released: list[bool] = []
-        self.response = Response(self.connection, method, self._on_release)
+        self.response = Response(
+            self.connection, method, self._on_release, limits or ResponseHeadLimits()
+        )
         self.connection.response = self.response
 
     def _on_release(self, connection: Connection, reusable: bool) -> None:
@@ -250,5 +253,141 @@ def test_close_drops_the_call() -> None:
         with pytest.raises(ConnectionDropped):
             await response.read()
         assert not exchange.reusable()
+
+    run(scenario)
+
+
+# Response head bounds (gateway.proxy.http1.head_limits) ---------------------------------
+
+
+class CountingParser:
+    """The response's parser, counting the pieces it is fed."""
+
+    def __init__(self, parser: Any) -> None:
+        self.parser = parser
+        self.pieces = 0
+
+    def feed_data(self, data: bytes) -> None:
+        self.pieces += 1
+        self.parser.feed_data(data)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.parser, name)
+
+
+def head_of(size: int, fields: int = 1) -> bytes:
+    """A 200 head of exactly `size` bytes with `fields` fields (one padded to fit)."""
+    start = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n"
+    others = b"".join(b"X-%d: v\r\n" % n for n in range(fields - 2))
+    padding = size - len(start) - len(others) - len(b"X-Pad: \r\n\r\n")
+    assert padding >= 0
+    return start + others + b"X-Pad: " + b"p" * padding + b"\r\n\r\n"
+
+
+@pytest.mark.parametrize("pieces", ["whole", "bytes"])
+def test_a_head_of_exactly_the_bound_is_read_and_one_byte_more_is_refused(pieces: str) -> None:
+    async def attempt(size: int) -> Exchange:
+        exchange = Exchange(limits=ResponseHeadLimits(max_bytes=1024))
+        wire = head_of(size) + b"ok"
+        if pieces == "whole":
+            exchange.feed(wire)
+        else:
+            exchange.feed(*(wire[i : i + 1] for i in range(len(wire))))
+        return exchange
+
+    async def scenario() -> None:
+        exchange = await attempt(1024)
+        response = await exchange.head()
+        assert await response.read() == b"ok"
+        assert exchange.reusable()
+        exchange = await attempt(1025)
+        with pytest.raises(ResponseHeadRefused, match=r"^a response head over 1 KiB$"):
+            await exchange.head()
+        assert exchange.transport.closed
+        assert not exchange.reusable()
+
+    run(scenario)
+
+
+def test_a_head_in_single_bytes_reaches_the_parser_in_a_few_pieces() -> None:
+    """httptools joins a header value's pieces with `+=` (quadratic in their number): a
+    head that comes in pieces is held until it can end, then parsed at once."""
+
+    async def scenario() -> None:
+        exchange = Exchange()
+        parser = CountingParser(exchange.response._parser)
+        exchange.response._parser = cast(Any, parser)
+        wire = head_of(60 * 1024) + b"ok"
+        exchange.feed(*(wire[i : i + 1] for i in range(len(wire))))
+        response = await exchange.head()
+        assert len(dict(response.raw_headers)[b"X-Pad"]) > 59 * 1024
+        assert await response.read() == b"ok"
+        assert parser.pieces <= 4
+
+    run(scenario)
+
+
+def test_the_field_bound_counts_fields() -> None:
+    async def scenario() -> None:
+        for fields, refused in ((100, False), (101, True)):
+            exchange = Exchange()
+            exchange.feed(head_of(4096, fields) + b"ok")
+            if refused:
+                with pytest.raises(ResponseHeadRefused, match=r"^more than 100 header fields$"):
+                    await exchange.head()
+                assert exchange.transport.closed
+            else:
+                assert len((await exchange.head()).raw_headers) == 100
+
+    run(scenario)
+
+
+def test_interim_answers_are_bounded_in_number() -> None:
+    interim = b"HTTP/1.1 103 Early Hints\r\nLink: </a.css>\r\n\r\n"
+
+    async def scenario() -> None:
+        for count, refused in ((10, False), (11, True)):
+            exchange = Exchange()
+            exchange.feed(interim * count + head_of(200) + b"ok")
+            if refused:
+                with pytest.raises(
+                    ResponseHeadRefused, match=r"^more than 10 interim \(1xx\) responses$"
+                ):
+                    await exchange.head()
+                assert exchange.transport.closed
+            else:
+                response = await exchange.head()
+                assert (response.status, await response.read()) == (200, b"ok")
+
+    run(scenario)
+
+
+def test_a_head_not_complete_in_time_is_refused() -> None:
+    async def scenario() -> None:
+        exchange = Exchange(limits=ResponseHeadLimits(timeout=0.05))
+        exchange.feed(b"HTTP/1.1 200 OK\r\nX-Slow: ")
+        with pytest.raises(
+            ResponseHeadRefused,
+            match=r"^a response head not complete within 0.05s of its first byte$",
+        ):
+            await exchange.head()
+        assert exchange.transport.closed
+
+    run(scenario)
+
+
+def test_the_time_before_a_head_starts_is_not_the_heads() -> None:
+    """The function may work as long as the call may last before it answers, and again
+    between an interim answer and the final one: only a head under way has the bound."""
+
+    async def scenario() -> None:
+        exchange = Exchange("POST", limits=ResponseHeadLimits(timeout=0.05))
+        exchange.feed(b"HTTP/1.1 100 Continue\r\n\r\n")
+        await asyncio.sleep(0.2)
+        exchange.feed(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n")
+        exchange.feed(b"\r\nok")
+        response = await exchange.head()
+        assert (response.status, await response.read()) == (200, b"ok")
+        assert exchange.reusable()
 
     run(scenario)

@@ -19,7 +19,7 @@ import pytest
 from multidict import CIMultiDict
 
 from gateway.proxy.http1 import Http1Client
-from gateway.proxy.http1 import connection as http1_connection
+from gateway.proxy.http1 import sockets as http1_sockets
 from gateway.proxy.upstream import PeerUnresponsive
 
 pytestmark = pytest.mark.skipif(
@@ -67,9 +67,9 @@ def replica(monkeypatch: pytest.MonkeyPatch) -> Iterator[Replica]:
     """A namespace with a listener at `REPLICA_SIDE`:8080 (`LISTENER`), removed afterwards
     with everything in it; the client's dead-peer limit shortened to 3 s."""
     # Quicker than the gateway's own (5 s idle, 2 s x 3) to keep the tests short.
-    monkeypatch.setattr(http1_connection, "KEEPALIVE_IDLE", 1)
-    monkeypatch.setattr(http1_connection, "KEEPALIVE_INTERVAL", 1)
-    monkeypatch.setattr(http1_connection, "KEEPALIVE_PROBES", 2)
+    monkeypatch.setattr(http1_sockets, "KEEPALIVE_IDLE", 1)
+    monkeypatch.setattr(http1_sockets, "KEEPALIVE_INTERVAL", 1)
+    monkeypatch.setattr(http1_sockets, "KEEPALIVE_PROBES", 2)
     tag = f"fdp{os.getpid() % 100000}"
     namespace, outside, inside = f"{tag}-ns", f"{tag}a", f"{tag}b"
     ip("netns", "add", namespace)
