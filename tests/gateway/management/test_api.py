@@ -330,7 +330,8 @@ def test_info_and_openapi(api: httpx.Client) -> None:
     assert set(document["paths"]) == {
         "/system/functions", "/system/function/{name}", "/system/scale-function/{name}",
         "/system/info", "/system/healthz", "/system/alert", "/system/logs",
-        "/system/openapi.json", "/system/prometheus/api/v1/{endpoint}", "/system/namespaces", "/system/secrets", "/system/stats",
+        "/system/openapi.json", "/system/prometheus/api/v1/{endpoint}", "/system/namespaces",
+        "/system/secrets", "/system/stats",
         "/system/functions/{name}/traffic", "/system/functions/{name}/promote",
         "/system/functions/{name}/rollback", "/system/functions/{name}/canary",
         "/system/async/dlq", "/system/async/dlq/redrive", "/system/async/dlq/{call_id}",
