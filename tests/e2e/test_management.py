@@ -347,3 +347,23 @@ def test_the_function_record_is_what_the_client_sent(api: httpx.Client) -> None:
         assert reply.headers["warning"].startswith("299 faas \"network 'my-net' is ignored")
     finally:
         api.request("DELETE", "/system/functions", json={"functionName": name})
+
+
+def test_the_api_refuses_what_it_cannot_honour_in_its_own_words(api: httpx.Client) -> None:
+    """Issue #30: a version cannot make a reserved service name, secrets know the one
+    namespace, a log query's `since` is bounded and never answered in the engine's words."""
+    queue = {"service": "queue", "image": "localhost/faas/catservice:latest"}
+    assert api.post("/system/functions", json=queue).status_code == 202
+    try:
+        reply = api.post("/system/functions", json=queue | {"version": "worker"})
+        assert reply.status_code == 400, reply.text
+        assert "'queue-worker', which is reserved" in reply.json()["error"]
+        assert "queue-worker" not in docker("service", "ls", "--format", "{{.Name}}").split()
+        far = api.get("/system/logs", params={"name": "queue", "since": "9999-12-31T23:59:59Z"})
+        assert far.status_code == 400, far.text
+        assert far.json()["error"].startswith("since:")
+    finally:
+        api.request("DELETE", "/system/functions", json={"functionName": "queue"})
+    elsewhere = api.get("/system/secrets", params={"namespace": "dev"})
+    assert elsewhere.status_code == 404, elsewhere.text
+    assert "namespace 'dev' not found" in elsewhere.json()["error"]
