@@ -56,10 +56,10 @@ def test_a_nested_setsid_daemon_and_its_children_end_with_the_call(
 def test_a_call_still_running_keeps_its_processes(start_watchdog: StartWatchdog) -> None:
     left, kept = marker(303), marker(304)
     script = (
-        'if [ "$Http_Path" = /leave ]; then setsid sleep {left} >/dev/null 2>&1 & echo left; '
-        'elif [ "$Http_Path" = /run ]; then (setsid sleep {kept} >/dev/null 2>&1 &); '
+        f'if [ "$Http_Path" = /leave ]; then setsid sleep {left} >/dev/null 2>&1 & echo left; '
+        f'elif [ "$Http_Path" = /run ]; then (setsid sleep {kept} >/dev/null 2>&1 &); '
         "sleep 3; echo ran; else echo quick; fi"
-    ).format(left=left, kept=kept)
+    )
     wd = start_watchdog(f"sh -c '{script}'")
     with socket.create_connection(("127.0.0.1", wd.port), timeout=15) as running:
         running.sendall(b"GET /run HTTP/1.1\r\nHost: t\r\n\r\n")

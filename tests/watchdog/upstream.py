@@ -121,7 +121,7 @@ def main() -> None:
     keep = os.environ.get("UPSTREAM_KEEP")
     if keep:
         leave_orphan(keep + "1")
-        subprocess.Popen(["sleep", keep + "2"])  # noqa: S603, S607
+        subprocess.Popen(["sleep", keep + "2"])
     server = ThreadingHTTPServer(("127.0.0.1", int(sys.argv[1])), Handler)
     server.daemon_threads = True
     server.serve_forever()
