@@ -24,9 +24,9 @@ out, and why this module takes the last one:
   under the server (its workers, a browser it keeps for later calls: the watchdog cannot
   tell them from a call's work, and the server is alive to manage them).
 
-The cost per call is one ``waitid`` when the watchdog has no other child (fork mode, one
-call at a time), else one read of its children list; ``/proc`` is scanned only when a
-stray is there. A tree is frozen (SIGSTOP) and scanned again until no new process appears
+The cost per call is a clock read and one ``pread`` of the watchdog's children list
+(``/proc/<pid>/task/<pid>/children``, kept open); ``/proc`` is scanned only when a stray
+is there. A tree is frozen (SIGSTOP) and scanned again until no new process appears
 in it, then killed, so nothing forked meanwhile slips out.
 """
 
@@ -48,6 +48,8 @@ MAX_FREEZE_ROUNDS = 16
 
 _BOOTTIME = getattr(time, "CLOCK_BOOTTIME", None)
 _TICK_NS = 10**9 // (os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100)
+CHILDREN_FILE = "/proc/{pid}/task/{pid}/children"
+CHILDREN_READ = 65536  # a longer list is swept without reading it through
 # After ")" in /proc/<pid>/stat: state is field 0, the parent pid 1, the start time 19.
 _PARENT, _START = 1, 19
 
@@ -106,7 +108,12 @@ class Leftovers:
         self.busy_since = 0
         self.busy_until: int | None = None
         self.enabled = sys.platform.startswith("linux") and _BOOTTIME is not None
-        self.children_file = f"/proc/{os.getpid()}/task/{os.getpid()}/children"
+        # Our orphans come back to the main thread, whose children this file lists; kept
+        # open, each check is one pread (the kernel renders it anew at offset 0).
+        self.children_fd = -1
+        if self.enabled:
+            with contextlib.suppress(OSError):  # a kernel without CONFIG_PROC_CHILDREN
+                self.children_fd = os.open(CHILDREN_FILE.format(pid=os.getpid()), os.O_RDONLY)
         self.killed = 0
         reaper.on_stray = self.check
 
@@ -135,18 +142,21 @@ class Leftovers:
         """Sweep if the watchdog has a child that is no running call's nor the server."""
         if not self.enabled:
             return
-        try:
-            os.waitid(os.P_ALL, 0, os.WEXITED | os.WNOHANG | os.WNOWAIT)
-        except ChildProcessError:
-            return  # no child at all
-        try:
-            with open(self.children_file, "rb") as file:
-                children = file.read().split()
-        except OSError:  # a kernel without CONFIG_PROC_CHILDREN: look at every process
-            children = None
-        claimed = self.reaper.claimed
-        if children is not None and all(int(pid) in claimed for pid in children):
-            return
+        if self.children_fd >= 0:
+            try:
+                children = os.pread(self.children_fd, CHILDREN_READ, 0)
+            except OSError:
+                children = b"?"
+            if not children:
+                return
+            claimed = self.reaper.claimed
+            if len(children) < CHILDREN_READ and all(int(p) in claimed for p in children.split()):
+                return
+        else:
+            try:
+                os.waitid(os.P_ALL, 0, os.WEXITED | os.WNOHANG | os.WNOWAIT)
+            except ChildProcessError:
+                return  # no child at all
         self.sweep()
 
     def sweep(self, everything: bool = False) -> None:
