@@ -9,6 +9,8 @@ import sys
 import uuid
 
 import httpx
+from fwatchdog.leftovers import Leftovers, descendants
+from fwatchdog.reaper import Reaper
 
 from tests.support import free_port, wait_for
 
@@ -96,3 +98,27 @@ def test_http_mode_kills_what_a_call_left_and_keeps_the_server(
     assert httpx.get(wd.url + "/pid", timeout=15).text == server
     assert processes_with(keep + "1"), "the server's daemon from before the call was killed"
     assert processes_with(keep + "2"), "the server's child from before the call was killed"
+
+
+def test_descendants_follow_parents_through_the_table() -> None:
+    table = {10: (1, 0), 11: (10, 0), 12: (11, 0), 13: (11, 0), 20: (1, 0), 21: (20, 0)}
+    assert descendants([10], table) == {10, 11, 12, 13}
+    assert descendants([20, 12], table) == {20, 21, 12}
+
+
+def test_fork_mode_keeps_strays_a_running_call_may_own() -> None:
+    leftovers = Leftovers(Reaper(), server_mode=False)
+    assert leftovers._left(start=5, oldest=None)  # no call runs: every stray is left over
+    assert leftovers._left(start=5, oldest=6)  # older than every running call
+    assert not leftovers._left(start=6, oldest=6)  # perhaps the call that began then
+
+
+def test_http_mode_kills_only_strays_that_started_while_calls_ran() -> None:
+    leftovers = Leftovers(Reaper(), server_mode=True)
+    leftovers.busy_since, leftovers.busy_until = 100, 200
+    assert not leftovers._left(start=99, oldest=None)  # the server's, from before
+    assert leftovers._left(start=150, oldest=None)
+    assert not leftovers._left(start=201, oldest=None)  # started between calls
+    leftovers.busy_until = None  # calls still run, the oldest began at tick 120
+    assert leftovers._left(start=110, oldest=120)
+    assert not leftovers._left(start=130, oldest=120)

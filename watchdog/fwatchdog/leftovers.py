@@ -140,7 +140,7 @@ class Leftovers:
 
     def check(self) -> None:
         """Sweep if the watchdog has a child that is no running call's nor the server."""
-        if not self.enabled:
+        if not self.enabled or self.reaper.starting:
             return
         if self.children_fd >= 0:
             try:

@@ -50,6 +50,8 @@ class Reaper:
         # Called after a sweep reaped a child nobody claimed: an orphan of a call came
         # back and has exited, and the processes under it may have come back too.
         self.on_stray: Callable[[], None] = _nothing
+        # A child is being started and is not claimed yet: it is nobody's stray.
+        self.starting = False
 
     def start(self, loop: asyncio.AbstractEventLoop) -> None:
         """Sweep on every SIGCHLD; become a subreaper unless we are PID 1."""
