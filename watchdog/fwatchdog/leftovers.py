@@ -39,6 +39,7 @@ import sys
 import time
 from collections.abc import Iterable
 
+from .logs import log
 from .reaper import Reaper
 
 # Rounds of freezing newly found processes of a tree before killing what was found: a
@@ -114,7 +115,9 @@ class Leftovers:
         if self.enabled:
             with contextlib.suppress(OSError):  # a kernel without CONFIG_PROC_CHILDREN
                 self.children_fd = os.open(CHILDREN_FILE.format(pid=os.getpid()), os.O_RDONLY)
-        self.killed = 0
+        # http mode: strays that started before the calls now running began, the server's
+        # for good (windows only move on): no /proc scan per call for a server's daemon.
+        self.kept: set[int] = set()
         reaper.on_stray = self.check
 
     def call_started(self) -> int:
@@ -147,11 +150,13 @@ class Leftovers:
                 children = os.pread(self.children_fd, CHILDREN_READ, 0)
             except OSError:
                 children = b"?"
-            if not children:
-                return
-            claimed = self.reaper.claimed
-            if len(children) < CHILDREN_READ and all(int(p) in claimed for p in children.split()):
-                return
+            if len(children) < CHILDREN_READ:
+                pids = [int(pid) for pid in children.split()]
+                kept, claimed = self.kept, self.reaper.claimed
+                if kept:
+                    kept.intersection_update(pids)  # before a reaped pid can be reused
+                if all(pid in claimed or pid in kept for pid in pids):
+                    return
         else:
             try:
                 os.waitid(os.P_ALL, 0, os.WEXITED | os.WNOHANG | os.WNOWAIT)
@@ -168,13 +173,17 @@ class Leftovers:
         me = os.getpid()
         claimed = self.reaper.claimed
         oldest = min(self.running) if self.running else None
-        tops = [
-            pid
-            for pid, (parent, start) in table.items()
-            if parent == me and pid not in claimed and (everything or self._left(start, oldest))
-        ]
+        tops = []
+        for pid, (parent, start) in table.items():
+            if parent != me or pid in claimed:
+                continue
+            if everything or self._left(start, oldest):
+                tops.append(pid)
+            elif self.server_mode and start < self.busy_since:
+                self.kept.add(pid)
         if tops:
-            self._kill_trees(tops, table)
+            killed = self._kill_trees(tops, table)
+            log(f"killed {killed} process(es) left behind by calls")
 
     def _left(self, start: int, oldest: int | None) -> bool:
         if oldest is not None and start >= oldest:
@@ -184,7 +193,7 @@ class Leftovers:
             return self.busy_since <= start and (until is None or start <= until)
         return True
 
-    def _kill_trees(self, tops: list[int], table: dict[int, tuple[int, int]]) -> None:
+    def _kill_trees(self, tops: list[int], table: dict[int, tuple[int, int]]) -> int:
         frozen: set[int] = set()
         found = descendants(tops, table)
         for _ in range(MAX_FREEZE_ROUNDS):
@@ -193,5 +202,6 @@ class Leftovers:
             found = descendants(frozen, process_table()) - frozen
             if not found:
                 break
-        _signal(frozen | found, signal.SIGKILL)
-        self.killed += len(frozen | found)
+        frozen |= found
+        _signal(frozen, signal.SIGKILL)
+        return len(frozen)
