@@ -8,12 +8,17 @@ Usage: python upstream.py PORT
   GET  /crash     -> the process exits at once, without answering
   GET  /sleep     -> answers after 30 s
   *    /status/N  -> status N with a short body
+  GET  /spawn?M   -> starts `setsid sleep M` that outlives the shell starting it (an
+                     orphan), then answers
+With UPSTREAM_KEEP=M set, it starts such an orphan (`sleep M.1`) and a child of its own
+(`sleep M.2`) before it serves.
 """
 
 from __future__ import annotations
 
 import os
 import socket
+import subprocess
 import sys
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -97,14 +102,26 @@ class Handler(BaseHTTPRequestHandler):
         elif path == "/sleep":
             time.sleep(30)
             self._send(200, b"late")
+        elif path == "/spawn":
+            leave_orphan(self.path.partition("?")[2])
+            self._send(200, b"spawned")
         elif path.startswith("/status/"):
             self._send(int(path.rsplit("/", 1)[1]), b"status body")
         else:
             self._send(404, b"not found")
 
 
+def leave_orphan(duration: str) -> None:
+    """`setsid sleep <duration>` in the background of a shell that exits at once."""
+    os.system(f"setsid sleep {duration} >/dev/null 2>&1 &")
+
+
 def main() -> None:
     """Serve on 127.0.0.1:PORT."""
+    keep = os.environ.get("UPSTREAM_KEEP")
+    if keep:
+        leave_orphan(keep + "1")
+        subprocess.Popen(["sleep", keep + "2"])
     server = ThreadingHTTPServer(("127.0.0.1", int(sys.argv[1])), Handler)
     server.daemon_threads = True
     server.serve_forever()

@@ -35,6 +35,7 @@ class Child:
     through a thread blocked in waitid."""
 
     __slots__ = (
+        "call_over",
         "client_gone",
         "exited",
         "finished",
@@ -58,6 +59,8 @@ class Child:
         self.finished = False
         self.timed_out = False
         self.client_gone = False
+        # The call ended before it was reaped: what it left comes back to us only now.
+        self.call_over = False
         self.exited: asyncio.Future[int] = loop.create_future()
         self.pidfd = -1
         self.watched = False
@@ -125,6 +128,8 @@ class Child:
     def _ended(self, status: int) -> None:
         self.finished = True
         self.reaper.release(self.pid)
+        if self.call_over:
+            self.reaper.on_stray()
         if not self.exited.done():
             self.exited.set_result(os.waitstatus_to_exitcode(status))
 

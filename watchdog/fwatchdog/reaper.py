@@ -17,6 +17,7 @@ import asyncio
 import contextlib
 import os
 import signal
+from collections.abc import Callable
 
 from .logs import log
 
@@ -34,6 +35,10 @@ def become_subreaper() -> bool:
         return False
 
 
+def _nothing() -> None:
+    pass
+
+
 class Reaper:
     """Reaps every child that exits and that no owner has claimed."""
 
@@ -42,6 +47,11 @@ class Reaper:
         self.loop: asyncio.AbstractEventLoop | None = None
         self.blocked = False  # the last sweep stopped at a claimed child
         self.reaped = 0
+        # Called after a sweep reaped a child nobody claimed: an orphan of a call came
+        # back and has exited, and the processes under it may have come back too.
+        self.on_stray: Callable[[], None] = _nothing
+        # A child is being started and is not claimed yet: it is nobody's stray.
+        self.starting = False
 
     def start(self, loop: asyncio.AbstractEventLoop) -> None:
         """Sweep on every SIGCHLD; become a subreaper unless we are PID 1."""
@@ -66,6 +76,12 @@ class Reaper:
     def sweep(self) -> None:
         """Reap exited children nobody claimed, oldest first, until none is left or the
         next one is claimed (its owner reaps it and then calls release)."""
+        reaped = self.reaped
+        self._sweep()
+        if self.reaped != reaped:
+            self.on_stray()
+
+    def _sweep(self) -> None:
         while True:
             try:
                 info = os.waitid(os.P_ALL, 0, os.WEXITED | os.WNOHANG | os.WNOWAIT)

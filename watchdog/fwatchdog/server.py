@@ -15,6 +15,7 @@ from .config import HEALTH_PATH, Config
 from .connection import Connection, CountingReader
 from .http1.parser import HTTPError, Request, parse_head
 from .http1.writer import duration_header, simple_response
+from .leftovers import Leftovers
 from .logs import log
 from .reaper import Reaper
 from .runners import create_runner
@@ -28,6 +29,7 @@ class Watchdog:
         self.cfg = cfg
         self.state = ServerState(cfg)
         self.reaper = Reaper()
+        self.leftovers = Leftovers(self.reaper, server_mode=cfg.mode == "http")
         self.runner = create_runner(cfg, self.state, self.reaper)
         self.inflight = 0
         self.idle_event: asyncio.Event | None = None
@@ -75,6 +77,7 @@ class Watchdog:
         for conn in list(self.conns):
             conn.transport.abort()
         await self.runner.stop(max(1.0, deadline - loop.time()))
+        self.leftovers.sweep(everything=True)
         log("stopped")
         return 0
 
@@ -137,9 +140,11 @@ class Watchdog:
             text = f"request body larger than max_request_bytes={limit}"
             return await conn.answer(req, t0, 413, text, drain=False)
         self.inflight += 1
+        started = self.leftovers.call_started()
         try:
             keep = await self.runner.handle(conn, req, t0)
         finally:
+            self.leftovers.call_ended(started)
             self.inflight -= 1
             if self.inflight == 0 and self.idle_event is not None:
                 self.idle_event.set()

@@ -132,15 +132,18 @@ class HttpRunner(Runner):
         backoff = 0.1
         while True:
             started = loop.time()
+            self.reaper.starting = True  # it awaits between the fork and our claim
             try:
                 proc = await asyncio.create_subprocess_exec(
                     *self.cfg.fprocess, stdin=asyncio.subprocess.DEVNULL, start_new_session=True
                 )
             except OSError as exc:
+                self.reaper.starting = False
                 log(f"cannot start fprocess: {exc}")
             else:
-                self.upstream_proc = proc
                 self.reaper.claim(proc.pid)
+                self.reaper.starting = False
+                self.upstream_proc = proc
                 log(f"started upstream pid {proc.pid}, waiting for {self.cfg.upstream_url}")
                 exited = asyncio.ensure_future(proc.wait())
                 while not exited.done():

@@ -166,6 +166,7 @@ class ProcessRunner(Runner):
         finally:
             if not run.finished:  # cancelled or failed midway
                 run.kill()
+                run.call_over = True
                 run.watch()
             conn.reader.on_eof = None
             del self.children[pid]
