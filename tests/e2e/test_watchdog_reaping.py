@@ -99,3 +99,32 @@ def test_timeouts_and_disconnects_leave_no_zombies(
             client.post(f"/function/{name}", content=b"x", timeout=0.3)
     wait_for(lambda: not sleepers(container), "the calls' process groups to be gone")
     wait_for(lambda: not defunct(container), "every child to be reaped")
+
+
+SETSID_SLEEPER = "sh -c 'setsid sleep 30 >/dev/null 2>&1 & echo started'"
+
+
+def test_a_process_that_left_its_call_with_setsid_ends_with_it(
+    client: httpx.Client, make_service: ServiceFactory
+) -> None:
+    # Issue #30, item 3: `setsid` leaves the call's process group; the watchdog (PID 1, so
+    # the orphan's new parent) kills it once the call is over, after success and timeout.
+    name = make_service(
+        "localhost/faas/watchdog:latest",
+        "--endpoint-mode",
+        "dnsrr",
+        "--env",
+        f"fprocess={SETSID_SLEEPER}",
+    )
+    wait_for(
+        lambda: client.post(f"/function/{name}", content=b"x").status_code == 200,
+        f"{name} to answer",
+    )
+    container = container_of(name)
+    for _ in range(3):
+        reply = client.post(f"/function/{name}", content=b"x")
+        assert (reply.status_code, reply.text) == (200, "started\n")
+    wait_for(lambda: not sleepers(container), "the setsid sleepers to be killed")
+    wait_for(lambda: not defunct(container), "every child to be reaped")
+    logs = docker("service", "logs", "--raw", name)
+    assert "left behind by calls" in logs, logs[-2000:]
