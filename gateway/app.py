@@ -170,7 +170,7 @@ def create_app(
     header_filter = invocation_header_filter(config)
     hosts = host_routes(config, provider)
     proxy = FunctionProxy(
-        functools.partial(routing.resolve, hosts=hosts),
+        routing.Router(hosts),
         call_path.calls,
         call_path.forwarder,
         autoscaling.notifier,

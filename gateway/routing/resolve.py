@@ -12,8 +12,9 @@ Anything else is `NoRoute` (404), saying why a large JSON body was not looked at
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
+from typing import Any
 
 from starlette.types import Receive, Scope
 
@@ -86,3 +87,16 @@ async def resolve(
         "use /function/<name>, an X-Function header, a function's host name or an Alexa "
         "IntentRequest" + hint
     )
+
+
+class Router:
+    """`resolve` with the host rule's parts given once, called like it (the proxy's
+    `Resolve`): no keyword arguments to merge per call."""
+
+    def __init__(self, hosts: HostRoutes | None) -> None:
+        self.hosts = hosts
+
+    def __call__(
+        self, scope: Scope, receive: Receive, lookup: Lookup, buffer_limit: int
+    ) -> Coroutine[Any, Any, Target | DirectReply]:
+        return resolve(scope, receive, lookup, buffer_limit, self.hosts)

@@ -214,3 +214,8 @@ def test_without_a_functions_domain_a_function_host_is_the_gateways(
         response = http.get("/x", headers={"Host": "env.faas.local"})
     assert response.status_code == 404
     assert "no function named by" in response.text
+
+
+def test_the_path_route_never_reads_the_host(client: httpx.Client) -> None:
+    response = client.post("/function/cat", content=b"still", headers={"Host": "bad..host"})
+    assert (response.status_code, response.text) == (200, "still")
