@@ -261,11 +261,24 @@ def _allowed(
 
 
 async def _no_domain_taken(deployment: FunctionDeployment, system: System) -> None:
-    """`Conflict` naming the function that already has a custom domain the deployment
+    """`BadRequest` for a custom domain that is, or is under, the functions domain;
+    `Conflict` naming the function that already has a custom domain the deployment
     claims (its own versions may share its domains)."""
     domains = parse_domains(deployment.labels.get(DOMAIN_LABEL, "")) or ()
     if not domains:
         return
+    functions_domain = system.config.functions_domain
+    for domain in domains:
+        if functions_domain and (domain + ".").endswith("." + functions_domain + "."):
+            raise BadRequest(
+                f"{DOMAIN_LABEL}: {domain!r} is under the functions domain {functions_domain!r} "
+                "(GATEWAY_FUNCTIONS_DOMAIN), whose names are the functions' own"
+            )
+        if domain == functions_domain:
+            raise BadRequest(
+                f"{DOMAIN_LABEL}: {domain!r} is the functions domain (GATEWAY_FUNCTIONS_DOMAIN), "
+                "one of the gateway's own host names"
+            )
     await system.provider.refresh()  # another process or gateway may have claimed it
     existing = system.provider.lookup(deployment.service)
     function = owner(existing) if existing is not None else deployment.service

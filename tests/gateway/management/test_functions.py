@@ -114,3 +114,10 @@ def test_a_stack_functions_urls_use_its_short_name_and_only_domains_it_wins() ->
         "hosts": ["env.faas.local"],
         "domains": ["x.io"],
     }
+
+
+@pytest.mark.parametrize("domain", ["shop.faas.local", "faas.local", "v2.shop.FAAS.local"])
+def test_a_domain_in_the_functions_domain_is_a_400(domain: str) -> None:
+    bad = call(MemoryProvider(), "POST", "/functions", json=deployment("api", domain))
+    assert bad.status_code == 400
+    assert "GATEWAY_FUNCTIONS_DOMAIN" in bad.json()["error"]

@@ -45,7 +45,8 @@ def test_the_oldest_service_wins_a_domain_then_the_name(
     caplog.set_level(logging.WARNING, logger="gateway.domains")
     for order in ([first, second], [second, first]):
         found = FunctionRegistry(order).by_domain("x.example.com")
-        assert found is not None and found.name == winner
+        assert found is not None
+        assert found.name == winner
     assert f"reaches {winner!r}" in caplog.text
 
 
