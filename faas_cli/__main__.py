@@ -221,7 +221,12 @@ def cmd_deploy(args: argparse.Namespace, out: TextIO) -> int:
             except ApiError as error:
                 if error.status_code != 409:
                     raise
-                answer = client.update(body)
+                try:
+                    answer = client.update(body)
+                except ApiError as update_error:
+                    if update_error.status_code == 404:  # not the name: e.g. a domain taken
+                        raise error from None
+                    raise
                 updated.add(function.name)
                 out.write(f"updating {function.name} ({function.image}): rolling update\n")
             for warning in answer.get("warnings") or ():
@@ -260,10 +265,11 @@ def cmd_list(args: argparse.Namespace, out: TextIO) -> int:
 def cmd_describe(args: argparse.Namespace, out: TextIO) -> int:
     with _client(args) as client:
         function = client.describe(args.name)
+        gateway = client.gateway
     if args.json:
         print_json(function, out)
     else:
-        print_function(function, out)
+        print_function(function, out, gateway)
     return EXIT_OK
 
 

@@ -53,8 +53,8 @@ def print_functions(functions: Sequence[Mapping[str, Any]], out: TextIO) -> None
     print_table(("NAME", "IMAGE", "READY", "REPLICAS", "INVOCATIONS"), rows, out)
 
 
-def print_function(function: Mapping[str, Any], out: TextIO) -> None:
-    """`faas describe`: one field per line."""
+def print_function(function: Mapping[str, Any], out: TextIO, gateway: str = "") -> None:
+    """`faas describe`: one field per line; its URLs on `gateway` (the address used)."""
     fields: list[tuple[str, object]] = [
         ("Name", function.get("name", "")),
         ("Image", function.get("image", "")),
@@ -66,6 +66,11 @@ def print_function(function: Mapping[str, Any], out: TextIO) -> None:
         ("Labels", _pairs(function.get("labels"))),
         ("Annotations", _pairs(function.get("annotations"))),
     ]
+    urls = function.get("urls")
+    if isinstance(urls, Mapping):
+        fields.append(("URL", f"{gateway}{urls.get('path', '')}"))
+        fields.append(("Hosts", ", ".join(urls.get("hosts") or ()) or "-"))
+        fields.append(("Domains", ", ".join(urls.get("domains") or ()) or "-"))
     canary = function.get("canary")
     if isinstance(canary, Mapping):
         request = canary.get("request", {})

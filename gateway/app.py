@@ -12,6 +12,14 @@ Routes, first match wins:
 - anything else: a function call, to `gateway.proxy.handler.FunctionProxy` (see
   `gateway.routing` for how a request names its function).
 
+The gateway's own endpoints are served on its own host names only: a request whose `Host`
+names a function (a custom domain, or a name under `GATEWAY_FUNCTIONS_DOMAIN`) is that
+function's whatever its path, `/system/...` and `/ui/` included (`routing.HostRoutes`). So
+a function's pages never share an origin with the console or the API, and `Host:
+system.<domain>` reaches a function called `system` (or a 404), never the API. Only that
+check is added, and only for the gateway's own paths: calls to `/function/` never read
+the `Host` here.
+
 All but the function and async calls are a Starlette app, the "platform"
 (`gateway.platform`, which also runs the lifespan). Function calls bypass it: `Gateway`
 hands them to the proxy (and async calls to the queue) directly, because Starlette's
@@ -61,11 +69,16 @@ class Gateway:
     """
 
     def __init__(
-        self, platform_app: Starlette, function_calls: ASGIApp, async_calls: ASGIApp | None = None
+        self,
+        platform_app: Starlette,
+        function_calls: ASGIApp,
+        async_calls: ASGIApp | None = None,
+        hosts: routing.HostRoutes | None = None,
     ) -> None:
         self.platform_app = platform_app
         self._function_calls = function_calls
         self._async_calls = async_calls
+        self._hosts = hosts
 
     @property
     def state(self) -> State:
@@ -77,6 +90,12 @@ class Gateway:
             if self._async_calls is not None and is_async_call(scope["path"]):
                 await self._async_calls(scope, receive, send)
                 return
+            await self._function_calls(scope, receive, send)
+        elif (
+            self._hosts is not None
+            and scope["type"] == "http"
+            and self._hosts.claims(scope["headers"])
+        ):
             await self._function_calls(scope, receive, send)
         else:
             await self.platform_app(scope, receive, send)
@@ -149,8 +168,9 @@ def create_app(
         config, provider, metrics, call_path, shared=shared, lease=lease, queued=queued
     )
     header_filter = invocation_header_filter(config)
+    hosts = host_routes(config, provider)
     proxy = FunctionProxy(
-        routing.resolve,
+        routing.Router(hosts),
         call_path.calls,
         call_path.forwarder,
         autoscaling.notifier,
@@ -161,4 +181,19 @@ def create_app(
     platform = create_platform_app(
         config, provider, metrics, call_path.calls.namespaces, call_path, autoscaling, broker
     )
-    return Gateway(platform, guard_invocations(proxy, config), guard_invocations(enqueue, config))
+    return Gateway(
+        platform,
+        guard_invocations(proxy, config),
+        guard_invocations(enqueue, config),
+        hosts,
+    )
+
+
+def host_routes(config: GatewayConfig, provider: FunctionProvider) -> routing.HostRoutes:
+    """The host rule's parts: the functions domain and the provider's custom domains."""
+
+    def by_domain(host: str) -> str | None:
+        function = provider.by_domain(host)
+        return None if function is None else function.name
+
+    return routing.HostRoutes(config.functions_domain, by_domain, config.namespace)

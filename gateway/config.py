@@ -26,6 +26,7 @@ from fwatchdog.values import (
     parse_integer,
 )
 
+from gateway.labels import MAX_HOST_NAME_LENGTH, parse_host_name
 from gateway.namespaces import DEFAULT_NAMESPACE
 from gateway.providers.base import DEFAULT_FUNCTION_PORT, Function
 
@@ -177,6 +178,9 @@ class GatewayConfig:
     # Prometheus, whose query API /system/prometheus/api/v1/ serves behind the admin
     # credentials (the stack does not publish Prometheus itself); empty: not served (404).
     prometheus_url: str = ""
+    # The functions domain: `Host: <name>.<domain>` reaches function <name> (README,
+    # routing); None: only custom domains (`com.faas.domain`) route by host.
+    functions_domain: str | None = None
 
 
 def load_config(env: Mapping[str, str] | None = None) -> GatewayConfig:
@@ -330,6 +334,16 @@ def _parse_namespace(name: str, raw: str) -> str:
     return raw
 
 
+def _parse_functions_domain(name: str, raw: str) -> str | None:
+    if not raw.strip():
+        return None
+    domain = parse_host_name(raw)
+    if domain is None:
+        what = f"a host name (DNS labels joined by dots, at most {MAX_HOST_NAME_LENGTH} characters)"
+        raise ConfigError(invalid(name, raw, what))
+    return domain
+
+
 def _parse_provider(name: str, raw: str) -> ProviderKind:
     value = raw.lower()
     if value == "swarm":
@@ -418,6 +432,7 @@ _GATEWAY_SETTINGS: tuple[Setting, ...] = (
     ("GATEWAY_WORKERS", "workers", _parse_workers),
     ("GATEWAY_NAMESPACE", "namespace", _parse_namespace),
     ("GATEWAY_PROMETHEUS_URL", "prometheus_url", _parse_http_url),
+    ("GATEWAY_FUNCTIONS_DOMAIN", "functions_domain", _parse_functions_domain),
 )
 _HEAD_LIMIT_SETTINGS: tuple[Setting, ...] = (
     ("GATEWAY_MAX_HEAD_BYTES", "max_head_bytes", _parse_head_size),

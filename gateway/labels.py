@@ -3,7 +3,8 @@
 Labels come from anyone who can create a service (a stack file, `docker service create`,
 the management API), so every value is parsed here and nowhere else: ASCII only (Python's
 `str.isdigit` and `\\d` accept `²` or `٣`, which `int()` then refuses or reads), at most
-`MAX_VALUE_LENGTH` characters (no 5,000-digit integers), within documented bounds. At run
+`MAX_VALUE_LENGTH` characters (no 5,000-digit integers; custom domains, a list of host
+names, `MAX_DOMAINS_LENGTH`), within documented bounds. At run
 time a bad value is a `LabelProblem` (the caller logs it once and uses the default); at
 deploy time `check_platform_labels` turns it into a 400 naming the label.
 
@@ -18,7 +19,7 @@ from dataclasses import dataclass
 
 # Durations and booleans parse as the gateway's and the watchdog's variables do: one
 # parser per kind (fwatchdog/values.py); re-exported, as part of this module's parsers.
-from fwatchdog.values import BOOLEAN, DURATION
+from fwatchdog.values import BOOLEAN, DNS_LABEL_PATTERN, DURATION
 from fwatchdog.values import parse_bool as parse_bool
 from fwatchdog.values import parse_duration as parse_duration
 from fwatchdog.values import parse_integer as parse_integer
@@ -78,9 +79,17 @@ MAX_INFLIGHT_LABEL = "com.faas.async.max_inflight"
 # the function's own service like the labels above. The labels the platform writes for
 # versions are `gateway.versions.model`'s.
 STICKY_HEADER_LABEL = "com.faas.traffic.sticky_header"
+DOMAIN_LABEL = "com.faas.domain"
+"""Host names (comma-separated) whose requests go to the function (README, routing)."""
+MAX_DOMAINS = 8
+"""The most custom domains one function may claim."""
+MAX_HOST_NAME_LENGTH = 253
+"""The longest host name: DNS's bound (RFC 1035), for custom domains and `Host` alike."""
+MAX_DOMAINS_LENGTH = MAX_DOMAINS * (MAX_HOST_NAME_LENGTH + 1)
 MAX_RETRY_ATTEMPTS = 100
 """The most attempts `com.faas.retry.attempts` may ask for."""
 
+_HOST_NAME = re.compile(rf"{DNS_LABEL_PATTERN}(?:\.{DNS_LABEL_PATTERN})*", re.ASCII)
 _HEADER_NAME = re.compile(r"[A-Za-z0-9!#$%&'*+.^_`|~-]{1,64}", re.ASCII)
 _NUMBER = re.compile(r"(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)", re.ASCII)
 _MAX_TARGET = 1e6
@@ -139,6 +148,26 @@ def parse_header_name(raw: str) -> str | None:
     """An HTTP header name (an RFC 9110 token, at most 64 characters), lower-cased."""
     text = raw.strip()
     return text.lower() if _HEADER_NAME.fullmatch(text) else None
+
+
+def parse_host_name(raw: str) -> str | None:
+    """A host name: DNS labels (letters, digits and '-', 1-63 characters each) joined by
+    dots, at most `MAX_HOST_NAME_LENGTH` characters, lower-cased; None otherwise."""
+    text = raw.strip().lower()
+    if len(text) > MAX_HOST_NAME_LENGTH or _HOST_NAME.fullmatch(text) is None:
+        return None
+    return text
+
+
+def parse_domains(raw: str) -> tuple[str, ...] | None:
+    """Custom domains from `api.example.com,www.example.com`: 1 to `MAX_DOMAINS` host names
+    (lower-cased, each named once, in the order given); None otherwise."""
+    if len(raw) > MAX_DOMAINS_LENGTH:
+        return None
+    domains = [parse_host_name(part) for part in raw.split(",")]
+    if len(domains) > MAX_DOMAINS or any(domain is None for domain in domains):
+        return None
+    return tuple(dict.fromkeys(domain for domain in domains if domain is not None))
 
 
 @dataclass(frozen=True)
@@ -218,6 +247,9 @@ _OWN_LABELS: Mapping[str, LabelRule] = {
     RETRY_MAX_WAIT_LABEL: LabelRule(parse_duration, DURATION),
     MAX_INFLIGHT_LABEL: LabelRule(parse_inflight, "an integer from 1 to 10000"),
     STICKY_HEADER_LABEL: LabelRule(parse_header_name, "an HTTP header name"),
+    DOMAIN_LABEL: LabelRule(
+        parse_domains, f"1 to {MAX_DOMAINS} host names (e.g. api.example.com), comma-separated"
+    ),
 }
 PLATFORM_LABELS: Mapping[str, LabelRule] = {
     **_OWN_LABELS,

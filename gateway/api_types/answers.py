@@ -58,6 +58,20 @@ class FunctionResources(Answer):
     )
 
 
+class FunctionUrls(Answer):
+    """Where a function is called (README, "Routing"): not an OpenFaaS field."""
+
+    path: str = Field(description="Its path on the gateway's own host names: /function/<name>.")
+    hosts: list[str] = Field(
+        description="Its host names under GATEWAY_FUNCTIONS_DOMAIN (<name>.<domain>, and "
+        "<version>.<name>.<domain> for each version); empty without a functions domain."
+    )
+    domains: list[str] = Field(
+        description="Its custom domains (com.faas.domain) that reach it: a domain another, "
+        "older function also claims is not listed."
+    )
+
+
 class FunctionStatus(Answer):
     """A function's record (OpenFaaS's `FunctionStatus`): its state and its whole
     definition as the client sent it, in `FunctionDeployment`'s names and forms, so that a
@@ -101,6 +115,11 @@ class FunctionStatus(Answer):
     )
     canary: CanaryState | None = Field(
         default=None, description="Its canary, running or the last one's end."
+    )
+    urls: FunctionUrls | None = Field(
+        default=None,
+        description="Where it is called: its path, host names and custom domains (not an "
+        "OpenFaaS field).",
     )
 
 

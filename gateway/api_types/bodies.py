@@ -163,11 +163,20 @@ class FunctionDeployment(BaseModel):
     @model_validator(mode="before")
     @classmethod
     def _null_is_absent(cls, body: Any) -> Any:
-        """JSON null means "not given" (as in OpenFaaS), except for the one boolean."""
+        """JSON null means "not given" (as in OpenFaaS), except for the one boolean; the
+        fields only a described record shows (`urls`) are dropped, so it goes back whole."""
         if not isinstance(body, Mapping):
             return body
-        body = {k: v for k, v in body.items() if v is not None or k == "readOnlyRootFilesystem"}
+        body = {
+            k: v
+            for k, v in body.items()
+            if (v is not None or k == "readOnlyRootFilesystem") and k not in _SHOWN_ONLY
+        }
         return _without_own_name(body)
+
+
+_SHOWN_ONLY = frozenset({"urls"})
+"""Fields of `FunctionStatus` beyond OpenFaaS's that a deployment takes back and ignores."""
 
 
 def _without_own_name(body: dict[str, Any]) -> dict[str, Any]:

@@ -7,10 +7,16 @@ import logging
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Literal
 
+from fwatchdog.values import is_dns_label
 from starlette.requests import Request
 from starlette.responses import Response
 
-from gateway.api_types.answers import FunctionResources, FunctionStatus, VersionStatus
+from gateway.api_types.answers import (
+    FunctionResources,
+    FunctionStatus,
+    FunctionUrls,
+    VersionStatus,
+)
 from gateway.api_types.bodies import DeleteFunctionRequest, FunctionDeployment
 from gateway.deployments import parse_body
 from gateway.deployments.fields import parse_cores, parse_memory
@@ -19,11 +25,12 @@ from gateway.deployments.service_labels import (
     OPENFAAS_FUNCTION_LABEL,
     REQUESTS_PREFIX,
 )
-from gateway.errors import BadRequest, Forbidden, FunctionNotFound
-from gateway.labels import ANNOTATION_PREFIX
+from gateway.errors import BadRequest, Conflict, Forbidden, FunctionNotFound
+from gateway.labels import ANNOTATION_PREFIX, DOMAIN_LABEL, parse_domains
 from gateway.management.ignored import ignored_parts
 from gateway.management.operations import System, accepted, answer, read_json
 from gateway.providers.base import Function, Resources
+from gateway.providers.domains import claimed_by_others, domains_of, owner
 from gateway.versions.canary import canary_state
 from gateway.versions.model import CANARY_LABEL
 
@@ -36,13 +43,13 @@ async def list_functions(request: Request, system: System) -> Response:
     await system.provider.refresh()  # read-your-writes: whichever process or gateway wrote
     available = await system.provider.available_replicas()
     counts = system.metrics.invocation_counts()
-    return answer(
-        [
-            function_status(f, available, counts, system.namespaces.default)
-            for f in system.provider.functions()
-            if f.version_of is None or f.traffic is not None  # versions: in theirs
-        ]
-    )
+    statuses = []
+    for function in system.provider.functions():
+        if function.version_of is None or function.traffic is not None:  # versions: in theirs
+            status = function_status(function, available, counts, system.namespaces.default)
+            status.urls = function_urls(function, system)
+            statuses.append(status)
+    return answer(statuses)
 
 
 async def describe_function(request: Request, system: System) -> Response:
@@ -58,6 +65,7 @@ async def describe_function(request: Request, system: System) -> Response:
     )
     # Read now, not from the gateway's view: `faas deploy --wait` polls it after an update.
     status.updateState = await system.provider.update_state(function.name)
+    status.urls = function_urls(function, system)
     return answer(status)
 
 
@@ -79,6 +87,7 @@ async def _write(
     answered: str,
 ) -> Response:
     deployment = _allowed(request, system, parse_body(FunctionDeployment, await read_json(request)))
+    await _no_domain_taken(deployment, system)
     await write(deployment)
     what = _spelled(deployment)
     log.info("%s function %s (%s)", logged, what, deployment.image)
@@ -145,6 +154,28 @@ def function_status(
     if canary is not None:
         status.canary = canary
     return status
+
+
+def function_urls(function: Function, system: System) -> FunctionUrls:
+    """Where `function` is called: by path (its short name when that reaches it), by host
+    name under the functions domain (a name that is a DNS label), by the custom domains
+    it wins."""
+    short = function.short_name
+    reached = system.provider.lookup(short) if short else None
+    name = short if short and reached is not None and reached.name == function.name else None
+    name = name or function.name
+    hosts: list[str] = []
+    domain = system.config.functions_domain
+    if domain and is_dns_label(name):
+        hosts.append(f"{name}.{domain}")
+        versions = sorted(function.traffic.versions) if function.traffic is not None else []
+        hosts.extend(f"{version}.{name}.{domain}" for version in versions)
+    domains = []
+    for custom in domains_of(function):
+        winner = system.provider.by_domain(custom)
+        if winner is not None and owner(winner) == owner(function):
+            domains.append(custom)
+    return FunctionUrls(path=f"/function/{name}", hosts=hosts, domains=domains)
 
 
 # Labels shown in their own fields (annotations, limits, requests), not in `labels`.
@@ -227,6 +258,37 @@ def _allowed(
             + " (GATEWAY_IMAGE_ALLOWLIST)"
         )
     return deployment
+
+
+async def _no_domain_taken(deployment: FunctionDeployment, system: System) -> None:
+    """`BadRequest` for a custom domain that is, or is under, the functions domain;
+    `Conflict` naming the function that already has a custom domain the deployment
+    claims (its own versions may share its domains)."""
+    domains = parse_domains(deployment.labels.get(DOMAIN_LABEL, "")) or ()
+    if not domains:
+        return
+    functions_domain = system.config.functions_domain
+    for domain in domains:
+        if functions_domain and (domain + ".").endswith("." + functions_domain + "."):
+            raise BadRequest(
+                f"{DOMAIN_LABEL}: {domain!r} is under the functions domain {functions_domain!r} "
+                "(GATEWAY_FUNCTIONS_DOMAIN), whose names are the functions' own"
+            )
+        if domain == functions_domain:
+            raise BadRequest(
+                f"{DOMAIN_LABEL}: {domain!r} is the functions domain (GATEWAY_FUNCTIONS_DOMAIN), "
+                "one of the gateway's own host names"
+            )
+    await system.provider.refresh()  # another process or gateway may have claimed it
+    existing = system.provider.lookup(deployment.service)
+    function = owner(existing) if existing is not None else deployment.service
+    taken = claimed_by_others(domains, function, system.provider.functions())
+    if taken:
+        domain, other = next(iter(taken.items()))
+        raise Conflict(
+            f"custom domain {domain!r} ({DOMAIN_LABEL}) already reaches function {other!r}: "
+            "remove it there first"
+        )
 
 
 def _spelled(deployment: FunctionDeployment) -> str:

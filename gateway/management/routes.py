@@ -91,7 +91,8 @@ OPERATIONS: tuple[Operation, ...] = (
               202, Accepted, "The service is being created.", request=FunctionDeployment,
               query=(_NAMESPACE_QUERY,),
               errors={400: _INVALID, 403: _OFF_LIST, 404: _NO_NAMESPACE,
-                      409: "A function or service of that name exists.",
+                      409: "A function or service of that name exists, or another function "
+                           "has a custom domain it claims (com.faas.domain).",
                       501: "The provider cannot deploy (static provider).",
                       502: "The orchestrator refused the deployment."}),
     Operation("PUT", "/functions", functions.update, "updateFunction",
@@ -99,7 +100,8 @@ OPERATIONS: tuple[Operation, ...] = (
               202, Accepted, "The rolling update has started.", request=FunctionDeployment,
               query=(_NAMESPACE_QUERY,),
               errors={400: _INVALID, 403: _OFF_LIST, 404: _NOT_FOUND,
-                      409: "The function was not deployed through this API.",
+                      409: "The function was not deployed through this API, or another "
+                           "function has a custom domain it claims (com.faas.domain).",
                       501: "The provider cannot update (static provider).",
                       502: "The orchestrator refused the update."}),
     Operation("DELETE", "/functions", functions.remove, "deleteFunction", "Remove a function",

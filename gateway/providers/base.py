@@ -16,6 +16,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
 
+from gateway.providers import domains
 from gateway.versions.traffic import group_versions, version_named
 
 if TYPE_CHECKING:
@@ -120,6 +121,8 @@ class FunctionRegistry:
         self._plain: dict[str, Function] = {}  # as the provider gave them
         self._by_name: dict[str, Function] = {}  # versions gathered (`group_versions`)
         self._by_short_name: dict[str, list[str]] = {}
+        self._by_domain: dict[str, Function] = {}  # custom domains (`gateway.providers.domains`)
+        self._clashes: set[str] = set()
         self.replace_all(functions)
 
     def replace_all(self, functions: Iterable[Function]) -> None:
@@ -156,6 +159,10 @@ class FunctionRegistry:
             return self._version(name)
         return None
 
+    def by_domain(self, host: str) -> Function | None:
+        """The function a custom domain (a lower-case host name) reaches, if any."""
+        return self._by_domain.get(host)
+
     def _version(self, spelled: str) -> Function | None:
         name, _, version = spelled.partition("@")
         function = self.lookup(name) if name and "@" not in name else None
@@ -173,6 +180,9 @@ class FunctionRegistry:
             if function.short_name:
                 short.setdefault(function.short_name, []).append(function.name)
         self._by_short_name = short
+        self._by_domain, clashes = domains.index_domains(self._by_name.values())
+        domains.log_new_clashes(clashes, self._clashes)
+        self._clashes = clashes
 
 
 @dataclass(frozen=True)
@@ -219,6 +229,9 @@ class FunctionView(Protocol):
 
     def functions(self) -> Sequence[Function]:
         """Every function currently known."""
+
+    def by_domain(self, host: str) -> Function | None:
+        """The function a custom domain (`com.faas.domain`, lower-case) reaches, if any."""
 
     def status(self) -> ProviderStatus:
         """Readiness for `/healthz`: e.g. not ready while the engine cannot be reached."""

@@ -46,6 +46,10 @@ class StaticProvider:
         """See `FunctionProvider.functions`."""
         return self.registry.all()
 
+    def by_domain(self, host: str) -> Function | None:
+        """See `FunctionView.by_domain`."""
+        return self.registry.by_domain(host)
+
     def status(self) -> ProviderStatus:
         """Always ready."""
         return ProviderStatus(ready=True, detail="static")

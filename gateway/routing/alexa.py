@@ -1,4 +1,4 @@
-"""Routing rule 3: an Alexa skill request names its function by intent.
+"""Routing rule 4: an Alexa skill request names its function by intent.
 
 Only requests that no other rule routed are looked at, and only when they are a POST with
 a JSON content type and a known, small Content-Length, so no other body is ever read.

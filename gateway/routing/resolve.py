@@ -2,7 +2,9 @@
 
 1. `/function/<name>[/<rest>]` (`rules.target_from_path`).
 2. An `X-Function: <name>` header (`rules.target_from_header`).
-3. An Alexa skill request (`alexa`): the body is read (only a small JSON POST), and an
+3. The host name: a custom domain, or `<name>.<functions domain>` (`hosts`). Read only
+   when the rules before did not match, so the path route never parses a `Host`.
+4. An Alexa skill request (`alexa`): the body is read (only a small JSON POST), and an
    intent names the function; Launch and SessionEnded requests get a `DirectReply`.
 
 Anything else is `NoRoute` (404), saying why a large JSON body was not looked at.
@@ -10,14 +12,16 @@ Anything else is `NoRoute` (404), saying why a large JSON body was not looked at
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
+from typing import Any
 
 from starlette.types import Receive, Scope
 
 from gateway.asgi import Headers, content_length, header, read_body
 from gateway.errors import FunctionNotFound, NoRoute
 from gateway.routing import alexa
+from gateway.routing.hosts import HostRoutes, request_host
 from gateway.routing.rules import Target, target_from_header, target_from_path, upstream_path
 
 Lookup = Callable[[str], object]
@@ -34,10 +38,15 @@ class DirectReply:
 
 
 async def resolve(
-    scope: Scope, receive: Receive, lookup: Lookup, buffer_limit: int
+    scope: Scope,
+    receive: Receive,
+    lookup: Lookup,
+    buffer_limit: int,
+    hosts: HostRoutes | None = None,
 ) -> Target | DirectReply:
     """The function a request names (with the body, if routing had to read it), or the
     reply the gateway gives itself; `GatewayError`s for requests that name nothing.
+    Without `hosts`, no host name routes.
 
     `ClientDisconnected` if the caller leaves while an Alexa body is read.
     """
@@ -47,6 +56,11 @@ async def resolve(
     target = target_from_path(raw_path, query) or target_from_header(headers, raw_path, query)
     if target is not None:
         return target
+    if hosts is not None:
+        host = request_host(headers)
+        name = hosts.function_name(host) if host is not None else None
+        if name is not None:
+            return Target(name, upstream_path(raw_path or b"/", query))
     method: str = scope["method"]
     length = content_length(headers)
     content_type = header(headers, b"content-type") or b""
@@ -70,5 +84,19 @@ async def resolve(
         )
     raise NoRoute(
         f"no function named by {method} {scope['path']}: "
-        "use /function/<name>, an X-Function header or an Alexa IntentRequest" + hint
+        "use /function/<name>, an X-Function header, a function's host name or an Alexa "
+        "IntentRequest" + hint
     )
+
+
+class Router:
+    """`resolve` with the host rule's parts given once, called like it (the proxy's
+    `Resolve`): no keyword arguments to merge per call."""
+
+    def __init__(self, hosts: HostRoutes | None) -> None:
+        self.hosts = hosts
+
+    def __call__(
+        self, scope: Scope, receive: Receive, lookup: Lookup, buffer_limit: int
+    ) -> Coroutine[Any, Any, Target | DirectReply]:
+        return resolve(scope, receive, lookup, buffer_limit, self.hosts)

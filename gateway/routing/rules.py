@@ -1,7 +1,8 @@
 """Routing rules 1 and 2: a function named by the path or a header (no I/O, no provider).
 
-Precedence, first match wins (rule 3, the Alexa body sniff, is `gateway.routing.alexa`;
-`gateway.routing.resolve` applies all three in order):
+Precedence, first match wins (rule 3, the host name, is `gateway.routing.hosts`; rule 4,
+the Alexa body sniff, `gateway.routing.alexa`; `gateway.routing.resolve` applies all four
+in order):
 1. `/function/<name>` or `/function/<name>/<rest>`: `/<rest>` and the query go upstream.
 2. Any other path with an `X-Function: <name>` header: the whole path and query go upstream.
 """

@@ -257,3 +257,22 @@ def test_logs_errors(
     code, _, err = run(capsys, *args)
     assert code in (1, 2)
     assert message in err
+
+
+def test_describe_shows_the_urls_and_a_taken_domain_is_reported_as_such(
+    gateway: GatewayThread, provider: MemoryProvider, capsys: pytest.CaptureFixture[str]
+) -> None:
+    Path("faas.yml").write_text(
+        DEFINITIONS.replace("labels: {team: docs}", "labels: {com.faas.domain: hello.example.com}")
+        + "  web:\n    image: faas/web:1\n    labels: {com.faas.domain: hello.example.com}\n"
+    )
+    assert run(capsys, "deploy", "hello")[0] == 0
+    code, out, _ = run(capsys, "describe", "hello")
+    assert code == 0
+    assert f"URL:         {gateway.url}/function/hello\n" in out
+    assert "Hosts:       -\n" in out
+    assert "Domains:     hello.example.com\n" in out
+    code, _, err = run(capsys, "deploy", "web")
+    assert code == 1
+    assert "custom domain 'hello.example.com' (com.faas.domain) already reaches function " in err
+    assert provider.lookup("web") is None

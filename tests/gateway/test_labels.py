@@ -10,10 +10,13 @@ from __future__ import annotations
 import pytest
 
 from gateway.labels import (
+    DOMAIN_LABEL,
+    MAX_DOMAINS,
     MAX_REPLICAS,
     deploy_replicas,
     label_problems,
     parse_bool,
+    parse_domains,
     parse_duration,
     parse_integer,
     parse_number,
@@ -138,3 +141,38 @@ def test_deploy_replicas_honour_min(
     labels: dict[str, str], current: int | None, replicas: int
 ) -> None:
     assert deploy_replicas(labels, current) == replicas
+
+
+@pytest.mark.parametrize(
+    ("raw", "domains"),
+    [
+        ("api.example.com", ("api.example.com",)),
+        (
+            " API.Example.com , www.example.com,api.example.com",
+            ("api.example.com", "www.example.com"),
+        ),
+        ("localhost", ("localhost",)),
+    ],
+)
+def test_custom_domains(raw: str, domains: tuple[str, ...]) -> None:
+    assert parse_domains(raw) == domains
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        "api.example.com:8080",
+        "*.example.com",
+        "under_score.example.com",
+        "-api.example.com",
+        "api..example.com",
+        "api.example.com,",
+        "a" * 64 + ".example.com",
+        ".".join(["a" * 63] * 4) + ".com",  # over 253 characters
+        ",".join(f"d{n}.example.com" for n in range(MAX_DOMAINS + 1)),
+        "é.example.com",
+    ],
+)
+def test_invalid_custom_domains(raw: str) -> None:
+    assert parse_domains(raw) is None
+    assert label_problems({DOMAIN_LABEL: raw})[0].label == DOMAIN_LABEL

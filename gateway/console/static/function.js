@@ -72,6 +72,18 @@ function definitionList(entries) {
     entries.flatMap(([term, value]) => [h("dt", {}, term), h("dd", {}, value)]));
 }
 
+/** Where a function is called (README, "Routing"): its path here, its host names. */
+function urlList(urls) {
+  const names = (list) => list?.length
+    ? h("ul", { class: "plain" }, list.map((name) => h("li", {}, h("code", {}, name))))
+    : h("span", { class: "muted" }, "None.");
+  return h("div", { "data-testid": "urls" }, definitionList([
+    ["Path", h("code", {}, `${location.origin}${urls.path}`)],
+    ["Host names", names(urls.hosts)],
+    ["Custom domains", names(urls.domains)],
+  ]));
+}
+
 function section(title, ...children) {
   const headingId = id("section");
   return h("section", { class: "card", "aria-labelledby": headingId },
@@ -300,6 +312,7 @@ export function showFunction(main, name, signal) {
     const scaling = SCALING.map(([key, fallback]) => [key.replace("com.faas.scale.", ""),
       fn.labels?.[key] ?? `${fallback} (default)`]);
     settings.replaceChildren(
+      ...(fn.urls ? [h("h3", {}, "URLs"), urlList(fn.urls)] : []),
       h("h3", {}, "Scaling"), definitionList(scaling),
       h("h3", {}, "Labels"),
       labels.length ? definitionList(labels) : h("p", { class: "muted" }, "None."),
@@ -356,7 +369,7 @@ export function showFunction(main, name, signal) {
     drawCharts();
     scale.set(fn.replicas);
     deploy.set(fn);
-    const shown = JSON.stringify([fn.labels, fn.annotations, fn.envProcess]);
+    const shown = JSON.stringify([fn.labels, fn.annotations, fn.envProcess, fn.urls]);
     if (shown !== settingsShown) {
       settingsShown = shown;
       showSettings(fn);

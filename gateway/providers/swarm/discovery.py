@@ -179,6 +179,10 @@ class SwarmProvider:
         """See `FunctionProvider.functions`."""
         return self.registry.all()
 
+    def by_domain(self, host: str) -> Function | None:
+        """See `FunctionView.by_domain`."""
+        return self.registry.by_domain(host)
+
     def status(self) -> ProviderStatus:
         """Ready once a full sync has succeeded, until the engine fails again."""
         return self._status

@@ -80,6 +80,7 @@ def console_gateway(provider: MemoryProvider) -> Iterator[GatewayThread]:
         provider,
         basic_auth=BasicAuthCredentials(USER, PASSWORD),
         image_allowlist=(ALLOWED,),
+        functions_domain="faas.local",
     ) as running:
         yield running
 
@@ -266,6 +267,16 @@ def test_function_page_invokes_and_shows_the_answer(page: Page) -> None:
     expect(page.get_by_test_id("invoke-status")).to_have_text("200 OK")
     expect(page.get_by_test_id("invoke-body")).to_have_text("hello from the console")
     expect(page.get_by_test_id("invocations")).not_to_have_text("0")
+
+
+def test_function_page_shows_where_the_function_is_called(
+    page: Page, console_gateway: GatewayThread
+) -> None:
+    page.goto(page.url.split("#")[0] + "#/functions/cat")
+    urls = page.get_by_test_id("urls")
+    expect(urls).to_contain_text(f"{console_gateway.url}/function/cat")
+    expect(urls).to_contain_text("cat.faas.local")
+    expect(urls).to_contain_text("Custom domainsNone.")
 
 
 def test_function_page_follows_logs(page: Page, provider: MemoryProvider) -> None:

@@ -118,6 +118,7 @@ def test_deploy_list_describe_scale_update_remove(
         "availableReplicas": 1,
         "invocationCount": 0,
         "createdAt": CREATED_AT,
+        "urls": {"path": "/function/hello", "hosts": [], "domains": []},
     }
     # The gateway's one namespace: a stack's stays in the name (docs/management.md).
     assert listed["func_cat"]["namespace"] == "openfaas-fn"
@@ -336,6 +337,7 @@ def test_info_and_openapi(api: httpx.Client) -> None:
         "/system/functions/{name}/rollback", "/system/functions/{name}/canary",
         "/system/async/dlq", "/system/async/dlq/redrive", "/system/async/dlq/{call_id}",
         "/system/async/dlq/{call_id}/redrive", "/system/async/{call_id}",
+        "/system/prometheus/api/v1/{endpoint}",
     }  # fmt: skip
 
 

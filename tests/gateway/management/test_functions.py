@@ -2,11 +2,21 @@
 
 from __future__ import annotations
 
+import asyncio
+from typing import Any
+
+import httpx
 import pytest
 
+from gateway.config import BasicAuthCredentials, GatewayConfig
+from gateway.labels import DOMAIN_LABEL
+from gateway.management.api import create_system_app
 from gateway.management.functions import image_allowed
-from tests.gateway.management.test_api_in_process import call
+from gateway.metrics import GatewayMetrics
+from gateway.providers.base import Function
 from tests.gateway.providers.memory_provider import MemoryProvider
+
+AUTH = ("admin", "pw")
 
 
 @pytest.mark.parametrize(
@@ -36,3 +46,92 @@ def test_a_version_whose_service_would_be_reserved_is_refused() -> None:
             "version: 'worker' of 'queue' would be the service 'queue-worker', which is reserved"
         )
     assert [function.name for function in provider.registry.all()] == ["queue"]
+
+
+# Custom domains and URLs ------------------------------------------------------------------
+
+
+def call(provider: MemoryProvider, method: str, path: str, **kwargs: Any) -> httpx.Response:
+    """`path` of the management API in-process, with a functions domain `faas.local`."""
+    config = GatewayConfig(basic_auth=BasicAuthCredentials(*AUTH), functions_domain="faas.local")
+    app = create_system_app(config, provider, GatewayMetrics(provider))
+
+    async def send() -> httpx.Response:
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://gw") as client:
+            return await client.request(method, path, auth=AUTH, **kwargs)
+
+    return asyncio.run(send())
+
+
+def deployment(name: str, domains: str, **fields: Any) -> dict[str, Any]:
+    return {"service": name, "image": f"faas/{name}", "labels": {DOMAIN_LABEL: domains}, **fields}
+
+
+def test_a_domain_another_function_has_is_a_409_naming_it() -> None:
+    provider = MemoryProvider()
+    first = call(provider, "POST", "/functions", json=deployment("api", "api.example.com"))
+    assert first.status_code == 202
+    taken = call(provider, "POST", "/functions", json=deployment("web", "w.io,API.example.com"))
+    assert taken.status_code == 409
+    assert taken.json() == {
+        "error": "custom domain 'api.example.com' (com.faas.domain) already reaches "
+        "function 'api': remove it there first"
+    }
+    assert provider.lookup("web") is None
+    moved = call(provider, "PUT", "/functions", json=deployment("api", "w.io"))
+    assert moved.status_code == 202
+    freed = call(provider, "POST", "/functions", json=deployment("web", "api.example.com"))
+    assert freed.status_code == 202
+
+
+def test_a_function_keeps_its_domain_on_update_and_shares_it_with_its_versions() -> None:
+    provider = MemoryProvider()
+    call(provider, "POST", "/functions", json=deployment("api", "api.example.com"))
+    again = call(provider, "PUT", "/functions", json=deployment("api", "api.example.com"))
+    assert again.status_code == 202
+    version = deployment("api", "api.example.com", version="v2", weight=0)
+    assert call(provider, "POST", "/functions", json=version).status_code == 202
+
+
+def test_an_invalid_domain_is_a_400() -> None:
+    bad = call(MemoryProvider(), "POST", "/functions", json=deployment("api", "*.example.com"))
+    assert bad.status_code == 400
+    assert "com.faas.domain" in bad.json()["error"]
+
+
+def test_describe_and_list_show_the_functions_urls() -> None:
+    provider = MemoryProvider()
+    call(provider, "POST", "/functions", json=deployment("api", "api.example.com,b.io"))
+    call(provider, "POST", "/functions", json=deployment("api", "", version="v2", weight=10))
+    urls = {
+        "path": "/function/api",
+        "hosts": ["api.faas.local", "v1.api.faas.local", "v2.api.faas.local"],
+        "domains": ["api.example.com", "b.io"],
+    }
+    assert call(provider, "GET", "/function/api").json()["urls"] == urls
+    assert call(provider, "GET", "/functions").json()[0]["urls"] == urls
+
+
+def test_a_stack_functions_urls_use_its_short_name_and_only_domains_it_wins() -> None:
+    older = Function(
+        "func_env", "faas/env", 1, "tasks.env", stack="func",
+        labels={DOMAIN_LABEL: "x.io,y.io"}, created_at="2026-02-01T00:00:00Z",
+    )  # fmt: skip
+    oldest = Function(
+        "other", "faas/o", 1, "tasks.o", labels={DOMAIN_LABEL: "y.io"},
+        created_at="2026-01-01T00:00:00Z",
+    )  # fmt: skip
+    described = call(MemoryProvider([older, oldest]), "GET", "/function/env").json()
+    assert described["urls"] == {
+        "path": "/function/env",
+        "hosts": ["env.faas.local"],
+        "domains": ["x.io"],
+    }
+
+
+@pytest.mark.parametrize("domain", ["shop.faas.local", "faas.local", "v2.shop.FAAS.local"])
+def test_a_domain_in_the_functions_domain_is_a_400(domain: str) -> None:
+    bad = call(MemoryProvider(), "POST", "/functions", json=deployment("api", domain))
+    assert bad.status_code == 400
+    assert "GATEWAY_FUNCTIONS_DOMAIN" in bad.json()["error"]
