@@ -337,7 +337,6 @@ def test_info_and_openapi(api: httpx.Client) -> None:
         "/system/functions/{name}/rollback", "/system/functions/{name}/canary",
         "/system/async/dlq", "/system/async/dlq/redrive", "/system/async/dlq/{call_id}",
         "/system/async/dlq/{call_id}/redrive", "/system/async/{call_id}",
-        "/system/prometheus/api/v1/{endpoint}",
     }  # fmt: skip
 
 
