@@ -22,10 +22,10 @@ from hypothesis import strategies as st
 LONG_RUN = os.environ.get("FAAS_FUZZ") == "long"
 """`make fuzz` sets FAAS_FUZZ=long: the same properties with many more examples."""
 
-PARSER_EXAMPLES = 20000 if LONG_RUN else 1500
+PARSER_EXAMPLES = 50000 if LONG_RUN else 3000
 """Examples of the parser property (in-process, about 1 ms each)."""
 
-CHAIN_EXAMPLES = 2000 if LONG_RUN else 150
+CHAIN_EXAMPLES = 3000 if LONG_RUN else 250
 """Examples of the chain property (a real gateway and watchdog, a connection each)."""
 
 FUZZ_SETTINGS = settings(
@@ -177,10 +177,13 @@ def chunked_body(spell: _Spelling) -> bytes:
 
 
 @st.composite
-def request(draw: st.DrawFn) -> bytes:
-    """One request (or something that looks like one): request line, headers, body."""
+def request(draw: st.DrawFn, prefix: bytes = b"") -> bytes:
+    """One request (or something that looks like one): request line, headers, body.
+    `prefix` goes before a target that is a path."""
     spell = _Spelling(draw)
-    line = b"%s %s %s" % (spell("method"), spell("target"), spell("version"))
+    target = spell("target")
+    target = prefix + target if target.startswith(b"/") else target
+    line = b"%s %s %s" % (spell("method"), target, spell("version"))
     headers = [b"Host: x"]
     data = draw(_DATA)
     framing = draw(st.sampled_from(["none", "length", "length", "chunked", "chunked", "both"]))
@@ -203,14 +206,14 @@ def request(draw: st.DrawFn) -> bytes:
 
 
 @st.composite
-def request_stream(draw: st.DrawFn) -> bytes:
+def request_stream(draw: st.DrawFn, prefix: bytes = b"") -> bytes:
     """One to three requests in one stream, maybe with stray line endings between them
-    and maybe cut short."""
+    and maybe cut short. `prefix` goes before each target that is a path."""
     parts = []
     for index in range(draw(st.integers(1, 3))):
         if index and draw(st.integers(0, 7)) == 0:
             parts.append(draw(st.sampled_from([b"\r\n", b"\n", b"\r"])))
-        parts.append(draw(request()))
+        parts.append(draw(request(prefix)))
     stream = b"".join(parts)
     if draw(st.integers(0, 9)) == 0:
         stream = stream[: draw(st.integers(0, len(stream)))]
