@@ -18,7 +18,6 @@ from dataclasses import dataclass, field
 
 import h11
 import httptools
-
 from fwatchdog.http1.parser import HTTPError, iter_body, parse_head
 
 HEAD_LIMIT = 65536
@@ -192,9 +191,9 @@ def disagreement(
             if references[name].messages[index] != message:
                 return f"message {index}: {name} sees {references[name].messages[index]!r}"
     most = max(len(ref.messages) for ref in references.values())
-    if most > len(watchdog.messages) and watchdog.end not in ("refused", "closed"):
-        if watchdog.end == "eof" or not (
-            completed.end == "refused" and completed.messages == watchdog.messages
-        ):
-            return f"a reference sees {most} messages, the watchdog {len(watchdog.messages)}"
+    waits = watchdog.end.startswith("incomplete")
+    refused_once_completed = completed.end == "refused" and completed.messages == watchdog.messages
+    stricter = watchdog.end in ("refused", "closed") or (waits and refused_once_completed)
+    if most > len(watchdog.messages) and not stricter:
+        return f"a reference sees {most} messages, the watchdog {len(watchdog.messages)}"
     return None
