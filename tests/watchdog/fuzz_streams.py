@@ -22,10 +22,10 @@ from hypothesis import strategies as st
 LONG_RUN = os.environ.get("FAAS_FUZZ") == "long"
 """`make fuzz` sets FAAS_FUZZ=long: the same properties with many more examples."""
 
-PARSER_EXAMPLES = 50000 if LONG_RUN else 1500
+PARSER_EXAMPLES = 50000 if LONG_RUN else 3000
 """Examples of the parser property (in-process, about 1 ms each)."""
 
-CHAIN_EXAMPLES = 3000 if LONG_RUN else 150
+CHAIN_EXAMPLES = 3000 if LONG_RUN else 250
 """Examples of the chain property (a real gateway and watchdog, a connection each)."""
 
 FUZZ_SETTINGS = settings(

@@ -62,6 +62,12 @@ FOUND = {
     "two_hosts_two_lengths": b"POST / HTTP/1.1\r\nHost: x\r\nHost: y\r\nContent-Length: 35\r\n"
     b"Content-Length: 35\r\n\r\n" + SMUGGLED,
     "two_hosts": b"GET / HTTP/1.1\r\nHost: x\r\nHost: y\r\n\r\n",
+    # Framing fields in trailers (RFC 9110, 6.5.1): httptools refuses them, h11 a repeated
+    # Transfer-Encoding; the watchdog dropped them.
+    "transfer_encoding_trailers": CHUNKED_HEAD + b"0\r\nTransfer-Encoding: chunked\r\n"
+    b"Transfer-Encoding: chunked\r\n\r\n",
+    "content_length_trailers": CHUNKED_HEAD + b"0\r\nContent-Length: 5\r\n"
+    b"Content-Length: 5\r\n\r\n",
 }
 """Disagreements the fuzzer found, each fixed in the watchdog's parser: it refuses them."""
 

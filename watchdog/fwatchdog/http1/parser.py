@@ -41,6 +41,8 @@ _CHUNK_SIZE = re.compile(rb"[0-9a-fA-F]{1,15}")
 _CHUNK_EXTENSION = re.compile(rb"[\t\x20-\x7e\x80-\xff]*")
 _TRAILER_LINE = re.compile(rb"(%s):[\t\x20-\x7e\x80-\xff]*" % _TOKEN.encode())
 MAX_TRAILER_BYTES = 65536
+# Not allowed in trailers (RFC 9110, 6.5.1); httptools, the gateway's parser, refuses them.
+_FRAMING_FIELDS = (b"content-length", b"transfer-encoding")
 
 
 class Request:
@@ -232,5 +234,8 @@ async def _skip_trailers(reader: asyncio.StreamReader, limit: int) -> None:
         total += len(line)
         if total > limit:
             raise HTTPError(431, "trailer fields too large")
-        if _TRAILER_LINE.fullmatch(line[:-2]) is None:
+        field = _TRAILER_LINE.fullmatch(line[:-2])
+        if field is None:
             raise HTTPError(400, "malformed trailer field")
+        if field.group(1).lower() in _FRAMING_FIELDS:
+            raise HTTPError(400, "framing field in trailers")
