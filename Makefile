@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: help venv lock engine images up down cluster cluster-down lint unit e2e test bench clean
+.PHONY: help venv lock engine images up down cluster cluster-down lint unit e2e test fuzz bench clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
@@ -61,7 +61,12 @@ e2e: $(STAMP) ## end-to-end tests on a real Docker Swarm (deploys the stack)
 
 test: lint unit e2e ## everything CI runs: lint, unit and end-to-end tests
 
-bench: $(STAMP) ## benchmarks: local, and on the swarm when root and a swarm is active (not in make test)
+# The unit suite runs the same properties derandomized with few examples (docs/security.md).
+fuzz: $(STAMP) ## the HTTP chain's differential fuzzer, long run: random, many examples
+	FAAS_FUZZ=long $(BIN)/pytest -q -p no:randomly tests/watchdog/test_parser_fuzz.py \
+		tests/gateway/test_chain_fuzz.py
+
+bench: $(STAMP) fuzz ## benchmarks (and `make fuzz`): local, and on the swarm when root and a swarm is active (not in make test)
 	$(BIN)/python -m bench
 
 clean: ## remove the virtualenv, wheelhouse and caches

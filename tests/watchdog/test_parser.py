@@ -130,7 +130,6 @@ def read_body(
         (b"3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n", b"abcde"),
         (b"A\r\n0123456789\r\n0\r\n\r\n", b"0123456789"),
         (b"3;name=value\r\nabc\r\n0\r\n\r\n", b"abc"),
-        (b"3 ;x\r\nabc\r\n0\r\n\r\n", b"abc"),
         (b"3\r\nabc\r\n0\r\nX-Trailer: 1\r\n\r\n", b"abc"),
     ],
 )
@@ -146,6 +145,8 @@ def test_chunked_bodies(raw: bytes, body: bytes) -> None:
         b"0x3\r\nabc\r\n0\r\n\r\n",
         b"3\r\nabcX\r\n0\r\n\r\n",
         b"1234567890abcdef\r\n",
+        # Whitespace after the size, as httptools and h11 (test_parser_fuzz.py, FOUND).
+        b"3 ;x\r\nabc\r\n0\r\n\r\n",
     ],
 )
 def test_malformed_chunks(raw: bytes) -> None:
