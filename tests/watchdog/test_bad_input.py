@@ -92,14 +92,16 @@ def test_chunked_on_http10_is_rejected(wd: Watchdog) -> None:
     assert r.status == 400
 
 
-def test_identical_content_lengths_are_accepted(wd: Watchdog) -> None:
+def test_repeated_content_lengths_are_refused_even_equal(wd: Watchdog) -> None:
+    # As httptools (the gateway's parser) does: two parsers in one chain must agree
+    # (docs/security.md, "Fuzzing the HTTP chain").
     r = raw_request(
         wd.port,
         b"POST / HTTP/1.1\r\nHost: t\r\nContent-Length: 5\r\nContent-Length: 5\r\n"
         b"Connection: close\r\n\r\nhello",
     )
-    assert r.status == 200
-    assert r.body == b"hello"
+    assert r.status == 400
+    assert r.body == b"more than one Content-Length value\n"
 
 
 @pytest.mark.parametrize(

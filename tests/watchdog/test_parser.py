@@ -54,8 +54,6 @@ def test_keep_alive(lines: tuple[str, ...], keep_alive: bool) -> None:
         (("POST / HTTP/1.1", "Transfer-Encoding: chunked"), True, None),
         (("POST / HTTP/1.1", "Transfer-Encoding: Chunked"), True, None),
         (("POST / HTTP/1.1", "Content-Length: 12"), False, 12),
-        (("POST / HTTP/1.1", "Content-Length: 5, 5"), False, 5),
-        (("POST / HTTP/1.1", "Content-Length: 5", "Content-Length: 5"), False, 5),
         (("POST / HTTP/1.1",), False, None),
     ],
 )
@@ -99,6 +97,8 @@ def test_options_asterisk() -> None:
         (head("POST / HTTP/1.1", "Content-Length: ²"), 400),
         (head("POST / HTTP/1.1", "Content-Length: 1" + "0" * 18), 400),
         (head("POST / HTTP/1.1", "Content-Length: 1, 2"), 400),
+        (head("POST / HTTP/1.1", "Content-Length: 5, 5"), 400),
+        (head("POST / HTTP/1.1", "Content-Length: 5", "Content-Length: 5"), 400),
         (head("POST / HTTP/1.1", "Content-Length: 1", "Content-Length: 2"), 400),
     ],
 )

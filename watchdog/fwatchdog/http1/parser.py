@@ -138,8 +138,10 @@ def parse_head(head: bytes) -> Request:
         first = lengths[0]
         if not first.isdigit() or not first.isascii() or len(first) > 18:
             raise HTTPError(400, "invalid Content-Length")
-        if any(v != first for v in lengths):
-            raise HTTPError(400, "conflicting Content-Length values")
+        if len(lengths) > 1:
+            # Even equal ones (RFC 9112 6.3 lets a server refuse them): httptools, the
+            # gateway's parser, refuses them, and two parsers in one chain must agree.
+            raise HTTPError(400, "more than one Content-Length value")
         req.content_length = int(first)
     tokens = {t.strip() for t in connection.split(",")}
     req.keep_alive = "close" not in tokens if req.http11 else "keep-alive" in tokens
