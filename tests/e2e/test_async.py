@@ -60,9 +60,12 @@ def test_faas_cli_invoke_async_gets_202_and_the_call_runs(
     )  # fmt: skip
     assert result.returncode == 0, result.stdout.decode() + result.stderr.decode()
     assert "submitted asynchronously" in (result.stdout + result.stderr).decode()
-    again = client.post(
-        "/async-function/catservice", content=b"from faas-cli", headers={"X-Idempotency-Key": key}
-    )
+    # The same call again (the key is bound to it: body, callback, path), as faas-cli sent it.
+    same_call = {
+        "X-Idempotency-Key": key,
+        "X-Callback-Url": "http://gateway:8080/function/httpecho",
+    }
+    again = client.post("/async-function/catservice", content=b"from faas-cli", headers=same_call)
     assert again.status_code == 202, again.text
     call_id = again.headers["X-Call-Id"]
     record = wait_for_state(client, call_id, *FINAL)
