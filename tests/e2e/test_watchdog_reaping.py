@@ -48,23 +48,35 @@ def sleepers(container: str) -> list[tuple[str, str, str]]:
     return [row for row in process_table(container) if row[2].startswith("sleep 30")]
 
 
-def test_watchdog_is_pid_1_and_leaves_no_zombies_or_survivors(
-    client: httpx.Client, make_service: ServiceFactory
-) -> None:
+def deploy_watchdog(
+    client: httpx.Client,
+    make_service: ServiceFactory,
+    fprocess: str,
+    *settings: str,
+    answers: int = 200,
+) -> tuple[str, str]:
+    """A watchdog service with `fprocess` and `settings` (`name=value`); once it answers
+    with status `answers`: its name and its container's id."""
+    env = [option for setting in settings for option in ("--env", setting)]
     name = make_service(
         "localhost/faas/watchdog:latest",
         "--endpoint-mode",
         "dnsrr",
         "--env",
-        f"fprocess={QUIET_SLEEPER}",
-        "--env",
-        "exec_timeout=2s",
+        f"fprocess={fprocess}",
+        *env,
     )
     wait_for(
-        lambda: client.post(f"/function/{name}", content=b"x").status_code == 200,
+        lambda: client.post(f"/function/{name}", content=b"x").status_code == answers,
         f"{name} to answer",
     )
-    container = container_of(name)
+    return name, container_of(name)
+
+
+def test_watchdog_is_pid_1_and_leaves_no_zombies_or_survivors(
+    client: httpx.Client, make_service: ServiceFactory
+) -> None:
+    name, container = deploy_watchdog(client, make_service, QUIET_SLEEPER, "exec_timeout=2s")
     pid_1 = [row for row in process_table(container) if row[0] == "1"]
     assert pid_1
     assert "fwatchdog.pyz" in pid_1[0][2]
@@ -79,20 +91,7 @@ def test_watchdog_is_pid_1_and_leaves_no_zombies_or_survivors(
 def test_timeouts_and_disconnects_leave_no_zombies(
     client: httpx.Client, make_service: ServiceFactory
 ) -> None:
-    name = make_service(
-        "localhost/faas/watchdog:latest",
-        "--endpoint-mode",
-        "dnsrr",
-        "--env",
-        f"fprocess={SLEEPER}",
-        "--env",
-        "exec_timeout=1s",
-    )
-    wait_for(
-        lambda: client.post(f"/function/{name}", content=b"x").status_code == 504,
-        f"{name} to answer",
-    )
-    container = container_of(name)
+    name, container = deploy_watchdog(client, make_service, SLEEPER, "exec_timeout=1s", answers=504)
     for _ in range(5):
         assert client.post(f"/function/{name}", content=b"x").status_code == 504
     for _ in range(3):  # callers that give up before the function ends
@@ -109,19 +108,8 @@ def test_a_process_that_left_its_call_with_setsid_ends_with_it(
     client: httpx.Client, make_service: ServiceFactory
 ) -> None:
     # Issue #30, item 3: `setsid` leaves the call's process group; the watchdog (PID 1, so
-    # the orphan's new parent) kills it once the call is over, after success and timeout.
-    name = make_service(
-        "localhost/faas/watchdog:latest",
-        "--endpoint-mode",
-        "dnsrr",
-        "--env",
-        f"fprocess={SETSID_SLEEPER}",
-    )
-    wait_for(
-        lambda: client.post(f"/function/{name}", content=b"x").status_code == 200,
-        f"{name} to answer",
-    )
-    container = container_of(name)
+    # the orphan's new parent) kills it once the call is over.
+    name, container = deploy_watchdog(client, make_service, SETSID_SLEEPER)
     for _ in range(3):
         reply = client.post(f"/function/{name}", content=b"x")
         assert (reply.status_code, reply.text) == (200, "started\n")

@@ -18,9 +18,17 @@ AUTH = ("admin", "pw")
 
 
 def call(
-    provider: MemoryProvider, method: str, path: str, *, auth: Any = AUTH, **kwargs: Any
+    provider: MemoryProvider,
+    method: str,
+    path: str,
+    *,
+    auth: Any = AUTH,
+    config: GatewayConfig | None = None,
+    **kwargs: Any,
 ) -> httpx.Response:
-    config = GatewayConfig(basic_auth=BasicAuthCredentials(*AUTH))
+    """`method path` of the management API in-process; `config` must hold `AUTH` (the
+    default one does, and nothing else)."""
+    config = config or GatewayConfig(basic_auth=BasicAuthCredentials(*AUTH))
     app = create_system_app(config, provider, GatewayMetrics(provider))
 
     async def send() -> httpx.Response:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 import httpx
@@ -10,13 +9,11 @@ import pytest
 
 from gateway.config import BasicAuthCredentials, GatewayConfig
 from gateway.labels import DOMAIN_LABEL
-from gateway.management.api import create_system_app
 from gateway.management.functions import image_allowed
-from gateway.metrics import GatewayMetrics
 from gateway.providers.base import Function
+from tests.gateway.management.test_api_in_process import AUTH
+from tests.gateway.management.test_api_in_process import call as call_api
 from tests.gateway.providers.memory_provider import MemoryProvider
-
-AUTH = ("admin", "pw")
 
 
 @pytest.mark.parametrize(
@@ -51,17 +48,12 @@ def test_a_version_whose_service_would_be_reserved_is_refused() -> None:
 # Custom domains and URLs ------------------------------------------------------------------
 
 
+DOMAIN_CONFIG = GatewayConfig(basic_auth=BasicAuthCredentials(*AUTH), functions_domain="faas.local")
+
+
 def call(provider: MemoryProvider, method: str, path: str, **kwargs: Any) -> httpx.Response:
     """`path` of the management API in-process, with a functions domain `faas.local`."""
-    config = GatewayConfig(basic_auth=BasicAuthCredentials(*AUTH), functions_domain="faas.local")
-    app = create_system_app(config, provider, GatewayMetrics(provider))
-
-    async def send() -> httpx.Response:
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://gw") as client:
-            return await client.request(method, path, auth=AUTH, **kwargs)
-
-    return asyncio.run(send())
+    return call_api(provider, method, path, config=DOMAIN_CONFIG, **kwargs)
 
 
 def deployment(name: str, domains: str, **fields: Any) -> dict[str, Any]:

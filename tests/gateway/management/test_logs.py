@@ -14,14 +14,13 @@ from gateway.management.logs import (
     MAX_TAIL,
     TASK_ID_LENGTH,
     LogQuery,
-    engine_time,
     follow,
     newest,
     parse_log_query,
     since_parameter,
     since_seconds,
 )
-from gateway.providers.base import Function, LogLine
+from gateway.providers.base import Function, LogLine, engine_time
 from gateway.providers.swarm.logs import parse_engine_logs
 from tests.gateway.management.test_api_in_process import call
 from tests.gateway.providers.memory_provider import MemoryProvider

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import threading
 from collections.abc import Iterator
@@ -14,12 +13,10 @@ import pytest
 
 from gateway.config import BasicAuthCredentials, GatewayConfig
 from gateway.management import prometheus
-from gateway.management.api import create_system_app
-from gateway.metrics import GatewayMetrics
+from tests.gateway.management.test_api_in_process import AUTH
+from tests.gateway.management.test_api_in_process import call as call_api
 from tests.gateway.providers.memory_provider import MemoryProvider
 from tests.support import free_port
-
-AUTH = ("admin", "pw")
 
 
 class _Prometheus(BaseHTTPRequestHandler):
@@ -47,16 +44,8 @@ def prometheus_url() -> Iterator[str]:
 
 
 def call(url: str, path: str, auth: Any = AUTH) -> httpx.Response:
-    provider = MemoryProvider()
     config = GatewayConfig(basic_auth=BasicAuthCredentials(*AUTH), prometheus_url=url)
-    app = create_system_app(config, provider, GatewayMetrics(provider))
-    transport = httpx.ASGITransport(app=app)
-
-    async def send() -> httpx.Response:
-        async with httpx.AsyncClient(transport=transport, base_url="http://gw") as client:
-            return await client.get(path, auth=auth)
-
-    return asyncio.run(send())
+    return call_api(MemoryProvider(), "GET", path, auth=auth, config=config)
 
 
 def test_a_query_is_forwarded_with_its_query_string(prometheus_url: str) -> None:
