@@ -29,7 +29,7 @@ from starlette.responses import Response, StreamingResponse
 
 from gateway.errors import BadRequest, FunctionNotFound, GatewayError
 from gateway.management.operations import System
-from gateway.providers.base import LogLine
+from gateway.providers.base import LogLine, engine_time
 
 log = logging.getLogger("gateway.system")
 
@@ -150,26 +150,6 @@ def parse_log_query(params: Mapping[str, str], now: float | None = None) -> LogQ
             f"at most {TASK_ID_LENGTH})"
         )
     return LogQuery(tail=tail, since=since, follow=follow_value in ("true", "1"), instance=instance)
-
-
-def engine_time(timestamp: str) -> tuple[int, int] | None:
-    """An RFC 3339 timestamp (up to nanoseconds) as (Unix seconds, nanoseconds), exactly.
-
-    None if it does not parse. Exact because two lines in the same microsecond must
-    still compare equal or not as the engine wrote them.
-    """
-    text, dot, rest = timestamp.partition(".")
-    fraction = ""
-    if dot:
-        digits = len(rest) - len(rest.lstrip("0123456789"))
-        fraction, text = rest[:digits], text + rest[digits:]
-    try:
-        parsed = datetime.fromisoformat(text)
-    except ValueError:
-        return None
-    if parsed.tzinfo is None:
-        return None
-    return int(parsed.timestamp()), int(fraction[:9].ljust(9, "0")) if fraction else 0
 
 
 def since_seconds(when: float) -> tuple[int, int]:

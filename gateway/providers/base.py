@@ -14,6 +14,7 @@ import json
 import threading
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import TYPE_CHECKING, Protocol
 
 from gateway.providers import domains
@@ -24,6 +25,26 @@ if TYPE_CHECKING:
     from gateway.versions.traffic import Traffic
 
 DEFAULT_FUNCTION_PORT = 8080
+
+
+def engine_time(timestamp: str) -> tuple[int, int] | None:
+    """An RFC 3339 timestamp (up to nanoseconds) as (Unix seconds, nanoseconds), exactly.
+
+    None if it does not parse. Exact because two lines in the same microsecond must
+    still compare equal or not as the engine wrote them.
+    """
+    text, dot, rest = timestamp.partition(".")
+    fraction = ""
+    if dot:
+        digits = len(rest) - len(rest.lstrip("0123456789"))
+        fraction, text = rest[:digits], text + rest[digits:]
+    try:
+        parsed = datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    if parsed.tzinfo is None:
+        return None
+    return int(parsed.timestamp()), int(fraction[:9].ljust(9, "0")) if fraction else 0
 
 
 @dataclass(frozen=True)

@@ -26,7 +26,7 @@ import docker.errors
 import requests
 import urllib3.exceptions
 
-from gateway.providers.base import LogLine
+from gateway.providers.base import LogLine, engine_time
 from gateway.providers.swarm.services import mapping
 
 log = logging.getLogger("gateway.swarm")
@@ -102,7 +102,7 @@ def read_function_logs(
         lines.extend(
             line for line in parse_engine_logs(read.data, name) if line.instance not in own
         )
-    return sorted(lines, key=lambda line: time_key(line.timestamp))
+    return sorted(lines, key=lambda line: engine_time(line.timestamp) or (0, 0))
 
 
 def read_log_stream(
@@ -204,10 +204,3 @@ def _decoded_lines(raw: bytes) -> Iterable[str]:
     for raw_line in raw.split(b"\n"):
         if raw_line:
             yield raw_line.decode("utf-8", errors="replace")
-
-
-def time_key(timestamp: str) -> tuple[str, str]:
-    """A sort key for the engine's RFC 3339 times, whose fraction drops trailing zeros
-    (`...:49.05Z` is after `...:49.0493Z`); all in UTC, as the engine writes them."""
-    whole, _, fraction = timestamp.rstrip("Z").partition(".")
-    return whole, fraction.ljust(9, "0")

@@ -12,8 +12,9 @@ from collections.abc import Iterator
 import docker
 import pytest
 
+from gateway.providers.base import engine_time
 from gateway.providers.swarm import logs
-from gateway.providers.swarm.logs import parse_container_logs, read_log_stream, time_key
+from gateway.providers.swarm.logs import parse_container_logs, read_log_stream
 
 FAST_IDLE = 0.3
 HEAD = (
@@ -134,4 +135,9 @@ def test_container_lines_keep_their_text_whole() -> None:
 def test_times_sort_although_the_engine_drops_trailing_zeros() -> None:
     times = ["2026-11-25T11:32:24.5Z", "2026-11-25T11:32:24.0493Z", "2026-11-25T11:32:24Z",
              "2026-11-25T11:32:23.999999999Z"]  # fmt: skip
-    assert sorted(times, key=time_key) == [times[3], times[2], times[1], times[0]]
+    assert sorted(times, key=lambda time: engine_time(time) or (0, 0)) == [
+        times[3],
+        times[2],
+        times[1],
+        times[0],
+    ]
