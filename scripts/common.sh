@@ -19,9 +19,12 @@ export WATCHDOG_IMAGE=${WATCHDOG_IMAGE:-$FUNCTION_IMAGE_PREFIX/watchdog:$FAAS_TA
 PUBLIC_BASE_IMAGE=python:3.12-slim
 PUBLIC_PROMETHEUS_IMAGE=prom/prometheus:v2.55.1
 PUBLIC_NATS_IMAGE=nats:2.10
+# The front (stack.yml): HAProxy's long-term-support line, pinned.
+PUBLIC_FRONT_IMAGE=haproxy:3.2
 export LOCAL_BASE_IMAGE=${LOCAL_BASE_IMAGE:-local/python:3.11-bookworm}
 export LOCAL_PROMETHEUS_IMAGE=${LOCAL_PROMETHEUS_IMAGE:-local/prometheus:bookworm}
 export LOCAL_NATS_IMAGE=${LOCAL_NATS_IMAGE:-local/nats:bookworm}
+export LOCAL_FRONT_IMAGE=${LOCAL_FRONT_IMAGE:-local/haproxy:bookworm}
 SAMPLE_FUNCTIONS=(catservice wordcount base64 hostnameintent csvtojson httpecho)
 
 say() { echo "faas: $*" >&2; }

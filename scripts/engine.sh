@@ -11,6 +11,7 @@
 #   LOCAL_BASE_IMAGE        tag of the local Python base   (local/python:3.11-bookworm)
 #   LOCAL_PROMETHEUS_IMAGE  tag of the local Prometheus    (local/prometheus:bookworm)
 #   LOCAL_NATS_IMAGE        tag of the local NATS server   (local/nats:bookworm)
+#   LOCAL_FRONT_IMAGE       tag of the local HAProxy       (local/haproxy:bookworm)
 #   LOCAL_DIND_IMAGE        tag of the node image          (local/dind:bookworm)
 #   LOCAL_REGISTRY_IMAGE    tag of the local registry      (local/registry:bookworm)
 #   DOCKERD_LOG             where dockerd writes its log   (/var/log/dockerd.log)
@@ -90,6 +91,9 @@ build_debian_image "$LOCAL_PROMETHEUS_IMAGE" prometheus,ca-certificates \
 # Debian's nats-server 2.9 has JetStream; the stack passes its flags (-js -sd /data).
 build_debian_image "$LOCAL_NATS_IMAGE" nats-server,ca-certificates \
   nats:2.10 --change 'ENTRYPOINT ["/usr/sbin/nats-server"]' --change 'EXPOSE 4222'
+# The front before the gateways: Debian's HAProxy 2.6 (the stack names its own command).
+build_debian_image "$LOCAL_FRONT_IMAGE" haproxy,ca-certificates "$PUBLIC_FRONT_IMAGE" \
+  --change 'ENTRYPOINT ["/usr/sbin/haproxy"]'
 if [ "${1:-}" = "--cluster" ]; then
   # A node: Debian's docker.io, plus socat, which forwards the node's localhost:5000 to
   # the registry, so one image name works on every node (scripts/cluster.sh).

@@ -18,6 +18,20 @@ if [ -z "${NATS_IMAGE:-}" ]; then
     || die "no NATS image: $PUBLIC_NATS_IMAGE cannot be pulled and $LOCAL_NATS_IMAGE cannot be built"
 fi
 export NATS_IMAGE
+if [ -z "${FRONT_IMAGE:-}" ]; then
+  FRONT_IMAGE=$(image_or_local "$PUBLIC_FRONT_IMAGE" "$LOCAL_FRONT_IMAGE") \
+    || die "no HAProxy image for the front: $PUBLIC_FRONT_IMAGE cannot be pulled and" \
+      "$LOCAL_FRONT_IMAGE cannot be built"
+fi
+export FRONT_IMAGE
+# Two gateway replicas where there are two manager nodes to spread them over (each
+# reaches the engine's API through its node's socket), one on a single node: a gateway
+# update still loses no call there (it starts the new replica first; docs/architecture.md).
+if [ -z "${GATEWAY_REPLICAS:-}" ]; then
+  managers=$(docker node ls --filter role=manager --format '{{.ID}}' | wc -l)
+  GATEWAY_REPLICAS=$((managers >= 2 ? 2 : 1))
+fi
+export GATEWAY_REPLICAS
 
 if ! docker network inspect "$FUNCTIONS_NETWORK" >/dev/null 2>&1; then
   say "creating the attachable overlay network $FUNCTIONS_NETWORK"
@@ -43,8 +57,10 @@ export BASIC_AUTH_HASH
 export GATEWAY_IMAGE_ALLOWLIST=${GATEWAY_IMAGE_ALLOWLIST:-$FUNCTION_IMAGE_PREFIX/}
 
 PROMETHEUS_CONFIG_HASH=$(sha256sum "$ROOT/prometheus/prometheus.yml" | cut -c1-12)
-export PROMETHEUS_CONFIG_HASH
-say "deploying stack $STACK_NAME (Prometheus: $PROMETHEUS_IMAGE, NATS: $NATS_IMAGE)"
+FRONT_CONFIG_HASH=$(sha256sum "$ROOT/front/haproxy.cfg" | cut -c1-12)
+export PROMETHEUS_CONFIG_HASH FRONT_CONFIG_HASH
+say "deploying stack $STACK_NAME (front: $FRONT_IMAGE, $GATEWAY_REPLICAS gateway replica(s)," \
+  "Prometheus: $PROMETHEUS_IMAGE, NATS: $NATS_IMAGE)"
 compose_files=(-c stack.yml)
 if [ -n "$PROMETHEUS_PORT" ]; then
   compose_files+=(-c stack.prometheus-port.yml)  # published only when asked for
