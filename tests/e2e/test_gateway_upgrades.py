@@ -1,0 +1,106 @@
+"""Upgrading or losing a gateway loses no call: the front, start-first updates and the
+gateway's drain (docs/architecture.md, "The front").
+
+A 16-connection request loop runs through the front (the stack's published port) while the
+gateway service is updated with `--force` (what an upgrade does), moved to another image
+and back, and while one of two gateway containers is killed with SIGKILL.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+
+import pytest
+
+from tests.e2e.conftest import Platform, docker, task_hostnames, wait_for
+from tests.e2e.loops import RequestLoop, echoed
+
+CONNECTIONS = 16
+FUNCTION = "catservice"
+SETTLE_SECONDS = 2.0
+
+
+def report(capsys: pytest.CaptureFixture[str], line: str) -> None:
+    with capsys.disabled():
+        print(f"\n  {line}")
+
+
+def replicas(service: str) -> int:
+    return int(docker("service", "inspect", service, "--format",
+                      "{{.Spec.Mode.Replicated.Replicas}}").strip())  # fmt: skip
+
+
+def healthy_containers(service: str) -> set[str]:
+    """The service's containers whose health check passes (the front sends them calls)."""
+    ids = docker("ps", "--filter", f"label=com.docker.swarm.service.name={service}",
+                 "--filter", "health=healthy", "--format", "{{.ID}}")  # fmt: skip
+    return set(ids.split())
+
+
+@pytest.fixture
+def gateway(platform: Platform) -> Iterator[str]:
+    """The stack's gateway service, put back as it was (image, replicas) afterwards."""
+    service = platform.service_name("gateway")
+    image = docker("service", "inspect", service, "--format",
+                   "{{.Spec.TaskTemplate.ContainerSpec.Image}}").strip()  # fmt: skip
+    count = replicas(service)
+    yield service
+    docker("service", "update", "--quiet", "--image", image, "--replicas", str(count), service)
+    wait_for(lambda: len(healthy_containers(service)) == count, f"{service} back to {count}")
+
+
+def test_a_forced_gateway_update_fails_no_call(
+    gateway: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with RequestLoop(FUNCTION, CONNECTIONS, echoed) as loop:
+        time.sleep(SETTLE_SECONDS)
+        before = task_hostnames(gateway)
+        docker("service", "update", "--quiet", "--force", gateway)  # returns once converged
+        wait_for(lambda: healthy_containers(gateway) - before != set(), "the new gateway")
+        time.sleep(SETTLE_SECONDS)
+    assert not task_hostnames(gateway) & before, "the update replaced no container"
+    assert loop.failures == [], f"{len(loop.failures)} of {loop.calls} failed: {loop.reasons[:3]}"
+    report(capsys, f"gateway update --force under c={CONNECTIONS}: {loop.calls} calls, 0 failed")
+
+
+def test_a_gateway_image_change_and_back_fails_no_call(
+    gateway: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    image = docker("service", "inspect", gateway, "--format",
+                   "{{.Spec.TaskTemplate.ContainerSpec.Image}}").strip().split("@", 1)[0]  # fmt: skip
+    upgraded = f"{image}-upgrade"  # the same bits under another name: a new image for Swarm
+    docker("tag", image, upgraded)
+    try:
+        with RequestLoop(FUNCTION, CONNECTIONS, echoed) as loop:
+            time.sleep(SETTLE_SECONDS)
+            docker("service", "update", "--quiet", "--image", upgraded, gateway)
+            time.sleep(SETTLE_SECONDS)
+            docker("service", "update", "--quiet", "--image", image, gateway)
+            time.sleep(SETTLE_SECONDS)
+    finally:
+        docker("service", "update", "--quiet", "--image", image, gateway)
+        docker("rmi", upgraded, check=False)
+    assert loop.failures == [], f"{len(loop.failures)} of {loop.calls} failed: {loop.reasons[:3]}"
+    report(capsys, f"gateway image change and back under c={CONNECTIONS}: {loop.calls} calls, "
+           "0 failed")  # fmt: skip
+
+
+def test_a_killed_gateway_loses_only_the_calls_it_had_in_flight(
+    gateway: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    docker("service", "scale", "--detach", f"{gateway}=2")
+    wait_for(lambda: len(healthy_containers(gateway)) == 2, "two healthy gateways", timeout=180)
+    with RequestLoop(FUNCTION, CONNECTIONS, echoed) as loop:
+        time.sleep(SETTLE_SECONDS)
+        victim = sorted(healthy_containers(gateway))[0]
+        killing = time.monotonic()
+        docker("kill", "--signal", "KILL", victim)
+        killed = time.monotonic()
+        time.sleep(3 * SETTLE_SECONDS)
+    late = [reason for started, reason in loop.failures if started >= killed]
+    assert late == [], f"calls started after the kill failed: {late[:3]}"
+    assert len(loop.failures) <= CONNECTIONS, loop.reasons
+    report(capsys, f"SIGKILL of 1 of 2 gateways under c={CONNECTIONS}: {loop.calls} calls, "
+           f"{len(loop.failures)} failed (in flight on it; kill took "
+           f"{killed - killing:.2f}s)")  # fmt: skip
