@@ -116,7 +116,7 @@ class OneProcessServer(uvicorn.Server):
             return
         self._drain.begin()
         log.info(
-            "gateway: SIGTERM: draining, %gs before it stops accepting", self._drain.remaining()
+            "gateway: SIGTERM: draining, %.1fs before it stops accepting", self._drain.remaining()
         )
 
     async def on_tick(self, counter: int) -> bool:
@@ -155,7 +155,7 @@ class Supervisor(Multiprocess):
             log.info("gateway: SIGTERM: stopping; calls in flight may finish")
             self.should_exit.set()
         elif self._delay_timer is None:
-            log.info("gateway: SIGTERM: draining, %gs before it stops accepting", remaining)
+            log.info("gateway: SIGTERM: draining, %.1fs before it stops accepting", remaining)
             self._delay_timer = threading.Timer(remaining, self.should_exit.set)
             self._delay_timer.daemon = True
             self._delay_timer.start()
