@@ -15,9 +15,12 @@ one process serving alone), and looked for by `/healthz` only, never by a call.
 from __future__ import annotations
 
 import contextlib
+import logging
 import time
 from collections.abc import Callable
 from pathlib import Path
+
+log = logging.getLogger("gateway.drain")
 
 
 class DrainMarker:
@@ -77,3 +80,11 @@ class DrainDelay:
     def over(self) -> bool:
         """Whether the delay has begun and ended: time to stop accepting."""
         return self._ends_at is not None and self.remaining() == 0.0
+
+
+def log_sigterm(remaining: float) -> None:
+    """Say what a SIGTERM started: the first phase, or the stop itself."""
+    if remaining > 0:
+        log.info("SIGTERM: draining: /healthz answers 503, calls still served for %.1fs", remaining)
+    else:
+        log.info("SIGTERM: no new connections; the calls in flight finish")

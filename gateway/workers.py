@@ -37,7 +37,7 @@ from uvicorn.supervisors.multiprocess import Multiprocess
 from gateway.app import create_app
 from gateway.assembly import build_provider, configure_logging
 from gateway.config import GatewayConfig
-from gateway.drain import DrainDelay, DrainMarker
+from gateway.drain import DrainDelay, DrainMarker, log_sigterm
 from gateway.http_limits import bounded_http_protocol
 from gateway.metrics import multiprocess_values
 from gateway.providers.base import FunctionProvider, LeaderLease, NoLease
@@ -115,9 +115,7 @@ class OneProcessServer(uvicorn.Server):
             super().handle_exit(sig, frame)
             return
         self._drain.begin()
-        log.info(
-            "gateway: SIGTERM: draining, %.1fs before it stops accepting", self._drain.remaining()
-        )
+        log_sigterm(self._drain.remaining())
 
     async def on_tick(self, counter: int) -> bool:
         if self._drain.over():
@@ -152,10 +150,10 @@ class Supervisor(Multiprocess):
     def handle_term(self) -> None:
         remaining = self._drain.remaining()
         if remaining <= 0:
-            log.info("gateway: SIGTERM: stopping; calls in flight may finish")
+            log_sigterm(remaining)
             self.should_exit.set()
         elif self._delay_timer is None:
-            log.info("gateway: SIGTERM: draining, %.1fs before it stops accepting", remaining)
+            log_sigterm(remaining)
             self._delay_timer = threading.Timer(remaining, self.should_exit.set)
             self._delay_timer.daemon = True
             self._delay_timer.start()

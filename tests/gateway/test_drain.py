@@ -19,14 +19,17 @@ from pathlib import Path
 
 import httpx
 import pytest
+import yaml
+from fwatchdog.values import parse_duration
 from starlette.requests import Request
 
+from gateway.config import load_config
 from gateway.drain import DrainDelay, DrainMarker
 from gateway.platform import Health
 from gateway.providers.static import StaticProvider
 from tests.gateway.gateway_upstreams import HeldUpstream
 from tests.gateway.harness import BackgroundProcess
-from tests.support import free_port, wait_for
+from tests.support import ROOT, free_port, wait_for
 
 # Long enough that a test acting inside the first phase never sees it end by itself: the
 # test ends it with a second SIGTERM.
@@ -104,6 +107,19 @@ def test_healthz_is_503_draining_once_marked(tmp_path: Path) -> None:
     assert healthz_answer(health) == (200, {"status": "ok"})
     DrainMarker(tmp_path / "draining").mark()  # by another process: the supervisor
     assert healthz_answer(health) == (503, {"status": "draining"})
+
+
+def test_the_stack_leaves_the_drain_its_time_before_sigkill() -> None:
+    gateway = yaml.safe_load((ROOT / "stack.yml").read_text())["services"]["gateway"]
+    grace = parse_duration(gateway["stop_grace_period"])
+    drain = {
+        name: str(value)
+        for name, value in gateway["environment"].items()
+        if name.startswith("GATEWAY_DRAIN_")
+    }
+    config = load_config(drain)
+    assert grace is not None
+    assert grace > config.drain_delay + config.drain_timeout
 
 
 # --- python -m gateway ---------------------------------------------------------------
