@@ -205,20 +205,22 @@ def test_sigterm_drains_then_stops_once_the_last_call_ends(
 ) -> None:
     gateway = start_gateway(tmp_path, workers, cat_watchdog.port, held.port, LONG, "300")
     with gateway:
+        slow = SlowCall(gateway.url, held)
+        # Opened before the signal, used again at once after it: well within the
+        # gateway's keep-alive timeout, which would close it otherwise.
         kept = http.client.HTTPConnection("127.0.0.1", gateway.port, timeout=60)
         assert post_on(kept, b"before") == (200, b"before")
         kept_socket = kept.sock
-        slow = SlowCall(gateway.url, held)
 
         gateway.process.send_signal(signal.SIGTERM)
         # The first phase: /healthz says draining in every worker, every call is served.
         wait_for(lambda: 503 in healthz(gateway.url), "/healthz to say draining")
-        assert healthz(gateway.url) == [503] * FRESH_CONNECTIONS
-        assert httpx.get(f"{gateway.url}/healthz").json() == {"status": "draining"}
-        fresh = httpx.post(f"{gateway.url}/function/cat", content=b"fresh", timeout=60)
-        assert (fresh.status_code, fresh.text) == (200, "fresh")
         assert post_on(kept, b"kept") == (200, b"kept")
         assert kept.sock is kept_socket, "served on the keep-alive connection opened before"
+        fresh = httpx.post(f"{gateway.url}/function/cat", content=b"fresh", timeout=60)
+        assert (fresh.status_code, fresh.text) == (200, "fresh")
+        assert healthz(gateway.url) == [503] * FRESH_CONNECTIONS
+        assert httpx.get(f"{gateway.url}/healthz").json() == {"status": "draining"}
 
         # A second SIGTERM ends the first phase: no new connections, idle ones closed,
         # the call in flight still running (and the process with it).
