@@ -44,6 +44,7 @@ from gateway.async_calls.enqueue import AsyncEnqueue, is_async_call
 from gateway.async_calls.queue_load import queued_calls
 from gateway.config import GatewayConfig
 from gateway.console import is_console_path
+from gateway.drain import DrainMarker
 from gateway.http_errors import ErrorFormat
 from gateway.management.auth import (
     RequireBasicAuth,
@@ -151,9 +152,9 @@ def create_app(
     forwarder as its waker. `resolver` replaces the DNS-backed replica resolver (tests use
     a fixed table). `shared`: this app is one of several worker processes
     (`gateway.workers`): metrics, load, the autoscaler's election, parks, unreachable
-    addresses and replica failures go through the files there. `lease`: the
-    cluster-wide lease the autoscaler must also hold, so that several gateways decide
-    once (none: this gateway decides alone).
+    addresses, replica failures and the drain marker (`/healthz`) go through the files
+    there. `lease`: the cluster-wide lease the autoscaler must also hold, so that several
+    gateways decide once (none: this gateway decides alone).
     """
     metrics = GatewayMetrics(provider, shared.metrics if shared is not None else None)
     call_path = build_call_path(config, provider, metrics, resolver=resolver, shared=shared)
@@ -179,7 +180,14 @@ def create_app(
     )
     enqueue = AsyncEnqueue(async_config, broker, call_path.calls, header_filter)
     platform = create_platform_app(
-        config, provider, metrics, call_path.calls.namespaces, call_path, autoscaling, broker
+        config,
+        provider,
+        metrics,
+        call_path.calls.namespaces,
+        call_path,
+        autoscaling,
+        broker,
+        draining=DrainMarker(shared.draining) if shared is not None else None,
     )
     return Gateway(
         platform,

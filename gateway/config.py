@@ -172,6 +172,10 @@ class GatewayConfig:
     # Worker processes sharing the listening socket (gateway/workers.py); 1: one process,
     # no supervisor. Default: the CPUs the container may use.
     workers: int = field(default_factory=available_cpus)
+    # On SIGTERM: seconds of serving on with /healthz at 503 (0: none), then at most
+    # this long for the calls in flight (gateway/drain.py).
+    drain_delay: float = 1.5
+    drain_timeout: float = 30.0
     # The commit the gateway's image was built from (`make images` bakes it in); GET
     # /system/info reports it as OpenFaaS's `version.sha`.
     build_sha: str = ""
@@ -394,6 +398,13 @@ def _parse_seconds(name: str, raw: str) -> float:
     return seconds
 
 
+def _parse_seconds_or_zero(name: str, raw: str) -> float:
+    seconds = parse_duration(raw)
+    if seconds is None:
+        raise ConfigError(invalid(name, raw, f"{DURATION}, 0 or more"))
+    return seconds
+
+
 def _parse_bool(name: str, raw: str) -> bool:
     value = parse_bool(raw)
     if value is None:
@@ -430,6 +441,8 @@ _GATEWAY_SETTINGS: tuple[Setting, ...] = (
     ("GATEWAY_AUTOSCALE_INTERVAL", "autoscale_interval", _parse_seconds),
     ("GATEWAY_LEASE_SERVICE", "lease_service", _parse_str),
     ("GATEWAY_WORKERS", "workers", _parse_workers),
+    ("GATEWAY_DRAIN_DELAY", "drain_delay", _parse_seconds_or_zero),
+    ("GATEWAY_DRAIN_TIMEOUT", "drain_timeout", _parse_seconds),
     ("GATEWAY_NAMESPACE", "namespace", _parse_namespace),
     ("GATEWAY_PROMETHEUS_URL", "prometheus_url", _parse_http_url),
     ("GATEWAY_FUNCTIONS_DOMAIN", "functions_domain", _parse_functions_domain),

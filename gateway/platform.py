@@ -23,6 +23,7 @@ from gateway.async_calls.broker import Broker
 from gateway.config import GatewayConfig
 from gateway.console import PREFIX as CONSOLE_PREFIX
 from gateway.console import create_console_app
+from gateway.drain import DrainMarker
 from gateway.http_errors import ErrorFormat
 from gateway.management.api import create_system_app, not_found
 from gateway.management.browsers import SameOriginOnly
@@ -36,14 +37,20 @@ log = logging.getLogger("gateway")
 
 class Health:
     """`GET /healthz`, unauthenticated: the status only. The detail (the engine's address
-    and error) goes to the log, once per change, and to the authenticated /system/healthz."""
+    and error) goes to the log, once per change, and to the authenticated /system/healthz.
 
-    def __init__(self, provider: FunctionProvider) -> None:
+    503 `draining` once the gateway is stopping (`draining`: none, never), so the front
+    stops sending it calls while it still serves them (`gateway.drain`)."""
+
+    def __init__(self, provider: FunctionProvider, draining: DrainMarker | None = None) -> None:
         self._provider = provider
+        self._draining = draining
         self._logged_detail = ""
 
     async def respond(self, request: Request) -> Response:
         """The endpoint (a method: Starlette treats other callables as ASGI apps)."""
+        if self._draining is not None and self._draining.is_set():
+            return JSONResponse({"status": "draining"}, status_code=503)
         status = self._provider.status()
         if status.ready:
             self._logged_detail = ""
@@ -129,8 +136,10 @@ def create_platform_app(
     call_path: CallPath,
     autoscaling: Autoscaling,
     broker: Broker | None,
+    draining: DrainMarker | None = None,
 ) -> Starlette:
-    """The platform app over the gateway's parts; its lifespan runs them all."""
+    """The platform app over the gateway's parts; its lifespan runs them all. `draining`:
+    the marker that turns `/healthz` to 503 while the gateway stops."""
     console = SameOriginOnly(
         create_console_app(config.basic_auth),
         what="web console",
@@ -143,7 +152,7 @@ def create_platform_app(
     exposition = MetricsEndpoint(provider, metrics, autoscaling.load)
     app = Starlette(
         routes=[
-            Route("/healthz", Health(provider).respond, methods=["GET"]),
+            Route("/healthz", Health(provider, draining).respond, methods=["GET"]),
             Route("/metrics", exposition.respond, methods=["GET"]),
             Mount("/system", system),
             Mount(CONSOLE_PREFIX, console),

@@ -28,6 +28,9 @@ def server_settings(config: GatewayConfig) -> dict[str, Any]:
         # The peer address stays the real one: the proxy appends it to X-Forwarded-For
         # itself instead of uvicorn replacing it with a client-supplied value.
         "proxy_headers": False,
+        # The drain's second phase: calls in flight when the gateway stops accepting
+        # have this long, then are cut (gateway/drain.py).
+        "timeout_graceful_shutdown": config.drain_timeout,
     }
 
 

@@ -5,6 +5,9 @@ supervisor). With more, this process becomes a supervisor (uvicorn's `Multiproce
 binds the listening socket once, starts the workers (spawned, each with its own event
 loop, provider view and upstream pool) that all accept on that socket, restarts a worker
 that dies or stops answering its health pings, and stops them all on SIGTERM/SIGINT.
+Either way SIGTERM drains first (`gateway.drain`): `/healthz` at 503 for
+`GATEWAY_DRAIN_DELAY` while everything is still served, then no new connections and the
+calls in flight finish (at most `GATEWAY_DRAIN_TIMEOUT`). SIGINT skips the first phase.
 
 What the workers share lives in a fresh private folder made per start (`SharedDir`; one
 process alone uses one too, so it serves the same fast `/metrics`):
@@ -19,9 +22,12 @@ from __future__ import annotations
 import contextlib
 import logging
 import shutil
+import signal
 import tempfile
+import threading
 from collections.abc import Iterator
 from pathlib import Path
+from types import FrameType
 from typing import Any
 
 import uvicorn
@@ -31,6 +37,7 @@ from uvicorn.supervisors.multiprocess import Multiprocess
 from gateway.app import create_app
 from gateway.assembly import build_provider, configure_logging
 from gateway.config import GatewayConfig
+from gateway.drain import DrainDelay, DrainMarker, log_sigterm
 from gateway.http_limits import bounded_http_protocol
 from gateway.metrics import multiprocess_values
 from gateway.providers.base import FunctionProvider, LeaderLease, NoLease
@@ -68,7 +75,7 @@ def serve(config: GatewayConfig) -> None:
         if config.workers <= 1:
             provider = build_provider(config)
             app = create_app(config, provider, shared=shared, lease=build_lease(config, provider))
-            OneProcessServer(server_config(app, config), shared).run()
+            OneProcessServer(server_config(app, config), shared, config.drain_delay).run()
             return
         worker_config = WorkerConfig(config, shared)
         socket = worker_config.bind_socket()
@@ -84,12 +91,15 @@ def serve(config: GatewayConfig) -> None:
 
 
 class OneProcessServer(uvicorn.Server):
-    """uvicorn's server for a gateway serving alone, which removes the shared folder before
-    uvicorn raises again the signal that stopped it (that ends the process at once)."""
+    """uvicorn's server for a gateway serving alone, which drains on SIGTERM
+    (`gateway.drain`) and removes the shared folder before uvicorn raises again a signal
+    that stopped it (SIGINT: that ends the process at once; a drained SIGTERM is not
+    raised again: the gateway exits 0)."""
 
-    def __init__(self, config: uvicorn.Config, shared: SharedDir) -> None:
+    def __init__(self, config: uvicorn.Config, shared: SharedDir, drain_delay: float) -> None:
         super().__init__(config)
         self._shared = shared
+        self._drain = DrainDelay(drain_delay, DrainMarker(shared.draining))
 
     @contextlib.contextmanager
     def capture_signals(self) -> Iterator[None]:
@@ -99,14 +109,65 @@ class OneProcessServer(uvicorn.Server):
             finally:
                 shutil.rmtree(self._shared.path, ignore_errors=True)
 
+    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        if sig != signal.SIGTERM:
+            self._drain.marker.mark()
+            super().handle_exit(sig, frame)
+            return
+        self._drain.begin()
+        log_sigterm(self._drain.remaining())
+
+    async def on_tick(self, counter: int) -> bool:
+        if self._drain.over():
+            self.should_exit = True
+        return await super().on_tick(counter)
+
 
 class Supervisor(Multiprocess):
-    """uvicorn's supervisor, which also retires a dead worker's in-flight gauges, so the
-    shared `/metrics` and the autoscaler do not count its calls as still running."""
+    """uvicorn's supervisor, which drains on SIGTERM (`gateway.drain`) and retires a dead
+    worker's in-flight gauges, so the shared `/metrics` and the autoscaler do not count its
+    calls as still running.
+
+    The drain: the signal handler writes the marker at once (every worker's `/healthz`
+    turns 503) and the workers serve on for the delay; then the supervisor closes its copy
+    of the listening socket and sends each worker SIGTERM, which runs uvicorn's graceful
+    shutdown in it (`GATEWAY_DRAIN_TIMEOUT`).
+    """
 
     def __init__(self, config: WorkerConfig, sockets: list[Any]) -> None:
         super().__init__(config, sockets)
         self._shared = config.shared
+        self._drain = DrainDelay(config.gateway.drain_delay, DrainMarker(config.shared.draining))
+        self._delay_timer: threading.Timer | None = None
+        signal.signal(signal.SIGTERM, self._on_sigterm)
+
+    def _on_sigterm(self, sig: int, frame: FrameType | None) -> None:
+        # Only the marker and the clock here; the loop decides in `handle_term` (an
+        # Event set from a signal handler could deadlock the loop waiting on it).
+        self._drain.begin()
+        self.signal_queue.append(sig)
+
+    def handle_term(self) -> None:
+        remaining = self._drain.remaining()
+        if remaining <= 0:
+            log_sigterm(remaining)
+            self.should_exit.set()
+        elif self._delay_timer is None:
+            log_sigterm(remaining)
+            self._delay_timer = threading.Timer(remaining, self.should_exit.set)
+            self._delay_timer.daemon = True
+            self._delay_timer.start()
+
+    def handle_int(self) -> None:
+        self._drain.marker.mark()
+        super().handle_int()
+
+    def terminate_all(self) -> None:
+        # The workers close theirs when told to stop: with this one closed too, nothing
+        # listens any more and new connections are refused, not left in the backlog.
+        for sock in self.sockets:
+            sock.close()
+        super().terminate_all()
 
     def keep_subprocess_alive(self) -> None:
         before = {process.pid for process in self.processes}

@@ -41,6 +41,12 @@ class SharedDir:
         """The functions whose new replica failed to start lately (`SharedTable`)."""
         return self.path / "failures"
 
+    @property
+    def draining(self) -> Path:
+        """Present once the gateway got SIGTERM: every worker's `/healthz` answers 503
+        (`gateway.drain`)."""
+        return self.path / "draining"
+
     def wake_lock(self, function_name: str) -> Path:
         """Held (flock) by the worker that wakes `function_name` from zero."""
         return self.path / f"wake-{function_name}.lock"

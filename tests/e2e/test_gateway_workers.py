@@ -5,10 +5,12 @@ Scaling with several workers (decided once, woken once) is checked in test_scali
 
 from __future__ import annotations
 
+import json
 from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 
+from gateway.config import load_config
 from tests.e2e.conftest import GATEWAY_URL, Platform, ServiceFactory, docker, wait_for
 from tests.e2e.test_scaling import metric_with
 
@@ -52,3 +54,15 @@ def test_metrics_count_every_call_exactly_once(
     assert codes == [200] * CALLS
     # Whichever worker answers a scrape, it counts every worker's calls, each once.
     assert [invocations(name) - before for _ in range(10)] == [CALLS] * 10
+
+
+def test_the_engine_leaves_the_gateway_its_drain_before_sigkill(platform: Platform) -> None:
+    """stack.yml's `stop_grace_period` reaches the deployed service, above the drain's two
+    phases as the gateway reads them (docs/scaling.md, "Stopping")."""
+    (attrs,) = json.loads(docker("service", "inspect", platform.service_name("gateway")))
+    container = attrs["Spec"]["TaskTemplate"]["ContainerSpec"]
+    grace_seconds = container.get("StopGracePeriod", 0) / 1e9
+    env = dict(variable.split("=", 1) for variable in container.get("Env") or [])
+    drain = load_config({name: value for name, value in env.items()
+                         if name.startswith("GATEWAY_DRAIN_")})  # fmt: skip
+    assert grace_seconds > drain.drain_delay + drain.drain_timeout

@@ -99,3 +99,52 @@ class _EchoHeaders(http.server.BaseHTTPRequestHandler):
 
     def log_message(self, format: str, *args: object) -> None:
         """Quiet: the tests read answers, not logs."""
+
+
+class HeldUpstream:
+    """A loopback HTTP server that holds every request until the test lets them go: a
+    call in flight for as long as a test needs one. Each answer is 200 `done`."""
+
+    def __init__(self) -> None:
+        self._server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _HoldThenAnswer)
+        self._server.daemon_threads = True
+        self.port: int = self._server.server_address[1]
+        self.arrived = threading.Semaphore(0)
+        """Released once per request that arrived (and is being held)."""
+        self.released = threading.Event()
+        self._server.upstream = self  # type: ignore[attr-defined]
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    def __enter__(self) -> HeldUpstream:
+        self._thread.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.released.set()
+        self._server.shutdown()
+        self._server.server_close()
+
+
+class _HoldThenAnswer(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def _hold(self) -> None:
+        self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        upstream: HeldUpstream = self.server.upstream  # type: ignore[attr-defined]
+        upstream.arrived.release()
+        upstream.released.wait(timeout=300)  # a safety bound for a stuck test
+        with contextlib.suppress(OSError):  # the gateway may have cut the call
+            self.send_response(200)
+            self.send_header("Content-Length", "4")
+            self.end_headers()
+            self.wfile.write(b"done")
+
+    do_POST = _hold
+
+    def log_message(self, format: str, *args: object) -> None:
+        """Quiet: the tests read answers, not logs."""

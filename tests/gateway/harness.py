@@ -65,8 +65,16 @@ class GatewayThread:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        self._server.should_exit = True
+        self.stop()
         self._thread.join(timeout=15)
+
+    def stop(self) -> None:
+        """Start uvicorn's graceful shutdown, as a signal does (without waiting for it)."""
+        self._server.should_exit = True
+
+    def stopped(self) -> bool:
+        """Whether the server has shut down."""
+        return not self._thread.is_alive()
 
     def app_state(self) -> State:
         """The app's state: `metrics`, `autoscaler`, `cold_start`."""

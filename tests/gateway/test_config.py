@@ -84,6 +84,10 @@ def test_every_variable_is_read() -> None:
         ("GATEWAY_WORKERS", "1000"),
         ("GATEWAY_NAMESPACE", "team.a"),
         ("GATEWAY_NAMESPACE", "Upper"),
+        ("GATEWAY_DRAIN_DELAY", "-1"),
+        ("GATEWAY_DRAIN_DELAY", "soon"),
+        ("GATEWAY_DRAIN_TIMEOUT", "-1s"),
+        ("GATEWAY_DRAIN_TIMEOUT", "0"),
     ],
 )
 def test_errors_name_the_variable(name: str, value: str) -> None:
@@ -124,6 +128,21 @@ def test_durations_are_above_zero(raw: str) -> None:
         ConfigError, match=f"^GATEWAY_DNS_TTL: expected a duration .*, got '{raw}'$"
     ):
         load_config({"GATEWAY_DNS_TTL": raw})
+
+
+def test_the_drain_settings_are_read() -> None:
+    assert (GatewayConfig().drain_delay, GatewayConfig().drain_timeout) == (1.5, 30.0)
+    config = load_config({"GATEWAY_DRAIN_DELAY": "500ms", "GATEWAY_DRAIN_TIMEOUT": "1m"})
+    assert (config.drain_delay, config.drain_timeout) == (0.5, 60.0)
+    # 0 switches the first phase (/healthz at 503, still serving) off.
+    assert load_config({"GATEWAY_DRAIN_DELAY": "0"}).drain_delay == 0.0
+
+
+def test_a_negative_drain_delay_is_refused_naming_the_variable() -> None:
+    with pytest.raises(
+        ConfigError, match=r"^GATEWAY_DRAIN_DELAY: expected a duration .*, 0 or more, got '-2s'$"
+    ):
+        load_config({"GATEWAY_DRAIN_DELAY": "-2s"})
 
 
 def test_the_async_queue_bounds_are_read() -> None:

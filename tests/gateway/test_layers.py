@@ -111,6 +111,8 @@ RULES: list[tuple[str, tuple[str, ...]]] = [
     ("gateway.labels", ("gateway.",)),
     # Reads this container's ARP settings at start: a leaf.
     ("gateway.neighbours", ("gateway.",)),
+    # The drain's marker and clock: a leaf, read by /healthz, driven by the signal handlers.
+    ("gateway.drain", ("gateway.",)),
     ("gateway.asgi", ("gateway.proxy", "gateway.routing", "gateway.providers",
                       "gateway.management", "gateway.scaling", "gateway.metrics")),
     # The server's request-head bounds: uvicorn and the config, nothing of the layers.

@@ -27,6 +27,9 @@ from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 from uvicorn.server import ServerState
 from uvicorn.supervisors.multiprocess import Multiprocess, Process
 
+from gateway.config import HeadLimits
+from gateway.http_limits import BoundedHttpToolsProtocol, bounded_http_protocol
+
 
 def relied_on(holds: bool, what: str, user: str) -> None:
     """Fail naming the internal that changed and the gateway module that relies on it."""
@@ -227,6 +230,94 @@ def test_the_supervisor_replaces_dead_workers_in_keep_subprocess_alive() -> None
         isinstance(inspect.getattr_static(Process, "pid", None), property),
         "Process.pid",
         f"{WORKERS} (Supervisor)",
+    )
+
+
+def test_the_drain_hooks_are_there() -> None:
+    """What `gateway.workers` overrides or sets to drain on SIGTERM (`gateway.drain`)."""
+    user = f"{WORKERS} (OneProcessServer, Supervisor: the drain)"
+    relied_on(
+        parameters(uvicorn.Server.handle_exit) == ["self", "sig", "frame"]
+        and "self.handle_exit" in inspect.getsource(uvicorn.Server.capture_signals),
+        "Server.handle_exit(sig, frame), the signal handler capture_signals installs",
+        user,
+    )
+    relied_on(
+        parameters(uvicorn.Server.on_tick) == ["self", "counter"]
+        and "self.should_exit" in inspect.getsource(uvicorn.Server.on_tick),
+        "Server.on_tick(counter), which ends the main loop on `should_exit`",
+        user,
+    )
+    relied_on(
+        "timeout_graceful_shutdown" in inspect.getsource(uvicorn.Server.shutdown)
+        and "connection.shutdown()" in inspect.getsource(uvicorn.Server.shutdown),
+        "Server.shutdown: each connection's shutdown(), then `timeout_graceful_shutdown`",
+        "gateway/server.py (GATEWAY_DRAIN_TIMEOUT)",
+    )
+    loop_source = inspect.getsource(Multiprocess.run)
+    relied_on(
+        all(hasattr(Multiprocess, name) for name in ("handle_term", "handle_int"))
+        and "self.terminate_all()" in loop_source
+        and "self.should_exit.wait(" in loop_source,
+        "Multiprocess.run: handle_term/handle_int, then terminate_all once `should_exit` is set",
+        user,
+    )
+    supervisor = Multiprocess(Config(_app, workers=2, log_config=None), sockets=[])
+    relied_on(
+        isinstance(supervisor.signal_queue, list) and supervisor.sockets == [],
+        "Multiprocess.signal_queue (the handler's queue) and Multiprocess.sockets",
+        user,
+    )
+
+
+def test_the_bounded_protocol_closes_idle_connections_and_finishes_calls_on_shutdown() -> None:
+    """uvicorn's graceful shutdown, as `BoundedHttpToolsProtocol` inherits it: an idle
+    keep-alive connection is closed at once, a call in flight finishes with
+    `Connection: close` (docs/scaling.md, "Stopping")."""
+    answer = asyncio.Event()
+
+    async def slow(scope: Any, receive: Any, send: Any) -> None:
+        if scope["path"] == "/slow":
+            await answer.wait()
+        await _app(scope, receive, send)
+
+    async def shut_down() -> tuple[_Transport, _Transport, bool]:
+        config = Config(slow, http=bounded_http_protocol(HeadLimits()), lifespan="off",
+                        log_config=None)  # fmt: skip
+        config.load()
+        state, loop = ServerState(), asyncio.get_running_loop()
+        protocols: list[BoundedHttpToolsProtocol] = []
+        transports: list[_Transport] = []
+        for path in (b"/", b"/slow"):
+            protocol = bounded_http_protocol(HeadLimits())(config, state, {}, loop)
+            transport = _Transport()
+            protocol.connection_made(transport)  # type: ignore[arg-type]
+            protocol.data_received(b"GET " + path + b" HTTP/1.1\r\nHost: t\r\n\r\n")
+            protocols.append(protocol)
+            transports.append(transport)
+        for _ in range(100):  # the first is answered and idle, the second is held
+            if protocols[0].cycle is not None and protocols[0].cycle.response_complete:
+                break
+            await asyncio.sleep(0.01)
+        for each in protocols:
+            each.shutdown()
+        held_open = not transports[1].closed
+        answer.set()
+        for _ in range(100):
+            if transports[1].closed:
+                break
+            await asyncio.sleep(0.01)
+        return transports[0], transports[1], held_open
+
+    idle, busy, held_open = asyncio.run(shut_down())
+    relied_on(idle.closed, "shutdown() closes an idle keep-alive connection", HTTP_LIMITS)
+    relied_on(held_open, "shutdown() leaves a connection with a call in flight open", HTTP_LIMITS)
+    relied_on(
+        busy.written.startswith(b"HTTP/1.1 204")
+        and b"connection: close" in busy.written.lower()
+        and busy.closed,
+        "the call in flight answered with `Connection: close`, then closed",
+        HTTP_LIMITS,
     )
 
 

@@ -16,6 +16,8 @@ import pytest
 from gateway.providers.base import Function, ReplicaTask
 from gateway.providers.static import StaticProvider
 from tests.gateway.harness import BackgroundProcess, GatewayThread, TableResolver
+from tests.gateway.test_drain import refuses_connections
+from tests.support import wait_for
 
 
 class TaskProvider(StaticProvider):
@@ -96,3 +98,24 @@ def test_steady_state_calls_never_ask_for_tasks(
         replies = [client.post("/function/listed", content=f"{i}") for i in range(20)]
     assert [(r.status_code, r.text) for r in replies] == [(200, f"{i}") for i in range(20)]
     assert provider.reads == []
+
+
+def test_a_held_call_is_answered_across_the_gateways_stop(
+    gateway: GatewayThread, provider: TaskProvider
+) -> None:
+    """A held call is a call in flight: the stop (`gateway.drain`, its second phase) waits
+    for it instead of cutting it (docs/scaling.md, "Stopping")."""
+    provider.tasks["updating"] = [[ReplicaTask("new", "starting")]]
+    with ThreadPoolExecutor(max_workers=1) as pool, gateway.client() as client:
+        held = pool.submit(client.post, "/function/updating", content=b"held")
+        wait_for(lambda: "updating" in provider.reads, "the call to be held")
+        gateway.stop()
+        wait_for(lambda: refuses_connections(gateway.config.port), "the stop", ignore=())
+        # Still held while the gateway stops: it keeps asking for the tasks.
+        reads = len(provider.reads)
+        wait_for(lambda: len(provider.reads) >= reads + 10, "the hold to go on")
+        provider.tasks["updating"] = [[ReplicaTask("new", "running", "127.0.0.1")]]
+        reply = held.result(timeout=60)
+    assert (reply.status_code, reply.text) == (200, "held")
+    assert reply.headers["connection"] == "close"
+    wait_for(gateway.stopped, "the gateway to stop once the call was answered")
