@@ -176,6 +176,11 @@ class GatewayConfig:
     # this long for the calls in flight (gateway/drain.py).
     drain_delay: float = 1.5
     drain_timeout: float = 30.0
+    # The DNS name of every replica of this gateway (the stack: tasks.gateway): the first
+    # phase also waits, up to drain_peer_wait, for another of them to answer ready
+    # (gateway/drain_peers.py). Empty: no wait.
+    drain_peers: str = ""
+    drain_peer_wait: float = 30.0
     # The commit the gateway's image was built from (`make images` bakes it in); GET
     # /system/info reports it as OpenFaaS's `version.sha`.
     build_sha: str = ""
@@ -443,6 +448,8 @@ _GATEWAY_SETTINGS: tuple[Setting, ...] = (
     ("GATEWAY_WORKERS", "workers", _parse_workers),
     ("GATEWAY_DRAIN_DELAY", "drain_delay", _parse_seconds_or_zero),
     ("GATEWAY_DRAIN_TIMEOUT", "drain_timeout", _parse_seconds),
+    ("GATEWAY_DRAIN_PEERS", "drain_peers", _parse_str),
+    ("GATEWAY_DRAIN_PEER_WAIT", "drain_peer_wait", _parse_seconds),
     ("GATEWAY_NAMESPACE", "namespace", _parse_namespace),
     ("GATEWAY_PROMETHEUS_URL", "prometheus_url", _parse_http_url),
     ("GATEWAY_FUNCTIONS_DOMAIN", "functions_domain", _parse_functions_domain),

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -59,6 +60,10 @@ class DrainDelay:
         self.marker = marker
         self._clock = clock
         self._ends_at: float | None = None
+        # Set by a second SIGTERM: every wait of the first phase ends at once.
+        self.cut_short = threading.Event()
+        # While the first phase waits for another gateway (gateway.drain_peers).
+        self.waiting_for_peer = False
 
     @property
     def begun(self) -> bool:
@@ -69,7 +74,17 @@ class DrainDelay:
         """A SIGTERM arrived: start the delay, or end it if it runs already."""
         self.marker.mark()
         now = self._clock()
-        self._ends_at = now + self.seconds if self._ends_at is None else now
+        if self._ends_at is None:
+            self._ends_at = now + self.seconds
+        else:
+            self._ends_at = now
+            self.cut_short.set()
+
+    def extend(self) -> None:
+        """Serve on for `seconds` from now (another gateway just became ready), unless a
+        second SIGTERM cut the phase short."""
+        if self._ends_at is not None and not self.cut_short.is_set():
+            self._ends_at = max(self._ends_at, self._clock() + self.seconds)
 
     def remaining(self) -> float:
         """Seconds left before the gateway stops accepting (0: now); `begin` first."""
@@ -79,7 +94,9 @@ class DrainDelay:
 
     def over(self) -> bool:
         """Whether the delay has begun and ended: time to stop accepting."""
-        return self._ends_at is not None and self.remaining() == 0.0
+        return (
+            self._ends_at is not None and not self.waiting_for_peer and self.remaining() == 0.0
+        )
 
 
 def log_sigterm(remaining: float) -> None:

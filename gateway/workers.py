@@ -38,6 +38,7 @@ from gateway.app import create_app
 from gateway.assembly import build_provider, configure_logging
 from gateway.config import GatewayConfig
 from gateway.drain import DrainDelay, DrainMarker, log_sigterm
+from gateway.drain_peers import PeerWait, start_drain
 from gateway.http_limits import bounded_http_protocol
 from gateway.metrics import multiprocess_values
 from gateway.providers.base import FunctionProvider, LeaderLease, NoLease
@@ -75,7 +76,9 @@ def serve(config: GatewayConfig) -> None:
         if config.workers <= 1:
             provider = build_provider(config)
             app = create_app(config, provider, shared=shared, lease=build_lease(config, provider))
-            OneProcessServer(server_config(app, config), shared, config.drain_delay).run()
+            server = OneProcessServer(server_config(app, config), shared, config.drain_delay)
+            server.peers = drain_peers(config)
+            server.run()
             return
         worker_config = WorkerConfig(config, shared)
         socket = worker_config.bind_socket()
@@ -90,6 +93,14 @@ def serve(config: GatewayConfig) -> None:
         shutil.rmtree(shared.path, ignore_errors=True)
 
 
+def drain_peers(config: GatewayConfig) -> PeerWait | None:
+    """What a drain waits for besides its delay: another replica under
+    `GATEWAY_DRAIN_PEERS` answering ready (none when that is empty)."""
+    if not config.drain_peers:
+        return None
+    return PeerWait(config.drain_peers, config.port, config.drain_peer_wait)
+
+
 class OneProcessServer(uvicorn.Server):
     """uvicorn's server for a gateway serving alone, which drains on SIGTERM
     (`gateway.drain`) and removes the shared folder before uvicorn raises again a signal
@@ -100,6 +111,8 @@ class OneProcessServer(uvicorn.Server):
         super().__init__(config)
         self._shared = shared
         self._drain = DrainDelay(drain_delay, DrainMarker(shared.draining))
+        self.peers: PeerWait | None = None
+        self._drain_thread: threading.Thread | None = None
 
     @contextlib.contextmanager
     def capture_signals(self) -> Iterator[None]:
@@ -116,6 +129,11 @@ class OneProcessServer(uvicorn.Server):
             return
         self._drain.begin()
         log_sigterm(self._drain.remaining())
+        if self._drain_thread is None:
+            self._drain_thread = start_drain(self._drain, self.peers, self._stop_accepting)
+
+    def _stop_accepting(self) -> None:
+        self.should_exit = True
 
     async def on_tick(self, counter: int) -> bool:
         if self._drain.over():
@@ -138,7 +156,8 @@ class Supervisor(Multiprocess):
         super().__init__(config, sockets)
         self._shared = config.shared
         self._drain = DrainDelay(config.gateway.drain_delay, DrainMarker(config.shared.draining))
-        self._delay_timer: threading.Timer | None = None
+        self._peers = drain_peers(config.gateway)
+        self._drain_thread: threading.Thread | None = None
         signal.signal(signal.SIGTERM, self._on_sigterm)
 
     def _on_sigterm(self, sig: int, frame: FrameType | None) -> None:
@@ -152,11 +171,9 @@ class Supervisor(Multiprocess):
         if remaining <= 0:
             log_sigterm(remaining)
             self.should_exit.set()
-        elif self._delay_timer is None:
+        elif self._drain_thread is None:
             log_sigterm(remaining)
-            self._delay_timer = threading.Timer(remaining, self.should_exit.set)
-            self._delay_timer.daemon = True
-            self._delay_timer.start()
+            self._drain_thread = start_drain(self._drain, self._peers, self.should_exit.set)
 
     def handle_int(self) -> None:
         self._drain.marker.mark()

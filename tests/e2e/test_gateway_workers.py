@@ -65,4 +65,4 @@ def test_the_engine_leaves_the_gateway_its_drain_before_sigkill(platform: Platfo
     env = dict(variable.split("=", 1) for variable in container.get("Env") or [])
     drain = load_config({name: value for name, value in env.items()
                          if name.startswith("GATEWAY_DRAIN_")})  # fmt: skip
-    assert grace_seconds > drain.drain_delay + drain.drain_timeout
+    assert grace_seconds > drain.drain_peer_wait + drain.drain_delay + drain.drain_timeout

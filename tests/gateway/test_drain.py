@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import http.client
+import http.server
 import json
 import signal
 import socket
@@ -119,7 +120,7 @@ def test_the_stack_leaves_the_drain_its_time_before_sigkill() -> None:
     }
     config = load_config(drain)
     assert grace is not None
-    assert grace > config.drain_delay + config.drain_timeout
+    assert grace > config.drain_peer_wait + config.drain_delay + config.drain_timeout
 
 
 # --- python -m gateway ---------------------------------------------------------------
@@ -133,11 +134,18 @@ def held() -> Iterator[HeldUpstream]:
 
 
 def start_gateway(
-    tmp_path: Path, workers: str, cat_port: int, held_port: int, delay: str, timeout: str
+    tmp_path: Path,
+    workers: str,
+    cat_port: int,
+    held_port: int,
+    delay: str,
+    timeout: str,
+    **more: str,
 ) -> BackgroundProcess:
     """`python -m gateway` over `cat` (a watchdog) and `slow` (held), its shared folder and
-    log under tmp_path; once every fresh connection gets a healthy answer."""
-    port = free_port()
+    log under tmp_path; once every fresh connection gets a healthy answer. `more`: other
+    settings (GATEWAY_PORT among them: a free port otherwise)."""
+    port = int(more.pop("GATEWAY_PORT", "0")) or free_port()
     env = {
         "GATEWAY_WORKERS": workers,
         "GATEWAY_PROVIDER": "static",
@@ -149,6 +157,7 @@ def start_gateway(
         "GATEWAY_DRAIN_TIMEOUT": timeout,
         "GATEWAY_LOG_LEVEL": "info",
         "TMPDIR": str(tmp_path),
+        **more,
     }
     process = BackgroundProcess(
         [sys.executable, "-m", "gateway"], port, env, log_file=tmp_path / "gateway.log"
@@ -271,3 +280,66 @@ def test_sigint_skips_the_first_phase(
         assert reply.status_code == 200
         # uvicorn raises SIGINT again once stopped, as it always did.
         assert gateway.process.wait(timeout=60) != 0
+
+
+class PeerHealth:
+    """A stand-in for another gateway replica: `/healthz` on 127.0.0.2 at `port`, 503
+    until `ready` is set."""
+
+    def __init__(self, port: int) -> None:
+        self.ready = threading.Event()
+        peer = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                self.send_response(200 if peer.ready.is_set() else 503)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, format: str, *args: object) -> None:
+                pass
+
+        self._server = http.server.ThreadingHTTPServer(("127.0.0.2", port), Handler)
+        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_the_drain_serves_on_until_another_replica_answers_ready(
+    tmp_path: Path, cat_watchdog: BackgroundProcess, held: HeldUpstream, workers: str
+) -> None:
+    port = free_port()
+    peer = PeerHealth(port)  # the gateway's own port, on another loopback address
+    gateway = start_gateway(tmp_path, workers, cat_watchdog.port, held.port, "0.2", "300",
+                            GATEWAY_PORT=str(port), GATEWAY_DRAIN_PEERS="127.0.0.2",
+                            GATEWAY_DRAIN_PEER_WAIT=LONG)  # fmt: skip
+    try:
+        with gateway:
+            gateway.process.send_signal(signal.SIGTERM)
+            wait_for(lambda: 503 in healthz(gateway.url), "/healthz to say draining")
+            # Many times the 0.2 s delay later, no peer is ready: still served.
+            for _ in range(20):
+                reply = httpx.post(f"{gateway.url}/function/cat", content=b"on", timeout=60)
+                assert (reply.status_code, reply.text) == (200, "on")
+            assert gateway.process.poll() is None
+            peer.ready.set()
+            wait_for(lambda: refuses_connections(port), "new connections refused", 60, ignore=())
+            assert gateway.process.wait(timeout=60) == 0
+    finally:
+        peer.close()
+
+
+def test_a_second_sigterm_ends_the_wait_for_a_peer(
+    tmp_path: Path, cat_watchdog: BackgroundProcess, held: HeldUpstream
+) -> None:
+    gateway = start_gateway(tmp_path, "2", cat_watchdog.port, held.port, "0.2", "300",
+                            GATEWAY_DRAIN_PEERS="127.0.0.2",
+                            GATEWAY_DRAIN_PEER_WAIT=LONG)  # fmt: skip
+    with gateway:
+        gateway.process.send_signal(signal.SIGTERM)
+        wait_for(lambda: 503 in healthz(gateway.url), "/healthz to say draining")
+        gateway.process.send_signal(signal.SIGTERM)
+        assert gateway.process.wait(timeout=60) == 0
