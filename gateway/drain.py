@@ -60,11 +60,6 @@ class DrainDelay:
         self._clock = clock
         self._ends_at: float | None = None
 
-    @property
-    def begun(self) -> bool:
-        """Whether a SIGTERM has started the drain."""
-        return self._ends_at is not None
-
     def begin(self) -> None:
         """A SIGTERM arrived: start the delay, or end it if it runs already."""
         self.marker.mark()
