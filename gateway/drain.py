@@ -65,11 +65,6 @@ class DrainDelay:
         # While the first phase waits for another gateway (gateway.drain_peers).
         self.waiting_for_peer = False
 
-    @property
-    def begun(self) -> bool:
-        """Whether a SIGTERM has started the drain."""
-        return self._ends_at is not None
-
     def begin(self) -> None:
         """A SIGTERM arrived: start the delay, or end it if it runs already."""
         self.marker.mark()
