@@ -180,6 +180,8 @@ class GatewayConfig:
     # phase also waits, up to drain_peer_wait, for another of them to answer ready
     # (gateway/drain_peers.py). Empty: no wait.
     drain_peers: str = ""
+    # How long an idle keep-alive connection from a caller (or the front) stays open.
+    keepalive_timeout: float = 5.0
     drain_peer_wait: float = 30.0
     # The commit the gateway's image was built from (`make images` bakes it in); GET
     # /system/info reports it as OpenFaaS's `version.sha`.
@@ -449,6 +451,7 @@ _GATEWAY_SETTINGS: tuple[Setting, ...] = (
     ("GATEWAY_DRAIN_DELAY", "drain_delay", _parse_seconds_or_zero),
     ("GATEWAY_DRAIN_TIMEOUT", "drain_timeout", _parse_seconds),
     ("GATEWAY_DRAIN_PEERS", "drain_peers", _parse_str),
+    ("GATEWAY_KEEPALIVE_TIMEOUT", "keepalive_timeout", _parse_seconds),
     ("GATEWAY_DRAIN_PEER_WAIT", "drain_peer_wait", _parse_seconds),
     ("GATEWAY_NAMESPACE", "namespace", _parse_namespace),
     ("GATEWAY_PROMETHEUS_URL", "prometheus_url", _parse_http_url),

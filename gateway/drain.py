@@ -89,9 +89,7 @@ class DrainDelay:
 
     def over(self) -> bool:
         """Whether the delay has begun and ended: time to stop accepting."""
-        return (
-            self._ends_at is not None and not self.waiting_for_peer and self.remaining() == 0.0
-        )
+        return self._ends_at is not None and not self.waiting_for_peer and self.remaining() == 0.0
 
 
 def log_sigterm(remaining: float) -> None:

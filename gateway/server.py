@@ -31,6 +31,9 @@ def server_settings(config: GatewayConfig) -> dict[str, Any]:
         # The drain's second phase: calls in flight when the gateway stops accepting
         # have this long, then are cut (gateway/drain.py).
         "timeout_graceful_shutdown": config.drain_timeout,
+        # Longer than a front keeps an idle connection to the gateway: otherwise the
+        # gateway may close one just as the front sends a call on it, which is lost.
+        "timeout_keep_alive": config.keepalive_timeout,
     }
 
 

@@ -39,6 +39,11 @@ def replicas(service: str) -> int:
                       "{{.Spec.Mode.Replicated.Replicas}}").strip())  # fmt: skip
 
 
+def service_image(service: str) -> str:
+    return docker("service", "inspect", service, "--format",
+                  "{{.Spec.TaskTemplate.ContainerSpec.Image}}").strip()  # fmt: skip
+
+
 def healthy_containers(service: str) -> set[str]:
     """The service's containers whose health check passes (the front sends them calls)."""
     ids = docker("ps", "--filter", f"label=com.docker.swarm.service.name={service}",
@@ -50,8 +55,7 @@ def healthy_containers(service: str) -> set[str]:
 def gateway(platform: Platform) -> Iterator[str]:
     """The stack's gateway service, put back as it was (image, replicas) afterwards."""
     service = platform.service_name("gateway")
-    image = docker("service", "inspect", service, "--format",
-                   "{{.Spec.TaskTemplate.ContainerSpec.Image}}").strip()  # fmt: skip
+    image = service_image(service)
     count = replicas(service)
     yield service
     docker("service", "update", "--quiet", "--image", image, "--replicas", str(count), service)
@@ -75,8 +79,7 @@ def test_a_forced_gateway_update_fails_no_call(
 def test_a_gateway_image_change_and_back_fails_no_call(
     gateway: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    image = docker("service", "inspect", gateway, "--format",
-                   "{{.Spec.TaskTemplate.ContainerSpec.Image}}").strip().split("@", 1)[0]  # fmt: skip
+    image = service_image(gateway).split("@", 1)[0]
     upgraded = f"{image}-upgrade"  # the same bits under another name: a new image for Swarm
     docker("tag", image, upgraded)
     try:
