@@ -5,10 +5,10 @@
   (a child of the `python -m gateway` supervisor that holds the listening socket).
   Reports the failed calls and why, against the client connections that worker held,
   and whether (and when) the supervisor started a new worker. Once per round.
-- 7 swarm: under the same loop from the host (the gateway's published port, since the
-  kill takes its network namespace with it), `docker kill` the gateway's container.
-  Reports the failed calls and the seconds from the kill to the first good answer
-  (Swarm's replacement task). Once per run: it replaces the stack's gateway.
+- 7 swarm: under the same loop from the host, through the front (the published port),
+  `docker kill` one of two gateway containers, then `docker service update --force` the
+  gateway (what an upgrade does). Reports the failed calls and the longest time without
+  a good answer. Once per run: it replaces the stack's gateway.
 """
 
 from __future__ import annotations
@@ -16,10 +16,11 @@ from __future__ import annotations
 import os
 import signal
 import statistics
+import subprocess
 import threading
 import time
-from collections.abc import Callable, Sequence
-from contextlib import ExitStack
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import ExitStack, contextmanager
 
 import docker.errors
 
@@ -186,45 +187,91 @@ def worker_kill(b: Bench) -> None:
 
 
 def gateway_kill_swarm(sb: SwarmBench) -> None:
-    """Scenario 7 on the swarm: `docker kill` the gateway container under a c=16 loop."""
+    """Scenario 7 on the swarm, through the front: `docker kill` one of two gateway
+    containers, then `docker service update --force` the gateway, each under a c=16 loop."""
     sc = "7 swarm"
     b, stack = sb.bench, sb.stack
     config = stack.config
     sb.refresh(sc)
-    service = config.service_name("httpecho")
-    path = f"/function/{service}"
+    gateway = config.service_name("gateway")
+    path = f"/function/{config.service_name('httpecho')}"
     touch(config.host_url + path)
-    task = stack.gateway()
-    loop = KillLoop("127.0.0.1", config.gateway_port, path, BODY, CONCURRENCY, backoff_s=BACKOFF_S)
-    summary = loop.run(
-        docker_kill(sb, task.container_id),
-        before_s=b.settings.duration_s,
-        after_s=b.settings.duration_s,
-        max_s=SWARM_MAX_S,
-    )
-    follow_new_gateway(sb, task.pid, timeout=SWARM_MAX_S)
-    progress(
-        f"  [{sc}] docker kill of the gateway: {describe(summary)}; first good answer "
-        f"{seconds(summary.first_good_s)} after the kill"
-    )
-    b.report.runs.append(
-        kill_summary_run(
-            sc,
-            f"docker kill of the gateway container under a c={CONCURRENCY} loop",
-            [summary],
-            f"{describe(summary)}; clients back off {BACKOFF_S:g} s after a failure",
+    old_pid = sb.gateway.pid
+    summaries: list[tuple[str, KillSummary]] = []
+    with gateway_replicas(sb, gateway, 2) as containers:
+        loop = KillLoop("127.0.0.1", config.gateway_port, path, BODY, CONCURRENCY,
+                        backoff_s=BACKOFF_S)  # fmt: skip
+        summary = loop.run(docker_kill(sb, containers[0]), before_s=b.settings.duration_s,
+                           after_s=b.settings.duration_s, max_s=SWARM_MAX_S)  # fmt: skip
+        summaries.append(("docker kill of 1 of 2 gateway containers", summary))
+    loop = KillLoop("127.0.0.1", config.gateway_port, path, BODY, CONCURRENCY,
+                    backoff_s=BACKOFF_S)  # fmt: skip
+    summary = loop.run(force_update(gateway), before_s=b.settings.duration_s,
+                       after_s=b.settings.duration_s, max_s=SWARM_MAX_S)  # fmt: skip
+    summaries.append(("docker service update --force of the gateway (1 replica)", summary))
+    follow_new_gateway(sb, old_pid, timeout=SWARM_MAX_S)
+    for label, summary in summaries:
+        progress(f"  [{sc}] {label}: {describe(summary)}; longest time without a good "
+                 f"answer {seconds(summary.longest_gap_s)}")  # fmt: skip
+        b.report.runs.append(
+            kill_summary_run(
+                sc,
+                f"{label}, c={CONCURRENCY} loop through the front",
+                [summary],
+                f"{describe(summary)}; longest time without a good answer "
+                f"{seconds(summary.longest_gap_s)}",
+            )
         )
-    )
-    check(
-        b,
-        sc,
-        f"docker kill of the gateway under a c={CONCURRENCY} loop: failed calls; "
-        "seconds to the first good answer",
-        f"{summary.failed} of {summary.calls:,}; {seconds(summary.first_good_s)}",
-        f"failures from {seconds(summary.first_failure_s)} to {seconds(summary.last_failure_s)}",
-        "—",
-        None,
-    )
+        check(
+            b,
+            sc,
+            f"{label} under a c={CONCURRENCY} loop: failed calls; longest time without a "
+            "good answer",
+            f"{summary.failed} of {summary.calls:,}; {seconds(summary.longest_gap_s)}",
+            "0 (update); the calls in flight on it (kill); 0.5 s",
+            "—",
+            None,
+        )
+
+
+@contextmanager
+def gateway_replicas(sb: SwarmBench, service: str, count: int) -> Iterator[list[str]]:
+    """The gateway service at `count` healthy replicas (their container ids), and back
+    to its own count afterwards."""
+    services = sb.stack.client.services
+    before = services.get(service).attrs["Spec"]["Mode"]["Replicated"]["Replicas"]  # type: ignore[no-untyped-call]
+    services.get(service).scale(count)  # type: ignore[no-untyped-call]
+    try:
+        yield wait_healthy(sb, service, count)
+    finally:
+        services.get(service).scale(before)  # type: ignore[no-untyped-call]
+        wait_healthy(sb, service, before)
+
+
+def wait_healthy(sb: SwarmBench, service: str, count: int) -> list[str]:
+    """The ids of `count` healthy containers of `service` (NotAvailable after 3 min)."""
+    deadline = time.monotonic() + 180
+    while True:
+        found = sb.stack.client.containers.list(
+            filters={"label": f"com.docker.swarm.service.name={service}", "health": "healthy"}
+        )
+        if len(found) == count:
+            return sorted(str(container.id) for container in found)
+        if time.monotonic() >= deadline:
+            raise NotAvailable(f"{service} did not reach {count} healthy replicas in 3 min")
+        time.sleep(0.5)
+
+
+def force_update(service: str) -> Callable[[], None]:
+    """A callable that runs `docker service update --force` (until it converges)."""
+
+    def update() -> None:
+        done = subprocess.run(["docker", "service", "update", "--quiet", "--force", service],
+                              capture_output=True, text=True, check=False, timeout=300)  # fmt: skip
+        if done.returncode != 0:
+            raise NotAvailable(f"docker service update --force {service}: {done.stderr.strip()}")
+
+    return update
 
 
 def docker_kill(sb: SwarmBench, container_id: str) -> Callable[[], None]:

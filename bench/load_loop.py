@@ -14,6 +14,7 @@ answers does not much), and the report names it.
 from __future__ import annotations
 
 import http.client
+import itertools
 import threading
 import time
 from collections import Counter
@@ -49,6 +50,8 @@ class KillSummary:
     first_good_s: float | None = None
     """When the first good answer ended among the calls that started after the first
     failure (after the kill when nothing failed); None when none came."""
+    longest_gap_s: float | None = None
+    """The longest time after the kill with no good answer ending (None: none came)."""
 
     def errors_text(self) -> str:
         """The kinds of failure, most frequent first (`3 ConnectionResetError, ...`)."""
@@ -63,6 +66,8 @@ def summarize(calls: Sequence[Call], kill_at: float) -> KillSummary:
     first_failure = failures[0].started if failures else None
     since = max(kill_at, first_failure) if first_failure is not None else kill_at
     good_after = [c.ended for c in calls if c.ok and c.started >= since]
+    ends = sorted([kill_at, *(c.ended for c in calls if c.ok and c.ended >= kill_at)])
+    gaps = [later - earlier for earlier, later in itertools.pairwise(ends)]
     return KillSummary(
         calls=len(calls),
         failed=len(failures),
@@ -70,6 +75,7 @@ def summarize(calls: Sequence[Call], kill_at: float) -> KillSummary:
         first_failure_s=None if first_failure is None else first_failure - kill_at,
         last_failure_s=max(c.ended for c in failures) - kill_at if failures else None,
         first_good_s=min(good_after) - kill_at if good_after else None,
+        longest_gap_s=max(gaps) if gaps else None,
     )
 
 

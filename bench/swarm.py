@@ -129,6 +129,7 @@ def gateway_hop_swarm(sb: SwarmBench) -> None:
         ("http-mode function (httpecho)", "httpecho"),
     ]
     services = [config.service_name(function) for _, function in targets]
+    front = front_container(stack)
     with stack.replicas_pinned(services):
         cases = []
         for (kind, function), service in zip(targets, services, strict=True):
@@ -146,6 +147,17 @@ def gateway_hop_swarm(sb: SwarmBench) -> None:
                         b, f"{kind}, via gateway", via, c, [sb.gateway, container], prefix=sb.prefix
                     )
                 )
+                if front is not None and function == "httpecho":
+                    # What users call: the published port (the front), from the host.
+                    cases.append(
+                        wrk_case(
+                            b,
+                            f"{kind}, via front and gateway",
+                            f"{config.host_url}/function/{service}",
+                            c,
+                            [front, sb.gateway, container],
+                        )
+                    )
         runs = measure(b, sc, cases)
         for service in services:
             replicas = len(stack.endpoints(service))
@@ -162,6 +174,14 @@ def gateway_hop_swarm(sb: SwarmBench) -> None:
                 "function itself stalls (e.g. Nagle's algorithm + delayed ACK on a response "
                 "written in two sends), so its hop figures mostly measure that stall"
             )
+
+
+def front_container(stack: Stack) -> Container | None:
+    """The front's container on this node (None: the stack runs none)."""
+    try:
+        return Container("front", stack.endpoint(stack.config.service_name("front")).pid)
+    except NotAvailable:
+        return None
 
 
 def touch_status(url: str, count: int = 3) -> None:

@@ -34,6 +34,8 @@ def test_first_good_answer_comes_after_the_failures() -> None:
     assert summary.first_failure_s == pytest.approx(0.1)
     assert summary.last_failure_s == pytest.approx(3.0)
     assert summary.first_good_s == pytest.approx(4.15)
+    # Good answers ended at 10.05 and 14.15, 14.2: the longest stretch without one.
+    assert summary.longest_gap_s == pytest.approx(4.1)
     assert summary.errors_text() == "2 ConnectionRefusedError, 1 TimeoutError, 1 status 502"
 
 
@@ -41,6 +43,7 @@ def test_no_good_answer_after_the_kill() -> None:
     calls = [Call(9.0, 9.1), Call(10.1, 10.2, "ConnectionRefusedError")]
     summary = summarize(calls, kill_at=10.0)
     assert summary.first_good_s is None
+    assert summary.longest_gap_s is None
     assert seconds(summary.first_good_s) == "never"
 
 
