@@ -87,7 +87,8 @@ def container_identity(shared_folder: Path | None) -> str:
 
 
 class HttpReportFetch:
-    """Asks a peer for its report over HTTP, on a pool of its own (`close` it)."""
+    """Asks a peer for its report over HTTP, on a pool of its own (`close` it); with the
+    management API's `credentials` (user, password). `transport`: another (tests)."""
 
     def __init__(
         self,
@@ -96,6 +97,7 @@ class HttpReportFetch:
         *,
         within: float = PEER_FETCH_SECONDS,
         limit: int = MAX_REPORT_BYTES,
+        transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
         self._port = port
         self._within = within
@@ -105,6 +107,7 @@ class HttpReportFetch:
             timeout=within,
             trust_env=False,  # never through a proxy from the environment
             limits=httpx.Limits(max_connections=MAX_PEERS, max_keepalive_connections=MAX_PEERS),
+            transport=transport,
         )
 
     async def __call__(self, address: str) -> LoadReport:
@@ -123,10 +126,10 @@ class HttpReportFetch:
                     body += chunk
                     if len(body) > self._limit:
                         raise PeerUnanswered(f"answered more than {self._limit} bytes")
+        except (TimeoutError, httpx.TimeoutException):  # TimeoutError is an OSError too
+            raise PeerUnanswered(f"no answer within {self._within:g}s") from None
         except (httpx.HTTPError, OSError) as error:
             raise PeerUnanswered(f"{type(error).__name__}: {error}") from None
-        except TimeoutError:
-            raise PeerUnanswered(f"no answer within {self._within:g}s") from None
         return parse_report(bytes(body))
 
     async def close(self) -> None:
