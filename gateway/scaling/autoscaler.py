@@ -91,7 +91,7 @@ class Autoscaler:
         self._queue_unknown = False  # warned once until it is known again
         self._cpu = cpu
         self.floors = floors or AlertFloors()
-        self._peers = peers
+        self.peers = peers  # the other gateway containers' load, read when deciding
         self.identity = peers.identity if peers is not None else container_identity(None)
         # Calls started per function (this container's) at the pass, for a park's check.
         self._own_started: dict[str, int] = {}
@@ -115,8 +115,8 @@ class Autoscaler:
         self._lead(False)
         if self.leadership is not None:
             self.leadership.release()
-        if self._peers is not None:
-            await self._peers.close()
+        if self.peers is not None:
+            await self.peers.close()
 
     def policy(self, function: Function) -> ScalingPolicy:
         """The function's policy from its labels (see `Scaler.policy`)."""
@@ -137,7 +137,7 @@ class Autoscaler:
         queued = await self._queued_calls()
         functions = self._provider.functions()
         cpu = await self._cpu_load(functions)
-        peers = await self._peers.gather() if self._peers is not None else PeersSeen()
+        peers = await self.peers.gather() if self.peers is not None else PeersSeen()
         now = self._clock()
         own = self._load()
         floors = latest_floors([self.floors.known(), *peers.alerts])
@@ -169,8 +169,8 @@ class Autoscaler:
             self._retry_at.pop(name, None)
         if self._cpu is not None:
             self._cpu.forget_others(seen)
-        if self._peers is not None:
-            self._peers.forget_others({f.metric_name for f in functions})
+        if self.peers is not None:
+            self.peers.forget_others({f.metric_name for f in functions})
 
     async def _cpu_load(self, functions: Sequence[Function]) -> dict[str, float]:
         """Millicores per function scaled on `cpu` (with replicas), measured at once."""
@@ -201,8 +201,8 @@ class Autoscaler:
         return True
 
     def _lead(self, leading: bool) -> None:
-        if not leading and self._peers is not None:
-            self._peers.stand_by()
+        if not leading and self.peers is not None:
+            self.peers.stand_by()
         self.leading = leading
         if self.report_leader is not None:
             self.report_leader(leading)

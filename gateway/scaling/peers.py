@@ -54,6 +54,9 @@ PEER_GRACE_PASSES = 3
 """Passes a silent peer's last report still counts before it is dropped."""
 MAX_PEERS = 32
 """The most gateway containers asked per pass (the first listed, by address)."""
+PEER_LIST_SECONDS = 1.0
+"""How long listing the gateway containers may take (an engine call) before the pass goes
+on with the reports it has."""
 
 GatewayAddresses = Callable[[], Awaitable["Sequence[str] | None"]]
 """The addresses of the running gateway containers of this one's service (itself
@@ -194,8 +197,9 @@ class ClusterLoad:
     async def gather(self) -> PeersSeen:
         """Ask every other gateway container for its report; what they saw together."""
         try:
-            listed = await self._addresses()
-        except (GatewayError, OSError) as error:
+            async with asyncio.timeout(PEER_LIST_SECONDS):
+                listed = await self._addresses()
+        except (GatewayError, OSError) as error:  # TimeoutError included
             if not self._alone_logged:
                 log.warning("cannot list the other gateways (%s): their last reports count", error)
                 self._alone_logged = True

@@ -9,9 +9,11 @@ from typing import Any
 import httpx
 
 from gateway.api_types.answers import LoadReport
+from gateway.app import create_app
 from gateway.config import BasicAuthCredentials, GatewayConfig
 from gateway.management.api import create_system_app
 from gateway.metrics import GatewayMetrics
+from gateway.providers.static import StaticProvider
 from gateway.scaling.autoscaler import Autoscaler
 from gateway.scaling.peers import LOAD_PATH, parse_report
 from tests.gateway.scaling.test_autoscaler import OWNED_LABELS, function, make
@@ -58,3 +60,19 @@ def test_with_autoscaling_off_there_is_no_report() -> None:
     reply = get_load(None)
     assert reply.status_code == 503
     assert "GATEWAY_AUTOSCALE" in reply.json()["error"]
+
+
+def test_the_gateway_serves_its_report_and_asks_its_peers_only_with_credentials() -> None:
+    provider = StaticProvider([function("f", 1, OWNED_LABELS)])
+    app = create_app(CONFIG, provider)
+    assert app.state.autoscaler.peers is not None
+    assert create_app(GatewayConfig(), provider).state.autoscaler.peers is None
+
+    async def send() -> httpx.Response:
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://gw") as client:
+            return await client.get(LOAD_PATH, auth=AUTH)
+
+    reply = asyncio.run(send())
+    assert reply.status_code == 200
+    assert reply.json()["gateway"] == app.state.autoscaler.identity

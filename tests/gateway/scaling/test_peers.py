@@ -17,6 +17,7 @@ import pytest
 from gateway.api_types.answers import AlertFloor, FunctionLoad, LoadReport
 from gateway.errors import ProviderUnavailable
 from gateway.providers.base import Function
+from gateway.scaling import peers
 from gateway.scaling.autoscaler import Autoscaler
 from gateway.scaling.peers import (
     LOAD_PATH,
@@ -61,8 +62,11 @@ class FakeCluster:
         self.asked: list[str] = []
         self.peers: list[int] = []
         self.failures = 0
+        self.hang = False  # the task list never comes
 
     async def addresses(self) -> Sequence[str] | None:
+        if self.hang:
+            await asyncio.Event().wait()
         if isinstance(self.listed, Exception):
             raise self.listed
         return self.listed
@@ -375,3 +379,16 @@ def test_a_park_checks_this_containers_calls_against_its_own_count() -> None:
     metrics.loads["z"] = (3, 0)
     asyncio.run(ticks(autoscaler, clock, 20))
     assert provider.calls == [("z", 0)]  # idle everywhere: parked
+
+
+def test_a_task_list_that_does_not_come_is_like_an_engine_out_of_reach(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(peers, "PEER_LIST_SECONDS", 0.01)
+    fake = FakeCluster()
+    fake.listed = ["10.0.0.2"]
+    fake.answers = {"10.0.0.2": report("b", {"f": (1, 2)})}
+    cluster = fake.load()
+    gather(cluster)
+    fake.hang = True
+    assert gather(cluster).inflight == {"f": 2}  # its last report, for the grace passes
