@@ -25,11 +25,13 @@ from gateway.proxy.forwarder import Forwarder
 from gateway.proxy.notifier import InvocationNotifier, Notifiers
 from gateway.proxy.replicas import ReplicaResolver
 from gateway.proxy.upstream import UpstreamClient
+from gateway.scaling.alert_floors import MAX_ALERT_FLOORS, AlertFloors
 from gateway.scaling.autoscaler import Autoscaler
 from gateway.scaling.cold_start import ColdStart
 from gateway.scaling.cpu import CpuMeter
 from gateway.scaling.load import LoadCounter, LoadView
 from gateway.scaling.parked_file import SharedParking
+from gateway.scaling.peers import ClusterLoad, HttpReportFetch, container_identity
 from gateway.scaling.probes import TASK_PROBE_TIMEOUT, health_probe, tcp_probe
 from gateway.scaling.scaler import Scaler, ScalingMetrics
 from gateway.shared import FileLock, SharedDir, SharedTable
@@ -169,5 +171,32 @@ def build_autoscaling(
         canary=CanaryController(provider, metrics.outcomes, report=metrics.canary_step),
         cpu=CpuMeter(provider.replica_tasks),
         queued=queued,
+        floors=AlertFloors(
+            SharedTable(shared.alerts, limit=MAX_ALERT_FLOORS, recheck=0.0)
+            if shared is not None
+            else None
+        ),
+        peers=_cluster_load(config, provider, metrics, shared),
     )
     return Autoscaling(autoscaler, load, notifier)
+
+
+def _cluster_load(
+    config: GatewayConfig,
+    provider: FunctionProvider,
+    metrics: GatewayMetrics,
+    shared: SharedDir | None,
+) -> ClusterLoad | None:
+    """The other gateway containers' load, asked with the management API's credentials
+    (none configured: no container answers for its load, so none is asked)."""
+    if config.basic_auth is None:
+        return None
+    credentials = (config.basic_auth.user, config.basic_auth.password)
+    fetch = HttpReportFetch(config.port, credentials)
+    return ClusterLoad(
+        container_identity(shared.path if shared is not None else None),
+        provider.gateway_addresses,
+        fetch,
+        metrics=metrics,
+        close=fetch.close,
+    )

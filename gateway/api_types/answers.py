@@ -255,6 +255,38 @@ class AlertOutcomes(Answer):
     alerts: list[AlertOutcome]
 
 
+# Bounds of a load report's numbers: a peer's answer outside them is refused whole.
+MAX_REPORTED_COUNT = 2**53
+MAX_REPORTED_REPLICAS = 10_000
+
+
+class FunctionLoad(Answer):
+    """One function's calls through one gateway container, over all its workers."""
+
+    started: int = Field(ge=0, le=MAX_REPORTED_COUNT, description="Calls started since it began.")
+    inflight: int = Field(ge=0, le=MAX_REPORTED_COUNT, description="Calls in flight now.")
+
+
+class AlertFloor(Answer):
+    """The last Alertmanager webhook this gateway container received for a function."""
+
+    replicas: int = Field(
+        ge=0, le=MAX_REPORTED_REPLICAS, description="The floor it set; 0: the alert resolved."
+    )
+    at: float = Field(ge=0, allow_inf_nan=False, description="When, in Unix seconds.")
+
+
+class LoadReport(Answer):
+    """What one gateway container saw (`GET /system/load`): the elected autoscaler adds
+    every other container's to its own (docs/scaling.md, "One autoscaler")."""
+
+    gateway: str = Field(
+        min_length=1, max_length=256, description="Unique per start of the container."
+    )
+    functions: dict[str, FunctionLoad] = Field(description="By the function's metric name.")
+    alerts: dict[str, AlertFloor] = Field(description="By the function's name.")
+
+
 class DeadLetter(Answer):
     """A dead-lettered async call; one shown by its id also has its request."""
 

@@ -34,6 +34,7 @@ from gateway.metrics import GatewayMetrics
 from gateway.namespaces import Namespaces
 from gateway.providers.base import FunctionProvider
 from gateway.scaling.alerts import alert_endpoint
+from gateway.scaling.load_report import load_endpoint
 from gateway.versions.controller import VersionController
 
 if TYPE_CHECKING:
@@ -63,6 +64,7 @@ def create_system_app(
         namespaces=namespaces or Namespaces(config.namespace),
         stats=StatsHistory(metrics.outcomes),
         alert=alert_endpoint(provider, autoscaler),
+        load=load_endpoint(autoscaler),
         broker=broker,
         versions=VersionController(provider, canaries_stepped=config.autoscale),
         document=openapi_document(__version__, OPERATIONS, PATH_SCHEMAS),

@@ -90,6 +90,7 @@ class System:
     namespaces: Namespaces
     stats: StatsHistory
     alert: Handler
+    load: Handler
     broker: Broker | None
     versions: VersionController
     document: Mapping[str, Any]

@@ -20,6 +20,7 @@ from gateway.api_types.answers import (
     FunctionStatus,
     Health,
     Info,
+    LoadReport,
     Purged,
     Redriven,
     SecretChanged,
@@ -249,6 +250,13 @@ OPERATIONS: tuple[Operation, ...] = (
               errors={400: "Invalid JSON, or no 'alerts' list.",
                       503: "Autoscaling is off, or no credentials are configured."},
               guard=ALERT),
+    Operation("GET", "/load", scale.load, "gatewayLoad", "This gateway container's load",
+              200, LoadReport, "Calls and alert floors, summed over its workers.",
+              description="What the elected autoscaler reads of every other gateway container "
+              "before each pass (docs/scaling.md, \"One autoscaler\"): an id unique per start of "
+              "the container, calls started and in flight per function, and the last alert "
+              "webhook per function (replicas 0: resolved).",
+              errors={503: "Autoscaling is off, or no credentials are configured."}),
     Operation("GET", "/prometheus/api/v1/{endpoint}", prometheus.prometheus_api, "prometheusQuery",
               "Prometheus's query API", 200, {"type": "object"},
               "Prometheus's answer, as it gave it (its status and JSON).",

@@ -1,6 +1,7 @@
 """Replicas set from outside: `POST /system/scale-function/{name}` (a client, as
 faas-cli does it) and `POST /system/alert` (Alertmanager's webhook,
-`gateway.scaling.alerts`)."""
+`gateway.scaling.alerts`); and what scaling reads of this gateway, `GET /system/load`
+(`gateway.scaling.load_report`)."""
 
 from __future__ import annotations
 
@@ -35,3 +36,8 @@ async def scale(request: Request, system: System) -> Response:
 async def alert(request: Request, system: System) -> Response:
     """`POST /system/alert`: the autoscaler's webhook."""
     return await system.alert(request)
+
+
+async def load(request: Request, system: System) -> Response:
+    """`GET /system/load`: this gateway container's load, for the elected autoscaler."""
+    return await system.load(request)

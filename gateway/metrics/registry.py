@@ -153,6 +153,7 @@ class GatewayMetrics:
         )
         self._leader: Gauge | None = None  # made by the autoscaler's first report
         self._canary: tuple[Gauge, Counter] | None = None  # made by the first canary step
+        self._peers: tuple[Gauge, Counter] | None = None  # made by the autoscaler's first pass
         self.registry.register(_ProviderCollector(provider, self._started))
         if self.shared is not None:
             # Started calls go to the shared files too (the dict above is this process's).
@@ -349,6 +350,33 @@ class GatewayMetrics:
                 multiprocess_mode="livesum",
             )
         self._leader.set(1 if leading else 0)
+
+    def autoscaler_peers(self, count: int) -> None:
+        """Record the gateway containers the autoscaler heard from on its last pass (itself
+        included; 0 in the processes that do not decide)."""
+        if self._peers is None:
+            self._peers = (
+                Gauge(
+                    "gateway_autoscaler_peers",
+                    "Gateway containers the autoscaler heard from on its last pass, itself "
+                    "included (0 where it does not decide).",
+                    registry=self.registry,
+                    multiprocess_mode="livesum",
+                ),
+                Counter(
+                    "gateway_autoscaler_peer_fetch_failures",
+                    "Load reports the autoscaler asked another gateway container for in vain.",
+                    registry=self.registry,
+                ),
+            )
+        self._peers[0].set(count)
+
+    def peer_fetch_failed(self) -> None:
+        """Count one load report another gateway container did not give."""
+        if self._peers is None:
+            self.autoscaler_peers(0)
+        assert self._peers is not None
+        self._peers[1].inc()
 
     def canary_step(self, function_name: str, version: str, weight: int, result: str) -> None:
         """Record a canary's step (docs/versions.md): the version's weight now, and the

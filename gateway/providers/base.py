@@ -313,6 +313,11 @@ class FunctionProvider(FunctionView, ReplicaScaler, SecretStore, Protocol):
         """The function's replicas as the orchestrator has them now (read from it, not
         cached); None when this provider cannot tell (nothing to wait for)."""
 
+    async def gateway_addresses(self) -> Sequence[str] | None:
+        """The addresses of the running gateway containers that share this one's work
+        (on Swarm: its own service's tasks, on the functions network), itself included,
+        read now; None when this provider cannot tell (the gateway serves alone)."""
+
     async def deploy(self, deployment: FunctionDeployment) -> None:
         """Create a new function, or a new version of one (`deployment.version`: its own
         service beside the others, at `deployment.weight`); `Conflict` if the name (or

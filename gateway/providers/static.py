@@ -62,6 +62,10 @@ class StaticProvider:
         """None: static functions run wherever their owner started them."""
         return None
 
+    async def gateway_addresses(self) -> Sequence[str] | None:
+        """None: a static gateway knows no other."""
+        return None
+
     async def deploy(self, deployment: FunctionDeployment) -> None:
         """Not supported: see `GATEWAY_STATIC_FUNCTIONS`."""
         raise _static_read_only("deploy")

@@ -13,7 +13,9 @@ With several worker processes, each has an autoscaler but only the one holding t
 pass, the others try to take it and stand by. Its `LoadView` then reads every worker's
 calls (the shared metric files). With several gateway containers, each has such a worker:
 it must also hold the cluster-wide `lease` (the provider's `LeaderLease`, renewed every
-pass) to decide, so one process in the whole cluster does (docs/scaling.md).
+pass) to decide, so one process in the whole cluster does (docs/scaling.md). That
+process also adds the other containers' calls and alert floors to its own (`peers`, a
+`ClusterLoad`), and every worker can report its container's (`report`).
 """
 
 from __future__ import annotations
@@ -25,11 +27,14 @@ import os
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 
+from gateway.api_types.answers import FunctionLoad, LoadReport
 from gateway.errors import GatewayError, NotSupported
 from gateway.providers.base import Function, FunctionView, LeaderLease
+from gateway.scaling.alert_floors import AlertFloors, latest_floors
 from gateway.scaling.cold_start import ColdStart
 from gateway.scaling.cpu import CpuMeter
 from gateway.scaling.load import LoadView
+from gateway.scaling.peers import ClusterLoad, PeersSeen, container_identity
 from gateway.scaling.policy import Load, ReplicaPlanner, ScalingPolicy, alert_replicas
 from gateway.scaling.scaler import Scaler
 from gateway.shared import FileLock
@@ -64,6 +69,8 @@ class Autoscaler:
         canary: CanaryController | None = None,
         queued: Callable[[], Awaitable[Mapping[str, int]]] | None = None,
         cpu: CpuMeter | None = None,
+        floors: AlertFloors | None = None,
+        peers: ClusterLoad | None = None,
     ) -> None:
         self._provider = provider
         self._scaler = scaler
@@ -83,6 +90,11 @@ class Autoscaler:
         self._queued = queued
         self._queue_unknown = False  # warned once until it is known again
         self._cpu = cpu
+        self.floors = floors or AlertFloors()
+        self.peers = peers  # the other gateway containers' load, read when deciding
+        self.identity = peers.identity if peers is not None else container_identity(None)
+        # Calls started per function (this container's) at the pass, for a park's check.
+        self._own_started: dict[str, int] = {}
         scaler.subscribe(self._scaled)
 
     def start(self) -> None:
@@ -103,6 +115,8 @@ class Autoscaler:
         self._lead(False)
         if self.leadership is not None:
             self.leadership.release()
+        if self.peers is not None:
+            await self.peers.close()
 
     def policy(self, function: Function) -> ScalingPolicy:
         """The function's policy from its labels (see `Scaler.policy`)."""
@@ -123,17 +137,22 @@ class Autoscaler:
         queued = await self._queued_calls()
         functions = self._provider.functions()
         cpu = await self._cpu_load(functions)
+        peers = await self.peers.gather() if self.peers is not None else PeersSeen()
         now = self._clock()
-        load = self._load()
+        own = self._load()
+        floors = latest_floors([self.floors.known(), *peers.alerts])
+        self._own_started = {name: sample.started for name, sample in own.items()}
         seen: set[str] = set()
         for function in functions:
-            name = function.name
+            name, metric_name = function.name, function.metric_name
             seen.add(name)
-            sample = load.get(function.metric_name, NO_LOAD)
-            waiting = queued.get(name, 0)
+            sample = own.get(metric_name, NO_LOAD)
             # Calls waiting for a replica count as calls in flight.
-            sample = Load(sample.started, sample.inflight + waiting, cpu.get(name))
+            inflight = sample.inflight + queued.get(name, 0) + peers.inflight.get(metric_name, 0)
+            started = sample.started + peers.started.get(metric_name, 0)
+            sample = Load(started, inflight, cpu.get(name))
             planner = self._planner_for(name, now, sample)
+            planner.alert_floor = floors.get(name, 0)
             replicas = planner.observe(now, self.policy(function), function.replicas, sample)
             if replicas is None or self.cold_start.busy(name):
                 continue
@@ -150,6 +169,8 @@ class Autoscaler:
             self._retry_at.pop(name, None)
         if self._cpu is not None:
             self._cpu.forget_others(seen)
+        if self.peers is not None:
+            self.peers.forget_others({f.metric_name for f in functions})
 
     async def _cpu_load(self, functions: Sequence[Function]) -> dict[str, float]:
         """Millicores per function scaled on `cpu` (with replicas), measured at once."""
@@ -180,6 +201,8 @@ class Autoscaler:
         return True
 
     def _lead(self, leading: bool) -> None:
+        if not leading and self.peers is not None:
+            self.peers.stand_by()
         self.leading = leading
         if self.report_leader is not None:
             self.report_leader(leading)
@@ -202,8 +225,10 @@ class Autoscaler:
         if firing:
             replicas = alert_replicas(policy, function.replicas, firing=True)
             planner.alert_floor = replicas
+            self.floors.firing(function.name, replicas)
         else:
             planner.alert_floor = 0
+            self.floors.resolved(function.name)
             if function.replicas <= 0:
                 return 0
             replicas = planner.floor(policy)
@@ -240,6 +265,18 @@ class Autoscaler:
         self._queue_unknown = False
         return queued
 
+    def report(self) -> LoadReport:
+        """This container's calls and alert floors, for the autoscaler of another
+        (`GET /system/load`); any worker answers alike."""
+        return LoadReport(
+            gateway=self.identity,
+            functions={
+                name: FunctionLoad(started=max(0, started), inflight=max(0, inflight))
+                for name, (started, inflight) in self._load_view.load().items()
+            },
+            alerts=self.floors.known(),
+        )
+
     def _load(self) -> dict[str, Load]:
         return {
             name: Load(started, inflight)
@@ -256,8 +293,7 @@ class Autoscaler:
         # No await between this check and entering `parking`: a call that starts after
         # the check finds the park and is held by the cold-start path.
         started, inflight = self._load_view.load().get(function.metric_name, (0, 0))
-        planner = self._planners[function.name]
-        if inflight > 0 or started != planner.last_started:
+        if inflight > 0 or started != self._own_started.get(function.metric_name, 0):
             return
         with (
             contextlib.suppress(GatewayError, _CallsArrived),

@@ -32,6 +32,11 @@ class SharedDir:
         return self.path / "parked"
 
     @property
+    def alerts(self) -> Path:
+        """The floors Alertmanager's webhooks set, per function (`SharedTable`)."""
+        return self.path / "alerts"
+
+    @property
     def unreachable(self) -> Path:
         """The replica addresses that refused a connection lately (`SharedTable`)."""
         return self.path / "unreachable"

@@ -2,10 +2,11 @@
 
 A few entries that expire (a key, a short text, and when it was learnt and until when it
 holds), kept in one small file of the workers' shared folder (`SharedDir`). The gateway uses
-three: the addresses that refused a connection (`proxy/replicas.py`), the functions whose
+four: the addresses that refused a connection (`proxy/replicas.py`), the functions whose
 new replica failed to start, so that one worker's failed connect or failed wait spares
-the others the same lesson, and the functions being scaled to zero (both in
-`scaling/cold_start.py`).
+the others the same lesson, the functions being scaled to zero (both in
+`scaling/cold_start.py`), and the floors of Alertmanager's alerts
+(`scaling/alert_floors.py`).
 
 Writing is rare (after a failure): under an exclusive `flock` on a lock file beside it,
 the file is read, pruned of expired entries, bounded to `limit` entries (those that

@@ -57,6 +57,7 @@ from gateway.providers.base import (
 from gateway.providers.swarm.engine import close_quietly, engine_address
 from gateway.providers.swarm.lease import SwarmLease
 from gateway.providers.swarm.management import SwarmManagement
+from gateway.providers.swarm.peers import GatewayPeers
 from gateway.providers.swarm.secret_store import SwarmSecrets
 from gateway.providers.swarm.services import (
     ENGINE_ERRORS,
@@ -126,6 +127,7 @@ class SwarmProvider:
         self._warned: set[tuple[str, str]] = set()
         self._management = SwarmManagement(self)
         self._secrets = SwarmSecrets(self)
+        self._peers = GatewayPeers(self)
 
     async def start(self) -> None:
         """Sync once (never raising: failures show in `status()`), then follow the engine."""
@@ -245,6 +247,11 @@ class SwarmProvider:
     async def remove_secret(self, name: str) -> None:
         """See `SecretStore.remove_secret`."""
         await self._secrets.remove_secret(name)
+
+    async def gateway_addresses(self) -> Sequence[str] | None:
+        """See `FunctionProvider.gateway_addresses`: the running tasks of this gateway's
+        own service (`GatewayPeers`)."""
+        return await self._peers.addresses()
 
     def lease(self, term: float, service: str | None = None) -> SwarmLease:
         """The autoscaler's cluster-wide lease, on this provider's engine (see `SwarmLease`)."""

@@ -143,12 +143,7 @@ class SwarmLease:
                 if mapping(attrs.get("Spec")).get("Name") == self.service:
                     return str(attrs["ID"])
             return None
-        try:
-            container = client.api.inspect_container(self._hostname)
-        except docker.errors.NotFound:
-            return None
-        labels = mapping(mapping(container.get("Config")).get("Labels"))
-        return str(labels.get(SERVICE_ID_LABEL) or "") or None
+        return own_service_id(client, self._hostname)
 
     def _without_service(self) -> bool:
         if self.service is not None:
@@ -172,6 +167,17 @@ class SwarmLease:
         if key not in self._warned:
             self._warned.add(key)
             log.warning(message)
+
+
+def own_service_id(client: docker.DockerClient, hostname: str) -> str | None:
+    """The id of the Swarm service whose task runs the container `hostname` names (a
+    container's hostname is its id), or None when it is not a Swarm task."""
+    try:
+        container = client.api.inspect_container(hostname)
+    except docker.errors.NotFound:
+        return None
+    labels = mapping(mapping(container.get("Config")).get("Labels"))
+    return str(labels.get(SERVICE_ID_LABEL) or "") or None
 
 
 def _labels(attrs: Mapping[str, Any]) -> dict[str, str]:

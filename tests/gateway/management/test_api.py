@@ -330,7 +330,7 @@ def test_info_and_openapi(api: httpx.Client) -> None:
     assert document["openapi"].startswith("3.")
     assert set(document["paths"]) == {
         "/system/functions", "/system/function/{name}", "/system/scale-function/{name}",
-        "/system/info", "/system/healthz", "/system/alert", "/system/logs",
+        "/system/info", "/system/healthz", "/system/alert", "/system/load", "/system/logs",
         "/system/openapi.json", "/system/prometheus/api/v1/{endpoint}", "/system/namespaces",
         "/system/secrets", "/system/stats",
         "/system/functions/{name}/traffic", "/system/functions/{name}/promote",

@@ -222,3 +222,14 @@ def test_a_removed_function_loses_its_canary_series() -> None:
     metrics.forget_removed(known={"plain"})  # hello removed
     text = metrics.exposition().decode()
     assert [line for line in text.splitlines() if line.startswith("gateway_canary")] == []
+
+
+def test_the_autoscalers_peers_and_failed_fetches() -> None:
+    metrics = GatewayMetrics(StaticProvider())
+    assert "gateway_autoscaler_peers" not in metrics.exposition().decode()
+    metrics.autoscaler_peers(3)
+    metrics.peer_fetch_failed()
+    metrics.peer_fetch_failed()
+    text = metrics.exposition().decode()
+    assert value(text, "gateway_autoscaler_peers") == 3
+    assert value(text, "gateway_autoscaler_peer_fetch_failures_total") == 2

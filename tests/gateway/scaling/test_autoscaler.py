@@ -21,6 +21,7 @@ from gateway.scaling.autoscaler import Autoscaler
 from gateway.scaling.cold_start import ColdStart
 from gateway.scaling.cpu import CpuMeter
 from gateway.scaling.failures import ColdStartFailed
+from gateway.scaling.peers import ClusterLoad
 from gateway.scaling.scaler import Scaler
 
 ZERO_LABELS = {"com.faas.scale.zero": "true", "com.faas.scale.zero_after": "60s"}
@@ -93,6 +94,7 @@ def make(
     timeout: float = 5.0,
     queued: Callable[[], Awaitable[Mapping[str, int]]] | None = None,
     cpu: CpuMeter | None = None,
+    peers: ClusterLoad | None = None,
 ) -> tuple[Autoscaler, FakeProvider, FakeMetrics, FakeClock]:
     provider = FakeProvider(list(functions))
     metrics = FakeMetrics()
@@ -113,7 +115,7 @@ def make(
         poll_interval=0.001,
     )
     autoscaler = Autoscaler(
-        provider, scaler, metrics, cold_start, clock=clock, queued=queued, cpu=cpu
+        provider, scaler, metrics, cold_start, clock=clock, queued=queued, cpu=cpu, peers=peers
     )
     return autoscaler, provider, metrics, clock
 
