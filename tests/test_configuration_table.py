@@ -19,7 +19,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 # Set by scripts/up.sh just before the deploy (hashes that rename changed secrets and
 # configs), and a guard inside scripts/engine.sh: nobody sets these.
-NOT_SETTINGS = {"BASIC_AUTH_HASH", "PROMETHEUS_CONFIG_HASH", "APT_UPDATED"}
+NOT_SETTINGS = {"BASIC_AUTH_HASH", "PROMETHEUS_CONFIG_HASH", "FRONT_CONFIG_HASH", "APT_UPDATED"}
 # The system's own, read by the watchdog to find `fprocess`.
 SYSTEM = {"PATH"}
 
