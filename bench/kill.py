@@ -249,14 +249,17 @@ def gateway_replicas(sb: SwarmBench, service: str, count: int) -> Iterator[list[
 
 
 def wait_healthy(sb: SwarmBench, service: str, count: int) -> list[str]:
-    """The ids of `count` healthy containers of `service` (NotAvailable after 3 min)."""
+    """The ids of `count` healthy containers of `service`'s tasks meant to run (not one
+    that is draining on its way out), NotAvailable after 3 min."""
     deadline = time.monotonic() + 180
     while True:
-        found = sb.stack.client.containers.list(
+        running = {endpoint.container_id for endpoint in sb.stack.endpoints(service)}
+        healthy = sb.stack.client.containers.list(
             filters={"label": f"com.docker.swarm.service.name={service}", "health": "healthy"}
         )
-        if len(found) == count:
-            return sorted(str(container.id) for container in found)
+        found = sorted(str(c.id) for c in healthy if str(c.id) in running)
+        if len(found) == count == len(running):
+            return found
         if time.monotonic() >= deadline:
             raise NotAvailable(f"{service} did not reach {count} healthy replicas in 3 min")
         time.sleep(0.5)
