@@ -57,9 +57,16 @@ def gateway(platform: Platform) -> Iterator[str]:
     service = platform.service_name("gateway")
     image = service_image(service)
     count = replicas(service)
+    settled(service, count)
     yield service
     docker("service", "update", "--quiet", "--image", image, "--replicas", str(count), service)
-    wait_for(lambda: len(healthy_containers(service)) == count, f"{service} back to {count}")
+    settled(service, count)
+
+
+def settled(service: str, count: int) -> None:
+    """Wait until `service` runs `count` containers, all healthy: none left draining."""
+    wait_for(lambda: len(task_hostnames(service)) == count == len(healthy_containers(service)),
+             f"{service} to run {count} healthy containers and no other", timeout=180)  # fmt: skip
 
 
 def test_a_forced_gateway_update_fails_no_call(
