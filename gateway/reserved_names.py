@@ -5,7 +5,8 @@ Each is reached by its short name on the functions network, where a function of 
 name would answer that name too: calls a function makes to `gateway` could reach an
 impostor, and the sample functions' short names would change meaning. The gateway sits on
 the monitoring network as well, hence `prometheus`, and on the queue network with `nats`
-(the queue worker resolves `gateway` and `nats` too).
+(the queue worker resolves `gateway` and `nats` too), and the front on the edge network
+resolves `gateway`; `front` is the stack's own name too.
 
 A leaf: the name a deployment asks for is checked with its body
 (`gateway.deployments.fields`), and every service name the platform builds from it (a
@@ -17,6 +18,7 @@ from __future__ import annotations
 RESERVED_FUNCTION_NAMES = frozenset(
     {
         "gateway",
+        "front",
         "prometheus",
         "nats",
         "queue-worker",
