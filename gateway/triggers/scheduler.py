@@ -32,9 +32,11 @@ from gateway.versions.model import VERSION_OF_LABEL
 
 log = logging.getLogger("gateway.triggers")
 
-TAKEOVER_GRACE = 30.0
+TAKEOVER_GRACE = 15.0
 """Seconds of past ticks a new leader fires again (deduplicated): longer than a leader
-change takes (the lease's term, `LEASE_TERM`)."""
+change takes (the lease's term, `LEASE_TERM`, and a renewal). A restart cannot be told
+from a leader change, so a scheduler starting fires the ticks of these seconds late too;
+older ones are skipped."""
 LEASE_TERM = 10.0
 """Seconds the scheduler's lease lasts; it is renewed every `LEASE_RENEW` seconds."""
 LEASE_RENEW = 2.0
