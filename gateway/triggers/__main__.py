@@ -4,8 +4,10 @@ in stack.yml, the gateway's image with another command, as the queue worker).
 It reads the gateway's configuration (provider, `GATEWAY_NATS_URL` and the other
 `GATEWAY_ASYNC_*`), serves its metrics and health (`/metrics`, `/healthz`: 503 while it
 has no broker connection) on `GATEWAY_TRIGGERS_PORT` and fires the functions' schedules
-until SIGTERM or SIGINT. Several replicas may run: one leads (the lease, in the labels
-of its own service on Swarm), the others stand by (docs/triggers.md).
+and delivers the messages of the topics they name (NATS; MQTT with
+`GATEWAY_TRIGGERS_MQTT_URL`) until SIGTERM or SIGINT. Several replicas may run: one
+fires the schedules (the lease, in the labels of its own service on Swarm), the others
+stand by; all share the topics' messages (docs/triggers.md).
 """
 
 from __future__ import annotations
@@ -24,8 +26,10 @@ from gateway.async_calls.broker import Broker
 from gateway.async_calls.monitoring import MonitoringServer
 from gateway.config import ConfigError, GatewayConfig, load_config
 from gateway.providers.base import FunctionProvider, LeaderLease, NoLease
+from gateway.triggers.connectors import Connector, TopicRouter
 from gateway.triggers.firing import CONNECTOR, Firing, queue_firing
 from gateway.triggers.metrics import TriggerMetrics
+from gateway.triggers.nats_source import NatsConnector
 from gateway.triggers.scheduler import LEASE_TERM, CronScheduler
 
 log = logging.getLogger("gateway.triggers")
@@ -91,14 +95,19 @@ async def run_triggers(config: GatewayConfig, port: int, stop: asyncio.Event) ->
     try:
         await broker.start()
         async with httpx.AsyncClient() as client:
+            fire = Firer(config, broker, client)
             scheduler = CronScheduler(
-                provider.functions,
-                Firer(config, broker, client),
-                triggers_lease(config, provider),
-                metrics,
+                provider.functions, fire, triggers_lease(config, provider), metrics
             )
+            connectors: list[Connector] = [NatsConnector(broker)]
             try:
-                await scheduler.run(stop)
+                await asyncio.gather(
+                    scheduler.run(stop),
+                    *(
+                        TopicRouter(provider.functions, fire, metrics).run(connector, stop)
+                        for connector in connectors
+                    ),
+                )
             finally:
                 await broker.close()
     finally:
