@@ -184,7 +184,7 @@ class FunctionDeployment(BaseModel):
         return _without_own_name(body)
 
 
-_SHOWN_ONLY = frozenset({"urls"})
+_SHOWN_ONLY = frozenset({"urls", "triggers"})
 """Fields of `FunctionStatus` beyond OpenFaaS's that a deployment takes back and ignores."""
 
 
