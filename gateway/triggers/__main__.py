@@ -18,6 +18,7 @@ import logging
 import os
 import signal
 import sys
+from dataclasses import dataclass
 
 import httpx
 
@@ -29,6 +30,7 @@ from gateway.providers.base import FunctionProvider, LeaderLease, NoLease
 from gateway.triggers.connectors import Connector, TopicRouter
 from gateway.triggers.firing import CONNECTOR, Firing, queue_firing
 from gateway.triggers.metrics import TriggerMetrics
+from gateway.triggers.mqtt_source import DEFAULT_CLIENT_ID, MqttConnector, broker_address
 from gateway.triggers.nats_source import NatsConnector
 from gateway.triggers.scheduler import LEASE_TERM, CronScheduler
 
@@ -82,8 +84,11 @@ class Firer:
         return reply.status_code
 
 
-async def run_triggers(config: GatewayConfig, port: int, stop: asyncio.Event) -> None:
-    """Run the scheduler with the provider `config` names until `stop` is set."""
+async def run_triggers(
+    config: GatewayConfig, port: int, stop: asyncio.Event, mqtt: MqttSettings | None = None
+) -> None:
+    """Run the scheduler and the connectors with the provider `config` names until
+    `stop` is set (`mqtt`: the MQTT broker's URL and client id, if any)."""
     provider = build_provider(config)
     metrics = TriggerMetrics()
     broker = Broker(config.async_calls, name="faas-triggers")
@@ -100,6 +105,8 @@ async def run_triggers(config: GatewayConfig, port: int, stop: asyncio.Event) ->
                 provider.functions, fire, triggers_lease(config, provider), metrics
             )
             connectors: list[Connector] = [NatsConnector(broker)]
+            if mqtt is not None:
+                connectors.append(MqttConnector(mqtt.url, client_id=mqtt.client_id))
             try:
                 await asyncio.gather(
                     scheduler.run(stop),
@@ -115,6 +122,27 @@ async def run_triggers(config: GatewayConfig, port: int, stop: asyncio.Event) ->
         monitoring.close()
 
 
+@dataclass(frozen=True)
+class MqttSettings:
+    """`GATEWAY_TRIGGERS_MQTT_URL` and `GATEWAY_TRIGGERS_MQTT_CLIENT_ID`."""
+
+    url: str
+    client_id: str = DEFAULT_CLIENT_ID
+
+
+def mqtt_settings() -> MqttSettings | None:
+    """The MQTT broker to follow, if `GATEWAY_TRIGGERS_MQTT_URL` names one."""
+    url = os.environ.get("GATEWAY_TRIGGERS_MQTT_URL", "").strip()
+    if not url:
+        return None
+    try:
+        broker_address(url)
+    except ValueError as error:
+        raise ConfigError(f"GATEWAY_TRIGGERS_MQTT_URL: {error}") from None
+    client_id = os.environ.get("GATEWAY_TRIGGERS_MQTT_CLIENT_ID", "").strip()
+    return MqttSettings(url, client_id or DEFAULT_CLIENT_ID)
+
+
 def main() -> int:
     """Run until SIGTERM/SIGINT; 2 on a configuration error."""
     try:
@@ -122,6 +150,7 @@ def main() -> int:
         raw_port = os.environ.get("GATEWAY_TRIGGERS_PORT", "") or str(DEFAULT_PORT)
         if not raw_port.isdigit() or not 0 < int(raw_port) < 65536:
             raise ConfigError(f"GATEWAY_TRIGGERS_PORT: {raw_port!r} is not a port")
+        mqtt = mqtt_settings()
     except ConfigError as error:
         print(f"triggers: configuration error: {error}", file=sys.stderr)
         return 2
@@ -136,7 +165,7 @@ def main() -> int:
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(signum, stop.set)
         log.info("triggers: %s", config.async_calls.nats_url)
-        await run_triggers(config, int(raw_port), stop)
+        await run_triggers(config, int(raw_port), stop, mqtt)
 
     asyncio.run(run())
     return 0

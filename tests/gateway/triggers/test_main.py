@@ -6,9 +6,11 @@ from __future__ import annotations
 import asyncio
 import urllib.request
 
-from gateway.config import GatewayConfig
+import pytest
+
+from gateway.config import ConfigError, GatewayConfig
 from gateway.providers.base import Function
-from gateway.triggers.__main__ import run_triggers
+from gateway.triggers.__main__ import MqttSettings, main, mqtt_settings, run_triggers
 from tests.gateway.async_calls.harness import async_config, connected_broker
 from tests.gateway.harness import BackgroundProcess
 from tests.support import free_port
@@ -46,3 +48,24 @@ def test_a_per_second_schedule_queues_calls_and_counts_them(
     assert queued >= 3
     assert 'gateway_trigger_fired_total{function_name="tick",trigger="t"}' in metrics
     assert "gateway_trigger_lag_seconds_bucket" in metrics
+
+
+def test_mqtt_is_followed_only_when_a_url_is_set(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("GATEWAY_TRIGGERS_MQTT_URL", raising=False)
+    assert mqtt_settings() is None
+    monkeypatch.setenv("GATEWAY_TRIGGERS_MQTT_URL", "mqtt://mosquitto:1883")
+    assert mqtt_settings() == MqttSettings("mqtt://mosquitto:1883", "faas-triggers")
+    monkeypatch.setenv("GATEWAY_TRIGGERS_MQTT_CLIENT_ID", "edge-1")
+    assert mqtt_settings() == MqttSettings("mqtt://mosquitto:1883", "edge-1")
+    monkeypatch.setenv("GATEWAY_TRIGGERS_MQTT_URL", "http://mosquitto")
+    with pytest.raises(ConfigError, match="GATEWAY_TRIGGERS_MQTT_URL: 'http://mosquitto'"):
+        mqtt_settings()
+
+
+def test_a_bad_port_is_a_configuration_error(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("GATEWAY_NATS_URL", "nats://127.0.0.1:1")
+    monkeypatch.setenv("GATEWAY_TRIGGERS_PORT", "port")
+    assert main() == 2
+    assert "GATEWAY_TRIGGERS_PORT: 'port' is not a port" in capsys.readouterr().err
