@@ -18,6 +18,12 @@ if [ -z "${NATS_IMAGE:-}" ]; then
     || die "no NATS image: $PUBLIC_NATS_IMAGE cannot be pulled and $LOCAL_NATS_IMAGE cannot be built"
 fi
 export NATS_IMAGE
+if [ -n "$MQTT" ] && [ -z "${MOSQUITTO_IMAGE:-}" ]; then
+  MOSQUITTO_IMAGE=$(image_or_local "$PUBLIC_MOSQUITTO_IMAGE" "$LOCAL_MOSQUITTO_IMAGE") \
+    || die "no Mosquitto image: $PUBLIC_MOSQUITTO_IMAGE cannot be pulled and" \
+      "$LOCAL_MOSQUITTO_IMAGE cannot be built"
+fi
+export MOSQUITTO_IMAGE=${MOSQUITTO_IMAGE:-}
 
 if ! docker network inspect "$FUNCTIONS_NETWORK" >/dev/null 2>&1; then
   say "creating the attachable overlay network $FUNCTIONS_NETWORK"
@@ -44,10 +50,15 @@ export GATEWAY_IMAGE_ALLOWLIST=${GATEWAY_IMAGE_ALLOWLIST:-$FUNCTION_IMAGE_PREFIX
 
 PROMETHEUS_CONFIG_HASH=$(sha256sum "$ROOT/prometheus/prometheus.yml" | cut -c1-12)
 export PROMETHEUS_CONFIG_HASH
+MOSQUITTO_CONFIG_HASH=$(sha256sum "$ROOT/mosquitto/mosquitto.conf" | cut -c1-12)
+export MOSQUITTO_CONFIG_HASH
 say "deploying stack $STACK_NAME (Prometheus: $PROMETHEUS_IMAGE, NATS: $NATS_IMAGE)"
 compose_files=(-c stack.yml)
 if [ -n "$PROMETHEUS_PORT" ]; then
   compose_files+=(-c stack.prometheus-port.yml)  # published only when asked for
+fi
+if [ -n "$MQTT" ]; then
+  compose_files+=(-c stack.mqtt.yml)  # Mosquitto only when asked for (NATS always)
 fi
 (cd "$ROOT" && docker stack deploy --detach=true --resolve-image never "${compose_files[@]}" \
   "$STACK_NAME" >/dev/null)
