@@ -8,7 +8,8 @@ with the same key (stream and sequence), so its calls are not stored twice. Any 
 topic is a core NATS subscription in the queue group `faas-triggers` (one replica gets
 each message): core NATS keeps nothing and has no acks, so a message that arrives while
 no connector runs, or that the queue refuses, is lost; publish into a stream for at
-least once. The platform's own subjects (`faas.`, `$`) are never followed.
+least once (a stream made later is found within `STREAM_RECHECK_SECONDS`). The
+platform's own subjects (`faas.`, `$`) are never followed.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import asyncio
 import contextlib
 import hashlib
 import logging
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 
 import nats.errors
@@ -36,6 +38,9 @@ ACK_WAIT = 30.0
 FETCH_BATCH = 16
 """Messages one pull asks for."""
 QUEUE_GROUP = "faas-triggers"
+STREAM_RECHECK_SECONDS = 30.0
+"""How often a topic followed on core NATS is checked for a stream made since: it is then
+read through the stream instead."""
 RESERVED_PREFIXES = ("faas.", "$")
 """Subjects of the platform's own (the async queue) and the server's: never followed."""
 
@@ -60,14 +65,17 @@ class NatsConnector:
         *,
         ack_wait: float = ACK_WAIT,
         max_inflight: int = MAX_INFLIGHT_MESSAGES,
+        stream_recheck: float = STREAM_RECHECK_SECONDS,
     ) -> None:
         self._connection = connection
+        self._stream_recheck = stream_recheck
         self._ack_wait = ack_wait
         self._max_inflight = max_inflight
         self._queue: asyncio.Queue[BrokerMessage | None] = asyncio.Queue(max_inflight)
         self._core: dict[str, Subscription] = {}
         self._pulls: dict[str, asyncio.Task[None]] = {}
         self._generation = -1
+        self._recheck_due = time.monotonic() + stream_recheck
         self._warned: set[str] = set()
 
     async def subscribe(self, topics: frozenset[str]) -> None:
@@ -79,6 +87,10 @@ class NatsConnector:
             self._generation = self._connection.generation
         wanted = {topic for topic in topics if not self._reserved(topic)}
         await self._drop((set(self._core) | set(self._pulls)) - wanted)
+        if time.monotonic() >= self._recheck_due:
+            self._recheck_due = time.monotonic() + self._stream_recheck
+            captured = [topic for topic in self._core if await _stream_of(js, topic)]
+            await self._drop(set(captured))  # followed again below, through the stream
         for topic in wanted - set(self._core) - set(self._pulls):
             stream = await _stream_of(js, topic)
             if stream is None:

@@ -25,8 +25,8 @@ __all__ = ["cli"]  # faas-cli, logged in (a fixture)
 IMAGE = "localhost/faas/catservice:latest"
 # Appends the tick it was fired for (X-Scheduled-Time) to a file in its container.
 RECORDS_TICKS = "sh -c 'echo $Http_X_Scheduled_Time >> /tmp/ticks'"
-# Appends the message's body, one per line.
-RECORDS_BODIES = "sh -c 'cat >> /tmp/got; echo >> /tmp/got'"
+# Appends the message's body and a newline in one write (calls run side by side).
+RECORDS_BODIES = """sh -c 'echo "$(cat)" >> /tmp/got'"""
 
 
 def container(service: str) -> str:
@@ -124,14 +124,10 @@ def test_a_nats_publish_calls_every_subscriber_and_a_killed_connector_loses_none
     platform: Platform, client: httpx.Client, make_service: ServiceFactory
 ) -> None:
     subject = f"e2e.orders.{uuid.uuid4().hex[:8]}"
-    first = make_service(IMAGE, "--replicas", "1", "--env", f"fprocess={RECORDS_BODIES}",
-                         "--label", f"com.faas.trigger.orders.topic={subject}")  # fmt: skip
-    second = make_service(IMAGE, "--replicas", "1", "--env", f"fprocess={RECORDS_BODIES}",
-                          "--label", f"com.faas.annotation.topic={subject}")  # fmt: skip
-    wait_for(all_ready(client, [first, second]), "both to be ready", timeout=120)
     stream = f"E2E_{uuid.uuid4().hex[:8].upper()}"
     triggers = f"{platform.stack_name}_triggers"
-    # Into a stream: the connector reads it through a durable consumer (at least once).
+    # Into a stream, made before the functions name it: the connector reads it through a
+    # durable consumer (at least once).
     in_gateway(
         platform,
         f"""
@@ -144,8 +140,11 @@ def test_a_nats_publish_calls_every_subscriber_and_a_killed_connector_loses_none
         asyncio.run(main())
     """,
     )
-    wait_for(lambda: client.get("/system/triggers", auth=credentials()).status_code == 200,
-             "the triggers list")  # fmt: skip
+    first = make_service(IMAGE, "--replicas", "1", "--env", f"fprocess={RECORDS_BODIES}",
+                         "--label", f"com.faas.trigger.orders.topic={subject}")  # fmt: skip
+    second = make_service(IMAGE, "--replicas", "1", "--env", f"fprocess={RECORDS_BODIES}",
+                          "--label", f"com.faas.annotation.topic={subject}")  # fmt: skip
+    wait_for(all_ready(client, [first, second]), "both to be ready", timeout=120)
     publish = """
         import asyncio, nats
         async def main():
@@ -160,8 +159,18 @@ def test_a_nats_publish_calls_every_subscriber_and_a_killed_connector_loses_none
     docker("kill", container(triggers))  # mid-stream
     in_gateway(platform, publish.format(start=100, end=200, subject=subject))
     wanted = {f"order {n}" for n in range(200)}
-    for name in (first, second):
-        wait_for(has_lines(name, wanted), f"every order to reach {name}", timeout=300)
+    try:
+        for name in (first, second):
+            wait_for(has_lines(name, wanted), f"every order to reach {name}", timeout=300)
+    finally:
+        in_gateway(platform, f"""
+            import asyncio, nats
+            async def main():
+                nc = await nats.connect("nats://nats:4222")
+                await nc.jetstream().delete_stream("{stream}")
+                await nc.close()
+            asyncio.run(main())
+        """)  # fmt: skip
 
 
 def test_an_mqtt_publish_calls_every_subscriber(

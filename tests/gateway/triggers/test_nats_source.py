@@ -138,3 +138,26 @@ def test_a_connector_killed_mid_stream_loses_and_doubles_nothing(
             return await broker.queue.pending()
 
     assert asyncio.run(scenario()) == {"a": messages, "b": messages}
+
+
+def test_a_stream_made_later_is_read_through_it_and_faas_subjects_never(
+    nats_server: BackgroundProcess,
+) -> None:
+    config = async_config(nats_server.port)
+
+    async def scenario() -> tuple[set[str], set[str], set[str], set[str]]:
+        async with connected_broker(config) as broker:
+            connector = NatsConnector(broker, stream_recheck=0.0)
+            await connector.subscribe(frozenset({"late", "faas.async.call.x"}))
+            before = (set(connector._core), set(connector._pulls))
+            client = await nats.connect(config.nats_url)
+            await client.jetstream().add_stream(StreamConfig(name="LATE", subjects=["late"]))
+            await client.close()
+            await connector.subscribe(frozenset({"late", "faas.async.call.x"}))
+            after = (set(connector._core), set(connector._pulls))
+            await connector.close()
+            return (*before, *after)
+
+    core, pulled, core_after, pulled_after = asyncio.run(scenario())
+    assert (core, pulled) == ({"late"}, set())
+    assert (core_after, pulled_after) == (set(), {"late"})
