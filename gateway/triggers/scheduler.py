@@ -192,9 +192,12 @@ class CronScheduler:
         for key, entry in self._entries.items():
             if entry.next_tick > now:
                 continue
-            # Ticks older than the grace (a stalled process) are skipped, as when down.
-            ticks = _ticks_between(entry, max(entry.next_tick, now - self._grace) - 1e-3, now)
-            due.extend((key, tick) for tick in ticks)
+            # After a stall, ticks older than the grace are skipped, as when down; the
+            # latest one always fires.
+            start = max(entry.next_tick, now - self._grace - 1.0) - 1e-3
+            ticks = _ticks_between(entry, start, now)
+            recent = [tick for tick in ticks if tick >= now - self._grace] or ticks[-1:]
+            due.extend((key, tick) for tick in recent)
             schedule = entry.trigger.schedule
             assert schedule is not None
             entry.next_tick = schedule.next_after(now)

@@ -228,3 +228,23 @@ def test_a_scheduler_without_the_lease_fires_nothing_and_releases_it_at_stop() -
     assert sorted(int(f.key.rsplit("/", 1)[1]) for f in fired) == [
         int(START) + n for n in range(-26, 4)
     ]
+
+
+def test_a_tick_woken_for_late_fires_and_a_stall_skips_all_but_the_grace() -> None:
+    fired: list[int] = []
+
+    async def fire(firing: Firing) -> object:
+        fired.append(int(firing.key.rsplit("/", 1)[1]))
+        return "id"
+
+    async def scenario() -> None:
+        clock = Clock(START + 0.5)
+        running = scheduler([every_second()], fire, clock, grace=0.0)
+        await running.step()  # takes the lease: no grace, nothing past
+        clock.now = START + 1.3  # woken 0.3 s after the tick
+        await running.step()
+        clock.now = START + 60.5  # a stall of a minute: only the latest tick
+        await running.step()
+
+    asyncio.run(scenario())
+    assert fired == [int(START) + 1, int(START) + 60]
