@@ -190,7 +190,7 @@ class TopicRouter:
                 refused = True
                 self._metrics.failed.labels(*labels).inc()
                 log.warning(
-                    "%s: %s not queued for %s: %s", kind, message.subject, *labels[:1], outcome
+                    "%s: %s not queued for %s: %s", kind, message.subject, firing.function, outcome
                 )
             elif isinstance(outcome, BaseException):
                 raise outcome

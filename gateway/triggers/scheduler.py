@@ -58,13 +58,18 @@ class _Entry:
     next_tick: float
 
 
-def schedule_triggers(functions: Iterable[Function]) -> dict[Key, Trigger]:
-    """Every schedule trigger of `functions` (a version's service has none of its own)."""
+def schedule_triggers(
+    functions: Iterable[Function], problems: list[str] | None = None
+) -> dict[Key, Trigger]:
+    """Every schedule trigger of `functions` (a version's service has none of its own);
+    `problems` gets each trigger label left out, as `<function>: <problem>`."""
     found: dict[Key, Trigger] = {}
     for function in functions:
         if VERSION_OF_LABEL in function.labels:
             continue
-        triggers, _ = parse_triggers(function.labels)
+        triggers, invalid = parse_triggers(function.labels)
+        if problems is not None:
+            problems.extend(f"{function.name}: {problem}" for problem in invalid)
         for trigger in triggers:
             if trigger.schedule is not None:
                 found[(function.name, trigger.name)] = trigger
@@ -98,6 +103,7 @@ class CronScheduler:
         self._lease_due = 0.0
         self._refresh_due = 0.0
         self._warned: set[tuple[str, str]] = set()
+        self._invalid: set[str] = set()
         self._limit = asyncio.Semaphore(FIRE_CONCURRENCY)
 
     @property
@@ -149,7 +155,12 @@ class CronScheduler:
         return max(0.0, min(waits)) if not self._retry else min(1.0, *waits)
 
     def _refresh(self, now: float) -> None:
-        found = schedule_triggers(self._functions())
+        problems: list[str] = []
+        found = schedule_triggers(self._functions(), problems)
+        for problem in problems:
+            if problem not in self._invalid:  # once each (GET /system/triggers lists them)
+                self._invalid.add(problem)
+                log.warning("trigger left out: %s", problem)
         for key in self._entries.keys() - found.keys():
             del self._entries[key]
         for key, trigger in found.items():

@@ -8,6 +8,8 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import TypeVar
 
+import pytest
+
 from gateway.async_calls.broker import Broker
 from gateway.async_calls.enqueue import call_id_for
 from gateway.async_calls.messages import CallStatus
@@ -248,3 +250,27 @@ def test_a_tick_woken_for_late_fires_and_a_stall_skips_all_but_the_grace() -> No
 
     asyncio.run(scenario())
     assert fired == [int(START) + 1, int(START) + 60]
+
+
+def test_an_invalid_schedule_is_logged_once_and_left_out(caplog: pytest.LogCaptureFixture) -> None:
+    bad = Function("bad", "faas/bad", 1, "tasks.bad",
+                   labels={"com.faas.trigger.t.schedule": "61 * * * *"})  # fmt: skip
+    fired: list[Firing] = []
+
+    async def fire(firing: Firing) -> object:
+        fired.append(firing)
+        return "id"
+
+    async def scenario() -> None:
+        clock = Clock(START)
+        running = scheduler([bad, every_second()], fire, clock, grace=0.0)
+        for _ in range(3):
+            clock.now += 1.0
+            await running.step()
+
+    asyncio.run(scenario())
+    logged = [r.getMessage() for r in caplog.records if "left out" in r.getMessage()]
+    assert logged == ["trigger left out: bad: com.faas.trigger.t.schedule='61 * * * *': "
+                      "not a cron expression (Bad minute): 5 fields, minute hour "
+                      "day-of-month month day-of-week, or 6 with seconds first"]  # fmt: skip
+    assert {firing.function for firing in fired} == {"tick"}
