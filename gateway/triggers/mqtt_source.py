@@ -7,9 +7,10 @@ PUBACK is sent only once the calls of every function naming its topic are stored
 the connector never acked (killed mid-stream, or the queue refused a call) is delivered
 again by the broker when the session reconnects. MQTT gives a redelivery no id of its
 own, so such a message may be stored twice (its calls carry the same body and
-`X-Topic`); run one connector per client id. Wildcards (`sensors/+/temp`, `#`) work as
-the broker matches them; a message matching several followed topics is acked once
-every one of them is delivered.
+`X-Topic`). Several connectors share a topic's messages (`SHARE_GROUP`), each with its
+own client id (the stack: one per task slot, so a restarted replica resumes its
+session). Wildcards (`sensors/+/temp`, `#`) work as the broker matches them; a message
+matching several followed topics is acked once every one of them is delivered.
 """
 
 from __future__ import annotations
@@ -28,6 +29,9 @@ log = logging.getLogger("gateway.triggers")
 
 DEFAULT_PORT = 1883
 DEFAULT_CLIENT_ID = "faas-triggers"
+SHARE_GROUP = "faas-triggers"
+"""Topics are followed as shared subscriptions (`$share/faas-triggers/<topic>`): several
+connectors, each with its own client id, share the messages instead of each getting all."""
 RECONNECT_SECONDS = 1.0
 
 
@@ -106,10 +110,10 @@ class MqttConnector:
         if client is None:  # subscribed at the next connection
             return
         for topic in sorted(self._wanted - self._subscribed):
-            await client.subscribe(topic, qos=1)
+            await client.subscribe(f"$share/{SHARE_GROUP}/{topic}", qos=1)
             self._subscribed.add(topic)
         for topic in sorted(self._subscribed - self._wanted):
-            await client.unsubscribe(topic)
+            await client.unsubscribe(f"$share/{SHARE_GROUP}/{topic}")
             self._subscribed.discard(topic)
 
     async def _run(self) -> None:
