@@ -144,11 +144,15 @@ class TopicRouter:
             await connector.close()
 
     async def _follow(self, connector: Connector, stop: asyncio.Event) -> None:
+        failing = False
         while not stop.is_set():
             try:
                 await connector.subscribe(self.refresh())
+                failing = False
             except Exception as error:  # a broker away: the next pass tries again
-                log.warning("%s: cannot follow the topics: %r", connector.kind, error)
+                if not failing:  # once until it works again
+                    log.warning("%s: cannot follow the topics: %r", connector.kind, error)
+                failing = True
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), REFRESH_SECONDS)
 
