@@ -24,7 +24,13 @@ from faas_cli import __version__
 from faas_cli.client import DEFAULT_GATEWAY, GatewayClient
 from faas_cli.definitions import DEFAULT_FILE, DefinitionFile, load_definitions
 from faas_cli.errors import EXIT_FAILED, EXIT_OK, ApiError, CliError, UsageError
-from faas_cli.output import print_function, print_functions, print_json, print_table
+from faas_cli.output import (
+    print_function,
+    print_functions,
+    print_json,
+    print_table,
+    print_triggers,
+)
 
 Command = Callable[[argparse.Namespace, TextIO], int]
 
@@ -135,6 +141,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     calls.add_argument("rest", nargs="*", metavar="ARG")
     calls.add_argument("--all", action="store_true", help="dlq redrive/purge: every call")
+    trigger = add(
+        "trigger", cmd_trigger, "event triggers: list them (with the next cron runs), or "
+        "fire one once now as an async call", common, json_option,
+    )  # fmt: skip
+    trigger.add_argument("action", choices=["list", "fire"], help="list, or fire NAME [TRIGGER]")
+    trigger.add_argument("rest", nargs="*", metavar="ARG")
     traffic = add(
         "traffic", cmd_traffic, "set the weights of a function's versions (VERSION=PERCENT "
         "..., summing to 100), or promote one, or roll back to the weights before", common,
@@ -333,6 +345,30 @@ def cmd_invoke(args: argparse.Namespace, out: TextIO) -> int:
     detail = reply.text.strip()[:500]
     print(f"faas: {args.name} answered {reply.status_code}: {detail}", file=sys.stderr)
     return EXIT_FAILED
+
+
+def cmd_trigger(args: argparse.Namespace, out: TextIO) -> int:
+    rest: list[str] = args.rest
+    with _client(args) as client:
+        if args.action == "list":
+            if rest:
+                raise UsageError("trigger list: no arguments")
+            listed = client.triggers()
+            if args.json:
+                print_json(listed, out)
+            else:
+                print_triggers(listed["triggers"], out)
+                for problem in listed.get("problems", []):
+                    out.write(f"invalid: {problem}\n")
+            return EXIT_OK
+        if not 1 <= len(rest) <= 2:
+            raise UsageError("trigger fire: expected NAME [TRIGGER]")
+        fired = client.fire(rest[0], rest[1] if len(rest) == 2 else None)
+        if args.json:
+            print_json(fired, out)
+        else:
+            out.write(f"{fired['callId']}\n")
+        return EXIT_OK
 
 
 def cmd_async(args: argparse.Namespace, out: TextIO) -> int:

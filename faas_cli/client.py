@@ -171,6 +171,17 @@ class GatewayClient:
         path = f"/system/async/dlq/{_path(call_id)}" if call_id else "/system/async/dlq"
         return cast(dict[str, Any], self._json("DELETE", path))
 
+    def triggers(self) -> dict[str, Any]:
+        """`GET /system/triggers`: every function's triggers, with the next runs."""
+        return cast(dict[str, Any], self._json("GET", "/system/triggers"))
+
+    def fire(self, name: str, trigger: str | None) -> dict[str, Any]:
+        """`POST /system/triggers/{name}/fire`: one async call as the trigger makes it."""
+        query = f"?trigger={_path(trigger)}" if trigger else ""
+        return cast(
+            dict[str, Any], self._json("POST", f"/system/triggers/{_path(name)}/fire{query}")
+        )
+
     def _json(self, method: str, path: str, body: Mapping[str, Any] | None = None) -> Any:
         with self._connection_errors():
             reply = self._http.request(method, path, json=body)

@@ -78,6 +78,9 @@ def print_function(function: Mapping[str, Any], out: TextIO, gateway: str = "") 
                                  f"at {canary.get('weight', 0)}% (step {request.get('step', '')}"
                                  f" every {request.get('every', '')}s, max error rate "
                                  f"{request.get('maxErrorRate', '')})"))  # fmt: skip
+    triggers = function.get("triggers")
+    if isinstance(triggers, list):
+        fields.append(("Triggers", "; ".join(_trigger(t) for t in triggers) or "-"))
     width = max(len(label) for label, _ in fields) + 1
     for label, value in fields:
         out.write(f"{label + ':':<{width}} {value}\n")
@@ -107,3 +110,28 @@ def _pairs(value: object) -> str:
     if not isinstance(value, Mapping) or not value:
         return "-"
     return ", ".join(f"{key}={item}" for key, item in sorted(value.items()))
+
+
+def _trigger(trigger: Mapping[str, Any]) -> str:
+    """One trigger in a line: its name, what fires it, and a schedule's next run."""
+    if trigger.get("kind") == "schedule":
+        runs = trigger.get("nextRuns") or ["never"]
+        what = f"schedule {trigger.get('schedule')} {trigger.get('timezone')} next {runs[0]}"
+    else:
+        what = "topics " + ",".join(trigger.get("topics") or ())
+    return f"{trigger.get('name')}: {what} ({trigger.get('mode')})"
+
+
+def print_triggers(triggers: Sequence[Mapping[str, Any]], out: TextIO) -> None:
+    """`faas trigger list`: one row per trigger."""
+    rows = [
+        (
+            t.get("function", ""),
+            t.get("name", ""),
+            t.get("schedule") or ",".join(t.get("topics") or ()),
+            t.get("mode", ""),
+            (t.get("nextRuns") or ["-"])[0],
+        )
+        for t in triggers
+    ]
+    print_table(("FUNCTION", "TRIGGER", "SCHEDULE/TOPICS", "MODE", "NEXT RUN"), rows, out)

@@ -1,5 +1,5 @@
-"""The names no function may take: the stack's own services (stack.yml;
-tests/gateway/api_types/test_bodies.py keeps the two in step).
+"""The names no function may take: the stack's own services (stack.yml, and
+stack.mqtt.yml's; tests/gateway/api_types/test_bodies.py keeps them in step).
 
 Each is reached by its short name on the functions network, where a function of the same
 name would answer that name too: calls a function makes to `gateway` could reach an
@@ -22,6 +22,8 @@ RESERVED_FUNCTION_NAMES = frozenset(
         "prometheus",
         "nats",
         "queue-worker",
+        "triggers",
+        "mosquitto",  # with MQTT (stack.mqtt.yml)
         "base64",
         "catservice",
         "csvtojson",

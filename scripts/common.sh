@@ -6,6 +6,7 @@ export STACK_NAME=${STACK_NAME:-func}
 export FUNCTIONS_NETWORK=${FUNCTIONS_NETWORK:-functions}
 export FAAS_GATEWAY_PORT=${FAAS_GATEWAY_PORT:-${GATEWAY_PORT:-8080}}  # GATEWAY_PORT: its old name
 export PROMETHEUS_PORT=${PROMETHEUS_PORT:-}  # empty: Prometheus is not published
+export MQTT=${MQTT:-}  # non-empty: the stack runs Mosquitto too (stack.mqtt.yml)
 export FUNCTION_IMAGE_PREFIX=${FUNCTION_IMAGE_PREFIX:-localhost/faas}
 # Images are tagged :latest and with a hash of their sources, so a redeploy after a
 # change rolls the services even though `latest` never changes name.
@@ -25,6 +26,8 @@ export LOCAL_BASE_IMAGE=${LOCAL_BASE_IMAGE:-local/python:3.11-bookworm}
 export LOCAL_PROMETHEUS_IMAGE=${LOCAL_PROMETHEUS_IMAGE:-local/prometheus:bookworm}
 export LOCAL_NATS_IMAGE=${LOCAL_NATS_IMAGE:-local/nats:bookworm}
 export LOCAL_FRONT_IMAGE=${LOCAL_FRONT_IMAGE:-local/haproxy:bookworm}
+PUBLIC_MOSQUITTO_IMAGE=eclipse-mosquitto:2
+export LOCAL_MOSQUITTO_IMAGE=${LOCAL_MOSQUITTO_IMAGE:-local/mosquitto:bookworm}
 SAMPLE_FUNCTIONS=(catservice wordcount base64 hostnameintent csvtojson httpecho)
 
 say() { echo "faas: $*" >&2; }

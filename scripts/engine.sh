@@ -2,8 +2,8 @@
 # Bring up what the platform needs on a bare Debian/Ubuntu machine, run as root:
 # Docker Engine, a single-node swarm, and -- for machines that cannot pull images --
 # a local Python base image and local Prometheus and NATS images built from Debian
-# packages; also promtool and nats-server, which the unit tests run (scripts/promtool.sh,
-# scripts/nats.sh), and Chromium, which the web console's tests drive (scripts/browser.sh).
+# packages; also promtool, nats-server and mosquitto, which the unit tests run
+# (scripts/promtool.sh, scripts/nats.sh, scripts/mosquitto.sh), and Chromium, which the web console's tests drive (scripts/browser.sh).
 #
 #   scripts/engine.sh            engine + swarm + local images + promtool + chromium (idempotent)
 #
@@ -12,6 +12,7 @@
 #   LOCAL_PROMETHEUS_IMAGE  tag of the local Prometheus    (local/prometheus:bookworm)
 #   LOCAL_NATS_IMAGE        tag of the local NATS server   (local/nats:bookworm)
 #   LOCAL_FRONT_IMAGE       tag of the local HAProxy       (local/haproxy:bookworm)
+#   LOCAL_MOSQUITTO_IMAGE   tag of the local Mosquitto     (local/mosquitto:bookworm)
 #   LOCAL_DIND_IMAGE        tag of the node image          (local/dind:bookworm)
 #   LOCAL_REGISTRY_IMAGE    tag of the local registry      (local/registry:bookworm)
 #   DOCKERD_LOG             where dockerd writes its log   (/var/log/dockerd.log)
@@ -94,6 +95,10 @@ build_debian_image "$LOCAL_NATS_IMAGE" nats-server,ca-certificates \
 # The front before the gateways: Debian's HAProxy 2.6 (the stack names its own command).
 build_debian_image "$LOCAL_FRONT_IMAGE" haproxy,ca-certificates "$PUBLIC_FRONT_IMAGE" \
   --change 'ENTRYPOINT ["/usr/sbin/haproxy"]'
+# Mosquitto for MQTT triggers (`MQTT=1 make up`); its clients, for the e2e tests'
+# publishes from inside the stack. stack.mqtt.yml sets the entrypoint and config.
+build_debian_image "$LOCAL_MOSQUITTO_IMAGE" mosquitto,mosquitto-clients \
+  eclipse-mosquitto:2 --change 'ENTRYPOINT ["/usr/sbin/mosquitto"]' --change 'EXPOSE 1883'
 if [ "${1:-}" = "--cluster" ]; then
   # A node: Debian's docker.io, plus socat, which forwards the node's localhost:5000 to
   # the registry, so one image name works on every node (scripts/cluster.sh).
@@ -108,6 +113,7 @@ fi
 if [ "$(id -u)" = 0 ]; then
   "$(dirname "$0")/promtool.sh"
   "$(dirname "$0")/nats.sh"
+  "$(dirname "$0")/mosquitto.sh"
   "$(dirname "$0")/browser.sh"
 fi
 say "up: Docker $(docker version --format '{{.Server.Version}}'), swarm $(docker info --format '{{.Swarm.LocalNodeState}}')"

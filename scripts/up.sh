@@ -32,6 +32,12 @@ if [ -z "${GATEWAY_REPLICAS:-}" ]; then
   GATEWAY_REPLICAS=$((managers >= 2 ? 2 : 1))
 fi
 export GATEWAY_REPLICAS
+if [ -n "$MQTT" ] && [ -z "${MOSQUITTO_IMAGE:-}" ]; then
+  MOSQUITTO_IMAGE=$(image_or_local "$PUBLIC_MOSQUITTO_IMAGE" "$LOCAL_MOSQUITTO_IMAGE") \
+    || die "no Mosquitto image: $PUBLIC_MOSQUITTO_IMAGE cannot be pulled and" \
+      "$LOCAL_MOSQUITTO_IMAGE cannot be built"
+fi
+export MOSQUITTO_IMAGE=${MOSQUITTO_IMAGE:-}
 
 if ! docker network inspect "$FUNCTIONS_NETWORK" >/dev/null 2>&1; then
   say "creating the attachable overlay network $FUNCTIONS_NETWORK"
@@ -58,12 +64,16 @@ export GATEWAY_IMAGE_ALLOWLIST=${GATEWAY_IMAGE_ALLOWLIST:-$FUNCTION_IMAGE_PREFIX
 
 PROMETHEUS_CONFIG_HASH=$(sha256sum "$ROOT/prometheus/prometheus.yml" | cut -c1-12)
 FRONT_CONFIG_HASH=$(sha256sum "$ROOT/front/haproxy.cfg" | cut -c1-12)
-export PROMETHEUS_CONFIG_HASH FRONT_CONFIG_HASH
+MOSQUITTO_CONFIG_HASH=$(sha256sum "$ROOT/mosquitto/mosquitto.conf" | cut -c1-12)
+export PROMETHEUS_CONFIG_HASH FRONT_CONFIG_HASH MOSQUITTO_CONFIG_HASH
 say "deploying stack $STACK_NAME (front: $FRONT_IMAGE, $GATEWAY_REPLICAS gateway replica(s)," \
-  "Prometheus: $PROMETHEUS_IMAGE, NATS: $NATS_IMAGE)"
+  "Prometheus: $PROMETHEUS_IMAGE, NATS: $NATS_IMAGE${MQTT:+, Mosquitto: $MOSQUITTO_IMAGE})"
 compose_files=(-c stack.yml)
 if [ -n "$PROMETHEUS_PORT" ]; then
   compose_files+=(-c stack.prometheus-port.yml)  # published only when asked for
+fi
+if [ -n "$MQTT" ]; then
+  compose_files+=(-c stack.mqtt.yml)  # Mosquitto only when asked for (NATS always)
 fi
 (cd "$ROOT" && docker stack deploy --detach=true --resolve-image never "${compose_files[@]}" \
   "$STACK_NAME" >/dev/null)

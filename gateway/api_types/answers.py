@@ -72,6 +72,38 @@ class FunctionUrls(Answer):
     )
 
 
+class TriggerStatus(Answer):
+    """One trigger of a function (docs/triggers.md): not an OpenFaaS field."""
+
+    function: str
+    name: str = Field(description="`cron` and `topic` for OpenFaaS's annotations; else ours.")
+    kind: Literal["schedule", "topic"]
+    schedule: str | None = Field(default=None, description="The cron expression.")
+    timezone: str | None = Field(default=None, description="The schedule's time zone.")
+    topics: list[str] = Field(default_factory=list, description="The topics it follows.")
+    mode: Literal["async", "sync"]
+    catchUp: bool = Field(default=False, description="Fires the last tick missed while down.")
+    openfaas: bool = Field(description="Declared with OpenFaaS's annotations.")
+    nextRuns: list[str] = Field(
+        default_factory=list, description="A schedule's next ticks (RFC 3339, UTC)."
+    )
+
+
+class Triggers(Answer):
+    """Every function's triggers, and the trigger labels left out as invalid."""
+
+    triggers: list[TriggerStatus]
+    problems: list[str] = Field(description="`<function>: <label>=<value>: <why>`, each.")
+
+
+class Fired(Answer):
+    """A trigger fired by hand: the async call it queued."""
+
+    function: str
+    trigger: str
+    callId: str = Field(description="Its status: GET /system/async/{callId}.")
+
+
 class FunctionStatus(Answer):
     """A function's record (OpenFaaS's `FunctionStatus`): its state and its whole
     definition as the client sent it, in `FunctionDeployment`'s names and forms, so that a
@@ -120,6 +152,11 @@ class FunctionStatus(Answer):
         default=None,
         description="Where it is called: its path, host names and custom domains (not an "
         "OpenFaaS field).",
+    )
+    triggers: list[TriggerStatus] | None = Field(
+        default=None,
+        description="Only from GET /system/function/{name}: its triggers, from its "
+        "annotations and labels, with a schedule's next runs (not an OpenFaaS field).",
     )
 
 

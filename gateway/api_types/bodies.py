@@ -48,6 +48,7 @@ from gateway.deployments.fields import SecretName as MountedSecret
 from gateway.deployments.service_labels import OPENFAAS_FUNCTION_LABEL, no_reserved_labels
 from gateway.deployments.validation import Matching
 from gateway.reserved_names import RESERVED_FUNCTION_NAMES
+from gateway.triggers.annotations import check_annotations, check_labels
 
 _NAMESPACE_FIELD = (
     "The function's namespace: empty or the gateway's one namespace (GATEWAY_NAMESPACE, "
@@ -112,13 +113,21 @@ class FunctionDeployment(BaseModel):
     labels: Annotated[
         Mapping[LabelKey, Text],
         AfterValidator(no_reserved_labels),
+        AfterValidator(check_labels),
         Field(
             description="Service labels. `faas_function` (the function's name) and "
             "`com.faas.managed: 'true'`, which a described function shows, are taken back "
             "as they are; the platform's other labels are refused."
         ),
     ] = {}
-    annotations: Mapping[LabelKey, Text] = {}
+    annotations: Annotated[
+        Mapping[LabelKey, Text],
+        AfterValidator(check_annotations),
+        Field(
+            description="Annotations. OpenFaaS's `topic` (comma-separated) and `schedule` "
+            "(with `topic: cron-function`) are triggers (docs/triggers.md), checked here."
+        ),
+    ] = {}
     # A JSON array becomes a tuple (not strict about that); its items stay strings.
     constraints: Annotated[tuple[Constraint, ...], Strict(False)] = ()
     secrets: Annotated[tuple[MountedSecret, ...], Strict(False)] = Field(
@@ -175,7 +184,7 @@ class FunctionDeployment(BaseModel):
         return _without_own_name(body)
 
 
-_SHOWN_ONLY = frozenset({"urls"})
+_SHOWN_ONLY = frozenset({"urls", "triggers"})
 """Fields of `FunctionStatus` beyond OpenFaaS's that a deployment takes back and ignores."""
 
 

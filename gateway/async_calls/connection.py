@@ -122,6 +122,15 @@ class BrokerConnection:
             raise BrokerUnavailable(f"message broker unavailable: {self.problem}")
         return js
 
+    def client(self) -> Client:
+        """The NATS client (for subscriptions of its own: the trigger connector's);
+        `BrokerUnavailable` (with the reason) when not ready. Compare `generation` to
+        know when subscriptions made on an earlier connection are gone."""
+        client = self._client
+        if client is None or not self.ready:
+            raise BrokerUnavailable(f"message broker unavailable: {self.problem}")
+        return client
+
     async def call(self, what: str, operation: Callable[[], Awaitable[T]]) -> T:
         """Run one JetStream operation; its failure becomes `BrokerUnavailable`, or
         `BrokerFull` when a stream or bucket refused to store at its bound."""

@@ -148,40 +148,53 @@ class AsyncEnqueue:
             callback_url=callback_url,
             client_address=client[0] if client else None,
         )
-        broker.queue.check_size(call, dedupe_id=call_id)
         fingerprint = None
         if idempotency_key:
             fingerprint = call_fingerprint(method, function.name, path, body, callback_url)
-        # The record first: a consumer may finish the call before a later write would land.
-        created = await broker.statuses.create(
-            CallStatus(
-                callId=call_id, function=function.name, state="queued", fingerprint=fingerprint
-            )
+        return await store_call(broker, self._config, call, idempotency_key, fingerprint)
+
+
+async def store_call(
+    broker: Broker,
+    config: AsyncConfig,
+    call: QueuedCall,
+    idempotency_key: str | None,
+    fingerprint: str | None = None,
+) -> str:
+    """Store `call` (its status record `queued`, then the message, with ack); its id. With
+    an `idempotency_key` (the call's id derives from it), a call stored already is not
+    queued again: within the window JetStream drops the repeat, after it the record says
+    so; a record bound to another `fingerprint` is `Conflict`. Every door (async calls,
+    triggers) queues a call through here."""
+    broker.queue.check_size(call, dedupe_id=call.call_id)
+    # The record first: a consumer may finish the call before a later write would land.
+    created = await broker.statuses.create(
+        CallStatus(
+            callId=call.call_id, function=call.function, state="queued", fingerprint=fingerprint
         )
-        if not created:
-            if idempotency_key is None:  # a uuid4 clash: never in practice
-                raise BadRequest(f"call id {call_id} is in use")
-            existing = await broker.statuses.get(call_id)
-            if existing is not None and existing.fingerprint not in (None, fingerprint):
-                raise Conflict(
-                    f"X-Idempotency-Key {idempotency_key[:80]!r} was used for a different "
-                    f"call to {function.name!r} (call {call_id}: another method, path, query, "
-                    "body or callback URL); use a new key for a new call"
-                )
-            if existing is not None and (
-                time.time() - existing.queuedAt >= self._config.idempotency_window
-            ):
-                # Queued once already, past JetStream's de-duplication window: a publish
-                # now would run it again under the same id.
-                return call_id
-        try:
-            await broker.queue.enqueue(call, dedupe_id=call_id)
-        except GatewayError:
-            if created:  # not queued: no record saying it is
-                with contextlib.suppress(GatewayError):
-                    await broker.statuses.delete(call_id)
-            raise
-        return call_id
+    )
+    if not created:
+        if idempotency_key is None:  # a uuid4 clash: never in practice
+            raise BadRequest(f"call id {call.call_id} is in use")
+        existing = await broker.statuses.get(call.call_id)
+        if existing is not None and existing.fingerprint not in (None, fingerprint):
+            raise Conflict(
+                f"X-Idempotency-Key {idempotency_key[:80]!r} was used for a different "
+                f"call to {call.function!r} (call {call.call_id}: another method, path, query, "
+                "body or callback URL); use a new key for a new call"
+            )
+        if existing is not None and (time.time() - existing.queuedAt >= config.idempotency_window):
+            # Queued once already, past JetStream's de-duplication window: a publish
+            # now would run it again under the same id.
+            return call.call_id
+    try:
+        await broker.queue.enqueue(call, dedupe_id=call.call_id)
+    except GatewayError:
+        if created:  # not queued: no record saying it is
+            with contextlib.suppress(GatewayError):
+                await broker.statuses.delete(call.call_id)
+        raise
+    return call.call_id
 
 
 def split_async_path(raw_path: bytes, query: bytes) -> tuple[str, str]:

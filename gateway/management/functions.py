@@ -4,6 +4,7 @@ remove functions. Every change goes through the provider's write methods."""
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Literal
 
@@ -31,6 +32,7 @@ from gateway.management.ignored import ignored_parts
 from gateway.management.operations import System, accepted, answer, read_json
 from gateway.providers.base import Function, Resources
 from gateway.providers.domains import claimed_by_others, domains_of, owner
+from gateway.triggers.api import trigger_statuses
 from gateway.versions.canary import canary_state
 from gateway.versions.model import CANARY_LABEL
 
@@ -66,6 +68,7 @@ async def describe_function(request: Request, system: System) -> Response:
     # Read now, not from the gateway's view: `faas deploy --wait` polls it after an update.
     status.updateState = await system.provider.update_state(function.name)
     status.urls = function_urls(function, system)
+    status.triggers = trigger_statuses(function, time.time())
     return answer(status)
 
 

@@ -17,6 +17,7 @@ from gateway.api_types.answers import (
     DeadLetter,
     DeadLetters,
     Deleted,
+    Fired,
     FunctionStatus,
     Health,
     Info,
@@ -27,6 +28,7 @@ from gateway.api_types.answers import (
     SecretListed,
     Stats,
     Traffic,
+    Triggers,
 )
 from gateway.api_types.bodies import (
     AlertmanagerWebhook,
@@ -52,6 +54,7 @@ from gateway.management import (
 from gateway.management.logs import MAX_SINCE_AHEAD, MAX_TAIL, TASK_ID_PATTERN
 from gateway.management.operations import ALERT, ASYNC, Operation
 from gateway.management.stats import DEFAULT_WINDOW, MAX_WINDOW
+from gateway.triggers import api as triggers_api
 from gateway.versions.requests import CanaryRequest, PromoteRequest
 
 _INVALID = "Invalid JSON or field (the message names it)."
@@ -268,6 +271,22 @@ OPERATIONS: tuple[Operation, ...] = (
                       502: "Prometheus did not answer, or answered too much."}),
     Operation("GET", "/openapi.json", about.openapi, "openapi", "This document",
               200, {"type": "object"}, "The OpenAPI document."),
+    # Triggers (docs/triggers.md).
+    Operation("GET", "/triggers", triggers_api.list_triggers, "listTriggers",
+              "Every function's triggers", 200, Triggers,
+              "Each trigger, with a schedule's next runs, and the trigger labels left out "
+              "as invalid."),
+    Operation("POST", "/triggers/{name}/fire", triggers_api.fire_trigger, "fireTrigger",
+              "Fire a function's trigger once, now", 202, Fired,
+              "The async call it queued.",
+              query=({"name": "trigger", "schema": {"type": "string"},
+                      "description": "The trigger; may be left out when the function has "
+                      "one."},),
+              description="The call is the trigger's (its headers, a schedule's body), "
+              "queued on the async path whatever the trigger's mode; a request body, if "
+              "sent, is the call's body.",
+              errors={400: "Several triggers and none named.",
+                      404: _NOT_FOUND + " Or no such trigger.", 503: _NO_ASYNC}),
     # Async calls (docs/async.md): first the dead-letter queue, then a call by id (a
     # path the queue's own would otherwise match).
     Operation("GET", "/async/dlq", async_api.list_dead_letters, "listDeadLetters",

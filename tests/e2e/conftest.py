@@ -98,7 +98,9 @@ class Platform:
 def platform() -> Iterator[Platform]:
     """Deploy (or update) the stack once per run and wait until it answers."""
     was_deployed = STACK_NAME in docker("stack", "ls", "--format", "{{.Name}}", check=False).split()
-    subprocess.run([str(ROOT / "scripts" / "up.sh")], check=True, timeout=1500)
+    # With Mosquitto (MQTT=1), so the MQTT triggers' test runs too (unless MQTT= is set).
+    env = {**os.environ, "MQTT": os.environ.get("MQTT", "1")}
+    subprocess.run([str(ROOT / "scripts" / "up.sh")], check=True, timeout=1500, env=env)
     yield Platform(GATEWAY_URL, STACK_NAME, FUNCTIONS_NETWORK)
     if not was_deployed and os.environ.get("FAAS_KEEP_STACK") != "1":
         subprocess.run([str(ROOT / "scripts" / "down.sh")], check=False, timeout=300)

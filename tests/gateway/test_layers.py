@@ -123,6 +123,16 @@ RULES: list[tuple[str, tuple[str, ...]]] = [
     ("gateway.async_calls", ("docker", "aiohttp", "gateway.providers.swarm",
                              "gateway.providers.static", "gateway.management.api",
                              "gateway.app", "gateway.workers")),
+    # Triggers (docs/triggers.md): the parser is a leaf beside the labels (the API's bodies
+    # check with it); the scheduler and connectors drive the async queue, never the engine
+    # directly (the lease comes from the provider), the apps or the hot path's parts.
+    ("gateway.triggers.annotations", ("docker", "starlette", "gateway.proxy", "gateway.routing",
+                                      "gateway.providers", "gateway.management",
+                                      "gateway.scaling", "gateway.metrics", "gateway.config",
+                                      "gateway.async_calls", "gateway.api_types",
+                                      "gateway.deployments", "gateway.triggers.scheduler")),
+    ("gateway.triggers", ("docker", "aiohttp", "gateway.app", "gateway.workers",
+                          "gateway.proxy", "gateway.routing", "gateway.scaling")),
     ("gateway.http_errors", ("gateway.proxy", "gateway.routing", "gateway.providers",
                              "gateway.management", "gateway.scaling", "gateway.metrics")),
 ]  # fmt: skip

@@ -84,6 +84,17 @@ function urlList(urls) {
   ]));
 }
 
+/** A function's triggers (docs/triggers.md): what fires each, and a schedule's next runs. */
+function triggerList(triggers) {
+  return h("div", { "data-testid": "triggers" }, definitionList(triggers.map((t) => [
+    t.name,
+    t.kind === "schedule"
+      ? h("span", {}, h("code", {}, t.schedule), ` ${t.timezone}, ${t.mode}; next: `,
+          (t.nextRuns ?? []).join(", ") || "never")
+      : h("span", {}, "topics ", h("code", {}, (t.topics ?? []).join(", ")), `, ${t.mode}`),
+  ])));
+}
+
 function section(title, ...children) {
   const headingId = id("section");
   return h("section", { class: "card", "aria-labelledby": headingId },
@@ -313,6 +324,7 @@ export function showFunction(main, name, signal) {
       fn.labels?.[key] ?? `${fallback} (default)`]);
     settings.replaceChildren(
       ...(fn.urls ? [h("h3", {}, "URLs"), urlList(fn.urls)] : []),
+      ...(fn.triggers?.length ? [h("h3", {}, "Triggers"), triggerList(fn.triggers)] : []),
       h("h3", {}, "Scaling"), definitionList(scaling),
       h("h3", {}, "Labels"),
       labels.length ? definitionList(labels) : h("p", { class: "muted" }, "None."),
@@ -369,7 +381,7 @@ export function showFunction(main, name, signal) {
     drawCharts();
     scale.set(fn.replicas);
     deploy.set(fn);
-    const shown = JSON.stringify([fn.labels, fn.annotations, fn.envProcess, fn.urls]);
+    const shown = JSON.stringify([fn.labels, fn.annotations, fn.envProcess, fn.urls, fn.triggers]);
     if (shown !== settingsShown) {
       settingsShown = shown;
       showSettings(fn);

@@ -50,7 +50,8 @@ class SwarmLease:
     take-over or renewal lasts; `service`: the service that keeps the labels by name, else
     the service of the container this process runs in (its hostname is the container id).
     Outside a Swarm task and with no `service`, there is nothing to share: the lease is
-    always held (the flock alone elects), logged once.
+    always held (the flock alone elects), logged once. `labels`: the holder's and the
+    expiry's label names (another lease, e.g. the trigger scheduler's, has its own).
     """
 
     def __init__(
@@ -62,8 +63,10 @@ class SwarmLease:
         holder: str | None = None,
         hostname: str | None = None,
         clock: Callable[[], float] = time.time,
+        labels: tuple[str, str] = (HOLDER_LABEL, EXPIRES_LABEL),
     ) -> None:
         self.term = term
+        self._holder_label, self._expires_label = labels
         self.service = service
         self.holder = holder or f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
         self._client = client
@@ -106,11 +109,11 @@ class SwarmLease:
         # types-docker leaves APIClient methods unannotated (here and below).
         attrs = client.api.inspect_service(service_id)  # type: ignore[no-untyped-call]
         labels = _labels(attrs)
-        holder, now = labels.get(HOLDER_LABEL), self._clock()
-        if holder not in (None, self.holder) and _seconds(labels.get(EXPIRES_LABEL)) > now:
+        holder, now = labels.get(self._holder_label), self._clock()
+        if holder not in (None, self.holder) and _seconds(labels.get(self._expires_label)) > now:
             return False
-        labels[HOLDER_LABEL] = self.holder
-        labels[EXPIRES_LABEL] = str(math.ceil(now + self.term))
+        labels[self._holder_label] = self.holder
+        labels[self._expires_label] = str(math.ceil(now + self.term))
         _write_labels(client, attrs, labels)
         self._warned.discard("engine")
         return True
@@ -123,10 +126,10 @@ class SwarmLease:
             for _ in range(_RELEASE_ATTEMPTS):
                 attrs = client.api.inspect_service(self._service_id)  # type: ignore[no-untyped-call]
                 labels = _labels(attrs)
-                if labels.get(HOLDER_LABEL) != self.holder:
+                if labels.get(self._holder_label) != self.holder:
                     return
-                labels.pop(HOLDER_LABEL, None)
-                labels.pop(EXPIRES_LABEL, None)
+                labels.pop(self._holder_label, None)
+                labels.pop(self._expires_label, None)
                 try:
                     _write_labels(client, attrs, labels)
                     return

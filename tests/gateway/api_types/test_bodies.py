@@ -102,10 +102,12 @@ def test_names_are_dns_labels(name: str, valid: bool) -> None:
 
 
 STACK_FILE = Path(__file__).resolve().parents[3] / "stack.yml"
+MQTT_STACK_FILE = STACK_FILE.with_name("stack.mqtt.yml")
 
 
 def test_the_stacks_service_names_are_reserved() -> None:
     services = set(yaml.safe_load(STACK_FILE.read_text())["services"])
+    services |= set(yaml.safe_load(MQTT_STACK_FILE.read_text())["services"]) - {"triggers"}
     assert services == RESERVED_FUNCTION_NAMES
     for name in sorted(services):
         message = rejected({**VALID, "service": name})

@@ -279,6 +279,12 @@ def test_function_page_shows_where_the_function_is_called(
     expect(urls).to_contain_text("Custom domainsNone.")
 
 
+def test_function_page_shows_the_triggers(page: Page) -> None:
+    page.goto(page.url.split("#")[0] + "#/functions/hello")
+    triggers = page.get_by_test_id("triggers")  # its OpenFaaS `topic` annotation
+    expect(triggers).to_contain_text("topictopics greetings, async")
+
+
 def test_function_page_follows_logs(page: Page, provider: MemoryProvider) -> None:
     page.goto(page.url.split("#")[0] + "#/functions/cat")
     logs = page.get_by_test_id("logs")

@@ -337,6 +337,7 @@ def test_info_and_openapi(api: httpx.Client) -> None:
         "/system/functions/{name}/rollback", "/system/functions/{name}/canary",
         "/system/async/dlq", "/system/async/dlq/redrive", "/system/async/dlq/{call_id}",
         "/system/async/dlq/{call_id}/redrive", "/system/async/{call_id}",
+        "/system/triggers", "/system/triggers/{name}/fire",
     }  # fmt: skip
 
 

@@ -159,3 +159,15 @@ def test_the_provider_makes_leases_on_its_engine(engine: FakeDockerClient) -> No
     assert first.holder != second.holder  # one id per lease, so per process start
     assert asyncio.run(first.hold())
     assert not asyncio.run(second.hold())
+
+
+def test_a_lease_with_its_own_labels_contends_apart(engine: FakeDockerClient, clock: Clock) -> None:
+    own = ("com.faas.triggers.holder", "com.faas.triggers.expires")
+    autoscaler, triggers = lease(engine, clock, "a"), lease(engine, clock, "b", labels=own)
+    assert asyncio.run(autoscaler.hold())
+    assert asyncio.run(triggers.hold())  # another lease: both are held
+    assert not asyncio.run(lease(engine, clock, "c", labels=own).hold())
+    assert (labels(engine)[HOLDER_LABEL], labels(engine)[own[0]]) == ("a", "b")
+    asyncio.run(triggers.release())
+    assert own[0] not in labels(engine)
+    assert labels(engine)[HOLDER_LABEL] == "a"

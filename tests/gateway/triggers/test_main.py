@@ -1,0 +1,71 @@
+"""`python -m gateway.triggers`' loop (`run_triggers`) in-process: a per-second schedule
+queues a call per tick on a real nats-server, and the service serves its metrics."""
+
+from __future__ import annotations
+
+import asyncio
+import urllib.request
+
+import pytest
+
+from gateway.config import ConfigError, GatewayConfig
+from gateway.providers.base import Function
+from gateway.triggers.__main__ import MqttSettings, main, mqtt_settings, run_triggers
+from tests.gateway.async_calls.harness import async_config, connected_broker
+from tests.gateway.harness import BackgroundProcess
+from tests.support import free_port
+
+
+def test_a_per_second_schedule_queues_calls_and_counts_them(
+    nats_server: BackgroundProcess,
+) -> None:
+    function = Function(
+        "tick", "faas/tick", 1, "127.0.0.1:9", labels={"com.faas.trigger.t.schedule": "* * * * * *"}
+    )
+    config = GatewayConfig(
+        provider="static", static_functions=(function,), async_calls=async_config(nats_server.port)
+    )
+    port = free_port()
+
+    async def scenario() -> tuple[int, str]:
+        stop = asyncio.Event()
+        running = asyncio.create_task(run_triggers(config, port, stop))
+        async with connected_broker(config.async_calls) as broker:
+            queued = 0
+            for _ in range(200):  # until three ticks are queued (about 3 s)
+                queued = sum((await broker.queue.pending()).values())
+                if queued >= 3:
+                    break
+                await asyncio.sleep(0.1)
+        metrics = await asyncio.to_thread(
+            lambda: urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics").read().decode()
+        )
+        stop.set()
+        await running
+        return queued, metrics
+
+    queued, metrics = asyncio.run(scenario())
+    assert queued >= 3
+    assert 'gateway_trigger_fired_total{function_name="tick",trigger="t"}' in metrics
+    assert "gateway_trigger_lag_seconds_bucket" in metrics
+
+
+def test_mqtt_is_followed_only_when_a_url_is_set(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("GATEWAY_TRIGGERS_MQTT_URL", raising=False)
+    assert mqtt_settings() is None
+    monkeypatch.setenv("GATEWAY_TRIGGERS_MQTT_URL", "mqtt://mosquitto:1883")
+    assert mqtt_settings() == MqttSettings("mqtt://mosquitto:1883", "faas-triggers")
+    monkeypatch.setenv("GATEWAY_TRIGGERS_MQTT_CLIENT_ID", "edge-1")
+    assert mqtt_settings() == MqttSettings("mqtt://mosquitto:1883", "edge-1")
+    monkeypatch.setenv("GATEWAY_TRIGGERS_MQTT_URL", "http://mosquitto")
+    with pytest.raises(ConfigError, match="GATEWAY_TRIGGERS_MQTT_URL: 'http://mosquitto'"):
+        mqtt_settings()
+
+
+def test_a_bad_port_is_a_configuration_error(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("GATEWAY_NATS_URL", "nats://127.0.0.1:1")
+    monkeypatch.setenv("GATEWAY_TRIGGERS_PORT", "port")
+    assert main() == 2
+    assert "GATEWAY_TRIGGERS_PORT: 'port' is not a port" in capsys.readouterr().err
