@@ -27,6 +27,10 @@ IMAGE = "localhost/faas/catservice:latest"
 RECORDS_TICKS = "sh -c 'echo $Http_X_Scheduled_Time >> /tmp/ticks'"
 # Appends the message's body and a newline in one write (calls run side by side).
 RECORDS_BODIES = """sh -c 'echo "$(cat)" >> /tmp/got'"""
+# The bodies are read back from the one container's file: the autoscaler, seeing the
+# queued calls, must not add a second replica.
+ONE_REPLICA = ("--replicas", "1", "--label", "com.faas.scale.min=1", "--label",
+               "com.faas.scale.max=1")  # fmt: skip
 
 
 def container(service: str) -> str:
@@ -140,9 +144,9 @@ def test_a_nats_publish_calls_every_subscriber_and_a_killed_connector_loses_none
         asyncio.run(main())
     """,
     )
-    first = make_service(IMAGE, "--replicas", "1", "--env", f"fprocess={RECORDS_BODIES}",
+    first = make_service(IMAGE, *ONE_REPLICA, "--env", f"fprocess={RECORDS_BODIES}",
                          "--label", f"com.faas.trigger.orders.topic={subject}")  # fmt: skip
-    second = make_service(IMAGE, "--replicas", "1", "--env", f"fprocess={RECORDS_BODIES}",
+    second = make_service(IMAGE, *ONE_REPLICA, "--env", f"fprocess={RECORDS_BODIES}",
                           "--label", f"com.faas.annotation.topic={subject}")  # fmt: skip
     wait_for(all_ready(client, [first, second]), "both to be ready", timeout=120)
     publish = """
@@ -181,7 +185,7 @@ def test_an_mqtt_publish_calls_every_subscriber(
         pytest.skip("the stack runs no Mosquitto: deploy it with MQTT=1 make up")
     topic = f"e2e/{uuid.uuid4().hex[:8]}/temp"
     names = [
-        make_service(IMAGE, "--replicas", "1", "--env", f"fprocess={RECORDS_BODIES}",
+        make_service(IMAGE, *ONE_REPLICA, "--env", f"fprocess={RECORDS_BODIES}",
                      "--label", f"com.faas.trigger.sensor.topic={topic}")
         for _ in range(2)
     ]  # fmt: skip
