@@ -90,9 +90,9 @@ async def _feed(stdin: Pipe, data: bytes) -> None:
     stdin.close()
 
 
-async def run_once(cfg: Config, env: Mapping[str, str], body: bytes, limit: int) -> tuple[
-    int, bytes, str
-]:
+async def run_once(
+    cfg: Config, env: Mapping[str, str], body: bytes, limit: int
+) -> tuple[int, bytes, str]:
     """Run fprocess once with `body` on stdin: (exit code, stdout, outcome)."""
     loop = asyncio.get_running_loop()
     reaper = Reaper()
