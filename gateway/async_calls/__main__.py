@@ -22,13 +22,17 @@ from gateway.async_calls.jobs import JobRunner, job_url, keep_removing_orphans
 from gateway.async_calls.metrics import ConsumerMetrics
 from gateway.async_calls.monitoring import MonitoringServer
 from gateway.config import ConfigError, GatewayConfig, load_config
+from gateway.providers.jobs import JobEngine
 from gateway.proxy.forwarder import Forwarder, upstream_client
 
 log = logging.getLogger("gateway.async.worker")
 
 
-async def run_consumer(config: GatewayConfig, stop: asyncio.Event) -> None:
-    """Run the queue consumer with the provider `config` names until `stop` is set."""
+async def run_consumer(
+    config: GatewayConfig, stop: asyncio.Event, job_engine: JobEngine | None = None
+) -> None:
+    """Run the queue consumer with the provider `config` names until `stop` is set;
+    job functions' calls run on `job_engine` (default: the provider's, if it has one)."""
     provider = build_provider(config)
     metrics = ConsumerMetrics()
     client = upstream_client(config)
@@ -43,7 +47,7 @@ async def run_consumer(config: GatewayConfig, stop: asyncio.Event) -> None:
         exchange,
     )
     consumer_id = uuid.uuid4().hex
-    job_engine = build_job_engine(provider)
+    job_engine = job_engine or build_job_engine(provider)
     jobs = None
     if job_engine is not None:
         port = config.async_calls.consumer_port

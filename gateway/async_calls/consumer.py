@@ -227,11 +227,12 @@ class QueueConsumer:
             )
             return
         limit = max_inflight(function)
-        if function.job and self._jobs is not None and not self._jobs.has_room(function):
-            # Over its jobs' bounds: it waits in the queue (not an attempt), never dropped.
+        if limit is not None and self._inflight[function.name] >= limit:
             await message.nak(delay=DEFER_SECONDS * (1 + random.random()))
             return
-        if limit is not None and self._inflight[function.name] >= limit:
+        jobs = self._jobs if function.job else None
+        if jobs is not None and not jobs.reserve(function):
+            # Over its jobs' bounds: it waits in the queue (not an attempt), never dropped.
             await message.nak(delay=DEFER_SECONDS * (1 + random.random()))
             return
         # Counted before the first await, so concurrent deliveries see each other.
@@ -246,6 +247,8 @@ class QueueConsumer:
             else:
                 result, error = await self._invoke(function, call)
         finally:
+            if jobs is not None:
+                jobs.release(function)
             self._inflight[function.name] -= 1
             self._metrics.inflight.labels(function.name).dec()
         policy = retry_policy(function.labels, self._default_policy)

@@ -13,7 +13,8 @@ import asyncio
 import hmac
 import secrets
 import threading
-from dataclasses import dataclass, field
+import time
+from dataclasses import dataclass
 
 JOB_MAX_OUTPUT = 1024 * 1024
 """The most stdout a job may give back (bytes): the watchdog stops a job that writes
@@ -33,13 +34,15 @@ class JobResult:
 
 
 @dataclass
-class _Job:
+class OpenJob:
+    """A job the exchange serves: its token, its body, and the future of its result."""
+
     token: str
     body: bytes
     loop: asyncio.AbstractEventLoop
     result: asyncio.Future[JobResult]
-    input_taken: bool = False
-    started: asyncio.Event = field(default_factory=asyncio.Event)
+    started_at: float | None = None
+    """When its container fetched the input (Unix seconds), once it has."""
 
 
 class JobExchange:
@@ -47,22 +50,16 @@ class JobExchange:
 
     def __init__(self, max_output: int = JOB_MAX_OUTPUT) -> None:
         self.max_output = max_output
-        self._jobs: dict[str, _Job] = {}
+        self._jobs: dict[str, OpenJob] = {}
         self._lock = threading.Lock()
 
-    def open(self, call_id: str, body: bytes) -> tuple[str, asyncio.Future[JobResult]]:
-        """Register a job for `call_id`: its token, and the future its result will set."""
+    def open(self, call_id: str, body: bytes) -> OpenJob:
+        """Register a job for `call_id`, with a new token."""
         loop = asyncio.get_running_loop()
-        job = _Job(secrets.token_urlsafe(32), body, loop, loop.create_future())
+        job = OpenJob(secrets.token_urlsafe(32), body, loop, loop.create_future())
         with self._lock:
             self._jobs[call_id] = job
-        return job.token, job.result
-
-    def started(self, call_id: str) -> asyncio.Event | None:
-        """Set once the job's container has fetched its input."""
-        with self._lock:
-            job = self._jobs.get(call_id)
-        return job.started if job is not None else None
+        return job
 
     def close(self, call_id: str) -> None:
         """Forget the job: its token is good for nothing from now on."""
@@ -74,7 +71,7 @@ class JobExchange:
         with self._lock:
             return set(self._jobs)
 
-    def _job(self, call_id: str, token: str) -> _Job | None:
+    def _job(self, call_id: str, token: str) -> OpenJob | None:
         with self._lock:
             job = self._jobs.get(call_id)
         if job is None or not hmac.compare_digest(job.token.encode(), token.encode()):
@@ -87,10 +84,9 @@ class JobExchange:
         if job is None:
             return 403, b"no such job, or a wrong token\n"
         with self._lock:
-            if job.input_taken:
+            if job.started_at is not None:
                 return 409, b"the input of this job was taken already\n"
-            job.input_taken = True
-        job.loop.call_soon_threadsafe(job.started.set)
+            job.started_at = time.time()
         return 200, job.body
 
     def give_result(

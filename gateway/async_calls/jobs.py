@@ -67,10 +67,18 @@ class JobRunner:
         self._poll = poll_seconds
         self._running: Counter[str] = Counter()
 
-    def has_room(self, function: Function) -> bool:
-        """Whether a job of `function` may start now (else the call stays queued)."""
+    def reserve(self, function: Function) -> bool:
+        """Take a place for a job of `function` if its bound and the total allow it now
+        (False: the call stays queued). A place taken is given back by `release`."""
         limit, _ = job_limits(function.labels)
-        return self._running[function.name] < limit and sum(self._running.values()) < self._total
+        if self._running[function.name] >= limit or sum(self._running.values()) >= self._total:
+            return False
+        self._running[function.name] += 1
+        return True
+
+    def release(self, function: Function) -> None:
+        """Give back the place `reserve` took (after `run`, whose service is gone then)."""
+        self._running[function.name] -= 1
 
     def running(self, name: str) -> int:
         """Jobs of `name` this worker runs now."""
@@ -95,15 +103,15 @@ class JobRunner:
     async def run(
         self, function: Function, call: QueuedCall
     ) -> tuple[CallResult | None, GatewayError | None]:
-        """Run `call` as a job of `function`: its result, or the error that stood for one."""
+        """Run `call` as a job of `function` (in a place `reserve` took): its result, or
+        the error that stood for one. Its service is removed before this returns."""
         _, timeout = job_limits(function.labels)
-        self._running[function.name] += 1  # before the first await: has_room sees it
-        token, result = self._exchange.open(call.call_id, call.body)
+        opened = self._exchange.open(call.call_id, call.body)
         service_id = ""
         try:
             env = {
                 "FAAS_JOB_URL": f"{self._job_url}/jobs/{call.call_id}",
-                "FAAS_JOB_TOKEN": token,
+                "FAAS_JOB_TOKEN": opened.token,
                 "FAAS_JOB_MAX_OUTPUT": str(self._exchange.max_output),
                 "Http_X_Call_Id": call.call_id,
                 "Http_Method": call.method,
@@ -115,7 +123,11 @@ class JobRunner:
                 self._metrics.jobs_failed.labels(function.name, "start").inc()
                 return None, error
             self._metrics.jobs_started.labels(function.name).inc()
-            outcome = await self._wait(service_id, call, result, timeout, function.name)
+            outcome = await self._wait(service_id, opened.result, timeout)
+            if opened.started_at is not None:  # the cost of isolation: 202 to a container
+                self._metrics.job_start_seconds.labels(function.name).observe(
+                    max(0.0, opened.started_at - call.started_at)
+                )
             reason = _reason(outcome)
             if reason is None:
                 self._metrics.jobs_succeeded.labels(function.name).inc()
@@ -123,7 +135,6 @@ class JobRunner:
                 self._metrics.jobs_failed.labels(function.name, reason).inc()
             return _answer(outcome, timeout, self._exchange.max_output)
         finally:
-            self._running[function.name] -= 1
             self._exchange.close(call.call_id)
             if service_id:
                 with contextlib.suppress(GatewayError):
@@ -132,26 +143,17 @@ class JobRunner:
     async def _wait(
         self,
         service_id: str,
-        call: QueuedCall,
         result: asyncio.Future[JobResult],
         seconds: float,
-        name: str,
     ) -> JobResult | JobTask | None:
         """The posted result, the task that ended without one, or None on the timeout."""
         deadline = time.monotonic() + seconds
-        started = self._exchange.started(call.call_id)
-        seen_start = False
         while True:
             left = deadline - time.monotonic()
             if left <= 0:
                 return None
             with contextlib.suppress(TimeoutError):
                 return await asyncio.wait_for(asyncio.shield(result), min(self._poll, left))
-            if not seen_start and started is not None and started.is_set():
-                seen_start = True
-                self._metrics.job_start_seconds.labels(name).observe(
-                    max(0.0, time.time() - call.started_at)
-                )
             try:
                 task = await self._engine.task(service_id)
             except GatewayError as error:
@@ -212,10 +214,12 @@ async def keep_removing_orphans(jobs: JobRunner, broker: Broker, stop: asyncio.E
     """At start, then every `ORPHAN_CHECK_SECONDS`: remove the job services of queue workers
     no longer announced (a worker killed mid-job; its calls come back from JetStream)."""
     while not stop.is_set():
+        wait = 1.0  # until the broker answers
         if broker.ready:
             try:
                 await jobs.remove_orphans(await broker.presence.running_ids())
+                wait = ORPHAN_CHECK_SECONDS
             except GatewayError as error:
                 log.warning("orphan jobs not checked: %s", error.message)
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), ORPHAN_CHECK_SECONDS)
+            await asyncio.wait_for(stop.wait(), wait)

@@ -65,10 +65,11 @@ class SwarmJobs:
 
     def _create(self, spec: JobSpec) -> str:
         client = self._client()
-        try:
-            attrs = client.api.inspect_service(spec.function)  # type: ignore[no-untyped-call]
-        except docker.errors.NotFound:
-            raise FunctionNotFound(spec.function) from None
+        found = client.api.services(filters={"name": spec.function})  # type: ignore[no-untyped-call]
+        named = [a for a in found if mapping(a.get("Spec")).get("Name") == spec.function]
+        if not named:
+            raise FunctionNotFound(spec.function)
+        attrs = named[0]
         template = copy.deepcopy(dict(mapping(mapping(attrs.get("Spec")).get("TaskTemplate"))))
         container = dict(mapping(template.get("ContainerSpec")))
         env = [
