@@ -26,6 +26,8 @@ export LOCAL_PROMETHEUS_IMAGE=${LOCAL_PROMETHEUS_IMAGE:-local/prometheus:bookwor
 export LOCAL_NATS_IMAGE=${LOCAL_NATS_IMAGE:-local/nats:bookworm}
 export LOCAL_FRONT_IMAGE=${LOCAL_FRONT_IMAGE:-local/haproxy:bookworm}
 SAMPLE_FUNCTIONS=(catservice wordcount base64 hostnameintent csvtojson httpecho)
+# Job functions (docs/jobs.md): built and pushed like the others, never called sync by up.sh.
+SAMPLE_JOBS=(sha256job)
 
 say() { echo "faas: $*" >&2; }
 die() { say "$*"; exit 1; }

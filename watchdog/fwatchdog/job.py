@@ -64,7 +64,8 @@ def _exchange(url: str, token: str, data: bytes | None, headers: Mapping[str, st
             with urllib.request.urlopen(request, timeout=EXCHANGE_TIMEOUT) as answer:
                 return bytes(answer.read())
         except urllib.error.HTTPError as error:
-            raise JobError(f"{url}: {error.code} {error.read()[:200].decode(errors='replace')}")
+            text = error.read()[:200].decode(errors="replace")
+            raise JobError(f"{url}: {error.code} {text}") from None
         except OSError as error:
             if attempt == EXCHANGE_ATTEMPTS:
                 raise JobError(f"{url}: {error}") from None
