@@ -60,6 +60,7 @@ def print_function(function: Mapping[str, Any], out: TextIO, gateway: str = "") 
         ("Image", function.get("image", "")),
         ("Namespace", function.get("namespace") or "-"),
         ("Process", function.get("envProcess") or "-"),
+        ("Mode", _mode(function.get("labels"))),
         ("Replicas", function.get("replicas", 0)),
         ("Available", function.get("availableReplicas", 0)),
         ("Invocations", function.get("invocationCount", 0)),
@@ -107,3 +108,10 @@ def _pairs(value: object) -> str:
     if not isinstance(value, Mapping) or not value:
         return "-"
     return ", ".join(f"{key}={item}" for key, item in sorted(value.items()))
+
+
+def _mode(labels: object) -> str:
+    """`job` for a job function (`com.faas.mode=job`, docs/jobs.md), else `replica`."""
+    if isinstance(labels, Mapping) and str(labels.get("com.faas.mode", "")).strip() == "job":
+        return "job"
+    return "replica"

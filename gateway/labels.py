@@ -250,7 +250,10 @@ def openfaas_scaling(labels: Mapping[str, str]) -> bool:
 def deploy_replicas(labels: Mapping[str, str], current: int | None = None) -> int:
     """The replicas a deployment with `labels` starts with: at least its `min` (from
     either form; 1 if none or invalid), and no fewer than the service's `current`
-    replicas on an update (a function at 0 stays asleep: its next call wakes it)."""
+    replicas on an update (a function at 0 stays asleep: its next call wakes it). A job
+    (`com.faas.mode=job`) has none: each of its calls runs in a container of its own."""
+    if is_job(labels):
+        return 0
     given = scale_label(labels, MIN_LABEL)
     minimum = (parse_replicas(given[1]) if given else None) or 1
     if current is None:

@@ -26,6 +26,7 @@ RESERVED_FUNCTION_NAMES = frozenset(
         "hostnameintent",
         "httpecho",
         "wordcount",
+        "sha256job",
     }
 )
 

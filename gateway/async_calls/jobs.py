@@ -74,11 +74,13 @@ class JobRunner:
         if self._running[function.name] >= limit or sum(self._running.values()) >= self._total:
             return False
         self._running[function.name] += 1
+        self._metrics.jobs_running.labels(function.name).inc()
         return True
 
     def release(self, function: Function) -> None:
         """Give back the place `reserve` took (after `run`, whose service is gone then)."""
         self._running[function.name] -= 1
+        self._metrics.jobs_running.labels(function.name).dec()
 
     def running(self, name: str) -> int:
         """Jobs of `name` this worker runs now."""

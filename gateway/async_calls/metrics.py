@@ -60,6 +60,12 @@ class ConsumerMetrics:
             ["function_name"],
             registry=self.registry,
         )
+        self.jobs_running = Gauge(
+            "gateway_async_jobs_running",
+            "Jobs this worker runs now (their services exist)",
+            ["function_name"],
+            registry=self.registry,
+        )
         self.jobs_succeeded = Counter(
             "gateway_async_jobs_succeeded",
             "Jobs whose process exited with 0",

@@ -197,3 +197,8 @@ def test_job_labels() -> None:
         "com.faas.job.timout": "1s",
     }
     assert [problem.label for problem in label_problems(bad)] == list(bad)
+
+
+def test_a_job_function_is_deployed_with_no_replica() -> None:
+    assert deploy_replicas({"com.faas.mode": "job", "com.faas.scale.min": "3"}) == 0
+    assert deploy_replicas({"com.faas.mode": "job"}, current=2) == 0
