@@ -33,9 +33,9 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as exc:
         log(f"configuration error: {exc}")
         return 2
-    from .job import job_requested, run_job
+    if cfg.job_url:  # a job's container (FAAS_JOB_URL): one call, then exit
+        from .job import run_job
 
-    if job_requested(os.environ):  # a job's container: one call, then exit
         return run_job(cfg, os.environ)
     from .server import Watchdog  # not needed by --healthcheck, which runs every few seconds
 

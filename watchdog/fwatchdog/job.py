@@ -21,17 +21,13 @@ import urllib.request
 from collections.abc import Mapping
 
 from .child import Child
-from .config import CHUNK, Config, ConfigError, int_var
+from .config import CHUNK, Config
 from .logs import log
 from .pipes import Pipe, StderrReader
 from .reaper import Reaper
 from .spawn import prepare_fds, spawn
 
-JOB_URL_ENV = "FAAS_JOB_URL"
 JOB_TOKEN_ENV = "FAAS_JOB_TOKEN"
-JOB_MAX_OUTPUT_ENV = "FAAS_JOB_MAX_OUTPUT"
-DEFAULT_MAX_OUTPUT = 1024 * 1024
-"""stdout kept at most (bytes), unless `FAAS_JOB_MAX_OUTPUT` says otherwise."""
 TOKEN_HEADER = "X-Job-Token"
 OUTCOME_HEADER = "X-Job-Outcome"
 EXCHANGE_TIMEOUT = 30.0
@@ -45,11 +41,6 @@ START_FAILED = "start-failed"
 
 class JobError(Exception):
     """The job's input or result could not be exchanged with the queue worker."""
-
-
-def job_requested(env: Mapping[str, str]) -> bool:
-    """Whether this watchdog runs as a job (`FAAS_JOB_URL` set)."""
-    return bool(env.get(JOB_URL_ENV, "").strip())
 
 
 def _exchange(url: str, token: str, data: bytes | None, headers: Mapping[str, str]) -> bytes:
@@ -128,13 +119,7 @@ async def run_once(
 def run_job(cfg: Config, env: Mapping[str, str]) -> int:
     """The whole job: fetch the input, run fprocess, post the result. 0 once the result
     is delivered, else 3 (the queue worker then reads the task's failure)."""
-    url = env[JOB_URL_ENV].strip().rstrip("/")
-    token = env.get(JOB_TOKEN_ENV, "")
-    try:
-        limit = int_var(env, JOB_MAX_OUTPUT_ENV, DEFAULT_MAX_OUTPUT)
-    except ConfigError as error:
-        log(f"configuration error: {error}")
-        return 2
+    url, token, limit = cfg.job_url, cfg.job_token, cfg.job_max_output
     try:
         body = _exchange(url + "/input", token, None, {})
     except JobError as error:
@@ -145,7 +130,7 @@ def run_job(cfg: Config, env: Mapping[str, str]) -> int:
     rc, output, outcome = asyncio.run(run_once(cfg, process_env, body, limit))
     seconds = time.monotonic() - started
     if outcome == OUTPUT_TOO_LARGE:
-        log(f"fprocess wrote more than {JOB_MAX_OUTPUT_ENV}={limit} bytes; stopped")
+        log(f"fprocess wrote more than FAAS_JOB_MAX_OUTPUT={limit} bytes; stopped")
     headers = {
         "X-Exit-Code": str(rc),
         "X-Duration-Seconds": f"{seconds:f}",
