@@ -81,6 +81,11 @@ class SwarmJobs:
         container["Healthcheck"] = {"Test": ["NONE"]}
         template["ContainerSpec"] = container
         template["RestartPolicy"] = {"Condition": "none", "MaxAttempts": 0}
+        # Not the function's DNS aliases (a stack's short name): a job answers no calls.
+        template["Networks"] = [
+            {"Target": mapping(attachment).get("Target")}
+            for attachment in template.get("Networks") or []
+        ]
         template.pop("ForceUpdate", None)
         labels = {
             "com.faas.function": "false",

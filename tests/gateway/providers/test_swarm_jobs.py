@@ -20,7 +20,7 @@ def engine_with_function() -> FakeDockerClient:
     client = FakeDockerClient()
     attrs = service_attrs(
         "heavy", labels={"com.faas.mode": "job"}, env=("fprocess=sha256sum", "A=1"),
-        mode={"Replicated": {"Replicas": 0}},
+        mode={"Replicated": {"Replicas": 0}}, stack="faas",
     )  # fmt: skip
     attrs["Spec"]["TaskTemplate"]["Resources"] = {"Limits": {"MemoryBytes": 64 << 20}}
     attrs["Spec"]["TaskTemplate"]["Placement"] = {"Constraints": ["node.role==worker"]}
@@ -51,7 +51,7 @@ def test_the_job_service_is_the_function_run_once_with_the_job_variables() -> No
     assert template["RestartPolicy"]["Condition"] == "none"
     assert template["Resources"] == {"Limits": {"MemoryBytes": 64 << 20}}
     assert template["Placement"] == {"Constraints": ["node.role==worker"]}
-    assert [n["Target"] for n in template["Networks"]] == ["6wid6ij1mq0efzderucn66dmp"]
+    assert template["Networks"] == [{"Target": "6wid6ij1mq0efzderucn66dmp"}]  # no aliases
     [listed] = asyncio.run(jobs.jobs())
     assert (listed.service_id, listed.call_id, listed.worker_id) == (
         service_id, "c0ffee-1234", "worker-1",
