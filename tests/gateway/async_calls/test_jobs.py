@@ -39,6 +39,7 @@ FPROCESS = {
     "slow": "sleep 60",
     "serial": "sh -c 'sleep 0.5; cat'",
     "chatty": "head -c 3000000 /dev/zero",
+    "crashing": "sh -c 'kill -9 $PPID'",  # the container's main process dies: no result
 }
 
 
@@ -150,6 +151,7 @@ def provider() -> StaticProvider:
             job("slow", **{"com.faas.job.timeout": "1s", "com.faas.retry.attempts": "1"}),
             job("serial", **{"com.faas.job.max_concurrent": "1"}),
             job("chatty", **{"com.faas.retry.attempts": "1"}),
+            job("crashing", **{"com.faas.retry.attempts": "2"}),
         ]
     )
 
@@ -219,6 +221,17 @@ def test_output_over_the_maximum_fails_the_call_with_413(
     record = wait_for_state(gateway, call_id, "failed")
     assert record["status"] == 413
     assert "more than 1048576 bytes" in str(record["body"])
+
+
+def test_a_container_that_dies_without_a_result_is_retried_then_fails_saying_so(
+    gateway: GatewayThread, jobs: JobConsumer, engine: ProcessJobs
+) -> None:
+    call_id = enqueue(gateway, "/async-function/crashing").headers["X-Call-Id"]
+    record = wait_for_state(gateway, call_id, "failed")
+    assert (record["status"], record["attempt"], record["deadLettered"]) == (502, 2, True)
+    assert "the job's container ended (failed) (exit code -9)" in str(record["error"])
+    assert len(engine.specs) == 2
+    assert 'reason="container"} 2.0' in jobs.metrics()
 
 
 def test_jobs_over_the_function_bound_stay_queued_and_all_run(
