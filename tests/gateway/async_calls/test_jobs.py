@@ -190,11 +190,16 @@ def test_a_job_gets_the_body_and_its_stdout_is_the_result(
     assert 'gateway_async_job_start_seconds_count{function_name="upper"} 1.0' in text
 
 
+def failed_call(gateway: GatewayThread, name: str) -> dict[str, object]:
+    """Queue a call to `name` and wait for it to fail: its status record."""
+    call_id = enqueue(gateway, f"/async-function/{name}").headers["X-Call-Id"]
+    return wait_for_state(gateway, call_id, "failed")
+
+
 def test_a_failing_exit_code_is_retried_then_dead_lettered(
     gateway: GatewayThread, jobs: JobConsumer, engine: ProcessJobs
 ) -> None:
-    call_id = enqueue(gateway, "/async-function/failing").headers["X-Call-Id"]
-    record = wait_for_state(gateway, call_id, "failed")
+    record = failed_call(gateway, "failing")
     assert (record["status"], record["attempt"], record["deadLettered"]) == (500, 2, True)
     assert record["body"] == "no\n"
     assert len(engine.specs) == 2  # a fresh container per attempt
@@ -205,8 +210,7 @@ def test_a_failing_exit_code_is_retried_then_dead_lettered(
 def test_a_job_over_its_timeout_is_removed_and_the_call_fails_as_timed_out(
     gateway: GatewayThread, jobs: JobConsumer, engine: ProcessJobs
 ) -> None:
-    call_id = enqueue(gateway, "/async-function/slow").headers["X-Call-Id"]
-    record = wait_for_state(gateway, call_id, "failed")
+    record = failed_call(gateway, "slow")
     assert record["status"] == 504
     assert "longer than its timeout (1s)" in str(record["error"])
     assert engine.removed == ["job1"]
@@ -217,8 +221,7 @@ def test_a_job_over_its_timeout_is_removed_and_the_call_fails_as_timed_out(
 def test_output_over_the_maximum_fails_the_call_with_413(
     gateway: GatewayThread, jobs: JobConsumer
 ) -> None:
-    call_id = enqueue(gateway, "/async-function/chatty").headers["X-Call-Id"]
-    record = wait_for_state(gateway, call_id, "failed")
+    record = failed_call(gateway, "chatty")
     assert record["status"] == 413
     assert "more than 1048576 bytes" in str(record["body"])
 
@@ -226,8 +229,7 @@ def test_output_over_the_maximum_fails_the_call_with_413(
 def test_a_container_that_dies_without_a_result_is_retried_then_fails_saying_so(
     gateway: GatewayThread, jobs: JobConsumer, engine: ProcessJobs
 ) -> None:
-    call_id = enqueue(gateway, "/async-function/crashing").headers["X-Call-Id"]
-    record = wait_for_state(gateway, call_id, "failed")
+    record = failed_call(gateway, "crashing")
     assert (record["status"], record["attempt"], record["deadLettered"]) == (502, 2, True)
     assert "the job's container ended (failed) (exit code -9)" in str(record["error"])
     assert len(engine.specs) == 2
