@@ -60,6 +60,7 @@ def print_function(function: Mapping[str, Any], out: TextIO, gateway: str = "") 
         ("Image", function.get("image", "")),
         ("Namespace", function.get("namespace") or "-"),
         ("Process", function.get("envProcess") or "-"),
+        ("Mode", _mode(function.get("labels"))),
         ("Replicas", function.get("replicas", 0)),
         ("Available", function.get("availableReplicas", 0)),
         ("Invocations", function.get("invocationCount", 0)),
@@ -135,3 +136,10 @@ def print_triggers(triggers: Sequence[Mapping[str, Any]], out: TextIO) -> None:
         for t in triggers
     ]
     print_table(("FUNCTION", "TRIGGER", "SCHEDULE/TOPICS", "MODE", "NEXT RUN"), rows, out)
+
+
+def _mode(labels: object) -> str:
+    """`job` for a job function (`com.faas.mode=job`, docs/jobs.md), else `replica`."""
+    if isinstance(labels, Mapping) and str(labels.get("com.faas.mode", "")).strip() == "job":
+        return "job"
+    return "replica"

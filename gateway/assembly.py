@@ -20,6 +20,7 @@ from gateway.config import GatewayConfig
 from gateway.metrics import GatewayMetrics
 from gateway.namespaces import Namespaces
 from gateway.providers.base import FunctionProvider, LeaderLease
+from gateway.providers.jobs import JobEngine
 from gateway.providers.static import StaticProvider
 from gateway.proxy.forwarder import Forwarder
 from gateway.proxy.notifier import InvocationNotifier, Notifiers
@@ -54,6 +55,17 @@ def build_provider(config: GatewayConfig) -> FunctionProvider:
     from gateway.providers.swarm import SwarmProvider
 
     return SwarmProvider(network=config.swarm_network, resync_interval=config.swarm_resync_interval)
+
+
+def build_job_engine(provider: FunctionProvider) -> JobEngine | None:
+    """What runs job functions' calls (docs/jobs.md): Swarm's jobs, None elsewhere."""
+    from gateway.providers.swarm import SwarmProvider
+
+    if not isinstance(provider, SwarmProvider):
+        return None
+    from gateway.providers.swarm.jobs import SwarmJobs
+
+    return SwarmJobs(provider.client, provider.engine)
 
 
 @dataclass(frozen=True)

@@ -20,6 +20,18 @@ class BadRequest(GatewayError):
     """The request itself is malformed (e.g. an empty function name)."""
 
 
+class JobNeedsAsync(BadRequest):
+    """A sync call to a job function: each of its calls runs in a container of its own,
+    started for it, so it is called by `/async-function/` (docs/jobs.md)."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(
+            f"function {name!r} is a job (com.faas.mode=job): each call runs in a fresh "
+            f"container, so it is called asynchronously: POST /async-function/{name}, then "
+            "read the result with GET /system/async/<X-Call-Id>"
+        )
+
+
 class PayloadTooLarge(GatewayError):
     """A request body over the endpoint's limit (413), refused while it is read."""
 

@@ -75,6 +75,19 @@ RETRY_CODES_LABEL = RETRY_PREFIX + "codes"
 RETRY_MIN_WAIT_LABEL = RETRY_PREFIX + "min_wait"
 RETRY_MAX_WAIT_LABEL = RETRY_PREFIX + "max_wait"
 MAX_INFLIGHT_LABEL = "com.faas.async.max_inflight"
+# Jobs (docs/jobs.md): `com.faas.mode=job` runs each async call in a fresh container.
+MODE_LABEL = "com.faas.mode"
+JOB_MODE = "job"
+JOB_PREFIX = "com.faas.job."
+JOB_MAX_CONCURRENT_LABEL = JOB_PREFIX + "max_concurrent"
+JOB_TIMEOUT_LABEL = JOB_PREFIX + "timeout"
+JOB_DEFAULT_MAX_CONCURRENT = 2
+"""Jobs of one function running at once (per queue worker) unless its label says more."""
+JOB_MAX_MAX_CONCURRENT = 100
+JOB_DEFAULT_TIMEOUT = 300.0
+"""Seconds a job may run unless its label says otherwise."""
+JOB_MAX_TIMEOUT = 3600.0
+"""The longest `com.faas.job.timeout` accepted (seconds)."""
 # The header whose hash keeps a caller on one version (docs/versions.md), set by users on
 # the function's own service like the labels above. The labels the platform writes for
 # versions are `gateway.versions.model`'s.
@@ -142,6 +155,23 @@ def parse_attempts(raw: str) -> int | None:
 def parse_inflight(raw: str) -> int | None:
     """How many async calls of one function may run at once: 1 to 10000."""
     return parse_integer(raw, 1, 10000)
+
+
+def parse_mode(raw: str) -> str | None:
+    """A function's mode: `job` (each async call in its own container); None otherwise."""
+    text = raw.strip().lower()
+    return text if text == JOB_MODE else None
+
+
+def parse_job_timeout(raw: str) -> float | None:
+    """A job's timeout: a duration > 0, at most `JOB_MAX_TIMEOUT`."""
+    value = parse_duration(raw)
+    return value if value is not None and 0 < value <= JOB_MAX_TIMEOUT else None
+
+
+def parse_job_concurrency(raw: str) -> int | None:
+    """Jobs of one function at once: 1 to `JOB_MAX_MAX_CONCURRENT`."""
+    return parse_integer(raw, 1, JOB_MAX_MAX_CONCURRENT)
 
 
 def parse_header_name(raw: str) -> str | None:
@@ -220,7 +250,10 @@ def openfaas_scaling(labels: Mapping[str, str]) -> bool:
 def deploy_replicas(labels: Mapping[str, str], current: int | None = None) -> int:
     """The replicas a deployment with `labels` starts with: at least its `min` (from
     either form; 1 if none or invalid), and no fewer than the service's `current`
-    replicas on an update (a function at 0 stays asleep: its next call wakes it)."""
+    replicas on an update (a function at 0 stays asleep: its next call wakes it). A job
+    (`com.faas.mode=job`) has none: each of its calls runs in a container of its own."""
+    if is_job(labels):
+        return 0
     given = scale_label(labels, MIN_LABEL)
     minimum = (parse_replicas(given[1]) if given else None) or 1
     if current is None:
@@ -246,6 +279,13 @@ _OWN_LABELS: Mapping[str, LabelRule] = {
     RETRY_MIN_WAIT_LABEL: LabelRule(parse_duration, DURATION),
     RETRY_MAX_WAIT_LABEL: LabelRule(parse_duration, DURATION),
     MAX_INFLIGHT_LABEL: LabelRule(parse_inflight, "an integer from 1 to 10000"),
+    MODE_LABEL: LabelRule(parse_mode, JOB_MODE),
+    JOB_MAX_CONCURRENT_LABEL: LabelRule(
+        parse_job_concurrency, f"an integer from 1 to {JOB_MAX_MAX_CONCURRENT}"
+    ),
+    JOB_TIMEOUT_LABEL: LabelRule(
+        parse_job_timeout, f"{DURATION}, more than 0 and at most {JOB_MAX_TIMEOUT:g}s"
+    ),
     STICKY_HEADER_LABEL: LabelRule(parse_header_name, "an HTTP header name"),
     DOMAIN_LABEL: LabelRule(
         parse_domains, f"1 to {MAX_DOMAINS} host names (e.g. api.example.com), comma-separated"
@@ -258,12 +298,13 @@ PLATFORM_LABELS: Mapping[str, LabelRule] = {
 """Every valued label the platform reads (`com.faas.function` is read as opt-out only)."""
 
 
-_CHECKED_PREFIXES = (SCALE_PREFIX, OPENFAAS_SCALE_PREFIX, RETRY_PREFIX)
+_CHECKED_PREFIXES = (SCALE_PREFIX, OPENFAAS_SCALE_PREFIX, RETRY_PREFIX, JOB_PREFIX)
 
 
 def label_problems(labels: Mapping[str, str]) -> list[LabelProblem]:
     """Every platform label in `labels` whose value is invalid, `max` below `min`, and any
-    unknown `com.faas.scale.*`, `com.openfaas.scale.*` or `com.faas.retry.*` label (a typo
+    unknown `com.faas.scale.*`, `com.openfaas.scale.*`, `com.faas.retry.*` or
+    `com.faas.job.*` label (a typo
     that would be silently ignored)."""
     problems: list[LabelProblem] = []
     values: dict[str, object] = {}
@@ -299,3 +340,17 @@ def is_paused(labels: Mapping[str, str]) -> bool:
     counts as not paused (`unknown_labels`' checks report it)."""
     raw = labels.get(PAUSED_LABEL)
     return raw is not None and parse_bool(raw) is True
+
+
+def is_job(labels: Mapping[str, str]) -> bool:
+    """Whether `labels` make the function a job (`com.faas.mode=job`)."""
+    raw = labels.get(MODE_LABEL)
+    return raw is not None and parse_mode(raw) == JOB_MODE
+
+
+def job_limits(labels: Mapping[str, str]) -> tuple[int, float]:
+    """A job function's (jobs at once, timeout in seconds); invalid values: the defaults
+    (the deploy-time check refuses them)."""
+    concurrent = parse_job_concurrency(labels.get(JOB_MAX_CONCURRENT_LABEL, "") or "x")
+    timeout = parse_job_timeout(labels.get(JOB_TIMEOUT_LABEL, "") or "x")
+    return concurrent or JOB_DEFAULT_MAX_CONCURRENT, timeout or JOB_DEFAULT_TIMEOUT

@@ -30,6 +30,7 @@ RESERVED_FUNCTION_NAMES = frozenset(
         "hostnameintent",
         "httpecho",
         "wordcount",
+        "sha256job",
     }
 )
 

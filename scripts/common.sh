@@ -29,6 +29,8 @@ export LOCAL_FRONT_IMAGE=${LOCAL_FRONT_IMAGE:-local/haproxy:bookworm}
 PUBLIC_MOSQUITTO_IMAGE=eclipse-mosquitto:2
 export LOCAL_MOSQUITTO_IMAGE=${LOCAL_MOSQUITTO_IMAGE:-local/mosquitto:bookworm}
 SAMPLE_FUNCTIONS=(catservice wordcount base64 hostnameintent csvtojson httpecho)
+# Job functions (docs/jobs.md): built and pushed like the others, never called sync by up.sh.
+SAMPLE_JOBS=(sha256job)
 
 say() { echo "faas: $*" >&2; }
 die() { say "$*"; exit 1; }

@@ -35,14 +35,14 @@ build() {
 
 "$ROOT/scripts/build-watchdog.sh" "$ROOT/watchdog/fwatchdog.pyz"
 build "$WATCHDOG_IMAGE" --build-arg BASE_IMAGE="$base_image" "$ROOT/watchdog"
-for function in "${SAMPLE_FUNCTIONS[@]}"; do
+for function in "${SAMPLE_FUNCTIONS[@]}" "${SAMPLE_JOBS[@]}"; do
   build "$FUNCTION_IMAGE_PREFIX/$function:$FAAS_TAG" --build-arg WATCHDOG_IMAGE="$WATCHDOG_IMAGE" \
     "$ROOT/sample-functions/$function"
 done
 "$ROOT/scripts/wheelhouse.sh" "$base_image"
 build "$GATEWAY_IMAGE" --build-arg BASE_IMAGE="$base_image" --build-arg GIT_SHA="$(source_commit)" \
   -f "$ROOT/gateway/Dockerfile" "$ROOT"
-say "built $WATCHDOG_IMAGE, $GATEWAY_IMAGE and ${#SAMPLE_FUNCTIONS[@]} sample functions"
+say "built $WATCHDOG_IMAGE, $GATEWAY_IMAGE, ${#SAMPLE_FUNCTIONS[@]} sample functions and ${#SAMPLE_JOBS[@]} job"
 
 # A prefix that names a registry (a host with a port or a dot, as localhost:5000/faas or
 # registry.example.com/team): push, so every node of a multi-node swarm can pull them.
@@ -50,7 +50,7 @@ registry=${FUNCTION_IMAGE_PREFIX%%/*}
 if [ "$registry" != "$FUNCTION_IMAGE_PREFIX" ] && [[ $registry == *[:.]* ]]; then
   started=$SECONDS
   for image in "$WATCHDOG_IMAGE" "$GATEWAY_IMAGE" \
-    "${SAMPLE_FUNCTIONS[@]/#/$FUNCTION_IMAGE_PREFIX/}"; do
+    "${SAMPLE_FUNCTIONS[@]/#/$FUNCTION_IMAGE_PREFIX/}" "${SAMPLE_JOBS[@]/#/$FUNCTION_IMAGE_PREFIX/}"; do
     image=${image%:"$FAAS_TAG"}:$FAAS_TAG
     docker push --quiet "$image" >/dev/null || die "pushing $image to $registry failed"
     docker push --quiet "${image%:*}:latest" >/dev/null || die "pushing ${image%:*}:latest failed"

@@ -33,6 +33,7 @@ from nats.js import JetStreamContext
 from gateway.asgi import header
 from gateway.async_calls.broker import Broker
 from gateway.async_calls.callbacks import callback_authorization
+from gateway.async_calls.jobs import JobRunner
 from gateway.async_calls.messages import CallStatus, QueuedCall
 from gateway.async_calls.metrics import ConsumerMetrics
 from gateway.async_calls.presence import PRESENCE_SECONDS
@@ -46,6 +47,7 @@ from gateway.errors import (
     GatewayError,
     LoopDetected,
     NoReplicas,
+    NotSupported,
     UpstreamTimeout,
     UpstreamUnavailable,
     status_code,
@@ -78,10 +80,13 @@ class QueueConsumer:
         *,
         default_policy: RetryPolicy = DEFAULT_POLICY,
         invoke_credentials: BasicAuthCredentials | None = None,
+        jobs: JobRunner | None = None,
+        consumer_id: str | None = None,
     ) -> None:
         """`provider_status`: whether the provider's view is ready (a function missing
         from a view that is not is not missing yet). `invoke_credentials`: what callbacks
-        to the gateway's own functions carry (`GATEWAY_INVOKE_AUTH`; None: nothing)."""
+        to the gateway's own functions carry (`GATEWAY_INVOKE_AUTH`; None: nothing).
+        `jobs`: runs the calls of job functions (None: they fail, no engine for them)."""
         self._config = config
         self._broker = broker
         self._calls = calls
@@ -93,7 +98,9 @@ class QueueConsumer:
         self._invoke_credentials = invoke_credentials
         self._inflight: Counter[str] = Counter()
         self._tasks: set[asyncio.Task[None]] = set()
-        self._id = uuid.uuid4().hex  # how the broker tells this consumer from the others
+        # How the broker (and the job services) tell this consumer from the others.
+        self._id = consumer_id or uuid.uuid4().hex
+        self._jobs = jobs
 
     async def run(self, stop: asyncio.Event) -> None:
         """Fetch and run calls until `stop`; then let the calls running finish."""
@@ -223,6 +230,11 @@ class QueueConsumer:
         if limit is not None and self._inflight[function.name] >= limit:
             await message.nak(delay=DEFER_SECONDS * (1 + random.random()))
             return
+        jobs = self._jobs if function.job else None
+        if jobs is not None and not jobs.reserve(function):
+            # Over its jobs' bounds: it waits in the queue (not an attempt), never dropped.
+            await message.nak(delay=DEFER_SECONDS * (1 + random.random()))
+            return
         # Counted before the first await, so concurrent deliveries see each other.
         self._inflight[function.name] += 1
         self._metrics.inflight.labels(function.name).inc()
@@ -230,8 +242,13 @@ class QueueConsumer:
             attempt = status.attempt + 1
             status.state, status.attempt = "running", attempt
             await self._broker.statuses.put(status)
-            result, error = await self._invoke(function, call)
+            if function.job:
+                result, error = await self._run_job(function, call)
+            else:
+                result, error = await self._invoke(function, call)
         finally:
+            if jobs is not None:
+                jobs.release(function)
             self._inflight[function.name] -= 1
             self._metrics.inflight.labels(function.name).dec()
         policy = retry_policy(function.labels, self._default_policy)
@@ -304,6 +321,16 @@ class QueueConsumer:
             await asyncio.sleep(self._config.ack_wait / 3)
             with contextlib.suppress(Exception):
                 await message.in_progress()
+
+    async def _run_job(
+        self, function: Function, call: QueuedCall
+    ) -> tuple[CallResult | None, GatewayError | None]:
+        if self._jobs is None:
+            return None, NotSupported(
+                f"function {function.name!r} is a job, and this queue worker runs no jobs "
+                "(its provider has no engine for them)"
+            )
+        return await self._jobs.run(function, call)
 
     async def _invoke(
         self, function: Function, call: QueuedCall

@@ -54,6 +54,38 @@ class ConsumerMetrics:
             registry=self.registry,
         )
 
+        self.jobs_started = Counter(
+            "gateway_async_jobs_started",
+            "Job services started for async calls of job functions (docs/jobs.md)",
+            ["function_name"],
+            registry=self.registry,
+        )
+        self.jobs_running = Gauge(
+            "gateway_async_jobs_running",
+            "Jobs this worker runs now (their services exist)",
+            ["function_name"],
+            registry=self.registry,
+        )
+        self.jobs_succeeded = Counter(
+            "gateway_async_jobs_succeeded",
+            "Jobs whose process exited with 0",
+            ["function_name"],
+            registry=self.registry,
+        )
+        self.jobs_failed = Counter(
+            "gateway_async_jobs_failed",
+            "Jobs that failed, by reason: exit_code, timeout, container, start, output-too-large",
+            ["function_name", "reason"],
+            registry=self.registry,
+        )
+        self.job_start_seconds = Histogram(
+            "gateway_async_job_start_seconds",
+            "From the gateway's 202 to the job's container fetching its input",
+            ["function_name"],
+            buckets=LATENCY_BUCKETS,
+            registry=self.registry,
+        )
+
     def scale_event(self, metric_name: str, direction: str, replicas: int) -> None:
         """The gateway counts scaling; a consumer that wakes a function only logs it."""
 

@@ -55,12 +55,17 @@ class ConsumerPresence:
 
     async def running(self) -> int:
         """How many queue consumers announced themselves within `PRESENCE_SECONDS`."""
+        return len(await self.running_ids())
+
+    async def running_ids(self) -> set[str]:
+        """The ids of the queue consumers announced within `PRESENCE_SECONDS`."""
         js = self._connection.jetstream()
         info = await self._connection.call(
             "stream info",
             lambda: js.stream_info(PRESENCE_STREAM, subjects_filter=PRESENCE_SUBJECT_PREFIX + ">"),
         )
-        return len(info.state.subjects or {})
+        subjects = info.state.subjects or {}
+        return {subject.removeprefix(PRESENCE_SUBJECT_PREFIX) for subject in subjects}
 
 
 async def _ensure_stream(js: JetStreamContext) -> None:

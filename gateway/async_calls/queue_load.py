@@ -47,6 +47,8 @@ def queued_load(
     for more than the consumers run at once, each gets its share of what they do run."""
     load: dict[str, int] = {}
     for function in functions:
+        if function.job:  # its calls run as jobs (docs/jobs.md), not on replicas
+            continue
         count = queued.get(subject_token(function.name), 0)
         bound = runnable_at_once(function, consumer_concurrency) * consumers
         if count > 0 and bound > 0:

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Protocol
 
+from gateway.labels import is_job
 from gateway.providers import domains
 from gateway.versions.traffic import group_versions, version_named
 
@@ -114,6 +115,8 @@ class Function:
     metric_name: str = field(init=False, compare=False, repr=False)
     """The name its calls are counted and scaled by: `<function>@<version>` for a version
     of a function with several, else `name`."""
+    job: bool = field(init=False, compare=False, repr=False)
+    """Each async call runs in a fresh container (`com.faas.mode=job`, docs/jobs.md)."""
 
     settings: FunctionSettings = field(default_factory=FunctionSettings)
     created_at: str | None = None
@@ -124,6 +127,7 @@ class Function:
         object.__setattr__(
             self, "metric_name", f"{self.version_of}@{self.version}" if versioned else self.name
         )
+        object.__setattr__(self, "job", is_job(self.labels))
 
     @property
     def short_name(self) -> str | None:

@@ -20,7 +20,7 @@ from starlette.types import Receive, Scope, Send
 
 from gateway.asgi import ClientDisconnected, Headers, send_response
 from gateway.calls import Calls
-from gateway.errors import GatewayError, LoopDetected, status_code
+from gateway.errors import GatewayError, JobNeedsAsync, LoopDetected, status_code
 from gateway.http_errors import ErrorFormat, send_error
 from gateway.providers.base import Function
 from gateway.proxy.bodies import CLIENT_CLOSED_REQUEST
@@ -69,6 +69,8 @@ class FunctionProxy:
                 await send_response(send, routed.status, headers, routed.body)
                 return
             function = self._calls.target(routed.name, scope["headers"])
+            if function.job:
+                raise JobNeedsAsync(routed.name)
         except GatewayError as error:
             await send_error(send, error, _TEXT)
             return

@@ -146,6 +146,8 @@ class Autoscaler:
         for function in functions:
             name, metric_name = function.name, function.metric_name
             seen.add(name)
+            if function.job:  # its calls run in containers of their own, never replicas
+                continue
             sample = own.get(metric_name, NO_LOAD)
             # Calls waiting for a replica count as calls in flight.
             inflight = sample.inflight + queued.get(name, 0) + peers.inflight.get(metric_name, 0)

@@ -99,8 +99,8 @@ class ColdStart:
     def can_wake(self, function: Function) -> bool:
         """Whether a call may wake `function`: any function at zero, however it got there
         (the autoscaler, `faas-cli scale`, the API), unless it is switched off
-        (`com.faas.paused=true`)."""
-        return not is_paused(function.labels)
+        (`com.faas.paused=true`), or a job (its calls run in containers of their own)."""
+        return not function.job and not is_paused(function.labels)
 
     def busy(self, name: str) -> bool:
         """Whether a wake-up or a park of `name` is under way (the autoscaler keeps off)."""

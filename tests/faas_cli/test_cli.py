@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import subprocess
 import sys
@@ -13,6 +14,7 @@ import pytest
 from faas_cli.__main__ import main
 from faas_cli.definitions import load_definitions
 from faas_cli.errors import UsageError
+from faas_cli.output import print_function
 from gateway.config import BasicAuthCredentials
 from gateway.providers.base import Function, LogLine
 from tests.gateway.harness import BackgroundProcess, GatewayThread
@@ -276,3 +278,12 @@ def test_describe_shows_the_urls_and_a_taken_domain_is_reported_as_such(
     assert code == 1
     assert "custom domain 'hello.example.com' (com.faas.domain) already reaches function " in err
     assert provider.lookup("web") is None
+
+
+def test_describe_shows_a_job_functions_mode() -> None:
+    out = io.StringIO()
+    print_function({"name": "heavy", "labels": {"com.faas.mode": "job"}}, out)
+    assert "Mode:        job\n" in out.getvalue()
+    out = io.StringIO()
+    print_function({"name": "light", "labels": {}}, out)
+    assert "Mode:        replica\n" in out.getvalue()

@@ -11,9 +11,13 @@ import pytest
 
 from gateway.labels import (
     DOMAIN_LABEL,
+    JOB_DEFAULT_MAX_CONCURRENT,
+    JOB_DEFAULT_TIMEOUT,
     MAX_DOMAINS,
     MAX_REPLICAS,
     deploy_replicas,
+    is_job,
+    job_limits,
     label_problems,
     parse_bool,
     parse_domains,
@@ -176,3 +180,25 @@ def test_custom_domains(raw: str, domains: tuple[str, ...]) -> None:
 def test_invalid_custom_domains(raw: str) -> None:
     assert parse_domains(raw) is None
     assert label_problems({DOMAIN_LABEL: raw})[0].label == DOMAIN_LABEL
+
+
+def test_job_labels() -> None:
+    assert is_job({"com.faas.mode": "job"})
+    assert is_job({"com.faas.mode": " JOB "})
+    assert not is_job({})
+    assert not is_job({"com.faas.mode": "replica"})
+    assert job_limits({}) == (JOB_DEFAULT_MAX_CONCURRENT, JOB_DEFAULT_TIMEOUT)
+    labels = {"com.faas.job.max_concurrent": "5", "com.faas.job.timeout": "90s"}
+    assert job_limits(labels) == (5, 90.0)
+    bad = {
+        "com.faas.mode": "batch",
+        "com.faas.job.max_concurrent": "0",
+        "com.faas.job.timeout": "2h",
+        "com.faas.job.timout": "1s",
+    }
+    assert [problem.label for problem in label_problems(bad)] == list(bad)
+
+
+def test_a_job_function_is_deployed_with_no_replica() -> None:
+    assert deploy_replicas({"com.faas.mode": "job", "com.faas.scale.min": "3"}) == 0
+    assert deploy_replicas({"com.faas.mode": "job"}, current=2) == 0

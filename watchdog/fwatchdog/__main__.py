@@ -33,6 +33,10 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as exc:
         log(f"configuration error: {exc}")
         return 2
+    if cfg.job_url:  # a job's container (FAAS_JOB_URL): one call, then exit
+        from .job import run_job
+
+        return run_job(cfg, os.environ)
     from .server import Watchdog  # not needed by --healthcheck, which runs every few seconds
 
     return asyncio.run(Watchdog(cfg).run())

@@ -17,6 +17,8 @@ from . import values
 MAX_INTEGER = 2**63 - 1  # what the Go watchdog's integers hold
 
 CHUNK = 65536  # read size for bodies and pipes
+DEFAULT_JOB_MAX_OUTPUT = 1024 * 1024
+"""Job mode: stdout kept at most (bytes), unless `FAAS_JOB_MAX_OUTPUT` says otherwise."""
 HEALTH_PATH = "/_/health"
 
 T = TypeVar("T")
@@ -50,6 +52,10 @@ class Config:
     log_calls: bool = True
     lock_file: str = "/tmp/.lock"
     suppress_lock: bool = False
+    # Job mode (fwatchdog/job.py): set by the queue worker on a job's container only.
+    job_url: str = ""
+    job_token: str = ""
+    job_max_output: int = DEFAULT_JOB_MAX_OUTPUT
 
 
 def int_var(env: Mapping[str, str], name: str, default: int) -> int:
@@ -129,4 +135,7 @@ def load_config(env: Mapping[str, str]) -> Config:
         log_calls=_bool(env, "log_calls", True),
         lock_file=env.get("lock_file", "").strip() or "/tmp/.lock",
         suppress_lock=_bool(env, "suppress_lock", False),
+        job_url=env.get("FAAS_JOB_URL", "").strip().rstrip("/"),
+        job_token=env.get("FAAS_JOB_TOKEN", ""),
+        job_max_output=int_var(env, "FAAS_JOB_MAX_OUTPUT", DEFAULT_JOB_MAX_OUTPUT),
     )

@@ -139,3 +139,15 @@ def test_a_namespace_suffix_is_read_only_when_the_name_misses() -> None:
     sent = run(make_proxy(notifier, looked_up), scope, [])
     assert sent[0]["status"] == 404
     assert looked_up == ["nope.openfaas-fn", "nope"]
+
+
+def test_a_sync_call_to_a_job_function_is_told_to_use_async() -> None:
+    job = Function("heavy", "heavy:latest", 0, "127.0.0.1", 1, labels={"com.faas.mode": "job"})
+    notifier = Recorder()
+    forwarder = Forwarder(GatewayConfig(), ReplicaResolver(1.0))
+    proxy = FunctionProxy(resolve, Calls(lambda name: job), forwarder, notifier, buffer_limit=65536)
+    scope = {**alexa_scope(0), "path": "/function/heavy", "raw_path": b"/function/heavy"}
+    sent = run(proxy, scope, [{"type": "http.request", "body": b"", "more_body": False}])
+    assert sent[0]["status"] == 400
+    assert b"POST /async-function/heavy" in sent[1]["body"]
+    assert notifier.told == []  # never started, never woken
