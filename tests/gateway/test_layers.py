@@ -113,6 +113,10 @@ RULES: list[tuple[str, tuple[str, ...]]] = [
     ("gateway.neighbours", ("gateway.",)),
     # The drain's marker and clock: a leaf, read by /healthz, driven by the signal handlers.
     ("gateway.drain", ("gateway.",)),
+    # The drain's wait for another replica: sockets and the drain's clock only.
+    ("gateway.drain_peers", ("docker", "starlette", "gateway.proxy", "gateway.routing",
+                             "gateway.providers", "gateway.management", "gateway.scaling",
+                             "gateway.metrics", "gateway.config", "gateway.app")),
     ("gateway.asgi", ("gateway.proxy", "gateway.routing", "gateway.providers",
                       "gateway.management", "gateway.scaling", "gateway.metrics")),
     # The server's request-head bounds: uvicorn and the config, nothing of the layers.
