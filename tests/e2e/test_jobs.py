@@ -124,6 +124,6 @@ def test_a_queue_worker_killed_mid_job_leaves_no_orphan_and_the_call_completes(
     wait_for(lambda: orphan not in job_services(name), "the orphan job to be removed",
              timeout=120)  # fmt: skip
     record = wait_for_state(client, call_id, "succeeded", "failed")
-    assert record["state"] == "succeeded"
+    assert record["state"] == "succeeded", record
     assert str(record["body"]).strip() == "done"
     wait_for(lambda: job_services(name) == [], "no job service left", timeout=60)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import re
+import secrets
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -34,9 +35,13 @@ _NAME_CHARACTERS = re.compile(r"[^a-zA-Z0-9-]")
 _MAX_NAME = 63
 
 
-def job_service_name(function: str, call_id: str) -> str:
-    """`job-<function>-<call id>`, cut to a valid service name (63 characters)."""
-    name = _NAME_CHARACTERS.sub("-", f"job-{call_id[:24]}-{function}")
+def job_service_name(function: str, call_id: str, run: str) -> str:
+    """`job-<call id>-<run>-<function>`, cut to a valid service name (63 characters).
+
+    `run` differs for each run of a call: a call delivered again (its worker died) starts
+    its new job while the old one may still exist until the orphan sweep removes it.
+    """
+    name = _NAME_CHARACTERS.sub("-", f"job-{call_id[:18]}-{run}-{function}")
     return name[:_MAX_NAME].rstrip("-")
 
 
@@ -96,7 +101,7 @@ class SwarmJobs:
         }
         created = client.api.create_service(  # type: ignore[no-untyped-call]
             template,
-            name=job_service_name(spec.function, spec.call_id),
+            name=job_service_name(spec.function, spec.call_id, secrets.token_hex(3)),
             labels=labels,
             mode=ServiceMode("replicated-job", concurrency=1, replicas=1),
         )

@@ -4,6 +4,7 @@ its task, its removal, and the job services it lists (docs/jobs.md)."""
 from __future__ import annotations
 
 import asyncio
+import re
 
 from gateway.providers.jobs import JobSpec
 from gateway.providers.swarm.jobs import SwarmJobs, job_service_name
@@ -34,7 +35,7 @@ def test_the_job_service_is_the_function_run_once_with_the_job_variables() -> No
     service_id = asyncio.run(jobs.create(SPEC))
     created = client.api.inspect_service(service_id)  # type: ignore[no-untyped-call]
     spec = created["Spec"]
-    assert spec["Name"] == job_service_name("heavy", "c0ffee-1234")
+    assert re.fullmatch(r"job-c0ffee-1234-[0-9a-f]{6}-heavy", spec["Name"])
     assert spec["Mode"] == {"ReplicatedJob": {"MaxConcurrent": 1, "TotalCompletions": 1}}
     assert spec["Labels"] == {
         "com.faas.function": "false",
@@ -75,6 +76,14 @@ def test_the_task_says_how_the_container_ended_and_removal_is_idempotent() -> No
 
 
 def test_names_are_valid_service_names() -> None:
-    name = job_service_name("func_a.b" * 10, "0123456789abcdef0123456789abcdef")
+    name = job_service_name("func_a.b" * 10, "0123456789abcdef0123456789abcdef", "a1b2c3")
     assert len(name) <= 63
-    assert name.startswith("job-0123456789abcdef01234567-func-a-b")
+    assert name.startswith("job-0123456789abcdef01-a1b2c3-func-a-b")
+
+
+def test_two_runs_of_one_call_get_two_services() -> None:
+    client = engine_with_function()
+    jobs = SwarmJobs(lambda: client, "fake")
+    first, second = asyncio.run(jobs.create(SPEC)), asyncio.run(jobs.create(SPEC))
+    names = {client.api.inspect_service(i)["Spec"]["Name"] for i in (first, second)}  # type: ignore[no-untyped-call]
+    assert len(names) == 2
