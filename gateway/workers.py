@@ -96,7 +96,7 @@ def serve(config: GatewayConfig) -> None:
 def drain_peers(config: GatewayConfig) -> PeerWait | None:
     """What a drain waits for besides its delay: another replica under
     `GATEWAY_DRAIN_PEERS` answering ready (none when that is empty)."""
-    if not config.drain_peers:
+    if not config.drain_peers or config.drain_delay == 0:  # 0: no first phase at all
         return None
     return PeerWait(config.drain_peers, config.port, config.drain_peer_wait)
 
@@ -167,12 +167,13 @@ class Supervisor(Multiprocess):
         self.signal_queue.append(sig)
 
     def handle_term(self) -> None:
-        remaining = self._drain.remaining()
-        if remaining <= 0:
-            log_sigterm(remaining)
+        # Decided by the phase, not by the clock: this runs up to 0.5 s after the signal,
+        # when a short delay may have passed already while the wait for a peer has not.
+        if self._drain.cut_short.is_set() or self._drain.seconds == 0:
+            log_sigterm(0.0)
             self.should_exit.set()
         elif self._drain_thread is None:
-            log_sigterm(remaining)
+            log_sigterm(self._drain.remaining())
             self._drain_thread = start_drain(self._drain, self._peers, self.should_exit.set)
 
     def handle_int(self) -> None:
