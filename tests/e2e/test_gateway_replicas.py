@@ -20,6 +20,9 @@ from tests.e2e.conftest import GATEWAY_URL, Platform, docker, task_hostnames, wa
 LEADER = re.compile(r"^gateway_autoscaler_leader (\S+)$", re.MULTILINE)
 # Lease term (3 passes of 2 s) and a pass, with room for a slow swarm.
 TAKEOVER_SECONDS = 60.0
+# The longest a stopping gateway drains before it exits and gives the lease up: the
+# stack's wait for a peer, the delay and the calls' bound (stack.yml, gateway/config.py).
+DRAIN_SECONDS = 30.0 + 1.5 + 30.0
 READ_METRICS = (
     "import urllib.request; "
     "print(urllib.request.urlopen('http://127.0.0.1:8080/metrics', timeout=5).read().decode())"
@@ -91,8 +94,11 @@ def test_exactly_one_of_two_gateways_leads_and_the_other_takes_over(
         else:
             scaled_down = True
             docker("service", "scale", "--detach", f"{stack_gateway}=0")
+            # The stack's gateway leads until it exits: it drains first, waiting for
+            # another replica of its service, which scaling to 0 never brings
+            # (GATEWAY_DRAIN_PEER_WAIT), then for its calls in flight (docs/scaling.md).
             wait_for(lambda: service_leads(second) == 1.0, f"{second} to take over",
-                     timeout=TAKEOVER_SECONDS)  # fmt: skip
+                     timeout=DRAIN_SECONDS + TAKEOVER_SECONDS)  # fmt: skip
     finally:
         docker("service", "rm", second, check=False)
         if scaled_down:
