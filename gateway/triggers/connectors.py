@@ -75,6 +75,18 @@ class Connector(Protocol):
         """Stop following; unacked messages are the broker's to deliver again."""
 
 
+async def queued_messages(
+    queue: asyncio.Queue[BrokerMessage | None],
+) -> AsyncIterator[BrokerMessage]:
+    """A connector's messages as its reader puts them in `queue`, until a None ends them
+    (what both connectors' `messages` are)."""
+    while True:
+        message = await queue.get()
+        if message is None:
+            return
+        yield message
+
+
 def topic_triggers(functions: Iterable[Function]) -> dict[str, list[tuple[str, Trigger]]]:
     """Each topic the functions' triggers name, and the (function, trigger)s naming it."""
     found: dict[str, list[tuple[str, Trigger]]] = {}

@@ -23,7 +23,7 @@ from urllib.parse import urlsplit
 
 import aiomqtt
 
-from gateway.triggers.connectors import MAX_INFLIGHT_MESSAGES, BrokerMessage
+from gateway.triggers.connectors import MAX_INFLIGHT_MESSAGES, BrokerMessage, queued_messages
 
 log = logging.getLogger("gateway.triggers")
 
@@ -88,13 +88,9 @@ class MqttConnector:
             self._running = asyncio.create_task(self._run())
         await self._follow()
 
-    async def messages(self) -> AsyncIterator[BrokerMessage]:
+    def messages(self) -> AsyncIterator[BrokerMessage]:
         """See `Connector.messages`."""
-        while True:
-            message = await self._queue.get()
-            if message is None:
-                return
-            yield message
+        return queued_messages(self._queue)
 
     async def close(self) -> None:
         """See `Connector.close`: unacked messages stay in the broker's session."""

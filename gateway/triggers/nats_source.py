@@ -29,7 +29,7 @@ from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig
 
 from gateway.async_calls.connection import BrokerConnection
-from gateway.triggers.connectors import MAX_INFLIGHT_MESSAGES, BrokerMessage
+from gateway.triggers.connectors import MAX_INFLIGHT_MESSAGES, BrokerMessage, queued_messages
 
 log = logging.getLogger("gateway.triggers")
 
@@ -110,13 +110,9 @@ class NatsConnector:
             )
             self._pulls[topic] = asyncio.create_task(self._pull(topic, pull))
 
-    async def messages(self) -> AsyncIterator[BrokerMessage]:
+    def messages(self) -> AsyncIterator[BrokerMessage]:
         """See `Connector.messages`."""
-        while True:
-            message = await self._queue.get()
-            if message is None:
-                return
-            yield message
+        return queued_messages(self._queue)
 
     async def close(self) -> None:
         """See `Connector.close`."""
