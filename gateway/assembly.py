@@ -10,8 +10,10 @@ gateway alone also builds the autoscaler (`build_autoscaling`).
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import logging
+import signal
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
@@ -212,3 +214,17 @@ def _cluster_load(
         metrics=metrics,
         close=fetch.close,
     )
+
+
+def run_until_signalled(run: Callable[[asyncio.Event], Awaitable[None]]) -> None:
+    """Run `run(stop)` on a new event loop; SIGTERM or SIGINT sets `stop` (the queue
+    worker's and the triggers service's processes)."""
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(signum, stop.set)
+        await run(stop)
+
+    asyncio.run(main())

@@ -10,11 +10,16 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import signal
 import sys
 import uuid
 
-from gateway.assembly import build_call_path, build_job_engine, build_provider, configure_logging
+from gateway.assembly import (
+    build_call_path,
+    build_job_engine,
+    build_provider,
+    configure_logging,
+    run_until_signalled,
+)
 from gateway.async_calls.broker import Broker
 from gateway.async_calls.consumer import QueueConsumer
 from gateway.async_calls.job_exchange import JobExchange
@@ -98,15 +103,8 @@ def main() -> int:
         return 2
     configure_logging(config)
 
-    async def run() -> None:
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for signum in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(signum, stop.set)
-        log.info("queue worker: %s", config.async_calls.nats_url)
-        await run_consumer(config, stop)
-
-    asyncio.run(run())
+    log.info("queue worker: %s", config.async_calls.nats_url)
+    run_until_signalled(lambda stop: run_consumer(config, stop))
     return 0
 
 

@@ -16,13 +16,12 @@ import asyncio
 import base64
 import logging
 import os
-import signal
 import sys
 from dataclasses import dataclass
 
 import httpx
 
-from gateway.assembly import build_provider, configure_logging
+from gateway.assembly import build_provider, configure_logging, run_until_signalled
 from gateway.async_calls.broker import Broker
 from gateway.async_calls.monitoring import MonitoringServer
 from gateway.config import ConfigError, GatewayConfig, load_config
@@ -159,15 +158,8 @@ def main() -> int:
         return 2
     configure_logging(config)
 
-    async def run() -> None:
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for signum in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(signum, stop.set)
-        log.info("triggers: %s", config.async_calls.nats_url)
-        await run_triggers(config, int(raw_port), stop, mqtt)
-
-    asyncio.run(run())
+    log.info("triggers: %s", config.async_calls.nats_url)
+    run_until_signalled(lambda stop: run_triggers(config, int(raw_port), stop, mqtt))
     return 0
 
 
