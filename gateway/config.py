@@ -174,7 +174,7 @@ class GatewayConfig:
     workers: int = field(default_factory=available_cpus)
     # On SIGTERM: seconds of serving on with /healthz at 503 (0: none), then at most
     # this long for the calls in flight (gateway/drain.py).
-    drain_delay: float = 1.5
+    drain_delay: float = 3.0
     drain_timeout: float = 30.0
     # The DNS name of every replica of this gateway (the stack: tasks.gateway): the first
     # phase also waits, up to drain_peer_wait, for another of them to answer ready

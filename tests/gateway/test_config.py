@@ -131,7 +131,7 @@ def test_durations_are_above_zero(raw: str) -> None:
 
 
 def test_the_drain_settings_are_read() -> None:
-    assert (GatewayConfig().drain_delay, GatewayConfig().drain_timeout) == (1.5, 30.0)
+    assert (GatewayConfig().drain_delay, GatewayConfig().drain_timeout) == (3.0, 30.0)
     config = load_config({"GATEWAY_DRAIN_DELAY": "500ms", "GATEWAY_DRAIN_TIMEOUT": "1m"})
     assert (config.drain_delay, config.drain_timeout) == (0.5, 60.0)
     # 0 switches the first phase (/healthz at 503, still serving) off.
