@@ -1,5 +1,6 @@
 """A multi-node swarm on this machine (issue 21): functions on other nodes, a drained node
-and a killed node under load, scale from zero and autoscaling onto another node.
+and a killed node under load, scale from zero and autoscaling onto another node, and
+jobs (issue 37) on the worker nodes.
 
 `scripts/cluster.sh up` adds two worker nodes (Docker Engines in containers, joined to
 this machine's swarm) and a registry; the functions here are pushed there and run with
@@ -25,10 +26,12 @@ from tests.e2e.conftest import (
     FUNCTIONS_NETWORK,
     ROOT,
     Platform,
+    credentials,
     docker,
     wait_for,
 )
 from tests.e2e.loops import RequestLoop, non_empty
+from tests.e2e.test_async import status, wait_for_state
 
 REGISTRY_PREFIX = "localhost:5000/faas"
 IMAGE = f"{REGISTRY_PREFIX}/catservice:latest"
@@ -197,6 +200,47 @@ def test_autoscaling_adds_replicas_on_the_workers(
         assert loop.failures == [], f"{len(loop.failures)} failed: {loop.failures[:3]}"
         report(capsys, f"{name}: {LOOP_CONNECTIONS} callers, {loop.calls} calls, 0 failed; "
                f"replicas on {sorted(nodes)}")  # fmt: skip
+    finally:
+        docker("service", "rm", name, check=False)
+
+
+def job_nodes(function: str) -> set[str]:
+    """The nodes the job services of `function` have tasks on now."""
+    jobs = docker("service", "ls", "-q", "--filter", f"label=com.faas.job.function={function}")
+    # A job's task wants the state `complete`, not `running`: no desired-state filter.
+    lines = (docker("service", "ps", job, "--format", "{{.Node}}") for job in jobs.split())
+    return {node for nodes in lines for node in nodes.split()}
+
+
+def test_jobs_run_on_the_worker_nodes(
+    cluster: dict[str, float], client: httpx.Client, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A job function constrained to workers: each call's fresh container lands there."""
+    name = service("--replicas", "0", "--constraint", "node.role==worker",
+                   "--label", "com.faas.mode=job", "--env", "fprocess=sh -c 'sleep 4; hostname'",
+                   image=f"{REGISTRY_PREFIX}/sha256job:latest")  # fmt: skip
+    try:
+        wait_for(lambda: client.get(f"/system/function/{name}", auth=credentials()).is_success,
+                 f"the gateway to know {name}")  # fmt: skip
+        ids = []
+        for _ in range(4):
+            reply = client.post(f"/async-function/{name}", content=b"x")
+            assert reply.status_code == 202, reply.text
+            ids.append(reply.headers["X-Call-Id"])
+        nodes: set[str] = set()
+
+        def all_ended() -> bool:
+            nodes.update(job_nodes(name))
+            return all(status(client, call_id)["state"] in ("succeeded", "failed")
+                       for call_id in ids)  # fmt: skip
+
+        wait_for(all_ended, f"{name}'s 4 jobs to end", timeout=300)
+        records = [wait_for_state(client, call_id, "succeeded") for call_id in ids]
+        hosts = {str(record["body"]).strip() for record in records}
+        assert nodes, "no job task seen"
+        assert nodes <= set(NODES), nodes
+        assert len(hosts) == 4  # four fresh containers
+        report(capsys, f"{name}: 4 jobs in 4 containers, on {sorted(nodes)}")
     finally:
         docker("service", "rm", name, check=False)
 
