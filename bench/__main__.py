@@ -32,7 +32,7 @@ from pathlib import Path
 
 import docker.errors
 
-from bench import async_calls, floor, kill, proxy_hop
+from bench import async_calls, floor, jobs, kill, proxy_hop
 from bench.processes import NotAvailable, workdir
 from bench.report import Check, Report, load_average, machine_description, update_doc
 from bench.scenarios import SCENARIOS as BASE_SCENARIOS
@@ -57,6 +57,7 @@ SCENARIOS: dict[str, Scenario] = {
 SWARM_SCENARIOS: dict[str, Callable[[SwarmBench], None]] = {
     **BASE_SWARM_SCENARIOS,
     **kill.SWARM_SCENARIOS,
+    **jobs.SWARM_SCENARIOS,
 }
 KNOWN = f"1-{len(SCENARIOS)}"
 SWARM_KNOWN = ", ".join(SWARM_SCENARIOS)
