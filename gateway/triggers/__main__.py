@@ -105,7 +105,13 @@ async def run_triggers(
             )
             connectors: list[Connector] = [NatsConnector(broker)]
             if mqtt is not None:
-                connectors.append(MqttConnector(mqtt.url, client_id=mqtt.client_id))
+                connectors.append(
+                    MqttConnector(
+                        mqtt.url,
+                        client_id=mqtt.client_id,
+                        leading=lambda: scheduler.leading,
+                    )
+                )
             try:
                 await asyncio.gather(
                     scheduler.run(stop),

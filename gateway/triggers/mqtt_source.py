@@ -7,10 +7,17 @@ PUBACK is sent only once the calls of every function naming its topic are stored
 the connector never acked (killed mid-stream, or the queue refused a call) is delivered
 again by the broker when the session reconnects. MQTT gives a redelivery no id of its
 own, so such a message may be stored twice (its calls carry the same body and
-`X-Topic`). Several connectors share a topic's messages (`SHARE_GROUP`), each with its
-own client id (the stack: one per task slot, so a restarted replica resumes its
-session). Wildcards (`sensors/+/temp`, `#`) work as the broker matches them; a message
-matching several followed topics is acked once every one of them is delivered.
+`X-Topic`).
+
+One session for the platform, held by one connector at a time: the connector connects
+only while `leading()` says so (the triggers service passes its scheduler's lease), and
+leaves when it stops leading; the next leader resumes the same session, and the broker
+keeps what arrives in between. Plain subscriptions, not shared ones
+(`$share/<group>/<topic>`): Mosquitto 2.0 does not restore shared subscriptions from its
+persistence file, so a broker restart silently dropped every message published before
+the connector subscribed again (measured on the stack: 100 of 100). Wildcards
+(`sensors/+/temp`, `#`) work as the broker matches them; a message matching several
+followed topics is acked once every one of them is delivered.
 """
 
 from __future__ import annotations
@@ -29,10 +36,8 @@ log = logging.getLogger("gateway.triggers")
 
 DEFAULT_PORT = 1883
 DEFAULT_CLIENT_ID = "faas-triggers"
-SHARE_GROUP = "faas-triggers"
-"""Topics are followed as shared subscriptions (`$share/faas-triggers/<topic>`): several
-connectors, each with its own client id, share the messages instead of each getting all."""
 RECONNECT_SECONDS = 1.0
+"""Between two connection attempts, and two looks at `leading()` while not leading."""
 
 
 def broker_address(url: str) -> tuple[str, int]:
@@ -71,8 +76,10 @@ class MqttConnector:
         *,
         client_id: str = DEFAULT_CLIENT_ID,
         max_inflight: int = MAX_INFLIGHT_MESSAGES,
+        leading: Callable[[], bool] = lambda: True,
     ) -> None:
         self._host, self._port = broker_address(url)
+        self._leading = leading
         self._client_id = client_id
         self._max_inflight = max_inflight
         self._queue: asyncio.Queue[BrokerMessage | None] = asyncio.Queue(max_inflight)
@@ -106,14 +113,17 @@ class MqttConnector:
         if client is None:  # subscribed at the next connection
             return
         for topic in sorted(self._wanted - self._subscribed):
-            await client.subscribe(f"$share/{SHARE_GROUP}/{topic}", qos=1)
+            await client.subscribe(topic, qos=1)
             self._subscribed.add(topic)
         for topic in sorted(self._subscribed - self._wanted):
-            await client.unsubscribe(f"$share/{SHARE_GROUP}/{topic}")
+            await client.unsubscribe(topic)
             self._subscribed.discard(topic)
 
     async def _run(self) -> None:
         while True:
+            if not self._leading():
+                await asyncio.sleep(RECONNECT_SECONDS)
+                continue
             client = aiomqtt.Client(
                 self._host,
                 self._port,
@@ -129,12 +139,22 @@ class MqttConnector:
                     self._client, self._subscribed = client, set()
                     log.info("mqtt: connected to %s:%d", self._host, self._port)
                     await self._follow()
-                    async for message in client.messages:
-                        await self._hand_over(client, message)
+                    await _first_to_end(self._read(client), self._until_not_leading())
+                    log.info("mqtt: no longer leading: leaving the session to the leader")
             except aiomqtt.MqttError as error:
                 log.warning("mqtt: %s:%d: %s", self._host, self._port, error)
             finally:
                 self._client = None
+            await asyncio.sleep(RECONNECT_SECONDS)
+
+    async def _read(self, client: aiomqtt.Client) -> None:
+        async for message in client.messages:
+            await self._hand_over(client, message)
+
+    async def _until_not_leading(self) -> None:
+        # `leading()` is the scheduler's view of its lease, renewed every few seconds by
+        # its own loop: a flag to look at, not an event to wait on.
+        while self._leading():  # noqa: ASYNC110
             await asyncio.sleep(RECONNECT_SECONDS)
 
     async def _hand_over(self, client: aiomqtt.Client, message: aiomqtt.Message) -> None:
@@ -156,3 +176,17 @@ class MqttConnector:
             await self._queue.put(
                 BrokerMessage(topic, message.topic.value, {}, body, None, acked, _nothing)
             )
+
+
+async def _first_to_end(*work: Awaitable[None]) -> None:
+    """Run `work` side by side until the first one ends (its error raised), the others
+    cancelled."""
+    tasks = [asyncio.ensure_future(each) for each in work]
+    try:
+        done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+        for task in done:
+            task.result()
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)

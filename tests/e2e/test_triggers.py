@@ -212,6 +212,124 @@ def test_an_mqtt_publish_calls_every_subscriber(
         wait_for(has_lines(name, {"reading 999"}), f"reading 999 at {name}")
 
 
+# Publishes `order <n>` for n in [start, end) to a JetStream subject, each until the
+# stream acknowledges it, reconnecting while the broker is killed and restarted.
+PUBLISH_UNTIL_ACKED = """
+    import asyncio, nats
+    async def connected():
+        for _ in range(240):
+            try:
+                return await nats.connect("nats://nats:4222", connect_timeout=1,
+                                          allow_reconnect=False)
+            except Exception:
+                await asyncio.sleep(0.5)
+        raise SystemExit("NATS did not come back")
+    async def main():
+        nc = await connected()
+        for n in range({start}, {end}):
+            for _ in range(240):
+                try:
+                    await nc.jetstream().publish("{subject}", b"order %d" % n, timeout=1)
+                    break
+                except Exception:
+                    await asyncio.sleep(0.5)
+                    if nc.is_closed:
+                        nc = await connected()
+            else:
+                raise SystemExit("order %d never acknowledged" % n)
+        await nc.close()
+    asyncio.run(main())
+"""
+
+
+def test_a_killed_nats_server_loses_no_message_it_acknowledged(
+    platform: Platform, client: httpx.Client, make_service: ServiceFactory
+) -> None:
+    """The broker itself killed (SIGKILL) mid-stream: JetStream acknowledges a publish
+    once it is in the stream's files, and the connector's durable consumer resumes."""
+    subject = f"e2e.broker.{uuid.uuid4().hex[:8]}"
+    stream = f"E2E_{uuid.uuid4().hex[:8].upper()}"
+    in_gateway(platform, f"""
+        import asyncio, nats
+        async def main():
+            nc = await nats.connect("nats://nats:4222")
+            await nc.jetstream().add_stream(name="{stream}", subjects=["{subject}"])
+            await nc.close()
+        asyncio.run(main())
+    """)  # fmt: skip
+    names = [
+        make_service(IMAGE, *ONE_REPLICA, "--env", f"fprocess={RECORDS_BODIES}",
+                     "--label", f"com.faas.trigger.orders.topic={subject}")
+        for _ in range(2)
+    ]  # fmt: skip
+    try:
+        wait_for(all_ready(client, names), "both to be ready", timeout=120)
+        in_gateway(platform, PUBLISH_UNTIL_ACKED.format(start=0, end=100, subject=subject))
+        docker("kill", container(f"{platform.stack_name}_nats"))  # mid-stream
+        in_gateway(platform, PUBLISH_UNTIL_ACKED.format(start=100, end=200, subject=subject))
+        wanted = {f"order {n}" for n in range(200)}
+        for name in names:
+            wait_for(has_lines(name, wanted), f"every order to reach {name}", timeout=300)
+    finally:
+        in_gateway(platform, f"""
+            import asyncio, nats
+            async def main():
+                nc = await nats.connect("nats://nats:4222", max_reconnect_attempts=120)
+                await nc.jetstream().delete_stream("{stream}")
+                await nc.close()
+            asyncio.run(main())
+        """)  # fmt: skip
+
+
+def test_a_stopped_mosquitto_loses_no_message_it_acknowledged(
+    platform: Platform, client: httpx.Client, make_service: ServiceFactory
+) -> None:
+    """Mosquitto stopped (SIGTERM, as an update or a drain does) and restarted mid-stream:
+    it saves its sessions and the QoS 1 messages it acknowledged, and the connector's
+    persistent session gets them. (A SIGKILL can lose the last second: docs/triggers.md.)"""
+    mosquitto = f"{platform.stack_name}_mosquitto"
+    if mosquitto not in docker("service", "ls", "--format", "{{.Name}}").split():
+        pytest.skip("the stack runs no Mosquitto: deploy it with MQTT=1 make up")
+    topic = f"e2e/{uuid.uuid4().hex[:8]}/orders"
+    names = [
+        make_service(IMAGE, *ONE_REPLICA, "--env", f"fprocess={RECORDS_BODIES}",
+                     "--label", f"com.faas.trigger.orders.topic={topic}")
+        for _ in range(2)
+    ]  # fmt: skip
+    wait_for(all_ready(client, names), "both to be ready", timeout=120)
+    publish = f"""
+        import asyncio, aiomqtt
+        async def main():
+            for _ in range(240):
+                try:
+                    async with aiomqtt.Client("mosquitto", 1883, timeout=2) as client:
+                        for n in range({{start}}, {{end}}):
+                            await client.publish("{topic}", b"order %d" % n, qos=1)
+                    return
+                except aiomqtt.MqttError:
+                    await asyncio.sleep(0.5)
+            raise SystemExit("Mosquitto did not come back")
+        asyncio.run(main())
+    """
+    # Published until the connector follows the topic (it reads the labels every second).
+    probe = 0
+
+    def following() -> bool:
+        nonlocal probe
+        in_gateway(platform, publish.replace("{start}", str(1000 + probe))
+                   .replace("{end}", str(1001 + probe)))  # fmt: skip
+        probe += 1
+        return all(file_lines(name, "/tmp/got") for name in names)
+
+    wait_for(following, "an order at both functions", timeout=120)
+    in_gateway(platform, publish.replace("{start}", "0").replace("{end}", "100"))
+    docker("kill", "--signal", "TERM", container(mosquitto))  # mid-stream
+    in_gateway(platform, publish.replace("{start}", "100").replace("{end}", "200"))
+    wanted = {f"order {n}" for n in range(200)}
+    for name in names:
+        wait_for(has_lines(name, wanted), f"every order to reach {name}", timeout=300)
+
+
 def test_a_bad_schedule_is_refused_at_deploy(client: httpx.Client, cli: FaasCli) -> None:
     name = f"e2e-{uuid.uuid4().hex[:8]}"
     body = {

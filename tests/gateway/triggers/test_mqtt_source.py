@@ -69,11 +69,12 @@ async def stored_calls(config: AsyncConfig) -> list[QueuedCall]:
 
 def start(
     broker: Broker, port: int, functions: list[Function],
-    fire: Callable[[Firing], Awaitable[object]],
+    fire: Callable[[Firing], Awaitable[object]], leading: Callable[[], bool] = lambda: True,
 ) -> tuple[asyncio.Task[None], asyncio.Event]:  # fmt: skip
     stop = asyncio.Event()
     router = TopicRouter(lambda: functions, fire, TriggerMetrics(), max_inflight=8)
-    connector = MqttConnector(f"mqtt://127.0.0.1:{port}", client_id="test-triggers")
+    connector = MqttConnector(f"mqtt://127.0.0.1:{port}", client_id="test-triggers",
+                              leading=leading)  # fmt: skip
     return asyncio.create_task(router.run(connector, stop)), stop
 
 
@@ -151,3 +152,51 @@ def test_a_publish_calls_every_subscriber_and_a_killed_connector_loses_nothing(
     headers = dict(reading.headers)
     assert headers["X-Topic"] == "sensors/3/temp"
     assert headers["X-Connector"] == "faas-triggers/mqtt"
+
+
+def test_only_the_leader_holds_the_session_and_the_next_one_gets_what_came_meanwhile(
+    nats_server: BackgroundProcess, mosquitto: BackgroundProcess
+) -> None:
+    config = async_config(nats_server.port)
+    leads = {"first": True, "second": False}
+    got: dict[str, list[bytes]] = {"first": [], "second": []}
+
+    async def scenario() -> None:
+        async with connected_broker(config) as broker:
+            functions = subscribers("orders")[:1]
+
+            def recorder(name: str) -> Callable[[Firing], Awaitable[object]]:
+                async def fire(firing: Firing) -> object:
+                    got[name].append(firing.body)
+                    return await queue_firing(broker, config, firing)
+
+                return fire
+
+            tasks = [start(broker, mosquitto.port, functions, recorder(name),
+                           lambda name=name: leads[name])  # type: ignore[misc]
+                     for name in leads]  # fmt: skip
+            async with aiomqtt.Client("127.0.0.1", mosquitto.port) as publisher:
+
+                async def subscribed() -> bool:
+                    await publisher.publish("orders", b"probe", qos=1)
+                    return bool(got["first"])
+
+                await until(subscribed, "the leader's subscription")
+                leads["first"] = False
+                await asyncio.sleep(2.5)  # it looks every second: gone by now
+                for n in range(10):
+                    await publisher.publish("orders", b"order %d" % n, qos=1)
+                await asyncio.sleep(1.5)  # nobody leads: the broker keeps them
+                assert got["second"] == []
+                leads["second"] = True
+
+                async def all_in() -> bool:
+                    return {b"order %d" % n for n in range(10)} <= set(got["second"])
+
+                await until(all_in, "every order at the new leader")
+            for task, stop in tasks:
+                stop.set()
+                await task
+
+    asyncio.run(scenario())
+    assert not any(body.startswith(b"order") for body in got["first"])
