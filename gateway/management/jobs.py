@@ -38,7 +38,8 @@ async def pending_calls(broker: Broker | None) -> Mapping[str, int] | None:
         async with asyncio.timeout(QUEUE_READ_SECONDS):
             return await broker.queue.pending()
     except (GatewayError, TimeoutError) as error:
-        log.info("queued jobs unknown: %s", error or "the broker did not answer in time")
+        # Debug: the console polls every few seconds, and the broker's state is logged apart.
+        log.debug("queued jobs unknown: %s", error or "the broker did not answer in time")
         return None
 
 
