@@ -67,6 +67,11 @@ def print_function(function: Mapping[str, Any], out: TextIO, gateway: str = "") 
         ("Labels", _pairs(function.get("labels"))),
         ("Annotations", _pairs(function.get("annotations"))),
     ]
+    jobs = function.get("jobs")
+    if isinstance(jobs, Mapping):  # a job function's (docs/jobs.md)
+        queued = jobs.get("queued")
+        fields.append(("Jobs", f"running: {jobs.get('running', 0)}, "
+                               f"queued: {'unknown' if queued is None else queued}"))  # fmt: skip
     urls = function.get("urls")
     if isinstance(urls, Mapping):
         fields.append(("URL", f"{gateway}{urls.get('path', '')}"))

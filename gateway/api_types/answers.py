@@ -104,6 +104,20 @@ class Fired(Answer):
     callId: str = Field(description="Its status: GET /system/async/{callId}.")
 
 
+class FunctionJobs(Answer):
+    """A job function's calls now (docs/jobs.md, "Seeing them"): not an OpenFaaS field."""
+
+    running: Count = Field(
+        description="Its job services that exist now (created by a queue worker and not "
+        "removed yet), their container starting or running."
+    )
+    queued: Count | None = Field(
+        description="Its async calls waiting for a job: the calls JetStream holds for it "
+        "less those running; null when the queue cannot be read (async calls off, or the "
+        "broker did not answer in time: docs/jobs.md)."
+    )
+
+
 class FunctionStatus(Answer):
     """A function's record (OpenFaaS's `FunctionStatus`): its state and its whole
     definition as the client sent it, in `FunctionDeployment`'s names and forms, so that a
@@ -157,6 +171,11 @@ class FunctionStatus(Answer):
         default=None,
         description="Only from GET /system/function/{name}: its triggers, from its "
         "annotations and labels, with a schedule's next runs (not an OpenFaaS field).",
+    )
+    jobs: FunctionJobs | None = Field(
+        default=None,
+        description="Only for a job function (com.faas.mode=job): its jobs running and "
+        "its calls queued (not an OpenFaaS field).",
     )
 
 

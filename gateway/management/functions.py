@@ -29,6 +29,7 @@ from gateway.deployments.service_labels import (
 from gateway.errors import BadRequest, Conflict, Forbidden, FunctionNotFound
 from gateway.labels import ANNOTATION_PREFIX, DOMAIN_LABEL, parse_domains
 from gateway.management.ignored import ignored_parts
+from gateway.management.jobs import function_jobs, pending_calls
 from gateway.management.operations import System, accepted, answer, read_json
 from gateway.providers.base import Function, Resources
 from gateway.providers.domains import claimed_by_others, domains_of, owner
@@ -45,11 +46,16 @@ async def list_functions(request: Request, system: System) -> Response:
     await system.provider.refresh()  # read-your-writes: whichever process or gateway wrote
     available = await system.provider.available_replicas()
     counts = system.metrics.invocation_counts()
+    functions = system.provider.functions()
+    jobs = system.provider.running_jobs()
+    pending = await pending_calls(system.broker) if any(f.job for f in functions) else None
     statuses = []
-    for function in system.provider.functions():
+    for function in functions:
         if function.version_of is None or function.traffic is not None:  # versions: in theirs
             status = function_status(function, available, counts, system.namespaces.default)
             status.urls = function_urls(function, system)
+            if function.job:
+                status.jobs = function_jobs(function, jobs, pending)
             statuses.append(status)
     return answer(statuses)
 
@@ -69,6 +75,9 @@ async def describe_function(request: Request, system: System) -> Response:
     status.updateState = await system.provider.update_state(function.name)
     status.urls = function_urls(function, system)
     status.triggers = trigger_statuses(function, time.time())
+    if function.job:
+        pending = await pending_calls(system.broker)
+        status.jobs = function_jobs(function, system.provider.running_jobs(), pending)
     return answer(status)
 
 

@@ -313,6 +313,11 @@ class FunctionProvider(FunctionView, ReplicaScaler, SecretStore, Protocol):
     async def available_replicas(self) -> Mapping[str, int]:
         """Running replicas by full function name (functions missing here have none)."""
 
+    def running_jobs(self) -> Mapping[str, int]:
+        """Job services (docs/jobs.md) that exist now, by the full name of the function
+        they run a call of (functions missing here have none): from the view, no I/O, as
+        fresh as the last `refresh`."""
+
     async def replica_tasks(self, name: str) -> Sequence[ReplicaTask] | None:
         """The function's replicas as the orchestrator has them now (read from it, not
         cached); None when this provider cannot tell (nothing to wait for)."""

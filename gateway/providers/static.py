@@ -58,6 +58,10 @@ class StaticProvider:
         """Every listed replica counts as running."""
         return {function.name: function.replicas for function in self.registry.all()}
 
+    def running_jobs(self) -> Mapping[str, int]:
+        """None: a static provider runs no jobs."""
+        return {}
+
     async def replica_tasks(self, name: str) -> Sequence[ReplicaTask] | None:
         """None: static functions run wherever their owner started them."""
         return None

@@ -1,7 +1,8 @@
 """Job functions on the real stack (issue 37, docs/jobs.md): each async call in a fresh
 container (a Swarm replicated job), results by id, a failing job retried then
-dead-lettered, a job over its timeout killed, and a queue worker killed mid-job leaving no
-orphan while its call still completes.
+dead-lettered, a job over its timeout killed, a queue worker killed mid-job leaving no
+orphan while its call still completes, and a job function's record showing its running
+and queued jobs.
 
 UNRUN: written by a helper that may not run the swarm suite; the lead runs it. It needs
 the stack from `make up` with the `sha256job` sample (scripts/images.sh builds it).
@@ -127,3 +128,31 @@ def test_a_queue_worker_killed_mid_job_leaves_no_orphan_and_the_call_completes(
     assert record["state"] == "succeeded", record
     assert str(record["body"]).strip() == "done"
     wait_for(lambda: job_services(name) == [], "no job service left", timeout=60)
+
+
+def test_the_record_shows_the_jobs_running_and_queued_then_none(
+    platform: Platform, client: httpx.Client, deployed: list[str]
+) -> None:
+    name = deploy_job(client, deployed, "sh -c 'sleep 6; echo done'",
+                      {"com.faas.job.max_concurrent": "1"})  # fmt: skip
+    seen: list[dict[str, int | None]] = []
+
+    def jobs() -> dict[str, int | None]:
+        record = client.get(f"/system/function/{name}", auth=credentials()).json()
+        seen.append(record["jobs"])
+        return dict(record["jobs"])
+
+    assert jobs() == {"running": 0, "queued": 0}
+    ids = [client.post(f"/async-function/{name}", content=b"%d" % n).headers["X-Call-Id"]
+           for n in range(4)]  # fmt: skip
+    # One job at a time (max_concurrent 1, and one queue worker in the stack): the rest wait.
+    wait_for(lambda: (jobs()["running"] or 0) >= 1, "a job of it to be running", timeout=60)
+    assert any((counts["queued"] or 0) >= 1 for counts in seen), seen
+    listed = client.get("/system/functions", auth=credentials()).json()
+    [record] = [function for function in listed if function["name"] == name]
+    assert set(record["jobs"]) == {"running", "queued"}
+    [ordinary] = [f for f in listed if f["name"] == platform.service_name("catservice")]
+    assert "jobs" not in ordinary  # an ordinary function's record is OpenFaaS's as it was
+    records = [wait_for_state(client, call_id, "succeeded", "failed") for call_id in ids]
+    assert [record["state"] for record in records] == ["succeeded"] * 4
+    wait_for(lambda: jobs() == {"running": 0, "queued": 0}, "its jobs to be gone", timeout=60)

@@ -287,3 +287,28 @@ def test_describe_shows_a_job_functions_mode() -> None:
     out = io.StringIO()
     print_function({"name": "light", "labels": {}}, out)
     assert "Mode:        replica\n" in out.getvalue()
+
+
+def test_describe_shows_a_job_functions_jobs_and_only_a_jobs() -> None:
+    job = {"name": "heavy", "labels": {"com.faas.mode": "job"}}
+    out = io.StringIO()
+    print_function({**job, "jobs": {"running": 2, "queued": 3}}, out)
+    assert "Jobs:        running: 2, queued: 3\n" in out.getvalue()
+    out = io.StringIO()
+    print_function({**job, "jobs": {"running": 0, "queued": None}}, out)  # queue unreadable
+    assert "Jobs:        running: 0, queued: unknown\n" in out.getvalue()
+    out = io.StringIO()
+    print_function({"name": "light", "labels": {}}, out)
+    assert "Jobs:" not in out.getvalue()
+
+
+def test_describe_reads_the_jobs_from_the_gateway(
+    capsys: pytest.CaptureFixture[str], gateway: GatewayThread, provider: MemoryProvider
+) -> None:
+    provider.registry.upsert(
+        Function("heavy", "faas/heavy", 0, "tasks.heavy", labels={"com.faas.mode": "job"})
+    )
+    provider.jobs = {"heavy": 1}
+    code, out, _ = run(capsys, "describe", "heavy")
+    assert code == 0
+    assert "Jobs:        running: 1, queued: unknown\n" in out  # no async calls here

@@ -37,8 +37,17 @@ export function count(value) {
 /** Whether a function goes to zero replicas when idle (com.faas.scale.zero=true). */
 export const scalesToZero = (fn) => (fn.labels?.["com.faas.scale.zero"] || "") === "true";
 
-/** A function's state in words: running, starting, sleeping (at zero), stopped. */
+/** A job function's jobs in words (docs/jobs.md: `jobs` in its record), else "". */
+export function jobsText(fn) {
+  if (!fn.jobs) return "";
+  const queued = fn.jobs.queued === null || fn.jobs.queued === undefined ? "?" : count(fn.jobs.queued);
+  return `${count(fn.jobs.running)} running · ${queued} queued`;
+}
+
+/** A function's state in words: job (its calls run as jobs), running, starting,
+ * sleeping (at zero), stopped. */
 export function replicaState(fn) {
+  if (fn.jobs) return "job";
   if (fn.replicas === 0) return scalesToZero(fn) ? "sleeping" : "stopped";
   if (fn.availableReplicas < fn.replicas) return "starting";
   return "ready";

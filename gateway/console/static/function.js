@@ -9,7 +9,7 @@ import {
   updateFunction,
 } from "./api.js";
 import { lineChart } from "./charts.js";
-import { count, h, percent, rate, replicaState, scalesToZero, seconds } from "./format.js";
+import { count, h, jobsText, percent, rate, replicaState, scalesToZero, seconds } from "./format.js";
 import { poll } from "./poll.js";
 
 const INTERVAL = 2000;
@@ -365,7 +365,9 @@ export function showFunction(main, name, signal) {
     const stat = (label, value, testid) =>
       h("div", { class: "stat" }, h("span", { class: "label" }, label), h("span", { class: "value", "data-testid": testid }, value));
     summary.replaceChildren(
-      stat("Replicas ready/desired", `${fn.availableReplicas}/${fn.replicas}`, "replicas"),
+      fn.jobs
+        ? stat("Jobs", jobsText(fn), "jobs")
+        : stat("Replicas ready/desired", `${fn.availableReplicas}/${fn.replicas}`, "replicas"),
       stat("Invocations", count(last?.invocations ?? fn.invocationCount), "invocations"),
       stat("Rate (5 min)", rate(last?.recent.rate)),
       stat("Errors (5 min)", last ? `${count(last.recent.errors)} · ${percent(last.recent.errors, last.recent.invocations)}` : "–"),

@@ -1,7 +1,8 @@
-// The functions list: every function, its replicas, state and recent calls, polled.
+// The functions list: every function, its replicas (a job function: its jobs), state and
+// recent calls, polled.
 import { functionStats, listFunctions } from "./api.js";
 import { poll } from "./poll.js";
-import { count, h, percent, rate, replicaState, scalesToZero, seconds } from "./format.js";
+import { count, h, jobsText, percent, rate, replicaState, scalesToZero, seconds } from "./format.js";
 
 const INTERVAL = 3000;
 const WINDOW = 300; // seconds of "recent" calls
@@ -11,6 +12,7 @@ const COLUMNS = [
   ["image", "Image"],
   ["versions", "Versions"],
   ["replicas", "Replicas"],
+  ["jobs", "Jobs"],
   ["state", "State"],
   ["invocations", "Invocations"],
   ["rate", "Rate"],
@@ -19,7 +21,8 @@ const COLUMNS = [
   ["p99", "p99"],
 ];
 
-// Versions and their weights appear once the API lists them (`versions` on a function).
+// Versions and their weights appear once the API lists them (`versions` on a function),
+// jobs once it lists a job function (`jobs`).
 function versionsText(fn) {
   return fn.versions.map((v) => `${v.name ?? v.version ?? v.image}${v.weight !== undefined ? ` (${v.weight}%)` : ""}`).join(", ");
 }
@@ -31,6 +34,7 @@ function cells(fn, stats) {
     image: fn.image,
     versions: Array.isArray(fn.versions) ? versionsText(fn) : "",
     replicas: `${fn.availableReplicas}/${fn.replicas}`,
+    jobs: jobsText(fn),
     state: h("span", {}, h("span", { class: `badge ${state}` }, state),
       scalesToZero(fn) ? h("span", { class: "badge zero", title: "Scales to zero when idle" }, "to zero") : null),
     invocations: count(stats?.invocations ?? fn.invocationCount),
@@ -53,11 +57,10 @@ export function showList(main, signal) {
     h("div", { class: "table-wrap" }, table),
   );
   const rows = new Map(); // name -> {row, cells by column}
-  let withVersions = null;
+  let shownColumns = null;
 
-  function header(versions) {
-    head.replaceChildren(...COLUMNS.filter(([key]) => versions || key !== "versions")
-      .map(([key, label]) => h("th", { scope: "col", class: `col-${key}` }, label)));
+  function header(columns) {
+    head.replaceChildren(...columns.map(([key, label]) => h("th", { scope: "col", class: `col-${key}` }, label)));
   }
 
   async function tick() {
@@ -68,9 +71,11 @@ export function showList(main, signal) {
     if (signal.aborted) return;
     const byName = new Map(stats.functions.map((s) => [s.name, s]));
     const versions = functions.some((fn) => Array.isArray(fn.versions));
-    if (versions !== withVersions) {
-      withVersions = versions;
-      header(versions);
+    const jobs = functions.some((fn) => fn.jobs);
+    const columns = COLUMNS.filter(([key]) => (versions || key !== "versions") && (jobs || key !== "jobs"));
+    if (columns.length !== shownColumns?.length || columns.some((c, i) => c !== shownColumns[i])) {
+      shownColumns = columns;
+      header(columns);
       rows.clear();
       body.replaceChildren();
     }
@@ -83,8 +88,7 @@ export function showList(main, signal) {
         const link = h("a", { href: `#/functions/${encodeURIComponent(fn.name)}` }, fn.name);
         const row = h("tr", { "data-function": fn.name });
         const tds = {};
-        for (const [key, label] of COLUMNS) {
-          if (key === "versions" && !versions) continue;
+        for (const [key, label] of columns) {
           const cell = key === "name"
             ? h("th", { scope: "row", class: "col-name" }, link)
             : h("td", { class: `col-${key}`, "data-label": label });

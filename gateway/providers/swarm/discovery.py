@@ -17,7 +17,8 @@ share one handoff queue and read best together; the management writes live apart
 
 Replicas are reached through `tasks.<service>` (the engine's DNS answers with every task IP;
 there is no IPVS for service VIPs). A global service counts as one replica: the real count
-follows the nodes, and routing only needs the DNS name. Swarm jobs are not functions.
+follows the nodes, and routing only needs the DNS name. Swarm jobs are not functions:
+the job services of job functions are counted by function (`RunningJobs`).
 
 All Docker API calls happen on two daemon threads, never on the event loop or the request
 path: one follows the engine's service events, the other applies them (re-reading the
@@ -55,6 +56,7 @@ from gateway.providers.base import (
     ReplicaTask,
 )
 from gateway.providers.swarm.engine import close_quietly, engine_address
+from gateway.providers.swarm.jobs import RunningJobs
 from gateway.providers.swarm.lease import SwarmLease
 from gateway.providers.swarm.management import SwarmManagement
 from gateway.providers.swarm.peers import GatewayPeers
@@ -123,6 +125,7 @@ class SwarmProvider:
         self._network_ids: frozenset[str] = frozenset()
         self._network_missing: bool | None = None
         self._names_by_id: dict[str, str] = {}
+        self._jobs = RunningJobs()
         self._engine_failing = False
         self._warned: set[tuple[str, str]] = set()
         self._management = SwarmManagement(self)
@@ -184,6 +187,10 @@ class SwarmProvider:
     def by_domain(self, host: str) -> Function | None:
         """See `FunctionView.by_domain`."""
         return self.registry.by_domain(host)
+
+    def running_jobs(self) -> Mapping[str, int]:
+        """See `FunctionProvider.running_jobs`: from the view, as the functions are."""
+        return self._jobs.by_function()
 
     def status(self) -> ProviderStatus:
         """Ready once a full sync has succeeded, until the engine fails again."""
@@ -379,6 +386,7 @@ class SwarmProvider:
             return False
         names_by_id: dict[str, str] = {}
         functions: list[Function] = []
+        self._jobs.replace_all(services)
         for attrs in services:
             function = self._to_function(attrs)
             if function is not None:
@@ -393,6 +401,7 @@ class SwarmProvider:
         action = event.get("Action")
         service_id = str(mapping(event.get("Actor")).get("ID", ""))
         if action == "remove":
+            self._jobs.gone(service_id)
             self._forget(service_id)
             return True
         if action not in ("create", "update") or not service_id:
@@ -401,6 +410,7 @@ class SwarmProvider:
             client = self._get_client()
             # types-docker leaves ServiceCollection.get unannotated.
             attrs = client.services.get(service_id).attrs  # type: ignore[no-untyped-call]
+            self._jobs.seen(service_id, attrs)
             function = self._to_function(attrs)
             # An opted-out service (the gateway's own, updated on every renewal of the
             # autoscaler's lease) is never a function: no network refresh for it.
@@ -409,6 +419,7 @@ class SwarmProvider:
                 self._refresh_network(client)
                 function = self._to_function(attrs)
         except docker.errors.NotFound:
+            self._jobs.gone(service_id)
             self._forget(service_id)
             return True
         except ENGINE_ERRORS as exc:

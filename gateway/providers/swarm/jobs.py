@@ -14,7 +14,8 @@ import contextlib
 import copy
 import re
 import secrets
-from collections.abc import Callable, Sequence
+from collections import Counter
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 import docker
@@ -33,6 +34,46 @@ JOB_FUNCTION_LABEL = "com.faas.job.function"
 JOB_WORKER_LABEL = "com.faas.job.worker"
 _NAME_CHARACTERS = re.compile(r"[^a-zA-Z0-9-]")
 _MAX_NAME = 63
+
+
+def job_function(attrs: Mapping[str, Any]) -> str | None:
+    """The function a job service (`com.faas.job=true`) runs a call of, from its service
+    attrs; None for any other service (discovery counts jobs with it, docs/jobs.md)."""
+    labels = mapping(mapping(attrs.get("Spec")).get("Labels"))
+    function = labels.get(JOB_FUNCTION_LABEL)
+    if labels.get(JOB_LABEL) != "true" or not isinstance(function, str) or not function:
+        return None
+    return function
+
+
+class RunningJobs:
+    """The job services discovery has seen, by service id: written by its sync thread
+    (every full sync, every service event), read by `by_function` from any thread."""
+
+    def __init__(self) -> None:
+        self._functions: dict[str, str] = {}  # job service id: its function's name
+
+    def replace_all(self, services: Iterable[Mapping[str, Any]]) -> None:
+        """Every job service among `services` (a full sync's list), and no other."""
+        self._functions = {
+            str(attrs.get("ID")): function
+            for attrs in services
+            if (function := job_function(attrs)) is not None
+        }
+
+    def seen(self, service_id: str, attrs: Mapping[str, Any]) -> None:
+        """A service re-read after its event: kept if it is a job service."""
+        function = job_function(attrs)
+        if function is not None:
+            self._functions[service_id] = function
+
+    def gone(self, service_id: str) -> None:
+        """A service removed; unknown ids are ignored."""
+        self._functions.pop(service_id, None)
+
+    def by_function(self) -> Counter[str]:
+        """How many job services each function has now."""
+        return Counter(self._functions.copy().values())  # a copy: atomic under the GIL
 
 
 def job_service_name(function: str, call_id: str, run: str) -> str:

@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-from playwright.sync_api import Browser, Page, expect
+from playwright.sync_api import Browser, Page, Route, expect
 
 from gateway.api_types.bodies import FunctionDeployment, ResourceSpec
 from gateway.config import BasicAuthCredentials
@@ -59,8 +59,11 @@ def provider(cat_watchdog: BackgroundProcess) -> MemoryProvider:
                  labels={"com.faas.scale.zero": "true"}),
         Function("wordcount", f"{ALLOWED}wordcount:latest", 2, "127.0.0.1",
                  cat_watchdog.port, env_process="wc"),
+        Function("heavy", f"{ALLOWED}heavy:latest", 0, "127.0.0.1", cat_watchdog.port,
+                 labels={"com.faas.mode": "job"}),
     ]  # fmt: skip
     console = MemoryProvider(functions)
+    console.jobs = {"heavy": 2}
     console.log_lines.append(log_line("Forking - cat []"))
     console.secrets["api-key"] = b"k"
     # Deployed through the API, with a definition a new image must keep.
@@ -244,6 +247,30 @@ def test_lists_functions_with_state(page: Page) -> None:
     expect(sleepy.locator(".col-state")).to_contain_text("to zero")
     expect(page.locator("tr[data-function=wordcount] .col-replicas")).to_have_text("2/2")
     expect(page.locator("th", has_text="Versions")).to_have_count(0)
+
+
+def test_a_job_function_shows_its_jobs_not_replicas(page: Page, provider: MemoryProvider) -> None:
+    heavy = page.locator("tr[data-function=heavy]")
+    # No async calls on this gateway: the queue's count is unknown.
+    expect(heavy.locator(".col-jobs")).to_have_text("2 running · ? queued")
+    expect(heavy.locator(".col-state")).to_have_text("job")
+    expect(page.locator("tr[data-function=cat] .col-jobs")).to_have_text("")
+    expect(page.locator("th", has_text="Jobs")).to_have_count(1)
+
+    def with_queued(route: Route) -> None:  # as a gateway with a broker answers
+        record = route.fetch().json()
+        record["jobs"]["queued"] = 1234
+        route.fulfill(json=record)
+
+    page.route("**/system/function/heavy", with_queued)
+    page.goto(page.url.split("#")[0] + "#/functions/heavy")
+    expect(page.get_by_test_id("jobs")).to_have_text("2 running · 1,234 queued")
+    expect(page.get_by_test_id("replicas")).to_have_count(0)
+    try:
+        provider.jobs = {"heavy": 0}
+        expect(page.get_by_test_id("jobs")).to_have_text("0 running · 1,234 queued")
+    finally:
+        provider.jobs = {"heavy": 2}
 
 
 def test_invocations_rise_in_the_list(page: Page, console_gateway: GatewayThread) -> None:

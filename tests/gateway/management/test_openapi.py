@@ -35,7 +35,12 @@ AUTH = ADMIN
 
 @pytest.fixture(scope="module")
 def live_gateway() -> Iterator[GatewayThread]:
-    provider = MemoryProvider([Function("func_cat", "faas/cat:1", 1, "127.0.0.1", 8080, "func")])
+    job = {"com.faas.mode": "job"}
+    provider = MemoryProvider([
+        Function("func_cat", "faas/cat:1", 1, "127.0.0.1", 8080, "func"),
+        Function("func_heavy", "faas/heavy:1", 0, "127.0.0.1", 8080, "func", labels=job),
+    ])  # fmt: skip
+    provider.jobs = {"func_heavy": 1}  # its record has `jobs`, checked against the schema too
     with management_gateway(provider) as running:
         yield running
 
@@ -146,3 +151,8 @@ def test_the_function_record_is_described_field_by_field() -> None:
         assert field.get("description"), name
     for name, field in schemas["FunctionResources"]["properties"].items():
         assert "as written" in field["description"], name
+    # Ours, a job function's only: absent from OpenFaaS's record, described.
+    assert "jobs" not in status["required"]
+    jobs = schemas["FunctionJobs"]
+    assert set(jobs["required"]) == set(jobs["properties"]) == {"running", "queued"}
+    assert all(field.get("description") for field in jobs["properties"].values())

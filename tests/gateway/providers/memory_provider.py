@@ -44,6 +44,8 @@ class MemoryProvider(StaticProvider):
         self.upstreams: dict[str, tuple[str, int]] = {}
         # When each deployed function was created, as an engine says it (else CREATED_AT).
         self.created_at: dict[str, str] = {}
+        # Job services running now, by function (`running_jobs`), as tests set them.
+        self.jobs: dict[str, int] = {}
 
     async def secret_names(self) -> Sequence[str]:
         """The names in `secrets`, sorted."""
@@ -80,6 +82,10 @@ class MemoryProvider(StaticProvider):
         self.log_reads.append((function.name, since, tail))
         lines = [line for line in self.log_lines if line.name == function.name]
         return lines if tail is None else lines[-tail:]
+
+    def running_jobs(self) -> Mapping[str, int]:
+        """`jobs`, as set."""
+        return dict(self.jobs)
 
     async def available_replicas(self) -> Mapping[str, int]:
         """Every desired replica."""

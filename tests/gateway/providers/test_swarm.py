@@ -268,6 +268,39 @@ def test_a_refresh_without_an_engine_keeps_the_view(
     assert provider.lookup("catservice") is not None
 
 
+def job_service(function: str, call_id: str) -> dict[str, Any]:
+    """A job service as the queue worker creates it (`SwarmJobs`), of `function`."""
+    labels = {"com.faas.function": "false", "com.faas.job": "true",
+              "com.faas.job.call": call_id, "com.faas.job.function": function,
+              "com.faas.job.worker": "worker-1"}  # fmt: skip
+    mode = {"ReplicatedJob": {"MaxConcurrent": 1, "TotalCompletions": 1}}
+    return service_attrs(f"job-{call_id}-{function}", labels=labels, mode=mode)
+
+
+def test_job_services_are_counted_by_function_from_the_view(
+    engine: FakeDockerClient, start_provider: StartProvider
+) -> None:
+    engine.create_service(service_attrs("heavy", labels={"com.faas.mode": "job"}), emit=False)
+    first = engine.create_service(job_service("heavy", "c1"), emit=False)
+    engine.create_service(job_service("heavy", "c2"), emit=False)
+    provider = start_provider(resync_interval=3600)
+    assert provider.running_jobs() == {"heavy": 2}
+    assert provider.lookup("job-c1-heavy") is None  # a job is never a function
+
+    engine.remove_service(first)  # the events keep the count
+    wait_for(lambda: provider.running_jobs() == {"heavy": 1})
+    engine.create_service(job_service("other", "c3"))
+    wait_for(lambda: provider.running_jobs() == {"heavy": 1, "other": 1})
+
+    calls = engine.list_calls
+    for _ in range(3):
+        provider.running_jobs()  # no engine call: read from the view
+    assert engine.list_calls == calls
+    engine.create_service(job_service("heavy", "c4"), emit=False)  # missed: a refresh sees it
+    asyncio.run(provider.refresh())
+    assert provider.running_jobs() == {"heavy": 2, "other": 1}
+
+
 def test_network_created_after_start(caplog: pytest.LogCaptureFixture) -> None:
     engine = FakeDockerClient(networks={"functions-old": OTHER_NETWORK_ID})
     caplog.set_level(logging.INFO, logger="gateway.swarm")

@@ -7,7 +7,7 @@ import asyncio
 import re
 
 from gateway.providers.jobs import JobSpec
-from gateway.providers.swarm.jobs import SwarmJobs, job_service_name
+from gateway.providers.swarm.jobs import SwarmJobs, job_function, job_service_name
 from tests.gateway.providers.swarm_fixtures import (
     FakeDockerClient,
     service_attrs,
@@ -87,3 +87,15 @@ def test_two_runs_of_one_call_get_two_services() -> None:
     first, second = asyncio.run(jobs.create(SPEC)), asyncio.run(jobs.create(SPEC))
     names = {client.api.inspect_service(i)["Spec"]["Name"] for i in (first, second)}  # type: ignore[no-untyped-call]
     assert len(names) == 2
+
+
+def test_a_job_service_names_its_function_and_no_other_service_does() -> None:
+    client = engine_with_function()
+    service_id = asyncio.run(SwarmJobs(lambda: client, "fake").create(SPEC))
+    job = client.api.inspect_service(service_id)  # type: ignore[no-untyped-call]
+    assert job_function(job) == "heavy"
+    assert job_function(client.service("heavy")) is None
+    not_ours = service_attrs("x", labels={"com.faas.job": "false", "com.faas.job.function": "a"})
+    assert job_function(not_ours) is None
+    assert job_function(service_attrs("y", labels={"com.faas.job": "true"})) is None
+    assert job_function({"Spec": None}) is None
