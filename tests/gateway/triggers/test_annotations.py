@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+import zoneinfo
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -128,3 +129,22 @@ def test_a_good_schedule_deploys_and_is_described() -> None:
     assert call(provider, "POST", "/functions", json=body).status_code == 202
     described = call(provider, "GET", "/function/nightly").json()
     assert described["annotations"] == body["annotations"]
+
+
+def test_a_time_zone_works_without_the_systems_zone_database() -> None:
+    """An image without /usr/share/zoneinfo (python:*-slim) still knows the zones: the
+    `tzdata` package is a dependency, and zoneinfo falls back to it."""
+    zoneinfo.reset_tzpath(to=[])
+    zoneinfo.ZoneInfo.clear_cache()
+    try:
+        triggers, problems = parse_triggers({
+            "com.faas.trigger.nightly.schedule": "0 3 * * *",
+            "com.faas.trigger.nightly.timezone": "Pacific/Chatham",
+        })  # fmt: skip
+        assert problems == []
+        assert triggers[0].schedule is not None
+        offset = triggers[0].schedule.zone.utcoffset(datetime(2026, 1, 1))
+        assert offset == timedelta(hours=13, minutes=45)
+    finally:
+        zoneinfo.reset_tzpath()
+        zoneinfo.ZoneInfo.clear_cache()
