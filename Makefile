@@ -57,7 +57,7 @@ unit: $(STAMP) ## tests without Docker: watchdog and gateway as real local proce
 	$(BIN)/pytest -m "not swarm"
 
 e2e: $(STAMP) ## end-to-end tests on a real Docker Swarm (deploys the stack)
-	$(BIN)/pytest -m swarm
+	$(BIN)/pytest -m swarm --durations=20
 
 test: lint unit e2e ## everything CI runs: lint, unit and end-to-end tests
 
