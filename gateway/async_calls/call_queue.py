@@ -16,6 +16,8 @@ not (413).
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable, Sequence
+from functools import partial
 
 import nats.js.errors
 from nats.js import JetStreamContext
@@ -32,6 +34,7 @@ from gateway.async_calls.connection import (
     BYTES_HEADROOM,
     BrokerConnection,
     add_or_update,
+    gather_bounded,
     refusal,
     stored_bytes,
 )
@@ -43,7 +46,13 @@ from gateway.async_calls.messages import (
     message_size,
 )
 from gateway.config import AsyncConfig
-from gateway.errors import BrokerFull, BrokerUnavailable, PayloadTooLarge, TooManyRequests
+from gateway.errors import (
+    BrokerFull,
+    BrokerUnavailable,
+    GatewayError,
+    PayloadTooLarge,
+    TooManyRequests,
+)
 
 log = logging.getLogger("gateway.async")
 
@@ -104,6 +113,43 @@ class CallQueue:
         size = message_size(headers, call.body)
         if await stored_bytes(self._connection, CALLS_STREAM) + size > self._config.queue_max_bytes:
             raise self._full(call.function, "maximum bytes exceeded")
+        return await self._publish(js, call, headers)
+
+    async def enqueue_many(
+        self, calls: Sequence[tuple[QueuedCall, str]]
+    ) -> list[bool | GatewayError]:
+        """`enqueue` for each (call, dedupe id) of `calls`, the
+        stream's bytes counted once for them all and the publishes in flight together
+        (`gather_bounded`); per call, in order, what `enqueue` returns or raises. The
+        byte bound holds for the batch: a call that would take the stream past it, with
+        the calls before it, is refused."""
+        if not calls:
+            return []
+        js = self._connection.jetstream()
+        room = self._config.queue_max_bytes - await stored_bytes(self._connection, CALLS_STREAM)
+        refused: dict[int, GatewayError] = {}
+        publishes: list[Callable[[], Awaitable[bool]]] = []
+        for index, (call, dedupe_id) in enumerate(calls):
+            try:
+                self.check_size(call, dedupe_id)
+            except GatewayError as error:
+                refused[index] = error
+                continue
+            headers = _call_headers(call, dedupe_id)
+            size = message_size(headers, call.body)
+            if size > room:
+                refused[index] = self._full(call.function, "maximum bytes exceeded")
+                continue
+            room -= size
+            publishes.append(partial(self._publish, js, call, headers))
+        published = iter(await gather_bounded(publishes))
+        return [
+            refused[index] if index in refused else next(published) for index in range(len(calls))
+        ]
+
+    async def _publish(
+        self, js: JetStreamContext, call: QueuedCall, headers: dict[str, str]
+    ) -> bool:
         try:
             ack = await self._connection.call(
                 "publish",

@@ -14,7 +14,7 @@ import asyncio
 import contextlib
 import dataclasses
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import TypeVar
 
 import nats
@@ -25,7 +25,7 @@ from nats.js import JetStreamContext
 from nats.js.api import StreamConfig
 
 from gateway.config import AsyncConfig
-from gateway.errors import BrokerFull, BrokerUnavailable
+from gateway.errors import BrokerFull, BrokerUnavailable, GatewayError
 
 log = logging.getLogger("gateway.async")
 
@@ -41,6 +41,10 @@ gateway checks before it stores (`stored_bytes`): nats-server 2.9 lets a message
 the bound minus what the stream holds is just above its size without its overhead, then
 drops the oldest messages to make room, whatever the discard policy. The headroom is
 for messages that pass the gateway's check at the same time."""
+BATCH_IN_FLIGHT = 256
+"""JetStream requests of one batch (a cron tick's calls: `store_calls`) in flight at
+once: a tick with thousands of calls pipelines them, up to this many, instead of one
+round trip after another."""
 
 T = TypeVar("T")
 
@@ -205,6 +209,23 @@ class BrokerConnection:
             return
         for setup in self._setup:
             await setup(js)
+
+
+async def gather_bounded(
+    operations: Sequence[Callable[[], Awaitable[T]]],
+) -> list[T | GatewayError]:
+    """Run `operations` concurrently, at most `BATCH_IN_FLIGHT` at once; each one's
+    result or `GatewayError`, in order."""
+    limit = asyncio.Semaphore(BATCH_IN_FLIGHT)
+
+    async def one(operation: Callable[[], Awaitable[T]]) -> T | GatewayError:
+        async with limit:
+            try:
+                return await operation()
+            except GatewayError as error:
+                return error
+
+    return list(await asyncio.gather(*(one(operation) for operation in operations)))
 
 
 async def stored_bytes(connection: BrokerConnection, stream: str) -> int:

@@ -27,6 +27,8 @@ import contextlib
 import hashlib
 import time
 import uuid
+from collections.abc import Awaitable, Callable, Sequence
+from functools import partial
 from urllib.parse import unquote
 
 from starlette.types import Receive, Scope, Send
@@ -34,6 +36,7 @@ from starlette.types import Receive, Scope, Send
 from gateway.asgi import ClientDisconnected, Headers, header, read_bounded_body, send_response
 from gateway.async_calls.broker import Broker
 from gateway.async_calls.callbacks import check_callback
+from gateway.async_calls.connection import gather_bounded
 from gateway.async_calls.messages import CallStatus, QueuedCall
 from gateway.calls import Calls
 from gateway.config import AsyncConfig
@@ -173,20 +176,8 @@ async def store_call(
             callId=call.call_id, function=call.function, state="queued", fingerprint=fingerprint
         )
     )
-    if not created:
-        if idempotency_key is None:  # a uuid4 clash: never in practice
-            raise BadRequest(f"call id {call.call_id} is in use")
-        existing = await broker.statuses.get(call.call_id)
-        if existing is not None and existing.fingerprint not in (None, fingerprint):
-            raise Conflict(
-                f"X-Idempotency-Key {idempotency_key[:80]!r} was used for a different "
-                f"call to {call.function!r} (call {call.call_id}: another method, path, query, "
-                "body or callback URL); use a new key for a new call"
-            )
-        if existing is not None and (time.time() - existing.queuedAt >= config.idempotency_window):
-            # Queued once already, past JetStream's de-duplication window: a publish
-            # now would run it again under the same id.
-            return call.call_id
+    if not created and await _queued_already(broker, config, call, idempotency_key, fingerprint):
+        return call.call_id
     try:
         await broker.queue.enqueue(call, dedupe_id=call.call_id)
     except GatewayError:
@@ -195,6 +186,79 @@ async def store_call(
                 await broker.statuses.delete(call.call_id)
         raise
     return call.call_id
+
+
+async def store_calls(
+    broker: Broker, config: AsyncConfig, calls: Sequence[tuple[QueuedCall, str]]
+) -> list[str | GatewayError]:
+    """`store_call` for each (call, idempotency key) of `calls` (a cron tick's), with the
+    same checks and outcome per call, in order: its id, or the error `store_call` would
+    raise. Each byte bound is counted once for the batch (not once per call), and the
+    status records, then the messages, are written in flight together
+    (`connection.gather_bounded`)."""
+    if not calls:
+        return []
+    outcomes: list[str | GatewayError] = [call.call_id for call, _ in calls]
+    sized: list[int] = []
+    for index, (call, _) in enumerate(calls):
+        try:
+            broker.queue.check_size(call, dedupe_id=call.call_id)
+        except GatewayError as error:
+            outcomes[index] = error
+            continue
+        sized.append(index)
+    statuses = [
+        CallStatus(callId=calls[i][0].call_id, function=calls[i][0].function, state="queued")
+        for i in sized
+    ]
+    created = dict(zip(sized, await broker.statuses.create_many(statuses), strict=True))
+    for index, outcome in created.items():
+        if isinstance(outcome, GatewayError):
+            outcomes[index] = outcome
+    existing = [index for index, outcome in created.items() if outcome is False]
+    checks = await gather_bounded(
+        [partial(_queued_already, broker, config, *calls[i], None) for i in existing]
+    )
+    pending = set()  # stored before, yet to be published (again, within the window)
+    for index, check in zip(existing, checks, strict=True):
+        if isinstance(check, GatewayError):
+            outcomes[index] = check
+        elif not check:
+            pending.add(index)
+    to_queue = [i for i, outcome in created.items() if outcome is True or i in pending]
+    queued = await broker.queue.enqueue_many([(calls[i][0], calls[i][0].call_id) for i in to_queue])
+    undo: list[Callable[[], Awaitable[None]]] = []
+    for index, result in zip(to_queue, queued, strict=True):
+        if isinstance(result, GatewayError):
+            outcomes[index] = result
+            if created[index] is True:  # not queued: no record saying it is
+                undo.append(partial(broker.statuses.delete, calls[index][0].call_id))
+    await gather_bounded(undo)
+    return outcomes
+
+
+async def _queued_already(
+    broker: Broker,
+    config: AsyncConfig,
+    call: QueuedCall,
+    idempotency_key: str | None,
+    fingerprint: str | None,
+) -> bool:
+    """For a call whose status record exists already: whether it was queued past the
+    idempotency window (so a publish now would run it again); `Conflict` if the record
+    is bound to another `fingerprint`."""
+    if idempotency_key is None:  # a uuid4 clash: never in practice
+        raise BadRequest(f"call id {call.call_id} is in use")
+    existing = await broker.statuses.get(call.call_id)
+    if existing is not None and existing.fingerprint not in (None, fingerprint):
+        raise Conflict(
+            f"X-Idempotency-Key {idempotency_key[:80]!r} was used for a different "
+            f"call to {call.function!r} (call {call.call_id}: another method, path, query, "
+            "body or callback URL); use a new key for a new call"
+        )
+    # Queued once already, past JetStream's de-duplication window: a publish now would
+    # run it again under the same id.
+    return existing is not None and time.time() - existing.queuedAt >= config.idempotency_window
 
 
 def split_async_path(raw_path: bytes, query: bytes) -> tuple[str, str]:

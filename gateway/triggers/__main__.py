@@ -17,6 +17,7 @@ import base64
 import logging
 import os
 import sys
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import httpx
@@ -27,11 +28,11 @@ from gateway.async_calls.monitoring import MonitoringServer
 from gateway.config import ConfigError, GatewayConfig, load_config
 from gateway.providers.base import FunctionProvider, LeaderLease, NoLease
 from gateway.triggers.connectors import Connector, TopicRouter
-from gateway.triggers.firing import CONNECTOR, Firing, queue_firing
+from gateway.triggers.firing import CONNECTOR, Firing, queue_firing, queue_firings
 from gateway.triggers.metrics import TriggerMetrics
 from gateway.triggers.mqtt_source import DEFAULT_CLIENT_ID, MqttConnector, broker_address
 from gateway.triggers.nats_source import NatsConnector
-from gateway.triggers.scheduler import LEASE_TERM, CronScheduler
+from gateway.triggers.scheduler import FIRE_CONCURRENCY, LEASE_TERM, CronScheduler
 
 log = logging.getLogger("gateway.triggers")
 
@@ -82,6 +83,23 @@ class Firer:
         log.info("%s: %s answered %d", CONNECTOR, firing.function, reply.status_code)
         return reply.status_code
 
+    async def many(self, firings: Sequence[Firing]) -> list[object]:
+        """Fire `firings` at once (a cron tick's): the async ones queued as one batch
+        (`queue_firings`), the sync ones called up to `FIRE_CONCURRENCY` at a time; per
+        firing, in order, its outcome (a `GatewayError` if it was not queued)."""
+        queued = [firing for firing in firings if firing.trigger.mode == "async"]
+        outcomes = iter(await queue_firings(self._broker, self._config.async_calls, queued))
+        limit = asyncio.Semaphore(FIRE_CONCURRENCY)
+
+        async def call(firing: Firing) -> object:
+            async with limit:
+                return await self(firing)
+
+        called = iter(
+            await asyncio.gather(*(call(f) for f in firings if f.trigger.mode != "async"))
+        )
+        return [next(outcomes if f.trigger.mode == "async" else called) for f in firings]
+
 
 async def run_triggers(
     config: GatewayConfig, port: int, stop: asyncio.Event, mqtt: MqttSettings | None = None
@@ -101,7 +119,11 @@ async def run_triggers(
         async with httpx.AsyncClient() as client:
             fire = Firer(config, broker, client)
             scheduler = CronScheduler(
-                provider.functions, fire, triggers_lease(config, provider), metrics
+                provider.functions,
+                fire,
+                triggers_lease(config, provider),
+                metrics,
+                fire_many=fire.many,
             )
             connectors: list[Connector] = [NatsConnector(broker)]
             if mqtt is not None:

@@ -10,12 +10,14 @@ message the broker delivered again) is one call.
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from gateway.async_calls.broker import Broker
-from gateway.async_calls.enqueue import call_id_for, store_call
+from gateway.async_calls.enqueue import call_id_for, store_call, store_calls
 from gateway.async_calls.messages import QueuedCall
 from gateway.config import AsyncConfig
+from gateway.errors import GatewayError
 from gateway.triggers.annotations import CRON_TOPIC, Trigger
 
 CONNECTOR = "faas-triggers"
@@ -51,12 +53,12 @@ def tick_firing(function: str, trigger: Trigger, tick: float) -> Firing:
     return Firing(function, trigger, tick_key(trigger, tick), trigger.body, tuple(headers))
 
 
-async def queue_firing(broker: Broker, config: AsyncConfig, firing: Firing) -> str:
-    """Queue `firing` as an async call (POST /) once JetStream stored it; its call id."""
+def firing_call(firing: Firing) -> QueuedCall:
+    """`firing` as an async call (POST /), its id derived from its key, started now."""
     call_id = call_id_for(firing.function, firing.key)
     now = time.time()
     headers = (*firing.headers, ("X-Call-Id", call_id), ("X-Start-Time", str(int(now * 1e9))))
-    call = QueuedCall(
+    return QueuedCall(
         call_id=call_id,
         function=firing.function,
         method="POST",
@@ -65,4 +67,16 @@ async def queue_firing(broker: Broker, config: AsyncConfig, firing: Firing) -> s
         body=firing.body,
         started_at=now,
     )
-    return await store_call(broker, config, call, idempotency_key=firing.key)
+
+
+async def queue_firing(broker: Broker, config: AsyncConfig, firing: Firing) -> str:
+    """Queue `firing` as an async call (POST /) once JetStream stored it; its call id."""
+    return await store_call(broker, config, firing_call(firing), idempotency_key=firing.key)
+
+
+async def queue_firings(
+    broker: Broker, config: AsyncConfig, firings: Sequence[Firing]
+) -> list[str | GatewayError]:
+    """`queue_firing` for each of `firings` at once (`store_calls`: a cron tick's); per
+    firing, in order, its call id or why it was not queued."""
+    return await store_calls(broker, config, [(firing_call(f), f.key) for f in firings])

@@ -20,7 +20,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from gateway.errors import GatewayError
@@ -48,6 +48,8 @@ MAX_TICKS_PER_PASS = 60
 """Ticks of one trigger fired in one pass (a per-second schedule after a stall)."""
 
 Fire = Callable[[Firing], Awaitable[object]]
+FireMany = Callable[[Sequence[Firing]], Awaitable[Sequence[object]]]
+"""Fires many at once (a tick's): per firing, in order, a `GatewayError` if it failed."""
 Key = tuple[str, str]  # (function, trigger)
 
 
@@ -77,7 +79,9 @@ def schedule_triggers(
 
 
 class CronScheduler:
-    """Fires the schedule triggers of `functions()` through `fire` while it holds `lease`."""
+    """Fires the schedule triggers of `functions()` through `fire` while it holds `lease`;
+    with `fire_many`, each pass's due ticks go through it together instead (a tick of
+    many schedules is then one batch: `firing.queue_firings`)."""
 
     def __init__(
         self,
@@ -89,9 +93,11 @@ class CronScheduler:
         grace: float = TAKEOVER_GRACE,
         renew: float = LEASE_RENEW,
         clock: Callable[[], float] = time.time,
+        fire_many: FireMany | None = None,
     ) -> None:
         self._functions = functions
         self._fire = fire
+        self._fire_many = fire_many
         self._lease = lease
         self._metrics = metrics
         self._grace = grace
@@ -215,25 +221,43 @@ class CronScheduler:
         return due
 
     async def _fire_all(self, ticks: list[tuple[Key, float]]) -> None:
-        if ticks:
+        if not ticks:
+            return
+        if self._fire_many is None:
             await asyncio.gather(*(self._fire_tick(key, tick) for key, tick in ticks))
+            return
+        firings = [
+            (key, tick, tick_firing(key[0], entry.trigger, tick))
+            for key, tick in ticks
+            if (entry := self._entries.get(key)) is not None
+        ]
+        outcomes = await self._fire_many([firing for _, _, firing in firings])
+        for (key, tick, _), outcome in zip(firings, outcomes, strict=True):
+            self._count(key, tick, outcome if isinstance(outcome, GatewayError) else None)
 
     async def _fire_tick(self, key: Key, tick: float) -> None:
         entry = self._entries.get(key)
         if entry is None:  # removed since
             return
-        function, name = key
         async with self._limit:
             try:
-                await self._fire(tick_firing(function, entry.trigger, tick))
+                await self._fire(tick_firing(key[0], entry.trigger, tick))
             except GatewayError as error:
-                self._metrics.failed.labels(function, name).inc()
-                if tick > self._clock() - self._grace:
-                    self._retry.append((key, tick))
-                    self._warn(key, f"tick {int(tick)} not queued, trying again: {error}")
-                else:
-                    log.error("trigger %s of %s: tick %d lost: %s", name, function, tick, error)
+                self._count(key, tick, error)
                 return
+        self._count(key, tick, None)
+
+    def _count(self, key: Key, tick: float, error: GatewayError | None) -> None:
+        """A firing's outcome: in the metrics, and a refused one to be tried again."""
+        function, name = key
+        if error is not None:
+            self._metrics.failed.labels(function, name).inc()
+            if tick > self._clock() - self._grace:
+                self._retry.append((key, tick))
+                self._warn(key, f"tick {int(tick)} not queued, trying again: {error}")
+            else:
+                log.error("trigger %s of %s: tick %d lost: %s", name, function, tick, error)
+            return
         self._warned.discard((function, name))
         self._metrics.fired.labels(function, name).inc()
         self._metrics.lag.labels(function, name).observe(max(0.0, self._clock() - tick))
