@@ -30,7 +30,7 @@ from gateway.async_calls.broker import Broker
 from gateway.config import AsyncConfig
 from gateway.errors import GatewayError
 from gateway.providers.base import Function, NoLease
-from gateway.triggers.firing import Firing, queue_firings
+from gateway.triggers.firing import Firing, FiringQueue
 from gateway.triggers.metrics import TriggerMetrics
 from gateway.triggers.scheduler import CronScheduler
 
@@ -62,12 +62,13 @@ async def run(functions: int, seconds: float, schedule: str, port: int) -> int:
         for n in range(functions)
     ]  # fmt: skip
     lags: list[float] = []
+    queue = FiringQueue(broker, config)
 
     async def fire(firing: Firing) -> object:
         return (await fire_many([firing]))[0]
 
     async def fire_many(firings: Sequence[Firing]) -> list[object]:
-        outcomes: list[object] = list(await queue_firings(broker, config, firings))
+        outcomes: list[object] = list(await queue.queue(firings))
         stored = time.time()
         for firing, outcome in zip(firings, outcomes, strict=True):
             if not isinstance(outcome, GatewayError):
@@ -76,7 +77,13 @@ async def run(functions: int, seconds: float, schedule: str, port: int) -> int:
 
     # No grace: only the ticks of the run are measured (not a start-up catch-up).
     scheduler = CronScheduler(
-        lambda: listed, fire, NoLease(), TriggerMetrics(), grace=0.0, fire_many=fire_many
+        lambda: listed,
+        fire,
+        NoLease(),
+        TriggerMetrics(),
+        grace=0.0,
+        fire_many=fire_many,
+        prepare=queue.prepare,
     )
     stop = asyncio.Event()
     cpu_before = time.process_time()

@@ -16,8 +16,7 @@ not (413).
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable, Sequence
-from functools import partial
+from collections.abc import Sequence
 
 import nats.js.errors
 from nats.js import JetStreamContext
@@ -25,6 +24,7 @@ from nats.js.api import (
     AckPolicy,
     ConsumerConfig,
     DiscardPolicy,
+    Header,
     RetentionPolicy,
     StorageType,
     StreamConfig,
@@ -34,7 +34,6 @@ from gateway.async_calls.connection import (
     BYTES_HEADROOM,
     BrokerConnection,
     add_or_update,
-    gather_bounded,
     refusal,
     stored_bytes,
 )
@@ -120,15 +119,16 @@ class CallQueue:
     ) -> list[bool | GatewayError]:
         """`enqueue` for each (call, dedupe id) of `calls`, the
         stream's bytes counted once for them all and the publishes in flight together
-        (`gather_bounded`); per call, in order, what `enqueue` returns or raises. The
+        (`BrokerConnection.publish_many`); per call, in order, what `enqueue` returns or raises. The
         byte bound holds for the batch: a call that would take the stream past it, with
         the calls before it, is refused."""
         if not calls:
             return []
-        js = self._connection.jetstream()
+        self._connection.jetstream()
         room = self._config.queue_max_bytes - await stored_bytes(self._connection, CALLS_STREAM)
         refused: dict[int, GatewayError] = {}
-        publishes: list[Callable[[], Awaitable[bool]]] = []
+        sending: list[QueuedCall] = []
+        messages: list[tuple[str, bytes, dict[str, str]]] = []
         for index, (call, dedupe_id) in enumerate(calls):
             try:
                 self.check_size(call, dedupe_id)
@@ -141,8 +141,16 @@ class CallQueue:
                 refused[index] = self._full(call.function, "maximum bytes exceeded")
                 continue
             room -= size
-            publishes.append(partial(self._publish, js, call, headers))
-        published = iter(await gather_bounded(publishes))
+            headers[Header.EXPECTED_STREAM] = CALLS_STREAM  # as `js.publish(stream=)`
+            sending.append(call)
+            messages.append((call_subject(call.function), call.body, headers))
+        acks = await self._connection.publish_many(messages)
+        published = iter(
+            self._full(call.function, refusal(ack.__cause__) or "")
+            if isinstance(ack, BrokerFull)
+            else ack
+            for call, ack in zip(sending, acks, strict=True)
+        )
         return [
             refused[index] if index in refused else next(published) for index in range(len(calls))
         ]

@@ -28,6 +28,7 @@ import hashlib
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
 from functools import partial
 from urllib.parse import unquote
 
@@ -188,6 +189,16 @@ async def store_call(
     return call.call_id
 
 
+@dataclass(frozen=True)
+class RecordedCall:
+    """A call whose status record is in place (`record_calls`), yet to be published."""
+
+    call: QueuedCall
+    created: bool
+    """Its record was written for it here (not found: another door's, or an earlier
+    firing's): forgotten again if the call is not queued."""
+
+
 async def store_calls(
     broker: Broker, config: AsyncConfig, calls: Sequence[tuple[QueuedCall, str]]
 ) -> list[str | GatewayError]:
@@ -195,10 +206,22 @@ async def store_calls(
     same checks and outcome per call, in order: its id, or the error `store_call` would
     raise. Each byte bound is counted once for the batch (not once per call), and the
     status records, then the messages, are written in flight together
-    (`connection.gather_bounded`)."""
+    (`connection.gather_bounded`): `record_calls`, then `queue_recorded`."""
+    recorded = await record_calls(broker, config, calls)
+    publish = [outcome for outcome in recorded if isinstance(outcome, RecordedCall)]
+    queued = iter(await queue_recorded(broker, publish))
+    return [next(queued) if isinstance(outcome, RecordedCall) else outcome for outcome in recorded]
+
+
+async def record_calls(
+    broker: Broker, config: AsyncConfig, calls: Sequence[tuple[QueuedCall, str]]
+) -> list[RecordedCall | str | GatewayError]:
+    """The first half of `store_calls`, which may run ahead of the second: per call, in
+    order, a `RecordedCall` (its record in place: publish it with `queue_recorded`),
+    its id (queued already, past the idempotency window: nothing to do) or the error."""
     if not calls:
         return []
-    outcomes: list[str | GatewayError] = [call.call_id for call, _ in calls]
+    outcomes: list[RecordedCall | str | GatewayError] = [call.call_id for call, _ in calls]
     sized: list[int] = []
     for index, (call, _) in enumerate(calls):
         try:
@@ -212,27 +235,41 @@ async def store_calls(
         for i in sized
     ]
     created = dict(zip(sized, await broker.statuses.create_many(statuses), strict=True))
+    existing: list[int] = []
     for index, outcome in created.items():
         if isinstance(outcome, GatewayError):
             outcomes[index] = outcome
-    existing = [index for index, outcome in created.items() if outcome is False]
+        elif outcome:
+            outcomes[index] = RecordedCall(calls[index][0], created=True)
+        else:
+            existing.append(index)
     checks = await gather_bounded(
         [partial(_queued_already, broker, config, *calls[i], None) for i in existing]
     )
-    pending = set()  # stored before, yet to be published (again, within the window)
     for index, check in zip(existing, checks, strict=True):
         if isinstance(check, GatewayError):
             outcomes[index] = check
-        elif not check:
-            pending.add(index)
-    to_queue = [i for i, outcome in created.items() if outcome is True or i in pending]
-    queued = await broker.queue.enqueue_many([(calls[i][0], calls[i][0].call_id) for i in to_queue])
+        elif not check:  # stored before, within the window: published (again)
+            outcomes[index] = RecordedCall(calls[index][0], created=False)
+    return outcomes
+
+
+async def queue_recorded(
+    broker: Broker, recorded: Sequence[RecordedCall]
+) -> list[str | GatewayError]:
+    """The second half of `store_calls`: publish each call of `recorded` (the calls
+    stream's bytes counted once); per call, in order, its id or why it was not queued
+    (its record, if written for it, forgotten again)."""
+    queued = await broker.queue.enqueue_many([(r.call, r.call.call_id) for r in recorded])
+    outcomes: list[str | GatewayError] = []
     undo: list[Callable[[], Awaitable[None]]] = []
-    for index, result in zip(to_queue, queued, strict=True):
+    for entry, result in zip(recorded, queued, strict=True):
         if isinstance(result, GatewayError):
-            outcomes[index] = result
-            if created[index] is True:  # not queued: no record saying it is
-                undo.append(partial(broker.statuses.delete, calls[index][0].call_id))
+            outcomes.append(result)
+            if entry.created:  # not queued: no record saying it is
+                undo.append(partial(broker.statuses.delete, entry.call.call_id))
+        else:
+            outcomes.append(entry.call.call_id)
     await gather_bounded(undo)
     return outcomes
 

@@ -28,7 +28,7 @@ from gateway.async_calls.monitoring import MonitoringServer
 from gateway.config import ConfigError, GatewayConfig, load_config
 from gateway.providers.base import FunctionProvider, LeaderLease, NoLease
 from gateway.triggers.connectors import Connector, TopicRouter
-from gateway.triggers.firing import CONNECTOR, Firing, queue_firing, queue_firings
+from gateway.triggers.firing import CONNECTOR, Firing, FiringQueue, queue_firing
 from gateway.triggers.metrics import TriggerMetrics
 from gateway.triggers.mqtt_source import DEFAULT_CLIENT_ID, MqttConnector, broker_address
 from gateway.triggers.nats_source import NatsConnector
@@ -63,6 +63,7 @@ class Firer:
         self._config = config
         self._broker = broker
         self._client = client
+        self._queue = FiringQueue(broker, config.async_calls)
 
     async def __call__(self, firing: Firing) -> object:
         if firing.trigger.mode == "async":
@@ -83,12 +84,16 @@ class Firer:
         log.info("%s: %s answered %d", CONNECTOR, firing.function, reply.status_code)
         return reply.status_code
 
+    async def prepare(self, firings: Sequence[Firing]) -> None:
+        """Ready the async ones of `firings`, a tick to come (`FiringQueue.prepare`)."""
+        await self._queue.prepare([f for f in firings if f.trigger.mode == "async"])
+
     async def many(self, firings: Sequence[Firing]) -> list[object]:
         """Fire `firings` at once (a cron tick's): the async ones queued as one batch
-        (`queue_firings`), the sync ones called up to `FIRE_CONCURRENCY` at a time; per
+        (`FiringQueue.queue`), the sync ones called up to `FIRE_CONCURRENCY` at a time; per
         firing, in order, its outcome (a `GatewayError` if it was not queued)."""
         queued = [firing for firing in firings if firing.trigger.mode == "async"]
-        outcomes = iter(await queue_firings(self._broker, self._config.async_calls, queued))
+        outcomes = iter(await self._queue.queue(queued))
         limit = asyncio.Semaphore(FIRE_CONCURRENCY)
 
         async def call(firing: Firing) -> object:
@@ -124,6 +129,7 @@ async def run_triggers(
                 triggers_lease(config, provider),
                 metrics,
                 fire_many=fire.many,
+                prepare=fire.prepare,
             )
             connectors: list[Connector] = [NatsConnector(broker)]
             if mqtt is not None:

@@ -9,12 +9,19 @@ message the broker delivered again) is one call.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 from gateway.async_calls.broker import Broker
-from gateway.async_calls.enqueue import call_id_for, store_call, store_calls
+from gateway.async_calls.enqueue import (
+    RecordedCall,
+    call_id_for,
+    queue_recorded,
+    record_calls,
+    store_call,
+)
 from gateway.async_calls.messages import QueuedCall
 from gateway.config import AsyncConfig
 from gateway.errors import GatewayError
@@ -22,6 +29,8 @@ from gateway.triggers.annotations import CRON_TOPIC, Trigger
 
 CONNECTOR = "faas-triggers"
 """`X-Connector` of every call a trigger makes (OpenFaaS's connectors send theirs)."""
+PREPARED_KEEP = 60.0
+"""Seconds a prepared firing (`FiringQueue.prepare`) not queued since is remembered."""
 
 
 @dataclass(frozen=True)
@@ -53,10 +62,11 @@ def tick_firing(function: str, trigger: Trigger, tick: float) -> Firing:
     return Firing(function, trigger, tick_key(trigger, tick), trigger.body, tuple(headers))
 
 
-def firing_call(firing: Firing) -> QueuedCall:
-    """`firing` as an async call (POST /), its id derived from its key, started now."""
+def firing_call(firing: Firing, now: float | None = None) -> QueuedCall:
+    """`firing` as an async call (POST /), its id derived from its key, started `now`
+    (Unix seconds; the present if None)."""
     call_id = call_id_for(firing.function, firing.key)
-    now = time.time()
+    now = time.time() if now is None else now
     headers = (*firing.headers, ("X-Call-Id", call_id), ("X-Start-Time", str(int(now * 1e9))))
     return QueuedCall(
         call_id=call_id,
@@ -79,4 +89,58 @@ async def queue_firings(
 ) -> list[str | GatewayError]:
     """`queue_firing` for each of `firings` at once (`store_calls`: a cron tick's); per
     firing, in order, its call id or why it was not queued."""
-    return await store_calls(broker, config, [(firing_call(f), f.key) for f in firings])
+    return await FiringQueue(broker, config).queue(firings)
+
+
+class FiringQueue:
+    """Queues firings as async calls, many at once (`store_calls`); a cron tick's can be
+    prepared ahead (`prepare`: their status records written), so that at its moment
+    only the messages are sent."""
+
+    def __init__(self, broker: Broker, config: AsyncConfig) -> None:
+        self._broker = broker
+        self._config = config
+        self._prepared: dict[str, tuple[float, RecordedCall | str]] = {}
+
+    @property
+    def prepared(self) -> int:
+        """Firings prepared and not queued yet."""
+        return len(self._prepared)
+
+    async def prepare(self, firings: Sequence[Firing]) -> None:
+        """Write the status records of `firings` now (`record_calls`), so that `queue`
+        then only publishes them. One that fails here goes the whole way at `queue`."""
+        now = time.time()
+        calls = [(firing_call(firing, now), firing.key) for firing in firings]
+        recorded = await record_calls(self._broker, self._config, calls)
+        for (call, _), outcome in zip(calls, recorded, strict=True):
+            if not isinstance(outcome, GatewayError):
+                self._prepared[call.call_id] = (now, outcome)
+
+    async def queue(self, firings: Sequence[Firing]) -> list[str | GatewayError]:
+        """Queue `firings` (those `prepare`d: only published); per firing, in order,
+        its call id or why it was not queued."""
+        now = time.time()
+        calls = [(firing_call(firing, now), firing.key) for firing in firings]
+        outcomes: list[RecordedCall | str | GatewayError | None] = []
+        fresh: list[tuple[QueuedCall, str]] = []
+        for call, key in calls:
+            _, prepared = self._prepared.pop(call.call_id, (now, None))
+            if isinstance(prepared, RecordedCall):  # sent as it is now (its start time)
+                prepared = dataclasses.replace(prepared, call=call)
+            elif prepared is None:
+                fresh.append((call, key))
+            outcomes.append(prepared)
+        recorded = iter(await record_calls(self._broker, self._config, fresh))
+        ready = [outcome if outcome is not None else next(recorded) for outcome in outcomes]
+        publish = [outcome for outcome in ready if isinstance(outcome, RecordedCall)]
+        queued = iter(await queue_recorded(self._broker, publish))
+        self._forget_before(now - PREPARED_KEEP)
+        return [next(queued) if isinstance(o, RecordedCall) else o for o in ready]
+
+    def _forget_before(self, moment: float) -> None:
+        # A prepared firing never queued (the lease lost, the trigger removed before its
+        # tick): its record stays, as another leader may have queued the call since.
+        stale = [call_id for call_id, (at, _) in self._prepared.items() if at < moment]
+        for call_id in stale:
+            del self._prepared[call_id]
