@@ -89,19 +89,24 @@ class CallQueue:
     def check_size(self, call: QueuedCall, dedupe_id: str) -> None:
         """`PayloadTooLarge` unless `call`'s message, and its dead-lettered copy, fit the
         server's `max_payload` (`BrokerUnavailable` when not connected)."""
+        self._sized_headers(call, dedupe_id)
+
+    def _sized_headers(self, call: QueuedCall, dedupe_id: str) -> tuple[dict[str, str], int]:
+        """`call`'s message headers and size, once `check_size` passed."""
         connection = self._connection
         connection.jetstream()
         limit = connection.max_payload
         if limit is None:
             raise BrokerUnavailable(f"message broker unavailable: {connection.problem}")
         headers = _call_headers(call, dedupe_id)
-        size = message_size(headers, call.body) + DEAD_LETTER_ALLOWANCE
-        if size > limit:
-            room = max(0, limit - (size - len(call.body)))
+        size = message_size(headers, call.body)
+        if size + DEAD_LETTER_ALLOWANCE > limit:
+            room = max(0, limit - (size + DEAD_LETTER_ALLOWANCE - len(call.body)))
             raise PayloadTooLarge(
                 f"body: {len(call.body)} bytes; the message broker takes {room} with "
                 f"these headers (its max_payload is {limit} bytes)"
             )
+        return headers, size
 
     async def enqueue(self, call: QueuedCall, dedupe_id: str) -> bool:
         """Queue `call`, returning once JetStream has stored it; True if it was a
@@ -131,12 +136,10 @@ class CallQueue:
         messages: list[tuple[str, bytes, dict[str, str]]] = []
         for index, (call, dedupe_id) in enumerate(calls):
             try:
-                self.check_size(call, dedupe_id)
+                headers, size = self._sized_headers(call, dedupe_id)
             except GatewayError as error:
                 refused[index] = error
                 continue
-            headers = _call_headers(call, dedupe_id)
-            size = message_size(headers, call.body)
             if size > room:
                 refused[index] = self._full(call.function, "maximum bytes exceeded")
                 continue

@@ -9,7 +9,6 @@ message the broker delivered again) is one call.
 
 from __future__ import annotations
 
-import dataclasses
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -43,6 +42,9 @@ class Firing:
     """Unique per occasion (a tick, a message): the call's de-duplication key."""
     body: bytes = b""
     headers: tuple[tuple[str, str], ...] = ()
+    at: float | None = None
+    """The moment it is for (a tick's scheduled moment, Unix seconds): its call counts
+    as started then (`X-Start-Time`, the status's `queuedAt`); None: when queued."""
 
 
 def tick_key(trigger: Trigger, tick: float) -> str:
@@ -59,14 +61,15 @@ def tick_firing(function: str, trigger: Trigger, tick: float) -> Firing:
     ]
     if trigger.openfaas:
         headers.append(("X-Topic", CRON_TOPIC))
-    return Firing(function, trigger, tick_key(trigger, tick), trigger.body, tuple(headers))
+    key = tick_key(trigger, tick)
+    return Firing(function, trigger, key, trigger.body, tuple(headers), at=tick)
 
 
-def firing_call(firing: Firing, now: float | None = None) -> QueuedCall:
-    """`firing` as an async call (POST /), its id derived from its key, started `now`
-    (Unix seconds; the present if None)."""
+def firing_call(firing: Firing) -> QueuedCall:
+    """`firing` as an async call (POST /), its id derived from its key, started at its
+    moment (`Firing.at`) or now."""
     call_id = call_id_for(firing.function, firing.key)
-    now = time.time() if now is None else now
+    now = time.time() if firing.at is None else firing.at
     headers = (*firing.headers, ("X-Call-Id", call_id), ("X-Start-Time", str(int(now * 1e9))))
     return QueuedCall(
         call_id=call_id,
@@ -100,7 +103,7 @@ class FiringQueue:
     def __init__(self, broker: Broker, config: AsyncConfig) -> None:
         self._broker = broker
         self._config = config
-        self._prepared: dict[str, tuple[float, RecordedCall | str]] = {}
+        self._prepared: dict[tuple[str, str], tuple[float, RecordedCall | str]] = {}
 
     @property
     def prepared(self) -> int:
@@ -111,36 +114,32 @@ class FiringQueue:
         """Write the status records of `firings` now (`record_calls`), so that `queue`
         then only publishes them. One that fails here goes the whole way at `queue`."""
         now = time.time()
-        calls = [(firing_call(firing, now), firing.key) for firing in firings]
+        calls = [(firing_call(firing), firing.key) for firing in firings]
         recorded = await record_calls(self._broker, self._config, calls)
-        for (call, _), outcome in zip(calls, recorded, strict=True):
+        for firing, outcome in zip(firings, recorded, strict=True):
             if not isinstance(outcome, GatewayError):
-                self._prepared[call.call_id] = (now, outcome)
+                self._prepared[(firing.function, firing.key)] = (now, outcome)
 
     async def queue(self, firings: Sequence[Firing]) -> list[str | GatewayError]:
         """Queue `firings` (those `prepare`d: only published); per firing, in order,
         its call id or why it was not queued."""
-        now = time.time()
-        calls = [(firing_call(firing, now), firing.key) for firing in firings]
         outcomes: list[RecordedCall | str | GatewayError | None] = []
         fresh: list[tuple[QueuedCall, str]] = []
-        for call, key in calls:
-            _, prepared = self._prepared.pop(call.call_id, (now, None))
-            if isinstance(prepared, RecordedCall):  # sent as it is now (its start time)
-                prepared = dataclasses.replace(prepared, call=call)
-            elif prepared is None:
-                fresh.append((call, key))
+        for firing in firings:
+            _, prepared = self._prepared.pop((firing.function, firing.key), (0.0, None))
+            if prepared is None:
+                fresh.append((firing_call(firing), firing.key))
             outcomes.append(prepared)
         recorded = iter(await record_calls(self._broker, self._config, fresh))
         ready = [outcome if outcome is not None else next(recorded) for outcome in outcomes]
         publish = [outcome for outcome in ready if isinstance(outcome, RecordedCall)]
         queued = iter(await queue_recorded(self._broker, publish))
-        self._forget_before(now - PREPARED_KEEP)
+        self._forget_before(time.time() - PREPARED_KEEP)
         return [next(queued) if isinstance(o, RecordedCall) else o for o in ready]
 
     def _forget_before(self, moment: float) -> None:
         # A prepared firing never queued (the lease lost, the trigger removed before its
         # tick): its record stays, as another leader may have queued the call since.
-        stale = [call_id for call_id, (at, _) in self._prepared.items() if at < moment]
-        for call_id in stale:
-            del self._prepared[call_id]
+        stale = [key for key, (at, _) in self._prepared.items() if at < moment]
+        for key in stale:
+            del self._prepared[key]
