@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import nats.js.errors
 from nats.js import JetStreamContext
@@ -60,6 +61,16 @@ QUEUE_CONSUMER = "faas-queue-worker"
 """The durable consumer's name (kept on the broker's volume: it stays as it was named)."""
 
 
+@dataclass(frozen=True)
+class CallMessage:
+    """A call's message, its size checked against the server's (`CallQueue.message`)."""
+
+    call: QueuedCall
+    headers: dict[str, str]
+    size: int
+    """Its bytes (`message_size`), which the stream's byte bound counts."""
+
+
 class CallQueue:
     """Queue calls, and take them as a queue consumer, over `connection`."""
 
@@ -91,8 +102,13 @@ class CallQueue:
         server's `max_payload` (`BrokerUnavailable` when not connected)."""
         self._sized_headers(call, dedupe_id)
 
+    def message(self, call: QueuedCall, dedupe_id: str) -> CallMessage:
+        """`call`'s message, for `enqueue_many`, once `check_size` passed (which it
+        raises otherwise)."""
+        headers, size = self._sized_headers(call, dedupe_id)
+        return CallMessage(call, headers, size)
+
     def _sized_headers(self, call: QueuedCall, dedupe_id: str) -> tuple[dict[str, str], int]:
-        """`call`'s message headers and size, once `check_size` passed."""
         connection = self._connection
         connection.jetstream()
         limit = connection.max_payload
@@ -119,43 +135,37 @@ class CallQueue:
             raise self._full(call.function, "maximum bytes exceeded")
         return await self._publish(js, call, headers)
 
-    async def enqueue_many(
-        self, calls: Sequence[tuple[QueuedCall, str]]
-    ) -> list[bool | GatewayError]:
-        """`enqueue` for each (call, dedupe id) of `calls`, the
+    async def enqueue_many(self, messages: Sequence[CallMessage]) -> list[bool | GatewayError]:
+        """`enqueue` for each of `messages` (built by `message`, ahead if need be), the
         stream's bytes counted once for them all and the publishes in flight together
-        (`BrokerConnection.publish_many`); per call, in order, what `enqueue` returns or raises. The
-        byte bound holds for the batch: a call that would take the stream past it, with
-        the calls before it, is refused."""
-        if not calls:
+        (`BrokerConnection.publish_many`); per call, in order, what `enqueue` returns
+        or raises. The byte bound holds for the batch: a call that would take the
+        stream past it, with the calls before it, is refused."""
+        if not messages:
             return []
         self._connection.jetstream()
         room = self._config.queue_max_bytes - await stored_bytes(self._connection, CALLS_STREAM)
         refused: dict[int, GatewayError] = {}
-        sending: list[QueuedCall] = []
-        messages: list[tuple[str, bytes, dict[str, str]]] = []
-        for index, (call, dedupe_id) in enumerate(calls):
-            try:
-                headers, size = self._sized_headers(call, dedupe_id)
-            except GatewayError as error:
-                refused[index] = error
+        sending: list[CallMessage] = []
+        for index, message in enumerate(messages):
+            if message.size > room:
+                refused[index] = self._full(message.call.function, "maximum bytes exceeded")
                 continue
-            if size > room:
-                refused[index] = self._full(call.function, "maximum bytes exceeded")
-                continue
-            room -= size
-            headers[Header.EXPECTED_STREAM] = CALLS_STREAM  # as `js.publish(stream=)`
-            sending.append(call)
-            messages.append((call_subject(call.function), call.body, headers))
-        acks = await self._connection.publish_many(messages)
+            room -= message.size
+            message.headers[Header.EXPECTED_STREAM] = CALLS_STREAM  # as `js.publish(stream=)`
+            sending.append(message)
+        acks = await self._connection.publish_many(
+            [(call_subject(m.call.function), m.call.body, m.headers) for m in sending]
+        )
         published = iter(
-            self._full(call.function, refusal(ack.__cause__) or "")
+            self._full(message.call.function, refusal(ack.__cause__) or "")
             if isinstance(ack, BrokerFull)
             else ack
-            for call, ack in zip(sending, acks, strict=True)
+            for message, ack in zip(sending, acks, strict=True)
         )
         return [
-            refused[index] if index in refused else next(published) for index in range(len(calls))
+            refused[index] if index in refused else next(published)
+            for index in range(len(messages))
         ]
 
     async def _publish(

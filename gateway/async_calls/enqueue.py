@@ -36,6 +36,7 @@ from starlette.types import Receive, Scope, Send
 
 from gateway.asgi import ClientDisconnected, Headers, header, read_bounded_body, send_response
 from gateway.async_calls.broker import Broker
+from gateway.async_calls.call_queue import CallMessage
 from gateway.async_calls.callbacks import check_callback
 from gateway.async_calls.connection import gather_bounded
 from gateway.async_calls.messages import CallStatus, QueuedCall
@@ -193,7 +194,7 @@ async def store_call(
 class RecordedCall:
     """A call whose status record is in place (`record_calls`), yet to be published."""
 
-    call: QueuedCall
+    message: CallMessage
     created: bool
     """Its record was written for it here (not found: another door's, or an earlier
     firing's): forgotten again if the call is not queued."""
@@ -222,14 +223,13 @@ async def record_calls(
     if not calls:
         return []
     outcomes: list[RecordedCall | str | GatewayError] = [call.call_id for call, _ in calls]
-    sized: list[int] = []
+    messages: dict[int, CallMessage] = {}
     for index, (call, _) in enumerate(calls):
         try:
-            broker.queue.check_size(call, dedupe_id=call.call_id)
+            messages[index] = broker.queue.message(call, dedupe_id=call.call_id)
         except GatewayError as error:
             outcomes[index] = error
-            continue
-        sized.append(index)
+    sized = list(messages)
     statuses = [
         CallStatus(callId=calls[i][0].call_id, function=calls[i][0].function, state="queued")
         for i in sized
@@ -240,7 +240,7 @@ async def record_calls(
         if isinstance(outcome, GatewayError):
             outcomes[index] = outcome
         elif outcome:
-            outcomes[index] = RecordedCall(calls[index][0], created=True)
+            outcomes[index] = RecordedCall(messages[index], created=True)
         else:
             existing.append(index)
     checks = await gather_bounded(
@@ -250,7 +250,7 @@ async def record_calls(
         if isinstance(check, GatewayError):
             outcomes[index] = check
         elif not check:  # stored before, within the window: published (again)
-            outcomes[index] = RecordedCall(calls[index][0], created=False)
+            outcomes[index] = RecordedCall(messages[index], created=False)
     return outcomes
 
 
@@ -260,16 +260,16 @@ async def queue_recorded(
     """The second half of `store_calls`: publish each call of `recorded` (the calls
     stream's bytes counted once); per call, in order, its id or why it was not queued
     (its record, if written for it, forgotten again)."""
-    queued = await broker.queue.enqueue_many([(r.call, r.call.call_id) for r in recorded])
+    queued = await broker.queue.enqueue_many([entry.message for entry in recorded])
     outcomes: list[str | GatewayError] = []
     undo: list[Callable[[], Awaitable[None]]] = []
     for entry, result in zip(recorded, queued, strict=True):
         if isinstance(result, GatewayError):
             outcomes.append(result)
             if entry.created:  # not queued: no record saying it is
-                undo.append(partial(broker.statuses.delete, entry.call.call_id))
+                undo.append(partial(broker.statuses.delete, entry.message.call.call_id))
         else:
-            outcomes.append(entry.call.call_id)
+            outcomes.append(entry.message.call.call_id)
     await gather_bounded(undo)
     return outcomes
 

@@ -140,7 +140,8 @@ def test_calls_queued_at_once_keep_the_bounds_and_report_each_outcome(
             batch = [(call("first", "echo"), "first")]  # a repeat: JetStream drops it
             batch += [(call("second", "echo"), "second"), (call("third", "echo"), "third")]
             batch += [(call(f"other-{n}", f"other{n}"), f"other-{n}") for n in range(40)]
-            outcomes = await broker.queue.enqueue_many(batch)
+            messages = [broker.queue.message(queued, dedupe_id) for queued, dedupe_id in batch]
+            outcomes = await broker.queue.enqueue_many(messages)
             return outcomes, await broker.queue.pending()
 
     outcomes, pending = asyncio.run(scenario())
