@@ -16,9 +16,9 @@ from gateway.async_calls.messages import CallStatus
 from gateway.config import AsyncConfig
 from gateway.errors import BrokerUnavailable
 from gateway.providers.base import Function
-from gateway.triggers.firing import Firing, queue_firing, queue_firings, tick_key
+from gateway.triggers.firing import Firing, FiringQueue, queue_firing, tick_key
 from gateway.triggers.metrics import TriggerMetrics
-from gateway.triggers.scheduler import CronScheduler, FireMany
+from gateway.triggers.scheduler import PREPARE_AHEAD, CronScheduler, FireMany
 from tests.gateway.async_calls.harness import async_config, connected_broker
 from tests.gateway.harness import BackgroundProcess
 
@@ -318,11 +318,12 @@ def test_two_batching_schedulers_racing_store_each_tick_once(
         async def fire(firing: Firing) -> object:
             return await queue_firing(broker, config, firing)
 
-        async def fire_many(firings: Sequence[Firing]) -> Sequence[object]:
-            return await queue_firings(broker, config, firings)
-
-        first = scheduler(functions, fire, clock, metrics=metrics, grace=0.5, fire_many=fire_many)
-        second = scheduler(functions, fire, clock, metrics=metrics, grace=0.5, fire_many=fire_many)
+        queues = [FiringQueue(broker, config), FiringQueue(broker, config)]
+        first, second = (
+            CronScheduler(lambda: functions, fire, Lease(), metrics, grace=0.5, renew=0.0,
+                          clock=clock, fire_many=queue.queue, prepare=queue.prepare)
+            for queue in queues
+        )  # fmt: skip
         for _ in range(3):  # both believe they lead: ticks START+1 .. START+3
             clock.now += 1
             await asyncio.gather(first.step(), second.step())
@@ -338,3 +339,40 @@ def test_two_batching_schedulers_racing_store_each_tick_once(
     assert calls == 60  # 20 functions, 3 ticks, each once
     assert fired == 120  # each scheduler queued each: JetStream kept one of each pair
     assert recorded == 60  # status by id for every fired call
+
+
+def test_each_tick_is_prepared_once_ahead_of_its_moment() -> None:
+    prepared: list[tuple[float, list[str]]] = []
+    fired: list[list[str]] = []
+    clock = Clock(START + 0.5)
+
+    async def fire(firing: Firing) -> object:
+        raise AssertionError("with fire_many, no firing goes one by one")
+
+    async def fire_many(firings: Sequence[Firing]) -> list[object]:
+        fired.append([firing.key for firing in firings])
+        return ["id"] * len(firings)
+
+    async def prepare(firings: Sequence[Firing]) -> None:
+        prepared.append((clock.now, [firing.key for firing in firings]))
+
+    async def scenario() -> list[float]:
+        running = CronScheduler(
+            lambda: [every_second("a"), every_second("b")], fire, Lease(), TriggerMetrics(),
+            grace=0.0, renew=100.0, clock=clock, fire_many=fire_many, prepare=prepare,
+        )  # fmt: skip
+        waits = []
+        for moment in (0.5, 0.7, 1.01, 1.5):
+            clock.now = START + moment
+            waits.append(await running.step())
+        return waits
+
+    waits = asyncio.run(scenario())
+
+    def keys(second: int) -> list[str]:
+        return [f"faas-trigger/t/{int(START) + second}"] * 2
+
+    assert prepared == [(START + 0.5, keys(1)), (START + 1.01, keys(2))]
+    assert fired == [keys(1)]
+    assert waits[0] == pytest.approx(0.5)  # prepared: it wakes at the tick
+    assert PREPARE_AHEAD >= 1.0  # so a per-second schedule is always prepared
