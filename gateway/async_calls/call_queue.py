@@ -16,6 +16,8 @@ not (413).
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
 
 import nats.js.errors
 from nats.js import JetStreamContext
@@ -23,6 +25,7 @@ from nats.js.api import (
     AckPolicy,
     ConsumerConfig,
     DiscardPolicy,
+    Header,
     RetentionPolicy,
     StorageType,
     StreamConfig,
@@ -43,13 +46,29 @@ from gateway.async_calls.messages import (
     message_size,
 )
 from gateway.config import AsyncConfig
-from gateway.errors import BrokerFull, BrokerUnavailable, PayloadTooLarge, TooManyRequests
+from gateway.errors import (
+    BrokerFull,
+    BrokerUnavailable,
+    GatewayError,
+    PayloadTooLarge,
+    TooManyRequests,
+)
 
 log = logging.getLogger("gateway.async")
 
 CALLS_STREAM = "FAAS_ASYNC_CALLS"
 QUEUE_CONSUMER = "faas-queue-worker"
 """The durable consumer's name (kept on the broker's volume: it stays as it was named)."""
+
+
+@dataclass(frozen=True)
+class CallMessage:
+    """A call's message, its size checked against the server's (`CallQueue.message`)."""
+
+    call: QueuedCall
+    headers: dict[str, str]
+    size: int
+    """Its bytes (`message_size`), which the stream's byte bound counts."""
 
 
 class CallQueue:
@@ -81,19 +100,29 @@ class CallQueue:
     def check_size(self, call: QueuedCall, dedupe_id: str) -> None:
         """`PayloadTooLarge` unless `call`'s message, and its dead-lettered copy, fit the
         server's `max_payload` (`BrokerUnavailable` when not connected)."""
+        self._sized_headers(call, dedupe_id)
+
+    def message(self, call: QueuedCall, dedupe_id: str) -> CallMessage:
+        """`call`'s message, for `enqueue_many`, once `check_size` passed (which it
+        raises otherwise)."""
+        headers, size = self._sized_headers(call, dedupe_id)
+        return CallMessage(call, headers, size)
+
+    def _sized_headers(self, call: QueuedCall, dedupe_id: str) -> tuple[dict[str, str], int]:
         connection = self._connection
         connection.jetstream()
         limit = connection.max_payload
         if limit is None:
             raise BrokerUnavailable(f"message broker unavailable: {connection.problem}")
         headers = _call_headers(call, dedupe_id)
-        size = message_size(headers, call.body) + DEAD_LETTER_ALLOWANCE
-        if size > limit:
-            room = max(0, limit - (size - len(call.body)))
+        size = message_size(headers, call.body)
+        if size + DEAD_LETTER_ALLOWANCE > limit:
+            room = max(0, limit - (size + DEAD_LETTER_ALLOWANCE - len(call.body)))
             raise PayloadTooLarge(
                 f"body: {len(call.body)} bytes; the message broker takes {room} with "
                 f"these headers (its max_payload is {limit} bytes)"
             )
+        return headers, size
 
     async def enqueue(self, call: QueuedCall, dedupe_id: str) -> bool:
         """Queue `call`, returning once JetStream has stored it; True if it was a
@@ -104,6 +133,44 @@ class CallQueue:
         size = message_size(headers, call.body)
         if await stored_bytes(self._connection, CALLS_STREAM) + size > self._config.queue_max_bytes:
             raise self._full(call.function, "maximum bytes exceeded")
+        return await self._publish(js, call, headers)
+
+    async def enqueue_many(self, messages: Sequence[CallMessage]) -> list[bool | GatewayError]:
+        """`enqueue` for each of `messages` (built by `message`, ahead if need be), the
+        stream's bytes counted once for them all and the publishes in flight together
+        (`BrokerConnection.publish_many`); per call, in order, what `enqueue` returns
+        or raises. The byte bound holds for the batch: a call that would take the
+        stream past it, with the calls before it, is refused."""
+        if not messages:
+            return []
+        self._connection.jetstream()
+        room = self._config.queue_max_bytes - await stored_bytes(self._connection, CALLS_STREAM)
+        refused: dict[int, GatewayError] = {}
+        sending: list[CallMessage] = []
+        for index, message in enumerate(messages):
+            if message.size > room:
+                refused[index] = self._full(message.call.function, "maximum bytes exceeded")
+                continue
+            room -= message.size
+            message.headers[Header.EXPECTED_STREAM] = CALLS_STREAM  # as `js.publish(stream=)`
+            sending.append(message)
+        acks = await self._connection.publish_many(
+            [(call_subject(m.call.function), m.call.body, m.headers) for m in sending]
+        )
+        published = iter(
+            self._full(message.call.function, refusal(ack.__cause__) or "")
+            if isinstance(ack, BrokerFull)
+            else ack
+            for message, ack in zip(sending, acks, strict=True)
+        )
+        return [
+            refused[index] if index in refused else next(published)
+            for index in range(len(messages))
+        ]
+
+    async def _publish(
+        self, js: JetStreamContext, call: QueuedCall, headers: dict[str, str]
+    ) -> bool:
         try:
             ack = await self._connection.call(
                 "publish",

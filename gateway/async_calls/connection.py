@@ -13,19 +13,21 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import json
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import TypeVar
 
 import nats
 import nats.errors
 import nats.js.errors
 from nats.aio.client import Client
+from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 from nats.js.api import StreamConfig
 
 from gateway.config import AsyncConfig
-from gateway.errors import BrokerFull, BrokerUnavailable
+from gateway.errors import BrokerFull, BrokerUnavailable, GatewayError
 
 log = logging.getLogger("gateway.async")
 
@@ -41,6 +43,10 @@ gateway checks before it stores (`stored_bytes`): nats-server 2.9 lets a message
 the bound minus what the stream holds is just above its size without its overhead, then
 drops the oldest messages to make room, whatever the discard policy. The headroom is
 for messages that pass the gateway's check at the same time."""
+BATCH_IN_FLIGHT = 256
+"""JetStream requests of one batch (a cron tick's calls: `store_calls`) in flight at
+once: a tick with thousands of calls pipelines them, up to this many, instead of one
+round trip after another."""
 
 T = TypeVar("T")
 
@@ -62,6 +68,10 @@ class BrokerConnection:
         self._connecting: asyncio.Task[None] | None = None
         self._closing = False
         self._generation = 0
+        self._acks: dict[str, asyncio.Future[bool]] = {}
+        self._acks_sent = 0
+        self._acks_inbox: str | None = None
+        self._acks_generation = 0
 
     def on_connect(self, setup: Setup) -> None:
         """Put a stream or bucket in place at every connection (before it counts as ready)."""
@@ -137,11 +147,80 @@ class BrokerConnection:
         try:
             return await operation()
         except (nats.errors.Error, TimeoutError, OSError) as error:
-            full = refusal(error)
-            if full is not None:
-                raise BrokerFull(f"message broker full: {what}: {full}") from error
-            reason = str(error) or type(error).__name__
-            raise BrokerUnavailable(f"message broker unavailable: {what}: {reason}") from error
+            raise _failure(what, error) from error
+
+    async def publish_many(
+        self, messages: Sequence[tuple[str, bytes, dict[str, str]]]
+    ) -> list[bool | GatewayError]:
+        """Publish each (subject, body, headers) of `messages` to JetStream, pipelined: up
+        to `BATCH_IN_FLIGHT` awaiting their acks at once, answered on one inbox of this
+        connection. Per message, in order: whether JetStream found it a duplicate, or
+        the error `call` would raise for it (no ack within the publish timeout after
+        the last one was sent: `BrokerUnavailable`)."""
+        client = self.client()
+        inbox = await self._ack_inbox(client)
+        loop = asyncio.get_running_loop()
+        limit = asyncio.Semaphore(BATCH_IN_FLIGHT)
+        futures: list[asyncio.Future[bool]] = []
+        outcomes: list[bool | GatewayError] = []
+        try:
+            for subject, body, headers in messages:
+                if limit.locked():
+                    await asyncio.wait_for(limit.acquire(), self._config.publish_timeout)
+                else:
+                    await limit.acquire()
+                self._acks_sent += 1
+                token = str(self._acks_sent)
+                future: asyncio.Future[bool] = loop.create_future()
+                future.add_done_callback(lambda _: limit.release())
+                self._acks[token] = future
+                futures.append(future)
+                await client.publish(subject, body, reply=inbox + token, headers=headers)
+            if futures:
+                await asyncio.wait(futures, timeout=self._config.publish_timeout)
+        except (nats.errors.Error, TimeoutError, OSError) as stopped:
+            failure = _failure("publish", stopped)
+        else:
+            failure = _failure("publish", TimeoutError("no answer"))
+        for future in futures:
+            if not future.done() or future.cancelled():
+                future.cancel()
+                outcomes.append(failure)
+                continue
+            problem = future.exception()
+            if problem is None:
+                outcomes.append(future.result())
+            elif isinstance(problem, nats.errors.Error | OSError):
+                outcomes.append(_failure("publish", problem))
+            else:
+                outcomes.append(failure)
+        self._acks = {t: f for t, f in self._acks.items() if not f.done()}
+        outcomes += [failure] * (len(messages) - len(futures))
+        return outcomes
+
+    async def _ack_inbox(self, client: Client) -> str:
+        """The subject prefix the acks of `publish_many` come back on (subscribed to
+        once per connection)."""
+        if self._acks_inbox is None or self._acks_generation != self._generation:
+            inbox = client.new_inbox() + "."
+            await client.subscribe(inbox + "*", cb=self._on_ack)
+            self._acks_inbox, self._acks_generation = inbox, self._generation
+        return self._acks_inbox
+
+    async def _on_ack(self, message: Msg) -> None:
+        future = self._acks.pop(message.subject.rpartition(".")[2], None)
+        if future is None or future.done():
+            return
+        if message.headers and message.headers.get("Status") == "503":
+            future.set_exception(nats.js.errors.NoStreamResponseError())
+            return
+        try:
+            answer = json.loads(message.data)
+            if "error" in answer:
+                nats.js.errors.APIError.from_error(answer["error"])  # raises it
+            future.set_result(bool(answer.get("duplicate", False)))
+        except (ValueError, nats.errors.Error) as error:
+            future.set_exception(error)
 
     async def _connect(self) -> None:
         async def on_error(error: Exception) -> None:
@@ -205,6 +284,36 @@ class BrokerConnection:
             return
         for setup in self._setup:
             await setup(js)
+
+
+async def gather_bounded(
+    operations: Sequence[Callable[[], Awaitable[T]]],
+) -> list[T | GatewayError]:
+    """Run `operations` concurrently, at most `BATCH_IN_FLIGHT` at once; each one's
+    result or `GatewayError`, in order."""
+    limit = asyncio.Semaphore(BATCH_IN_FLIGHT)
+
+    async def one(operation: Callable[[], Awaitable[T]]) -> T | GatewayError:
+        async with limit:
+            try:
+                return await operation()
+            except GatewayError as error:
+                return error
+
+    return list(await asyncio.gather(*(one(operation) for operation in operations)))
+
+
+def _failure(what: str, error: BaseException) -> GatewayError:
+    """What a failed JetStream operation is to the gateway: `BrokerFull` when a stream
+    or bucket refused to store at its bound, else `BrokerUnavailable`."""
+    full = refusal(error)
+    if full is not None:
+        failure: GatewayError = BrokerFull(f"message broker full: {what}: {full}")
+    else:
+        reason = str(error) or type(error).__name__
+        failure = BrokerUnavailable(f"message broker unavailable: {what}: {reason}")
+    failure.__cause__ = error
+    return failure
 
 
 async def stored_bytes(connection: BrokerConnection, stream: str) -> int:

@@ -27,13 +27,18 @@ import contextlib
 import hashlib
 import time
 import uuid
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from functools import partial
 from urllib.parse import unquote
 
 from starlette.types import Receive, Scope, Send
 
 from gateway.asgi import ClientDisconnected, Headers, header, read_bounded_body, send_response
 from gateway.async_calls.broker import Broker
+from gateway.async_calls.call_queue import CallMessage
 from gateway.async_calls.callbacks import check_callback
+from gateway.async_calls.connection import gather_bounded
 from gateway.async_calls.messages import CallStatus, QueuedCall
 from gateway.calls import Calls
 from gateway.config import AsyncConfig
@@ -173,20 +178,8 @@ async def store_call(
             callId=call.call_id, function=call.function, state="queued", fingerprint=fingerprint
         )
     )
-    if not created:
-        if idempotency_key is None:  # a uuid4 clash: never in practice
-            raise BadRequest(f"call id {call.call_id} is in use")
-        existing = await broker.statuses.get(call.call_id)
-        if existing is not None and existing.fingerprint not in (None, fingerprint):
-            raise Conflict(
-                f"X-Idempotency-Key {idempotency_key[:80]!r} was used for a different "
-                f"call to {call.function!r} (call {call.call_id}: another method, path, query, "
-                "body or callback URL); use a new key for a new call"
-            )
-        if existing is not None and (time.time() - existing.queuedAt >= config.idempotency_window):
-            # Queued once already, past JetStream's de-duplication window: a publish
-            # now would run it again under the same id.
-            return call.call_id
+    if not created and await _queued_already(broker, config, call, idempotency_key, fingerprint):
+        return call.call_id
     try:
         await broker.queue.enqueue(call, dedupe_id=call.call_id)
     except GatewayError:
@@ -195,6 +188,114 @@ async def store_call(
                 await broker.statuses.delete(call.call_id)
         raise
     return call.call_id
+
+
+@dataclass(frozen=True)
+class RecordedCall:
+    """A call whose status record is in place (`record_calls`), yet to be published."""
+
+    message: CallMessage
+    created: bool
+    """Its record was written for it here (not found: another door's, or an earlier
+    firing's): forgotten again if the call is not queued."""
+
+
+async def store_calls(
+    broker: Broker, config: AsyncConfig, calls: Sequence[tuple[QueuedCall, str]]
+) -> list[str | GatewayError]:
+    """`store_call` for each (call, idempotency key) of `calls` (a cron tick's), with the
+    same checks and outcome per call, in order: its id, or the error `store_call` would
+    raise. Each byte bound is counted once for the batch (not once per call), and the
+    status records, then the messages, are written in flight together
+    (`connection.gather_bounded`): `record_calls`, then `queue_recorded`."""
+    recorded = await record_calls(broker, config, calls)
+    publish = [outcome for outcome in recorded if isinstance(outcome, RecordedCall)]
+    queued = iter(await queue_recorded(broker, publish))
+    return [next(queued) if isinstance(outcome, RecordedCall) else outcome for outcome in recorded]
+
+
+async def record_calls(
+    broker: Broker, config: AsyncConfig, calls: Sequence[tuple[QueuedCall, str]]
+) -> list[RecordedCall | str | GatewayError]:
+    """The first half of `store_calls`, which may run ahead of the second: per call, in
+    order, a `RecordedCall` (its record in place: publish it with `queue_recorded`),
+    its id (queued already, past the idempotency window: nothing to do) or the error."""
+    if not calls:
+        return []
+    outcomes: list[RecordedCall | str | GatewayError] = [call.call_id for call, _ in calls]
+    messages: dict[int, CallMessage] = {}
+    for index, (call, _) in enumerate(calls):
+        try:
+            messages[index] = broker.queue.message(call, dedupe_id=call.call_id)
+        except GatewayError as error:
+            outcomes[index] = error
+    sized = list(messages)
+    statuses = [
+        CallStatus(callId=calls[i][0].call_id, function=calls[i][0].function, state="queued")
+        for i in sized
+    ]
+    created = dict(zip(sized, await broker.statuses.create_many(statuses), strict=True))
+    existing: list[int] = []
+    for index, outcome in created.items():
+        if isinstance(outcome, GatewayError):
+            outcomes[index] = outcome
+        elif outcome:
+            outcomes[index] = RecordedCall(messages[index], created=True)
+        else:
+            existing.append(index)
+    checks = await gather_bounded(
+        [partial(_queued_already, broker, config, *calls[i], None) for i in existing]
+    )
+    for index, check in zip(existing, checks, strict=True):
+        if isinstance(check, GatewayError):
+            outcomes[index] = check
+        elif not check:  # stored before, within the window: published (again)
+            outcomes[index] = RecordedCall(messages[index], created=False)
+    return outcomes
+
+
+async def queue_recorded(
+    broker: Broker, recorded: Sequence[RecordedCall]
+) -> list[str | GatewayError]:
+    """The second half of `store_calls`: publish each call of `recorded` (the calls
+    stream's bytes counted once); per call, in order, its id or why it was not queued
+    (its record, if written for it, forgotten again)."""
+    queued = await broker.queue.enqueue_many([entry.message for entry in recorded])
+    outcomes: list[str | GatewayError] = []
+    undo: list[Callable[[], Awaitable[None]]] = []
+    for entry, result in zip(recorded, queued, strict=True):
+        if isinstance(result, GatewayError):
+            outcomes.append(result)
+            if entry.created:  # not queued: no record saying it is
+                undo.append(partial(broker.statuses.delete, entry.message.call.call_id))
+        else:
+            outcomes.append(entry.message.call.call_id)
+    await gather_bounded(undo)
+    return outcomes
+
+
+async def _queued_already(
+    broker: Broker,
+    config: AsyncConfig,
+    call: QueuedCall,
+    idempotency_key: str | None,
+    fingerprint: str | None,
+) -> bool:
+    """For a call whose status record exists already: whether it was queued past the
+    idempotency window (so a publish now would run it again); `Conflict` if the record
+    is bound to another `fingerprint`."""
+    if idempotency_key is None:  # a uuid4 clash: never in practice
+        raise BadRequest(f"call id {call.call_id} is in use")
+    existing = await broker.statuses.get(call.call_id)
+    if existing is not None and existing.fingerprint not in (None, fingerprint):
+        raise Conflict(
+            f"X-Idempotency-Key {idempotency_key[:80]!r} was used for a different "
+            f"call to {call.function!r} (call {call.call_id}: another method, path, query, "
+            "body or callback URL); use a new key for a new call"
+        )
+    # Queued once already, past JetStream's de-duplication window: a publish now would
+    # run it again under the same id.
+    return existing is not None and time.time() - existing.queuedAt >= config.idempotency_window
 
 
 def split_async_path(raw_path: bytes, query: bytes) -> tuple[str, str]:

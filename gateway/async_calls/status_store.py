@@ -8,6 +8,8 @@ new records (discard new), so enqueue answers 503 and no call goes unrecorded.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Sequence
+from functools import partial
 
 import nats.js.errors
 from nats.js import JetStreamContext
@@ -17,12 +19,13 @@ from nats.js.kv import KeyValue
 from gateway.async_calls.connection import (
     BYTES_HEADROOM,
     BrokerConnection,
+    gather_bounded,
     not_below_contents,
     stored_bytes,
 )
 from gateway.async_calls.messages import CallStatus
 from gateway.config import AsyncConfig
-from gateway.errors import BrokerFull, BrokerUnavailable
+from gateway.errors import BrokerFull, BrokerUnavailable, GatewayError
 
 STATUS_BUCKET = "faas_async_status"
 STATUS_STREAM = f"KV_{STATUS_BUCKET}"
@@ -69,17 +72,43 @@ class StatusStore:
         when the bucket is at its bound."""
         bucket = self._ready_bucket()
         record = status.encode()
-        full = BrokerFull(
+        held = await stored_bytes(self._connection, STATUS_STREAM)
+        if held + len(record) > self._config.status_max_bytes:
+            raise self._full()
+        return await self._create(bucket, status.callId, record)
+
+    async def create_many(self, statuses: Sequence[CallStatus]) -> list[bool | GatewayError]:
+        """`create` for each of `statuses`, the bucket's bytes counted once for them all
+        and the writes in flight together (`gather_bounded`); per record, in order, what
+        `create` returns or raises. The bound holds for the batch: a record that would
+        take the bucket past it, with the records before it, is refused."""
+        if not statuses:
+            return []
+        bucket = self._ready_bucket()
+        room = self._config.status_max_bytes - await stored_bytes(self._connection, STATUS_STREAM)
+        refused: dict[int, GatewayError] = {}
+        writes = []
+        for index, status in enumerate(statuses):
+            record = status.encode()
+            if len(record) > room:
+                refused[index] = self._full()
+                continue
+            room -= len(record)
+            writes.append(partial(self._create, bucket, status.callId, record))
+        written = iter(await gather_bounded(writes))
+        return [refused.get(index) or next(written) for index in range(len(statuses))]
+
+    def _full(self) -> BrokerFull:
+        return BrokerFull(
             f"the async status bucket is full: it holds {self._config.status_max_bytes} "
             "bytes (GATEWAY_ASYNC_STATUS_MAX_BYTES); try again later"
         )
-        held = await stored_bytes(self._connection, STATUS_STREAM)
-        if held + len(record) > self._config.status_max_bytes:
-            raise full
+
+    async def _create(self, bucket: KeyValue, key: str, record: bytes) -> bool:
         try:
-            await self._connection.call("status", lambda: bucket.create(status.callId, record))
+            await self._connection.call("status", lambda: bucket.create(key, record))
         except BrokerFull as error:
-            raise full from error
+            raise self._full() from error
         except BrokerUnavailable as error:
             if isinstance(error.__cause__, nats.js.errors.KeyWrongLastSequenceError):
                 return False

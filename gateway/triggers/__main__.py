@@ -17,6 +17,7 @@ import base64
 import logging
 import os
 import sys
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import httpx
@@ -27,11 +28,11 @@ from gateway.async_calls.monitoring import MonitoringServer
 from gateway.config import ConfigError, GatewayConfig, load_config
 from gateway.providers.base import FunctionProvider, LeaderLease, NoLease
 from gateway.triggers.connectors import Connector, TopicRouter
-from gateway.triggers.firing import CONNECTOR, Firing, queue_firing
+from gateway.triggers.firing import CONNECTOR, Firing, FiringQueue, queue_firing
 from gateway.triggers.metrics import TriggerMetrics
 from gateway.triggers.mqtt_source import DEFAULT_CLIENT_ID, MqttConnector, broker_address
 from gateway.triggers.nats_source import NatsConnector
-from gateway.triggers.scheduler import LEASE_TERM, CronScheduler
+from gateway.triggers.scheduler import FIRE_CONCURRENCY, LEASE_TERM, CronScheduler
 
 log = logging.getLogger("gateway.triggers")
 
@@ -62,6 +63,7 @@ class Firer:
         self._config = config
         self._broker = broker
         self._client = client
+        self._queue = FiringQueue(broker, config.async_calls)
 
     async def __call__(self, firing: Firing) -> object:
         if firing.trigger.mode == "async":
@@ -82,6 +84,27 @@ class Firer:
         log.info("%s: %s answered %d", CONNECTOR, firing.function, reply.status_code)
         return reply.status_code
 
+    async def prepare(self, firings: Sequence[Firing]) -> None:
+        """Ready the async ones of `firings`, a tick to come (`FiringQueue.prepare`)."""
+        await self._queue.prepare([f for f in firings if f.trigger.mode == "async"])
+
+    async def many(self, firings: Sequence[Firing]) -> list[object]:
+        """Fire `firings` at once (a cron tick's): the async ones queued as one batch
+        (`FiringQueue.queue`), the sync ones called up to `FIRE_CONCURRENCY` at a time; per
+        firing, in order, its outcome (a `GatewayError` if it was not queued)."""
+        queued = [firing for firing in firings if firing.trigger.mode == "async"]
+        outcomes = iter(await self._queue.queue(queued))
+        limit = asyncio.Semaphore(FIRE_CONCURRENCY)
+
+        async def call(firing: Firing) -> object:
+            async with limit:
+                return await self(firing)
+
+        called = iter(
+            await asyncio.gather(*(call(f) for f in firings if f.trigger.mode != "async"))
+        )
+        return [next(outcomes if f.trigger.mode == "async" else called) for f in firings]
+
 
 async def run_triggers(
     config: GatewayConfig, port: int, stop: asyncio.Event, mqtt: MqttSettings | None = None
@@ -101,7 +124,12 @@ async def run_triggers(
         async with httpx.AsyncClient() as client:
             fire = Firer(config, broker, client)
             scheduler = CronScheduler(
-                provider.functions, fire, triggers_lease(config, provider), metrics
+                provider.functions,
+                fire,
+                triggers_lease(config, provider),
+                metrics,
+                fire_many=fire.many,
+                prepare=fire.prepare,
             )
             connectors: list[Connector] = [NatsConnector(broker)]
             if mqtt is not None:

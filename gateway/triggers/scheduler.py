@@ -20,12 +20,12 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from gateway.errors import GatewayError
 from gateway.providers.base import Function, LeaderLease
-from gateway.triggers.annotations import Trigger, parse_triggers
+from gateway.triggers.annotations import Trigger, TriggerProblem, parse_triggers
 from gateway.triggers.firing import Firing, tick_firing
 from gateway.triggers.metrics import TriggerMetrics
 from gateway.versions.model import VERSION_OF_LABEL
@@ -46,8 +46,15 @@ FIRE_CONCURRENCY = 64
 """Firings queued at once (a minute's first second can hold thousands)."""
 MAX_TICKS_PER_PASS = 60
 """Ticks of one trigger fired in one pass (a per-second schedule after a stall)."""
+PREPARE_AHEAD = 1.0
+"""Seconds before a tick its firings are prepared (`prepare`: the calls' status records
+written), so that at the moment only the messages are sent."""
 
 Fire = Callable[[Firing], Awaitable[object]]
+FireMany = Callable[[Sequence[Firing]], Awaitable[Sequence[object]]]
+"""Fires many at once (a tick's): per firing, in order, a `GatewayError` if it failed."""
+Prepare = Callable[[Sequence[Firing]], Awaitable[object]]
+"""Readies the firings of a tick to come (`FiringQueue.prepare`)."""
 Key = tuple[str, str]  # (function, trigger)
 
 
@@ -56,18 +63,25 @@ class _Entry:
     function: str
     trigger: Trigger
     next_tick: float
+    following: float | None = None
+    """The tick after `next_tick`, worked out ahead (a tick's pass then computes none)."""
+    prepared: float | None = None
+    """The tick last handed to `prepare`."""
 
 
 def schedule_triggers(
-    functions: Iterable[Function], problems: list[str] | None = None
+    functions: Iterable[Function],
+    problems: list[str] | None = None,
+    parse: Callable[[Function], tuple[list[Trigger], list[TriggerProblem]]] | None = None,
 ) -> dict[Key, Trigger]:
     """Every schedule trigger of `functions` (a version's service has none of its own);
-    `problems` gets each trigger label left out, as `<function>: <problem>`."""
+    `problems` gets each trigger label left out, as `<function>: <problem>`. `parse`:
+    a function's triggers and problems (`parse_triggers` of its labels if None)."""
     found: dict[Key, Trigger] = {}
     for function in functions:
         if VERSION_OF_LABEL in function.labels:
             continue
-        triggers, invalid = parse_triggers(function.labels)
+        triggers, invalid = parse(function) if parse else parse_triggers(function.labels)
         if problems is not None:
             problems.extend(f"{function.name}: {problem}" for problem in invalid)
         for trigger in triggers:
@@ -77,7 +91,10 @@ def schedule_triggers(
 
 
 class CronScheduler:
-    """Fires the schedule triggers of `functions()` through `fire` while it holds `lease`."""
+    """Fires the schedule triggers of `functions()` through `fire` while it holds `lease`;
+    with `fire_many`, each pass's due ticks go through it together instead (a tick of
+    many schedules is then one batch: `firing.FiringQueue`), and `prepare` readies
+    them `PREPARE_AHEAD` seconds before."""
 
     def __init__(
         self,
@@ -89,9 +106,14 @@ class CronScheduler:
         grace: float = TAKEOVER_GRACE,
         renew: float = LEASE_RENEW,
         clock: Callable[[], float] = time.time,
+        fire_many: FireMany | None = None,
+        prepare: Prepare | None = None,
     ) -> None:
         self._functions = functions
         self._fire = fire
+        self._fire_many = fire_many
+        self._prepare = prepare
+        self._parsed: dict[str, tuple[dict[str, str], list[Trigger], list[TriggerProblem]]] = {}
         self._lease = lease
         self._metrics = metrics
         self._grace = grace
@@ -150,13 +172,36 @@ class CronScheduler:
         self._retry = []
         await self._fire_all(due)
         now = self._clock()
+        await self._prepare_upcoming(now)
         soonest = min((entry.next_tick for entry in self._entries.values()), default=now + 60)
-        waits = (soonest - now, self._lease_due - now, self._refresh_due - now)
+        waits = [soonest - now, self._lease_due - now, self._refresh_due - now]
+        if self._prepare is not None:
+            unprepared = (e.next_tick for e in self._entries.values() if e.prepared != e.next_tick)
+            waits.append(min(unprepared, default=now + 60) - PREPARE_AHEAD - now)
         return max(0.0, min(waits)) if not self._retry else min(1.0, *waits)
+
+    async def _prepare_upcoming(self, now: float) -> None:
+        """Work out each schedule's tick after next, and `prepare` the ticks within
+        `PREPARE_AHEAD` (each once)."""
+        upcoming: list[Firing] = []
+        for (function, _), entry in self._entries.items():
+            schedule = entry.trigger.schedule
+            assert schedule is not None
+            if entry.following is None:
+                entry.following = schedule.next_after(entry.next_tick)
+            ready = self._prepare is None or entry.prepared == entry.next_tick
+            if not ready and entry.next_tick <= now + PREPARE_AHEAD:
+                entry.prepared = entry.next_tick
+                upcoming.append(tick_firing(function, entry.trigger, entry.next_tick))
+        if upcoming and self._prepare is not None:
+            try:
+                await self._prepare(upcoming)
+            except GatewayError as error:  # the tick then goes the whole way
+                log.warning("triggers: %d firings not prepared: %s", len(upcoming), error)
 
     def _refresh(self, now: float) -> None:
         problems: list[str] = []
-        found = schedule_triggers(self._functions(), problems)
+        found = schedule_triggers(self._functions(), problems, self._parse)
         for problem in problems:
             if problem not in self._invalid:  # once each (GET /system/triggers lists them)
                 self._invalid.add(problem)
@@ -175,6 +220,15 @@ class CronScheduler:
                 self._warn(key, f"schedule {schedule.expression!r} has no next tick: {error}")
                 continue
             self._entries[key] = _Entry(key[0], trigger, next_tick)
+
+    def _parse(self, function: Function) -> tuple[list[Trigger], list[TriggerProblem]]:
+        """`parse_triggers` of `function`'s labels, parsed again only when they change."""
+        cached = self._parsed.get(function.name)
+        if cached is not None and cached[0] == function.labels:
+            return cached[1], cached[2]
+        triggers, invalid = parse_triggers(function.labels)
+        self._parsed[function.name] = (dict(function.labels), triggers, invalid)
+        return triggers, invalid
 
     def _missed(self, now: float) -> list[tuple[Key, float]]:
         """The ticks of the last `grace` seconds, or for `catch_up` the last tick."""
@@ -196,12 +250,17 @@ class CronScheduler:
             if entry.next_tick <= now:
                 schedule = entry.trigger.schedule
                 assert schedule is not None
-                entry.next_tick = schedule.next_after(now)
+                entry.next_tick, entry.following = schedule.next_after(now), None
 
     def _due(self, now: float) -> list[tuple[Key, float]]:
         due: list[tuple[Key, float]] = []
         for key, entry in self._entries.items():
             if entry.next_tick > now:
+                continue
+            following = entry.following
+            if following is not None and now < following:  # one tick: the usual pass
+                due.append((key, entry.next_tick))
+                entry.next_tick, entry.following = following, None
                 continue
             # After a stall, ticks older than the grace are skipped, as when down; the
             # latest one always fires.
@@ -211,29 +270,47 @@ class CronScheduler:
             due.extend((key, tick) for tick in recent)
             schedule = entry.trigger.schedule
             assert schedule is not None
-            entry.next_tick = schedule.next_after(now)
+            entry.next_tick, entry.following = schedule.next_after(now), None
         return due
 
     async def _fire_all(self, ticks: list[tuple[Key, float]]) -> None:
-        if ticks:
+        if not ticks:
+            return
+        if self._fire_many is None:
             await asyncio.gather(*(self._fire_tick(key, tick) for key, tick in ticks))
+            return
+        firings = [
+            (key, tick, tick_firing(key[0], entry.trigger, tick))
+            for key, tick in ticks
+            if (entry := self._entries.get(key)) is not None
+        ]
+        outcomes = await self._fire_many([firing for _, _, firing in firings])
+        for (key, tick, _), outcome in zip(firings, outcomes, strict=True):
+            self._count(key, tick, outcome if isinstance(outcome, GatewayError) else None)
 
     async def _fire_tick(self, key: Key, tick: float) -> None:
         entry = self._entries.get(key)
         if entry is None:  # removed since
             return
-        function, name = key
         async with self._limit:
             try:
-                await self._fire(tick_firing(function, entry.trigger, tick))
+                await self._fire(tick_firing(key[0], entry.trigger, tick))
             except GatewayError as error:
-                self._metrics.failed.labels(function, name).inc()
-                if tick > self._clock() - self._grace:
-                    self._retry.append((key, tick))
-                    self._warn(key, f"tick {int(tick)} not queued, trying again: {error}")
-                else:
-                    log.error("trigger %s of %s: tick %d lost: %s", name, function, tick, error)
+                self._count(key, tick, error)
                 return
+        self._count(key, tick, None)
+
+    def _count(self, key: Key, tick: float, error: GatewayError | None) -> None:
+        """A firing's outcome: in the metrics, and a refused one to be tried again."""
+        function, name = key
+        if error is not None:
+            self._metrics.failed.labels(function, name).inc()
+            if tick > self._clock() - self._grace:
+                self._retry.append((key, tick))
+                self._warn(key, f"tick {int(tick)} not queued, trying again: {error}")
+            else:
+                log.error("trigger %s of %s: tick %d lost: %s", name, function, tick, error)
+            return
         self._warned.discard((function, name))
         self._metrics.fired.labels(function, name).inc()
         self._metrics.lag.labels(function, name).observe(max(0.0, self._clock() - tick))

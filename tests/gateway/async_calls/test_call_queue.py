@@ -15,7 +15,7 @@ from gateway.async_calls.call_queue import CALLS_STREAM, purge_below_ack_floor
 from gateway.async_calls.connection import BYTES_HEADROOM
 from gateway.async_calls.messages import CALL_SUBJECT_PREFIX, QueuedCall
 from gateway.config import AsyncConfig
-from gateway.errors import TooManyRequests
+from gateway.errors import BrokerFull, GatewayError, TooManyRequests
 from tests.gateway.async_calls.harness import async_config, connected_broker
 from tests.gateway.harness import BackgroundProcess
 from tests.support import free_port
@@ -127,3 +127,38 @@ def test_the_bounds_reach_a_stream_made_with_other_bounds(nats_server: Backgroun
             return bounds.max_msgs or 0, bounds.max_bytes or 0, bounds.max_msgs_per_subject
 
     assert asyncio.run(scenario()) == (50, 10**6 + BYTES_HEADROOM, 5)
+
+
+def test_calls_queued_at_once_keep_the_bounds_and_report_each_outcome(
+    nats_server: BackgroundProcess,
+) -> None:
+    config = async_config(nats_server.port, queue_max_bytes=3000, function_max_calls=2)
+
+    async def scenario() -> tuple[list[bool | GatewayError], dict[str, int]]:
+        async with connected_broker(config) as broker:
+            await broker.queue.enqueue(call("first", "echo"), dedupe_id="first")
+            batch = [(call("first", "echo"), "first")]  # a repeat: JetStream drops it
+            batch += [(call("second", "echo"), "second"), (call("third", "echo"), "third")]
+            batch += [(call(f"other-{n}", f"other{n}"), f"other-{n}") for n in range(40)]
+            messages = [broker.queue.message(queued, dedupe_id) for queued, dedupe_id in batch]
+            outcomes = await broker.queue.enqueue_many(messages)
+            return outcomes, await broker.queue.pending()
+
+    outcomes, pending = asyncio.run(scenario())
+    assert outcomes[:2] == [True, False]  # the repeat, then the function's second call
+    third = outcomes[2]
+    assert isinstance(third, TooManyRequests)  # the function's bound: 2 calls
+    assert "GATEWAY_ASYNC_FUNCTION_MAX_CALLS" in third.message
+    others = outcomes[3:]
+    refused = [outcome for outcome in others if isinstance(outcome, BrokerFull)]
+    assert refused
+    assert all("GATEWAY_ASYNC_QUEUE_MAX_BYTES" in e.message for e in refused)
+    queued = len(others) - len(refused)
+    assert others[:queued] == [False] * queued  # the byte bound refused the last ones
+    assert pending["echo"] == 2
+    assert sum(pending.values()) == 2 + queued
+
+
+def test_an_empty_batch_asks_the_broker_nothing() -> None:
+    broker = Broker(async_config(free_port()), name="test")  # never connected
+    assert asyncio.run(broker.queue.enqueue_many([])) == []

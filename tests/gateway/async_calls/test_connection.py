@@ -10,7 +10,10 @@ from collections.abc import Iterator
 
 import httpx
 import pytest
+from nats.js.api import DiscardPolicy, StreamConfig
 
+from gateway.async_calls.broker import Broker
+from gateway.errors import BrokerFull, BrokerUnavailable, GatewayError
 from gateway.providers.static import StaticProvider
 from tests.gateway.async_calls.conftest import CREDENTIALS
 from tests.gateway.async_calls.harness import (
@@ -116,3 +119,36 @@ def test_the_consumer_is_unhealthy_without_a_broker(
 ) -> None:
     worker_health_becomes(free_port(), provider, 503)
     worker_health_becomes(nats_server.port, provider, 200)
+
+
+def test_messages_published_at_once_get_each_its_own_ack_or_error(
+    nats_server: BackgroundProcess,
+) -> None:
+    async def scenario() -> list[bool | GatewayError]:
+        async with connected_broker(async_config(nats_server.port)) as broker:
+            js = broker.jetstream()
+            stream = StreamConfig(name="PIPE", subjects=["pipe.>"], max_msgs_per_subject=1)
+            stream.discard, stream.discard_new_per_subject = DiscardPolicy.NEW, True
+            await js.add_stream(stream)
+            first = ("pipe.a", b"1", {"Nats-Msg-Id": "a"})
+            messages = [first, first]
+            messages += [("pipe.a", b"2", {"Nats-Msg-Id": "b"})]  # over the subject's bound
+            messages += [("nostream.x", b"3", {})]  # no stream takes it
+            messages += [(f"pipe.n{n}", b"4", {}) for n in range(300)]  # past BATCH_IN_FLIGHT
+            return await broker.publish_many(messages)
+
+    outcomes = asyncio.run(scenario())
+    assert outcomes[:2] == [False, True]  # stored, then a duplicate
+    assert isinstance(outcomes[2], BrokerFull)
+    assert "maximum messages per subject" in outcomes[2].message
+    assert isinstance(outcomes[3], BrokerUnavailable)
+    assert outcomes[4:] == [False] * 300
+
+
+def test_publishing_at_once_without_a_connection_is_unavailable() -> None:
+    async def scenario() -> None:
+        broker = Broker(async_config(free_port()), name="test")  # never connected
+        await broker.publish_many([("pipe.a", b"1", {})])
+
+    with pytest.raises(BrokerUnavailable):
+        asyncio.run(scenario())

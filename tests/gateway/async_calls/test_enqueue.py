@@ -4,6 +4,7 @@ bound (429 for one function's, 503 for the whole queue's), a bad or looping `X-F
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -11,13 +12,21 @@ from typing import Any
 import httpx
 import pytest
 
-from gateway.async_calls.enqueue import call_id_for
+from gateway.async_calls.broker import Broker
+from gateway.async_calls.enqueue import call_id_for, store_call, store_calls
+from gateway.async_calls.messages import QueuedCall
+from gateway.errors import GatewayError, PayloadTooLarge, TooManyRequests
 from gateway.providers.static import StaticProvider
 from tests.gateway.async_calls.conftest import CREDENTIALS, broker_answers
-from tests.gateway.async_calls.harness import ConsumerThread, ScriptedUpstream, async_config
+from tests.gateway.async_calls.harness import (
+    ConsumerThread,
+    ScriptedUpstream,
+    async_config,
+    connected_broker,
+)
 from tests.gateway.async_calls.test_async_calls import enqueue, status_of, wait_for_state
 from tests.gateway.harness import BackgroundProcess, GatewayThread
-from tests.support import wait_for
+from tests.support import free_port, wait_for
 
 AUTH = (CREDENTIALS.user, CREDENTIALS.password)
 
@@ -161,3 +170,41 @@ def test_the_same_call_after_it_ran_still_gives_its_id(
     assert again.headers["X-Call-Id"] == first.headers["X-Call-Id"]
     assert enqueue(gateway, "/async-function/echo", b"twice", **key).status_code == 409
     assert [request.body for request in upstream.received] == [b"once"]
+
+
+def test_calls_stored_at_once_get_store_calls_outcome_each(nats_server: BackgroundProcess) -> None:
+    config = async_config(nats_server.port, function_max_calls=1)
+
+    def queued(function: str, key: str, body: bytes = b"tick") -> tuple[QueuedCall, str]:
+        call_id = call_id_for(function, key)
+        return QueuedCall(call_id, function, "POST", "/", (), body, started_at=1.0), key
+
+    async def scenario() -> tuple[list[str | GatewayError], list[str | None], dict[str, int]]:
+        async with connected_broker(config) as broker:
+            first = queued("echo", "tick-1")
+            await store_call(broker, config, first[0], idempotency_key="tick-1")
+            batch = [
+                first,  # stored already: its id, not queued again
+                queued("echo", "tick-2"),  # the function's bound (1 call): 429
+                queued("other", "tick-1"),
+                queued("big", "tick-1", b"x" * 2 * 1024 * 1024),  # over max_payload: 413
+            ]
+            outcomes = await store_calls(broker, config, batch)
+            records = [await broker.statuses.get(call.call_id) for call, _ in batch]
+            states: list[str | None] = [record.state if record else None for record in records]
+            return outcomes, states, await broker.queue.pending()
+
+    outcomes, states, pending = asyncio.run(scenario())
+    assert outcomes[0] == call_id_for("echo", "tick-1")
+    assert isinstance(outcomes[1], TooManyRequests)
+    assert outcomes[2] == call_id_for("other", "tick-1")
+    assert isinstance(outcomes[3], PayloadTooLarge)
+    # Every call stored has its record; a refused one has none.
+    assert states == ["queued", None, "queued", None]
+    assert pending == {"echo": 1, "other": 1}
+
+
+def test_an_empty_batch_stores_nothing_and_asks_nothing() -> None:
+    config = async_config(free_port())
+    broker = Broker(config, name="test")  # never connected
+    assert asyncio.run(store_calls(broker, config, [])) == []

@@ -4,13 +4,18 @@ queues a call per tick on a real nats-server, and the service serves its metrics
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import urllib.request
 
+import httpx
 import pytest
 
+from gateway.async_calls.enqueue import call_id_for
 from gateway.config import ConfigError, GatewayConfig
 from gateway.providers.base import Function
-from gateway.triggers.__main__ import MqttSettings, main, mqtt_settings, run_triggers
+from gateway.triggers.__main__ import Firer, MqttSettings, main, mqtt_settings, run_triggers
+from gateway.triggers.annotations import parse_triggers
+from gateway.triggers.firing import tick_firing
 from tests.gateway.async_calls.harness import async_config, connected_broker
 from tests.gateway.harness import BackgroundProcess
 from tests.support import free_port
@@ -69,3 +74,23 @@ def test_a_bad_port_is_a_configuration_error(
     monkeypatch.setenv("GATEWAY_TRIGGERS_PORT", "port")
     assert main() == 2
     assert "GATEWAY_TRIGGERS_PORT: 'port' is not a port" in capsys.readouterr().err
+
+
+def test_a_ticks_sync_and_async_firings_keep_their_order(nats_server: BackgroundProcess) -> None:
+    labels = {"com.faas.trigger.t.schedule": "* * * * * *"}
+    sync = parse_triggers({**labels, "com.faas.trigger.t.mode": "sync"})[0][0]
+    queued = parse_triggers(labels)[0][0]
+    calls = dataclasses.replace(async_config(nats_server.port), gateway_url="http://127.0.0.1:9")
+    config = GatewayConfig(provider="static", async_calls=calls)
+
+    async def scenario() -> list[object]:
+        async with connected_broker(calls) as broker, httpx.AsyncClient() as client:
+            firer = Firer(config, broker, client)
+            tick = [tick_firing("a", queued, 1.0e9), tick_firing("b", sync, 1.0e9)]
+            await firer.prepare(tick)
+            return await firer.many([*tick, tick_firing("c", queued, 1.0e9)])
+
+    outcomes = asyncio.run(scenario())
+    # The queued ones get their call ids; the sync one found no gateway (logged, None).
+    assert outcomes == [call_id_for("a", "faas-trigger/t/1000000000"), None,
+                        call_id_for("c", "faas-trigger/t/1000000000")]  # fmt: skip

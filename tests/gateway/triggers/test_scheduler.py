@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
 from typing import TypeVar
 
@@ -16,9 +16,9 @@ from gateway.async_calls.messages import CallStatus
 from gateway.config import AsyncConfig
 from gateway.errors import BrokerUnavailable
 from gateway.providers.base import Function
-from gateway.triggers.firing import Firing, queue_firing, tick_key
+from gateway.triggers.firing import Firing, FiringQueue, queue_firing, tick_key
 from gateway.triggers.metrics import TriggerMetrics
-from gateway.triggers.scheduler import CronScheduler
+from gateway.triggers.scheduler import PREPARE_AHEAD, CronScheduler, FireMany
 from tests.gateway.async_calls.harness import async_config, connected_broker
 from tests.gateway.harness import BackgroundProcess
 
@@ -67,6 +67,7 @@ def scheduler(
     lease: Lease | None = None,
     metrics: TriggerMetrics | None = None,
     grace: float = 30.0,
+    fire_many: FireMany | None = None,
 ) -> CronScheduler:
     return CronScheduler(
         lambda: functions,
@@ -76,6 +77,7 @@ def scheduler(
         grace=grace,
         renew=0.0,  # the lease is asked on every step
         clock=clock,
+        fire_many=fire_many,
     )
 
 
@@ -274,3 +276,103 @@ def test_an_invalid_schedule_is_logged_once_and_left_out(caplog: pytest.LogCaptu
                       "not a cron expression (Bad minute): 5 fields, minute hour "
                       "day-of-month month day-of-week, or 6 with seconds first"]  # fmt: skip
     assert {firing.function for firing in fired} == {"tick"}
+
+
+def test_a_ticks_firings_go_as_one_batch_and_a_refused_one_is_fired_again() -> None:
+    batches: list[list[str]] = []
+    metrics = TriggerMetrics()
+
+    async def fire(firing: Firing) -> object:
+        raise AssertionError("with fire_many, no firing goes one by one")
+
+    async def fire_many(firings: Sequence[Firing]) -> list[object]:
+        batches.append(sorted(firing.function for firing in firings))
+        refuse = len(batches) == 1
+        return [
+            BrokerUnavailable("test") if refuse and f.function == "b" else "id" for f in firings
+        ]
+
+    async def scenario() -> None:
+        clock = Clock(START + 0.5)
+        functions = [every_second(name) for name in ("a", "b", "c")]
+        running = scheduler(functions, fire, clock, metrics=metrics, grace=0.5, fire_many=fire_many)
+        for moment in (0.5, 1.01, 1.3, 2.01):  # takes the lease (nothing within its grace)
+            clock.now = START + moment
+            await running.step()
+
+    asyncio.run(scenario())
+    # START+1: one batch of the three, b refused; again at once; START+2: the three.
+    assert batches == [["a", "b", "c"], ["b"], ["a", "b", "c"]]
+    assert metrics.failed.labels("b", "t")._value.get() == 1
+    assert metrics.fired.labels("b", "t")._value.get() == 2
+
+
+def test_two_batching_schedulers_racing_store_each_tick_once(
+    nats_server: BackgroundProcess,
+) -> None:
+    async def scenario(broker: Broker, config: AsyncConfig) -> tuple[int, int, int]:
+        clock = Clock(START + 0.2)
+        metrics = TriggerMetrics()
+        functions = [every_second(f"tick{n}") for n in range(20)]
+
+        async def fire(firing: Firing) -> object:
+            return await queue_firing(broker, config, firing)
+
+        queues = [FiringQueue(broker, config), FiringQueue(broker, config)]
+        first, second = (
+            CronScheduler(lambda: functions, fire, Lease(), metrics, grace=0.5, renew=0.0,
+                          clock=clock, fire_many=queue.queue, prepare=queue.prepare)
+            for queue in queues
+        )  # fmt: skip
+        for _ in range(3):  # both believe they lead: ticks START+1 .. START+3
+            clock.now += 1
+            await asyncio.gather(first.step(), second.step())
+        fired = sum(metrics.fired.labels(f"tick{n}", "t")._value.get() for n in range(20))
+        statuses = [
+            await broker.statuses.get(call_id_for(f"tick{n}", f"faas-trigger/t/{int(START) + s}"))
+            for n in range(20)
+            for s in (1, 2, 3)
+        ]
+        return await stored(broker), int(fired), sum(status is not None for status in statuses)
+
+    calls, fired, recorded = with_broker(nats_server, scenario)
+    assert calls == 60  # 20 functions, 3 ticks, each once
+    assert fired == 120  # each scheduler queued each: JetStream kept one of each pair
+    assert recorded == 60  # status by id for every fired call
+
+
+def test_each_tick_is_prepared_once_ahead_of_its_moment() -> None:
+    prepared: list[tuple[float, list[str]]] = []
+    fired: list[list[str]] = []
+    clock = Clock(START + 0.5)
+
+    async def fire(firing: Firing) -> object:
+        raise AssertionError("with fire_many, no firing goes one by one")
+
+    async def fire_many(firings: Sequence[Firing]) -> list[object]:
+        fired.append([firing.key for firing in firings])
+        return ["id"] * len(firings)
+
+    async def prepare(firings: Sequence[Firing]) -> None:
+        prepared.append((clock.now, [firing.key for firing in firings]))
+
+    async def scenario() -> list[float]:
+        running = CronScheduler(
+            lambda: [every_second("a"), every_second("b")], fire, Lease(), TriggerMetrics(),
+            grace=0.0, renew=100.0, clock=clock, fire_many=fire_many, prepare=prepare,
+        )  # fmt: skip
+        waits = []
+        for moment in (0.5, 0.7, 1.01, 1.5):
+            clock.now = START + moment
+            waits.append(await running.step())
+        return waits
+
+    waits = asyncio.run(scenario())
+
+    def keys(second: int) -> list[str]:
+        return [f"faas-trigger/t/{int(START) + second}"] * 2
+
+    assert prepared == [(START + 0.5, keys(1)), (START + 1.01, keys(2))]
+    assert fired == [keys(1)]
+    assert waits[0] == pytest.approx(0.5)  # prepared: it wakes at the tick
+    assert PREPARE_AHEAD >= 1.0  # so a per-second schedule is always prepared
