@@ -26,7 +26,9 @@ from gateway.assembly import build_provider, configure_logging, run_until_signal
 from gateway.async_calls.broker import Broker
 from gateway.async_calls.monitoring import MonitoringServer
 from gateway.config import ConfigError, GatewayConfig, load_config
+from gateway.errors import BrokerUnavailable
 from gateway.providers.base import FunctionProvider, LeaderLease, NoLease
+from gateway.triggers.claims import TickClaims
 from gateway.triggers.connectors import Connector, TopicRouter
 from gateway.triggers.firing import CONNECTOR, Firing, FiringQueue, queue_firing
 from gateway.triggers.metrics import TriggerMetrics
@@ -57,13 +59,15 @@ def triggers_lease(config: GatewayConfig, provider: FunctionProvider) -> LeaderL
 
 class Firer:
     """Queues a firing (`mode=async`), or calls the function through the gateway and
-    forgets the answer (`mode=sync`, as OpenFaaS's connectors do)."""
+    forgets the answer (`mode=sync`, as OpenFaaS's connectors do; a tick's sync call
+    only if this scheduler's claim of it was first: `gateway.triggers.claims`)."""
 
     def __init__(self, config: GatewayConfig, broker: Broker, client: httpx.AsyncClient) -> None:
         self._config = config
         self._broker = broker
         self._client = client
         self._queue = FiringQueue(broker, config.async_calls)
+        self._claims = TickClaims(broker)
 
     async def __call__(self, firing: Firing) -> object:
         if firing.trigger.mode == "async":
@@ -84,6 +88,16 @@ class Firer:
         log.info("%s: %s answered %d", CONNECTOR, firing.function, reply.status_code)
         return reply.status_code
 
+    async def _first_claim(self, firing: Firing) -> bool:
+        """Whether this scheduler's claim of a sync tick is the first (True, logged, when
+        the broker cannot tell: a sync trigger does not wait for the async path)."""
+        try:
+            return await self._claims.claim(firing.function, firing.key)
+        except BrokerUnavailable as error:
+            log.warning("%s: tick %s of %s called unclaimed: %s", CONNECTOR, firing.key,
+                        firing.function, error.message)  # fmt: skip
+            return True
+
     async def prepare(self, firings: Sequence[Firing]) -> None:
         """Ready the async ones of `firings`, a tick to come (`FiringQueue.prepare`)."""
         await self._queue.prepare([f for f in firings if f.trigger.mode == "async"])
@@ -98,6 +112,10 @@ class Firer:
 
         async def call(firing: Firing) -> object:
             async with limit:
+                if not await self._first_claim(firing):
+                    log.info("%s: tick %s of %s called already (another scheduler)",
+                             CONNECTOR, firing.key, firing.function)  # fmt: skip
+                    return None
                 return await self(firing)
 
         called = iter(

@@ -42,11 +42,15 @@ class TickClaims:
     """Claims of sync ticks in `CLAIMS_BUCKET`, over `connection`."""
 
     def __init__(self, connection: BrokerConnection, ttl: float = CLAIM_TTL) -> None:
+        self._connection = connection
         self._ttl = ttl
         self._bucket: KeyValue | None = None
-        connection.on_connect(self._ensure_bucket)
+        connection.on_connect(self._set_up)
 
-    async def _ensure_bucket(self, js: JetStreamContext) -> None:
+    async def _set_up(self, js: JetStreamContext) -> None:
+        await self._ensure_bucket(js)
+
+    async def _ensure_bucket(self, js: JetStreamContext) -> KeyValue:
         try:
             self._bucket = await js.key_value(CLAIMS_BUCKET)
         except nats.js.errors.BucketNotFoundError:
@@ -59,14 +63,14 @@ class TickClaims:
                     max_bytes=CLAIMS_MAX_BYTES,
                 )
             )
+        return self._bucket
 
     async def claim(self, function: str, key: str) -> bool:
         """Whether this is the first claim of `function`'s firing `key`;
         `BrokerUnavailable` when the broker cannot tell."""
-        bucket = self._bucket
-        if bucket is None:
-            raise BrokerUnavailable("message broker unavailable: not connected yet")
         try:
+            # Made after the broker connected, these claims have no bucket yet.
+            bucket = self._bucket or await self._ensure_bucket(self._connection.jetstream())
             await bucket.create(claim_key(function, key), b"")
         except nats.js.errors.KeyWrongLastSequenceError:
             return False

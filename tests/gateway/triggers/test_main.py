@@ -94,3 +94,32 @@ def test_a_ticks_sync_and_async_firings_keep_their_order(nats_server: Background
     # The queued ones get their call ids; the sync one found no gateway (logged, None).
     assert outcomes == [call_id_for("a", "faas-trigger/t/1000000000"), None,
                         call_id_for("c", "faas-trigger/t/1000000000")]  # fmt: skip
+
+
+def test_a_sync_tick_fired_by_two_schedulers_is_called_once(
+    nats_server: BackgroundProcess,
+) -> None:
+    """A leader change mid-tick: both schedulers fire it; the first claim calls."""
+    sync = parse_triggers({"com.faas.trigger.t.schedule": "* * * * * *",
+                           "com.faas.trigger.t.mode": "sync"})[0][0]  # fmt: skip
+    calls = dataclasses.replace(async_config(nats_server.port), gateway_url="http://gateway")
+    config = GatewayConfig(provider="static", async_calls=calls)
+    called: list[str] = []
+
+    def gateway(request: httpx.Request) -> httpx.Response:
+        called.append(request.url.path)
+        return httpx.Response(200)
+
+    async def scenario() -> list[list[object]]:
+        transport = httpx.MockTransport(gateway)
+        async with (
+            connected_broker(calls) as first, connected_broker(calls) as second,
+            httpx.AsyncClient(transport=transport) as client,
+        ):  # fmt: skip
+            firers = [Firer(config, broker, client) for broker in (first, second)]
+            tick = [tick_firing("a", sync, 2.0e9)]
+            return list(await asyncio.gather(*(firer.many(tick) for firer in firers)))
+
+    outcomes = asyncio.run(scenario())
+    assert called == ["/function/a"]
+    assert sorted(outcomes, key=str) == [[200], [None]]
