@@ -64,6 +64,8 @@ def which(name: str, path: str) -> str | None:
     loads the compression modules, 0.6 MB of an idle watchdog's RSS."""
     if os.path.dirname(name):
         return name if _executable(name) else None
+    if not path:
+        return None
     seen: set[str] = set()
     for folder in path.split(os.pathsep):
         if folder not in seen:

@@ -18,15 +18,8 @@ _date_text = ""
 def http_date(seconds: float) -> str:
     """`seconds` since the epoch as an HTTP date: ``Mon, 07 Dec 2026 07:05:40 GMT``."""
     t = time.gmtime(seconds)
-    return "%s, %02d %s %04d %02d:%02d:%02d GMT" % (
-        _DAYS[t.tm_wday],
-        t.tm_mday,
-        _MONTHS[t.tm_mon - 1],
-        t.tm_year,
-        t.tm_hour,
-        t.tm_min,
-        t.tm_sec,
-    )
+    day, month = _DAYS[t.tm_wday], _MONTHS[t.tm_mon - 1]  # %a and %b follow the locale
+    return f"{day}, {t.tm_mday:02d} {month} " + time.strftime("%Y %H:%M:%S GMT", t)
 
 
 def _date() -> str:
