@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 from fwatchdog.http1 import writer
 
@@ -81,5 +83,5 @@ def test_http_date_is_what_email_utils_writes(seconds: int) -> None:
 
 
 def test_http_date_is_english_whatever_the_locale(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(writer.time, "strftime", lambda fmt, t: f"<{fmt}>")
+    monkeypatch.setattr(time, "strftime", lambda fmt, t: f"<{fmt}>")
     assert writer.http_date(0) == "Thu, 01 Jan <%Y %H:%M:%S GMT>"  # names not from strftime
