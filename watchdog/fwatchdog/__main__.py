@@ -1,4 +1,5 @@
-"""Command line: ``python3 fwatchdog.pyz`` serves, ``--healthcheck`` probes a running one."""
+"""Command line: ``python3 fwatchdog.pyz`` serves, ``--healthcheck`` probes a running one,
+``--precompile`` puts this Python's bytecode into the archive (at image build time)."""
 
 from __future__ import annotations
 
@@ -46,10 +47,15 @@ def healthcheck(env: Mapping[str, str]) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Serve with the configuration from the environment, or ``--healthcheck``."""
+    """Serve with the configuration from the environment, or ``--healthcheck``, or
+    ``--precompile``."""
     args = sys.argv[1:] if argv is None else argv
     if "--healthcheck" in args:
         return healthcheck(os.environ)
+    if "--precompile" in args:  # at image build time: see precompile.py
+        from .precompile import precompile
+
+        return precompile(sys.argv[0])
     try:
         cfg = load_config(os.environ)
     except ConfigError as exc:
