@@ -36,6 +36,8 @@ def test_puts_this_pythons_bytecode_beside_every_module(tmp_path: Path) -> None:
     assert {n + "c" for n in sources} == set(compiled)
     assert {data[:4] for data in compiled.values()} == {importlib.util.MAGIC_NUMBER}
     assert os.access(archive, os.X_OK)
+    with zipfile.ZipFile(archive) as zipped:  # stored: reading it needs no zlib
+        assert {i.compress_type for i in zipped.infolist()} == {zipfile.ZIP_STORED}
     assert "fprocess is required" in run(archive).stderr  # it still runs
 
 
