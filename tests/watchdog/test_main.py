@@ -33,7 +33,8 @@ run()
 """
 
 # Loaded by none of an idle watchdog's paths: each only where it is needed (--healthcheck,
-# a spool file, an absolute-form target, job mode), or never (TLS, email, pathlib).
+# a spool file, an absolute-form target, job mode), or never (TLS, email, pathlib; zlib:
+# the archive is stored, see fwatchdog.precompile).
 NEVER_AT_REST = frozenset(
     {
         "ssl",
@@ -47,6 +48,7 @@ NEVER_AT_REST = frozenset(
         "pathlib",
         "json",
         "logging.config",
+        "zlib",
     }
 )
 
