@@ -4,6 +4,8 @@
     python -m bench.idle_memory                  # 3 runs, 300 calls, this Python
     python -m bench.idle_memory --python python3.12 --flags=-S --runs 5
     python -m bench.idle_memory --also /tmp/old/fwatchdog.pyz   # before/after, same run
+    python -m bench.idle_memory --python python3.12 --zipapp /tmp/fwatchdog.pyz  # precompiled
+                                                                # by python3.12 (the image's)
 
 Each subject is started alone, read once it is healthy and has rested (`SETTLE_SECONDS`),
 given `--calls` calls on one keep-alive connection (a 5-byte POST), left idle again and read
@@ -148,9 +150,10 @@ def median(readings: list[Memory]) -> Memory:
     )
 
 
-def breakdown(python: str, flags: list[str]) -> list[tuple[str, Memory]]:
-    """RSS of `python` after each stage of what the watchdog loads, in one process each."""
-    zipapp = str(watchdog_zipapp())
+def breakdown(python: str, flags: list[str], archive: Path | None) -> list[tuple[str, Memory]]:
+    """RSS of `python` after each stage of what the watchdog (`archive`, else the one built
+    from here) loads, in one process each."""
+    zipapp = str(archive or watchdog_zipapp())
     block_ssl = "import sys; sys.modules['ssl'] = None; "  # as fwatchdog.__main__ does
     stages = [
         ("bare interpreter", "pass"),
@@ -188,13 +191,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--calls", type=int, default=CALLS)
     parser.add_argument("--runs", type=int, default=RUNS)
     parser.add_argument(
+        "--zipapp", type=Path, help="the fwatchdog.pyz to measure (default: built from here)"
+    )
+    parser.add_argument(
         "--also", type=Path, help="another fwatchdog.pyz to measure beside (e.g. an older one)"
     )
     args = parser.parse_args(argv)
     flags = shlex.split(args.flags)
     subjects: list[tuple[str, Starter]] = [
-        ("ours, fork mode", ours(args.python, flags, "fork")),
-        ("ours, http mode (watchdog only)", ours(args.python, flags, "http")),
+        ("ours, fork mode", ours(args.python, flags, "fork", args.zipapp)),
+        ("ours, http mode (watchdog only)", ours(args.python, flags, "http", args.zipapp)),
     ]
     if args.also:
         subjects += [
@@ -237,7 +243,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"\nWhere ours goes ({version} {' '.join(flags)}, one process per stage)\n")
     print("| stage | RSS MB | RssAnon | PSS |")
     print("|---|---|---|---|")
-    for label, memory in breakdown(args.python, flags):
+    for label, memory in breakdown(args.python, flags, args.zipapp):
         print(f"| {label} | {kib(memory.rss)} | {kib(memory.anon)} | {kib(memory.pss)} |")
     return 1 if failed else 0
 
