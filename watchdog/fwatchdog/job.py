@@ -14,13 +14,14 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shutil
 import time
 import urllib.error
 import urllib.request
 from collections.abc import Mapping
 
 from .child import Child
-from .config import CHUNK, Config, which
+from .config import CHUNK, Config
 from .logs import log
 from .pipes import Pipe, StderrReader
 from .reaper import Reaper
@@ -89,7 +90,7 @@ async def run_once(
     reaper = Reaper()
     reaper.start(loop)
     prepare_fds()
-    exe = which(cfg.fprocess[0], env.get("PATH", os.defpath)) or cfg.fprocess[0]
+    exe = shutil.which(cfg.fprocess[0], path=env.get("PATH", os.defpath)) or cfg.fprocess[0]
     try:
         pid, in_fd, out_fd, err_fd, rest = spawn(exe, cfg.fprocess, env, cfg.combine_output, body)
     except OSError as error:

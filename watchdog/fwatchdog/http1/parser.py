@@ -10,6 +10,7 @@ import asyncio
 import re
 from collections.abc import AsyncIterator
 from typing import Protocol
+from urllib.parse import urlsplit
 
 CHUNK = 65536  # the largest piece of a body yielded at once
 
@@ -95,8 +96,6 @@ def parse_head(head: bytes) -> Request:
     target = req.target
     if not target.startswith("/"):
         if target.startswith(("http://", "https://")):
-            from urllib.parse import urlsplit  # rare (absolute-form): not loaded at rest
-
             parts = urlsplit(target)
             target = (parts.path or "/") + ("?" + parts.query if parts.query else "")
         elif not (target == "*" and req.method == "OPTIONS"):
