@@ -207,8 +207,10 @@ def test_autoscaling_adds_replicas_on_the_workers(
 def job_nodes(function: str) -> set[str]:
     """The nodes the job services of `function` have tasks on now."""
     jobs = docker("service", "ls", "-q", "--filter", f"label=com.faas.job.function={function}")
-    # A job's task wants the state `complete`, not `running`: no desired-state filter.
-    lines = (docker("service", "ps", job, "--format", "{{.Node}}") for job in jobs.split())
+    # A job's task wants the state `complete`, not `running`: no desired-state filter. A
+    # job may be removed between the two commands (it ended): no check.
+    lines = (docker("service", "ps", job, "--format", "{{.Node}}", check=False)
+             for job in jobs.split())  # fmt: skip
     return {node for nodes in lines for node in nodes.split()}
 
 
