@@ -15,3 +15,6 @@ cp -R "$root/watchdog/fwatchdog" "$stage/fwatchdog"
 find "$stage" -name __pycache__ -type d -prune -exec rm -rf {} +
 "$python" -m zipapp "$stage" --output "$out" --python "/usr/bin/env python3" \
   --main "fwatchdog.__main__:run" --compress
+# Bytecode for the Python that builds it (the tests' and the benches'); the image replaces
+# it with its own Python's (watchdog/Dockerfile). Another Python ignores it.
+"$python" "$out" --precompile

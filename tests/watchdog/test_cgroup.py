@@ -32,3 +32,10 @@ def test_answers_usage_and_time_or_404(cat_watchdog: Watchdog) -> None:
     usage, now = response.body.split()
     assert int(usage) >= 0
     assert int(now) > 0
+
+
+def test_reads_plain_string_paths(tmp_path: Path) -> None:
+    stat = tmp_path / "cpu.stat"
+    stat.write_text("usage_usec 42\n")
+    assert cpu_usage_usec(str(stat), ()) == 42
+    assert cpu_usage_usec(str(tmp_path / "missing"), (str(tmp_path / "none"),)) is None

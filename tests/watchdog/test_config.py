@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import os
+import shutil
+from pathlib import Path
+
 import pytest
-from fwatchdog.config import ConfigError, load_config
+from fwatchdog.config import ConfigError, load_config, which
 
 
 @pytest.mark.parametrize(
@@ -36,3 +40,18 @@ def test_load_config_defaults() -> None:
 def test_load_config_splits_like_a_shell() -> None:
     cfg = load_config({"fprocess": "sh -c 'echo \"a b\"'", "PATH": "/usr/bin:/bin"})
     assert cfg.fprocess == ("sh", "-c", 'echo "a b"')
+
+
+def test_which_finds_what_shutil_finds(tmp_path: Path) -> None:
+    first, second = tmp_path / "a", tmp_path / "b"
+    for folder in (first, second):
+        folder.mkdir()
+    (first / "tool").write_text("")  # not executable: skipped
+    (second / "tool").write_text("#!/bin/sh\n")
+    (second / "tool").chmod(0o755)
+    (first / "folder").mkdir(mode=0o755)  # a folder is not a program
+    path = os.pathsep.join([str(first), str(first), str(second)])
+    for name in ("tool", "folder", "missing", str(second / "tool"), str(first / "tool")):
+        assert which(name, path) == shutil.which(name, path=path), name
+    assert which("tool", path) == str(second / "tool")
+    assert which("sh", "") is None

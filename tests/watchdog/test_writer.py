@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 from fwatchdog.http1 import writer
 
@@ -71,3 +73,15 @@ def test_duration_header() -> None:
     name, value = writer.duration_header(0.0)
     assert name == "X-Duration-Seconds"
     assert float(value) > 0
+
+
+@pytest.mark.parametrize("seconds", [0, 951782400, 1796630740, 4102444799, 253402300799])
+def test_http_date_is_what_email_utils_writes(seconds: int) -> None:
+    from email.utils import formatdate
+
+    assert writer.http_date(seconds) == formatdate(seconds, usegmt=True)
+
+
+def test_http_date_is_english_whatever_the_locale(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(time, "strftime", lambda fmt, t: f"<{fmt}>")
+    assert writer.http_date(0) == "Thu, 01 Jan <%Y %H:%M:%S GMT>"  # names not from strftime

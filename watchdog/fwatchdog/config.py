@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import os
 import shlex
-import shutil
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TypeVar
@@ -58,6 +57,29 @@ class Config:
     job_max_output: int = DEFAULT_JOB_MAX_OUTPUT
 
 
+def which(name: str, path: str) -> str | None:
+    """The file `name` resolves to on `path` (``PATH``'s form), as ``shutil.which`` finds
+    it on POSIX: a name with a slash as it is, else the first executable file (not a
+    folder) in the folders of `path`; None when there is none. Not shutil's own: shutil
+    loads the compression modules, 0.6 MB of an idle watchdog's RSS."""
+    if os.path.dirname(name):
+        return name if _executable(name) else None
+    if not path:
+        return None
+    seen: set[str] = set()
+    for folder in path.split(os.pathsep):
+        if folder not in seen:
+            seen.add(folder)
+            candidate = os.path.join(folder, name)
+            if _executable(candidate):
+                return candidate
+    return None
+
+
+def _executable(path: str) -> bool:
+    return os.path.exists(path) and os.access(path, os.X_OK) and not os.path.isdir(path)
+
+
 def int_var(env: Mapping[str, str], name: str, default: int) -> int:
     """The integer >= 0 in `name`, or `default` when it is unset or empty."""
     raw = env.get(name, "").strip()
@@ -97,7 +119,7 @@ def load_config(env: Mapping[str, str]) -> Config:
         raise ConfigError(f"fprocess: cannot split {env.get('fprocess')!r}: {exc}") from None
     if not argv:
         raise ConfigError("fprocess is required: the command to run, e.g. fprocess=cat")
-    if shutil.which(argv[0], path=env.get("PATH", os.defpath)) is None:
+    if which(argv[0], env.get("PATH", os.defpath)) is None:
         raise ConfigError(f"fprocess: {argv[0]!r} is not found or not executable")
     mode = env.get("mode", "fork").strip().lower() or "fork"
     if mode not in ("fork", "http"):

@@ -14,14 +14,13 @@ from __future__ import annotations
 
 import asyncio
 import os
-import shutil
 import time
 import urllib.error
 import urllib.request
 from collections.abc import Mapping
 
 from .child import Child
-from .config import CHUNK, Config
+from .config import CHUNK, Config, which
 from .logs import log
 from .pipes import Pipe, StderrReader
 from .reaper import Reaper
@@ -90,7 +89,7 @@ async def run_once(
     reaper = Reaper()
     reaper.start(loop)
     prepare_fds()
-    exe = shutil.which(cfg.fprocess[0], path=env.get("PATH", os.defpath)) or cfg.fprocess[0]
+    exe = which(cfg.fprocess[0], env.get("PATH", os.defpath)) or cfg.fprocess[0]
     try:
         pid, in_fd, out_fd, err_fd, rest = spawn(exe, cfg.fprocess, env, cfg.combine_output, body)
     except OSError as error:

@@ -21,7 +21,10 @@ own folder would no longer run.
 from __future__ import annotations
 
 import re
-from urllib.parse import SplitResult, urlsplit
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # urllib.parse is loaded by parse_http_url, not by a fork-mode watchdog
+    from urllib.parse import SplitResult
 
 DURATION = "a duration such as 500ms, 2.5s, 2m, 1m30s or 1h (a bare number is seconds)"
 """What a duration looks like, for error messages."""
@@ -110,6 +113,8 @@ def is_dns_label(text: str) -> bool:
 def parse_http_url(text: str) -> SplitResult | None:
     """The parts of an ``http://`` URL with a host (and, if any, a valid port); None
     otherwise."""
+    from urllib.parse import urlsplit
+
     try:
         parts = urlsplit(text.strip())
         parts.port  # noqa: B018 - raises ValueError for an invalid port

@@ -10,7 +10,6 @@ import asyncio
 import re
 from collections.abc import AsyncIterator
 from typing import Protocol
-from urllib.parse import urlsplit
 
 CHUNK = 65536  # the largest piece of a body yielded at once
 
@@ -96,6 +95,8 @@ def parse_head(head: bytes) -> Request:
     target = req.target
     if not target.startswith("/"):
         if target.startswith(("http://", "https://")):
+            from urllib.parse import urlsplit  # rare (absolute-form): not loaded at rest
+
             parts = urlsplit(target)
             target = (parts.path or "/") + ("?" + parts.query if parts.query else "")
         elif not (target == "*" and req.method == "OPTIONS"):

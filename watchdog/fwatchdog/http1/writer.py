@@ -5,11 +5,21 @@ from __future__ import annotations
 import http
 import time
 from collections.abc import Sequence
-from email.utils import formatdate
 
 _REASONS = {s.value: s.phrase for s in http.HTTPStatus}
+# RFC 9110's IMF-fixdate in English whatever the locale, as email.utils.formatdate writes
+# it (that module and the email package it loads would be 1 MB of an idle watchdog's RSS).
+_DAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+_MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 _date_second = -1
 _date_text = ""
+
+
+def http_date(seconds: float) -> str:
+    """`seconds` since the epoch as an HTTP date: ``Mon, 07 Dec 2026 07:05:40 GMT``."""
+    t = time.gmtime(seconds)
+    day, month = _DAYS[t.tm_wday], _MONTHS[t.tm_mon - 1]  # %a and %b follow the locale
+    return f"{day}, {t.tm_mday:02d} {month} " + time.strftime("%Y %H:%M:%S GMT", t)
 
 
 def _date() -> str:
@@ -17,7 +27,7 @@ def _date() -> str:
     global _date_second, _date_text
     now = int(time.time())
     if now != _date_second:
-        _date_second, _date_text = now, formatdate(now, usegmt=True)
+        _date_second, _date_text = now, http_date(now)
     return _date_text
 
 

@@ -9,14 +9,12 @@ from __future__ import annotations
 
 import asyncio
 import os
-import shutil
 import subprocess
-import tempfile
 import time
 from typing import IO
 
 from ..child import Child, outcome
-from ..config import CHUNK, Config
+from ..config import CHUNK, Config, which
 from ..connection import Connection
 from ..http1.parser import HTTPError, Request
 from ..http1.writer import duration_header, frame, response_head, simple_response
@@ -65,7 +63,7 @@ class ProcessRunner(Runner):
         self.base_env = dict(os.environ)
         # Resolved once: posix_spawn then needs no PATH search per request.
         path = self.base_env.get("PATH", os.defpath)
-        self.exe = shutil.which(cfg.fprocess[0], path=path) or cfg.fprocess[0]
+        self.exe = which(cfg.fprocess[0], path) or cfg.fprocess[0]
         self.children: dict[int, Child] = {}
 
     async def start(self) -> None:
@@ -226,6 +224,8 @@ class ProcessRunner(Runner):
                     run.abort()
                     continue
                 if out.spool is None:
+                    import tempfile  # rare: not loaded by an idle watchdog (0.25 MB)
+
                     out.spool = tempfile.TemporaryFile(prefix="fwatchdog-")  # noqa: SIM115
                 out.spool.write(data)
                 out.spooled += len(data)
