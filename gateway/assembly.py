@@ -182,6 +182,7 @@ def build_autoscaling(
         leadership=FileLock(shared.leader_lock) if shared is not None else None,
         lease=lease,
         report_leader=metrics.autoscaler_leader,
+        report_pass=metrics.autoscaler_pass,
         canary=CanaryController(provider, metrics.outcomes, report=metrics.canary_step),
         cpu=CpuMeter(provider.replica_tasks),
         queued=queued,

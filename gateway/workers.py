@@ -196,6 +196,13 @@ class Supervisor(Multiprocess):
                 mark_process_dead(pid, self._shared.metrics)  # type: ignore[no-untyped-call]
 
 
+WORKER_HEALTHCHECK_TIMEOUT = 30
+"""Seconds a worker may take to answer its supervisor's ping before it is killed and
+replaced (uvicorn's default is 5). A spawned worker answers only once its imports are done;
+with 100 function containers starting at once on 2 cores that took over 5 s, and the
+supervisor killed every new worker in turn, with the calls it held (docs/scaling.md)."""
+
+
 class WorkerConfig(uvicorn.Config):
     """uvicorn's config for a worker: pickled to each spawned worker, which builds its own
     app (provider, metrics on the shared files, leader election) in `load`.
@@ -211,6 +218,7 @@ class WorkerConfig(uvicorn.Config):
             # `load`, in the worker.
             http="httptools",
             workers=config.workers,
+            timeout_worker_healthcheck=WORKER_HEALTHCHECK_TIMEOUT,
             **server_settings(config),
         )
         self.gateway = config

@@ -152,6 +152,7 @@ class GatewayMetrics:
             registry=self.registry,
         )
         self._leader: Gauge | None = None  # made by the autoscaler's first report
+        self._pass_cpu: Gauge | None = None  # made by the first pass that decides
         self._canary: tuple[Gauge, Counter] | None = None  # made by the first canary step
         self._peers: tuple[Gauge, Counter] | None = None  # made by the autoscaler's first pass
         self.registry.register(_ProviderCollector(provider, self._started))
@@ -350,6 +351,19 @@ class GatewayMetrics:
                 multiprocess_mode="livesum",
             )
         self._leader.set(1 if leading else 0)
+
+    def autoscaler_pass(self, cpu_seconds: float) -> None:
+        """Record the CPU time of the autoscaler's last pass, in the process that decides
+        (docs/benchmarks.md, "A thousand functions")."""
+        if self._pass_cpu is None:
+            self._pass_cpu = Gauge(
+                "gateway_autoscaler_pass_cpu_seconds",
+                "CPU time of the autoscaler's last pass over every function (an upper "
+                "bound: calls the process served while the pass awaited count too).",
+                registry=self.registry,
+                multiprocess_mode="livemostrecent",
+            )
+        self._pass_cpu.set(cpu_seconds)
 
     def autoscaler_peers(self, count: int) -> None:
         """Record the gateway containers the autoscaler heard from on its last pass (itself

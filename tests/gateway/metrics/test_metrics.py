@@ -233,3 +233,9 @@ def test_the_autoscalers_peers_and_failed_fetches() -> None:
     text = metrics.exposition().decode()
     assert value(text, "gateway_autoscaler_peers") == 3
     assert value(text, "gateway_autoscaler_peer_fetch_failures_total") == 2
+
+
+def test_the_autoscaler_pass_cpu_is_exposed() -> None:
+    metrics = GatewayMetrics(StaticProvider([]))
+    metrics.autoscaler_pass(0.0042)
+    assert b"gateway_autoscaler_pass_cpu_seconds 0.0042" in metrics.exposition()

@@ -446,3 +446,52 @@ def test_a_queue_that_does_not_answer_delays_a_pass_by_half_an_interval_at_most(
     assert queue.reads == 3
     warnings = [r for r in caplog.records if "queue depth unknown" in r.getMessage()]
     assert len(warnings) == 1  # once, not every pass
+
+
+def test_each_pass_that_decides_reports_its_cpu_time() -> None:
+    autoscaler, _, _, _ = make(*(function(f"f{i}", 1) for i in range(50)))
+    autoscaler._interval = 0.001
+    reported: list[float] = []
+
+    async def scenario() -> None:
+        three = asyncio.Event()
+
+        def report(seconds: float) -> None:
+            reported.append(seconds)
+            if len(reported) == 3:
+                three.set()
+
+        autoscaler.report_pass = report
+        autoscaler.start()
+        await asyncio.wait_for(three.wait(), 30)
+        await autoscaler.close()
+
+    asyncio.run(scenario())
+    assert all(seconds >= 0.0 for seconds in reported)
+
+
+def test_a_pass_that_does_not_decide_reports_nothing() -> None:
+    autoscaler, _, _, _ = make(function("f", 1), ready=True)
+    autoscaler.enabled = True
+    reported: list[float] = []
+    autoscaler.report_pass = reported.append
+    autoscaler.lease = _NeverLease()
+
+    async def scenario() -> None:
+        autoscaler._interval = 0.001
+        autoscaler.start()
+        await asyncio.sleep(0.05)
+        await autoscaler.close()
+
+    asyncio.run(scenario())
+    assert reported == []
+
+
+class _NeverLease:
+    """A cluster lease another gateway always holds."""
+
+    async def hold(self) -> bool:
+        return False
+
+    async def release(self) -> None:
+        return None
