@@ -32,7 +32,7 @@ from pathlib import Path
 
 import docker.errors
 
-from bench import async_calls, floor, jobs, kill, proxy_hop
+from bench import async_calls, fleet_growth, floor, idle_memory, jobs, kill, proxy_hop
 from bench.processes import NotAvailable, workdir
 from bench.report import Check, Report, load_average, machine_description, update_doc
 from bench.scenarios import SCENARIOS as BASE_SCENARIOS
@@ -53,11 +53,13 @@ SCENARIOS: dict[str, Scenario] = {
     "6": ("gateway hop vs a Go reverse proxy", proxy_hop.proxy_hop),
     "7": ("kill under load", kill.worker_kill),
     "8": ("async calls", async_calls.async_calls),
+    "9": ("an idle function's watchdog in memory", idle_memory.idle_memory_scenario),
 }
 SWARM_SCENARIOS: dict[str, Callable[[SwarmBench], None]] = {
     **BASE_SWARM_SCENARIOS,
     **kill.SWARM_SCENARIOS,
     **jobs.SWARM_SCENARIOS,
+    **fleet_growth.SWARM_SCENARIOS,
 }
 KNOWN = f"1-{len(SCENARIOS)}"
 SWARM_KNOWN = ", ".join(SWARM_SCENARIOS)

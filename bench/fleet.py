@@ -62,17 +62,16 @@ def fleet_names(count: int, prefix: str = NAME_PREFIX) -> list[str]:
 
 
 def service_definition(
-    name: str, template: FunctionTemplate, network: str, replicas: int
+    name: str, template: FunctionTemplate, network: str, replicas: int, health: bool = False
 ) -> dict[str, Any]:
-    """The engine API's create-service arguments for one extra function."""
+    """The engine API's create-service arguments for one extra function (`health`: keep
+    the image's health check, as a deployed function has it)."""
     labels = {BENCH_LABEL: "1"}
     if template.port is not None:
         labels[PORT_LABEL] = template.port
-    container: dict[str, Any] = {
-        "Image": template.image,
-        "Labels": {BENCH_LABEL: "1"},
-        "Healthcheck": {"Test": ["NONE"]},
-    }
+    container: dict[str, Any] = {"Image": template.image, "Labels": {BENCH_LABEL: "1"}}
+    if not health:
+        container["Healthcheck"] = {"Test": ["NONE"]}
     if template.env:
         container["Env"] = list(template.env)
     return {
@@ -98,19 +97,21 @@ class Fleet:
         self.network = network
         self.template = template
 
-    def create(self, names: Sequence[str], replicas: int = 1) -> None:
+    def create(self, names: Sequence[str], replicas: int = 1, health: bool = False) -> None:
         """Create one service per name, all at once (returns once the engine has them)."""
         for name in names:
             self.client.api.create_service(  # type: ignore[no-untyped-call]
-                **service_definition(name, self.template, self.network, replicas)
+                **service_definition(name, self.template, self.network, replicas, health)
             )
 
-    def create_gradually(self, names: Sequence[str], batch: int, timeout: float) -> set[str]:
+    def create_gradually(
+        self, names: Sequence[str], batch: int, timeout: float, health: bool = False
+    ) -> set[str]:
         """Create one-replica services `batch` at a time, each batch once the previous
         one runs; gives up waiting after `timeout` s in all. Returns those that run."""
         deadline = time.monotonic() + timeout
         for start in range(0, len(names), batch):
-            self.create(names[start : start + batch])
+            self.create(names[start : start + batch], health=health)
             self.wait_running(names[: start + batch], max(0.0, deadline - time.monotonic()))
         return self.running(names)
 

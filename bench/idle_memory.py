@@ -45,7 +45,7 @@ from bench.processes import (
     workdir,
 )
 from bench.report import load_average
-from bench.scenarios import reference_watchdog
+from bench.scenarios import Bench, check, reference_watchdog
 from tests.support import free_port, watchdog_zipapp
 
 CALLS = 300
@@ -246,6 +246,50 @@ def main(argv: list[str] | None = None) -> int:
     for label, memory in breakdown(args.python, flags, args.zipapp):
         print(f"| {label} | {kib(memory.rss)} | {kib(memory.anon)} | {kib(memory.pss)} |")
     return 1 if failed else 0
+
+
+def idle_memory_scenario(b: Bench) -> None:
+    """Scenario 9 (local): one idle watchdog's RSS, ours (fork and http mode, this Python)
+    against the Go classic watchdog, medians of `RUNS`; the target is the Go one's."""
+    sc = "9"
+    subjects: list[tuple[str, Starter]] = [
+        ("ours, fork mode", ours(sys.executable, [], "fork")),
+        ("ours, http mode (watchdog only)", ours(sys.executable, [], "http")),
+    ]
+    reference = reference_watchdog()
+    if not reference:
+        raise NotAvailable("the Go classic watchdog is missing (REFERENCE_WATCHDOG)")
+    subjects.append(("Go classic watchdog, fork mode", go(reference)))
+    rest: dict[str, list[Memory]] = {}
+    called: dict[str, list[Memory]] = {}
+    for _ in range(RUNS):
+        for name, start in subjects:
+            before, after = measure(start, CALLS)
+            rest.setdefault(name, []).append(before)
+            called.setdefault(name, []).append(after)
+    go_rest = median(rest[subjects[-1][0]])
+    go_called = median(called[subjects[-1][0]])
+    for name, _ in subjects[:-1]:
+        at_rest, after = median(rest[name]), median(called[name])
+        check(
+            b,
+            sc,
+            f"{name}: RSS MB at rest / after {CALLS} calls (PSS at rest)",
+            f"{kib(at_rest.rss)} / {kib(after.rss)} ({kib(at_rest.pss)})",
+            f"Go classic: {kib(go_rest.rss)} / {kib(go_called.rss)} ({kib(go_rest.pss)})",
+            "≤ Go's at rest",
+            at_rest.rss <= go_rest.rss,
+        )
+    stages = breakdown(sys.executable, [], None)
+    check(
+        b,
+        sc,
+        "where ours goes (RSS MB, one process per stage)",
+        "; ".join(f"{label} {kib(memory.rss)}" for label, memory in stages),
+        "—",
+        "—",
+        None,
+    )
 
 
 if __name__ == "__main__":
