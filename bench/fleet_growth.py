@@ -73,7 +73,8 @@ class Stage:
     hop_p50_ms: float
     metrics_p50_ms: float
     metrics_bytes: int
-    rest_cores: float
+    rest_cores: float = 0.0
+    """The machine's busy cores with no call under way (measured after the rest)."""
 
 
 @dataclass
@@ -139,10 +140,13 @@ def rest_cores(seconds: float) -> float:
 
 
 def worker_rss_kb(gateway_pid: int) -> list[int]:
-    """VmRSS of each gateway worker (the children of the container's main process)."""
+    """VmRSS of each gateway worker (the spawned children of the container's main
+    process; not multiprocessing's resource tracker)."""
     children = Path(f"/proc/{gateway_pid}/task/{gateway_pid}/children").read_text().split()
     found = []
     for pid in children:
+        if b"spawn_main" not in Path(f"/proc/{pid}/cmdline").read_bytes():
+            continue
         for line in Path(f"/proc/{pid}/status").read_text().splitlines():
             if line.startswith("VmRSS:"):
                 found.append(int(line.split()[1]))
@@ -212,13 +216,11 @@ def measure_stage(sb: SwarmBench, extra: int, running: int) -> Stage:
         hop_p50_ms=ms(state.route.p50_ms),
         metrics_p50_ms=ms(state.metrics.p50_ms),
         metrics_bytes=state.metrics_bytes,
-        rest_cores=rest_cores(REST_SECONDS),
     )
     progress(
         f"  [{SC}] {extra} extra ({running} running): RSS {stage.worker_rss_kb} KB, sync "
         f"{stage.sync_s:.3f} s, pass {stage.pass_ms} ms, hop {stage.hop_p50_ms:.2f} ms, "
-        f"/metrics {stage.metrics_p50_ms:.2f} ms {stage.metrics_bytes:,} B, "
-        f"rest {stage.rest_cores:.2f} cores"
+        f"/metrics {stage.metrics_p50_ms:.2f} ms {stage.metrics_bytes:,} B"
     )
     return stage
 
@@ -328,7 +330,10 @@ def fleet_growth_swarm(sb: SwarmBench) -> None:
                 )
             loaded = [f"{config.host_url}/function/{n}" for n in names[:LOADED]]
             with Loop(loaded) as loop:
-                stages.append(measure_stage(sb, extra, running))
+                stage = measure_stage(sb, extra, running)
+            stage.rest_cores = rest_cores(REST_SECONDS)  # with no call under way
+            progress(f"  [{SC}] {extra} extra: {stage.rest_cores:.2f} cores busy at rest")
+            stages.append(stage)
             if loop.failures:
                 sb.bench.report.problems.append(
                     f"{SC}: {len(loop.failures)} calls to the loaded functions failed at "

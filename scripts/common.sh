@@ -4,6 +4,9 @@
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 export STACK_NAME=${STACK_NAME:-func}
 export FUNCTIONS_NETWORK=${FUNCTIONS_NETWORK:-functions}
+# The functions network's address range when `make up` creates it (one address per
+# running replica); choose another if it overlaps a network your hosts use.
+export FUNCTIONS_SUBNET=${FUNCTIONS_SUBNET:-10.208.0.0/20}
 export FAAS_GATEWAY_PORT=${FAAS_GATEWAY_PORT:-${GATEWAY_PORT:-8080}}  # GATEWAY_PORT: its old name
 export PROMETHEUS_PORT=${PROMETHEUS_PORT:-}  # empty: Prometheus is not published
 export MQTT=${MQTT:-}  # non-empty: the stack runs Mosquitto too (stack.mqtt.yml)

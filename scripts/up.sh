@@ -39,9 +39,21 @@ if [ -n "$MQTT" ] && [ -z "${MOSQUITTO_IMAGE:-}" ]; then
 fi
 export MOSQUITTO_IMAGE=${MOSQUITTO_IMAGE:-}
 
+# Every running replica takes one address of the functions network (services are dnsrr:
+# no VIP), so its size bounds the replicas: Docker's default /24 holds ~250, the /20 made
+# here ~4,000 (docs/cluster.md, "How many functions").
 if ! docker network inspect "$FUNCTIONS_NETWORK" >/dev/null 2>&1; then
-  say "creating the attachable overlay network $FUNCTIONS_NETWORK"
-  docker network create --driver overlay --attachable "$FUNCTIONS_NETWORK" >/dev/null
+  say "creating the attachable overlay network $FUNCTIONS_NETWORK ($FUNCTIONS_SUBNET)"
+  docker network create --driver overlay --attachable --subnet "$FUNCTIONS_SUBNET" \
+    "$FUNCTIONS_NETWORK" >/dev/null
+else
+  subnet=$(docker network inspect "$FUNCTIONS_NETWORK" --format '{{range .IPAM.Config}}{{.Subnet}} {{end}}')
+  case $subnet in
+    */2[1-9]\ * | */3[0-2]\ *)
+      say "note: network $FUNCTIONS_NETWORK is ${subnet% }: it holds at most" \
+        "$(( (1 << (32 - ${subnet##*/})) - 6 )) running replicas; \`scripts/down.sh --network\`" \
+        "and \`make up\` recreate it as $FUNCTIONS_SUBNET" ;;
+  esac
 fi
 # The management API's credentials: files in secrets/ (git-ignored, 0600) that the stack
 # turns into Docker secrets named after their content, so a new password rolls the

@@ -171,6 +171,7 @@ class Autoscaler:
         for name in self._planners.keys() - seen:
             del self._planners[name]
             self._retry_at.pop(name, None)
+        self._scaler.forget_others(seen)
         if self._cpu is not None:
             self._cpu.forget_others(seen)
         if self.peers is not None:
