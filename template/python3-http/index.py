@@ -117,7 +117,8 @@ class Handler(BaseHTTPRequestHandler):
 
 
 def main():
-    port = urlsplit(os.environ.get("upstream_url", "")).port or DEFAULT_PORT
+    # The watchdog's own setting (lower case, as it names it) says where to listen.
+    port = urlsplit(os.environ.get("upstream_url", "")).port or DEFAULT_PORT  # noqa: SIM112
     ThreadingHTTPServer(("127.0.0.1", port), Handler).serve_forever()
 
 
