@@ -127,7 +127,7 @@ def new_function(stack: Path, name: str, template: Template, image_prefix: str) 
         indent = _function_indent(text)
         block = "".join(f"{indent}{indent}{key}: {value}\n" for key, value in entry.items())
         updated = text + ("" if text.endswith("\n") else "\n") + f"{indent}{name}:\n{block}"
-        if _functions_of(updated).get(name) != entry:
+        if _appended(updated, name) != entry:
             raise UsageError(f"{stack}: cannot append {name!r}: 'functions' is not the "
                              "file's last section; add it by hand")  # fmt: skip
     else:
@@ -154,6 +154,13 @@ def _functions_of(text: str) -> dict[str, object]:
     document = yaml.safe_load(text) or {}
     functions = document.get("functions") if isinstance(document, dict) else None
     return dict(functions) if isinstance(functions, dict) else {}
+
+
+def _appended(text: str, name: str) -> object:
+    try:
+        return _functions_of(text).get(name)
+    except yaml.YAMLError:
+        return None
 
 
 def _function_indent(text: str) -> str:
