@@ -7,7 +7,7 @@ running its previous code until the next save.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterable, Sequence
 from pathlib import Path
 from typing import TextIO
 
@@ -98,7 +98,9 @@ class WatchLoop:
         self.out.flush()
 
 
-def file_changes(folders: Sequence[Path], ignore: Sequence[Path] = ()) -> Iterator[set[Path]]:
+def file_changes(
+    folders: Sequence[Path], ignore: Sequence[Path] = ()
+) -> Generator[set[Path], None, None]:
     """Batches of changed paths under `folders`, from the OS's notifications (watchfiles;
     its default filter drops editor swap files, __pycache__ and .git)."""
     dropped = [str(path.resolve()) for path in ignore]
