@@ -189,6 +189,8 @@ def test_faas_cli_new_copies_the_same_handler(folder: Path, language: str) -> No
     assert tree(folder / "theirs") == tree(folder / "ours")
     written = yaml.safe_load((folder / "stack.yaml").read_text())["functions"]["theirs"]
     assert (written["lang"], written["handler"]) == (language, "./theirs")
+    theirs = load_definitions(folder / "stack.yaml").functions["theirs"]  # read as it is
+    assert (theirs.lang, theirs.handler) == (language, (folder / "theirs").resolve())
 
 
 def test_faas_cli_shrinkwraps_our_file_as_faas_build_does(folder: Path) -> None:
