@@ -11,6 +11,7 @@ import shlex
 import shutil
 import subprocess
 import sys
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -173,3 +174,50 @@ def test_a_handler_with_a_syntax_error_fails_the_build_naming_its_file(
     fixed = context(tmp_path / "fixed", language)
     ok = subprocess.run(["sh", "-c", command], cwd=fixed, capture_output=True, check=False)
     assert ok.returncode == 0, ok
+
+
+def wheel(folder: Path, name: str) -> Path:
+    """A minimal pure-Python wheel of a module `name` that says its name."""
+    path = folder / f"{name}-1.0-py3-none-any.whl"
+    info = f"{name}-1.0.dist-info"
+    files = {
+        f"{name}.py": f"NAME = {name!r}\n",
+        f"{info}/METADATA": f"Metadata-Version: 2.1\nName: {name}\nVersion: 1.0\n",
+        f"{info}/WHEEL": "Wheel-Version: 1.0\nGenerator: test\nRoot-Is-Purelib: true\n"
+        "Tag: py3-none-any\n",
+    }
+    with zipfile.ZipFile(path, "w") as archive:
+        for member, text in files.items():
+            archive.writestr(member, text)
+        archive.writestr(
+            f"{info}/RECORD", "".join(f"{m},,\n" for m in files) + f"{info}/RECORD,,\n"
+        )
+    return path
+
+
+@pytest.mark.parametrize("language", ["python3-http", "python3"])
+def test_requirements_install_from_the_contexts_wheels_with_no_index(
+    tmp_path: Path, language: str
+) -> None:
+    """The Dockerfile's pip step, run with a fresh virtualenv's python3 and no index."""
+    folder = context(tmp_path, language, {"requirements.txt": "# mine\ntmplprobe==1.0\n"})
+    wheel(folder / "wheels", "tmplprobe")
+    text = dockerfile(language).replace("\\\n", " ")
+    step = next(line for line in text.splitlines() if "pip install" in line)
+    scratch = tmp_path / "scratch"
+    shutil.copytree(folder / "wheels", scratch / "wheels")
+    shutil.copy(folder / "function" / "requirements.txt", scratch / "requirements.txt")
+    command = step.removeprefix("RUN ").replace("/tmp/", f"{scratch}/")
+    # python3 is this interpreter (whose pip the step runs); pip installs into `target`.
+    shim, target = tmp_path / "bin", tmp_path / "site"
+    shim.mkdir()
+    (shim / "python3").write_text(f'#!/bin/sh\nexec "{sys.executable}" "$@"\n')
+    (shim / "python3").chmod(0o755)
+    env = {"PATH": f"{shim}:/usr/bin:/bin", "PIP_TARGET": str(target),
+           "PIP_INDEX_URL": "http://127.0.0.1:9/", "PIP_CONFIG_FILE": "/dev/null",
+           "PIP_DISABLE_PIP_VERSION_CHECK": "1"}  # fmt: skip
+    done = subprocess.run(["sh", "-c", command], env=env, capture_output=True, text=True,
+                          check=False)  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert (target / "tmplprobe.py").is_file()
+    assert not (scratch / "wheels").exists()  # the step leaves nothing behind in the image
