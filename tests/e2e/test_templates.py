@@ -136,6 +136,28 @@ def test_faas_cli_new_build_deploy(
     wait_for(lambda: answers(client, name, greeting(language)), f"{name} to greet", timeout=180)
 
 
+def test_requirements_come_from_wheels_built_here(
+    platform: Platform, client: httpx.Client, tmp_path: Path, name: str
+) -> None:
+    """requirements.txt honoured with no package index reachable from `docker build`:
+    `faas up` builds the wheels on this machine and the image installs them."""
+    faas(tmp_path, "new", "--lang", "python3-http", name)
+    (tmp_path / name / "requirements.txt").write_text("idna==3.10\n")
+    (tmp_path / name / "handler.py").write_text(
+        "import idna\n\n\ndef handle(event, context):\n"
+        "    return idna.encode(event.body.decode()).decode()\n"
+    )
+    faas(tmp_path, "up", "--build-arg", f"WATCHDOG_IMAGE={image_prefix()}/watchdog:latest",
+         "--timeout", str(ROLL_TIMEOUT))  # fmt: skip
+    assert list((tmp_path / "build" / name / "wheels").glob("idna-3.10-*.whl"))
+
+    def encoded() -> bool:
+        reply = client.post(f"/function/{name}", content="bücher.example".encode())
+        return reply.status_code == 200 and reply.text == "xn--bcher-kva.example"
+
+    wait_for(encoded, f"{name} to answer with idna", timeout=60)
+
+
 def test_up_watch_rolls_an_edited_handler_with_no_failed_call(
     platform: Platform, client: httpx.Client, tmp_path: Path, name: str
 ) -> None:
