@@ -3,6 +3,11 @@ with an in-memory provider, `docker` being a script that logs its arguments."""
 
 from __future__ import annotations
 
+import os
+import re
+import signal
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -12,6 +17,7 @@ from faas_cli.__main__ import main
 from gateway.config import BasicAuthCredentials
 from tests.gateway.harness import GatewayThread
 from tests.gateway.providers.memory_provider import MemoryProvider
+from tests.support import wait_for
 
 PASSWORD = "up-secret"
 # Fails the build of a context whose handler says BROKEN, as a failing RUN step would.
@@ -83,3 +89,24 @@ def test_a_failed_build_deploys_nothing(folder: Path, capfd: pytest.CaptureFixtu
     assert "faas: docker build of hello failed (exit 1)" in err
     assert main(["list"]) == 0
     assert "hello" not in capfd.readouterr().out
+
+
+def test_up_watch_rolls_a_saved_change_until_interrupted(folder: Path) -> None:
+    main(["new", "--lang", "python3", "--prefix", "faas", "hello"])
+    log = folder / "watch.log"
+    with log.open("w") as output:
+        watcher = subprocess.Popen([sys.executable, "-m", "faas_cli", "up", "--watch"],
+                                   cwd=folder, stdout=output, stderr=subprocess.STDOUT,
+                                   env={**os.environ, "PYTHONUNBUFFERED": "1"})  # fmt: skip
+    try:
+        wait_for(lambda: "watching" in log.read_text(), "the first deploy", timeout=60)
+        (folder / "hello" / "handler.py").write_text("def handle(req):\n    return 'new'\n")
+        wait_for(lambda: "new code answering" in log.read_text(), "the roll", timeout=60)
+    finally:
+        watcher.send_signal(signal.SIGINT)
+        assert watcher.wait(timeout=30) == 130
+    printed = log.read_text()
+    assert "deployed hello" in printed
+    assert "updating hello" in printed
+    assert re.search(r"hello: new code answering \d+\.\ds after the save", printed), printed
+    assert len(docker_log(folder)) == 2
