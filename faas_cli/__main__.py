@@ -1,4 +1,5 @@
-"""`faas`: build, deploy, list, describe, invoke, scale and remove functions.
+"""`faas`: create from templates, build, deploy, list, describe, invoke, scale and remove
+functions.
 
 Run `faas --help` or `faas COMMAND --help`. Settings come from flags, else environment
 variables: FAAS_GATEWAY, FAAS_USER, FAAS_PASSWORD or FAAS_PASSWORD_FILE. Exit statuses:
@@ -10,20 +11,16 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import shutil
-import subprocess
 import sys
-import time
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import TextIO
 
 from faas_cli import __version__
-from faas_cli.client import DEFAULT_GATEWAY, GatewayClient
-from faas_cli.definitions import DEFAULT_FILE, DefinitionFile, load_definitions
-from faas_cli.errors import EXIT_FAILED, EXIT_OK, ApiError, CliError, UsageError
+from faas_cli.client import DEFAULT_GATEWAY
+from faas_cli.definitions import DEFAULT_FILE
+from faas_cli.develop import build_options, cmd_build, cmd_new, cmd_template, cmd_up
+from faas_cli.errors import EXIT_FAILED, EXIT_OK, CliError, UsageError
 from faas_cli.output import (
     print_function,
     print_functions,
@@ -31,6 +28,7 @@ from faas_cli.output import (
     print_table,
     print_triggers,
 )
+from faas_cli.session import client_of, definitions_of, deploy_or_update, wait_until_ready
 
 Command = Callable[[argparse.Namespace, TextIO], int]
 
@@ -86,8 +84,31 @@ def build_parser() -> argparse.ArgumentParser:
         sub.set_defaults(command=handler)
         return sub
 
-    build = add("build", cmd_build, "docker build each function's handler directory", file_option)
+    building = build_options()
+    new = add("new", cmd_new, "create a function from a language template: its handler "
+              "folder, and its entry in the definition file (created if missing)",
+              file_option, building)  # fmt: skip
+    new.add_argument("name", metavar="NAME")
+    new.add_argument("--lang", required=True, help="the template (faas template list)")
+    new.add_argument(
+        "-p", "--prefix", help="image name prefix (env FUNCTION_IMAGE_PREFIX; localhost/faas)"
+    )
+    template = add("template", cmd_template, "the language templates", building)
+    template.add_argument("action", choices=["list"])
+    build = add("build", cmd_build, "build each function's image: from its language "
+                "template (assembled in build/NAME/, as faas-cli does) or its own Dockerfile",
+                file_option, building)  # fmt: skip
     build.add_argument("names", nargs="*", metavar="NAME", help="only these functions")
+    build.add_argument(
+        "--shrinkwrap", action="store_true", help="only assemble build/NAME/ (no docker)"
+    )
+    up = add("up", cmd_up, "build, push (when the image names a registry), deploy and wait "
+             "until ready", common, file_option, building)  # fmt: skip
+    up.add_argument("names", nargs="*", metavar="NAME", help="only these functions")
+    up.add_argument(
+        "--watch", action="store_true",
+        help="then, on every saved change to a handler, rebuild and roll that function",
+    )  # fmt: skip
     deploy = add(
         "deploy", cmd_deploy, "deploy (or update, rolling) the functions of a definition file",
         common, file_option,
@@ -193,31 +214,10 @@ def build_parser() -> argparse.ArgumentParser:
 # Commands.
 
 
-def cmd_build(args: argparse.Namespace, out: TextIO) -> int:
-    definitions = _definitions(args)
-    docker = shutil.which("docker")
-    if docker is None:
-        raise UsageError("faas build needs the docker command (install Docker Engine)")
-    for function in definitions.select(args.names):
-        if function.handler is None:
-            raise UsageError(f"{definitions.path}: functions.{function.name}.handler: "
-                             "required to build (a directory with a Dockerfile)")  # fmt: skip
-        if not (function.handler / "Dockerfile").is_file():
-            raise UsageError(f"functions.{function.name}.handler: no Dockerfile in "
-                             f"{function.handler}")  # fmt: skip
-        out.write(f"building {function.image} from {function.handler}\n")
-        out.flush()
-        result = subprocess.run([docker, "build", "-t", function.image, str(function.handler)],
-                                check=False)  # fmt: skip
-        if result.returncode != 0:
-            raise CliError(f"docker build of {function.name} failed (exit {result.returncode})")
-    return EXIT_OK
-
-
 def cmd_deploy(args: argparse.Namespace, out: TextIO) -> int:
-    definitions = _definitions(args)
+    definitions = definitions_of(args)
     selected = definitions.select(args.names)
-    with _client(args, definitions) as client:
+    with client_of(args, definitions) as client:
         updated: set[str] = set()
         if args.weight is not None and not args.function_version:
             raise UsageError("--weight: only with --version")
@@ -227,25 +227,11 @@ def cmd_deploy(args: argparse.Namespace, out: TextIO) -> int:
                 body["version"] = args.function_version
                 if args.weight is not None:
                     body["weight"] = args.weight
-            try:
-                answer = client.deploy(body)
-                out.write(f"deployed {function.name} ({function.image})\n")
-            except ApiError as error:
-                if error.status_code != 409:
-                    raise
-                try:
-                    answer = client.update(body)
-                except ApiError as update_error:
-                    if update_error.status_code == 404:  # not the name: e.g. a domain taken
-                        raise error from None
-                    raise
+            if deploy_or_update(client, body, out):
                 updated.add(function.name)
-                out.write(f"updating {function.name} ({function.image}): rolling update\n")
-            for warning in answer.get("warnings") or ():
-                sys.stderr.write(f"faas: warning: {function.name}: {warning}\n")
         if args.wait:
             for function in selected:
-                _wait_until_ready(
+                wait_until_ready(
                     client, function.name, args.timeout, out, updated=function.name in updated
                 )
     return EXIT_OK
@@ -255,9 +241,9 @@ def cmd_remove(args: argparse.Namespace, out: TextIO) -> int:
     names: list[str] = args.names
     definitions = None
     if args.file or not names:
-        definitions = _definitions(args)
+        definitions = definitions_of(args)
         names = [function.name for function in definitions.select(names)]
-    with _client(args, definitions) as client:
+    with client_of(args, definitions) as client:
         for name in names:
             client.remove(name)
             out.write(f"removed {name}\n")
@@ -265,7 +251,7 @@ def cmd_remove(args: argparse.Namespace, out: TextIO) -> int:
 
 
 def cmd_list(args: argparse.Namespace, out: TextIO) -> int:
-    with _client(args) as client:
+    with client_of(args) as client:
         functions = client.list_functions()
     if args.json:
         print_json(functions, out)
@@ -275,7 +261,7 @@ def cmd_list(args: argparse.Namespace, out: TextIO) -> int:
 
 
 def cmd_describe(args: argparse.Namespace, out: TextIO) -> int:
-    with _client(args) as client:
+    with client_of(args) as client:
         function = client.describe(args.name)
         gateway = client.gateway
     if args.json:
@@ -289,7 +275,7 @@ def cmd_logs(args: argparse.Namespace, out: TextIO) -> int:
     if args.tail is not None and args.tail < 1:
         raise UsageError("--tail: expected a whole number of at least 1")
     since = _since(args.since) if args.since else None
-    with _client(args) as client:
+    with client_of(args) as client:
         for record in client.logs(args.name, tail=args.tail, since=since, follow=args.follow):
             if args.json:
                 out.write(json.dumps(record, ensure_ascii=False) + "\n")
@@ -330,7 +316,7 @@ def cmd_invoke(args: argparse.Namespace, out: TextIO) -> int:
             raise UsageError("--callback: only with --async")
         headers["X-Callback-Url"] = args.callback
     body = b"" if sys.stdin.isatty() else sys.stdin.buffer.read()
-    with _client(args) as client:
+    with client_of(args) as client:
         reply = client.invoke(
             args.name, body, method=args.method.upper(), headers=headers, queued=args.queued
         )
@@ -349,7 +335,7 @@ def cmd_invoke(args: argparse.Namespace, out: TextIO) -> int:
 
 def cmd_trigger(args: argparse.Namespace, out: TextIO) -> int:
     rest: list[str] = args.rest
-    with _client(args) as client:
+    with client_of(args) as client:
         if args.action == "list":
             if rest:
                 raise UsageError("trigger list: no arguments")
@@ -373,7 +359,7 @@ def cmd_trigger(args: argparse.Namespace, out: TextIO) -> int:
 
 def cmd_async(args: argparse.Namespace, out: TextIO) -> int:
     rest: list[str] = args.rest
-    with _client(args) as client:
+    with client_of(args) as client:
         if args.action == "status":
             if len(rest) != 1:
                 raise UsageError("async status: expected one CALL_ID")
@@ -421,7 +407,7 @@ def cmd_traffic(args: argparse.Namespace, out: TextIO) -> int:
     chosen = bool(args.weights) + bool(args.promote) + args.rollback
     if chosen != 1:
         raise UsageError("traffic: give VERSION=PERCENT pairs, or --promote VERSION, or --rollback")
-    with _client(args) as client:
+    with client_of(args) as client:
         if args.promote:
             reply = client.promote(args.name, args.promote)
         elif args.rollback:
@@ -444,7 +430,7 @@ def _weights(pairs: Sequence[str]) -> dict[str, int]:
 
 
 def cmd_canary(args: argparse.Namespace, out: TextIO) -> int:
-    with _client(args) as client:
+    with client_of(args) as client:
         if args.abort:
             reply = client.canary(args.name, None)
             out.write(f"{args.name}: canary stopped; weights {reply.get('weights', {})}\n")
@@ -469,14 +455,14 @@ def cmd_canary(args: argparse.Namespace, out: TextIO) -> int:
 
 
 def cmd_scale(args: argparse.Namespace, out: TextIO) -> int:
-    with _client(args) as client:
+    with client_of(args) as client:
         client.scale(args.name, args.replicas)
     out.write(f"scaling {args.name} to {args.replicas}\n")
     return EXIT_OK
 
 
 def cmd_info(args: argparse.Namespace, out: TextIO) -> int:
-    with _client(args) as client:
+    with client_of(args) as client:
         info = client.info()
     if args.json:
         print_json(info, out)
@@ -490,83 +476,6 @@ def cmd_info(args: argparse.Namespace, out: TextIO) -> int:
         ]
         print_table(("FIELD", "VALUE"), rows, out)
     return EXIT_OK
-
-
-# Helpers.
-
-
-def _definitions(args: argparse.Namespace) -> DefinitionFile:
-    definitions = load_definitions(args.file or DEFAULT_FILE)
-    if definitions.ignored:
-        print(
-            f"faas: warning: {definitions.path}: ignored, as faas cannot honour them: "
-            + ", ".join(definitions.ignored),
-            file=sys.stderr,
-        )
-    return definitions
-
-
-def _client(args: argparse.Namespace, definitions: DefinitionFile | None = None) -> GatewayClient:
-    named = args.gateway or os.environ.get("FAAS_GATEWAY")
-    from_file = definitions.gateway if definitions and not named else None
-    gateway = named or from_file or DEFAULT_GATEWAY
-    user = args.user or os.environ.get("FAAS_USER") or "admin"
-    password = _password(args)
-    if password and from_file and from_file.rstrip("/") != DEFAULT_GATEWAY:
-        # A definition file may come from anyone's repository: it must not be able to
-        # send the user's password to a gateway the user never named.
-        raise UsageError(
-            f"{definitions.path if definitions else ''} names the gateway "
-            f"{from_file}: pass --gateway {from_file} (or set FAAS_GATEWAY) to send your "
-            "credentials there"
-        )
-    return GatewayClient(gateway, (user, password) if password else None, timeout=args.timeout)
-
-
-def _password(args: argparse.Namespace) -> str | None:
-    path = args.password_file or os.environ.get("FAAS_PASSWORD_FILE")
-    if path:
-        try:
-            return Path(path).read_text(encoding="utf-8").rstrip("\r\n")
-        except OSError as error:
-            raise UsageError(f"cannot read the password file {path!r}: {error.strerror}") from None
-    return os.environ.get("FAAS_PASSWORD") or None
-
-
-_UPDATE_FAILED = ("paused", "rollback_started", "rollback_paused", "rollback_completed")
-
-
-def _wait_until_ready(
-    client: GatewayClient, name: str, timeout: float, out: TextIO, *, updated: bool = False
-) -> None:
-    """Until `name` has a ready replica and, after an update, the rolling update is done."""
-    deadline = time.monotonic() + timeout
-    state = ""
-    while True:
-        try:
-            status = client.describe(name)
-        except ApiError as error:
-            if error.status_code != 404:  # not in the gateway's view yet
-                raise
-            status = {}
-        state = str(status.get("updateState", ""))
-        if updated and state in _UPDATE_FAILED:
-            raise CliError(
-                f"the rolling update of {name} did not complete: {state.replace('_', ' ')} "
-                f"(see docker service ps {name})"
-            )
-        done = not updated or state in ("", "completed")
-        if done and status.get("availableReplicas", 0) > 0:
-            out.write(f"{name} is {'updated' if updated else 'ready'}\n")
-            return
-        if time.monotonic() > deadline:
-            what = (
-                f"its rolling update is still {state or 'pending'}"
-                if not done
-                else ("it has no ready replica")
-            )
-            raise CliError(f"{name}: {what} after {timeout:g}s")
-        time.sleep(0.5)
 
 
 if __name__ == "__main__":

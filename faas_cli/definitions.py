@@ -31,10 +31,9 @@ OpenFaaS stack files (faas-cli's `stack.yml`) are read as they are:
         namespace: openfaas-fn          # sent along; the gateway checks it
 
 `environment_file` values override `environment`, as faas-cli merges them. What faas
-cannot honour (`configuration`, `provider.network`, `build_options`, `build_args`,
-`registry_auth`, `platforms`, `build_secrets`, and `handler` for a template language) is
-listed in `DefinitionFile.ignored`, which the commands print as a warning. A function
-without `image` is an error that names its `lang` (faas builds no language templates).
+cannot honour (`configuration`, `provider.network`, `build_options`, `registry_auth`,
+`platforms`, `build_secrets`) is listed in `DefinitionFile.ignored`, which the commands
+print as a warning. A function without `image` is an error. Templates: docs/templates.md.
 """
 
 from __future__ import annotations
@@ -58,15 +57,12 @@ _KEYS = frozenset(
         "constraints", "secrets", "limits", "requests", "readOnlyRootFilesystem",
         # OpenFaaS's stack file: honoured.
         "lang", "environment_file", "readonly_root_filesystem", "namespace", "skip_build",
+        "build_args",
     }
 )  # fmt: skip
 # OpenFaaS stack file keys faas reads but cannot honour (a warning names each one).
 _UNHONOURED_TOP_KEYS = frozenset({"configuration"})
-_UNHONOURED_KEYS = frozenset(
-    {"build_options", "build_args", "registry_auth", "platforms", "build_secrets"}
-)
-# OpenFaaS's language that is a folder with a Dockerfile: what `faas build` builds.
-_DOCKERFILE_LANG = "dockerfile"
+_UNHONOURED_KEYS = frozenset({"build_options", "registry_auth", "platforms", "build_secrets"})
 
 
 @dataclass(frozen=True)
@@ -76,6 +72,9 @@ class FunctionDefinition:
     name: str
     image: str
     handler: Path | None = None
+    # A template language (template/<lang>/): the handler is that template's function/.
+    lang: str | None = None
+    build_args: Mapping[str, str] = field(default_factory=dict)
     fprocess: str | None = None
     environment: Mapping[str, str] = field(default_factory=dict)
     labels: Mapping[str, str] = field(default_factory=dict)
@@ -203,18 +202,10 @@ def _function(file: Path, name: str, spec: object, ignored: list[str]) -> Functi
         raise UsageError(f"{where}.lang: expected a language name")
     image = spec.get("image")
     if not isinstance(image, str) or not image:
-        if lang:
-            raise UsageError(
-                f"{where}.image: required: faas deploys images and builds none from "
-                f"OpenFaaS language templates (lang {lang!r}); build the image, then name it"
-            )
         raise UsageError(f"{where}.image: required, e.g. 'localhost/faas/{name}:latest'")
     handler = spec.get("handler")
     if handler is not None and not isinstance(handler, str):
         raise UsageError(f"{where}.handler: expected a directory path")
-    if handler and lang and lang != _DOCKERFILE_LANG:
-        ignored.append(f"functions.{name}.handler")  # a template's source, not a Dockerfile's
-        handler = None
     skip_build = spec.get("skip_build", False)
     if not isinstance(skip_build, bool):
         raise UsageError(f"{where}.skip_build: expected true or false")
@@ -236,6 +227,8 @@ def _function(file: Path, name: str, spec: object, ignored: list[str]) -> Functi
         name=name,
         image=image,
         handler=(file.parent / handler).resolve() if handler else None,
+        lang=lang or None,
+        build_args=_strings(where, spec, "build_args"),
         fprocess=fprocess,
         environment={
             **_strings(where, spec, "environment"),
