@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import stat
 from pathlib import Path
 
@@ -113,6 +114,6 @@ def test_haproxy_config_is_two_threads_with_keepalive_and_the_path_stripped() ->
 
 
 def test_no_haproxy_and_no_install_is_not_run(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(ref.shutil, "which", lambda name: None)
+    monkeypatch.setattr(shutil, "which", lambda name: None)
     with pytest.raises(NotAvailable, match=r"scripts/haproxy\.sh"):
         ref.find_haproxy(install=False)
