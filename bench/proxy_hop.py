@@ -1,10 +1,12 @@
-"""Scenario 6: the gateway hop against a Go reverse proxy, in the same rounds.
+"""Scenario 6: the gateway hop against a Go reverse proxy and HAProxy, in the same rounds.
 
-Four paths to the same upstream (bench/echo_server.py), at c=1 and c=64: the upstream
-direct; Go's `httputil.ReverseProxy` (bench/goproxy, see bench/reference_proxy.py); our
-gateway with `GATEWAY_WORKERS=1`; and our gateway with one worker per CPU. The checks
-are the issue's targets as paired ratios (ours / Go proxy) and added p50 over direct.
-Without Go, the Go rows are "not run" and the problems say why; the rest still runs.
+Five paths to the same upstream (bench/echo_server.py), at c=1 and c=64: the upstream
+direct; Go's `httputil.ReverseProxy` (bench/goproxy, see bench/reference_proxy.py);
+HAProxy (2 threads, keep-alive to the upstream); our gateway with `GATEWAY_WORKERS=1`;
+and our gateway with one worker per CPU. The checks are the issue's targets as paired
+ratios (ours / Go proxy, ours / HAProxy: ≥ 0.5x at c=64, p50 at c=1 ≤ 120 µs) and added
+p50 over direct, each with the machine's 1-minute load average when it was measured.
+Without Go or HAProxy, their rows are "not run" and the problems say why; the rest runs.
 """
 
 from __future__ import annotations
@@ -13,8 +15,8 @@ from contextlib import ExitStack
 from pathlib import Path
 
 from bench.processes import NotAvailable, Server, listening_children, start_echo, start_gateway
-from bench.reference_proxy import build_go_proxy, start_go_proxy
-from bench.report import Check, Run
+from bench.reference_proxy import build_go_proxy, find_haproxy, start_go_proxy, start_haproxy
+from bench.report import Check, Run, load_average
 from bench.scenarios import (
     Bench,
     Case,
@@ -32,7 +34,12 @@ from bench.scenarios import (
 FUNCTION = "echo"
 DIRECT = "upstream echo, direct"
 GO_PROXY = "Go httputil.ReverseProxy → echo"
+HAPROXY = "HAProxy (2 threads) → echo"
 ADDED_P50_TARGET_MS = 0.25
+HAPROXY_RATE_TARGET = 50
+"""Ours at c=64 as % of HAProxy's rate (issue 36: half of HAProxy)."""
+P50_TARGET_MS = 0.12
+"""Ours at c=1: p50 through the gateway (issue 36)."""
 
 
 def gateway_label(workers: int) -> str:
@@ -58,12 +65,22 @@ def go_proxy_binary() -> tuple[Path | None, str]:
         return None, str(err)
 
 
+def haproxy_binary() -> tuple[Path | None, str]:
+    """HAProxy's binary (installed when missing and possible), or None and why not."""
+    try:
+        return find_haproxy(), ""
+    except NotAvailable as err:
+        return None, str(err)
+
+
 def proxy_hop(b: Bench) -> None:
-    """Scenario 6: direct vs Go proxy vs our gateway (1 and N workers), c=1 and c=64."""
+    """Scenario 6: direct vs Go proxy vs HAProxy vs our gateway (1 and N workers),
+    c=1 and c=64."""
     sc = "6"
     many = max(2, cpu_count())
     worker_counts = (1, many)
     binary, why_no_go = go_proxy_binary()
+    haproxy, why_no_haproxy = haproxy_binary()
     gateways: dict[str, tuple[Server, int]] = {}
     with ExitStack() as stack:
         echo = stack.enter_context(start_echo(b.tmp))
@@ -73,6 +90,9 @@ def proxy_hop(b: Bench) -> None:
         if binary is not None:
             proxy = stack.enter_context(start_go_proxy(b.tmp, binary, upstream, strip=path))
             subjects.append((GO_PROXY, proxy.base_url + path, [proxy, echo]))
+        if haproxy is not None:
+            ha = stack.enter_context(start_haproxy(b.tmp, haproxy, upstream, strip=path))
+            subjects.append((HAPROXY, ha.base_url + path, [ha, echo]))
         for workers in worker_counts:
             gateway = stack.enter_context(
                 start_gateway(
@@ -91,13 +111,52 @@ def proxy_hop(b: Bench) -> None:
             for label, url, servers in subjects:
                 cases.append(wrk_case(b, label, url, c, servers))
         runs = measure(b, sc, cases)
+        load = load_average()
         for label, (gateway, workers) in gateways.items():
             note = worker_note(gateway, workers)  # after the runs: every worker is up by now
             for c in (1, 64):
                 runs[key(label, c)].note = note
     if binary is None:
         b.report.problems.append(f"{sc}: the Go reverse proxy was not run: {why_no_go}")
-    hop_reference_checks(b, sc, runs, [gateway_label(w) for w in worker_counts], binary is not None)
+    if haproxy is None:
+        b.report.problems.append(f"{sc}: HAProxy was not run: {why_no_haproxy}")
+    ours = [gateway_label(w) for w in worker_counts]
+    hop_reference_checks(b, sc, runs, ours, binary is not None)
+    haproxy_checks(b, sc, runs, ours, load)
+
+
+def haproxy_checks(b: Bench, sc: str, runs: dict[str, Run], ours: list[str], load: str) -> None:
+    """Ours against HAProxy (issue 36): rate at c=64 (≥ 0.5x, paired by round) and p50
+    at c=1 (≤ 120 µs), with the load average at the end of the rounds beside them."""
+    ha1, ha64 = runs.get(key(HAPROXY, 1)), runs.get(key(HAPROXY, 64))
+    for label in ours:
+        ours1, ours64 = runs[key(label, 1)], runs[key(label, 64)]
+        p50 = ms(ours1.p50_ms)
+        check(
+            b,
+            sc,
+            f"{label}, c=1: p50",
+            f"{p50 * 1000:.0f} µs",
+            (f"HAProxy {ms(ha1.p50_ms) * 1000:.0f} µs; " if ha1 is not None else "")
+            + f"load {load}",
+            f"≤ {P50_TARGET_MS * 1000:.0f} µs",
+            p50 <= P50_TARGET_MS,
+        )
+        if ha64 is None:
+            b.report.checks.append(
+                Check(sc, f"{label}, c=64: rate vs HAProxy", "—", "—", "≥ 0.50x", "not run")
+            )
+            continue
+        ratio = rate_ratio(ours64, ha64)
+        check(
+            b,
+            sc,
+            f"{label}, c=64: rate vs HAProxy",
+            f"{ours64.rps:,.0f} req/s = {ratio / 100:.2f}x",
+            f"HAProxy {ha64.rps:,.0f} req/s; load {load}",
+            f"≥ {HAPROXY_RATE_TARGET / 100:.2f}x",
+            ratio >= HAPROXY_RATE_TARGET,
+        )
 
 
 def hop_reference_checks(

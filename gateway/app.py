@@ -86,6 +86,17 @@ class Gateway:
         """The Starlette app's state (`metrics`, `autoscaler`, `cold_start`)."""
         return self.platform_app.state
 
+    def direct_app(self, method: str, path: str) -> ASGIApp | None:
+        """The app a request goes to when its method and path alone decide it: the function
+        calls' (past the dispatch below), or None when `__call__` must decide (the
+        gateway's own endpoints, which a function's host name may claim; async calls).
+        `gateway.http_calls.CallProtocol` serves the first kind on its lean path."""
+        if is_platform_call(method, path):
+            return None
+        if self._async_calls is not None and is_async_call(path):
+            return None
+        return self._function_calls
+
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and not is_platform_call(scope["method"], scope["path"]):
             if self._async_calls is not None and is_async_call(scope["path"]):

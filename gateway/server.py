@@ -8,7 +8,7 @@ import uvicorn
 from starlette.types import ASGIApp
 
 from gateway.config import GatewayConfig
-from gateway.http_limits import bounded_http_protocol
+from gateway.http_calls import call_protocol
 
 
 def server_settings(config: GatewayConfig) -> dict[str, Any]:
@@ -44,5 +44,5 @@ def server_config(app: ASGIApp, config: GatewayConfig) -> uvicorn.Config:
     worker processes are `gateway.workers`' job.
     """
     return uvicorn.Config(
-        app, http=bounded_http_protocol(config.head_limits), workers=1, **server_settings(config)
+        app, http=call_protocol(config.head_limits), workers=1, **server_settings(config)
     )

@@ -39,7 +39,7 @@ from gateway.assembly import build_provider, configure_logging
 from gateway.config import GatewayConfig
 from gateway.drain import DrainDelay, DrainMarker, log_sigterm
 from gateway.drain_peers import PeerWait, start_drain
-from gateway.http_limits import bounded_http_protocol
+from gateway.http_calls import call_protocol
 from gateway.metrics import multiprocess_values
 from gateway.providers.base import FunctionProvider, LeaderLease, NoLease
 from gateway.server import server_config, server_settings
@@ -227,7 +227,7 @@ class WorkerConfig(uvicorn.Config):
     def load(self) -> None:
         if not self.loaded:
             configure_logging(self.gateway)
-            self.http = bounded_http_protocol(self.gateway.head_limits)
+            self.http = call_protocol(self.gateway.head_limits)
             provider = build_provider(self.gateway)
             self.app = create_app(
                 self.gateway,

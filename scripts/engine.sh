@@ -3,7 +3,8 @@
 # Docker Engine, a single-node swarm, and -- for machines that cannot pull images --
 # a local Python base image and local Prometheus and NATS images built from Debian
 # packages; also promtool, nats-server and mosquitto, which the unit tests run
-# (scripts/promtool.sh, scripts/nats.sh, scripts/mosquitto.sh), and Chromium, which the web console's tests drive (scripts/browser.sh).
+# (scripts/promtool.sh, scripts/nats.sh, scripts/mosquitto.sh), HAProxy, bench scenario 6's
+# reference proxy (scripts/haproxy.sh), and Chromium, which the web console's tests drive (scripts/browser.sh).
 #
 #   scripts/engine.sh            engine + swarm + local images + promtool + chromium (idempotent)
 #
@@ -114,6 +115,7 @@ if [ "$(id -u)" = 0 ]; then
   "$(dirname "$0")/promtool.sh"
   "$(dirname "$0")/nats.sh"
   "$(dirname "$0")/mosquitto.sh"
+  "$(dirname "$0")/haproxy.sh"
   "$(dirname "$0")/browser.sh"
 fi
 say "up: Docker $(docker version --format '{{.Server.Version}}'), swarm $(docker info --format '{{.Swarm.LocalNodeState}}')"

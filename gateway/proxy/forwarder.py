@@ -333,6 +333,9 @@ class Forwarder:
             await send({"type": "http.response.body", "body": data})
             return response.status
         await send(start)
+        # An empty chunk: a server that holds a head back to send it with the first body
+        # bytes (gateway.http_cycle) sends it now, before the stream's first chunk.
+        await send({"type": "http.response.body", "body": b"", "more_body": True})
         watcher = None if receive is None else asyncio.ensure_future(wait_for_disconnect(receive))
         if watcher is not None:
             # uvicorn drops what is sent after a disconnect without an error, so without

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import stat
 from pathlib import Path
 
@@ -98,3 +99,21 @@ def test_a_good_build_returns_the_binary(monkeypatch: pytest.MonkeyPatch, tmp_pa
     env = seen.read_text().splitlines()
     assert f"GOROOT={tmp_path / 'goroot'}" in env
     assert "GOPROXY=off" in env
+
+
+def test_haproxy_config_is_two_threads_with_keepalive_and_the_path_stripped() -> None:
+    config = ref.haproxy_config(9000, "http://127.0.0.1:9001", "/function/echo")
+    assert f"nbthread {ref.HAPROXY_THREADS}" in config
+    assert "bind 127.0.0.1:9000" in config
+    assert "server echo 127.0.0.1:9001" in config
+    assert "option http-keep-alive" in config
+    assert "http-reuse always" in config
+    assert f"monitor-uri {ref.HEALTH_PATH}" in config
+    assert "replace-path ^/function/echo/?(.*) /\\1" in config
+    assert "replace-path" not in ref.haproxy_config(9000, "http://127.0.0.1:9001")
+
+
+def test_no_haproxy_and_no_install_is_not_run(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(shutil, "which", lambda name: None)
+    with pytest.raises(NotAvailable, match=r"scripts/haproxy\.sh"):
+        ref.find_haproxy(install=False)

@@ -122,6 +122,12 @@ RULES: list[tuple[str, tuple[str, ...]]] = [
     # The server's request-head bounds: uvicorn and the config, nothing of the layers.
     ("gateway.http_limits", ("gateway.proxy", "gateway.routing", "gateway.providers",
                              "gateway.management", "gateway.scaling", "gateway.metrics")),
+    # The server protocol and its lean cycle for function calls: uvicorn, the bounds, the
+    # config; the app it serves is handed in (`direct_app`), never imported.
+    ("gateway.http_calls", ("gateway.proxy", "gateway.routing", "gateway.providers",
+                            "gateway.management", "gateway.scaling", "gateway.metrics",
+                            "gateway.app")),
+    ("gateway.http_cycle", ("gateway.",)),
     # Async calls: the proxy driven by a queue; never the engine, never a provider's inside,
     # never the gateway's app or supervisor (the queue worker's parts: `gateway.assembly`).
     ("gateway.async_calls", ("docker", "aiohttp", "gateway.providers.swarm",
