@@ -6,11 +6,12 @@
     python -m bench --update-docs   # also put the table into docs/benchmarks.md
     python -m bench --only 6        # the gateway hop against a Go reverse proxy
     python -m bench --only 7        # kill a gateway worker (and, on a swarm, the container)
-    python -m bench --only 8        # async calls: enqueue and drain vs sync calls
-    python -m bench --swarm         # require the swarm variants of 3-5 and 7 (else exit 1)
+    python -m bench --only 8        # async calls: enqueue and drain vs sync calls (swarm: jobs)
+    python -m bench --only 9        # an idle watchdog's memory vs Go's (swarm: 1,000 functions)
+    python -m bench --swarm         # require the swarm variants of 3-5 and 7-9 (else exit 1)
     python -m bench --no-swarm      # local processes only
 
-Scenarios 1-8 run as local processes. The swarm variants of 3-5 and 7 ("3 swarm", ...) run
+Scenarios 1-9 run as local processes. The swarm variants of 3-5 and 7-9 ("3 swarm", ...) run
 too when this user is root and a Docker Engine with an active swarm answers; they
 deploy the stack of the current sources with scripts/up.sh (and remove it afterwards
 only if it was not deployed before). Exit status 0 when every selected scenario ran
@@ -53,7 +54,7 @@ SCENARIOS: dict[str, Scenario] = {
     "6": ("gateway hop vs a Go reverse proxy", proxy_hop.proxy_hop),
     "7": ("kill under load", kill.worker_kill),
     "8": ("async calls", async_calls.async_calls),
-    "9": ("an idle function's watchdog in memory", idle_memory.idle_memory_scenario),
+    "9": ("functions at rest, and a fleet of them", idle_memory.idle_memory_scenario),
 }
 SWARM_SCENARIOS: dict[str, Callable[[SwarmBench], None]] = {
     **BASE_SWARM_SCENARIOS,

@@ -375,10 +375,20 @@ def report(sb: SwarmBench, baseline: float, stages: list[Stage], burst: Burst) -
     check(b, SC, "GET /metrics c=1 p50",
           at([f"{s.metrics_p50_ms:.2f} ms ({s.metrics_bytes:,} B)" for s in stages]), "—",
           f"≤ {TARGET_METRICS_MS:g} ms", last.metrics_p50_ms <= TARGET_METRICS_MS)  # fmt: skip
-    growth = last.hop_p50_ms / first.hop_p50_ms
-    check(b, SC, "hop c=1 p50 (round the stack's fork functions)",
-          at([f"{s.hop_p50_ms:.2f} ms" for s in stages]), f"{growth:.2f}x from the first",
-          f"≤ {TARGET_HOP_GROWTH:.2f}x", growth <= TARGET_HOP_GROWTH)  # fmt: skip
+    # The first stage runs fewer replicas (10, not 50), whose health checks load the
+    # machine less: the stage with as many running replicas shows the gateway's share.
+    same = next(s for s in stages if s.running == last.running)
+    growth, same_growth = last.hop_p50_ms / first.hop_p50_ms, last.hop_p50_ms / same.hop_p50_ms
+    check(
+        b,
+        SC,
+        "hop c=1 p50 (round the stack's fork functions)",
+        at([f"{s.hop_p50_ms:.2f} ms" for s in stages]),
+        f"{growth:.2f}x from {first.extra}; {same_growth:.2f}x from {same.extra} "
+        f"(as many running replicas, {same.running})",
+        f"≤ {TARGET_HOP_GROWTH:.2f}x",
+        growth <= TARGET_HOP_GROWTH,
+    )
     per_replica = (last.rest_cores - baseline) / max(1, last.running)
     check(b, SC, "machine CPU at rest (cores busy)",
           at([f"{s.rest_cores:.2f}" for s in stages]),

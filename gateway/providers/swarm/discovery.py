@@ -57,6 +57,7 @@ from gateway.providers.base import (
 )
 from gateway.providers.swarm.engine import close_quietly, engine_address
 from gateway.providers.swarm.jobs import RunningJobs
+from gateway.providers.swarm.known import KnownServices
 from gateway.providers.swarm.lease import SwarmLease
 from gateway.providers.swarm.management import SwarmManagement
 from gateway.providers.swarm.peers import GatewayPeers
@@ -126,6 +127,7 @@ class SwarmProvider:
         self._network_missing: bool | None = None
         self._names_by_id: dict[str, str] = {}
         self._jobs = RunningJobs()
+        self._known = KnownServices()
         self._engine_failing = False
         self._warned: set[tuple[str, str]] = set()
         self._management = SwarmManagement(self)
@@ -380,7 +382,8 @@ class SwarmProvider:
         try:
             client = self._get_client()
             self._refresh_network(client)
-            services = [service.attrs for service in client.services.list()]
+            # The plain list: the SDK's `services.list()` wraps each in a model object.
+            services: list[dict[str, Any]] = client.api.services()  # type: ignore[no-untyped-call]
         except ENGINE_ERRORS as exc:
             self._engine_failed(exc)
             return False
@@ -388,10 +391,12 @@ class SwarmProvider:
         functions: list[Function] = []
         self._jobs.replace_all(services)
         for attrs in services:
-            function = self._to_function(attrs)
+            function = self._known.read(attrs, self._network_ids, self._to_function)
             if function is not None:
                 names_by_id[str(attrs.get("ID"))] = function.name
                 functions.append(function)
+        self._known.keep_only([str(attrs.get("ID")) for attrs in services])
+        del services  # before the registry's swap: the listing's peak, not on top of it
         self.registry.replace_all(functions)
         self._names_by_id = names_by_id
         self._engine_ok(len(functions))
@@ -428,6 +433,7 @@ class SwarmProvider:
         if function is None:
             self._forget(service_id)
             return True
+        self._known.forget(service_id)  # the next full sync reads it anew
         previous = self._names_by_id.get(service_id)
         if previous is not None and previous != function.name:
             self.registry.remove(previous)
@@ -436,6 +442,7 @@ class SwarmProvider:
         return True
 
     def _forget(self, service_id: str) -> None:
+        self._known.forget(service_id)
         name = self._names_by_id.pop(service_id, None)
         if name is not None:
             self.registry.remove(name)
