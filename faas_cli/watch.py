@@ -20,6 +20,9 @@ from faas_cli.errors import CliError
 # change came for WATCH_STEP_MS, or after WATCH_DEBOUNCE_MS of changes at the latest.
 WATCH_STEP_MS = 50
 WATCH_DEBOUNCE_MS = 1600
+WATCH_STARTED_MS = 500
+"""How long the watch waits for a change before it yields an empty batch: the first one
+says the watch has begun."""
 
 Roll = Callable[[FunctionDefinition], bool]
 
@@ -77,10 +80,17 @@ class WatchLoop:
                 self._say(f"{function.name}: the build is the one running: nothing to roll")
 
     def run(self, batches: Iterable[set[Path]]) -> None:
-        """Handle batches until they end (Ctrl-C ends `file_changes`)."""
-        self._say("watching " + ", ".join(str(p) for p in self.folders()) + " (Ctrl-C stops)")
+        """Handle batches until they end (Ctrl-C ends `file_changes`). "watching" is said
+        at the first batch, empty or not: `file_changes` watches only once iterated, and a
+        save before that would be lost."""
+        announced = False
         for batch in batches:
-            self.on_change(batch)
+            if not announced:
+                folders = ", ".join(str(p) for p in self.folders())
+                self._say(f"watching {folders} (Ctrl-C stops)")
+                announced = True
+            if batch:
+                self.on_change(batch)
 
     def _saved_at(self, changed: set[Path], function: FunctionDefinition) -> float:
         """When the newest of the function's changed files was written (now if the change
@@ -102,7 +112,8 @@ def file_changes(
     folders: Sequence[Path], ignore: Sequence[Path] = ()
 ) -> Generator[set[Path], None, None]:
     """Batches of changed paths under `folders`, from the OS's notifications (watchfiles;
-    its default filter drops editor swap files, __pycache__ and .git)."""
+    its default filter drops editor swap files, __pycache__ and .git). An empty batch
+    comes first, once the watch has begun, then whenever nothing changed for a while."""
     dropped = [str(path.resolve()) for path in ignore]
 
     def wanted(change: object, path: str) -> bool:
@@ -114,5 +125,7 @@ def file_changes(
         watch_filter=lambda change, path: default(change, path) and wanted(change, path),
         step=WATCH_STEP_MS,
         debounce=WATCH_DEBOUNCE_MS,
+        rust_timeout=WATCH_STARTED_MS,
+        yield_on_timeout=True,
     ):
         yield {Path(path) for _, path in changes}
