@@ -2,11 +2,20 @@
 
 from __future__ import annotations
 
+import signal
 from collections.abc import Generator, Iterator
 
 import pytest
 
 from tests.support import Watchdog, start_watchdog
+
+# A suite started in the background by a shell without job control (`make test &` in a
+# script, `nohup ... &`) ignores SIGINT, and every process it starts inherits that: the
+# tests that stop a gateway or `faas up --watch` with SIGINT then see it ignored. A Python
+# handler here is not inherited (a child starts with the default), so the children
+# behave as they do from a terminal.
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 @pytest.fixture(scope="module")
