@@ -146,6 +146,20 @@ image_or_local() {
   echo "$local_image"
 }
 
+# Print PUBLIC if it is here or can be pulled, else LOCAL if it was built before; fail
+# (printing nothing) if neither, so the caller builds LOCAL (node-base.sh, go-base.sh).
+#   present_image PUBLIC LOCAL
+present_image() {
+  local public=$1 local_image=$2
+  if docker image inspect "$public" >/dev/null 2>&1 || docker pull -q "$public" >/dev/null 2>&1; then
+    echo "$public"
+  elif docker image inspect "$local_image" >/dev/null 2>&1; then
+    echo "$local_image"
+  else
+    return 1
+  fi
+}
+
 # Install one binary out of a Debian package without installing the package (whose
 # service would start on install): `apt-get download`, `dpkg -x`, then copy the binary.
 # Needs root. Runs in a subshell, so the trap removes the download on any exit.

@@ -15,14 +15,7 @@ source "$(dirname "$0")/common.sh"
 public=${PUBLIC_GO_IMAGE:-golang:1.22}
 local_image=${LOCAL_GO_IMAGE:-local/golang:bookworm}
 version=${GO_PACKAGE_VERSION:-1.19}
-if docker image inspect "$public" >/dev/null 2>&1 || docker pull -q "$public" >/dev/null 2>&1; then
-  echo "$public"
-  exit 0
-fi
-if docker image inspect "$local_image" >/dev/null 2>&1; then
-  echo "$local_image"
-  exit 0
-fi
+present_image "$public" "$local_image" && exit 0
 base=$(image_or_local "$PUBLIC_BASE_IMAGE" "$LOCAL_BASE_IMAGE") \
   || die "no base image to build $local_image on"
 say "$public cannot be pulled here: building $local_image from $base and Debian's Go $version"

@@ -14,14 +14,7 @@ source "$(dirname "$0")/common.sh"
 
 public=${PUBLIC_NODE_IMAGE:-node:20-slim}
 local_image=${LOCAL_NODE_IMAGE:-local/node:20-bookworm}
-if docker image inspect "$public" >/dev/null 2>&1 || docker pull -q "$public" >/dev/null 2>&1; then
-  echo "$public"
-  exit 0
-fi
-if docker image inspect "$local_image" >/dev/null 2>&1; then
-  echo "$local_image"
-  exit 0
-fi
+present_image "$public" "$local_image" && exit 0
 node=${NODE:-$(command -v node || true)}
 [ -n "$node" ] && [ -x "$node" ] || die "$public cannot be pulled and there is no node binary here to build $local_image from (set NODE=/path/to/node)"
 base=$(image_or_local "$PUBLIC_BASE_IMAGE" "$LOCAL_BASE_IMAGE") \
