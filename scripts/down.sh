@@ -4,8 +4,11 @@
 set -euo pipefail
 source "$(dirname "$0")/common.sh"
 
+# Services first, then the stack's own networks: the engine removes those a moment later,
+# and a `make up` in between fails with "network func_edge not found".
 stack_gone() {
-  [ -z "$(docker service ls -q --filter "label=com.docker.stack.namespace=$STACK_NAME")" ]
+  local owned="label=com.docker.stack.namespace=$STACK_NAME"
+  [ -z "$(docker service ls -q --filter "$owned")" ] && [ -z "$(docker network ls -q --filter "$owned")" ]
 }
 
 engine_answers || die "no Docker Engine answers: nothing to take down"

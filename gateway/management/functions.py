@@ -83,12 +83,12 @@ async def describe_function(request: Request, system: System) -> Response:
 
 async def deploy(request: Request, system: System) -> Response:
     """`POST /system/functions`."""
-    return await _write(request, system, system.provider.deploy, "deployed", "deploying")
+    return await _write(request, system, system.provider.deploy, "deployed", "deploying", False)
 
 
 async def update(request: Request, system: System) -> Response:
     """`PUT /system/functions`: a rolling update."""
-    return await _write(request, system, system.provider.update, "updating", "updating")
+    return await _write(request, system, system.provider.update, "updating", "updating", True)
 
 
 async def _write(
@@ -97,9 +97,14 @@ async def _write(
     write: Callable[[FunctionDeployment], Awaitable[None]],
     logged: str,
     answered: str,
+    updating: bool,
 ) -> Response:
     deployment = _allowed(request, system, parse_body(FunctionDeployment, await read_json(request)))
     await _no_domain_taken(deployment, system)
+    if deployment.version is not None or updating:
+        # A version and an update are read against the function as it is: the write
+        # just before (a first version, from any process or gateway) must be in the view.
+        await system.provider.refresh()
     await write(deployment)
     what = _spelled(deployment)
     log.info("%s function %s (%s)", logged, what, deployment.image)
@@ -112,6 +117,7 @@ async def remove(request: Request, system: System) -> Response:
     removal = parse_body(DeleteFunctionRequest, await read_json(request))
     system.namespaces.check(removal.namespace, f"function {removal.function_name!r}")
     name = system.function_name(request, removal.function_name, "functionName")
+    await system.provider.refresh()  # its versions, however recently deployed, go with it
     await system.provider.remove(name)
     log.info("removed function %s", name)
     return accepted(f"removing function {name!r}", name)

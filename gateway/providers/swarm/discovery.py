@@ -316,11 +316,15 @@ class SwarmProvider:
                 return
             try:
                 if isinstance(item, concurrent.futures.Future):
+                    waiting, stop = self._take_queued(item)
                     ok = False
                     try:
                         ok = self._full_sync()
                     finally:
-                        item.set_result(ok)
+                        for future in waiting:
+                            future.set_result(ok)
+                    if stop:
+                        return
                 else:
                     ok = self._full_sync() if item is _Signal.RESYNC else self._apply_event(item)
             except Exception:
@@ -332,6 +336,22 @@ class SwarmProvider:
             elif not ok:
                 next_sync = time.monotonic() + min(retry, self.resync_interval)
                 retry = min(retry * 2, _RETRY_MAX)
+
+    def _take_queued(self, first: _SyncNow[bool]) -> tuple[list[_SyncNow[bool]], bool]:
+        """Every refresh already queued behind `first`, to be answered by one full sync
+        (a burst of management writes costs one listing, not one each), and whether a
+        stop was queued. The events and resyncs taken with them are what that sync reads
+        anyway."""
+        waiting, stop = [first], False
+        while True:
+            try:
+                item = self._queue.get_nowait()
+            except queue.Empty:
+                return waiting, stop
+            if isinstance(item, concurrent.futures.Future):
+                waiting.append(item)
+            elif item is _Signal.STOP:
+                stop = True
 
     def _follow_events(self) -> None:
         retry = _RETRY_MIN

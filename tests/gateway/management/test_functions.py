@@ -127,3 +127,50 @@ def test_a_domain_in_the_functions_domain_is_a_400(domain: str) -> None:
     bad = call(MemoryProvider(), "POST", "/functions", json=deployment("api", domain))
     assert bad.status_code == 400
     assert "GATEWAY_FUNCTIONS_DOMAIN" in bad.json()["error"]
+
+
+# Writes read against the function as it is -------------------------------------------------
+
+
+class RecordingProvider(MemoryProvider):
+    """Records the order of refreshes and writes."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.steps: list[str] = []
+
+    async def refresh(self) -> None:
+        self.steps.append("refresh")
+
+    async def deploy(self, deployment: Any) -> None:
+        self.steps.append("deploy")
+        await super().deploy(deployment)
+
+    async def update(self, deployment: Any) -> None:
+        self.steps.append("update")
+        await super().update(deployment)
+
+    async def remove(self, name: str) -> None:
+        self.steps.append("remove")
+        await super().remove(name)
+
+
+def test_a_version_an_update_and_a_removal_first_catch_up_with_earlier_writes() -> None:
+    """A second version posted right after the first (by another process, or before the
+    engine's event) must find the function: the view is refreshed first. A plain deploy
+    reads nothing of the view and is not slowed."""
+    provider = RecordingProvider()
+    plain = {"service": "fn", "image": "faas/fn:1"}
+    assert call(provider, "POST", "/functions", json=plain).status_code == 202
+    assert provider.steps == ["deploy"]
+    provider.steps.clear()
+    version = {**plain, "image": "faas/fn:2", "version": "v2", "weight": 0}
+    assert call(provider, "POST", "/functions", json=version).status_code == 202
+    assert provider.steps == ["refresh", "deploy"]
+    provider.steps.clear()
+    assert call(provider, "PUT", "/functions", json=plain).status_code == 202
+    assert provider.steps == ["refresh", "update"]
+    provider.steps.clear()
+    removal = call(provider, "DELETE", "/functions", json={"functionName": "fn"})
+    assert removal.status_code == 202
+    assert provider.steps == ["refresh", "remove"]

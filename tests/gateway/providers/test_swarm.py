@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import copy
 import logging
 from collections.abc import Callable, Iterator
@@ -465,3 +466,25 @@ def test_update_state_is_read_from_the_engine(
     assert asyncio.run(provider.update_state("rolling")) == "updating"
     with pytest.raises(FunctionNotFound):
         asyncio.run(provider.update_state("no-such"))
+
+
+def test_refreshes_queued_together_share_one_sync(
+    engine: FakeDockerClient, start_provider: StartProvider
+) -> None:
+    """A burst of management writes, each refreshing first, costs one listing for all
+    those already waiting, and each sees what was written before it asked."""
+    provider = start_provider(resync_interval=3600)
+    waiting: list[concurrent.futures.Future[bool]] = [concurrent.futures.Future() for _ in range(3)]
+    provider._queue.put({"Action": "update", "Actor": {"ID": "gone"}})
+    provider._queue.put(waiting[1])
+    provider._queue.put(waiting[2])
+    taken, stop = provider._take_queued(waiting[0])
+    assert taken == waiting
+    assert not stop
+    engine.create_service(service_attrs("catservice"), emit=False)
+
+    async def burst() -> None:
+        await asyncio.gather(*(provider.refresh() for _ in range(20)))
+
+    asyncio.run(burst())
+    assert provider.lookup("catservice") is not None
