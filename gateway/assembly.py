@@ -130,7 +130,7 @@ def build_call_path(
         failures=SharedTable(shared.failures, recheck=0.0) if shared is not None else None,
     )
     return CallPath(
-        calls=Calls(provider.lookup, Namespaces(config.namespace)),
+        calls=Calls(provider.lookup, Namespaces(config.namespace, provider.namespace_names)),
         resolver=resolver,
         scaler=scaler,
         cold_start=cold_start,

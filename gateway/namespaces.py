@@ -1,50 +1,96 @@
 """Function namespaces, as OpenFaaS clients name them: `<name>.<namespace>`.
 
-The gateway has one namespace (`GATEWAY_NAMESPACE`, `openfaas-fn` by default, the name
-faas-cli appends): every function is in it, `GET /system/namespaces` lists it, and a name
-or a `namespace` field/parameter naming any other is `NamespaceNotFound` (404). Docker
-stack namespaces are not faas namespaces: a stack's prefix stays part of the service
-name (`func_catservice`), reachable by its short name as before (docs/management.md).
+The default namespace (`GATEWAY_NAMESPACE`, `openfaas-fn` by default, the name faas-cli
+appends) always exists and holds every function deployed without one, as before
+namespaces were more than one. Others are created through `/system/namespace/`
+(faas-cli's `namespace create`) and kept by the provider (on Swarm: one overlay network
+per namespace, docs/management.md "Namespaces"). A name or a `namespace` field/parameter
+naming an unknown namespace is `NamespaceNotFound` (404).
+
+A function's key (the name the registry, metrics and scaling know it by) is its name in
+the default namespace and `<name>.<namespace>` in any other: `function_name` turns what a
+client sent into that key. Docker stack namespaces are not faas namespaces: a stack's
+prefix stays part of the service name (`func_catservice`), reachable by its short name as
+before.
 
 Function names never contain a dot (Docker service names cannot), so a dot always starts
-the namespace suffix. This module is the one place that reads it. The request path looks
-a name up as it is first and only reads a suffix when that misses, so a name without one
-costs nothing more.
+the namespace suffix. The request path looks a name up as it is first and only reads a
+suffix when that misses, so a name without one costs nothing more.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
+import re
+from collections.abc import Callable, Collection, Mapping
+from dataclasses import dataclass, field
 from typing import TypeVar
 
-from gateway.errors import NamespaceNotFound
+from gateway.errors import BadRequest, NamespaceNotFound
 
 DEFAULT_NAMESPACE = "openfaas-fn"
+MAX_NAMESPACE_LENGTH = 30
+"""A namespace's name ends up in service names (`<namespace>_<function>`, at most 63
+characters) and a network's: 30 leaves a function name 32."""
+NAMESPACE_PATTERN = re.compile(rf"[a-z0-9](?:[a-z0-9-]{{0,{MAX_NAMESPACE_LENGTH - 2}}}[a-z0-9])?")
+"""A DNS label of at most `MAX_NAMESPACE_LENGTH` characters (as Kubernetes names them)."""
 
 T = TypeVar("T")
 
+NamespaceNames = Callable[[], Collection[str]]
+"""The namespaces a provider has besides the default, from its view (no I/O)."""
+
 
 @dataclass(frozen=True)
-class Namespaces:
-    """The namespaces this gateway has: one, `default`."""
+class NamespaceRecord:
+    """A namespace as faas-provider's `FunctionNamespace` describes it."""
 
-    default: str = DEFAULT_NAMESPACE
+    name: str
+    labels: Mapping[str, str] = field(default_factory=dict)
+    annotations: Mapping[str, str] = field(default_factory=dict)
+
+
+def _none() -> Collection[str]:
+    return ()
+
+
+class Namespaces:
+    """The namespaces this gateway has: `default`, and whatever `others` says now."""
+
+    def __init__(
+        self, default: str = DEFAULT_NAMESPACE, others: NamespaceNames | None = None
+    ) -> None:
+        self.default = default
+        self._others = others or _none
 
     @property
     def names(self) -> tuple[str, ...]:
-        """Every namespace, as `GET /system/namespaces` lists them."""
-        return (self.default,)
+        """Every namespace, as `GET /system/namespaces` lists them: the default first."""
+        return (self.default, *sorted(set(self._others()) - {self.default}))
+
+    def known(self, namespace: str | None) -> bool:
+        """Whether `namespace` exists; None or "" means the default, which always does."""
+        return not namespace or namespace == self.default or namespace in self._others()
 
     def check(self, namespace: str | None, what: str = "") -> None:
-        """`NamespaceNotFound` unless `namespace` is ours; None or "" means the default."""
-        if namespace and namespace != self.default:
-            raise NamespaceNotFound(namespace, self.names, what)
+        """`NamespaceNotFound` unless `namespace` exists; None or "" means the default."""
+        if not self.known(namespace):
+            raise NamespaceNotFound(str(namespace), self.names, what)
+
+    def key(self, name: str, namespace: str | None) -> str:
+        """The key of function `name` in `namespace` (None: the default), unchecked."""
+        if not namespace or namespace == self.default:
+            return name
+        return f"{name}.{namespace}"
+
+    def split(self, key: str) -> tuple[str, str]:
+        """A function key's name and namespace (the inverse of `key`)."""
+        base, dot, suffix = key.rpartition(".")
+        return (base, suffix) if dot and base and suffix else (key, self.default)
 
     def function_name(self, name: str, namespace: str | None = None) -> str:
-        """`name` without its `.<namespace>` suffix, checking that namespace and the one
-        given apart (a `namespace` query parameter or field); `NamespaceNotFound` if
-        either is not ours."""
+        """The key of the function a client names: `name` possibly ending in
+        `.<namespace>`, in `namespace` (a query parameter or body field) when given. Both
+        must exist, and name the same namespace when both are given."""
         what = f"function {name!r}"
         base, dot, suffix = name.rpartition(".")
         if dot and not suffix:  # "fn." names no namespace: an error, not the default
@@ -52,11 +98,15 @@ class Namespaces:
         if dot:
             self.check(suffix, what)
         self.check(namespace, what)
-        return base if dot else name
+        if dot and namespace and self.key("", namespace) != self.key("", suffix):
+            raise BadRequest(f"namespace {namespace!r} does not match the {what}'s {suffix!r}")
+        return self.key(base, suffix) if dot else self.key(name, namespace)
 
     def lookup(self, lookup: Callable[[str], T | None], name: str) -> T | None:
         """The function a `<name>.<namespace>` spelling names, for a name that `lookup`
-        did not find as it is; None if it has no suffix or the function is unknown."""
+        did not find as it is; None if it has no suffix or the function is unknown,
+        `NamespaceNotFound` for an unknown namespace."""
         if "." not in name:
             return None
-        return lookup(self.function_name(name))
+        key = self.function_name(name)
+        return lookup(key) if key != name else None

@@ -61,7 +61,7 @@ def create_system_app(
         config=config,
         provider=provider,
         metrics=metrics,
-        namespaces=namespaces or Namespaces(config.namespace),
+        namespaces=namespaces or Namespaces(config.namespace, provider.namespace_names),
         stats=StatsHistory(metrics.outcomes),
         alert=alert_endpoint(provider, autoscaler),
         load=load_endpoint(autoscaler),

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Protocol
@@ -23,6 +23,7 @@ from gateway.versions.traffic import group_versions, version_named
 
 if TYPE_CHECKING:
     from gateway.api_types.bodies import FunctionDeployment
+    from gateway.namespaces import NamespaceRecord
     from gateway.versions.traffic import Traffic
 
 DEFAULT_FUNCTION_PORT = 8080
@@ -288,7 +289,30 @@ class SecretStore(Protocol):
         """Remove a secret; `SecretNotFound` if none, `Conflict` while a function mounts it."""
 
 
-class FunctionProvider(FunctionView, ReplicaScaler, SecretStore, Protocol):
+class NamespaceStore(Protocol):
+    """The namespaces besides the default (`gateway.namespaces`, docs/management.md
+    "Namespaces"). Raise `GatewayError`s (`NamespaceNotFound`, `Conflict`, `NotSupported`,
+    `OrchestratorError`, `ProviderUnavailable`)."""
+
+    def namespace_names(self) -> Collection[str]:
+        """The namespaces besides the default, from the view (no I/O, as fresh as the
+        last `refresh`)."""
+
+    async def namespace(self, name: str) -> NamespaceRecord:
+        """One namespace's record, read now; `NamespaceNotFound` if none."""
+
+    async def create_namespace(self, record: NamespaceRecord) -> None:
+        """Create a namespace; `Conflict` if it exists."""
+
+    async def update_namespace(self, record: NamespaceRecord) -> None:
+        """Replace a namespace's labels and annotations; `NamespaceNotFound` if none."""
+
+    async def remove_namespace(self, name: str) -> None:
+        """Remove an empty namespace; `NamespaceNotFound` if none, `Conflict` naming the
+        functions and secrets it still holds."""
+
+
+class FunctionProvider(FunctionView, ReplicaScaler, SecretStore, NamespaceStore, Protocol):
     """Where functions come from: an orchestrator kept in memory by a background task.
 
     The view (`FunctionView`) is read on the request path and must not do I/O.

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING
 
 from gateway.errors import NotSupported
@@ -16,6 +16,7 @@ from gateway.providers.base import (
 
 if TYPE_CHECKING:
     from gateway.api_types.bodies import FunctionDeployment
+    from gateway.namespaces import NamespaceRecord
 
 
 class StaticProvider:
@@ -118,6 +119,26 @@ class StaticProvider:
     async def remove_secret(self, name: str) -> None:
         """Not supported (see `secret_names`)."""
         raise _no_secrets()
+
+    def namespace_names(self) -> Collection[str]:
+        """None: the static provider has the default namespace only."""
+        return ()
+
+    async def namespace(self, name: str) -> NamespaceRecord:
+        """Not supported (see `namespace_names`)."""
+        raise _static_read_only("namespaces")
+
+    async def create_namespace(self, record: NamespaceRecord) -> None:
+        """Not supported (see `namespace_names`)."""
+        raise _static_read_only("namespaces")
+
+    async def update_namespace(self, record: NamespaceRecord) -> None:
+        """Not supported (see `namespace_names`)."""
+        raise _static_read_only("namespaces")
+
+    async def remove_namespace(self, name: str) -> None:
+        """Not supported (see `namespace_names`)."""
+        raise _static_read_only("namespaces")
 
 
 def _no_secrets() -> NotSupported:

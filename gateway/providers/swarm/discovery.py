@@ -40,13 +40,15 @@ import logging
 import queue
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from typing import Any
 
 import docker
 from docker.types.daemon import CancellableStream
 
 from gateway.api_types.bodies import FunctionDeployment
+from gateway.errors import NotSupported
+from gateway.namespaces import NamespaceRecord
 from gateway.providers.base import (
     DEFAULT_FUNCTION_PORT,
     Function,
@@ -256,6 +258,28 @@ class SwarmProvider:
     async def remove_secret(self, name: str) -> None:
         """See `SecretStore.remove_secret`."""
         await self._secrets.remove_secret(name)
+
+    # Namespaces: not yet stored on Swarm (the default only).
+
+    def namespace_names(self) -> Collection[str]:
+        """See `NamespaceStore.namespace_names`."""
+        return ()
+
+    async def namespace(self, name: str) -> NamespaceRecord:
+        """See `NamespaceStore.namespace`."""
+        raise NotSupported("namespaces are not stored yet")
+
+    async def create_namespace(self, record: NamespaceRecord) -> None:
+        """See `NamespaceStore.create_namespace`."""
+        raise NotSupported("namespaces are not stored yet")
+
+    async def update_namespace(self, record: NamespaceRecord) -> None:
+        """See `NamespaceStore.update_namespace`."""
+        raise NotSupported("namespaces are not stored yet")
+
+    async def remove_namespace(self, name: str) -> None:
+        """See `NamespaceStore.remove_namespace`."""
+        raise NotSupported("namespaces are not stored yet")
 
     async def gateway_addresses(self) -> Sequence[str] | None:
         """See `FunctionProvider.gateway_addresses`: the running tasks of this gateway's
