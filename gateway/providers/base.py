@@ -107,6 +107,10 @@ class Function:
     upstream_host: str
     upstream_port: int = DEFAULT_FUNCTION_PORT
     stack: str | None = None  # the Docker stack it was deployed in (not an OpenFaaS namespace)
+    namespace: str | None = None
+    """Its faas namespace (`com.faas.namespace`), None for the default one. A function in
+    a namespace is known by `<name>.<namespace>` (`qualified_name`); its service is
+    `<namespace>_<name>` when the API made it."""
     labels: Mapping[str, str] = field(default_factory=dict)
     env_process: str | None = None
     # Set by the registry when the function has several versions (docs/versions.md):
@@ -129,6 +133,20 @@ class Function:
             self, "metric_name", f"{self.version_of}@{self.version}" if versioned else self.name
         )
         object.__setattr__(self, "job", is_job(self.labels))
+
+    @property
+    def display_name(self) -> str:
+        """Its name within its namespace: the service's name without the `<namespace>_`
+        prefix the API gives it."""
+        prefix = f"{self.namespace}_" if self.namespace else None
+        if prefix and self.name.startswith(prefix) and len(self.name) > len(prefix):
+            return self.name[len(prefix) :]
+        return self.name
+
+    @property
+    def qualified_name(self) -> str | None:
+        """`<name>.<namespace>` for a function in a namespace, None in the default one."""
+        return f"{self.display_name}.{self.namespace}" if self.namespace else None
 
     @property
     def short_name(self) -> str | None:
