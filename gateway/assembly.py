@@ -56,7 +56,11 @@ def build_provider(config: GatewayConfig) -> FunctionProvider:
         return StaticProvider(config.static_functions)
     from gateway.providers.swarm import SwarmProvider
 
-    return SwarmProvider(network=config.swarm_network, resync_interval=config.swarm_resync_interval)
+    return SwarmProvider(
+        network=config.swarm_network,
+        resync_interval=config.swarm_resync_interval,
+        default_namespace=config.namespace,
+    )
 
 
 def build_job_engine(provider: FunctionProvider) -> JobEngine | None:

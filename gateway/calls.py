@@ -37,9 +37,11 @@ class Calls:
         """The function `name` addresses (`<name>.<namespace>` too, read only when the name
         as spelled misses), in `namespace` if one is given; `FunctionNotFound` if none,
         `NamespaceNotFound` for a namespace not ours."""
-        if namespace:
+        if self.namespaces.other(namespace):
+            function = self.lookup(self.namespaces.function_name(name, namespace))
+        else:
             self.namespaces.check(namespace, f"function {name!r}")
-        function = self.lookup(name) or self.namespaces.lookup(self.lookup, name)
+            function = self.lookup(name) or self.namespaces.lookup(self.lookup, name)
         if function is None:
             raise FunctionNotFound(name)
         return function

@@ -49,6 +49,17 @@ class NamespaceRecord:
     annotations: Mapping[str, str] = field(default_factory=dict)
 
 
+NAMESPACE_LABEL = "com.faas.namespace"
+"""On a function's service (and a namespace's network, config and secrets): its namespace."""
+
+
+def service_name(name: str, namespace: str | None) -> str:
+    """The service of function `name` in `namespace` (None: the default), as the API
+    names it: `<namespace>_<name>` (a service's name cannot hold the dot of the key), the
+    name itself in the default namespace."""
+    return f"{namespace}_{name}" if namespace else name
+
+
 def _none() -> Collection[str]:
     return ()
 
@@ -76,11 +87,15 @@ class Namespaces:
         if not self.known(namespace):
             raise NamespaceNotFound(str(namespace), self.names, what)
 
+    def other(self, namespace: str | None) -> str | None:
+        """`namespace` unless it is the default (or None or ""): then None, as a
+        `Function.namespace` and the providers have it."""
+        return None if not namespace or namespace == self.default else namespace
+
     def key(self, name: str, namespace: str | None) -> str:
         """The key of function `name` in `namespace` (None: the default), unchecked."""
-        if not namespace or namespace == self.default:
-            return name
-        return f"{name}.{namespace}"
+        other = self.other(namespace)
+        return f"{name}.{other}" if other else name
 
     def split(self, key: str) -> tuple[str, str]:
         """A function key's name and namespace (the inverse of `key`)."""
@@ -98,7 +113,7 @@ class Namespaces:
         if dot:
             self.check(suffix, what)
         self.check(namespace, what)
-        if dot and namespace and self.key("", namespace) != self.key("", suffix):
+        if dot and namespace and self.other(namespace) != self.other(suffix):
             raise BadRequest(f"namespace {namespace!r} does not match the {what}'s {suffix!r}")
         return self.key(base, suffix) if dot else self.key(name, namespace)
 

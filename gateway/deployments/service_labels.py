@@ -9,6 +9,7 @@ from collections.abc import Mapping
 from typing import Protocol
 
 from gateway.labels import ANNOTATION_PREFIX, FUNCTION_LABEL, MANAGED_LABEL, label_problems
+from gateway.namespaces import NAMESPACE_LABEL
 from gateway.versions.model import (
     CANARY_LABEL,
     PREVIOUS_TRAFFIC_LABEL,
@@ -37,6 +38,7 @@ _RESERVED_LABELS = frozenset(
         PREVIOUS_TRAFFIC_LABEL,
         CANARY_LABEL,
         OPENFAAS_FUNCTION_LABEL,
+        NAMESPACE_LABEL,
     }
 )
 

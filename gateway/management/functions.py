@@ -41,9 +41,12 @@ log = logging.getLogger("gateway.system")
 
 
 async def list_functions(request: Request, system: System) -> Response:
-    """`GET /system/functions`: every function's record, a function with versions once."""
-    system.namespaces.check(request.query_params.get("namespace"))
+    """`GET /system/functions`: every function's record in the namespace asked for (the
+    default one without `?namespace=`), a function with versions once."""
     await system.provider.refresh()  # read-your-writes: whichever process or gateway wrote
+    asked = request.query_params.get("namespace")
+    system.namespaces.check(asked)
+    namespace = system.namespaces.other(asked)
     available = await system.provider.available_replicas()
     counts = system.metrics.invocation_counts()
     functions = system.provider.functions()
@@ -51,6 +54,8 @@ async def list_functions(request: Request, system: System) -> Response:
     pending = await pending_calls(system.broker) if any(f.job for f in functions) else None
     statuses = []
     for function in functions:
+        if function.namespace != namespace:
+            continue
         if function.version_of is None or function.traffic is not None:  # versions: in theirs
             status = function_status(function, available, counts, system.namespaces.default)
             status.urls = function_urls(function, system)
@@ -62,8 +67,8 @@ async def list_functions(request: Request, system: System) -> Response:
 
 async def describe_function(request: Request, system: System) -> Response:
     """`GET /system/function/{name}`: its record, and the state of its latest update."""
-    name = system.function_name(request, request.path_params["name"])
     await system.provider.refresh()  # read-your-writes: whichever process or gateway wrote
+    name = system.function_name(request, request.path_params["name"])
     function = system.provider.lookup(name)
     if function is None:
         raise FunctionNotFound(name)
@@ -99,7 +104,9 @@ async def _write(
     answered: str,
     updating: bool,
 ) -> Response:
-    deployment = _allowed(request, system, parse_body(FunctionDeployment, await read_json(request)))
+    deployment = parse_body(FunctionDeployment, await read_json(request))
+    await system.catch_up(request, deployment.namespace)
+    deployment = _allowed(request, system, deployment)
     await _no_domain_taken(deployment, system)
     if deployment.version is not None or updating:
         # A version and an update are read against the function as it is: the write
@@ -115,9 +122,10 @@ async def _write(
 async def remove(request: Request, system: System) -> Response:
     """`DELETE /system/functions`."""
     removal = parse_body(DeleteFunctionRequest, await read_json(request))
-    system.namespaces.check(removal.namespace, f"function {removal.function_name!r}")
-    name = system.function_name(request, removal.function_name, "functionName")
     await system.provider.refresh()  # its versions, however recently deployed, go with it
+    name = system.function_name(
+        request, removal.function_name, "functionName", namespace=removal.namespace
+    )
     await system.provider.remove(name)
     log.info("removed function %s", name)
     return accepted(f"removing function {name!r}", name)
@@ -134,7 +142,7 @@ def function_status(
     client sent it (so that a PUT takes it back as it is), in the gateway's one
     `namespace` (a Docker stack's is in its labels and name)."""
     labels = {k: v for k, v in function.labels.items() if not k.startswith(_NOT_LABELS)}
-    labels[OPENFAAS_FUNCTION_LABEL] = function.name  # as OpenFaaS providers label every one
+    labels[OPENFAAS_FUNCTION_LABEL] = function.display_name  # as OpenFaaS labels every one
     annotations = {
         k[len(ANNOTATION_PREFIX) :]: v
         for k, v in function.labels.items()
@@ -142,9 +150,9 @@ def function_status(
     }
     settings = function.settings
     status = FunctionStatus(
-        name=function.name,
+        name=function.display_name,
         image=function.image,
-        namespace=namespace,
+        namespace=function.namespace or namespace,
         envProcess=function.env_process or "",
         envVars=dict(settings.env_vars),
         labels=labels,
@@ -181,7 +189,7 @@ def function_urls(function: Function, system: System) -> FunctionUrls:
     short = function.short_name
     reached = system.provider.lookup(short) if short else None
     name = short if short and reached is not None and reached.name == function.name else None
-    name = name or function.name
+    name = function.qualified_name or name or function.name
     hosts: list[str] = []
     domain = system.config.functions_domain
     if domain and is_dns_label(name):
@@ -266,8 +274,13 @@ def _allowed(
     request: Request, system: System, deployment: FunctionDeployment
 ) -> FunctionDeployment:
     what = f"function {deployment.service!r}"
+    asked = request.query_params.get("namespace")
     system.namespaces.check(deployment.namespace, what)
-    system.namespaces.check(request.query_params.get("namespace"), what)
+    system.namespaces.check(asked, what)
+    namespace = deployment.namespace or asked
+    if deployment.namespace and asked and deployment.namespace != asked:
+        raise BadRequest(f"namespace: {deployment.namespace!r} in the body, {asked!r} in the query")
+    deployment = deployment.model_copy(update={"namespace": system.namespaces.other(namespace)})
     allowlist = system.config.image_allowlist
     if allowlist and not image_allowed(deployment.image, allowlist):
         raise Forbidden(
@@ -311,4 +324,7 @@ async def _no_domain_taken(deployment: FunctionDeployment, system: System) -> No
 
 def _spelled(deployment: FunctionDeployment) -> str:
     version = deployment.version
-    return f"{deployment.service}@{version}" if version else deployment.service
+    name = deployment.service
+    if deployment.namespace:
+        name = f"{name}.{deployment.namespace}"
+    return f"{name}@{version}" if version else name

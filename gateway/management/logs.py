@@ -75,7 +75,8 @@ async def function_logs(request: Request, system: System) -> Response:
     if function is None:
         raise FunctionNotFound(name)
     asked_at = time.time()
-    namespace = system.namespaces.default
+    namespace = function.namespace or system.namespaces.default
+    shown = function.display_name if function.namespace else None
 
     async def read(since: str | None, tail: int | None) -> Sequence[LogLine]:
         # One replica's lines are picked from the newest of all, then cut to `tail`.
@@ -88,12 +89,12 @@ async def function_logs(request: Request, system: System) -> Response:
     async def lines() -> AsyncIterator[bytes]:
         if not query.follow:
             for line in first:
-                yield line.ndjson(namespace)
+                yield line.ndjson(namespace, shown)
             return
         start = since_seconds(query.since if query.since is not None else asked_at)
         try:
             async for line in follow(read, first, start):
-                yield line.ndjson(namespace)
+                yield line.ndjson(namespace, shown)
         except GatewayError as error:
             # The status is sent already: end the stream, and say why in the log.
             log.warning("logs of %s: following stopped: %s", function.name, error.message)

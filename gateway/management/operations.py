@@ -95,16 +95,35 @@ class System:
     versions: VersionController
     document: Mapping[str, Any]
 
-    def function_name(self, request: Request, name: object, field_name: str = "name") -> str:
-        """A named function's name without its namespace (checked, with `?namespace=`)."""
-        namespace = request.query_params.get("namespace")
-        if isinstance(name, str) and self.provider.lookup(name) is None:
-            # A name as it is first, as on the request path (a static function may have
-            # a dot in its name); only then its `.<namespace>` suffix.
-            name = self.namespaces.function_name(name, namespace)
+    def function_name(
+        self, request: Request, name: object, field_name: str = "name", namespace: str | None = None
+    ) -> str:
+        """A named function's key (`gateway.namespaces`): `name` in `namespace` (a body
+        field) or the `?namespace=` parameter, both checked."""
+        asked = request.query_params.get("namespace")
+        if namespace and asked and self.namespaces.other(namespace) != self.namespaces.other(asked):
+            raise BadRequest(f"namespace: {namespace!r} in the body, {asked!r} in the query")
+        namespace = namespace or asked
+        if isinstance(name, str) and not namespace:
+            if self.provider.lookup(name) is None:
+                # A name as it is first, as on the request path (a static function may
+                # have a dot in its name); only then its `.<namespace>` suffix.
+                name = self.namespaces.function_name(name)
         elif isinstance(name, str):
-            self.namespaces.check(namespace, f"function {name!r}")
+            name = self.namespaces.function_name(name, namespace)
         return validate_function_name(name, field_name)
+
+    async def catch_up(
+        self, request: Request, namespace: object = None, name: object = None
+    ) -> None:
+        """Refresh the provider's view when a namespace the request names (`?namespace=`,
+        a body field `namespace`, the `<name>.<namespace>` suffix of `name`) is not in it
+        yet: one created a moment ago by another process or gateway."""
+        suffix = name.rpartition(".")[2] if isinstance(name, str) and "." in name else None
+        for value in (request.query_params.get("namespace"), namespace, suffix):
+            if isinstance(value, str) and value and not self.namespaces.known(value):
+                await self.provider.refresh()
+                return
 
     def async_broker(self) -> Broker:
         """The broker of async calls; `Disabled` when they are switched off."""

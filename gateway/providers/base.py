@@ -58,10 +58,10 @@ class LogLine:
     timestamp: str  # RFC 3339 with nanoseconds, as the engine gives it
     text: str
 
-    def ndjson(self, namespace: str | None = None) -> bytes:
-        """The line as one line of JSON (`name`, `namespace` if given, `instance`,
-        `timestamp`, `text`: OpenFaaS's log message)."""
-        record = {"name": self.name}
+    def ndjson(self, namespace: str | None = None, name: str | None = None) -> bytes:
+        """The line as one line of JSON (`name`, or the one given, `namespace` if given,
+        `instance`, `timestamp`, `text`: OpenFaaS's log message)."""
+        record = {"name": name or self.name}
         if namespace is not None:
             record["namespace"] = namespace
         record |= {"instance": self.instance, "timestamp": self.timestamp, "text": self.text}
@@ -129,19 +129,17 @@ class Function:
 
     def __post_init__(self) -> None:
         versioned = self.version is not None and self.version_of is not None
-        object.__setattr__(
-            self, "metric_name", f"{self.version_of}@{self.version}" if versioned else self.name
-        )
+        base = self.version_of if versioned and self.version_of else self.name
+        if self.namespace:  # known as OpenFaaS labels it: `<name>.<namespace>`
+            base = f"{_without_prefix(base, self.namespace)}.{self.namespace}"
+        object.__setattr__(self, "metric_name", f"{base}@{self.version}" if versioned else base)
         object.__setattr__(self, "job", is_job(self.labels))
 
     @property
     def display_name(self) -> str:
         """Its name within its namespace: the service's name without the `<namespace>_`
         prefix the API gives it."""
-        prefix = f"{self.namespace}_" if self.namespace else None
-        if prefix and self.name.startswith(prefix) and len(self.name) > len(prefix):
-            return self.name[len(prefix) :]
-        return self.name
+        return _without_prefix(self.name, self.namespace) if self.namespace else self.name
 
     @property
     def qualified_name(self) -> str | None:
@@ -157,6 +155,11 @@ class Function:
         return None
 
 
+def _without_prefix(service: str, namespace: str) -> str:
+    prefix = f"{namespace}_"
+    return service[len(prefix) :] if service.startswith(prefix) and service != prefix else service
+
+
 class FunctionRegistry:
     """Thread-safe index of functions by full name, with unambiguous short-name lookup."""
 
@@ -165,6 +168,7 @@ class FunctionRegistry:
         self._plain: dict[str, Function] = {}  # as the provider gave them
         self._by_name: dict[str, Function] = {}  # versions gathered (`group_versions`)
         self._by_short_name: dict[str, list[str]] = {}
+        self._by_qualified: dict[str, str] = {}  # `<name>.<namespace>`: the service's name
         self._by_domain: dict[str, Function] = {}  # custom domains (`gateway.providers.domains`)
         self._clashes: set[str] = set()
         self.replace_all(functions)
@@ -196,6 +200,9 @@ class FunctionRegistry:
         function = by_name.get(name)
         if function is not None:
             return function
+        qualified = self._by_qualified.get(name)
+        if qualified is not None:
+            return by_name.get(qualified)
         candidates = by_short_name.get(name, ())
         if len(candidates) == 1:
             return by_name.get(candidates[0])
@@ -220,10 +227,14 @@ class FunctionRegistry:
     def _reindex(self) -> None:
         self._by_name = group_versions(self._plain.values())
         short: dict[str, list[str]] = {}
+        qualified: dict[str, str] = {}
         for function in self._by_name.values():
-            if function.short_name:
+            if function.short_name and not function.namespace:
                 short.setdefault(function.short_name, []).append(function.name)
+            if function.qualified_name:
+                qualified[function.qualified_name] = function.name
         self._by_short_name = short
+        self._by_qualified = qualified
         self._by_domain, clashes = domains.index_domains(self._by_name.values())
         domains.log_new_clashes(clashes, self._clashes)
         self._clashes = clashes

@@ -48,7 +48,7 @@ from docker.types.daemon import CancellableStream
 
 from gateway.api_types.bodies import FunctionDeployment
 from gateway.errors import NotSupported
-from gateway.namespaces import NamespaceRecord
+from gateway.namespaces import DEFAULT_NAMESPACE, NAMESPACE_LABEL, NamespaceRecord
 from gateway.providers.base import (
     DEFAULT_FUNCTION_PORT,
     Function,
@@ -57,6 +57,7 @@ from gateway.providers.base import (
     ProviderStatus,
     ReplicaTask,
 )
+from gateway.providers.swarm.attach import OwnNetworks
 from gateway.providers.swarm.engine import close_quietly, engine_address
 from gateway.providers.swarm.jobs import RunningJobs
 from gateway.providers.swarm.known import KnownServices
@@ -110,8 +111,10 @@ class SwarmProvider:
         network: str = "functions",
         resync_interval: float = 30.0,
         client: docker.DockerClient | None = None,
+        default_namespace: str = DEFAULT_NAMESPACE,
     ) -> None:
         self.network = network
+        self.default_namespace = default_namespace
         self.resync_interval = resync_interval
         self.registry = FunctionRegistry()
         self._client = client
@@ -127,6 +130,8 @@ class SwarmProvider:
         # Only touched by whichever thread syncs: `_bootstrap`, then `_work`.
         self._network_ids: frozenset[str] = frozenset()
         self._network_missing: bool | None = None
+        self._namespace_networks: dict[str, str] = {}  # namespace: its network's id
+        self._own_networks = OwnNetworks(network)
         self._names_by_id: dict[str, str] = {}
         self._jobs = RunningJobs()
         self._known = KnownServices()
@@ -305,13 +310,21 @@ class SwarmProvider:
         """Function names by service id (a copy: the sync thread owns the original)."""
         return self._names_by_id.copy()  # atomic under the GIL
 
+    def network_of(self, namespace: str | None) -> str:
+        """The network a function of `namespace` (None: the default) is attached to."""
+        return f"{self.network}-{namespace}" if namespace else self.network
+
     def network_ids(self) -> frozenset[str]:
         """The functions network's ids, as last read."""
         return self._network_ids
 
     def is_function(self, attrs: Mapping[str, Any]) -> bool:
-        """Whether a service's attrs describe a function on the functions network."""
-        return function_from_service(attrs, self.network, self._network_ids) is not None
+        """Whether a service's attrs describe a function on the functions network (or a
+        namespace's)."""
+        found = function_from_service(
+            attrs, self.network, self._network_ids, self.default_namespace
+        )
+        return found is not None
 
     def reread(self, service_id: str) -> None:
         """Have the sync thread re-read a service the API just changed."""
@@ -498,7 +511,14 @@ class SwarmProvider:
             for network in client.networks.list(names=[self.network])
             if network.name == self.network
         )
+        namespaced = client.networks.list(filters={"label": NAMESPACE_LABEL})
+        self._namespace_networks = {
+            str(network.attrs.get("Labels", {}).get(NAMESPACE_LABEL)): str(network.id)
+            for network in namespaced
+        }
         missing = not found
+        found |= frozenset(self._namespace_networks.values())
+        self._own_networks.ensure(client, self._namespace_networks)
         if missing and self._network_missing is not True:
             log.warning(
                 "network %r not found on %s: no functions until it exists "
@@ -511,7 +531,9 @@ class SwarmProvider:
         self._network_ids, self._network_missing = found, missing
 
     def _to_function(self, attrs: Mapping[str, Any]) -> Function | None:
-        function = function_from_service(attrs, self.network, self._network_ids)
+        function = function_from_service(
+            attrs, self.network, self._network_ids, self.default_namespace
+        )
         if function is not None:
             self._check_port_label(function)
         return function

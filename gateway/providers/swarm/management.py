@@ -24,6 +24,7 @@ from gateway.api_types.bodies import FunctionDeployment
 from gateway.deployments.service_labels import service_labels
 from gateway.errors import BadRequest, Conflict, FunctionNotFound
 from gateway.labels import MANAGED_LABEL, deploy_replicas
+from gateway.namespaces import NAMESPACE_LABEL, service_name
 from gateway.providers.base import LogLine, ReplicaTask
 from gateway.providers.swarm.engine import engine_call
 from gateway.providers.swarm.logs import read_function_logs
@@ -127,7 +128,9 @@ class SwarmManagement:
     def _create_service(self, deployment: FunctionDeployment) -> None:
         client = self._discovery.client()
         lookup = self._discovery.registry.lookup
-        target = new_version_target(deployment.service, deployment.version, lookup)
+        namespace = self._namespace(deployment)
+        base = service_name(deployment.service, namespace)
+        target = new_version_target(base, deployment.version, lookup)
         if self._services_named(client, target.service):
             what = "" if target.own else f"version {deployment.version!r} of the "
             raise Conflict(
@@ -138,7 +141,7 @@ class SwarmManagement:
             deployment.image,
             name=target.service,
             mode=docker.types.ServiceMode("replicated", deploy_replicas(deployment.labels)),
-            **self._service_options(client, deployment, target.labels),
+            **self._service_options(client, deployment, target.labels, namespace),
         )
         self._discovery.reread(str(service.id))
         weights = target.weights_after(deployment.version, deployment.weight)
@@ -147,8 +150,11 @@ class SwarmManagement:
 
     def _update_service(self, deployment: FunctionDeployment) -> None:
         client = self._discovery.client()
+        namespace = self._namespace(deployment)
         target = version_target(
-            deployment.service, deployment.version, self._discovery.registry.lookup
+            service_name(deployment.service, namespace),
+            deployment.version,
+            self._discovery.registry.lookup,
         )
         if target.function is None and deployment.version is not None:
             raise FunctionNotFound(deployment.service)
@@ -163,7 +169,7 @@ class SwarmManagement:
         # The platform's own labels (version, weights, canary) outlive a PUT.
         kept = {key: str(labels[key]) for key in KEPT_ON_UPDATE if key in labels}
         # A `min` label raises the replicas at once (never lowers them, nor wakes a 0).
-        options = self._service_options(client, deployment, kept)
+        options = self._service_options(client, deployment, kept, namespace)
         current = mapping(mapping(spec.get("Mode")).get("Replicated")).get("Replicas")
         if isinstance(current, int) and deploy_replicas(deployment.labels, current) != current:
             replicas = deploy_replicas(deployment.labels, current)
@@ -184,8 +190,8 @@ class SwarmManagement:
             if function is not None
             else [name]
         )
-        for service_name in names:
-            service = self._function_service(client, service_name)
+        for removed in names:
+            service = self._function_service(client, removed)
             try:
                 service.remove()  # type: ignore[no-untyped-call]
             except docker.errors.NotFound:
@@ -262,19 +268,29 @@ class SwarmManagement:
         known = self._discovery.registry.lookup(name)
         return [name] if known is None or known.name == name else [name, known.name]
 
+    def _namespace(self, deployment: FunctionDeployment) -> str | None:
+        """The deployment's namespace, None for the default one."""
+        namespace = deployment.namespace
+        return namespace if namespace and namespace != self._discovery.default_namespace else None
+
     def _service_options(
         self,
         client: docker.DockerClient,
         deployment: FunctionDeployment,
         platform_labels: Mapping[str, str] | None = None,
+        namespace: str | None = None,
     ) -> dict[str, Any]:
+        """A namespace's function is on its namespace's network only (docs/management.md,
+        "Namespaces"): no other namespace's replica can reach it directly."""
+        if namespace is not None:
+            platform_labels = {**(platform_labels or {}), NAMESPACE_LABEL: namespace}
         env = {**deployment.env_vars}
         if deployment.env_process is not None:
             env[PROCESS_ENV] = deployment.env_process
         options: dict[str, Any] = {
             "env": [f"{key}={value}" for key, value in env.items()],
             "labels": service_labels(deployment, platform_labels),
-            "networks": [self._discovery.network],
+            "networks": [self._discovery.network_of(namespace)],
             "endpoint_spec": docker.types.EndpointSpec(mode="dnsrr"),
             # One task at a time, the new one healthy before the old one stops.
             "update_config": docker.types.UpdateConfig(

@@ -9,6 +9,7 @@ from typing import Any
 import docker.errors
 
 from gateway.labels import FUNCTION_LABEL, PORT_LABEL, parse_port
+from gateway.namespaces import DEFAULT_NAMESPACE, NAMESPACE_LABEL
 from gateway.providers.base import (
     DEFAULT_FUNCTION_PORT,
     Function,
@@ -28,12 +29,17 @@ ENGINE_ERRORS = (docker.errors.DockerException, OSError)
 
 
 def function_from_service(
-    attrs: Mapping[str, Any], network: str, network_ids: Collection[str] = ()
+    attrs: Mapping[str, Any],
+    network: str,
+    network_ids: Collection[str] = (),
+    default_namespace: str = DEFAULT_NAMESPACE,
 ) -> Function | None:
     """The function described by a service's attrs (`docker service inspect`), or None.
 
     A service is a function when one of its network attachments targets `network` (by name)
-    or one of `network_ids`, and its labels do not opt it out.
+    or one of `network_ids` (the functions network's and the namespaces' networks'), and
+    its labels do not opt it out. Its `com.faas.namespace` label names its namespace
+    (none, or `default_namespace`: the default one).
     """
     spec = mapping(attrs.get("Spec"))
     name = spec.get("Name")
@@ -57,11 +63,17 @@ def function_from_service(
         upstream_host=f"tasks.{name}",
         upstream_port=parse_port(labels.get(PORT_LABEL)) or DEFAULT_FUNCTION_PORT,
         stack=labels.get(STACK_LABEL) or None,
+        namespace=_namespace(labels, default_namespace),
         labels=labels,
         env_process=_env_value(container.get("Env"), PROCESS_ENV),
         settings=function_settings(template),
         created_at=str(attrs.get("CreatedAt") or "") or None,
     )
+
+
+def _namespace(labels: Mapping[str, str], default: str) -> str | None:
+    namespace = labels.get(NAMESPACE_LABEL, "").strip()
+    return namespace if namespace and namespace != default else None
 
 
 def function_settings(template: Mapping[str, Any]) -> FunctionSettings:

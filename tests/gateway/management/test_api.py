@@ -199,7 +199,7 @@ def test_describe_shows_the_whole_definition_which_put_takes_back(
     # The same deployment (faas_function is shown, never stored; managed is kept as is).
     labels = {"team": "a", "com.faas.managed": "true"}
     assert provider.deployments["hello"] == before.model_copy(
-        update={"image": "faas/hello:2", "labels": labels, "namespace": "openfaas-fn"}
+        update={"image": "faas/hello:2", "labels": labels, "namespace": None}
     )
     assert api.get("/function/hello").json()["labels"] == described["labels"]
     assert api.get("/function/hello").json()["limits"] == {"memory": "128Mi", "cpu": "500m"}

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 
 from gateway.api_types.bodies import FunctionDeployment, ResourceSpec
 from gateway.deployments.service_labels import service_labels
 from gateway.errors import BadRequest, Conflict, FunctionNotFound, SecretNotFound
+from gateway.namespaces import service_name
 from gateway.providers.base import Function, FunctionSettings, LogLine, Resources
 from gateway.providers.static import StaticProvider
 from gateway.versions.model import (
@@ -46,6 +47,12 @@ class MemoryProvider(StaticProvider):
         self.created_at: dict[str, str] = {}
         # Job services running now, by function (`running_jobs`), as tests set them.
         self.jobs: dict[str, int] = {}
+        # The namespaces besides the default (`namespace_names`), as tests set them.
+        self.namespaces: set[str] = set()
+
+    def namespace_names(self) -> Collection[str]:
+        """`namespaces`."""
+        return self.namespaces
 
     async def secret_names(self) -> Sequence[str]:
         """The names in `secrets`, sorted."""
@@ -94,7 +101,8 @@ class MemoryProvider(StaticProvider):
     async def deploy(self, deployment: FunctionDeployment) -> None:
         """Add the function (or a version of one, as `<name>-<version>`); `Conflict` if
         the exact name exists."""
-        target = new_version_target(deployment.service, deployment.version, self.registry.lookup)
+        base = service_name(deployment.service, deployment.namespace)
+        target = new_version_target(base, deployment.version, self.registry.lookup)
         if any(function.name == target.service for function in self.registry.all()):
             raise Conflict(f"function {target.service!r} already exists")
         self._store(deployment, replicas=1, service=target.service, extra=target.labels)
@@ -106,7 +114,8 @@ class MemoryProvider(StaticProvider):
         """Replace the function (or one version), keeping its replicas and the platform's
         labels; the update then takes `update_reads` reads of `update_state` to end in
         `update_outcome`."""
-        target = version_target(deployment.service, deployment.version, self.registry.lookup)
+        base = service_name(deployment.service, deployment.namespace)
+        target = version_target(base, deployment.version, self.registry.lookup)
         function = self._find(target.service)
         kept = {key: function.labels[key] for key in KEPT_ON_UPDATE if key in function.labels}
         self._store(deployment, replicas=function.replicas, service=target.service, extra=kept)
@@ -167,6 +176,7 @@ class MemoryProvider(StaticProvider):
                 upstream[0],
                 upstream[1],
                 labels=labels,
+                namespace=deployment.namespace,
                 env_process=deployment.env_process,
                 settings=settings(deployment),
                 created_at=self.created_at.get(name, CREATED_AT),

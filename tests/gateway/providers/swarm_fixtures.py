@@ -232,6 +232,7 @@ class FakeDockerClient(docker.DockerClient):
         self._networks = dict(
             networks if networks is not None else {"functions": FUNCTIONS_NETWORK_ID}
         )
+        self.network_labels: dict[str, dict[str, str]] = {}  # by network name
         self._secrets: dict[str, dict[str, Any]] = {}  # by ID, as `GET /secrets` lists them
         self.secret_data: dict[str, bytes] = {}  # by ID: what a task would read
         self._containers: dict[str, dict[str, Any]] = {}
@@ -286,10 +287,13 @@ class FakeDockerClient(docker.DockerClient):
             attrs = self._services[service_id]
             attrs["UpdateStatus"] = {"State": state, "Message": f"update {state}"}
 
-    def create_network(self, name: str, network_id: str) -> None:
+    def create_network(
+        self, name: str, network_id: str, labels: Mapping[str, str] | None = None
+    ) -> None:
         """Add a network (networks events are not followed by the provider)."""
         with self._lock:
             self._networks[name] = network_id
+            self.network_labels[name] = dict(labels or {})
 
     def create_container(self, container_id: str, labels: Mapping[str, str]) -> None:
         """Add a container (`docker container inspect` finds it by id or id prefix);
@@ -506,12 +510,14 @@ class _Api:
         client = self._client
         client._check("networks")
         names = call["names"]
+        label = dict(call["filters"] or {}).get("label")
         with client._lock:
             # Like the engine, the name filter matches substrings.
             return [
-                {"Name": name, "Id": network_id}
+                {"Name": name, "Id": network_id, "Labels": client.network_labels.get(name, {})}
                 for name, network_id in client._networks.items()
-                if not names or any(wanted in name for wanted in names)
+                if (not names or any(wanted in name for wanted in names))
+                and (not label or _labelled(client.network_labels.get(name, {}), label))
             ]
 
     @like_sdk(docker.APIClient.secrets)
@@ -524,21 +530,12 @@ class _Api:
         assert set(filters) <= {"name", "label"}, filters
         wanted = filters.get("name", "")
         labels = filters.get("label", [])
-        labels = [labels] if isinstance(labels, str) else list(labels)
-
-        def labelled(secret: Mapping[str, Any]) -> bool:
-            own = secret["Spec"]["Labels"]
-            for label in labels:
-                key, sep, value = label.partition("=")
-                if key not in own or (sep and own[key] != value):
-                    return False
-            return True
 
         with client._lock:
             return [
                 copy.deepcopy(secret)
                 for secret in client._secrets.values()
-                if wanted in secret["Spec"]["Name"] and labelled(secret)
+                if wanted in secret["Spec"]["Name"] and _labelled(secret["Spec"]["Labels"], labels)
             ]
 
     @like_sdk(docker.APIClient.create_secret)
@@ -752,3 +749,12 @@ class _Api:
 
     def close(self) -> None:
         """Nothing to release."""
+
+
+def _labelled(own: Mapping[str, str], labels: str | list[str]) -> bool:
+    """Whether labels `own` pass a `label` filter (`key` or `key=value`, one or several)."""
+    for label in [labels] if isinstance(labels, str) else labels:
+        key, sep, value = label.partition("=")
+        if key not in own or (sep and own[key] != value):
+            return False
+    return True

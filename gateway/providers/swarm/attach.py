@@ -1,0 +1,148 @@
+"""`OwnNetworks`: this container on every namespace's network, without a restart.
+
+A function of a namespace is on its namespace's network only (docs/management.md,
+"Namespaces"), so the containers that call functions (the gateway's, the queue worker's)
+must be on every namespace's network. A service's networks change only with a rolling
+update of the service; a container's change at once with `docker network connect`. So
+each of those containers connects itself, through the engine of its own node, to each
+namespace network it sees (the namespace's removal disconnects them).
+
+The engine refuses to connect a Swarm task's container to an overlay network that has no
+endpoint on its node yet ("network ... not found": the network is only set up on a node
+when something there uses it, moby/moby#39391). A plain container attached to it sets
+it up: the anchor, a container of this container's own image that sleeps, started
+attached to the network, removed as soon as this container is connected. It is never a
+client's image and has no mount, port or privilege.
+
+Only a container already on the functions network does this (the triggers service reads
+the same discovery but calls functions through the queue). Outside a container (the
+tests' local gateways) there is nothing to connect.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import socket
+from collections.abc import Mapping
+
+import docker
+import docker.errors
+
+from gateway.providers.swarm.services import ENGINE_ERRORS, mapping
+
+log = logging.getLogger("gateway.swarm")
+
+ANCHOR_LABEL = "com.faas.anchor"
+"""On an anchor container: the namespace whose network it sets up on its node."""
+ANCHOR_SECONDS = 60
+"""An anchor sleeps this long at most (it is removed as soon as it served)."""
+
+
+class OwnNetworks:
+    """Connects the container this process runs in to the namespaces' networks. Used by
+    the discovery's sync thread only."""
+
+    def __init__(self, functions_network: str, hostname: str | None = None) -> None:
+        self._functions_network = functions_network
+        self._hostname = hostname or socket.gethostname()
+        self._container: Mapping[str, object] | None = None
+        self._looked = False
+        self._attached: set[str] = set()  # network ids
+
+    def ensure(self, client: docker.DockerClient, networks: Mapping[str, str]) -> None:
+        """Be on each of `networks` (namespace: network id); a failure is logged and
+        tried again at the next sync."""
+        if self._looked and set(networks.values()) <= self._attached:
+            return
+        container = self._own_container(client)
+        if container is None:
+            return
+        container_id = str(container.get("Id"))
+        self._attached = _attached_networks(client, container_id)
+        for namespace, network_id in networks.items():
+            if network_id not in self._attached:
+                self._connect(client, container_id, namespace, network_id)
+
+    def leave(self, client: docker.DockerClient, network_id: str) -> None:
+        """Leave a namespace's network (its namespace is being removed)."""
+        container = self._own_container(client)
+        if container is None or network_id not in self._attached:
+            return
+        try:
+            client.api.disconnect_container_from_network(str(container.get("Id")), network_id)
+        except ENGINE_ERRORS as error:
+            log.warning("could not leave network %s: %s", network_id, error)
+            return
+        self._attached.discard(network_id)
+
+    def _own_container(self, client: docker.DockerClient) -> Mapping[str, object] | None:
+        if self._looked:
+            return self._container
+        try:
+            container = mapping(client.api.inspect_container(self._hostname))
+        except docker.errors.NotFound:
+            container = None
+        except ENGINE_ERRORS as error:
+            log.debug("cannot inspect this container yet: %s", error)
+            return None
+        self._looked = True
+        networks = mapping(mapping(mapping(container).get("NetworkSettings")).get("Networks"))
+        if container is None or self._functions_network not in networks:
+            self._container = None  # not a container that calls functions
+        else:
+            self._container = container
+        return self._container
+
+    def _connect(
+        self, client: docker.DockerClient, container_id: str, namespace: str, network_id: str
+    ) -> None:
+        try:
+            client.api.connect_container_to_network(container_id, network_id)
+        except docker.errors.NotFound:
+            self._connect_anchored(client, container_id, namespace, network_id)
+            return
+        except docker.errors.APIError as error:
+            if "already exists" not in str(error):  # another worker process of ours did
+                log.warning("could not join the network of namespace %r: %s", namespace, error)
+                return
+        except ENGINE_ERRORS as error:
+            log.warning("could not join the network of namespace %r: %s", namespace, error)
+            return
+        self._attached.add(network_id)
+        log.info("joined the network of namespace %r", namespace)
+
+    def _connect_anchored(
+        self, client: docker.DockerClient, container_id: str, namespace: str, network_id: str
+    ) -> None:
+        image = str(mapping(mapping(self._container).get("Config")).get("Image") or "")
+        anchor = None
+        try:
+            anchor = client.containers.run(
+                image,
+                entrypoint=["sleep", str(ANCHOR_SECONDS)],
+                command=[],
+                network=network_id,
+                labels={ANCHOR_LABEL: namespace},
+                detach=True,
+                auto_remove=True,
+            )
+            client.api.connect_container_to_network(container_id, network_id)
+        except ENGINE_ERRORS as error:
+            log.warning("could not join the network of namespace %r: %s", namespace, error)
+            return
+        finally:
+            if anchor is not None:
+                with contextlib.suppress(*ENGINE_ERRORS):  # else auto_remove takes it
+                    anchor.remove(force=True)
+        self._attached.add(network_id)
+        log.info("joined the network of namespace %r (set up on this node)", namespace)
+
+
+def _attached_networks(client: docker.DockerClient, container_id: str) -> set[str]:
+    try:
+        container = mapping(client.api.inspect_container(container_id))
+    except ENGINE_ERRORS:
+        return set()
+    networks = mapping(mapping(container.get("NetworkSettings")).get("Networks"))
+    return {str(mapping(value).get("NetworkID")) for value in networks.values()}
