@@ -281,7 +281,7 @@ class SwarmManagement:
                 parallelism=1, order="start-first", failure_action="rollback"
             ),
             "constraints": list(deployment.constraints),
-            "secrets": secret_references(client, deployment.secrets),
+            "secrets": secret_references(client, deployment.secrets, deployment.namespace or None),
             "read_only": deployment.read_only_root_filesystem,
             "mounts": [],
         }
