@@ -183,6 +183,19 @@ def _docker_secret_labels(
     return None
 
 
+def _free_version(
+    client: docker.DockerClient, name: str, version: int, namespace: str | None
+) -> int:
+    """`version`, or the first after it whose Docker name no secret holds: `dev_2` is
+    version 2 of the default namespace's `dev` and version 1 of namespace dev's `2`."""
+    base = docker_secret_name(name, 1, namespace)
+    listed = client.api.secrets(filters={"name": base})  # a substring match
+    taken = {mapping(secret.get("Spec")).get("Name") for secret in listed}
+    while docker_secret_name(name, version, namespace) in taken:
+        version += 1
+    return version
+
+
 def _where(namespace: str | None) -> str:
     return f"namespace {namespace!r}" if namespace else "the default namespace"
 
@@ -228,10 +241,8 @@ class SwarmSecrets:
         if namespace and len(namespace) + 1 + len(name) > MAX_SECRET_NAME_LENGTH:
             longest = MAX_SECRET_NAME_LENGTH - len(namespace) - 1
             raise BadRequest(
-                f"name: {name!r} is longer than the {longest} characters a secret may have "
-                f"in {_where(namespace)} (its Docker name, {namespace}_{name}, takes the "
-                f"namespace's prefix; at most {longest} characters in namespaces of "
-                f"{len(namespace)})"
+                f"name: at most {longest} characters in {_where(namespace)} (Docker names "
+                f"the secret '{namespace}_<name>', and its versions' names must fit in 64)"
             )
         client = self._discovery.client()
         if owned_versions(client, namespace).get(name):
@@ -255,8 +266,8 @@ class SwarmSecrets:
     def _update(self, name: str, value: bytes, namespace: str | None) -> list[str]:
         client = self._discovery.client()
         versions = self._versions(client, name, namespace)
-        current = versions[-1]
-        new = self._create_version(client, name, current.version + 1, value, namespace)
+        version = _free_version(client, name, versions[-1].version + 1, namespace)
+        new = self._create_version(client, name, version, value, namespace)
         old_ids = frozenset(secret.id for secret in versions)
         rolled = self._roll(client, old_ids, new)
         # A deploy that read the versions before `new` existed may have created its

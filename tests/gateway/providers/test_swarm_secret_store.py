@@ -379,3 +379,27 @@ def test_update_and_remove_in_a_namespace_find_only_its_secrets(
     run(provider.remove("dev-hello"))
     run(provider.remove_secret("api-key", "dev"))
     assert engine.secret_names() == []
+
+
+def test_a_new_version_skips_a_docker_name_another_namespaces_secret_holds(
+    engine: FakeDockerClient, provider: SwarmProvider
+) -> None:
+    # `dev_2` is both version 2 of the default namespace's `dev` and namespace dev's `2`.
+    run(provider.create_secret("dev", b"one"))
+    run(provider.create_secret("2", b"theirs", "dev"))
+    run(provider.create_secret("5", b"theirs too", "dev"))
+    run(provider.update_secret("dev", b"two"))
+    third = engine.secret("dev_3")
+    assert third["Spec"]["Labels"]["com.faas.secret.version"] == "3"
+    assert engine.secret_data[third["ID"]] == b"two"
+    assert engine.secret_data[engine.secret("dev_2")["ID"]] == b"theirs"
+    assert run(provider.secret_names()) == ["dev"]
+    assert run(provider.secret_names("dev")) == ["2", "5"]
+    with pytest.raises(Conflict, match="'dev_3' of secret '3' in namespace 'dev' is a version"):
+        run(provider.create_secret("3", b"x", "dev"))
+    run(provider.update_secret("dev", b"four"))  # version 1 goes; the oldest is now dev_3
+    run(provider.update_secret("dev", b"six"))
+    assert engine.secret_names() == ["dev_2", "dev_4", "dev_5", "dev_6"]
+    assert engine.secret_data[engine.secret("dev_5")["ID"]] == b"theirs too"
+    deploy(provider, "hello", "dev")
+    assert mounts(engine, "hello")[0] == ("dev_6", "/var/openfaas/secrets/dev")
