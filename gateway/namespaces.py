@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from typing import TypeVar
 
 from gateway.errors import BadRequest, NamespaceNotFound
+from gateway.labels import NAMESPACE_LABEL
 
 DEFAULT_NAMESPACE = "openfaas-fn"
 MAX_NAMESPACE_LENGTH = 30
@@ -33,6 +34,8 @@ MAX_NAMESPACE_LENGTH = 30
 characters) and a network's: 30 leaves a function name 32."""
 NAMESPACE_PATTERN = re.compile(rf"[a-z0-9](?:[a-z0-9-]{{0,{MAX_NAMESPACE_LENGTH - 2}}}[a-z0-9])?")
 """A DNS label of at most `MAX_NAMESPACE_LENGTH` characters (as Kubernetes names them)."""
+
+__all__ = ["NAMESPACE_LABEL"]  # re-exported: on services, networks, configs, secrets
 
 T = TypeVar("T")
 
@@ -47,10 +50,6 @@ class NamespaceRecord:
     name: str
     labels: Mapping[str, str] = field(default_factory=dict)
     annotations: Mapping[str, str] = field(default_factory=dict)
-
-
-NAMESPACE_LABEL = "com.faas.namespace"
-"""On a function's service (and a namespace's network, config and secrets): its namespace."""
 
 
 def service_name(name: str, namespace: str | None) -> str:

@@ -2,8 +2,11 @@
 replace and remove the secrets functions may mount. Values go in, never come out: not in
 an answer, an error or the log. The provider does the work (`SecretStore`).
 
-Every secret lives in the gateway's one namespace: a `namespace` query parameter or body
-field naming another is a 404, in the words the functions' routes use."""
+Each namespace has its own secrets: the `namespace` query parameter or body field (as
+faas-cli sends them: `GET /system/secrets?namespace=dev`, `{"name", "value", "namespace"}`)
+picks one, empty or the default's name meaning the default namespace; one the gateway does
+not have is a 404, in the words the functions' routes use, and a body and a query naming
+two different ones a 400. The store gets None for the default namespace."""
 
 from __future__ import annotations
 
@@ -23,27 +26,30 @@ log = logging.getLogger("gateway.system")
 
 
 async def list_secrets(request: Request, system: System) -> Response:
-    """`GET /system/secrets`: names only."""
-    system.namespaces.check(request.query_params.get("namespace"))
-    return answer([SecretListed(name=name) for name in await system.provider.secret_names()])
+    """`GET /system/secrets`: the names of a namespace's secrets, only."""
+    namespace = request.query_params.get("namespace")
+    system.namespaces.check(namespace)
+    names = await system.provider.secret_names(_store_namespace(system, namespace))
+    return answer([SecretListed(name=name) for name in names])
 
 
 async def create_secret(request: Request, system: System) -> Response:
     """`POST /system/secrets`."""
     secret, value = parse_secret(await read_json(request))
-    name = _in_namespace(request, system, secret)
-    await system.provider.create_secret(name, value)
-    log.info("created secret %s", name)
-    return answer(SecretChanged(message=f"created secret {name!r}", name=name), 201)
+    name, namespace = _in_namespace(request, system, secret)
+    await system.provider.create_secret(name, value, namespace)
+    log.info("created secret %s%s", name, _in(namespace))
+    return answer(SecretChanged(message=f"created secret {name!r}{_in(namespace)}", name=name), 201)
 
 
 async def update_secret(request: Request, system: System) -> Response:
     """`PUT /system/secrets`: a new value, and the functions that mount it rolled onto it."""
     secret, value = parse_secret(await read_json(request))
-    name = _in_namespace(request, system, secret)
-    rolled = await system.provider.update_secret(name, value)
-    log.info("updated secret %s, rolling %s", name, ", ".join(rolled) or "no function")
-    message = f"updated secret {name!r}" + (
+    name, namespace = _in_namespace(request, system, secret)
+    rolled = await system.provider.update_secret(name, value, namespace)
+    log.info("updated secret %s%s, rolling %s",
+             name, _in(namespace), ", ".join(rolled) or "no function")  # fmt: skip
+    message = f"updated secret {name!r}{_in(namespace)}" + (
         f"; rolling {', '.join(map(repr, rolled))} onto it" if rolled else ""
     )
     return answer(SecretChanged(message=message, name=name, functions=list(rolled)))
@@ -52,18 +58,37 @@ async def update_secret(request: Request, system: System) -> Response:
 async def remove_secret(request: Request, system: System) -> Response:
     """`DELETE /system/secrets`."""
     # 200, not the 204 of OpenFaaS's API document: faas-cli takes only 200 or 202.
-    name = _in_namespace(request, system, parse_secret_description(await read_json(request)))
-    await system.provider.remove_secret(name)
-    log.info("removed secret %s", name)
-    return answer(SecretChanged(message=f"removed secret {name!r}", name=name))
+    description = parse_secret_description(await read_json(request))
+    name, namespace = _in_namespace(request, system, description)
+    await system.provider.remove_secret(name, namespace)
+    log.info("removed secret %s%s", name, _in(namespace))
+    return answer(SecretChanged(message=f"removed secret {name!r}{_in(namespace)}", name=name))
 
 
-def _in_namespace(request: Request, system: System, secret: SecretDescription | Secret) -> str:
-    """The secret's name, once its `namespace` (field and query parameter) is ours."""
+def _in_namespace(
+    request: Request, system: System, secret: SecretDescription | Secret
+) -> tuple[str, str | None]:
+    """The secret's name and namespace (None: the default), once its `namespace` (field
+    and query parameter) exists; both given must name the same one."""
     what = f"secret {secret.name!r}"
-    system.namespaces.check(secret.namespace, what)
-    system.namespaces.check(request.query_params.get("namespace"), what)
-    return secret.name
+    field, parameter = secret.namespace, request.query_params.get("namespace")
+    system.namespaces.check(field, what)
+    system.namespaces.check(parameter, what)
+    namespace = _store_namespace(system, field or parameter)
+    if field and parameter and namespace != _store_namespace(system, parameter):
+        raise BadRequest(
+            f"namespace {parameter!r} (query) does not match the body's {field!r} ({what})"
+        )
+    return secret.name, namespace
+
+
+def _store_namespace(system: System, namespace: str | None) -> str | None:
+    """What the store takes: None for the default namespace (empty, or named)."""
+    return None if not namespace or namespace == system.namespaces.default else namespace
+
+
+def _in(namespace: str | None) -> str:
+    return f" in namespace {namespace!r}" if namespace else ""
 
 
 def parse_secret(body: object) -> tuple[Secret, bytes]:

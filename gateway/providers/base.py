@@ -302,19 +302,25 @@ class ReplicaScaler(Protocol):
 class SecretStore(Protocol):
     """The secrets the management API owns (`/system/secrets`): the only ones a deployment
     may mount. Values go in, never come out. Raise `GatewayError`s (`SecretNotFound`,
-    `Conflict`, `NotSupported`, `OrchestratorError`, `ProviderUnavailable`)."""
+    `Conflict`, `NotSupported`, `OrchestratorError`, `ProviderUnavailable`).
 
-    async def secret_names(self) -> Sequence[str]:
-        """The names of the secrets the API created, sorted."""
+    Each namespace has its own: `namespace` None means the default one (callers pass None
+    for it, never its name); a function mounts only its own namespace's secrets, and the
+    same name may live in several namespaces, independently."""
 
-    async def create_secret(self, name: str, value: bytes) -> None:
-        """Create a secret; `Conflict` if one of that name exists (the API's or not)."""
+    async def secret_names(self, namespace: str | None = None) -> Sequence[str]:
+        """The names of the secrets the API created in `namespace`, sorted."""
 
-    async def update_secret(self, name: str, value: bytes) -> Sequence[str]:
+    async def create_secret(self, name: str, value: bytes, namespace: str | None = None) -> None:
+        """Create a secret; `Conflict` if one of that name exists there (the API's or not)."""
+
+    async def update_secret(
+        self, name: str, value: bytes, namespace: str | None = None
+    ) -> Sequence[str]:
         """Replace a secret's value, rolling every function that mounts it onto the new
         one; the names of the functions rolled. `SecretNotFound` if the API has none."""
 
-    async def remove_secret(self, name: str) -> None:
+    async def remove_secret(self, name: str, namespace: str | None = None) -> None:
         """Remove a secret; `SecretNotFound` if none, `Conflict` while a function mounts it."""
 
 

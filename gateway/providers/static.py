@@ -104,19 +104,21 @@ class StaticProvider:
             "any orchestrator the gateway knows)"
         )
 
-    async def secret_names(self) -> Sequence[str]:
+    async def secret_names(self, namespace: str | None = None) -> Sequence[str]:
         """Not supported: there is nowhere to keep secrets that a function could mount."""
         raise _no_secrets()
 
-    async def create_secret(self, name: str, value: bytes) -> None:
+    async def create_secret(self, name: str, value: bytes, namespace: str | None = None) -> None:
         """Not supported (see `secret_names`)."""
         raise _no_secrets()
 
-    async def update_secret(self, name: str, value: bytes) -> Sequence[str]:
+    async def update_secret(
+        self, name: str, value: bytes, namespace: str | None = None
+    ) -> Sequence[str]:
         """Not supported (see `secret_names`)."""
         raise _no_secrets()
 
-    async def remove_secret(self, name: str) -> None:
+    async def remove_secret(self, name: str, namespace: str | None = None) -> None:
         """Not supported (see `secret_names`)."""
         raise _no_secrets()
 

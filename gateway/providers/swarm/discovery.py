@@ -248,21 +248,23 @@ class SwarmProvider:
 
     # Secrets: `SwarmSecrets` (gateway.providers.swarm.secret_store).
 
-    async def secret_names(self) -> Sequence[str]:
+    async def secret_names(self, namespace: str | None = None) -> Sequence[str]:
         """See `SecretStore.secret_names`: the Docker secrets labelled as the API's."""
-        return await self._secrets.secret_names()
+        return await self._secrets.secret_names(namespace)
 
-    async def create_secret(self, name: str, value: bytes) -> None:
+    async def create_secret(self, name: str, value: bytes, namespace: str | None = None) -> None:
         """See `SecretStore.create_secret`."""
-        await self._secrets.create_secret(name, value)
+        await self._secrets.create_secret(name, value, namespace)
 
-    async def update_secret(self, name: str, value: bytes) -> Sequence[str]:
+    async def update_secret(
+        self, name: str, value: bytes, namespace: str | None = None
+    ) -> Sequence[str]:
         """See `SecretStore.update_secret`: a new version, and the functions rolled onto it."""
-        return await self._secrets.update_secret(name, value)
+        return await self._secrets.update_secret(name, value, namespace)
 
-    async def remove_secret(self, name: str) -> None:
+    async def remove_secret(self, name: str, namespace: str | None = None) -> None:
         """See `SecretStore.remove_secret`."""
-        await self._secrets.remove_secret(name)
+        await self._secrets.remove_secret(name, namespace)
 
     # Namespaces: not yet stored on Swarm (the default only).
 

@@ -297,7 +297,7 @@ class SwarmManagement:
                 parallelism=1, order="start-first", failure_action="rollback"
             ),
             "constraints": list(deployment.constraints),
-            "secrets": secret_references(client, deployment.secrets),
+            "secrets": secret_references(client, deployment.secrets, namespace),
             "read_only": deployment.read_only_root_filesystem,
             "mounts": [],
         }

@@ -115,6 +115,61 @@ def test_an_unknown_namespace_is_a_404_as_for_functions(
     assert api.get("/secrets", params={"namespace": ""}).status_code == 200
 
 
+def test_each_namespace_has_its_own_secrets(api: httpx.Client, provider: MemoryProvider) -> None:
+    provider.namespaces = {"dev"}
+    assert api.post("/secrets", json={"name": "api-key", "value": VALUE}).status_code == 201
+    created = api.post("/secrets", json={"name": "api-key", "value": "dev", "namespace": "dev"})
+    assert created.status_code == 201, created.text
+    assert created.json() == {
+        "message": "created secret 'api-key' in namespace 'dev'", "name": "api-key"
+    }  # fmt: skip
+    only = api.post("/secrets", params={"namespace": "dev"}, json={"name": "only", "value": "x"})
+    assert only.status_code == 201, only.text
+    assert provider.secrets == {"api-key": VALUE.encode()}
+    assert provider.namespaced_secrets["dev"] == {"api-key": b"dev", "only": b"x"}
+
+    assert api.get("/secrets").json() == [{"name": "api-key"}]
+    assert api.get("/secrets", params={"namespace": "openfaas-fn"}).json() == [{"name": "api-key"}]
+    assert api.get("/secrets", params={"namespace": "dev"}).json() == [
+        {"name": "api-key"}, {"name": "only"}
+    ]  # fmt: skip
+
+    updated = api.put(
+        "/secrets", params={"namespace": "dev"}, json={"name": "api-key", "value": "2"}
+    )
+    assert updated.json()["message"] == "updated secret 'api-key' in namespace 'dev'"
+    assert provider.namespaced_secrets["dev"]["api-key"] == b"2"
+    assert provider.secrets == {"api-key": VALUE.encode()}
+    missing = api.put("/secrets", json={"name": "only", "value": "2"})  # not the default's
+    assert missing.status_code == 404
+
+    removed = api.request("DELETE", "/secrets", json={"name": "api-key", "namespace": "dev"})
+    assert removed.json() == {
+        "message": "removed secret 'api-key' in namespace 'dev'", "name": "api-key"
+    }  # fmt: skip
+    assert provider.namespaced_secrets["dev"] == {"only": b"x"}
+    assert provider.secrets == {"api-key": VALUE.encode()}
+
+
+@pytest.mark.parametrize(
+    ("field", "parameter"), [("dev", "prod"), ("openfaas-fn", "dev"), ("dev", "openfaas-fn")]
+)
+def test_a_body_and_a_query_naming_two_namespaces_are_refused(
+    api: httpx.Client, provider: MemoryProvider, field: str, parameter: str
+) -> None:
+    provider.namespaces = {"dev", "prod"}
+    body = {"name": "api-key", "value": VALUE, "namespace": field}
+    for method in ("POST", "PUT", "DELETE"):
+        reply = api.request(method, "/secrets", params={"namespace": parameter}, json=body)
+        assert reply.status_code == 400, (method, reply.text)
+        assert reply.json() == {
+            "error": f"namespace {parameter!r} (query) does not match the body's {field!r} "
+            "(secret 'api-key')"
+        }
+    assert provider.secrets == {}
+    assert provider.namespaced_secrets.get(field, {}) == {}
+
+
 @pytest.mark.parametrize(
     "value",
     [{"value": VALUE}, {"rawValue": base64.b64encode(b"x").decode()}, {"value": 42}],

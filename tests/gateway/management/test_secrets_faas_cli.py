@@ -86,3 +86,36 @@ def test_a_namespace_the_gateway_does_not_have(faas_cli: FaasCli, provider: Memo
     faas_cli("secret", "update", "api-key", "--from-literal", "two", "--namespace", "dev", ok=False)
     faas_cli("secret", "remove", "api-key", "--namespace", "dev", ok=False)
     assert provider.secrets == {"api-key": b"one"}
+
+
+def listed(faas_cli: FaasCli, *args: str) -> list[str]:
+    """The names `faas-cli secret list` shows (after its NAME header)."""
+    words = faas_cli("secret", "list", *args).split()
+    return words[words.index("NAME") + 1 :] if "NAME" in words else []
+
+
+def test_secrets_in_a_namespace(faas_cli: FaasCli, provider: MemoryProvider) -> None:
+    provider.namespaces = {"dev"}
+    faas_cli("secret", "create", "api-key", "--from-literal", "default")
+    created = faas_cli("secret", "create", "api-key", "--from-literal", "dev", "-n", "dev")
+    assert "201 Created" in created
+    faas_cli("secret", "create", "only-dev", "--from-literal", "x", "--namespace", "dev")
+    assert provider.secrets == {"api-key": b"default"}
+    assert provider.namespaced_secrets["dev"] == {"api-key": b"dev", "only-dev": b"x"}
+
+    assert listed(faas_cli, "-n", "dev") == ["api-key", "only-dev"]
+    assert listed(faas_cli) == ["api-key"]
+    assert listed(faas_cli, "-n", "openfaas-fn") == ["api-key"]
+
+    assert "200 OK" in faas_cli("secret", "update", "only-dev", "--from-literal", "y", "-n", "dev")
+    assert provider.namespaced_secrets["dev"]["only-dev"] == b"y"
+    # Not the default namespace's: faas-cli says it cannot find it there.
+    said = faas_cli("secret", "update", "only-dev", "--from-literal", "z", ok=False)
+    assert "unable to find secret: only-dev" in said
+
+    faas_cli("secret", "remove", "only-dev", "-n", "dev")
+    faas_cli("secret", "remove", "api-key", "-n", "dev")
+    assert listed(faas_cli, "-n", "dev") == []
+    assert listed(faas_cli) == ["api-key"]
+    assert provider.namespaced_secrets["dev"] == {}
+    assert provider.secrets == {"api-key": b"default"}

@@ -8,7 +8,7 @@ from collections.abc import Collection, Mapping, Sequence
 from gateway.api_types.bodies import FunctionDeployment, ResourceSpec
 from gateway.deployments.service_labels import service_labels
 from gateway.errors import BadRequest, Conflict, FunctionNotFound, SecretNotFound
-from gateway.namespaces import service_name
+from gateway.namespaces import DEFAULT_NAMESPACE, service_name
 from gateway.providers.base import Function, FunctionSettings, LogLine, Resources
 from gateway.providers.static import StaticProvider
 from gateway.versions.model import (
@@ -26,7 +26,10 @@ class MemoryProvider(StaticProvider):
     """Deploys into its registry; every desired replica counts as running.
 
     `upstream_host` of deployed functions is `tasks.<name>` as on Swarm (nothing listens).
-    Secrets are kept in `secrets` (name: value); a deployment may mount only those.
+    Secrets are kept in `secrets` (name: value) for the default namespace and in
+    `namespaced_secrets` (namespace: name: value) for the others; a deployment may mount
+    only its own namespace's. `namespaces` is the set of namespaces besides the default
+    (settable: just a set, for the secrets' tests, not a full `NamespaceStore`).
     """
 
     orchestration = "memory"
@@ -40,6 +43,8 @@ class MemoryProvider(StaticProvider):
         self._update_states: dict[str, list[str]] = {}
         self.log_reads: list[tuple[str, str | None, int | None]] = []
         self.secrets: dict[str, bytes] = {}
+        self.namespaced_secrets: dict[str, dict[str, bytes]] = {}
+        self.namespaces: set[str] = set()
         self.traffic_writes: list[tuple[str, dict[str, int], str | None]] = []
         # Where deployed functions are reached (host, port) by name: `tasks.<name>` else.
         self.upstreams: dict[str, tuple[str, int]] = {}
@@ -47,40 +52,50 @@ class MemoryProvider(StaticProvider):
         self.created_at: dict[str, str] = {}
         # Job services running now, by function (`running_jobs`), as tests set them.
         self.jobs: dict[str, int] = {}
-        # The namespaces besides the default (`namespace_names`), as tests set them.
-        self.namespaces: set[str] = set()
 
     def namespace_names(self) -> Collection[str]:
-        """`namespaces`."""
-        return self.namespaces
+        """`namespaces`, as set."""
+        return frozenset(self.namespaces)
 
-    async def secret_names(self) -> Sequence[str]:
-        """The names in `secrets`, sorted."""
-        return sorted(self.secrets)
+    async def secret_names(self, namespace: str | None = None) -> Sequence[str]:
+        """The names in that namespace's secrets, sorted."""
+        return sorted(self._secrets_in(namespace))
 
-    async def create_secret(self, name: str, value: bytes) -> None:
-        """Keep the value; `Conflict` if the name is taken."""
-        if name in self.secrets:
+    async def create_secret(self, name: str, value: bytes, namespace: str | None = None) -> None:
+        """Keep the value; `Conflict` if the name is taken in that namespace."""
+        secrets = self._secrets_in(namespace)
+        if name in secrets:
             raise Conflict(f"secret {name!r} already exists")
-        self.secrets[name] = value
+        secrets[name] = value
 
-    async def update_secret(self, name: str, value: bytes) -> Sequence[str]:
-        """Replace the value; the functions whose deployment mounts it."""
-        if name not in self.secrets:
+    async def update_secret(
+        self, name: str, value: bytes, namespace: str | None = None
+    ) -> Sequence[str]:
+        """Replace the value; the functions of that namespace whose deployment mounts it."""
+        secrets = self._secrets_in(namespace)
+        if name not in secrets:
             raise SecretNotFound(name)
-        self.secrets[name] = value
-        return self._mounting(name)
+        secrets[name] = value
+        return self._mounting(name, namespace)
 
-    async def remove_secret(self, name: str) -> None:
+    async def remove_secret(self, name: str, namespace: str | None = None) -> None:
         """Forget the value; `Conflict` while a deployed function mounts it."""
-        if name not in self.secrets:
+        secrets = self._secrets_in(namespace)
+        if name not in secrets:
             raise SecretNotFound(name)
-        if self._mounting(name):
-            raise Conflict(f"secret {name!r} is mounted by {', '.join(self._mounting(name))}")
-        del self.secrets[name]
+        if users := self._mounting(name, namespace):
+            raise Conflict(f"secret {name!r} is mounted by {', '.join(users)}")
+        del secrets[name]
 
-    def _mounting(self, name: str) -> list[str]:
-        return sorted(n for n, deployment in self.deployments.items() if name in deployment.secrets)
+    def _secrets_in(self, namespace: str | None) -> dict[str, bytes]:
+        return self.namespaced_secrets.setdefault(namespace, {}) if namespace else self.secrets
+
+    def _mounting(self, name: str, namespace: str | None) -> list[str]:
+        return sorted(
+            n
+            for n, deployment in self.deployments.items()
+            if name in deployment.secrets and _namespace(deployment) == namespace
+        )
 
     async def logs(self, name: str, since: str | None, tail: int | None) -> Sequence[LogLine]:
         """The newest `tail` of `log_lines` of that function, as the engine cuts them
@@ -161,9 +176,11 @@ class MemoryProvider(StaticProvider):
         service: str | None = None,
         extra: Mapping[str, str] | None = None,
     ) -> None:
+        namespace = _namespace(deployment)
         for secret in deployment.secrets:
-            if secret not in self.secrets:
-                raise BadRequest(f"secrets: no secret named {secret!r}")
+            if secret not in self._secrets_in(namespace):
+                where = f" in namespace {namespace!r}" if namespace else ""
+                raise BadRequest(f"secrets: no secret named {secret!r}{where}")
         name = service or deployment.service
         labels = service_labels(deployment, extra)
         self.deployments[name] = deployment
@@ -182,6 +199,12 @@ class MemoryProvider(StaticProvider):
                 created_at=self.created_at.get(name, CREATED_AT),
             )
         )
+
+
+def _namespace(deployment: FunctionDeployment) -> str | None:
+    """The deployment's namespace, None for the default (however it was sent)."""
+    namespace = deployment.namespace
+    return namespace if namespace and namespace != DEFAULT_NAMESPACE else None
 
 
 def settings(deployment: FunctionDeployment) -> FunctionSettings:

@@ -549,6 +549,10 @@ class _Api:
         data = data if isinstance(data, bytes) else str(data).encode()
         # Round-trip through base64 as the wire does, so only bytes get through.
         data = base64.b64decode(base64.b64encode(data))
+        if len(call["name"]) > 64:  # swarmkit's validateConfigOrSecretAnnotations
+            raise engine_error(400, "rpc error: code = InvalidArgument desc = invalid name, only "
+                               "64 [a-zA-Z0-9-_.] characters allowed, and the start and end "
+                               "character must be [a-zA-Z0-9]")  # fmt: skip
         if not 0 < len(data) <= 500 * 1024:
             raise engine_error(400, "rpc error: code = InvalidArgument desc = secret data "
                                "must be larger than 0 and less than 500KB")  # fmt: skip
