@@ -6,12 +6,13 @@ from __future__ import annotations
 import asyncio
 import re
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 import pytest
 
 from gateway.api_types.bodies import MAX_SECRET_NAME_LENGTH, FunctionDeployment
 from gateway.errors import BadRequest, Conflict, ProviderUnavailable, SecretNotFound
+from gateway.labels import NAMESPACE_LABEL
 from gateway.providers.swarm.discovery import SwarmProvider
 from gateway.providers.swarm.secret_store import namespace_secret_names
 from tests.gateway.providers.swarm_fixtures import FakeDockerClient, service_attrs
@@ -235,6 +236,12 @@ DEV_LABELS = {
 
 
 def deploy_in(provider: SwarmProvider, namespace: str | None, name: str, *secrets: str) -> None:
+    """Deploy into `namespace` (its network made first): the service `<namespace>_<name>`."""
+    if namespace:
+        engine = cast(FakeDockerClient, provider.client())
+        network = f"functions-{namespace}"
+        if network not in engine.network_labels:
+            engine.create_network(network, f"net-{namespace}", {NAMESPACE_LABEL: namespace})
     deployment = FunctionDeployment(
         service=name, image="faas/hello:1", namespace=namespace, secrets=secrets
     )
@@ -298,9 +305,9 @@ def test_a_namespaced_function_mounts_its_namespaces_secret_at_the_usual_files(
     run(provider.create_secret("api-key", b"default"))
     run(provider.create_secret("api-key", b"dev", "dev"))
     deploy(provider, "hello", "api-key")
-    deploy_in(provider, "dev", "dev-hello", "api-key")
+    deploy_in(provider, "dev", "hello", "api-key")
     assert mounts(engine, "hello") == [("api-key", OPENFAAS_PATH), ("api-key", "api-key")]
-    assert mounts(engine, "dev-hello") == [
+    assert mounts(engine, "dev_hello") == [
         ("dev_api-key", OPENFAAS_PATH), ("dev_api-key", "api-key")
     ]  # fmt: skip
 
@@ -343,21 +350,21 @@ def test_rotation_in_a_namespace_rolls_only_that_namespaces_functions(
     run(provider.create_secret("api-key", b"one"))
     run(provider.create_secret("api-key", b"one", "dev"))
     deploy(provider, "hello", "api-key")
-    deploy_in(provider, "dev", "dev-hello", "api-key")
+    deploy_in(provider, "dev", "hello", "api-key")
     default_before = engine.service("hello")
 
-    assert run(provider.update_secret("api-key", b"two", "dev")) == ["dev-hello"]
+    assert run(provider.update_secret("api-key", b"two", "dev")) == ["dev_hello"]
     second = engine.secret("dev_api-key_2")
     assert second["Spec"]["Labels"] == {**DEV_LABELS, "com.faas.secret.version": "2"}
     assert engine.secret_data[second["ID"]] == b"two"
-    assert mounts(engine, "dev-hello") == [
+    assert mounts(engine, "dev_hello") == [
         ("dev_api-key_2", OPENFAAS_PATH), ("dev_api-key_2", "api-key")
     ]  # fmt: skip
     assert engine.service("hello") == default_before
     assert run(provider.secret_names("dev")) == ["api-key"]
 
     assert run(provider.update_secret("api-key", b"three")) == ["hello"]
-    assert mounts(engine, "dev-hello")[0] == ("dev_api-key_2", OPENFAAS_PATH)
+    assert mounts(engine, "dev_hello")[0] == ("dev_api-key_2", OPENFAAS_PATH)
     run(provider.update_secret("api-key", b"three", "dev"))
     assert engine.secret_names() == ["api-key", "api-key_2", "dev_api-key_2", "dev_api-key_3"]
 
@@ -371,8 +378,8 @@ def test_update_and_remove_in_a_namespace_find_only_its_secrets(
         with pytest.raises(SecretNotFound, match=r"'api-key' not found \(in namespace 'dev'\)$"):
             run(operation)
     run(provider.create_secret("api-key", b"one", "dev"))
-    deploy_in(provider, "dev", "dev-hello", "api-key")
-    with pytest.raises(Conflict, match="mounted by 'dev-hello'"):
+    deploy_in(provider, "dev", "hello", "api-key")
+    with pytest.raises(Conflict, match="mounted by 'dev_hello'"):
         run(provider.remove_secret("api-key", "dev"))
     run(provider.remove_secret("api-key"))  # the default's: no function mounts that one
     assert engine.secret_names() == ["dev_api-key"]
