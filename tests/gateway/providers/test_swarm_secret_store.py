@@ -383,7 +383,7 @@ def test_update_and_remove_in_a_namespace_find_only_its_secrets(
         run(provider.remove_secret("api-key", "dev"))
     run(provider.remove_secret("api-key"))  # the default's: no function mounts that one
     assert engine.secret_names() == ["dev_api-key"]
-    run(provider.remove("dev-hello"))
+    run(provider.remove("hello.dev"))
     run(provider.remove_secret("api-key", "dev"))
     assert engine.secret_names() == []
 
