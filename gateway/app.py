@@ -52,6 +52,7 @@ from gateway.management.auth import (
     without_credentials,
 )
 from gateway.metrics import GatewayMetrics
+from gateway.namespaces import Namespaces
 from gateway.platform import create_platform_app
 from gateway.providers.base import FunctionProvider, LeaderLease
 from gateway.proxy.handler import FunctionProxy, HeaderFilter
@@ -215,4 +216,7 @@ def host_routes(config: GatewayConfig, provider: FunctionProvider) -> routing.Ho
         function = provider.by_domain(host)
         return None if function is None else function.name
 
-    return routing.HostRoutes(config.functions_domain, by_domain, config.namespace)
+    namespaces = Namespaces(config.namespace, provider.namespace_names)
+    return routing.HostRoutes(
+        config.functions_domain, by_domain, config.namespace, namespaces.known
+    )

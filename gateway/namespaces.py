@@ -94,7 +94,10 @@ class Namespaces:
     def key(self, name: str, namespace: str | None) -> str:
         """The key of function `name` in `namespace` (None: the default), unchecked."""
         other = self.other(namespace)
-        return f"{name}.{other}" if other else name
+        if not other:
+            return name
+        base, at, version = name.partition("@")  # `<name>.<namespace>@<version>`
+        return f"{base}.{other}{at}{version}"
 
     def split(self, key: str) -> tuple[str, str]:
         """A function key's name and namespace (the inverse of `key`)."""
@@ -104,9 +107,15 @@ class Namespaces:
     def function_name(self, name: str, namespace: str | None = None) -> str:
         """The key of the function a client names: `name` possibly ending in
         `.<namespace>`, in `namespace` (a query parameter or body field) when given. Both
-        must exist, and name the same namespace when both are given."""
+        must exist, and name the same namespace when both are given. A version
+        (`<name>.<namespace>@<version>`, or `<name>@<version>.<namespace>` as hosts spell
+        it) stays on the key: `<name>.<namespace>@<version>`."""
         what = f"function {name!r}"
-        base, dot, suffix = name.rpartition(".")
+        spelled, at, version = name.partition("@")
+        base, dot, suffix = spelled.rpartition(".")
+        if at and not dot:  # `<name>@<version>.<namespace>`
+            version, dot, suffix = version.partition(".")
+            base = spelled
         if dot and not suffix:  # "fn." names no namespace: an error, not the default
             raise NamespaceNotFound(suffix, self.names, what)
         if dot:
@@ -114,7 +123,7 @@ class Namespaces:
         self.check(namespace, what)
         if dot and namespace and self.other(namespace) != self.other(suffix):
             raise BadRequest(f"namespace {namespace!r} does not match the {what}'s {suffix!r}")
-        return self.key(base, suffix) if dot else self.key(name, namespace)
+        return self.key(f"{base}{at}{version}", suffix) if dot else self.key(name, namespace)
 
     def lookup(self, lookup: Callable[[str], T | None], name: str) -> T | None:
         """The function a `<name>.<namespace>` spelling names, for a name that `lookup`

@@ -67,6 +67,8 @@ class HostRoutes:
     domain: str | None
     by_domain: DomainLookup
     namespace: str
+    is_namespace: Callable[[str], bool] | None = None
+    """Whether a label names a namespace (the default one aside), when there are others."""
 
     def function_name(self, host: str) -> str | None:
         """The function `host` names, spelled as `gateway.calls.Calls` reads names
@@ -86,10 +88,11 @@ class HostRoutes:
             return labels[0]
         if len(labels) == 2:
             first, second = labels
-            return f"{first}.{second}" if second == self.namespace else f"{second}@{first}"
+            spaced = second == self.namespace or (self.is_namespace and self.is_namespace(second))
+            return f"{first}.{second}" if spaced else f"{second}@{first}"
         if len(labels) == 3:
             version, name, namespace = labels
-            return f"{name}@{version}.{namespace}"
+            return f"{name}.{namespace}@{version}"
         raise NoRoute(
             f"host {host!r} names no function: use <name>.{domain}, "
             f"<version>.<name>.{domain} or <name>.<namespace>.{domain}"

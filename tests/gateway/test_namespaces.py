@@ -67,3 +67,20 @@ def test_lookup_reads_the_suffix_only_for_a_dotted_name() -> None:
     assert asked == []
     assert NAMESPACES.lookup(lookup, "cat.openfaas-fn") == "CAT"
     assert asked == ["cat"]
+
+
+def test_other_namespaces_follow_the_provider_and_keep_versions_on_the_key() -> None:
+    others: set[str] = set()
+    namespaces = Namespaces(others=lambda: others)
+    with pytest.raises(NamespaceNotFound):
+        namespaces.function_name("cat.dev")
+    others.add("dev")
+    assert namespaces.names == ("openfaas-fn", "dev")
+    assert namespaces.function_name("cat.dev") == "cat.dev"
+    assert namespaces.function_name("cat", "dev") == "cat.dev"
+    assert namespaces.function_name("cat.dev@v2") == "cat.dev@v2"
+    assert namespaces.function_name("cat@v2.dev") == "cat.dev@v2"
+    assert namespaces.function_name("cat@v2.openfaas-fn") == "cat@v2"
+    assert namespaces.function_name("cat.openfaas-fn@v2") == "cat@v2"
+    assert namespaces.other("openfaas-fn") is None
+    assert namespaces.other("dev") == "dev"

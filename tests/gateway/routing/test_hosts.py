@@ -65,7 +65,7 @@ def routes(domain: str | None = DOMAIN) -> HostRoutes:
         ("env.faas.local", "env"),
         ("v2.env.faas.local", "env@v2"),
         ("env.openfaas-fn.faas.local", "env.openfaas-fn"),
-        ("v2.env.openfaas-fn.faas.local", "env@v2.openfaas-fn"),
+        ("v2.env.openfaas-fn.faas.local", "env.openfaas-fn@v2"),
         ("api.example.com", "func_env"),
         ("faas.local", None),
         ("gateway", None),
