@@ -8,7 +8,8 @@ import pytest
 
 from gateway.calls import Calls
 from gateway.errors import FunctionNotFound, NamespaceNotFound
-from gateway.providers.base import Function
+from gateway.namespaces import Namespaces
+from gateway.providers.base import Function, FunctionRegistry
 from gateway.versions.traffic import Traffic, choose_version
 
 V1 = Function("hello", "faas/hello:1", 1, "hello.v1", 8080, version="v1")
@@ -60,3 +61,17 @@ def test_a_found_function_gets_its_version_the_same_way() -> None:
     with pytest.raises(FunctionNotFound, match="'hello' not found \\(no such version"):
         calls().version(HELLO, [(b"x-function-version", b"v3")])
     assert choose_version(HELLO, [(b"x-function-version", b"v3")]) is None
+
+
+def test_a_function_in_a_namespace_is_reached_by_its_key_only() -> None:
+    registry = FunctionRegistry(
+        [CAT, Function("dev_cat", "faas/cat", 1, "tasks.dev_cat", 8080, namespace="dev")]
+    )
+    found = Calls(registry.lookup, Namespaces(others=lambda: {"dev"}))
+    assert found.target("cat.dev", []).name == "dev_cat"
+    assert found.find("cat", "dev").name == "dev_cat"
+    assert found.find("cat.dev", "dev").name == "dev_cat"
+    assert found.target("cat", []) is CAT  # the default namespace's
+    assert found.target("cat.openfaas-fn", []) is CAT
+    with pytest.raises(NamespaceNotFound):
+        found.target("cat.prod", [])
