@@ -31,6 +31,8 @@ MAX_VALUE_LENGTH = 64
 
 FUNCTION_LABEL = "com.faas.function"
 MANAGED_LABEL = "com.faas.managed"
+# A function's, a secret's, a namespace's config and network's: the faas namespace it is in.
+NAMESPACE_LABEL = "com.faas.namespace"
 PORT_LABEL = "com.faas.port"
 # `true`: the function is switched off: at 0 replicas a call answers 503 instead of waking
 # it (every other function at 0 is woken by its next call, as OpenFaaS users expect).
