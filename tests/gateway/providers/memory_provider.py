@@ -3,11 +3,18 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 
 from gateway.api_types.bodies import FunctionDeployment, ResourceSpec
 from gateway.deployments.service_labels import service_labels
-from gateway.errors import BadRequest, Conflict, FunctionNotFound, SecretNotFound
+from gateway.errors import (
+    BadRequest,
+    Conflict,
+    FunctionNotFound,
+    NamespaceNotFound,
+    SecretNotFound,
+)
+from gateway.namespaces import NamespaceRecord
 from gateway.providers.base import Function, FunctionSettings, LogLine, Resources
 from gateway.providers.static import StaticProvider
 from gateway.versions.model import (
@@ -26,6 +33,9 @@ class MemoryProvider(StaticProvider):
 
     `upstream_host` of deployed functions is `tasks.<name>` as on Swarm (nothing listens).
     Secrets are kept in `secrets` (name: value); a deployment may mount only those.
+    Namespaces besides the default are kept in `namespace_records` (name: record); a
+    namespace holds the deployments whose `namespace` names it, and the secrets named
+    `<namespace>_<name>`, as on Swarm.
     """
 
     orchestration = "memory"
@@ -46,6 +56,41 @@ class MemoryProvider(StaticProvider):
         self.created_at: dict[str, str] = {}
         # Job services running now, by function (`running_jobs`), as tests set them.
         self.jobs: dict[str, int] = {}
+        self.namespace_records: dict[str, NamespaceRecord] = {}
+
+    def namespace_names(self) -> Collection[str]:
+        """The keys of `namespace_records`."""
+        return tuple(self.namespace_records)
+
+    async def namespace(self, name: str) -> NamespaceRecord:
+        """Its record; `NamespaceNotFound` if none."""
+        return self._namespace(name)
+
+    async def create_namespace(self, record: NamespaceRecord) -> None:
+        """Keep the record; `Conflict` if the name is taken."""
+        if record.name in self.namespace_records:
+            raise Conflict(f"namespace {record.name!r} already exists")
+        self.namespace_records[record.name] = record
+
+    async def update_namespace(self, record: NamespaceRecord) -> None:
+        """Replace the record; `NamespaceNotFound` if none."""
+        self._namespace(record.name)
+        self.namespace_records[record.name] = record
+
+    async def remove_namespace(self, name: str) -> None:
+        """Forget the record; `Conflict` naming the functions and secrets it holds."""
+        self._namespace(name)
+        functions = sorted(n for n, d in self.deployments.items() if d.namespace == name)
+        secrets = sorted(n for n in self.secrets if n.startswith(f"{name}_"))
+        if functions or secrets:
+            raise Conflict(f"namespace {name!r} still holds {', '.join(functions + secrets)}")
+        del self.namespace_records[name]
+
+    def _namespace(self, name: str) -> NamespaceRecord:
+        record = self.namespace_records.get(name)
+        if record is None:
+            raise NamespaceNotFound(name, tuple(sorted(self.namespace_records)))
+        return record
 
     async def secret_names(self) -> Sequence[str]:
         """The names in `secrets`, sorted."""
