@@ -14,7 +14,7 @@ from gateway.errors import (
     NamespaceNotFound,
     SecretNotFound,
 )
-from gateway.namespaces import NamespaceRecord
+from gateway.namespaces import DEFAULT_NAMESPACE, NamespaceRecord
 from gateway.providers.base import Function, FunctionSettings, LogLine, Resources
 from gateway.providers.static import StaticProvider
 from gateway.versions.model import (
@@ -215,6 +215,9 @@ class MemoryProvider(StaticProvider):
                 env_process=deployment.env_process,
                 settings=settings(deployment),
                 created_at=self.created_at.get(name, CREATED_AT),
+                namespace=None
+                if deployment.namespace == DEFAULT_NAMESPACE
+                else deployment.namespace or None,
             )
         )
 
