@@ -281,11 +281,7 @@ _Base64 = Annotated[
 ]
 
 
-class _SecretBody(BaseModel):
-    model_config = ConfigDict(
-        frozen=True, extra="forbid", strict=True, alias_generator=to_camel, validate_by_name=True
-    )
-
+class _NullIsAbsent(BaseModel):
     @model_validator(mode="before")
     @classmethod
     def _null_is_absent(cls, body: Any) -> Any:
@@ -293,6 +289,12 @@ class _SecretBody(BaseModel):
         if not isinstance(body, Mapping):
             return body
         return {key: value for key, value in body.items() if value is not None}
+
+
+class _SecretBody(_NullIsAbsent):
+    model_config = ConfigDict(
+        frozen=True, extra="forbid", strict=True, alias_generator=to_camel, validate_by_name=True
+    )
 
 
 class SecretDescription(_SecretBody):
@@ -339,7 +341,7 @@ _NamespaceValue = Annotated[
 ]
 
 
-class FunctionNamespace(BaseModel):
+class FunctionNamespace(_NullIsAbsent):
     """A namespace (faas-provider's `FunctionNamespace`): `POST /system/namespace/`,
     `PUT` and `DELETE /system/namespace/{name}` (whose name must be the path's). Other
     fields are ignored."""
@@ -360,14 +362,6 @@ class FunctionNamespace(BaseModel):
         f"at most {MAX_NAMESPACE_ENTRIES} labels and annotations together.",
     )
     annotations: Mapping[_NamespaceKey, _NamespaceValue] = {}
-
-    @model_validator(mode="before")
-    @classmethod
-    def _null_is_absent(cls, body: Any) -> Any:
-        """JSON null means "not given", as Go's `omitempty` clients would have it."""
-        if not isinstance(body, Mapping):
-            return body
-        return {key: value for key, value in body.items() if value is not None}
 
     @model_validator(mode="after")
     def _bounded(self) -> FunctionNamespace:

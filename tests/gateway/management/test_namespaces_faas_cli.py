@@ -4,30 +4,14 @@ checkout; without either the test is skipped."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
-
-import pytest
-
-from gateway.config import BasicAuthCredentials
 from gateway.namespaces import NamespaceRecord
-from tests.gateway.harness import GatewayThread
-from tests.gateway.management.test_secrets_faas_cli import FaasCli, faas_cli_path
+from tests.gateway.management import test_secrets_faas_cli as secrets_cli
+from tests.gateway.management.test_secrets_faas_cli import FaasCli
 from tests.gateway.providers.memory_provider import MemoryProvider
 
-
-@pytest.fixture
-def provider() -> MemoryProvider:
-    return MemoryProvider()
-
-
-@pytest.fixture
-def cli(provider: MemoryProvider, tmp_path: Path) -> Iterator[FaasCli]:
-    binary = faas_cli_path()
-    with GatewayThread(provider, basic_auth=BasicAuthCredentials("admin", "pw")) as gateway:
-        cli = FaasCli(binary, gateway.url, tmp_path)
-        cli("login", "-u", "admin", "--password-stdin", stdin="pw")
-        yield cli
+# The gateway and the logged-in faas-cli of the secrets' test, shared.
+provider = secrets_cli.provider
+cli = secrets_cli.faas_cli
 
 
 def test_namespace_create_get_update_list_remove(cli: FaasCli, provider: MemoryProvider) -> None:
