@@ -186,8 +186,14 @@ class SwarmNamespaces:
     def _create(self, record: NamespaceRecord) -> None:
         client = self._discovery.client()
         name = record.name
-        if self._listed_config(client, name) is not None:
+        existing = self._listed_config(client, name)
+        if existing is not None and _namespace_of(existing) == name:
             raise Conflict(f"namespace {name!r} already exists")
+        if existing is not None:
+            raise Conflict(
+                f"a Docker config named {config_name(name)!r} exists that is not namespace "
+                f"{name!r}'s: remove it (docker config rm) or choose another namespace name"
+            )
         network_id, created = self._network(client, name)
         data = json.dumps(
             {"name": name, "labels": dict(record.labels), "annotations": dict(record.annotations)}
@@ -208,12 +214,11 @@ class SwarmNamespaces:
         client = self._discovery.client()
         api: Any = client.api  # the SDK has no method for it; its stubs leave these out
         for _ in range(_UPDATE_TRIES):
-            config = self._config(client, record.name)
-            config_id = str(config.get("ID"))
+            config_id = str(self._config(client, record.name).get("ID"))
+            config = mapping(api.inspect_config(config_id))
             # As read, its data included: only the labels may differ (the engine refuses
             # any other change).
-            spec = {**mapping(api.inspect_config(config_id).get("Spec")),
-                    "Labels": config_labels(record)}  # fmt: skip
+            spec = {**mapping(config.get("Spec")), "Labels": config_labels(record)}
             version = mapping(config.get("Version")).get("Index")
             url = api._url("/configs/{0}/update", config_id)
             response = api._post_json(url, data=spec, params={"version": version})

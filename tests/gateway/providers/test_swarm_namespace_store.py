@@ -78,6 +78,11 @@ def test_create_reuses_a_network_left_by_a_removal_and_refuses_someone_elses(
     run(provider.create_namespace(DEV))
     assert engine.network("functions-dev")["Id"] == "leftover"
 
+    engine.create_config("faas-namespace-ops", {"made": "by hand"})
+    with pytest.raises(Conflict, match="a Docker config named 'faas-namespace-ops' exists"):
+        run(provider.create_namespace(NamespaceRecord("ops")))
+    assert "functions-ops" not in engine.network_names()
+
     engine.create_network("functions-qa", "theirs", {})
     with pytest.raises(Conflict, match="a network named 'functions-qa' exists"):
         run(provider.create_namespace(NamespaceRecord("qa")))
