@@ -59,6 +59,49 @@ def service_name(name: str, namespace: str | None) -> str:
     return f"{namespace}_{name}" if namespace else name
 
 
+MAX_NAMESPACE_ENTRIES = 64
+"""The most labels and annotations one namespace may have, together."""
+MAX_NAMESPACE_KEY_LENGTH = 253
+"""The longest label or annotation key of a namespace."""
+MAX_NAMESPACE_VALUE_LENGTH = 1024
+"""The longest label or annotation value of a namespace."""
+NAMESPACE_KEY_PATTERN = re.compile(
+    rf"[A-Za-z0-9](?:[A-Za-z0-9._/-]{{0,{MAX_NAMESPACE_KEY_LENGTH - 2}}}[A-Za-z0-9])?"
+)
+"""A label or annotation key: letters, digits, `.`, `_`, `/` and `-`, as Kubernetes keys."""
+
+
+def record_problem(record: NamespaceRecord) -> str | None:
+    """What is wrong with `record` (its name, or the bounds above), or None."""
+    if NAMESPACE_PATTERN.fullmatch(record.name) is None:
+        return (
+            f"name: {record.name[: MAX_NAMESPACE_LENGTH + 1]!r} is not a valid namespace (a DNS "
+            f"label: lower-case letters, digits and '-', at most {MAX_NAMESPACE_LENGTH} characters)"
+        )
+    entries = len(record.labels) + len(record.annotations)
+    if entries > MAX_NAMESPACE_ENTRIES:
+        return f"labels and annotations: {entries}, at most {MAX_NAMESPACE_ENTRIES} together"
+    for field_name, entries_of in (("labels", record.labels), ("annotations", record.annotations)):
+        for key, value in entries_of.items():
+            if NAMESPACE_KEY_PATTERN.fullmatch(key) is None:
+                return (
+                    f"{field_name}: {key[:40]!r} is not a valid key (letters, digits, '.', '_', "
+                    f"'/' and '-', at most {MAX_NAMESPACE_KEY_LENGTH} characters)"
+                )
+            if len(value) > MAX_NAMESPACE_VALUE_LENGTH or "\x00" in value:
+                return (
+                    f"{field_name}.{key}: at most {MAX_NAMESPACE_VALUE_LENGTH} characters, no NUL"
+                )
+    return None
+
+
+def check_record(record: NamespaceRecord) -> None:
+    """`BadRequest` naming what is wrong with `record` (`record_problem`)."""
+    problem = record_problem(record)
+    if problem is not None:
+        raise BadRequest(problem)
+
+
 def _none() -> Collection[str]:
     return ()
 

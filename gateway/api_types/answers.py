@@ -264,6 +264,14 @@ class SecretChanged(Answer):
     )
 
 
+class NamespaceDescription(Answer):
+    """A namespace (faas-provider's `FunctionNamespace`)."""
+
+    name: str
+    labels: dict[str, str]
+    annotations: dict[str, str]
+
+
 class Version(Answer):
     sha: str = Field(
         description="The commit the gateway's image was built from (`-dirty`: with local "

@@ -47,6 +47,16 @@ from gateway.deployments.fields import (
 from gateway.deployments.fields import SecretName as MountedSecret
 from gateway.deployments.service_labels import OPENFAAS_FUNCTION_LABEL, no_reserved_labels
 from gateway.deployments.validation import Matching
+from gateway.namespaces import (
+    MAX_NAMESPACE_ENTRIES,
+    MAX_NAMESPACE_KEY_LENGTH,
+    MAX_NAMESPACE_LENGTH,
+    MAX_NAMESPACE_VALUE_LENGTH,
+    NAMESPACE_KEY_PATTERN,
+    NAMESPACE_PATTERN,
+    NamespaceRecord,
+    record_problem,
+)
 from gateway.reserved_names import RESERVED_FUNCTION_NAMES
 from gateway.triggers.annotations import check_annotations, check_labels
 
@@ -271,11 +281,7 @@ _Base64 = Annotated[
 ]
 
 
-class _SecretBody(BaseModel):
-    model_config = ConfigDict(
-        frozen=True, extra="forbid", strict=True, alias_generator=to_camel, validate_by_name=True
-    )
-
+class _NullIsAbsent(BaseModel):
     @model_validator(mode="before")
     @classmethod
     def _null_is_absent(cls, body: Any) -> Any:
@@ -283,6 +289,12 @@ class _SecretBody(BaseModel):
         if not isinstance(body, Mapping):
             return body
         return {key: value for key, value in body.items() if value is not None}
+
+
+class _SecretBody(_NullIsAbsent):
+    model_config = ConfigDict(
+        frozen=True, extra="forbid", strict=True, alias_generator=to_camel, validate_by_name=True
+    )
 
 
 class SecretDescription(_SecretBody):
@@ -315,6 +327,53 @@ class Secret(_SecretBody):
         if self.raw_value is not None:
             return _base64(self.raw_value)
         return None if self.value is None else self.value.encode()
+
+
+_NamespaceKey = Annotated[
+    str,
+    Matching(f"^{NAMESPACE_KEY_PATTERN.pattern}$", "a valid key (letters, digits, '.', '_', "
+             f"'/' and '-', at most {MAX_NAMESPACE_KEY_LENGTH} characters)"),
+]  # fmt: skip
+_NamespaceValue = Annotated[
+    str,
+    Field(max_length=MAX_NAMESPACE_VALUE_LENGTH),
+    Matching(r"^[^\x00]*$", "a string without NUL characters"),
+]
+
+
+class FunctionNamespace(_NullIsAbsent):
+    """A namespace (faas-provider's `FunctionNamespace`): `POST /system/namespace/`,
+    `PUT` and `DELETE /system/namespace/{name}` (whose name must be the path's). Other
+    fields are ignored."""
+
+    model_config = ConfigDict(frozen=True, strict=True)
+
+    name: Annotated[
+        str,
+        Matching(
+            f"^{NAMESPACE_PATTERN.pattern}$",
+            f"a valid namespace (a DNS label of at most {MAX_NAMESPACE_LENGTH} characters)",
+        ),
+    ] = Field(examples=["dev"])
+    labels: Mapping[_NamespaceKey, _NamespaceValue] = Field(
+        default={},
+        description="Its labels: `com.faas.limit.functions`, `com.faas.limit.replicas` and "
+        "`com.faas.limit.memory` bound what it may hold (docs/management.md, Namespaces); "
+        f"at most {MAX_NAMESPACE_ENTRIES} labels and annotations together.",
+    )
+    annotations: Mapping[_NamespaceKey, _NamespaceValue] = {}
+
+    @model_validator(mode="after")
+    def _bounded(self) -> FunctionNamespace:
+        problem = record_problem(self.record)
+        if problem is not None:
+            raise ValueError(problem)
+        return self
+
+    @property
+    def record(self) -> NamespaceRecord:
+        """As the providers keep it."""
+        return NamespaceRecord(self.name, dict(self.labels), dict(self.annotations))
 
 
 AlertStatus = Literal["firing", "resolved"]

@@ -1,5 +1,5 @@
-"""What the gateway says of itself under `/system`: its namespaces, its build, its
-health with the provider's detail, and the OpenAPI document of this API."""
+"""What the gateway says of itself under `/system`: its build, its health with the
+provider's detail, and the OpenAPI document of this API."""
 
 from __future__ import annotations
 
@@ -13,11 +13,6 @@ from gateway.api_types.answers import Health, Info, ProviderInfo, Version
 from gateway.management.operations import System, answer
 
 PROVIDER_NAME = "faas"
-
-
-async def list_namespaces(request: Request, system: System) -> Response:
-    """`GET /system/namespaces`: the gateway's one namespace, as a list."""
-    return JSONResponse(list(system.namespaces.names))
 
 
 async def info(request: Request, system: System) -> Response:

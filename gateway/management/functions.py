@@ -30,6 +30,7 @@ from gateway.errors import BadRequest, Conflict, Forbidden, FunctionNotFound
 from gateway.labels import ANNOTATION_PREFIX, DOMAIN_LABEL, parse_domains
 from gateway.management.ignored import ignored_parts
 from gateway.management.jobs import function_jobs, pending_calls
+from gateway.management.namespace_limits import check_deployment_limits
 from gateway.management.operations import System, accepted, answer, read_json
 from gateway.providers.base import Function, Resources
 from gateway.providers.domains import claimed_by_others, domains_of, owner
@@ -112,6 +113,9 @@ async def _write(
         # A version and an update are read against the function as it is: the write
         # just before (a first version, from any process or gateway) must be in the view.
         await system.provider.refresh()
+    await check_deployment_limits(
+        system, deployment, request.query_params.get("namespace"), updating
+    )
     await write(deployment)
     what = _spelled(deployment)
     log.info("%s function %s (%s)", logged, what, deployment.image)

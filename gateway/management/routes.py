@@ -1,7 +1,8 @@
 """Every `/system` operation, declared once: its route, endpoint, bodies' types and what
 the OpenAPI document says of it. `create_system_app` builds the router from this list
 and `openapi_document` the document; the endpoints live by resource beside it
-(`functions`, `traffic`, `scale`, `secret_routes`, `logs`, `stats`, `about`, and
+(`functions`, `traffic`, `scale`, `secret_routes`, `namespace_routes`, `logs`, `stats`,
+`about`, and
 `gateway.async_calls.api`).
 """
 
@@ -22,6 +23,7 @@ from gateway.api_types.answers import (
     Health,
     Info,
     LoadReport,
+    NamespaceDescription,
     Purged,
     Redriven,
     SecretChanged,
@@ -34,6 +36,7 @@ from gateway.api_types.bodies import (
     AlertmanagerWebhook,
     DeleteFunctionRequest,
     FunctionDeployment,
+    FunctionNamespace,
     ScaleRequest,
     Secret,
     SecretDescription,
@@ -45,6 +48,7 @@ from gateway.management import (
     about,
     functions,
     logs,
+    namespace_routes,
     prometheus,
     scale,
     secret_routes,
@@ -54,6 +58,7 @@ from gateway.management import (
 from gateway.management.logs import MAX_SINCE_AHEAD, MAX_TAIL, TASK_ID_PATTERN
 from gateway.management.operations import ALERT, ASYNC, Operation
 from gateway.management.stats import DEFAULT_WINDOW, MAX_WINDOW
+from gateway.namespaces import NAMESPACE_PATTERN
 from gateway.triggers import api as triggers_api
 from gateway.versions.requests import CanaryRequest, PromoteRequest
 
@@ -82,15 +87,55 @@ _NO_ASYNC = "Async calls are switched off (GATEWAY_NATS_URL), or no credentials 
 _CALL_ID = "Invalid call id."
 _NO_DEAD = "No dead-lettered call of that id."
 _FUNCTION_NAME = TypeAdapter(FunctionName).json_schema()
+_NAMESPACES = (
+    "A namespace besides the default: on Swarm a config and an overlay network of its own "
+    "(docs/management.md, Namespaces). The labels com.faas.limit.functions, "
+    "com.faas.limit.replicas and com.faas.limit.memory bound what its functions may take."
+)
+_INVALID_NAMESPACE = (
+    "Invalid JSON or field (the message names it), an invalid limit label, or a body's name "
+    "that is not the path's."
+)
+_NAMESPACE_ERRORS = {501: "The provider keeps no namespaces (static provider).", 502: _ENGINE}
 
 
 OPERATIONS: tuple[Operation, ...] = (
     Operation("GET", "/functions", functions.list_functions, "listFunctions", "List the functions",
               200, list[FunctionStatus], "Every function the gateway routes to.",
               query=(_NAMESPACE_QUERY,), errors={404: _NO_NAMESPACE}),
-    Operation("GET", "/namespaces", about.list_namespaces, "listNamespaces",
+    Operation("GET", "/namespaces", namespace_routes.list_namespaces, "listNamespaces",
               "List the function namespaces",
-              200, list[str], "The gateway's one namespace, as a list (OpenFaaS's shape)."),
+              200, list[str], "Every namespace's name, the default first (OpenFaaS's shape)."),
+    Operation("POST", "/namespace", namespace_routes.create_namespace, "createNamespace",
+              "Create a namespace", 201, NamespaceDescription, "It exists, with its network.",
+              request=FunctionNamespace, description=_NAMESPACES,
+              errors={400: _INVALID_NAMESPACE, 409: "A namespace of that name exists (the "
+                      "default included), or a network of its name that is not its own.",
+                      **_NAMESPACE_ERRORS}),
+    Operation("POST", "/namespace/", namespace_routes.create_namespace, "createNamespaceSlash",
+              "Create a namespace (faas-cli's path)", 201, NamespaceDescription,
+              "It exists, with its network.", request=FunctionNamespace,
+              description="As POST /system/namespace.",
+              errors={400: _INVALID_NAMESPACE, 409: "A namespace of that name exists.",
+                      **_NAMESPACE_ERRORS}),
+    Operation("GET", "/namespace/{namespace}", namespace_routes.get_namespace, "getNamespace",
+              "Read a namespace", 200, NamespaceDescription, "Its labels and annotations.",
+              errors={404: _NO_NAMESPACE, **_NAMESPACE_ERRORS}),
+    Operation("PUT", "/namespace/{namespace}", namespace_routes.update_namespace,
+              "updateNamespace", "Replace a namespace's labels and annotations",
+              202, NamespaceDescription, "Its record as it now is.", request=FunctionNamespace,
+              errors={400: _INVALID_NAMESPACE + " Or the default namespace.",
+                      404: _NO_NAMESPACE,
+                      409: "It changed while it was being updated: try again.",
+                      **_NAMESPACE_ERRORS}),
+    Operation("DELETE", "/namespace/{namespace}", namespace_routes.remove_namespace,
+              "deleteNamespace", "Remove an empty namespace", 202, Accepted,
+              "It is gone (its network goes as soon as the engine lets it).",
+              request=FunctionNamespace,
+              errors={400: _INVALID_NAMESPACE + " Or the default namespace.",
+                      404: _NO_NAMESPACE,
+                      409: "It still holds functions or secrets (the message names them).",
+                      **_NAMESPACE_ERRORS}),
     Operation("POST", "/functions", functions.deploy, "deployFunction", "Deploy a new function",
               202, Accepted, "The service is being created.", request=FunctionDeployment,
               query=(_NAMESPACE_QUERY,),
@@ -333,5 +378,6 @@ PATH_SCHEMAS: dict[str, Any] = {
     "name": _FUNCTION_NAME,
     "call_id": {"type": "string", "pattern": f"^{CALL_ID_PATTERN.pattern}$"},
     "endpoint": {"type": "string", "enum": list(prometheus.ENDPOINTS)},
+    "namespace": {"type": "string", "pattern": f"^{NAMESPACE_PATTERN.pattern}$"},
 }
 """The JSON Schema of each path parameter."""

@@ -13,6 +13,7 @@ from starlette.responses import Response
 from gateway.api_types.bodies import ScaleRequest
 from gateway.deployments import parse_body
 from gateway.errors import BadRequest
+from gateway.management.namespace_limits import check_scale_limits
 from gateway.management.operations import System, accepted, read_json
 
 log = logging.getLogger("gateway.system")
@@ -28,6 +29,7 @@ async def scale(request: Request, system: System) -> Response:
         raise BadRequest("serviceName: must match the name in the path when given")
     system.namespaces.check(wanted.namespace, f"function {name!r}")
     replicas = wanted.replicas
+    await check_scale_limits(system, name, replicas)
     await system.provider.scale(name, replicas)
     log.info("scaled function %s to %d", name, replicas)
     return accepted(f"scaling function {name!r} to {replicas}", name, replicas=replicas)

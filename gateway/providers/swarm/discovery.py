@@ -28,7 +28,8 @@ is the only writer of the registry after `start()`.
 
 `SwarmProvider` is the discovery; its management writes are delegated to
 `SwarmManagement` (`gateway.providers.swarm.management`), its secrets to `SwarmSecrets`
-(`gateway.providers.swarm.secret_store`).
+(`gateway.providers.swarm.secret_store`), its namespaces to `SwarmNamespaces`
+(`gateway.providers.swarm.namespace_store`).
 """
 
 from __future__ import annotations
@@ -47,7 +48,6 @@ import docker
 from docker.types.daemon import CancellableStream
 
 from gateway.api_types.bodies import FunctionDeployment
-from gateway.errors import NotSupported
 from gateway.namespaces import DEFAULT_NAMESPACE, NAMESPACE_LABEL, NamespaceRecord
 from gateway.providers.base import (
     DEFAULT_FUNCTION_PORT,
@@ -63,6 +63,7 @@ from gateway.providers.swarm.jobs import RunningJobs
 from gateway.providers.swarm.known import KnownServices
 from gateway.providers.swarm.lease import SwarmLease
 from gateway.providers.swarm.management import SwarmManagement
+from gateway.providers.swarm.namespace_store import SwarmNamespaces
 from gateway.providers.swarm.peers import GatewayPeers
 from gateway.providers.swarm.secret_store import SwarmSecrets
 from gateway.providers.swarm.services import (
@@ -139,6 +140,7 @@ class SwarmProvider:
         self._warned: set[tuple[str, str]] = set()
         self._management = SwarmManagement(self)
         self._secrets = SwarmSecrets(self)
+        self._namespaces = SwarmNamespaces(self)
         self._peers = GatewayPeers(self)
 
     async def start(self) -> None:
@@ -266,27 +268,31 @@ class SwarmProvider:
         """See `SecretStore.remove_secret`."""
         await self._secrets.remove_secret(name, namespace)
 
-    # Namespaces: not yet stored on Swarm (the default only).
+    # Namespaces: `SwarmNamespaces` (gateway.providers.swarm.namespace_store).
 
     def namespace_names(self) -> Collection[str]:
-        """See `NamespaceStore.namespace_names`."""
-        return ()
+        """See `NamespaceStore.namespace_names`: their configs' names, as last synced."""
+        return self._namespaces.names()
+
+    def namespace_network_ids(self) -> Mapping[str, frozenset[str]]:
+        """The ids of each namespace's network, as last synced (no I/O)."""
+        return self._namespaces.network_ids()
 
     async def namespace(self, name: str) -> NamespaceRecord:
-        """See `NamespaceStore.namespace`."""
-        raise NotSupported("namespaces are not stored yet")
+        """See `NamespaceStore.namespace`: its config's labels, read now."""
+        return await self._namespaces.namespace(name)
 
     async def create_namespace(self, record: NamespaceRecord) -> None:
-        """See `NamespaceStore.create_namespace`."""
-        raise NotSupported("namespaces are not stored yet")
+        """See `NamespaceStore.create_namespace`: its network, then its config."""
+        await self._namespaces.create_namespace(record)
 
     async def update_namespace(self, record: NamespaceRecord) -> None:
-        """See `NamespaceStore.update_namespace`."""
-        raise NotSupported("namespaces are not stored yet")
+        """See `NamespaceStore.update_namespace`: its config's labels."""
+        await self._namespaces.update_namespace(record)
 
     async def remove_namespace(self, name: str) -> None:
-        """See `NamespaceStore.remove_namespace`."""
-        raise NotSupported("namespaces are not stored yet")
+        """See `NamespaceStore.remove_namespace`: its config, then its network."""
+        await self._namespaces.remove_namespace(name)
 
     async def gateway_addresses(self) -> Sequence[str] | None:
         """See `FunctionProvider.gateway_addresses`: the running tasks of this gateway's
@@ -441,6 +447,7 @@ class SwarmProvider:
         try:
             client = self._get_client()
             self._refresh_network(client)
+            self._namespaces.sync(client)
             # The plain list: the SDK's `services.list()` wraps each in a model object.
             services: list[dict[str, Any]] = client.api.services()  # type: ignore[no-untyped-call]
         except ENGINE_ERRORS as exc:

@@ -332,6 +332,7 @@ def test_info_and_openapi(api: httpx.Client) -> None:
         "/system/functions", "/system/function/{name}", "/system/scale-function/{name}",
         "/system/info", "/system/healthz", "/system/alert", "/system/load", "/system/logs",
         "/system/openapi.json", "/system/prometheus/api/v1/{endpoint}", "/system/namespaces",
+        "/system/namespace", "/system/namespace/", "/system/namespace/{namespace}",
         "/system/secrets", "/system/stats",
         "/system/functions/{name}/traffic", "/system/functions/{name}/promote",
         "/system/functions/{name}/rollback", "/system/functions/{name}/canary",

@@ -7,8 +7,14 @@ from collections.abc import Collection, Mapping, Sequence
 
 from gateway.api_types.bodies import FunctionDeployment, ResourceSpec
 from gateway.deployments.service_labels import service_labels
-from gateway.errors import BadRequest, Conflict, FunctionNotFound, SecretNotFound
-from gateway.namespaces import DEFAULT_NAMESPACE, service_name
+from gateway.errors import (
+    BadRequest,
+    Conflict,
+    FunctionNotFound,
+    NamespaceNotFound,
+    SecretNotFound,
+)
+from gateway.namespaces import DEFAULT_NAMESPACE, NamespaceRecord, service_name
 from gateway.providers.base import Function, FunctionSettings, LogLine, Resources
 from gateway.providers.static import StaticProvider
 from gateway.versions.model import (
@@ -28,8 +34,9 @@ class MemoryProvider(StaticProvider):
     `upstream_host` of deployed functions is `tasks.<name>` as on Swarm (nothing listens).
     Secrets are kept in `secrets` (name: value) for the default namespace and in
     `namespaced_secrets` (namespace: name: value) for the others; a deployment may mount
-    only its own namespace's. `namespaces` is the set of namespaces besides the default
-    (settable: just a set, for the secrets' tests, not a full `NamespaceStore`).
+    only its own namespace's. Namespaces besides the default are kept in `namespace_records`
+    (name: record; `namespaces` sets them by name); a namespace holds the deployments
+    whose `namespace` names it.
     """
 
     orchestration = "memory"
@@ -44,7 +51,6 @@ class MemoryProvider(StaticProvider):
         self.log_reads: list[tuple[str, str | None, int | None]] = []
         self.secrets: dict[str, bytes] = {}
         self.namespaced_secrets: dict[str, dict[str, bytes]] = {}
-        self.namespaces: set[str] = set()
         self.traffic_writes: list[tuple[str, dict[str, int], str | None]] = []
         # Where deployed functions are reached (host, port) by name: `tasks.<name>` else.
         self.upstreams: dict[str, tuple[str, int]] = {}
@@ -52,10 +58,52 @@ class MemoryProvider(StaticProvider):
         self.created_at: dict[str, str] = {}
         # Job services running now, by function (`running_jobs`), as tests set them.
         self.jobs: dict[str, int] = {}
+        self.namespace_records: dict[str, NamespaceRecord] = {}
+
+    @property
+    def namespaces(self) -> set[str]:
+        """The namespaces besides the default (the keys of `namespace_records`)."""
+        return set(self.namespace_records)
+
+    @namespaces.setter
+    def namespaces(self, names: set[str]) -> None:
+        self.namespace_records = {name: NamespaceRecord(name) for name in names}
 
     def namespace_names(self) -> Collection[str]:
-        """`namespaces`, as set."""
-        return frozenset(self.namespaces)
+        """The keys of `namespace_records`."""
+        return tuple(self.namespace_records)
+
+    async def namespace(self, name: str) -> NamespaceRecord:
+        """Its record; `NamespaceNotFound` if none."""
+        return self._namespace(name)
+
+    async def create_namespace(self, record: NamespaceRecord) -> None:
+        """Keep the record; `Conflict` if the name is taken."""
+        if record.name in self.namespace_records:
+            raise Conflict(f"namespace {record.name!r} already exists")
+        self.namespace_records[record.name] = record
+
+    async def update_namespace(self, record: NamespaceRecord) -> None:
+        """Replace the record; `NamespaceNotFound` if none."""
+        self._namespace(record.name)
+        self.namespace_records[record.name] = record
+
+    async def remove_namespace(self, name: str) -> None:
+        """Forget the record; `Conflict` naming the functions and secrets it holds."""
+        self._namespace(name)
+        functions = sorted(d.service for d in self.deployments.values() if d.namespace == name)
+        secrets = sorted(self.namespaced_secrets.get(name, {}))
+        held = [f"{what} {', '.join(map(repr, names))}"
+                for what, names in (("functions", functions), ("secrets", secrets)) if names]  # fmt: skip
+        if held:
+            raise Conflict(f"namespace {name!r} still holds {'; '.join(held)}")
+        del self.namespace_records[name]
+
+    def _namespace(self, name: str) -> NamespaceRecord:
+        record = self.namespace_records.get(name)
+        if record is None:
+            raise NamespaceNotFound(name, tuple(sorted(self.namespace_records)))
+        return record
 
     async def secret_names(self, namespace: str | None = None) -> Sequence[str]:
         """The names in that namespace's secrets, sorted."""
@@ -116,7 +164,7 @@ class MemoryProvider(StaticProvider):
     async def deploy(self, deployment: FunctionDeployment) -> None:
         """Add the function (or a version of one, as `<name>-<version>`); `Conflict` if
         the exact name exists."""
-        base = service_name(deployment.service, deployment.namespace)
+        base = service_name(deployment.service, _namespace(deployment))
         target = new_version_target(base, deployment.version, self.registry.lookup)
         if any(function.name == target.service for function in self.registry.all()):
             raise Conflict(f"function {target.service!r} already exists")
@@ -129,7 +177,7 @@ class MemoryProvider(StaticProvider):
         """Replace the function (or one version), keeping its replicas and the platform's
         labels; the update then takes `update_reads` reads of `update_state` to end in
         `update_outcome`."""
-        base = service_name(deployment.service, deployment.namespace)
+        base = service_name(deployment.service, _namespace(deployment))
         target = version_target(base, deployment.version, self.registry.lookup)
         function = self._find(target.service)
         kept = {key: function.labels[key] for key in KEPT_ON_UPDATE if key in function.labels}
@@ -193,10 +241,10 @@ class MemoryProvider(StaticProvider):
                 upstream[0],
                 upstream[1],
                 labels=labels,
-                namespace=deployment.namespace,
                 env_process=deployment.env_process,
                 settings=settings(deployment),
                 created_at=self.created_at.get(name, CREATED_AT),
+                namespace=_namespace(deployment),
             )
         )
 

@@ -35,6 +35,8 @@ ENGINE_NODE = "hx3kq0v8fnode0engine0self"  # the node of the engine the gateway 
 
 _ids = (f"svc{n:022d}" for n in itertools.count(1))
 _secret_ids = (f"sec{n:022d}" for n in itertools.count(1))
+_config_ids = (f"cfg{n:022d}" for n in itertools.count(1))
+_network_ids = (f"net{n:022d}" for n in itertools.count(1))
 
 
 def service_attrs(
@@ -232,8 +234,10 @@ class FakeDockerClient(docker.DockerClient):
         self._networks = dict(
             networks if networks is not None else {"functions": FUNCTIONS_NETWORK_ID}
         )
-        self.network_labels: dict[str, dict[str, str]] = {}  # by network name
+        self._network_labels: dict[str, dict[str, str]] = {}  # by network ID
+        self._attached: dict[str, set[str]] = {}  # container IDs by network ID
         self._secrets: dict[str, dict[str, Any]] = {}  # by ID, as `GET /secrets` lists them
+        self._configs: dict[str, dict[str, Any]] = {}  # by ID, as `GET /configs` lists them
         self.secret_data: dict[str, bytes] = {}  # by ID: what a task would read
         self._containers: dict[str, dict[str, Any]] = {}
         self._tasks: list[dict[str, Any]] = []
@@ -293,7 +297,72 @@ class FakeDockerClient(docker.DockerClient):
         """Add a network (networks events are not followed by the provider)."""
         with self._lock:
             self._networks[name] = network_id
-            self.network_labels[name] = dict(labels or {})
+            self._network_labels[network_id] = dict(labels or {})
+
+    def network(self, name: str) -> dict[str, Any]:
+        """The network of that name as `docker network inspect` shows it (`KeyError` if
+        none): its labels and the containers attached to it."""
+        with self._lock:
+            network_id = self._networks[name]
+            return self._network_attrs(name, network_id)
+
+    def attach(self, container_id: str, network_id: str) -> None:
+        """Connect a container of this engine to a network (`docker network connect`)."""
+        with self._lock:
+            self._attached.setdefault(network_id, set()).add(container_id)
+
+    def create_config(
+        self, name: str, labels: Mapping[str, str] | None = None, data: bytes = b"{}"
+    ) -> str:
+        """Add a config (`docker config create`); returns its ID."""
+        config_id = next(_config_ids)
+        with self._lock:
+            if any(config["Spec"]["Name"] == name for config in self._configs.values()):
+                raise engine_error(409, f"rpc error: code = AlreadyExists desc = config {name} "
+                                   "already exists")  # fmt: skip
+            self._configs[config_id] = {
+                "ID": config_id,
+                "Version": {"Index": 11},
+                "CreatedAt": "2026-11-25T09:21:44.754024676Z",
+                "UpdatedAt": "2026-11-25T09:21:44.754024676Z",
+                "Spec": {
+                    "Name": name,
+                    "Labels": dict(labels or {}),
+                    "Data": base64.b64encode(data).decode(),
+                },
+            }
+        return config_id
+
+    def config(self, name: str) -> dict[str, Any]:
+        """The config of that name, as `docker config inspect` shows it."""
+        with self._lock:
+            [found] = [c for c in self._configs.values() if c["Spec"]["Name"] == name]
+            return copy.deepcopy(found)
+
+    def config_names(self) -> list[str]:
+        """The names of every config, sorted."""
+        with self._lock:
+            return sorted(config["Spec"]["Name"] for config in self._configs.values())
+
+    def network_names(self) -> list[str]:
+        """The names of every network, sorted."""
+        with self._lock:
+            return sorted(self._networks)
+
+    def _network_attrs(self, name: str, network_id: str) -> dict[str, Any]:
+        containers = {
+            container_id: {"Name": f"c-{container_id[:6]}", "EndpointID": f"ep{container_id}"}
+            for container_id in sorted(self._attached.get(network_id, ()))
+        }
+        return {
+            "Name": name,
+            "Id": network_id,
+            "Scope": "swarm",
+            "Driver": "overlay",
+            "Attachable": True,
+            "Labels": dict(self._network_labels.get(network_id, {})),
+            "Containers": containers,
+        }
 
     def create_container(self, container_id: str, labels: Mapping[str, str]) -> None:
         """Add a container (`docker container inspect` finds it by id or id prefix);
@@ -475,6 +544,22 @@ _SPEC_FIELDS = {
 _SDK_API: Any = docker.APIClient  # its type stubs leave out the request helpers
 
 
+def _labelled(own: Mapping[str, str], wanted: str | list[str] | None) -> bool:
+    """Whether labels `own` pass the engine's `label` filter (`key` or `key=value`, all)."""
+    wanted = [wanted] if isinstance(wanted, str) else list(wanted or [])
+    for label in wanted:
+        key, sep, value = label.partition("=")
+        if key not in own or (sep and own[key] != value):
+            return False
+    return True
+
+
+def _json_response(status: int, message: str) -> FakeLogResponse:
+    """An engine's answer with a JSON body (`{"message": ...}` for an error)."""
+    body = json.dumps({"message": message}).encode() if status >= 400 else b""
+    return FakeLogResponse(status, body)
+
+
 class FakeLogResponse:
     """The part of a `requests.Response` the log reader uses: status and raw body."""
 
@@ -510,15 +595,162 @@ class _Api:
         client = self._client
         client._check("networks")
         names = call["names"]
-        label = dict(call["filters"] or {}).get("label")
+        filters = dict(call["filters"] or {})
+        assert set(filters) <= {"label"}, filters
         with client._lock:
             # Like the engine, the name filter matches substrings.
             return [
-                {"Name": name, "Id": network_id, "Labels": client.network_labels.get(name, {})}
+                {**client._network_attrs(name, network_id), "Containers": {}}
                 for name, network_id in client._networks.items()
                 if (not names or any(wanted in name for wanted in names))
-                and (not label or _labelled(client.network_labels.get(name, {}), label))
+                and _labelled(client._network_labels.get(network_id, {}), filters.get("label"))
             ]
+
+    @like_sdk(docker.APIClient.create_network)
+    def create_network(self, call: Mapping[str, Any], given: Mapping[str, Any]) -> dict[str, str]:
+        """An overlay network, as `docker network create --driver overlay` makes it."""
+        client = self._client
+        client._check("create_network")
+        assert call["driver"] == "overlay", call
+        name = call["name"]
+        with client._lock:
+            exists = name in client._networks
+        if exists and call["check_duplicate"] is not False:
+            raise engine_error(409, f"network with name {name} already exists")
+        network_id = next(_network_ids)
+        client.create_network(name, network_id, call["labels"])
+        return {"Id": network_id, "Warning": ""}
+
+    @like_sdk(docker.APIClient.inspect_network)
+    def inspect_network(self, call: Mapping[str, Any], given: Mapping[str, Any]) -> dict[str, Any]:
+        """A network by ID, with the containers of this engine attached to it."""
+        client = self._client
+        client._check("inspect_network")
+        with client._lock:
+            for name, network_id in client._networks.items():
+                if network_id == call["net_id"]:
+                    return client._network_attrs(name, network_id)
+        raise engine_error(404, f"network {call['net_id']} not found")
+
+    @like_sdk(docker.APIClient.remove_network)
+    def remove_network(self, call: Mapping[str, Any], given: Mapping[str, Any]) -> None:
+        """Remove a network, unless a container is attached to it (as the engine refuses)."""
+        client = self._client
+        client._check("remove_network")
+        network_id = call["net_id"]
+        with client._lock:
+            names = [name for name, found in client._networks.items() if found == network_id]
+            if not names:
+                raise engine_error(404, f"network {network_id} not found")
+            if client._attached.get(network_id):
+                raise engine_error(403, f"error while removing network: network {names[0]} "
+                                   f"id {network_id} has active endpoints")  # fmt: skip
+            del client._networks[names[0]]
+            client._network_labels.pop(network_id, None)
+
+    @like_sdk(docker.APIClient.connect_container_to_network)
+    def connect_container_to_network(
+        self, call: Mapping[str, Any], given: Mapping[str, Any]
+    ) -> None:
+        client = self._client
+        client._check("connect_container_to_network")
+        with client._lock:
+            if call["net_id"] not in client._networks.values():
+                raise engine_error(404, f"network {call['net_id']} not found")
+        client.attach(call["container"], call["net_id"])
+
+    @like_sdk(docker.APIClient.disconnect_container_from_network)
+    def disconnect_container_from_network(
+        self, call: Mapping[str, Any], given: Mapping[str, Any]
+    ) -> None:
+        client = self._client
+        client._check("disconnect_container_from_network")
+        container, network_id = call["container"], call["net_id"]
+        with client._lock:
+            attached = client._attached.get(network_id, set())
+            if container not in attached:
+                raise engine_error(403, f"container {container} is not connected to network "
+                                   f"{network_id}")  # fmt: skip
+            attached.discard(container)
+
+    @like_sdk(docker.APIClient.configs)
+    def configs(self, call: Mapping[str, Any], given: Mapping[str, Any]) -> list[dict[str, Any]]:
+        """The configs matching the `name` (a substring, like the engine) and `label`
+        filters."""
+        client = self._client
+        client._check("configs")
+        filters = dict(call["filters"] or {})
+        assert set(filters) <= {"name", "label"}, filters
+        wanted = filters.get("name", "")
+        with client._lock:
+            return [
+                copy.deepcopy(config)
+                for config in client._configs.values()
+                if wanted in config["Spec"]["Name"]
+                and _labelled(config["Spec"]["Labels"], filters.get("label"))
+            ]
+
+    @like_sdk(docker.APIClient.create_config)
+    def create_config(self, call: Mapping[str, Any], given: Mapping[str, Any]) -> dict[str, str]:
+        client = self._client
+        client._check("create_config")
+        assert call["templating"] is None
+        data = call["data"]
+        data = data if isinstance(data, bytes) else str(data).encode()
+        if not 0 < len(data) <= 1000 * 1024:
+            raise engine_error(400, "rpc error: code = InvalidArgument desc = config data "
+                               "must be larger than 0 and less than 1000KB")  # fmt: skip
+        return {"ID": client.create_config(call["name"], call["labels"], data)}
+
+    @like_sdk(docker.APIClient.inspect_config)
+    def inspect_config(self, call: Mapping[str, Any], given: Mapping[str, Any]) -> dict[str, Any]:
+        client = self._client
+        client._check("inspect_config")
+        with client._lock:
+            for config in client._configs.values():
+                if call["id"] in (config["ID"], config["Spec"]["Name"]):
+                    return copy.deepcopy(config)
+        raise engine_error(404, f"config {call['id']} not found")
+
+    @like_sdk(docker.APIClient.remove_config)
+    def remove_config(self, call: Mapping[str, Any], given: Mapping[str, Any]) -> None:
+        client = self._client
+        client._check("remove_config")
+        with client._lock:
+            if client._configs.pop(call["id"], None) is None:
+                raise engine_error(404, f"config {call['id']} not found")
+
+    @like_sdk(_SDK_API._post_json)
+    def _post_json(self, call: Mapping[str, Any], given: Mapping[str, Any]) -> FakeLogResponse:
+        """`POST /configs/{id}/update?version=N` only (docker-py has no method for it):
+        the labels change if `N` is the config's version and nothing else differs."""
+        client = self._client
+        try:
+            client._check("update_config")
+        except docker.errors.APIError as refused:  # an answer to read, as the real one
+            return _json_response(int(refused.status_code or 500), str(refused.explanation))
+        _, kind, config_id, action = str(call["url"]).split("/")
+        assert (kind, action) == ("configs", "update"), call["url"]
+        options = dict(call["kwargs"])
+        version = options.pop("params")["version"]
+        assert not options, options
+        spec = _wire(call["data"])
+        with client._lock:
+            config = client._configs.get(config_id)
+            if config is None:
+                return _json_response(404, f"config {config_id} not found")
+            if version != config["Version"]["Index"]:
+                return _json_response(500, "rpc error: code = Unknown desc = update out of "
+                                      "sequence")  # fmt: skip
+            current = config["Spec"]
+            if {k: v for k, v in spec.items() if k != "Labels"} != {
+                k: v for k, v in current.items() if k != "Labels"
+            }:
+                return _json_response(400, "rpc error: code = InvalidArgument desc = only "
+                                      "updates to Labels are allowed")  # fmt: skip
+            config["Spec"] = {**current, "Labels": dict(spec.get("Labels") or {})}
+            config["Version"] = {"Index": version + 1}
+        return _json_response(200, "")
 
     @like_sdk(docker.APIClient.secrets)
     def secrets(self, call: Mapping[str, Any], given: Mapping[str, Any]) -> list[dict[str, Any]]:
@@ -529,13 +761,12 @@ class _Api:
         filters = dict(call["filters"] or {})
         assert set(filters) <= {"name", "label"}, filters
         wanted = filters.get("name", "")
-        labels = filters.get("label", [])
-
         with client._lock:
             return [
                 copy.deepcopy(secret)
                 for secret in client._secrets.values()
-                if wanted in secret["Spec"]["Name"] and _labelled(secret["Spec"]["Labels"], labels)
+                if wanted in secret["Spec"]["Name"]
+                and _labelled(secret["Spec"]["Labels"], filters.get("label"))
             ]
 
     @like_sdk(docker.APIClient.create_secret)
@@ -748,17 +979,11 @@ class _Api:
     @like_sdk(_SDK_API._raise_for_status)
     def _raise_for_status(self, call: Mapping[str, Any], given: Mapping[str, Any]) -> None:
         response = call["response"]
-        if response.status_code == 404:
+        body = response.raw.getvalue()
+        if response.status_code == 404 and not body:
             raise docker.errors.NotFound("no such container")
+        if response.status_code >= 400:
+            raise engine_error(response.status_code, json.loads(body)["message"])
 
     def close(self) -> None:
         """Nothing to release."""
-
-
-def _labelled(own: Mapping[str, str], labels: str | list[str]) -> bool:
-    """Whether labels `own` pass a `label` filter (`key` or `key=value`, one or several)."""
-    for label in [labels] if isinstance(labels, str) else labels:
-        key, sep, value = label.partition("=")
-        if key not in own or (sep and own[key] != value):
-            return False
-    return True

@@ -240,7 +240,7 @@ def deploy_in(provider: SwarmProvider, namespace: str | None, name: str, *secret
     if namespace:
         engine = cast(FakeDockerClient, provider.client())
         network = f"functions-{namespace}"
-        if network not in engine.network_labels:
+        if network not in engine.network_names():
             engine.create_network(network, f"net-{namespace}", {NAMESPACE_LABEL: namespace})
     deployment = FunctionDeployment(
         service=name, image="faas/hello:1", namespace=namespace, secrets=secrets
