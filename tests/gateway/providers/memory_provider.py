@@ -93,8 +93,8 @@ class MemoryProvider(StaticProvider):
         self._namespace(name)
         functions = sorted(d.service for d in self.deployments.values() if d.namespace == name)
         secrets = sorted(self.namespaced_secrets.get(name, {}))
-        held = [f"{what} {', '.join(map(repr, names))}"
-                for what, names in (("functions", functions), ("secrets", secrets)) if names]  # fmt: skip
+        kinds = (("functions", functions), ("secrets", secrets))
+        held = [f"{what} {', '.join(map(repr, names))}" for what, names in kinds if names]
         if held:
             raise Conflict(f"namespace {name!r} still holds {'; '.join(held)}")
         del self.namespace_records[name]
