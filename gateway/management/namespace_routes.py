@@ -64,8 +64,13 @@ async def update_namespace(request: Request, system: System) -> Response:
 
 async def remove_namespace(request: Request, system: System) -> Response:
     """`DELETE /system/namespace/{namespace}`, with its name in the body (as faas-cli
-    sends it): once it holds no function nor secret."""
-    name = _named(request, system, await read_json(request), "removed").name
+    sends it) or no body at all: once it holds no function nor secret."""
+    declared = request.headers.get("content-length", "0") not in ("", "0")
+    chunked = "chunked" in request.headers.get("transfer-encoding", "")
+    if declared or chunked:
+        name = _named(request, system, await read_json(request), "removed").name
+    else:
+        name = _path_name(request, system, "removed")
     await _found(system, name, system.provider.remove_namespace(name))
     log.info("removed namespace %s", name)
     return answer(Accepted(message=f"removed namespace {name!r}", name=name), 202)

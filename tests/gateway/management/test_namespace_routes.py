@@ -141,3 +141,10 @@ def test_namespace_routes_need_credentials(provider: MemoryProvider) -> None:
         reply = call(provider, method, path, auth=None, json=CREATED)
         assert reply.status_code == 401, (method, path)
     assert provider.namespace_records == {}
+
+
+def test_remove_takes_no_body_too(provider: MemoryProvider) -> None:
+    provider.namespace_records["dev"] = NamespaceRecord("dev")
+    assert call(provider, "DELETE", "/namespace/dev").status_code == 202
+    assert provider.namespace_records == {}
+    assert call(provider, "DELETE", "/namespace/openfaas-fn").status_code == 400
