@@ -50,10 +50,18 @@ class OwnNetworks:
         self._looked = False
         self._attached: set[str] = set()  # network ids
 
-    def ensure(self, client: docker.DockerClient, networks: Mapping[str, str]) -> None:
-        """Be on each of `networks` (namespace: network id); a failure is logged and
-        tried again at the next sync."""
-        if self._looked and set(networks.values()) <= self._attached:
+    def ensure(
+        self,
+        client: docker.DockerClient,
+        networks: Mapping[str, str],
+        orphans: Mapping[str, str] | None = None,
+    ) -> None:
+        """Be on each of `networks` (namespace: network id), and off each of `orphans`
+        (network id: namespace; networks whose namespace is gone), removing an orphan
+        once nothing else uses it; a failure is logged and tried again at the next sync."""
+        orphans = orphans or {}
+        wanted = set(networks.values())
+        if self._looked and wanted <= self._attached and not orphans:
             return
         container = self._own_container(client)
         if container is None:
@@ -63,18 +71,24 @@ class OwnNetworks:
         for namespace, network_id in networks.items():
             if network_id not in self._attached:
                 self._connect(client, container_id, namespace, network_id)
+        for network_id, namespace in orphans.items():
+            self._leave(client, container_id, namespace, network_id)
 
-    def leave(self, client: docker.DockerClient, network_id: str) -> None:
-        """Leave a namespace's network (its namespace is being removed)."""
-        container = self._own_container(client)
-        if container is None or network_id not in self._attached:
-            return
+    def _leave(
+        self, client: docker.DockerClient, container_id: str, namespace: str, network_id: str
+    ) -> None:
+        """Leave the network of a removed namespace, and remove it if nothing is left on
+        it (the last container out does: a removal that found others on it could not)."""
         try:
-            client.api.disconnect_container_from_network(str(container.get("Id")), network_id)
+            if network_id in self._attached:
+                client.api.disconnect_container_from_network(container_id, network_id)
+                self._attached.discard(network_id)
+                log.info("left the network of removed namespace %r", namespace)
+            client.api.remove_network(network_id)
+        except docker.errors.NotFound:
+            self._attached.discard(network_id)
         except ENGINE_ERRORS as error:
-            log.warning("could not leave network %s: %s", network_id, error)
-            return
-        self._attached.discard(network_id)
+            log.debug("network of removed namespace %r not removed yet: %s", namespace, error)
 
     def _own_container(self, client: docker.DockerClient) -> Mapping[str, object] | None:
         if self._looked:

@@ -56,6 +56,7 @@ from gateway.providers.base import (
     LogLine,
     ProviderStatus,
     ReplicaTask,
+    engine_time,
 )
 from gateway.providers.swarm.attach import OwnNetworks
 from gateway.providers.swarm.engine import close_quietly, engine_address
@@ -81,6 +82,8 @@ _API_TIMEOUT = 10
 _RETRY_MIN = 0.5
 _RETRY_MAX = 5.0
 _JOIN_TIMEOUT = 5.0
+# A namespace's network with no record for this long is a removed namespace's.
+ORPHAN_AFTER = 60.0
 # How long a management read waits for its refresh before answering from the view.
 _REFRESH_TIMEOUT = 10.0
 
@@ -447,7 +450,6 @@ class SwarmProvider:
         try:
             client = self._get_client()
             self._refresh_network(client)
-            self._namespaces.sync(client)
             # The plain list: the SDK's `services.list()` wraps each in a model object.
             services: list[dict[str, Any]] = client.api.services()  # type: ignore[no-untyped-call]
         except ENGINE_ERRORS as exc:
@@ -520,14 +522,28 @@ class SwarmProvider:
             for network in client.networks.list(names=[self.network])
             if network.name == self.network
         )
+        # The namespaces' records, then their networks: a network whose namespace has no
+        # record any more is being removed (or was left by a removal that could not
+        # finish), and is left rather than joined.
+        self._namespaces.sync(client)
+        names = self._namespaces.names()
         namespaced = client.networks.list(filters={"label": NAMESPACE_LABEL})
-        self._namespace_networks = {
-            str(network.attrs.get("Labels", {}).get(NAMESPACE_LABEL)): str(network.id)
+        labelled = {
+            str(network.id): str(network.attrs.get("Labels", {}).get(NAMESPACE_LABEL))
             for network in namespaced
         }
+        self._namespace_networks = {ns: nid for nid, ns in labelled.items() if ns in names}
         missing = not found
         found |= frozenset(self._namespace_networks.values())
-        self._own_networks.ensure(client, self._namespace_networks)
+        # Not one made a moment ago: its namespace's config is written just after it.
+        settled = time.time() - ORPHAN_AFTER
+        orphans = {
+            str(network.id): labelled[str(network.id)]
+            for network in namespaced
+            if labelled[str(network.id)] not in names
+            and (engine_time(str(network.attrs.get("Created", ""))) or (0, 0))[0] < settled
+        }
+        self._own_networks.ensure(client, self._namespace_networks, orphans)
         if missing and self._network_missing is not True:
             log.warning(
                 "network %r not found on %s: no functions until it exists "

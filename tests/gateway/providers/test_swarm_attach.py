@@ -47,6 +47,14 @@ class FakeEngine:
         assert self.own is not None
         self.own[f"net-{network}"] = network
 
+    def disconnect_container_from_network(self, container: str, network: str) -> None:
+        self.calls.append(("disconnect", container, network))
+        assert self.own is not None
+        self.own = {name: nid for name, nid in self.own.items() if nid != network}
+
+    def remove_network(self, network: str) -> None:
+        self.calls.append(("remove network", network))
+
     def run(self, image: str, **options: Any) -> Anchor:
         self.calls.append(("run", image, options["network"], options["labels"]))
         self.node_networks.add(options["network"])
@@ -95,3 +103,12 @@ def test_a_network_not_yet_on_this_node_is_set_up_by_an_anchor() -> None:
     assert run[1:] == ("faas/gateway:1", "n1", {ANCHOR_LABEL: "dev"})
     assert engine.own is not None
     assert "n1" in engine.own.values()
+
+
+def test_a_removed_namespace_s_network_is_left_and_removed() -> None:
+    engine = FakeEngine({"functions": "f1", "net-n1": "n1"})
+    networks, client = own(engine)
+    networks.ensure(client, {}, {"n1": "dev"})
+    assert ("disconnect", ME, "n1") in engine.calls
+    assert engine.calls[-1] == ("remove network", "n1")
+    assert engine.own == {"functions": "f1"}

@@ -6,13 +6,13 @@ from __future__ import annotations
 import asyncio
 import re
 from collections.abc import Callable
-from typing import Any, cast
+from typing import Any
 
 import pytest
 
 from gateway.api_types.bodies import MAX_SECRET_NAME_LENGTH, FunctionDeployment
 from gateway.errors import BadRequest, Conflict, ProviderUnavailable, SecretNotFound
-from gateway.labels import NAMESPACE_LABEL
+from gateway.namespaces import NamespaceRecord
 from gateway.providers.swarm.discovery import SwarmProvider
 from gateway.providers.swarm.secret_store import namespace_secret_names
 from tests.gateway.providers.swarm_fixtures import FakeDockerClient, service_attrs
@@ -237,11 +237,8 @@ DEV_LABELS = {
 
 def deploy_in(provider: SwarmProvider, namespace: str | None, name: str, *secrets: str) -> None:
     """Deploy into `namespace` (its network made first): the service `<namespace>_<name>`."""
-    if namespace:
-        engine = cast(FakeDockerClient, provider.client())
-        network = f"functions-{namespace}"
-        if network not in engine.network_names():
-            engine.create_network(network, f"net-{namespace}", {NAMESPACE_LABEL: namespace})
+    if namespace and namespace not in provider.namespace_names():
+        run(provider.create_namespace(NamespaceRecord(namespace)))
     deployment = FunctionDeployment(
         service=name, image="faas/hello:1", namespace=namespace, secrets=secrets
     )
