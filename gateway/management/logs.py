@@ -69,6 +69,7 @@ ReadLogs = Callable[[str | None, int | None], Awaitable[Sequence[LogLine]]]
 
 async def function_logs(request: Request, system: System) -> Response:
     """`GET /system/logs`: newline-delimited JSON, kept open with `follow`."""
+    await system.catch_up(request, None, request.query_params.get("name"))
     name = system.function_name(request, request.query_params.get("name"))
     query = parse_log_query(request.query_params)
     function = system.provider.lookup(name)

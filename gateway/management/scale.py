@@ -21,13 +21,14 @@ log = logging.getLogger("gateway.system")
 
 async def scale(request: Request, system: System) -> Response:
     """`POST /system/scale-function/{name}`: the replicas wanted."""
-    name = system.function_name(request, request.path_params["name"])
     wanted = parse_body(ScaleRequest, await read_json(request))
-    # `serviceName`, if given, read as the path's name was (its namespace suffix taken off).
+    await system.catch_up(request, wanted.namespace, request.path_params["name"])
+    namespace = wanted.namespace
+    name = system.function_name(request, request.path_params["name"], namespace=namespace)
+    # `serviceName`, if given, read as the path's name was (in the same namespace).
     given = wanted.service_name
-    if given is not None and system.namespaces.function_name(given) != name:
+    if given is not None and system.function_name(request, given, namespace=namespace) != name:
         raise BadRequest("serviceName: must match the name in the path when given")
-    system.namespaces.check(wanted.namespace, f"function {name!r}")
     replicas = wanted.replicas
     await check_scale_limits(system, name, replicas)
     await system.provider.scale(name, replicas)

@@ -28,6 +28,7 @@ log = logging.getLogger("gateway.system")
 async def list_secrets(request: Request, system: System) -> Response:
     """`GET /system/secrets`: the names of a namespace's secrets, only."""
     namespace = request.query_params.get("namespace")
+    await system.catch_up(request)
     system.namespaces.check(namespace)
     names = await system.provider.secret_names(_store_namespace(system, namespace))
     return answer([SecretListed(name=name) for name in names])
@@ -36,6 +37,7 @@ async def list_secrets(request: Request, system: System) -> Response:
 async def create_secret(request: Request, system: System) -> Response:
     """`POST /system/secrets`."""
     secret, value = parse_secret(await read_json(request))
+    await system.catch_up(request, secret.namespace)
     name, namespace = _in_namespace(request, system, secret)
     await system.provider.create_secret(name, value, namespace)
     log.info("created secret %s%s", name, _in(namespace))
@@ -45,6 +47,7 @@ async def create_secret(request: Request, system: System) -> Response:
 async def update_secret(request: Request, system: System) -> Response:
     """`PUT /system/secrets`: a new value, and the functions that mount it rolled onto it."""
     secret, value = parse_secret(await read_json(request))
+    await system.catch_up(request, secret.namespace)
     name, namespace = _in_namespace(request, system, secret)
     rolled = await system.provider.update_secret(name, value, namespace)
     log.info("updated secret %s%s, rolling %s",
@@ -59,6 +62,7 @@ async def remove_secret(request: Request, system: System) -> Response:
     """`DELETE /system/secrets`."""
     # 200, not the 204 of OpenFaaS's API document: faas-cli takes only 200 or 202.
     description = parse_secret_description(await read_json(request))
+    await system.catch_up(request, description.namespace)
     name, namespace = _in_namespace(request, system, description)
     await system.provider.remove_secret(name, namespace)
     log.info("removed secret %s%s", name, _in(namespace))

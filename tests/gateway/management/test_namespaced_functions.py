@@ -94,3 +94,16 @@ def test_a_namespaced_function_is_not_found_by_its_bare_name() -> None:
     deploy(provider, "fn", namespace="dev")
     assert call(provider, "GET", "/function/fn").status_code == 404
     assert call(provider, "GET", "/function/dev_fn").status_code == 200  # its service's name
+
+
+def test_scale_reads_the_namespace_as_faas_cli_sends_it() -> None:
+    provider = provider_with("dev")
+    deploy(provider, "fn")
+    deploy(provider, "fn", namespace="dev")
+    body = {"serviceName": "fn", "replicas": 3, "namespace": "dev"}
+    reply = call(provider, "POST", "/scale-function/fn?namespace=dev", json=body)
+    assert reply.status_code == 202, reply.text
+    replicas = {f.name: f.replicas for f in provider.registry.all()}
+    assert replicas == {"dev_fn": 3, "fn": 1}
+    assert call(provider, "POST", "/scale-function/fn.dev", json={"replicas": 2}).status_code == 202
+    assert provider.lookup("fn.dev").replicas == 2  # type: ignore[union-attr]
