@@ -22,9 +22,12 @@ tests' local gateways) there is nothing to connect.
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import logging
+import os
 import socket
-from collections.abc import Mapping
+import tempfile
+from collections.abc import Iterator, Mapping
 
 import docker
 import docker.errors
@@ -36,6 +39,8 @@ log = logging.getLogger("gateway.swarm")
 ANCHOR_LABEL = "com.faas.anchor"
 """On an anchor container: the namespace whose network it sets up on its node."""
 ANCHOR_SECONDS = 60
+LOCK_FILE = os.path.join(tempfile.gettempdir(), "faas-networks.lock")
+"""Taken while joining networks, by one process of the container at a time."""
 """An anchor sleeps this long at most (it is removed as soon as it served)."""
 
 
@@ -67,12 +72,15 @@ class OwnNetworks:
         if container is None:
             return
         container_id = str(container.get("Id"))
-        self._attached = _attached_networks(client, container_id)
-        for namespace, network_id in networks.items():
-            if network_id not in self._attached:
-                self._connect(client, container_id, namespace, network_id)
-        for network_id, namespace in orphans.items():
-            self._leave(client, container_id, namespace, network_id)
+        # One worker process of this container at a time: two anchors started at once on
+        # a new network were refused ("Address already in use").
+        with _container_lock():
+            self._attached = _attached_networks(client, container_id)
+            for namespace, network_id in networks.items():
+                if network_id not in self._attached:
+                    self._connect(client, container_id, namespace, network_id)
+            for network_id, namespace in orphans.items():
+                self._leave(client, container_id, namespace, network_id)
 
     def _leave(
         self, client: docker.DockerClient, container_id: str, namespace: str, network_id: str
@@ -143,14 +151,32 @@ class OwnNetworks:
             )
             client.api.connect_container_to_network(container_id, network_id)
         except ENGINE_ERRORS as error:
-            log.warning("could not join the network of namespace %r: %s", namespace, error)
-            return
+            if "already exists" not in str(error):  # else another worker process of ours did
+                log.warning("could not join the network of namespace %r: %s", namespace, error)
+                return
         finally:
             if anchor is not None:
                 with contextlib.suppress(*ENGINE_ERRORS):  # else auto_remove takes it
                     anchor.remove(force=True)
         self._attached.add(network_id)
         log.info("joined the network of namespace %r (set up on this node)", namespace)
+
+
+@contextlib.contextmanager
+def _container_lock() -> Iterator[None]:
+    """An exclusive lock shared by the processes of this container (a file in /tmp);
+    none when that cannot be written (the engine's refusals are then logged and retried)."""
+    try:
+        handle = open(LOCK_FILE, "a")  # noqa: SIM115 (closed below, after the unlock)
+    except OSError:
+        yield
+        return
+    with handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def _attached_networks(client: docker.DockerClient, container_id: str) -> set[str]:
