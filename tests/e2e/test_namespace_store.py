@@ -85,7 +85,7 @@ def test_namespaces_created_read_updated_listed_and_removed_with_faas_cli(
     assert f"faas-namespace-{second}" not in docker("config", "ls", "--format", "{{.Name}}")
     wait_for(lambda: f"{FUNCTIONS_NETWORK}-{second}" not in
              docker("network", "ls", "--format", "{{.Name}}"),
-             f"the network of {second} to be removed", timeout=30)  # fmt: skip
+             f"the network of {second} to be removed", timeout=90)  # fmt: skip
 
 
 def test_a_namespace_limited_to_one_function_refuses_a_second_deploy(

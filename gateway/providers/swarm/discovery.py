@@ -136,6 +136,7 @@ class SwarmProvider:
         self._network_missing: bool | None = None
         self._namespace_networks: dict[str, str] = {}  # namespace: its network's id
         self._own_networks = OwnNetworks(network)
+        self._orphans: dict[str, str] = {}  # network id: namespace (removed)
         self._names_by_id: dict[str, str] = {}
         self._jobs = RunningJobs()
         self._known = KnownServices()
@@ -465,6 +466,7 @@ class SwarmProvider:
                 functions.append(function)
         self._known.keep_only([str(attrs.get("ID")) for attrs in services])
         del services  # before the registry's swap: the listing's peak, not on top of it
+        self._join(client, functions, self._orphans)
         self.registry.replace_all(functions)
         self._names_by_id = names_by_id
         self._engine_ok(len(functions))
@@ -506,6 +508,7 @@ class SwarmProvider:
         if previous is not None and previous != function.name:
             self.registry.remove(previous)
         self._names_by_id[service_id] = function.name
+        self._join(client, [function])
         self.registry.upsert(function)
         return True
 
@@ -514,6 +517,20 @@ class SwarmProvider:
         name = self._names_by_id.pop(service_id, None)
         if name is not None:
             self.registry.remove(name)
+
+    def _join(
+        self,
+        client: docker.DockerClient,
+        functions: Sequence[Function],
+        orphans: Mapping[str, str] | None = None,
+    ) -> None:
+        """Be on the networks of the namespaces `functions` are in before routing to them
+        (`OwnNetworks`), and off `orphans`. A namespace with no function yet is not
+        joined: its network, had a gateway joined it, outlived a removal on this engine."""
+        occupied = {function.namespace for function in functions if function.namespace}
+        networks = self._namespace_networks
+        wanted = {ns: networks[ns] for ns in occupied if ns in networks}
+        self._own_networks.ensure(client, wanted, orphans)
 
     def _refresh_network(self, client: docker.DockerClient) -> None:
         # The name filter matches substrings, hence the exact comparison.
@@ -543,7 +560,7 @@ class SwarmProvider:
             if labelled[str(network.id)] not in names
             and (engine_time(str(network.attrs.get("Created", ""))) or (0, 0))[0] < settled
         }
-        self._own_networks.ensure(client, self._namespace_networks, orphans)
+        self._orphans = orphans
         if missing and self._network_missing is not True:
             log.warning(
                 "network %r not found on %s: no functions until it exists "
