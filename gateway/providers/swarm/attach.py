@@ -32,6 +32,7 @@ from collections.abc import Iterator, Mapping
 import docker
 import docker.errors
 
+from gateway.providers.swarm.namespace_subnets import join_addresses
 from gateway.providers.swarm.services import ENGINE_ERRORS, mapping
 
 log = logging.getLogger("gateway.swarm")
@@ -120,19 +121,39 @@ class OwnNetworks:
         self, client: docker.DockerClient, container_id: str, namespace: str, network_id: str
     ) -> None:
         try:
-            client.api.connect_container_to_network(container_id, network_id)
+            self._join(client, container_id, network_id)
         except docker.errors.NotFound:
             self._connect_anchored(client, container_id, namespace, network_id)
             return
-        except docker.errors.APIError as error:
-            if "already exists" not in str(error):  # another worker process of ours did
-                log.warning("could not join the network of namespace %r: %s", namespace, error)
-                return
         except ENGINE_ERRORS as error:
             log.warning("could not join the network of namespace %r: %s", namespace, error)
             return
         self._attached.add(network_id)
         log.info("joined the network of namespace %r", namespace)
+
+    def _join(self, client: docker.DockerClient, container_id: str, network_id: str) -> None:
+        """Connect, at an address outside the tasks' range (`namespace_subnets`); an
+        address another container holds is passed over for the next. `NotFound` when
+        the network is not set up on this node."""
+        ipam = mapping(mapping(client.api.inspect_network(network_id)).get("IPAM"))
+        addresses = join_addresses(ipam, container_id)
+        if not addresses:
+            log.warning("network %s has no range for joining containers", network_id)
+            raise docker.errors.APIError("no address outside the tasks' range")
+        for address in addresses:
+            try:
+                client.api.connect_container_to_network(
+                    container_id, network_id, ipv4_address=address
+                )
+                return
+            except docker.errors.NotFound:
+                raise
+            except docker.errors.APIError as error:
+                if "already exists" in str(error):  # another worker process of ours did
+                    return
+                if "in use" not in str(error) and "unavailable" not in str(error):
+                    raise
+        raise docker.errors.APIError(f"every address tried was taken: {', '.join(addresses)}")
 
     def _connect_anchored(
         self, client: docker.DockerClient, container_id: str, namespace: str, network_id: str
@@ -149,7 +170,7 @@ class OwnNetworks:
                 detach=True,
                 auto_remove=True,
             )
-            client.api.connect_container_to_network(container_id, network_id)
+            self._join(client, container_id, network_id)
         except ENGINE_ERRORS as error:
             if "already exists" not in str(error):  # else another worker process of ours did
                 log.warning("could not join the network of namespace %r: %s", namespace, error)

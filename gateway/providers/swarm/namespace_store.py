@@ -34,11 +34,13 @@ from typing import TYPE_CHECKING, Any
 
 import docker
 import docker.errors
+import docker.types
 
 from gateway.errors import Conflict, NamespaceNotFound
 from gateway.labels import MANAGED_LABEL, NAMESPACE_LABEL, SECRET_NAME_LABEL
 from gateway.namespaces import NAMESPACE_PATTERN, NamespaceRecord, check_record
 from gateway.providers.swarm.engine import api_error, engine_call
+from gateway.providers.swarm.namespace_subnets import NAMESPACE_SUBNETS, free_subnet, pool_config
 from gateway.providers.swarm.services import mapping
 
 if TYPE_CHECKING:
@@ -308,8 +310,29 @@ class SwarmNamespaces:
                 f"a network named {wanted!r} exists that is not namespace {name!r}'s: remove "
                 "it (docker network rm) or choose another namespace name"
             )
+        used = [
+            str(mapping(config).get("Subnet"))
+            for network in client.api.networks()
+            for config in mapping(network.get("IPAM")).get("Config") or []
+        ]
+        subnet = free_subnet(used)
+        if subnet is None:
+            raise Conflict(f"no free subnet left for a namespace in {NAMESPACE_SUBNETS}")
+        pool = pool_config(subnet)
+        ipam = docker.types.IPAMConfig(
+            pool_configs=[
+                docker.types.IPAMPool(
+                    subnet=pool["Subnet"], iprange=pool["IPRange"], gateway=pool["Gateway"]
+                )
+            ]
+        )
         created = client.api.create_network(
-            wanted, driver="overlay", attachable=True, labels=_owned(name), check_duplicate=True
+            wanted,
+            driver="overlay",
+            attachable=True,
+            labels=_owned(name),
+            check_duplicate=True,
+            ipam=ipam,
         )
         return str(mapping(created).get("Id")), True
 

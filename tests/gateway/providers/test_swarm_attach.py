@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from ipaddress import IPv4Address
 from typing import Any, cast
 
 import docker
 import docker.errors
 
 from gateway.providers.swarm.attach import ANCHOR_LABEL, OwnNetworks
+from gateway.providers.swarm.namespace_subnets import join_addresses
 
 ME = "c0ffee000001"
 
@@ -29,6 +31,8 @@ class FakeEngine:
         self.own = networks  # network name: id, None when this is not a container
         self.node_networks: set[str] = set()
         self.calls: list[tuple[Any, ...]] = []
+        self.addresses: list[str | None] = []  # asked for, in order
+        self.taken: set[str] = set()
         self.api = self
         self.containers = self
 
@@ -40,8 +44,17 @@ class FakeEngine:
         return {"Id": ME, "Config": {"Image": "faas/gateway:1"},
                 "NetworkSettings": {"Networks": networks}}  # fmt: skip
 
-    def connect_container_to_network(self, container: str, network: str) -> None:
+    def inspect_network(self, network: str) -> dict[str, Any]:
+        ipam = {"Config": [{"Subnet": "10.209.3.0/24", "IPRange": "10.209.3.0/25"}]}
+        return {"Id": network, "IPAM": ipam}
+
+    def connect_container_to_network(
+        self, container: str, network: str, ipv4_address: str | None = None
+    ) -> None:
         self.calls.append(("connect", container, network))
+        self.addresses.append(ipv4_address)
+        if ipv4_address in self.taken:
+            raise docker.errors.APIError("Address already in use")
         if network not in self.node_networks:
             raise docker.errors.NotFound(f"network {network} not found")
         assert self.own is not None
@@ -112,3 +125,18 @@ def test_a_removed_namespace_s_network_is_left_and_removed() -> None:
     assert ("disconnect", ME, "n1") in engine.calls
     assert engine.calls[-1] == ("remove network", "n1")
     assert engine.own == {"functions": "f1"}
+
+
+def test_a_joining_container_asks_for_an_address_outside_the_tasks_range() -> None:
+    engine = FakeEngine({"functions": "f1"})
+    engine.node_networks = {"n1"}
+    networks, client = own(engine)
+    first = join_addresses(
+        {"Config": [{"Subnet": "10.209.3.0/24", "IPRange": "10.209.3.0/25"}]}, ME
+    )
+    engine.taken = {first[0]}  # another container holds the first one it picks
+    networks.ensure(client, {"dev": "n1"})
+    assert engine.addresses == first[:2]
+    assert all(IPv4Address(address) >= IPv4Address("10.209.3.128") for address in first)
+    assert engine.own is not None
+    assert "n1" in engine.own.values()
