@@ -461,6 +461,7 @@ def test_a_namespaced_functions_page(
     namespace.get_by_role("link", name="dev").click()  # back to its namespace's list
     expect(page.get_by_role("combobox", name="Namespace")).to_have_value(DEV)
     expect(page.locator("tr[data-function=hello] .col-replicas")).to_have_text("2/2")
+    expect(page.locator("tr[data-function=hello] .col-rate")).not_to_have_text("0/s")  # its call
 
 
 def test_keyboard_reaches_a_function_page(page: Page) -> None:
