@@ -79,7 +79,9 @@ def provider(cat_watchdog: BackgroundProcess) -> MemoryProvider:
         deployed = console.registry.lookup(service)
         assert deployed is not None
         console.registry.upsert(
-            dataclasses.replace(deployed, upstream_host="127.0.0.1", upstream_port=cat_watchdog.port)
+            dataclasses.replace(
+                deployed, upstream_host="127.0.0.1", upstream_port=cat_watchdog.port
+            )
         )
     console.log_lines.append(log_line("a line of hello in dev", "dev_hello"))
     return console
