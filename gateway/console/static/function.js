@@ -300,8 +300,8 @@ export function showFunction(main, key, signal) {
     logsPanel(key, signal),
   );
 
-  function record(now, key, value) {
-    const points = samples[key];
+  function record(now, series, value) {
+    const points = samples[series];
     points.push([now, value]);
     while (points.length && points[0][0] < now - SPAN) points.shift();
   }
