@@ -76,15 +76,17 @@ _NO_CALLS = Outcomes(0, 0, ())
 
 
 def stats_subjects(functions: Sequence[Function]) -> dict[str, dict[str, str]]:
-    """What `/system/stats` lists: each function by name, with its versions (version:
-    the `metric_name` its calls are counted by) when it has several, else none."""
+    """What `/system/stats` lists: each function by the name clients call it by
+    (`<name>.<namespace>` in a namespace), with its versions (version: the `metric_name`
+    its calls are counted by) when it has several, else none."""
     subjects: dict[str, dict[str, str]] = {}
     for function in functions:
+        key = function.qualified_name or function.name
         if function.traffic is not None:
             versions = function.traffic.versions
-            subjects[function.name] = {v: versions[v].metric_name for v in sorted(versions)}
+            subjects[key] = {v: versions[v].metric_name for v in sorted(versions)}
         elif function.version_of is None:
-            subjects[function.name] = {}
+            subjects[key] = {}
     return subjects
 
 

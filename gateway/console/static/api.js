@@ -1,4 +1,5 @@
-// The gateway's HTTP API as the console uses it: /system/* and /function/<name>.
+// The gateway's HTTP API as the console uses it: /system/* and /function/<name>, a function
+// named by its key (`<name>.<namespace>` outside the default namespace, namespaces.js).
 // The login's credentials live in this module's memory only (a reload asks again) and go
 // out as `Authorization: Basic` on every call; the browser's own store of credentials and
 // cookies is never used (`credentials: "omit"`). docs/security.md, "The web console".
@@ -87,7 +88,13 @@ async function request(method, path, body, signal) {
 
 const quoted = encodeURIComponent;
 
-export const listFunctions = (signal) => request("GET", "/system/functions", undefined, signal);
+export const listNamespaces = (signal) => request("GET", "/system/namespaces", undefined, signal);
+
+/** The functions of `namespace` (null: the default one). */
+export function listFunctions(namespace, signal) {
+  const only = namespace ? `?namespace=${quoted(namespace)}` : "";
+  return request("GET", `/system/functions${only}`, undefined, signal);
+}
 
 export const describeFunction = (name, signal) =>
   request("GET", `/system/function/${quoted(name)}`, undefined, signal);

@@ -1,5 +1,5 @@
-// The console's entry: the login, then a hash router between the functions list and a
-// function's page.
+// The console's entry: the login, then a hash router between the functions list
+// (`#/`, `#/?namespace=<ns>`) and a function's page (`#/functions/<key>`).
 import { loggedIn, logOut, whenRefused } from "./api.js";
 import { showFunction } from "./function.js";
 import { showList } from "./list.js";
@@ -19,14 +19,17 @@ function route() {
     return;
   }
   logOutButton.hidden = false;
-  const hash = decodeURIComponent(location.hash.replace(/^#/, ""));
-  const match = hash.match(/^\/functions\/([^/]+)$/);
+  const hash = location.hash.replace(/^#/, "");
+  const query = hash.indexOf("?");
+  const path = decodeURIComponent(query < 0 ? hash : hash.slice(0, query));
+  const params = new URLSearchParams(query < 0 ? "" : hash.slice(query));
+  const match = path.match(/^\/functions\/([^/]+)$/);
   document.querySelectorAll("header nav a").forEach((link) => {
     if (link.getAttribute("href") === "#/" && !match) link.setAttribute("aria-current", "page");
     else link.removeAttribute("aria-current");
   });
   if (match) showFunction(main, match[1], current.signal);
-  else showList(main, current.signal);
+  else showList(main, params.get("namespace"), current.signal);
 }
 
 /** The login form in place of the view; the view the address names once logged in. */

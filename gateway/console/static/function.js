@@ -1,4 +1,6 @@
 // A function's page: its state, charts of its recent calls, invoke, scale, deploy, logs.
+// It is named by its key (`<name>.<namespace>` outside the default namespace), which every
+// call to the API takes; the page shows the name and the namespace apart.
 import {
   ApiError,
   describeFunction,
@@ -10,6 +12,7 @@ import {
 } from "./api.js";
 import { lineChart } from "./charts.js";
 import { count, h, jobsText, percent, rate, replicaState, scalesToZero, seconds } from "./format.js";
+import { listAddress, splitKey } from "./namespaces.js";
 import { poll } from "./poll.js";
 
 const INTERVAL = 2000;
@@ -174,11 +177,12 @@ const DEFINITION = ["envProcess", "envVars", "annotations", "constraints", "secr
 
 /**
  * The function's whole definition with a new image: a PUT replaces the definition, so
- * everything else the description shows goes back unchanged.
+ * everything else the description shows goes back unchanged (its name and namespace too).
  */
-function redeployment(name, fn, image) {
+function redeployment(fn, image) {
   const labels = Object.fromEntries(Object.entries(fn.labels ?? {}).filter(([key]) => !PLATFORM_LABEL.test(key)));
-  const deployment = { service: name, image, labels };
+  const deployment = { service: fn.name, image, labels };
+  if (fn.namespace) deployment.namespace = fn.namespace;
   for (const key of DEFINITION) {
     if (fn[key] !== undefined && fn[key] !== null && fn[key] !== "") deployment[key] = fn[key];
   }
@@ -197,7 +201,7 @@ function deployForm(name, describe) {
   form.addEventListener("submit", async (event) => {
     event.preventDefault();
     try {
-      const answer = await updateFunction(redeployment(name, describe(), image.value.trim()));
+      const answer = await updateFunction(redeployment(describe(), image.value.trim()));
       report.ok(answer.message);
     } catch (error) {
       report.fail(error);
@@ -267,34 +271,37 @@ function logsPanel(name, signal) {
   return section("Logs", controls, report.node, output);
 }
 
-export function showFunction(main, name, signal) {
-  const heading = h("h1", {}, name);
+/** The page of the function `key` names. */
+export function showFunction(main, key, signal) {
+  const { name: shortName, namespace: keyNamespace } = splitKey(key);
+  const heading = h("h1", {}, shortName);
+  const namespace = h("p", { class: "muted namespace", "data-testid": "namespace" });
   const subtitle = h("p", { class: "muted image" });
   const badges = h("p", { class: "badges" });
   const summary = h("div", { class: "summary" });
   const charts = h("div", { class: "charts" });
   const settings = h("div");
-  const scale = scaleForm(name);
+  const scale = scaleForm(key);
   const notFound = outcome();
   let described = null;
-  const deploy = deployForm(name, () => described);
+  const deploy = deployForm(key, () => described);
   const samples = { rate: [], errors: [], p50: [], p99: [], ready: [], desired: [] };
 
   main.append(
-    h("p", { class: "back" }, h("a", { href: "#/" }, "← All functions")),
-    h("div", { class: "title" }, heading, badges), subtitle, notFound.node,
+    h("p", { class: "back" }, h("a", { href: listAddress(keyNamespace) }, "← All functions")),
+    h("div", { class: "title" }, heading, badges), namespace, subtitle, notFound.node,
     h("div", { class: "summary-wrap", "aria-label": "Last 5 minutes", role: "group" }, summary),
     charts,
     h("div", { class: "columns" },
-      invokeForm(name),
+      invokeForm(key),
       section("Scale and deploy", scale.form, deploy.node),
     ),
     section("Labels and scaling", settings),
-    logsPanel(name, signal),
+    logsPanel(key, signal),
   );
 
-  function record(now, key, value) {
-    const points = samples[key];
+  function record(now, series, value) {
+    const points = samples[series];
     points.push([now, value]);
     while (points.length && points[0][0] < now - SPAN) points.shift();
   }
@@ -338,7 +345,7 @@ export function showFunction(main, name, signal) {
   async function tick() {
     let fn;
     try {
-      fn = await describeFunction(name, signal);
+      fn = await describeFunction(key, signal);
     } catch (error) {
       if (error instanceof ApiError && error.status === 404) {
         notFound.fail(error);
@@ -347,8 +354,8 @@ export function showFunction(main, name, signal) {
       throw error;
     }
     const [recent, chart] = await Promise.all([
-      functionStats(SUMMARY_WINDOW, name, signal),
-      functionStats(CHART_WINDOW, name, signal),
+      functionStats(SUMMARY_WINDOW, key, signal),
+      functionStats(CHART_WINDOW, key, signal),
     ]);
     if (signal.aborted) return;
     described = fn;
@@ -357,6 +364,9 @@ export function showFunction(main, name, signal) {
     const point = chart.functions[0];
     const state = replicaState(fn);
     subtitle.textContent = fn.image;
+    if (namespace.lastChild?.textContent !== fn.namespace) {
+      namespace.replaceChildren("Namespace: ", h("a", { href: listAddress(keyNamespace) }, fn.namespace));
+    }
     badges.replaceChildren(
       h("span", { class: `badge ${state}` }, state),
       scalesToZero(fn) ? h("span", { class: "badge zero" }, "scales to zero") : "",

@@ -40,13 +40,18 @@ HELLO = FunctionDeployment(
     requests=ResourceSpec(memory=64 * 1024 * 1024),
     read_only_root_filesystem=True,
 )
+# The same name in a second namespace, called `hello.dev`.
+DEV = "dev"
+HELLO_DEV = FunctionDeployment(
+    service="hello", namespace=DEV, image=f"{ALLOWED}hello-dev:1", env_process="cat"
+)
 # Bounded waits for what polling shows (every 2-3 s); a safety limit, not a measurement.
 expect.set_options(timeout=20_000)
 
 
-def log_line(text: str) -> LogLine:
+def log_line(text: str, function: str = "cat") -> LogLine:
     now = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-    return LogLine("cat", "k3q9x0d2tz1m", now, text)
+    return LogLine(function, "k3q9x0d2tz1m", now, text)
 
 
 @pytest.fixture(scope="module")
@@ -66,14 +71,19 @@ def provider(cat_watchdog: BackgroundProcess) -> MemoryProvider:
     console.jobs = {"heavy": 2}
     console.log_lines.append(log_line("Forking - cat []"))
     console.secrets["api-key"] = b"k"
+    console.namespaces = {DEV}
     # Deployed through the API, with a definition a new image must keep.
-    with ThreadPoolExecutor(1) as thread:  # Playwright's loop may run on this one
-        thread.submit(asyncio.run, console.deploy(HELLO)).result()
-    hello = console.registry.lookup("hello")
-    assert hello is not None
-    console.registry.upsert(
-        dataclasses.replace(hello, upstream_host="127.0.0.1", upstream_port=cat_watchdog.port)
-    )
+    for deployment, service in ((HELLO, "hello"), (HELLO_DEV, "dev_hello")):
+        with ThreadPoolExecutor(1) as thread:  # Playwright's loop may run on this one
+            thread.submit(asyncio.run, console.deploy(deployment)).result()
+        deployed = console.registry.lookup(service)
+        assert deployed is not None
+        console.registry.upsert(
+            dataclasses.replace(
+                deployed, upstream_host="127.0.0.1", upstream_port=cat_watchdog.port
+            )
+        )
+    console.log_lines.append(log_line("a line of hello in dev", "dev_hello"))
     return console
 
 
@@ -360,6 +370,100 @@ def test_a_stacks_function_is_updated_by_its_stack(page: Page) -> None:
     expect(page.get_by_test_id("stack-note")).to_contain_text("not through the API")
     expect(page.get_by_role("form", name="Deploy a new image of cat")).to_have_count(0)
     expect(page.get_by_role("form", name="Scale cat")).to_be_visible()
+
+
+def test_the_namespace_picker_keeps_its_choice_in_the_address(page: Page) -> None:
+    picker = page.get_by_role("combobox", name="Namespace")
+    expect(picker).to_have_value("openfaas-fn")
+    expect(picker.locator("option")).to_have_text(["openfaas-fn (default)", DEV])
+    hello = page.locator("tr[data-function=hello]")
+    expect(hello.locator(".col-image")).to_have_text(re.compile(r"/hello:\d$"))
+    picker.select_option(DEV)
+    expect(page).to_have_url(re.compile(r"#/\?namespace=dev$"))
+    expect(hello.locator(".col-image")).to_have_text(re.compile(r"/hello-dev:\d$"))
+    expect(page.locator("tr[data-function=cat]")).to_have_count(0)
+    expect(hello.get_by_role("link")).to_have_attribute("href", "#/functions/hello.dev")
+    page.reload()  # as a shared link opens: the namespace it names, once logged in
+    log_in(page, USER, PASSWORD)
+    expect(picker).to_have_value(DEV)
+    expect(hello.locator(".col-image")).to_have_text(re.compile(r"/hello-dev:\d$"))
+    page.go_back()
+    expect(picker).to_have_value("openfaas-fn")
+    expect(page.locator("tr[data-function=cat]")).to_be_visible()
+
+
+def test_the_namespace_picker_works_from_the_keyboard(page: Page) -> None:
+    expect(page.get_by_role("heading", level=1)).to_be_focused()
+    page.keyboard.press("Tab")
+    picker = page.get_by_role("combobox", name="Namespace")
+    expect(picker).to_be_focused()
+    page.keyboard.press("ArrowDown")
+    expect(page).to_have_url(re.compile(r"#/\?namespace=dev$"))
+    expect(page.locator("tr[data-function=hello] .col-image")).to_have_text(
+        re.compile(r"/hello-dev:\d$")
+    )
+    expect(picker).to_be_focused()  # the list changed in place, the picker kept
+
+
+def test_the_picker_shows_the_default_namespace_when_it_is_the_only_one(
+    page: Page, provider: MemoryProvider
+) -> None:
+    try:
+        provider.namespaces = set()
+        page.reload()
+        log_in(page, USER, PASSWORD)
+        picker = page.get_by_role("combobox", name="Namespace")
+        expect(picker.locator("option")).to_have_text(["openfaas-fn (default)"])
+        expect(picker).to_have_value("openfaas-fn")
+    finally:
+        provider.namespaces = {DEV}
+
+
+def test_an_unknown_namespace_in_the_address_is_said(page: Page) -> None:
+    page.goto(page.url.split("#")[0] + "#/?namespace=nope")
+    expect(page.get_by_role("alert")).to_have_text(
+        "404: namespace 'nope' not found: this gateway has 'openfaas-fn', 'dev'"
+    )
+    expect(page.locator("table.functions tbody tr")).to_have_count(0)
+    page.get_by_role("combobox", name="Namespace").select_option(DEV)
+    expect(page.get_by_role("alert")).to_have_count(0)
+    expect(page.locator("tr[data-function=hello]")).to_be_visible()
+
+
+def test_a_namespaced_functions_page(
+    page: Page, provider: MemoryProvider, console_gateway: GatewayThread
+) -> None:
+    page.goto(page.url.split("#")[0] + "#/?namespace=dev")
+    page.get_by_role("link", name="hello", exact=True).click()
+    expect(page).to_have_url(re.compile(r"#/functions/hello\.dev$"))
+    expect(page.get_by_role("heading", level=1)).to_have_text("hello")
+    namespace = page.get_by_test_id("namespace")
+    expect(namespace).to_have_text("Namespace: dev")
+    expect(page.get_by_test_id("urls")).to_contain_text(f"{console_gateway.url}/function/hello.dev")
+    invoke = page.get_by_role("form", name="Invoke hello.dev")
+    invoke.get_by_label("Body").fill("hello from dev")
+    invoke.get_by_role("button", name="Invoke").click()
+    expect(page.get_by_test_id("invoke-body")).to_have_text("hello from dev")
+    expect(page.get_by_test_id("invocations")).not_to_have_text("0")
+    expect(page.get_by_test_id("logs")).to_contain_text("a line of hello in dev")
+    expect(page.get_by_test_id("logs")).not_to_contain_text("Forking - cat")
+    scale = page.get_by_role("form", name="Scale hello.dev")
+    scale.get_by_label("Replicas").fill("2")
+    scale.get_by_role("button", name="Scale").click()
+    expect(scale.get_by_role("status")).to_have_text("scaling function 'hello.dev' to 2")
+    expect(page.get_by_test_id("replicas")).to_have_text("2/2")
+    deploy = page.get_by_role("form", name="Deploy a new image of hello.dev")
+    expect(deploy.get_by_label("Image")).to_have_value(re.compile(r"/hello-dev:\d$"))
+    deploy.get_by_label("Image").fill(f"{ALLOWED}hello-dev:2")
+    deploy.get_by_role("button", name="Deploy").click()
+    expect(deploy.get_by_role("status")).to_have_text("updating function 'hello.dev'")
+    assert provider.deployments["dev_hello"] == HELLO_DEV.model_copy(
+        update={"image": f"{ALLOWED}hello-dev:2"}
+    )
+    namespace.get_by_role("link", name="dev").click()  # back to its namespace's list
+    expect(page.get_by_role("combobox", name="Namespace")).to_have_value(DEV)
+    expect(page.locator("tr[data-function=hello] .col-replicas")).to_have_text("2/2")
+    expect(page.locator("tr[data-function=hello] .col-rate")).not_to_have_text("0/s")  # its call
 
 
 def test_keyboard_reaches_a_function_page(page: Page) -> None:

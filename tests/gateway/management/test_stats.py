@@ -200,3 +200,27 @@ def test_a_function_with_versions_is_listed_once_with_each_version() -> None:
     assert 0.01 < v2["recent"]["p50"] <= 0.025
     [only] = asyncio.run(get("/stats?name=hello")).json()["functions"]
     assert only["name"] == "hello"
+
+
+def test_a_namespaced_function_is_listed_by_its_key() -> None:
+    provider = MemoryProvider([Function("hello", "img:1", 1, "tasks.hello"),
+                               Function("dev_hello", "img:1", 1, "tasks.dev_hello",
+                                        namespace="dev")])  # fmt: skip
+    provider.namespaces = {"dev"}
+    metrics = GatewayMetrics(provider)
+    for name in ("hello.dev", "hello.dev", "hello"):
+        metrics.invocation_started(name)
+        metrics.invocation_finished(name, 200, 0.02)
+    config = GatewayConfig(basic_auth=BasicAuthCredentials("admin", "pw"))
+    app = create_system_app(config, provider, metrics)
+
+    async def get(path: str) -> httpx.Response:
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://gw") as client:
+            return await client.get(path, auth=("admin", "pw"))
+
+    answer = asyncio.run(get("/stats")).json()
+    by_name = {entry["name"]: entry["invocations"] for entry in answer["functions"]}
+    assert by_name == {"hello": 1, "hello.dev": 2}  # as clients call it, not `dev_hello`
+    [only] = asyncio.run(get("/stats?name=hello.dev")).json()["functions"]
+    assert (only["name"], only["invocations"]) == ("hello.dev", 2)
