@@ -193,8 +193,10 @@ def test_a_replica_cannot_reach_another_namespace_s_but_the_gateway_reaches_both
 def test_namespaces_come_and_go_while_calls_run_and_none_fails(
     api: httpx.Client, platform: Platform, tenants: Tenants
 ) -> None:
+    """Each namespace gets a function (so the gateway and the queue worker join its
+    network), answers through the gateway, then goes (so they leave it)."""
     first, function = tenants.first, tenants.function
-    churned = [f"e2e-churn-{uuid.uuid4().hex[:6]}" for _ in range(3)]
+    churned = [f"e2e-churn-{uuid.uuid4().hex[:6]}" for _ in range(2)]
     with (
         RequestLoop(platform.service_name("catservice"), 2, echoed) as default_loop,
         RequestLoop(f"{function}.{first}", 2, non_empty) as namespaced_loop,
@@ -202,10 +204,13 @@ def test_namespaces_come_and_go_while_calls_run_and_none_fails(
         for namespace in churned:
             created = api.post("/system/namespace/", json={"name": namespace})
             assert created.status_code == 201, created.text
+            body = {"service": "churn", "image": IMAGE, "namespace": namespace,
+                    "envProcess": f"echo {namespace}"}  # fmt: skip
+            assert api.post("/system/functions", json=body).status_code == 202
+            wait_for(answers(api, "churn", namespace), f"churn.{namespace} to answer", 120)
         for namespace in churned:
-            removed = api.delete(f"/system/namespace/{namespace}")
-            assert removed.status_code == 202, removed.text
-    print(f"\n[namespaces] {len(churned)} created and removed under "
+            remove_namespace(api, namespace)
+    print(f"\n[namespaces] {len(churned)} created, used and removed under "
           f"{default_loop.calls + namespaced_loop.calls} calls")  # fmt: skip
     assert default_loop.calls > 0
     assert namespaced_loop.calls > 0
