@@ -172,9 +172,8 @@ class OwnNetworks:
             )
             self._join(client, container_id, network_id)
         except ENGINE_ERRORS as error:
-            if "already exists" not in str(error):  # else another worker process of ours did
-                log.warning("could not join the network of namespace %r: %s", namespace, error)
-                return
+            log.warning("could not join the network of namespace %r: %s", namespace, error)
+            return
         finally:
             if anchor is not None:
                 with contextlib.suppress(*ENGINE_ERRORS):  # else auto_remove takes it

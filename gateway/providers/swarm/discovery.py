@@ -64,7 +64,7 @@ from gateway.providers.swarm.jobs import RunningJobs
 from gateway.providers.swarm.known import KnownServices
 from gateway.providers.swarm.lease import SwarmLease
 from gateway.providers.swarm.management import SwarmManagement
-from gateway.providers.swarm.namespace_store import SwarmNamespaces
+from gateway.providers.swarm.namespace_store import SwarmNamespaces, network_name
 from gateway.providers.swarm.peers import GatewayPeers
 from gateway.providers.swarm.secret_store import SwarmSecrets
 from gateway.providers.swarm.services import (
@@ -324,7 +324,7 @@ class SwarmProvider:
 
     def network_of(self, namespace: str | None) -> str:
         """The network a function of `namespace` (None: the default) is attached to."""
-        return f"{self.network}-{namespace}" if namespace else self.network
+        return network_name(self.network, namespace) if namespace else self.network
 
     def network_ids(self) -> frozenset[str]:
         """The functions network's ids, as last read."""
@@ -544,9 +544,9 @@ class SwarmProvider:
         # finish), and is left rather than joined.
         self._namespaces.sync(client)
         names = self._namespaces.names()
-        namespaced = client.networks.list(filters={"label": NAMESPACE_LABEL})
+        namespaced = self._namespaces.labelled_networks()
         labelled = {
-            str(network.id): str(network.attrs.get("Labels", {}).get(NAMESPACE_LABEL))
+            str(network.get("Id")): str(mapping(network.get("Labels")).get(NAMESPACE_LABEL))
             for network in namespaced
         }
         self._namespace_networks = {ns: nid for nid, ns in labelled.items() if ns in names}
@@ -555,10 +555,10 @@ class SwarmProvider:
         # Not one made a moment ago: its namespace's config is written just after it.
         settled = time.time() - ORPHAN_AFTER
         orphans = {
-            str(network.id): labelled[str(network.id)]
+            network_id: namespace
             for network in namespaced
-            if labelled[str(network.id)] not in names
-            and (engine_time(str(network.attrs.get("Created", ""))) or (0, 0))[0] < settled
+            if (namespace := labelled[network_id := str(network.get("Id"))]) not in names
+            and (engine_time(str(network.get("Created", ""))) or (0, 0))[0] < settled
         }
         self._orphans = orphans
         if missing and self._network_missing is not True:

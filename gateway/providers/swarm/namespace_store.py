@@ -29,7 +29,7 @@ import json
 import logging
 import threading
 import time
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import docker
@@ -115,6 +115,7 @@ class SwarmNamespaces:
         self._lock = threading.Lock()
         self._names: frozenset[str] = frozenset()
         self._network_ids: Mapping[str, frozenset[str]] = {}
+        self._labelled: Sequence[Mapping[str, Any]] = ()  # every namespace network listed
         self._writes = 0  # a sync that listed before a write of ours does not undo it
 
     # The view.
@@ -127,6 +128,11 @@ class SwarmNamespaces:
         """The ids of each namespace's network, as last read, no I/O."""
         return self._network_ids
 
+    def labelled_networks(self) -> Sequence[Mapping[str, Any]]:
+        """Every network labelled for a namespace, as the last sync listed them (`docker
+        network ls` attrs), those of removed namespaces too; no I/O."""
+        return self._labelled
+
     def sync(self, client: docker.DockerClient) -> None:
         """Read the namespaces' configs and networks (two engine calls; the discovery's
         sync thread calls it on every full sync). Engine errors propagate."""
@@ -137,7 +143,8 @@ class SwarmNamespaces:
             if (namespace := _namespace_of(config)) is not None
         }
         ids: dict[str, set[str]] = {}
-        for network in client.api.networks(filters=_OWNED_FILTER):
+        self._labelled = labelled = client.api.networks(filters=_OWNED_FILTER)
+        for network in labelled:
             namespace = mapping(network.get("Labels")).get(NAMESPACE_LABEL)
             wanted = network_name(self._discovery.network, str(namespace))
             if namespace in names and network.get("Name") == wanted:
