@@ -70,6 +70,35 @@ def wait_for(condition: Callable[[], bool], what: str, timeout: float = 90.0) ->
     support.wait_for(condition, what, timeout, interval=0.5, ignore=(httpx.HTTPError, OSError))
 
 
+FaasCli = Callable[..., subprocess.CompletedProcess[str]]
+"""The real faas-cli with these arguments (and `stdin=`), its output captured."""
+
+
+def logged_in_faas_cli(
+    gateway_url: str, folder: Path, config: Path | None = None, timeout: float = 120
+) -> FaasCli:
+    """The real faas-cli (`tests.support.faas_cli`), run in `folder` with a config of its
+    own (`config`, else `folder/config`: never the user's), logged in to the gateway with
+    the stack's credentials once its management API answers."""
+    binary = support.faas_cli()
+    env = {**os.environ, "OPENFAAS_CONFIG": str(config or folder / "config"),
+           "OPENFAAS_URL": gateway_url}  # fmt: skip
+
+    def run(*args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [str(binary), *args], cwd=folder, env=env, input=stdin,
+            capture_output=True, text=True, timeout=timeout, check=False,
+        )  # fmt: skip
+
+    user, password = credentials()
+    with httpx.Client(base_url=gateway_url, auth=(user, password), timeout=10) as http:
+        wait_for(lambda: http.get("/system/info").status_code == 200,
+                 "the gateway's management API", timeout=180)  # fmt: skip
+    login = run("login", "--username", user, "--password-stdin", stdin=password)
+    assert login.returncode == 0, login.stdout + login.stderr
+    return run
+
+
 @dataclass(frozen=True)
 class Platform:
     """The deployed stack as the tests reach it."""

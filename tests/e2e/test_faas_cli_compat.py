@@ -9,7 +9,6 @@ either every test here skips, saying so. The secret tests need `GET /system/secr
 
 from __future__ import annotations
 
-import os
 import subprocess
 import uuid
 from collections.abc import Callable, Iterator
@@ -18,11 +17,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.e2e.conftest import Platform, credentials, docker, wait_for
-from tests.support import faas_cli
+from tests.e2e.conftest import FaasCli, Platform, credentials, docker, logged_in_faas_cli, wait_for
 
 IMAGE = "localhost/faas/catservice:latest"
-FaasCli = Callable[..., subprocess.CompletedProcess[str]]
 
 pytestmark = pytest.mark.swarm
 
@@ -30,21 +27,7 @@ pytestmark = pytest.mark.swarm
 @pytest.fixture(scope="module")
 def cli(platform: Platform, tmp_path_factory: pytest.TempPathFactory) -> FaasCli:
     """Run faas-cli from an empty folder (it reads ./stack.yml by default), logged in."""
-    binary, folder = faas_cli(), tmp_path_factory.mktemp("faas-cli")
-    env = {**os.environ, "OPENFAAS_CONFIG": str(folder / "config"),
-           "OPENFAAS_URL": platform.gateway_url}  # fmt: skip
-
-    def run(*args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
-        return subprocess.run([str(binary), *args], cwd=folder, env=env, input=stdin,
-                              capture_output=True, text=True, timeout=120, check=False)  # fmt: skip
-
-    user, password = credentials()
-    with httpx.Client(base_url=platform.gateway_url, auth=(user, password), timeout=10) as http:
-        wait_for(lambda: http.get("/system/info").status_code == 200,
-                 "the gateway's management API", timeout=180)  # fmt: skip
-    login = run("login", "--username", user, "--password-stdin", stdin=password)
-    assert login.returncode == 0, login.stdout + login.stderr
-    return run
+    return logged_in_faas_cli(platform.gateway_url, tmp_path_factory.mktemp("faas-cli"))
 
 
 @pytest.fixture

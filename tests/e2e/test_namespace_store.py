@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -16,8 +15,14 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.e2e.conftest import FUNCTIONS_NETWORK, Platform, credentials, docker, wait_for
-from tests.support import faas_cli
+from tests.e2e.conftest import (
+    FUNCTIONS_NETWORK,
+    Platform,
+    credentials,
+    docker,
+    logged_in_faas_cli,
+    wait_for,
+)
 
 IMAGE = (
     f"{os.environ.get('FUNCTION_IMAGE_PREFIX', 'localhost/faas')}/catservice:"
@@ -44,18 +49,14 @@ def namespaces(platform: Platform) -> Iterator[tuple[str, str]]:
 
 @pytest.fixture
 def cli(platform: Platform, tmp_path: Path) -> FaasCli:
-    binary, folder = faas_cli(), str(tmp_path)
-    env = {**os.environ, "OPENFAAS_CONFIG": folder, "OPENFAAS_URL": platform.gateway_url}
+    faas = logged_in_faas_cli(platform.gateway_url, tmp_path, config=tmp_path)
 
     def run(*args: str, stdin: str = "", ok: bool = True) -> str:
-        done = subprocess.run([str(binary), *args], cwd=folder, env=env, input=stdin,
-                              capture_output=True, text=True, timeout=120, check=False)  # fmt: skip
+        done = faas(*args, stdin=stdin)
         if ok:
             assert done.returncode == 0, f"faas-cli {args}: {done.stdout}{done.stderr}"
         return done.stdout + done.stderr
 
-    user, password = credentials()
-    run("login", "--username", user, "--password-stdin", stdin=password)
     return run
 
 

@@ -11,7 +11,6 @@ The binary: env `FAAS_CLI`, else `../shared/refs/faas-cli` beside the checkout.
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import uuid
 from collections.abc import Callable, Iterator
@@ -20,9 +19,8 @@ from dataclasses import dataclass
 import httpx
 import pytest
 
-from tests.e2e.conftest import Platform, credentials, docker, wait_for
+from tests.e2e.conftest import FaasCli, Platform, credentials, docker, logged_in_faas_cli, wait_for
 from tests.e2e.loops import RequestLoop, echoed, non_empty
-from tests.support import faas_cli
 
 IMAGE = "localhost/faas/catservice:latest"
 # A call straight to a replica's address: what it answered, or why nothing did. A
@@ -36,7 +34,6 @@ CALL_PROBE = (
     "except Exception as error:\n"
     "    print('unreached', type(error).__name__)\n"
 )
-FaasCli = Callable[..., subprocess.CompletedProcess[str]]
 
 pytestmark = pytest.mark.swarm
 
@@ -53,20 +50,7 @@ class Tenants:
 @pytest.fixture(scope="module")
 def cli(platform: Platform, tmp_path_factory: pytest.TempPathFactory) -> FaasCli:
     """Run the real faas-cli from an empty folder, logged in."""
-    binary, folder = faas_cli(), tmp_path_factory.mktemp("faas-cli-ns")
-    env = {**os.environ, "OPENFAAS_CONFIG": str(folder / "config"),
-           "OPENFAAS_URL": platform.gateway_url}  # fmt: skip
-
-    def run(*args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
-        return subprocess.run([str(binary), *args], cwd=folder, env=env, input=stdin,
-                              capture_output=True, text=True, timeout=120, check=False)  # fmt: skip
-
-    user, password = credentials()
-    with httpx.Client(base_url=platform.gateway_url, auth=(user, password), timeout=10) as http:
-        wait_for(lambda: http.get("/system/info").status_code == 200,
-                 "the gateway's management API", timeout=180)  # fmt: skip
-    assert run("login", "--username", user, "--password-stdin", stdin=password).returncode == 0
-    return run
+    return logged_in_faas_cli(platform.gateway_url, tmp_path_factory.mktemp("faas-cli-ns"))
 
 
 @pytest.fixture(scope="module")

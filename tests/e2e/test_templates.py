@@ -26,7 +26,15 @@ import httpx
 import pytest
 
 from tests import support
-from tests.e2e.conftest import PASSWORD_FILE, ROOT, Platform, credentials, docker, wait_for
+from tests.e2e.conftest import (
+    PASSWORD_FILE,
+    ROOT,
+    Platform,
+    credentials,
+    docker,
+    logged_in_faas_cli,
+    wait_for,
+)
 from tests.e2e.loops import BODY, RequestLoop
 
 pytestmark = pytest.mark.swarm
@@ -124,18 +132,15 @@ def test_faas_cli_new_build_deploy(
 ) -> None:  # fmt: skip
     arguments = build_args(language, node_base, go_base)
     shutil.copytree(ROOT / "template", tmp_path / "template")
-    env = {**os.environ, "OPENFAAS_CONFIG": str(tmp_path / ".openfaas"),
-           "OPENFAAS_URL": platform.gateway_url}  # fmt: skip
+    faas = logged_in_faas_cli(
+        platform.gateway_url, tmp_path, config=tmp_path / ".openfaas", timeout=UP_TIMEOUT
+    )
 
-    def faas_cli(*args: str, stdin: str = "") -> str:
-        done = subprocess.run([str(support.faas_cli()), *args], cwd=tmp_path, env=env,
-                              input=stdin, capture_output=True, text=True, timeout=UP_TIMEOUT,
-                              check=False)  # fmt: skip
+    def faas_cli(*args: str) -> str:
+        done = faas(*args)
         assert done.returncode == 0, f"faas-cli {' '.join(args)}:\n{done.stdout}{done.stderr}"
         return done.stdout
 
-    user, password = credentials()
-    faas_cli("login", "--username", user, "--password-stdin", stdin=password)
     faas_cli("new", "--lang", language, name, "--prefix", image_prefix())
     faas_cli("build", "-f", "stack.yaml", *arguments)
     if "." in image_prefix().split("/")[0] or ":" in image_prefix().split("/")[0]:

@@ -17,8 +17,15 @@ from collections.abc import Callable
 import httpx
 import pytest
 
-from tests.e2e.conftest import Platform, ServiceFactory, credentials, docker, wait_for
-from tests.e2e.test_faas_cli_compat import FaasCli, cli
+from tests.e2e.conftest import (
+    FaasCli,
+    Platform,
+    ServiceFactory,
+    credentials,
+    docker,
+    wait_for,
+)
+from tests.e2e.test_faas_cli_compat import cli
 
 __all__ = ["cli"]  # faas-cli, logged in (a fixture)
 
