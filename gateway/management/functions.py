@@ -113,9 +113,7 @@ async def _write(
         # A version and an update are read against the function as it is: the write
         # just before (a first version, from any process or gateway) must be in the view.
         await system.provider.refresh()
-    await check_deployment_limits(
-        system, deployment, request.query_params.get("namespace"), updating
-    )
+    await check_deployment_limits(system, deployment, updating)
     await write(deployment)
     what = _spelled(deployment)
     log.info("%s function %s (%s)", logged, what, deployment.image)
@@ -278,12 +276,9 @@ def _allowed(
     request: Request, system: System, deployment: FunctionDeployment
 ) -> FunctionDeployment:
     what = f"function {deployment.service!r}"
-    asked = request.query_params.get("namespace")
     system.namespaces.check(deployment.namespace, what)
-    system.namespaces.check(asked, what)
-    namespace = deployment.namespace or asked
-    if deployment.namespace and asked and deployment.namespace != asked:
-        raise BadRequest(f"namespace: {deployment.namespace!r} in the body, {asked!r} in the query")
+    system.namespaces.check(request.query_params.get("namespace"), what)
+    namespace = system.namespace_asked(request, deployment.namespace)
     deployment = deployment.model_copy(update={"namespace": system.namespaces.other(namespace)})
     allowlist = system.config.image_allowlist
     if allowlist and not image_allowed(deployment.image, allowlist):

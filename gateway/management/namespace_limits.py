@@ -138,12 +138,12 @@ def _memory(function: Function) -> int:
 
 
 async def check_deployment_limits(
-    system: System, deployment: FunctionDeployment, namespace: str | None, updating: bool
+    system: System, deployment: FunctionDeployment, updating: bool
 ) -> None:
-    """`check_limits` for a deploy (`updating` False) or an update of `deployment` in
-    `namespace` (its field, else the query's; the default namespace has no limits)."""
-    namespace = deployment.namespace or namespace
-    if not namespace or namespace == system.namespaces.default:
+    """`check_limits` for a deploy (`updating` False) or an update of `deployment`, whose
+    `namespace` the API has settled (None: the default one, which has no limits)."""
+    namespace = deployment.namespace
+    if not namespace:
         return
     record = await system.provider.namespace(namespace)
     if parse_limits_quietly(record) == NamespaceLimits():
@@ -165,9 +165,7 @@ async def check_deployment_limits(
 async def check_scale_limits(system: System, name: str, replicas: int) -> None:
     """`check_limits` for setting function `name`'s replicas (its namespace's limits)."""
     function = system.provider.lookup(name)
-    if function is None or not function.namespace:
-        return
-    if function.namespace == system.namespaces.default:
+    if function is None or not function.namespace:  # the default namespace: no limits
         return
     record = await system.provider.namespace(function.namespace)
     memory = function.settings.limits.memory

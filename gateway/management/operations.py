@@ -100,10 +100,7 @@ class System:
     ) -> str:
         """A named function's key (`gateway.namespaces`): `name` in `namespace` (a body
         field) or the `?namespace=` parameter, both checked."""
-        asked = request.query_params.get("namespace")
-        if namespace and asked and self.namespaces.other(namespace) != self.namespaces.other(asked):
-            raise BadRequest(f"namespace: {namespace!r} in the body, {asked!r} in the query")
-        namespace = namespace or asked
+        namespace = self.namespace_asked(request, namespace)
         if isinstance(name, str) and not namespace:
             if self.provider.lookup(name) is None:
                 # A name as it is first, as on the request path (a static function may
@@ -112,6 +109,14 @@ class System:
         elif isinstance(name, str):
             name = self.namespaces.function_name(name, namespace)
         return validate_function_name(name, field_name)
+
+    def namespace_asked(self, request: Request, field: str | None) -> str | None:
+        """The namespace a request names: its body's `field`, else `?namespace=`;
+        `BadRequest` when the two name different ones."""
+        asked = request.query_params.get("namespace")
+        if field and asked and self.namespaces.other(field) != self.namespaces.other(asked):
+            raise BadRequest(f"namespace: {field!r} in the body, {asked!r} in the query")
+        return field or asked
 
     async def catch_up(
         self, request: Request, namespace: object = None, name: object = None
