@@ -52,6 +52,12 @@ class NamespaceRecord:
     annotations: Mapping[str, str] = field(default_factory=dict)
 
 
+def non_default(namespace: str | None, default: str = DEFAULT_NAMESPACE) -> str | None:
+    """`namespace`, or None for the default one (or none given): a namespace as
+    `Function.namespace` and the providers hold it."""
+    return namespace if namespace and namespace != default else None
+
+
 def service_name(name: str, namespace: str | None) -> str:
     """The service of function `name` in `namespace` (None: the default), as the API
     names it: `<namespace>_<name>` (a service's name cannot hold the dot of the key), the
@@ -132,7 +138,7 @@ class Namespaces:
     def other(self, namespace: str | None) -> str | None:
         """`namespace` unless it is the default (or None or ""): then None, as a
         `Function.namespace` and the providers have it."""
-        return None if not namespace or namespace == self.default else namespace
+        return non_default(namespace, self.default)
 
     def key(self, name: str, namespace: str | None) -> str:
         """The key of function `name` in `namespace` (None: the default), unchecked."""

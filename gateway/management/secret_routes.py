@@ -30,7 +30,7 @@ async def list_secrets(request: Request, system: System) -> Response:
     namespace = request.query_params.get("namespace")
     await system.catch_up(request)
     system.namespaces.check(namespace)
-    names = await system.provider.secret_names(_store_namespace(system, namespace))
+    names = await system.provider.secret_names(system.namespaces.other(namespace))
     return answer([SecretListed(name=name) for name in names])
 
 
@@ -78,17 +78,12 @@ def _in_namespace(
     field, parameter = secret.namespace, request.query_params.get("namespace")
     system.namespaces.check(field, what)
     system.namespaces.check(parameter, what)
-    namespace = _store_namespace(system, field or parameter)
-    if field and parameter and namespace != _store_namespace(system, parameter):
+    namespace = system.namespaces.other(field or parameter)
+    if field and parameter and namespace != system.namespaces.other(parameter):
         raise BadRequest(
             f"namespace {parameter!r} (query) does not match the body's {field!r} ({what})"
         )
     return secret.name, namespace
-
-
-def _store_namespace(system: System, namespace: str | None) -> str | None:
-    """What the store takes: None for the default namespace (empty, or named)."""
-    return None if not namespace or namespace == system.namespaces.default else namespace
 
 
 def _in(namespace: str | None) -> str:

@@ -24,7 +24,7 @@ from gateway.api_types.bodies import FunctionDeployment
 from gateway.deployments.service_labels import service_labels
 from gateway.errors import BadRequest, Conflict, FunctionNotFound
 from gateway.labels import MANAGED_LABEL, deploy_replicas
-from gateway.namespaces import NAMESPACE_LABEL, service_name
+from gateway.namespaces import NAMESPACE_LABEL, non_default, service_name
 from gateway.providers.base import LogLine, ReplicaTask
 from gateway.providers.swarm.engine import engine_call
 from gateway.providers.swarm.logs import read_function_logs
@@ -270,8 +270,7 @@ class SwarmManagement:
 
     def _namespace(self, deployment: FunctionDeployment) -> str | None:
         """The deployment's namespace, None for the default one."""
-        namespace = deployment.namespace
-        return namespace if namespace and namespace != self._discovery.default_namespace else None
+        return non_default(deployment.namespace, self._discovery.default_namespace)
 
     def _service_options(
         self,

@@ -9,7 +9,7 @@ from typing import Any
 import docker.errors
 
 from gateway.labels import FUNCTION_LABEL, PORT_LABEL, parse_port
-from gateway.namespaces import DEFAULT_NAMESPACE, NAMESPACE_LABEL
+from gateway.namespaces import DEFAULT_NAMESPACE, NAMESPACE_LABEL, non_default
 from gateway.providers.base import (
     DEFAULT_FUNCTION_PORT,
     Function,
@@ -72,8 +72,7 @@ def function_from_service(
 
 
 def _namespace(labels: Mapping[str, str], default: str) -> str | None:
-    namespace = labels.get(NAMESPACE_LABEL, "").strip()
-    return namespace if namespace and namespace != default else None
+    return non_default(labels.get(NAMESPACE_LABEL, "").strip(), default)
 
 
 def function_settings(template: Mapping[str, Any]) -> FunctionSettings:

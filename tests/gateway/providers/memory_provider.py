@@ -14,7 +14,7 @@ from gateway.errors import (
     NamespaceNotFound,
     SecretNotFound,
 )
-from gateway.namespaces import DEFAULT_NAMESPACE, NamespaceRecord, service_name
+from gateway.namespaces import NamespaceRecord, non_default, service_name
 from gateway.providers.base import Function, FunctionSettings, LogLine, Resources
 from gateway.providers.static import StaticProvider
 from gateway.versions.model import (
@@ -251,8 +251,7 @@ class MemoryProvider(StaticProvider):
 
 def _namespace(deployment: FunctionDeployment) -> str | None:
     """The deployment's namespace, None for the default (however it was sent)."""
-    namespace = deployment.namespace
-    return namespace if namespace and namespace != DEFAULT_NAMESPACE else None
+    return non_default(deployment.namespace)
 
 
 def settings(deployment: FunctionDeployment) -> FunctionSettings:
