@@ -131,6 +131,7 @@ class Server:
     health_path: str
     log_path: Path
     children_label: str | None = None
+    cwd: Path = ROOT
     proc: subprocess.Popen[bytes] = field(init=False)
 
     @property
@@ -149,7 +150,7 @@ class Server:
         self.proc = subprocess.Popen(
             self.argv,
             env=self.env,
-            cwd=ROOT,
+            cwd=self.cwd,
             stdin=subprocess.DEVNULL,
             stdout=log,
             stderr=subprocess.STDOUT,
@@ -302,19 +303,22 @@ def start_gateway(
     workers: int | None = None,
     extra_env: Mapping[str, str] | None = None,
     module: str = "gateway",
+    root: Path = ROOT,
 ) -> Server:
     """The gateway with the static provider: `functions` maps names to host:port.
 
     `workers` sets GATEWAY_WORKERS (worker processes under one supervisor); None leaves
     the gateway's default. A gateway that does not know the variable ignores it.
     `module`: what `python -m` runs (`bench.versioned_gateway`: with versions).
+    `root`: the source tree it runs from (another revision's, `bench.compare_trees`).
     """
-    if not GATEWAY_MAIN.exists():
-        raise NotAvailable(f"{GATEWAY_MAIN.relative_to(ROOT)} does not exist yet")
+    if not (root / "gateway" / "__main__.py").exists():
+        raise NotAvailable(f"{GATEWAY_MAIN.relative_to(ROOT)} does not exist in {root}")
     port = free_port()
     env = gateway_env(port, functions, workers, extra_env)
     argv = [sys.executable, "-m", module]
-    server = Server(name, argv, env, port, "/healthz", tmp / f"gateway-{port}.log")
+    log = tmp / f"gateway-{port}.log"
+    server = Server(name, argv, env, port, "/healthz", log, cwd=root)
     return server.start()
 
 
