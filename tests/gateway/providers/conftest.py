@@ -9,7 +9,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from gateway.providers.swarm import discovery as swarm
+from gateway.providers.swarm import sync_threads
 from gateway.providers.swarm.discovery import SwarmProvider
 from tests.gateway.providers.swarm_fixtures import FakeDockerClient
 
@@ -17,8 +17,8 @@ from tests.gateway.providers.swarm_fixtures import FakeDockerClient
 @pytest.fixture(autouse=True)
 def quick_retries(monkeypatch: pytest.MonkeyPatch) -> None:
     """The provider retries the engine at the tests' pace, not production's."""
-    monkeypatch.setattr(swarm, "_RETRY_MIN", 0.01)
-    monkeypatch.setattr(swarm, "_RETRY_MAX", 0.05)
+    monkeypatch.setattr(sync_threads, "_RETRY_MIN", 0.01)
+    monkeypatch.setattr(sync_threads, "_RETRY_MAX", 0.05)
 
 
 @pytest.fixture

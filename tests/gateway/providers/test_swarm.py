@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
 import copy
 import logging
 from collections.abc import Callable, Iterator
@@ -44,7 +43,7 @@ def start_provider(engine: FakeDockerClient) -> Iterator[StartProvider]:
     yield start
     for provider in providers:
         asyncio.run(asyncio.wait_for(provider.close(), timeout=10))
-        assert not any(thread.is_alive() for thread in provider._threads)
+        assert not any(thread.is_alive() for thread in provider._sync._threads)
     assert all(stream.closed for stream in engine.streams)
 
 
@@ -302,25 +301,6 @@ def test_job_services_are_counted_by_function_from_the_view(
     assert provider.running_jobs() == {"heavy": 2, "other": 1}
 
 
-def test_network_created_after_start(caplog: pytest.LogCaptureFixture) -> None:
-    engine = FakeDockerClient(networks={"functions-old": OTHER_NETWORK_ID})
-    caplog.set_level(logging.INFO, logger="gateway.swarm")
-    provider = SwarmProvider(client=cast(docker.DockerClient, engine))
-    asyncio.run(provider.start())
-    try:
-        status = provider.status()
-        assert status.ready
-        assert "network 'functions' not found" in status.detail
-        assert provider.functions() == []
-
-        engine.create_network("functions", FUNCTIONS_NETWORK_ID)
-        engine.create_service(service_attrs("catservice"))
-        wait_for(lambda: provider.lookup("catservice") is not None)
-        assert any("network 'functions' found" in r.getMessage() for r in caplog.records)
-    finally:
-        asyncio.run(provider.close())
-
-
 def test_unreachable_engine_then_recovery(
     engine: FakeDockerClient, start_provider: StartProvider, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -466,25 +446,3 @@ def test_update_state_is_read_from_the_engine(
     assert asyncio.run(provider.update_state("rolling")) == "updating"
     with pytest.raises(FunctionNotFound):
         asyncio.run(provider.update_state("no-such"))
-
-
-def test_refreshes_queued_together_share_one_sync(
-    engine: FakeDockerClient, start_provider: StartProvider
-) -> None:
-    """A burst of management writes, each refreshing first, costs one listing for all
-    those already waiting, and each sees what was written before it asked."""
-    provider = start_provider(resync_interval=3600)
-    waiting: list[concurrent.futures.Future[bool]] = [concurrent.futures.Future() for _ in range(3)]
-    provider._queue.put({"Action": "update", "Actor": {"ID": "gone"}})
-    provider._queue.put(waiting[1])
-    provider._queue.put(waiting[2])
-    taken, stop = provider._take_queued(waiting[0])
-    assert taken == waiting
-    assert not stop
-    engine.create_service(service_attrs("catservice"), emit=False)
-
-    async def burst() -> None:
-        await asyncio.gather(*(provider.refresh() for _ in range(20)))
-
-    asyncio.run(burst())
-    assert provider.lookup("catservice") is not None
