@@ -40,9 +40,9 @@ log = logging.getLogger("gateway.swarm")
 ANCHOR_LABEL = "com.faas.anchor"
 """On an anchor container: the namespace whose network it sets up on its node."""
 ANCHOR_SECONDS = 60
+"""An anchor sleeps this long at most (it is removed as soon as it served)."""
 LOCK_FILE = os.path.join(tempfile.gettempdir(), "faas-networks.lock")
 """Taken while joining networks, by one process of the container at a time."""
-"""An anchor sleeps this long at most (it is removed as soon as it served)."""
 
 
 class OwnNetworks:
