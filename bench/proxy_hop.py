@@ -1,25 +1,33 @@
 """Scenario 6: the gateway hop against a Go reverse proxy and HAProxy, in the same rounds.
 
-Five paths to the same upstream (bench/echo_server.py), at c=1 and c=64: the upstream
+Six paths to the same upstream (bench/echo_server.py), at c=1 and c=64: the upstream
 direct; Go's `httputil.ReverseProxy` (bench/goproxy, see bench/reference_proxy.py);
 HAProxy (2 threads, keep-alive to the upstream); our gateway with `GATEWAY_WORKERS=1`;
-and our gateway with one worker per CPU. The checks are the issue's targets as paired
-ratios (ours / Go proxy, ours / HAProxy: ≥ 0.5x at c=64, p50 at c=1 ≤ 120 µs) and added
-p50 over direct, each with the machine's 1-minute load average when it was measured.
-Without Go or HAProxy, their rows are "not run" and the problems say why; the rest runs.
+our gateway with one worker per CPU; and, as a measured prototype (issue 36), our
+gateway with one worker and its header path in C (bench/native, bench/native_gateway.py).
+The checks are the issue's targets as paired ratios (ours / Go proxy, ours / HAProxy:
+≥ 0.5x at c=64, p50 at c=1 ≤ 120 µs) and added p50 over direct, each with the machine's
+1-minute load average when it was measured; the C prototype is compared with our one
+worker, paired by round (rate and CPU per call at c=64, p50 at c=1), for information.
+Without Go, HAProxy or a C compiler, their rows are "not run" and the problems say why;
+the rest runs.
 """
 
 from __future__ import annotations
 
+import statistics
 from contextlib import ExitStack
+from dataclasses import replace
 from pathlib import Path
 
+from bench.native.build import build as build_native
 from bench.processes import NotAvailable, Server, listening_children, start_echo, start_gateway
 from bench.reference_proxy import build_go_proxy, find_haproxy, start_go_proxy, start_haproxy
 from bench.report import Check, Run, load_average
 from bench.scenarios import (
     Bench,
     Case,
+    Sample,
     added_ms,
     check,
     cpu_count,
@@ -35,6 +43,14 @@ FUNCTION = "echo"
 DIRECT = "upstream echo, direct"
 GO_PROXY = "Go httputil.ReverseProxy → echo"
 HAPROXY = "HAProxy (2 threads) → echo"
+NATIVE = "our gateway, header path in C (prototype), GATEWAY_WORKERS=1 → echo"
+NATIVE_MODULE = "bench.native_gateway"
+NATIVE_SERVER = "gateway C 1w"
+NATIVE_CHECKS = (
+    "c=64: rate vs Python (1 worker)",
+    "c=64: CPU per call vs Python (1 worker)",
+    "c=1: p50 vs Python (1 worker)",
+)
 ADDED_P50_TARGET_MS = 0.25
 HAPROXY_RATE_TARGET = 50
 """Ours at c=64 as % of HAProxy's rate (issue 36: half of HAProxy)."""
@@ -45,6 +61,11 @@ P50_TARGET_MS = 0.12
 def gateway_label(workers: int) -> str:
     """The label of our gateway with `workers` worker processes."""
     return f"our gateway, GATEWAY_WORKERS={workers} → echo"
+
+
+def gateway_server(workers: int) -> str:
+    """The server name (its CPU reading's label) of our gateway with `workers` workers."""
+    return f"gateway {workers}w"
 
 
 def worker_note(gateway: Server, asked: int) -> str:
@@ -73,6 +94,28 @@ def haproxy_binary() -> tuple[Path | None, str]:
         return None, str(err)
 
 
+def native_header_path() -> tuple[bool, str]:
+    """Whether the C header path builds here (built now when needed), and why not."""
+    try:
+        build_native()
+        return True, ""
+    except NotAvailable as err:
+        return False, str(err)
+
+
+def recorded(case: Case, rounds: dict[str, list[Sample]]) -> Case:
+    """`case`, its samples also kept in `rounds` (by `key`) for ratios paired by round
+    beyond the rates `Run` keeps."""
+    samples = rounds.setdefault(key(case.label, case.concurrency), [])
+
+    def run(duration: float) -> Sample:
+        sample = case.run(duration)
+        samples.append(sample)
+        return sample
+
+    return replace(case, run=run)
+
+
 def proxy_hop(b: Bench) -> None:
     """Scenario 6: direct vs Go proxy vs HAProxy vs our gateway (1 and N workers),
     c=1 and c=64."""
@@ -81,6 +124,7 @@ def proxy_hop(b: Bench) -> None:
     worker_counts = (1, many)
     binary, why_no_go = go_proxy_binary()
     haproxy, why_no_haproxy = haproxy_binary()
+    native, why_no_native = native_header_path()
     gateways: dict[str, tuple[Server, int]] = {}
     with ExitStack() as stack:
         echo = stack.enter_context(start_echo(b.tmp))
@@ -98,18 +142,31 @@ def proxy_hop(b: Bench) -> None:
                 start_gateway(
                     b.tmp,
                     {FUNCTION: f"127.0.0.1:{echo.port}"},
-                    name=f"gateway {workers}w",
+                    name=gateway_server(workers),
                     workers=workers,
                 )
             )
             gateways[gateway_label(workers)] = (gateway, workers)
             subjects.append((gateway_label(workers), gateway.base_url + path, [gateway, echo]))
+        if native:
+            in_c = stack.enter_context(
+                start_gateway(
+                    b.tmp,
+                    {FUNCTION: f"127.0.0.1:{echo.port}"},
+                    name=NATIVE_SERVER,
+                    workers=1,
+                    module=NATIVE_MODULE,
+                )
+            )
+            gateways[NATIVE] = (in_c, 1)
+            subjects.append((NATIVE, in_c.base_url + path, [in_c, echo]))
         for _, url, _ in subjects:
             touch(url)
         cases: list[Case] = []
+        rounds: dict[str, list[Sample]] = {}
         for c in (1, 64):
             for label, url, servers in subjects:
-                cases.append(wrk_case(b, label, url, c, servers))
+                cases.append(recorded(wrk_case(b, label, url, c, servers), rounds))
         runs = measure(b, sc, cases)
         load = load_average()
         for label, (gateway, workers) in gateways.items():
@@ -120,9 +177,12 @@ def proxy_hop(b: Bench) -> None:
         b.report.problems.append(f"{sc}: the Go reverse proxy was not run: {why_no_go}")
     if haproxy is None:
         b.report.problems.append(f"{sc}: HAProxy was not run: {why_no_haproxy}")
+    if not native:
+        b.report.problems.append(f"{sc}: the C header path was not run: {why_no_native}")
     ours = [gateway_label(w) for w in worker_counts]
     hop_reference_checks(b, sc, runs, ours, binary is not None)
     haproxy_checks(b, sc, runs, ours, load)
+    native_checks(b, sc, runs, rounds, load)
 
 
 def haproxy_checks(b: Bench, sc: str, runs: dict[str, Run], ours: list[str], load: str) -> None:
@@ -215,3 +275,64 @@ def hop_reference_checks(
 
 def _not_run(sc: str, what: str) -> Check:
     return Check(sc, what, "—", "—", "≥ 1.00x", "not run")
+
+
+def cpu_per_call_us(sample: Sample, server: str) -> float:
+    """`server`'s CPU time per call in one round, in µs (NaN without calls or a reading)."""
+    busy = sample.cpu_pct.get(server)
+    if busy is None or not sample.rps:
+        return float("nan")
+    return busy / 100 / sample.rps * 1e6
+
+
+def native_checks(
+    b: Bench, sc: str, runs: dict[str, Run], rounds: dict[str, list[Sample]], load: str
+) -> None:
+    """The C header path against our one worker (info): c=64 rate and CPU per call as the
+    medians of per-round ratios, and the c=1 p50."""
+    ours_label = gateway_label(1)
+    native64 = runs.get(key(NATIVE, 64))
+    if native64 is None:
+        for measured in NATIVE_CHECKS:
+            b.report.checks.append(Check(sc, f"{NATIVE}, {measured}", "—", "—", "—", "not run"))
+        return
+    ours64, ours1, native1 = (
+        runs[key(ours_label, 64)],
+        runs[key(ours_label, 1)],
+        runs[key(NATIVE, 1)],
+    )
+    ratio = rate_ratio(native64, ours64)
+    check(
+        b,
+        sc,
+        f"{NATIVE}, {NATIVE_CHECKS[0]}",
+        f"{native64.rps:,.0f} req/s = {ratio / 100:.2f}x",
+        f"Python {ours64.rps:,.0f} req/s; load {load}",
+        "—",
+        None,
+    )
+    pairs = [
+        (cpu_per_call_us(c_round, NATIVE_SERVER), cpu_per_call_us(py_round, gateway_server(1)))
+        for c_round, py_round in zip(
+            rounds[key(NATIVE, 64)], rounds[key(ours_label, 64)], strict=False
+        )
+    ]
+    check(
+        b,
+        sc,
+        f"{NATIVE}, {NATIVE_CHECKS[1]}",
+        f"{statistics.median(c for c, _ in pairs):.0f} µs = "
+        f"{statistics.median(c / py if py else float('nan') for c, py in pairs):.2f}x",
+        f"Python {statistics.median(py for _, py in pairs):.0f} µs (gateway process only)",
+        "—",
+        None,
+    )
+    check(
+        b,
+        sc,
+        f"{NATIVE}, {NATIVE_CHECKS[2]}",
+        f"{ms(native1.p50_ms) * 1000:.0f} µs ({added_ms(native1, ours1) * 1000:+.0f} µs paired)",
+        f"Python {ms(ours1.p50_ms) * 1000:.0f} µs; load {load}",
+        "—",
+        None,
+    )
