@@ -23,8 +23,11 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
+from typing import TypeVar
 
 import pytest
+
+T = TypeVar("T")
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -50,6 +53,24 @@ def require_tool(name: str, installed_by: str) -> str:
     if os.environ.get("CI") == "true":
         pytest.fail(f"{reason}: CI must run this check")
     pytest.skip(reason)
+
+
+def require_compiler(build: Callable[[], T]) -> T:
+    """`build()`'s result (a C module the tests compile); skip the test when this machine
+    has no C compiler or no Python headers, but fail it in CI, as `require_tool` does. A
+    compiler that refuses the source always fails it."""
+    from bench.native.build import BuildFailed
+    from bench.processes import NotAvailable
+
+    try:
+        return build()
+    except BuildFailed:
+        raise
+    except NotAvailable as missing:
+        reason = f"{missing} (Debian: apt-get install gcc python3-dev)"
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"{reason}: CI must run this check")
+        pytest.skip(reason)
 
 
 def wait_for(

@@ -12,6 +12,7 @@ import pytest
 
 from bench.native.build import build
 from bench.processes import Server, start_echo, start_gateway
+from tests.support import require_compiler
 
 UUID4 = re.compile(r"\A[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}\Z")
 HOT_PATH = (
@@ -24,7 +25,8 @@ HOT_PATH = (
 
 @pytest.fixture(scope="module")
 def native_gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    build()  # here, not in the gateway's start: a compile must not eat its start timeout
+    # Built here, not in the gateway's start: a compile must not eat its start timeout.
+    require_compiler(build)
     tmp = tmp_path_factory.mktemp("native")
     with (
         start_echo(tmp) as echo,
