@@ -57,6 +57,9 @@ class TreeResult:
     cpu_us: list[float] = field(default_factory=list)
     p50_us: list[float] = field(default_factory=list)
     loads: list[str] = field(default_factory=list)
+    errors: int = 0
+    """Failed calls (socket errors and non-2xx answers) over every run: a tree whose
+    gateway answers errors fast is not faster."""
 
 
 def prepare(spec: str, into: Path) -> Path:
@@ -126,6 +129,7 @@ def measure(
             result.cpu_us.append(used / max(busy.requests, 1) * 1e6)
             result.p50_us.append(one.p50_ms * 1000)
             result.loads.append(load_average())
+            result.errors += busy.errors + one.errors
             print(
                 f"  {result.label}: c=64 {busy.rps:,.0f}/s, {result.cpu_us[-1]:.0f} µs CPU per "
                 f"call; c=1 p50 {result.p50_us[-1]:.0f} µs; load {result.loads[-1]}",
@@ -140,8 +144,8 @@ def table(results: Sequence[TreeResult]) -> str:
     base_rate = statistics.median(first.rates)
     base_cpu = statistics.median(first.cpu_us)
     lines = [
-        "| tree | c=64 calls/s | vs first | CPU per call | vs first | c=1 p50 | loads |",
-        "|---|---|---|---|---|---|---|",
+        "| tree | c=64 calls/s | vs first | CPU per call | vs first | c=1 p50 | errors | loads |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for result in results:
         rate = statistics.median(result.rates)
@@ -149,13 +153,14 @@ def table(results: Sequence[TreeResult]) -> str:
         lines.append(
             f"| {result.label} | {rate:,.0f} | {rate / base_rate:.2f}x | {cpu:.0f} µs "
             f"| {cpu / base_cpu:.2f}x | {statistics.median(result.p50_us):.0f} µs "
-            f"| {', '.join(result.loads)} |"
+            f"| {result.errors} | {', '.join(result.loads)} |"
         )
     return "\n".join(lines)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the comparison; 1 when a tree could not be prepared or started."""
+    """Run the comparison; 1 when a tree could not be prepared or started, or calls to it
+    failed."""
     parser = argparse.ArgumentParser(
         prog="python -m bench.compare_trees",
         description=__doc__.split("\n\n")[0] if __doc__ else None,
@@ -185,7 +190,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 1
         print(f"{len(gateways)} trees, {args.rounds} rounds of {args.duration:g} s, "
               f"{os.cpu_count()} CPUs, workers={args.workers}", flush=True)  # fmt: skip
-        print(table(measure(gateways, args.rounds, args.duration)))
+        results = measure(gateways, args.rounds, args.duration)
+        print(table(results))
+    failing = [result.label for result in results if result.errors]
+    if failing:
+        print(f"compare_trees: calls failed on {', '.join(failing)}: "
+              "their figures are not comparable", file=sys.stderr)  # fmt: skip
+        return 1
     return 0
 
 

@@ -20,7 +20,7 @@ from contextlib import ExitStack
 from dataclasses import replace
 from pathlib import Path
 
-from bench.native.build import build as build_native
+from bench.native.build import load as load_native
 from bench.processes import NotAvailable, Server, listening_children, start_echo, start_gateway
 from bench.reference_proxy import build_go_proxy, find_haproxy, start_go_proxy, start_haproxy
 from bench.report import Check, Run, load_average
@@ -95,12 +95,15 @@ def haproxy_binary() -> tuple[Path | None, str]:
 
 
 def native_header_path() -> tuple[bool, str]:
-    """Whether the C header path builds here (built now when needed), and why not."""
+    """Whether the C header path builds and loads here (built now when needed), and why
+    not: it refuses to load when the Python header path has changed under it."""
     try:
-        build_native()
+        load_native()
         return True, ""
     except NotAvailable as err:
         return False, str(err)
+    except ImportError as err:
+        return False, f"it does not load ({err}): bench/native/headers.c is behind the Python"
 
 
 def recorded(case: Case, rounds: dict[str, list[Sample]]) -> Case:

@@ -318,9 +318,13 @@ call_id_text(char out[UUID_TEXT])
 {
     static const char hex[] = "0123456789abcdef";
     if (pool_taken + 16 > POOL_BYTES) {
-        if (fill_random(pool, POOL_BYTES) < 0) {
+        /* Filled aside, then copied: a signal handler run while the kernel is asked (EINTR)
+         * may draw ids itself, and must not see, or leave, a half-filled pool. */
+        unsigned char fresh[POOL_BYTES];
+        if (fill_random(fresh, POOL_BYTES) < 0) {
             return -1;
         }
+        memcpy(pool, fresh, POOL_BYTES);
         pool_taken = 0;
     }
     unsigned char raw[16];
@@ -859,13 +863,18 @@ downstream(PyObject *raw_headers, const char *call_id, Py_ssize_t call_id_size,
     for (Py_ssize_t i = 0;
          i < (is_list ? PyList_GET_SIZE(sequence) : PyTuple_GET_SIZE(sequence)); i++) {
         PyObject *item = is_list ? PyList_GET_ITEM(sequence, i) : PyTuple_GET_ITEM(sequence, i);
+        /* Held while its name and value (borrowed from it) are used: the objects made
+         * below may run the collector, and a finalizer could change the caller's list. */
+        Py_INCREF(item);
         PyObject *name, *value;
         if (!bytes_pair(item, &name, &value)) {
+            Py_DECREF(item);
             *fall_back = 1;
             goto done;
         }
         PyObject *lower = lowered_name(name);
         if (lower == NULL) {
+            Py_DECREF(item);
             goto done;
         }
         const char *s = PyBytes_AS_STRING(lower);
@@ -884,6 +893,7 @@ downstream(PyObject *raw_headers, const char *call_id, Py_ssize_t call_id_size,
             failed = (lower == name ? PyList_Append(out, item) : append_pair(out, lower, value)) < 0;
         }
         Py_DECREF(lower);
+        Py_DECREF(item);
         if (failed) {
             goto done;
         }

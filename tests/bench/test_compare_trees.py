@@ -38,9 +38,10 @@ def test_the_table_compares_medians_with_the_first_tree() -> None:
     before = TreeResult("HEAD~1", [1000.0, 900.0, 1100.0], [100.0, 110.0, 90.0], [200.0] * 3)
     after = TreeResult(".", [2000.0, 1800.0, 2200.0], [50.0, 55.0, 45.0], [150.0] * 3)
     before.loads = after.loads = ["0.5", "0.6", "0.7"]
+    after.errors = 3
     rows = table([before, after]).splitlines()
-    assert rows[2] == "| HEAD~1 | 1,000 | 1.00x | 100 µs | 1.00x | 200 µs | 0.5, 0.6, 0.7 |"
-    assert rows[3] == "| . | 2,000 | 2.00x | 50 µs | 0.50x | 150 µs | 0.5, 0.6, 0.7 |"
+    assert rows[2] == "| HEAD~1 | 1,000 | 1.00x | 100 µs | 1.00x | 200 µs | 0 | 0.5, 0.6, 0.7 |"
+    assert rows[3] == "| . | 2,000 | 2.00x | 50 µs | 0.50x | 150 µs | 3 | 0.5, 0.6, 0.7 |"
 
 
 def test_one_round_over_the_working_tree(capsys: pytest.CaptureFixture[str]) -> None:
