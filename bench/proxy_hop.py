@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import statistics
 from contextlib import ExitStack
-from dataclasses import replace
 from pathlib import Path
 
 from bench.native.build import load as load_native
@@ -27,7 +26,6 @@ from bench.report import Check, Run, load_average
 from bench.scenarios import (
     Bench,
     Case,
-    Sample,
     added_ms,
     check,
     cpu_count,
@@ -106,19 +104,6 @@ def native_header_path() -> tuple[bool, str]:
         return False, f"it does not load ({err}): bench/native/headers.c is behind the Python"
 
 
-def recorded(case: Case, rounds: dict[str, list[Sample]]) -> Case:
-    """`case`, its samples also kept in `rounds` (by `key`) for ratios paired by round
-    beyond the rates `Run` keeps."""
-    samples = rounds.setdefault(key(case.label, case.concurrency), [])
-
-    def run(duration: float) -> Sample:
-        sample = case.run(duration)
-        samples.append(sample)
-        return sample
-
-    return replace(case, run=run)
-
-
 def proxy_hop(b: Bench) -> None:
     """Scenario 6: direct vs Go proxy vs HAProxy vs our gateway (1 and N workers),
     c=1 and c=64."""
@@ -166,10 +151,9 @@ def proxy_hop(b: Bench) -> None:
         for _, url, _ in subjects:
             touch(url)
         cases: list[Case] = []
-        rounds: dict[str, list[Sample]] = {}
         for c in (1, 64):
             for label, url, servers in subjects:
-                cases.append(recorded(wrk_case(b, label, url, c, servers), rounds))
+                cases.append(wrk_case(b, label, url, c, servers))
         runs = measure(b, sc, cases)
         load = load_average()
         for label, (gateway, workers) in gateways.items():
@@ -185,7 +169,7 @@ def proxy_hop(b: Bench) -> None:
     ours = [gateway_label(w) for w in worker_counts]
     hop_reference_checks(b, sc, runs, ours, binary is not None)
     haproxy_checks(b, sc, runs, ours, load)
-    native_checks(b, sc, runs, rounds, load)
+    native_checks(b, sc, runs, load)
 
 
 def haproxy_checks(b: Bench, sc: str, runs: dict[str, Run], ours: list[str], load: str) -> None:
@@ -280,17 +264,15 @@ def _not_run(sc: str, what: str) -> Check:
     return Check(sc, what, "—", "—", "≥ 1.00x", "not run")
 
 
-def cpu_per_call_us(sample: Sample, server: str) -> float:
+def cpu_per_call_us(rps: float, cpu_pct: dict[str, float], server: str) -> float:
     """`server`'s CPU time per call in one round, in µs (NaN without calls or a reading)."""
-    busy = sample.cpu_pct.get(server)
-    if busy is None or not sample.rps:
+    busy = cpu_pct.get(server)
+    if busy is None or not rps:
         return float("nan")
-    return busy / 100 / sample.rps * 1e6
+    return busy / 100 / rps * 1e6
 
 
-def native_checks(
-    b: Bench, sc: str, runs: dict[str, Run], rounds: dict[str, list[Sample]], load: str
-) -> None:
+def native_checks(b: Bench, sc: str, runs: dict[str, Run], load: str) -> None:
     """The C header path against our one worker (info): c=64 rate and CPU per call as the
     medians of per-round ratios, and the c=1 p50."""
     ours_label = gateway_label(1)
@@ -315,9 +297,16 @@ def native_checks(
         None,
     )
     pairs = [
-        (cpu_per_call_us(c_round, NATIVE_SERVER), cpu_per_call_us(py_round, gateway_server(1)))
-        for c_round, py_round in zip(
-            rounds[key(NATIVE, 64)], rounds[key(ours_label, 64)], strict=False
+        (
+            cpu_per_call_us(c_rps, c_cpu, NATIVE_SERVER),
+            cpu_per_call_us(py_rps, py_cpu, gateway_server(1)),
+        )
+        for c_rps, c_cpu, py_rps, py_cpu in zip(
+            native64.samples_rps,
+            native64.samples_cpu_pct,
+            ours64.samples_rps,
+            ours64.samples_cpu_pct,
+            strict=True,
         )
     ]
     check(

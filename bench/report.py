@@ -37,6 +37,8 @@ class Run:
     samples_rps: list[float] = field(default_factory=list)
     samples_p50_ms: list[float] = field(default_factory=list)
     samples_p99_ms: list[float] = field(default_factory=list)
+    samples_cpu_pct: list[dict[str, float]] = field(default_factory=list)
+    """Each round's CPU use by label (% of a core), for ratios paired by round."""
     note: str = ""
 
 

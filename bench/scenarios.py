@@ -187,6 +187,7 @@ def measure(b: Bench, scenario: str, cases: Sequence[Case]) -> dict[str, Run]:
             samples_rps=[round(x.rps, 1) for x in got],
             samples_p50_ms=[round(x.p50_ms, 3) for x in got],
             samples_p99_ms=[round(x.p99_ms, 3) for x in got],
+            samples_cpu_pct=[x.cpu_pct for x in got],
         )
         runs[k] = run
         b.report.runs.append(run)
