@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 import httpx
@@ -65,6 +65,29 @@ def ask(
 def history(clock: Clock) -> tuple[StatsHistory, Totals]:
     totals = Totals()
     return StatsHistory(totals, spacing=5.0, keep=900.0, clock=clock), totals
+
+
+def stats_api(
+    provider: MemoryProvider, calls: Iterable[tuple[str, int]]
+) -> Callable[..., httpx.Response]:
+    """`get(path, auth=("admin", "pw"))` on the system API of a gateway whose metrics saw
+    `calls` (function, status), each taking 0.02 s."""
+    metrics = GatewayMetrics(provider)
+    for name, code in calls:
+        metrics.invocation_started(name)
+        metrics.invocation_finished(name, code, 0.02)
+    config = GatewayConfig(basic_auth=BasicAuthCredentials("admin", "pw"))
+    app = create_system_app(config, provider, metrics)
+
+    def get(path: str, auth: tuple[str, str] | None = ("admin", "pw")) -> httpx.Response:
+        async def fetch() -> httpx.Response:
+            transport = httpx.ASGITransport(app=app)
+            async with httpx.AsyncClient(transport=transport, base_url="http://gw") as client:
+                return await client.get(path, auth=auth)
+
+        return asyncio.run(fetch())
+
+    return get
 
 
 def test_quantiles_interpolate_within_a_bucket() -> None:
@@ -140,29 +163,18 @@ def test_query_is_validated() -> None:
 def test_endpoint_reads_the_gateway_metrics() -> None:
     provider = MemoryProvider([Function("cat", "faas/cat", 1, "tasks.cat"),
                                Function("dog", "faas/dog", 1, "tasks.dog")])  # fmt: skip
-    metrics = GatewayMetrics(provider)
-    for code in (200, 200, 502):
-        metrics.invocation_started("cat")
-        metrics.invocation_finished("cat", code, 0.02)
-    config = GatewayConfig(basic_auth=BasicAuthCredentials("admin", "pw"))
-    app = create_system_app(config, provider, metrics)
-
-    async def get(path: str, auth: tuple[str, str] | None = ("admin", "pw")) -> httpx.Response:
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://gw") as client:
-            return await client.get(path, auth=auth)
-
-    everything = asyncio.run(get("/stats"))
+    get = stats_api(provider, [("cat", 200), ("cat", 200), ("cat", 502)])
+    everything = get("/stats")
     assert everything.status_code == 200
     by_name = {entry["name"]: entry for entry in everything.json()["functions"]}
     assert set(by_name) == {"cat", "dog"}
     assert (by_name["cat"]["invocations"], by_name["cat"]["errors"]) == (3, 1)
     assert by_name["cat"]["recent"]["invocations"] == 3
     assert 0.01 < by_name["cat"]["recent"]["p50"] <= 0.025
-    one = asyncio.run(get("/stats?name=dog&window=60")).json()
+    one = get("/stats?name=dog&window=60").json()
     assert [entry["name"] for entry in one["functions"]] == ["dog"]
-    assert asyncio.run(get("/stats?window=0")).json()["error"].startswith("window:")
-    assert asyncio.run(get("/stats", auth=None)).status_code == 401
+    assert get("/stats?window=0").json()["error"].startswith("window:")
+    assert get("/stats", auth=None).status_code == 401
 
 
 def test_a_function_with_versions_is_listed_once_with_each_version() -> None:
@@ -174,19 +186,9 @@ def test_a_function_with_versions_is_listed_once_with_each_version() -> None:
             Function("cat", "faas/cat", 1, "tasks.cat"),
         ]
     )  # fmt: skip
-    metrics = GatewayMetrics(provider)
-    for name, code in (("hello@v1", 200), ("hello@v1", 200), ("hello@v2", 502), ("cat", 200)):
-        metrics.invocation_started(name)
-        metrics.invocation_finished(name, code, 0.02)
-    config = GatewayConfig(basic_auth=BasicAuthCredentials("admin", "pw"))
-    app = create_system_app(config, provider, metrics)
-
-    async def get(path: str) -> httpx.Response:
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://gw") as client:
-            return await client.get(path, auth=("admin", "pw"))
-
-    answer = asyncio.run(get("/stats")).json()
+    calls = [("hello@v1", 200), ("hello@v1", 200), ("hello@v2", 502), ("cat", 200)]
+    get = stats_api(provider, calls)
+    answer = get("/stats").json()
     by_name = {entry["name"]: entry for entry in answer["functions"]}
     assert set(by_name) == {"cat", "hello"}  # not the version's own service
     assert "versions" not in by_name["cat"]
@@ -198,7 +200,7 @@ def test_a_function_with_versions_is_listed_once_with_each_version() -> None:
     assert (v2["version"], v2["invocations"], v2["errors"]) == ("v2", 1, 1)
     assert v2["recent"]["invocations"] == 1
     assert 0.01 < v2["recent"]["p50"] <= 0.025
-    [only] = asyncio.run(get("/stats?name=hello")).json()["functions"]
+    [only] = get("/stats?name=hello").json()["functions"]
     assert only["name"] == "hello"
 
 
@@ -207,20 +209,9 @@ def test_a_namespaced_function_is_listed_by_its_key() -> None:
                                Function("dev_hello", "img:1", 1, "tasks.dev_hello",
                                         namespace="dev")])  # fmt: skip
     provider.namespaces = {"dev"}
-    metrics = GatewayMetrics(provider)
-    for name in ("hello.dev", "hello.dev", "hello"):
-        metrics.invocation_started(name)
-        metrics.invocation_finished(name, 200, 0.02)
-    config = GatewayConfig(basic_auth=BasicAuthCredentials("admin", "pw"))
-    app = create_system_app(config, provider, metrics)
-
-    async def get(path: str) -> httpx.Response:
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://gw") as client:
-            return await client.get(path, auth=("admin", "pw"))
-
-    answer = asyncio.run(get("/stats")).json()
+    get = stats_api(provider, [("hello.dev", 200), ("hello.dev", 200), ("hello", 200)])
+    answer = get("/stats").json()
     by_name = {entry["name"]: entry["invocations"] for entry in answer["functions"]}
     assert by_name == {"hello": 1, "hello.dev": 2}  # as clients call it, not `dev_hello`
-    [only] = asyncio.run(get("/stats?name=hello.dev")).json()["functions"]
+    [only] = get("/stats?name=hello.dev").json()["functions"]
     assert (only["name"], only["invocations"]) == ("hello.dev", 2)
