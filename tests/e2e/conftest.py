@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import subprocess
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -19,6 +19,7 @@ import httpx
 import pytest
 
 from tests import support
+from tests.e2e import front_log
 
 ROOT = support.ROOT
 STACK = support.StackSettings.from_env()
@@ -44,6 +45,36 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         if here in Path(str(item.fspath)).parents:
             item.add_marker(pytest.mark.swarm)
     items.sort(key=lambda item: Path(str(item.fspath)).name == "test_cluster.py")
+
+
+FRONT_LINES_SHOWN = 15
+"""Lines of the front's log printed at the end of the run for each failed test."""
+
+FRONT_LOGS_OF_FAILURES: list[tuple[str, list[str]]] = []
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    """A failed test gets what the front logged meanwhile (tests/e2e/front_log.py): in
+    its report, and again at the end of the run, where a CI log cut to its tail keeps it."""
+    report: pytest.TestReport = yield
+    if report.when == "call" and report.failed:
+        events = front_log.notable(front_log.logged_since(f"{STACK_NAME}_front", call.start - 1))
+        report.sections.append(("the front meanwhile", "\n".join(events) or "(nothing)"))
+        FRONT_LOGS_OF_FAILURES.append((item.nodeid, events))
+    return report
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    for nodeid, events in FRONT_LOGS_OF_FAILURES:
+        terminalreporter.write_sep("-", f"the front during {nodeid}")
+        shown = events[-FRONT_LINES_SHOWN:]
+        if len(events) > len(shown):
+            terminalreporter.write_line(f"({len(events) - len(shown)} earlier events above)")
+        for event in shown:
+            terminalreporter.write_line(event)
 
 
 def docker(*args: str, check: bool = True) -> str:
