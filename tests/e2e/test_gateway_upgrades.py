@@ -3,12 +3,15 @@ gateway's drain (docs/architecture.md, "The front").
 
 A 16-connection request loop runs through the front (the stack's published port) while the
 gateway service is updated with `--force` (what an upgrade does), moved to another image
-and back, and while one of two gateway containers is killed with SIGKILL.
+and back, while one of two gateway containers is killed with SIGKILL, and while the only
+gateway accepts no connection for a few seconds (as on a starved machine).
 """
 
 from __future__ import annotations
 
+import contextlib
 import re
+import subprocess
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -21,6 +24,7 @@ from tests.e2e.loops import RequestLoop, echoed
 CONNECTIONS = 16
 FUNCTION = "catservice"
 SETTLE_SECONDS = 2.0
+STALL_SECONDS = 2.0
 
 
 def report(capsys: pytest.CaptureFixture[str], line: str) -> None:
@@ -122,3 +126,38 @@ def test_a_killed_gateway_loses_only_the_calls_it_had_in_flight(
     report(capsys, f"SIGKILL of 1 of 2 gateways under c={CONNECTIONS}: {loop.calls} calls, "
            f"{len(loop.failures)} failed (in flight on it; kill took "
            f"{killed - killing:.2f}s)")  # fmt: skip
+
+
+@contextlib.contextmanager
+def refusing_connections(container: str, how: str) -> Iterator[None]:
+    """New connections to the container's port 8080 from outside it are dropped (`DROP`:
+    no answer) or refused (`REJECT`) by a rule in its network namespace, until the block
+    ends. Its own health check (over loopback) still gets through."""
+    pid = docker("inspect", "--format", "{{.State.Pid}}", container).strip()
+    target = ["DROP"] if how == "DROP" else ["REJECT", "--reject-with", "tcp-reset"]
+    rule = ["INPUT", "!", "-i", "lo", "-p", "tcp", "--dport", "8080", "--syn", "-j", *target]
+    iptables = ["nsenter", "--target", pid, "--net", "iptables"]
+    subprocess.run([*iptables, "-I", *rule], check=True, timeout=30)
+    try:
+        yield
+    finally:
+        subprocess.run([*iptables, "-D", *rule], check=True, timeout=30)
+
+
+def test_the_only_gateway_accepting_nothing_for_seconds_fails_no_call(
+    gateway: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The calls wait (the front retries their connections) instead of failing: CI once
+    got hundreds of "503 No server is available" at once after such a stall."""
+    (container,) = healthy_containers(gateway)
+    with RequestLoop(FUNCTION, CONNECTIONS, echoed) as loop:
+        time.sleep(SETTLE_SECONDS)
+        for how in ("DROP", "REJECT", "DROP"):
+            with refusing_connections(container, how):
+                time.sleep(STALL_SECONDS)
+            time.sleep(SETTLE_SECONDS)
+    assert healthy_containers(gateway) == {container}, "the gateway was replaced meanwhile"
+    assert loop.failures == [], failed(loop)
+    report(capsys, f"the only gateway refusing connections 3 x {STALL_SECONDS:g} s under "
+           f"c={CONNECTIONS}: {loop.calls} calls, 0 failed, "
+           f"slowest {loop.slowest:.1f} s")  # fmt: skip
