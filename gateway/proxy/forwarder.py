@@ -268,7 +268,13 @@ class Forwarder:
                 retry = None
                 if attempt == 1 and (streamed is None or not streamed.started):
                     retry = await self._resolver.pick(host, port, avoid=address)
-                if retry is None or retry == address:
+                    if retry in (None, address) and isinstance(error, ConnectTimedOut):
+                        # The only replica, too busy to accept in time (a starved machine:
+                        # CI once got a 504 while 100 containers started): once more.
+                        retry = address
+                    elif retry == address:
+                        retry = None
+                if retry is None:
                     failure = _connect_failure(name, address, port, error)
                     if isinstance(error, ConnectTimedOut):
                         # A replica too busy to accept in time: not a missing one.

@@ -1,7 +1,7 @@
 """The forwarder's waker: a function at zero is woken first; when no replica resolves or
 none accepts a connection, the waker's hold finds a ready one and the call is tried once
-more there; a replica only slow to accept is not held for. A fake upstream client and a
-table resolver, in-process."""
+more there; a replica only slow to accept is tried once more, not held for. A fake
+upstream client and a table resolver, in-process."""
 
 from __future__ import annotations
 
@@ -81,6 +81,29 @@ class Client:
         if self.timing_out:
             raise ConnectTimedOut("timed out")
         raise ConnectFailed("connection refused")
+
+
+class FlakyClient(Client):
+    """Times out on the first `timeouts` connections, then answers from any address."""
+
+    def __init__(self, timeouts: int) -> None:
+        super().__init__(set())
+        self.timeouts = timeouts
+
+    async def request(
+        self,
+        method: str,
+        address: str,
+        port: int,
+        path: str,
+        headers: RequestHeaders,
+        body: bytes | None,
+        streamed: StreamedBody | None,
+    ) -> Answer:
+        self.tried.append(address)
+        if len(self.tried) <= self.timeouts:
+            raise ConnectTimedOut("timed out")
+        return Answer()
 
 
 class Hold:
@@ -164,15 +187,34 @@ def test_without_a_replica_to_wait_for_the_call_fails_as_before() -> None:
         send(refused)
 
 
-def test_a_replica_slow_to_accept_is_not_held_for() -> None:
+def test_a_replica_slow_to_accept_is_tried_once_more_then_not_held_for() -> None:
     hold = Hold("10.0.1.9")
+    client = Client({"10.0.1.9"}, timing_out=True)
     forwarder = Forwarder(
-        GatewayConfig(), TableResolver({"f.test": ("10.0.0.1",)}),
-        Client({"10.0.1.9"}, timing_out=True), hold,
+        GatewayConfig(), TableResolver({"f.test": ("10.0.0.1",)}), client, hold
     )  # fmt: skip
     with pytest.raises(UpstreamTimeout):
         send(forwarder)
+    assert client.tried == ["10.0.0.1", "10.0.0.1"]
     assert hold.calls == 0
+
+
+def test_a_replica_slow_to_accept_once_gets_the_call() -> None:
+    client = FlakyClient(timeouts=1)
+    forwarder = Forwarder(GatewayConfig(), TableResolver({"f.test": ("10.0.0.1",)}), client, None)
+    code, _ = send(forwarder)
+    assert code == 200
+    assert client.tried == ["10.0.0.1", "10.0.0.1"]
+
+
+def test_a_replica_slow_to_accept_is_left_for_another_one() -> None:
+    client = Client({"10.0.0.2"}, timing_out=True)
+    resolver = TableResolver({"f.test": ("10.0.0.1", "10.0.0.2")})
+    forwarder = Forwarder(GatewayConfig(), resolver, client, None)
+    code, _ = send(forwarder)
+    assert code == 200
+    assert client.tried[-1] == "10.0.0.2"
+    assert len(client.tried) <= 2
 
 
 def test_a_held_call_is_held_again_a_bounded_number_of_times() -> None:
