@@ -61,7 +61,11 @@ def pytest_runtest_makereport(
     its report, and again at the end of the run, where a CI log cut to its tail keeps it."""
     report: pytest.TestReport = yield
     if report.when == "call" and report.failed:
-        events = front_log.notable(front_log.logged_since(f"{STACK_NAME}_front", call.start - 1))
+        try:
+            lines = logged_since(f"{STACK_NAME}_front", call.start - 1)
+        except (OSError, subprocess.SubprocessError) as error:  # a report, not a crash
+            lines = [f"- (the front's log could not be read: {error})"]
+        events = front_log.notable(lines)
         report.sections.append(("the front meanwhile", "\n".join(events) or "(nothing)"))
         FRONT_LOGS_OF_FAILURES.append((item.nodeid, events))
     return report
@@ -75,6 +79,20 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
             terminalreporter.write_line(f"({len(events) - len(shown)} earlier events above)")
         for event in shown:
             terminalreporter.write_line(event)
+
+
+def logged_since(service: str, started: float) -> list[str]:
+    """What the service's running containers on this node logged (`<RFC 3339 time>
+    <message>`) since `started` (epoch seconds). `docker logs`, not `docker service
+    logs`: the latter reads every past task's log too and can take minutes."""
+    since = str(int(started))  # a Unix time: no time zone to get wrong
+    containers = docker("ps", "-q", "--filter",
+                        f"label=com.docker.swarm.service.name={service}", check=False)  # fmt: skip
+    lines: list[str] = []
+    for container in containers.split():
+        logged = docker("logs", "--timestamps", "--since", since, container, check=False)
+        lines += logged.splitlines()
+    return lines
 
 
 def docker(*args: str, check: bool = True) -> str:

@@ -8,9 +8,7 @@ does not say whether a gateway was down, a check timed out or DNS failed.
 
 from __future__ import annotations
 
-import datetime
 import re
-import subprocess
 from collections import Counter
 from collections.abc import Iterable
 
@@ -21,24 +19,6 @@ CALL = re.compile(
 """A call's line in HAProxy's HTTP log format (`option httplog`)."""
 
 MESSAGE_LENGTH = 170
-
-
-def logged_since(service: str, started: float) -> list[str]:
-    """What the service's running containers logged (`<RFC 3339 time> <message>`) since
-    `started` (epoch seconds). `docker logs`, not `docker service logs`: the latter reads
-    every past task's log too and can take minutes."""
-    since = datetime.datetime.fromtimestamp(started, datetime.UTC).strftime("%Y-%m-%dT%H:%M:%S")
-    containers = subprocess.run(
-        ["docker", "ps", "-q", "--filter", f"label=com.docker.swarm.service.name={service}"],
-        capture_output=True, text=True, timeout=30, check=False,
-    ).stdout.split()  # fmt: skip
-    lines: list[str] = []
-    for container in containers:
-        lines += subprocess.run(
-            ["docker", "logs", "--timestamps", "--since", since, container],
-            capture_output=True, text=True, timeout=60, check=False,
-        ).stdout.splitlines()  # fmt: skip
-    return lines
 
 
 def notable(lines: Iterable[str]) -> list[str]:
