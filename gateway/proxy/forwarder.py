@@ -268,9 +268,10 @@ class Forwarder:
                 retry = None
                 if attempt == 1 and (streamed is None or not streamed.started):
                     retry = await self._resolver.pick(host, port, avoid=address)
-                    if retry in (None, address) and isinstance(error, ConnectTimedOut):
+                    if retry == address and isinstance(error, ConnectTimedOut):
                         # The only replica, too busy to accept in time (a starved machine:
-                        # CI once got a 504 while 100 containers started): once more.
+                        # CI once got a 504 while 100 containers started): once more, as
+                        # long as the name still resolves to it.
                         retry = address
                     elif retry == address:
                         retry = None

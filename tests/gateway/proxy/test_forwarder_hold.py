@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-from collections.abc import AsyncIterator, MutableMapping
+from collections.abc import AsyncIterator, Callable, MutableMapping
 from typing import Any
 
 import pytest
@@ -58,6 +58,7 @@ class Client:
         self.slow_first = slow_first
         self.dead: set[str] = set()  # their node died under a call
         self.tried: list[str] = []
+        self.on_timeout: Callable[[], None] = lambda: None  # what a timeout also does
 
     async def start(self) -> None:
         pass
@@ -77,6 +78,7 @@ class Client:
     ) -> Answer:
         self.tried.append(address)
         if len(self.tried) <= self.slow_first:
+            self.on_timeout()
             raise ConnectTimedOut("timed out")
         if address in self.dead:
             raise PeerUnresponsive("its host went silent: Connection timed out")
@@ -186,6 +188,16 @@ def test_a_replica_slow_to_accept_once_gets_the_call() -> None:
     code, _ = send(forwarder)
     assert code == 200
     assert client.tried == ["10.0.0.1", "10.0.0.1"]
+
+
+def test_a_replica_slow_to_accept_that_left_the_name_is_not_tried_again() -> None:
+    client = Client({"10.0.0.1"}, slow_first=1)
+    table = {"f.test": ("10.0.0.1",)}
+    forwarder = Forwarder(GatewayConfig(), TableResolver(table), client, None)
+    client.on_timeout = table.clear  # its task stopped: the name resolves to nothing now
+    with pytest.raises(UpstreamTimeout, match="did not accept a connection in time"):
+        send(forwarder)
+    assert client.tried == ["10.0.0.1"]
 
 
 def test_a_replica_slow_to_accept_is_left_for_another_one() -> None:
