@@ -57,17 +57,18 @@ FRONT_LOGS_OF_FAILURES: list[tuple[str, list[str]]] = []
 def pytest_runtest_makereport(
     item: pytest.Item, call: pytest.CallInfo[None]
 ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
-    """A failed test gets what the front logged meanwhile (tests/e2e/front_log.py): in
-    its report, and again at the end of the run, where a CI log cut to its tail keeps it."""
+    """A failed test (its setup, call or teardown) gets what the front logged meanwhile
+    (tests/e2e/front_log.py): in its report, and again at the end of the run, where a CI
+    log cut to its tail keeps it."""
     report: pytest.TestReport = yield
-    if report.when == "call" and report.failed:
+    if report.failed:
         try:
             lines = logged_since(f"{STACK_NAME}_front", call.start - 1)
         except (OSError, subprocess.SubprocessError) as error:  # a report, not a crash
             lines = [f"- (the front's log could not be read: {error})"]
         events = front_log.notable(lines)
         report.sections.append(("the front meanwhile", "\n".join(events) or "(nothing)"))
-        FRONT_LOGS_OF_FAILURES.append((item.nodeid, events))
+        FRONT_LOGS_OF_FAILURES.append((f"{item.nodeid} ({report.when})", events))
     return report
 
 

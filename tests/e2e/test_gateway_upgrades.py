@@ -153,6 +153,8 @@ def test_the_only_gateway_accepting_nothing_for_seconds_fails_no_call(
 ) -> None:
     """The calls wait (the front retries their connections) instead of failing: CI once
     got hundreds of "503 No server is available" at once after such a stall."""
+    docker("service", "scale", "--detach", f"{gateway}=1")  # the fixture puts it back
+    settled(gateway, 1)
     (container,) = healthy_containers(gateway)
     with RequestLoop(FUNCTION, CONNECTIONS, echoed) as loop:
         time.sleep(SETTLE_SECONDS)
