@@ -22,6 +22,7 @@ import queue
 import struct
 import threading
 from collections.abc import Callable, Iterator, Mapping
+from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar, cast
 
 import docker
@@ -30,6 +31,8 @@ import requests
 
 FUNCTIONS_NETWORK_ID = "6wid6ij1mq0efzderucn66dmp"
 OTHER_NETWORK_ID = "q1m3b9kx7yq0ffzderucn6zzz"
+LONG_AGO = "2026-01-01T00:00:00.000000000Z"
+"""When the networks an engine starts with were created (`docker network inspect`'s form)."""
 ENGINE_URL = "http://fake-engine:2375"
 ENGINE_NODE = "hx3kq0v8fnode0engine0self"  # the node of the engine the gateway asks
 
@@ -235,6 +238,7 @@ class FakeDockerClient(docker.DockerClient):
             networks if networks is not None else {"functions": FUNCTIONS_NETWORK_ID}
         )
         self._network_labels: dict[str, dict[str, str]] = {}  # by network ID
+        self._network_created: dict[str, str] = {}  # by network ID; absent: long ago
         self._attached: dict[str, set[str]] = {}  # container IDs by network ID
         self._secrets: dict[str, dict[str, Any]] = {}  # by ID, as `GET /secrets` lists them
         self._configs: dict[str, dict[str, Any]] = {}  # by ID, as `GET /configs` lists them
@@ -292,12 +296,19 @@ class FakeDockerClient(docker.DockerClient):
             attrs["UpdateStatus"] = {"State": state, "Message": f"update {state}"}
 
     def create_network(
-        self, name: str, network_id: str, labels: Mapping[str, str] | None = None
+        self,
+        name: str,
+        network_id: str,
+        labels: Mapping[str, str] | None = None,
+        age: float = 0.0,
     ) -> None:
-        """Add a network (networks events are not followed by the provider)."""
+        """Add a network, created `age` seconds ago (networks events are not followed by
+        the provider)."""
+        created = datetime.now(UTC) - timedelta(seconds=age)
         with self._lock:
             self._networks[name] = network_id
             self._network_labels[network_id] = dict(labels or {})
+            self._network_created[network_id] = created.isoformat().replace("+00:00", "Z")
 
     def network(self, name: str) -> dict[str, Any]:
         """The network of that name as `docker network inspect` shows it (`KeyError` if
@@ -362,6 +373,7 @@ class FakeDockerClient(docker.DockerClient):
             "Attachable": True,
             "Labels": dict(self._network_labels.get(network_id, {})),
             "Containers": containers,
+            "Created": self._network_created.get(network_id, LONG_AGO),
         }
 
     def create_container(self, container_id: str, labels: Mapping[str, str]) -> None:

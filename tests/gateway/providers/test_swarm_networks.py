@@ -70,7 +70,8 @@ def namespaced(engine: FakeDockerClient, joins: Joins) -> Iterator[SwarmProvider
     (empty), and the network of a removed namespace `old`."""
     for namespace in ("dev", "qa", "old"):
         owned = {"com.faas.namespace": namespace, "com.faas.managed": "true"}
-        engine.create_network(f"functions-{namespace}", f"net{namespace}", owned)
+        engine.create_network(f"functions-{namespace}", f"net{namespace}", owned,
+                              age=networks.ORPHAN_AFTER + 60)  # fmt: skip
         if namespace != "old":
             engine.create_config(f"faas-namespace-{namespace}", owned)
     labels = {"com.faas.namespace": "dev"}
@@ -98,3 +99,14 @@ def test_a_namespace_s_first_function_joins_its_network_before_it_is_routed_to(
     engine.create_service(service_attrs("qa_hello", networks=("netqa",), labels=labels))
     wait_for(lambda: namespaced.lookup("qa_hello") is not None)
     assert joins[-1] == ({"qa": "netqa"}, {})  # an event leaves no orphan: a full sync does
+
+
+def test_a_network_made_a_moment_ago_with_no_record_yet_is_not_left(
+    engine: FakeDockerClient, joins: Joins, namespaced: SwarmProvider
+) -> None:
+    # A namespace's network is made just before its record (its config): a full sync
+    # between the two must not take it for a removed namespace's.
+    owned = {"com.faas.namespace": "new", "com.faas.managed": "true"}
+    engine.create_network("functions-new", "netnew", owned, age=1.0)
+    asyncio.run(namespaced.refresh())
+    assert joins[-1] == ({"dev": "netdev"}, {"netold": "old"})
