@@ -18,7 +18,7 @@ import pytest
 from playwright.sync_api import Browser, Page, expect
 
 from tests.browser import LAPTOP, chromium, log_in, screenshot_folder
-from tests.e2e.conftest import Platform, credentials, wait_for
+from tests.e2e.conftest import Platform, credentials, docker, wait_for
 
 # What polling shows comes within a few seconds; this is the safety limit on a busy swarm.
 expect.set_options(timeout=60_000)
@@ -120,24 +120,33 @@ def test_invoke_shows_the_echoed_body(page: Page, catservice: str) -> None:
     expect(page.get_by_test_id("stack-note")).to_contain_text("not through the API")
 
 
+def running_tasks(service: str) -> set[str]:
+    """The ids of the service's tasks meant to be running (a log line's `instance`)."""
+    return set(docker("service", "ps", "--quiet", "--no-trunc",
+                      "--filter", "desired-state=running", service).split())  # fmt: skip
+
+
 def test_scale_to_two_and_follow_both_replicas_logs(
-    page: Page, catservice: str, screenshots: Path
+    page: Page, platform: Platform, catservice: str, screenshots: Path
 ) -> None:
     page.goto(f"{page.url.split('#')[0]}#/functions/{catservice}")
     logs = page.get_by_test_id("logs")
     # Any line: the replica's own start line may be older than the last 100 after the
     # calls of earlier tests (the watchdog logs each call).
     expect(logs.locator(".line").first).to_be_visible()
-    listening = logs.locator(".line", has_text="fwatchdog: listening")
     expect(page.get_by_test_id("replicas")).to_have_text("1/1")
-    before = listening.count()
+    service = platform.service_name("catservice")
+    before = running_tasks(service)
     scale = page.get_by_role("form", name=f"Scale {catservice}")
     scale.get_by_label("Replicas").fill("2")
     scale.get_by_role("button", name="Scale").click()
     expect(scale.get_by_role("status")).to_contain_text("to 2")
     expect(page.get_by_test_id("replicas")).to_have_text("2/2")
-    # The new replica's first line reaches the page through the followed log.
-    wait_for(lambda: listening.count() > before, "the new replica's line in the followed log")
+    # The new replica's own lines (its task id's, as the page shortens it) reach the page
+    # through the followed log: not just more lines, which the old replica could add.
+    (new_task,) = running_tasks(service) - before
+    own = logs.locator(".line").filter(has=page.locator(".instance", has_text=new_task[:6]))
+    wait_for(lambda: own.count() > 0, "the new replica's line in the followed log")
     # Polls enough for a chart's line before the screenshot.
     expect(page.locator("path.line.s1").first).to_have_attribute("d", re.compile("L"))
     page.screenshot(path=screenshots / "console-function.png", full_page=True)
