@@ -192,6 +192,16 @@ def client(platform: Platform) -> Iterator[httpx.Client]:
         yield http
 
 
+@pytest.fixture
+def api(platform: Platform) -> Iterator[httpx.Client]:
+    """The management API with the stack's credentials, once it answers (a test module
+    may follow one that redeployed or restarted the gateway)."""
+    with httpx.Client(base_url=platform.gateway_url, auth=credentials(), timeout=60) as http:
+        wait_for(lambda: http.get("/system/info").status_code == 200,
+                 "the gateway's management API", timeout=180)  # fmt: skip
+        yield http
+
+
 ServiceFactory = Callable[..., str]
 
 

@@ -78,13 +78,6 @@ def definition(tmp_path: Path) -> Iterator[tuple[Path, str]]:
     docker("service", "rm", name, check=False)
 
 
-@pytest.fixture
-def api(platform: Platform) -> Iterator[httpx.Client]:
-    """The management API with the stack's credentials."""
-    with httpx.Client(base_url=platform.gateway_url, auth=credentials(), timeout=60) as http:
-        yield http
-
-
 def test_function_lifecycle_through_the_cli(
     platform: Platform, client: httpx.Client, api: httpx.Client, definition: tuple[Path, str]
 ) -> None:

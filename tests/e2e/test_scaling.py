@@ -18,7 +18,7 @@ from concurrent.futures import ThreadPoolExecutor
 import httpx
 import pytest
 
-from tests.e2e.conftest import GATEWAY_URL, Platform, ServiceFactory, credentials, docker, wait_for
+from tests.e2e.conftest import GATEWAY_URL, ServiceFactory, docker, wait_for
 
 IMAGE = "localhost/faas/catservice:latest"
 LOAD_THREADS = 12
@@ -167,14 +167,6 @@ def test_idle_function_goes_to_zero_and_wakes_for_concurrent_calls(
         f"cold start (gateway_cold_start_seconds): {cold_sum:.2f}s; "
         f"20 concurrent calls all answered 200 within {all_answered:.2f}s",
     )
-
-
-@pytest.fixture
-def api(platform: Platform) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=platform.gateway_url, auth=credentials(), timeout=60) as http:
-        wait_for(lambda: http.get("/system/info").status_code == 200,
-                 "the gateway's management API", timeout=180)  # fmt: skip
-        yield http
 
 
 @pytest.fixture

@@ -13,20 +13,12 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from tests.e2e.conftest import Platform, credentials, docker, wait_for
+from tests.e2e.conftest import Platform, docker, wait_for
 
 IMAGE = (
     f"{os.environ.get('FUNCTION_IMAGE_PREFIX', 'localhost/faas')}/catservice:"
     f"{os.environ.get('FAAS_TAG', 'latest')}"
 )
-
-
-@pytest.fixture
-def api(platform: Platform) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=platform.gateway_url, auth=credentials(), timeout=60) as http:
-        wait_for(lambda: http.get("/system/info").status_code == 200,
-                 "the gateway's management API", timeout=180)  # fmt: skip
-        yield http
 
 
 @pytest.fixture
