@@ -10,7 +10,9 @@ the end of that pass, so under load many calls share one write and a reader of t
 Calls in flight stay visible at once: a call to a function that the files show with no
 call in flight is written before it is sent, so the autoscaler's park (docs/scaling.md)
 never takes a busy function for an idle one. The files may show a call in flight a pass
-longer than it lasted, never shorter.
+longer than it lasted, never shorter. A worker killed with SIGKILL loses its last pass's
+updates: the calls it answered in that pass are never counted (at most one per open
+connection; the Go gateway, whose counters live in memory, loses them all on a crash).
 """
 
 from __future__ import annotations

@@ -188,9 +188,11 @@ def test_a_killed_worker_is_replaced_and_other_calls_succeed(
     # At most the calls in flight on the killed worker fail: one per caller at most.
     assert len(failures) <= CONCURRENCY
     assert succeeded[0] + len(failures) == total
-    # The new worker serves, and the metrics still add up to every call that was answered.
+    # The new worker serves, and the metrics still add up to every call that was answered,
+    # but for those the killed worker answered in its last event-loop pass: their updates
+    # were still in its batch (gateway.metrics.batch), at most one call per caller.
     wait_for(lambda: _ready(supervised.url), "both workers to answer", timeout=30)
-    assert invocations(supervised.url) >= succeeded[0]
+    assert invocations(supervised.url) >= succeeded[0] - CONCURRENCY
 
 
 def test_exactly_one_worker_runs_the_autoscaler(supervised: Supervised) -> None:
