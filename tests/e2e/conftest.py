@@ -19,7 +19,7 @@ import httpx
 import pytest
 
 from tests import support
-from tests.e2e import front_log
+from tests.e2e import front_log, gateway_log
 
 ROOT = support.ROOT
 STACK = support.StackSettings.from_env()
@@ -47,10 +47,20 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     items.sort(key=lambda item: Path(str(item.fspath)).name == "test_cluster.py")
 
 
-FRONT_LINES_SHOWN = 15
-"""Lines of the front's log printed at the end of the run for each failed test."""
+LINES_SHOWN = 15
+"""Events of each log printed at the end of the run for each failed test."""
 
-FRONT_LOGS_OF_FAILURES: list[tuple[str, list[str]]] = []
+
+@dataclass(frozen=True)
+class FailureLogs:
+    """What the front and the gateways logged while a test failed."""
+
+    test: str
+    front: list[str]
+    gateways: list[str]
+
+
+LOGS_OF_FAILURES: list[FailureLogs] = []
 
 
 @pytest.hookimpl(wrapper=True)
@@ -58,42 +68,57 @@ def pytest_runtest_makereport(
     item: pytest.Item, call: pytest.CallInfo[None]
 ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
     """A failed test (its setup, call or teardown) gets what the front logged meanwhile
-    (tests/e2e/front_log.py): in its report, and again at the end of the run, where a CI
-    log cut to its tail keeps it."""
+    (tests/e2e/front_log.py) and the gateways' warnings and errors (gateway_log.py): in
+    its report, and again at the end of the run, where a CI log cut to its tail keeps
+    them."""
     report: pytest.TestReport = yield
     if report.failed:
-        try:
-            lines = logged_since(f"{STACK_NAME}_front", call.start - 1)
-        except (OSError, subprocess.SubprocessError) as error:  # a report, not a crash
-            lines = [f"- (the front's log could not be read: {error})"]
-        events = front_log.notable(lines)
-        report.sections.append(("the front meanwhile", "\n".join(events) or "(nothing)"))
-        FRONT_LOGS_OF_FAILURES.append((f"{item.nodeid} ({report.when})", events))
+        since = call.start - 1
+        front = front_log.notable(logged_since(f"{STACK_NAME}_front", since))
+        gateways = gateway_log.problems(
+            logged_since(f"{STACK_NAME}_gateway", since, stopped_too=True)
+        )
+        report.sections.append(("the front meanwhile", "\n".join(front) or "(nothing)"))
+        report.sections.append(
+            ("the gateways' warnings and errors meanwhile", "\n".join(gateways) or "(none)")
+        )
+        LOGS_OF_FAILURES.append(FailureLogs(f"{item.nodeid} ({report.when})", front, gateways))
     return report
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
-    for nodeid, events in FRONT_LOGS_OF_FAILURES:
-        terminalreporter.write_sep("-", f"the front during {nodeid}")
-        shown = events[-FRONT_LINES_SHOWN:]
-        if len(events) > len(shown):
-            terminalreporter.write_line(f"({len(events) - len(shown)} earlier events above)")
-        for event in shown:
-            terminalreporter.write_line(event)
+    for failure in LOGS_OF_FAILURES:
+        for what, events in (("the front", failure.front),
+                             ("the gateways' warnings and errors", failure.gateways)):  # fmt: skip
+            terminalreporter.write_sep("-", f"{what} during {failure.test}")
+            shown = events[-LINES_SHOWN:]
+            if len(events) > len(shown):
+                terminalreporter.write_line(f"({len(events) - len(shown)} earlier events above)")
+            for event in shown:
+                terminalreporter.write_line(event)
 
 
-def logged_since(service: str, started: float) -> list[str]:
-    """What the service's running containers on this node logged (`<RFC 3339 time>
-    <message>`) since `started` (epoch seconds). `docker logs`, not `docker service
-    logs`: the latter reads every past task's log too and can take minutes."""
+def logged_since(service: str, started: float, stopped_too: bool = False) -> list[str]:
+    """What the service's containers on this node (running ones; stopped ones the engine
+    still keeps too if `stopped_too`) logged on either stream since `started` (epoch
+    seconds), as `<RFC 3339 time> <line>`. `docker logs`, not `docker service logs`: the
+    latter reads every past task's log too and can take minutes. A log that cannot be
+    read is a line saying so: this serves reports, which must not crash."""
     since = str(int(started))  # a Unix time: no time zone to get wrong
-    containers = docker("ps", "-q", "--filter",
-                        f"label=com.docker.swarm.service.name={service}", check=False)  # fmt: skip
+    listing = ["ps", "-q", *(["-a"] if stopped_too else []),
+               "--filter", f"label=com.docker.swarm.service.name={service}"]  # fmt: skip
     lines: list[str] = []
-    for container in containers.split():
-        logged = docker("logs", "--timestamps", "--since", since, container, check=False)
-        lines += logged.splitlines()
-    return lines
+    try:
+        for container in docker(*listing, check=False).split():
+            logged = subprocess.run(
+                ["docker", "logs", "--timestamps", "--since", since, container],
+                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                timeout=120, check=False,
+            )  # fmt: skip
+            lines += logged.stdout.splitlines()
+    except (OSError, subprocess.SubprocessError) as error:
+        lines.append(f"- ({service}'s log could not be read: {error})")
+    return sorted(lines)  # the containers' lines in time order (RFC 3339 in UTC sorts so)
 
 
 def docker(*args: str, check: bool = True) -> str:
