@@ -265,9 +265,10 @@ class Forwarder:
                 # Nothing reached the replica, so trying another one is safe.
                 self._resolver.forget(host, port)
                 self._resolver.mark_unreachable(address)
-                retry = None
+                retry, gone = None, False
                 if attempt == 1 and (streamed is None or not streamed.started):
                     retry = await self._resolver.pick(host, port, avoid=address)
+                    gone = retry is None
                     if retry == address and isinstance(error, ConnectTimedOut):
                         # The only replica, too busy to accept in time (a starved machine:
                         # CI once got a 504 while 100 containers started): once more, as
@@ -277,8 +278,10 @@ class Forwarder:
                         retry = None
                 if retry is None:
                     failure = _connect_failure(name, address, port, error)
-                    if isinstance(error, ConnectTimedOut):
-                        # A replica too busy to accept in time: not a missing one.
+                    if isinstance(error, ConnectTimedOut) and not gone:
+                        # A replica too busy to accept in time: not a missing one. One
+                        # whose name resolves to nothing now (it stopped, or DNS failed)
+                        # is held for, as a missing replica is.
                         raise failure from error
                     raise _Unreachable(failure) from error
                 log.info(

@@ -190,13 +190,18 @@ def test_a_replica_slow_to_accept_once_gets_the_call() -> None:
     assert client.tried == ["10.0.0.1", "10.0.0.1"]
 
 
-def test_a_replica_slow_to_accept_that_left_the_name_is_not_tried_again() -> None:
-    client = Client({"10.0.0.1"}, slow_first=1)
+def test_a_replica_slow_to_accept_that_left_the_name_is_held_for_not_tried_again() -> None:
+    client, hold = Client({"10.0.1.9"}, slow_first=1), Hold("10.0.1.9")
     table = {"f.test": ("10.0.0.1",)}
-    forwarder = Forwarder(GatewayConfig(), TableResolver(table), client, None)
+    forwarder = Forwarder(GatewayConfig(), TableResolver(table), client, hold)
     client.on_timeout = table.clear  # its task stopped: the name resolves to nothing now
+    assert send(forwarder)[0] == 200
+    assert (hold.calls, client.tried) == (1, ["10.0.0.1", "10.0.1.9"])
+    client.slow_first, client.tried = 2, []  # no hold: the timeout's 504, at once
+    table["f.test"] = ("10.0.0.1",)
+    alone = Forwarder(GatewayConfig(), TableResolver(table), client, None)
     with pytest.raises(UpstreamTimeout, match="did not accept a connection in time"):
-        send(forwarder)
+        send(alone)
     assert client.tried == ["10.0.0.1"]
 
 
