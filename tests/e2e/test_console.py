@@ -144,9 +144,12 @@ def test_scale_to_two_and_follow_both_replicas_logs(
     expect(page.get_by_test_id("replicas")).to_have_text("2/2")
     # The new replica's own lines (its task id's, as the page shortens it) reach the page
     # through the followed log: not just more lines, which the old replica could add.
-    (new_task,) = running_tasks(service) - before
-    own = logs.locator(".line").filter(has=page.locator(".instance", has_text=new_task[:6]))
-    wait_for(lambda: own.count() > 0, "the new replica's line in the followed log")
+    new_tasks = running_tasks(service) - before  # one, or more if Swarm replaced it
+    assert new_tasks, "no new task after the scale to 2"
+    own = [logs.locator(".line").filter(has=page.locator(".instance", has_text=task[:6]))
+           for task in new_tasks]  # fmt: skip
+    wait_for(lambda: any(lines.count() > 0 for lines in own),
+             "the new replica's line in the followed log")  # fmt: skip
     # Polls enough for a chart's line before the screenshot.
     expect(page.locator("path.line.s1").first).to_have_attribute("d", re.compile("L"))
     page.screenshot(path=screenshots / "console-function.png", full_page=True)
