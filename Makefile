@@ -63,7 +63,7 @@ test: lint unit e2e ## everything CI runs: lint, unit and end-to-end tests
 
 # The unit suite runs the same properties derandomized with few examples (docs/security.md).
 fuzz: $(STAMP) ## the HTTP chain's differential fuzzer, long run: random, many examples
-	FAAS_FUZZ=long $(BIN)/pytest -q -p no:randomly tests/watchdog/test_parser_fuzz.py \
+	FAAS_FUZZ=long $(BIN)/pytest -q -p no:randomly --timeout 0 tests/watchdog/test_parser_fuzz.py \
 		tests/gateway/test_chain_fuzz.py
 
 bench: $(STAMP) fuzz ## benchmarks (and `make fuzz`): local, and on the swarm when root and a swarm is active (not in make test)

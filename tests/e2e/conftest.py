@@ -74,10 +74,13 @@ def pytest_runtest_makereport(
     report: pytest.TestReport = yield
     if report.failed:
         since = call.start - 1
-        front = front_log.notable(logged_since(f"{STACK_NAME}_front", since))
-        gateways = gateway_log.problems(
-            logged_since(f"{STACK_NAME}_gateway", since, stopped_too=True)
-        )
+        try:
+            front = front_log.notable(logged_since(f"{STACK_NAME}_front", since))
+            gateways = gateway_log.problems(
+                logged_since(f"{STACK_NAME}_gateway", since, stopped_too=True)
+            )
+        except pytest.fail.Exception:  # pytest-timeout's alarm, in the middle of a read
+            front = gateways = ["- (not read: the test's time ran out meanwhile)"]
         report.sections.append(("the front meanwhile", "\n".join(front) or "(nothing)"))
         report.sections.append(
             ("the gateways' warnings and errors meanwhile", "\n".join(gateways) or "(none)")
@@ -98,25 +101,42 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
                 terminalreporter.write_line(event)
 
 
+LOG_READ_SECONDS = 30
+"""The bound on each docker call that reads a log for a report."""
+
+_LOG_READS_FAILED: list[str] = []
+"""Why a log read failed, once one has: the rest of the run reads no more (an engine that
+does not answer would cost every later failure `LOG_READ_SECONDS` per call)."""
+
+
 def logged_since(service: str, started: float, stopped_too: bool = False) -> list[str]:
     """What the service's containers on this node (running ones; stopped ones the engine
     still keeps too if `stopped_too`) logged on either stream since `started` (epoch
-    seconds), as `<RFC 3339 time> <line>`. `docker logs`, not `docker service logs`: the
-    latter reads every past task's log too and can take minutes. A log that cannot be
-    read is a line saying so: this serves reports, which must not crash."""
+    seconds), as `<RFC 3339 time> <line>`, in time order. `docker logs`, not `docker
+    service logs`: the latter reads every past task's log too and can take minutes. A log
+    that cannot be read is a line saying so (`- (...)`): this serves reports, which must
+    not crash the run nor hold it up."""
+    if _LOG_READS_FAILED:
+        return [f"- ({service}'s log not read: an earlier read failed: {_LOG_READS_FAILED[0]})"]
     since = str(int(started))  # a Unix time: no time zone to get wrong
-    listing = ["ps", "-q", *(["-a"] if stopped_too else []),
+    listing = ["docker", "ps", "-q", *(["-a"] if stopped_too else []),
                "--filter", f"label=com.docker.swarm.service.name={service}"]  # fmt: skip
     lines: list[str] = []
     try:
-        for container in docker(*listing, check=False).split():
+        listed = subprocess.run(listing, capture_output=True, text=True,
+                                timeout=LOG_READ_SECONDS, check=True)  # fmt: skip
+        for container in listed.stdout.split():
             logged = subprocess.run(
                 ["docker", "logs", "--timestamps", "--since", since, container],
                 stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                timeout=120, check=False,
+                timeout=LOG_READ_SECONDS, check=False,
             )  # fmt: skip
-            lines += logged.stdout.splitlines()
+            if logged.returncode == 0:
+                lines += logged.stdout.splitlines()
+            else:  # removed since it was listed, say
+                lines.append(f"- (container {container[:12]}: {logged.stdout.strip()[:200]})")
     except (OSError, subprocess.SubprocessError) as error:
+        _LOG_READS_FAILED.append(str(error)[:200])
         lines.append(f"- ({service}'s log could not be read: {error})")
     return sorted(lines)  # the containers' lines in time order (RFC 3339 in UTC sorts so)
 
