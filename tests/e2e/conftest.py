@@ -159,6 +159,13 @@ def task_hostnames(service: str) -> set[str]:
     return set(ids.split())
 
 
+def running_task_ids(service: str) -> set[str]:
+    """The full ids of a service's tasks meant to be running (a log line's `instance`
+    starts with one)."""
+    return set(docker("service", "ps", "--quiet", "--no-trunc",
+                      "--filter", "desired-state=running", service).split())  # fmt: skip
+
+
 def wait_for(condition: Callable[[], bool], what: str, timeout: float = 90.0) -> None:
     """`tests.support.wait_for` at the swarm's pace: long deadlines, slow polls, and an
     HTTP error (a service still starting) counting as "not yet"."""

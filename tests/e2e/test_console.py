@@ -18,7 +18,7 @@ import pytest
 from playwright.sync_api import Browser, Page, expect
 
 from tests.browser import LAPTOP, chromium, log_in, screenshot_folder
-from tests.e2e.conftest import Platform, credentials, docker, wait_for
+from tests.e2e.conftest import Platform, credentials, running_task_ids, wait_for
 
 # What polling shows comes within a few seconds; this is the safety limit on a busy swarm.
 expect.set_options(timeout=60_000)
@@ -120,12 +120,6 @@ def test_invoke_shows_the_echoed_body(page: Page, catservice: str) -> None:
     expect(page.get_by_test_id("stack-note")).to_contain_text("not through the API")
 
 
-def running_tasks(service: str) -> set[str]:
-    """The ids of the service's tasks meant to be running (a log line's `instance`)."""
-    return set(docker("service", "ps", "--quiet", "--no-trunc",
-                      "--filter", "desired-state=running", service).split())  # fmt: skip
-
-
 def test_scale_to_two_and_follow_both_replicas_logs(
     page: Page, platform: Platform, catservice: str, screenshots: Path
 ) -> None:
@@ -136,7 +130,7 @@ def test_scale_to_two_and_follow_both_replicas_logs(
     expect(logs.locator(".line").first).to_be_visible()
     expect(page.get_by_test_id("replicas")).to_have_text("1/1")
     service = platform.service_name("catservice")
-    before = running_tasks(service)
+    before = running_task_ids(service)
     scale = page.get_by_role("form", name=f"Scale {catservice}")
     scale.get_by_label("Replicas").fill("2")
     scale.get_by_role("button", name="Scale").click()
@@ -144,7 +138,7 @@ def test_scale_to_two_and_follow_both_replicas_logs(
     expect(page.get_by_test_id("replicas")).to_have_text("2/2")
     # The new replica's own lines (its task id's, as the page shortens it) reach the page
     # through the followed log: not just more lines, which the old replica could add.
-    new_tasks = running_tasks(service) - before  # one, or more if Swarm replaced it
+    new_tasks = running_task_ids(service) - before  # one, or more if Swarm replaced it
     assert new_tasks, "no new task after the scale to 2"
     own = [logs.locator(".line").filter(has=page.locator(".instance", has_text=task[:6]))
            for task in new_tasks]  # fmt: skip

@@ -18,7 +18,7 @@ from concurrent.futures import ThreadPoolExecutor
 import httpx
 import pytest
 
-from tests.e2e.conftest import GATEWAY_URL, ServiceFactory, docker, wait_for
+from tests.e2e.conftest import GATEWAY_URL, ServiceFactory, docker, running_task_ids, wait_for
 
 IMAGE = "localhost/faas/catservice:latest"
 LOAD_THREADS = 12
@@ -31,8 +31,7 @@ def desired_replicas(service: str) -> int:
 
 
 def running_tasks(service: str) -> int:
-    out = docker("service", "ps", "-q", "--filter", "desired-state=running", service)
-    return len(out.split())
+    return len(running_task_ids(service))
 
 
 def metric(name: str, function: str) -> float | None:
